@@ -1,0 +1,94 @@
+"""The `laxchange` command: a thin click shell over the library API.
+
+Each command group lives in its own module here and only parses arguments, calls the library
+and prints. Errors from the library (`LaxError`) become a one-paragraph message and the
+documented exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_CODE_TABLE, ExitCode, LaxError
+from ..home import ENV_HOME, Home, default_home
+from .app import App
+
+#: Modules that each define `register(group)`. One line per command family keeps merges easy.
+COMMAND_MODULES: list[str] = [
+]
+
+_EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)
+
+EPILOG = f"""\b
+Exit codes:
+{_EXIT_HELP}
+
+\b
+State directory: --home DIR, else ${ENV_HOME}, else ~/.local/share/laxchange.
+Every command accepts --json (before or after the command name) for machine-readable output.
+"""
+
+
+class LaxGroup(click.Group):
+    """Maps LaxError (and any unexpected exception) to a message and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LaxError as exc:
+            _report_error(ctx, exc.to_dict(), exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("laxchange: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # no traceback for users, ever
+            if os.environ.get("LAXCHANGE_DEBUG"):
+                raise
+            info = {
+                "error": "internal",
+                "kind": type(exc).__name__,
+                "message": f"internal error: {type(exc).__name__}: {exc}",
+                "hint": "this is a bug in laxchange; re-run with LAXCHANGE_DEBUG=1 and report the traceback",
+                "exit_code": ExitCode.INTERNAL,
+            }
+            _report_error(ctx, info, ExitCode.INTERNAL)
+
+
+def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
+    app = ctx.find_object(App)
+    if app is not None and app.json:
+        click.echo(json.dumps({"ok": False, **info}, ensure_ascii=False))
+    else:
+        click.echo(f"laxchange: error: {info['message']}", err=True)
+        if info.get("hint"):
+            click.echo(f"  hint: {info['hint']}", err=True)
+    ctx.exit(code)
+
+
+@click.group(cls=LaxGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="laxchange")
+@click.option("--home", "home", type=click.Path(file_okay=False, path_type=str), default=None,
+              help=f"State directory (default ${ENV_HOME} or ~/.local/share/laxchange).")
+@click.option("--json", "json_out", is_flag=True, default=False, help="Machine-readable JSON output.")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
+    """laxchange: send a looked-after child's education record securely between councils and schools."""
+    from pathlib import Path
+
+    ctx.obj = App(home=Home(Path(home) if home else default_home()), json=json_out)
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(main)
+
+
+def run() -> None:  # pragma: no cover - convenience for `python -m laxchange`
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Strict JSON: the only way laxchange turns bytes into data.
+
+Duplicate keys, NaN/Infinity, invalid UTF-8, a byte-order mark, trailing data and oversized
+inputs are all rejected, because two parsers that disagree on such input are how signed data
+gets misread. Output is canonical enough to hash: sorted keys, no spaces, UTF-8.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidData
+
+#: Default cap on a JSON document (records with long PEP narratives stay far below this).
+MAX_JSON_BYTES = 8 * 1024 * 1024
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse JSON strictly. Raises InvalidData naming the source, rule and position."""
+    raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    if len(raw) > max_bytes:
+        raise InvalidData(
+            f"{source}: {len(raw)} bytes is larger than the {max_bytes}-byte limit",
+            code="json.too-large",
+            hint="split the input or raise the limit deliberately",
+        )
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise InvalidData(f"{source}: starts with a UTF-8 byte-order mark", code="json.bom",
+                          hint="save the file as UTF-8 without BOM")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidData(f"{source}: not valid UTF-8 at byte {exc.start}", code="json.encoding",
+                          hint="save the file as UTF-8") from None
+    if not text.strip():
+        raise InvalidData(f"{source}: empty document", code="json.empty", hint="the file has no JSON in it")
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _DuplicateKey as exc:
+        raise InvalidData(
+            f"{source}: duplicate key {str(exc)!r} in a JSON object",
+            code="json.duplicate-key",
+            hint="each key may appear once per object; remove the repeated one",
+        ) from None
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip())
+        what = "truncated or incomplete JSON" if truncated else exc.msg
+        raise InvalidData(
+            f"{source}: {what} at line {exc.lineno} column {exc.colno}",
+            code="json.truncated" if truncated else "json.syntax",
+            hint="the file is cut short; fetch or export it again" if truncated else "fix the JSON syntax",
+        ) from None
+    except ValueError as exc:  # NaN / Infinity
+        raise InvalidData(f"{source}: {exc}", code="json.non-finite",
+                          hint="JSON has no NaN or Infinity; use null or a number") from None
+    except RecursionError:
+        raise InvalidData(f"{source}: nested too deeply", code="json.too-deep",
+                          hint="the document is not a laxchange record") from None
+
+
+def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Read and strictly parse a JSON file, checking its size before reading it whole."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > max_bytes:
+            raise InvalidData(f"{p}: {size} bytes is larger than the {max_bytes}-byte limit",
+                              code="json.too-large", hint="split the input")
+        with p.open("rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise InvalidData(f"{p}: no such file", code="file.missing", hint="check the path") from None
+    except IsADirectoryError:
+        raise InvalidData(f"{p}: is a directory, not a file", code="file.directory", hint="name a JSON file") from None
+    except PermissionError:
+        raise InvalidData(f"{p}: permission denied", code="file.permission", hint="check the file's permissions") from None
+    return loads_strict(raw, source=str(p), max_bytes=max_bytes)
+
+
+def dumps_canonical(obj: Any) -> bytes:
+    """Deterministic compact UTF-8 JSON (sorted keys), for hashing and signing."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def dumps_pretty(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+    """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dfd = os.open(p.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
