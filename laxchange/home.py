@@ -46,6 +46,15 @@ class Home:
         return self.root / "quarantine"
 
     @property
+    def ssh_client_key(self) -> Path:
+        """This party's SSH client identity for SFTP (OpenSSH format, passphrase-encrypted)."""
+        return self.keys / "ssh_ed25519"
+
+    @property
+    def ledger_db(self) -> Path:
+        return self.root / "ledger.sqlite3"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "config.json"
 

@@ -1,0 +1,69 @@
+"""Where passphrases for private keys come from: environment, a file, or a prompt.
+
+Unattended runs (cron, systemd) use `LAXCHANGE_PASSPHRASE` or `LAXCHANGE_PASSPHRASE_FILE`;
+people get a prompt. The source is injectable so tests never need a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .errors import ConfigError
+
+ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"
+ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"
+
+
+class PassphraseSource(Protocol):
+    def __call__(self, purpose: str, *, confirm: bool = False) -> bytes: ...
+
+
+def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:
+    """Read a passphrase file; refuse one that group or others can read."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"passphrase file {p} does not exist", code="passphrase.missing",
+                          hint=f"create it (mode 0600) or unset {ENV_PASSPHRASE_FILE}") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"passphrase file {p} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
+                          code="passphrase.permissions", hint=f"run: chmod 600 {p}")
+    data = p.read_bytes().rstrip(b"\r\n")
+    if not data:
+        raise ConfigError(f"passphrase file {p} is empty", code="passphrase.empty", hint="write the passphrase into it")
+    return data
+
+
+def default_passphrase_source(
+    environ: dict[str, str] | None = None,
+    prompt: Callable[[str, bool], str] | None = None,
+) -> PassphraseSource:
+    """Environment variable, then passphrase file, then an interactive prompt (if a terminal)."""
+    env = os.environ if environ is None else environ
+
+    def source(purpose: str, *, confirm: bool = False) -> bytes:
+        if env.get(ENV_PASSPHRASE):
+            return env[ENV_PASSPHRASE].encode("utf-8")
+        if env.get(ENV_PASSPHRASE_FILE):
+            return passphrase_from_file(env[ENV_PASSPHRASE_FILE])
+        if prompt is not None:
+            return prompt(purpose, confirm).encode("utf-8")
+        if not sys.stdin.isatty():
+            raise ConfigError(
+                f"a passphrase is needed to {purpose}, and there is no terminal to ask",
+                code="passphrase.unavailable",
+                hint=f"set {ENV_PASSPHRASE} or {ENV_PASSPHRASE_FILE} for unattended runs",
+            )
+        import click
+
+        value = click.prompt(f"Passphrase to {purpose}", hide_input=True, confirmation_prompt=confirm)
+        if not value:
+            raise ConfigError("empty passphrase", code="passphrase.empty", hint="choose a non-empty passphrase")
+        return str(value).encode("utf-8")
+
+    return source
