@@ -1,0 +1,90 @@
+"""Validation of laxchange documents: strict JSON, then the JSON Schema, then domain rules.
+
+`validate_document` is the library entry point other programs (and `pack`/`open`) call;
+`validate_file` adds strict parsing so that a duplicate key or a NaN is a finding with a rule
+id like any other, not a crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .. import jsonio, schemastore
+from ..clock import Clock, SystemClock
+from ..errors import InvalidData
+from . import domain, structural
+from .report import Finding, Report, json_path
+
+__all__ = ["Finding", "Report", "json_path", "validate_document", "validate_file", "validate_bytes"]
+
+
+def validate_document(
+    doc: Any,
+    expected_type: str | None = None,
+    *,
+    source: str = "<input>",
+    clock: Clock | None = None,
+) -> Report:
+    """Validate a parsed document against the schema it names (or `expected_type`).
+
+    `expected_type` is a schema name (`pep-transfer`) or `name@version`; when given, the
+    document's own `schema` field must agree with it. Domain rules run only when the
+    document is structurally valid, so every domain finding is about meaning, not shape.
+    """
+    report = Report(source=source)
+    try:
+        name, version = schemastore.identify(doc, source)
+    except InvalidData as exc:
+        report.findings.append(Finding("error", "$.schema", exc.code, exc.message, exc.hint or ""))
+        return report
+    if expected_type is not None:
+        want_name, want_version = schemastore.parse_ref(expected_type)
+        if want_name != name or (want_version is not None and want_version != version):
+            report.findings.append(Finding(
+                "error", "$.schema", "schema.unexpected-type",
+                f"document is a {name}@{version}, expected {expected_type}",
+                "pass the right --type, or check you picked the right file"))
+            return report
+    if version not in schemastore.versions(name):
+        report.findings.append(Finding(
+            "error", "$.schema", "schema.unknown-version",
+            f"schema {name} has no version {version} (known: {', '.join(schemastore.versions(name)) or 'none'})",
+            "upgrade laxchange, or ask the sender which version they used"))
+        return report
+    report.schema = f"{name}@{version}"
+    report.findings.extend(structural.check(doc, name, version))
+    if report.ok:
+        report.findings.extend(domain.check(doc, name, version, clock=clock or SystemClock()))
+    return report
+
+
+def validate_bytes(data: bytes, *, source: str = "<input>", expected_type: str | None = None,
+                   clock: Clock | None = None) -> Report:
+    """Strictly parse then validate; JSON problems become `json.*` findings."""
+    try:
+        doc = jsonio.loads_strict(data, source=source)
+    except InvalidData as exc:
+        return Report(source=source, findings=[
+            Finding("error", str(exc.details.get("path", "$")), exc.code, exc.message, exc.hint or "")])
+    return validate_document(doc, expected_type, source=source, clock=clock)
+
+
+def validate_file(path: Path | str, *, expected_type: str | None = None, clock: Clock | None = None,
+                  max_bytes: int = jsonio.MAX_JSON_BYTES) -> Report:
+    """Validate one file. A missing or unreadable file raises (it is not a finding)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise InvalidData(f"{p}: no such file", code="file.missing", hint="check the path") from None
+    if size > max_bytes:
+        return Report(source=str(p), findings=[Finding(
+            "error", "$", "json.too-large", f"{size} bytes is larger than the {max_bytes}-byte limit",
+            "split the input; education records are normally a few kilobytes")])
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InvalidData(f"{p}: cannot read: {exc.strerror}", code="file.unreadable",
+                          hint="check permissions") from None
+    return validate_bytes(data, source=str(p), expected_type=expected_type, clock=clock)
