@@ -35,6 +35,58 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+class _Marker:
+    """Stands in for a duplicate key or a non-finite number while locating it."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+
+_DUP = "\x00laxchange-duplicate"
+
+
+def _locate(text: str) -> str:
+    """JSON path of the first duplicate key or NaN/Infinity (a second, lenient parse: error path only)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out and _DUP not in out:
+                out[_DUP] = key
+            out.setdefault(key, value)
+        return out
+
+    def walk(node: Any, path: str) -> str | None:
+        if isinstance(node, _Marker):
+            return path
+        if isinstance(node, dict):
+            if _DUP in node:
+                return f"{path}.{node[_DUP]}"
+            for key, value in node.items():
+                found = walk(value, f"{path}.{key}")
+                if found:
+                    return found
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                found = walk(value, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    try:
+        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_Marker)
+    except (ValueError, RecursionError):
+        return "$"
+    return walk(doc, "$") or "$"
+
+
+def _truncated(exc: json.JSONDecodeError, text: str) -> bool:
+    """Did the parser run off the end (a cut-short file) rather than meet a wrong character?"""
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    return exc.pos >= len(text.rstrip())
+
+
 def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse JSON strictly. Raises InvalidData naming the source, rule and position."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -57,22 +109,27 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except _DuplicateKey as exc:
+        path = _locate(text)
         raise InvalidData(
-            f"{source}: duplicate key {str(exc)!r} in a JSON object",
+            f"{source}: duplicate key {str(exc)!r} at {path}",
             code="json.duplicate-key",
             hint="each key may appear once per object; remove the repeated one",
+            details={"path": path},
         ) from None
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
+        truncated = _truncated(exc, text)
         what = "truncated or incomplete JSON" if truncated else exc.msg
         raise InvalidData(
             f"{source}: {what} at line {exc.lineno} column {exc.colno}",
             code="json.truncated" if truncated else "json.syntax",
             hint="the file is cut short; fetch or export it again" if truncated else "fix the JSON syntax",
+            details={"path": "$", "line": exc.lineno, "column": exc.colno},
         ) from None
     except ValueError as exc:  # NaN / Infinity
-        raise InvalidData(f"{source}: {exc}", code="json.non-finite",
-                          hint="JSON has no NaN or Infinity; use null or a number") from None
+        path = _locate(text)
+        raise InvalidData(f"{source}: {exc} at {path}", code="json.non-finite",
+                          hint="JSON has no NaN or Infinity; use null or a number",
+                          details={"path": path}) from None
     except RecursionError:
         raise InvalidData(f"{source}: nested too deeply", code="json.too-deep",
                           hint="the document is not a laxchange record") from None

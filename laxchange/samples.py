@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from typing import Any, Callable
 
 from . import codes
@@ -46,7 +47,7 @@ def _hex(rng: random.Random, nbytes: int = 16) -> str:
 def _contact(rng: random.Random, role: str, org: str) -> dict[str, Any]:
     given = rng.choice(_ADULT_GIVEN)
     family = rng.choice(_FAMILY)
-    slug = org.lower().replace(" ", "-").replace(",", "")[:30]
+    slug = re.sub(r"[^a-z0-9]+", "-", org.lower()).strip("-")[:30].strip("-")
     return {
         "name": f"{given} {family}",
         "role": role,
@@ -95,7 +96,10 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
         "home_la": placing,
         "local_child_id": f"SYNTH-{rng.randrange(10**6):06d}",
     }
-    if rng.random() < 0.9:
+    # A separate stream decides the rare no-UPN case, so it does not shift the rest of the record.
+    upn_known = random.Random(f"upn-known:{seed}").random() >= 0.05
+    rng.random()
+    if upn_known:
         child["upn"] = upn
         if age_years >= 13:
             child["uln"] = uln

@@ -26,7 +26,11 @@ LOCK_NAME = "schemas.lock.json"
 
 def schema_dir() -> Path:
     """schemas/ in the source tree (override with LAXCHANGE_SCHEMA_DIR)."""
-    env = os.environ.get("LAXCHANGE_SCHEMA_DIR")
+    return _schema_dir(os.environ.get("LAXCHANGE_SCHEMA_DIR"))
+
+
+@lru_cache(maxsize=8)
+def _schema_dir(env: str | None) -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -58,12 +62,18 @@ class SchemaFile:
 
 
 def list_schemas(root: Path | None = None) -> list[SchemaFile]:
-    root = root or schema_dir()
+    """Every schema file under `root`, ordered by name then version (cached: files are immutable)."""
+    return list(_list_cached(str(root or schema_dir())))
+
+
+@lru_cache(maxsize=16)
+def _list_cached(root_s: str) -> tuple[SchemaFile, ...]:
+    root = Path(root_s)
     out = []
     for p in sorted(root.glob("*/*.json")):
         if _VERSION_RE.match(p.stem):
             out.append(SchemaFile(p.parent.name, p.stem, p))
-    return sorted(out, key=lambda s: (s.name, version_key(s.version)))
+    return tuple(sorted(out, key=lambda s: (s.name, version_key(s.version))))
 
 
 def versions(name: str) -> list[str]:
@@ -165,6 +175,7 @@ def build(root: Path | None = None, *, release: bool = False) -> list[str]:
             lock[rel] = digest
     if release:
         write_lock(lock, root)
+    _list_cached.cache_clear()
     return written
 
 

@@ -22,6 +22,10 @@ from .app import App
 
 #: Modules that each define `register(group)`. One line per command family keeps merges easy.
 COMMAND_MODULES: list[str] = [
+    "laxchange.cli.validate_cmd",
+    "laxchange.cli.schema_cmd",
+    "laxchange.cli.sample_cmd",
+    "laxchange.cli.demo_cmd",
 ]
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)

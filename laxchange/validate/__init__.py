@@ -65,8 +65,9 @@ def validate_bytes(data: bytes, *, source: str = "<input>", expected_type: str |
     try:
         doc = jsonio.loads_strict(data, source=source)
     except InvalidData as exc:
+        message = exc.message.removeprefix(f"{source}: ")
         return Report(source=source, findings=[
-            Finding("error", str(exc.details.get("path", "$")), exc.code, exc.message, exc.hint or "")])
+            Finding("error", str(exc.details.get("path") or "$"), exc.code, message, exc.hint or "")])
     return validate_document(doc, expected_type, source=source, clock=clock)
 
 

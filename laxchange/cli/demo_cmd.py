@@ -1,0 +1,23 @@
+"""`laxchange demo`: the main job end to end on embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import demo
+from .app import App, json_option
+
+
+def register(group: click.Group) -> None:
+    @group.command("demo")
+    @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Working directory for the demo's homes and files (default: a new temporary one).")
+    @json_option
+    @click.pass_obj
+    def demo_command(app: App, workdir: Path | None) -> None:
+        """Run the demo with fictional children: generate, validate and refuse bad data."""
+        say = (lambda _s: None) if app.json else click.echo
+        results = demo.run(workdir, say=say)
+        app.emit(results)

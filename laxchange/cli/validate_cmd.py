@@ -1,0 +1,53 @@
+"""`laxchange validate`: structural and domain validation of one or more files."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..validate import Report, validate_bytes, validate_file
+from .app import App, json_option
+
+
+def _human(report: Report, strict: bool) -> str:
+    status = "valid" if report.passed(strict) else "INVALID"
+    head = f"{report.source}: {status}"
+    if report.schema:
+        head += f" ({report.schema})"
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    lines = [f"{head}: {counts}" if report.findings else head]
+    lines += ["  " + f.format().replace("\n", "\n  ") for f in report.findings]
+    return "\n".join(lines)
+
+
+def register(group: click.Group) -> None:
+    @group.command("validate")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+    @click.option("--type", "expected_type", metavar="NAME[@VERSION]",
+                  help="Require this schema (else the document's own `schema` field decides).")
+    @click.option("--strict", is_flag=True, help="Warnings fail validation too (exit 1).")
+    @json_option
+    @click.pass_obj
+    def validate_command(app: App, files: tuple[str, ...], expected_type: str | None, strict: bool) -> None:
+        """Validate records and messages: JSON Schema, then domain rules.
+
+        Prints every finding with its JSON path, rule id, message and a hint. Exits 1 if any
+        file has an error (or, with --strict, a warning); 0 otherwise. Use `-` for stdin.
+        """
+        reports = []
+        for name in files:
+            if name == "-":
+                reports.append(validate_bytes(sys.stdin.buffer.read(), source="<stdin>", expected_type=expected_type))
+            else:
+                reports.append(validate_file(name, expected_type=expected_type))
+        passed = all(r.passed(strict) for r in reports)
+        if app.json:
+            click.echo(json.dumps({"ok": passed, "strict": strict, "reports": [r.to_dict() for r in reports]},
+                                  ensure_ascii=False))
+        else:
+            for r in reports:
+                click.echo(_human(r, strict), err=not r.passed(strict))
+        if not passed:
+            click.get_current_context().exit(1)
