@@ -75,3 +75,30 @@ def register(group: click.Group) -> None:
         written = schemastore.build(release=release)
         app.emit({"written": written, "released": release},
                  "\n".join(f"wrote {w}" for w in written) or "schemas are up to date")
+
+    register_migrate(schema_group)
+
+
+def register_migrate(schema_group: click.Group) -> None:
+    from .. import jsonio
+    from ..migrations import REGISTRY
+    from ..validate import validate_document
+
+    @schema_group.command("migrate")
+    @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--to", "to_version", default=None, metavar="VERSION", help="Target version (default latest).")
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+    @json_option
+    @click.pass_obj
+    def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
+        """Upgrade a document to a newer schema version, then validate the result."""
+        doc = jsonio.load_file(source)
+        upgraded = REGISTRY.upgrade(doc, to_version)
+        report = validate_document(upgraded, source=str(output))
+        if not report.ok:
+            from ..errors import InvalidData
+            first = report.errors[0]
+            raise InvalidData(f"the migrated document is not valid: {first.path}: {first.message} [{first.rule}]",
+                              code="migrate.invalid-result", hint=first.hint)
+        jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o644)
+        app.emit({"output": str(output), "schema": upgraded["schema"]}, f"wrote {output} ({report.schema})")
