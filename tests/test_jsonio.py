@@ -1,0 +1,109 @@
+"""Strict JSON and atomic writes: the only way bytes become data, and data becomes files."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from laxchange import jsonio, samples
+from laxchange.errors import InvalidData
+from laxchange.validate import validate_bytes, validate_document
+
+
+@pytest.mark.parametrize("text,code", [
+    ('{"a": 1, "a": 2}', "json.duplicate-key"),
+    ('{"a": {"b": [1, {"c": 1, "c": 1}]}}', "json.duplicate-key"),
+    ('{"a": NaN}', "json.non-finite"),
+    ('{"a": -Infinity}', "json.non-finite"),
+    ('{"a": 1', "json.truncated"),
+    ('{"a": 1,,}', "json.syntax"),
+    ("[" * 100_000, "json.too-deep"),
+])
+def test_rejections(text: str, code: str) -> None:
+    with pytest.raises(InvalidData) as exc:
+        jsonio.loads_strict(text)
+    assert exc.value.code == code
+
+
+def test_duplicate_key_path_is_located() -> None:
+    with pytest.raises(InvalidData) as exc:
+        jsonio.loads_strict('{"a": {"b": [1, {"c": 1, "c": 1}]}}')
+    assert exc.value.details["path"] == "$.a.b[1].c"
+
+
+def test_invalid_utf8_and_size_cap() -> None:
+    with pytest.raises(InvalidData) as exc:
+        jsonio.loads_strict(b'{"a": "\xff"}')
+    assert exc.value.code == "json.encoding"
+    with pytest.raises(InvalidData) as exc:
+        jsonio.loads_strict(b"[" + b"1," * 100 + b"1]", max_bytes=50)
+    assert exc.value.code == "json.too-large"
+
+
+def test_canonical_is_stable_and_sorted() -> None:
+    a = jsonio.dumps_canonical({"b": 1, "a": [1, "é"]})
+    assert a == '{"a":[1,"é"],"b":1}'.encode()
+    with pytest.raises(ValueError):
+        jsonio.dumps_canonical({"x": float("nan")})
+
+
+def test_write_atomic_leaves_no_temp_and_sets_mode(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    jsonio.write_atomic(target, b"{}", mode=0o600)
+    assert target.read_bytes() == b"{}"
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_write_atomic_failure_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    target.write_bytes(b"old")
+
+    with pytest.raises(TypeError):
+        jsonio.write_atomic(target, 12345)  # type: ignore[arg-type]
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_validation_never_raises_on_any_json(value: object) -> None:
+    report = validate_bytes(json.dumps(value).encode())
+    assert not report.ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 50), st.data())
+def test_validation_never_raises_on_damaged_records(seed: int, data: st.DataObject) -> None:
+    """Replace one leaf of a valid record with an arbitrary JSON value: findings, never a crash."""
+    doc = samples.education_record(seed)
+    leaves: list[tuple[object, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                leaves.append((node, k))
+                walk(v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                leaves.append((node, i))
+                walk(v)
+
+    walk(doc)
+    parent, key = data.draw(st.sampled_from(leaves))
+    parent[key] = data.draw(json_values)  # type: ignore[index]
+    report = validate_document(doc)
+    assert all(f.path.startswith("$") and f.rule and f.message for f in report.findings)
