@@ -31,7 +31,7 @@ def schema_dir() -> Path:
 
 @lru_cache(maxsize=8)
 def _schema_dir(env: str | None) -> Path:
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "schemas"
+    return Path(env) if env else Path(__file__).parent / "schemas"
 
 
 def version_key(v: str) -> tuple[int, int, int]:
