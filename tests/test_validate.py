@@ -349,3 +349,15 @@ def test_sample_cli_count_writes_a_directory(tmp_path: Path) -> None:
     assert run_cli("validate", *map(str, sorted(out.iterdir()))).exit_code == 0
     lines = run_cli("sample", "receipt", "--seed", "3", "--count", "2").output.splitlines()
     assert [json.loads(x) for x in lines] == samples.generate("receipt", 3, 2)
+
+
+def test_a_directory_means_its_json_files(tmp_path: Path) -> None:
+    for seed in (1, 2):
+        (tmp_path / f"r{seed}.json").write_text(json.dumps(samples.education_record(seed)))
+    result = run_cli("--json", "validate", str(tmp_path))
+    assert result.exit_code == 0
+    assert [r["source"] for r in json.loads(result.output)["reports"]] == [str(tmp_path / "r1.json"),
+                                                                           str(tmp_path / "r2.json")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run_cli("validate", str(empty)).exit_code == 2

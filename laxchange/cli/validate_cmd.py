@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
+
+from ..errors import UsageError
 
 from ..validate import Report, validate_bytes, validate_file
 from .app import App, json_option
@@ -24,7 +27,7 @@ def _human(report: Report, strict: bool) -> str:
 
 def register(group: click.Group) -> None:
     @group.command("validate")
-    @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, allow_dash=True))
+    @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
     @click.option("--type", "expected_type", metavar="NAME[@VERSION]",
                   help="Require this schema (else the document's own `schema` field decides).")
     @click.option("--strict", is_flag=True, help="Warnings fail validation too (exit 1).")
@@ -34,10 +37,21 @@ def register(group: click.Group) -> None:
         """Validate records and messages: JSON Schema, then domain rules.
 
         Prints every finding with its JSON path, rule id, message and a hint. Exits 1 if any
-        file has an error (or, with --strict, a warning); 0 otherwise. Use `-` for stdin.
+        file has an error (or, with --strict, a warning); 0 otherwise. Use `-` for stdin; a
+        directory means every *.json file in it.
         """
         reports = []
+        names: list[str] = []
         for name in files:
+            if name != "-" and Path(name).is_dir():
+                found = sorted(str(p) for p in Path(name).glob("*.json") if p.is_file())
+                if not found:
+                    raise UsageError(f"{name}: no .json files in this directory", code="validate.empty-dir",
+                                     hint="name the files to validate")
+                names.extend(found)
+            else:
+                names.append(name)
+        for name in names:
             if name == "-":
                 reports.append(validate_bytes(sys.stdin.buffer.read(), source="<stdin>", expected_type=expected_type))
             else:
