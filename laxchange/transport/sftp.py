@@ -44,7 +44,9 @@ class SftpSettings:
     window_size: int = 64 * 1024 * 1024
     max_packet_size: int = 256 * 1024
     chunk_size: int = CHUNK
-    prefetch_requests: int = 64
+    prefetch_requests: int = 32
+    #: temporary upload files older than this (seconds) are debris of a failed upload
+    stale_part_age: float = 600.0
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
@@ -63,6 +65,7 @@ class SftpTransport:
         self._sftp: paramiko.SFTPClient | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
+        self._swept: set[str] = set()
 
     # -- connection -------------------------------------------------------------------------
     def __enter__(self) -> SftpTransport:
@@ -258,7 +261,7 @@ class SftpTransport:
             except BaseException:
                 self._discard(tmp)
                 raise
-            self._clean_parts(folder, name)
+            self._sweep_parts(folder)
         return RemoteFile(name, size)
 
     def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None) -> str:
@@ -308,6 +311,21 @@ class SftpTransport:
             for entry in self.sftp.listdir(self._path(folder)):
                 if entry.startswith(prefix):
                     self._discard(self._path(folder, entry))
+        except OSError:
+            pass
+
+    def _sweep_parts(self, folder: str) -> None:
+        """Once per folder per connection, remove temporary files left by uploads that died
+        (older than `stale_part_age`, so a concurrent upload's file is left alone)."""
+        if folder in self._swept:
+            return
+        self._swept.add(folder)
+        cutoff = time.time() - self.settings.stale_part_age
+        try:
+            for a in self.sftp.listdir_attr(self._path(folder)):
+                if (a.filename.startswith(".") and PART_MARKER in a.filename and stat.S_ISREG(a.st_mode or 0)
+                        and (a.st_mtime or 0) <= cutoff):
+                    self._discard(self._path(folder, a.filename))
         except OSError:
             pass
 
