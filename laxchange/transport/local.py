@@ -63,7 +63,7 @@ class LocalFolderTransport:
             raise self._oserror(f"listing {self.endpoint.party}", exc) from exc
         for e in entries:
             name = e.name
-            if name.startswith("."):
+            if name.startswith(".") and name_problem(name) == "hidden or temporary name":
                 continue
             problem = name_problem(name)
             st = e.stat(follow_symlinks=False)

@@ -282,6 +282,10 @@ class EmbeddedSftpServer:
 
     def stop(self) -> None:
         self._stop.set()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
+        except OSError:
+            pass
         self._sock.close()
         with self._lock:
             transports = list(self._transports)

@@ -105,12 +105,15 @@ class SftpTransport:
                 opts.ciphers = tuple(preferred)
             try:
                 ssh.start_client(timeout=left())
+                # start_client returns quietly when its timeout expires: no host key means no handshake.
+                if not ssh.is_active() or ssh.host_key is None:
+                    raise paramiko.SSHException(f"no key exchange within {s.timeout:g}s")
+                server_key = ssh.get_remote_server_key()
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise transport_error(f"SSH handshake with {where} failed: {exc or type(exc).__name__}",
                                       code="handshake", transient=True,
                                       hint="the server did not answer in time or closed the connection") from exc
-            self.host_key_fingerprint = verify_host_key(self.endpoint, self.url.host, self.url.port,
-                                                        ssh.get_remote_server_key())
+            self.host_key_fingerprint = verify_host_key(self.endpoint, self.url.host, self.url.port, server_key)
             key = self.identity()
             try:
                 ssh.auth_publickey(self.url.user, key)
@@ -217,7 +220,7 @@ class SftpTransport:
             entries = self.sftp.listdir_attr(self._path(folder))
         for a in entries:
             name = a.filename
-            if name.startswith("."):
+            if name.startswith(".") and name_problem(name) == "hidden or temporary name":
                 continue
             problem = name_problem(name)
             mode = a.st_mode or 0
@@ -277,6 +280,11 @@ class SftpTransport:
                 done += len(data)
                 if progress:
                     progress(done, size)
+            # paramiko drops the status of pipelined writes unless someone reads it; a failed write
+            # in the middle (disk full) would otherwise leave a hole with the right file size.
+            pending = getattr(dst, "_reqs", None)
+            while pending:
+                self.sftp._read_response(pending.popleft())
         return h.hexdigest()
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
