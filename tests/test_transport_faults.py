@@ -258,3 +258,50 @@ def test_hostile_listing_cannot_write_outside_inbox(tmp_path: Path, client_key: 
     assert (root / "drop" / "processed" / "ok.lax").exists()
 
 
+
+
+class _ShortReads(ChrootSftp):
+    """Answers every read with at most 10,000 bytes, as servers with small read limits do."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int):
+            return handle
+        read = handle.read
+
+        def short(offset: int, length: int) -> bytes | int:
+            return read(offset, min(length, 10_000))
+
+        handle.read = short  # type: ignore[method-assign]
+        return handle
+
+
+def test_short_reads_are_completed(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    data = os.urandom(1_000_003)
+    (root / "drop" / "a.lax").write_bytes(data)
+    with embedded_server(root, client_key.key, tmp_path, _ShortReads) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            assert t.get("a.lax", tmp_path / "a.lax", sha256=hashlib.sha256(data).hexdigest()) == len(data)
+    assert (tmp_path / "a.lax").read_bytes() == data
+
+
+def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    (remote / "a.lax").write_bytes(os.urandom(4_000_000))
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def truncate(done: int, total: int) -> None:
+        os.truncate(remote / "a.lax", 1000)
+
+    with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=5.0, prefetch_requests=2,
+                                                                chunk_size=64 * 1024)) as t:
+        with pytest.raises(TransportError) as e:
+            t.get("a.lax", inbox / "a.lax", progress=truncate)
+    assert e.value.code == "verify.size"
+    assert os.listdir(inbox) == []
