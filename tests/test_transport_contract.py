@@ -123,3 +123,17 @@ def test_wrong_local_hash_is_not_delivered(remote: tuple[Transport, Path], tmp_p
         t.put(_file(tmp_path, "g.lax", b"g"), "g.lax", sha256="0" * 64)
     assert e.value.code == "verify.local-hash"
     assert [n for n in os.listdir(folder) if not n.startswith(".")] == []
+
+
+def test_download_again_is_idempotent_and_never_clobbers(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    (folder / "h.lax").write_bytes(b"same")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    t.get("h.lax", inbox / "h.lax")
+    t.get("h.lax", inbox / "h.lax")  # a crash before the remote move leads to this on the next run
+    (folder / "h.lax").write_bytes(b"different")
+    with pytest.raises(TransportError) as e:
+        t.get("h.lax", inbox / "h.lax")
+    assert e.value.code == "local.exists"
+    assert (inbox / "h.lax").read_bytes() == b"same" and os.listdir(inbox) == ["h.lax"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -75,10 +76,12 @@ def load_ssh_identity(path: Path, passphrase: PassphraseSource) -> paramiko.PKey
 def identity_loader(path: Path, passphrase: PassphraseSource) -> IdentityLoader:
     """Load lazily and once: the key is only unlocked after the server's host key has been accepted."""
     cache: list[paramiko.PKey] = []
+    lock = threading.Lock()
 
     def load() -> paramiko.PKey:
-        if not cache:
-            cache.append(load_ssh_identity(path, passphrase))
-        return cache[0]
+        with lock:  # parallel partners share one prompt
+            if not cache:
+                cache.append(load_ssh_identity(path, passphrase))
+            return cache[0]
 
     return load

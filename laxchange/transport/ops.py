@@ -8,6 +8,7 @@ processed/ (or deleted) on the server only after the local copy is fsync'd and r
 from __future__ import annotations
 
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from ..home import Home
 from ..passphrase import PassphraseSource
 from .base import Progress, Transport, check_name, sha256_file
 from .endpoints import Endpoint, EndpointResolver
-from .identity import identity_loader
+from .identity import IdentityLoader, identity_loader
 from .local import LocalFolderTransport
 from .retry import OnRetry, RetryingTransport, RetryPolicy
 from .sftp import SftpSettings, SftpTransport
@@ -37,12 +38,17 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
                       settings: SftpSettings | None = None) -> TransportFactory:
     """Build the transport an endpoint's URL asks for, with this home's SSH identity."""
 
+    loaders: dict[Path, IdentityLoader] = {}
+    lock = threading.Lock()
+
     def make(endpoint: Endpoint) -> Transport:
         url = endpoint.parsed
         if url.scheme == "file":
             return LocalFolderTransport(endpoint)
         key = endpoint.identity or home.ssh_client_key
-        return SftpTransport(endpoint, identity_loader(key, passphrase), settings)
+        with lock:  # one unlocked key per run, however many partners and reconnects
+            loader = loaders.setdefault(key, identity_loader(key, passphrase))
+        return SftpTransport(endpoint, loader, settings)
 
     return make
 
