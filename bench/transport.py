@@ -23,10 +23,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-import paramiko  # noqa: E402
-from sshd import Sshd, keygen  # noqa: E402
+import paramiko
+from sshd import Sshd, keygen
 
-from laxchange.transport import Endpoint, SftpTransport  # noqa: E402
+from laxchange.transport import Endpoint, SftpTransport
 
 
 def _openssh(batch: str, work: Path, server: Sshd, key: Path, known_hosts: Path) -> float:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ClientKey
-from sshd import Sshd
 from transport_fixtures import open_transport
 
 from laxchange.errors import TransportError

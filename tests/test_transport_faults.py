@@ -19,8 +19,16 @@ from sshd import Sshd, keygen
 from transport_fixtures import embedded_server
 
 from laxchange.errors import TransportError
-from laxchange.transport import (Endpoint, RetryingTransport, RetryPolicy, Runner, SftpSettings, SftpTransport,
-                                 StaticEndpoints, collect)
+from laxchange.transport import (
+    Endpoint,
+    RetryingTransport,
+    RetryPolicy,
+    Runner,
+    SftpSettings,
+    SftpTransport,
+    StaticEndpoints,
+    collect,
+)
 from laxchange.transport.server import ChrootSftp
 
 FAST = SftpSettings(timeout=5.0)
@@ -50,9 +58,8 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path,
             if done >= 8 * 1024 * 1024 and server.proc is not None:
                 server.kill()
 
-        with pytest.raises(TransportError) as e:
-            with SftpTransport(ep, lambda: client_key.key, FAST) as t:
-                t.put(big, "big.lax", progress=kill_at_8mb)
+        with pytest.raises(TransportError) as e, SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            t.put(big, "big.lax", progress=kill_at_8mb)
         assert e.value.transient
         assert _visible(remote) == []  # nothing under the final name
 
@@ -191,9 +198,8 @@ def test_read_only_remote_folder_gives_clear_error(tmp_path: Path, client_key: C
     src.write_bytes(b"a" * 1000)
     with Sshd(tmp_path / "ro", [client_key.pub], read_only=True) as server:
         ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
-            with pytest.raises(TransportError) as e:
-                t.put(src, "a.lax")
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+            t.put(src, "a.lax")
     assert e.value.code == "remote.permission" and not e.value.transient
     assert "permission denied" in e.value.message
     assert os.listdir(remote) == []
@@ -221,9 +227,8 @@ def test_full_remote_disk_gives_clear_error(tmp_path: Path, client_key: ClientKe
     src.write_bytes(b"a" * 100_000)
     with embedded_server(root, client_key.key, tmp_path, _FullDisk) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
-            with pytest.raises(TransportError) as e:
-                t.put(src, "a.lax")
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+            t.put(src, "a.lax")
     assert e.value.code == "remote.failure" and "disk may be full" in (e.value.hint or "")
     assert _visible(root / "drop") == []
 

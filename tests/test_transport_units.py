@@ -12,8 +12,18 @@ import pytest
 from sshd import fingerprint_of, keygen
 
 from laxchange.errors import ConfigError, TransportError, UsageError
-from laxchange.transport import (Endpoint, Listing, RetryingTransport, RetryPolicy, Runner, StaticEndpoints,
-                                 fingerprint, name_problem, parse_url, send)
+from laxchange.transport import (
+    Endpoint,
+    Listing,
+    RetryingTransport,
+    RetryPolicy,
+    Runner,
+    StaticEndpoints,
+    fingerprint,
+    name_problem,
+    parse_url,
+    send,
+)
 from laxchange.transport.base import transport_error
 
 

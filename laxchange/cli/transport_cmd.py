@@ -12,8 +12,18 @@ import click
 
 from ..errors import LaxError, TransportError, UsageError
 from ..passphrase import default_passphrase_source
-from ..transport import (ConfigEndpoints, Endpoint, PartyResult, Runner, RetryPolicy, SftpSettings, collect,
-                         ensure_ssh_identity, send, transport_factory)
+from ..transport import (
+    ConfigEndpoints,
+    Endpoint,
+    PartyResult,
+    RetryPolicy,
+    Runner,
+    SftpSettings,
+    collect,
+    ensure_ssh_identity,
+    send,
+    transport_factory,
+)
 from ..transport.endpoints import check_fingerprint, parse_url
 from .app import App, json_option
 

@@ -68,8 +68,7 @@ def parse_url(url: str) -> Url:
             raise UsageError("SFTP URLs must not carry a password", code="url.password",
                              hint="laxchange authenticates with an SSH key only")
         path = unquote(parts.path) or "."
-        if path.startswith("/~/"):
-            path = path[3:]
+        path = path.removeprefix("/~/")
         return Url("sftp", path, unquote(parts.username), parts.hostname, port)
     raise UsageError(f"unsupported endpoint URL {url!r}", code="url.scheme",
                      hint="use sftp://user@host:port/path or file:///path")

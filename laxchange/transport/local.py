@@ -9,8 +9,20 @@ import stat
 from pathlib import Path
 from types import TracebackType
 
-from .base import (PART_MARKER, Listing, LocalSink, Progress, RemoteFile, check_folder, check_name,
-                   fsync_dir, name_problem, safe_label, sha256_file, transport_error)
+from .base import (
+    PART_MARKER,
+    Listing,
+    LocalSink,
+    Progress,
+    RemoteFile,
+    check_folder,
+    check_name,
+    fsync_dir,
+    name_problem,
+    safe_label,
+    sha256_file,
+    transport_error,
+)
 from .endpoints import Endpoint
 
 CHUNK = 1 << 20

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ..errors import TransportError
 from .base import Listing, Progress, RemoteFile, Transport

@@ -16,18 +16,29 @@ import socket
 import stat
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Iterator
 
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
 
 from ..errors import LaxError, TransportError
-from .base import (PART_MARKER, Listing, LocalSink, Progress, RemoteFile, check_folder, check_name,
-                   name_problem, safe_label, sha256_file, transport_error)
+from .base import (
+    PART_MARKER,
+    Listing,
+    LocalSink,
+    Progress,
+    RemoteFile,
+    check_folder,
+    check_name,
+    name_problem,
+    safe_label,
+    sha256_file,
+    transport_error,
+)
 from .endpoints import Endpoint
 from .hostkeys import verify_host_key
 from .identity import IdentityLoader
@@ -176,7 +187,7 @@ class SftpTransport:
             yield
         except LaxError:
             raise
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise transport_error(f"{what}: timed out after {self.settings.timeout:g}s", code="timeout",
                                   transient=True, hint="the server stalled; it will be retried") from exc
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
