@@ -4,8 +4,8 @@ Starts its own sshd (tests/sshd.py) on 127.0.0.1, then measures a large file up 
 both clients (best of several runs, connection setup included for both), and many small files
 delivered with atomic rename on one connection. The last stdout line is one JSON object.
 
-    python bench/transport.py --quick     # 32 MB, 2 runs each, < 60 s
-    python bench/transport.py             # 100 MB, 3 runs each
+    python bench/transport.py --quick     # 32 MB, 3 runs each, < 60 s
+    python bench/transport.py             # 100 MB, 5 runs each
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smaller file and fewer runs (< 60 s)")
     ap.add_argument("--size-mb", type=int, help="large file size in MB (default 100, quick 32)")
     ap.add_argument("--small", type=int, default=1000, help="number of 4 KB files (default 1000)")
-    ap.add_argument("--runs", type=int, help="runs per measurement, best kept (default 3, quick 2)")
+    ap.add_argument("--runs", type=int, help="runs per measurement, best kept (default 5, quick 3)")
     args = ap.parse_args()
     size_mb = args.size_mb or (32 if args.quick else 100)
-    runs = args.runs or (2 if args.quick else 3)
+    runs = args.runs or (3 if args.quick else 5)
     size = size_mb * 1_000_000
 
     with tempfile.TemporaryDirectory(prefix="laxbench-") as tmp:

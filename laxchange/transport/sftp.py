@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
@@ -63,6 +64,25 @@ class SftpSettings:
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
+class _Sink(Protocol):
+    written: int
+
+    def write(self, data: bytes) -> int: ...
+
+
+class _HashSink:
+    """Hashes what a read returns, to compare a remote file with a local one."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.written += len(data)
+        return len(data)
+
+
 class SftpTransport:
     """One SSH connection and SFTP session to one endpoint."""
 
@@ -78,7 +98,7 @@ class SftpTransport:
         self._sftp: paramiko.SFTPClient | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
-        self._swept: set[str] = set()
+        self._parts: dict[str, dict[str, list[str]]] = {}
 
     # -- connection -------------------------------------------------------------------------
     def __enter__(self) -> SftpTransport:
@@ -260,6 +280,7 @@ class SftpTransport:
             existing = self._lstat(final)
             if existing is not None:
                 return self._already_there(local, name, folder, existing, sha256)
+            self._leftover_parts(folder)
             tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
             try:
                 digest = self._upload(local, tmp, size, progress)
@@ -277,7 +298,7 @@ class SftpTransport:
             except BaseException:
                 self._discard(tmp)
                 raise
-            self._sweep_parts(folder)
+            self._clean_parts(folder, name)
         return RemoteFile(name, size)
 
     def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None) -> str:
@@ -305,14 +326,11 @@ class SftpTransport:
         """A retry after a lost acknowledgement finds its own file: same bytes means delivered."""
         size = local.stat().st_size
         if stat.S_ISREG(attrs.st_mode or 0) and attrs.st_size == size:
-            h = hashlib.sha256()
+            sink = _HashSink()
             with self.sftp.open(self._path(folder, name), "rb") as fh:
-                fh.MAX_REQUEST_SIZE = self.settings.chunk_size
-                fh.prefetch(size, self.settings.prefetch_requests)
-                while data := fh.read(1 << 20):
-                    h.update(data)
+                self._pipelined_read(fh, size, sink, None)
             want = (sha256 or "").lower() or sha256_file(local)
-            if h.hexdigest() == want:
+            if sink.hash.hexdigest() == want:
                 self._clean_parts(folder, name)
                 return RemoteFile(name, size)
         raise transport_error(f"{name} already exists at {self.endpoint.party} with different content",
@@ -326,29 +344,35 @@ class SftpTransport:
         except Exception:  # best effort; hidden .part files are cleaned up by the next upload
             pass
 
-    def _clean_parts(self, folder: str, name: str) -> None:
-        prefix = f".{name}{PART_MARKER}"
-        try:
-            for entry in self.sftp.listdir(self._path(folder)):
-                if entry.startswith(prefix):
-                    self._discard(self._path(folder, entry))
-        except OSError:
-            pass
+    def _leftover_parts(self, folder: str) -> dict[str, list[str]]:
+        """Temporary files left by uploads that died, by the name they were meant to get.
 
-    def _sweep_parts(self, folder: str) -> None:
-        """Once per folder per connection, remove temporary files left by uploads that died
-        (older than `stale_part_age`, so a concurrent upload's file is left alone)."""
-        if folder in self._swept:
-            return
-        self._swept.add(folder)
+        Listed once per folder per connection (listing per file would make small files slow).
+        Those older than `stale_part_age` are removed at once; younger ones are removed when the
+        same name is delivered, so a concurrent upload of another name is never disturbed.
+        """
+        if folder in self._parts:
+            return self._parts[folder]
+        index: dict[str, list[str]] = {}
         cutoff = time.time() - self.settings.stale_part_age
         try:
-            for a in self.sftp.listdir_attr(self._path(folder)):
-                if (a.filename.startswith(".") and PART_MARKER in a.filename and stat.S_ISREG(a.st_mode or 0)
-                        and (a.st_mtime or 0) <= cutoff):
-                    self._discard(self._path(folder, a.filename))
+            entries = self.sftp.listdir_attr(self._path(folder))
         except OSError:
-            pass
+            entries = []
+        for a in entries:
+            fn = a.filename
+            if not (fn.startswith(".") and PART_MARKER in fn and stat.S_ISREG(a.st_mode or 0)):
+                continue
+            if (a.st_mtime or 0) <= cutoff:
+                self._discard(self._path(folder, fn))
+            else:
+                index.setdefault(fn[1:fn.rindex(PART_MARKER)], []).append(fn)
+        self._parts[folder] = index
+        return index
+
+    def _clean_parts(self, folder: str, name: str) -> None:
+        for fn in self._leftover_parts(folder).pop(name, []):
+            self._discard(self._path(folder, fn))
 
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> int:
@@ -369,7 +393,7 @@ class SftpTransport:
                 sink.abort()
                 raise
 
-    def _pipelined_read(self, fh: paramiko.SFTPFile, size: int, sink: LocalSink,
+    def _pipelined_read(self, fh: paramiko.SFTPFile, size: int, sink: _Sink,
                         progress: Progress | None) -> None:
         """Keep `prefetch_requests` reads in flight and consume replies in order.
 
@@ -404,7 +428,7 @@ class SftpTransport:
             raise transport_error("the server ended the file early", code="verify.size", transient=True) from None
 
     def _consume(self, fh: paramiko.SFTPFile, inflight: deque[tuple[int, int, int]],
-                 early: dict[int, tuple[int, paramiko.Message]], sink: LocalSink, size: int,
+                 early: dict[int, tuple[int, paramiko.Message]], sink: _Sink, size: int,
                  progress: Progress | None, issue: Callable[[], None]) -> None:
         sftp = self.sftp
         while inflight:
