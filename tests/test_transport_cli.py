@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -182,3 +185,64 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: Path, client_key: ClientKey) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    big = tmp_path / "big.lax"
+    with big.open("wb") as fh:
+        for _ in range(100):
+            fh.write(os.urandom(1_000_000))
+    server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
+    home = _home_with_key(tmp_path, "council", server)
+    lax(home, "endpoints", "add", "URN:1", server.url(drop), "--host-key-fingerprint", server.fingerprint)
+    stop = threading.Event()
+
+    def kill_when_a_fifth_is_uploaded() -> None:
+        while not stop.is_set():
+            for p in drop.glob(".big.lax.part-*"):
+                if p.stat().st_size >= 20_000_000:
+                    server.kill()
+                    return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_when_a_fifth_is_uploaded)
+    watcher.start()
+    try:
+        r = lax(home, "send", str(big), "--to", "URN:1", "--retries", "1")
+        stop.set()
+        watcher.join()
+        assert r.exit_code == 4, r.output
+        assert [n for n in os.listdir(drop) if not n.startswith(".")] == []
+        authorized = server.authorized.read_text()
+        server = Sshd(tmp_path / "sshd", [], host_key=server.host_key, port=server.port)
+        server.authorized.write_text(authorized)
+        server = server.start()
+        r = lax(home, "send", str(big), "--to", "URN:1")
+        assert r.exit_code == 0, r.output
+        r = lax(home, "send", str(big), "--to", "URN:1")
+        assert r.exit_code == 0, r.output
+        assert os.listdir(drop) == ["big.lax"]
+        assert hashlib.sha256((drop / "big.lax").read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+    finally:
+        stop.set()
+        server.stop()
+
+
+def test_collect_from_several_partners_at_once(tmp_path: Path, sshd: Sshd) -> None:
+    home = _home_with_key(tmp_path, "school", sshd)
+    for party in ("LA:1", "LA:2", "LA:3"):
+        drop = tmp_path / party.replace(":", "-")
+        drop.mkdir()
+        (drop / f"from-{party[3:]}.lax").write_bytes(party.encode())
+        lax(home, "endpoints", "add", party, sshd.url(drop), "--host-key-fingerprint", sshd.fingerprint)
+    lax(home, "endpoints", "add", "LA:4", f"sftp://nobody@127.0.0.1:{sshd.port}/x",
+        "--host-key-fingerprint", "SHA256:" + "B" * 43)
+    r = lax(home, "--json", "collect")
+    assert r.exit_code == 4
+    data = json.loads(r.output)
+    by_party = {p["party"]: p for p in data["parties"]}
+    assert by_party["LA:4"]["error"]["error"] == "hostkey.mismatch"
+    assert all(by_party[p]["ok"] for p in ("LA:1", "LA:2", "LA:3"))
+    assert sorted(os.listdir(home / "inbox")) == ["from-1.lax", "from-2.lax", "from-3.lax"]

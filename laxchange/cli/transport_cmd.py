@@ -50,7 +50,7 @@ class _ProgressLine:
         sys.stderr.flush()
 
 
-def _runner(app: App, timeout: float) -> Runner:
+def _runner(app: App, timeout: float, retries: int) -> Runner:
     settings = SftpSettings(timeout=timeout)
     factory = transport_factory(app.home, default_passphrase_source(), settings)
 
@@ -58,7 +58,8 @@ def _runner(app: App, timeout: float) -> Runner:
         if not app.json:
             click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
 
-    return Runner(ConfigEndpoints(app.home), factory, RetryPolicy(budget=max(10.0, 3 * timeout)), on_retry=warn)
+    return Runner(ConfigEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
+                  on_retry=warn)
 
 
 def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult]) -> None:
@@ -97,12 +98,14 @@ def register(group: click.Group) -> None:
 @click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
 @click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
               help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
+@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Attempts per operation when the connection fails (transient errors only).")
 @json_option
 @click.pass_context
-def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float) -> None:
+def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
-    runner = _runner(app, timeout)
+    runner = _runner(app, timeout, retries)
     result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
     _finish(ctx, app, "sent", [result])
 
@@ -113,9 +116,12 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
                                              "to processed/.")
 @click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
               help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
+@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Attempts per operation when the connection fails (transient errors only).")
 @json_option
 @click.pass_context
-def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, timeout: float) -> None:
+def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, timeout: float,
+                retries: int) -> None:
     """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
     app: App = ctx.obj
     app.home.require()
@@ -123,7 +129,7 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
     if not targets:
         raise UsageError("no endpoints configured to collect from", code="endpoint.none",
                          hint="add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
-    runner = _runner(app, timeout)
+    runner = _runner(app, timeout, retries)
     progress = _ProgressLine(not app.json and sys.stderr.isatty())
     outcomes = runner.each_party(targets, lambda p: collect(runner, p, app.home.inbox, delete=delete,
                                                             progress=progress))
