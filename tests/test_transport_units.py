@@ -142,3 +142,11 @@ def test_send_refuses_unsafe_local_names(tmp_path: Path) -> None:
     runner = Runner(StaticEndpoints({"X": Endpoint("X", f"file://{tmp_path}")}), lambda e: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(TransportError):
         send(runner, "X", [p])
+
+
+def test_public_api_is_exactly_all() -> None:
+    import laxchange.transport as api
+
+    public = {n for n in dir(api) if not n.startswith("_")} - {
+        "base", "endpoints", "hostkeys", "identity", "local", "ops", "retry", "server", "sftp"}
+    assert public == set(api.__all__)

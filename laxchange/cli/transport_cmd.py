@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -87,6 +88,9 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
 
 
 def register(group: click.Group) -> None:
+    # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
+    # next to laxchange's own one-line message.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     group.add_command(send_cmd)
     group.add_command(collect_cmd)
     group.add_command(serve_sftp_cmd)

@@ -89,7 +89,7 @@ class ChrootSftp(paramiko.SFTPServerInterface):
         super().__init__(server)
         self.root = root.resolve()
 
-    def _real(self, path: str, *, must_exist_parent: bool = True) -> Path:
+    def _real(self, path: str) -> Path:
         """Map a client path to a path under root, refusing any symbolic link on the way."""
         rel = posixpath.normpath("/" + path).lstrip("/")
         real = self.root

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Protocol
 
 import paramiko
-from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, int64
+from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTPError, int64
 
 from ..errors import LaxError, TransportError
 from .base import (
@@ -213,6 +213,8 @@ class SftpTransport:
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
             raise transport_error(f"{what}: connection lost ({exc or type(exc).__name__})", code="connection",
                                   transient=True) from exc
+        except SFTPError as exc:
+            raise transport_error(f"{what}: unexpected SFTP reply ({exc})", code="protocol", transient=True) from exc
         except OSError as exc:
             if self._ssh is None or not self._ssh.is_active():
                 raise transport_error(f"{what}: connection lost ({exc})", code="connection", transient=True) from exc
