@@ -94,8 +94,10 @@ def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
         p = tmp_path / f"pkg-{i}.lax"
         p.write_bytes(os.urandom(100_000 + i))
         pkgs.append(p)
+    logins = sshd.log.read_text().count("Accepted publickey")
     r = lax(council, "--json", "send", *map(str, pkgs), "--to", "URN:123456")
     assert r.exit_code == 0, r.output
+    assert sshd.log.read_text().count("Accepted publickey") == logins + 1  # one connection for three files
     sent = json.loads(r.output)
     assert sent["ok"] and [f["name"] for f in sent["parties"][0]["files"]] == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
     r = lax(school, "collect", "--from", "LA:919")

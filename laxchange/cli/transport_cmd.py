@@ -82,7 +82,8 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
     if app.json:
         click.echo(json.dumps({"ok": False, **data, "error": err}, ensure_ascii=False))
         ctx.exit(err.get("exit_code", 4))
-    exc = TransportError(f"{first.party}: {err['message']}", hint=err.get("hint"), code=err.get("error"))
+    message = err["message"] if first.party in err["message"] else f"{first.party}: {err['message']}"
+    exc = TransportError(message, hint=err.get("hint"), code=err.get("error"))
     exc.exit_code = int(err.get("exit_code", 4))
     raise exc
 
