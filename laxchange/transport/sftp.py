@@ -64,6 +64,10 @@ class SftpSettings:
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
+#: final name -> temporary files left for it (a type alias: `list` is a method name below)
+_PartIndex = dict[str, list[str]]
+
+
 class _Sink(Protocol):
     written: int
 
@@ -98,7 +102,7 @@ class SftpTransport:
         self._sftp: paramiko.SFTPClient | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
-        self._parts: dict[str, dict[str, list[str]]] = {}
+        self._parts: dict[str, _PartIndex] = {}
 
     # -- connection -------------------------------------------------------------------------
     def __enter__(self) -> SftpTransport:
@@ -346,7 +350,7 @@ class SftpTransport:
         except Exception:  # best effort; hidden .part files are cleaned up by the next upload
             pass
 
-    def _leftover_parts(self, folder: str) -> dict[str, list[str]]:
+    def _leftover_parts(self, folder: str) -> _PartIndex:
         """Temporary files left by uploads that died, by the name they were meant to get.
 
         Listed once per folder per connection (listing per file would make small files slow).
@@ -355,7 +359,7 @@ class SftpTransport:
         """
         if folder in self._parts:
             return self._parts[folder]
-        index: dict[str, list[str]] = {}
+        index: _PartIndex = {}
         cutoff = time.time() - self.settings.stale_part_age
         try:
             entries = self.sftp.listdir_attr(self._path(folder))
