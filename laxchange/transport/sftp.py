@@ -155,6 +155,9 @@ class SftpTransport:
             try:
                 ssh.auth_publickey(self.url.user, key)
             except paramiko.AuthenticationException as exc:
+                if "timeout" in str(exc).lower():
+                    raise transport_error(f"{where} did not answer our authentication in {s.timeout:g}s",
+                                          code="auth.timeout", transient=True) from exc
                 raise transport_error(f"{where} refused our SSH key for user {self.url.user!r}",
                                       code="auth.refused",
                                       hint="send the partner the public key from `laxchange endpoints ssh-key` "
