@@ -110,20 +110,32 @@ class Sshd:
         except OSError:
             return ""
 
-    def kill(self) -> None:
-        """SIGKILL the listener and every session process it forked: the server dies mid-transfer."""
-        if self.proc is None:
-            return
+    def _tree(self) -> list[int]:
+        assert self.proc is not None
         pids = [self.proc.pid]
         i = 0
         while i < len(pids):
             pids.extend(_children(pids[i]))
             i += 1
-        for pid in reversed(pids[1:]):
+        return pids
+
+    def _signal_sessions(self, sig: int) -> None:
+        for pid in reversed(self._tree()[1:]):
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, sig)
             except ProcessLookupError:
                 pass
+
+    def freeze(self) -> None:
+        """SIGSTOP every session process: connections stay open but nothing answers."""
+        if self.proc is not None:
+            self._signal_sessions(signal.SIGSTOP)
+
+    def kill(self) -> None:
+        """SIGKILL the listener and every session process it forked: the server dies mid-transfer."""
+        if self.proc is None:
+            return
+        self._signal_sessions(signal.SIGKILL)
         self.proc.kill()
         self.proc.wait(timeout=10)
         self.proc = None

@@ -334,3 +334,28 @@ def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client
                 t.get("secret.lax", tmp_path / "got.lax")
     assert listing.value.code == "remote.permission"
     assert sorted(os.listdir(outside)) == ["secret.lax"] and not (tmp_path / "got.lax").exists()
+
+
+def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    big = tmp_path / "big.lax"
+    big.write_bytes(os.urandom(16 * 1024 * 1024))
+    server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
+    ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
+
+    def freeze_at_2mb(done: int, total: int) -> None:
+        if done >= 2 * 1024 * 1024:
+            server.freeze()
+
+    try:
+        with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)) as t:
+            started = time.monotonic()
+            with pytest.raises(TransportError) as e:
+                t.put(big, "big.lax", progress=freeze_at_2mb)
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert e.value.transient and e.value.code in ("timeout", "connection")
+    assert elapsed < 4  # one 1 s timeout, not one per pending request, close and cleanup
+    assert _visible(remote) == []

@@ -64,6 +64,9 @@ class SftpSettings:
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
+#: exceptions that mean the connection itself is gone or stalled
+_LINK_FAILURES = (socket.timeout, TimeoutError, EOFError, ConnectionError, paramiko.SSHException)
+
 #: final name -> temporary files left for it (a type alias: `list` is a method name below)
 _PartIndex = dict[str, list[str]]
 
@@ -234,6 +237,24 @@ class SftpTransport:
             raise transport_error(f"{what}: the server reported a failure ({exc})", code="remote.failure",
                                   hint="the remote disk may be full or the folder not writable") from exc
 
+    @contextmanager
+    def _remote_file(self, path: str, mode: str) -> Iterator[paramiko.SFTPFile]:
+        """Open a remote file; if the link stalls or drops, abandon the connection rather than
+        wait one more timeout for a close that cannot be answered."""
+        fh = self.sftp.open(path, mode, bufsize=0)
+        try:
+            yield fh
+        except BaseException as exc:
+            if isinstance(exc, _LINK_FAILURES):
+                self.close()
+            else:
+                try:
+                    fh.close()
+                except Exception:  # the original error matters more than the close
+                    pass
+            raise
+        fh.close()
+
     def _lstat(self, path: str) -> paramiko.SFTPAttributes | None:
         try:
             return self.sftp.lstat(path)
@@ -314,7 +335,7 @@ class SftpTransport:
         h = hashlib.sha256()
         chunk = self.settings.chunk_size
         done = 0
-        with local.open("rb") as src, self.sftp.open(tmp, "wbx", bufsize=0) as dst:
+        with local.open("rb") as src, self._remote_file(tmp, "wbx") as dst:
             dst.MAX_REQUEST_SIZE = chunk
             dst.set_pipelined(True)
             while data := src.read(chunk * 4):
@@ -336,7 +357,7 @@ class SftpTransport:
         size = local.stat().st_size
         if stat.S_ISREG(attrs.st_mode or 0) and attrs.st_size == size:
             sink = _HashSink()
-            with self.sftp.open(self._path(folder, name), "rb") as fh:
+            with self._remote_file(self._path(folder, name), "rb") as fh:
                 self._pipelined_read(fh, size, sink, None)
             want = (sha256 or "").lower() or sha256_file(local)
             if sink.hash.hexdigest() == want:
@@ -395,7 +416,7 @@ class SftpTransport:
             size = int(attrs.st_size or 0)
             sink = LocalSink(local, size, sha256)
             try:
-                with self.sftp.open(src, "rb") as fh:
+                with self._remote_file(src, "rb") as fh:
                     self._pipelined_read(fh, size, sink, progress)
                 return sink.commit()
             except BaseException:
