@@ -336,11 +336,15 @@ def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client
     assert sorted(os.listdir(outside)) == ["secret.lax"] and not (tmp_path / "got.lax").exists()
 
 
-def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: ClientKey) -> None:
+@pytest.mark.parametrize("direction", ["put", "get"])
+def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: ClientKey, direction: str) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     big = tmp_path / "big.lax"
     big.write_bytes(os.urandom(16 * 1024 * 1024))
+    (remote / "there.lax").write_bytes(big.read_bytes())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
     server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
     ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
 
@@ -352,10 +356,14 @@ def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: C
         with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)) as t:
             started = time.monotonic()
             with pytest.raises(TransportError) as e:
-                t.put(big, "big.lax", progress=freeze_at_2mb)
+                if direction == "put":
+                    t.put(big, "big.lax", progress=freeze_at_2mb)
+                else:
+                    t.get("there.lax", inbox / "there.lax", progress=freeze_at_2mb)
             elapsed = time.monotonic() - started
     finally:
         server.stop()
     assert e.value.transient and e.value.code in ("timeout", "connection")
     assert elapsed < 4  # one 1 s timeout, not one per pending request, close and cleanup
-    assert _visible(remote) == []
+    assert _visible(remote) == ["there.lax"]
+    assert os.listdir(inbox) == []
