@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "laxchange.cli.schema_cmd",
     "laxchange.cli.sample_cmd",
     "laxchange.cli.demo_cmd",
+    "laxchange.cli.transport_cmd",
 ]
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)

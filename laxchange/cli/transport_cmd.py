@@ -1,0 +1,233 @@
+"""`laxchange send`, `collect`, `serve-sftp` and `endpoints`: parse, call the transport library, print."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import LaxError, TransportError, UsageError
+from ..passphrase import default_passphrase_source
+from ..transport import (
+    ConfigEndpoints,
+    Endpoint,
+    PartyResult,
+    RetryPolicy,
+    Runner,
+    SftpSettings,
+    collect,
+    ensure_ssh_identity,
+    send,
+    transport_factory,
+)
+from ..transport.endpoints import check_fingerprint, parse_url
+from .app import App, json_option
+
+
+class _ProgressLine:
+    """A one-line progress display on a terminal's stderr, redrawn at most a few times a second."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last = 0.0
+        self._start = time.monotonic()
+
+    def __call__(self, party: str, name: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.2 and done < total):
+            return
+        self._last = now
+        pct = 100 * done // total if total else 100
+        rate = done / max(now - self._start, 1e-6) / 1e6
+        sys.stderr.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
+        if done >= total:
+            sys.stderr.write("\n")
+            self._start = now
+        sys.stderr.flush()
+
+
+def _runner(app: App, timeout: float, retries: int) -> Runner:
+    settings = SftpSettings(timeout=timeout)
+    factory = transport_factory(app.home, default_passphrase_source(), settings)
+
+    def warn(party: str, n: int, exc: TransportError, delay: float) -> None:
+        if not app.json:
+            click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
+
+    return Runner(ConfigEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
+                  on_retry=warn)
+
+
+def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult]) -> None:
+    """Print per-file outcomes; exit 4 with the first error when anything failed."""
+    data: dict[str, Any] = {"parties": [r.to_dict() for r in results]}
+    failed = [r for r in results if not r.ok]
+    if not app.json:
+        for r in results:
+            for w in r.warnings:
+                click.echo(f"laxchange: warning: {w}", err=True)
+            for f in r.files:
+                if f.error is None:
+                    click.echo(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
+    if not failed:
+        app.emit(data)
+        return
+    first = failed[0]
+    err = first.error or next(f.error for f in first.files if f.error)
+    if app.json:
+        click.echo(json.dumps({"ok": False, **data, "error": err}, ensure_ascii=False))
+        ctx.exit(err.get("exit_code", 4))
+    message = err["message"] if first.party in err["message"] else f"{first.party}: {err['message']}"
+    exc = TransportError(message, hint=err.get("hint"), code=err.get("error"))
+    exc.exit_code = int(err.get("exit_code", 4))
+    raise exc
+
+
+def register(group: click.Group) -> None:
+    # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
+    # next to laxchange's own one-line message.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    group.add_command(send_cmd)
+    group.add_command(collect_cmd)
+    group.add_command(serve_sftp_cmd)
+    group.add_command(endpoints)
+
+
+@click.command("send")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
+@click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
+              help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
+@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Attempts per operation when the connection fails (transient errors only).")
+@json_option
+@click.pass_context
+def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
+    """Deliver package files to a partner's drop folder (atomically; retried safely)."""
+    app: App = ctx.obj
+    runner = _runner(app, timeout, retries)
+    result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
+    _finish(ctx, app, "sent", [result])
+
+
+@click.command("collect")
+@click.option("--from", "parties", multiple=True, help="Party to collect from (repeatable; default: all endpoints).")
+@click.option("--delete", is_flag=True, help="Delete collected files on the server instead of moving them "
+                                             "to processed/.")
+@click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
+              help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
+@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
+              help="Attempts per operation when the connection fails (transient errors only).")
+@json_option
+@click.pass_context
+def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, timeout: float,
+                retries: int) -> None:
+    """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
+    app: App = ctx.obj
+    app.home.require()
+    targets = list(parties) or ConfigEndpoints(app.home).parties()
+    if not targets:
+        raise UsageError("no endpoints configured to collect from", code="endpoint.none",
+                         hint="add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
+    runner = _runner(app, timeout, retries)
+    progress = _ProgressLine(not app.json and sys.stderr.isatty())
+    outcomes = runner.each_party(targets, lambda p: collect(runner, p, app.home.inbox, delete=delete,
+                                                            progress=progress))
+    results: list[PartyResult] = []
+    for party, out in outcomes.items():
+        if isinstance(out, LaxError):
+            results.append(PartyResult(party, error=out.to_dict()))
+        else:
+            results.append(out)
+    if not app.json and not any(r.files for r in results) and all(r.ok for r in results):
+        click.echo("nothing to collect")
+    _finish(ctx, app, "collected", results)
+
+
+@click.command("serve-sftp")
+@click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder served as the SFTP root (created if missing).")
+@click.option("--port", type=click.IntRange(0, 65535), default=2222, show_default=True, help="0 picks a free port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--authorized-keys", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenSSH authorized_keys file with the clients' public keys.")
+@click.option("--host-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ed25519 host key (OpenSSH format); created if missing.")
+@json_option
+@click.pass_context
+def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authorized_keys: Path,
+                   host_key: Path) -> None:
+    """Run an embedded SFTP server (key auth only, confined to --root) until interrupted."""
+    from ..transport.server import EmbeddedSftpServer, load_or_create_host_key, read_authorized_keys
+
+    app: App = ctx.obj
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        server = EmbeddedSftpServer(root, load_or_create_host_key(host_key), read_authorized_keys(authorized_keys),
+                                    host=host, port=port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", code="server.listen",
+                         hint="choose another --port") from exc
+    app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint},
+             f"serving SFTP on {server.host}:{server.port} root={root}\n"
+             f"host key fingerprint: {server.fingerprint}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+@click.group("endpoints")
+def endpoints() -> None:
+    """Partners' SFTP drop folders and pinned host keys (stored in the home's config.json)."""
+
+
+@endpoints.command("add")
+@click.argument("party")
+@click.argument("url")
+@click.option("--host-key-fingerprint", "fingerprints", multiple=True,
+              help="Server host key SHA256 fingerprint, confirmed out of band (repeatable).")
+@click.option("--known-hosts", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenSSH known_hosts file holding the server's key.")
+@click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
+              help="SSH client key for this partner (default: the home's keys/ssh_ed25519).")
+@json_option
+@click.pass_obj
+def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...], known_hosts: Path | None,
+                  identity: Path | None) -> None:
+    """Add or replace PARTY's endpoint URL (sftp://user@host:port/path or file:///path)."""
+    parse_url(url)
+    fprs = tuple(check_fingerprint(f) for f in fingerprints)
+    ep = Endpoint(party, url, fprs, known_hosts.resolve() if known_hosts else None,
+                  identity.resolve() if identity else None)
+    ConfigEndpoints(app.home).add(ep)
+    app.emit({"party": party, "url": url, "host_key_fingerprints": list(fprs)}, f"endpoint for {party}: {url}")
+
+
+@endpoints.command("list")
+@json_option
+@click.pass_obj
+def endpoints_list(app: App) -> None:
+    """Show configured endpoints."""
+    eps = ConfigEndpoints(app.home).all()
+    app.emit({"endpoints": [{"party": e.party, "url": e.url, "host_key_fingerprints": list(e.host_key_fingerprints)}
+                            for e in eps]},
+             "\n".join(f"{e.party}  {e.url}  {' '.join(e.host_key_fingerprints)}" for e in eps) or "no endpoints")
+
+
+@endpoints.command("ssh-key")
+@json_option
+@click.pass_obj
+def endpoints_ssh_key(app: App) -> None:
+    """Create this home's SSH client key if missing (encrypted) and print its public key line."""
+    app.home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    line = ensure_ssh_identity(app.home, default_passphrase_source())
+    app.emit({"public_key": line, "path": str(app.home.ssh_client_key)}, line)

@@ -1,0 +1,208 @@
+"""The transport contract every backend (SFTP, local folder) satisfies.
+
+A transport moves whole files between this party and one partner's drop folder. The rules that
+make delivery safe live here so every backend enforces the same ones: names are single, plain
+path components (a hostile server cannot steer a download outside the inbox), a file appears
+under its final name only when complete, and sizes and hashes are checked after each copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol
+
+from ..errors import TransportError
+
+#: progress(bytes_done, bytes_total): called from the transferring thread.
+Progress = Callable[[int, int], None]
+
+#: Prefix and marker of temporary upload names; such files are hidden from listings.
+PART_MARKER = ".part-"
+MAX_NAME_LEN = 255
+
+
+def transport_error(message: str, *, code: str, hint: str | None = None, transient: bool = False,
+                    details: dict[str, Any] | None = None) -> TransportError:
+    """A TransportError whose `transient` flag tells the retry loop whether to try again."""
+    err = TransportError(message, code=code, hint=hint, details=details)
+    err.transient = transient
+    return err
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` is not a safe remote file name, or None when it is."""
+    if not name:
+        return "empty name"
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_LEN:
+        return "name too long"
+    if name in (".", ".."):
+        return "relative path component"
+    if "/" in name or "\\" in name:
+        return "contains a path separator"
+    if any(ord(c) < 32 or ord(c) == 127 or unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in name):
+        return "contains control or format characters"
+    if name.startswith("."):
+        return "hidden or temporary name"
+    if ".." in name:
+        return "contains '..'"
+    return None
+
+
+def safe_label(name: str, limit: int = 60) -> str:
+    """A printable, bounded rendering of an untrusted name for warnings and logs."""
+    text = name.encode("unicode_escape", "backslashreplace").decode("ascii")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def check_name(name: str) -> str:
+    """Return `name` if it is a safe single path component, else raise TransportError."""
+    problem = name_problem(name)
+    if problem:
+        raise transport_error(f"refusing remote file name {safe_label(name)!r}: {problem}", code="name.invalid",
+                              hint="file names must be plain names without '/', '..', control characters "
+                                   "or a leading dot")
+    return name
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One regular file in a remote folder."""
+
+    name: str
+    size: int
+    mtime: int | None = None
+
+
+@dataclass
+class Listing:
+    """Files that passed the name and type checks, and what was skipped and why."""
+
+    files: list[RemoteFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        return [f.name for f in self.files]
+
+
+class Transport(Protocol):
+    """One open connection to one partner's drop folder. Folders are single names below the base."""
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def open(self) -> None:
+        """Connect (idempotent)."""
+
+    def close(self) -> None:
+        """Disconnect (idempotent)."""
+
+    def list(self, folder: str = "") -> Listing:
+        """Regular, validly named, non-hidden files in `folder`."""
+
+    def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> RemoteFile:
+        """Upload atomically. If `name` already holds the same bytes this is a no-op (retries are safe)."""
+
+    def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> int:
+        """Download to `local` via an fsync'd temporary file and rename; return the size."""
+
+    def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
+        """Move a file into another folder (created if missing), never overwriting."""
+
+    def delete(self, name: str, *, folder: str = "") -> None:
+        """Remove a file; a file already gone is not an error (retries are safe)."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_folder(folder: str) -> str:
+    """Folders are "" (the base) or one safe name such as "processed"."""
+    return folder if folder == "" else check_name(folder)
+
+
+def local_temp_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}{PART_MARKER}{os.urandom(6).hex()}")
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class LocalSink:
+    """Writes a download to a temporary file next to `dest`, hashing as it goes.
+
+    `commit()` checks size and hash, fsyncs, and renames into place (refusing to overwrite);
+    `abort()` removes the temporary file. The final name is never seen half-written.
+    """
+
+    def __init__(self, dest: Path, expected_size: int, sha256: str | None) -> None:
+        self.dest = dest
+        self.expected_size = expected_size
+        self.sha256 = sha256.lower() if sha256 else None
+        self.tmp = local_temp_path(dest)
+        self._hash = hashlib.sha256()
+        self.written = 0
+        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        self.fh: BinaryIO = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self._hash.update(data)
+        self.written += len(data)
+        return len(data)
+
+    def commit(self) -> int:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        if self.written != self.expected_size:
+            raise transport_error(
+                f"download of {self.dest.name} is {self.written} bytes, the server said {self.expected_size}",
+                code="verify.size", transient=True, hint="the connection may have dropped; try again")
+        if self.sha256 and self._hash.hexdigest() != self.sha256:
+            raise transport_error(f"download of {self.dest.name} does not match its SHA-256",
+                                  code="verify.hash", hint="the remote file is corrupt or was replaced; "
+                                                           "ask the sender to send it again")
+        try:
+            os.link(self.tmp, self.dest)
+        except FileExistsError:
+            if sha256_file(self.dest) != self._hash.hexdigest():
+                raise transport_error(f"{self.dest} already exists with different content",
+                                      code="local.exists", hint="move the existing file away first") from None
+        self.tmp.unlink()
+        fsync_dir(self.dest.parent)
+        return self.written
+
+    def abort(self) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass
+        try:
+            self.tmp.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,59 @@
+"""Host key pinning: the server must present a key we were told about out of band.
+
+Never trust on first use. Pins are OpenSSH-style SHA256 fingerprints (from the partner's card)
+or an OpenSSH known_hosts file. The check runs after key exchange and before we authenticate,
+so a wrong server never sees our identity.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import paramiko
+
+from ..errors import TransportError
+from .base import transport_error
+from .endpoints import Endpoint
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH's `SHA256:<base64 without padding>` fingerprint of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def _known_hosts_keys(path: Path, host: str, port: int) -> list[paramiko.PKey]:
+    try:
+        hk = paramiko.HostKeys(str(path))
+    except (OSError, paramiko.SSHException) as exc:
+        raise transport_error(f"cannot read known_hosts file {path}: {exc}", code="hostkey.known-hosts",
+                              hint="check the path in the endpoint configuration") from exc
+    lookup = host if port == 22 else f"[{host}]:{port}"
+    entry = hk.lookup(lookup)
+    return list(entry.values()) if entry else []
+
+
+def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey) -> str:
+    """Return the fingerprint if `key` is pinned for this endpoint; else raise (never transient)."""
+    got = fingerprint(key)
+    pinned = set(endpoint.host_key_fingerprints)
+    if endpoint.known_hosts_file is not None:
+        pinned.update(fingerprint(k) for k in _known_hosts_keys(endpoint.known_hosts_file, host, port))
+    if not pinned:
+        raise transport_error(
+            f"no pinned host key for {endpoint.party} ({host}:{port}); refusing to connect",
+            code="hostkey.unpinned",
+            hint="add the partner's host key fingerprint, confirmed out of band: "
+                 "laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...")
+    if got not in pinned:
+        err: TransportError = transport_error(
+            f"host key of {host}:{port} for {endpoint.party} is not the pinned key "
+            f"(server presented {got}); refusing to connect before authenticating",
+            code="hostkey.mismatch",
+            hint="the server may have been replaced or attacked. Confirm the new fingerprint with the partner "
+                 "out of band before updating the endpoint",
+            details={"presented": got, "pinned": sorted(pinned)})
+        raise err
+    return got

@@ -1,0 +1,193 @@
+"""A local folder with the same contract as SFTP: for tests and single-machine setups."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from pathlib import Path
+from types import TracebackType
+
+from .base import (
+    PART_MARKER,
+    Listing,
+    LocalSink,
+    Progress,
+    RemoteFile,
+    check_folder,
+    check_name,
+    fsync_dir,
+    name_problem,
+    safe_label,
+    sha256_file,
+    transport_error,
+)
+from .endpoints import Endpoint
+
+CHUNK = 1 << 20
+
+
+class LocalFolderTransport:
+    """`file:///path`: files are written to a hidden temporary name, fsync'd, then hard-linked
+    into place (which, unlike rename, can never overwrite)."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        url = endpoint.parsed
+        if url.scheme != "file":
+            raise ValueError("LocalFolderTransport needs a file:// endpoint")
+        self.endpoint = endpoint
+        self.base = Path(url.path)
+
+    def __enter__(self) -> LocalFolderTransport:
+        self.open()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if not self.base.is_dir():
+            raise transport_error(f"drop folder {self.base} for {self.endpoint.party} does not exist",
+                                  code="remote.missing", hint="create it or fix the file:// URL")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def _dir(self, folder: str) -> Path:
+        return self.base / check_folder(folder) if folder else self.base
+
+    def _oserror(self, what: str, exc: OSError) -> Exception:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return transport_error(f"{what}: permission denied", code="remote.permission",
+                                   hint="check the folder's permissions")
+        if exc.errno == errno.ENOENT:
+            return transport_error(f"{what}: no such file or folder", code="remote.missing")
+        return transport_error(f"{what}: {exc.strerror or exc}", code="remote.failure",
+                               hint="the disk may be full or the folder not writable")
+
+    def list(self, folder: str = "") -> Listing:
+        out = Listing()
+        try:
+            entries = list(os.scandir(self._dir(folder)))
+        except OSError as exc:
+            raise self._oserror(f"listing {self.endpoint.party}", exc) from exc
+        for e in entries:
+            name = e.name
+            if name.startswith(".") and name_problem(name) == "hidden or temporary name":
+                continue
+            problem = name_problem(name)
+            st = e.stat(follow_symlinks=False)
+            if problem is None and stat.S_ISLNK(st.st_mode):
+                problem = "symbolic link"
+            if problem is None and stat.S_ISDIR(st.st_mode):
+                continue
+            if problem is None and not stat.S_ISREG(st.st_mode):
+                problem = "not a regular file"
+            if problem:
+                out.skipped.append((safe_label(name), problem))
+                continue
+            out.files.append(RemoteFile(name, st.st_size, int(st.st_mtime)))
+        out.files.sort(key=lambda f: f.name)
+        return out
+
+    def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> RemoteFile:
+        check_name(name)
+        d = self._dir(folder)
+        final = d / name
+        size = local.stat().st_size
+        what = f"upload of {name} to {self.endpoint.party}"
+        tmp = d / f".{name}{PART_MARKER}{os.urandom(6).hex()}"
+        try:
+            h = hashlib.sha256()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as dst, local.open("rb") as src:
+                done = 0
+                while data := src.read(CHUNK):
+                    h.update(data)
+                    dst.write(data)
+                    done += len(data)
+                    if progress:
+                        progress(done, size)
+                dst.flush()
+                os.fsync(dst.fileno())
+            if sha256 and h.hexdigest() != sha256.lower():
+                raise transport_error(f"{local} does not match the expected SHA-256", code="verify.local-hash",
+                                      hint="rebuild the package")
+            if tmp.stat().st_size != size:
+                raise transport_error(f"{what}: size changed during copy", code="verify.size", transient=True)
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                st = final.lstat()
+                if not (stat.S_ISREG(st.st_mode) and st.st_size == size and sha256_file(final) == h.hexdigest()):
+                    raise transport_error(f"{name} already exists at {self.endpoint.party} with different content",
+                                          code="remote.exists",
+                                          hint="each package has a unique name; do not reuse names") from None
+            fsync_dir(d)
+        except OSError as exc:
+            raise self._oserror(what, exc) from exc
+        finally:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+        return RemoteFile(name, size)
+
+    def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> int:
+        check_name(name)
+        src = self._dir(folder) / name
+        what = f"download of {name} from {self.endpoint.party}"
+        try:
+            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise transport_error(f"{what}: not a regular file", code="remote.not-regular") from exc
+            raise self._oserror(what, exc) from exc
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise transport_error(f"{what}: not a regular file", code="remote.not-regular")
+            sink = LocalSink(local, st.st_size, sha256)
+            try:
+                while data := fh.read(CHUNK):
+                    sink.write(data)
+                    if progress:
+                        progress(sink.written, st.st_size)
+                return sink.commit()
+            except BaseException:
+                sink.abort()
+                raise
+
+    def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
+        check_name(name)
+        check_name(to_folder)
+        src, dst_dir = self._dir(folder) / name, self.base / to_folder
+        try:
+            dst_dir.mkdir(mode=0o700, exist_ok=True)
+            try:
+                os.link(src, dst_dir / name, follow_symlinks=False)
+            except FileExistsError:
+                if src.exists():
+                    raise transport_error(f"{to_folder}/{name} already exists at {self.endpoint.party}",
+                                          code="remote.exists", hint="remove the old copy") from None
+                return
+            except FileNotFoundError:
+                if (dst_dir / name).exists():
+                    return
+                raise
+            src.unlink()
+            fsync_dir(dst_dir)
+            fsync_dir(src.parent)
+        except OSError as exc:
+            raise self._oserror(f"moving {name} to {to_folder}/", exc) from exc
+
+    def delete(self, name: str, *, folder: str = "") -> None:
+        check_name(name)
+        try:
+            (self._dir(folder) / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._oserror(f"deleting {name}", exc) from exc

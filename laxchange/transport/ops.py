@@ -1,0 +1,194 @@
+"""Send and collect: the library calls behind `laxchange send` and `laxchange collect`.
+
+One connection per partner per run (a RetryingTransport that reconnects only after a transient
+failure), several partners in parallel with a small bound. A collected file is moved to
+processed/ (or deleted) on the server only after the local copy is fsync'd and renamed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ..errors import LaxError, TransportError
+from ..home import Home
+from ..passphrase import PassphraseSource
+from .base import Progress, Transport, check_name, sha256_file
+from .endpoints import Endpoint, EndpointResolver
+from .identity import IdentityLoader, identity_loader
+from .local import LocalFolderTransport
+from .retry import OnRetry, RetryingTransport, RetryPolicy
+from .sftp import SftpSettings, SftpTransport
+
+T = TypeVar("T")
+TransportFactory = Callable[[Endpoint], Transport]
+#: progress(party, file name, bytes done, bytes total)
+PartyProgress = Callable[[str, str, int, int], None]
+
+PROCESSED = "processed"
+MAX_PARALLEL = 4
+
+
+def transport_factory(home: Home, passphrase: PassphraseSource,
+                      settings: SftpSettings | None = None) -> TransportFactory:
+    """Build the transport an endpoint's URL asks for, with this home's SSH identity."""
+
+    loaders: dict[Path, IdentityLoader] = {}
+    lock = threading.Lock()
+
+    def make(endpoint: Endpoint) -> Transport:
+        url = endpoint.parsed
+        if url.scheme == "file":
+            return LocalFolderTransport(endpoint)
+        key = endpoint.identity or home.ssh_client_key
+        with lock:  # one unlocked key per run, however many partners and reconnects
+            loader = loaders.setdefault(key, identity_loader(key, passphrase))
+        return SftpTransport(endpoint, loader, settings)
+
+    return make
+
+
+@dataclass
+class Runner:
+    """How to reach partners: resolver, transport factory, retry policy and injectable time."""
+
+    resolver: EndpointResolver
+    factory: TransportFactory
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+    on_retry: Callable[[str, int, TransportError, float], None] | None = None
+    max_parallel: int = MAX_PARALLEL
+
+    def connect(self, party: str) -> RetryingTransport:
+        endpoint = self.resolver.resolve(party)
+        hook: OnRetry | None = None
+        if self.on_retry is not None:
+            cb = self.on_retry
+
+            def hook(n: int, exc: TransportError, delay: float) -> None:
+                cb(party, n, exc, delay)
+
+        return RetryingTransport(lambda: self.factory(endpoint), self.policy, sleep=self.sleep,
+                                 rng=self.rng, on_retry=hook)
+
+    def each_party(self, parties: Iterable[str], work: Callable[[str], T]) -> dict[str, T | LaxError]:
+        """Run `work` for each party, at most `max_parallel` at once; errors are returned per party."""
+        parties = list(dict.fromkeys(parties))
+
+        def guarded(party: str) -> T | LaxError:
+            try:
+                return work(party)
+            except LaxError as exc:
+                return exc
+
+        if len(parties) <= 1:
+            return {p: guarded(p) for p in parties}
+        with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(parties))) as pool:
+            return dict(zip(parties, pool.map(guarded, parties)))
+
+
+@dataclass
+class FileResult:
+    name: str
+    size: int = 0
+    sha256: str | None = None
+    error: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "size": self.size, "ok": self.error is None}
+        if self.sha256:
+            out["sha256"] = self.sha256
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class PartyResult:
+    party: str
+    files: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(f.error is None for f in self.files)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"party": self.party, "ok": self.ok, "files": [f.to_dict() for f in self.files],
+                               "warnings": self.warnings}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+def _bind(progress: PartyProgress | None, party: str, name: str) -> Progress | None:
+    if progress is None:
+        return None
+    cb = progress
+
+    def inner(done: int, total: int) -> None:
+        cb(party, name, done, total)
+
+    return inner
+
+
+def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, str] | None = None,
+         progress: PartyProgress | None = None) -> PartyResult:
+    """Deliver files to one partner over one connection; a failure on one file does not stop the rest."""
+    result = PartyResult(party)
+    for f in files:
+        check_name(f.name)
+    try:
+        with runner.connect(party) as t:
+            for f in files:
+                digest = (hashes or {}).get(f) or sha256_file(f)
+                try:
+                    rf = t.put(f, f.name, sha256=digest, progress=_bind(progress, party, f.name))
+                    result.files.append(FileResult(f.name, rf.size, digest))
+                except TransportError as exc:
+                    if exc.transient:
+                        raise
+                    result.files.append(FileResult(f.name, error=exc.to_dict()))
+    except TransportError as exc:
+        result.error = exc.to_dict()
+    return result
+
+
+def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
+            progress: PartyProgress | None = None) -> PartyResult:
+    """Fetch every file a partner left for us into `inbox`, then move it to processed/ (or delete it)."""
+    result = PartyResult(party)
+    inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = inbox.resolve()
+    try:
+        with runner.connect(party) as t:
+            listing = t.list()
+            for label, why in listing.skipped:
+                result.warnings.append(f"skipped remote entry {label!r} from {party}: {why}")
+            for rf in listing.files:
+                dest = (root / check_name(rf.name))
+                if dest.parent != root:
+                    result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
+                    continue
+                try:
+                    size = t.get(rf.name, dest, progress=_bind(progress, party, rf.name))
+                    if delete:
+                        t.delete(rf.name)
+                    else:
+                        t.move(rf.name, PROCESSED)
+                    result.files.append(FileResult(rf.name, size))
+                except TransportError as exc:
+                    if exc.transient:
+                        raise
+                    result.files.append(FileResult(rf.name, error=exc.to_dict()))
+    except TransportError as exc:
+        result.error = exc.to_dict()
+    return result

@@ -1,0 +1,117 @@
+"""Retries for transient transport failures: exponential backoff with jitter, bounded in time.
+
+The wrapper reconnects between attempts. It is safe because every operation in the contract is
+idempotent when repeated after an unknown outcome (put finds its own file, delete ignores a
+missing file, move finds the file already moved).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from ..errors import TransportError
+from .base import Listing, Progress, RemoteFile, Transport
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """`attempts` in all; no new attempt starts once `budget` seconds have passed since the first."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    budget: float = 40.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Equal jitter: half the exponential step fixed, half random, so retries spread out."""
+        step = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
+        return step / 2 + rng.uniform(0, step / 2)
+
+
+OnRetry = Callable[[int, TransportError, float], None]
+
+
+class RetryingTransport:
+    """A Transport that opens its inner transport lazily and reopens it after transient failures."""
+
+    def __init__(self, factory: Callable[[], Transport], policy: RetryPolicy | None = None, *,
+                 sleep: Callable[[float], None] = time.sleep,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 rng: random.Random | None = None,
+                 on_retry: OnRetry | None = None) -> None:
+        self.factory = factory
+        self.policy = policy or RetryPolicy()
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()
+        self.on_retry = on_retry
+        self._inner: Transport | None = None
+        self.connects = 0
+
+    def __enter__(self) -> RetryingTransport:
+        self.open()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _call(self, op: Callable[[Transport], T]) -> T:
+        start = self.monotonic()
+        retry = 0
+        while True:
+            try:
+                if self._inner is None:
+                    inner = self.factory()
+                    self.connects += 1
+                    inner.open()
+                    self._inner = inner
+                return op(self._inner)
+            except TransportError as exc:
+                if not exc.transient:
+                    raise
+                self._drop()
+                retry += 1
+                delay = self.policy.delay(retry, self.rng)
+                if retry >= self.policy.attempts or self.monotonic() - start + delay > self.policy.budget:
+                    exc.details.setdefault("attempts", retry)
+                    raise
+                if self.on_retry:
+                    self.on_retry(retry, exc, delay)
+                self.sleep(delay)
+
+    def _drop(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.close()
+
+    def open(self) -> None:
+        self._call(lambda t: None)
+
+    def close(self) -> None:
+        self._drop()
+
+    def list(self, folder: str = "") -> Listing:
+        return self._call(lambda t: t.list(folder))
+
+    def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> RemoteFile:
+        return self._call(lambda t: t.put(local, name, folder=folder, sha256=sha256, progress=progress))
+
+    def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
+            progress: Progress | None = None) -> int:
+        return self._call(lambda t: t.get(name, local, folder=folder, sha256=sha256, progress=progress))
+
+    def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
+        self._call(lambda t: t.move(name, to_folder, folder=folder))
+
+    def delete(self, name: str, *, folder: str = "") -> None:
+        self._call(lambda t: t.delete(name, folder=folder))

@@ -1,0 +1,33 @@
+"""Shared fixtures: SSH keys and one real OpenSSH sshd per session (started here, stopped by PID)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+from sshd import Sshd, keygen
+
+
+@dataclass(frozen=True)
+class ClientKey:
+    path: Path
+    pub: Path
+    key: paramiko.PKey
+
+
+@pytest.fixture(scope="session")
+def client_key(tmp_path_factory: pytest.TempPathFactory) -> ClientKey:
+    d = tmp_path_factory.mktemp("client")
+    path = keygen(d / "id_ed25519", "client")
+    return ClientKey(path, Path(str(path) + ".pub"), paramiko.Ed25519Key(filename=str(path)))
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> Iterator[Sshd]:
+    """A loopback sshd shared by the session. It must start: failing to start fails the tests."""
+    server = Sshd(tmp_path_factory.mktemp("sshd"), [client_key.pub]).start()
+    yield server
+    server.stop()
