@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -199,7 +200,10 @@ def pack(
         "created": created, "expires": expires, "schema": document["schema"], "message_type": name,
         "schema_version": version, "document": document, "attachments": att,
     }
-    inner = dsse.sign(payload_type_for(name, version), jsonio.dumps_canonical(statement), signers)
+    # Compact, key order kept (not sorted): the receiver gets the record's members in the order
+    # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
+    body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    inner = dsse.sign(payload_type_for(name, version), body, signers)
     head = jsonio.dumps_canonical(inner.to_dict()) + b"\n"
     if len(head) > MAX_STATEMENT_BYTES:
         raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 _RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -13,7 +14,15 @@ def fmt(t: dt.datetime) -> str:
 
 
 def parse(text: object) -> dt.datetime:
+    if isinstance(text, str):
+        return _parse(text)
+    raise ValueError(f"not a UTC timestamp: {text!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> dt.datetime:
     """Parse the one accepted spelling; raises ValueError for anything else."""
-    if not isinstance(text, str) or not _RE.fullmatch(text):
+    if not _RE.fullmatch(text):
         raise ValueError(f"not a UTC timestamp of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}")
-    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc)
+    return dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                       int(text[17:19]), tzinfo=dt.timezone.utc)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -68,8 +69,11 @@ class Header:
     mac_input: bytes
 
 
+_VCHARS = re.compile(rb"[\x21-\x7e]+")
+
+
 def _vchar_ok(arg: bytes) -> bool:
-    return len(arg) > 0 and all(0x21 <= c <= 0x7E for c in arg)
+    return _VCHARS.fullmatch(arg) is not None
 
 
 def _readline(stream: BinaryIO, budget: list[int]) -> bytes:

@@ -5,6 +5,7 @@ Identities unwrap the 16-byte file key from a stanza of their type; recipients w
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -141,6 +142,7 @@ class X25519Identity:
 # --- mlkem768x25519 (X-Wing / MLKEM768-X25519 in HPKE) --------------------------------------
 
 
+@functools.lru_cache(maxsize=64)
 def _expand_hybrid_seed(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
     expanded = hashlib.shake_256(seed).digest(96)
     return (mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]),
@@ -273,6 +275,7 @@ class ScryptIdentity:
         return None
 
 
+@functools.lru_cache(maxsize=256)
 def parse_recipient(text: str) -> Recipient:
     """An `age1...` or `age1pq1...` recipient string."""
     if text.startswith("age1pq1"):

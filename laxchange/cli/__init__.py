@@ -22,6 +22,8 @@ from .app import App
 
 #: Modules that each define `register(group)`. One line per command family keeps merges easy.
 COMMAND_MODULES: list[str] = [
+    "laxchange.cli.keys_cmd",
+    "laxchange.cli.package_cmd",
 ]
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)
