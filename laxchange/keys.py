@@ -217,6 +217,7 @@ class KeyStore:
         passphrase: PassphraseSource | None = None,
         clock: Clock | None = None,
         work_factor: int = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR,
+        ssh_kdf_rounds: int | None = None,
     ) -> None:
         if not MIN_WORK_FACTOR <= work_factor <= age.recipients.MAX_SCRYPT_WORK_FACTOR:
             raise UsageError(f"scrypt work factor must be between {MIN_WORK_FACTOR} and 22", code="kdf.work-factor")
@@ -224,6 +225,8 @@ class KeyStore:
         self.passphrase = passphrase or default_passphrase_source()
         self.clock = clock or SystemClock()
         self.work_factor = work_factor
+        #: bcrypt rounds for the OpenSSH key; None means cryptography's default (tests lower it).
+        self.ssh_kdf_rounds = ssh_kdf_rounds
         self._pass: bytes | None = None
         self._secrets: dict[str, Any] = {}
         self._ring: Keyring | None = None
@@ -355,8 +358,11 @@ class KeyStore:
 
     def _new_ssh_identity(self, party: str) -> str:
         sk = ed25519.Ed25519PrivateKey.generate()
-        pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                               serialization.BestAvailableEncryption(self._get_pass("protect the new private keys", confirm=True)))
+        secret = self._get_pass("protect the new private keys", confirm=True)
+        enc: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
+        if self.ssh_kdf_rounds is not None:
+            enc = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(self.ssh_kdf_rounds).build(secret)
+        pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
         jsonio.write_atomic(self.home.ssh_client_key, pem, mode=0o600)
         pub = sk.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
         line = f"{pub} laxchange-{party.replace(':', '-')}"

@@ -54,7 +54,7 @@ class Party:
 def make_party(root: Path, party: str, name: str, clock: FixedClock | None = None, **init: Any) -> Party:
     clock = clock or FixedClock(T0)
     home = Home(root / party.replace(":", "_"))
-    store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR)
+    store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
     store.init(party, name, **init)
     return Party(party, home, store, PartnerDirectory(home, clock=clock), clock)
 
