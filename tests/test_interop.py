@@ -100,8 +100,11 @@ def test_our_package_payload_opens_with_node_given_the_recipient_key(tmp_path):
     data = a.pack(record(), "URN:123456")
     payload = data.split(b"\n", 2)[2]
     (tmp_path / "payload.age").write_bytes(payload)
-    kid = json.loads(jsonio.loads_strict(data.split(b"\n")[1])["payload"] and
-                     __import__("base64").b64decode(jsonio.loads_strict(data.split(b"\n")[1])["payload"]))["recipient_key_id"]
+    import io
+
+    from laxchange import package
+
+    kid = package.inspect(io.BytesIO(data))["manifest"]["recipient_key_id"]
     ident = b.store.identity(kid)
     _node("decrypt", str(tmp_path / "payload.age"), str(tmp_path / "inner"), identity=str(ident))
     inner = (tmp_path / "inner").read_bytes()
