@@ -110,7 +110,7 @@ class X25519Identity:
     def parse(cls, text: str) -> "X25519Identity":
         hrp, data = bech32.decode(text)
         if hrp != "age-secret-key-" or len(data) != 32:
-            raise ValueError("not an age X25519 identity (AGE-SECRET-KEY-1...)")
+            raise ValueError("not an age X25519 identity (Bech32 with the AGE-SECRET-KEY- prefix)")
         return cls(data)
 
     def __str__(self) -> str:
@@ -284,7 +284,7 @@ def parse_recipient(text: str) -> Recipient:
 
 
 def parse_identity(text: str) -> Identity:
-    """An `AGE-SECRET-KEY-1...` or `AGE-SECRET-KEY-PQ-1...` identity string."""
+    """An age identity string: X25519 (prefix AGE-SECRET-KEY-) or hybrid (prefix AGE-SECRET-KEY-PQ-)."""
     if text.upper().startswith("AGE-SECRET-KEY-PQ-1"):
         return HybridIdentity.parse(text)
     return X25519Identity.parse(text)
