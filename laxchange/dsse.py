@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
@@ -72,15 +73,19 @@ class MLDSA65Signer:
         return self.key.sign(message)
 
 
+@functools.lru_cache(maxsize=256)
+def _public_key(alg: str, public: bytes) -> Any:
+    if alg == ED25519:
+        return ed25519.Ed25519PublicKey.from_public_bytes(public)
+    if alg == MLDSA65:
+        return mldsa.MLDSA65PublicKey.from_public_bytes(public)
+    raise ValueError(f"unknown signature algorithm {alg}")
+
+
 def verify_raw(alg: str, public: bytes, message: bytes, signature: bytes) -> bool:
     """True when `signature` over `message` verifies under the raw public key."""
     try:
-        if alg == ED25519:
-            ed25519.Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
-        elif alg == MLDSA65:
-            mldsa.MLDSA65PublicKey.from_public_bytes(public).verify(signature, message)
-        else:
-            return False
+        _public_key(alg, public).verify(signature, message)
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -229,6 +229,7 @@ class KeyStore:
         self.ssh_kdf_rounds = ssh_kdf_rounds
         self._pass: bytes | None = None
         self._secrets: dict[str, Any] = {}
+        self._signer_cache: dict[str, dsse.Signer] = {}
         self._ring: Keyring | None = None
 
     # --- storage -------------------------------------------------------------------------
@@ -432,6 +433,17 @@ class KeyStore:
 
     # --- use -----------------------------------------------------------------------------
 
+    def _signer(self, info: KeyInfo) -> dsse.Signer:
+        signer = self._signer_cache.get(info.kid)
+        if signer is None:
+            secret = self._secret(info)
+            if info.alg == dsse.ED25519:
+                signer = dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret))
+            else:
+                signer = dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret))
+            self._signer_cache[info.kid] = signer
+        return signer
+
     def signers(self, at: dt.datetime | None = None) -> list[dsse.Signer]:
         """One signer per required algorithm: the newest key valid at `at` (default now)."""
         ring = self.ring()
@@ -442,12 +454,7 @@ class KeyStore:
             if not ks:
                 raise ConfigError(f"no valid {alg} signing key for {ring.party} at {timefmt.fmt(t)}",
                                   code="keys.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
-            info = ks[0]
-            secret = self._secret(info)
-            if alg == dsse.ED25519:
-                out.append(dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret)))
-            else:
-                out.append(dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret)))
+            out.append(self._signer(ks[0]))
         return out
 
     def identity(self, kid: str) -> age.Identity:
@@ -461,17 +468,8 @@ class KeyStore:
     def card_signers(self) -> list[dsse.Signer]:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""
         ring = self.ring()
-        now = self.clock.now()
-        out: list[dsse.Signer] = []
-        for info in ring.valid(SIGNING, now):
-            secret = self._secret(info)
-            if info.alg == dsse.ED25519:
-                out.append(dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret)))
-            else:
-                out.append(dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret)))
+        out = [self._signer(info) for info in ring.valid(SIGNING, self.clock.now())]
         if not out:
             raise ConfigError("no valid signing key to sign the card", code="keys.no-signing-key",
                               hint="run `laxchange keys rotate`")
         return out
-
-

@@ -45,8 +45,8 @@ MAX_ATTACHMENTS = 64
 DEFAULT_EXPIRES_IN = dt.timedelta(days=30)
 MAX_EXPIRES_IN = dt.timedelta(days=366)
 CLOCK_SKEW = dt.timedelta(minutes=5)
-_SPOOL = 16 * 1024 * 1024
-_COPY = 1024 * 1024
+_SPOOL = 4 * 1024 * 1024
+_COPY = 256 * 1024
 
 MANIFEST_FIELDS = {"format", "transfer_id", "sender", "recipient", "created", "expires", "sender_key_ids",
                    "recipient_key_id", "encryption", "payload_size", "payload_sha256"}

@@ -163,6 +163,7 @@ class HybridRecipient:
     def __str__(self) -> str:
         return bech32.encode("age1pq", self.public)
 
+    @functools.cached_property
     def _hpke_key(self) -> hpke.MLKEM768X25519PublicKey:
         return hpke.MLKEM768X25519PublicKey(
             mlkem.MLKEM768PublicKey.from_public_bytes(self.public[:1184]),
@@ -170,7 +171,7 @@ class HybridRecipient:
         )
 
     def wrap(self, file_key: bytes) -> list[Stanza]:
-        sealed = _SUITE.encrypt(file_key, self._hpke_key(), info=HYBRID_LABEL)
+        sealed = _SUITE.encrypt(file_key, self._hpke_key, info=HYBRID_LABEL)
         enc, body = sealed[:HYBRID_ENC_SIZE], sealed[HYBRID_ENC_SIZE:]
         return [Stanza(HYBRID_TYPE, [b64encode(enc)], body)]
 
