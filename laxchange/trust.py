@@ -22,7 +22,8 @@ from . import dsse, jsonio, timefmt
 from .clock import Clock, SystemClock
 from .errors import ConfigError, InvalidData, SecurityError, UsageError
 from .home import Home
-from .keys import (ENCRYPTION, SIGNING, KeyInfo, KeyStore, check_host_fingerprint, check_party, check_sftp_url)
+from .keys import (ENCRYPTION, SIGNING, KeyInfo, Keyring, KeyStore, check_host_fingerprint, check_party,
+                   check_sftp_url)
 
 CARD_PAYLOAD_TYPE = "application/vnd.laxchange.card+json; version=1"
 CARD_TYPE = "laxchange-card"
@@ -85,21 +86,25 @@ class Partner:
 
 def build_card(store: KeyStore) -> tuple[dict[str, Any], str]:
     """Our own card, signed by every signing key valid now. Returns (envelope dict, fingerprint)."""
-    ring = store.ring()
+    return card_from(store.ring(), store.clock.now(), store.card_signers())
+
+
+def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) -> tuple[dict[str, Any], str]:
+    """A card for `ring`, issued at `issued`, signed by `signers`."""
     payload = {
         "type": CARD_TYPE,
         "card_version": 1,
         "party": ring.party,
         "name": ring.name,
         "role": ring.role,
-        "issued": timefmt.fmt(store.clock.now()),
+        "issued": timefmt.fmt(issued),
         "keys": [k.to_dict() for k in ring.keys],
         "sftp": {"url": ring.sftp_url, "host_key_fingerprints": list(ring.host_key_fingerprints)},
         "ssh_public_key": ring.ssh_public_key,
         "policy": {"required_signature_algorithms": list(ring.required_signature_algorithms)},
     }
     raw = jsonio.dumps_canonical(payload)
-    env = dsse.sign(CARD_PAYLOAD_TYPE, raw, store.card_signers())
+    env = dsse.sign(CARD_PAYLOAD_TYPE, raw, signers)
     return env.to_dict(), fingerprint_of(raw)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,3 +78,19 @@ def world(root: Path, **init: Any) -> tuple[Party, Party, Party]:
 
 def record(seed: int = 1, kind: str = "pep-transfer") -> dict[str, Any]:
     return samples.generate(kind, seed, 1)[0]
+
+
+NODE_DIR = REPO / "tests" / "interop" / "node"
+
+
+def node_oracle(*args: str, identity: str | None = None) -> str:
+    """Run the npm age-encryption helper (tests/interop/node/age_oracle.mjs); fail if unavailable."""
+    assert shutil.which("node"), "node is required for the post-quantum interop tests"
+    assert (NODE_DIR / "node_modules" / "age-encryption").is_dir(), "run ./scripts/setup (npm ci in tests/interop/node)"
+    env = dict(os.environ)
+    if identity is not None:
+        env["AGE_IDENTITY"] = identity
+    r = subprocess.run(["node", str(NODE_DIR / "age_oracle.mjs"), *args], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout

@@ -16,22 +16,9 @@ import pytest
 from laxchange import age, dsse, jsonio
 from laxchange.keys import SIGNING
 
-from lax_parties import REPO, record, world
+from lax_parties import node_oracle, record, world
 
-NODE_DIR = REPO / "tests" / "interop" / "node"
-ORACLE = NODE_DIR / "age_oracle.mjs"
 DATA = bytes(range(256)) * 700  # 179,200 bytes: three STREAM chunks
-
-
-def _node(*args: str, identity: str | None = None) -> str:
-    assert shutil.which("node"), "node is required for the post-quantum interop tests"
-    assert (NODE_DIR / "node_modules" / "age-encryption").is_dir(), "run ./scripts/setup (npm ci in tests/interop/node)"
-    env = dict(os.environ)
-    if identity is not None:
-        env["AGE_IDENTITY"] = identity
-    r = subprocess.run(["node", str(ORACLE), *args], capture_output=True, text=True, env=env, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return r.stdout
 
 
 def test_pyrage_decrypts_ours():
@@ -58,16 +45,16 @@ def test_pyrage_passphrase_both_ways():
 def test_node_decrypts_our_pq(tmp_path):
     ident = age.HybridIdentity.generate()
     (tmp_path / "ct").write_bytes(age.encrypt_bytes([ident.recipient()], DATA))
-    _node("decrypt", str(tmp_path / "ct"), str(tmp_path / "pt"), identity=str(ident))
+    node_oracle("decrypt", str(tmp_path / "ct"), str(tmp_path / "pt"), identity=str(ident))
     assert (tmp_path / "pt").read_bytes() == DATA
 
 
 def test_we_decrypt_node_pq(tmp_path):
-    keys = json.loads(_node("gen-hybrid"))
+    keys = json.loads(node_oracle("gen-hybrid"))
     ours = age.HybridIdentity.parse(keys["identity"])
     assert str(ours.recipient()) == keys["recipient"]
     (tmp_path / "pt").write_bytes(DATA)
-    _node("encrypt", keys["recipient"], str(tmp_path / "pt"), str(tmp_path / "ct"))
+    node_oracle("encrypt", keys["recipient"], str(tmp_path / "pt"), str(tmp_path / "ct"))
     ct = (tmp_path / "ct").read_bytes()
     assert b"\n-> mlkem768x25519 " in ct
     assert age.decrypt_bytes([ours], ct) == DATA
@@ -75,7 +62,7 @@ def test_we_decrypt_node_pq(tmp_path):
 
 def test_node_derives_the_same_pq_recipient():
     ident = age.HybridIdentity.generate()
-    assert _node("recipient", identity=str(ident)).strip() == str(ident.recipient())
+    assert node_oracle("recipient", identity=str(ident)).strip() == str(ident.recipient())
 
 
 def test_debian_age_binary_both_ways(tmp_path):
@@ -106,7 +93,7 @@ def test_our_package_payload_opens_with_node_given_the_recipient_key(tmp_path):
 
     kid = package.inspect(io.BytesIO(data))["manifest"]["recipient_key_id"]
     ident = b.store.identity(kid)
-    _node("decrypt", str(tmp_path / "payload.age"), str(tmp_path / "inner"), identity=str(ident))
+    node_oracle("decrypt", str(tmp_path / "payload.age"), str(tmp_path / "inner"), identity=str(ident))
     inner = (tmp_path / "inner").read_bytes()
     env = dsse.parse(jsonio.loads_strict(inner.split(b"\n")[0]))
     assert json.loads(env.payload)["document"] == record()
