@@ -26,12 +26,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Iterable, Protocol, Sequence
+from typing import IO, Any, BinaryIO, Callable, Protocol, Sequence
 
 from . import age, dsse, jsonio, schemastore, timefmt
-from .clock import Clock, SystemClock
-from .errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
-from .keys import ENCRYPTION, SIGNING, KeyInfo, KeyStore
+from .clock import Clock
+from .errors import InvalidData, SecurityError, UsageError
+from .keys import SIGNING, KeyStore
 from .trust import Partner, PartnerDirectory
 
 FORMAT_LINE = b"LAXCHANGE/1\n"

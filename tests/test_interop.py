@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pyrage
 import pytest
@@ -139,5 +138,5 @@ def test_signing_keys_in_card_are_raw_ed25519(tmp_path):
     a, _, _ = world(tmp_path)
     k = [k for k in a.store.ring().keys if k.use == SIGNING][0]
     assert len(k.public_bytes()) == 32
-    with pytest.raises(Exception):
+    with pytest.raises(dsse.DSSEError):
         dsse.b64decode_strict(k.public + "=", "x")

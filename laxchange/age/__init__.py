@@ -12,7 +12,7 @@ from typing import BinaryIO, Callable, Sequence
 from .errors import AgeError, HeaderError, HMACError, NoMatchError, PayloadError
 from .format import Stanza, encode_header_without_mac, header_mac, parse_header, verify_mac, b64encode
 from .recipients import (
-    HYBRID_TYPE, SCRYPT_TYPE, X25519_TYPE, HybridIdentity, HybridRecipient, Identity, Recipient,
+    SCRYPT_TYPE, HybridIdentity, HybridRecipient, Identity, Recipient,
     ScryptIdentity, ScryptRecipient, X25519Identity, X25519Recipient, parse_identity, parse_recipient,
 )
 from .stream import decrypt_stream, encrypt_stream
