@@ -426,7 +426,10 @@ def open_package(
         if size != manifest.payload_size or h.hexdigest() != manifest.payload_sha256:
             raise _reject("tampered", "the encrypted payload does not match the manifest's size and SHA-256")
         src.seek(start)
-        wd = Path(workdir) if workdir is not None else None
+        # Decrypted bytes beyond the in-memory spool go to an unlinked 0600 file in our own
+        # home (not the shared /tmp) unless the caller names a directory.
+        home = getattr(keystore, "home", None)
+        wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=wd) as plain:
             try:
                 age.decrypt([identity], src, plain)
