@@ -47,8 +47,11 @@ def b64decode_strict(text: Any, what: str) -> bytes:
 
 
 class Signer(Protocol):
-    keyid: str
-    alg: str
+    @property
+    def keyid(self) -> str: ...
+
+    @property
+    def alg(self) -> str: ...
 
     def sign(self, message: bytes) -> bytes: ...
 

@@ -434,14 +434,16 @@ class KeyStore:
     # --- use -----------------------------------------------------------------------------
 
     def _signer(self, info: KeyInfo) -> dsse.Signer:
-        signer = self._signer_cache.get(info.kid)
-        if signer is None:
-            secret = self._secret(info)
-            if info.alg == dsse.ED25519:
-                signer = dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret))
-            else:
-                signer = dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret))
-            self._signer_cache[info.kid] = signer
+        cached = self._signer_cache.get(info.kid)
+        if cached is not None:
+            return cached
+        secret = self._secret(info)
+        signer: dsse.Signer
+        if info.alg == dsse.ED25519:
+            signer = dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret))
+        else:
+            signer = dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret))
+        self._signer_cache[info.kid] = signer
         return signer
 
     def signers(self, at: dt.datetime | None = None) -> list[dsse.Signer]:

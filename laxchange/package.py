@@ -111,7 +111,7 @@ class _Chain(io.RawIOBase):
 
     def __init__(self, head: bytes, files: Sequence[Path]) -> None:
         self._parts: list[Any] = [io.BytesIO(head)] + list(files)
-        self._cur: BinaryIO | None = None
+        self._cur: Any = None
 
     def readable(self) -> bool:
         return True
@@ -216,7 +216,7 @@ def pack(
         size += len(b)
 
     target_dir = Path(out).parent if isinstance(out, (str, os.PathLike)) else None
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=target_dir) as spool:
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(target_dir) if target_dir else None) as spool:
         age.encrypt([enc_key.recipient()], io.BufferedReader(_Chain(head, att_paths), _COPY), spool,
                     random=random, on_bytes=count)
         manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
@@ -234,7 +234,7 @@ def pack(
         return PackResult(manifest, path)
 
 
-def _write_stream_atomic(path: Path, prefix: bytes, body: IO[bytes], mode: int = 0o600) -> None:
+def _write_stream_atomic(path: Path, prefix: bytes, body: Any, mode: int = 0o600) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -430,7 +430,7 @@ def open_package(
         # home (not the shared /tmp) unless the caller names a directory.
         home = getattr(keystore, "home", None)
         wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=wd) as plain:
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(wd) if wd else None) as plain:
             try:
                 age.decrypt([identity], src, plain)
             except age.AgeError as exc:

@@ -10,6 +10,7 @@ it is signed by a key of that partner valid now (rotation), or re-added with its
 from __future__ import annotations
 
 import base64
+import builtins
 import datetime as dt
 import hashlib
 import os
@@ -274,6 +275,6 @@ class PartnerDirectory:
         os.unlink(path)
         self._cache.pop(party, None)
 
-    def keys_valid_at(self, party: str, t: dt.datetime, use: str | None = None) -> list[KeyInfo]:
+    def keys_valid_at(self, party: str, t: dt.datetime, use: str | None = None) -> builtins.list[KeyInfo]:
         """Which keys were valid for `party` at time `t`."""
         return self.get(party).keys_valid_at(t, use)

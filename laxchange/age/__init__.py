@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import BinaryIO, Callable, Sequence
+from typing import IO, Callable, Sequence
 
 from .errors import AgeError, HeaderError, HMACError, NoMatchError, PayloadError
 from .format import Stanza, encode_header_without_mac, header_mac, parse_header, verify_mac, b64encode
@@ -27,8 +27,8 @@ __all__ = [
 
 def encrypt(
     recipients: Sequence[Recipient],
-    src: BinaryIO,
-    dst: BinaryIO,
+    src: IO[bytes],
+    dst: IO[bytes],
     *,
     random: Callable[[int], bytes] = os.urandom,
     on_bytes: Callable[[bytes], None] | None = None,
@@ -56,7 +56,7 @@ def encrypt(
     return encrypt_stream(file_key, random(16), src, dst, on_bytes)
 
 
-def unwrap_file_key(src: BinaryIO, identities: Sequence[Identity]) -> bytes:
+def unwrap_file_key(src: IO[bytes], identities: Sequence[Identity]) -> bytes:
     """Parse the header from `src`, find the file key and check the MAC."""
     header = parse_header(src)
     types = [s.type for s in header.stanzas]
@@ -70,7 +70,7 @@ def unwrap_file_key(src: BinaryIO, identities: Sequence[Identity]) -> bytes:
     raise NoMatchError("no identity matched any recipient stanza")
 
 
-def decrypt(identities: Sequence[Identity], src: BinaryIO, dst: BinaryIO) -> int:
+def decrypt(identities: Sequence[Identity], src: IO[bytes], dst: IO[bytes]) -> int:
     """Decrypt `src` into `dst`. Plaintext is released chunk by chunk once authenticated, so a
     caller that needs all-or-nothing must write `dst` somewhere it can discard on error."""
     fk = unwrap_file_key(src, identities)

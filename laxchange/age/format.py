@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -76,7 +76,7 @@ def _vchar_ok(arg: bytes) -> bool:
     return _VCHARS.fullmatch(arg) is not None
 
 
-def _readline(stream: BinaryIO, budget: list[int]) -> bytes:
+def _readline(stream: IO[bytes], budget: list[int]) -> bytes:
     line = stream.readline(budget[0] + 1)
     budget[0] -= len(line)
     if budget[0] < 0:
@@ -86,7 +86,7 @@ def _readline(stream: BinaryIO, budget: list[int]) -> bytes:
     return line
 
 
-def parse_header(stream: BinaryIO) -> Header:
+def parse_header(stream: IO[bytes]) -> Header:
     """Read and strictly parse a header, leaving `stream` at the first payload byte."""
     budget = [MAX_HEADER_BYTES]
     consumed: list[bytes] = []

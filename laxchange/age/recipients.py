@@ -277,7 +277,7 @@ class ScryptIdentity:
 
 
 @functools.lru_cache(maxsize=256)
-def parse_recipient(text: str) -> Recipient:
+def parse_recipient(text: str) -> "X25519Recipient | HybridRecipient":
     """An `age1...` or `age1pq1...` recipient string."""
     if text.startswith("age1pq1"):
         return HybridRecipient.parse(text)

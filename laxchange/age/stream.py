@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO, Callable
+from typing import IO, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -26,7 +26,7 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
+def _read_full(src: IO[bytes], n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         piece = src.read(n - len(buf))
@@ -39,8 +39,8 @@ def _read_full(src: BinaryIO, n: int) -> bytes:
 def encrypt_stream(
     file_key: bytes,
     nonce: bytes,
-    src: BinaryIO,
-    dst: BinaryIO,
+    src: IO[bytes],
+    dst: IO[bytes],
     on_chunk: Callable[[bytes], None] | None = None,
 ) -> int:
     """Encrypt `src` to `dst` (nonce first). Returns the number of plaintext bytes."""
@@ -65,7 +65,7 @@ def encrypt_stream(
         chunk = nxt
 
 
-def decrypt_stream(file_key: bytes, src: BinaryIO, dst: BinaryIO) -> int:
+def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
     """Decrypt a STREAM payload from `src` into `dst`, releasing each chunk once authenticated.
 
     Raises PayloadError for truncation, trailing data, a missing final chunk or a bad tag.
