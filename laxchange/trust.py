@@ -29,6 +29,7 @@ from .keys import (ENCRYPTION, SIGNING, KeyInfo, Keyring, KeyStore, check_host_f
 CARD_PAYLOAD_TYPE = "application/vnd.laxchange.card+json; version=1"
 CARD_TYPE = "laxchange-card"
 MAX_CARD_BYTES = 256 * 1024
+CARD_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def fingerprint_of(payload: bytes) -> str:
@@ -188,6 +189,8 @@ class PartnerDirectory:
         `fingerprint` matches the new card (explicit re-add). Anything else is refused."""
         partner, env = read_card(card)
         want = normalise_fingerprint(fingerprint) if fingerprint else None
+        if timefmt.parse(partner.issued) > self.clock.now() + CARD_CLOCK_SKEW:
+            raise _bad_card(f"issued in the future ({partner.issued})")
         old = self.get_optional(partner.party)
         if old is None:
             if want is None:

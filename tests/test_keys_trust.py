@@ -135,7 +135,7 @@ def test_tampered_card_is_refused(tmp_path):
 
 def test_changed_key_card_is_refused_but_rotation_is_accepted(tmp_path):
     a = make_party(tmp_path, "LA:919", "Example Council")
-    b = make_party(tmp_path, "URN:123456", "Example School")
+    b = make_party(tmp_path, "URN:123456", "Example School", clock=a.clock)
     card, fpr = a.card()
     b.directory.add(card, fingerprint=fpr)
     # An impostor makes a card for LA:919 with its own keys: refused, with or without the old fingerprint.
@@ -182,7 +182,7 @@ def test_rotation_archives_old_keys_and_revocation_is_recorded(tmp_path):
 
 def test_card_cannot_drop_a_known_revocation(tmp_path):
     a = make_party(tmp_path, "LA:919", "Example Council", mldsa=False)
-    b = make_party(tmp_path, "URN:123456", "Example School")
+    b = make_party(tmp_path, "URN:123456", "Example School", clock=a.clock)
     a.clock.advance(days=1)
     a.store.rotate(overlap_days=30)
     old_sign = [k for k in a.store.ring().keys if k.use == SIGNING][0]
@@ -196,3 +196,14 @@ def test_dsse_pae_vector():
     # From the DSSE specification (protocol.md), "Test vector".
     assert dsse.pae("http://example.com/HelloWorld", b"hello world") == (
         b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+
+
+def test_card_issued_in_the_future_is_refused(tmp_path):
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    b = make_party(tmp_path, "URN:123456", "Example School")
+    a.clock.advance(hours=1)
+    card, fpr = a.card()
+    b.clock.advance(hours=-1)
+    with pytest.raises(SecurityError) as ei:
+        b.directory.add(card, fingerprint=fpr)
+    assert ei.value.code == "bad-card" and "future" in ei.value.message
