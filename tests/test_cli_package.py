@@ -146,3 +146,17 @@ def test_missing_passphrase_is_config_error(tmp_path):
     r = run("--home", str(tmp_path / "h"), "init", "--party", "LA:919", "--name", "X", "--kdf-work-factor", "10",
             env={"LAXCHANGE_PASSPHRASE": ""})
     assert r.exit_code == 5 and "passphrase" in r.output
+
+
+def test_pack_and_open_with_attachment(homes):
+    tmp, a, b, c = homes
+    att = tmp / "pep-report.pdf"
+    att.write_bytes(b"%PDF-1.7 fictional\n" + bytes(range(256)) * 600)
+    r = run("--home", str(a), "pack", str(tmp / "record.json"), "--type", "pep-transfer", "--to", "URN:123456",
+            "--attach", str(att), "-o", str(tmp / "att.lax"), "--json")
+    assert r.exit_code == 0, r.output
+    r = run("--home", str(b), "open", str(tmp / "att.lax"), "-o", str(tmp / "att.json"), "--attachments-dir",
+            str(tmp / "files"), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["attachments"][0]["name"] == "pep-report.pdf"
+    assert (tmp / "files" / "pep-report.pdf").read_bytes() == att.read_bytes()
