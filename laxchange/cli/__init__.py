@@ -27,6 +27,8 @@ COMMAND_MODULES: list[str] = [
     "laxchange.cli.sample_cmd",
     "laxchange.cli.demo_cmd",
     "laxchange.cli.transport_cmd",
+    "laxchange.cli.keys_cmd",
+    "laxchange.cli.package_cmd",
 ]
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)

@@ -1,0 +1,477 @@
+"""A party's own keys: generation, storage encrypted at rest, rotation, revocation.
+
+Layout of `<home>/keys/` (see keys/README.md in the repository):
+
+- `keyring.json` — public metadata: party, name, role, SFTP endpoint, policy and every key
+  (key id, use, algorithm, public key, validity, revocation).
+- `<kid>.age` — one private key each, as an age file encrypted to the passphrase (scrypt
+  recipient, work factor 2^18 by default). Mode 0600; a looser file is refused.
+- `archive/<kid>.age` — retired and revoked private keys, kept so old packages still open.
+- `ssh_ed25519` / `ssh_ed25519.pub` — the SSH client identity for SFTP (OpenSSH format,
+  encrypted with the same passphrase).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
+
+from . import age, dsse, jsonio, timefmt
+from .clock import Clock, SystemClock
+from .errors import ConfigError, InvalidData, UsageError
+from .home import Home
+from .passphrase import PassphraseSource, default_passphrase_source
+
+ENCRYPTION = "encryption"
+SIGNING = "signing"
+ALG_HYBRID = "mlkem768x25519"
+ALG_X25519 = "x25519"
+ENCRYPTION_ALGS = (ALG_HYBRID, ALG_X25519)
+SIGNING_ALGS = (dsse.ED25519, dsse.MLDSA65)
+
+PARTY_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
+DEFAULT_VALIDITY_DAYS = 2 * 365
+DEFAULT_OVERLAP_DAYS = 30
+#: Lowest scrypt work factor accepted for key files (tests use it; people get 18).
+MIN_WORK_FACTOR = 10
+
+
+def check_party(party: str) -> str:
+    if not isinstance(party, str) or not PARTY_RE.fullmatch(party):
+        raise UsageError(f"party id {party!r} is not of the form LA:NNN or URN:NNNNNN",
+                         code="party.invalid", hint="a council is LA:919 (DfE LA code), a school URN:123456")
+    return party
+
+
+def role_for(party: str) -> str:
+    return "local-authority" if party.startswith("LA:") else "school"
+
+
+def compute_kid(alg: str, public: bytes) -> str:
+    """Key id: the first 128 bits of SHA-256(alg || 0x00 || public key), hex."""
+    return hashlib.sha256(alg.encode("ascii") + b"\x00" + public).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """The public half of a key and its life: what cards carry and directories store."""
+
+    kid: str
+    use: str
+    alg: str
+    public: str  # encryption: an age recipient (age1.../age1pq1...); signing: base64 raw key
+    not_before: str
+    not_after: str | None = None
+    revoked_at: str | None = None
+    revocation_reason: str | None = None
+
+    def public_bytes(self) -> bytes:
+        if self.use == ENCRYPTION:
+            r = age.parse_recipient(self.public)
+            return r.public
+        return base64.b64decode(self.public, validate=True)
+
+    def recipient(self) -> age.Recipient:
+        return age.parse_recipient(self.public)
+
+    def dsse_key(self) -> dsse.PublicKey:
+        return dsse.PublicKey(self.kid, self.alg, self.public_bytes())
+
+    def status_at(self, t: dt.datetime) -> str:
+        """One of valid, not-yet-valid, expired, revoked."""
+        if self.revoked_at is not None and t >= timefmt.parse(self.revoked_at):
+            return "revoked"
+        if t < timefmt.parse(self.not_before):
+            return "not-yet-valid"
+        if self.not_after is not None and t >= timefmt.parse(self.not_after):
+            return "expired"
+        return "valid"
+
+    def valid_at(self, t: dt.datetime) -> bool:
+        return self.status_at(t) == "valid"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kid": self.kid, "use": self.use, "alg": self.alg, "public": self.public,
+                             "not_before": self.not_before, "not_after": self.not_after}
+        if self.revoked_at is not None:
+            d["revoked_at"] = self.revoked_at
+            d["revocation_reason"] = self.revocation_reason
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "KeyInfo":
+        """Strict: known fields only, consistent use/alg, the key id matches the public key."""
+        if not isinstance(d, dict):
+            raise InvalidData("a key entry must be an object", code="key.malformed")
+        required = {"kid", "use", "alg", "public", "not_before", "not_after"}
+        optional = {"revoked_at", "revocation_reason"}
+        if not required <= set(d) or not set(d) <= required | optional:
+            raise InvalidData(f"key entry has unexpected or missing fields: {sorted(set(d) ^ required)}",
+                              code="key.malformed")
+        try:
+            info = cls(**d)
+            if info.use == ENCRYPTION and info.alg not in ENCRYPTION_ALGS or \
+                    info.use == SIGNING and info.alg not in SIGNING_ALGS or info.use not in (ENCRYPTION, SIGNING):
+                raise ValueError(f"unsupported key use/algorithm {info.use}/{info.alg}")
+            if info.use == ENCRYPTION:
+                r = age.parse_recipient(info.public)
+                want = age.HybridRecipient if info.alg == ALG_HYBRID else age.X25519Recipient
+                if not isinstance(r, want):
+                    raise ValueError("encryption key does not match its algorithm")
+            else:
+                if dsse.b64(info.public_bytes()) != info.public:
+                    raise ValueError("signing key is not canonical base64")
+            for ts in (info.not_before, info.not_after, info.revoked_at):
+                if ts is not None:
+                    timefmt.parse(ts)
+            if compute_kid(info.alg, info.public_bytes()) != info.kid:
+                raise ValueError("key id does not match the public key")
+        except (TypeError, ValueError) as exc:
+            raise InvalidData(f"bad key entry: {exc}", code="key.malformed") from None
+        return info
+
+
+@dataclass
+class Keyring:
+    """The public record of our own party (keyring.json)."""
+
+    party: str
+    name: str
+    role: str
+    keys: list[KeyInfo] = field(default_factory=list)
+    sftp_url: str | None = None
+    host_key_fingerprints: list[str] = field(default_factory=list)
+    ssh_public_key: str | None = None
+    required_signature_algorithms: list[str] = field(default_factory=lambda: [dsse.ED25519])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"party": self.party, "name": self.name, "role": self.role,
+                "keys": [k.to_dict() for k in self.keys], "sftp_url": self.sftp_url,
+                "host_key_fingerprints": list(self.host_key_fingerprints),
+                "ssh_public_key": self.ssh_public_key,
+                "required_signature_algorithms": list(self.required_signature_algorithms)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Keyring":
+        return cls(party=d["party"], name=d["name"], role=d["role"],
+                   keys=[KeyInfo.from_dict(k) for k in d["keys"]], sftp_url=d.get("sftp_url"),
+                   host_key_fingerprints=list(d.get("host_key_fingerprints") or []),
+                   ssh_public_key=d.get("ssh_public_key"),
+                   required_signature_algorithms=list(d.get("required_signature_algorithms") or [dsse.ED25519]))
+
+    def find(self, kid: str) -> KeyInfo | None:
+        return next((k for k in self.keys if k.kid == kid), None)
+
+    def valid(self, use: str, t: dt.datetime, alg: str | None = None) -> list[KeyInfo]:
+        """Keys of `use` valid at `t`, newest first."""
+        ks = [k for k in self.keys if k.use == use and k.valid_at(t) and (alg is None or k.alg == alg)]
+        return sorted(ks, key=lambda k: k.not_before, reverse=True)
+
+
+SFTP_URL_RE = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?")
+HOST_FPR_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
+
+
+def check_sftp_url(url: str | None) -> str | None:
+    if url is not None and not SFTP_URL_RE.fullmatch(url):
+        raise UsageError(f"SFTP URL {url!r} is not of the form sftp://user@host:port/path", code="sftp-url.invalid",
+                         hint="for example sftp://la919@sftp.example.org:22/inbox")
+    return url
+
+
+def check_host_fingerprint(fpr: str) -> str:
+    if not HOST_FPR_RE.fullmatch(fpr):
+        raise UsageError(f"host-key fingerprint {fpr!r} is not of the form SHA256:<43 base64 characters>",
+                         code="host-key.invalid", hint="copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`")
+    return fpr
+
+
+def _check_private_file(path: Path) -> None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"private key file {path} is missing", code="key.missing",
+                          hint="restore it from backup, or rotate keys") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(f"private key file {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):o})",
+                          code="key.permissions", hint=f"run: chmod 600 {path}")
+
+
+class KeyStore:
+    """Our own keys in `home`. Time, passphrases and the scrypt work factor are injected."""
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        passphrase: PassphraseSource | None = None,
+        clock: Clock | None = None,
+        work_factor: int = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR,
+        ssh_kdf_rounds: int | None = None,
+    ) -> None:
+        if not MIN_WORK_FACTOR <= work_factor <= age.recipients.MAX_SCRYPT_WORK_FACTOR:
+            raise UsageError(f"scrypt work factor must be between {MIN_WORK_FACTOR} and 22", code="kdf.work-factor")
+        self.home = home
+        self.passphrase = passphrase or default_passphrase_source()
+        self.clock = clock or SystemClock()
+        self.work_factor = work_factor
+        #: bcrypt rounds for the OpenSSH key; None means cryptography's default (tests lower it).
+        self.ssh_kdf_rounds = ssh_kdf_rounds
+        self._pass: bytes | None = None
+        self._secrets: dict[str, Any] = {}
+        self._signer_cache: dict[str, dsse.Signer] = {}
+        self._ring: Keyring | None = None
+
+    # --- storage -------------------------------------------------------------------------
+
+    @property
+    def ring_path(self) -> Path:
+        return self.home.keys / "keyring.json"
+
+    @property
+    def archive(self) -> Path:
+        return self.home.keys / "archive"
+
+    def exists(self) -> bool:
+        return self.ring_path.is_file()
+
+    def ring(self) -> Keyring:
+        if self._ring is None:
+            if not self.exists():
+                self.home.require()
+                raise ConfigError(f"no keys in {self.home.root}", code="keys.missing",
+                                  hint="run `laxchange --home DIR init --party LA:NNN --name ...` first")
+            self._ring = Keyring.from_dict(jsonio.load_file(self.ring_path))
+        return self._ring
+
+    def _save(self, ring: Keyring) -> None:
+        jsonio.write_atomic(self.ring_path, jsonio.dumps_pretty(ring.to_dict()).encode("utf-8"))
+        self._ring = ring
+
+    def _get_pass(self, purpose: str, confirm: bool = False) -> bytes:
+        if self._pass is None:
+            self._pass = self.passphrase(purpose, confirm=confirm)
+        return self._pass
+
+    def _write_private(self, info: KeyInfo, secret: bytes, directory: Path | None = None) -> None:
+        plain = jsonio.dumps_canonical({"kid": info.kid, "alg": info.alg, "secret": dsse.b64(secret)})
+        recip = age.ScryptRecipient(self._get_pass("protect the new private keys", confirm=True), self.work_factor)
+        d = directory or self.home.keys
+        d.mkdir(mode=0o700, exist_ok=True)
+        jsonio.write_atomic(d / f"{info.kid}.age", age.encrypt_bytes([recip], plain), mode=0o600)
+
+    def _private_path(self, kid: str) -> Path:
+        for d in (self.home.keys, self.archive):
+            p = d / f"{kid}.age"
+            if p.exists():
+                return p
+        raise ConfigError(f"private key {kid} is not in {self.home.keys}", code="key.missing",
+                          hint="restore it from backup; `laxchange keys list` shows the key ids")
+
+    def _secret(self, info: KeyInfo) -> bytes:
+        if info.kid in self._secrets:
+            return self._secrets[info.kid]
+        path = self._private_path(info.kid)
+        _check_private_file(path)
+        try:
+            plain = age.decrypt_bytes([age.ScryptIdentity(self._get_pass("unlock the private keys"))], path.read_bytes())
+        except age.NoMatchError:
+            self._pass = None
+            raise ConfigError(f"wrong passphrase for private key {path.name}", code="passphrase.wrong",
+                              hint="check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE") from None
+        except age.AgeError as exc:
+            raise ConfigError(f"private key file {path} is damaged ({exc})", code="key.damaged",
+                              hint="restore it from backup") from None
+        d = jsonio.loads_strict(plain, source=path.name)
+        if d.get("kid") != info.kid or d.get("alg") != info.alg:
+            raise ConfigError(f"private key file {path.name} does not hold key {info.kid}", code="key.damaged")
+        secret = base64.b64decode(d["secret"])
+        self._secrets[info.kid] = secret
+        return secret
+
+    # --- generation ----------------------------------------------------------------------
+
+    def _new_key(self, use: str, alg: str, not_before: dt.datetime, not_after: dt.datetime | None) -> KeyInfo:
+        nb, na = timefmt.fmt(not_before), (timefmt.fmt(not_after) if not_after else None)
+        if use == ENCRYPTION:
+            ident: Any = age.HybridIdentity.generate() if alg == ALG_HYBRID else age.X25519Identity.generate()
+            public_text = str(ident.recipient())
+            secret = ident.seed if alg == ALG_HYBRID else ident.secret
+            info = KeyInfo(compute_kid(alg, ident.recipient().public), use, alg, public_text, nb, na)
+        else:
+            if alg == dsse.ED25519:
+                sk: Any = ed25519.Ed25519PrivateKey.generate()
+                secret = sk.private_bytes_raw()
+            else:
+                seed = os.urandom(32)
+                sk = mldsa.MLDSA65PrivateKey.from_seed_bytes(seed)
+                secret = seed
+            pub = sk.public_key().public_bytes_raw()
+            info = KeyInfo(compute_kid(alg, pub), use, alg, dsse.b64(pub), nb, na)
+        self._write_private(info, secret)
+        self._secrets[info.kid] = secret
+        return info
+
+    def init(
+        self,
+        party: str,
+        name: str,
+        *,
+        encryption_alg: str = ALG_HYBRID,
+        mldsa: bool = False,
+        validity_days: int = DEFAULT_VALIDITY_DAYS,
+        sftp_url: str | None = None,
+        host_key_fingerprints: list[str] | tuple[str, ...] = (),
+        role: str | None = None,
+    ) -> Keyring:
+        check_party(party)
+        if not name or not name.strip():
+            raise UsageError("a party name is required", code="name.missing", hint='--name "Example Council"')
+        if encryption_alg not in ENCRYPTION_ALGS:
+            raise UsageError(f"unknown encryption algorithm {encryption_alg}", code="alg.unknown")
+        check_sftp_url(sftp_url)
+        fprs = [check_host_fingerprint(f) for f in host_key_fingerprints]
+        if self.exists():
+            raise ConfigError(f"{self.home.root} is already initialised for {self.ring().party}", code="home.exists",
+                              hint="use `laxchange keys rotate` to replace keys, or choose another --home")
+        self.home.ensure()
+        now = self.clock.now()
+        end = now + dt.timedelta(days=validity_days)
+        keys = [self._new_key(ENCRYPTION, encryption_alg, now, end), self._new_key(SIGNING, dsse.ED25519, now, end)]
+        algs = [dsse.ED25519]
+        if mldsa:
+            keys.append(self._new_key(SIGNING, dsse.MLDSA65, now, end))
+            algs.append(dsse.MLDSA65)
+        ssh_line = self._new_ssh_identity(party)
+        ring = Keyring(party, name.strip(), role or role_for(party), keys, sftp_url, fprs, ssh_line, algs)
+        self._save(ring)
+        return ring
+
+    def _new_ssh_identity(self, party: str) -> str:
+        sk = ed25519.Ed25519PrivateKey.generate()
+        secret = self._get_pass("protect the new private keys", confirm=True)
+        enc: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
+        if self.ssh_kdf_rounds is not None:
+            enc = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(self.ssh_kdf_rounds).build(secret)
+        pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
+        jsonio.write_atomic(self.home.ssh_client_key, pem, mode=0o600)
+        pub = sk.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+        line = f"{pub} laxchange-{party.replace(':', '-')}"
+        jsonio.write_atomic(self.home.ssh_client_key.with_name(self.home.ssh_client_key.name + ".pub"),
+                            (line + "\n").encode(), mode=0o644)
+        return line
+
+    def set_endpoint(self, sftp_url: str | None, host_key_fingerprints: list[str] | None) -> Keyring:
+        ring = self.ring()
+        if sftp_url is not None:
+            ring.sftp_url = check_sftp_url(sftp_url)
+        if host_key_fingerprints is not None:
+            ring.host_key_fingerprints = [check_host_fingerprint(f) for f in host_key_fingerprints]
+        self._save(ring)
+        return ring
+
+    def rotate(self, *, overlap_days: int = DEFAULT_OVERLAP_DAYS, encryption_alg: str | None = None,
+               validity_days: int = DEFAULT_VALIDITY_DAYS) -> list[KeyInfo]:
+        """New keys for every use/algorithm; the old ones stay valid `overlap_days` more, then retire.
+
+        Old private keys move to archive/ (decryption keys keep opening old packages)."""
+        ring = self.ring()
+        now = self.clock.now()
+        end = now + dt.timedelta(days=validity_days)
+        overlap_end = now + dt.timedelta(days=overlap_days)
+        new: list[KeyInfo] = []
+        current_enc = ring.valid(ENCRYPTION, now)
+        enc_alg = encryption_alg or (current_enc[0].alg if current_enc else ALG_HYBRID)
+        if enc_alg not in ENCRYPTION_ALGS:
+            raise UsageError(f"unknown encryption algorithm {enc_alg}", code="alg.unknown")
+        new.append(self._new_key(ENCRYPTION, enc_alg, now, end))
+        for alg in ring.required_signature_algorithms:
+            new.append(self._new_key(SIGNING, alg, now, end))
+        updated = []
+        for k in ring.keys:
+            if k.revoked_at is None and k.valid_at(now):
+                na = k.not_after
+                if na is None or timefmt.parse(na) > overlap_end:
+                    k = replace(k, not_after=timefmt.fmt(overlap_end))
+                self._archive(k.kid)
+            updated.append(k)
+        ring.keys = updated + new
+        self._save(ring)
+        return new
+
+    def _archive(self, kid: str) -> None:
+        src = self.home.keys / f"{kid}.age"
+        if src.exists():
+            self.archive.mkdir(mode=0o700, exist_ok=True)
+            os.replace(src, self.archive / src.name)
+
+    def revoke(self, kid: str, reason: str, at: dt.datetime | None = None) -> KeyInfo:
+        if not reason or not reason.strip():
+            raise UsageError("a revocation reason is required", code="reason.missing",
+                             hint='--reason "key-compromise" or "superseded"')
+        ring = self.ring()
+        info = ring.find(kid)
+        if info is None:
+            raise UsageError(f"no key with id {kid}", code="key.unknown", hint="`laxchange keys list` shows key ids")
+        if info.revoked_at is not None:
+            raise UsageError(f"key {kid} was already revoked at {info.revoked_at}", code="key.revoked")
+        new = replace(info, revoked_at=timefmt.fmt(at or self.clock.now()), revocation_reason=reason.strip())
+        ring.keys = [new if k.kid == kid else k for k in ring.keys]
+        self._archive(kid)
+        self._save(ring)
+        return new
+
+    # --- use -----------------------------------------------------------------------------
+
+    def _signer(self, info: KeyInfo) -> dsse.Signer:
+        cached = self._signer_cache.get(info.kid)
+        if cached is not None:
+            return cached
+        secret = self._secret(info)
+        signer: dsse.Signer
+        if info.alg == dsse.ED25519:
+            signer = dsse.Ed25519Signer(info.kid, ed25519.Ed25519PrivateKey.from_private_bytes(secret))
+        else:
+            signer = dsse.MLDSA65Signer(info.kid, mldsa.MLDSA65PrivateKey.from_seed_bytes(secret))
+        self._signer_cache[info.kid] = signer
+        return signer
+
+    def signers(self, at: dt.datetime | None = None) -> list[dsse.Signer]:
+        """One signer per required algorithm: the newest key valid at `at` (default now)."""
+        ring = self.ring()
+        t = at or self.clock.now()
+        out: list[dsse.Signer] = []
+        for alg in ring.required_signature_algorithms:
+            ks = ring.valid(SIGNING, t, alg)
+            if not ks:
+                raise ConfigError(f"no valid {alg} signing key for {ring.party} at {timefmt.fmt(t)}",
+                                  code="keys.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
+            out.append(self._signer(ks[0]))
+        return out
+
+    def identity(self, kid: str) -> age.Identity:
+        """The decryption identity for our encryption key `kid` (active or archived)."""
+        info = self.ring().find(kid)
+        if info is None or info.use != ENCRYPTION:
+            raise KeyError(kid)
+        secret = self._secret(info)
+        return age.HybridIdentity(secret) if info.alg == ALG_HYBRID else age.X25519Identity(secret)
+
+    def card_signers(self) -> list[dsse.Signer]:
+        """Every signing key valid now: during an overlap the card carries old and new signatures."""
+        ring = self.ring()
+        out = [self._signer(info) for info in ring.valid(SIGNING, self.clock.now())]
+        if not out:
+            raise ConfigError("no valid signing key to sign the card", code="keys.no-signing-key",
+                              hint="run `laxchange keys rotate`")
+        return out

@@ -1,0 +1,524 @@
+"""The laxchange package: one file per transfer and recipient, signed then encrypted.
+
+    LAXCHANGE/1\\n
+    <manifest: a DSSE envelope as one line of canonical JSON>\\n
+    <age v1 file, encrypted to the recipient's key>
+
+The manifest (cleartext, signed, no personal data) routes the file and commits to the size and
+SHA-256 of the age payload. The age plaintext is a DSSE envelope (one line) whose signed
+statement binds sender, recipient, transfer id, created/expires and the message schema, then
+the bytes of any attachments. docs/format.md is the specification.
+
+Opening checks, in order: format line, manifest signature, addressee, sender keys, expiry,
+replay, payload hash, decryption, inner signature, binding, attachments, schema validation.
+Only verified bytes are parsed, and nothing is written until every check has passed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Callable, Protocol, Sequence
+
+from . import age, dsse, jsonio, schemastore, timefmt
+from .clock import Clock
+from .errors import InvalidData, SecurityError, UsageError
+from .keys import SIGNING, KeyStore
+from .trust import Partner, PartnerDirectory
+
+FORMAT_LINE = b"LAXCHANGE/1\n"
+FORMAT = "laxchange/1"
+MANIFEST_PAYLOAD_TYPE = "application/vnd.laxchange.manifest+json; version=1"
+STATEMENT_TYPE = "https://laxchange.example/statement/v1"
+MAX_MANIFEST_BYTES = 64 * 1024
+MAX_STATEMENT_BYTES = 16 * 1024 * 1024
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+MAX_ATTACHMENTS = 64
+DEFAULT_EXPIRES_IN = dt.timedelta(days=30)
+MAX_EXPIRES_IN = dt.timedelta(days=366)
+CLOCK_SKEW = dt.timedelta(minutes=5)
+_SPOOL = 4 * 1024 * 1024
+_COPY = 256 * 1024
+
+MANIFEST_FIELDS = {"format", "transfer_id", "sender", "recipient", "created", "expires", "sender_key_ids",
+                   "recipient_key_id", "encryption", "payload_size", "payload_sha256"}
+STATEMENT_FIELDS = {"_type", "transfer_id", "sender", "recipient", "created", "expires", "schema",
+                    "message_type", "schema_version", "document", "attachments"}
+_ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def payload_type_for(name: str, version: str) -> str:
+    """The DSSE payloadType naming a message schema and version."""
+    return f"application/vnd.laxchange.{name}+json; version={version}"
+
+
+class SeenCheck(Protocol):
+    def __call__(self, transfer_id: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: str
+    transfer_id: str
+    sender: str
+    recipient: str
+    created: str
+    expires: str
+    sender_key_ids: list[str]
+    recipient_key_id: str
+    encryption: str
+    payload_size: int
+    payload_sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in sorted(MANIFEST_FIELDS)}
+
+
+@dataclass
+class PackResult:
+    manifest: Manifest
+    path: Path | None = None
+
+
+@dataclass
+class Opened:
+    document: dict[str, Any]
+    manifest: Manifest
+    schema: str
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
+    return SecurityError(f"package rejected: {message}", code=code,
+                         hint=hint or "do not use this file; quarantine it and contact the sender")
+
+
+# --- packing ---------------------------------------------------------------------------------
+
+
+class _Chain(io.RawIOBase):
+    """A read-only stream over a bytes head then a series of files (attachments)."""
+
+    def __init__(self, head: bytes, files: Sequence[Path]) -> None:
+        self._parts: list[Any] = [io.BytesIO(head)] + list(files)
+        self._cur: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._parts or self._cur is not None:
+            if self._cur is None:
+                nxt = self._parts.pop(0)
+                self._cur = nxt if isinstance(nxt, io.BytesIO) else open(nxt, "rb")
+            n = self._cur.readinto(b)
+            if n:
+                return n
+            self._cur.close()
+            self._cur = None
+        return 0
+
+
+def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    if len(paths) > MAX_ATTACHMENTS:
+        raise UsageError(f"at most {MAX_ATTACHMENTS} attachments per package", code="attachments.too-many")
+    out = []
+    names = set()
+    for i, p in enumerate(paths):
+        if not _ATTACHMENT_NAME.fullmatch(p.name) or p.name in names:
+            raise UsageError(f"attachment name {p.name!r} is not a plain unique file name", code="attachment.name",
+                             hint="rename it to letters, digits, dot, dash, underscore")
+        names.add(p.name)
+        h = hashlib.sha256()
+        size = 0
+        with open(p, "rb") as fh:
+            while chunk := fh.read(_COPY):
+                h.update(chunk)
+                size += len(chunk)
+        out.append({"index": i, "name": p.name, "size": size, "sha256": h.hexdigest()})
+    return out
+
+
+def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[str, str]:
+    from .validate import validate_document
+
+    report = validate_document(doc, expected_type=message_type, source=source, clock=clock)
+    if not report.ok:
+        errs = report.errors
+        first = errs[0] if errs else None
+        msg = f"{source} is not a valid {message_type}: " + (f"{first.path}: {first.message}" if first else "invalid")
+        raise InvalidData(msg, code="invalid-record", hint=(first.hint if first else None) or "run `laxchange validate`",
+                          details={"errors": [e.to_dict() for e in errs]})
+    return schemastore.identify(doc, source)
+
+
+def pack(
+    document: Any,
+    *,
+    message_type: str,
+    recipient: str,
+    keystore: KeyStore,
+    directory: PartnerDirectory,
+    out: str | os.PathLike[str] | BinaryIO,
+    clock: Clock | None = None,
+    expires_in: dt.timedelta = DEFAULT_EXPIRES_IN,
+    attachments: Sequence[str | os.PathLike[str]] = (),
+    random: Callable[[int], bytes] = os.urandom,
+    validate: bool = True,
+) -> PackResult:
+    """Validate `document`, sign it, encrypt it to `recipient`, write the package to `out`.
+
+    `out` is a path (written atomically) or a binary stream. `validate=False` is for benchmarks."""
+    clock = clock or keystore.clock
+    if not dt.timedelta(minutes=1) <= expires_in <= MAX_EXPIRES_IN:
+        raise UsageError("expiry must be between one minute and 366 days", code="expires.range")
+    if validate:
+        name, version = _validate(document, message_type, clock, "record")
+    else:
+        name, version = schemastore.identify(document, "record")
+    ring = keystore.ring()
+    partner = directory.get(recipient)
+    now = clock.now()
+    enc_key = partner.encryption_key_at(now)
+    signers = keystore.signers(now)
+    att_paths = [Path(a) for a in attachments]
+    att = _describe_attachments(att_paths)
+    transfer_id = random(16).hex()
+    created, expires = timefmt.fmt(now), timefmt.fmt(now + expires_in)
+    statement = {
+        "_type": STATEMENT_TYPE, "transfer_id": transfer_id, "sender": ring.party, "recipient": partner.party,
+        "created": created, "expires": expires, "schema": document["schema"], "message_type": name,
+        "schema_version": version, "document": document, "attachments": att,
+    }
+    # Compact, key order kept (not sorted): the receiver gets the record's members in the order
+    # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
+    body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    inner = dsse.sign(payload_type_for(name, version), body, signers)
+    head = jsonio.dumps_canonical(inner.to_dict()) + b"\n"
+    if len(head) > MAX_STATEMENT_BYTES:
+        raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")
+    h = hashlib.sha256()
+    size = 0
+
+    def count(b: bytes) -> None:
+        nonlocal size
+        h.update(b)
+        size += len(b)
+
+    target_dir = Path(out).parent if isinstance(out, (str, os.PathLike)) else None
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(target_dir) if target_dir else None) as spool:
+        age.encrypt([enc_key.recipient()], io.BufferedReader(_Chain(head, att_paths), _COPY), spool,
+                    random=random, on_bytes=count)
+        manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
+                            [s.keyid for s in signers], enc_key.kid, f"age-v1/{enc_key.alg}", size, h.hexdigest())
+        menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
+        prefix = FORMAT_LINE + jsonio.dumps_canonical(menv.to_dict()) + b"\n"
+        spool.seek(0)
+        if target_dir is None:
+            assert not isinstance(out, (str, os.PathLike))
+            out.write(prefix)
+            shutil.copyfileobj(spool, out, _COPY)
+            return PackResult(manifest)
+        path = Path(out)  # type: ignore[arg-type]
+        _write_stream_atomic(path, prefix, spool)
+        return PackResult(manifest, path)
+
+
+def _write_stream_atomic(path: Path, prefix: bytes, body: Any, mode: int = 0o600) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(prefix)
+            shutil.copyfileobj(body, fh, _COPY)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- reading the manifest ---------------------------------------------------------------------
+
+
+def _read_line(src: BinaryIO, limit: int, what: str) -> bytes:
+    line = src.readline(limit + 1)
+    if not line.endswith(b"\n") or len(line) > limit:
+        raise _reject("tampered", f"{what} is truncated or too long")
+    return line[:-1]
+
+
+def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
+    """Parse the format line and the manifest envelope (no signature check), strictly."""
+    first = src.readline(len(FORMAT_LINE) + 16)
+    if first != FORMAT_LINE:
+        if re.fullmatch(rb"LAXCHANGE/[0-9]{1,4}\n", first):
+            raise _reject("wrong-format-version",
+                          f"format {first.strip().decode()} is not supported (this laxchange reads LAXCHANGE/1)",
+                          "upgrade laxchange, or ask the sender to send format 1")
+        raise _reject("tampered", "not a laxchange package (bad format line)")
+    raw = _read_line(src, MAX_MANIFEST_BYTES, "manifest")
+    try:
+        env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
+        if jsonio.dumps_canonical(env.to_dict()) != raw:
+            raise ValueError("manifest envelope is not canonical JSON")
+        if env.payload_type != MANIFEST_PAYLOAD_TYPE:
+            raise ValueError(f"unexpected manifest payloadType {env.payload_type!r}")
+        m = jsonio.loads_strict(env.payload, source="manifest payload", max_bytes=MAX_MANIFEST_BYTES)
+        if not isinstance(m, dict) or set(m) != MANIFEST_FIELDS:
+            raise ValueError("manifest fields are wrong")
+        if m["format"] != FORMAT:
+            raise _reject("wrong-format-version", f"manifest format {m['format']!r} is not supported")
+        if jsonio.dumps_canonical(m) != env.payload:
+            raise ValueError("manifest payload is not canonical JSON")
+        manifest = Manifest(**m)
+        _check_manifest_types(manifest)
+    except SecurityError:
+        raise
+    except (InvalidData, dsse.DSSEError, ValueError, TypeError) as exc:
+        msg = exc.message if isinstance(exc, InvalidData) else str(exc)
+        raise _reject("tampered", f"manifest is malformed ({msg})") from None
+    return manifest, env
+
+
+def _check_manifest_types(m: Manifest) -> None:
+    if not isinstance(m.transfer_id, str) or not _TRANSFER_ID.fullmatch(m.transfer_id):
+        raise ValueError("transfer_id must be 32 lower-case hex digits")
+    for name in ("sender", "recipient", "recipient_key_id", "encryption", "payload_sha256"):
+        if not isinstance(getattr(m, name), str):
+            raise ValueError(f"{name} must be a string")
+    created, expires = timefmt.parse(m.created), timefmt.parse(m.expires)
+    if not created < expires <= created + MAX_EXPIRES_IN:
+        raise ValueError("expires must follow created by at most 366 days")
+    if not isinstance(m.payload_size, int) or isinstance(m.payload_size, bool) or m.payload_size < 0:
+        raise ValueError("payload_size must be a non-negative integer")
+    if not re.fullmatch(r"[0-9a-f]{64}", m.payload_sha256):
+        raise ValueError("payload_sha256 must be 64 lower-case hex digits")
+    if not isinstance(m.sender_key_ids, list) or not all(isinstance(k, str) for k in m.sender_key_ids):
+        raise ValueError("sender_key_ids must be a list of strings")
+
+
+def inspect(source: str | os.PathLike[str] | BinaryIO, directory: PartnerDirectory | None = None,
+            clock: Clock | None = None) -> dict[str, Any]:
+    """The manifest of a package, without decrypting. With `directory`, also check its signature."""
+    with _opened(source) as src:
+        manifest, env = read_manifest(src)
+    out: dict[str, Any] = {"manifest": manifest.to_dict(), "signature": "not checked"}
+    if directory is not None:
+        sender = directory.get_optional(manifest.sender)
+        if sender is None:
+            out["signature"] = "unknown sender"
+        else:
+            try:
+                _verify_sender(env, sender, manifest, (clock or directory.clock).now(), "manifest")
+                out["signature"] = "valid"
+            except SecurityError as exc:
+                out["signature"] = f"invalid: {exc.code}"
+    return out
+
+
+class _opened:
+    def __init__(self, source: str | os.PathLike[str] | BinaryIO) -> None:
+        self.source = source
+        self.fh: BinaryIO | None = None
+
+    def __enter__(self) -> BinaryIO:
+        if isinstance(self.source, (str, os.PathLike)):
+            try:
+                self.fh = open(self.source, "rb")
+            except OSError as exc:
+                raise UsageError(f"cannot read {self.source}: {exc.strerror}", code="file.unreadable") from None
+            return self.fh
+        return self.source
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fh is not None:
+            self.fh.close()
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now: dt.datetime, what: str) -> None:
+    """Every algorithm the sender's policy requires must carry a good signature by a sender key
+    that was valid when the package was created and has not been revoked since."""
+    created = timefmt.parse(manifest.created)
+    keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
+    good = dsse.verify(env, {kid: k.dsse_key() for kid, k in keys.items()})
+    if not good:
+        raise _reject("bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
+    for pk in good:
+        info = keys[pk.keyid]
+        if info.revoked_at is not None and timefmt.parse(info.revoked_at) <= max(now, created):
+            raise _reject("revoked-key", f"the {what} was signed with key {info.kid} of {sender.party}, "
+                          f"revoked at {info.revoked_at} ({info.revocation_reason})")
+        status = info.status_at(created)
+        if status != "valid":
+            raise _reject("key-not-valid", f"the {what} was signed with key {info.kid} of {sender.party}, "
+                          f"which was {status} at {manifest.created}")
+    missing = set(sender.required_signature_algorithms) - {k.alg for k in good}
+    if missing:
+        raise _reject("bad-signature", f"the {what} lacks a valid {', '.join(sorted(missing))} signature "
+                      f"required by {sender.party}'s policy")
+
+
+def open_package(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    keystore: KeyStore,
+    directory: PartnerDirectory,
+    clock: Clock | None = None,
+    seen: SeenCheck | None = None,
+    out: str | os.PathLike[str] | None = None,
+    attachments_dir: str | os.PathLike[str] | None = None,
+    validate: bool = True,
+    workdir: str | os.PathLike[str] | None = None,
+) -> Opened:
+    """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
+    InvalidData (exit 1) when a genuine package carries an invalid record. Writes `out` (the
+    record, pretty JSON) and attachments only once everything has been verified."""
+    clock = clock or keystore.clock
+    now = clock.now()
+    ring = keystore.ring()
+    with _opened(source) as src:
+        manifest, menv = read_manifest(src)
+        if manifest.recipient != ring.party:
+            raise _reject("not-addressed-to-us", f"the package is addressed to {manifest.recipient}, not {ring.party}",
+                          "it was delivered to the wrong party; return it to the sender")
+        sender = directory.get_optional(manifest.sender)
+        if sender is None:
+            raise _reject("unknown-sender", f"sender {manifest.sender} is not in the partner directory",
+                          "add their card with `laxchange partners add CARD --fingerprint FPR` if you expect them")
+        _verify_sender(menv, sender, manifest, now, "manifest")
+        created, expires = timefmt.parse(manifest.created), timefmt.parse(manifest.expires)
+        if created > now + CLOCK_SKEW:
+            raise _reject("not-yet-valid", f"the package claims to be created in the future ({manifest.created})",
+                          "check this machine's clock and the sender's")
+        if now >= expires:
+            raise _reject("expired", f"the package expired at {manifest.expires}", "ask the sender to send it again")
+        if seen is not None and seen(manifest.transfer_id):
+            raise _reject("replayed", f"transfer {manifest.transfer_id} has already been received",
+                          "this is a duplicate; nothing to do")
+        try:
+            identity = keystore.identity(manifest.recipient_key_id)
+        except KeyError:
+            raise _reject("not-addressed-to-us", f"the package is encrypted to key {manifest.recipient_key_id}, "
+                          "which is not one of ours", "ask the sender to refresh our card and send again") from None
+        start = src.tell()
+        h = hashlib.sha256()
+        size = 0
+        while chunk := src.read(_COPY):
+            h.update(chunk)
+            size += len(chunk)
+            if size > manifest.payload_size:
+                break
+        if size != manifest.payload_size or h.hexdigest() != manifest.payload_sha256:
+            raise _reject("tampered", "the encrypted payload does not match the manifest's size and SHA-256")
+        src.seek(start)
+        # Decrypted bytes beyond the in-memory spool go to an unlinked 0600 file in our own
+        # home (not the shared /tmp) unless the caller names a directory.
+        home = getattr(keystore, "home", None)
+        wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(wd) if wd else None) as plain:
+            try:
+                age.decrypt([identity], src, plain)
+            except age.AgeError as exc:
+                raise _reject("tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
+            plain.seek(0)
+            return _finish(plain, manifest, sender, ring.party, now, clock, out, attachments_dir, validate)
+
+
+def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
+            out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
+            validate: bool) -> Opened:
+    line = plain.readline(MAX_STATEMENT_BYTES + 1)
+    if not line.endswith(b"\n"):
+        raise _reject("tampered", "the signed statement is truncated or too large")
+    try:
+        env = dsse.parse(jsonio.loads_strict(line[:-1], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
+    except (InvalidData, dsse.DSSEError) as exc:
+        raise _reject("tampered", f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
+    _verify_sender(env, sender, manifest, now, "statement")
+    # Verified: from here on the bytes are the sender's own.
+    st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
+    if not isinstance(st, dict) or set(st) != STATEMENT_FIELDS or st["_type"] != STATEMENT_TYPE:
+        raise InvalidData("the signed statement has unexpected fields", code="statement.malformed",
+                          hint="the sender's software produced a malformed package; tell them")
+    for k in ("transfer_id", "sender", "recipient", "created", "expires"):
+        if st[k] != getattr(manifest, k):
+            raise _reject("tampered", f"the signed statement's {k} does not match the manifest")
+    if st["recipient"] != us:
+        raise _reject("not-addressed-to-us", f"the signed statement is addressed to {st['recipient']}")
+    doc = st["document"]
+    name, version = schemastore.identify(doc, "record")
+    if (name, version) != (st["message_type"], st["schema_version"]) or st["schema"] != doc["schema"] \
+            or env.payload_type != payload_type_for(name, version):
+        raise _reject("tampered", "the payloadType, statement and record disagree about the schema")
+    atts = st["attachments"]
+    if not isinstance(atts, list) or len(atts) > MAX_ATTACHMENTS:
+        raise InvalidData("attachments list is malformed", code="statement.malformed")
+    for i, a in enumerate(atts):
+        if not isinstance(a, dict) or set(a) != {"index", "name", "size", "sha256"} or a["index"] != i \
+                or not isinstance(a["name"], str) or not _ATTACHMENT_NAME.fullmatch(a["name"]) \
+                or not isinstance(a["size"], int) or a["size"] < 0:
+            raise InvalidData(f"attachment {i} is described wrongly", code="statement.malformed")
+    # Attachments follow the statement; check them all before writing anything.
+    att_start = plain.tell()
+    for a in atts:
+        h = hashlib.sha256()
+        left = a["size"]
+        while left:
+            chunk = plain.read(min(left, _COPY))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+        if left or h.hexdigest() != a["sha256"]:
+            raise _reject("tampered", f"attachment {a['index']} does not match its signed size and SHA-256")
+    if plain.read(1):
+        raise _reject("tampered", "unexpected bytes after the attachments")
+    if validate:
+        _validate(doc, name, clock, "received record")
+    written: list[Path] = []
+    if atts and attachments_dir is not None:
+        adir = Path(attachments_dir)
+        adir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        plain.seek(att_start)
+        for a in atts:
+            target = adir / a["name"]
+            _write_stream_atomic(target, b"", _Limited(plain, a["size"]))
+            written.append(target)
+    if out is not None:
+        jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
+        written.insert(0, Path(out))
+    return Opened(doc, manifest, f"{name}@{version}", atts, written)
+
+
+class _Limited(io.RawIOBase):
+    def __init__(self, src: IO[bytes], n: int) -> None:
+        self.src, self.left = src, n
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.src.read(n)
+        self.left -= len(data)
+        return data
+
+
+def read_record(path: str | os.PathLike[str]) -> Any:
+    """Read a record file for packing: strict JSON, size-capped."""
+    return jsonio.load_file(path, max_bytes=MAX_RECORD_BYTES)

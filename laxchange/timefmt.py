@@ -1,0 +1,28 @@
+"""UTC timestamps as the package format writes them: `2026-11-24T18:50:00Z`, seconds precision."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+
+_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+
+
+def fmt(t: dt.datetime) -> str:
+    return t.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse(text: object) -> dt.datetime:
+    if isinstance(text, str):
+        return _parse(text)
+    raise ValueError(f"not a UTC timestamp: {text!r}")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> dt.datetime:
+    """Parse the one accepted spelling; raises ValueError for anything else."""
+    if not _RE.fullmatch(text):
+        raise ValueError(f"not a UTC timestamp of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}")
+    return dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
+                       int(text[17:19]), tzinfo=dt.timezone.utc)
