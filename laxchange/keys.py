@@ -18,12 +18,10 @@ import datetime as dt
 import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from . import age, dsse, jsonio, timefmt
@@ -31,6 +29,7 @@ from .clock import Clock, SystemClock
 from .errors import ConfigError, InvalidData, UsageError
 from .home import Home
 from .passphrase import PassphraseSource, default_passphrase_source
+from .privatefiles import check_private_file, create_ssh_identity
 
 ENCRYPTION = "encryption"
 SIGNING = "signing"
@@ -197,14 +196,8 @@ def check_host_fingerprint(fpr: str) -> str:
 
 
 def _check_private_file(path: Path) -> None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"private key file {path} is missing", code="key.missing",
-                          hint="restore it from backup, or rotate keys") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"private key file {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):o})",
-                          code="key.permissions", hint=f"run: chmod 600 {path}")
+    check_private_file(path, what="private key file", code="key",
+                       missing_hint="restore it from backup, or rotate keys")
 
 
 class KeyStore:
@@ -358,18 +351,9 @@ class KeyStore:
         return ring
 
     def _new_ssh_identity(self, party: str) -> str:
-        sk = ed25519.Ed25519PrivateKey.generate()
         secret = self._get_pass("protect the new private keys", confirm=True)
-        enc: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
-        if self.ssh_kdf_rounds is not None:
-            enc = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(self.ssh_kdf_rounds).build(secret)
-        pem = sk.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
-        jsonio.write_atomic(self.home.ssh_client_key, pem, mode=0o600)
-        pub = sk.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
-        line = f"{pub} laxchange-{party.replace(':', '-')}"
-        jsonio.write_atomic(self.home.ssh_client_key.with_name(self.home.ssh_client_key.name + ".pub"),
-                            (line + "\n").encode(), mode=0o644)
-        return line
+        return create_ssh_identity(self.home.ssh_client_key, secret, f"laxchange-{party.replace(':', '-')}",
+                                   kdf_rounds=self.ssh_kdf_rounds, overwrite=True)
 
     def set_endpoint(self, sftp_url: str | None, host_key_fingerprints: list[str] | None) -> Keyring:
         ring = self.ring()
