@@ -15,6 +15,7 @@ from ..errors import LaxError, TransportError, UsageError
 from ..passphrase import default_passphrase_source
 from ..transport import (
     ConfigEndpoints,
+    DirectoryEndpoints,
     Endpoint,
     PartyResult,
     RetryPolicy,
@@ -59,7 +60,7 @@ def _runner(app: App, timeout: float, retries: int) -> Runner:
         if not app.json:
             click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
 
-    return Runner(ConfigEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
+    return Runner(DirectoryEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
                   on_retry=warn)
 
 
@@ -98,6 +99,32 @@ def register(group: click.Group) -> None:
     group.add_command(endpoints)
 
 
+def _check_addressed_to(path: Path, party: str) -> None:
+    """Refuse to send a package to anyone but its recipient, or after it has expired.
+
+    The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
+    stopping here keeps a mistyped --to from putting a child's package in the wrong drop folder.
+    Files that are not laxchange packages are sent as they are.
+    """
+    import datetime as dt
+
+    from ..errors import SecurityError
+    from ..package import FORMAT_LINE, read_manifest
+
+    with path.open("rb") as fh:
+        if fh.read(len(FORMAT_LINE)) != FORMAT_LINE:
+            return
+        fh.seek(0)
+        manifest, _ = read_manifest(fh)
+    if manifest.recipient != party:
+        raise UsageError(f"{path.name} is addressed to {manifest.recipient}, not {party}", code="send.wrong-recipient",
+                         hint=f"send it with --to {manifest.recipient}, or pack the record again for {party}")
+    expires = dt.datetime.fromisoformat(manifest.expires.replace("Z", "+00:00"))
+    if expires <= dt.datetime.now(dt.timezone.utc):
+        raise SecurityError(f"{path.name} expired at {manifest.expires}", code="expired",
+                            hint="pack the record again: the receiver refuses expired packages")
+
+
 @click.command("send")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
@@ -110,6 +137,8 @@ def register(group: click.Group) -> None:
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
+    for f in files:
+        _check_addressed_to(f, party)
     runner = _runner(app, timeout, retries)
     result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
     _finish(ctx, app, "sent", [result])
@@ -130,10 +159,11 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
     """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
     app: App = ctx.obj
     app.home.require()
-    targets = list(parties) or ConfigEndpoints(app.home).parties()
+    targets = list(parties) or DirectoryEndpoints(app.home).collect_sources()
     if not targets:
         raise UsageError("no endpoints configured to collect from", code="endpoint.none",
-                         hint="add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
+                         hint="publish your own drop folder (`laxchange keys export-card --sftp-url URL --host-key-fingerprint FPR`), "
+                              "or add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
     runner = _runner(app, timeout, retries)
     progress = _ProgressLine(not app.json and sys.stderr.isatty())
     outcomes = runner.each_party(targets, lambda p: collect(runner, p, app.home.inbox, delete=delete,

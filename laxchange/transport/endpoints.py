@@ -155,3 +155,59 @@ class StaticEndpoints:
         except KeyError:
             raise ConfigError(f"no transport endpoint configured for {party}", code="endpoint.missing",
                               hint="add the partner's endpoint first") from None
+
+
+class DirectoryEndpoints:
+    """The home's config.json first (a local override), else our own keyring for our own drop
+    folder, else the partner's verified card.
+
+    A card carries the partner's SFTP URL and host-key fingerprints, signed by the partner and
+    accepted only with an out-of-band fingerprint, so sending to a partner needs no extra
+    set-up once `partners add` has been done.
+    """
+
+    def __init__(self, home: Home, config: ConfigEndpoints | None = None) -> None:
+        self.home = home
+        self.config = config or ConfigEndpoints(home)
+
+    def own(self) -> Endpoint | None:
+        """Our own drop folder (where partners deliver to us), from our keyring, if it has one."""
+        from ..keys import KeyStore
+
+        store = KeyStore(self.home)
+        if not store.exists():
+            return None
+        ring = store.ring()
+        if not ring.sftp_url or not ring.host_key_fingerprints:
+            return None
+        return Endpoint(party=ring.party, url=ring.sftp_url, host_key_fingerprints=tuple(ring.host_key_fingerprints))
+
+    def collect_sources(self) -> list[str]:
+        """Where `collect` looks by default: configured endpoints, else our own drop folder."""
+        parties = self.config.parties()
+        if parties:
+            return parties
+        own = self.own()
+        return [own.party] if own else []
+
+    def resolve(self, party: str) -> Endpoint:
+        if party in self.config.parties():
+            return self.config.resolve(party)
+        own = self.own()
+        if own is not None and own.party == party:
+            return own
+        from ..trust import PartnerDirectory
+
+        partner = PartnerDirectory(self.home).get_optional(party)
+        if partner is None or not partner.sftp_url:
+            what = "has no SFTP endpoint on its card" if partner is not None else "is not a known partner"
+            raise ConfigError(f"{party} {what}, and no endpoint is configured for it", code="endpoint.missing",
+                              hint=f"add the partner's card (`laxchange partners add`) or run "
+                                   f"`laxchange endpoints add {party} sftp://user@host:port/path "
+                                   f"--host-key-fingerprint SHA256:...`")
+        if not partner.host_key_fingerprints:
+            raise ConfigError(f"{party}'s card has an SFTP URL but no host-key fingerprint", code="endpoint.unpinned",
+                              hint=f"ask the partner for a card with its host key, or pin it with "
+                                   f"`laxchange endpoints add {party} URL --host-key-fingerprint SHA256:...`")
+        return Endpoint(party=party, url=partner.sftp_url,
+                        host_key_fingerprints=tuple(partner.host_key_fingerprints))

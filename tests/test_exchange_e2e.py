@@ -1,0 +1,80 @@
+"""The whole exchange over a real OpenSSH sshd: cards carry the endpoint, nothing is configured twice.
+
+A council packs a PEP for a school, sends it to the drop folder named on the school's verified
+card (host key pinned from the card), the school collects from its own drop folder and opens
+the package. A package addressed to someone else is not sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from click.testing import CliRunner
+from lax_parties import PASSPHRASE, make_party, record
+from sshd import Sshd
+
+from laxchange.cli import main
+from laxchange.clock import FixedClock
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+
+
+def lax(home: Path, *args: str) -> object:
+    return CliRunner().invoke(main, ["--home", str(home), *args], env=ENV)
+
+
+def test_pack_send_collect_open_over_sshd(tmp_path: Path, sshd: Sshd) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    drop = tmp_path / "school-drop"
+    drop.mkdir()
+    council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock,
+                        sftp_url=sshd.url(drop), host_key_fingerprints=[sshd.fingerprint])
+    council.trust(school)
+    school.trust(council)
+    for p in (council, school):  # both log in to the school's server with their laxchange SSH identity
+        with sshd.authorized.open("a") as fh:
+            fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
+
+    doc = record(5)
+    src = tmp_path / "pep.json"
+    src.write_text(json.dumps(doc))
+    pkg = tmp_path / "out.lax"
+    r = lax(council.home.root, "pack", str(src), "--type", "pep-transfer", "--to", "URN:123456", "-o", str(pkg))
+    assert r.exit_code == 0, r.output
+
+    wrong = lax(council.home.root, "send", str(pkg), "--to", "LA:920")
+    assert wrong.exit_code == 2 and "addressed to URN:123456" in wrong.output
+    assert os.listdir(drop) == []
+
+    r = lax(council.home.root, "--json", "send", str(pkg), "--to", "URN:123456")
+    assert r.exit_code == 0, r.output
+    assert os.listdir(drop) == ["out.lax"]
+
+    r = lax(school.home.root, "--json", "collect")
+    assert r.exit_code == 0, r.output
+    inbox_copy = school.home.inbox / "out.lax"
+    assert inbox_copy.read_bytes() == pkg.read_bytes()
+    assert os.listdir(drop / "processed") == ["out.lax"]
+
+    out = tmp_path / "received.json"
+    r = lax(school.home.root, "open", str(inbox_copy), "-o", str(out))
+    assert r.exit_code == 0, r.output
+    assert json.loads(out.read_text()) == doc
+
+
+def test_send_to_a_partner_without_an_endpoint_is_a_config_error(tmp_path: Path) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
+    council.trust(school)
+    pkg = tmp_path / "x.lax"
+    src = tmp_path / "pep.json"
+    src.write_text(json.dumps(record(2)))
+    assert lax(council.home.root, "pack", str(src), "--type", "pep-transfer", "--to", "URN:123456",
+               "-o", str(pkg)).exit_code == 0
+    r = lax(council.home.root, "send", str(pkg), "--to", "URN:123456")
+    assert r.exit_code == 5 and "no SFTP endpoint on its card" in r.output and "Traceback" not in r.output
