@@ -78,3 +78,35 @@ def test_send_to_a_partner_without_an_endpoint_is_a_config_error(tmp_path: Path)
                "-o", str(pkg)).exit_code == 0
     r = lax(council.home.root, "send", str(pkg), "--to", "URN:123456")
     assert r.exit_code == 5 and "no SFTP endpoint on its card" in r.output and "Traceback" not in r.output
+
+
+def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
+    council.trust(school)
+    school.trust(council)
+    data = bytearray(council.pack(record(3), "URN:123456"))
+    data[-100] ^= 0x01
+    school.home.inbox.mkdir(parents=True, exist_ok=True)
+    inbox_pkg = school.home.inbox / "incoming.lax"
+    inbox_pkg.write_bytes(bytes(data))
+    elsewhere = tmp_path / "copy.lax"
+    elsewhere.write_bytes(bytes(data))
+    out = tmp_path / "never.json"
+
+    r = lax(school.home.root, "open", str(elsewhere), "-o", str(out))
+    assert r.exit_code == 3 and "quarantine" in r.output and "Traceback" not in r.output
+    assert elsewhere.read_bytes() == bytes(data), "a file outside the inbox is copied, never removed"
+
+    r = lax(school.home.root, "--json", "open", str(inbox_pkg), "-o", str(out))
+    assert r.exit_code == 3
+    err = json.loads(r.output)
+    assert err["ok"] is False and Path(err["details"]["quarantined"]).read_bytes() == bytes(data)
+    assert not inbox_pkg.exists(), "an inbox package is moved so the next run does not retry it"
+    assert not out.exists()
+
+    listed = json.loads(lax(school.home.root, "--json", "quarantine", "list").output)["quarantined"]
+    assert len(listed) == 2 and {q["exit_code"] for q in listed} == {3}
+    assert all(Path(q["path"]).stat().st_mode & 0o077 == 0 for q in listed)
+    assert all("incoming" not in q["path"] and "copy" not in q["path"] for q in listed)

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from .. import package
+from ..errors import InvalidData, SecurityError
+from ..quarantine import entries, quarantine
 from ..keys import KeyStore
 from ..trust import PartnerDirectory
 from .app import App, json_option
@@ -50,12 +52,33 @@ def register(group: click.Group) -> None:
         """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
         app.home.require()
         store = KeyStore(app.home)
-        opened = package.open_package(file, keystore=store, directory=PartnerDirectory(app.home), out=output,
-                                      attachments_dir=attachments_dir, workdir=output.parent)
+        try:
+            opened = package.open_package(file, keystore=store, directory=PartnerDirectory(app.home), out=output,
+                                          attachments_dir=attachments_dir, workdir=output.parent)
+        except (SecurityError, InvalidData) as exc:
+            q = quarantine(app.home, file, exc)
+            where = "moved" if q.record["moved_from_inbox"] else "copied"
+            exc.message += f" (package {where} to quarantine: {q.path.name})"
+            exc.details = {**exc.details, "quarantined": str(q.path)}
+            raise
         m = opened.manifest
         app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
                   "attachments": opened.attachments, "written": [str(p) for p in opened.written]},
                  f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}")
+
+    @group.group("quarantine")
+    def quarantine_group() -> None:
+        """Packages that failed verification: kept with the reason, never deleted, never imported."""
+
+    @quarantine_group.command("list")
+    @json_option
+    @click.pass_obj
+    def quarantine_list(app: App) -> None:
+        """List quarantined packages with the reason each was refused."""
+        items = entries(app.home)
+        app.emit({"quarantined": [{"path": str(q.path), **q.record} for q in items]},
+                 lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}: "
+                                   f"{q.record['message']}" for q in items) or "quarantine is empty")
 
     @group.command("inspect")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))

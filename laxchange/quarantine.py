@@ -1,0 +1,71 @@
+"""Quarantine: where a package that fails verification goes. Kept, never deleted, never imported.
+
+A package from the inbox is moved (so an unattended run does not try it again); any other file
+is copied and left where it was. Each quarantined file gets a sidecar JSON with the reason code,
+the message, its SHA-256 and when it happened, and a name with no personal data in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import jsonio
+from .clock import Clock, SystemClock
+from .errors import LaxError
+from .home import Home
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    path: Path
+    record: dict[str, Any]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None) -> Quarantined:
+    """Put `source` in the home's quarantine with the reason; move it if it came from the inbox."""
+    home.ensure()
+    now = (clock or SystemClock()).now()
+    stem = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+    target = home.quarantine / f"{stem}.lax"
+    from_inbox = source.resolve().parent == home.inbox.resolve()
+    if from_inbox:
+        os.replace(source, target)
+    else:
+        shutil.copyfile(source, target)
+    os.chmod(target, 0o600)
+    record = {
+        "quarantined_at": now.isoformat().replace("+00:00", "Z"),
+        "reason": error.code,
+        "kind": type(error).__name__,
+        "message": error.message,
+        "exit_code": error.exit_code,
+        "sha256": _sha256(target),
+        "size": target.stat().st_size,
+        "moved_from_inbox": from_inbox,
+    }
+    jsonio.write_atomic(target.with_suffix(".json"), jsonio.dumps_pretty(record).encode("utf-8"))
+    return Quarantined(target, record)
+
+
+def entries(home: Home) -> list[Quarantined]:
+    """Everything in quarantine, oldest first."""
+    if not home.quarantine.is_dir():
+        return []
+    out = []
+    for meta in sorted(home.quarantine.glob("*.json")):
+        out.append(Quarantined(meta.with_suffix(".lax"), jsonio.load_file(meta)))
+    return out
