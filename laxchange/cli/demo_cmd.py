@@ -17,7 +17,11 @@ def register(group: click.Group) -> None:
     @json_option
     @click.pass_obj
     def demo_command(app: App, workdir: Path | None) -> None:
-        """Run the demo with fictional children: generate, validate and refuse bad data."""
+        """Run the demo with fictional children: validate, then notify, send a PEP, acknowledge and refuse tampering.
+
+        Three fictional parties with their own homes exchange packages over an embedded SFTP
+        server on 127.0.0.1. Everything is written under --dir (default: a new temporary folder).
+        """
         say = (lambda _s: None) if app.json else click.echo
         results = demo.run(workdir, say=say)
         app.emit(results)

@@ -1,0 +1,28 @@
+"""The demo runs the main job end to end: every step really happens, and its outcome is checked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from laxchange import demo, jsonio
+from laxchange.validate import validate_document
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    lines: list[str] = []
+    results = demo.run(tmp_path / "d", say=lines.append, work_factor=10)
+    assert results["validated"] == 125
+    assert results["broken_rules"] == ["upn.check-letter"]
+    assert results["receipt"] == "accepted"
+    assert results["quarantined"] == ["tampered"]
+    homes = tmp_path / "d" / "homes"
+    for slug in ("host-vs", "school"):
+        received = sorted((homes / slug / "received").glob("*.json"))
+        assert len(received) == 1
+        assert validate_document(jsonio.load_file(received[0])).ok
+    quarantined = list((homes / "school" / "quarantine").glob("*.json"))
+    assert len(quarantined) == 1 and json.loads(quarantined[0].read_text())["reason"] == "tampered"
+    assert not list((homes / "school" / "inbox").iterdir()), "nothing left half-processed in the inbox"
+    text = "\n".join(lines)
+    assert "REFUSED" in text and "verified pep-transfer@1.0.0" in text
