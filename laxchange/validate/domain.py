@@ -88,6 +88,24 @@ _DATE_KEYS = frozenset({
 _GCSE = frozenset("123456789") | {"U"}
 
 
+def _earliest_date(node: Any, skip_key: str | None) -> str:
+    """The smallest YYYY-MM-DD value of any date field under `node` ("9999-12-31" if none)."""
+    earliest = "9999-12-31"
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if isinstance(value, str):
+                    if key in _DATE_KEYS and len(value) == 10 and value < earliest and key != skip_key:
+                        earliest = value
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return earliest
+
+
 def _d(value: str) -> dt.date:
     return dt.date.fromisoformat(value)
 
@@ -133,7 +151,16 @@ class _Ctx:
                        f"use one of: {sample}{'…' if len(table) > 12 else ''}")
 
     def dates_after_birth(self, node: Any, path: str, dob: dt.date, skip: str) -> None:
-        """Walk every date field under `node`; none may precede the date of birth."""
+        """Every date field under `node` is on or after the date of birth.
+
+        A fast pass finds the earliest date without building paths (ISO dates order as strings);
+        only when one is too early does the slow pass find where, so valid records stay cheap.
+        """
+        if _earliest_date(node, skip_key="date_of_birth" if skip else None) >= dob.isoformat():
+            return
+        self._dates_after_birth(node, path, dob, skip)
+
+    def _dates_after_birth(self, node: Any, path: str, dob: dt.date, skip: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
                 p = f"{path}.{key}"
@@ -144,10 +171,10 @@ class _Ctx:
                         self.error(p, "date.before-birth", f"{value} is before the child's date of birth ({dob})",
                                    "check the year of this date and of the date of birth")
                 else:
-                    self.dates_after_birth(value, p, dob, skip)
+                    self._dates_after_birth(value, p, dob, skip)
         elif isinstance(node, list):
             for i, item in enumerate(node):
-                self.dates_after_birth(item, f"{path}[{i}]", dob, skip)
+                self._dates_after_birth(item, f"{path}[{i}]", dob, skip)
 
     def range_order(self, path: str, start: str | None, end: str | None, start_key: str = "start",
                     end_key: str = "end") -> None:
