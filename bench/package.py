@@ -60,7 +60,8 @@ def record_10k() -> dict:
     return doc
 
 
-def bench_packs(n: int, validate: bool) -> tuple[float, int]:
+def bench_packs(n: int, validate: bool, rounds: int = 5) -> tuple[float, int]:
+    """pack + open rate: best of `rounds` equal rounds, since the shared VM's speed drifts."""
     with tempfile.TemporaryDirectory() as tmp:
         sa, da, sb, db = parties(Path(tmp))
         doc = record_10k()
@@ -69,22 +70,61 @@ def bench_packs(n: int, validate: bool) -> tuple[float, int]:
             from laxchange.validate import validate_document
 
             assert validate_document(doc, "pep-transfer").ok, "benchmark record must be valid"
+
+        def once() -> package.Opened:
+            buf = io.BytesIO()
+            package.pack(doc, message_type="pep-transfer", recipient="URN:123456", keystore=sa, directory=da,
+                         out=buf, validate=validate)
+            buf.seek(0)
+            return package.open_package(buf, keystore=sb, directory=db, validate=validate)
+
         for _ in range(20):  # warm caches (key parsing, imports)
-            buf = io.BytesIO()
-            package.pack(doc, message_type="pep-transfer", recipient="URN:123456", keystore=sa, directory=da,
-                         out=buf, validate=validate)
-            buf.seek(0)
-            package.open_package(buf, keystore=sb, directory=db, validate=validate)
-        t = time.perf_counter()
-        for _ in range(n):
-            buf = io.BytesIO()
-            package.pack(doc, message_type="pep-transfer", recipient="URN:123456", keystore=sa, directory=da,
-                         out=buf, validate=validate)
-            buf.seek(0)
-            got = package.open_package(buf, keystore=sb, directory=db, validate=validate)
-        elapsed = time.perf_counter() - t
+            once()
+        best = 0.0
+        per_round = max(1, n // rounds)
+        for _ in range(rounds):
+            t = time.perf_counter()
+            for _ in range(per_round):
+                got = once()
+            best = max(best, per_round / (time.perf_counter() - t))
         assert got.document == doc
-        return n / elapsed, size
+        return best, size
+
+
+def bench_primitives(n: int, rounds: int = 5) -> float:
+    """The same run's ceiling: only the public-key operations one pack + open needs, in cryptography.
+
+    Two Ed25519 signatures and two verifications (manifest and statement), one ML-KEM-768+X25519
+    HPKE seal and open, one extra X25519 (the explicit all-zero share check). Best of `rounds`.
+    """
+    from cryptography.hazmat.primitives import hpke
+    from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
+
+    suite = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+    m, x = mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate()
+    priv = hpke.MLKEM768X25519PrivateKey(m, x)
+    pub = hpke.MLKEM768X25519PublicKey(m.public_key(), x.public_key())
+    sk = ed25519.Ed25519PrivateKey.generate()
+    pk = sk.public_key()
+    other = x25519.X25519PrivateKey.generate().public_key()
+    msg = os.urandom(10240)
+
+    def once() -> None:
+        for _ in range(2):
+            pk.verify(sk.sign(msg), msg)
+        suite.decrypt(suite.encrypt(b"k" * 16, pub, info=b"bench"), priv, info=b"bench")
+        x.exchange(other)
+
+    for _ in range(20):
+        once()
+    best = 0.0
+    per_round = max(1, n // rounds)
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(per_round):
+            once()
+        best = max(best, per_round / (time.perf_counter() - t))
+    return best
 
 
 def _make_file(path: Path, size: int) -> None:
@@ -173,8 +213,11 @@ def main() -> None:
     n = 300 if args.quick else 3000
     big = (32 if args.quick else 256) * MiB
     t0 = time.perf_counter()
+    ceiling = bench_primitives(n)
+    print(f"public-key operations alone (the ceiling), per pack+open: {ceiling:.0f}/s")
     pps, rec_size = bench_packs(n, validate=False)
-    print(f"pack+open, {rec_size}-byte record, mlkem768x25519 + Ed25519, no schema validation: {pps:.0f}/s")
+    print(f"pack+open, {rec_size}-byte record, mlkem768x25519 + Ed25519, no schema validation: {pps:.0f}/s "
+          f"({pps / ceiling:.2f} of the ceiling)")
     ppsv, _ = bench_packs(max(50, n // 10), validate=True)
     print(f"pack+open with schema validation on both sides: {ppsv:.0f}/s")
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,6 +231,8 @@ def main() -> None:
           f"(interpreter and libraries before packing: {rss['rss_before_mb']} MB)")
     result = {
         "packs_per_s": round(pps, 1),
+        "primitives_per_s": round(ceiling, 1),
+        "vs_primitives": round(pps / ceiling, 3),
         "packs_per_s_with_validation": round(ppsv, 1),
         "record_bytes": rec_size,
         "vs_pyrage_encrypt": round(st["ours_encrypt_mib_s"] / st["pyrage_encrypt_mib_s"], 2),
