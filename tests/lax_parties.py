@@ -21,7 +21,19 @@ T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
 PASSPHRASE = b"test passphrase, not a secret"
 WORK_FACTOR = 10
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+
+
+def _shared_dir() -> Path:
+    """The project's shared folder (test vectors): $LAXCHANGE_SHARED, else ../shared beside the
+    repository, else /work/shared (where CI's clone may live elsewhere). Absence fails the tests."""
+    candidates = [os.environ.get("LAXCHANGE_SHARED"), str(REPO.parent / "shared"), "/work/shared"]
+    for c in candidates:
+        if c and (Path(c) / "vectors").is_dir():
+            return Path(c)
+    return REPO.parent / "shared"
+
+
+SHARED = _shared_dir()
 
 
 def passphrase(purpose: str, *, confirm: bool = False) -> bytes:
