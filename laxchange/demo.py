@@ -27,7 +27,7 @@ from .errors import InvalidData, LaxError, SecurityError
 from .home import Home
 from .keys import KeyStore
 from .models.messages import RECEIPT_ID
-from .quarantine import quarantine
+from .exchange import open_from, pack_to, record_sent
 from .transport import DirectoryEndpoints, RetryPolicy, Runner, SftpSettings, collect, send, transport_factory
 from .transport.server import EmbeddedSftpServer
 from .trust import PartnerDirectory, build_card
@@ -157,20 +157,25 @@ def _pub_blob(home: Home) -> bytes:
 
 
 def _pack(ctx: DemoContext, sender: DemoParty, doc: dict[str, Any], message_type: str, to: DemoParty) -> Path:
-    out = sender.home.outbox / f"{message_type}-{int(time.time() * 1000)}.lax"
     sender.home.ensure()
-    result = package.pack(doc, message_type=message_type, recipient=to.party, keystore=sender.store,
-                          directory=sender.directory, out=out, clock=ctx.clock)
-    return result.path or out
+    out = sender.home.outbox / f"{message_type}-{time.time_ns()}.lax"
+    return pack_to(sender.home, doc, message_type=message_type, recipient=to.party, out=out, store=sender.store,
+                   directory=sender.directory, clock=ctx.clock).path or out
 
 
 def _deliver(ctx: DemoContext, sender: DemoParty, files: dict[str, list[Path]]) -> None:
     runner = sender.runner()
     for slug, paths in files.items():
-        result = send(runner, ctx.parties[slug].party, paths)
+        party = ctx.parties[slug].party
+        manifests = {}
+        for p in paths:
+            with p.open("rb") as fh:
+                manifests[p.name] = package.read_manifest(fh)[0]
+        result = send(runner, party, paths)
         if not result.ok:
             first = result.error or next(f.error for f in result.files if f.error)
             raise SecurityError(f"demo: delivery to {slug} failed: {first}", code="demo.send")
+        record_sent(sender.home, party, manifests, {f.name: f.sha256 for f in result.files}, clock=ctx.clock)
 
 
 def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
@@ -185,15 +190,13 @@ def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
         out = receiver.home.root / "received" / (path.stem + ".json")
         out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            opened.append(package.open_package(path, keystore=receiver.store, directory=receiver.directory,
-                                               clock=ctx.clock, out=out, workdir=out.parent))
+            opened.append(open_from(receiver.home, path, out=out, store=receiver.store,
+                                    directory=receiver.directory, clock=ctx.clock))
             done = receiver.home.root / "opened"
             done.mkdir(exist_ok=True, mode=0o700)
             path.replace(done / path.name)  # kept, out of the inbox so it is not opened twice
         except (SecurityError, InvalidData) as exc:
-            q = quarantine(receiver.home, path, exc, clock=ctx.clock)
-            ctx.say(f"   {receiver.party}: REFUSED {f.name}: {exc.message} [{exc.code}]; "
-                    f"quarantined as {q.path.name}")
+            ctx.say(f"   {receiver.party}: REFUSED {f.name}: {exc.message} [{exc.code}]")
             ctx.results.setdefault("quarantined", []).append(exc.code)
     return opened
 
@@ -277,8 +280,9 @@ def run(workdir: Path | None = None, *, clock: Clock | None = None, say: Callabl
         step_tamper(ctx, pep)
     finally:
         server.stop()
-    ctx.say(f"done. Homes are in {workdir / 'homes'}; try "
-            f"`laxchange --home {workdir / 'homes' / 'school'} quarantine list`")
+    home = workdir / "homes" / "school"
+    ctx.say(f"done. Homes are in {workdir / 'homes'}; try `laxchange --home {home} status`, "
+            f"`... audit verify` or `... quarantine list`")
     ctx.results["workdir"] = str(workdir)
     ctx.results["parties"] = {slug: p.party for slug, p in ctx.parties.items()}
     return ctx.results

@@ -26,3 +26,17 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert not list((homes / "school" / "inbox").iterdir()), "nothing left half-processed in the inbox"
     text = "\n".join(lines)
     assert "REFUSED" in text and "verified pep-transfer@1.0.0" in text
+
+
+def test_demo_ledgers_show_the_receipt_closed_the_transfer(tmp_path: Path) -> None:
+    from laxchange.ledger import Ledger
+
+    demo.run(tmp_path / "d", say=lambda _s: None, work_factor=10)
+    homes = tmp_path / "d" / "homes"
+    with Ledger(homes / "placing-vs" / "ledger.sqlite3") as ledger:
+        states = {t.party: t.state for t in ledger.transfers(direction="out") if t.state != "sent"}
+        assert ledger.verify_audit() == []
+    assert list(states.values()) == ["acknowledged"], states
+    with Ledger(homes / "school" / "ledger.sqlite3") as ledger:
+        events = [e["event"] for e in ledger.audit_entries()]
+    assert events.count("in.imported") == 1 and events.count("in.quarantined") == 1

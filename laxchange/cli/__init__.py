@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "laxchange.cli.transport_cmd",
     "laxchange.cli.keys_cmd",
     "laxchange.cli.package_cmd",
+    "laxchange.cli.ledger_cmd",
 ]
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)

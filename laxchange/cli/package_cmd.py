@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from .. import package
-from ..errors import InvalidData, SecurityError
-from ..quarantine import entries, quarantine
-from ..keys import KeyStore
+from ..exchange import open_from, pack_to
+from ..quarantine import entries
 from ..trust import PartnerDirectory
 from .app import App, json_option
 
@@ -31,10 +30,8 @@ def register(group: click.Group) -> None:
         """Validate RECORD, sign it and encrypt it for one partner into a .lax package."""
         app.home.require()
         doc = package.read_record(record)
-        store = KeyStore(app.home)
-        result = package.pack(doc, message_type=message_type, recipient=recipient, keystore=store,
-                              directory=PartnerDirectory(app.home), out=output,
-                              expires_in=dt.timedelta(days=expires_in_days), attachments=attachments)
+        result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
+                         expires_in=dt.timedelta(days=expires_in_days), attachments=attachments)
         m = result.manifest
         app.emit({"path": str(output), "manifest": m.to_dict()},
                  f"Packed {message_type} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
@@ -51,16 +48,7 @@ def register(group: click.Group) -> None:
     def open_cmd(app: App, file: Path, output: Path, attachments_dir: Path | None) -> None:
         """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
         app.home.require()
-        store = KeyStore(app.home)
-        try:
-            opened = package.open_package(file, keystore=store, directory=PartnerDirectory(app.home), out=output,
-                                          attachments_dir=attachments_dir, workdir=output.parent)
-        except (SecurityError, InvalidData) as exc:
-            q = quarantine(app.home, file, exc)
-            where = "moved" if q.record["moved_from_inbox"] else "copied"
-            exc.message += f" (package {where} to quarantine: {q.path.name})"
-            exc.details = {**exc.details, "quarantined": str(q.path)}
-            raise
+        opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir)
         m = opened.manifest
         app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
                   "attachments": opened.attachments, "written": [str(p) for p in opened.written]},

@@ -99,7 +99,7 @@ def register(group: click.Group) -> None:
     group.add_command(endpoints)
 
 
-def _check_addressed_to(path: Path, party: str) -> None:
+def _check_addressed_to(path: Path, party: str) -> Any:
     """Refuse to send a package to anyone but its recipient, or after it has expired.
 
     The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
@@ -113,7 +113,7 @@ def _check_addressed_to(path: Path, party: str) -> None:
 
     with path.open("rb") as fh:
         if fh.read(len(FORMAT_LINE)) != FORMAT_LINE:
-            return
+            return None
         fh.seek(0)
         manifest, _ = read_manifest(fh)
     if manifest.recipient != party:
@@ -123,6 +123,7 @@ def _check_addressed_to(path: Path, party: str) -> None:
     if expires <= dt.datetime.now(dt.timezone.utc):
         raise SecurityError(f"{path.name} expired at {manifest.expires}", code="expired",
                             hint="pack the record again: the receiver refuses expired packages")
+    return manifest
 
 
 @click.command("send")
@@ -137,10 +138,13 @@ def _check_addressed_to(path: Path, party: str) -> None:
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
-    for f in files:
-        _check_addressed_to(f, party)
+    manifests = {f.name: _check_addressed_to(f, party) for f in files}
     runner = _runner(app, timeout, retries)
     result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
+    if app.home.root.is_dir():
+        from ..exchange import record_sent
+
+        record_sent(app.home, party, manifests, {f.name: f.sha256 if f.error is None else None for f in result.files})
     _finish(ctx, app, "sent", [result])
 
 

@@ -1,0 +1,183 @@
+"""The ledger: every transfer's state, the transfer ids already received, and an audit log.
+
+Embedded SQLite in the home (`ledger.sqlite3`). Each change is one transaction, so a crash
+leaves a state from which the next run resumes. The audit log is append-only and hash-chained:
+each entry's hash covers the previous entry's hash, so editing or deleting a past entry breaks
+`verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
+never a child's name, UPN or other personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, SystemClock
+from .errors import ConfigError
+
+GENESIS = "0" * 64
+
+#: Allowed states by direction (DESIGN.md §6).
+STATES = {
+    "out": ("packed", "sent", "acknowledged", "rejected", "expired"),
+    "in": ("received", "imported", "quarantined"),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS transfers (
+    transfer_id  TEXT NOT NULL,
+    direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    party        TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created      TEXT,
+    expires      TEXT,
+    payload_sha256 TEXT,
+    updated      TEXT NOT NULL,
+    detail       TEXT,
+    PRIMARY KEY (transfer_id, direction)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      TEXT NOT NULL,
+    event   TEXT NOT NULL,
+    data    TEXT NOT NULL,
+    prev    TEXT NOT NULL,
+    hash    TEXT NOT NULL
+);
+"""
+
+
+def _entry_hash(prev: str, at: str, event: str, data: str) -> str:
+    return hashlib.sha256(json.dumps([prev, at, event, data], separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    direction: str
+    party: str
+    state: str
+    created: str | None
+    expires: str | None
+    payload_sha256: str | None
+    updated: str
+    detail: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Ledger:
+    """One home's ledger. The clock is injected so tests control time."""
+
+    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+        self.path = path
+        self.clock = clock or SystemClock()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            path.chmod(0o600)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"ledger {path} cannot be opened: {exc}", code="ledger.corrupt",
+                              hint="restore it from backup; do not delete it (it holds the replay history)") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self) -> str:
+        return self.clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _audit(self, db: sqlite3.Connection, event: str, data: dict[str, Any]) -> None:
+        row = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS
+        at = self._now()
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
+                   (at, event, text, prev, _entry_hash(prev, at, event, text)))
+
+    # -- transfers -------------------------------------------------------------------------
+    def seen(self, transfer_id: str) -> bool:
+        """Has this inbound transfer id been imported or quarantined already? (replay check)"""
+        row = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in'",
+                               (transfer_id,)).fetchone()
+        return row is not None and row[0] in ("imported",)
+
+    def record(self, direction: str, transfer_id: str, party: str, state: str, *, created: str | None = None,
+               expires: str | None = None, payload_sha256: str | None = None, detail: str | None = None,
+               audit: dict[str, Any] | None = None) -> None:
+        """Set a transfer's state (inserting it if new) and append the audit entry, in one transaction."""
+        if state not in STATES[direction]:
+            raise ValueError(f"{state!r} is not a state of a {direction!r} transfer")
+        now = self._now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO transfers (transfer_id, direction, party, state, created, expires, payload_sha256,"
+                " updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (transfer_id, direction) DO UPDATE SET state = excluded.state,"
+                " updated = excluded.updated, detail = excluded.detail",
+                (transfer_id, direction, party, state, created, expires, payload_sha256, now, detail))
+            self._audit(db, f"{direction}.{state}", {"transfer_id": transfer_id, "party": party, **(audit or {})})
+
+    def get(self, transfer_id: str, direction: str) -> Transfer | None:
+        row = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
+                               " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ?",
+                               (transfer_id, direction)).fetchone()
+        return Transfer(*row) if row else None
+
+    def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:
+        sql = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
+               " FROM transfers WHERE 1=1")
+        args: list[str] = []
+        if direction:
+            sql += " AND direction = ?"
+            args.append(direction)
+        if state:
+            sql += " AND state = ?"
+            args.append(state)
+        return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
+
+    # -- audit -----------------------------------------------------------------------------
+    def note(self, event: str, data: dict[str, Any]) -> None:
+        """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted)."""
+        with self._tx() as db:
+            self._audit(db, event, data)
+
+    def audit_entries(self) -> list[dict[str, Any]]:
+        return [{"seq": s, "at": at, "event": ev, "data": json.loads(d), "prev": p, "hash": h}
+                for s, at, ev, d, p, h in self._db.execute("SELECT seq, at, event, data, prev, hash FROM audit"
+                                                            " ORDER BY seq")]
+
+    def verify_audit(self) -> list[str]:
+        """Problems with the audit chain (empty if intact): the first edited, removed or reordered entry."""
+        prev = GENESIS
+        for seq, at, event, data, p, h in self._db.execute("SELECT seq, at, event, data, prev, hash FROM audit"
+                                                           " ORDER BY seq"):
+            if p != prev:
+                return [f"audit entry {seq}: does not follow the previous entry (an entry was removed or reordered)"]
+            if _entry_hash(p, at, event, data) != h:
+                return [f"audit entry {seq}: its contents were changed after it was written"]
+            prev = h
+        return []
