@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 from click.testing import CliRunner
 
 from laxchange.cli import main
@@ -19,3 +20,26 @@ def test_unknown_command_is_usage_error() -> None:
     result = CliRunner().invoke(main, ["no-such-command"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def _leaf_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    out = []
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            out += _leaf_commands(cmd, f"{prefix}{name} ")
+        else:
+            out.append((f"{prefix}{name}", cmd))
+    return out
+
+
+def test_every_command_accepts_json_after_its_name() -> None:
+    commands = _leaf_commands(main)
+    assert len(commands) >= 25
+    missing = [name for name, cmd in commands if not any("--json" in p.opts for p in cmd.params)]
+    assert missing == []
+
+
+def test_help_of_every_command_works() -> None:
+    for name, _cmd in _leaf_commands(main):
+        result = CliRunner().invoke(main, [*name.split(), "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
