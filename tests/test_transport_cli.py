@@ -69,7 +69,9 @@ def test_ssh_key_is_encrypted_private_and_checked(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     key = home / "keys" / "ssh_ed25519"
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
-    assert b"BEGIN OPENSSH PRIVATE KEY" in key.read_bytes()
+    from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+    with pytest.raises(TypeError):  # OpenSSH format, and unreadable without the passphrase
+        load_ssh_private_key(key.read_bytes(), password=None)
     with pytest.raises(paramiko.PasswordRequiredException):
         paramiko.Ed25519Key(filename=str(key))
     again = lax(home, "endpoints", "ssh-key")
