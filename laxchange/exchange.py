@@ -81,8 +81,8 @@ def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = N
 
 def _apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> None:
     """A verified receipt closes our outbound transfer, if it is ours and went to its sender."""
-    original = ledger.get(receipt["in_reply_to"], "out")
-    if original is None or original.party != sender:
+    original = ledger.get(receipt["in_reply_to"], "out", sender)
+    if original is None:
         ledger.note("receipt.unmatched", {"in_reply_to": receipt["in_reply_to"], "party": sender})
         return
     if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS transfers (
     payload_sha256 TEXT,
     updated      TEXT NOT NULL,
     detail       TEXT,
-    PRIMARY KEY (transfer_id, direction)
+    PRIMARY KEY (transfer_id, direction, party)
 );
 CREATE TABLE IF NOT EXISTS audit (
     seq     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -80,6 +81,7 @@ class Ledger:
         self.path = path
         self.clock = clock or SystemClock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             path.chmod(0o600)
@@ -119,11 +121,16 @@ class Ledger:
                    (at, event, text, prev, _entry_hash(prev, at, event, text)))
 
     # -- transfers -------------------------------------------------------------------------
-    def seen(self, transfer_id: str) -> bool:
-        """Has this inbound transfer id been imported or quarantined already? (replay check)"""
-        row = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in'",
-                               (transfer_id,)).fetchone()
-        return row is not None and row[0] in ("imported",)
+    def seen(self, transfer_id: str, sender: str) -> bool:
+        """Has `sender` already had this transfer imported? (the replay check)
+
+        Keyed on the sender too: transfer ids travel in the cleartext manifest, so a check on the
+        id alone would let one partner reuse another's id and get the genuine package refused.
+        Quarantined packages do not count, so a forged copy cannot block the real one.
+        """
+        row = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in' AND party = ?",
+                               (transfer_id, sender)).fetchone()
+        return row is not None and row[0] == "imported"
 
     def record(self, direction: str, transfer_id: str, party: str, state: str, *, created: str | None = None,
                expires: str | None = None, payload_sha256: str | None = None, detail: str | None = None,
@@ -136,15 +143,15 @@ class Ledger:
             db.execute(
                 "INSERT INTO transfers (transfer_id, direction, party, state, created, expires, payload_sha256,"
                 " updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (transfer_id, direction) DO UPDATE SET state = excluded.state,"
+                " ON CONFLICT (transfer_id, direction, party) DO UPDATE SET state = excluded.state,"
                 " updated = excluded.updated, detail = excluded.detail",
                 (transfer_id, direction, party, state, created, expires, payload_sha256, now, detail))
             self._audit(db, f"{direction}.{state}", {"transfer_id": transfer_id, "party": party, **(audit or {})})
 
-    def get(self, transfer_id: str, direction: str) -> Transfer | None:
+    def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:
         row = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
-                               " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ?",
-                               (transfer_id, direction)).fetchone()
+                               " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?",
+                               (transfer_id, direction, party)).fetchone()
         return Transfer(*row) if row else None
 
     def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:

@@ -62,7 +62,10 @@ def payload_type_for(name: str, version: str) -> str:
 
 
 class SeenCheck(Protocol):
-    def __call__(self, transfer_id: str) -> bool: ...
+    """Has `sender` already delivered `transfer_id`? Keyed on both, so one partner cannot
+    pre-empt another's (cleartext) transfer id and get the genuine package refused."""
+
+    def __call__(self, transfer_id: str, sender: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,7 @@ def open_package(
                           "check this machine's clock and the sender's")
         if now >= expires:
             raise _reject("expired", f"the package expired at {manifest.expires}", "ask the sender to send it again")
-        if seen is not None and seen(manifest.transfer_id):
+        if seen is not None and seen(manifest.transfer_id, manifest.sender):
             raise _reject("replayed", f"transfer {manifest.transfer_id} has already been received",
                           "this is a duplicate; nothing to do")
         try:

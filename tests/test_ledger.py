@@ -64,11 +64,11 @@ def _ledger(tmp_path: Path) -> Ledger:
 
 def test_states_are_checked_and_updated(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
-    assert ledger.get("0" * 32, "out").state == "sent"
+    assert ledger.get("0" * 32, "out", "LA:919").state == "sent"
     assert len(ledger.transfers(state="sent")) == 4
     with pytest.raises(ValueError):
         ledger.record("out", "0" * 32, "LA:919", "imported")
-    assert not ledger.seen("0" * 32), "outbound ids are not inbound replays"
+    assert not ledger.seen("0" * 32, "LA:919"), "outbound ids are not inbound replays"
     assert ledger.verify_audit() == []
     assert oct((tmp_path / "ledger.sqlite3").stat().st_mode & 0o777) == "0o600"
 
@@ -101,3 +101,37 @@ def test_audit_verify_cli_exits_3_on_a_broken_chain(tmp_path: Path) -> None:
     db.close()
     r = lax(home, "audit", "verify")
     assert r.exit_code == 3 and "contents were changed" in r.output and "Traceback" not in r.output
+
+
+def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
+    """Transfer ids are in the cleartext manifest: partner C reusing A's id must not block A's package."""
+    import io
+    import os
+
+    from laxchange.errors import SecurityError
+    from laxchange.exchange import open_from
+    from laxchange.package import read_manifest
+
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    a = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    b = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
+    c = make_party(tmp_path, "LA:920", "Other Council (fictional)", clock)
+    for x, y in [(a, b), (b, a), (c, b), (b, c)]:
+        x.trust(y)
+    genuine = a.pack(record(1), "URN:123456")
+    stolen_id = read_manifest(io.BytesIO(genuine))[0].transfer_id
+    first = [bytes.fromhex(stolen_id)]  # the transfer id is the first 16 random bytes pack draws
+    copycat = c.pack(record(2), "URN:123456", random=lambda n: first.pop() if first else os.urandom(n))
+    assert read_manifest(io.BytesIO(copycat))[0].transfer_id == stolen_id
+
+    for name, data in [("copycat.lax", copycat), ("genuine.lax", genuine)]:
+        (tmp_path / name).write_bytes(data)
+        opened = open_from(b.home, tmp_path / name, out=tmp_path / f"{name}.json", store=b.store,
+                           directory=b.directory, clock=clock)
+        assert opened.manifest.transfer_id == stolen_id
+    with pytest.raises(SecurityError) as exc:
+        open_from(b.home, tmp_path / "genuine.lax", out=tmp_path / "again.json", store=b.store,
+                  directory=b.directory, clock=clock)
+    assert exc.value.code == "replayed"
+    with Ledger(b.home.ledger_db) as ledger:
+        assert {t.party for t in ledger.transfers(direction="in")} == {"LA:919", "LA:920"}

@@ -118,10 +118,10 @@ def test_replayed_transfer_id(abc):
     a, b, _ = abc
     data = a.pack(record(), "URN:123456")
     ledger: set[str] = set()
-    opened = b.open(data, seen=lambda tid: tid in ledger)
+    opened = b.open(data, seen=lambda tid, sender: tid in ledger)
     ledger.add(opened.manifest.transfer_id)
     with pytest.raises(SecurityError) as ei:
-        b.open(data, seen=lambda tid: tid in ledger)
+        b.open(data, seen=lambda tid, sender: tid in ledger)
     assert ei.value.code == "replayed"
 
 
