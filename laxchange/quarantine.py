@@ -2,7 +2,8 @@
 
 A package from the inbox is moved (so an unattended run does not try it again); any other file
 is copied and left where it was. Each quarantined file gets a sidecar JSON with the reason code,
-the message, its SHA-256 and when it happened, and a name with no personal data in it.
+the failing JSON paths and rule ids, its SHA-256 and when it happened, and a name with no personal
+data in it. Error messages are not stored: they may quote a child's details.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
         "quarantined_at": now.isoformat().replace("+00:00", "Z"),
         "reason": error.code,
         "kind": type(error).__name__,
-        "message": error.message,
+        # Codes and JSON paths only: messages can quote the record's values (a UPN, a date of birth).
+        "findings": [{"path": e.get("path"), "rule": e.get("rule")}
+                     for e in error.details.get("errors", []) if isinstance(e, dict)][:50],
         "exit_code": error.exit_code,
         "sha256": _sha256(target),
         "size": target.stat().st_size,

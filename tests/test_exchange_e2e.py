@@ -110,3 +110,27 @@ def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
     assert len(listed) == 2 and {q["exit_code"] for q in listed} == {3}
     assert all(Path(q["path"]).stat().st_mode & 0o077 == 0 for q in listed)
     assert all("incoming" not in q["path"] and "copy" not in q["path"] for q in listed)
+
+
+def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
+    """A genuine package whose record fails validation: the sidecar keeps paths and rules, not values."""
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
+    council.trust(school)
+    school.trust(council)
+    doc = record(6)
+    upn = doc["record"]["child"]["upn"]
+    doc["record"]["child"]["upn"] = ("A" if upn[0] != "A" else "B") + upn[1:]
+    data = council.pack(doc, "URN:123456", validate=False)  # a sender without validation
+    pkg = tmp_path / "bad.lax"
+    pkg.write_bytes(data)
+    r = lax(school.home.root, "--json", "open", str(pkg), "-o", str(tmp_path / "x.json"))
+    assert r.exit_code == 1
+    sidecar = Path(json.loads(r.output)["details"]["quarantined"]).with_suffix(".json").read_text()
+    assert "upn.check-letter" in sidecar and "$.record.child.upn" in sidecar
+    family = doc["record"]["child"]["legal_name"]["family"]
+    assert doc["record"]["child"]["upn"] not in sidecar and family not in sidecar
+    assert doc["record"]["child"]["date_of_birth"] not in sidecar
+    listing = lax(school.home.root, "quarantine", "list").output
+    assert "upn.check-letter" in listing and doc["record"]["child"]["upn"] not in listing

@@ -65,8 +65,9 @@ def register(group: click.Group) -> None:
         """List quarantined packages with the reason each was refused."""
         items = entries(app.home)
         app.emit({"quarantined": [{"path": str(q.path), **q.record} for q in items]},
-                 lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}: "
-                                   f"{q.record['message']}" for q in items) or "quarantine is empty")
+                 lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}"
+                                   + "".join(f"  {f['path']} [{f['rule']}]" for f in q.record.get("findings", []))
+                                   for q in items) or "quarantine is empty")
 
     @group.command("inspect")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
