@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import InvalidData
 
@@ -165,22 +168,26 @@ def dumps_pretty(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
-    """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
+@contextmanager
+def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A file that appears at `path` complete or not at all (temp file, fsync, rename).
+
+    The temporary file is created with O_EXCL under an unpredictable name and the final mode is
+    set on the open descriptor, so nobody else can plant, pre-open or widen it; on any failure it
+    is removed and an existing `path` is left untouched.
+    """
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
     try:
         dfd = os.open(p.parent, os.O_RDONLY)
@@ -190,3 +197,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
             os.close(dfd)
     except OSError:
         pass
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+    """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
+    with open_atomic(path, mode=mode) as fh:
+        fh.write(data)

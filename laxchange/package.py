@@ -238,18 +238,9 @@ def pack(
 
 
 def _write_stream_atomic(path: Path, prefix: bytes, body: Any, mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(prefix)
-            shutil.copyfileobj(body, fh, _COPY)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with jsonio.open_atomic(path, mode=mode) as fh:
+        fh.write(prefix)
+        shutil.copyfileobj(body, fh, _COPY)
 
 
 # --- reading the manifest ---------------------------------------------------------------------
@@ -476,6 +467,9 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
                 or not isinstance(a["name"], str) or not _ATTACHMENT_NAME.fullmatch(a["name"]) \
                 or not isinstance(a["size"], int) or a["size"] < 0:
             raise InvalidData(f"attachment {i} is described wrongly", code="statement.malformed")
+    if len({a["name"].lower() for a in atts}) != len(atts):
+        raise InvalidData("two attachments have the same name", code="statement.malformed",
+                          hint="ask the sender to give each attachment its own name")
     # Attachments follow the statement; check them all before writing anything.
     att_start = plain.tell()
     for a in atts:
@@ -498,6 +492,10 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
         adir = Path(attachments_dir)
         adir.mkdir(mode=0o700, parents=True, exist_ok=True)
         plain.seek(att_start)
+        clash = [a["name"] for a in atts if (adir / a["name"]).exists()]
+        if clash:
+            raise UsageError(f"{adir} already has a file named {clash[0]}", code="attachments.exists",
+                             hint="open into an empty --attachments-dir; nothing was written")
         for a in atts:
             target = adir / a["name"]
             _write_stream_atomic(target, b"", _Limited(plain, a["size"]))

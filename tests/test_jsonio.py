@@ -107,3 +107,14 @@ def test_validation_never_raises_on_damaged_records(seed: int, data: st.DataObje
     parent[key] = data.draw(json_values)  # type: ignore[index]
     report = validate_document(doc)
     assert all(f.path.startswith("$") and f.rule and f.message for f in report.findings)
+
+
+def test_write_atomic_ignores_a_planted_temp_file(tmp_path: Path) -> None:
+    """The old predictable temp name let another user pre-create it (or a symlink) and keep it readable."""
+    target = tmp_path / "record.json"
+    planted = tmp_path / f".record.json.tmp-{os.getpid()}"
+    planted.write_bytes(b"planted")
+    os.chmod(planted, 0o666)
+    jsonio.write_atomic(target, b"{}")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert target.read_bytes() == b"{}" and planted.read_bytes() == b"planted"
