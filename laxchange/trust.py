@@ -170,6 +170,48 @@ def _file_for(party: str) -> str:
     return party.replace(":", "_") + ".json"
 
 
+def _check_rotation(old: Partner, new: Partner, env: dsse.Envelope, now: dt.datetime) -> None:
+    """A changed card without a newly confirmed fingerprint is a rotation, and must prove it.
+
+    It must carry a good signature for every algorithm the stored card's policy requires, each
+    by a stored key valid now (so a stolen Ed25519 key alone cannot replace a partner that also
+    signs with ML-DSA); it may not drop an algorithm from that policy; and it may not undo or
+    postpone a revocation, nor extend the life of a key we already hold.
+    """
+    def refuse(why: str) -> SecurityError:
+        return SecurityError(f"card for {new.party} {why}", code="card-changed",
+                             hint="refused; if the partner really changed this, confirm the new fingerprint out of "
+                                  "band and re-add with --fingerprint")
+
+    trusted = {k.kid: k.dsse_key() for k in old.keys_valid_at(now, SIGNING)}
+    good = dsse.verify(env, trusted)
+    if not good:
+        raise refuse("has changed keys and is not signed by a key we trust for them")
+    missing = set(old.required_signature_algorithms) - {k.alg for k in good}
+    if missing:
+        raise refuse(f"has changed but lacks a signature by its current {', '.join(sorted(missing))} key, "
+                     "which its policy requires")
+    dropped = set(old.required_signature_algorithms) - set(new.required_signature_algorithms)
+    if dropped:
+        raise refuse(f"drops {', '.join(sorted(dropped))} from its required signature algorithms")
+    for k in old.keys:
+        nk = new.find_key(k.kid)
+        if nk is None:
+            continue
+        if k.revoked_at is not None and (nk.revoked_at is None
+                                         or timefmt.parse(nk.revoked_at) > timefmt.parse(k.revoked_at)):
+            raise refuse(f"drops or postpones the revocation of key {k.kid}")
+        if (nk.public, nk.use, nk.alg) != (k.public, k.use, k.alg):
+            raise refuse(f"changes key {k.kid} under the same key id")
+        if nk.not_before != k.not_before or (
+                k.not_after is not None and (nk.not_after is None
+                                             or timefmt.parse(nk.not_after) > timefmt.parse(k.not_after))):
+            raise refuse(f"extends the validity of key {k.kid}")
+    for k in old.keys:  # a rotation may not silently forget a revoked key either
+        if k.revoked_at is not None and new.find_key(k.kid) is None:
+            raise refuse(f"drops the revoked key {k.kid}")
+
+
 class PartnerDirectory:
     """The partners we trust, one verified card each, in `<home>/partners/`."""
 
@@ -215,19 +257,7 @@ class PartnerDirectory:
             if timefmt.parse(partner.issued) < timefmt.parse(old.issued):
                 raise SecurityError(f"card for {partner.party} is older than the one we hold", code="card-changed",
                                     hint="ask the partner for their current card")
-            now = self.clock.now()
-            trusted = {k.kid: k.dsse_key() for k in old.keys_valid_at(now, SIGNING)}
-            if not dsse.verify(env, trusted):
-                raise SecurityError(
-                    f"card for {partner.party} has changed keys and is not signed by a key we trust for them",
-                    code="card-changed",
-                    hint="refused; if the partner really replaced its keys, confirm the new fingerprint out of band "
-                         "and re-add with --fingerprint")
-            for k in old.keys:  # a rotation may not undo a revocation we already know about
-                nk = partner.find_key(k.kid)
-                if k.revoked_at is not None and (nk is None or nk.revoked_at is None):
-                    raise SecurityError(f"card for {partner.party} drops the revocation of key {k.kid}",
-                                        code="card-changed", hint="refused; contact the partner")
+            _check_rotation(old, partner, env, self.clock.now())
             outcome = "rotated"
         self.home.partners.mkdir(mode=0o700, parents=True, exist_ok=True)
         record = {"fingerprint": partner.fingerprint, "added": timefmt.fmt(self.clock.now()), "card": env.to_dict()}

@@ -207,3 +207,77 @@ def test_card_issued_in_the_future_is_refused(tmp_path):
     with pytest.raises(SecurityError) as ei:
         b.directory.add(card, fingerprint=fpr)
     assert ei.value.code == "bad-card" and "future" in ei.value.message
+
+
+# -- rotation cards must prove themselves (findings of the 2026-11-24 security review) -------------
+
+def _thief_card(a, now, *, keep_mldsa_policy: bool):
+    """A card for A signed with A's stolen Ed25519 key plus a thief's new Ed25519 key."""
+    import copy
+
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from laxchange import dsse, timefmt
+    from laxchange.keys import SIGNING, KeyInfo, compute_kid
+    from laxchange.trust import card_from
+
+    stolen = [s for s in a.store.signers(now) if s.alg == dsse.ED25519][0]
+    sk = ed25519.Ed25519PrivateKey.generate()
+    pub = sk.public_key().public_bytes_raw()
+    kid = compute_kid("ed25519", pub)
+    ring = copy.deepcopy(a.store.ring())
+    ring.keys = [k for k in ring.keys if k.use != SIGNING or k.alg != "ed25519"] + [
+        KeyInfo(kid, SIGNING, "ed25519", dsse.b64(pub), timefmt.fmt(now), None)]
+    if not keep_mldsa_policy:
+        ring.required_signature_algorithms = ["ed25519"]
+    card, _ = card_from(ring, now, [dsse.Ed25519Signer(kid, sk), stolen])
+    return card
+
+
+@pytest.mark.parametrize("keep_policy", [False, True])
+def test_rotation_needs_every_required_algorithm(tmp_path: Path, keep_policy: bool) -> None:
+    from lax_parties import T0, make_party
+
+    from laxchange.clock import FixedClock
+    from laxchange.errors import SecurityError
+
+    clock = FixedClock(T0)
+    a = make_party(tmp_path, "LA:919", "Example Council", clock, mldsa=True)
+    c = make_party(tmp_path, "LA:920", "Other Council", clock)
+    c.trust(a)
+    before = c.directory.get("LA:919").fingerprint
+    with pytest.raises(SecurityError) as exc:
+        c.directory.add(_thief_card(a, clock.now(), keep_mldsa_policy=keep_policy))
+    if keep_policy:  # the card's own policy then demands the ML-DSA signature the thief lacks
+        assert exc.value.code in ("bad-card", "card-changed")
+    else:
+        assert exc.value.code == "card-changed" and "ml-dsa-65" in exc.value.message
+    c.directory._cache.clear()
+    assert c.directory.get("LA:919").fingerprint == before
+
+
+def test_rotation_cannot_postpone_a_revocation(tmp_path: Path) -> None:
+    import copy
+    import dataclasses
+
+    from lax_parties import T0, make_party
+
+    from laxchange.clock import FixedClock
+    from laxchange.errors import SecurityError
+    from laxchange.keys import SIGNING
+    from laxchange.trust import card_from
+
+    clock = FixedClock(T0)
+    a = make_party(tmp_path, "LA:919", "Example Council", clock)
+    c = make_party(tmp_path, "LA:920", "Other Council", clock)
+    old_kid = next(k.kid for k in a.store.ring().keys if k.use == SIGNING)
+    a.store.rotate()
+    a.store.revoke(old_kid, "key-compromise")
+    c.trust(a)
+    ring = copy.deepcopy(a.store.ring())
+    ring.keys = [dataclasses.replace(k, revoked_at="2099-01-01T00:00:00Z") if k.kid == old_kid else k
+                 for k in ring.keys]
+    card, _ = card_from(ring, clock.now(), a.store.card_signers())
+    with pytest.raises(SecurityError) as exc:
+        c.directory.add(card)
+    assert "revocation" in exc.value.message
