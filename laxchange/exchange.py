@@ -28,6 +28,7 @@ def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out
             attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
     """Validate, sign and encrypt `document` for `recipient` into `out`; record it as packed."""
     store = store or KeyStore(home, clock=clock)
+    store.destroy_retired_signing_keys()
     result = package.pack(document, message_type=message_type, recipient=recipient, keystore=store,
                           directory=directory or PartnerDirectory(home, clock=clock), out=out, clock=clock,
                           expires_in=expires_in, attachments=attachments)

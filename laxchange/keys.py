@@ -6,7 +6,8 @@ Layout of `<home>/keys/` (see keys/README.md in the repository):
   (key id, use, algorithm, public key, validity, revocation).
 - `<kid>.age` — one private key each, as an age file encrypted to the passphrase (scrypt
   recipient, work factor 2^18 by default). Mode 0600; a looser file is refused.
-- `archive/<kid>.age` — retired and revoked private keys, kept so old packages still open.
+- `archive/<kid>.age` — retired and revoked decryption keys, kept so old packages still open.
+  Retired signing keys are destroyed, not archived: their only remaining use would be forgery.
 - `ssh_ed25519` / `ssh_ed25519.pub` — the SSH client identity for SFTP (OpenSSH format,
   encrypted with the same passphrase).
 """
@@ -368,7 +369,8 @@ class KeyStore:
                validity_days: int = DEFAULT_VALIDITY_DAYS) -> list[KeyInfo]:
         """New keys for every use/algorithm; the old ones stay valid `overlap_days` more, then retire.
 
-        Old private keys move to archive/ (decryption keys keep opening old packages)."""
+        Old decryption keys move to archive/ (they keep opening old packages); old signing keys
+        stay for the overlap (to co-sign the card) and are destroyed once it ends."""
         ring = self.ring()
         now = self.clock.now()
         end = now + dt.timedelta(days=validity_days)
@@ -387,17 +389,49 @@ class KeyStore:
                 na = k.not_after
                 if na is None or timefmt.parse(na) > overlap_end:
                     k = replace(k, not_after=timefmt.fmt(overlap_end))
-                self._archive(k.kid)
+                if k.use == ENCRYPTION:
+                    self._archive(k.kid)
             updated.append(k)
         ring.keys = updated + new
         self._save(ring)
+        self.destroy_retired_signing_keys()
         return new
 
     def _archive(self, kid: str) -> None:
+        """Keep a retired private key: decryption keys still open old packages.
+
+        Signing keys are never archived: a retired signing key has no use left but forging
+        back-dated packages, so it is destroyed instead (`destroy_retired_signing_keys`)."""
+        info = self.ring().find(kid)
+        if info is not None and info.use == SIGNING:
+            self._destroy(kid)
+            return
         src = self.home.keys / f"{kid}.age"
         if src.exists():
             self.archive.mkdir(mode=0o700, exist_ok=True)
             os.replace(src, self.archive / src.name)
+
+    def _destroy(self, kid: str) -> None:
+        for d in (self.home.keys, self.archive):
+            (d / f"{kid}.age").unlink(missing_ok=True)
+        self._secrets.pop(kid, None)
+
+    def destroy_retired_signing_keys(self, at: dt.datetime | None = None) -> list[str]:
+        """Delete the private halves of signing keys that are revoked or past not_after.
+
+        During a rotation's overlap the old signing key stays (it co-signs the card partners
+        use to accept the new keys); once the overlap ends it goes. Returns the key ids removed.
+        """
+        t = at or self.clock.now()
+        gone = []
+        for k in self.ring().keys:
+            if k.use != SIGNING:
+                continue
+            retired = k.revoked_at is not None or (k.not_after is not None and timefmt.parse(k.not_after) <= t)
+            if retired and any((d / f"{k.kid}.age").exists() for d in (self.home.keys, self.archive)):
+                self._destroy(k.kid)
+                gone.append(k.kid)
+        return gone
 
     def revoke(self, kid: str, reason: str, at: dt.datetime | None = None) -> KeyInfo:
         if not reason or not reason.strip():
@@ -453,6 +487,7 @@ class KeyStore:
 
     def card_signers(self) -> list[dsse.Signer]:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""
+        self.destroy_retired_signing_keys()
         ring = self.ring()
         out = [self._signer(info) for info in ring.valid(SIGNING, self.clock.now())]
         if not out:

@@ -281,3 +281,28 @@ def test_rotation_cannot_postpone_a_revocation(tmp_path: Path) -> None:
     with pytest.raises(SecurityError) as exc:
         c.directory.add(card)
     assert "revocation" in exc.value.message
+
+
+def test_retired_signing_keys_are_destroyed_decryption_keys_archived(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from lax_parties import T0, make_party
+
+    from laxchange.clock import FixedClock
+    from laxchange.keys import ENCRYPTION, SIGNING
+
+    clock = FixedClock(T0)
+    a = make_party(tmp_path, "LA:919", "Example Council", clock)
+    old = {k.use: k.kid for k in a.store.ring().keys}
+    a.store.rotate(overlap_days=7)
+    keys_dir = a.home.keys
+    assert (keys_dir / f"{old[SIGNING]}.age").exists(), "the old signing key co-signs cards during the overlap"
+    assert (keys_dir / "archive" / f"{old[ENCRYPTION]}.age").exists()
+    clock.advance(days=8)
+    assert a.store.destroy_retired_signing_keys() == [old[SIGNING]]
+    assert not (keys_dir / f"{old[SIGNING]}.age").exists()
+    assert not (keys_dir / "archive" / f"{old[SIGNING]}.age").exists()
+    assert (keys_dir / "archive" / f"{old[ENCRYPTION]}.age").exists(), "old packages must still open"
+    new_sig = next(k.kid for k in a.store.ring().keys if k.use == SIGNING and k.kid != old[SIGNING])
+    a.store.revoke(new_sig, "key-compromise", at=clock.now() - dt.timedelta(seconds=1))
+    assert not (keys_dir / f"{new_sig}.age").exists(), "a revoked signing key is destroyed at once"
