@@ -24,7 +24,8 @@ Progress = Callable[[int, int], None]
 
 #: Prefix and marker of temporary upload names; such files are hidden from listings.
 PART_MARKER = ".part-"
-MAX_NAME_LEN = 255
+#: Leaves room for the local temporary name `.NAME.part-<12 hex>` within the usual 255-byte limit.
+MAX_NAME_LEN = 200
 
 
 def transport_error(message: str, *, code: str, hint: str | None = None, transient: bool = False,

@@ -26,8 +26,16 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 def _known_hosts_keys(path: Path, host: str, port: int) -> list[paramiko.PKey]:
     try:
+        if any(line.lstrip().startswith("@") for line in path.read_text(errors="replace").splitlines()):
+            # @revoked and @cert-authority change what a match means; paramiko ignores or trips on
+            # them, so refuse rather than risk accepting a revoked key.
+            raise transport_error(f"known_hosts file {path} uses @revoked or @cert-authority markers, which "
+                                  "laxchange does not interpret", code="hostkey.known-hosts",
+                                  hint="pin the host key fingerprint instead (--host-key-fingerprint SHA256:...)")
         hk = paramiko.HostKeys(str(path))
-    except (OSError, paramiko.SSHException) as exc:
+    except TransportError:
+        raise
+    except Exception as exc:  # paramiko raises several unrelated types for a malformed line
         raise transport_error(f"cannot read known_hosts file {path}: {exc}", code="hostkey.known-hosts",
                               hint="check the path in the endpoint configuration") from exc
     lookup = host if port == 22 else f"[{host}]:{port}"

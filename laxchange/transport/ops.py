@@ -87,6 +87,10 @@ class Runner:
                 return work(party)
             except LaxError as exc:
                 return exc
+            except Exception as exc:  # one partner's surprise must not abort the others' transfers
+                return TransportError(f"{party}: unexpected failure: {type(exc).__name__}: {exc}", code="internal",
+                                      hint="other partners were processed; re-run with LAXCHANGE_DEBUG=1 and report "
+                                           "this")
 
         if len(parties) <= 1:
             return {p: guarded(p) for p in parties}

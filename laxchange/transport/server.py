@@ -14,6 +14,7 @@ import posixpath
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,9 @@ class ChrootSftp(paramiko.SFTPServerInterface):
     def open(self, path: str, flags: int, attr: paramiko.SFTPAttributes) -> paramiko.SFTPHandle | int:
         try:
             real = self._real(path)
-            mode = getattr(attr, "st_mode", None) or 0o600
-            fd = os.open(real, flags | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0), stat.S_IMODE(mode) or 0o600)
+            # The client's requested mode is ignored: files are the server owner's, private (0600),
+            # never setuid or world-writable whatever an authenticated client asks for.
+            fd = os.open(real, flags | os.O_NOFOLLOW | getattr(os, "O_BINARY", 0), 0o600)
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 return SFTP_PERMISSION_DENIED
@@ -230,10 +232,12 @@ class EmbeddedSftpServer:
     def __init__(self, root: Path, host_key: paramiko.PKey, authorized: list[paramiko.PKey], *,
                  host: str = "127.0.0.1", port: int = 0,
                  sftp_interface: type[paramiko.SFTPServerInterface] = ChrootSftp,
-                 window_size: int = 64 * 1024 * 1024, max_packet_size: int = 256 * 1024) -> None:
+                 window_size: int = 64 * 1024 * 1024, max_packet_size: int = 256 * 1024,
+                 auth_grace: float = 30.0) -> None:
         if not root.is_dir():
             raise ConfigError(f"server root {root} is not a folder", code="server.root", hint="create it first")
         self.root = root
+        self.auth_grace = auth_grace
         self.host_key = host_key
         self.authorized = authorized
         self.sftp_interface = sftp_interface
@@ -278,6 +282,14 @@ class EmbeddedSftpServer:
         try:
             t.start_server(server=_KeyOnly(self.authorized))
         except (paramiko.SSHException, EOFError, OSError):
+            t.close()
+            return
+        # A client that has not authenticated within the grace time is dropped, so idle
+        # connections cannot pile up threads and descriptors.
+        deadline = time.monotonic() + self.auth_grace
+        while t.is_active() and not t.is_authenticated() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if t.is_active() and not t.is_authenticated():
             t.close()
 
     def stop(self) -> None:

@@ -61,6 +61,10 @@ class SftpSettings:
     prefetch_requests: int = 32
     #: temporary upload files older than this (seconds) are debris of a failed upload
     stale_part_age: float = 600.0
+    #: refuse to download a file larger than this: a hostile or broken server cannot fill the disk
+    max_file_bytes: int = 4 * 1024**3
+    #: a download slower than this (bytes/s, after `timeout` of grace) is abandoned: no trickling forever
+    min_rate: float = 32 * 1024
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
@@ -217,6 +221,10 @@ class SftpTransport:
             yield
         except LaxError:
             raise
+        except UnicodeDecodeError as exc:
+            raise transport_error(f"{what}: the server listed a file name that is not UTF-8", code="remote.bad-name",
+                                  hint="laxchange cannot name such a file safely; ask the partner to remove or "
+                                       "rename it") from exc
         except TimeoutError as exc:
             raise transport_error(f"{what}: timed out after {self.settings.timeout:g}s", code="timeout",
                                   transient=True, hint="the server stalled; it will be retried") from exc
@@ -413,18 +421,42 @@ class SftpTransport:
             attrs = self.sftp.lstat(src)
             if not stat.S_ISREG(attrs.st_mode or 0):
                 raise transport_error(f"{label}: not a regular file", code="remote.not-regular")
-            size = int(attrs.st_size or 0)
+            if attrs.st_size is None:
+                raise transport_error(f"{label}: the server did not say how large the file is", code="remote.no-size",
+                                      hint="laxchange needs the size to verify the download; report it to the partner")
+            size = int(attrs.st_size)
+            if size > self.settings.max_file_bytes:
+                raise transport_error(f"{label}: {size} bytes is over the {self.settings.max_file_bytes}-byte limit",
+                                      code="remote.too-large", hint="ask the partner what this file is; "
+                                      "raise the limit only if it is expected")
             sink = LocalSink(local, size, sha256)
+            deadline = time.monotonic() + self.settings.timeout + size / self.settings.min_rate
             try:
                 with self._remote_file(src, "rb") as fh:
-                    self._pipelined_read(fh, size, sink, progress)
+                    self._pipelined_read(fh, size, sink, progress, deadline)
+                    self._check_unchanged(fh, attrs, size)
                 return sink.commit()
             except BaseException:
                 sink.abort()
                 raise
 
+    def _check_unchanged(self, fh: paramiko.SFTPFile, attrs: paramiko.SFTPAttributes, size: int) -> None:
+        """The file must end where its size said and not have changed while we read it: a sender
+        still writing in place must not give us (and processed/) a truncated copy."""
+        try:
+            t, msg = self.sftp._request(CMD_READ, fh.handle, int64(size), 1)
+        except EOFError:  # the SFTP end-of-file status: exactly what we expect
+            t, msg = CMD_STATUS, None
+        if t == CMD_DATA and msg is not None and msg.get_string():
+            raise transport_error("the file grew while it was downloaded", code="verify.size", transient=True,
+                                  hint="the sender may still be writing it; it will be retried")
+        now = fh.stat()
+        if now.st_size != attrs.st_size or (attrs.st_mtime and now.st_mtime != attrs.st_mtime):
+            raise transport_error("the file changed while it was downloaded", code="verify.size", transient=True,
+                                  hint="the sender may still be writing it; it will be retried")
+
     def _pipelined_read(self, fh: paramiko.SFTPFile, size: int, sink: _Sink,
-                        progress: Progress | None) -> None:
+                        progress: Progress | None, deadline: float | None = None) -> None:
         """Keep `prefetch_requests` reads in flight and consume replies in order.
 
         paramiko's own prefetch runs a thread and scans a dict per read; issuing requests here
@@ -453,15 +485,23 @@ class SftpTransport:
 
         issue()
         try:
-            self._consume(fh, inflight, early, sink, size, progress, issue)
+            self._consume(fh, inflight, early, sink, size, progress, issue, deadline)
         except EOFError:  # an SFTP end-of-file status: the file shrank under us
             raise transport_error("the server ended the file early", code="verify.size", transient=True) from None
 
     def _consume(self, fh: paramiko.SFTPFile, inflight: deque[tuple[int, int, int]],
                  early: dict[int, tuple[int, paramiko.Message]], sink: _Sink, size: int,
-                 progress: Progress | None, issue: Callable[[], None]) -> None:
+                 progress: Progress | None, issue: Callable[[], None], deadline: float | None = None) -> None:
         sftp = self.sftp
+
+        def in_time() -> None:
+            if deadline is not None and time.monotonic() > deadline:
+                self.close()  # outstanding replies cannot be waited for on this connection
+                raise transport_error(f"the download was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                      code="timeout", hint="the server is trickling data; try again later")
+
         while inflight:
+            in_time()
             num, at, length = inflight.popleft()
             t, msg = early.pop(num) if num in early else sftp._read_response(num)
             if t == CMD_STATUS:
@@ -472,13 +512,18 @@ class SftpTransport:
             data = msg.get_string()
             if not data:
                 raise transport_error("the server ended the file early", code="verify.size", transient=True)
+            if len(data) > length:
+                raise transport_error("the server sent more than was asked for", code="protocol")
             sink.write(data)
             while len(data) < length:  # short read: fetch the rest of this chunk before moving on
+                in_time()
                 at, length = at + len(data), length - len(data)
                 t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))
                 data = msg.get_string() if t == CMD_DATA else b""
                 if not data:
                     raise transport_error("the server ended the file early", code="verify.size", transient=True)
+                if len(data) > length:
+                    raise transport_error("the server sent more than was asked for", code="protocol")
                 sink.write(data)
             if progress:
                 progress(sink.written, size)
