@@ -127,3 +127,13 @@ def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_
         elapsed = time.monotonic() - t0
     assert exc.value.code == "timeout" and elapsed < 5, elapsed
     assert not (tmp_path / "slow.lax").exists()
+
+
+def test_local_write_failures_are_not_blamed_on_the_server(tmp_path: Path) -> None:
+    from laxchange.transport.base import LocalSink
+
+    not_a_dir = tmp_path / "inbox"
+    not_a_dir.write_bytes(b"")  # a file where the inbox folder should be
+    with pytest.raises(TransportError) as exc:
+        LocalSink(not_a_dir / "a.lax", 10, None)
+    assert exc.value.code == "local.io" and "inbox" in (exc.value.hint or "")

@@ -167,19 +167,31 @@ class LocalSink:
         self.tmp = local_temp_path(dest)
         self._hash = hashlib.sha256()
         self.written = 0
-        fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise transport_error(f"cannot create a file in {dest.parent}: {exc.strerror}", code="local.io",
+                                  hint="check the local inbox exists and is writable") from exc
         self.fh: BinaryIO = os.fdopen(fd, "wb")
 
     def write(self, data: bytes) -> int:
-        self.fh.write(data)
+        try:
+            self.fh.write(data)
+        except OSError as exc:  # our disk, not the server's: say so
+            raise transport_error(f"cannot write {self.dest.name} into {self.dest.parent}: {exc.strerror}",
+                                  code="local.io", hint="check free space and permissions of the local inbox") from exc
         self._hash.update(data)
         self.written += len(data)
         return len(data)
 
     def commit(self) -> int:
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
+        try:
+            self.fh.flush()
+            os.fsync(self.fh.fileno())
+            self.fh.close()
+        except OSError as exc:
+            raise transport_error(f"cannot save {self.dest.name} into {self.dest.parent}: {exc.strerror}",
+                                  code="local.io", hint="check free space and permissions of the local inbox") from exc
         if self.written != self.expected_size:
             raise transport_error(
                 f"download of {self.dest.name} is {self.written} bytes, the server said {self.expected_size}",
