@@ -501,7 +501,12 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
             _write_stream_atomic(target, b"", _Limited(plain, a["size"]))
             written.append(target)
     if out is not None:
-        jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
+        try:
+            jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
+        except BaseException:
+            for p in written:  # all or nothing: no attachments without their record
+                p.unlink(missing_ok=True)
+            raise
         written.insert(0, Path(out))
     return Opened(doc, manifest, f"{name}@{version}", atts, written)
 
