@@ -488,26 +488,26 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
     if validate:
         _validate(doc, name, clock, "received record")
     written: list[Path] = []
-    if atts and attachments_dir is not None:
-        adir = Path(attachments_dir)
-        adir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        plain.seek(att_start)
-        clash = [a["name"] for a in atts if (adir / a["name"]).exists()]
-        if clash:
-            raise UsageError(f"{adir} already has a file named {clash[0]}", code="attachments.exists",
-                             hint="open into an empty --attachments-dir; nothing was written")
-        for a in atts:
-            target = adir / a["name"]
-            _write_stream_atomic(target, b"", _Limited(plain, a["size"]))
-            written.append(target)
-    if out is not None:
-        try:
+    try:  # all or nothing: no attachments without their record, no record half-delivered
+        if atts and attachments_dir is not None:
+            adir = Path(attachments_dir)
+            adir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            plain.seek(att_start)
+            clash = [a["name"] for a in atts if (adir / a["name"]).exists()]
+            if clash:
+                raise UsageError(f"{adir} already has a file named {clash[0]}", code="attachments.exists",
+                                 hint="open into an empty --attachments-dir; nothing was written")
+            for a in atts:
+                target = adir / a["name"]
+                _write_stream_atomic(target, b"", _Limited(plain, a["size"]))
+                written.append(target)
+        if out is not None:
             jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
-        except BaseException:
-            for p in written:  # all or nothing: no attachments without their record
-                p.unlink(missing_ok=True)
-            raise
-        written.insert(0, Path(out))
+            written.insert(0, Path(out))
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
     return Opened(doc, manifest, f"{name}@{version}", atts, written)
 
 
