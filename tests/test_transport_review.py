@@ -137,3 +137,37 @@ def test_local_write_failures_are_not_blamed_on_the_server(tmp_path: Path) -> No
     with pytest.raises(TransportError) as exc:
         LocalSink(not_a_dir / "a.lax", 10, None)
     assert exc.value.code == "local.io" and "inbox" in (exc.value.hint or "")
+
+
+class _SlowWrites(ChrootSftp):
+    """A server that acknowledges each write after 0.3 s: never stalled, never finished."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int):
+            return handle
+        inner_write = handle.write
+
+        def write(offset: int, data: bytes) -> int:
+            time.sleep(0.3)
+            return inner_write(offset, data)
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+
+def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    src = tmp_path / "a.lax"
+    src.write_bytes(os.urandom(512 * 1024))  # 32 writes of 16 KiB: about 10 s at this server's pace
+    settings = SftpSettings(timeout=0.5, min_rate=512 * 1024, chunk_size=16 * 1024)
+    with embedded_server(root, client_key.key, tmp_path, _SlowWrites) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        t0 = time.monotonic()
+        with SftpTransport(ep, lambda: client_key.key, settings) as t:
+            with pytest.raises(TransportError) as exc:
+                t.put(src, "a.lax")
+        elapsed = time.monotonic() - t0
+    assert exc.value.code == "timeout" and elapsed < 6, elapsed
+    assert [n for n in os.listdir(root / "drop") if not n.startswith(".")] == []

@@ -63,7 +63,7 @@ class SftpSettings:
     stale_part_age: float = 600.0
     #: refuse to download a file larger than this: a hostile or broken server cannot fill the disk
     max_file_bytes: int = 4 * 1024**3
-    #: a download slower than this (bytes/s, after `timeout` of grace) is abandoned: no trickling forever
+    #: a transfer slower than this (bytes/s, after `timeout` of grace) is abandoned: no trickling forever
     min_rate: float = 32 * 1024
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
@@ -343,10 +343,16 @@ class SftpTransport:
         h = hashlib.sha256()
         chunk = self.settings.chunk_size
         done = 0
+        deadline = time.monotonic() + self.settings.timeout + size / self.settings.min_rate
         with local.open("rb") as src, self._remote_file(tmp, "wbx") as dst:
             dst.MAX_REQUEST_SIZE = chunk
             dst.set_pipelined(True)
             while data := src.read(chunk * 4):
+                if time.monotonic() > deadline:  # a server acknowledging at a trickle cannot hold us
+                    self.close()
+                    raise transport_error(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                          code="timeout", transient=True, hint="the server is very slow; "
+                                          "the upload will be retried")
                 h.update(data)
                 dst.write(data)
                 done += len(data)
@@ -356,6 +362,11 @@ class SftpTransport:
             # in the middle (disk full) would otherwise leave a hole with the right file size.
             pending = getattr(dst, "_reqs", None)
             while pending:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise transport_error(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                          code="timeout", transient=True, hint="the server is very slow; "
+                                          "the upload will be retried")
                 self.sftp._read_response(pending.popleft())
         return h.hexdigest()
 
