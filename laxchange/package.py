@@ -183,6 +183,10 @@ def pack(
 
     `out` is a path (written atomically) or a binary stream. `validate=False` is for benchmarks."""
     clock = clock or keystore.clock
+    known = sorted({sf.name for sf in schemastore.list_schemas()} - {"common"})
+    if schemastore.parse_ref(message_type)[0] not in known:
+        raise UsageError(f"unknown message type {message_type!r}", code="type.unknown",
+                         hint=f"use one of: {', '.join(known)}")
     if not dt.timedelta(minutes=1) <= expires_in <= MAX_EXPIRES_IN:
         raise UsageError("expiry must be between one minute and 366 days", code="expires.range")
     if validate:

@@ -134,3 +134,14 @@ def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
     assert doc["record"]["child"]["date_of_birth"] not in sidecar
     listing = lax(school.home.root, "quarantine", "list").output
     assert "upn.check-letter" in listing and doc["record"]["child"]["upn"] not in listing
+
+
+def test_pack_with_an_unknown_type_is_a_usage_error(tmp_path: Path) -> None:
+    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
+    src = tmp_path / "pep.json"
+    src.write_text(json.dumps(record(2)))
+    r = lax(council.home.root, "pack", str(src), "--type", "pep-transfr", "--to", "URN:123456",
+            "-o", str(tmp_path / "x.lax"))
+    assert r.exit_code == 2 and "unknown message type" in r.output and "pep-transfer" in r.output
+    assert not (tmp_path / "x.lax").exists()
