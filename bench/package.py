@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -60,6 +61,18 @@ def record_10k() -> dict:
     return doc
 
 
+def _best_rate(once: Callable[[], object], n: int, rounds: int) -> float:
+    """Calls per second of `once`: the best of `rounds` equal rounds, since the shared VM drifts."""
+    best = 0.0
+    per_round = max(1, n // rounds)
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(per_round):
+            once()
+        best = max(best, per_round / (time.perf_counter() - t))
+    return best
+
+
 def bench_packs(n: int, validate: bool, rounds: int = 5) -> tuple[float, int]:
     """pack + open rate: best of `rounds` equal rounds, since the shared VM's speed drifts."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -80,14 +93,8 @@ def bench_packs(n: int, validate: bool, rounds: int = 5) -> tuple[float, int]:
 
         for _ in range(20):  # warm caches (key parsing, imports)
             once()
-        best = 0.0
-        per_round = max(1, n // rounds)
-        for _ in range(rounds):
-            t = time.perf_counter()
-            for _ in range(per_round):
-                got = once()
-            best = max(best, per_round / (time.perf_counter() - t))
-        assert got.document == doc
+        best = _best_rate(once, n, rounds)
+        assert once().document == doc
         return best, size
 
 
@@ -117,14 +124,7 @@ def bench_primitives(n: int, rounds: int = 5) -> float:
 
     for _ in range(20):
         once()
-    best = 0.0
-    per_round = max(1, n // rounds)
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(per_round):
-            once()
-        best = max(best, per_round / (time.perf_counter() - t))
-    return best
+    return _best_rate(once, n, rounds)
 
 
 def _make_file(path: Path, size: int) -> None:

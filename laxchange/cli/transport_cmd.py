@@ -126,13 +126,19 @@ def _check_addressed_to(path: Path, party: str) -> Any:
     return manifest
 
 
+def _connection_options(f: Any) -> Any:
+    """--timeout and --retries, the same for every command that connects to a partner."""
+    f = click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
+                     help="Attempts per operation when the connection fails (transient errors only).")(f)
+    return click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
+                        help="Seconds allowed for each connect/handshake/auth step and any stalled read or "
+                             "write.")(f)
+
+
 @click.command("send")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
-@click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
-              help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
-@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
-              help="Attempts per operation when the connection fails (transient errors only).")
+@_connection_options
 @json_option
 @click.pass_context
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
@@ -152,10 +158,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
 @click.option("--from", "parties", multiple=True, help="Party to collect from (repeatable; default: all endpoints).")
 @click.option("--delete", is_flag=True, help="Delete collected files on the server instead of moving them "
                                              "to processed/.")
-@click.option("--timeout", type=click.FloatRange(0.5, 600), default=15.0, show_default=True,
-              help="Seconds allowed for each connect/handshake/auth step and any stalled read or write.")
-@click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
-              help="Attempts per operation when the connection fails (transient errors only).")
+@_connection_options
 @json_option
 @click.pass_context
 def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, timeout: float,
