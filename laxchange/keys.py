@@ -179,18 +179,24 @@ class Keyring:
 
 
 SFTP_URL_RE = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?")
-HOST_FPR_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 def check_sftp_url(url: str | None) -> str | None:
+    """A card's SFTP URL: the strict shape cards allow, and one the transport can actually use."""
+    from .transport.endpoints import parse_url
+
     if url is not None and not SFTP_URL_RE.fullmatch(url):
         raise UsageError(f"SFTP URL {url!r} is not of the form sftp://user@host:port/path", code="sftp-url.invalid",
                          hint="for example sftp://la919@sftp.example.org:22/inbox")
+    if url is not None:
+        parse_url(url)
     return url
 
 
 def check_host_fingerprint(fpr: str) -> str:
-    if not HOST_FPR_RE.fullmatch(fpr):
+    from .transport.endpoints import FINGERPRINT_RE
+
+    if not FINGERPRINT_RE.fullmatch(fpr):
         raise UsageError(f"host-key fingerprint {fpr!r} is not of the form SHA256:<43 base64 characters>",
                          code="host-key.invalid", hint="copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`")
     return fpr
