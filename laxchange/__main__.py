@@ -1,3 +1,3 @@
-from .cli import main
+from laxchange.cli import main
 
 main()

@@ -21,17 +21,19 @@ from typing import Any, Callable
 
 import paramiko
 
-from . import jsonio, package, samples
-from .clock import Clock, SystemClock
-from .errors import InvalidData, LaxError, SecurityError
-from .home import Home
-from .keys import KeyStore
-from .models.messages import RECEIPT_ID
-from .exchange import open_from, pack_to, record_sent
-from .transport import DirectoryEndpoints, RetryPolicy, Runner, SftpSettings, collect, send, transport_factory
-from .transport.server import EmbeddedSftpServer
-from .trust import PartnerDirectory, build_card
-from .validate import validate_file
+from laxchange import package, samples
+from laxchange._util import jsonio
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import InvalidData, LaxError, SecurityError
+from laxchange.exchange.endpoints import DirectoryEndpoints
+from laxchange.exchange.party import open_from, pack_to, record_sent
+from laxchange.home import Home
+from laxchange.models.messages import RECEIPT_ID
+from laxchange.transport import RetryPolicy, Runner, SftpSettings, collect, send, transport_factory
+from laxchange.transport.server import EmbeddedSftpServer
+from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust.keystore import KeyStore
+from laxchange.validate import validate_file
 
 #: The demo's parties are fictional and their keys throwaway; this passphrase protects them at rest.
 DEMO_PASSPHRASE = b"laxchange demo - fictional parties only"
@@ -144,7 +146,7 @@ def step_parties(ctx: DemoContext, notification: dict[str, Any]) -> EmbeddedSftp
 
 
 def _new_host_key(path: Path) -> paramiko.PKey:
-    from .transport.server import load_or_create_host_key
+    from laxchange.transport.server import load_or_create_host_key
 
     return load_or_create_host_key(path)
 

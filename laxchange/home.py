@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigError
+from laxchange.errors import ConfigError
 
 ENV_HOME = "LAXCHANGE_HOME"
 

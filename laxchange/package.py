@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Callable, Protocol, Sequence
 
-from . import age, dsse, jsonio, schemastore, timefmt
-from .clock import Clock
-from .errors import InvalidData, SecurityError, UsageError
-from .keys import SIGNING, KeyStore
-from .trust import Partner, PartnerDirectory
+from laxchange import age, dsse
+from laxchange._util import jsonio, timefmt
+from laxchange._util.fs import digest_file
+from laxchange.clock import Clock
+from laxchange.errors import InvalidData, SecurityError, UsageError
+from laxchange.models import schemastore
+from laxchange.trust import Partner, PartnerDirectory
+from laxchange.trust.keystore import SIGNING, KeyStore
 
 FORMAT_LINE = b"LAXCHANGE/1\n"
 FORMAT = "laxchange/1"
@@ -142,18 +145,13 @@ def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
             raise UsageError(f"attachment name {p.name!r} is not a plain unique file name", code="attachment.name",
                              hint="rename it to letters, digits, dot, dash, underscore")
         names.add(p.name)
-        h = hashlib.sha256()
-        size = 0
-        with open(p, "rb") as fh:
-            while chunk := fh.read(_COPY):
-                h.update(chunk)
-                size += len(chunk)
-        out.append({"index": i, "name": p.name, "size": size, "sha256": h.hexdigest()})
+        digest, size = digest_file(p)
+        out.append({"index": i, "name": p.name, "size": size, "sha256": digest})
     return out
 
 
 def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[str, str]:
-    from .validate import validate_document
+    from laxchange.validate import validate_document
 
     report = validate_document(doc, expected_type=message_type, source=source, clock=clock)
     if not report.ok:

@@ -7,12 +7,12 @@ people get a prompt. The source is injectable so tests never need a terminal.
 from __future__ import annotations
 
 import os
-import stat
 import sys
 from pathlib import Path
 from typing import Callable, Protocol
 
-from .errors import ConfigError
+from laxchange._util.private import check_private_file
+from laxchange.errors import ConfigError
 
 ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"
 ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"
@@ -25,14 +25,8 @@ class PassphraseSource(Protocol):
 def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:
     """Read a passphrase file; refuse one that group or others can read."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"passphrase file {p} does not exist", code="passphrase.missing",
-                          hint=f"create it (mode 0600) or unset {ENV_PASSPHRASE_FILE}") from None
-    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(f"passphrase file {p} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
-                          code="passphrase.permissions", hint=f"run: chmod 600 {p}")
+    check_private_file(p, what="passphrase file", kind="passphrase",
+                       missing_hint=f"create it (mode 0600) or unset {ENV_PASSPHRASE_FILE}")
     data = p.read_bytes().rstrip(b"\r\n")
     if not data:
         raise ConfigError(f"passphrase file {p} is empty", code="passphrase.empty", hint="write the passphrase into it")

@@ -13,9 +13,8 @@ import random
 import re
 from typing import Any, Callable
 
-from . import codes
-from .models import common, messages, record
-from .validate.identifiers import make_uln, make_upn
+from laxchange.models import codes, common, messages, record
+from laxchange.validate.identifiers import make_uln, make_upn
 
 DEFAULT_AS_OF = dt.date(2026, 10, 1)
 

@@ -8,11 +8,12 @@ import json
 import os
 from typing import Any, Sequence
 
-from laxchange import age, dsse, jsonio, timefmt
-from laxchange.keys import ENCRYPTION
-from laxchange.package import FORMAT, FORMAT_LINE, MANIFEST_PAYLOAD_TYPE, STATEMENT_TYPE, payload_type_for
-
 from lax_parties import Party
+
+from laxchange import age, dsse
+from laxchange._util import jsonio, timefmt
+from laxchange.package import FORMAT, FORMAT_LINE, MANIFEST_PAYLOAD_TYPE, STATEMENT_TYPE, payload_type_for
+from laxchange.trust.keystore import ENCRYPTION
 
 
 def statement_for(sender: str, recipient: str, doc: dict[str, Any], *, transfer_id: str | None = None,
@@ -36,7 +37,7 @@ def forge(
     raw = statement if isinstance(statement, bytes) else json.dumps(statement, separators=(",", ":")).encode()
     st = statement if isinstance(statement, dict) else json.loads(statement)
     inner = dsse.sign(payload_type, raw, signers)
-    key = encrypt_to.store.ring().valid(ENCRYPTION, encrypt_to.clock.now())[0]
+    key = encrypt_to.store.ring().keys_valid_at(encrypt_to.clock.now(), ENCRYPTION)[0]
     payload = age.encrypt_bytes([key.recipient()], jsonio.dumps_canonical(inner.to_dict()) + b"\n")
     manifest = {
         "format": FORMAT, "transfer_id": st["transfer_id"], "sender": manifest_sender or st["sender"],

@@ -14,8 +14,8 @@ from typing import Any
 from laxchange import package, samples
 from laxchange.clock import FixedClock
 from laxchange.home import Home
-from laxchange.keys import KeyStore
 from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust.keystore import KeyStore
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
 PASSPHRASE = b"test passphrase, not a secret"

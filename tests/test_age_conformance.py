@@ -13,11 +13,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from lax_parties import SHARED
 
 from laxchange import age
 from laxchange.age import format as age_format
-
-from lax_parties import SHARED
 
 CCTV = SHARED / "vectors" / "cctv-age"
 

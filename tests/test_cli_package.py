@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from laxchange import jsonio
-
 from lax_parties import PASSPHRASE, record
+
+from laxchange._util import jsonio
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode(), "LAXCHANGE_PASSPHRASE_FILE": ""}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from laxchange import demo, jsonio
+from laxchange import demo
+from laxchange._util import jsonio
 from laxchange.validate import validate_document
 
 
@@ -29,7 +30,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
 
 
 def test_demo_ledgers_show_the_receipt_closed_the_transfer(tmp_path: Path) -> None:
-    from laxchange.ledger import Ledger
+    from laxchange.ledger.db import Ledger
 
     demo.run(tmp_path / "d", say=lambda _s: None, work_factor=10)
     homes = tmp_path / "d" / "homes"

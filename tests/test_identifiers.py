@@ -8,7 +8,14 @@ from hypothesis import strategies as st
 from stdnum.gb import upn as stdnum_upn
 
 from laxchange.validate.identifiers import (
-    UPN_LETTERS, is_temporary_upn, make_uln, make_upn, uln_check_digit, uln_problem, upn_check_letter, upn_problem,
+    UPN_LETTERS,
+    is_temporary_upn,
+    make_uln,
+    make_upn,
+    uln_check_digit,
+    uln_problem,
+    upn_check_letter,
+    upn_problem,
 )
 
 # docs/identifiers.md: examples published with the DfE UPN standard and its public implementations.

@@ -11,11 +11,11 @@ import subprocess
 
 import pyrage
 import pytest
-
-from laxchange import age, dsse, jsonio
-from laxchange.keys import SIGNING
-
 from lax_parties import node_oracle, record, world
+
+from laxchange import age, dsse
+from laxchange._util import jsonio
+from laxchange.trust.keystore import SIGNING
 
 DATA = bytes(range(256)) * 700  # 179,200 bytes: three STREAM chunks
 
@@ -111,7 +111,7 @@ def test_securesystemslib_verifies_our_dsse(tmp_path):
     signer = a.store.signers()[0]
     env = dsse.sign("application/vnd.laxchange.test+json", b'{"hello":"world"}', [signer])
     theirs = Envelope.from_dict(env.to_dict())
-    info = a.store.ring().find(signer.keyid)
+    info = a.store.ring().find_key(signer.keyid)
     keys = theirs.verify([_sslib_key(info.dsse_key())], 1)
     assert signer.keyid in keys
     assert theirs.pae() == dsse.pae(env.payload_type, env.payload)

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from laxchange import jsonio, samples
+from laxchange import samples
+from laxchange._util import jsonio
 from laxchange.errors import InvalidData
 from laxchange.validate import validate_bytes, validate_document
 

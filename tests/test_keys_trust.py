@@ -8,13 +8,13 @@ import os
 import stat
 
 import pytest
-
-from laxchange import age, dsse, timefmt
-from laxchange.errors import ConfigError, SecurityError, UsageError
-from laxchange.keys import ALG_X25519, ENCRYPTION, SIGNING, KeyStore
-from laxchange.trust import PartnerDirectory, normalise_fingerprint, read_card
-
 from lax_parties import PASSPHRASE, T0, WORK_FACTOR, make_party, passphrase
+
+from laxchange import age, dsse
+from laxchange._util import timefmt
+from laxchange.errors import ConfigError, SecurityError, UsageError
+from laxchange.trust import PartnerDirectory, normalise_fingerprint, read_card
+from laxchange.trust.keystore import ALG_X25519, ENCRYPTION, SIGNING, KeyStore
 
 
 def test_init_creates_encrypted_private_keys_0600(tmp_path):
@@ -52,7 +52,7 @@ def test_ssh_identity_is_openssh_encrypted_and_on_the_card(tmp_path):
 
 def test_key_file_readable_by_others_is_refused(tmp_path):
     a = make_party(tmp_path, "LA:919", "Example Council")
-    kid = a.store.ring().valid(SIGNING, T0)[0].kid
+    kid = a.store.ring().keys_valid_at(T0, SIGNING)[0].kid
     os.chmod(a.home.keys / f"{kid}.age", 0o640)
     fresh = KeyStore(a.home, passphrase=passphrase, clock=a.clock)
     with pytest.raises(ConfigError) as ei:
@@ -163,17 +163,17 @@ def test_changed_key_card_is_refused_but_rotation_is_accepted(tmp_path):
 
 def test_rotation_archives_old_keys_and_revocation_is_recorded(tmp_path):
     a = make_party(tmp_path, "LA:919", "Example Council")
-    old = a.store.ring().valid(ENCRYPTION, T0)[0]
+    old = a.store.ring().keys_valid_at(T0, ENCRYPTION)[0]
     a.clock.advance(days=1)
     a.store.rotate(overlap_days=10)
     assert (a.home.keys / "archive" / f"{old.kid}.age").exists()
     assert not (a.home.keys / f"{old.kid}.age").exists()
     fresh = KeyStore(a.home, passphrase=passphrase, clock=a.clock)
     assert isinstance(fresh.identity(old.kid), age.HybridIdentity)
-    new_sign = fresh.ring().valid(SIGNING, a.clock.now())[0]
+    new_sign = fresh.ring().keys_valid_at(a.clock.now(), SIGNING)[0]
     info = fresh.revoke(new_sign.kid, "key-compromise")
     assert info.revoked_at == timefmt.fmt(a.clock.now()) and info.revocation_reason == "key-compromise"
-    assert fresh.ring().find(new_sign.kid).status_at(a.clock.now()) == "revoked"
+    assert fresh.ring().find_key(new_sign.kid).status_at(a.clock.now()) == "revoked"
     with pytest.raises(UsageError):
         fresh.revoke(new_sign.kid, "again")
     with pytest.raises(UsageError):
@@ -217,9 +217,10 @@ def _thief_card(a, now, *, keep_mldsa_policy: bool):
 
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
-    from laxchange import dsse, timefmt
-    from laxchange.keys import SIGNING, KeyInfo, compute_kid
+    from laxchange import dsse
+    from laxchange._util import timefmt
     from laxchange.trust import card_from
+    from laxchange.trust.keystore import SIGNING, KeyInfo, compute_kid
 
     stolen = [s for s in a.store.signers(now) if s.alg == dsse.ED25519][0]
     sk = ed25519.Ed25519PrivateKey.generate()
@@ -264,8 +265,8 @@ def test_rotation_cannot_postpone_a_revocation(tmp_path: Path) -> None:
 
     from laxchange.clock import FixedClock
     from laxchange.errors import SecurityError
-    from laxchange.keys import SIGNING
     from laxchange.trust import card_from
+    from laxchange.trust.keystore import SIGNING
 
     clock = FixedClock(T0)
     a = make_party(tmp_path, "LA:919", "Example Council", clock)
@@ -289,7 +290,7 @@ def test_retired_signing_keys_are_destroyed_decryption_keys_archived(tmp_path: P
     from lax_parties import T0, make_party
 
     from laxchange.clock import FixedClock
-    from laxchange.keys import ENCRYPTION, SIGNING
+    from laxchange.trust.keystore import ENCRYPTION, SIGNING
 
     clock = FixedClock(T0)
     a = make_party(tmp_path, "LA:919", "Example Council", clock)

@@ -13,7 +13,7 @@ from lax_parties import PASSPHRASE, make_party, record
 
 from laxchange.cli import main
 from laxchange.clock import FixedClock
-from laxchange.ledger import Ledger
+from laxchange.ledger.db import Ledger
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 
@@ -109,7 +109,7 @@ def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
     import os
 
     from laxchange.errors import SecurityError
-    from laxchange.exchange import open_from
+    from laxchange.exchange.party import open_from
     from laxchange.package import read_manifest
 
     clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))

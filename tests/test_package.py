@@ -7,13 +7,13 @@ import io
 import json
 
 import pytest
-
-from laxchange import jsonio, package
-from laxchange.errors import ConfigError, InvalidData, SecurityError
-from laxchange.keys import SIGNING
-
 from lax_forge import forge, statement_for
 from lax_parties import T0, record, world
+
+from laxchange import package
+from laxchange._util import jsonio
+from laxchange.errors import ConfigError, InvalidData, SecurityError
+from laxchange.trust.keystore import SIGNING
 
 
 @pytest.fixture()
@@ -128,7 +128,7 @@ def test_replayed_transfer_id(abc):
 def test_revoked_sender_key(abc):
     a, b, _ = abc
     data = a.pack(record(), "URN:123456")
-    old = a.store.ring().valid(SIGNING, a.clock.now())[0]
+    old = a.store.ring().keys_valid_at(a.clock.now(), SIGNING)[0]
     a.clock.advance(minutes=1)
     a.store.rotate(overlap_days=30)
     card, _ = a.card()

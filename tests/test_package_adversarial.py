@@ -9,11 +9,10 @@ import io
 import random
 
 import pytest
+from lax_parties import record, world
 
 from laxchange import package
 from laxchange.errors import SecurityError
-
-from lax_parties import record, world
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +139,8 @@ def _resign(a, data: bytes, payload: bytes) -> bytes:
     import hashlib
     import json
 
-    from laxchange import dsse, jsonio
+    from laxchange import dsse
+    from laxchange._util import jsonio
 
     first, manifest, _ = data.split(b"\n", 2)
     m = json.loads(base64.b64decode(json.loads(manifest)["payload"]))

@@ -10,10 +10,11 @@ import pytest
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 
-from laxchange import samples, schemagen, schemastore
+from laxchange import samples
 from laxchange.cli import main
 from laxchange.errors import ConfigError, UsageError
-from laxchange.migrations import Migrations, REGISTRY
+from laxchange.models import schemagen, schemastore
+from laxchange.models.migrations import REGISTRY, Migrations
 from laxchange.validate import validate_document
 
 NAMES = ["common", "education-record", "placement-notification", "pep-transfer", "exclusion-notice", "receipt"]

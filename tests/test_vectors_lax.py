@@ -16,14 +16,14 @@ import sys
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-
-from laxchange import jsonio, package
-from laxchange.clock import FixedClock
-from laxchange.home import Home
-from laxchange.errors import SecurityError
-from laxchange.trust import PartnerDirectory, card_from, read_card
-
 from lax_parties import REPO, node_oracle
+
+from laxchange import package
+from laxchange._util import jsonio
+from laxchange.clock import FixedClock
+from laxchange.errors import SecurityError
+from laxchange.home import Home
+from laxchange.trust import PartnerDirectory, card_from, read_card
 
 VEC = REPO / "tests" / "vectors_lax"
 sys.path.insert(0, str(VEC))

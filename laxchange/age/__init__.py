@@ -9,13 +9,22 @@ import io
 import os
 from typing import IO, Callable, Sequence
 
-from .errors import AgeError, HeaderError, HMACError, NoMatchError, PayloadError
-from .format import Stanza, encode_header_without_mac, header_mac, parse_header, verify_mac, b64encode
-from .recipients import (
-    SCRYPT_TYPE, HybridIdentity, HybridRecipient, Identity, Recipient,
-    ScryptIdentity, ScryptRecipient, X25519Identity, X25519Recipient, parse_identity, parse_recipient,
+from laxchange.age.errors import AgeError, HeaderError, HMACError, NoMatchError, PayloadError
+from laxchange.age.format import Stanza, b64encode, encode_header_without_mac, header_mac, parse_header, verify_mac
+from laxchange.age.recipients import (
+    SCRYPT_TYPE,
+    HybridIdentity,
+    HybridRecipient,
+    Identity,
+    Recipient,
+    ScryptIdentity,
+    ScryptRecipient,
+    X25519Identity,
+    X25519Recipient,
+    parse_identity,
+    parse_recipient,
 )
-from .stream import decrypt_stream, encrypt_stream
+from laxchange.age.stream import decrypt_stream, encrypt_stream
 
 __all__ = [
     "AgeError", "HeaderError", "HMACError", "NoMatchError", "PayloadError",

@@ -13,7 +13,7 @@ from typing import IO
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .errors import HeaderError, HMACError
+from laxchange.age.errors import HeaderError, HMACError
 
 INTRO = b"age-encryption.org/v1\n"
 STANZA_PREFIX = b"-> "

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from . import bech32
-from .errors import HeaderError
-from .format import Stanza, b64decode_canonical, b64encode, hkdf
+from laxchange.age import bech32
+from laxchange.age.errors import HeaderError
+from laxchange.age.format import Stanza, b64decode_canonical, b64encode, hkdf
 
 FILE_KEY_SIZE = 16
 _ZERO_NONCE = bytes(12)

@@ -7,8 +7,8 @@ from typing import IO, Callable
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from .errors import HeaderError, PayloadError
-from .format import hkdf
+from laxchange.age.errors import HeaderError, PayloadError
+from laxchange.age.format import hkdf
 
 CHUNK = 64 * 1024
 TAG = 16

@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from .. import __version__
-from ..errors import EXIT_CODE_TABLE, ExitCode, LaxError
-from ..home import ENV_HOME, Home, default_home
-from .app import App
+from laxchange import __version__
+from laxchange.cli.app import App
+from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
+from laxchange.home import ENV_HOME, Home, default_home
 
 #: Modules that each define `register(group)`. One line per command family keeps merges easy.
 COMMAND_MODULES: list[str] = [

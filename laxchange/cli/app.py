@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from ..home import Home
+from laxchange.home import Home
 
 
 @dataclass

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .. import demo
-from .app import App, json_option
+from laxchange import demo
+from laxchange.cli.app import App, json_option
 
 
 def register(group: click.Group) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from .. import age, jsonio
-
-from ..keys import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
-from ..trust import PartnerDirectory, build_card
-from .app import App, json_option
+from laxchange import age
+from laxchange._util import jsonio
+from laxchange.cli.app import App, json_option
+from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
 

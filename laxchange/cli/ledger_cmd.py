@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..errors import SecurityError
-from ..ledger import Ledger
-from .app import App, json_option
+from laxchange.cli.app import App, json_option
+from laxchange.errors import SecurityError
+from laxchange.ledger.db import Ledger
 
 
 def register(group: click.Group) -> None:

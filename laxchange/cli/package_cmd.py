@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from .. import package
-from ..exchange import open_from, pack_to
-from ..quarantine import entries
-from ..trust import PartnerDirectory
-from .app import App, json_option
+from laxchange import package
+from laxchange.cli.app import App, json_option
+from laxchange.exchange.party import open_from, pack_to
+from laxchange.exchange.quarantine import entries
+from laxchange.trust import PartnerDirectory
 
 
 def register(group: click.Group) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from .. import jsonio, samples
-from ..errors import UsageError
-from .app import App, json_option
+from laxchange import samples
+from laxchange._util import jsonio
+from laxchange.cli.app import App, json_option
+from laxchange.errors import UsageError
 
 
 def register(group: click.Group) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from .. import schemastore
-from ..errors import ConfigError, UsageError
-from .app import App, json_option
+from laxchange.cli.app import App, json_option
+from laxchange.errors import ConfigError, UsageError
+from laxchange.models import schemastore
 
 
 def register(group: click.Group) -> None:
@@ -80,9 +80,9 @@ def register(group: click.Group) -> None:
 
 
 def register_migrate(schema_group: click.Group) -> None:
-    from .. import jsonio
-    from ..migrations import REGISTRY
-    from ..validate import validate_document
+    from laxchange._util import jsonio
+    from laxchange.models.migrations import REGISTRY
+    from laxchange.validate import validate_document
 
     @schema_group.command("migrate")
     @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
@@ -96,7 +96,7 @@ def register_migrate(schema_group: click.Group) -> None:
         upgraded = REGISTRY.upgrade(doc, to_version)
         report = validate_document(upgraded, source=str(output))
         if not report.ok:
-            from ..errors import InvalidData
+            from laxchange.errors import InvalidData
             first = report.errors[0]
             raise InvalidData(f"the migrated document is not valid: {first.path}: {first.message} [{first.rule}]",
                               code="migrate.invalid-result", hint=first.hint)

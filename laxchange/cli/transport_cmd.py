@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from ..errors import LaxError, TransportError, UsageError
-from ..passphrase import default_passphrase_source
-from ..transport import (
-    ConfigEndpoints,
-    DirectoryEndpoints,
+from laxchange.cli.app import App, json_option
+from laxchange.errors import LaxError, TransportError, UsageError
+from laxchange.exchange.endpoints import ConfigEndpoints, DirectoryEndpoints
+from laxchange.passphrase import default_passphrase_source
+from laxchange.transport import (
     Endpoint,
     PartyResult,
     RetryPolicy,
@@ -26,8 +26,7 @@ from ..transport import (
     send,
     transport_factory,
 )
-from ..transport.endpoints import check_fingerprint, parse_url
-from .app import App, json_option
+from laxchange.transport.endpoints import check_fingerprint, parse_url
 
 
 class _ProgressLine:
@@ -108,8 +107,8 @@ def _check_addressed_to(path: Path, party: str) -> Any:
     """
     import datetime as dt
 
-    from ..errors import SecurityError
-    from ..package import FORMAT_LINE, read_manifest
+    from laxchange.errors import SecurityError
+    from laxchange.package import FORMAT_LINE, read_manifest
 
     with path.open("rb") as fh:
         if fh.read(len(FORMAT_LINE)) != FORMAT_LINE:
@@ -148,7 +147,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
     runner = _runner(app, timeout, retries)
     result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
     if app.home.root.is_dir():
-        from ..exchange import record_sent
+        from laxchange.exchange.party import record_sent
 
         record_sent(app.home, party, manifests, {f.name: f.sha256 if f.error is None else None for f in result.files})
     _finish(ctx, app, "sent", [result])
@@ -200,7 +199,7 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
 def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authorized_keys: Path,
                    host_key: Path) -> None:
     """Run an embedded SFTP server (key auth only, confined to --root) until interrupted."""
-    from ..transport.server import EmbeddedSftpServer, load_or_create_host_key, read_authorized_keys
+    from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key, read_authorized_keys
 
     app: App = ctx.obj
     root.mkdir(parents=True, exist_ok=True, mode=0o700)

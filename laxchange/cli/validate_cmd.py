@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
-
-from ..validate import Report, validate_bytes, validate_file
-from .app import App, json_option
+from laxchange.cli.app import App, json_option
+from laxchange.errors import UsageError
+from laxchange.validate import Report, validate_bytes, validate_file
 
 
 def _human(report: Report, strict: bool) -> str:

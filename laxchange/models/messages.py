@@ -8,8 +8,20 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from .common import Contact, LaCode, Name, PartyId, Sha256Hex, Strict, Text, TransferId, Upn, Urn, schema_id
-from .record import EducationRecord, Exclusion
+from laxchange.models.common import (
+    Contact,
+    LaCode,
+    Name,
+    PartyId,
+    Sha256Hex,
+    Strict,
+    Text,
+    TransferId,
+    Upn,
+    Urn,
+    schema_id,
+)
+from laxchange.models.record import EducationRecord, Exclusion
 
 VERSION = "1.0.0"
 PLACEMENT_NOTIFICATION_ID = schema_id("placement-notification", VERSION)

@@ -12,11 +12,31 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .common import (
-    AcademicYear, Contact, ExclusionReason, Gender, LaCode, Laestab, Name, OfstedRating, PersonName,
-    SchoolPhase, SenNeedType, SenProvision, Ssda903CategoryOfNeed, Ssda903LegalStatus,
-    Ssda903PlacementProvider, Ssda903PlacementType, Ssda903ReasonPlacementChange, Strict, Text, Uln,
-    Upn, UpnUnknownReason, Urn, schema_id,
+from laxchange.models.common import (
+    AcademicYear,
+    Contact,
+    ExclusionReason,
+    Gender,
+    LaCode,
+    Laestab,
+    Name,
+    OfstedRating,
+    PersonName,
+    SchoolPhase,
+    SenNeedType,
+    SenProvision,
+    Ssda903CategoryOfNeed,
+    Ssda903LegalStatus,
+    Ssda903PlacementProvider,
+    Ssda903PlacementType,
+    Ssda903ReasonPlacementChange,
+    Strict,
+    Text,
+    Uln,
+    Upn,
+    UpnUnknownReason,
+    Urn,
+    schema_id,
 )
 
 NAME = "education-record"

@@ -17,7 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol
 
-from ..errors import TransportError
+from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange.errors import TransportError
 
 #: progress(bytes_done, bytes_total): called from the transferring thread.
 Progress = Callable[[int, int], None]
@@ -123,14 +124,6 @@ class Transport(Protocol):
         """Remove a file; a file already gone is not an error (retries are safe)."""
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_folder(folder: str) -> str:
     """Folders are "" (the base) or one safe name such as "processed"."""
     return folder if folder == "" else check_name(folder)
@@ -138,19 +131,6 @@ def check_folder(folder: str) -> str:
 
 def local_temp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}{PART_MARKER}{os.urandom(6).hex()}")
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class LocalSink:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import paramiko
 
-from ..errors import TransportError
-from .base import transport_error
-from .endpoints import Endpoint
+from laxchange.errors import TransportError
+from laxchange.transport.base import transport_error
+from laxchange.transport.endpoints import Endpoint
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -8,11 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ..errors import ConfigError
-from ..home import Home
-from ..passphrase import PassphraseSource
-from ..privatefiles import check_private_file, create_ssh_identity
+from laxchange._util.fs import write_atomic
+from laxchange._util.private import check_private_file
+from laxchange.errors import ConfigError
+from laxchange.home import Home
+from laxchange.passphrase import PassphraseSource
 
 __all__ = ["create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity", "public_line"]
 
@@ -21,6 +24,30 @@ IdentityLoader = Callable[[], paramiko.PKey]
 
 def public_line(key: paramiko.PKey, comment: str = "laxchange") -> str:
     return f"{key.get_name()} {key.get_base64()} {comment}"
+
+
+def create_ssh_identity(path: Path, passphrase: bytes | None, comment: str = "laxchange", *,
+                        kdf_rounds: int | None = None, overwrite: bool = False) -> str:
+    """Write a new ed25519 key (0600, bcrypt-KDF encrypted when a passphrase is given) and its .pub.
+
+    Returns the public line for the server's authorized_keys. `kdf_rounds` lowers the bcrypt
+    cost for tests only.
+    """
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists", code="ssh-key.exists", hint="remove it first to replace it")
+    key = Ed25519PrivateKey.generate()
+    enc: serialization.KeySerializationEncryption = serialization.NoEncryption()
+    if passphrase:
+        enc = serialization.BestAvailableEncryption(passphrase)
+        if kdf_rounds is not None:
+            enc = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(kdf_rounds).build(passphrase)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, private, mode=0o600)
+    line = public.decode("ascii") + f" {comment}"
+    write_atomic(path.with_name(path.name + ".pub"), (line + "\n").encode("ascii"), mode=0o644)
+    return line
 
 
 def ensure_ssh_identity(home: Home, passphrase: PassphraseSource) -> str:
@@ -33,7 +60,7 @@ def ensure_ssh_identity(home: Home, passphrase: PassphraseSource) -> str:
 
 def load_ssh_identity(path: Path, passphrase: PassphraseSource) -> paramiko.PKey:
     """Load an ed25519 private key, refusing files that group or others can read."""
-    check_private_file(path, what="SSH client key", code="ssh-key",
+    check_private_file(path, what="SSH client key", kind="ssh-key",
                        missing_hint="run `laxchange init` or `laxchange endpoints ssh-key` to create one")
     try:
         return paramiko.Ed25519Key(filename=os.fspath(path))

@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 from types import TracebackType
 
-from .base import (
+from laxchange.transport.base import (
     PART_MARKER,
     Listing,
     LocalSink,
@@ -23,7 +23,7 @@ from .base import (
     sha256_file,
     transport_error,
 )
-from .endpoints import Endpoint
+from laxchange.transport.endpoints import Endpoint
 
 CHUNK = 1 << 20
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import LaxError, TransportError
-from ..home import Home
-from ..passphrase import PassphraseSource
-from .base import Progress, Transport, check_name, sha256_file
-from .endpoints import Endpoint, EndpointResolver
-from .identity import IdentityLoader, identity_loader
-from .local import LocalFolderTransport
-from .retry import OnRetry, RetryingTransport, RetryPolicy
-from .sftp import SftpSettings, SftpTransport
+from laxchange.errors import LaxError, TransportError
+from laxchange.home import Home
+from laxchange.passphrase import PassphraseSource
+from laxchange.transport.base import Progress, Transport, check_name, sha256_file
+from laxchange.transport.endpoints import Endpoint, EndpointResolver
+from laxchange.transport.identity import IdentityLoader, identity_loader
+from laxchange.transport.local import LocalFolderTransport
+from laxchange.transport.retry import OnRetry, RetryingTransport, RetryPolicy
+from laxchange.transport.sftp import SftpSettings, SftpTransport
 
 T = TypeVar("T")
 TransportFactory = Callable[[Endpoint], Transport]

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from ..errors import TransportError
-from .base import Listing, Progress, RemoteFile, Transport
+from laxchange.errors import TransportError
+from laxchange.transport.base import Listing, Progress, RemoteFile, Transport
 
 T = TypeVar("T")
 

@@ -26,8 +26,8 @@ from typing import Protocol
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTPError, int64
 
-from ..errors import LaxError, TransportError
-from .base import (
+from laxchange.errors import LaxError, TransportError
+from laxchange.transport.base import (
     PART_MARKER,
     Listing,
     LocalSink,
@@ -40,9 +40,9 @@ from .base import (
     sha256_file,
     transport_error,
 )
-from .endpoints import Endpoint
-from .hostkeys import verify_host_key
-from .identity import IdentityLoader
+from laxchange.transport.endpoints import Endpoint
+from laxchange.transport.hostkeys import verify_host_key
+from laxchange.transport.identity import IdentityLoader
 
 #: OpenSSH's sftp-server accepts up to 256 KiB messages; this leaves room for the header.
 CHUNK = 255 * 1024

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import jsonio, schemastore
-from ..clock import Clock, SystemClock
-from ..errors import InvalidData
-from . import domain, structural
-from .report import Finding, Report, json_path
+from laxchange._util import jsonio
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import InvalidData
+from laxchange.models import schemastore
+from laxchange.validate import domain, structural
+from laxchange.validate.report import Finding, Report, json_path
 
 __all__ = ["Finding", "Report", "json_path", "validate_document", "validate_file", "validate_bytes"]
 

@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from .. import codes
-from ..clock import Clock
-from .identifiers import is_temporary_upn, upn_problem, uln_problem
-from .report import Finding
+from laxchange.clock import Clock
+from laxchange.models import codes
+from laxchange.validate.identifiers import is_temporary_upn, uln_problem, upn_problem
+from laxchange.validate.report import Finding
 
 #: A term is about 13 weeks; a PEP should be reviewed every term (statutory guidance).
 TERM_DAYS = 120

@@ -17,8 +17,8 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from .. import schemastore
-from .report import Finding, json_path
+from laxchange.models import schemastore
+from laxchange.validate.report import Finding, json_path
 
 _HINTS = {
     "required": "add the missing field",

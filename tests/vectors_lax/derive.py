@@ -10,8 +10,9 @@ import hashlib
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from laxchange import age, dsse, timefmt
-from laxchange.keys import ALG_HYBRID, ENCRYPTION, SIGNING, KeyInfo, Keyring, compute_kid, role_for
+from laxchange import age, dsse
+from laxchange._util import timefmt
+from laxchange.trust.keystore import ALG_HYBRID, ENCRYPTION, SIGNING, KeyInfo, Keyring, compute_kid, role_for
 
 ISSUED = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
 NOT_AFTER = ISSUED + dt.timedelta(days=730)

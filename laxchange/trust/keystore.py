@@ -25,12 +25,14 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
-from . import age, dsse, jsonio, timefmt
-from .clock import Clock, SystemClock
-from .errors import ConfigError, InvalidData, UsageError
-from .home import Home
-from .passphrase import PassphraseSource, default_passphrase_source
-from .privatefiles import check_private_file, create_ssh_identity
+from laxchange import age, dsse
+from laxchange._util import jsonio, timefmt
+from laxchange._util.private import check_private_file
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import ConfigError, InvalidData, UsageError
+from laxchange.home import Home
+from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.transport.identity import create_ssh_identity
 
 ENCRYPTION = "encryption"
 SIGNING = "signing"
@@ -141,8 +143,23 @@ class KeyInfo:
         return info
 
 
+class KeySet:
+    """What our keyring and a partner's card share: a list of keys, looked up by id or time."""
+
+    keys: list[KeyInfo]
+
+    def find_key(self, kid: str) -> KeyInfo | None:
+        return next((k for k in self.keys if k.kid == kid), None)
+
+    def keys_valid_at(self, t: dt.datetime, use: str | None = None, alg: str | None = None) -> list[KeyInfo]:
+        """Keys (optionally of one use and algorithm) valid at `t`, newest first."""
+        ks = [k for k in self.keys
+              if (use is None or k.use == use) and (alg is None or k.alg == alg) and k.valid_at(t)]
+        return sorted(ks, key=lambda k: k.not_before, reverse=True)
+
+
 @dataclass
-class Keyring:
+class Keyring(KeySet):
     """The public record of our own party (keyring.json)."""
 
     party: str
@@ -169,21 +186,13 @@ class Keyring:
                    ssh_public_key=d.get("ssh_public_key"),
                    required_signature_algorithms=list(d.get("required_signature_algorithms") or [dsse.ED25519]))
 
-    def find(self, kid: str) -> KeyInfo | None:
-        return next((k for k in self.keys if k.kid == kid), None)
-
-    def valid(self, use: str, t: dt.datetime, alg: str | None = None) -> list[KeyInfo]:
-        """Keys of `use` valid at `t`, newest first."""
-        ks = [k for k in self.keys if k.use == use and k.valid_at(t) and (alg is None or k.alg == alg)]
-        return sorted(ks, key=lambda k: k.not_before, reverse=True)
-
 
 SFTP_URL_RE = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?")
 
 
 def check_sftp_url(url: str | None) -> str | None:
     """A card's SFTP URL: the strict shape cards allow, and one the transport can actually use."""
-    from .transport.endpoints import parse_url
+    from laxchange.transport.endpoints import parse_url
 
     if url is not None and not SFTP_URL_RE.fullmatch(url):
         raise UsageError(f"SFTP URL {url!r} is not of the form sftp://user@host:port/path", code="sftp-url.invalid",
@@ -194,7 +203,7 @@ def check_sftp_url(url: str | None) -> str | None:
 
 
 def check_host_fingerprint(fpr: str) -> str:
-    from .transport.endpoints import FINGERPRINT_RE
+    from laxchange.transport.endpoints import FINGERPRINT_RE
 
     if not FINGERPRINT_RE.fullmatch(fpr):
         raise UsageError(f"host-key fingerprint {fpr!r} is not of the form SHA256:<43 base64 characters>",
@@ -203,7 +212,7 @@ def check_host_fingerprint(fpr: str) -> str:
 
 
 def _check_private_file(path: Path) -> None:
-    check_private_file(path, what="private key file", code="key",
+    check_private_file(path, what="private key file", kind="key",
                        missing_hint="restore it from backup, or rotate keys")
 
 
@@ -382,7 +391,7 @@ class KeyStore:
         end = now + dt.timedelta(days=validity_days)
         overlap_end = now + dt.timedelta(days=overlap_days)
         new: list[KeyInfo] = []
-        current_enc = ring.valid(ENCRYPTION, now)
+        current_enc = ring.keys_valid_at(now, ENCRYPTION)
         enc_alg = encryption_alg or (current_enc[0].alg if current_enc else ALG_HYBRID)
         if enc_alg not in ENCRYPTION_ALGS:
             raise UsageError(f"unknown encryption algorithm {enc_alg}", code="alg.unknown")
@@ -408,7 +417,7 @@ class KeyStore:
 
         Signing keys are never archived: a retired signing key has no use left but forging
         back-dated packages, so it is destroyed instead (`destroy_retired_signing_keys`)."""
-        info = self.ring().find(kid)
+        info = self.ring().find_key(kid)
         if info is not None and info.use == SIGNING:
             self._destroy(kid)
             return
@@ -444,7 +453,7 @@ class KeyStore:
             raise UsageError("a revocation reason is required", code="reason.missing",
                              hint='--reason "key-compromise" or "superseded"')
         ring = self.ring()
-        info = ring.find(kid)
+        info = ring.find_key(kid)
         if info is None:
             raise UsageError(f"no key with id {kid}", code="key.unknown", hint="`laxchange keys list` shows key ids")
         if info.revoked_at is not None:
@@ -476,7 +485,7 @@ class KeyStore:
         t = at or self.clock.now()
         out: list[dsse.Signer] = []
         for alg in ring.required_signature_algorithms:
-            ks = ring.valid(SIGNING, t, alg)
+            ks = ring.keys_valid_at(t, SIGNING, alg)
             if not ks:
                 raise ConfigError(f"no valid {alg} signing key for {ring.party} at {timefmt.fmt(t)}",
                                   code="keys.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
@@ -485,7 +494,7 @@ class KeyStore:
 
     def identity(self, kid: str) -> age.Identity:
         """The decryption identity for our encryption key `kid` (active or archived)."""
-        info = self.ring().find(kid)
+        info = self.ring().find_key(kid)
         if info is None or info.use != ENCRYPTION:
             raise KeyError(kid)
         secret = self._secret(info)
@@ -495,7 +504,7 @@ class KeyStore:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""
         self.destroy_retired_signing_keys()
         ring = self.ring()
-        out = [self._signer(info) for info in ring.valid(SIGNING, self.clock.now())]
+        out = [self._signer(info) for info in ring.keys_valid_at(self.clock.now(), SIGNING)]
         if not out:
             raise ConfigError("no valid signing key to sign the card", code="keys.no-signing-key",
                               hint="run `laxchange keys rotate`")

@@ -12,14 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import package
-from .clock import Clock
-from .errors import InvalidData, SecurityError
-from .home import Home
-from .keys import KeyStore
-from .ledger import Ledger
-from .quarantine import quarantine
-from .trust import PartnerDirectory
+from laxchange import package
+from laxchange.clock import Clock
+from laxchange.errors import InvalidData, SecurityError
+from laxchange.exchange.quarantine import quarantine
+from laxchange.home import Home
+from laxchange.ledger.db import Ledger
+from laxchange.trust import PartnerDirectory
+from laxchange.trust.keystore import KeyStore
 
 
 def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out: Path,

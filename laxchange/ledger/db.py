@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .clock import Clock, SystemClock
-from .errors import ConfigError
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import ConfigError
 
 GENESIS = "0" * 64
 

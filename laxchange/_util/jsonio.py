@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from .errors import InvalidData
+from laxchange._util.fs import open_atomic, write_atomic
+from laxchange.errors import InvalidData
+
+__all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_pretty", "load_file", "loads_strict", "open_atomic",
+           "write_atomic"]
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -166,40 +167,3 @@ def dumps_canonical(obj: Any) -> bytes:
 
 def dumps_pretty(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-@contextmanager
-def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[BinaryIO]:
-    """A file that appears at `path` complete or not at all (temp file, fsync, rename).
-
-    The temporary file is created with O_EXCL under an unpredictable name and the final mode is
-    set on the open descriptor, so nobody else can plant, pre-open or widen it; on any failure it
-    is removed and an existing `path` is left untouched.
-    """
-    p = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:
-        dfd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
-    """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
-    with open_atomic(path, mode=mode) as fh:
-        fh.write(data)

@@ -13,9 +13,9 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import schemastore
-from .errors import InvalidData, UsageError
-from .models.common import SCHEMA_BASE
+from laxchange.errors import InvalidData, UsageError
+from laxchange.models import schemastore
+from laxchange.models.common import SCHEMA_BASE
 
 MigrationFn = Callable[[dict[str, Any]], dict[str, Any]]
 

@@ -2,7 +2,7 @@
 
 Released files are immutable: schemas/schemas.lock.json records the SHA-256 of every released
 file, and `build` refuses to rewrite one. A minor version may only add optional fields; a major
-version ships with a migration (laxchange.migrations).
+version ships with a migration (laxchange.models.migrations).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InvalidData, UsageError
-from .models.common import SCHEMA_BASE
+from laxchange.errors import ConfigError, InvalidData, UsageError
+from laxchange.models.common import SCHEMA_BASE
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 _ID_RE = re.compile(re.escape(SCHEMA_BASE) + r"/([a-z-]+)/(\d+\.\d+\.\d+)$")
@@ -31,7 +31,7 @@ def schema_dir() -> Path:
 
 @lru_cache(maxsize=8)
 def _schema_dir(env: str | None) -> Path:
-    return Path(env) if env else Path(__file__).parent / "schemas"
+    return Path(env) if env else Path(__file__).parent.parent / "schemas"
 
 
 def version_key(v: str) -> tuple[int, int, int]:
@@ -150,7 +150,7 @@ def check_lock(root: Path | None = None) -> list[str]:
 
 def build(root: Path | None = None, *, release: bool = False) -> list[str]:
     """Write the current versions generated from the models; refuse to alter a released file."""
-    from . import schemagen
+    from laxchange.models import schemagen
 
     root = root or schema_dir()
     lock = read_lock(root)

@@ -8,7 +8,6 @@ data in it. Error messages are not stored: they may quote a child's details.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import shutil
@@ -16,24 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import jsonio
-from .clock import Clock, SystemClock
-from .errors import LaxError
-from .home import Home
+from laxchange._util import jsonio
+from laxchange._util.fs import sha256_file
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import LaxError
+from laxchange.home import Home
 
 
 @dataclass(frozen=True)
 class Quarantined:
     path: Path
     record: dict[str, Any]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None) -> Quarantined:
@@ -56,7 +48,7 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
         "findings": [{"path": e.get("path"), "rule": e.get("rule")}
                      for e in error.details.get("errors", []) if isinstance(e, dict)][:50],
         "exit_code": error.exit_code,
-        "sha256": _sha256(target),
+        "sha256": sha256_file(target),
         "size": target.stat().st_size,
         "moved_from_inbox": from_inbox,
     }

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .models import common, messages, record
+from laxchange.models import common, messages, record
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -1,0 +1,25 @@
+"""Trust: our own keys (keystore), partners' signed cards, and the partner directory.
+
+Who may send us what, and whose keys we encrypt to. Knows nothing of packages or the ledger.
+"""
+
+from laxchange.trust.cards import Partner, build_card, card_from, fingerprint_of, normalise_fingerprint, read_card
+from laxchange.trust.directory import PartnerDirectory
+from laxchange.trust.keystore import (
+    ALG_HYBRID,
+    ALG_X25519,
+    ENCRYPTION,
+    SIGNING,
+    KeyInfo,
+    Keyring,
+    KeySet,
+    KeyStore,
+    check_party,
+    role_for,
+)
+
+__all__ = [
+    "ALG_HYBRID", "ALG_X25519", "ENCRYPTION", "SIGNING", "KeyInfo", "KeySet", "KeyStore", "Keyring", "Partner",
+    "PartnerDirectory", "build_card", "card_from", "check_party", "fingerprint_of", "normalise_fingerprint",
+    "read_card", "role_for",
+]

@@ -1,0 +1,164 @@
+"""Partner cards: a party's signed description of itself (keys, SFTP endpoint, policy).
+
+A *card* is a DSSE envelope whose payload describes a party (keys with validity, SFTP endpoint,
+host-key fingerprints, signature policy), signed by that party's own signing keys. Its
+*fingerprint* (a hash of the payload) is read out of band (phone, letter) before a partner is
+added: there is no trust on first use.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from laxchange import dsse
+from laxchange._util import jsonio, timefmt
+from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
+from laxchange.trust.keystore import (
+    ENCRYPTION,
+    SIGNING,
+    KeyInfo,
+    Keyring,
+    KeySet,
+    KeyStore,
+    check_host_fingerprint,
+    check_party,
+    check_sftp_url,
+)
+
+CARD_PAYLOAD_TYPE = "application/vnd.laxchange.card+json; version=1"
+CARD_TYPE = "laxchange-card"
+MAX_CARD_BYTES = 256 * 1024
+CARD_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def fingerprint_of(payload: bytes) -> str:
+    """160 bits of SHA-256 over the card payload, base32 in groups of four, easy to read aloud."""
+    digest = hashlib.sha256(b"laxchange-card-v1\x00" + payload).digest()[:20]
+    text = base64.b32encode(digest).decode("ascii")
+    return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def normalise_fingerprint(text: str) -> str:
+    raw = re.sub(r"[\s-]", "", text).upper()
+    if not re.fullmatch(r"[A-Z2-7]{32}", raw):
+        raise UsageError(f"{text!r} is not a card fingerprint (32 base32 characters, dashes optional)",
+                         code="fingerprint.malformed", hint="copy it from `laxchange keys export-card`")
+    return "-".join(raw[i : i + 4] for i in range(0, 32, 4))
+
+
+@dataclass
+class Partner(KeySet):
+    """A verified card, as the directory hands it out."""
+
+    party: str
+    name: str
+    role: str
+    keys: list[KeyInfo]
+    sftp_url: str | None
+    host_key_fingerprints: list[str]
+    ssh_public_key: str | None
+    required_signature_algorithms: list[str]
+    issued: str
+    fingerprint: str
+    envelope: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    def encryption_key_at(self, t: dt.datetime) -> KeyInfo:
+        ks = self.keys_valid_at(t, ENCRYPTION)
+        if not ks:
+            raise ConfigError(f"partner {self.party} has no encryption key valid at {timefmt.fmt(t)}",
+                              code="partner.no-key", hint="ask the partner for a fresh card")
+        return ks[0]
+
+    def to_summary(self) -> dict[str, Any]:
+        return {"party": self.party, "name": self.name, "role": self.role, "fingerprint": self.fingerprint,
+                "issued": self.issued, "sftp_url": self.sftp_url,
+                "host_key_fingerprints": self.host_key_fingerprints,
+                "required_signature_algorithms": self.required_signature_algorithms,
+                "keys": [k.to_dict() for k in self.keys]}
+
+
+def build_card(store: KeyStore) -> tuple[dict[str, Any], str]:
+    """Our own card, signed by every signing key valid now. Returns (envelope dict, fingerprint)."""
+    return card_from(store.ring(), store.clock.now(), store.card_signers())
+
+
+def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) -> tuple[dict[str, Any], str]:
+    """A card for `ring`, issued at `issued`, signed by `signers`."""
+    payload = {
+        "type": CARD_TYPE,
+        "card_version": 1,
+        "party": ring.party,
+        "name": ring.name,
+        "role": ring.role,
+        "issued": timefmt.fmt(issued),
+        "keys": [k.to_dict() for k in ring.keys],
+        "sftp": {"url": ring.sftp_url, "host_key_fingerprints": list(ring.host_key_fingerprints)},
+        "ssh_public_key": ring.ssh_public_key,
+        "policy": {"required_signature_algorithms": list(ring.required_signature_algorithms)},
+    }
+    raw = jsonio.dumps_canonical(payload)
+    env = dsse.sign(CARD_PAYLOAD_TYPE, raw, signers)
+    return env.to_dict(), fingerprint_of(raw)
+
+
+def _bad_card(msg: str) -> SecurityError:
+    return SecurityError(f"card rejected: {msg}", code="bad-card",
+                         hint="ask the partner to export the card again and send it unchanged")
+
+
+def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
+    """Parse a card strictly and check its self-signatures (every required algorithm, by a key
+    of the card valid when it was issued). Does not decide trust: see PartnerDirectory.add."""
+    try:
+        env = dsse.parse(envelope)
+    except dsse.DSSEError as exc:
+        raise _bad_card(str(exc)) from None
+    if env.payload_type != CARD_PAYLOAD_TYPE:
+        raise _bad_card(f"unexpected payloadType {env.payload_type!r}")
+    try:
+        p = jsonio.loads_strict(env.payload, source="card payload", max_bytes=MAX_CARD_BYTES)
+    except InvalidData as exc:
+        raise _bad_card(exc.message) from None
+    expected = {"type", "card_version", "party", "name", "role", "issued", "keys", "sftp", "ssh_public_key", "policy"}
+    if not isinstance(p, dict) or set(p) != expected or p["type"] != CARD_TYPE or p["card_version"] != 1:
+        raise _bad_card("not a version-1 laxchange card")
+    if jsonio.dumps_canonical(p) != env.payload:
+        raise _bad_card("payload is not canonical JSON")
+    try:
+        check_party(p["party"])
+        issued = timefmt.parse(p["issued"])
+        keys = [KeyInfo.from_dict(k) for k in p["keys"]]
+        sftp = p["sftp"]
+        if not isinstance(sftp, dict) or set(sftp) != {"url", "host_key_fingerprints"}:
+            raise ValueError("sftp must have url and host_key_fingerprints")
+        check_sftp_url(sftp["url"])
+        fprs = [check_host_fingerprint(f) for f in sftp["host_key_fingerprints"]]
+        policy = p["policy"]
+        algs = policy["required_signature_algorithms"]
+        if not algs or not set(algs) <= set(dsse.SIGNATURE_ALGORITHMS) or dsse.ED25519 not in algs:
+            raise ValueError("required_signature_algorithms must include ed25519")
+        if not isinstance(p["name"], str) or not isinstance(p["role"], str):
+            raise ValueError("name and role must be strings")
+        ssh = p["ssh_public_key"]
+        if ssh is not None and (not isinstance(ssh, str) or not re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* ?[^\n]*", ssh)):
+            raise ValueError("ssh_public_key must be one ssh-ed25519 public key line")
+    except (InvalidData, UsageError, ValueError, KeyError, TypeError) as exc:
+        msg = exc.message if isinstance(exc, (InvalidData, UsageError)) else str(exc)
+        raise _bad_card(msg) from None
+    if len({k.kid for k in keys}) != len(keys):
+        raise _bad_card("duplicate key ids")
+    signing = {k.kid: k.dsse_key() for k in keys if k.use == SIGNING and k.valid_at(issued)}
+    good = {k.alg for k in dsse.verify(env, signing)}
+    missing = set(algs) - good
+    if missing:
+        raise _bad_card(f"not self-signed with a valid {', '.join(sorted(missing))} key")
+    partner = Partner(p["party"], p["name"], p["role"], keys, sftp["url"], fprs, p["ssh_public_key"], list(algs),
+                      p["issued"], fingerprint_of(env.payload), env.to_dict())
+    return partner, env
+
+
