@@ -1,6 +1,6 @@
 """Benchmark: laxchange's SFTP transport against OpenSSH's `sftp -b` on the same loopback sshd.
 
-Starts its own sshd (tests/sshd.py) on 127.0.0.1, then measures a large file up and down with
+Starts its own sshd (tests/support/sshd.py) on 127.0.0.1, then measures a large file up and down with
 both clients (best of several runs, connection setup included for both), and many small files
 delivered with atomic rename on one connection. The last stdout line is one JSON object.
 
@@ -20,13 +20,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
 import paramiko
-from sshd import Sshd, keygen
 
 from laxchange.transport import Endpoint, SftpTransport
+from tests.support.sshd import Sshd, keygen
 
 
 def _openssh(batch: str, work: Path, server: Sshd, key: Path, known_hosts: Path) -> float:

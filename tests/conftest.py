@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 import pytest
-from sshd import Sshd, keygen
 
-
-@dataclass(frozen=True)
-class ClientKey:
-    path: Path
-    pub: Path
-    key: paramiko.PKey
+from tests.support.sshd import ClientKey, Sshd, keygen
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,138 @@
+"""One contract, three transports: local folder, embedded paramiko server, real OpenSSH sshd."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from laxchange.errors import TransportError
+from laxchange.transport import Transport
+from tests.support.sshd import ClientKey
+from tests.support.transport_fixtures import open_transport
+
+
+@pytest.fixture(params=["local", "embedded", "sshd"])
+def remote(request: pytest.FixtureRequest, tmp_path: Path, client_key: ClientKey) -> Iterator[tuple[Transport, Path]]:
+    """A transport on an empty remote folder, plus that folder's local path for inspection."""
+    folder = tmp_path / "server" / "drop"
+    folder.mkdir(parents=True)
+    server = request.getfixturevalue("sshd") if request.param == "sshd" else None
+    with open_transport(request.param, folder, tmp_path, client_key.key, server) as t:
+        yield t, folder
+
+
+def _file(tmp: Path, name: str, data: bytes) -> Path:
+    p = tmp / "local" / name
+    p.parent.mkdir(exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def test_put_list_get_roundtrip(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    data = os.urandom(700_000)
+    src = _file(tmp_path, "a.lax", data)
+    seen: list[tuple[int, int]] = []
+    rf = t.put(src, "a.lax", sha256=hashlib.sha256(data).hexdigest(), progress=lambda d, n: seen.append((d, n)))
+    assert rf.size == len(data)
+    assert seen[-1] == (len(data), len(data))
+    assert sorted(os.listdir(folder)) == ["a.lax"]
+    assert t.list().names() == ["a.lax"]
+    dest = tmp_path / "in" / "a.lax"
+    dest.parent.mkdir()
+    assert t.get("a.lax", dest, sha256=hashlib.sha256(data).hexdigest()) == len(data)
+    assert dest.read_bytes() == data
+    assert os.listdir(dest.parent) == ["a.lax"]
+    assert dest.stat().st_mode & 0o077 == 0
+
+
+def test_put_again_is_idempotent_but_never_overwrites(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    src = _file(tmp_path, "b.lax", b"one" * 1000)
+    t.put(src, "b.lax")
+    t.put(src, "b.lax")
+    assert os.listdir(folder) == ["b.lax"]
+    other = _file(tmp_path, "other", b"two" * 1000)
+    with pytest.raises(TransportError) as e:
+        t.put(other, "b.lax")
+    assert e.value.code == "remote.exists" and not e.value.transient
+    assert (folder / "b.lax").read_bytes() == b"one" * 1000
+
+
+def test_move_to_processed_and_delete(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    t.put(_file(tmp_path, "c.lax", b"c"), "c.lax")
+    t.put(_file(tmp_path, "d.lax", b"d"), "d.lax")
+    t.move("c.lax", "processed")
+    t.move("c.lax", "processed")  # a retry after a lost reply finds it done
+    assert (folder / "processed" / "c.lax").read_bytes() == b"c"
+    assert t.list().names() == ["d.lax"]
+    assert t.list("processed").names() == ["c.lax"]
+    t.delete("d.lax")
+    t.delete("d.lax")
+    assert t.list().names() == []
+
+
+def test_listing_hides_temporaries_and_refuses_symlinks(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    (folder / ".x.lax.part-0011").write_bytes(b"partial")
+    (folder / "sub").mkdir()
+    secret = tmp_path / "secret"
+    secret.write_text("outside")
+    (folder / "link.lax").symlink_to(secret)
+    (folder / "ok.lax").write_bytes(b"ok")
+    listing = t.list()
+    assert listing.names() == ["ok.lax"]
+    assert listing.skipped == [("link.lax", "symbolic link")]
+    dest = tmp_path / "l.lax"
+    with pytest.raises(TransportError):
+        t.get("link.lax", dest)
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", ".hidden", "x\nlax", "", "a\\b"])
+def test_bad_names_refused(remote: tuple[Transport, Path], tmp_path: Path, bad: str) -> None:
+    t, folder = remote
+    with pytest.raises(TransportError) as e:
+        t.put(_file(tmp_path, "e.lax", b"e"), bad)
+    assert e.value.code == "name.invalid"
+    with pytest.raises(TransportError):
+        t.get(bad, tmp_path / "out")
+    assert os.listdir(folder) == []
+
+
+def test_hash_mismatch_on_download_leaves_nothing(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    (folder / "f.lax").write_bytes(b"tampered")
+    dest_dir = tmp_path / "in"
+    dest_dir.mkdir()
+    with pytest.raises(TransportError) as e:
+        t.get("f.lax", dest_dir / "f.lax", sha256=hashlib.sha256(b"original").hexdigest())
+    assert e.value.code == "verify.hash"
+    assert os.listdir(dest_dir) == []
+
+
+def test_wrong_local_hash_is_not_delivered(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    with pytest.raises(TransportError) as e:
+        t.put(_file(tmp_path, "g.lax", b"g"), "g.lax", sha256="0" * 64)
+    assert e.value.code == "verify.local-hash"
+    assert [n for n in os.listdir(folder) if not n.startswith(".")] == []
+
+
+def test_download_again_is_idempotent_and_never_clobbers(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    t, folder = remote
+    (folder / "h.lax").write_bytes(b"same")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    t.get("h.lax", inbox / "h.lax")
+    t.get("h.lax", inbox / "h.lax")  # a crash before the remote move leads to this on the next run
+    (folder / "h.lax").write_bytes(b"different")
+    with pytest.raises(TransportError) as e:
+        t.get("h.lax", inbox / "h.lax")
+    assert e.value.code == "local.exists"
+    assert (inbox / "h.lax").read_bytes() == b"same" and os.listdir(inbox) == ["h.lax"]

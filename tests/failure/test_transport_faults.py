@@ -1,0 +1,368 @@
+"""Failure modes against real servers: killed mid-upload, changed host key, refused auth,
+a silent server, a read-only or full remote folder, and a hostile listing."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from laxchange.errors import TransportError
+from laxchange.transport import (
+    Endpoint,
+    RetryingTransport,
+    RetryPolicy,
+    Runner,
+    SftpSettings,
+    SftpTransport,
+    StaticEndpoints,
+    collect,
+)
+from laxchange.transport.server import ChrootSftp
+from tests.support.sshd import ClientKey, Sshd, keygen
+from tests.support.transport_fixtures import embedded_server
+
+FAST = SftpSettings(timeout=5.0)
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(n for n in os.listdir(folder) if not n.startswith("."))
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path, client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    big = tmp_path / "big.lax"
+    big.write_bytes(os.urandom(48 * 1024 * 1024))
+    server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
+    ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
+    try:
+        def kill_at_8mb(done: int, total: int) -> None:
+            if done >= 8 * 1024 * 1024 and server.proc is not None:
+                server.kill()
+
+        with pytest.raises(TransportError) as e, SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            t.put(big, "big.lax", progress=kill_at_8mb)
+        assert e.value.transient
+        assert _visible(remote) == []  # nothing under the final name
+
+        assert [n for n in os.listdir(remote) if n.startswith(".big.lax.part-")]  # the dead upload's debris
+        server = Sshd(tmp_path / "sshd", [client_key.pub], host_key=server.host_key, port=server.port).start()
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            t.put(big, "big.lax")
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            t.put(big, "big.lax")  # a second run finds it delivered and adds no copy
+        assert os.listdir(remote) == ["big.lax"]  # the earlier temporary file is gone too
+        assert _sha(remote / "big.lax") == _sha(big)
+    finally:
+        server.stop()
+
+
+def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Path, client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    big = tmp_path / "big.lax"
+    big.write_bytes(os.urandom(24 * 1024 * 1024))
+    servers = [Sshd(tmp_path / "sshd", [client_key.pub]).start()]
+    first = servers[0]
+    ep = Endpoint("LA:1", first.url(remote), (first.fingerprint,))
+    sleeps: list[float] = []
+
+    def restart_while_sleeping(delay: float) -> None:
+        sleeps.append(delay)
+        servers.append(Sshd(tmp_path / "sshd", [client_key.pub], host_key=first.host_key, port=first.port).start())
+
+    def kill_once(done: int, total: int) -> None:
+        if done >= 4 * 1024 * 1024 and first.proc is not None:
+            first.kill()
+
+    try:
+        t = RetryingTransport(lambda: SftpTransport(ep, lambda: client_key.key, FAST), RetryPolicy(),
+                              sleep=restart_while_sleeping, rng=random.Random(1))
+        with t:
+            t.put(big, "big.lax", progress=kill_once)
+        assert t.connects == 2 and len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5
+        assert os.listdir(remote) == ["big.lax"]
+        assert _sha(remote / "big.lax") == _sha(big)
+    finally:
+        for s in servers:
+            s.stop()
+
+
+def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    other_key = keygen(tmp_path / "other_host_key")
+    impostor = Sshd(tmp_path / "impostor", [client_key.pub], host_key=other_key).start()
+    asked: list[str] = []
+
+    def identity() -> paramiko.PKey:
+        asked.append("identity")
+        return client_key.key
+
+    try:
+        ep = Endpoint("LA:1", impostor.url(remote), (sshd.fingerprint,))
+        t = RetryingTransport(lambda: SftpTransport(ep, identity, FAST), sleep=lambda s: None)
+        with pytest.raises(TransportError) as e:
+            t.open()
+        assert e.value.code == "hostkey.mismatch" and not e.value.transient
+        assert impostor.fingerprint in e.value.message and "refusing" in e.value.message
+        assert asked == [] and t.connects == 1
+        assert "Accepted publickey" not in impostor.log.read_text()
+    finally:
+        impostor.stop()
+
+
+def test_unpinned_endpoint_refused(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    with pytest.raises(TransportError) as e:
+        SftpTransport(Endpoint("LA:1", sshd.url(tmp_path)), lambda: client_key.key, FAST).open()
+    assert e.value.code == "hostkey.unpinned"
+
+
+def test_known_hosts_pin_accepted(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"[127.0.0.1]:{sshd.port} " + Path(str(sshd.host_key) + ".pub").read_text())
+    with SftpTransport(Endpoint("LA:1", sshd.url(tmp_path), known_hosts_file=kh), lambda: client_key.key, FAST) as t:
+        assert t.list().names() == ["known_hosts"]
+        assert t.host_key_fingerprint == sshd.fingerprint
+
+
+def test_auth_refused_is_not_retried(tmp_path: Path, sshd: Sshd) -> None:
+    stranger = paramiko.Ed25519Key(filename=str(keygen(tmp_path / "stranger")))
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,))
+    t = RetryingTransport(lambda: SftpTransport(ep, lambda: stranger, FAST), sleep=lambda s: None)
+    with pytest.raises(TransportError) as e:
+        t.open()
+    assert e.value.code == "auth.refused" and not e.value.transient and e.value.exit_code == 4
+    assert t.connects == 1
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts TCP connections and never says a word."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    yield int(sock.getsockname()[1])
+    stop.set()
+    th.join()
+    for c in held:
+        c.close()
+    sock.close()
+
+
+def test_silent_server_fails_in_bounded_time(silent_server: int, client_key: ClientKey) -> None:
+    ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{silent_server}/x", ("SHA256:" + "A" * 43,))
+    sleeps: list[float] = []
+    t = RetryingTransport(lambda: SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)),
+                          RetryPolicy(attempts=2, base_delay=0.1), sleep=sleeps.append)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as e:
+        t.open()
+    elapsed = time.monotonic() - started
+    assert e.value.transient and e.value.code == "handshake"
+    assert t.connects == 2 and len(sleeps) == 1
+    assert elapsed < 6
+
+
+def test_read_only_remote_folder_gives_clear_error(tmp_path: Path, client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    src = tmp_path / "a.lax"
+    src.write_bytes(b"a" * 1000)
+    with Sshd(tmp_path / "ro", [client_key.pub], read_only=True) as server:
+        ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+            t.put(src, "a.lax")
+    assert e.value.code == "remote.permission" and not e.value.transient
+    assert "permission denied" in e.value.message
+    assert os.listdir(remote) == []
+
+
+class _FullDisk(ChrootSftp):
+    """Every write fails as on a full disk (the server answers SSH_FX_FAILURE)."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int):
+            return handle
+
+        def write(offset: int, data: bytes) -> int:
+            return paramiko.sftp.SFTP_FAILURE
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+
+def test_full_remote_disk_gives_clear_error(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    src = tmp_path / "a.lax"
+    src.write_bytes(b"a" * 100_000)
+    with embedded_server(root, client_key.key, tmp_path, _FullDisk) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+            t.put(src, "a.lax")
+    assert e.value.code == "remote.failure" and "disk may be full" in (e.value.hint or "")
+    assert _visible(root / "drop") == []
+
+
+class _Hostile(ChrootSftp):
+    """Lists names a malicious server might send, next to one honest file."""
+
+    def list_folder(self, path):  # type: ignore[no-untyped-def]
+        out = super().list_folder(path)
+        assert not isinstance(out, int)
+        for name in ("../../x", "a/b", "nul\x00l", "esc\x1b[2J"):
+            a = paramiko.SFTPAttributes.from_stat(os.stat(self.root / "drop" / "ok.lax"), name)
+            out.append(a)
+        return out
+
+
+def test_hostile_listing_cannot_write_outside_inbox(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    (root / "drop" / "ok.lax").write_bytes(b"honest")
+    inbox = tmp_path / "home" / "inbox"
+    with embedded_server(root, client_key.key, tmp_path, _Hostile) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: SftpTransport(e, lambda: client_key.key, FAST))
+        result = collect(runner, "LA:1", inbox)
+    assert result.ok
+    assert [f.name for f in result.files] == ["ok.lax"]
+    assert os.listdir(inbox) == ["ok.lax"]
+    assert len(result.warnings) == 4 and all("skipped remote entry" in w for w in result.warnings)
+    assert sorted(os.listdir(tmp_path)) == ["embedded_host_key", "embedded_host_key.pub", "home", "root"]
+    assert sorted(os.listdir(tmp_path / "home")) == ["inbox"]
+    assert (root / "drop" / "processed" / "ok.lax").exists()
+
+
+
+
+class _ShortReads(ChrootSftp):
+    """Answers every read with at most 10,000 bytes, as servers with small read limits do."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int):
+            return handle
+        read = handle.read
+
+        def short(offset: int, length: int) -> bytes | int:
+            return read(offset, min(length, 10_000))
+
+        handle.read = short  # type: ignore[method-assign]
+        return handle
+
+
+def test_short_reads_are_completed(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    data = os.urandom(1_000_003)
+    (root / "drop" / "a.lax").write_bytes(data)
+    with embedded_server(root, client_key.key, tmp_path, _ShortReads) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            assert t.get("a.lax", tmp_path / "a.lax", sha256=hashlib.sha256(data).hexdigest()) == len(data)
+    assert (tmp_path / "a.lax").read_bytes() == data
+
+
+def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    (remote / "a.lax").write_bytes(os.urandom(4_000_000))
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def truncate(done: int, total: int) -> None:
+        os.truncate(remote / "a.lax", 1000)
+
+    with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=5.0, prefetch_requests=2,
+                                                                chunk_size=64 * 1024)) as t:
+        with pytest.raises(TransportError) as e:
+            t.get("a.lax", inbox / "a.lax", progress=truncate)
+    assert e.value.code == "verify.size"
+    assert os.listdir(inbox) == []
+
+
+def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.lax").write_bytes(b"secret")
+    (root / "escape").symlink_to(outside)
+    src = tmp_path / "a.lax"
+    src.write_bytes(b"a")
+    with embedded_server(root, client_key.key, tmp_path, None) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/escape", (srv.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+            with pytest.raises(TransportError) as listing:
+                t.list()
+            with pytest.raises(TransportError):
+                t.put(src, "a.lax")
+            with pytest.raises(TransportError):
+                t.get("secret.lax", tmp_path / "got.lax")
+    assert listing.value.code == "remote.permission"
+    assert sorted(os.listdir(outside)) == ["secret.lax"] and not (tmp_path / "got.lax").exists()
+
+
+@pytest.mark.parametrize("direction", ["put", "get"])
+def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: ClientKey, direction: str) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    big = tmp_path / "big.lax"
+    big.write_bytes(os.urandom(16 * 1024 * 1024))
+    (remote / "there.lax").write_bytes(big.read_bytes())
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
+    ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
+
+    def freeze_at_2mb(done: int, total: int) -> None:
+        if done >= 2 * 1024 * 1024:
+            server.freeze()
+
+    try:
+        with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)) as t:
+            started = time.monotonic()
+            with pytest.raises(TransportError) as e:
+                if direction == "put":
+                    t.put(big, "big.lax", progress=freeze_at_2mb)
+                else:
+                    t.get("there.lax", inbox / "there.lax", progress=freeze_at_2mb)
+            elapsed = time.monotonic() - started
+    finally:
+        server.stop()
+    assert e.value.transient and e.value.code in ("timeout", "connection")
+    assert elapsed < 4  # one 1 s timeout, not one per pending request, close and cleanup
+    assert _visible(remote) == ["there.lax"]
+    assert os.listdir(inbox) == []

@@ -1,0 +1,172 @@
+"""Regressions for the 2026-11-24 transport security review: each was a working attack before."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from laxchange.errors import TransportError
+from laxchange.transport import Endpoint, SftpSettings, SftpTransport
+from laxchange.transport.base import name_problem
+from laxchange.transport.hostkeys import verify_host_key
+from laxchange.transport.server import ChrootSftp
+from tests.support.sshd import ClientKey, Sshd
+from tests.support.transport_fixtures import embedded_server, open_transport
+
+
+def test_embedded_server_ignores_the_clients_file_mode(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    with embedded_server(root, client_key.key, tmp_path) as srv:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        t.connect(username="u", pkey=client_key.key)
+        sftp = paramiko.SFTPClient.from_transport(t)
+        assert sftp is not None
+        attrs = paramiko.SFTPAttributes()
+        attrs.st_mode = 0o4777
+        handle = sftp._request(paramiko.sftp.CMD_OPEN, "/suid.bin",
+                               paramiko.sftp.SFTP_FLAG_WRITE | paramiko.sftp.SFTP_FLAG_CREATE, attrs)
+        assert handle
+        t.close()
+    assert stat.S_IMODE((root / "suid.bin").stat().st_mode) == 0o600
+
+
+def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, client_key: ClientKey) -> None:
+    from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
+
+    root = tmp_path / "root"
+    root.mkdir()
+    srv = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "hk"), [client_key.key], auth_grace=0.5).start()
+    try:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        t.start_client(timeout=10)
+        deadline = time.monotonic() + 10
+        while t.is_active() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not t.is_active(), "an unauthenticated connection must not be held open"
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("kind", ["embedded", "sshd"])
+def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key: ClientKey, sshd: Sshd,
+                                                      kind: str) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    (remote / "big.lax").write_bytes(os.urandom(4096))
+    with open_transport(kind, remote, tmp_path, client_key.key, sshd, SftpSettings(max_file_bytes=1024)) as t:
+        with pytest.raises(TransportError) as exc:
+            t.get("big.lax", tmp_path / "big.lax")
+    assert exc.value.code == "remote.too-large" and not exc.value.transient
+    assert not (tmp_path / "big.lax").exists()
+
+
+def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    (remote / "good.lax").write_bytes(b"x")
+    with open(os.path.join(os.fsencode(remote), b"caf\xe9.lax"), "wb") as fh:
+        fh.write(b"y")
+    with open_transport("sshd", remote, tmp_path, client_key.key, sshd) as t:
+        with pytest.raises(TransportError) as exc:
+            t.list()
+    assert exc.value.code == "remote.bad-name"
+
+
+def test_known_hosts_markers_fail_closed(tmp_path: Path, client_key: ClientKey) -> None:
+    key = client_key.key
+    kh = tmp_path / "known_hosts"
+    kh.write_text(f"@revoked [sftp.example]:2222 {key.get_name()} {key.get_base64()}\n"
+                  f"[sftp.example]:2222 {key.get_name()} {key.get_base64()}\n")
+    ep = Endpoint("LA:1", "sftp://u@sftp.example:2222/drop", known_hosts_file=kh)
+    with pytest.raises(TransportError) as exc:
+        verify_host_key(ep, "sftp.example", 2222, key)
+    assert exc.value.code == "hostkey.known-hosts"
+
+
+def test_names_leave_room_for_the_local_temporary_name() -> None:
+    assert name_problem("a" * 200 + ".lax") == "name too long"
+    assert name_problem("a" * 190 + ".lax") is None
+
+
+class _Trickle(ChrootSftp):
+    """A hostile server: drop/slow.lax is 100 bytes, served one byte per 0.1 s."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int) or not path.endswith("slow.lax"):
+            return handle
+        inner_read = handle.read
+
+        def read(offset: int, length: int) -> bytes | int:
+            time.sleep(0.1)
+            data = inner_read(offset, 1)
+            return data
+
+        handle.read = read  # type: ignore[method-assign]
+        return handle
+
+
+def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    (root / "drop" / "slow.lax").write_bytes(b"x" * 100)
+    settings = SftpSettings(timeout=0.5, min_rate=1000)  # 100 bytes may take 0.5 + 0.1 s
+    with embedded_server(root, client_key.key, tmp_path, _Trickle) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        t0 = time.monotonic()
+        with SftpTransport(ep, lambda: client_key.key, settings) as t:
+            with pytest.raises(TransportError) as exc:
+                t.get("slow.lax", tmp_path / "slow.lax")
+        elapsed = time.monotonic() - t0
+    assert exc.value.code == "timeout" and elapsed < 5, elapsed
+    assert not (tmp_path / "slow.lax").exists()
+
+
+def test_local_write_failures_are_not_blamed_on_the_server(tmp_path: Path) -> None:
+    from laxchange.transport.base import LocalSink
+
+    not_a_dir = tmp_path / "inbox"
+    not_a_dir.write_bytes(b"")  # a file where the inbox folder should be
+    with pytest.raises(TransportError) as exc:
+        LocalSink(not_a_dir / "a.lax", 10, None)
+    assert exc.value.code == "local.io" and "inbox" in (exc.value.hint or "")
+
+
+class _SlowWrites(ChrootSftp):
+    """A server that acknowledges each write after 0.3 s: never stalled, never finished."""
+
+    def open(self, path, flags, attr):  # type: ignore[no-untyped-def]
+        handle = super().open(path, flags, attr)
+        if isinstance(handle, int):
+            return handle
+        inner_write = handle.write
+
+        def write(offset: int, data: bytes) -> int:
+            time.sleep(0.3)
+            return inner_write(offset, data)
+
+        handle.write = write  # type: ignore[method-assign]
+        return handle
+
+
+def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    src = tmp_path / "a.lax"
+    src.write_bytes(os.urandom(512 * 1024))  # 32 writes of 16 KiB: about 10 s at this server's pace
+    settings = SftpSettings(timeout=0.5, min_rate=512 * 1024, chunk_size=16 * 1024)
+    with embedded_server(root, client_key.key, tmp_path, _SlowWrites) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        t0 = time.monotonic()
+        with SftpTransport(ep, lambda: client_key.key, settings) as t:
+            with pytest.raises(TransportError) as exc:
+                t.put(src, "a.lax")
+        elapsed = time.monotonic() - t0
+    assert exc.value.code == "timeout" and elapsed < 6, elapsed
+    assert [n for n in os.listdir(root / "drop") if not n.startswith(".")] == []

@@ -1,0 +1,251 @@
+"""`laxchange endpoints/send/collect/serve-sftp` end to end, as a new user would run them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+from click.testing import CliRunner, Result
+
+from laxchange.cli import main
+from tests.support.sshd import ClientKey, Sshd, keygen
+
+PASS = {"LAXCHANGE_PASSPHRASE": "correct horse battery staple"}
+
+
+def lax(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, ["--home", str(home), *args], env={**PASS, **(env or {})})
+
+
+def _home_with_key(tmp: Path, name: str, sshd: Sshd) -> Path:
+    """A home whose new, encrypted SSH key is authorized on the test sshd."""
+    home = tmp / name
+    r = lax(home, "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    line = r.output.strip()
+    assert line.startswith("ssh-ed25519 ")
+    with sshd.authorized.open("a") as fh:
+        fh.write(line + "\n")
+    return home
+
+
+def test_endpoints_add_and_list(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    fpr = "SHA256:" + "A" * 43
+    r = lax(home, "endpoints", "add", "LA:919", "sftp://la@127.0.0.1:2222/inbox", "--host-key-fingerprint", fpr)
+    assert r.exit_code == 0, r.output
+    r = lax(home, "--json", "endpoints", "list")
+    data = json.loads(r.output)
+    assert data["endpoints"] == [{"party": "LA:919", "url": "sftp://la@127.0.0.1:2222/inbox",
+                                  "host_key_fingerprints": [fpr]}]
+
+
+@pytest.mark.parametrize("args", [
+    ["sftp://la@127.0.0.1:2222/inbox"],  # no pinned host key
+    ["sftp://la@127.0.0.1:2222/inbox", "--host-key-fingerprint", "MD5:ab:cd"],
+    ["ftp://la@127.0.0.1/inbox", "--host-key-fingerprint", "SHA256:" + "A" * 43],
+    ["sftp://la:secret@127.0.0.1/inbox", "--host-key-fingerprint", "SHA256:" + "A" * 43],
+])
+def test_endpoints_add_refuses_bad_input(tmp_path: Path, args: list[str]) -> None:
+    r = lax(tmp_path / "h", "endpoints", "add", "LA:919", *args)
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
+
+
+def test_ssh_key_is_encrypted_private_and_checked(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    r = lax(home, "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    key = home / "keys" / "ssh_ed25519"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+    with pytest.raises(TypeError):  # OpenSSH format, and unreadable without the passphrase
+        load_ssh_private_key(key.read_bytes(), password=None)
+    with pytest.raises(paramiko.PasswordRequiredException):
+        paramiko.Ed25519Key(filename=str(key))
+    again = lax(home, "endpoints", "ssh-key")
+    assert again.output == r.output
+    wrong = lax(home, "endpoints", "ssh-key", env={"LAXCHANGE_PASSPHRASE": "wrong"})
+    assert wrong.exit_code == 5
+    key.chmod(0o640)
+    loose = lax(home, "endpoints", "ssh-key")
+    assert loose.exit_code == 5 and "chmod 600" in loose.output
+
+
+def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
+    drop = tmp_path / "drop-for-school"
+    drop.mkdir()
+    council = _home_with_key(tmp_path, "council", sshd)
+    school = _home_with_key(tmp_path, "school", sshd)
+    url = sshd.url(drop)
+    assert lax(council, "endpoints", "add", "URN:123456", url, "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
+    assert lax(school, "endpoints", "add", "LA:919", url, "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
+    pkgs = []
+    for i in range(3):
+        p = tmp_path / f"pkg-{i}.lax"
+        p.write_bytes(os.urandom(100_000 + i))
+        pkgs.append(p)
+    logins = sshd.log.read_text().count("Accepted publickey")
+    r = lax(council, "--json", "send", *map(str, pkgs), "--to", "URN:123456")
+    assert r.exit_code == 0, r.output
+    assert sshd.log.read_text().count("Accepted publickey") == logins + 1  # one connection for three files
+    sent = json.loads(r.output)
+    assert sent["ok"] and [f["name"] for f in sent["parties"][0]["files"]] == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
+    r = lax(school, "collect", "--from", "LA:919")
+    assert r.exit_code == 0, r.output
+    assert "collected pkg-0.lax" in r.output
+    for p in pkgs:
+        assert (school / "inbox" / p.name).read_bytes() == p.read_bytes()
+    assert sorted(os.listdir(drop / "processed")) == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
+    assert [n for n in os.listdir(drop) if n != "processed"] == []
+    r = lax(school, "--json", "collect")
+    assert r.exit_code == 0 and json.loads(r.output)["parties"][0]["files"] == []
+
+
+def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: ClientKey) -> None:
+    home = _home_with_key(tmp_path, "council", sshd)
+    impostor = Sshd(tmp_path / "impostor", [client_key.pub], host_key=keygen(tmp_path / "hk")).start()
+    try:
+        impostor.authorized.write_text(sshd.authorized.read_text())
+        drop = tmp_path / "drop"
+        drop.mkdir()
+        lax(home, "endpoints", "add", "URN:1", impostor.url(drop), "--host-key-fingerprint", sshd.fingerprint)
+        pkg = tmp_path / "p.lax"
+        pkg.write_bytes(b"x")
+        r = lax(home, "send", str(pkg), "--to", "URN:1")
+        assert r.exit_code == 4
+        assert "host key" in r.output and "refusing" in r.output and "Traceback" not in r.output
+        assert os.listdir(drop) == []
+        r = lax(home, "--json", "send", str(pkg), "--to", "URN:1")
+        assert r.exit_code == 4 and json.loads(r.output)["error"]["error"] == "hostkey.mismatch"
+    finally:
+        impostor.stop()
+
+
+def test_unknown_party_is_config_error(tmp_path: Path) -> None:
+    pkg = tmp_path / "p.lax"
+    pkg.write_bytes(b"x")
+    r = lax(tmp_path / "h", "send", str(pkg), "--to", "LA:999")
+    assert r.exit_code == 5 and "endpoints add" in r.output
+
+
+def test_local_folder_endpoint_end_to_end(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    a, b = tmp_path / "a", tmp_path / "b"
+    lax(a, "endpoints", "add", "URN:1", f"file://{drop}")
+    lax(b, "endpoints", "add", "LA:1", f"file://{drop}")
+    pkg = tmp_path / "p.lax"
+    pkg.write_bytes(b"payload")
+    assert lax(a, "send", str(pkg), "--to", "URN:1").exit_code == 0
+    r = lax(b, "collect", "--delete")
+    assert r.exit_code == 0, r.output
+    assert (b / "inbox" / "p.lax").read_bytes() == b"payload"
+    assert os.listdir(drop) == []
+
+
+def test_serve_sftp_command(tmp_path: Path) -> None:
+    client = keygen(tmp_path / "client")
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(Path(str(client) + ".pub").read_text())
+    root = tmp_path / "root"
+    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "serve-sftp", "--root", str(root), "--port", "0",
+                             "--authorized-keys", str(auth), "--host-key", str(tmp_path / "hostkey")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        second = proc.stdout.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+)", first)
+        assert m, first + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        fpr = second.split()[-1]
+        assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", fpr)
+        home = tmp_path / "h"
+        (root / "inbox").mkdir()
+        lax(home, "endpoints", "add", "LA:1", f"sftp://any@127.0.0.1:{m.group(1)}/inbox",
+            "--host-key-fingerprint", fpr, "--identity", str(client))
+        pkg = tmp_path / "p.lax"
+        pkg.write_bytes(b"via embedded server")
+        r = lax(home, "send", str(pkg), "--to", "LA:1")
+        assert r.exit_code == 0, r.output
+        assert (root / "inbox" / "p.lax").read_bytes() == b"via embedded server"
+        escape = lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{m.group(1)}/../..",
+                     "--host-key-fingerprint", fpr, "--identity", str(client))
+        assert escape.exit_code == 0
+        r = lax(home, "send", str(pkg), "--to", "LA:2")
+        assert r.exit_code == 0, r.output
+        assert (root / "p.lax").exists() and not (tmp_path.parent / "p.lax").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: Path, client_key: ClientKey) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    big = tmp_path / "big.lax"
+    with big.open("wb") as fh:
+        for _ in range(100):
+            fh.write(os.urandom(1_000_000))
+    server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
+    home = _home_with_key(tmp_path, "council", server)
+    lax(home, "endpoints", "add", "URN:1", server.url(drop), "--host-key-fingerprint", server.fingerprint)
+    stop = threading.Event()
+
+    def kill_when_a_fifth_is_uploaded() -> None:
+        while not stop.is_set():
+            for p in drop.glob(".big.lax.part-*"):
+                if p.stat().st_size >= 20_000_000:
+                    server.kill()
+                    return
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=kill_when_a_fifth_is_uploaded)
+    watcher.start()
+    try:
+        r = lax(home, "send", str(big), "--to", "URN:1", "--retries", "1")
+        stop.set()
+        watcher.join()
+        assert r.exit_code == 4, r.output
+        assert [n for n in os.listdir(drop) if not n.startswith(".")] == []
+        authorized = server.authorized.read_text()
+        server = Sshd(tmp_path / "sshd", [], host_key=server.host_key, port=server.port)
+        server.authorized.write_text(authorized)
+        server = server.start()
+        r = lax(home, "send", str(big), "--to", "URN:1")
+        assert r.exit_code == 0, r.output
+        r = lax(home, "send", str(big), "--to", "URN:1")
+        assert r.exit_code == 0, r.output
+        assert os.listdir(drop) == ["big.lax"]
+        assert hashlib.sha256((drop / "big.lax").read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+    finally:
+        stop.set()
+        server.stop()
+
+
+def test_collect_from_several_partners_at_once(tmp_path: Path, sshd: Sshd) -> None:
+    home = _home_with_key(tmp_path, "school", sshd)
+    for party in ("LA:1", "LA:2", "LA:3"):
+        drop = tmp_path / party.replace(":", "-")
+        drop.mkdir()
+        (drop / f"from-{party[3:]}.lax").write_bytes(party.encode())
+        lax(home, "endpoints", "add", party, sshd.url(drop), "--host-key-fingerprint", sshd.fingerprint)
+    lax(home, "endpoints", "add", "LA:4", f"sftp://nobody@127.0.0.1:{sshd.port}/x",
+        "--host-key-fingerprint", "SHA256:" + "B" * 43)
+    r = lax(home, "--json", "collect")
+    assert r.exit_code == 4
+    data = json.loads(r.output)
+    by_party = {p["party"]: p for p in data["parties"]}
+    assert by_party["LA:4"]["error"]["error"] == "hostkey.mismatch"
+    assert all(by_party[p]["ok"] for p in ("LA:1", "LA:2", "LA:3"))
+    assert sorted(os.listdir(home / "inbox")) == ["from-1.lax", "from-2.lax", "from-3.lax"]

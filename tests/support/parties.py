@@ -1,0 +1,108 @@
+"""Test helpers: parties with throwaway keys (scrypt work factor 2^10), a fixed clock, records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from laxchange import package, samples
+from laxchange.clock import FixedClock
+from laxchange.home import Home
+from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust.keystore import KeyStore
+
+T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+PASSPHRASE = b"test passphrase, not a secret"
+WORK_FACTOR = 10
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shared_dir() -> Path:
+    """The project's shared folder (test vectors): $LAXCHANGE_SHARED, else ../shared beside the
+    repository, else /work/shared (where CI's clone may live elsewhere). Absence fails the tests."""
+    candidates = [os.environ.get("LAXCHANGE_SHARED"), str(REPO.parent / "shared"), "/work/shared"]
+    for c in candidates:
+        if c and (Path(c) / "vectors").is_dir():
+            return Path(c)
+    return REPO.parent / "shared"
+
+
+SHARED = _shared_dir()
+
+
+def passphrase(purpose: str, *, confirm: bool = False) -> bytes:
+    return PASSPHRASE
+
+
+@dataclass
+class Party:
+    party: str
+    home: Home
+    store: KeyStore
+    directory: PartnerDirectory
+    clock: FixedClock
+
+    def card(self) -> tuple[dict[str, Any], str]:
+        return build_card(self.store)
+
+    def trust(self, other: "Party") -> None:
+        card, fpr = other.card()
+        self.directory.add(card, fingerprint=fpr)
+
+    def pack(self, doc: dict[str, Any], to: str, **kw: Any) -> bytes:
+        buf = io.BytesIO()
+        package.pack(doc, message_type=kw.pop("message_type", "pep-transfer"), recipient=to, keystore=self.store,
+                     directory=self.directory, out=buf, clock=self.clock, **kw)
+        return buf.getvalue()
+
+    def open(self, data: bytes, **kw: Any) -> package.Opened:
+        return package.open_package(io.BytesIO(data), keystore=self.store, directory=self.directory,
+                                    clock=self.clock, **kw)
+
+
+def make_party(root: Path, party: str, name: str, clock: FixedClock | None = None, **init: Any) -> Party:
+    clock = clock or FixedClock(T0)
+    home = Home(root / party.replace(":", "_"))
+    store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
+    store.init(party, name, **init)
+    return Party(party, home, store, PartnerDirectory(home, clock=clock), clock)
+
+
+def world(root: Path, **init: Any) -> tuple[Party, Party, Party]:
+    """A council A and a school B that trust each other, and a council C that trusts both."""
+    clock = FixedClock(T0)
+    a = make_party(root, "LA:919", "Example Council", clock, **init)
+    b = make_party(root, "URN:123456", "Example School", clock, **init)
+    c = make_party(root, "LA:920", "Other Council", clock)
+    a.trust(b)
+    b.trust(a)
+    c.trust(a)
+    c.trust(b)
+    a.trust(c)
+    return a, b, c
+
+
+def record(seed: int = 1, kind: str = "pep-transfer") -> dict[str, Any]:
+    return samples.generate(kind, seed, 1)[0]
+
+
+NODE_DIR = REPO / "tests" / "interop" / "node"
+
+
+def node_oracle(*args: str, identity: str | None = None) -> str:
+    """Run the npm age-encryption helper (tests/interop/node/age_oracle.mjs); fail if unavailable."""
+    assert shutil.which("node"), "node is required for the post-quantum interop tests"
+    assert (NODE_DIR / "node_modules" / "age-encryption").is_dir(), "run ./scripts/setup (npm ci in tests/interop/node)"
+    env = dict(os.environ)
+    if identity is not None:
+        env["AGE_IDENTITY"] = identity
+    r = subprocess.run(["node", str(NODE_DIR / "age_oracle.mjs"), *args], capture_output=True, text=True, env=env,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout

@@ -1,0 +1,45 @@
+"""Open each transport implementation on a fresh remote folder, for the shared contract tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import paramiko
+
+from laxchange.transport import Endpoint, LocalFolderTransport, SftpSettings, SftpTransport, Transport
+from laxchange.transport.server import EmbeddedSftpServer
+from tests.support.sshd import Sshd, keygen
+
+
+@contextmanager
+def embedded_server(root: Path, key: paramiko.PKey, tmp: Path,
+                    interface: type[paramiko.SFTPServerInterface] | None = None) -> Iterator[EmbeddedSftpServer]:
+    host_key = paramiko.Ed25519Key(filename=str(keygen(tmp / "embedded_host_key", "host")))
+    kwargs = {"sftp_interface": interface} if interface else {}
+    server = EmbeddedSftpServer(root, host_key, [key], **kwargs).start()  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def open_transport(kind: str, remote: Path, tmp: Path, key: paramiko.PKey, sshd: Sshd | None = None,
+                   settings: SftpSettings | None = None) -> Iterator[Transport]:
+    """`kind` is "local", "embedded" or "sshd"; the remote folder is `remote` in every case."""
+    if kind == "local":
+        with LocalFolderTransport(Endpoint("LA:1", f"file://{remote}")) as t:
+            yield t
+    elif kind == "embedded":
+        root = remote.parent
+        with embedded_server(root, key, tmp) as srv:
+            ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/{remote.name}", (srv.fingerprint,))
+            with SftpTransport(ep, lambda: key, settings) as t:
+                yield t
+    else:
+        assert sshd is not None
+        ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
+        with SftpTransport(ep, lambda: key, settings) as t:
+            yield t

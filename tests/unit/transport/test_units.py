@@ -1,0 +1,152 @@
+"""Pure rules of the transport layer: URLs, names, fingerprints, retry timing, parallel partners."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from laxchange.errors import ConfigError, TransportError, UsageError
+from laxchange.transport import (
+    Endpoint,
+    Listing,
+    RetryingTransport,
+    RetryPolicy,
+    Runner,
+    StaticEndpoints,
+    fingerprint,
+    name_problem,
+    parse_url,
+    send,
+)
+from laxchange.transport.base import transport_error
+from tests.support.sshd import fingerprint_of, keygen
+
+
+def test_parse_urls() -> None:
+    u = parse_url("sftp://la919@sftp.example.org:2200/drop/in")
+    assert (u.scheme, u.user, u.host, u.port, u.path) == ("sftp", "la919", "sftp.example.org", 2200, "/drop/in")
+    assert parse_url("sftp://a@h").port == 22
+    assert parse_url("file:///srv/drop").path == "/srv/drop"
+    for bad in ("http://h/x", "sftp://h/x", "file://host/x", "sftp://a@h:99999/x", "sftp://a:pw@h/x"):
+        with pytest.raises(UsageError):
+            parse_url(bad)
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("pkg-01HXYZ.lax", True), ("a..b", False), ("..", False), ("../x", False), ("a/b", False), ("a\\b", False),
+    (".hidden", False), ("x\x00", False), ("x\u202e", False), ("x" * 256, False), ("", False), ("é.lax", True),
+])
+def test_name_rules(name: str, ok: bool) -> None:
+    assert (name_problem(name) is None) is ok
+
+
+def test_fingerprint_matches_openssh(tmp_path: Path) -> None:
+    path = keygen(tmp_path / "k")
+    assert fingerprint(paramiko.Ed25519Key(filename=str(path))) == fingerprint_of(Path(str(path) + ".pub"))
+
+
+class _Flaky:
+    """Fails `fail` times with a transient error, then succeeds; counts connections."""
+
+    opened = 0
+
+    def __init__(self, fail: list[int], transient: bool = True) -> None:
+        self.fail = fail
+        self.transient = transient
+
+    def __enter__(self) -> _Flaky:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        _Flaky.opened += 1
+
+    def close(self) -> None:
+        pass
+
+    def list(self, folder: str = "") -> Listing:
+        if self.fail[0] > 0:
+            self.fail[0] -= 1
+            raise transport_error("dropped", code="connection", transient=self.transient)
+        return Listing()
+
+
+def test_retry_backs_off_with_jitter_then_succeeds() -> None:
+    fail = [2]
+    sleeps: list[float] = []
+    t = RetryingTransport(lambda: _Flaky(fail), RetryPolicy(base_delay=1.0), sleep=sleeps.append,  # type: ignore[arg-type,return-value]
+                          rng=random.Random(7))
+    assert t.list().files == []
+    assert t.connects == 3
+    assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
+
+
+def test_non_transient_errors_are_not_retried() -> None:
+    sleeps: list[float] = []
+    t = RetryingTransport(lambda: _Flaky([5], transient=False), sleep=sleeps.append)  # type: ignore[arg-type,return-value]
+    with pytest.raises(TransportError):
+        t.list()
+    assert sleeps == [] and t.connects == 1
+
+
+def test_retries_stop_at_attempts_and_budget() -> None:
+    sleeps: list[float] = []
+    t = RetryingTransport(lambda: _Flaky([99]), RetryPolicy(attempts=3), sleep=sleeps.append)  # type: ignore[arg-type,return-value]
+    with pytest.raises(TransportError) as e:
+        t.list()
+    assert len(sleeps) == 2 and e.value.details["attempts"] == 3
+    clock = [0.0]
+
+    def sleep(d: float) -> None:
+        clock[0] += d + 10
+
+    t = RetryingTransport(lambda: _Flaky([99]), RetryPolicy(attempts=100, budget=25), sleep=sleep,  # type: ignore[arg-type,return-value]
+                          monotonic=lambda: clock[0])
+    with pytest.raises(TransportError):
+        t.list()
+    assert clock[0] <= 25 + 8 + 10
+
+
+def test_partners_run_in_parallel_with_a_bound() -> None:
+    running = [0]
+    peak = [0]
+    lock = threading.Lock()
+
+    def work(party: str) -> str:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        if party == "bad":
+            raise ConfigError("no endpoint", code="endpoint.missing")
+        return party
+
+    runner = Runner(StaticEndpoints(), lambda e: None, max_parallel=3)  # type: ignore[arg-type,return-value]
+    out = runner.each_party(["a", "b", "c", "d", "e", "bad"], work)
+    assert peak[0] == 3
+    assert out["a"] == "a" and isinstance(out["bad"], ConfigError)
+
+
+def test_send_refuses_unsafe_local_names(tmp_path: Path) -> None:
+    p = tmp_path / ".hidden.lax"
+    p.write_bytes(b"x")
+    runner = Runner(StaticEndpoints({"X": Endpoint("X", f"file://{tmp_path}")}), lambda e: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(TransportError):
+        send(runner, "X", [p])
+
+
+def test_public_api_is_exactly_all() -> None:
+    import laxchange.transport as api
+
+    public = {n for n in dir(api) if not n.startswith("_")} - {
+        "base", "endpoints", "hostkeys", "identity", "local", "ops", "retry", "server", "sftp"}
+    assert public == set(api.__all__)
