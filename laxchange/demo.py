@@ -11,6 +11,7 @@ quarantined. Every step runs the same library code as the CLI; nothing is faked.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import tempfile
@@ -22,15 +23,14 @@ from typing import Any, Callable
 import paramiko
 
 from laxchange import package, samples
-from laxchange._util import jsonio
+from laxchange._util import jsonio, timefmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError
-from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.party import open_from, pack_to, record_sent
+from laxchange.exchange import Party
 from laxchange.home import Home
 from laxchange.models.messages import RECEIPT_ID
-from laxchange.transport import RetryPolicy, Runner, SftpSettings, collect, send, transport_factory
-from laxchange.transport.server import EmbeddedSftpServer
+from laxchange.transport import RetryPolicy, SftpSettings
+from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 from laxchange.validate import validate_file
@@ -47,13 +47,19 @@ def _passphrase(_purpose: str, *, confirm: bool = False) -> bytes:
 class DemoParty:
     party: str
     name: str
-    home: Home
-    store: KeyStore
-    directory: PartnerDirectory
+    me: Party
 
-    def runner(self) -> Runner:
-        factory = transport_factory(self.home, _passphrase, SftpSettings(timeout=10.0))
-        return Runner(DirectoryEndpoints(self.home), factory, RetryPolicy(attempts=3, budget=30.0))
+    @property
+    def home(self) -> Home:
+        return self.me.home
+
+    @property
+    def store(self) -> KeyStore:
+        return self.me.keystore
+
+    @property
+    def directory(self) -> PartnerDirectory:
+        return self.me.directory
 
 
 @dataclass
@@ -119,7 +125,9 @@ def step_parties(ctx: DemoContext, notification: dict[str, Any]) -> EmbeddedSftp
         home = Home(ctx.workdir / "homes" / slug)
         store = KeyStore(home, passphrase=_passphrase, clock=ctx.clock, work_factor=ctx.work_factor)
         store.init(party, name)
-        ctx.parties[slug] = DemoParty(party, name, home, store, PartnerDirectory(home, clock=ctx.clock))
+        me = Party.from_home(home, passphrase=_passphrase, clock=ctx.clock, sftp=SftpSettings(timeout=10.0),
+                             retry=RetryPolicy(attempts=3, budget=30.0), keystore=store)
+        ctx.parties[slug] = DemoParty(party, name, me)
 
     root = ctx.workdir / "sftp-server"
     for slug in ctx.parties:
@@ -146,14 +154,10 @@ def step_parties(ctx: DemoContext, notification: dict[str, Any]) -> EmbeddedSftp
 
 
 def _new_host_key(path: Path) -> paramiko.PKey:
-    from laxchange.transport.server import load_or_create_host_key
-
     return load_or_create_host_key(path)
 
 
 def _pub_blob(home: Home) -> bytes:
-    import base64
-
     line = Path(str(home.ssh_client_key) + ".pub").read_text().split()
     return base64.b64decode(line[1])
 
@@ -161,46 +165,28 @@ def _pub_blob(home: Home) -> bytes:
 def _pack(ctx: DemoContext, sender: DemoParty, doc: dict[str, Any], message_type: str, to: DemoParty) -> Path:
     sender.home.ensure()
     out = sender.home.outbox / f"{message_type}-{time.time_ns()}.lax"
-    return pack_to(sender.home, doc, message_type=message_type, recipient=to.party, out=out, store=sender.store,
-                   directory=sender.directory, clock=ctx.clock).path or out
+    return sender.me.pack(doc, message_type=message_type, recipient=to.party, out=out).path or out
 
 
 def _deliver(ctx: DemoContext, sender: DemoParty, files: dict[str, list[Path]]) -> None:
-    runner = sender.runner()
     for slug, paths in files.items():
-        party = ctx.parties[slug].party
-        manifests = {}
-        for p in paths:
-            with p.open("rb") as fh:
-                manifests[p.name] = package.read_manifest(fh)[0]
-        result = send(runner, party, paths)
+        result = sender.me.send(ctx.parties[slug].party, paths)
         if not result.ok:
             first = result.error or next(f.error for f in result.files if f.error)
             raise SecurityError(f"demo: delivery to {slug} failed: {first}", code="demo.send")
-        record_sent(sender.home, party, manifests, {f.name: f.sha256 for f in result.files}, clock=ctx.clock)
 
 
 def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
     """Collect from our drop folder, then verify and open each package (quarantining failures)."""
-    runner = receiver.runner()
-    result = collect(runner, receiver.party, receiver.home.inbox)
-    if result.error:
-        raise SecurityError(f"demo: collect failed: {result.error}", code="demo.collect")
-    opened = []
-    for f in result.files:
-        path = receiver.home.inbox / f.name
-        out = receiver.home.root / "received" / (path.stem + ".json")
-        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            opened.append(open_from(receiver.home, path, out=out, store=receiver.store,
-                                    directory=receiver.directory, clock=ctx.clock))
-            done = receiver.home.root / "opened"
-            done.mkdir(exist_ok=True, mode=0o700)
-            path.replace(done / path.name)  # kept, out of the inbox so it is not opened twice
-        except (SecurityError, InvalidData) as exc:
-            ctx.say(f"   {receiver.party}: REFUSED {f.name}: {exc.message} [{exc.code}]")
-            ctx.results.setdefault("quarantined", []).append(exc.code)
-    return opened
+    results = receiver.me.collect()
+    if not all(r.ok for r in results):
+        raise SecurityError(f"demo: collect failed: {[r.error for r in results]}", code="demo.collect")
+    names = [f.name for r in results for f in r.files]
+    inbox = receiver.me.open_inbox(receiver.home.root / "received", names)
+    for name, exc in inbox.refused:
+        ctx.say(f"   {receiver.party}: REFUSED {name}: {exc.message} [{exc.code}]")
+        ctx.results.setdefault("quarantined", []).append(exc.code)
+    return inbox.opened
 
 
 def step_exchange(ctx: DemoContext, notification: dict[str, Any], pep: dict[str, Any]) -> package.Opened:
@@ -230,8 +216,7 @@ def step_exchange(ctx: DemoContext, notification: dict[str, Any], pep: dict[str,
 def step_receipt(ctx: DemoContext, opened: package.Opened) -> None:
     """The school acknowledges with a signed receipt, which travels back the same way."""
     vsh, school = ctx.parties["placing-vs"], ctx.parties["school"]
-    now = ctx.clock.now().replace(microsecond=0)
-    stamp = now.isoformat().replace("+00:00", "Z")
+    stamp = timefmt.fmt(ctx.clock.now())
     receipt = {"schema": RECEIPT_ID, "in_reply_to": opened.manifest.transfer_id,
                "payload_sha256": opened.manifest.payload_sha256, "status": "accepted",
                "received_at": stamp, "processed_at": stamp}

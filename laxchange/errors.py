@@ -1,13 +1,21 @@
-"""One error hierarchy for the library and the CLI.
+"""One error hierarchy for the library and the CLI, and the registry of reason codes.
 
 Every failure a user can cause or meet is a `LaxError` subclass carrying a stable exit code, a
 message that says what went wrong and where, and a hint that says what to do. The CLI prints
-these without a traceback; library callers catch them by class.
+these without a traceback; library callers catch them by class, scripts match on `code`.
+
+Reason codes have one spelling scheme, `area.problem` in lower-case kebab words
+(`host-key.mismatch`, `package.replayed`), and every code the library raises is registered in
+`CODES` below with what it means (a test fails on an unregistered, misspelt or duplicate code).
+Codes are a contract: scripts, quarantine sidecars and receipts carry them, so a released code
+is never renamed or reused for another meaning.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import re
+from typing import Any, ClassVar, Self
 
 
 class ExitCode:
@@ -36,8 +44,8 @@ EXIT_CODE_TABLE: list[tuple[int, str]] = [
 class LaxError(Exception):
     """Base of all laxchange errors. `code` is a short stable machine-readable reason."""
 
-    exit_code: int = ExitCode.INVALID_DATA
-    code: str = "error"
+    exit_code: ClassVar[int] = ExitCode.INVALID_DATA
+    code: str = "error.unspecified"
 
     def __init__(
         self,
@@ -53,6 +61,18 @@ class LaxError(Exception):
         if code is not None:
             self.code = code
         self.details = details or {}
+
+    def annotated(self, note: str, **details: Any) -> Self:
+        """A copy with `note` appended to the message and `details` added; the original is untouched.
+
+        For adding what a higher layer knows (e.g. where a package was quarantined) while keeping
+        the class, code and exit code of the original error: `raise exc.annotated(...) from exc`.
+        """
+        new = copy.copy(self)
+        new.message = f"{self.message} {note}" if note else self.message
+        new.details = {**self.details, **details}
+        new.args = (new.message,)
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -72,35 +92,199 @@ class InvalidData(LaxError):
     """Input data is malformed or fails schema/domain validation (exit 1)."""
 
     exit_code = ExitCode.INVALID_DATA
-    code = "invalid-data"
+    code = "data.invalid"
 
 
 class UsageError(LaxError):
     """The command line or API call is wrong (exit 2)."""
 
     exit_code = ExitCode.USAGE
-    code = "usage"
+    code = "usage.invalid"
 
 
 class SecurityError(LaxError):
     """A cryptographic or trust check failed; the input must not be used (exit 3)."""
 
     exit_code = ExitCode.SECURITY
-    code = "security"
+    code = "security.failed"
 
 
 class TransportError(LaxError):
     """Moving files to or from a partner failed (exit 4)."""
 
     exit_code = ExitCode.TRANSPORT
-    code = "transport"
+    code = "transport.failed"
 
-    #: True when retrying the same operation later may succeed (timeouts, dropped links).
-    transient: bool = False
+    #: Whether retrying the same operation may succeed; fixed by the class, never set on an instance.
+    transient: ClassVar[bool] = False
+
+
+class TransientTransportError(TransportError):
+    """A transport failure that retrying the same idempotent operation may cure (timeouts, dropped links)."""
+
+    transient: ClassVar[bool] = True
 
 
 class ConfigError(LaxError):
     """Home directory, keys, passphrases or partner configuration are missing or wrong (exit 5)."""
 
     exit_code = ExitCode.CONFIG
-    code = "config"
+    code = "config.error"
+
+
+class InternalError(LaxError):
+    """A bug in laxchange (exit 70): an invariant broke. Reported, never silently absorbed."""
+
+    exit_code = ExitCode.INTERNAL
+    code = "internal.error"
+
+
+#: `area.problem`: lower-case words joined by hyphens, one dot.
+CODE_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*")
+
+#: Every reason code laxchange raises, with its meaning. Add a line here with every new code.
+CODES: dict[str, str] = {
+    # the classes' defaults, for an error raised without a specific code
+    "error.unspecified": "an error without a more specific code",
+    "data.invalid": "input data is malformed or fails validation",
+    "usage.invalid": "the command line or API call is wrong",
+    "security.failed": "a cryptographic or trust check failed",
+    "transport.failed": "moving files to or from a partner failed",
+    "config.error": "home, keys, passphrase or partner configuration is missing or wrong",
+    "internal.error": "a bug in laxchange",
+    # strict JSON (laxchange._util.jsonio)
+    "json.bom": "the JSON starts with a byte-order mark",
+    "json.duplicate-key": "an object repeats a key",
+    "json.empty": "the input is empty",
+    "json.encoding": "the input is not UTF-8",
+    "json.non-finite": "NaN, Infinity or an out-of-range number",
+    "json.too-deep": "nesting is deeper than the limit",
+    "json.too-large": "the document is larger than the limit",
+    "json.truncated": "the JSON ends early",
+    # files given to a command
+    "file.directory": "a directory was given where a file is expected",
+    "file.missing": "the file does not exist",
+    "file.permission": "the file cannot be read (permissions)",
+    "file.unreadable": "the file cannot be read",
+    "record.invalid": "the record or message fails validation",
+    "record.too-large": "the record is larger than the limit",
+    "validate.empty-dir": "a folder to validate holds no JSON files",
+    "sample.output-dir": "the sample output folder cannot be used",
+    "sample.output-file": "the sample output file cannot be written",
+    # schemas and migrations (laxchange.models)
+    "schema.export-not-empty": "the export folder is not empty",
+    "schema.lock-mismatch": "a released schema file differs from the lock file",
+    "schema.missing": "the document names no schema",
+    "schema.not-object": "the document is not a JSON object",
+    "schema.released-changed": "a released schema file was changed",
+    "schema.unknown": "no such schema",
+    "schema.unknown-id": "the document's $schema is not a laxchange schema",
+    "schema.version": "this schema version is not supported",
+    "type.unknown": "no such message type",
+    "migrate.downgrade": "migrating to an older version was asked for",
+    "migrate.invalid-result": "a migrated document fails validation",
+    "migrate.missing": "no migration exists between these versions",
+    "migrate.unknown-version": "the target version is unknown",
+    # the home and its keys (laxchange.home, laxchange.trust)
+    "home.exists": "the home is already initialised",
+    "home.missing": "the home does not exist",
+    "config.invalid": "the home's config.json is malformed",
+    "keyring.missing": "the home has no keyring (not initialised)",
+    "key.damaged": "a private key file cannot be decrypted or parsed",
+    "key.malformed": "a key entry in the keyring is malformed",
+    "key.missing": "a private key file is missing",
+    "key.permissions": "a private key file is readable by group or others",
+    "key.no-signing-key": "no signing key is valid now",
+    "key.revoked": "the key is revoked",
+    "key.unknown": "no key with this id",
+    "kdf.work-factor": "the scrypt work factor is out of range",
+    "alg.unknown": "an unknown key algorithm",
+    "expires.range": "an expiry outside the allowed range",
+    "reason.missing": "a revocation needs a reason",
+    "party.invalid": "a party id is not LA:NNN or URN:NNNNNN",
+    "passphrase.empty": "the passphrase is empty",
+    "passphrase.missing": "the passphrase file is missing",
+    "passphrase.permissions": "the passphrase file is readable by group or others",
+    "passphrase.unavailable": "a passphrase is needed and there is no way to ask for it",
+    "passphrase.wrong": "the passphrase does not unlock the key",
+    "ssh-key.exists": "the SSH client key already exists",
+    "ssh-key.invalid": "the SSH client key cannot be parsed",
+    "ssh-key.missing": "the SSH client key is missing",
+    "ssh-key.passphrase": "the SSH client key cannot be unlocked",
+    "ssh-key.permissions": "the SSH client key is readable by group or others",
+    # partner cards and the directory
+    "card.changed": "a new card for a known partner is not signed by its current keys",
+    "card.fingerprint-malformed": "a card fingerprint is not 32 base32 characters",
+    "card.fingerprint-mismatch": "the card does not match the fingerprint confirmed out of band",
+    "card.fingerprint-required": "adding a partner needs its fingerprint, confirmed out of band",
+    "card.invalid": "the card is malformed or its signatures do not verify",
+    "partner.damaged": "a stored partner record is damaged",
+    "partner.no-key": "the partner has no key valid now",
+    "partner.unknown": "the party is not in the partner directory",
+    "sftp-url.invalid": "an SFTP URL on a card is malformed",
+    # packages (laxchange.package); on the wire a rejection carries only these coarse codes
+    "package.bad-signature": "a signature does not verify",
+    "package.expired": "the package has expired",
+    "package.key-not-valid": "the sender's key was not valid when the package was made",
+    "package.not-addressed-to-us": "the package is for another party",
+    "package.not-yet-valid": "the package was made in the future",
+    "package.replayed": "this transfer was already imported",
+    "package.revoked-key": "the package is signed with a revoked key",
+    "package.tampered": "the package is damaged or was altered",
+    "package.unknown-sender": "the sender is not a partner",
+    "package.wrong-format-version": "the package format version is not supported",
+    "statement.malformed": "the signed statement inside the package is malformed",
+    "attachment.name": "an attachment name is not a plain unique file name",
+    "attachments.exists": "an attachment would overwrite an existing file",
+    "attachments.too-many": "more attachments than the limit",
+    "send.wrong-recipient": "the package is addressed to another party than the one sent to",
+    # endpoints and URLs
+    "endpoint.missing": "no endpoint for this partner",
+    "endpoint.none": "no endpoints to collect from",
+    "endpoint.unpinned": "an SFTP endpoint has no pinned host key",
+    "url.invalid": "a malformed endpoint URL",
+    "url.password": "an endpoint URL carries a password",
+    "url.scheme": "an unsupported endpoint URL scheme",
+    # SSH and SFTP (laxchange.transport)
+    "host-key.fingerprint-invalid": "a host-key fingerprint is not SHA256:<43 base64 characters>",
+    "host-key.known-hosts": "the known_hosts file cannot be used",
+    "host-key.mismatch": "the server's host key is not the pinned one",
+    "host-key.unpinned": "no host key is pinned for this server",
+    "ssh.auth-failed": "SSH authentication failed",
+    "ssh.auth-refused": "the server refused our SSH key",
+    "ssh.auth-timeout": "SSH authentication timed out",
+    "ssh.connect-failed": "the TCP connection could not be made",
+    "ssh.connection-lost": "the connection dropped",
+    "ssh.handshake-failed": "the SSH handshake failed",
+    "ssh.no-sftp": "the server offers no SFTP subsystem",
+    "ssh.protocol-error": "the server's SFTP reply made no sense",
+    "ssh.timeout": "the server stalled past the timeout",
+    "name.invalid": "an unsafe remote file name",
+    "name.missing": "a file name is missing",
+    "remote.bad-name": "a remote file name is not UTF-8",
+    "remote.exists": "the remote file already exists",
+    "remote.failure": "the server refused an operation",
+    "remote.missing": "the remote file does not exist",
+    "remote.no-size": "the server gave no file size",
+    "remote.not-regular": "the remote entry is not a regular file",
+    "remote.permission": "the server denied access",
+    "remote.too-large": "the remote file is larger than the limit",
+    "local.exists": "the local file already exists",
+    "local.io": "a local disk error",
+    "verify.hash": "the file's hash does not match after transfer",
+    "verify.local-hash": "the local copy's hash does not match",
+    "verify.size": "the file's size does not match after transfer",
+    "server.authorized-keys": "the authorized_keys file cannot be used",
+    "server.host-key": "the server host key cannot be used",
+    "server.listen": "the server cannot listen on that address",
+    "server.root": "the server root folder cannot be used",
+    # the ledger
+    "ledger.corrupt": "the ledger database cannot be opened",
+    "audit.broken": "the audit chain does not verify",
+    # the demo
+    "demo.collect": "the demo could not collect",
+    "demo.invalid-sample": "a generated sample failed validation (a bug)",
+    "demo.not-opened": "the demo could not open a package",
+    "demo.send": "the demo could not send",
+    "demo.tamper-accepted": "a tampered package was accepted (a bug)",
+}

@@ -158,7 +158,7 @@ def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[s
         errs = report.errors
         first = errs[0] if errs else None
         msg = f"{source} is not a valid {message_type}: " + (f"{first.path}: {first.message}" if first else "invalid")
-        raise InvalidData(msg, code="invalid-record", hint=(first.hint if first else None) or "run `laxchange validate`",
+        raise InvalidData(msg, code="record.invalid", hint=(first.hint if first else None) or "run `laxchange validate`",
                           details={"errors": [e.to_dict() for e in errs]})
     return schemastore.identify(doc, source)
 
@@ -251,7 +251,7 @@ def _write_stream_atomic(path: Path, prefix: bytes, body: Any, mode: int = 0o600
 def _read_line(src: BinaryIO, limit: int, what: str) -> bytes:
     line = src.readline(limit + 1)
     if not line.endswith(b"\n") or len(line) > limit:
-        raise _reject("tampered", f"{what} is truncated or too long")
+        raise _reject("package.tampered", f"{what} is truncated or too long")
     return line[:-1]
 
 
@@ -260,10 +260,10 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
     first = src.readline(len(FORMAT_LINE) + 16)
     if first != FORMAT_LINE:
         if re.fullmatch(rb"LAXCHANGE/[0-9]{1,4}\n", first):
-            raise _reject("wrong-format-version",
+            raise _reject("package.wrong-format-version",
                           f"format {first.strip().decode()} is not supported (this laxchange reads LAXCHANGE/1)",
                           "upgrade laxchange, or ask the sender to send format 1")
-        raise _reject("tampered", "not a laxchange package (bad format line)")
+        raise _reject("package.tampered", "not a laxchange package (bad format line)")
     raw = _read_line(src, MAX_MANIFEST_BYTES, "manifest")
     try:
         env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
@@ -275,7 +275,7 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
         if not isinstance(m, dict) or set(m) != MANIFEST_FIELDS:
             raise ValueError("manifest fields are wrong")
         if m["format"] != FORMAT:
-            raise _reject("wrong-format-version", f"manifest format {m['format']!r} is not supported")
+            raise _reject("package.wrong-format-version", f"manifest format {m['format']!r} is not supported")
         if jsonio.dumps_canonical(m) != env.payload:
             raise ValueError("manifest payload is not canonical JSON")
         manifest = Manifest(**m)
@@ -284,7 +284,7 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
         raise
     except (InvalidData, dsse.DSSEError, ValueError, TypeError) as exc:
         msg = exc.message if isinstance(exc, InvalidData) else str(exc)
-        raise _reject("tampered", f"manifest is malformed ({msg})") from None
+        raise _reject("package.tampered", f"manifest is malformed ({msg})") from None
     return manifest, env
 
 
@@ -353,19 +353,19 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
     keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
     good = dsse.verify(env, {kid: k.dsse_key() for kid, k in keys.items()})
     if not good:
-        raise _reject("bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
+        raise _reject("package.bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
     for pk in good:
         info = keys[pk.keyid]
         if info.revoked_at is not None and timefmt.parse(info.revoked_at) <= max(now, created):
-            raise _reject("revoked-key", f"the {what} was signed with key {info.kid} of {sender.party}, "
+            raise _reject("package.revoked-key", f"the {what} was signed with key {info.kid} of {sender.party}, "
                           f"revoked at {info.revoked_at} ({info.revocation_reason})")
         status = info.status_at(created)
         if status != "valid":
-            raise _reject("key-not-valid", f"the {what} was signed with key {info.kid} of {sender.party}, "
+            raise _reject("package.key-not-valid", f"the {what} was signed with key {info.kid} of {sender.party}, "
                           f"which was {status} at {manifest.created}")
     missing = set(sender.required_signature_algorithms) - {k.alg for k in good}
     if missing:
-        raise _reject("bad-signature", f"the {what} lacks a valid {', '.join(sorted(missing))} signature "
+        raise _reject("package.bad-signature", f"the {what} lacks a valid {', '.join(sorted(missing))} signature "
                       f"required by {sender.party}'s policy")
 
 
@@ -390,26 +390,26 @@ def open_package(
     with _opened(source) as src:
         manifest, menv = read_manifest(src)
         if manifest.recipient != ring.party:
-            raise _reject("not-addressed-to-us", f"the package is addressed to {manifest.recipient}, not {ring.party}",
+            raise _reject("package.not-addressed-to-us", f"the package is addressed to {manifest.recipient}, not {ring.party}",
                           "it was delivered to the wrong party; return it to the sender")
         sender = directory.get_optional(manifest.sender)
         if sender is None:
-            raise _reject("unknown-sender", f"sender {manifest.sender} is not in the partner directory",
+            raise _reject("package.unknown-sender", f"sender {manifest.sender} is not in the partner directory",
                           "add their card with `laxchange partners add CARD --fingerprint FPR` if you expect them")
         _verify_sender(menv, sender, manifest, now, "manifest")
         created, expires = timefmt.parse(manifest.created), timefmt.parse(manifest.expires)
         if created > now + CLOCK_SKEW:
-            raise _reject("not-yet-valid", f"the package claims to be created in the future ({manifest.created})",
+            raise _reject("package.not-yet-valid", f"the package claims to be created in the future ({manifest.created})",
                           "check this machine's clock and the sender's")
         if now >= expires:
-            raise _reject("expired", f"the package expired at {manifest.expires}", "ask the sender to send it again")
+            raise _reject("package.expired", f"the package expired at {manifest.expires}", "ask the sender to send it again")
         if seen is not None and seen(manifest.transfer_id, manifest.sender):
-            raise _reject("replayed", f"transfer {manifest.transfer_id} has already been received",
+            raise _reject("package.replayed", f"transfer {manifest.transfer_id} has already been received",
                           "this is a duplicate; nothing to do")
         try:
             identity = keystore.identity(manifest.recipient_key_id)
         except KeyError:
-            raise _reject("not-addressed-to-us", f"the package is encrypted to key {manifest.recipient_key_id}, "
+            raise _reject("package.not-addressed-to-us", f"the package is encrypted to key {manifest.recipient_key_id}, "
                           "which is not one of ours", "ask the sender to refresh our card and send again") from None
         start = src.tell()
         h = hashlib.sha256()
@@ -420,7 +420,7 @@ def open_package(
             if size > manifest.payload_size:
                 break
         if size != manifest.payload_size or h.hexdigest() != manifest.payload_sha256:
-            raise _reject("tampered", "the encrypted payload does not match the manifest's size and SHA-256")
+            raise _reject("package.tampered", "the encrypted payload does not match the manifest's size and SHA-256")
         src.seek(start)
         # Decrypted bytes beyond the in-memory spool go to an unlinked 0600 file in our own
         # home (not the shared /tmp) unless the caller names a directory.
@@ -430,7 +430,7 @@ def open_package(
             try:
                 age.decrypt([identity], src, plain)
             except age.AgeError as exc:
-                raise _reject("tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
+                raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             plain.seek(0)
             return _finish(plain, manifest, sender, ring.party, now, clock, out, attachments_dir, validate)
 
@@ -440,11 +440,11 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
             validate: bool) -> Opened:
     line = plain.readline(MAX_STATEMENT_BYTES + 1)
     if not line.endswith(b"\n"):
-        raise _reject("tampered", "the signed statement is truncated or too large")
+        raise _reject("package.tampered", "the signed statement is truncated or too large")
     try:
         env = dsse.parse(jsonio.loads_strict(line[:-1], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
     except (InvalidData, dsse.DSSEError) as exc:
-        raise _reject("tampered", f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
+        raise _reject("package.tampered", f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
     _verify_sender(env, sender, manifest, now, "statement")
     # Verified: from here on the bytes are the sender's own.
     st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
@@ -453,14 +453,14 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
                           hint="the sender's software produced a malformed package; tell them")
     for k in ("transfer_id", "sender", "recipient", "created", "expires"):
         if st[k] != getattr(manifest, k):
-            raise _reject("tampered", f"the signed statement's {k} does not match the manifest")
+            raise _reject("package.tampered", f"the signed statement's {k} does not match the manifest")
     if st["recipient"] != us:
-        raise _reject("not-addressed-to-us", f"the signed statement is addressed to {st['recipient']}")
+        raise _reject("package.not-addressed-to-us", f"the signed statement is addressed to {st['recipient']}")
     doc = st["document"]
     name, version = schemastore.identify(doc, "record")
     if (name, version) != (st["message_type"], st["schema_version"]) or st["schema"] != doc["schema"] \
             or env.payload_type != payload_type_for(name, version):
-        raise _reject("tampered", "the payloadType, statement and record disagree about the schema")
+        raise _reject("package.tampered", "the payloadType, statement and record disagree about the schema")
     atts = st["attachments"]
     if not isinstance(atts, list) or len(atts) > MAX_ATTACHMENTS:
         raise InvalidData("attachments list is malformed", code="statement.malformed")
@@ -484,9 +484,9 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
             h.update(chunk)
             left -= len(chunk)
         if left or h.hexdigest() != a["sha256"]:
-            raise _reject("tampered", f"attachment {a['index']} does not match its signed size and SHA-256")
+            raise _reject("package.tampered", f"attachment {a['index']} does not match its signed size and SHA-256")
     if plain.read(1):
-        raise _reject("tampered", "unexpected bytes after the attachments")
+        raise _reject("package.tampered", "unexpected bytes after the attachments")
     if validate:
         _validate(doc, name, clock, "received record")
     written: list[Path] = []

@@ -13,6 +13,7 @@ import random
 import re
 from typing import Any, Callable
 
+from laxchange._util import timefmt
 from laxchange.models import codes, common, messages, record
 from laxchange.validate.identifiers import make_uln, make_upn
 
@@ -312,8 +313,8 @@ def receipt(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
         "in_reply_to": _hex(rng),
         "payload_sha256": _hex(rng, 32),
         "status": "accepted",
-        "received_at": at.isoformat().replace("+00:00", "Z"),
-        "processed_at": (at + dt.timedelta(minutes=2)).isoformat().replace("+00:00", "Z"),
+        "received_at": timefmt.fmt(at),
+        "processed_at": timefmt.fmt(at + dt.timedelta(minutes=2)),
     }
 
 

@@ -10,7 +10,13 @@ _RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def fmt(t: dt.datetime) -> str:
+    """`2026-11-24T18:50:00Z`: the one spelling of a timestamp in packages, cards, ledger and audit."""
     return t.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compact(t: dt.datetime) -> str:
+    """`20261124T185000Z`: the same instant for file names (no colons)."""
+    return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
 
 
 def parse(text: object) -> dt.datetime:

@@ -61,7 +61,7 @@ class LaxGroup(click.Group):
             if os.environ.get("LAXCHANGE_DEBUG"):
                 raise
             info = {
-                "error": "internal",
+                "error": "internal.error",
                 "kind": type(exc).__name__,
                 "message": f"internal error: {type(exc).__name__}: {exc}",
                 "hint": "this is a bug in laxchange; re-run with LAXCHANGE_DEBUG=1 and report the traceback",

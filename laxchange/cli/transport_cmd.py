@@ -12,19 +12,15 @@ from typing import Any
 import click
 
 from laxchange.cli.app import App, json_option
-from laxchange.errors import LaxError, TransportError, UsageError
-from laxchange.exchange.endpoints import ConfigEndpoints, DirectoryEndpoints
+from laxchange.errors import TransportError, UsageError
+from laxchange.exchange import ConfigEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
 from laxchange.transport import (
     Endpoint,
     PartyResult,
     RetryPolicy,
-    Runner,
     SftpSettings,
-    collect,
     ensure_ssh_identity,
-    send,
-    transport_factory,
 )
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 
@@ -51,16 +47,13 @@ class _ProgressLine:
         sys.stderr.flush()
 
 
-def _runner(app: App, timeout: float, retries: int) -> Runner:
-    settings = SftpSettings(timeout=timeout)
-    factory = transport_factory(app.home, default_passphrase_source(), settings)
-
+def _party(app: App, timeout: float, retries: int) -> Party:
     def warn(party: str, n: int, exc: TransportError, delay: float) -> None:
         if not app.json:
             click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
 
-    return Runner(DirectoryEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
-                  on_retry=warn)
+    return Party.from_home(app.home, passphrase=default_passphrase_source(), sftp=SftpSettings(timeout=timeout),
+                           retry=RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)), on_retry=warn)
 
 
 def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult]) -> None:
@@ -98,33 +91,6 @@ def register(group: click.Group) -> None:
     group.add_command(endpoints)
 
 
-def _check_addressed_to(path: Path, party: str) -> Any:
-    """Refuse to send a package to anyone but its recipient, or after it has expired.
-
-    The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
-    stopping here keeps a mistyped --to from putting a child's package in the wrong drop folder.
-    Files that are not laxchange packages are sent as they are.
-    """
-    import datetime as dt
-
-    from laxchange.errors import SecurityError
-    from laxchange.package import FORMAT_LINE, read_manifest
-
-    with path.open("rb") as fh:
-        if fh.read(len(FORMAT_LINE)) != FORMAT_LINE:
-            return None
-        fh.seek(0)
-        manifest, _ = read_manifest(fh)
-    if manifest.recipient != party:
-        raise UsageError(f"{path.name} is addressed to {manifest.recipient}, not {party}", code="send.wrong-recipient",
-                         hint=f"send it with --to {manifest.recipient}, or pack the record again for {party}")
-    expires = dt.datetime.fromisoformat(manifest.expires.replace("Z", "+00:00"))
-    if expires <= dt.datetime.now(dt.timezone.utc):
-        raise SecurityError(f"{path.name} expired at {manifest.expires}", code="expired",
-                            hint="pack the record again: the receiver refuses expired packages")
-    return manifest
-
-
 def _connection_options(f: Any) -> Any:
     """--timeout and --retries, the same for every command that connects to a partner."""
     f = click.option("--retries", type=click.IntRange(1, 10), default=4, show_default=True,
@@ -143,13 +109,8 @@ def _connection_options(f: Any) -> Any:
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
-    manifests = {f.name: _check_addressed_to(f, party) for f in files}
-    runner = _runner(app, timeout, retries)
-    result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
-    if app.home.root.is_dir():
-        from laxchange.exchange.party import record_sent
-
-        record_sent(app.home, party, manifests, {f.name: f.sha256 if f.error is None else None for f in result.files})
+    with _party(app, timeout, retries) as me:
+        result = me.send(party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
     _finish(ctx, app, "sent", [result])
 
 
@@ -164,22 +125,8 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
                 retries: int) -> None:
     """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
     app: App = ctx.obj
-    app.home.require()
-    targets = list(parties) or DirectoryEndpoints(app.home).collect_sources()
-    if not targets:
-        raise UsageError("no endpoints configured to collect from", code="endpoint.none",
-                         hint="publish your own drop folder (`laxchange keys export-card --sftp-url URL --host-key-fingerprint FPR`), "
-                              "or add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
-    runner = _runner(app, timeout, retries)
-    progress = _ProgressLine(not app.json and sys.stderr.isatty())
-    outcomes = runner.each_party(targets, lambda p: collect(runner, p, app.home.inbox, delete=delete,
-                                                            progress=progress))
-    results: list[PartyResult] = []
-    for party, out in outcomes.items():
-        if isinstance(out, LaxError):
-            results.append(PartyResult(party, error=out.to_dict()))
-        else:
-            results.append(out)
+    with _party(app, timeout, retries) as me:
+        results = me.collect(parties, delete=delete, progress=_ProgressLine(not app.json and sys.stderr.isatty()))
     if not app.json and not any(r.files for r in results) and all(r.ok for r in results):
         click.echo("nothing to collect")
     _finish(ctx, app, "collected", results)
@@ -241,7 +188,7 @@ def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...],
                   identity: Path | None) -> None:
     """Add or replace PARTY's endpoint URL (sftp://user@host:port/path or file:///path)."""
     parse_url(url)
-    fprs = tuple(check_fingerprint(f) for f in fingerprints)
+    fprs = tuple(check_fingerprint(f.strip()) for f in fingerprints)
     ep = Endpoint(party, url, fprs, known_hosts.resolve() if known_hosts else None,
                   identity.resolve() if identity else None)
     ConfigEndpoints(app.home).add(ep)

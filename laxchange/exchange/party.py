@@ -1,93 +1,249 @@
-"""Pack, send and open with the bookkeeping: ledger states, replay check, quarantine, audit.
+"""A party and what it does: pack, send, collect, open, with the ledger, quarantine and audit.
 
-`laxchange.package` is the format (pure: bytes in, bytes out); this module is what a party
-does with it, so the CLI, the demo and unattended runs share one implementation.
+`laxchange.package` is the format (pure: bytes in, bytes out) and `laxchange.transport` moves
+files; a `Party` is one home's keys, partners, ledger, clock and transports put together, so the
+CLI, the demo and the nightly run share one implementation of the bookkeeping around them.
+Everything a `Party` uses is handed to it by keyword, so tests and other programs can swap any
+part (a fixed clock, a local-folder transport) without monkeypatching; `Party.from_home()`
+builds the usual ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from laxchange import package
-from laxchange.clock import Clock
-from laxchange.errors import InvalidData, SecurityError
+from laxchange._util import timefmt
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
+from laxchange.exchange.endpoints import DirectoryEndpoints
 from laxchange.exchange.quarantine import quarantine
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
-from laxchange.trust import PartnerDirectory
+from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.transport import (
+    PartyProgress,
+    PartyResult,
+    RetryPolicy,
+    Runner,
+    SftpSettings,
+    collect,
+    send,
+    transport_factory,
+)
+from laxchange.trust.directory import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
+
+__all__ = ["InboxResult", "Party", "open_from", "pack_to"]
+
+#: Where `open_inbox` keeps packages it has opened, so a re-run never opens (or replays) them again.
+OPENED = "opened"
+
+
+@dataclass
+class InboxResult:
+    """What `Party.open_inbox` did: packages opened, and packages refused (already quarantined)."""
+
+    opened: list[package.Opened] = field(default_factory=list)
+    refused: list[tuple[str, LaxError]] = field(default_factory=list)
+
+
+class Party:
+    """One party's home with everything it needs injected: keys, partners, ledger, clock, transports."""
+
+    def __init__(self, *, home: Home, keystore: KeyStore, directory: PartnerDirectory, clock: Clock,
+                 transports: Runner, ledger: Ledger | None = None) -> None:
+        self.home = home
+        self.keystore = keystore
+        self.directory = directory
+        self.clock = clock
+        self.transports = transports
+        self._ledger = ledger
+
+    @classmethod
+    def from_home(cls, home: Home, *, passphrase: PassphraseSource | None = None, clock: Clock | None = None,
+                  sftp: SftpSettings | None = None, retry: RetryPolicy | None = None,
+                  keystore: KeyStore | None = None, directory: PartnerDirectory | None = None,
+                  on_retry: Callable[[str, int, TransportError, float], None] | None = None) -> Party:
+        """The usual parts for `home` (key store, partner directory, ledger, SFTP), any of them overridable."""
+        clock = clock or SystemClock()
+        passphrase = passphrase or (keystore.passphrase if keystore else default_passphrase_source())
+        runner = Runner(DirectoryEndpoints(home), transport_factory(home, passphrase, sftp), retry or RetryPolicy(),
+                        on_retry=on_retry)
+        return cls(home=home, keystore=keystore or KeyStore(home, passphrase=passphrase, clock=clock),
+                   directory=directory or PartnerDirectory(home, clock=clock), clock=clock, transports=runner)
+
+    # -- resources --------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        """The home's ledger, opened on first use (so a read-only command never creates one)."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.home.ledger_db, clock=self.clock)
+        return self._ledger
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    def __enter__(self) -> Party:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- outbound ---------------------------------------------------------------------------
+    def pack(self, document: Any, *, message_type: str, recipient: str, out: Path,
+             expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
+             attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
+        """Validate, sign and encrypt `document` for `recipient` into `out`; record it as packed."""
+        self.keystore.destroy_retired_signing_keys()
+        result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
+                              directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
+                              attachments=attachments)
+        m = result.manifest
+        self.ledger.record("out", m.transfer_id, m.recipient, "packed", created=m.created, expires=m.expires,
+                           payload_sha256=m.payload_sha256, audit={"message_type": message_type})
+        return result
+
+    def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
+        """Refuse to send a package to anyone but its recipient, or after it has expired.
+
+        The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
+        stopping here keeps a mistyped --to from putting a child's package in the wrong drop
+        folder. Files that are not laxchange packages are sent as they are (None).
+        """
+        with path.open("rb") as fh:
+            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
+                return None
+            fh.seek(0)
+            manifest, _ = package.read_manifest(fh)
+        if manifest.recipient != party:
+            raise UsageError(f"{path.name} is addressed to {manifest.recipient}, not {party}",
+                             code="send.wrong-recipient",
+                             hint=f"send it with --to {manifest.recipient}, or pack the record again for {party}")
+        if timefmt.parse(manifest.expires) <= self.clock.now():
+            raise SecurityError(f"{path.name} expired at {manifest.expires}", code="package.expired",
+                                hint="pack the record again: the receiver refuses expired packages")
+        return manifest
+
+    def send(self, to: str, files: Sequence[Path], *, progress: PartyProgress | None = None) -> PartyResult:
+        """Deliver package files to `to`'s drop folder and record each delivered one as sent."""
+        manifests = {f.name: self.check_addressed_to(f, to) for f in files}
+        result = send(self.transports, to, list(files), progress=progress)
+        if self.home.root.is_dir():
+            for f in result.files:
+                m = manifests.get(f.name)
+                if m is not None and f.error is None:
+                    self.ledger.record("out", m.transfer_id, to, "sent", created=m.created, expires=m.expires,
+                                       payload_sha256=m.payload_sha256, audit={"file_sha256": f.sha256})
+        return result
+
+    # -- inbound ----------------------------------------------------------------------------
+    def collect_sources(self) -> list[str]:
+        """Where `collect` looks by default (our own drop folder, or configured endpoints)."""
+        resolver = self.transports.resolver
+        return resolver.collect_sources() if isinstance(resolver, DirectoryEndpoints) else []
+
+    def collect(self, parties: Iterable[str] = (), *, delete: bool = False,
+                progress: PartyProgress | None = None) -> list[PartyResult]:
+        """Fetch what partners left for us into the inbox; one partner's failure never stops the others."""
+        self.home.require()
+        targets = list(parties) or self.collect_sources()
+        if not targets:
+            raise UsageError("no endpoints configured to collect from", code="endpoint.none",
+                             hint="publish your own drop folder (`laxchange keys export-card --sftp-url URL "
+                                  "--host-key-fingerprint FPR`), or add one with `laxchange endpoints add PARTY URL "
+                                  "--host-key-fingerprint SHA256:...`")
+        outcomes = self.transports.each_party(
+            targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
+        return [out if isinstance(out, PartyResult) else PartyResult(party, error=out.to_dict())
+                for party, out in outcomes.items()]
+
+    def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None) -> package.Opened:
+        """Verify and open one package; record it as imported, or quarantine it and say why.
+
+        A transfer id already imported is refused as a replay. On any security or data failure the
+        package is quarantined (moved from the inbox, else copied), the ledger notes it, and the
+        error is raised again with the quarantine path added; nothing is written to `out`.
+        """
+        ledger = self.ledger
+        try:
+            opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
+                                          out=out, attachments_dir=attachments_dir, workdir=out.parent,
+                                          seen=ledger.seen)
+        except (SecurityError, InvalidData) as exc:
+            q = quarantine(self.home, source, exc, clock=self.clock)
+            ledger.note("in.quarantined", {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name})
+            where = "moved" if q.record["moved_from_inbox"] else "copied"
+            raise exc.annotated(f"(package {where} to quarantine: {q.path.name})", quarantined=str(q.path)) from exc
+        m = opened.manifest
+        ledger.record("in", m.transfer_id, m.sender, "imported", created=m.created, expires=m.expires,
+                      payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
+        if opened.schema.startswith("receipt@"):
+            self._apply_receipt(opened.document, m.sender)
+        return opened
+
+    def open_inbox(self, out_dir: Path, names: Iterable[str] | None = None) -> InboxResult:
+        """Open packages in the inbox (all, or `names`) into `out_dir`, one JSON file each.
+
+        An opened package moves to `inbox/opened/` (kept, and never opened twice); a refused one
+        has been quarantined by `open`. One bad package never stops the others.
+        """
+        inbox = self.home.inbox
+        done = inbox / OPENED
+        result = InboxResult()
+        todo = sorted(names) if names is not None else sorted(p.name for p in inbox.glob("*.lax") if p.is_file())
+        for name in todo:
+            path = inbox / name
+            out = out_dir / f"{path.stem}.json"
+            out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                result.opened.append(self.open(path, out=out))
+            except (SecurityError, InvalidData) as exc:
+                result.refused.append((name, exc))
+                continue
+            done.mkdir(exist_ok=True, mode=0o700)
+            path.replace(done / name)
+        return result
+
+    def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> None:
+        """A verified receipt closes our outbound transfer, if it is ours and went to its sender."""
+        ledger = self.ledger
+        original = ledger.get(receipt["in_reply_to"], "out", sender)
+        if original is None:
+            ledger.note("receipt.unmatched", {"in_reply_to": receipt["in_reply_to"], "party": sender})
+            return
+        if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
+            ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
+            return
+        state = "acknowledged" if receipt["status"] == "accepted" else "rejected"
+        ledger.record("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+
+
+def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:
+    return Party.from_home(home, clock=clock or (store.clock if store else None), keystore=store, directory=directory)
 
 
 def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out: Path,
             store: KeyStore | None = None, directory: PartnerDirectory | None = None, clock: Clock | None = None,
             expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
             attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
-    """Validate, sign and encrypt `document` for `recipient` into `out`; record it as packed."""
-    store = store or KeyStore(home, clock=clock)
-    store.destroy_retired_signing_keys()
-    result = package.pack(document, message_type=message_type, recipient=recipient, keystore=store,
-                          directory=directory or PartnerDirectory(home, clock=clock), out=out, clock=clock,
-                          expires_in=expires_in, attachments=attachments)
-    m = result.manifest
-    with Ledger(home.ledger_db, clock=clock) as ledger:
-        ledger.record("out", m.transfer_id, m.recipient, "packed", created=m.created, expires=m.expires,
-                      payload_sha256=m.payload_sha256, audit={"message_type": message_type})
-    return result
-
-
-def record_sent(home: Home, party: str, manifests: dict[str, package.Manifest | None], sent: dict[str, str | None],
-                *, clock: Clock | None = None) -> None:
-    """Mark delivered packages as sent. `sent` maps file name to its SHA-256 (None if it failed)."""
-    with Ledger(home.ledger_db, clock=clock) as ledger:
-        for name, digest in sent.items():
-            m = manifests.get(name)
-            if m is not None and digest is not None:
-                ledger.record("out", m.transfer_id, party, "sent", created=m.created, expires=m.expires,
-                              payload_sha256=m.payload_sha256, audit={"file_sha256": digest})
+    """`Party.pack` for callers that hold only a home (kept for library callers of 0.1)."""
+    with _party(home, store, directory, clock) as party:
+        return party.pack(document, message_type=message_type, recipient=recipient, out=out, expires_in=expires_in,
+                          attachments=attachments)
 
 
 def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = None,
               directory: PartnerDirectory | None = None, clock: Clock | None = None,
               attachments_dir: Path | None = None) -> package.Opened:
-    """Verify and open one package; record it as imported, or quarantine it and say why.
-
-    A transfer id already imported is refused as a replay. On any security or data failure the
-    package is quarantined (moved from the inbox, else copied), the ledger notes it, and the
-    error is raised with the quarantine path in its details; nothing is written to `out`.
-    """
-    store = store or KeyStore(home, clock=clock)
-    with Ledger(home.ledger_db, clock=clock) as ledger:
-        try:
-            opened = package.open_package(source, keystore=store, directory=directory or PartnerDirectory(home, clock=clock),
-                                          clock=clock, out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          seen=ledger.seen)
-        except (SecurityError, InvalidData) as exc:
-            q = quarantine(home, source, exc, clock=clock)
-            ledger.note("in.quarantined", {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name})
-            where = "moved" if q.record["moved_from_inbox"] else "copied"
-            exc.message += f" (package {where} to quarantine: {q.path.name})"
-            exc.details = {**exc.details, "quarantined": str(q.path)}
-            raise
-        m = opened.manifest
-        ledger.record("in", m.transfer_id, m.sender, "imported", created=m.created, expires=m.expires,
-                      payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
-        if opened.schema.startswith("receipt@"):
-            _apply_receipt(ledger, opened.document, m.sender)
-    return opened
-
-
-def _apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> None:
-    """A verified receipt closes our outbound transfer, if it is ours and went to its sender."""
-    original = ledger.get(receipt["in_reply_to"], "out", sender)
-    if original is None:
-        ledger.note("receipt.unmatched", {"in_reply_to": receipt["in_reply_to"], "party": sender})
-        return
-    if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
-        ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
-        return
-    state = "acknowledged" if receipt["status"] == "accepted" else "rejected"
-    ledger.record("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+    """`Party.open` for callers that hold only a home (kept for library callers of 0.1)."""
+    with _party(home, store, directory, clock) as party:
+        return party.open(source, out=out, attachments_dir=attachments_dir)

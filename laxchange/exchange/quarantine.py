@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laxchange._util import jsonio
+from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
@@ -32,7 +32,7 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
     """Put `source` in the home's quarantine with the reason; move it if it came from the inbox."""
     home.ensure()
     now = (clock or SystemClock()).now()
-    stem = f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+    stem = f"{timefmt.compact(now)}-{secrets.token_hex(4)}"
     target = home.quarantine / f"{stem}.lax"
     from_inbox = source.resolve().parent == home.inbox.resolve()
     if from_inbox:
@@ -41,7 +41,7 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
         shutil.copyfile(source, target)
     os.chmod(target, 0o600)
     record = {
-        "quarantined_at": now.isoformat().replace("+00:00", "Z"),
+        "quarantined_at": timefmt.fmt(now),
         "reason": error.code,
         "kind": type(error).__name__,
         # Codes and JSON paths only: messages can quote the record's values (a UPN, a date of birth).

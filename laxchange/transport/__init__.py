@@ -5,13 +5,22 @@ from laxchange.transport.endpoints import Endpoint, EndpointResolver, StaticEndp
 from laxchange.transport.hostkeys import fingerprint, verify_host_key
 from laxchange.transport.identity import create_ssh_identity, ensure_ssh_identity, identity_loader, load_ssh_identity
 from laxchange.transport.local import LocalFolderTransport
-from laxchange.transport.ops import PROCESSED, PartyResult, Runner, collect, send, transport_factory
+from laxchange.transport.ops import (
+    PROCESSED,
+    FileResult,
+    PartyProgress,
+    PartyResult,
+    Runner,
+    collect,
+    send,
+    transport_factory,
+)
 from laxchange.transport.retry import RetryingTransport, RetryPolicy
 from laxchange.transport.sftp import SftpSettings, SftpTransport
 
 __all__ = [
     "PROCESSED", "Endpoint", "EndpointResolver", "Listing", "LocalFolderTransport",
-    "PartyResult", "Progress", "RemoteFile", "RetryPolicy", "RetryingTransport", "Runner", "SftpSettings",
+    "FileResult", "PartyProgress", "PartyResult", "Progress", "RemoteFile", "RetryPolicy", "RetryingTransport", "Runner", "SftpSettings",
     "SftpTransport", "StaticEndpoints", "Transport", "check_name", "collect", "create_ssh_identity",
     "ensure_ssh_identity", "fingerprint", "identity_loader", "load_ssh_identity", "name_problem", "parse_url",
     "send", "transport_factory", "verify_host_key",

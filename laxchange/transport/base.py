@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from laxchange._util.fs import fsync_dir, sha256_file
-from laxchange.errors import TransportError
+from laxchange.errors import TransientTransportError, TransportError
 
 #: progress(bytes_done, bytes_total): called from the transferring thread.
 Progress = Callable[[int, int], None]
@@ -27,14 +27,6 @@ Progress = Callable[[int, int], None]
 PART_MARKER = ".part-"
 #: Leaves room for the local temporary name `.NAME.part-<12 hex>` within the usual 255-byte limit.
 MAX_NAME_LEN = 200
-
-
-def transport_error(message: str, *, code: str, hint: str | None = None, transient: bool = False,
-                    details: dict[str, Any] | None = None) -> TransportError:
-    """A TransportError whose `transient` flag tells the retry loop whether to try again."""
-    err = TransportError(message, code=code, hint=hint, details=details)
-    err.transient = transient
-    return err
 
 
 def name_problem(name: str) -> str | None:
@@ -66,7 +58,7 @@ def check_name(name: str) -> str:
     """Return `name` if it is a safe single path component, else raise TransportError."""
     problem = name_problem(name)
     if problem:
-        raise transport_error(f"refusing remote file name {safe_label(name)!r}: {problem}", code="name.invalid",
+        raise TransportError(f"refusing remote file name {safe_label(name)!r}: {problem}", code="name.invalid",
                               hint="file names must be plain names without '/', '..', control characters "
                                    "or a leading dot")
     return name
@@ -150,7 +142,7 @@ class LocalSink:
         try:
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
-            raise transport_error(f"cannot create a file in {dest.parent}: {exc.strerror}", code="local.io",
+            raise TransportError(f"cannot create a file in {dest.parent}: {exc.strerror}", code="local.io",
                                   hint="check the local inbox exists and is writable") from exc
         self.fh: BinaryIO = os.fdopen(fd, "wb")
 
@@ -158,7 +150,7 @@ class LocalSink:
         try:
             self.fh.write(data)
         except OSError as exc:  # our disk, not the server's: say so
-            raise transport_error(f"cannot write {self.dest.name} into {self.dest.parent}: {exc.strerror}",
+            raise TransportError(f"cannot write {self.dest.name} into {self.dest.parent}: {exc.strerror}",
                                   code="local.io", hint="check free space and permissions of the local inbox") from exc
         self._hash.update(data)
         self.written += len(data)
@@ -170,21 +162,21 @@ class LocalSink:
             os.fsync(self.fh.fileno())
             self.fh.close()
         except OSError as exc:
-            raise transport_error(f"cannot save {self.dest.name} into {self.dest.parent}: {exc.strerror}",
+            raise TransportError(f"cannot save {self.dest.name} into {self.dest.parent}: {exc.strerror}",
                                   code="local.io", hint="check free space and permissions of the local inbox") from exc
         if self.written != self.expected_size:
-            raise transport_error(
+            raise TransientTransportError(
                 f"download of {self.dest.name} is {self.written} bytes, the server said {self.expected_size}",
-                code="verify.size", transient=True, hint="the connection may have dropped; try again")
+                code="verify.size", hint="the connection may have dropped; try again")
         if self.sha256 and self._hash.hexdigest() != self.sha256:
-            raise transport_error(f"download of {self.dest.name} does not match its SHA-256",
+            raise TransportError(f"download of {self.dest.name} does not match its SHA-256",
                                   code="verify.hash", hint="the remote file is corrupt or was replaced; "
                                                            "ask the sender to send it again")
         try:
             os.link(self.tmp, self.dest)
         except FileExistsError:
             if sha256_file(self.dest) != self._hash.hexdigest():
-                raise transport_error(f"{self.dest} already exists with different content",
+                raise TransportError(f"{self.dest} already exists with different content",
                                       code="local.exists", hint="move the existing file away first") from None
         self.tmp.unlink()
         fsync_dir(self.dest.parent)

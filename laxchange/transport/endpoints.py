@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from laxchange.errors import ConfigError, UsageError
 
-FINGERPRINT_RE = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}$")
+FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,12 @@ def parse_url(url: str) -> Url:
                      hint="use sftp://user@host:port/path or file:///path")
 
 
-def check_fingerprint(fpr: str) -> str:
-    fpr = fpr.strip()
-    if not FINGERPRINT_RE.match(fpr):
-        raise UsageError(f"{fpr!r} is not an SSH SHA256 fingerprint", code="fingerprint.invalid",
-                         hint="copy it from `ssh-keygen -lf HOSTKEY.pub`: SHA256: followed by 43 base64 characters")
+def check_fingerprint(fpr: object) -> str:
+    """The one check of an SSH host-key fingerprint, for cards, config and the command line alike."""
+    if not isinstance(fpr, str) or not FINGERPRINT_RE.fullmatch(fpr):
+        raise UsageError(f"host-key fingerprint {fpr!r} is not of the form SHA256:<43 base64 characters>",
+                         code="host-key.fingerprint-invalid",
+                         hint="copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`")
     return fpr
 
 

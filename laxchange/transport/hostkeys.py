@@ -14,7 +14,6 @@ from pathlib import Path
 import paramiko
 
 from laxchange.errors import TransportError
-from laxchange.transport.base import transport_error
 from laxchange.transport.endpoints import Endpoint
 
 
@@ -29,14 +28,14 @@ def _known_hosts_keys(path: Path, host: str, port: int) -> list[paramiko.PKey]:
         if any(line.lstrip().startswith("@") for line in path.read_text(errors="replace").splitlines()):
             # @revoked and @cert-authority change what a match means; paramiko ignores or trips on
             # them, so refuse rather than risk accepting a revoked key.
-            raise transport_error(f"known_hosts file {path} uses @revoked or @cert-authority markers, which "
-                                  "laxchange does not interpret", code="hostkey.known-hosts",
+            raise TransportError(f"known_hosts file {path} uses @revoked or @cert-authority markers, which "
+                                  "laxchange does not interpret", code="host-key.known-hosts",
                                   hint="pin the host key fingerprint instead (--host-key-fingerprint SHA256:...)")
         hk = paramiko.HostKeys(str(path))
     except TransportError:
         raise
     except Exception as exc:  # paramiko raises several unrelated types for a malformed line
-        raise transport_error(f"cannot read known_hosts file {path}: {exc}", code="hostkey.known-hosts",
+        raise TransportError(f"cannot read known_hosts file {path}: {exc}", code="host-key.known-hosts",
                               hint="check the path in the endpoint configuration") from exc
     lookup = host if port == 22 else f"[{host}]:{port}"
     entry = hk.lookup(lookup)
@@ -50,16 +49,16 @@ def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey
     if endpoint.known_hosts_file is not None:
         pinned.update(fingerprint(k) for k in _known_hosts_keys(endpoint.known_hosts_file, host, port))
     if not pinned:
-        raise transport_error(
+        raise TransportError(
             f"no pinned host key for {endpoint.party} ({host}:{port}); refusing to connect",
-            code="hostkey.unpinned",
+            code="host-key.unpinned",
             hint="add the partner's host key fingerprint, confirmed out of band: "
                  "laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...")
     if got not in pinned:
-        err: TransportError = transport_error(
+        err: TransportError = TransportError(
             f"host key of {host}:{port} for {endpoint.party} is not the pinned key "
             f"(server presented {got}); refusing to connect before authenticating",
-            code="hostkey.mismatch",
+            code="host-key.mismatch",
             hint="the server may have been replaced or attacked. Confirm the new fingerprint with the partner "
                  "out of band before updating the endpoint",
             details={"presented": got, "pinned": sorted(pinned)})

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 from types import TracebackType
 
+from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     Listing,
@@ -21,7 +22,6 @@ from laxchange.transport.base import (
     name_problem,
     safe_label,
     sha256_file,
-    transport_error,
 )
 from laxchange.transport.endpoints import Endpoint
 
@@ -49,7 +49,7 @@ class LocalFolderTransport:
 
     def open(self) -> None:
         if not self.base.is_dir():
-            raise transport_error(f"drop folder {self.base} for {self.endpoint.party} does not exist",
+            raise TransportError(f"drop folder {self.base} for {self.endpoint.party} does not exist",
                                   code="remote.missing", hint="create it or fix the file:// URL")
 
     def close(self) -> None:
@@ -60,11 +60,11 @@ class LocalFolderTransport:
 
     def _oserror(self, what: str, exc: OSError) -> Exception:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            return transport_error(f"{what}: permission denied", code="remote.permission",
+            return TransportError(f"{what}: permission denied", code="remote.permission",
                                    hint="check the folder's permissions")
         if exc.errno == errno.ENOENT:
-            return transport_error(f"{what}: no such file or folder", code="remote.missing")
-        return transport_error(f"{what}: {exc.strerror or exc}", code="remote.failure",
+            return TransportError(f"{what}: no such file or folder", code="remote.missing")
+        return TransportError(f"{what}: {exc.strerror or exc}", code="remote.failure",
                                hint="the disk may be full or the folder not writable")
 
     def list(self, folder: str = "") -> Listing:
@@ -114,16 +114,16 @@ class LocalFolderTransport:
                 dst.flush()
                 os.fsync(dst.fileno())
             if sha256 and h.hexdigest() != sha256.lower():
-                raise transport_error(f"{local} does not match the expected SHA-256", code="verify.local-hash",
+                raise TransportError(f"{local} does not match the expected SHA-256", code="verify.local-hash",
                                       hint="rebuild the package")
             if tmp.stat().st_size != size:
-                raise transport_error(f"{what}: size changed during copy", code="verify.size", transient=True)
+                raise TransientTransportError(f"{what}: size changed during copy", code="verify.size")
             try:
                 os.link(tmp, final)
             except FileExistsError:
                 st = final.lstat()
                 if not (stat.S_ISREG(st.st_mode) and st.st_size == size and sha256_file(final) == h.hexdigest()):
-                    raise transport_error(f"{name} already exists at {self.endpoint.party} with different content",
+                    raise TransportError(f"{name} already exists at {self.endpoint.party} with different content",
                                           code="remote.exists",
                                           hint="each package has a unique name; do not reuse names") from None
             fsync_dir(d)
@@ -145,12 +145,12 @@ class LocalFolderTransport:
             fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise transport_error(f"{what}: not a regular file", code="remote.not-regular") from exc
+                raise TransportError(f"{what}: not a regular file", code="remote.not-regular") from exc
             raise self._oserror(what, exc) from exc
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise transport_error(f"{what}: not a regular file", code="remote.not-regular")
+                raise TransportError(f"{what}: not a regular file", code="remote.not-regular")
             sink = LocalSink(local, st.st_size, sha256)
             try:
                 while data := fh.read(CHUNK):
@@ -172,7 +172,7 @@ class LocalFolderTransport:
                 os.link(src, dst_dir / name, follow_symlinks=False)
             except FileExistsError:
                 if src.exists():
-                    raise transport_error(f"{to_folder}/{name} already exists at {self.endpoint.party}",
+                    raise TransportError(f"{to_folder}/{name} already exists at {self.endpoint.party}",
                                           code="remote.exists", hint="remove the old copy") from None
                 return
             except FileNotFoundError:

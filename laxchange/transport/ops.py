@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from laxchange.errors import LaxError, TransportError
+from laxchange.errors import InternalError, LaxError, TransientTransportError, TransportError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
 from laxchange.transport.base import Progress, Transport, check_name, sha256_file
@@ -88,7 +88,7 @@ class Runner:
             except LaxError as exc:
                 return exc
             except Exception as exc:  # one partner's surprise must not abort the others' transfers
-                return TransportError(f"{party}: unexpected failure: {type(exc).__name__}: {exc}", code="internal",
+                return InternalError(f"{party}: unexpected failure: {type(exc).__name__}: {exc}",
                                       hint="other partners were processed; re-run with LAXCHANGE_DEBUG=1 and report "
                                            "this")
 
@@ -157,9 +157,9 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
                 try:
                     rf = t.put(f, f.name, sha256=digest, progress=_bind(progress, party, f.name))
                     result.files.append(FileResult(f.name, rf.size, digest))
+                except TransientTransportError:
+                    raise
                 except TransportError as exc:
-                    if exc.transient:
-                        raise
                     result.files.append(FileResult(f.name, error=exc.to_dict()))
     except TransportError as exc:
         result.error = exc.to_dict()
@@ -189,9 +189,9 @@ def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
                     else:
                         t.move(rf.name, PROCESSED)
                     result.files.append(FileResult(rf.name, size))
+                except TransientTransportError:
+                    raise
                 except TransportError as exc:
-                    if exc.transient:
-                        raise
                     result.files.append(FileResult(rf.name, error=exc.to_dict()))
     except TransportError as exc:
         result.error = exc.to_dict()

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from laxchange.errors import TransportError
+from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import Listing, Progress, RemoteFile, Transport
 
 T = TypeVar("T")
@@ -75,9 +75,7 @@ class RetryingTransport:
                     inner.open()
                     self._inner = inner
                 return op(self._inner)
-            except TransportError as exc:
-                if not exc.transient:
-                    raise
+            except TransientTransportError as exc:
                 self._drop()
                 retry += 1
                 delay = self.policy.delay(retry, self.rng)

@@ -26,7 +26,7 @@ from typing import Protocol
 import paramiko
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTPError, int64
 
-from laxchange.errors import LaxError, TransportError
+from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     Listing,
@@ -38,7 +38,6 @@ from laxchange.transport.base import (
     name_problem,
     safe_label,
     sha256_file,
-    transport_error,
 )
 from laxchange.transport.endpoints import Endpoint
 from laxchange.transport.hostkeys import verify_host_key
@@ -133,8 +132,8 @@ class SftpTransport:
         try:
             sock = socket.create_connection((self.url.host, self.url.port), timeout=s.timeout)
         except OSError as exc:
-            raise transport_error(f"cannot connect to {self.endpoint.party} at {where}: {exc}",
-                                  code="connect", transient=True,
+            raise TransientTransportError(f"cannot connect to {self.endpoint.party} at {where}: {exc}",
+                                  code="ssh.connect-failed",
                                   hint="check the endpoint URL and that the server is up") from exc
         ssh = paramiko.Transport(sock, default_window_size=s.window_size,
                                  default_max_packet_size=s.max_packet_size)
@@ -154,33 +153,36 @@ class SftpTransport:
                     raise paramiko.SSHException(f"no key exchange within {s.timeout:g}s")
                 server_key = ssh.get_remote_server_key()
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise transport_error(f"SSH handshake with {where} failed: {exc or type(exc).__name__}",
-                                      code="handshake", transient=True,
+                raise TransientTransportError(f"SSH handshake with {where} failed: {exc or type(exc).__name__}",
+                                      code="ssh.handshake-failed",
                                       hint="the server did not answer in time or closed the connection") from exc
             self.host_key_fingerprint = verify_host_key(self.endpoint, self.url.host, self.url.port, server_key)
             key = self.identity()
+            auth_started = time.monotonic()
             try:
                 ssh.auth_publickey(self.url.user, key)
             except paramiko.AuthenticationException as exc:
-                if "timeout" in str(exc).lower():
-                    raise transport_error(f"{where} did not answer our authentication in {s.timeout:g}s",
-                                          code="auth.timeout", transient=True) from exc
-                raise transport_error(f"{where} refused our SSH key for user {self.url.user!r}",
-                                      code="auth.refused",
+                # paramiko raises the same class for "refused" and "no answer in auth_timeout": tell
+                # them apart by the clock, not by its message text.
+                if time.monotonic() - auth_started >= ssh.auth_timeout:
+                    raise TransientTransportError(f"{where} did not answer our authentication in {s.timeout:g}s",
+                                          code="ssh.auth-timeout") from exc
+                raise TransportError(f"{where} refused our SSH key for user {self.url.user!r}",
+                                      code="ssh.auth-refused",
                                       hint="send the partner the public key from `laxchange endpoints ssh-key` "
                                            "for their authorized_keys") from exc
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise transport_error(f"authentication with {where} failed: {exc or type(exc).__name__}",
-                                      code="auth", transient=True) from exc
+                raise TransientTransportError(f"authentication with {where} failed: {exc or type(exc).__name__}",
+                                      code="ssh.auth-failed") from exc
             ssh.set_keepalive(s.keepalive)
             try:
                 sftp = paramiko.SFTPClient.from_transport(ssh, window_size=s.window_size,
                                                           max_packet_size=s.max_packet_size)
             except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise transport_error(f"{where} did not open an SFTP session: {exc or type(exc).__name__}",
-                                      code="sftp.subsystem", transient=True) from exc
+                raise TransientTransportError(f"{where} did not open an SFTP session: {exc or type(exc).__name__}",
+                                      code="ssh.no-sftp") from exc
             if sftp is None:
-                raise transport_error(f"{where} did not open an SFTP session", code="sftp.subsystem", transient=True)
+                raise TransientTransportError(f"{where} did not open an SFTP session", code="ssh.no-sftp")
             sftp.get_channel().settimeout(s.timeout)
         except BaseException:
             ssh.close()
@@ -222,27 +224,25 @@ class SftpTransport:
         except LaxError:
             raise
         except UnicodeDecodeError as exc:
-            raise transport_error(f"{what}: the server listed a file name that is not UTF-8", code="remote.bad-name",
+            raise TransportError(f"{what}: the server listed a file name that is not UTF-8", code="remote.bad-name",
                                   hint="laxchange cannot name such a file safely; ask the partner to remove or "
                                        "rename it") from exc
         except TimeoutError as exc:
-            raise transport_error(f"{what}: timed out after {self.settings.timeout:g}s", code="timeout",
-                                  transient=True, hint="the server stalled; it will be retried") from exc
+            raise TransientTransportError(f"{what}: timed out after {self.settings.timeout:g}s", code="ssh.timeout", hint="the server stalled; it will be retried") from exc
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
-            raise transport_error(f"{what}: connection lost ({exc or type(exc).__name__})", code="connection",
-                                  transient=True) from exc
+            raise TransientTransportError(f"{what}: connection lost ({exc or type(exc).__name__})", code="ssh.connection-lost") from exc
         except SFTPError as exc:
-            raise transport_error(f"{what}: unexpected SFTP reply ({exc})", code="protocol", transient=True) from exc
+            raise TransientTransportError(f"{what}: unexpected SFTP reply ({exc})", code="ssh.protocol-error") from exc
         except OSError as exc:
             if self._ssh is None or not self._ssh.is_active():
-                raise transport_error(f"{what}: connection lost ({exc})", code="connection", transient=True) from exc
+                raise TransientTransportError(f"{what}: connection lost ({exc})", code="ssh.connection-lost") from exc
             if exc.errno == errno.EACCES:
-                raise transport_error(f"{what}: permission denied on the server", code="remote.permission",
+                raise TransportError(f"{what}: permission denied on the server", code="remote.permission",
                                       hint="ask the partner to check the folder's permissions") from exc
             if exc.errno == errno.ENOENT:
-                raise transport_error(f"{what}: no such file or folder on the server", code="remote.missing",
+                raise TransportError(f"{what}: no such file or folder on the server", code="remote.missing",
                                       hint="check the endpoint path") from exc
-            raise transport_error(f"{what}: the server reported a failure ({exc})", code="remote.failure",
+            raise TransportError(f"{what}: the server reported a failure ({exc})", code="remote.failure",
                                   hint="the remote disk may be full or the folder not writable") from exc
 
     @contextmanager
@@ -279,9 +279,14 @@ class SftpTransport:
                 self.sftp.posix_rename(src, dst)
                 return
             except OSError as exc:
-                if exc.errno is not None or "unsupported" not in str(exc).lower():
+                if exc.errno is not None:
                     raise
+                # No errno: the server said "unsupported" or a generic failure (paramiko maps both to
+                # the same error, differing only in text). Plain rename, which never overwrites, tells
+                # them apart: it fails too on a real failure; if it works the server lacks the extension.
+                self.sftp.rename(src, dst)
                 self._posix_rename = False
+                return
         self.sftp.rename(src, dst)
 
     # -- the contract -----------------------------------------------------------------------
@@ -323,14 +328,13 @@ class SftpTransport:
             try:
                 digest = self._upload(local, tmp, size, progress)
                 if sha256 and digest != sha256.lower():
-                    raise transport_error(f"{local} changed or does not match the expected SHA-256",
+                    raise TransportError(f"{local} changed or does not match the expected SHA-256",
                                           code="verify.local-hash", hint="rebuild the package")
                 got = self.sftp.stat(tmp).st_size
                 if got != size:
-                    raise transport_error(f"{label}: server has {got} bytes, sent {size}", code="verify.size",
-                                          transient=True)
+                    raise TransientTransportError(f"{label}: server has {got} bytes, sent {size}", code="verify.size")
                 if self._lstat(final) is not None:
-                    raise transport_error(f"{label}: {name} appeared on the server during the upload",
+                    raise TransportError(f"{label}: {name} appeared on the server during the upload",
                                           code="remote.exists", hint="another sender used the same name")
                 self._rename(tmp, final)
             except BaseException:
@@ -350,8 +354,8 @@ class SftpTransport:
             while data := src.read(chunk * 4):
                 if time.monotonic() > deadline:  # a server acknowledging at a trickle cannot hold us
                     self.close()
-                    raise transport_error(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                          code="timeout", transient=True, hint="the server is very slow; "
+                    raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                          code="ssh.timeout", hint="the server is very slow; "
                                           "the upload will be retried")
                 h.update(data)
                 dst.write(data)
@@ -364,8 +368,8 @@ class SftpTransport:
             while pending:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise transport_error(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                          code="timeout", transient=True, hint="the server is very slow; "
+                    raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                          code="ssh.timeout", hint="the server is very slow; "
                                           "the upload will be retried")
                 self.sftp._read_response(pending.popleft())
         return h.hexdigest()
@@ -382,7 +386,7 @@ class SftpTransport:
             if sink.hash.hexdigest() == want:
                 self._clean_parts(folder, name)
                 return RemoteFile(name, size)
-        raise transport_error(f"{name} already exists at {self.endpoint.party} with different content",
+        raise TransportError(f"{name} already exists at {self.endpoint.party} with different content",
                               code="remote.exists", hint="each package has a unique name; do not reuse names")
 
     def _discard(self, path: str) -> None:
@@ -431,13 +435,13 @@ class SftpTransport:
         with self._errors(label):
             attrs = self.sftp.lstat(src)
             if not stat.S_ISREG(attrs.st_mode or 0):
-                raise transport_error(f"{label}: not a regular file", code="remote.not-regular")
+                raise TransportError(f"{label}: not a regular file", code="remote.not-regular")
             if attrs.st_size is None:
-                raise transport_error(f"{label}: the server did not say how large the file is", code="remote.no-size",
+                raise TransportError(f"{label}: the server did not say how large the file is", code="remote.no-size",
                                       hint="laxchange needs the size to verify the download; report it to the partner")
             size = int(attrs.st_size)
             if size > self.settings.max_file_bytes:
-                raise transport_error(f"{label}: {size} bytes is over the {self.settings.max_file_bytes}-byte limit",
+                raise TransportError(f"{label}: {size} bytes is over the {self.settings.max_file_bytes}-byte limit",
                                       code="remote.too-large", hint="ask the partner what this file is; "
                                       "raise the limit only if it is expected")
             sink = LocalSink(local, size, sha256)
@@ -459,11 +463,11 @@ class SftpTransport:
         except EOFError:  # the SFTP end-of-file status: exactly what we expect
             t, msg = CMD_STATUS, None
         if t == CMD_DATA and msg is not None and msg.get_string():
-            raise transport_error("the file grew while it was downloaded", code="verify.size", transient=True,
+            raise TransientTransportError("the file grew while it was downloaded", code="verify.size",
                                   hint="the sender may still be writing it; it will be retried")
         now = fh.stat()
         if now.st_size != attrs.st_size or (attrs.st_mtime and now.st_mtime != attrs.st_mtime):
-            raise transport_error("the file changed while it was downloaded", code="verify.size", transient=True,
+            raise TransientTransportError("the file changed while it was downloaded", code="verify.size",
                                   hint="the sender may still be writing it; it will be retried")
 
     def _pipelined_read(self, fh: paramiko.SFTPFile, size: int, sink: _Sink,
@@ -498,7 +502,7 @@ class SftpTransport:
         try:
             self._consume(fh, inflight, early, sink, size, progress, issue, deadline)
         except EOFError:  # an SFTP end-of-file status: the file shrank under us
-            raise transport_error("the server ended the file early", code="verify.size", transient=True) from None
+            raise TransientTransportError("the server ended the file early", code="verify.size") from None
 
     def _consume(self, fh: paramiko.SFTPFile, inflight: deque[tuple[int, int, int]],
                  early: dict[int, tuple[int, paramiko.Message]], sink: _Sink, size: int,
@@ -508,8 +512,8 @@ class SftpTransport:
         def in_time() -> None:
             if deadline is not None and time.monotonic() > deadline:
                 self.close()  # outstanding replies cannot be waited for on this connection
-                raise transport_error(f"the download was slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                      code="timeout", hint="the server is trickling data; try again later")
+                raise TransportError(f"the download was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                      code="ssh.timeout", hint="the server is trickling data; try again later")
 
         while inflight:
             in_time()
@@ -517,14 +521,14 @@ class SftpTransport:
             t, msg = early.pop(num) if num in early else sftp._read_response(num)
             if t == CMD_STATUS:
                 sftp._convert_status(msg)
-                raise transport_error("the server ended the file early", code="verify.size", transient=True)
+                raise TransientTransportError("the server ended the file early", code="verify.size")
             if t != CMD_DATA:
-                raise transport_error("unexpected reply to a read", code="protocol", transient=True)
+                raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error")
             data = msg.get_string()
             if not data:
-                raise transport_error("the server ended the file early", code="verify.size", transient=True)
+                raise TransientTransportError("the server ended the file early", code="verify.size")
             if len(data) > length:
-                raise transport_error("the server sent more than was asked for", code="protocol")
+                raise TransportError("the server sent more than was asked for", code="ssh.protocol-error")
             sink.write(data)
             while len(data) < length:  # short read: fetch the rest of this chunk before moving on
                 in_time()
@@ -532,9 +536,9 @@ class SftpTransport:
                 t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))
                 data = msg.get_string() if t == CMD_DATA else b""
                 if not data:
-                    raise transport_error("the server ended the file early", code="verify.size", transient=True)
+                    raise TransientTransportError("the server ended the file early", code="verify.size")
                 if len(data) > length:
-                    raise transport_error("the server sent more than was asked for", code="protocol")
+                    raise TransportError("the server sent more than was asked for", code="ssh.protocol-error")
                 sink.write(data)
             if progress:
                 progress(sink.written, size)
@@ -554,7 +558,7 @@ class SftpTransport:
             if self._lstat(dst) is not None:
                 if self._lstat(src) is None:
                     return
-                raise transport_error(f"{to_folder}/{name} already exists at {self.endpoint.party}",
+                raise TransportError(f"{to_folder}/{name} already exists at {self.endpoint.party}",
                                       code="remote.exists", hint="remove the old copy on the server")
             self._rename(src, dst)
 

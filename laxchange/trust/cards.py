@@ -18,6 +18,7 @@ from typing import Any
 from laxchange import dsse
 from laxchange._util import jsonio, timefmt
 from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
+from laxchange.transport.endpoints import check_fingerprint
 from laxchange.trust.keystore import (
     ENCRYPTION,
     SIGNING,
@@ -25,7 +26,6 @@ from laxchange.trust.keystore import (
     Keyring,
     KeySet,
     KeyStore,
-    check_host_fingerprint,
     check_party,
     check_sftp_url,
 )
@@ -47,7 +47,7 @@ def normalise_fingerprint(text: str) -> str:
     raw = re.sub(r"[\s-]", "", text).upper()
     if not re.fullmatch(r"[A-Z2-7]{32}", raw):
         raise UsageError(f"{text!r} is not a card fingerprint (32 base32 characters, dashes optional)",
-                         code="fingerprint.malformed", hint="copy it from `laxchange keys export-card`")
+                         code="card.fingerprint-malformed", hint="copy it from `laxchange keys export-card`")
     return "-".join(raw[i : i + 4] for i in range(0, 32, 4))
 
 
@@ -107,7 +107,7 @@ def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) ->
 
 
 def _bad_card(msg: str) -> SecurityError:
-    return SecurityError(f"card rejected: {msg}", code="bad-card",
+    return SecurityError(f"card rejected: {msg}", code="card.invalid",
                          hint="ask the partner to export the card again and send it unchanged")
 
 
@@ -137,7 +137,7 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
         if not isinstance(sftp, dict) or set(sftp) != {"url", "host_key_fingerprints"}:
             raise ValueError("sftp must have url and host_key_fingerprints")
         check_sftp_url(sftp["url"])
-        fprs = [check_host_fingerprint(f) for f in sftp["host_key_fingerprints"]]
+        fprs = [check_fingerprint(f) for f in sftp["host_key_fingerprints"]]
         policy = p["policy"]
         algs = policy["required_signature_algorithms"]
         if not algs or not set(algs) <= set(dsse.SIGNATURE_ALGORITHMS) or dsse.ED25519 not in algs:

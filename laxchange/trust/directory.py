@@ -44,7 +44,7 @@ def _check_rotation(old: Partner, new: Partner, env: dsse.Envelope, now: dt.date
     postpone a revocation, nor extend the life of a key we already hold.
     """
     def refuse(why: str) -> SecurityError:
-        return SecurityError(f"card for {new.party} {why}", code="card-changed",
+        return SecurityError(f"card for {new.party} {why}", code="card.changed",
                              hint="refused; if the partner really changed this, confirm the new fingerprint out of "
                                   "band and re-add with --fingerprint")
 
@@ -102,11 +102,11 @@ class PartnerDirectory:
         if old is None:
             if want is None:
                 raise UsageError(f"adding partner {partner.party} needs --fingerprint, confirmed out of band",
-                                 code="fingerprint.required",
+                                 code="card.fingerprint-required",
                                  hint=f"phone {partner.name} and compare the fingerprint they read out")
             if want != partner.fingerprint:
                 raise SecurityError(f"card fingerprint {partner.fingerprint} does not match the confirmed {want}",
-                                    code="fingerprint-mismatch",
+                                    code="card.fingerprint-mismatch",
                                     hint="do not add this card: confirm the fingerprint with the partner again")
             outcome = "added"
         elif old.fingerprint == partner.fingerprint:
@@ -115,12 +115,12 @@ class PartnerDirectory:
             if want != partner.fingerprint:
                 raise SecurityError(
                     f"card for {partner.party} has changed (fingerprint {partner.fingerprint}) and does not match "
-                    f"the confirmed {want}", code="card-changed",
+                    f"the confirmed {want}", code="card.changed",
                     hint="refused: confirm the new fingerprint with the partner out of band")
             outcome = "replaced"
         else:
             if timefmt.parse(partner.issued) < timefmt.parse(old.issued):
-                raise SecurityError(f"card for {partner.party} is older than the one we hold", code="card-changed",
+                raise SecurityError(f"card for {partner.party} is older than the one we hold", code="card.changed",
                                     hint="ask the partner for their current card")
             _check_rotation(old, partner, env, self.clock.now())
             outcome = "rotated"

@@ -32,6 +32,7 @@ from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity
 
 ENCRYPTION = "encryption"
@@ -192,8 +193,6 @@ SFTP_URL_RE = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?(/[^\
 
 def check_sftp_url(url: str | None) -> str | None:
     """A card's SFTP URL: the strict shape cards allow, and one the transport can actually use."""
-    from laxchange.transport.endpoints import parse_url
-
     if url is not None and not SFTP_URL_RE.fullmatch(url):
         raise UsageError(f"SFTP URL {url!r} is not of the form sftp://user@host:port/path", code="sftp-url.invalid",
                          hint="for example sftp://la919@sftp.example.org:22/inbox")
@@ -202,13 +201,6 @@ def check_sftp_url(url: str | None) -> str | None:
     return url
 
 
-def check_host_fingerprint(fpr: str) -> str:
-    from laxchange.transport.endpoints import FINGERPRINT_RE
-
-    if not FINGERPRINT_RE.fullmatch(fpr):
-        raise UsageError(f"host-key fingerprint {fpr!r} is not of the form SHA256:<43 base64 characters>",
-                         code="host-key.invalid", hint="copy it from `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`")
-    return fpr
 
 
 def _check_private_file(path: Path) -> None:
@@ -258,7 +250,7 @@ class KeyStore:
         if self._ring is None:
             if not self.exists():
                 self.home.require()
-                raise ConfigError(f"no keys in {self.home.root}", code="keys.missing",
+                raise ConfigError(f"no keys in {self.home.root}", code="keyring.missing",
                                   hint="run `laxchange --home DIR init --party LA:NNN --name ...` first")
             self._ring = Keyring.from_dict(jsonio.load_file(self.ring_path))
         return self._ring
@@ -349,7 +341,7 @@ class KeyStore:
         if encryption_alg not in ENCRYPTION_ALGS:
             raise UsageError(f"unknown encryption algorithm {encryption_alg}", code="alg.unknown")
         check_sftp_url(sftp_url)
-        fprs = [check_host_fingerprint(f) for f in host_key_fingerprints]
+        fprs = [check_fingerprint(f) for f in host_key_fingerprints]
         if self.exists():
             raise ConfigError(f"{self.home.root} is already initialised for {self.ring().party}", code="home.exists",
                               hint="use `laxchange keys rotate` to replace keys, or choose another --home")
@@ -376,7 +368,7 @@ class KeyStore:
         if sftp_url is not None:
             ring.sftp_url = check_sftp_url(sftp_url)
         if host_key_fingerprints is not None:
-            ring.host_key_fingerprints = [check_host_fingerprint(f) for f in host_key_fingerprints]
+            ring.host_key_fingerprints = [check_fingerprint(f) for f in host_key_fingerprints]
         self._save(ring)
         return ring
 
@@ -488,7 +480,7 @@ class KeyStore:
             ks = ring.keys_valid_at(t, SIGNING, alg)
             if not ks:
                 raise ConfigError(f"no valid {alg} signing key for {ring.party} at {timefmt.fmt(t)}",
-                                  code="keys.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
+                                  code="key.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
             out.append(self._signer(ks[0]))
         return out
 
@@ -506,6 +498,6 @@ class KeyStore:
         ring = self.ring()
         out = [self._signer(info) for info in ring.keys_valid_at(self.clock.now(), SIGNING)]
         if not out:
-            raise ConfigError("no valid signing key to sign the card", code="keys.no-signing-key",
+            raise ConfigError("no valid signing key to sign the card", code="key.no-signing-key",
                               hint="run `laxchange keys rotate`")
         return out

@@ -34,7 +34,7 @@ def test_manifest_reader_only_raises_security_errors(junk):
         try:
             package.read_manifest(io.BytesIO(prefix + junk))
         except SecurityError as exc:
-            assert exc.code in ("tampered", "wrong-format-version")
+            assert exc.code in ("package.tampered", "package.wrong-format-version")
         else:
             raise AssertionError("random bytes parsed as a manifest")
 

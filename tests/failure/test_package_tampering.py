@@ -55,7 +55,7 @@ def test_every_byte_of_manifest_and_header_flipped(setup, tmp_path):
             bad[i] ^= mask
             err = _refused(b, bytes(bad), out)
             codes[err.code] = codes.get(err.code, 0) + 1
-    assert "tampered" in codes and "bad-signature" in codes
+    assert "package.tampered" in codes and "package.bad-signature" in codes
 
 
 def test_sampled_payload_bytes_flipped(setup, tmp_path):
@@ -66,7 +66,7 @@ def test_sampled_payload_bytes_flipped(setup, tmp_path):
     for i in positions:
         bad = bytearray(data)
         bad[i] ^= 1 << rng.randrange(8)
-        assert _refused(b, bytes(bad), tmp_path / "o.json").code == "tampered"
+        assert _refused(b, bytes(bad), tmp_path / "o.json").code == "package.tampered"
 
 
 def test_every_truncation_point_in_a_sample(setup, tmp_path):
@@ -77,32 +77,32 @@ def test_every_truncation_point_in_a_sample(setup, tmp_path):
 
 def test_appended_bytes(setup, tmp_path):
     _, b, data = setup
-    assert _refused(b, data + b"\x00", tmp_path / "e.json").code == "tampered"
+    assert _refused(b, data + b"\x00", tmp_path / "e.json").code == "package.tampered"
 
 
 def test_wrong_format_version(setup, tmp_path):
     _, b, data = setup
     err = _refused(b, b"LAXCHANGE/2\n" + data[len(b"LAXCHANGE/1\n"):], tmp_path / "v.json")
-    assert err.code == "wrong-format-version"
+    assert err.code == "package.wrong-format-version"
 
 
 def test_not_a_package(setup, tmp_path):
     _, b, _ = setup
-    assert _refused(b, b"age-encryption.org/v1\n", tmp_path / "n.json").code == "tampered"
-    assert _refused(b, b"", tmp_path / "n.json").code == "tampered"
+    assert _refused(b, b"age-encryption.org/v1\n", tmp_path / "n.json").code == "package.tampered"
+    assert _refused(b, b"", tmp_path / "n.json").code == "package.tampered"
 
 
 def test_oversized_manifest_line(setup, tmp_path):
     _, b, data = setup
     huge = b"LAXCHANGE/1\n" + b"{" + b" " * (package.MAX_MANIFEST_BYTES + 10) + b"}\n"
-    assert _refused(b, huge, tmp_path / "h.json").code == "tampered"
+    assert _refused(b, huge, tmp_path / "h.json").code == "package.tampered"
 
 
 def test_duplicate_key_in_manifest(setup, tmp_path):
     _, b, data = setup
     first, manifest, rest = data.split(b"\n", 2)
     dup = manifest[:-1] + b',"payloadType":"x"}'
-    assert _refused(b, first + b"\n" + dup + b"\n" + rest, tmp_path / "d.json").code == "tampered"
+    assert _refused(b, first + b"\n" + dup + b"\n" + rest, tmp_path / "d.json").code == "package.tampered"
 
 
 def test_swapped_payload_from_another_package(setup, tmp_path):
@@ -111,7 +111,7 @@ def test_swapped_payload_from_another_package(setup, tmp_path):
     _, header_end = _regions(data)
     first, manifest, _ = data.split(b"\n", 2)
     other_payload = other.split(b"\n", 2)[2]
-    assert _refused(b, first + b"\n" + manifest + b"\n" + other_payload, tmp_path / "s.json").code == "tampered"
+    assert _refused(b, first + b"\n" + manifest + b"\n" + other_payload, tmp_path / "s.json").code == "package.tampered"
 
 
 def test_oversized_record_is_refused_before_packing(tmp_path):
@@ -158,6 +158,6 @@ def test_payload_changes_behind_a_valid_manifest_fail_decryption(setup, tmp_path
         bad = bytearray(payload)
         bad[i] ^= 0x04
         err = _refused(b, _resign(a, data, bytes(bad)), tmp_path / "p.json")
-        assert err.code == "tampered" and "decryption" in err.message
+        assert err.code == "package.tampered" and "decryption" in err.message
     for cut in (len(payload) - 1, len(payload) - 17, len(payload) // 2):
-        assert _refused(b, _resign(a, data, payload[:cut]), tmp_path / "p.json").code == "tampered"
+        assert _refused(b, _resign(a, data, payload[:cut]), tmp_path / "p.json").code == "package.tampered"

@@ -121,7 +121,7 @@ def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_k
         t = RetryingTransport(lambda: SftpTransport(ep, identity, FAST), sleep=lambda s: None)
         with pytest.raises(TransportError) as e:
             t.open()
-        assert e.value.code == "hostkey.mismatch" and not e.value.transient
+        assert e.value.code == "host-key.mismatch" and not e.value.transient
         assert impostor.fingerprint in e.value.message and "refusing" in e.value.message
         assert asked == [] and t.connects == 1
         assert "Accepted publickey" not in impostor.log.read_text()
@@ -132,7 +132,7 @@ def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_k
 def test_unpinned_endpoint_refused(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
     with pytest.raises(TransportError) as e:
         SftpTransport(Endpoint("LA:1", sshd.url(tmp_path)), lambda: client_key.key, FAST).open()
-    assert e.value.code == "hostkey.unpinned"
+    assert e.value.code == "host-key.unpinned"
 
 
 def test_known_hosts_pin_accepted(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
@@ -149,7 +149,7 @@ def test_auth_refused_is_not_retried(tmp_path: Path, sshd: Sshd) -> None:
     t = RetryingTransport(lambda: SftpTransport(ep, lambda: stranger, FAST), sleep=lambda s: None)
     with pytest.raises(TransportError) as e:
         t.open()
-    assert e.value.code == "auth.refused" and not e.value.transient and e.value.exit_code == 4
+    assert e.value.code == "ssh.auth-refused" and not e.value.transient and e.value.exit_code == 4
     assert t.connects == 1
 
 
@@ -187,7 +187,7 @@ def test_silent_server_fails_in_bounded_time(silent_server: int, client_key: Cli
     with pytest.raises(TransportError) as e:
         t.open()
     elapsed = time.monotonic() - started
-    assert e.value.transient and e.value.code == "handshake"
+    assert e.value.transient and e.value.code == "ssh.handshake-failed"
     assert t.connects == 2 and len(sleeps) == 1
     assert elapsed < 6
 
@@ -362,7 +362,7 @@ def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: C
             elapsed = time.monotonic() - started
     finally:
         server.stop()
-    assert e.value.transient and e.value.code in ("timeout", "connection")
+    assert e.value.transient and e.value.code in ("ssh.timeout", "ssh.connection-lost")
     assert elapsed < 4  # one 1 s timeout, not one per pending request, close and cleanup
     assert _visible(remote) == ["there.lax"]
     assert os.listdir(inbox) == []

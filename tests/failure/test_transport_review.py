@@ -86,7 +86,7 @@ def test_known_hosts_markers_fail_closed(tmp_path: Path, client_key: ClientKey) 
     ep = Endpoint("LA:1", "sftp://u@sftp.example:2222/drop", known_hosts_file=kh)
     with pytest.raises(TransportError) as exc:
         verify_host_key(ep, "sftp.example", 2222, key)
-    assert exc.value.code == "hostkey.known-hosts"
+    assert exc.value.code == "host-key.known-hosts"
 
 
 def test_names_leave_room_for_the_local_temporary_name() -> None:
@@ -124,7 +124,7 @@ def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_
             with pytest.raises(TransportError) as exc:
                 t.get("slow.lax", tmp_path / "slow.lax")
         elapsed = time.monotonic() - t0
-    assert exc.value.code == "timeout" and elapsed < 5, elapsed
+    assert exc.value.code == "ssh.timeout" and elapsed < 5, elapsed
     assert not (tmp_path / "slow.lax").exists()
 
 
@@ -168,5 +168,5 @@ def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: P
             with pytest.raises(TransportError) as exc:
                 t.put(src, "a.lax")
         elapsed = time.monotonic() - t0
-    assert exc.value.code == "timeout" and elapsed < 6, elapsed
+    assert exc.value.code == "ssh.timeout" and elapsed < 6, elapsed
     assert [n for n in os.listdir(root / "drop") if not n.startswith(".")] == []

@@ -16,15 +16,17 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert results["validated"] == 125
     assert results["broken_rules"] == ["upn.check-letter"]
     assert results["receipt"] == "accepted"
-    assert results["quarantined"] == ["tampered"]
+    assert results["quarantined"] == ["package.tampered"]
     homes = tmp_path / "d" / "homes"
     for slug in ("host-vs", "school"):
         received = sorted((homes / slug / "received").glob("*.json"))
         assert len(received) == 1
         assert validate_document(jsonio.load_file(received[0])).ok
     quarantined = list((homes / "school" / "quarantine").glob("*.json"))
-    assert len(quarantined) == 1 and json.loads(quarantined[0].read_text())["reason"] == "tampered"
-    assert not list((homes / "school" / "inbox").iterdir()), "nothing left half-processed in the inbox"
+    assert len(quarantined) == 1 and json.loads(quarantined[0].read_text())["reason"] == "package.tampered"
+    inbox = homes / "school" / "inbox"
+    assert not [p for p in inbox.iterdir() if p.is_file()], "nothing left half-processed in the inbox"
+    assert len(list((inbox / "opened").glob("*.lax"))) == 1, "the opened PEP is kept, out of the inbox's way"
     text = "\n".join(lines)
     assert "REFUSED" in text and "verified pep-transfer@1.0.0" in text
 

@@ -127,7 +127,7 @@ def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: Client
         assert "host key" in r.output and "refusing" in r.output and "Traceback" not in r.output
         assert os.listdir(drop) == []
         r = lax(home, "--json", "send", str(pkg), "--to", "URN:1")
-        assert r.exit_code == 4 and json.loads(r.output)["error"]["error"] == "hostkey.mismatch"
+        assert r.exit_code == 4 and json.loads(r.output)["error"]["error"] == "host-key.mismatch"
     finally:
         impostor.stop()
 
@@ -246,6 +246,6 @@ def test_collect_from_several_partners_at_once(tmp_path: Path, sshd: Sshd) -> No
     assert r.exit_code == 4
     data = json.loads(r.output)
     by_party = {p["party"]: p for p in data["parties"]}
-    assert by_party["LA:4"]["error"]["error"] == "hostkey.mismatch"
+    assert by_party["LA:4"]["error"]["error"] == "host-key.mismatch"
     assert all(by_party[p]["ok"] for p in ("LA:1", "LA:2", "LA:3"))
     assert sorted(os.listdir(home / "inbox")) == ["from-1.lax", "from-2.lax", "from-3.lax"]

@@ -125,4 +125,4 @@ def test_package_opens_with_laxchange(tmp_path):
     with pytest.raises(SecurityError) as ei:
         package.open_package(VEC / "package.lax", keystore=_VectorKeys(), directory=directory,  # type: ignore[arg-type]
                              clock=late)
-    assert ei.value.code == "expired"
+    assert ei.value.code == "package.expired"

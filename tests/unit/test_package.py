@@ -62,7 +62,7 @@ def test_third_party_cannot_open(abc, tmp_path):
     out = tmp_path / "c.json"
     with pytest.raises(SecurityError) as ei:
         c.open(data, out=out)
-    assert ei.value.code == "not-addressed-to-us" and ei.value.exit_code == 3
+    assert ei.value.code == "package.not-addressed-to-us" and ei.value.exit_code == 3
     assert not out.exists()
 
 
@@ -71,7 +71,7 @@ def test_unknown_sender(abc, tmp_path):
     data = c.pack(record(), "URN:123456")
     with pytest.raises(SecurityError) as ei:
         b.open(data)
-    assert ei.value.code == "unknown-sender"
+    assert ei.value.code == "package.unknown-sender"
 
 
 def test_pack_to_unknown_partner_is_config_error(abc):
@@ -102,7 +102,7 @@ def test_expired(abc, tmp_path):
     out = tmp_path / "x.json"
     with pytest.raises(SecurityError) as ei:
         b.open(data, out=out)
-    assert ei.value.code == "expired" and not out.exists()
+    assert ei.value.code == "package.expired" and not out.exists()
 
 
 def test_created_in_the_future(abc):
@@ -111,7 +111,7 @@ def test_created_in_the_future(abc):
     b.clock.advance(hours=-1)
     with pytest.raises(SecurityError) as ei:
         b.open(data)
-    assert ei.value.code == "not-yet-valid"
+    assert ei.value.code == "package.not-yet-valid"
 
 
 def test_replayed_transfer_id(abc):
@@ -122,7 +122,7 @@ def test_replayed_transfer_id(abc):
     ledger.add(opened.manifest.transfer_id)
     with pytest.raises(SecurityError) as ei:
         b.open(data, seen=lambda tid, sender: tid in ledger)
-    assert ei.value.code == "replayed"
+    assert ei.value.code == "package.replayed"
 
 
 def test_revoked_sender_key(abc):
@@ -140,7 +140,7 @@ def test_revoked_sender_key(abc):
     assert b.directory.add(card)[1] == "rotated"
     with pytest.raises(SecurityError) as ei:
         b.open(data)
-    assert ei.value.code == "revoked-key"
+    assert ei.value.code == "package.revoked-key"
     assert "key-compromise" in ei.value.message
     assert b.open(a.pack(record(), "URN:123456")).document  # new keys work
 
@@ -160,7 +160,7 @@ def test_key_not_yet_valid(abc):
                        expires=T0 + dt.timedelta(days=1))
     with pytest.raises(SecurityError) as ei:
         b.open(forge(st, signers=signers, encrypt_to=b))
-    assert ei.value.code == "key-not-valid"
+    assert ei.value.code == "package.key-not-valid"
 
 
 def test_forged_package_is_accepted_by_the_forger_helper_when_honest(abc):
@@ -178,12 +178,12 @@ def test_resigned_by_third_party(abc):
     # C signs everything but claims to be A.
     with pytest.raises(SecurityError) as ei:
         b.open(forge(st, signers=c.store.signers(), encrypt_to=b))
-    assert ei.value.code == "bad-signature"
+    assert ei.value.code == "package.bad-signature"
     # C re-signs the manifest as itself around a statement signed by A (forwarding).
     with pytest.raises(SecurityError) as ei:
         b.open(forge(st, signers=a.store.signers(), manifest_signers=c.store.signers(), encrypt_to=b,
                      manifest_sender="LA:920"))
-    assert ei.value.code == "bad-signature"
+    assert ei.value.code == "package.bad-signature"
 
 
 def test_surreptitious_forwarding_is_refused(abc):
@@ -192,7 +192,7 @@ def test_surreptitious_forwarding_is_refused(abc):
     st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
     with pytest.raises(SecurityError) as ei:
         c.open(forge(st, signers=a.store.signers(), encrypt_to=c, manifest_recipient="LA:920"))
-    assert ei.value.code in ("bad-signature", "tampered", "not-addressed-to-us")
+    assert ei.value.code in ("package.bad-signature", "package.tampered", "package.not-addressed-to-us")
 
 
 def test_binding_mismatch_is_tampered(abc):
@@ -213,7 +213,7 @@ def test_binding_mismatch_is_tampered(abc):
     forged = forge(bad_raw, signers=a.store.signers(), encrypt_to=b, manifest_recipient="URN:123456")
     with pytest.raises(SecurityError) as ei:
         b.open(forged)
-    assert ei.value.code in ("tampered", "not-addressed-to-us")
+    assert ei.value.code in ("package.tampered", "package.not-addressed-to-us")
 
 
 def test_payload_type_must_match_schema(abc):
@@ -223,7 +223,7 @@ def test_payload_type_must_match_schema(abc):
                  payload_type="application/vnd.laxchange.receipt+json; version=1.0.0")
     with pytest.raises(SecurityError) as ei:
         b.open(data)
-    assert ei.value.code == "tampered"
+    assert ei.value.code == "package.tampered"
 
 
 def test_duplicate_keys_inside_signed_payload_is_invalid_data(abc, tmp_path):
@@ -268,7 +268,7 @@ def test_mldsa_policy_requires_both_signatures(tmp_path):
     st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
     with pytest.raises(SecurityError) as ei:
         b.open(forge(st, signers=ed_only, encrypt_to=b))
-    assert ei.value.code == "bad-signature" and "ml-dsa-65" in ei.value.message
+    assert ei.value.code == "package.bad-signature" and "ml-dsa-65" in ei.value.message
 
 
 def test_x25519_partner(tmp_path):

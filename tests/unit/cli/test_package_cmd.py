@@ -76,7 +76,7 @@ def test_changed_key_card_refused(homes):
     assert r.exit_code == 3 and "not signed by a key we trust" in r.output
     r = run("--home", str(b), "--json", "partners", "add", str(tmp / "evil-card.json"), "--fingerprint",
             json.loads(run("--home", str(a), "keys", "export-card", "--json").output)["fingerprint"])
-    assert r.exit_code == 3 and json.loads(r.output)["error"] == "card-changed"
+    assert r.exit_code == 3 and json.loads(r.output)["error"] == "card.changed"
     assert fe  # the impostor's own fingerprint would be needed to replace the card deliberately
 
 
@@ -88,7 +88,7 @@ def test_inspect_json_and_json_errors(homes):
     assert info["ok"] and info["manifest"]["recipient"] == "URN:123456"
     r = run("--home", str(c), "open", str(tmp / "out.lax"), "-o", str(tmp / "x.json"), "--json")
     out = json.loads(r.output)
-    assert r.exit_code == 3 and out["error"] == "not-addressed-to-us" and out["exit_code"] == 3
+    assert r.exit_code == 3 and out["error"] == "package.not-addressed-to-us" and out["exit_code"] == 3
 
 
 def test_keys_list_rotate_revoke_and_partners(homes):

@@ -38,7 +38,7 @@ def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
     again = lax(school.home.root, "--json", "open", str(pkg), "-o", str(tmp_path / "b.json"))
     assert again.exit_code == 3
     err = json.loads(again.output)
-    assert err["error"] == "replayed" and "quarantined" in err["details"]
+    assert err["error"] == "package.replayed" and "quarantined" in err["details"]
     assert not (tmp_path / "b.json").exists()
 
     out = json.loads(lax(council.home.root, "--json", "status").output)["transfers"]
@@ -132,6 +132,6 @@ def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
     with pytest.raises(SecurityError) as exc:
         open_from(b.home, tmp_path / "genuine.lax", out=tmp_path / "again.json", store=b.store,
                   directory=b.directory, clock=clock)
-    assert exc.value.code == "replayed"
+    assert exc.value.code == "package.replayed"
     with Ledger(b.home.ledger_db) as ledger:
         assert {t.party for t in ledger.transfers(direction="in")} == {"LA:919", "LA:920"}

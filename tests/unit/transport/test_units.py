@@ -10,7 +10,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from laxchange.errors import ConfigError, TransportError, UsageError
+from laxchange.errors import ConfigError, TransientTransportError, TransportError, UsageError
 from laxchange.transport import (
     Endpoint,
     Listing,
@@ -23,7 +23,6 @@ from laxchange.transport import (
     parse_url,
     send,
 )
-from laxchange.transport.base import transport_error
 from tests.support.sshd import fingerprint_of, keygen
 
 
@@ -74,7 +73,7 @@ class _Flaky:
     def list(self, folder: str = "") -> Listing:
         if self.fail[0] > 0:
             self.fail[0] -= 1
-            raise transport_error("dropped", code="connection", transient=self.transient)
+            raise (TransientTransportError if self.transient else TransportError)("dropped", code="ssh.connection-lost")
         return Listing()
 
 

@@ -91,12 +91,12 @@ def test_card_fingerprint_required_and_must_match(tmp_path):
     card, fpr = a.card()
     with pytest.raises(UsageError) as ei:
         b.directory.add(card)
-    assert ei.value.code == "fingerprint.required"
+    assert ei.value.code == "card.fingerprint-required"
     other = make_party(tmp_path, "LA:920", "Other")
     _, wrong = other.card()
     with pytest.raises(SecurityError) as ei:
         b.directory.add(card, fingerprint=wrong)
-    assert ei.value.code == "fingerprint-mismatch"
+    assert ei.value.code == "card.fingerprint-mismatch"
     assert b.directory.get_optional("LA:919") is None
     partner, outcome = b.directory.add(card, fingerprint=fpr.lower().replace("-", " "))
     assert outcome == "added" and partner.fingerprint == fpr
@@ -130,7 +130,7 @@ def test_tampered_card_is_refused(tmp_path):
     forged["payload"] = base64.b64encode(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).decode()
     with pytest.raises(SecurityError) as ei:
         read_card(forged)
-    assert ei.value.code == "bad-card"
+    assert ei.value.code == "card.invalid"
 
 
 def test_changed_key_card_is_refused_but_rotation_is_accepted(tmp_path):
@@ -143,10 +143,10 @@ def test_changed_key_card_is_refused_but_rotation_is_accepted(tmp_path):
     evil, evil_fpr = impostor.card()
     with pytest.raises(SecurityError) as ei:
         b.directory.add(evil)
-    assert ei.value.code == "card-changed"
+    assert ei.value.code == "card.changed"
     with pytest.raises(SecurityError) as ei:
         b.directory.add(evil, fingerprint=fpr)
-    assert ei.value.code == "card-changed"
+    assert ei.value.code == "card.changed"
     assert b.directory.get("LA:919").fingerprint == fpr
     # A genuine rotation is signed by the old key during the overlap: accepted without a fingerprint.
     a.clock.advance(days=1)
@@ -206,7 +206,7 @@ def test_card_issued_in_the_future_is_refused(tmp_path):
     b.clock.advance(hours=-1)
     with pytest.raises(SecurityError) as ei:
         b.directory.add(card, fingerprint=fpr)
-    assert ei.value.code == "bad-card" and "future" in ei.value.message
+    assert ei.value.code == "card.invalid" and "future" in ei.value.message
 
 
 # -- rotation cards must prove themselves (findings of the 2026-11-24 security review) -------------
@@ -249,9 +249,9 @@ def test_rotation_needs_every_required_algorithm(tmp_path: Path, keep_policy: bo
     with pytest.raises(SecurityError) as exc:
         c.directory.add(_thief_card(a, clock.now(), keep_mldsa_policy=keep_policy))
     if keep_policy:  # the card's own policy then demands the ML-DSA signature the thief lacks
-        assert exc.value.code in ("bad-card", "card-changed")
+        assert exc.value.code in ("card.invalid", "card.changed")
     else:
-        assert exc.value.code == "card-changed" and "ml-dsa-65" in exc.value.message
+        assert exc.value.code == "card.changed" and "ml-dsa-65" in exc.value.message
     c.directory._cache.clear()
     assert c.directory.get("LA:919").fingerprint == before
 
