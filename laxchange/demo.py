@@ -172,15 +172,14 @@ def _deliver(ctx: DemoContext, sender: DemoParty, files: dict[str, list[Path]]) 
     for slug, paths in files.items():
         result = sender.me.send(ctx.parties[slug].party, paths)
         if not result.ok:
-            first = result.error or next(f.error for f in result.files if f.error)
-            raise SecurityError(f"demo: delivery to {slug} failed: {first}", code="demo.send")
+            raise SecurityError(f"demo: delivery to {slug} failed: {result.first_error()}", code="demo.send")
 
 
 def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
     """Collect from our drop folder, then verify and open each package (quarantining failures)."""
     results = receiver.me.collect()
     if not all(r.ok for r in results):
-        raise SecurityError(f"demo: collect failed: {[r.error for r in results]}", code="demo.collect")
+        raise SecurityError(f"demo: collect failed: {[str(r.first_error()) for r in results if not r.ok]}", code="demo.collect")
     names = [f.name for r in results for f in r.files]
     inbox = receiver.me.open_inbox(receiver.home.root / "received", names)
     for name, exc in inbox.refused:

@@ -62,14 +62,15 @@ class LaxError(Exception):
             self.code = code
         self.details = details or {}
 
-    def annotated(self, note: str, **details: Any) -> Self:
-        """A copy with `note` appended to the message and `details` added; the original is untouched.
+    def annotated(self, note: str = "", *, prefix: str = "", **details: Any) -> Self:
+        """A copy with `prefix` before and `note` after the message and `details` added; the original
+        is untouched.
 
         For adding what a higher layer knows (e.g. where a package was quarantined) while keeping
         the class, code and exit code of the original error: `raise exc.annotated(...) from exc`.
         """
         new = copy.copy(self)
-        new.message = f"{self.message} {note}" if note else self.message
+        new.message = prefix + (f"{self.message} {note}" if note else self.message)
         new.details = {**self.details, **details}
         new.args = (new.message,)
         return new

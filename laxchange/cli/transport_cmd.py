@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from laxchange.cli.app import App, json_option
-from laxchange.errors import TransportError, UsageError
+from laxchange.errors import InternalError, TransportError, UsageError
 from laxchange.exchange import ConfigEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
 from laxchange.transport import (
@@ -71,14 +71,11 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
         app.emit(data)
         return
     first = failed[0]
-    err = first.error or next(f.error for f in first.files if f.error)
+    err = first.first_error() or InternalError(f"{first.party}: failed without an error", code="internal.error")
     if app.json:
-        click.echo(json.dumps({"ok": False, **data, "error": err}, ensure_ascii=False))
-        ctx.exit(err.get("exit_code", 4))
-    message = err["message"] if first.party in err["message"] else f"{first.party}: {err['message']}"
-    exc = TransportError(message, hint=err.get("hint"), code=err.get("error"))
-    exc.exit_code = int(err.get("exit_code", 4))
-    raise exc
+        click.echo(json.dumps({"ok": False, **data, "error": err.to_dict()}, ensure_ascii=False))
+        ctx.exit(err.exit_code)
+    raise err if first.party in err.message else err.annotated(prefix=f"{first.party}: ")
 
 
 def register(group: click.Group) -> None:

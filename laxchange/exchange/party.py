@@ -163,7 +163,7 @@ class Party:
                                   "--host-key-fingerprint SHA256:...`")
         outcomes = self.transports.each_party(
             targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
-        return [out if isinstance(out, PartyResult) else PartyResult(party, error=out.to_dict())
+        return [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
                 for party, out in outcomes.items()]
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None) -> package.Opened:

@@ -103,14 +103,14 @@ class FileResult:
     name: str
     size: int = 0
     sha256: str | None = None
-    error: dict[str, Any] | None = None
+    error: LaxError | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "size": self.size, "ok": self.error is None}
         if self.sha256:
             out["sha256"] = self.sha256
         if self.error:
-            out["error"] = self.error
+            out["error"] = self.error.to_dict()
         return out
 
 
@@ -119,7 +119,7 @@ class PartyResult:
     party: str
     files: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: LaxError | None = None
 
     @property
     def ok(self) -> bool:
@@ -129,8 +129,12 @@ class PartyResult:
         out: dict[str, Any] = {"party": self.party, "ok": self.ok, "files": [f.to_dict() for f in self.files],
                                "warnings": self.warnings}
         if self.error:
-            out["error"] = self.error
+            out["error"] = self.error.to_dict()
         return out
+
+    def first_error(self) -> LaxError | None:
+        """The party-level error, else the first file's, else None."""
+        return self.error or next((f.error for f in self.files if f.error is not None), None)
 
 
 def _bind(progress: PartyProgress | None, party: str, name: str) -> Progress | None:
@@ -160,9 +164,9 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
                 except TransientTransportError:
                     raise
                 except TransportError as exc:
-                    result.files.append(FileResult(f.name, error=exc.to_dict()))
+                    result.files.append(FileResult(f.name, error=exc))
     except TransportError as exc:
-        result.error = exc.to_dict()
+        result.error = exc
     return result
 
 
@@ -192,7 +196,7 @@ def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
                 except TransientTransportError:
                     raise
                 except TransportError as exc:
-                    result.files.append(FileResult(rf.name, error=exc.to_dict()))
+                    result.files.append(FileResult(rf.name, error=exc))
     except TransportError as exc:
-        result.error = exc.to_dict()
+        result.error = exc
     return result
