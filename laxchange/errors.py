@@ -162,6 +162,7 @@ CODES: dict[str, str] = {
     "json.too-deep": "nesting is deeper than the limit",
     "json.too-large": "the document is larger than the limit",
     "json.truncated": "the JSON ends early",
+    "json.syntax": "the input is not valid JSON",
     # files given to a command
     "file.directory": "a directory was given where a file is expected",
     "file.missing": "the file does not exist",

@@ -36,6 +36,7 @@ from laxchange.errors import InvalidData, SecurityError, UsageError
 from laxchange.models import schemastore
 from laxchange.trust import Partner, PartnerDirectory
 from laxchange.trust.keystore import SIGNING, KeyStore
+from laxchange.validate import validate_document
 
 FORMAT_LINE = b"LAXCHANGE/1\n"
 FORMAT = "laxchange/1"
@@ -151,8 +152,6 @@ def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
 
 
 def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[str, str]:
-    from laxchange.validate import validate_document
-
     report = validate_document(doc, expected_type=message_type, source=source, clock=clock)
     if not report.ok:
         errs = report.errors

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange.errors import ConfigError, InvalidData, UsageError
+from laxchange.models import schemagen
 from laxchange.models.common import SCHEMA_BASE
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
@@ -150,8 +151,6 @@ def check_lock(root: Path | None = None) -> list[str]:
 
 def build(root: Path | None = None, *, release: bool = False) -> list[str]:
     """Write the current versions generated from the models; refuse to alter a released file."""
-    from laxchange.models import schemagen
-
     root = root or schema_dir()
     lock = read_lock(root)
     written = []

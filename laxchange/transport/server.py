@@ -23,6 +23,7 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSU
 
 from laxchange.errors import ConfigError
 from laxchange.transport.hostkeys import fingerprint
+from laxchange.transport.identity import create_ssh_identity
 
 
 def read_authorized_keys(path: Path) -> list[paramiko.PKey]:
@@ -51,8 +52,6 @@ def read_authorized_keys(path: Path) -> list[paramiko.PKey]:
 def load_or_create_host_key(path: Path) -> paramiko.PKey:
     """An ed25519 host key; created (0600, unencrypted, as sshd's are) when the file is missing."""
     if not path.exists():
-        from laxchange.transport.identity import create_ssh_identity
-
         create_ssh_identity(path, None, comment="laxchange-serve-sftp")
     try:
         return paramiko.Ed25519Key(filename=os.fspath(path))
