@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laxchange import age, jsonio, package, samples  # noqa: E402
+from laxchange import age, package, samples  # noqa: E402
+from laxchange._util import jsonio  # noqa: E402
 from laxchange.home import Home  # noqa: E402
 from laxchange.trust import PartnerDirectory, build_card  # noqa: E402
 from laxchange.trust.keystore import ALG_HYBRID, KeyStore  # noqa: E402

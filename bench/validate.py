@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laxchange import jsonio, samples  # noqa: E402
+from laxchange import samples  # noqa: E402
+from laxchange._util import jsonio  # noqa: E402
 from laxchange.validate import validate_bytes  # noqa: E402
 
 TARGET_RECORDS = 83_000
