@@ -156,7 +156,8 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
     except IsADirectoryError:
         raise InvalidData(f"{p}: is a directory, not a file", code="file.directory", hint="name a JSON file") from None
     except PermissionError:
-        raise InvalidData(f"{p}: permission denied", code="file.permission", hint="check the file's permissions") from None
+        raise InvalidData(f"{p}: permission denied", code="file.permission",
+                          hint="check the file's permissions") from None
     return loads_strict(raw, source=str(p), max_bytes=max_bytes)
 
 

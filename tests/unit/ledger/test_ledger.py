@@ -23,7 +23,7 @@ def lax(home: Path, *args: str):
 
 
 def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     council.trust(school)
@@ -112,7 +112,7 @@ def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
     from laxchange.exchange.party import open_from
     from laxchange.package import read_manifest
 
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     a = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     b = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     c = make_party(tmp_path, "LA:920", "Other Council (fictional)", clock)
