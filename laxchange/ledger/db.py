@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laxchange._util.timefmt import fmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError
 
@@ -100,7 +101,7 @@ class Ledger:
         self.close()
 
     def _now(self) -> str:
-        return self.clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return fmt(self.clock.now())
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
