@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,34 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+class _Connection:
+    """The one boundary between the ledger and SQLite: every statement and transaction goes through here."""
+
+    def __init__(self, path: Path, *, timeout: float) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement and fetch all its rows (so no cursor outlives the boundary)."""
+        return self._db.execute(sql, args).fetchall()
+
+    def script(self, sql: str) -> None:
+        self._db.executescript(sql)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        """BEGIN IMMEDIATE: take the write lock before reading, so a read-then-write cannot race."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
 def _entry_hash(prev: str, at: str, event: str, data: str) -> str:
     return hashlib.sha256(json.dumps([prev, at, event, data], separators=(",", ":")).encode()).hexdigest()
 
@@ -84,9 +112,9 @@ class Ledger:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self._db = _Connection(path, timeout=30)
             path.chmod(0o600)
-            self._db.executescript(_SCHEMA)
+            self._db.script(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"ledger {path} cannot be opened: {exc}", code="ledger.corrupt",
                               hint="restore it from backup; do not delete it (it holds the replay history)") from None
@@ -94,7 +122,7 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -103,19 +131,9 @@ class Ledger:
     def _now(self) -> str:
         return fmt(self.clock.now())
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _audit(self, db: sqlite3.Connection, event: str, data: dict[str, Any]) -> None:
-        row = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS
+    def _audit(self, db: _Connection, event: str, data: dict[str, Any]) -> None:
+        rows = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+        prev = rows[0][0] if rows else GENESIS
         at = self._now()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
@@ -129,9 +147,9 @@ class Ledger:
         id alone would let one partner reuse another's id and get the genuine package refused.
         Quarantined packages do not count, so a forged copy cannot block the real one.
         """
-        row = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in' AND party = ?",
-                               (transfer_id, sender)).fetchone()
-        return row is not None and row[0] == "imported"
+        rows = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in' AND party = ?",
+                                (transfer_id, sender))
+        return bool(rows) and rows[0][0] == "imported"
 
     def record(self, direction: str, transfer_id: str, party: str, state: str, *, created: str | None = None,
                expires: str | None = None, payload_sha256: str | None = None, detail: str | None = None,
@@ -140,7 +158,7 @@ class Ledger:
         if state not in STATES[direction]:
             raise ValueError(f"{state!r} is not a state of a {direction!r} transfer")
         now = self._now()
-        with self._tx() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "INSERT INTO transfers (transfer_id, direction, party, state, created, expires, payload_sha256,"
                 " updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -150,10 +168,10 @@ class Ledger:
             self._audit(db, f"{direction}.{state}", {"transfer_id": transfer_id, "party": party, **(audit or {})})
 
     def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:
-        row = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
-                               " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?",
-                               (transfer_id, direction, party)).fetchone()
-        return Transfer(*row) if row else None
+        rows = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
+                                " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?",
+                                (transfer_id, direction, party))
+        return Transfer(*rows[0]) if rows else None
 
     def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:
         sql = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
@@ -170,7 +188,7 @@ class Ledger:
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:
         """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted)."""
-        with self._tx() as db:
+        with self._db.transaction() as db:
             self._audit(db, event, data)
 
     def audit_entries(self) -> list[dict[str, Any]]:
