@@ -14,14 +14,15 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from laxchange._util.timefmt import fmt
 from laxchange.clock import Clock, SystemClock
-from laxchange.errors import ConfigError
+from laxchange.errors import LaxError
+from laxchange.ledger.errors import IllegalTransition, LedgerBusy, LedgerError
 
 GENESIS = "0" * 64
 
@@ -55,29 +56,91 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 
 
+#: Seconds a statement waits for another process's lock before `LedgerBusy` (SQLite's busy handler).
+DEFAULT_TIMEOUT = 15.0
+#: The longest busy wait allowed: a run should fail and say why, not hang behind a stuck one.
+MAX_TIMEOUT = 120.0
+
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_IO = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
+                 sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_AUTH})
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> LaxError | None:
+    """The LaxError a user should see for `exc`, or None if it is a bug in our SQL (left to propagate).
+
+    Classified by SQLite's primary result code, not by message text, which varies by version.
+    """
+    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+    what = f"{exc} ({getattr(exc, 'sqlite_errorname', type(exc).__name__)})"
+    if code in _BUSY:
+        return LedgerBusy(f"ledger {path} is locked by another process: {what}",
+                          hint="another laxchange run holds the ledger; wait for it to finish and run the command "
+                               "again (nothing was changed)")
+    if code in _CORRUPT:
+        return LedgerError(f"ledger {path} is damaged: {what}", code="ledger.corrupt",
+                           hint="restore it from backup; do not delete it (it holds the replay history)")
+    if code in _IO:
+        return LedgerError(f"ledger {path} cannot be read or written: {what}", code="ledger.io",
+                           hint="check the file's owner and permissions, that its directory is writable, and the "
+                                "free disk space; then run the command again")
+    if code == sqlite3.SQLITE_CONSTRAINT:
+        return IllegalTransition(f"ledger {path} refused a change: {what}",
+                                 hint="this is a bug in laxchange; the ledger is unchanged")
+    return None
+
+
 class _Connection:
-    """The one boundary between the ledger and SQLite: every statement and transaction goes through here."""
+    """The one boundary between the ledger and SQLite: every statement and transaction goes through here,
+    and every SQLite failure a user can meet leaves it as a LaxError with a hint (see `_translate`)."""
 
     def __init__(self, path: Path, *, timeout: float) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+        if not 0 <= timeout <= MAX_TIMEOUT:
+            raise ValueError(f"ledger busy timeout must be 0..{MAX_TIMEOUT} seconds, not {timeout}")
+        self.path = path
+        with self._errors():
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = _translate(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """Run one statement and fetch all its rows (so no cursor outlives the boundary)."""
-        return self._db.execute(sql, args).fetchall()
+        with self._errors():
+            return self._db.execute(sql, args).fetchall()
 
     def script(self, sql: str) -> None:
-        self._db.executescript(sql)
+        with self._errors():
+            self._db.executescript(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[_Connection]:
-        """BEGIN IMMEDIATE: take the write lock before reading, so a read-then-write cannot race."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE: take the write lock before reading, so a read-then-write cannot race.
+
+        Any failure inside (or of the COMMIT) rolls back, so nothing is ever half-written.
+        """
+        self.execute("BEGIN IMMEDIATE")
         try:
             yield self
+            self.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error); a failed ROLLBACK
+        # must not hide the error that caused it.
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def close(self) -> None:
         self._db.close()
@@ -106,18 +169,23 @@ class Transfer:
 class Ledger:
     """One home's ledger. The clock is injected so tests control time."""
 
-    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+    def __init__(self, path: Path, *, clock: Clock | None = None, timeout: float | None = None) -> None:
+        """Open (creating if absent) the ledger at `path`; `timeout` bounds the wait for another run's lock."""
         self.path = path
         self.clock = clock or SystemClock()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
         try:
-            self._db = _Connection(path, timeout=30)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
             path.chmod(0o600)
+        except OSError as exc:
+            raise LedgerError(f"ledger {path} cannot be created or opened: {exc.strerror or exc}",
+                              hint="check the home directory's owner, permissions and free disk space") from None
+        self._db = _Connection(path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+        try:
             self._db.script(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"ledger {path} cannot be opened: {exc}", code="ledger.corrupt",
-                              hint="restore it from backup; do not delete it (it holds the replay history)") from None
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
