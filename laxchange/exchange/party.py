@@ -18,6 +18,7 @@ from laxchange.errors import InvalidData, SecurityError
 from laxchange.exchange.quarantine import quarantine
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
+from laxchange.ledger.states import IMPORT_PATH, Outbound
 from laxchange.trust import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
@@ -26,7 +27,7 @@ def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out
             store: KeyStore | None = None, directory: PartnerDirectory | None = None, clock: Clock | None = None,
             expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
             attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
-    """Validate, sign and encrypt `document` for `recipient` into `out`; record it as packed."""
+    """Validate, sign and encrypt `document` for `recipient` into `out`; record it as queued."""
     store = store or KeyStore(home, clock=clock)
     store.destroy_retired_signing_keys()
     result = package.pack(document, message_type=message_type, recipient=recipient, keystore=store,
@@ -34,8 +35,8 @@ def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out
                           expires_in=expires_in, attachments=attachments)
     m = result.manifest
     with Ledger(home.ledger_db, clock=clock) as ledger:
-        ledger.record("out", m.transfer_id, m.recipient, "packed", created=m.created, expires=m.expires,
-                      payload_sha256=m.payload_sha256, audit={"message_type": message_type})
+        ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
+                        payload_sha256=m.payload_sha256, audit={"message_type": message_type})
     return result
 
 
@@ -46,8 +47,8 @@ def record_sent(home: Home, party: str, manifests: dict[str, package.Manifest | 
         for name, digest in sent.items():
             m = manifests.get(name)
             if m is not None and digest is not None:
-                ledger.record("out", m.transfer_id, party, "sent", created=m.created, expires=m.expires,
-                              payload_sha256=m.payload_sha256, audit={"file_sha256": digest})
+                ledger.advance("out", m.transfer_id, party, Outbound.SENT, if_new=[Outbound.QUEUED], created=m.created,
+                               expires=m.expires, payload_sha256=m.payload_sha256, audit={"file_sha256": digest})
 
 
 def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = None,
@@ -73,8 +74,8 @@ def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = N
             exc.details = {**exc.details, "quarantined": str(q.path)}
             raise
         m = opened.manifest
-        ledger.record("in", m.transfer_id, m.sender, "imported", created=m.created, expires=m.expires,
-                      payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
+        ledger.advance("in", m.transfer_id, m.sender, *IMPORT_PATH, created=m.created, expires=m.expires,
+                       payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
         if opened.schema.startswith("receipt@"):
             _apply_receipt(ledger, opened.document, m.sender)
     return opened
@@ -89,5 +90,5 @@ def _apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> None
     if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
         ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
         return
-    state = "acknowledged" if receipt["status"] == "accepted" else "rejected"
-    ledger.record("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+    state = Outbound.DELIVERED if receipt["status"] == "accepted" else Outbound.REJECTED
+    ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))

@@ -1,7 +1,8 @@
 """The ledger: every transfer's state, the transfer ids already received, and an audit log.
 
-Embedded SQLite in the home (`ledger.sqlite3`). Each change is one transaction, so a crash
-leaves a state from which the next run resumes. The audit log is append-only and hash-chained:
+Embedded SQLite in the home (`ledger.sqlite3`). States change only along the table in
+`laxchange.ledger.states` (docs/states.md), each change in one transaction with its audit entry,
+so a crash leaves a state from which the next run resumes. The audit log is append-only and hash-chained:
 each entry's hash covers the previous entry's hash, so editing or deleting a past entry breaks
 `verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
 never a child's name, UPN or other personal data.
@@ -23,14 +24,12 @@ from laxchange._util.timefmt import fmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
 from laxchange.ledger.errors import IllegalTransition, LedgerBusy, LedgerError
+from laxchange.ledger.states import NOTE_EVENTS, audit_event, check_transition
 
 GENESIS = "0" * 64
-
-#: Allowed states by direction (DESIGN.md §6).
-STATES = {
-    "out": ("packed", "sent", "acknowledged", "rejected", "expired"),
-    "in": ("received", "imported", "quarantined"),
-}
+_SELECT = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
+           " FROM transfers")
+_SELECT_ONE = _SELECT + " WHERE transfer_id = ? AND direction = ? AND party = ?"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS transfers (
@@ -219,31 +218,49 @@ class Ledger:
                                 (transfer_id, sender))
         return bool(rows) and rows[0][0] == "imported"
 
-    def record(self, direction: str, transfer_id: str, party: str, state: str, *, created: str | None = None,
-               expires: str | None = None, payload_sha256: str | None = None, detail: str | None = None,
-               audit: dict[str, Any] | None = None) -> None:
-        """Set a transfer's state (inserting it if new) and append the audit entry, in one transaction."""
-        if state not in STATES[direction]:
-            raise ValueError(f"{state!r} is not a state of a {direction!r} transfer")
+    def advance(self, direction: str, transfer_id: str, party: str, *states: str, if_new: Sequence[str] = (),
+                created: str | None = None, expires: str | None = None, payload_sha256: str | None = None,
+                detail: str | None = None, audit: dict[str, Any] | None = None) -> Transfer:
+        """Move a transfer through `states` in order, creating its row if new; one transaction for all.
+
+        `if_new` are states to walk first when the row does not exist yet (decided inside the
+        transaction): `send` of a package this ledger never saw packed records `queued, sent`.
+
+        The current state is read inside the same BEGIN IMMEDIATE transaction that writes, and each
+        step is checked against the table (`states.check_transition`), so of two runs racing the
+        same change exactly one makes it; the other gets `IllegalTransition` and changes nothing.
+        Each step appends its own audit entry (`out.sent`, `in.imported`, …) in that transaction.
+        `created`, `expires` and `payload_sha256` are written when the row is created.
+        """
+        if not states:
+            raise ValueError("advance() needs at least one state")
         now = self._now()
+        key = (transfer_id, direction, party)
         with self._db.transaction() as db:
-            db.execute(
-                "INSERT INTO transfers (transfer_id, direction, party, state, created, expires, payload_sha256,"
-                " updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (transfer_id, direction, party) DO UPDATE SET state = excluded.state,"
-                " updated = excluded.updated, detail = excluded.detail",
-                (transfer_id, direction, party, state, created, expires, payload_sha256, now, detail))
-            self._audit(db, f"{direction}.{state}", {"transfer_id": transfer_id, "party": party, **(audit or {})})
+            rows = db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?", key)
+            current: str | None = rows[0][0] if rows else None
+            for new in (*if_new, *states) if current is None else states:
+                state = check_transition(direction, current, new, transfer_id=transfer_id)
+                if current is None:
+                    db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
+                               " payload_sha256, updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*key, str(state), created, expires, payload_sha256, now, detail))
+                else:
+                    db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?"
+                               " WHERE transfer_id = ? AND direction = ? AND party = ?",
+                               (str(state), now, detail, *key))
+                self._audit(db, audit_event(direction, state),
+                            {"transfer_id": transfer_id, "party": party, **(audit or {})})
+                current = state
+            rows = db.execute(_SELECT_ONE, key)
+        return Transfer(*rows[0])
 
     def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:
-        rows = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
-                                " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?",
-                                (transfer_id, direction, party))
+        rows = self._db.execute(_SELECT_ONE, (transfer_id, direction, party))
         return Transfer(*rows[0]) if rows else None
 
     def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:
-        sql = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
-               " FROM transfers WHERE 1=1")
+        sql = _SELECT + " WHERE 1=1"
         args: list[str] = []
         if direction:
             sql += " AND direction = ?"
@@ -255,7 +272,13 @@ class Ledger:
 
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:
-        """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted)."""
+        """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted).
+
+        Only the names in `states.NOTE_EVENTS` are accepted: event names are hashed into the log
+        forever, so a new one is a decision to write down there and in docs/states.md.
+        """
+        if event not in NOTE_EVENTS:
+            raise ValueError(f"{event!r} is not an audit note event (see laxchange.ledger.states.NOTE_EVENTS)")
         with self._db.transaction() as db:
             self._audit(db, event, data)
 

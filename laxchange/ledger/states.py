@@ -123,8 +123,8 @@ NOTE_EVENTS: frozenset[str] = frozenset({
 
 def _fail(direction: str, old: str | None, new: str, why: str, transfer_id: str | None) -> IllegalTransition:
     which = f"{direction} transfer {transfer_id}" if transfer_id else f"{direction} transfer"
-    frm = "a new row" if old is None else repr(old)
-    return IllegalTransition(f"{which}: {frm} → {new!r} is not allowed ({why})",
+    frm = "a new row" if old is None else f"'{old}'"
+    return IllegalTransition(f"{which}: {frm} → '{new}' is not allowed ({why})",
                              hint="this is a bug in laxchange (or a race another run won); the ledger is unchanged",
                              details={"direction": direction, "from": old, "to": new,
                                       **({"transfer_id": transfer_id} if transfer_id else {})})
@@ -145,10 +145,10 @@ def check_transition(direction: str, old: str | None, new: str, *, transfer_id: 
         return target
     source = next((s for s in STATES[d] if s == old), None)
     if source is None:
-        raise _fail(d, old, new, f"{old!r} is not a state of an {d} transfer", transfer_id)
+        raise _fail(d, old, new, f"'{old}' is not a state of an {d} transfer", transfer_id)
     allowed = EDGES[d].get(source, frozenset())
     if target not in allowed:
-        why = f"from {old!r} it may go to {_names(allowed)}" if allowed else f"{old!r} is final"
+        why = f"from '{old}' it may go to {_names(allowed)}" if allowed else f"'{old}' is final"
         raise _fail(d, old, new, why, transfer_id)
     return target
 
