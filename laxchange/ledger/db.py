@@ -24,6 +24,7 @@ from laxchange._util.timefmt import fmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
 from laxchange.ledger.errors import IllegalTransition, LedgerBusy, LedgerError
+from laxchange.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 from laxchange.ledger.states import NOTE_EVENTS, audit_event, check_transition
 
 GENESIS = "0" * 64
@@ -31,29 +32,7 @@ _SELECT = ("SELECT transfer_id, direction, party, state, created, expires, paylo
            " FROM transfers")
 _SELECT_ONE = _SELECT + " WHERE transfer_id = ? AND direction = ? AND party = ?"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS transfers (
-    transfer_id  TEXT NOT NULL,
-    direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-    party        TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    created      TEXT,
-    expires      TEXT,
-    payload_sha256 TEXT,
-    updated      TEXT NOT NULL,
-    detail       TEXT,
-    PRIMARY KEY (transfer_id, direction, party)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      TEXT NOT NULL,
-    event   TEXT NOT NULL,
-    data    TEXT NOT NULL,
-    prev    TEXT NOT NULL,
-    hash    TEXT NOT NULL
-);
-"""
-
+_RESTORE = "restore it from backup; do not delete it (it holds the replay history)"
 
 #: Seconds a statement waits for another process's lock before `LedgerBusy` (SQLite's busy handler).
 DEFAULT_TIMEOUT = 15.0
@@ -78,8 +57,7 @@ def _translate(exc: sqlite3.Error, path: Path) -> LaxError | None:
                           hint="another laxchange run holds the ledger; wait for it to finish and run the command "
                                "again (nothing was changed)")
     if code in _CORRUPT:
-        return LedgerError(f"ledger {path} is damaged: {what}", code="ledger.corrupt",
-                           hint="restore it from backup; do not delete it (it holds the replay history)")
+        return LedgerError(f"ledger {path} is damaged: {what}", code="ledger.corrupt", hint=_RESTORE)
     if code in _IO:
         return LedgerError(f"ledger {path} cannot be read or written: {what}", code="ledger.io",
                            hint="check the file's owner and permissions, that its directory is writable, and the "
@@ -115,10 +93,6 @@ class _Connection:
         """Run one statement and fetch all its rows (so no cursor outlives the boundary)."""
         with self._errors():
             return self._db.execute(sql, args).fetchall()
-
-    def script(self, sql: str) -> None:
-        with self._errors():
-            self._db.executescript(sql)
 
     @contextmanager
     def transaction(self) -> Iterator[_Connection]:
@@ -181,10 +155,44 @@ class Ledger:
                               hint="check the home directory's owner, permissions and free disk space") from None
         self._db = _Connection(path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
         try:
-            self._db.script(_SCHEMA)
+            self._migrate()
         except BaseException:
             self._db.close()
             raise
+
+    def _migrate(self) -> None:
+        """Bring the database to SCHEMA_VERSION in one transaction; refuse one from a newer laxchange."""
+        version = self._version(self._db)
+        if version == SCHEMA_VERSION:
+            return  # the usual case: no write lock taken just to open
+        self._refuse_newer(version)
+        with self._db.transaction() as db:
+            version = self._version(db)  # another process may have migrated it while we waited
+            self._refuse_newer(version)
+            try:
+                for step in MIGRATIONS[version:]:
+                    for sql in step.statements:
+                        db.execute(sql)
+            except IllegalTransition as exc:  # a row the new CHECK refuses
+                raise LedgerError(f"ledger {self.path} cannot be upgraded to schema version {SCHEMA_VERSION}: "
+                                  f"{exc.message}", code="ledger.corrupt",
+                                  hint=_RESTORE) from exc
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    @staticmethod
+    def _version(db: _Connection) -> int:
+        return int(db.execute("PRAGMA user_version")[0][0])
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"ledger {self.path} has schema version {version}; this laxchange reads up to "
+                              f"version {SCHEMA_VERSION}", code="ledger.too-new",
+                              hint="upgrade laxchange: a newer version wrote this ledger (do not downgrade a home)")
+
+    @property
+    def schema_version(self) -> int:
+        """The database's PRAGMA user_version (SCHEMA_VERSION once opened)."""
+        return self._version(self._db)
 
     def close(self) -> None:
         self._db.close()
