@@ -18,7 +18,7 @@ from laxchange.errors import InvalidData, SecurityError
 from laxchange.exchange.quarantine import quarantine
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
-from laxchange.ledger.states import IMPORT_PATH, Outbound
+from laxchange.ledger.states import IMPORT_PATH, Outbound, can_transition
 from laxchange.trust import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
@@ -91,4 +91,8 @@ def _apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> None
         ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
         return
     state = Outbound.DELIVERED if receipt["status"] == "accepted" else Outbound.REJECTED
+    if not can_transition("out", original.state, state):  # e.g. a duplicate receipt: shown, not a crash
+        ledger.note("receipt.out-of-state", {"in_reply_to": receipt["in_reply_to"], "party": sender,
+                                             "state": original.state, "status": receipt["status"]})
+        return
     ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
