@@ -1,10 +1,10 @@
 """The ledger: every transfer's state, the transfer ids already received, and an audit log.
 
 Embedded SQLite in the home (`ledger.sqlite3`). States change only along the table in
-`laxchange.ledger.states` (docs/states.md), each change in one transaction with its audit entry,
-so a crash leaves a state from which the next run resumes. The audit log is append-only and hash-chained:
-each entry's hash covers the previous entry's hash, so editing or deleting a past entry breaks
-`verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
+`laxchange.ledger.states` (docs/states.md), each change in one transaction with its audit
+entry, so a crash leaves a state from which the next run resumes. The audit log is append-only
+and hash-chained: each entry's hash covers the previous entry's hash, so editing or deleting a
+past entry breaks `verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
 never a child's name, UPN or other personal data.
 """
 
@@ -73,8 +73,6 @@ class _Connection:
     and every SQLite failure a user can meet leaves it as a LaxError with a hint (see `_translate`)."""
 
     def __init__(self, path: Path, *, timeout: float) -> None:
-        if not 0 <= timeout <= MAX_TIMEOUT:
-            raise ValueError(f"ledger busy timeout must be 0..{MAX_TIMEOUT} seconds, not {timeout}")
         self.path = path
         with self._errors():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
@@ -146,6 +144,9 @@ class Ledger:
         """Open (creating if absent) the ledger at `path`; `timeout` bounds the wait for another run's lock."""
         self.path = path
         self.clock = clock or SystemClock()
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if not 0 <= timeout <= MAX_TIMEOUT:
+            raise ValueError(f"ledger busy timeout must be 0..{MAX_TIMEOUT} seconds, not {timeout}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
@@ -153,7 +154,7 @@ class Ledger:
         except OSError as exc:
             raise LedgerError(f"ledger {path} cannot be created or opened: {exc.strerror or exc}",
                               hint="check the home directory's owner, permissions and free disk space") from None
-        self._db = _Connection(path, timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+        self._db = _Connection(path, timeout=timeout)
         try:
             self._migrate()
         except BaseException:

@@ -81,6 +81,7 @@ def test_the_cli_says_busy_with_exit_5_and_no_traceback(locked: Path, monkeypatc
 def test_busy_timeout_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Ledger(tmp_path / "l.sqlite3", timeout=ledger_db.MAX_TIMEOUT + 1)
+    assert not (tmp_path / "l.sqlite3").exists(), "refused before anything is created"
 
 
 def test_a_file_that_is_not_a_database_is_reported_corrupt(tmp_path: Path) -> None:
