@@ -181,7 +181,7 @@ class SftpTransport:
                                       code="sftp.subsystem", transient=True) from exc
             if sftp is None:
                 raise transport_error(f"{where} did not open an SFTP session", code="sftp.subsystem", transient=True)
-            sftp.get_channel().settimeout(s.timeout)
+            sftp.get_channel().settimeout(s.timeout)  # type: ignore[union-attr]  # never None after from_transport
         except BaseException:
             ssh.close()
             raise
@@ -367,7 +367,7 @@ class SftpTransport:
                     raise transport_error(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
                                           code="timeout", transient=True, hint="the server is very slow; "
                                           "the upload will be retried")
-                self.sftp._read_response(pending.popleft())
+                self.sftp._read_response(pending.popleft())  # type: ignore[attr-defined]  # private paramiko API (see the pin)
         return h.hexdigest()
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
@@ -455,7 +455,7 @@ class SftpTransport:
         """The file must end where its size said and not have changed while we read it: a sender
         still writing in place must not give us (and processed/) a truncated copy."""
         try:
-            t, msg = self.sftp._request(CMD_READ, fh.handle, int64(size), 1)
+            t, msg = self.sftp._request(CMD_READ, fh.handle, int64(size), 1)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
         except EOFError:  # the SFTP end-of-file status: exactly what we expect
             t, msg = CMD_STATUS, None
         if t == CMD_DATA and msg is not None and msg.get_string():
@@ -490,7 +490,7 @@ class SftpTransport:
             nonlocal offset
             while offset < size and len(inflight) < depth:
                 length = min(chunk, size - offset)
-                num = sftp._async_request(_Collector, CMD_READ, fh.handle, int64(offset), int(length))
+                num = sftp._async_request(_Collector, CMD_READ, fh.handle, int64(offset), int(length))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 inflight.append((num, offset, length))
                 offset += length
 
@@ -514,9 +514,9 @@ class SftpTransport:
         while inflight:
             in_time()
             num, at, length = inflight.popleft()
-            t, msg = early.pop(num) if num in early else sftp._read_response(num)
+            t, msg = early.pop(num) if num in early else sftp._read_response(num)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
             if t == CMD_STATUS:
-                sftp._convert_status(msg)
+                sftp._convert_status(msg)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 raise transport_error("the server ended the file early", code="verify.size", transient=True)
             if t != CMD_DATA:
                 raise transport_error("unexpected reply to a read", code="protocol", transient=True)
@@ -529,7 +529,7 @@ class SftpTransport:
             while len(data) < length:  # short read: fetch the rest of this chunk before moving on
                 in_time()
                 at, length = at + len(data), length - len(data)
-                t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))
+                t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 data = msg.get_string() if t == CMD_DATA else b""
                 if not data:
                     raise transport_error("the server ended the file early", code="verify.size", transient=True)
