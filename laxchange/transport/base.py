@@ -17,7 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange._util.fs import fsync_dir as fsync_dir  # re-exported: local, ops and sftp import them from here
+from laxchange._util.fs import sha256_file as sha256_file
 from laxchange.errors import TransientTransportError, TransportError
 
 #: progress(bytes_done, bytes_total): called from the transferring thread.
