@@ -8,6 +8,7 @@ under its final name only when complete, and sizes and hashes are checked after 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import unicodedata
@@ -184,11 +185,7 @@ class LocalSink:
         return self.written
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.fh.close()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
-        except FileNotFoundError:
-            pass

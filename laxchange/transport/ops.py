@@ -95,7 +95,7 @@ class Runner:
         if len(parties) <= 1:
             return {p: guarded(p) for p in parties}
         with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(parties))) as pool:
-            return dict(zip(parties, pool.map(guarded, parties)))
+            return dict(zip(parties, pool.map(guarded, parties), strict=False))
 
 
 @dataclass

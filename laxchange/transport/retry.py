@@ -51,7 +51,7 @@ class RetryingTransport:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.monotonic = monotonic
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311  retry jitter, not cryptography
         self.on_retry = on_retry
         self._inner: Transport | None = None
         self.connects = 0

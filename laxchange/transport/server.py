@@ -8,6 +8,7 @@ never overwrite (except posix-rename, which by definition replaces).
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import os
 import posixpath
@@ -295,10 +296,8 @@ class EmbeddedSftpServer:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
-        except OSError:
-            pass
         self._sock.close()
         with self._lock:
             transports = list(self._transports)

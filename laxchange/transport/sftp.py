@@ -8,6 +8,7 @@ its defaults are slow.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -193,10 +194,8 @@ class SftpTransport:
         sftp, ssh = self._sftp, self._ssh
         self._sftp = self._ssh = None
         if sftp is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
                 sftp.close()
-            except Exception:  # closing a dead link must not mask the real error
-                pass
         if ssh is not None:
             ssh.close()
 
@@ -204,7 +203,7 @@ class SftpTransport:
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
             self.open()
-        assert self._sftp is not None
+        assert self._sftp is not None  # noqa: S101  narrowing only: open() sets _sftp or raises
         return self._sftp
 
     # -- helpers ----------------------------------------------------------------------------
@@ -256,10 +255,8 @@ class SftpTransport:
             if isinstance(exc, _LINK_FAILURES):
                 self.close()
             else:
-                try:
+                with contextlib.suppress(Exception):  # the original error matters more than the close
                     fh.close()
-                except Exception:  # the original error matters more than the close
-                    pass
             raise
         fh.close()
 
@@ -392,10 +389,8 @@ class SftpTransport:
     def _discard(self, path: str) -> None:
         if self._ssh is None or not self._ssh.is_active():
             return
-        try:
+        with contextlib.suppress(Exception):  # best effort; hidden .part files are cleaned up by the next upload
             self.sftp.remove(path)
-        except Exception:  # best effort; hidden .part files are cleaned up by the next upload
-            pass
 
     def _leftover_parts(self, folder: str) -> _PartIndex:
         """Temporary files left by uploads that died, by the name they were meant to get.
