@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -20,17 +21,27 @@ from laxchange.cli.app import App
 from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
 from laxchange.home import ENV_HOME, Home, default_home
 
-#: Modules that each define `register(group)`. One line per command family keeps merges easy.
-COMMAND_MODULES: list[str] = [
-    "laxchange.cli.validate_cmd",
-    "laxchange.cli.schema_cmd",
-    "laxchange.cli.sample_cmd",
-    "laxchange.cli.demo_cmd",
-    "laxchange.cli.transport_cmd",
-    "laxchange.cli.keys_cmd",
-    "laxchange.cli.package_cmd",
-    "laxchange.cli.ledger_cmd",
-]
+#: Every top-level command: name -> "module:attribute" of a module-level click command or group.
+#: One line per command; one module per command family keeps merges easy.
+COMMANDS: dict[str, str] = {
+    "validate": "laxchange.cli.validate_cmd:validate_command",
+    "schema": "laxchange.cli.schema_cmd:schema_group",
+    "sample": "laxchange.cli.sample_cmd:sample_command",
+    "demo": "laxchange.cli.demo_cmd:demo_command",
+    "send": "laxchange.cli.transport_cmd:send_cmd",
+    "collect": "laxchange.cli.transport_cmd:collect_cmd",
+    "serve-sftp": "laxchange.cli.transport_cmd:serve_sftp_cmd",
+    "endpoints": "laxchange.cli.transport_cmd:endpoints",
+    "init": "laxchange.cli.keys_cmd:init",
+    "keys": "laxchange.cli.keys_cmd:keys",
+    "partners": "laxchange.cli.keys_cmd:partners",
+    "pack": "laxchange.cli.package_cmd:pack_cmd",
+    "open": "laxchange.cli.package_cmd:open_cmd",
+    "quarantine": "laxchange.cli.package_cmd:quarantine_group",
+    "inspect": "laxchange.cli.package_cmd:inspect_cmd",
+    "status": "laxchange.cli.ledger_cmd:status_cmd",
+    "audit": "laxchange.cli.ledger_cmd:audit_group",
+}
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)
 
@@ -94,8 +105,20 @@ def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
     ctx.obj = App(home=Home(Path(home) if home else default_home()), json=json_out)
 
 
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(main)
+def _load(spec: str) -> click.Command:
+    module, _, attr = spec.partition(":")
+    cmd = getattr(importlib.import_module(module), attr)
+    if not isinstance(cmd, click.Command):
+        raise TypeError(f"{spec} is not a click command")
+    return cmd
+
+
+for _name, _spec in COMMANDS.items():
+    main.add_command(_load(_spec), _name)
+
+# paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
+# next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def run() -> None:  # pragma: no cover - convenience for `python -m laxchange`

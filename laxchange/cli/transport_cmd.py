@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
 from pathlib import Path
@@ -86,16 +85,6 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
     exc = TransportError(message, hint=err.get("hint"), code=err.get("error"))
     exc.exit_code = int(err.get("exit_code", 4))
     raise exc
-
-
-def register(group: click.Group) -> None:
-    # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
-    # next to laxchange's own one-line message.
-    logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    group.add_command(send_cmd)
-    group.add_command(collect_cmd)
-    group.add_command(serve_sftp_cmd)
-    group.add_command(endpoints)
 
 
 def _check_addressed_to(path: Path, party: str) -> Any:
