@@ -108,7 +108,7 @@ def _check_addressed_to(path: Path, party: str) -> Any:
         raise UsageError(f"{path.name} is addressed to {manifest.recipient}, not {party}", code="send.wrong-recipient",
                          hint=f"send it with --to {manifest.recipient}, or pack the record again for {party}")
     expires = dt.datetime.fromisoformat(manifest.expires.replace("Z", "+00:00"))
-    if expires <= dt.datetime.now(dt.timezone.utc):
+    if expires <= dt.datetime.now(dt.UTC):
         raise SecurityError(f"{path.name} expired at {manifest.expires}", code="expired",
                             hint="pack the record again: the receiver refuses expired packages")
     return manifest
@@ -157,7 +157,8 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
     targets = list(parties) or DirectoryEndpoints(app.home).collect_sources()
     if not targets:
         raise UsageError("no endpoints configured to collect from", code="endpoint.none",
-                         hint="publish your own drop folder (`laxchange keys export-card --sftp-url URL --host-key-fingerprint FPR`), "
+                         hint="publish your own drop folder "
+                              "(`laxchange keys export-card --sftp-url URL --host-key-fingerprint FPR`), "
                               "or add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
     runner = _runner(app, timeout, retries)
     progress = _ProgressLine(not app.json and sys.stderr.isatty())
