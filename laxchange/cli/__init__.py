@@ -8,7 +8,6 @@ documented exit code, never a traceback.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 from typing import Any
@@ -137,7 +136,7 @@ class LaxGroup(LazyGroup):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("laxchange: interrupted", err=True)
+            _app(ctx).warn("laxchange: interrupted")
             ctx.exit(130)
         except Exception as exc:  # no traceback for users, ever
             if os.environ.get("LAXCHANGE_DEBUG"):
@@ -152,14 +151,20 @@ class LaxGroup(LazyGroup):
             _report_error(ctx, info, ExitCode.INTERNAL)
 
 
-def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
+def _app(ctx: click.Context) -> App:
+    """The command's App; a default one (standard streams) if the failure came before it existed."""
     app = ctx.find_object(App)
-    if app is not None and app.json:
-        click.echo(json.dumps({"ok": False, **info}, ensure_ascii=False))
+    return app if app is not None else App(home=Home(default_home()))
+
+
+def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
+    app = _app(ctx)
+    if app.json:
+        app.write_json({"ok": False, **info})
     else:
-        click.echo(f"laxchange: error: {info['message']}", err=True)
+        app.warn(f"laxchange: error: {info['message']}")
         if info.get("hint"):
-            click.echo(f"  hint: {info['hint']}", err=True)
+            app.warn(f"  hint: {info['hint']}")
     ctx.exit(code)
 
 
@@ -178,7 +183,10 @@ def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
     # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
     # next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    ctx.obj = App(home=Home(Path(home) if home else default_home()), json=json_out)
+    app = App(home=Home(Path(home) if home else default_home()), json=json_out)
+    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams
+        app.out, app.err = ctx.obj.out, ctx.obj.err
+    ctx.obj = app
 
 
 

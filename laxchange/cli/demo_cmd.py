@@ -21,6 +21,6 @@ def demo_command(app: App, workdir: Path | None) -> None:
     Three fictional parties with their own homes exchange packages over an embedded SFTP
     server on 127.0.0.1. Everything is written under --dir (default: a new temporary folder).
     """
-    say = (lambda _s: None) if app.json else click.echo
+    say = (lambda _s: None) if app.json else app.say
     results = demo.run(workdir, say=say)
     app.emit(results)

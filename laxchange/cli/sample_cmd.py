@@ -35,10 +35,10 @@ def sample_command(app: App, kind: str, seed: int, count: int, as_of: dt.datetim
     docs = samples.generate(kind, seed, count, as_of=day)
     if output is None:
         if count == 1:
-            click.echo(jsonio.dumps_pretty(docs[0]), nl=False)
+            app.say(jsonio.dumps_pretty(docs[0]), nl=False)
         else:
             for d in docs:
-                click.echo(json.dumps(d, ensure_ascii=False))
+                app.say(json.dumps(d, ensure_ascii=False))
         return
     written: list[str] = []
     if count == 1:

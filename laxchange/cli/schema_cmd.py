@@ -43,7 +43,7 @@ def show_command(app: App, ref: str) -> None:
     if app.json:
         app.emit({"schema": doc})
     else:
-        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        app.say(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 @schema_group.command("export")

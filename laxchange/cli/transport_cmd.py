@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -31,7 +29,8 @@ from laxchange.transport.endpoints import check_fingerprint, parse_url
 class _ProgressLine:
     """A one-line progress display on a terminal's stderr, redrawn at most a few times a second."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
         self.enabled = enabled
         self._last = 0.0
         self._start = time.monotonic()
@@ -43,11 +42,15 @@ class _ProgressLine:
         self._last = now
         pct = 100 * done // total if total else 100
         rate = done / max(now - self._start, 1e-6) / 1e6
-        sys.stderr.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
+        self.stream.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
         if done >= total:
-            sys.stderr.write("\n")
+            self.stream.write("\n")
             self._start = now
-        sys.stderr.flush()
+        self.stream.flush()
+
+
+def _progress(app: App) -> _ProgressLine:
+    return _ProgressLine(app.err, not app.json and app.err.isatty())
 
 
 def _runner(app: App, timeout: float, retries: int) -> Runner:
@@ -56,7 +59,7 @@ def _runner(app: App, timeout: float, retries: int) -> Runner:
 
     def warn(party: str, n: int, exc: TransportError, delay: float) -> None:
         if not app.json:
-            click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
+            app.warn(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s")
 
     return Runner(DirectoryEndpoints(app.home), factory, RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)),
                   on_retry=warn)
@@ -69,17 +72,17 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
     if not app.json:
         for r in results:
             for w in r.warnings:
-                click.echo(f"laxchange: warning: {w}", err=True)
+                app.warn(f"laxchange: warning: {w}")
             for f in r.files:
                 if f.error is None:
-                    click.echo(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
+                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
     if not failed:
         app.emit(data)
         return
     first = failed[0]
     err = first.error or next(f.error for f in first.files if f.error)
     if app.json:
-        click.echo(json.dumps({"ok": False, **data, "error": err}, ensure_ascii=False))
+        app.write_json({"ok": False, **data, "error": err})
         ctx.exit(err.get("exit_code", 4))
     message = err["message"] if first.party in err["message"] else f"{first.party}: {err['message']}"
     exc = TransportError(message, hint=err.get("hint"), code=err.get("error"))
@@ -134,7 +137,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
     app: App = ctx.obj
     manifests = {f.name: _check_addressed_to(f, party) for f in files}
     runner = _runner(app, timeout, retries)
-    result = send(runner, party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
+    result = send(runner, party, list(files), progress=_progress(app))
     if app.home.root.is_dir():
         from laxchange.exchange.party import record_sent
 
@@ -161,7 +164,7 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
                               "(`laxchange keys export-card --sftp-url URL --host-key-fingerprint FPR`), "
                               "or add one with `laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...`")
     runner = _runner(app, timeout, retries)
-    progress = _ProgressLine(not app.json and sys.stderr.isatty())
+    progress = _progress(app)
     outcomes = runner.each_party(targets, lambda p: collect(runner, p, app.home.inbox, delete=delete,
                                                             progress=progress))
     results: list[PartyResult] = []
@@ -171,7 +174,7 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
         else:
             results.append(out)
     if not app.json and not any(r.files for r in results) and all(r.ok for r in results):
-        click.echo("nothing to collect")
+        app.say("nothing to collect")
     _finish(ctx, app, "collected", results)
 
 
@@ -202,7 +205,7 @@ def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authori
     app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint},
              f"serving SFTP on {server.host}:{server.port} root={root}\n"
              f"host key fingerprint: {server.fingerprint}")
-    sys.stdout.flush()
+    app.out.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

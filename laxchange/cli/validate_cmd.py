@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -56,10 +55,9 @@ def validate_command(app: App, files: tuple[str, ...], expected_type: str | None
             reports.append(validate_file(name, expected_type=expected_type))
     passed = all(r.passed(strict) for r in reports)
     if app.json:
-        click.echo(json.dumps({"ok": passed, "strict": strict, "reports": [r.to_dict() for r in reports]},
-                              ensure_ascii=False))
+        app.write_json({"ok": passed, "strict": strict, "reports": [r.to_dict() for r in reports]})
     else:
         for r in reports:
-            click.echo(_human(r, strict), err=not r.passed(strict))
+            app.say(_human(r, strict), err=not r.passed(strict))
     if not passed:
         click.get_current_context().exit(1)
