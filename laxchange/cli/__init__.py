@@ -125,6 +125,10 @@ Every command accepts --json (before or after the command name) for machine-read
 """
 
 
+#: Legacy spelling of --verbose, still honoured (set to any non-empty value).
+ENV_DEBUG = "LAXCHANGE_DEBUG"
+
+
 class LaxGroup(LazyGroup):
     """Maps LaxError (and any unexpected exception) to a message and a documented exit code."""
 
@@ -138,14 +142,19 @@ class LaxGroup(LazyGroup):
         except KeyboardInterrupt:
             _app(ctx).warn("laxchange: interrupted")
             ctx.exit(130)
-        except Exception as exc:  # no traceback for users, ever
-            if os.environ.get("LAXCHANGE_DEBUG"):
-                raise
+        except Exception as exc:  # no traceback unless asked for with --verbose; exit 70 either way
+            app = _app(ctx)
+            verbose = app.verbose or bool(ctx.params.get("verbose")) or bool(os.environ.get(ENV_DEBUG))
+            if verbose:
+                import traceback
+
+                app.warn("".join(traceback.format_exception(exc)).rstrip("\n"))
             info = {
                 "error": "internal",
                 "kind": type(exc).__name__,
                 "message": f"internal error: {type(exc).__name__}: {exc}",
-                "hint": "this is a bug in laxchange; re-run with LAXCHANGE_DEBUG=1 and report the traceback",
+                "hint": ("this is a bug in laxchange; please report it with the traceback above" if verbose else
+                         "this is a bug in laxchange; re-run with --verbose and report the traceback"),
                 "exit_code": ExitCode.INTERNAL,
             }
             _report_error(ctx, info, ExitCode.INTERNAL)
@@ -174,8 +183,10 @@ def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
 @click.option("--home", "home", type=click.Path(file_okay=False, path_type=str), default=None,
               help=f"State directory (default ${ENV_HOME} or ~/.local/share/laxchange).")
 @click.option("--json", "json_out", is_flag=True, default=False, help="Machine-readable JSON output.")
+@click.option("-v", "--verbose", is_flag=True, default=False,
+              help="On an internal error (exit 70), also print the traceback.")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
+def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool) -> None:
     """laxchange: send a looked-after child's education record securely between councils and schools."""
     import logging
     from pathlib import Path
@@ -183,7 +194,7 @@ def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
     # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
     # next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    app = App(home=Home(Path(home) if home else default_home()), json=json_out)
+    app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose)
     if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams
         app.out, app.err = ctx.obj.out, ctx.obj.err
     ctx.obj = app
