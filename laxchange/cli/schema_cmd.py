@@ -11,8 +11,7 @@ from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
 from laxchange.errors import ConfigError, UsageError
 from laxchange.models import schemastore
-from laxchange.models.migrations import REGISTRY
-from laxchange.validate import validate_document
+from laxchange.validate.migrate import migrate_document
 
 
 @click.group("schema")
@@ -92,13 +91,6 @@ def build_command(app: App, release: bool) -> None:
 @click.pass_obj
 def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
     """Upgrade a document to a newer schema version, then validate the result."""
-    doc = jsonio.load_file(source)
-    upgraded = REGISTRY.upgrade(doc, to_version)
-    report = validate_document(upgraded, source=str(output))
-    if not report.ok:
-        from laxchange.errors import InvalidData
-        first = report.errors[0]
-        raise InvalidData(f"the migrated document is not valid: {first.path}: {first.message} [{first.rule}]",
-                          code="migrate.invalid-result", hint=first.hint)
+    upgraded, report = migrate_document(jsonio.load_file(source), to_version, source=str(output))
     jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o644)
     app.emit({"output": str(output), "schema": upgraded["schema"]}, f"wrote {output} ({report.schema})")
