@@ -1,8 +1,10 @@
 """The `laxchange` command: a thin click shell over the library API.
 
-Each command group lives in its own module here and only parses arguments, calls the library
-and prints. Errors from the library (`LaxError`) become a one-paragraph message and the
-documented exit code, never a traceback.
+Each command family lives in its own module here as module-level click commands, which only
+parse arguments, call the library and print through the `App` (`laxchange.cli.app`). The root
+group imports a command's module only when that command is used. Errors from the library
+(`LaxError`) become a one-paragraph message and the documented exit code; any other exception
+is exit 70, with its traceback only under `--verbose`.
 """
 
 from __future__ import annotations
