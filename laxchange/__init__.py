@@ -45,7 +45,46 @@ _EXPORTS: dict[str, str] = {
     "Party": "laxchange.exchange", "InboxResult": "laxchange.exchange",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "CODES",
+    "Clock",
+    "ConfigError",
+    "EducationRecord",
+    "ExclusionNotice",
+    "ExitCode",
+    "Finding",
+    "FixedClock",
+    "Home",
+    "InboxResult",
+    "InternalError",
+    "InvalidData",
+    "KeyStore",
+    "LaxError",
+    "Manifest",
+    "Opened",
+    "PackResult",
+    "Partner",
+    "PartnerDirectory",
+    "Party",
+    "PepTransfer",
+    "PlacementNotification",
+    "Receipt",
+    "Report",
+    "SecurityError",
+    "SystemClock",
+    "TransientTransportError",
+    "TransportError",
+    "UsageError",
+    "__version__",
+    "build_card",
+    "inspect",
+    "open_package",
+    "pack",
+    "read_manifest",
+    "validate_bytes",
+    "validate_document",
+    "validate_file",
+]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily below
     from laxchange.clock import Clock, FixedClock, SystemClock

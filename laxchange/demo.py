@@ -16,9 +16,10 @@ import datetime as dt
 import io
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paramiko
 
@@ -179,7 +180,8 @@ def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
     """Collect from our drop folder, then verify and open each package (quarantining failures)."""
     results = receiver.me.collect()
     if not all(r.ok for r in results):
-        raise SecurityError(f"demo: collect failed: {[str(r.first_error()) for r in results if not r.ok]}", code="demo.collect")
+        raise SecurityError(f"demo: collect failed: {[str(r.first_error()) for r in results if not r.ok]}",
+                            code="demo.collect")
     names = [f.name for r in results for f in r.files]
     inbox = receiver.me.open_inbox(receiver.home.root / "received", names)
     for name, exc in inbox.refused:

@@ -391,7 +391,8 @@ def open_package(
     with _opened(source) as src:
         manifest, menv = read_manifest(src)
         if manifest.recipient != ring.party:
-            raise _reject("package.not-addressed-to-us", f"the package is addressed to {manifest.recipient}, not {ring.party}",
+            raise _reject("package.not-addressed-to-us",
+                          f"the package is addressed to {manifest.recipient}, not {ring.party}",
                           "it was delivered to the wrong party; return it to the sender")
         sender = directory.get_optional(manifest.sender)
         if sender is None:
@@ -400,17 +401,20 @@ def open_package(
         _verify_sender(menv, sender, manifest, now, "manifest")
         created, expires = timefmt.parse(manifest.created), timefmt.parse(manifest.expires)
         if created > now + CLOCK_SKEW:
-            raise _reject("package.not-yet-valid", f"the package claims to be created in the future ({manifest.created})",
+            raise _reject("package.not-yet-valid",
+                          f"the package claims to be created in the future ({manifest.created})",
                           "check this machine's clock and the sender's")
         if now >= expires:
-            raise _reject("package.expired", f"the package expired at {manifest.expires}", "ask the sender to send it again")
+            raise _reject("package.expired", f"the package expired at {manifest.expires}",
+                          "ask the sender to send it again")
         if seen is not None and seen(manifest.transfer_id, manifest.sender):
             raise _reject("package.replayed", f"transfer {manifest.transfer_id} has already been received",
                           "this is a duplicate; nothing to do")
         try:
             identity = keystore.identity(manifest.recipient_key_id)
         except KeyError:
-            raise _reject("package.not-addressed-to-us", f"the package is encrypted to key {manifest.recipient_key_id}, "
+            raise _reject("package.not-addressed-to-us",
+                          f"the package is encrypted to key {manifest.recipient_key_id}, "
                           "which is not one of ours", "ask the sender to refresh our card and send again") from None
         start = src.tell()
         h = hashlib.sha256()
@@ -445,7 +449,8 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
     try:
         env = dsse.parse(jsonio.loads_strict(line[:-1], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
     except (InvalidData, dsse.DSSEError) as exc:
-        raise _reject("package.tampered", f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
+        raise _reject("package.tampered",
+                      f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
     _verify_sender(env, sender, manifest, now, "statement")
     # Verified: from here on the bytes are the sender's own.
     st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)

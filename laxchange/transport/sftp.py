@@ -227,9 +227,11 @@ class SftpTransport:
                                   hint="laxchange cannot name such a file safely; ask the partner to remove or "
                                        "rename it") from exc
         except TimeoutError as exc:
-            raise TransientTransportError(f"{what}: timed out after {self.settings.timeout:g}s", code="ssh.timeout", hint="the server stalled; it will be retried") from exc
+            raise TransientTransportError(f"{what}: timed out after {self.settings.timeout:g}s", code="ssh.timeout",
+                                          hint="the server stalled; it will be retried") from exc
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
-            raise TransientTransportError(f"{what}: connection lost ({exc or type(exc).__name__})", code="ssh.connection-lost") from exc
+            raise TransientTransportError(f"{what}: connection lost ({exc or type(exc).__name__})",
+                                          code="ssh.connection-lost") from exc
         except SFTPError as exc:
             raise TransientTransportError(f"{what}: unexpected SFTP reply ({exc})", code="ssh.protocol-error") from exc
         except OSError as exc:

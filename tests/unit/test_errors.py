@@ -39,7 +39,8 @@ def _codes_in_source() -> dict[str, list[str]]:
                     add(node.args[0].value, f"{rel}:{node.lineno}")
             elif isinstance(node, ast.ClassDef):
                 for stmt in node.body:  # `code = "..."` / `code: str = "..."` on error classes
-                    target = getattr(stmt, "target", None) or (stmt.targets[0] if isinstance(stmt, ast.Assign) else None)
+                    first = stmt.targets[0] if isinstance(stmt, ast.Assign) else None
+                    target = getattr(stmt, "target", None) or first
                     if getattr(target, "id", None) == "code" and isinstance(getattr(stmt, "value", None), ast.Constant):
                         add(stmt.value.value, f"{rel}:{stmt.lineno}")  # type: ignore[union-attr]
             elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and any(
@@ -71,7 +72,8 @@ def test_no_registered_code_is_unused() -> None:
 def test_the_registry_has_no_duplicate_keys() -> None:
     """A dict literal silently keeps the last of two equal keys; read the source to catch it."""
     tree = ast.parse(Path(errors.__file__).read_text())
-    registry = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id", "") == "CODES")
+    registry = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id",
+                    "") == "CODES")
     assert isinstance(registry.value, ast.Dict)
     keys = [k.value for k in registry.value.keys if isinstance(k, ast.Constant)]
     assert len(keys) == len(set(keys)) == len(CODES)

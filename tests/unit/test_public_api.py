@@ -25,6 +25,10 @@ def test_all_is_the_curated_list() -> None:
     assert len(laxchange.__all__) == len(EXPECTED)
 
 
+def test_all_and_the_lazy_table_agree() -> None:
+    assert set(laxchange.__all__) - {"__version__"} == set(laxchange._EXPORTS)
+
+
 def test_every_public_name_resolves() -> None:
     for name in laxchange.__all__:
         assert getattr(laxchange, name) is not None, name
