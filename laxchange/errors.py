@@ -166,7 +166,9 @@ CODES: dict[str, str] = {
     # files given to a command
     "file.directory": "a directory was given where a file is expected",
     "file.missing": "the file does not exist",
+    "file.not-regular": "a FIFO, device or socket was given where a regular file is expected",
     "file.permission": "the file cannot be read (permissions)",
+    "file.symlink": "a symbolic link was given where the real file is required",
     "file.unreadable": "the file cannot be read",
     "record.invalid": "the record or message fails validation",
     "record.too-large": "the record is larger than the limit",
@@ -237,6 +239,7 @@ CODES: dict[str, str] = {
     "package.wrong-format-version": "the package format version is not supported",
     "statement.malformed": "the signed statement inside the package is malformed",
     "attachment.name": "an attachment name is not a plain unique file name",
+    "attachment.changed": "an attachment changed while it was being packed",
     "attachments.exists": "an attachment would overwrite an existing file",
     "attachments.too-many": "more attachments than the limit",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",

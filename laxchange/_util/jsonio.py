@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.fs import open_atomic, write_atomic
+from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
 __all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_pretty", "load_file", "loads_strict", "open_atomic",
@@ -142,21 +142,15 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
 
 
 def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """Read and strictly parse a JSON file, checking its size before reading it whole."""
+    """Read and strictly parse a JSON file: a regular file only (never a FIFO or a device), its
+    size checked before it is read whole, and never more than `max_bytes + 1` bytes read."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise InvalidData(f"{p}: {size} bytes is larger than the {max_bytes}-byte limit",
-                              code="json.too-large", hint="split the input")
-        with p.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InvalidData(f"{p}: no such file", code="file.missing", hint="check the path") from None
-    except IsADirectoryError:
-        raise InvalidData(f"{p}: is a directory, not a file", code="file.directory", hint="name a JSON file") from None
-    except PermissionError:
-        raise InvalidData(f"{p}: permission denied", code="file.permission", hint="check the file's permissions") from None
+    with open_regular(p, what="JSON file") as fh:
+        raw = read_bounded(fh, max_bytes)
+        size = max(os.fstat(fh.fileno()).st_size, max_bytes + 1)
+    if raw is None:
+        raise InvalidData(f"{p}: {size} bytes is larger than the {max_bytes}-byte limit", code="json.too-large",
+                          hint="split the input")
     return loads_strict(raw, source=str(p), max_bytes=max_bytes)
 
 
