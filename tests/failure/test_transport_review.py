@@ -36,6 +36,22 @@ def test_embedded_server_ignores_the_clients_file_mode(tmp_path: Path, client_ke
     assert stat.S_IMODE((root / "suid.bin").stat().st_mode) == 0o600
 
 
+def test_embedded_server_confines_dot_dot_to_its_root(tmp_path: Path, client_key: ClientKey) -> None:
+    """The client refuses `..` in a URL; the server must confine a raw client that sends one anyway."""
+    root = tmp_path / "srv" / "root"
+    root.mkdir(parents=True)
+    with embedded_server(root, client_key.key, tmp_path) as srv:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        t.connect(username="u", pkey=client_key.key)
+        sftp = paramiko.SFTPClient.from_transport(t)
+        assert sftp is not None
+        with sftp.open("/../../p.lax", "wb") as fh:
+            fh.write(b"x")
+        t.close()
+    assert (root / "p.lax").exists() and not (tmp_path / "p.lax").exists()
+    assert not (tmp_path / "srv" / "p.lax").exists()
+
+
 def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, client_key: ClientKey) -> None:
     from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
 

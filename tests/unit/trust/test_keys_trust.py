@@ -304,3 +304,15 @@ def test_retired_signing_keys_are_destroyed_decryption_keys_archived(tmp_path: P
     new_sig = next(k.kid for k in a.store.ring().keys if k.use == SIGNING and k.kid != old[SIGNING])
     a.store.revoke(new_sig, "key-compromise", at=clock.now() - dt.timedelta(seconds=1))
     assert not (keys_dir / f"{new_sig}.age").exists(), "a revoked signing key is destroyed at once"
+
+
+def test_a_card_whose_sftp_url_climbs_out_is_refused(tmp_path):
+    """Issue 10: `sftp://user@127.0.0.1:22/../../` on a card was accepted by `partners add`."""
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    b = make_party(tmp_path, "URN:123456", "Example School")
+    b.store.ring().sftp_url = "sftp://user@127.0.0.1:22/../../"  # as a hostile or broken exporter would
+    card, fpr = b.card()
+    with pytest.raises(SecurityError) as exc:
+        a.directory.add(card, fingerprint=fpr)
+    assert exc.value.code == "card.invalid" and "'..'" in exc.value.message
+    assert a.directory.get_optional("URN:123456") is None
