@@ -16,7 +16,7 @@ from laxchange import dsse
 from laxchange._util import jsonio, timefmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, SecurityError, UsageError
-from laxchange.home import Home
+from laxchange.home import Home, load_home_file
 from laxchange.trust.cards import (
     CARD_CLOCK_SKEW,
     Partner,
@@ -29,6 +29,14 @@ from laxchange.trust.keystore import (
     KeyInfo,
     check_party,
 )
+
+
+def _read_record(record: Any) -> tuple[Partner, Any]:
+    """A stored partner record: its verified card and the fingerprint it was added with."""
+    if not isinstance(record, dict) or not isinstance(record["fingerprint"], str):
+        raise ValueError("it is not an object with a fingerprint and a card")
+    partner, _ = read_card(record["card"])
+    return partner, record["fingerprint"]
 
 
 def _file_for(party: str) -> str:
@@ -138,11 +146,12 @@ class PartnerDirectory:
         except UsageError:
             return None
         path = self._path(party)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
-        record = jsonio.load_file(path)
-        partner, _ = read_card(record["card"])
-        if partner.party != party or partner.fingerprint != record.get("fingerprint"):
+        partner, fingerprint = load_home_file(path, _read_record, what="partner record",
+                                              hint=f"restore {path.name} from your backup of the home, or remove "
+                                                   f"it and add {party}'s card again with --fingerprint")
+        if partner.party != party or partner.fingerprint != fingerprint:
             raise ConfigError(f"partner file {path} is inconsistent", code="partner.damaged",
                               hint="remove and re-add the partner")
         self._cache[party] = partner

@@ -30,7 +30,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.private import check_private_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
-from laxchange.home import Home
+from laxchange.home import Home, load_home_file
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity
@@ -181,6 +181,21 @@ class Keyring(KeySet):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Keyring":
+        """Strict about shape and types (a keyring that fails here is damaged, not merely odd)."""
+        if not isinstance(d, dict):
+            raise ValueError("the keyring is not a JSON object")
+        check_party(d["party"])
+        for name in ("name", "role"):
+            if not isinstance(d[name], str):
+                raise ValueError(f"{name} must be a string")
+        if not isinstance(d["keys"], list):
+            raise ValueError("keys must be a list")
+        for name in ("sftp_url", "ssh_public_key"):
+            if not isinstance(d.get(name), str | None):
+                raise ValueError(f"{name} must be a string or null")
+        for name in ("host_key_fingerprints", "required_signature_algorithms"):
+            if not isinstance(d.get(name) or [], list) or not all(isinstance(x, str) for x in d.get(name) or []):
+                raise ValueError(f"{name} must be a list of strings")
         return cls(party=d["party"], name=d["name"], role=d["role"],
                    keys=[KeyInfo.from_dict(k) for k in d["keys"]], sftp_url=d.get("sftp_url"),
                    host_key_fingerprints=list(d.get("host_key_fingerprints") or []),
@@ -244,7 +259,7 @@ class KeyStore:
         return self.home.keys / "archive"
 
     def exists(self) -> bool:
-        return self.ring_path.is_file()
+        return os.path.lexists(self.ring_path)
 
     def ring(self) -> Keyring:
         if self._ring is None:
@@ -252,7 +267,7 @@ class KeyStore:
                 self.home.require()
                 raise ConfigError(f"no keys in {self.home.root}", code="keyring.missing",
                                   hint="run `laxchange --home DIR init --party LA:NNN --name ...` first")
-            self._ring = Keyring.from_dict(jsonio.load_file(self.ring_path))
+            self._ring = load_home_file(self.ring_path, Keyring.from_dict, what="keyring")
         return self._ring
 
     def _save(self, ring: Keyring) -> None:
