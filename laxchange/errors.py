@@ -159,6 +159,7 @@ CODES: dict[str, str] = {
     "json.empty": "the input is empty",
     "json.encoding": "the input is not UTF-8",
     "json.non-finite": "NaN, Infinity or an out-of-range number",
+    "json.number-too-long": "a number has more characters than the limit",
     "json.too-deep": "nesting is deeper than the limit",
     "json.too-large": "the document is larger than the limit",
     "json.truncated": "the JSON ends early",
