@@ -14,7 +14,7 @@ from laxchange.errors import ConfigError, UsageError
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.transport.endpoints import Endpoint, check_fingerprint, parse_url
 from laxchange.trust import PartnerDirectory
-from laxchange.trust.keystore import KeyStore
+from laxchange.trust.keystore import KeyStore, check_party
 
 __all__ = ["ConfigEndpoints", "DirectoryEndpoints"]
 
@@ -132,7 +132,7 @@ class DirectoryEndpoints:
         own = self.own()
         if own is not None and own.party == party:
             return own
-        partner = PartnerDirectory(self.home).get_optional(party)
+        partner = PartnerDirectory(self.home).get_optional(check_party(party))
         if partner is None or not partner.sftp_url:
             what = "has no SFTP endpoint on its card" if partner is not None else "is not a known partner"
             raise ConfigError(f"{party} {what}, and no endpoint is configured for it", code="endpoint.missing",

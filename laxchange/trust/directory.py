@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,21 @@ class PartnerDirectory:
         return partner
 
     def get(self, party: str) -> Partner:
-        """The partner `party`; ConfigError (exit 5) when not in the directory."""
-        p = self.get_optional(party)
+        """The partner `party`: UsageError (exit 2) for a malformed id, ConfigError (exit 5) when
+        not in the directory, suggesting the nearest known partner if one is close."""
+        p = self.get_optional(check_party(party))
         if p is None:
-            raise ConfigError(f"{party} is not in the partner directory", code="partner.unknown",
-                              hint="add their card: laxchange partners add CARD.json --fingerprint FPR")
+            raise self._unknown(party)
         return p
+
+    def _unknown(self, party: str) -> ConfigError:
+        known = [f.stem.replace("_", ":") for f in self.home.partners.glob("*.json")] \
+            if self.home.partners.is_dir() else []
+        near = difflib.get_close_matches(party, known, n=1, cutoff=0.7)
+        hint = "add their card: laxchange partners add CARD.json --fingerprint FPR"
+        if near:
+            hint = f"did you mean {near[0]}? Otherwise {hint}"
+        return ConfigError(f"{party} is not in the partner directory", code="partner.unknown", hint=hint)
 
     def list(self) -> list[Partner]:
         if not self.home.partners.is_dir():
@@ -178,7 +188,7 @@ class PartnerDirectory:
     def remove(self, party: str) -> None:
         path = self._path(check_party(party))
         if not path.is_file():
-            raise ConfigError(f"{party} is not in the partner directory", code="partner.unknown")
+            raise self._unknown(party)
         os.unlink(path)
         self._cache.pop(party, None)
 

@@ -49,10 +49,41 @@ DEFAULT_OVERLAP_DAYS = 30
 MIN_WORK_FACTOR = 10
 
 
+_PARTY_PARTS = re.compile(r"(la|urn)(:?)(.*)", re.IGNORECASE | re.DOTALL)
+_PARTY_DIGITS = {"LA": (3, "a council's DfE LA code"), "URN": (6, "a school's URN")}
+
+
+def _party_problem(party: object) -> tuple[str, str | None]:
+    """What is wrong with a malformed party id, and the id probably meant (if there is one)."""
+    form = "is not of the form LA:NNN or URN:NNNNNN"
+    if not isinstance(party, str):
+        return f"party id {party!r} {form}", None
+    text = party.strip()
+    m = _PARTY_PARTS.fullmatch(text)
+    if m is None:
+        return f"party id {party!r} {form}", None
+    prefix, colon, digits = m.groups()
+    want = prefix.upper()
+    n, what = _PARTY_DIGITS[want]
+    if not (digits.isascii() and digits.isdigit()):
+        return f"party id {party!r}: after {want}: come {n} digits, and {digits!r} is not all digits", None
+    if len(digits) != n:
+        return f"party id {party!r}: {what} has {n} digits, not {len(digits)}", None
+    meant = f"{want}:{digits}"
+    if text != party:
+        return f"party id {party!r} has spaces around it", meant
+    if not colon:
+        return f"party id {party!r} {form}: it needs a colon after {want}", meant
+    return f"party id {party!r} must be written with an upper case {want}:", meant
+
+
 def check_party(party: str) -> str:
+    """A party id exactly as written on cards: LA: + 3 digits or URN: + 6 digits, upper case.
+    A malformed one is a UsageError saying what is wrong, with the id probably meant."""
     if not isinstance(party, str) or not PARTY_RE.fullmatch(party):
-        raise UsageError(f"party id {party!r} is not of the form LA:NNN or URN:NNNNNN",
-                         code="party.invalid", hint="a council is LA:919 (DfE LA code), a school URN:123456")
+        problem, meant = _party_problem(party)
+        hint = f"did you mean {meant}?" if meant else "a council is LA:919 (its DfE LA code), a school URN:123456"
+        raise UsageError(problem, code="party.invalid", hint=hint)
     return party
 
 
