@@ -82,16 +82,21 @@ def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key
     assert not (tmp_path / "big.lax").exists()
 
 
-def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
-    remote = tmp_path / "drop"
-    remote.mkdir()
+@pytest.mark.parametrize("kind", ["embedded", "sshd"])
+def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd,
+                                                    kind: str) -> None:
+    """Issue 10: the embedded server failed the whole listing (remote.failure); it must send the
+    name's bytes as OpenSSH's sftp-server does, so the client reports remote.bad-name either way."""
+    remote = tmp_path / "srv" / "drop"
+    remote.mkdir(parents=True)
     (remote / "good.lax").write_bytes(b"x")
     with open(os.path.join(os.fsencode(remote), b"caf\xe9.lax"), "wb") as fh:
         fh.write(b"y")
-    with open_transport("sshd", remote, tmp_path, client_key.key, sshd) as t:
+    with open_transport(kind, remote, tmp_path, client_key.key, sshd) as t:
         with pytest.raises(TransportError) as exc:
             t.list()
-    assert exc.value.code == "remote.bad-name"
+    assert exc.value.code == "remote.bad-name", exc.value.to_dict()
+    assert not exc.value.transient
 
 
 def test_known_hosts_markers_fail_closed(tmp_path: Path, client_key: ClientKey) -> None:
