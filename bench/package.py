@@ -25,10 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laxchange import age, jsonio, package, samples  # noqa: E402
-from laxchange.home import Home  # noqa: E402
-from laxchange.trust import PartnerDirectory, build_card  # noqa: E402
-from laxchange.trust.keystore import ALG_HYBRID, KeyStore  # noqa: E402
+from laxchange import age, package, samples
+from laxchange._util import jsonio
+from laxchange.home import Home
+from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust.keystore import ALG_HYBRID, KeyStore
 
 MiB = 1024 * 1024
 

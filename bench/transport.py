@@ -19,13 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paramiko
 
 from laxchange.transport import Endpoint, SftpTransport
 from tests.support.sshd import Sshd, keygen
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _openssh(batch: str, work: Path, server: Sshd, key: Path, known_hosts: Path) -> float:

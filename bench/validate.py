@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laxchange import jsonio, samples  # noqa: E402
-from laxchange.validate import validate_bytes  # noqa: E402
+from laxchange import samples
+from laxchange._util import jsonio
+from laxchange.validate import validate_bytes
 
 TARGET_RECORDS = 83_000
 TARGET_SECONDS = 60.0

@@ -15,7 +15,7 @@ class SystemClock:
     """The real UTC clock."""
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
+        return dt.datetime.now(dt.UTC)
 
     def today(self) -> dt.date:
         return self.now().date()
@@ -26,7 +26,7 @@ class FixedClock:
 
     def __init__(self, at: dt.datetime) -> None:
         if at.tzinfo is None:
-            at = at.replace(tzinfo=dt.timezone.utc)
+            at = at.replace(tzinfo=dt.UTC)
         self._at = at
 
     def now(self) -> dt.datetime:

@@ -287,6 +287,10 @@ CODES: dict[str, str] = {
     "server.root": "the server root folder cannot be used",
     # the ledger
     "ledger.corrupt": "the ledger database cannot be opened",
+    "ledger.busy": "another laxchange process holds the ledger; retry shortly",
+    "ledger.illegal-transition": "a transfer state change the transition table does not allow (a bug)",
+    "ledger.io": "the ledger cannot be read or written (disk, permissions)",
+    "ledger.too-new": "the ledger was written by a newer laxchange",
     "audit.broken": "the audit chain does not verify",
     # the demo
     "demo.collect": "the demo could not collect",

@@ -24,9 +24,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Callable, Protocol, Sequence
+from typing import IO, Any, BinaryIO, Protocol
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
@@ -118,8 +119,9 @@ class _Chain(io.RawIOBase):
     described (exactly its size, checked against its SHA-256)."""
 
     def __init__(self, head: bytes, files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
-        self._parts: list[Any] = [io.BytesIO(head), *zip(files, described, strict=True)]
-        self._cur: Any = None
+        self._parts: list[io.BytesIO | tuple[Path, dict[str, Any]]] = [io.BytesIO(head),
+                                                                      *zip(files, described, strict=True)]
+        self._cur: io.BytesIO | _AsDescribed | None = None
 
     def readable(self) -> bool:
         return True
@@ -203,7 +205,8 @@ def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[s
         errs = report.errors
         first = errs[0] if errs else None
         msg = f"{source} is not a valid {message_type}: " + (f"{first.path}: {first.message}" if first else "invalid")
-        raise InvalidData(msg, code="record.invalid", hint=(first.hint if first else None) or "run `laxchange validate`",
+        raise InvalidData(msg, code="record.invalid",
+                          hint=(first.hint if first else None) or "run `laxchange validate`",
                           details={"errors": [e.to_dict() for e in errs]})
     return schemastore.identify(doc, source)
 
@@ -274,12 +277,11 @@ def pack(
         menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
         prefix = FORMAT_LINE + jsonio.dumps_canonical(menv.to_dict()) + b"\n"
         spool.seek(0)
-        if target_dir is None:
-            assert not isinstance(out, (str, os.PathLike))
+        if not isinstance(out, (str, os.PathLike)):  # i.e. target_dir is None: `out` is a stream
             out.write(prefix)
             shutil.copyfileobj(spool, out, _COPY)
             return PackResult(manifest)
-        path = Path(out)  # type: ignore[arg-type]
+        path = Path(out)
         _write_stream_atomic(path, prefix, spool)
         return PackResult(manifest, path)
 

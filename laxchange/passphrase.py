@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from laxchange._util.private import check_private_file
 from laxchange.errors import ConfigError
 
-ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"
-ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"
+ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"  # noqa: S105  the variable's name, not a password
+ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"  # noqa: S105  the variable's name, not a password
 
 
 class PassphraseSource(Protocol):
-    def __call__(self, purpose: str, *, confirm: bool = False) -> bytes: ...
+    # `purpose` is positional-only: callers pass it positionally, so a source may name it anything (e.g. `_purpose`).
+    def __call__(self, purpose: str, /, *, confirm: bool = False) -> bytes: ...
 
 
 def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:

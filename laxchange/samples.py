@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from laxchange._util import timefmt
 from laxchange.models import codes, common, messages, record
@@ -110,8 +111,11 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
 
     chronology = []
     t = dob + dt.timedelta(days=4 * 365 + 200)
-    for i in range(rng.randrange(1, 4)):
-        end = _date(rng, t + dt.timedelta(days=200), school_start - dt.timedelta(days=1)) if t + dt.timedelta(days=200) < school_start else school_start - dt.timedelta(days=1)
+    for _ in range(rng.randrange(1, 4)):
+        if t + dt.timedelta(days=200) < school_start:
+            end = _date(rng, t + dt.timedelta(days=200), school_start - dt.timedelta(days=1))
+        else:
+            end = school_start - dt.timedelta(days=1)
         if end <= t:
             break
         chronology.append({
@@ -165,7 +169,8 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
     if age_years >= 15 and rng.random() < 0.5:
         for subject in rng.sample(_SUBJECTS_KS4, 2):
             attainment.append({"stage": "KS4", "subject": subject, "kind": "teacher-assessment",
-                               "value": rng.choice(["4", "5", "6", "3"]), "date": (as_of - dt.timedelta(days=20)).isoformat()})
+                               "value": rng.choice(["4", "5", "6", "3"]),
+                               "date": (as_of - dt.timedelta(days=20)).isoformat()})
     attainment = [a for a in attainment if a["date"] < as_of.isoformat()]
 
     possible = rng.randrange(60, 120) * 2
@@ -222,9 +227,11 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
             "long_term_targets": [target(300) for _ in range(rng.randrange(1, 3))],
             "aspirations": f"{given} would like {rng.choice(_ASPIRATIONS)}.",
             "leisure_interests": rng.sample(_INTERESTS, rng.randrange(1, 4)),
-            "child_voice": f"{given} says the new school is 'alright' and wants to keep doing {rng.choice(_INTERESTS)}.",
+            "child_voice": f"{given} says the new school is 'alright' and wants to keep doing "
+                           f"{rng.choice(_INTERESTS)}.",
             "pupil_premium_plus": {
-                "academic_year": f"{as_of.year if as_of.month >= 9 else as_of.year - 1}/{(as_of.year + (1 if as_of.month >= 9 else 0)) % 100:02d}",
+                "academic_year": f"{as_of.year if as_of.month >= 9 else as_of.year - 1}/"
+                                 f"{(as_of.year + (1 if as_of.month >= 9 else 0)) % 100:02d}",
                 "allocation_gbp": 2630.0,
                 "planned_use": "1:1 tutoring in maths and a key adult mentoring session each week",
                 "spent_to_date_gbp": float(rng.randrange(0, 1200)),
@@ -307,7 +314,7 @@ def exclusion_notice(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
 
 def receipt(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
     rng = random.Random(f"receipt:{seed}")
-    at = dt.datetime.combine(as_of, dt.time(9, 30), tzinfo=dt.timezone.utc)
+    at = dt.datetime.combine(as_of, dt.time(9, 30), tzinfo=dt.UTC)
     return {
         "schema": messages.RECEIPT_ID,
         "in_reply_to": _hex(rng),
@@ -333,5 +340,6 @@ def generate(kind: str, seed: int, count: int = 1, *, as_of: dt.date = DEFAULT_A
     return [gen(seed + i, as_of=as_of) for i in range(count)]
 
 
-assert set(GENERATORS) == {"education-record", "placement-notification", "pep-transfer", "exclusion-notice", "receipt"}
+if set(GENERATORS) != {"education-record", "placement-notification", "pep-transfer", "exclusion-notice", "receipt"}:
+    raise RuntimeError("samples.GENERATORS must have one generator per message type")
 _ = common  # the models module defines the ids used above

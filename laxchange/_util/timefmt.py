@@ -11,12 +11,12 @@ _RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 def fmt(t: dt.datetime) -> str:
     """`2026-11-24T18:50:00Z`: the one spelling of a timestamp in packages, cards, ledger and audit."""
-    return t.astimezone(dt.timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def compact(t: dt.datetime) -> str:
     """`20261124T185000Z`: the same instant for file names (no colons)."""
-    return t.astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def parse(text: object) -> dt.datetime:
@@ -31,4 +31,4 @@ def _parse(text: str) -> dt.datetime:
     if not _RE.fullmatch(text):
         raise ValueError(f"not a UTC timestamp of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}")
     return dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
-                       int(text[17:19]), tzinfo=dt.timezone.utc)
+                       int(text[17:19]), tzinfo=dt.UTC)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import io
 import os
-from typing import IO, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import IO
 
 from laxchange.age.errors import AgeError, HeaderError, HMACError, NoMatchError, PayloadError
 from laxchange.age.format import Stanza, b64encode, encode_header_without_mac, header_mac, parse_header, verify_mac
@@ -27,10 +28,26 @@ from laxchange.age.recipients import (
 from laxchange.age.stream import decrypt_stream, encrypt_stream
 
 __all__ = [
-    "AgeError", "HeaderError", "HMACError", "NoMatchError", "PayloadError",
-    "HybridIdentity", "HybridRecipient", "X25519Identity", "X25519Recipient",
-    "ScryptIdentity", "ScryptRecipient", "Identity", "Recipient", "Stanza",
-    "encrypt", "decrypt", "encrypt_bytes", "decrypt_bytes", "parse_identity", "parse_recipient",
+    "AgeError",
+    "HMACError",
+    "HeaderError",
+    "HybridIdentity",
+    "HybridRecipient",
+    "Identity",
+    "NoMatchError",
+    "PayloadError",
+    "Recipient",
+    "ScryptIdentity",
+    "ScryptRecipient",
+    "Stanza",
+    "X25519Identity",
+    "X25519Recipient",
+    "decrypt",
+    "decrypt_bytes",
+    "encrypt",
+    "encrypt_bytes",
+    "parse_identity",
+    "parse_recipient",
 ]
 
 

@@ -81,7 +81,7 @@ class X25519Recipient:
     public: bytes
 
     @classmethod
-    def parse(cls, text: str) -> "X25519Recipient":
+    def parse(cls, text: str) -> X25519Recipient:
         hrp, data = bech32.decode(text)
         if hrp != "age" or len(data) != 32 or text != text.lower():
             raise ValueError("not an age X25519 recipient (age1...)")
@@ -103,11 +103,11 @@ class X25519Identity:
     secret: bytes
 
     @classmethod
-    def generate(cls) -> "X25519Identity":
+    def generate(cls) -> X25519Identity:
         return cls(x25519.X25519PrivateKey.generate().private_bytes_raw())
 
     @classmethod
-    def parse(cls, text: str) -> "X25519Identity":
+    def parse(cls, text: str) -> X25519Identity:
         hrp, data = bech32.decode(text)
         if hrp != "age-secret-key-" or len(data) != 32:
             raise ValueError("not an age X25519 identity (Bech32 with the AGE-SECRET-KEY- prefix)")
@@ -154,7 +154,7 @@ class HybridRecipient:
     public: bytes  # ML-KEM-768 encapsulation key (1184) || X25519 public key (32)
 
     @classmethod
-    def parse(cls, text: str) -> "HybridRecipient":
+    def parse(cls, text: str) -> HybridRecipient:
         hrp, data = bech32.decode(text)
         if hrp != "age1pq" or len(data) != HYBRID_PK_SIZE or text != text.lower():
             raise ValueError("not an age post-quantum recipient (age1pq1...)")
@@ -181,11 +181,11 @@ class HybridIdentity:
     seed: bytes  # the 32-byte MLKEM768-X25519 decapsulation seed
 
     @classmethod
-    def generate(cls) -> "HybridIdentity":
+    def generate(cls) -> HybridIdentity:
         return cls(os.urandom(32))
 
     @classmethod
-    def parse(cls, text: str) -> "HybridIdentity":
+    def parse(cls, text: str) -> HybridIdentity:
         hrp, data = bech32.decode(text)
         if hrp != "age-secret-key-pq-" or len(data) != 32:
             raise ValueError("not an age post-quantum identity (AGE-SECRET-KEY-PQ-1...)")
@@ -277,7 +277,7 @@ class ScryptIdentity:
 
 
 @functools.lru_cache(maxsize=256)
-def parse_recipient(text: str) -> "X25519Recipient | HybridRecipient":
+def parse_recipient(text: str) -> X25519Recipient | HybridRecipient:
     """An `age1...` or `age1pq1...` recipient string."""
     if text.startswith("age1pq1"):
         return HybridRecipient.parse(text)

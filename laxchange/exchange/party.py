@@ -27,6 +27,7 @@ from laxchange.exchange.endpoints import DirectoryEndpoints
 from laxchange.exchange.quarantine import quarantine
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
+from laxchange.ledger.states import IMPORT_PATH, Outbound, can_transition
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import (
     PartyProgress,
@@ -103,14 +104,14 @@ class Party:
     def pack(self, document: Any, *, message_type: str, recipient: str, out: Path,
              expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
              attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
-        """Validate, sign and encrypt `document` for `recipient` into `out`; record it as packed."""
+        """Validate, sign and encrypt `document` for `recipient` into `out`; record it as queued."""
         self.keystore.destroy_retired_signing_keys()
         result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
                               attachments=attachments)
         m = result.manifest
-        self.ledger.record("out", m.transfer_id, m.recipient, "packed", created=m.created, expires=m.expires,
-                           payload_sha256=m.payload_sha256, audit={"message_type": message_type})
+        self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
+                            payload_sha256=m.payload_sha256, audit={"message_type": message_type})
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
@@ -142,8 +143,9 @@ class Party:
             for f in result.files:
                 m = manifests.get(f.name)
                 if m is not None and f.error is None:
-                    self.ledger.record("out", m.transfer_id, to, "sent", created=m.created, expires=m.expires,
-                                       payload_sha256=m.payload_sha256, audit={"file_sha256": f.sha256})
+                    self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
+                                        created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
+                                        audit={"file_sha256": f.sha256})
         return result
 
     # -- inbound ----------------------------------------------------------------------------
@@ -185,8 +187,8 @@ class Party:
             where = "moved" if q.record["moved_from_inbox"] else "copied"
             raise exc.annotated(f"(package {where} to quarantine: {q.path.name})", quarantined=str(q.path)) from exc
         m = opened.manifest
-        ledger.record("in", m.transfer_id, m.sender, "imported", created=m.created, expires=m.expires,
-                      payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
+        ledger.advance("in", m.transfer_id, m.sender, *IMPORT_PATH, created=m.created, expires=m.expires,
+                       payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
         if opened.schema.startswith("receipt@"):
             self._apply_receipt(opened.document, m.sender)
         return opened
@@ -224,8 +226,12 @@ class Party:
         if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
             ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
             return
-        state = "acknowledged" if receipt["status"] == "accepted" else "rejected"
-        ledger.record("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+        state = Outbound.DELIVERED if receipt["status"] == "accepted" else Outbound.REJECTED
+        if not can_transition("out", original.state, state):  # e.g. a duplicate receipt: shown, not a crash
+            ledger.note("receipt.out-of-state", {"in_reply_to": receipt["in_reply_to"], "party": sender,
+                                                 "state": original.state, "status": receipt["status"]})
+            return
+        ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
 
 
 def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:

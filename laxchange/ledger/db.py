@@ -1,9 +1,10 @@
 """The ledger: every transfer's state, the transfer ids already received, and an audit log.
 
-Embedded SQLite in the home (`ledger.sqlite3`). Each change is one transaction, so a crash
-leaves a state from which the next run resumes. The audit log is append-only and hash-chained:
-each entry's hash covers the previous entry's hash, so editing or deleting a past entry breaks
-`verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
+Embedded SQLite in the home (`ledger.sqlite3`). States change only along the table in
+`laxchange.ledger.states` (docs/states.md), each change in one transaction with its audit
+entry, so a crash leaves a state from which the next run resumes. The audit log is append-only
+and hash-chained: each entry's hash covers the previous entry's hash, so editing or deleting a
+past entry breaks `verify_audit()` from that point on. Entries carry party ids, transfer ids and schema names,
 never a child's name, UPN or other personal data.
 """
 
@@ -13,45 +14,107 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laxchange._util.timefmt import fmt
 from laxchange.clock import Clock, SystemClock
-from laxchange.errors import ConfigError
+from laxchange.errors import LaxError
+from laxchange.ledger.errors import IllegalTransition, LedgerBusy, LedgerError
+from laxchange.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from laxchange.ledger.states import NOTE_EVENTS, audit_event, check_transition
 
 GENESIS = "0" * 64
+_SELECT = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
+           " FROM transfers")
+_SELECT_ONE = _SELECT + " WHERE transfer_id = ? AND direction = ? AND party = ?"
 
-#: Allowed states by direction (DESIGN.md §6).
-STATES = {
-    "out": ("packed", "sent", "acknowledged", "rejected", "expired"),
-    "in": ("received", "imported", "quarantined"),
-}
+_RESTORE = "restore it from backup; do not delete it (it holds the replay history)"
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS transfers (
-    transfer_id  TEXT NOT NULL,
-    direction    TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-    party        TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    created      TEXT,
-    expires      TEXT,
-    payload_sha256 TEXT,
-    updated      TEXT NOT NULL,
-    detail       TEXT,
-    PRIMARY KEY (transfer_id, direction, party)
-);
-CREATE TABLE IF NOT EXISTS audit (
-    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
-    at      TEXT NOT NULL,
-    event   TEXT NOT NULL,
-    data    TEXT NOT NULL,
-    prev    TEXT NOT NULL,
-    hash    TEXT NOT NULL
-);
-"""
+#: Seconds a statement waits for another process's lock before `LedgerBusy` (SQLite's busy handler).
+DEFAULT_TIMEOUT = 15.0
+#: The longest busy wait allowed: a run should fail and say why, not hang behind a stuck one.
+MAX_TIMEOUT = 120.0
+
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+_CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_IO = frozenset({sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY,
+                 sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS, sqlite3.SQLITE_AUTH})
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> LaxError | None:
+    """The LaxError a user should see for `exc`, or None if it is a bug in our SQL (left to propagate).
+
+    Classified by SQLite's primary result code, not by message text, which varies by version.
+    """
+    code = getattr(exc, "sqlite_errorcode", -1) & 0xFF
+    what = f"{exc} ({getattr(exc, 'sqlite_errorname', type(exc).__name__)})"
+    if code in _BUSY:
+        return LedgerBusy(f"ledger {path} is locked by another process: {what}",
+                          hint="another laxchange run holds the ledger; wait for it to finish and run the command "
+                               "again (nothing was changed)")
+    if code in _CORRUPT:
+        return LedgerError(f"ledger {path} is damaged: {what}", code="ledger.corrupt", hint=_RESTORE)
+    if code in _IO:
+        return LedgerError(f"ledger {path} cannot be read or written: {what}", code="ledger.io",
+                           hint="check the file's owner and permissions, that its directory is writable, and the "
+                                "free disk space; then run the command again")
+    if code == sqlite3.SQLITE_CONSTRAINT:
+        return IllegalTransition(f"ledger {path} refused a change: {what}",
+                                 hint="this is a bug in laxchange; the ledger is unchanged")
+    return None
+
+
+class _Connection:
+    """The one boundary between the ledger and SQLite: every statement and transaction goes through here,
+    and every SQLite failure a user can meet leaves it as a LaxError with a hint (see `_translate`)."""
+
+    def __init__(self, path: Path, *, timeout: float) -> None:
+        self.path = path
+        with self._errors():
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = _translate(exc, self.path)
+            if err is None:
+                raise
+            raise err from exc
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement and fetch all its rows (so no cursor outlives the boundary)."""
+        with self._errors():
+            return self._db.execute(sql, args).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Connection]:
+        """BEGIN IMMEDIATE: take the write lock before reading, so a read-then-write cannot race.
+
+        Any failure inside (or of the COMMIT) rolls back, so nothing is ever half-written.
+        """
+        self.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+            self.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error); a failed ROLLBACK
+        # must not hide the error that caused it.
+        if self._db.in_transaction:
+            with suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._db.close()
 
 
 def _entry_hash(prev: str, at: str, event: str, data: str) -> str:
@@ -77,44 +140,76 @@ class Transfer:
 class Ledger:
     """One home's ledger. The clock is injected so tests control time."""
 
-    def __init__(self, path: Path, *, clock: Clock | None = None) -> None:
+    def __init__(self, path: Path, *, clock: Clock | None = None, timeout: float | None = None) -> None:
+        """Open (creating if absent) the ledger at `path`; `timeout` bounds the wait for another run's lock."""
         self.path = path
         self.clock = clock or SystemClock()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
+        timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+        if not 0 <= timeout <= MAX_TIMEOUT:
+            raise ValueError(f"ledger busy timeout must be 0..{MAX_TIMEOUT} seconds, not {timeout}")
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
             path.chmod(0o600)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"ledger {path} cannot be opened: {exc}", code="ledger.corrupt",
-                              hint="restore it from backup; do not delete it (it holds the replay history)") from None
+        except OSError as exc:
+            raise LedgerError(f"ledger {path} cannot be created or opened: {exc.strerror or exc}",
+                              hint="check the home directory's owner, permissions and free disk space") from None
+        self._db = _Connection(path, timeout=timeout)
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _migrate(self) -> None:
+        """Bring the database to SCHEMA_VERSION in one transaction; refuse one from a newer laxchange."""
+        version = self._version(self._db)
+        if version == SCHEMA_VERSION:
+            return  # the usual case: no write lock taken just to open
+        self._refuse_newer(version)
+        with self._db.transaction() as db:
+            version = self._version(db)  # another process may have migrated it while we waited
+            self._refuse_newer(version)
+            try:
+                for step in MIGRATIONS[version:]:
+                    for sql in step.statements:
+                        db.execute(sql)
+            except IllegalTransition as exc:  # a row the new CHECK refuses
+                raise LedgerError(f"ledger {self.path} cannot be upgraded to schema version {SCHEMA_VERSION}: "
+                                  f"{exc.message}", code="ledger.corrupt",
+                                  hint=_RESTORE) from exc
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    @staticmethod
+    def _version(db: _Connection) -> int:
+        return int(db.execute("PRAGMA user_version")[0][0])
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"ledger {self.path} has schema version {version}; this laxchange reads up to "
+                              f"version {SCHEMA_VERSION}", code="ledger.too-new",
+                              hint="upgrade laxchange: a newer version wrote this ledger (do not downgrade a home)")
+
+    @property
+    def schema_version(self) -> int:
+        """The database's PRAGMA user_version (SCHEMA_VERSION once opened)."""
+        return self._version(self._db)
 
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Ledger":
+    def __enter__(self) -> Ledger:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _now(self) -> str:
-        return self.clock.now().replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        return fmt(self.clock.now())
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _audit(self, db: sqlite3.Connection, event: str, data: dict[str, Any]) -> None:
-        row = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-        prev = row[0] if row else GENESIS
+    def _audit(self, db: _Connection, event: str, data: dict[str, Any]) -> None:
+        rows = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+        prev = rows[0][0] if rows else GENESIS
         at = self._now()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
@@ -128,35 +223,53 @@ class Ledger:
         id alone would let one partner reuse another's id and get the genuine package refused.
         Quarantined packages do not count, so a forged copy cannot block the real one.
         """
-        row = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in' AND party = ?",
-                               (transfer_id, sender)).fetchone()
-        return row is not None and row[0] == "imported"
+        rows = self._db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = 'in' AND party = ?",
+                                (transfer_id, sender))
+        return bool(rows) and rows[0][0] == "imported"
 
-    def record(self, direction: str, transfer_id: str, party: str, state: str, *, created: str | None = None,
-               expires: str | None = None, payload_sha256: str | None = None, detail: str | None = None,
-               audit: dict[str, Any] | None = None) -> None:
-        """Set a transfer's state (inserting it if new) and append the audit entry, in one transaction."""
-        if state not in STATES[direction]:
-            raise ValueError(f"{state!r} is not a state of a {direction!r} transfer")
+    def advance(self, direction: str, transfer_id: str, party: str, *states: str, if_new: Sequence[str] = (),
+                created: str | None = None, expires: str | None = None, payload_sha256: str | None = None,
+                detail: str | None = None, audit: dict[str, Any] | None = None) -> Transfer:
+        """Move a transfer through `states` in order, creating its row if new; one transaction for all.
+
+        `if_new` are states to walk first when the row does not exist yet (decided inside the
+        transaction): `send` of a package this ledger never saw packed records `queued, sent`.
+
+        The current state is read inside the same BEGIN IMMEDIATE transaction that writes, and each
+        step is checked against the table (`states.check_transition`), so of two runs racing the
+        same change exactly one makes it; the other gets `IllegalTransition` and changes nothing.
+        Each step appends its own audit entry (`out.sent`, `in.imported`, …) in that transaction.
+        `created`, `expires` and `payload_sha256` are written when the row is created.
+        """
+        if not states:
+            raise ValueError("advance() needs at least one state")
         now = self._now()
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO transfers (transfer_id, direction, party, state, created, expires, payload_sha256,"
-                " updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (transfer_id, direction, party) DO UPDATE SET state = excluded.state,"
-                " updated = excluded.updated, detail = excluded.detail",
-                (transfer_id, direction, party, state, created, expires, payload_sha256, now, detail))
-            self._audit(db, f"{direction}.{state}", {"transfer_id": transfer_id, "party": party, **(audit or {})})
+        key = (transfer_id, direction, party)
+        with self._db.transaction() as db:
+            rows = db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?", key)
+            current: str | None = rows[0][0] if rows else None
+            for new in (*if_new, *states) if current is None else states:
+                state = check_transition(direction, current, new, transfer_id=transfer_id)
+                if current is None:
+                    db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
+                               " payload_sha256, updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*key, str(state), created, expires, payload_sha256, now, detail))
+                else:
+                    db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?"
+                               " WHERE transfer_id = ? AND direction = ? AND party = ?",
+                               (str(state), now, detail, *key))
+                self._audit(db, audit_event(direction, state),
+                            {"transfer_id": transfer_id, "party": party, **(audit or {})})
+                current = state
+            rows = db.execute(_SELECT_ONE, key)
+        return Transfer(*rows[0])
 
     def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:
-        row = self._db.execute("SELECT transfer_id, direction, party, state, created, expires, payload_sha256,"
-                               " updated, detail FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?",
-                               (transfer_id, direction, party)).fetchone()
-        return Transfer(*row) if row else None
+        rows = self._db.execute(_SELECT_ONE, (transfer_id, direction, party))
+        return Transfer(*rows[0]) if rows else None
 
     def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:
-        sql = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
-               " FROM transfers WHERE 1=1")
+        sql = _SELECT + " WHERE 1=1"
         args: list[str] = []
         if direction:
             sql += " AND direction = ?"
@@ -168,8 +281,14 @@ class Ledger:
 
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:
-        """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted)."""
-        with self._tx() as db:
+        """Append an audit entry that is not a state change (e.g. a package refused before its id was trusted).
+
+        Only the names in `states.NOTE_EVENTS` are accepted: event names are hashed into the log
+        forever, so a new one is a decision to write down there and in docs/states.md.
+        """
+        if event not in NOTE_EVENTS:
+            raise ValueError(f"{event!r} is not an audit note event (see laxchange.ledger.states.NOTE_EVENTS)")
+        with self._db.transaction() as db:
             self._audit(db, event, data)
 
     def audit_entries(self) -> list[dict[str, Any]]:

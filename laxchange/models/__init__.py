@@ -5,6 +5,14 @@ from laxchange.models.messages import ExclusionNotice, PepTransfer, PlacementNot
 from laxchange.models.record import EducationRecord
 
 __all__ = [
-    "COMMON_ID", "SCHEMA_BASE", "Contact", "PersonName", "schema_id",
-    "EducationRecord", "PlacementNotification", "PepTransfer", "ExclusionNotice", "Receipt",
+    "COMMON_ID",
+    "SCHEMA_BASE",
+    "Contact",
+    "EducationRecord",
+    "ExclusionNotice",
+    "PepTransfer",
+    "PersonName",
+    "PlacementNotification",
+    "Receipt",
+    "schema_id",
 ]

@@ -31,38 +31,51 @@ def common_ref(name: str) -> dict[str, Any]:
     return {"$ref": f"{COMMON_ID}#/$defs/{name}"}
 
 
-def _string_def(name: str, pattern: str, description: str, **extra: Any) -> Any:
+def _string_def(name: str, pattern: str, description: str, **extra: Any) -> tuple[StringConstraints, WithJsonSchema]:
+    """Register `name` in COMMON_DEFS; return the metadata for `Annotated[str, *_string_def(...)]`.
+
+    The alias is spelled out as `Annotated[str, ...]` at each definition so type checkers see a `str`.
+    """
     COMMON_DEFS[name] = {"type": "string", "pattern": pattern, "description": description, **extra}
-    return Annotated[str, StringConstraints(pattern=pattern), WithJsonSchema(common_ref(name))]
+    return StringConstraints(pattern=pattern), WithJsonSchema(common_ref(name))
 
 
-Upn = _string_def(
+Upn = Annotated[str, *_string_def(
     "upn", r"^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$",
     "Unique Pupil Number: check letter, LA, establishment, year, serial (temporary UPNs end in a letter). "
-    "The check letter is verified by domain rule upn.check-letter.")
-UpnUnknownReason = _string_def(
-    "upnUnknownReason", r"^UN[1-5]$", "SSDA903 reason a child has no UPN (UN1–UN5).")
-Uln = _string_def("uln", r"^[0-9]{10}$", "Unique Learner Number (10 digits; check digit verified by rule uln.check-digit).")
-LaCode = _string_def("laCode", r"^[0-9]{3}$", "DfE local authority code (3 digits; must exist: rule la.code).")
-Urn = _string_def("urn", r"^[0-9]{6}$", "School unique reference number (6 digits).")
-Laestab = _string_def("laestab", r"^[0-9]{7}$", "DfE number: 3-digit LA code + 4-digit establishment number.")
-PartyId = _string_def(
+    "The check letter is verified by domain rule upn.check-letter.")]
+UpnUnknownReason = Annotated[str, *_string_def(
+    "upnUnknownReason", r"^UN[1-5]$", "SSDA903 reason a child has no UPN (UN1–UN5).")]
+Uln = Annotated[str, *_string_def(
+    "uln", r"^[0-9]{10}$", "Unique Learner Number (10 digits; check digit verified by rule uln.check-digit).")]
+LaCode = Annotated[str, *_string_def(
+    "laCode", r"^[0-9]{3}$", "DfE local authority code (3 digits; must exist: rule la.code).")]
+Urn = Annotated[str, *_string_def("urn", r"^[0-9]{6}$", "School unique reference number (6 digits).")]
+Laestab = Annotated[str, *_string_def(
+    "laestab", r"^[0-9]{7}$", "DfE number: 3-digit LA code + 4-digit establishment number.")]
+PartyId = Annotated[str, *_string_def(
     "partyId", r"^(LA:[0-9]{3}|URN:[0-9]{6})$",
-    "An exchanging party: a council's virtual school (LA:NNN) or a school (URN:NNNNNN).")
-Ssda903LegalStatus = _string_def("ssda903LegalStatus", r"^[A-Z][0-9]$", "SSDA903 legal status code (rule code.legal-status).")
-Ssda903PlacementType = _string_def("ssda903PlacementType", r"^[A-Z][0-9]{1,2}$", "SSDA903 placement type code (rule code.placement-type).")
-Ssda903PlacementProvider = _string_def("ssda903PlacementProvider", r"^PR[0-9]$", "SSDA903 placement provider code.")
-Ssda903CategoryOfNeed = _string_def("ssda903CategoryOfNeed", r"^N[0-9]$", "SSDA903 category of need code.")
-Ssda903ReasonPlacementChange = _string_def(
-    "ssda903ReasonPlacementChange", r"^[A-Z]{5,6}$", "SSDA903 reason for placement change code.")
-SenNeedType = _string_def("senNeedType", r"^[A-Z]{2,4}$", "SEN type of need code (SEN2/school census, rule code.sen-need).")
-ExclusionReason = _string_def(
-    "exclusionReason", r"^[A-Z]{2,3}$", "School census suspension/exclusion reason code, as recorded by the school.")
-TransferId = _string_def(
-    "transferId", r"^[0-9a-f]{32}$", "Random 128-bit identifier of one transfer, lower-case hex.")
-Sha256Hex = _string_def("sha256", r"^[0-9a-f]{64}$", "SHA-256 digest, lower-case hex.")
-Phone = _string_def("phone", r"^\+?[0-9][0-9 ()-]{5,20}[0-9]$", "Telephone number (digits, spaces, brackets, dashes).")
-AcademicYear = _string_def("academicYear", r"^20[0-9]{2}/[0-9]{2}$", "Academic year, e.g. 2025/26.")
+    "An exchanging party: a council's virtual school (LA:NNN) or a school (URN:NNNNNN).")]
+Ssda903LegalStatus = Annotated[str, *_string_def(
+    "ssda903LegalStatus", r"^[A-Z][0-9]$", "SSDA903 legal status code (rule code.legal-status).")]
+Ssda903PlacementType = Annotated[str, *_string_def(
+    "ssda903PlacementType", r"^[A-Z][0-9]{1,2}$", "SSDA903 placement type code (rule code.placement-type).")]
+Ssda903PlacementProvider = Annotated[str, *_string_def(
+    "ssda903PlacementProvider", r"^PR[0-9]$", "SSDA903 placement provider code.")]
+Ssda903CategoryOfNeed = Annotated[str, *_string_def(
+    "ssda903CategoryOfNeed", r"^N[0-9]$", "SSDA903 category of need code.")]
+Ssda903ReasonPlacementChange = Annotated[str, *_string_def(
+    "ssda903ReasonPlacementChange", r"^[A-Z]{5,6}$", "SSDA903 reason for placement change code.")]
+SenNeedType = Annotated[str, *_string_def(
+    "senNeedType", r"^[A-Z]{2,4}$", "SEN type of need code (SEN2/school census, rule code.sen-need).")]
+ExclusionReason = Annotated[str, *_string_def(
+    "exclusionReason", r"^[A-Z]{2,3}$", "School census suspension/exclusion reason code, as recorded by the school.")]
+TransferId = Annotated[str, *_string_def(
+    "transferId", r"^[0-9a-f]{32}$", "Random 128-bit identifier of one transfer, lower-case hex.")]
+Sha256Hex = Annotated[str, *_string_def("sha256", r"^[0-9a-f]{64}$", "SHA-256 digest, lower-case hex.")]
+Phone = Annotated[str, *_string_def(
+    "phone", r"^\+?[0-9][0-9 ()-]{5,20}[0-9]$", "Telephone number (digits, spaces, brackets, dashes).")]
+AcademicYear = Annotated[str, *_string_def("academicYear", r"^20[0-9]{2}/[0-9]{2}$", "Academic year, e.g. 2025/26.")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
@@ -123,11 +136,13 @@ class Contact(Strict):
     name: Name
     role: Name
     organisation: Name | None = None
-    email: Annotated[str, Field(json_schema_extra={"format": "email"}, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)] | None = None
-    phone: Phone | None = None  # type: ignore[valid-type]
+    email: Annotated[
+        str, Field(json_schema_extra={"format": "email"}, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    ] | None = None
+    phone: Phone | None = None
 
     @model_validator(mode="after")
-    def _reachable(self) -> "Contact":
+    def _reachable(self) -> Contact:
         if not self.email and not self.phone:
             raise ValueError("a contact needs an email or a phone number")
         return self

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
@@ -19,15 +19,16 @@ from laxchange.models.common import (
     TransferId,
     Upn,
     Urn,
-    schema_id,
 )
 from laxchange.models.record import EducationRecord, Exclusion
 
 VERSION = "1.0.0"
-PLACEMENT_NOTIFICATION_ID = schema_id("placement-notification", VERSION)
-PEP_TRANSFER_ID = schema_id("pep-transfer", VERSION)
-EXCLUSION_NOTICE_ID = schema_id("exclusion-notice", VERSION)
-RECEIPT_ID = schema_id("receipt", VERSION)
+#: Spelled out (not `schema_id(name, VERSION)`) so type checkers see the literals the `schema_` fields demand;
+#: tests/unit/models/test_schemas.py checks each equals schema_id(name, VERSION).
+PLACEMENT_NOTIFICATION_ID: Final = "https://laxchange.example/schemas/placement-notification/1.0.0"
+PEP_TRANSFER_ID: Final = "https://laxchange.example/schemas/pep-transfer/1.0.0"
+EXCLUSION_NOTICE_ID: Final = "https://laxchange.example/schemas/exclusion-notice/1.0.0"
+RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.0.0"
 
 
 class NotificationReason(str, Enum):
@@ -44,11 +45,11 @@ class PlacementNotification(Strict):
         alias="schema", default=PLACEMENT_NOTIFICATION_ID)
     notification_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     reason: NotificationReason
-    placing_la: LaCode  # type: ignore[valid-type]
-    host_la: LaCode  # type: ignore[valid-type]
+    placing_la: LaCode
+    host_la: LaCode
     placement_start: dt.date
     notified_by: Contact
-    recipients: list[PartyId] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
+    recipients: list[PartyId] = Field(min_length=1, max_length=10)
     respond_by: dt.date | None = None
     message: Text | None = None
     record: EducationRecord
@@ -60,14 +61,15 @@ class Attachment(Strict):
     filename: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,99}$")]
     media_type: Annotated[str, Field(pattern=r"^[a-z]+/[a-z0-9.+-]+$")]
     size: Annotated[int, Field(ge=0)]
-    sha256: Sha256Hex  # type: ignore[valid-type]
+    sha256: Sha256Hex
     description: Name | None = None
 
 
 class PepTransfer(Strict):
     """Hands over the child's current PEP and record to a school or virtual school."""
 
-    schema_: Literal["https://laxchange.example/schemas/pep-transfer/1.0.0"] = Field(alias="schema", default=PEP_TRANSFER_ID)
+    schema_: Literal["https://laxchange.example/schemas/pep-transfer/1.0.0"] = Field(
+        alias="schema", default=PEP_TRANSFER_ID)
     transfer_reason: NotificationReason
     sent_by: Contact
     message: Text | None = None
@@ -81,7 +83,7 @@ class ExcludedChild(Strict):
     given_name: Name
     family_name: Name
     date_of_birth: dt.date
-    upn: Upn | None = None  # type: ignore[valid-type]
+    upn: Upn | None = None
     local_child_id: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
 
 
@@ -90,9 +92,9 @@ class ExclusionNotice(Strict):
 
     schema_: Literal["https://laxchange.example/schemas/exclusion-notice/1.0.0"] = Field(
         alias="schema", default=EXCLUSION_NOTICE_ID)
-    school_urn: Urn  # type: ignore[valid-type]
+    school_urn: Urn
     school_name: Name
-    responsible_la: LaCode  # type: ignore[valid-type]
+    responsible_la: LaCode
     child: ExcludedChild
     exclusion: Exclusion
     reported_by: Contact
@@ -109,8 +111,8 @@ class Receipt(Strict):
     """Signed acknowledgement (or rejection) of one transfer."""
 
     schema_: Literal["https://laxchange.example/schemas/receipt/1.0.0"] = Field(alias="schema", default=RECEIPT_ID)
-    in_reply_to: TransferId  # type: ignore[valid-type]
-    payload_sha256: Sha256Hex  # type: ignore[valid-type]
+    in_reply_to: TransferId
+    payload_sha256: Sha256Hex
     status: ReceiptStatus
     received_at: dt.datetime
     processed_at: dt.datetime | None = None

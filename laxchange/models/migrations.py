@@ -10,8 +10,10 @@ it has no fields for.
 from __future__ import annotations
 
 import copy
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from laxchange.errors import InvalidData, UsageError
 from laxchange.models import schemastore
@@ -58,7 +60,7 @@ class Migrations:
         out = []
         for name in sorted({s.name for s in schemastore.list_schemas()}):
             majors = sorted({_major(v) for v in self.versions(name)})
-            for a, b in zip(majors, majors[1:]):
+            for a, b in itertools.pairwise(majors):
                 if self._find(name, a) is None:
                     out.append(f"{name}: no migration from {a}.x to {b}.x")
         return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import Enum
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -36,33 +36,35 @@ from laxchange.models.common import (
     Upn,
     UpnUnknownReason,
     Urn,
-    schema_id,
 )
 
 NAME = "education-record"
 VERSION = "1.0.0"
-ID = schema_id(NAME, VERSION)
+#: Spelled out (not `schema_id(NAME, VERSION)`) so type checkers see the literal the `schema_` field demands;
+#: tests/unit/models/test_schemas.py checks it equals schema_id(NAME, VERSION).
+ID: Final = "https://laxchange.example/schemas/education-record/1.0.0"
 
 
 class Child(Strict):
     """Who the child is. Exactly one of `upn` and `upn_unknown_reason` is given."""
 
-    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["upn"]}, {"required": ["upn_unknown_reason"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["upn"]}, {"required": ["upn_unknown_reason"]}]})
 
     legal_name: PersonName
     preferred_name: Name | None = None
     date_of_birth: dt.date
     gender: Gender
-    upn: Upn | None = None  # type: ignore[valid-type]
-    upn_unknown_reason: UpnUnknownReason | None = None  # type: ignore[valid-type]
-    former_upns: list[Upn] = Field(default_factory=list, max_length=20)  # type: ignore[valid-type]
-    uln: Uln | None = None  # type: ignore[valid-type]
-    home_la: LaCode  # type: ignore[valid-type]
+    upn: Upn | None = None
+    upn_unknown_reason: UpnUnknownReason | None = None
+    former_upns: list[Upn] = Field(default_factory=list, max_length=20)
+    uln: Uln | None = None
+    home_la: LaCode
     local_child_id: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     first_language: Name | None = None
 
     @model_validator(mode="after")
-    def _one_upn(self) -> "Child":
+    def _one_upn(self) -> Child:
         if (self.upn is None) == (self.upn_unknown_reason is None):
             raise ValueError("give exactly one of upn and upn_unknown_reason")
         return self
@@ -71,24 +73,24 @@ class Child(Strict):
 class Placement(Strict):
     """The care placement (SSDA903 codes) and the councils involved."""
 
-    legal_status: Ssda903LegalStatus  # type: ignore[valid-type]
-    category_of_need: Ssda903CategoryOfNeed | None = None  # type: ignore[valid-type]
+    legal_status: Ssda903LegalStatus
+    category_of_need: Ssda903CategoryOfNeed | None = None
     period_of_care_start: dt.date
-    placement_type: Ssda903PlacementType  # type: ignore[valid-type]
-    placement_provider: Ssda903PlacementProvider | None = None  # type: ignore[valid-type]
+    placement_type: Ssda903PlacementType
+    placement_provider: Ssda903PlacementProvider | None = None
     placement_start: dt.date
-    reason_for_change: Ssda903ReasonPlacementChange | None = None  # type: ignore[valid-type]
-    placing_la: LaCode  # type: ignore[valid-type]
-    host_la: LaCode  # type: ignore[valid-type]
+    reason_for_change: Ssda903ReasonPlacementChange | None = None
+    placing_la: LaCode
+    host_la: LaCode
 
 
 class PlacementSchool(Strict):
     """The school the child attends (or will attend) in the placement."""
 
-    urn: Urn  # type: ignore[valid-type]
-    laestab: Laestab | None = None  # type: ignore[valid-type]
+    urn: Urn
+    laestab: Laestab | None = None
     name: Name
-    la_code: LaCode  # type: ignore[valid-type]
+    la_code: LaCode
     phase: SchoolPhase
     start_date: dt.date
     ofsted_rating: OfstedRating | None = None
@@ -99,7 +101,7 @@ class EducationHistoryEntry(Strict):
     """One setting in the child's education chronology, with why it changed."""
 
     setting_name: Name
-    urn: Urn | None = None  # type: ignore[valid-type]
+    urn: Urn | None = None
     start: dt.date
     end: dt.date | None = None
     reason_for_change: Text | None = None
@@ -133,7 +135,7 @@ class Action(Strict):
 class PupilPremiumPlus(Strict):
     """Pupil Premium Plus: how much, for which year, and how it is used."""
 
-    academic_year: AcademicYear  # type: ignore[valid-type]
+    academic_year: AcademicYear
     allocation_gbp: Annotated[float, Field(ge=0, le=100_000)]
     planned_use: Text
     spent_to_date_gbp: Annotated[float, Field(ge=0, le=100_000)] | None = None
@@ -160,7 +162,7 @@ class Pep(Strict):
 class Ehcp(Strict):
     """Education, health and care plan dates and the council that maintains it."""
 
-    maintaining_la: LaCode  # type: ignore[valid-type]
+    maintaining_la: LaCode
     request_date: dt.date | None = None
     issued_date: dt.date
     last_annual_review: dt.date | None = None
@@ -176,12 +178,12 @@ class Sen(Strict):
     })
 
     provision: SenProvision
-    need_types: list[SenNeedType] = Field(default_factory=list, max_length=5)  # type: ignore[valid-type]
-    primary_need: SenNeedType | None = None  # type: ignore[valid-type]
+    need_types: list[SenNeedType] = Field(default_factory=list, max_length=5)
+    primary_need: SenNeedType | None = None
     ehcp: Ehcp | None = None
 
     @model_validator(mode="after")
-    def _ehcp_when_e(self) -> "Sen":
+    def _ehcp_when_e(self) -> Sen:
         if self.provision == SenProvision.E.value and self.ehcp is None:
             raise ValueError("provision E (EHC plan) needs the ehcp details")
         return self
@@ -227,9 +229,9 @@ class Exclusion(Strict):
     kind: ExclusionKind
     start_date: dt.date
     sessions: Annotated[int, Field(ge=1, le=90)] | None = None
-    reason_code: ExclusionReason  # type: ignore[valid-type]
+    reason_code: ExclusionReason
     reason_description: Text | None = None
-    school_urn: Urn | None = None  # type: ignore[valid-type]
+    school_urn: Urn | None = None
 
 
 class Contacts(Strict):

@@ -61,8 +61,8 @@ def _tidy(node: Any, *, in_common: bool, in_record: bool = True) -> Any:
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         name = ref.split("/")[-1]
         if name in _COMMON_NAMES:
-            target = f"#/$defs/{_common_def_name(name)}" if in_common else f"{common.COMMON_ID}#/$defs/{_common_def_name(name)}"
-            out["$ref"] = target
+            local_ref = f"#/$defs/{_common_def_name(name)}"
+            out["$ref"] = local_ref if in_common else f"{common.COMMON_ID}{local_ref}"
         elif name in _RECORD_NAMES and not in_record:
             out["$ref"] = record.ID if name == "EducationRecord" else f"{record.ID}#/$defs/{name}"
     if in_common and isinstance(ref, str) and ref.startswith(common.COMMON_ID + "#"):
@@ -110,7 +110,8 @@ def build(name: str) -> dict[str, Any]:
     if name == "common":
         return build_common()
     version, model, description = CURRENT[name]
-    assert model is not None
+    if model is None:  # unreachable: only "common" has no model, and it is built above
+        raise RuntimeError(f"schema {name!r} has no model")
     raw = model.model_json_schema(by_alias=True, mode="validation")
     raw.pop("title", None)
     raw.pop("description", None)

@@ -91,7 +91,8 @@ def latest(name: str) -> str:
 
 @lru_cache(maxsize=64)
 def _load_cached(path: str, mtime: float) -> dict[str, Any]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return doc
 
 
 def load(name: str, version: str | None = None) -> dict[str, Any]:
@@ -119,7 +120,8 @@ def read_lock(root: Path | None = None) -> dict[str, str]:
     path = (root or schema_dir()) / LOCK_NAME
     if not path.exists():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))["files"]
+    files: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["files"]
+    return files
 
 
 def write_lock(entries: dict[str, str], root: Path | None = None) -> None:

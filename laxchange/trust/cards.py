@@ -145,7 +145,8 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
         if not isinstance(p["name"], str) or not isinstance(p["role"], str):
             raise ValueError("name and role must be strings")
         ssh = p["ssh_public_key"]
-        if ssh is not None and (not isinstance(ssh, str) or not re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* ?[^\n]*", ssh)):
+        if ssh is not None and (
+                not isinstance(ssh, str) or not re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* ?[^\n]*", ssh)):
             raise ValueError("ssh_public_key must be one ssh-ed25519 public key line")
     except (InvalidData, UsageError, ValueError, KeyError, TypeError) as exc:
         msg = exc.message if isinstance(exc, (InvalidData, UsageError)) else str(exc)

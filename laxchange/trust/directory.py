@@ -1,7 +1,8 @@
 """The partner directory: who our partners are and which keys to trust when.
 
-Cards (`laxchange.trust.cards`) are added only with a fingerprint confirmed out of band. A later card for the same partner is accepted only when
-it is signed by a key of that partner valid now (rotation), or re-added with its fingerprint.
+Cards (`laxchange.trust.cards`) are added only with a fingerprint confirmed out of band. A later card for the same
+partner is accepted only when it is signed by a key of that partner valid now (rotation), or re-added with its
+fingerprint.
 """
 
 from __future__ import annotations

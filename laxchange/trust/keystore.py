@@ -143,7 +143,7 @@ class KeyInfo:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> "KeyInfo":
+    def from_dict(cls, d: Any) -> KeyInfo:
         """Strict: known fields only, consistent use/alg, the key id matches the public key."""
         if not isinstance(d, dict):
             raise InvalidData("a key entry must be an object", code="key.malformed")
@@ -154,8 +154,8 @@ class KeyInfo:
                               code="key.malformed")
         try:
             info = cls(**d)
-            if info.use == ENCRYPTION and info.alg not in ENCRYPTION_ALGS or \
-                    info.use == SIGNING and info.alg not in SIGNING_ALGS or info.use not in (ENCRYPTION, SIGNING):
+            if (info.use == ENCRYPTION and info.alg not in ENCRYPTION_ALGS) or \
+                    (info.use == SIGNING and info.alg not in SIGNING_ALGS) or info.use not in (ENCRYPTION, SIGNING):
                 raise ValueError(f"unsupported key use/algorithm {info.use}/{info.alg}")
             if info.use == ENCRYPTION:
                 r = age.parse_recipient(info.public)
@@ -211,7 +211,7 @@ class Keyring(KeySet):
                 "required_signature_algorithms": list(self.required_signature_algorithms)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Keyring":
+    def from_dict(cls, d: dict[str, Any]) -> Keyring:
         """Strict about shape and types (a keyring that fails here is damaged, not merely odd)."""
         if not isinstance(d, dict):
             raise ValueError("the keyring is not a JSON object")
@@ -275,7 +275,7 @@ class KeyStore:
         #: bcrypt rounds for the OpenSSH key; None means cryptography's default (tests lower it).
         self.ssh_kdf_rounds = ssh_kdf_rounds
         self._pass: bytes | None = None
-        self._secrets: dict[str, Any] = {}
+        self._secrets: dict[str, bytes] = {}
         self._signer_cache: dict[str, dsse.Signer] = {}
         self._ring: Keyring | None = None
 
@@ -331,7 +331,8 @@ class KeyStore:
         path = self._private_path(info.kid)
         _check_private_file(path)
         try:
-            plain = age.decrypt_bytes([age.ScryptIdentity(self._get_pass("unlock the private keys"))], path.read_bytes())
+            unlock = age.ScryptIdentity(self._get_pass("unlock the private keys"))
+            plain = age.decrypt_bytes([unlock], path.read_bytes())
         except age.NoMatchError:
             self._pass = None
             raise ConfigError(f"wrong passphrase for private key {path.name}", code="passphrase.wrong",

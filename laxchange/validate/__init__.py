@@ -18,7 +18,7 @@ from laxchange.models import schemastore
 from laxchange.validate import domain, structural
 from laxchange.validate.report import Finding, Report, json_path
 
-__all__ = ["Finding", "Report", "json_path", "validate_document", "validate_file", "validate_bytes"]
+__all__ = ["Finding", "Report", "json_path", "validate_bytes", "validate_document", "validate_file"]
 
 
 def validate_document(

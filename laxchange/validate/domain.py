@@ -10,9 +10,11 @@ their shape. Every rule id is listed in RULES and documented in docs/validation.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from laxchange.clock import Clock
 from laxchange.models import codes
@@ -237,7 +239,8 @@ def _record(c: _Ctx, r: dict[str, Any], p: str) -> None:
         c.la(f"{sp}.la_code", school["la_code"])
         if "laestab" in school and school["laestab"][:3] != school["la_code"]:
             c.error(f"{sp}.laestab", "school.laestab-la",
-                    f"LAESTAB {school['laestab']} starts with {school['laestab'][:3]}, not the school's LA {school['la_code']}",
+                    f"LAESTAB {school['laestab']} starts with {school['laestab'][:3]}, "
+                    f"not the school's LA {school['la_code']}",
                     "the DfE number is the LA code followed by the establishment number; check both")
         if school.get("ofsted_rating") == "inadequate":
             c.warn(f"{sp}.ofsted_rating", "school.ofsted-inadequate", "the placement school is rated inadequate",
@@ -258,7 +261,8 @@ def _record(c: _Ctx, r: dict[str, Any], p: str) -> None:
 def _pep(c: _Ctx, pep: dict[str, Any], p: str, as_of: dt.date) -> None:
     pep_date, review = _d(pep["pep_date"]), _d(pep["next_review_due"])
     if pep_date > as_of:
-        c.error(f"{p}.pep_date", "pep.date-after-as-of", f"the PEP is dated {pep_date}, after the record's as_of {as_of}",
+        c.error(f"{p}.pep_date", "pep.date-after-as-of",
+                f"the PEP is dated {pep_date}, after the record's as_of {as_of}",
                 "a record cannot hold a PEP from its future; check the PEP date")
     if review <= pep_date:
         c.error(f"{p}.next_review_due", "pep.review-date-order",
@@ -335,14 +339,15 @@ def _sen(c: _Ctx, sen: dict[str, Any], p: str, as_of: dt.date) -> None:
         ep = f"{p}.ehcp"
         c.la(f"{ep}.maintaining_la", ehcp["maintaining_la"])
         order = [(k, _d(ehcp[k])) for k in ("request_date", "issued_date", "last_annual_review") if ehcp.get(k)]
-        for (k1, d1), (k2, d2) in zip(order, order[1:]):
+        for (k1, d1), (k2, d2) in itertools.pairwise(order):
             if d2 < d1:
                 c.error(f"{ep}.{k2}", "ehcp.dates-order", f"{k2} {d2} is before {k1} {d1}",
                         "EHCP dates run request → issue → annual reviews")
         due = _d(ehcp["annual_review_due"])
         last_key, last = order[-1]
         if due <= last:
-            c.error(f"{ep}.annual_review_due", "ehcp.dates-order", f"annual review due {due} is not after {last_key} {last}",
+            c.error(f"{ep}.annual_review_due", "ehcp.dates-order",
+                    f"annual review due {due} is not after {last_key} {last}",
                     "the next annual review follows the last review (or the issue date)")
         elif (due - last).days > EHCP_REVIEW_DAYS:
             c.warn(f"{ep}.annual_review_due", "ehcp.review-interval",
@@ -365,9 +370,8 @@ def _assessment(c: _Ctx, a: dict[str, Any], p: str) -> None:
     elif kind == "gcse-grade":
         if value not in _GCSE:
             bad = "a GCSE grade is 9 to 1, or U"
-    elif kind == "phonics-mark":
-        if not _INT.match(value) or not 0 <= int(value) <= 40:
-            bad = "a phonics screening mark is a whole number from 0 to 40"
+    elif kind == "phonics-mark" and (not _INT.match(value) or not 0 <= int(value) <= 40):
+        bad = "a phonics screening mark is a whole number from 0 to 40"
     if bad:
         c.error(f"{p}.value", "attainment.range", f"{value!r} is out of range for {kind}", bad)
 

@@ -63,7 +63,7 @@ def make_upn(la_code: str, estab: str, year: int, serial: int) -> str:
 
 def uln_check_digit(first9: str) -> int | None:
     """The ULN check digit for 9 digits, or None if no valid ULN has them (remainder 0)."""
-    total = sum(int(d) * w for d, w in zip(first9, range(10, 1, -1)))
+    total = sum(int(d) * w for d, w in zip(first9, range(10, 1, -1), strict=False))
     rem = total % 11
     return None if rem == 0 else 10 - rem
 

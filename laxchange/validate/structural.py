@@ -8,6 +8,7 @@ own errors are reported, so a document is never accepted that either of them rej
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -62,7 +63,7 @@ _FIELD_HINTS = {
 }
 
 
-def _hint(kind: str, parts: list) -> str:
+def _hint(kind: str, parts: list[str | int]) -> str:
     dotted = ".".join(str(p) for p in parts if not isinstance(p, int))
     for suffix, hint in _FIELD_HINTS.items():
         if dotted == suffix or dotted.endswith("." + suffix):
@@ -91,14 +92,16 @@ def _finding(err: jsonschema.ValidationError) -> Finding:
         missing = err.message.split("'")[1] if "'" in err.message else "?"
         parts.append(missing)
         message = "required field is missing"
-    elif kind == "additionalProperties":
+    elif kind == "additionalProperties" and isinstance(err.instance, dict) and isinstance(err.schema, Mapping):
+        # (always a dict instance and a schema object for additionalProperties; the checks narrow the stub types)
         message = "unexpected field(s): " + ", ".join(sorted(set(err.instance) - set(err.schema.get("properties", {}))))
     elif kind == "pattern":
         message = f"{_short(err.instance)} does not have the required format"
     elif kind == "format":
         message = f"{_short(err.instance)} is not a valid {err.validator_value}"
-    elif kind in ("oneOf", "anyOf") and all(set(b) == {"required"} for b in err.validator_value):
-        names = [b["required"][0] for b in err.validator_value]
+    elif (kind in ("oneOf", "anyOf") and isinstance(branches := err.validator_value, list)
+          and all(set(b) == {"required"} for b in branches)):
+        names = [b["required"][0] for b in branches]
         message = f"give exactly one of: {', '.join(names)}"
         return Finding("error", json_path(parts), f"schema.{kind}", message,
                        "a child without a UPN needs an SSDA903 reason (UN1-UN5) in upn_unknown_reason"

@@ -17,7 +17,7 @@ from tests.support.parties import record, world
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    a, b, c = world(tmp_path_factory.mktemp("adv"))
+    a, b, _c = world(tmp_path_factory.mktemp("adv"))
     data = a.pack(record(5), "URN:123456")
     return a, b, data
 
@@ -45,7 +45,7 @@ def test_the_unmodified_package_opens(setup, tmp_path):
 
 def test_every_byte_of_manifest_and_header_flipped(setup, tmp_path):
     _, b, data = setup
-    manifest_end, header_end = _regions(data)
+    _manifest_end, header_end = _regions(data)
     assert header_end > 1500  # the hybrid stanza alone is ~1.5 KB
     out = tmp_path / "out.json"
     codes: dict[str, int] = {}
@@ -62,7 +62,7 @@ def test_sampled_payload_bytes_flipped(setup, tmp_path):
     _, b, data = setup
     _, header_end = _regions(data)
     rng = random.Random(1234)
-    positions = sorted(set(rng.randrange(header_end, len(data)) for _ in range(300))) + [len(data) - 1]
+    positions = [*sorted({rng.randrange(header_end, len(data)) for _ in range(300)}), len(data) - 1]
     for i in positions:
         bad = bytearray(data)
         bad[i] ^= 1 << rng.randrange(8)
@@ -71,7 +71,7 @@ def test_sampled_payload_bytes_flipped(setup, tmp_path):
 
 def test_every_truncation_point_in_a_sample(setup, tmp_path):
     _, b, data = setup
-    for n in list(range(0, 40)) + list(range(40, len(data), 97)) + [len(data) - 1]:
+    for n in list(range(40)) + list(range(40, len(data), 97)) + [len(data) - 1]:
         _refused(b, data[:n], tmp_path / "t.json")
 
 
@@ -93,7 +93,7 @@ def test_not_a_package(setup, tmp_path):
 
 
 def test_oversized_manifest_line(setup, tmp_path):
-    _, b, data = setup
+    _, b, _data = setup
     huge = b"LAXCHANGE/1\n" + b"{" + b" " * (package.MAX_MANIFEST_BYTES + 10) + b"}\n"
     assert _refused(b, huge, tmp_path / "h.json").code == "package.tampered"
 
@@ -108,7 +108,7 @@ def test_duplicate_key_in_manifest(setup, tmp_path):
 def test_swapped_payload_from_another_package(setup, tmp_path):
     a, b, data = setup
     other = a.pack(record(6), "URN:123456")
-    _, header_end = _regions(data)
+    _, _header_end = _regions(data)
     first, manifest, _ = data.split(b"\n", 2)
     other_payload = other.split(b"\n", 2)[2]
     assert _refused(b, first + b"\n" + manifest + b"\n" + other_payload, tmp_path / "s.json").code == "package.tampered"
@@ -154,7 +154,7 @@ def test_payload_changes_behind_a_valid_manifest_fail_decryption(setup, tmp_path
     payload = data.split(b"\n", 2)[2]
     assert b.open(_resign(a, data, payload)).document == record(5)
     rng = random.Random(99)
-    for i in sorted(set(rng.randrange(len(payload)) for _ in range(120))):
+    for i in sorted({rng.randrange(len(payload)) for _ in range(120)}):
         bad = bytearray(payload)
         bad[i] ^= 0x04
         err = _refused(b, _resign(a, data, bytes(bad)), tmp_path / "p.json")

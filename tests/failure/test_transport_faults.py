@@ -305,10 +305,9 @@ def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: 
     def truncate(done: int, total: int) -> None:
         os.truncate(remote / "a.lax", 1000)
 
-    with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=5.0, prefetch_requests=2,
-                                                                chunk_size=64 * 1024)) as t:
-        with pytest.raises(TransportError) as e:
-            t.get("a.lax", inbox / "a.lax", progress=truncate)
+    settings = SftpSettings(timeout=5.0, prefetch_requests=2, chunk_size=64 * 1024)
+    with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as e:
+        t.get("a.lax", inbox / "a.lax", progress=truncate)
     assert e.value.code == "verify.size"
     assert os.listdir(inbox) == []
 

@@ -75,9 +75,10 @@ def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key
     remote = tmp_path / "drop"
     remote.mkdir()
     (remote / "big.lax").write_bytes(os.urandom(4096))
-    with open_transport(kind, remote, tmp_path, client_key.key, sshd, SftpSettings(max_file_bytes=1024)) as t:
-        with pytest.raises(TransportError) as exc:
-            t.get("big.lax", tmp_path / "big.lax")
+    settings = SftpSettings(max_file_bytes=1024)
+    with (open_transport(kind, remote, tmp_path, client_key.key, sshd, settings) as t,
+          pytest.raises(TransportError) as exc):
+        t.get("big.lax", tmp_path / "big.lax")
     assert exc.value.code == "remote.too-large" and not exc.value.transient
     assert not (tmp_path / "big.lax").exists()
 
@@ -92,9 +93,8 @@ def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: 
     (remote / "good.lax").write_bytes(b"x")
     with open(os.path.join(os.fsencode(remote), b"caf\xe9.lax"), "wb") as fh:
         fh.write(b"y")
-    with open_transport(kind, remote, tmp_path, client_key.key, sshd) as t:
-        with pytest.raises(TransportError) as exc:
-            t.list()
+    with open_transport(kind, remote, tmp_path, client_key.key, sshd) as t, pytest.raises(TransportError) as exc:
+        t.list()
     assert exc.value.code == "remote.bad-name", exc.value.to_dict()
     assert not exc.value.transient
 
@@ -141,9 +141,8 @@ def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_
     with embedded_server(root, client_key.key, tmp_path, _Trickle) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         t0 = time.monotonic()
-        with SftpTransport(ep, lambda: client_key.key, settings) as t:
-            with pytest.raises(TransportError) as exc:
-                t.get("slow.lax", tmp_path / "slow.lax")
+        with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
+            t.get("slow.lax", tmp_path / "slow.lax")
         elapsed = time.monotonic() - t0
     assert exc.value.code == "ssh.timeout" and elapsed < 5, elapsed
     assert not (tmp_path / "slow.lax").exists()
@@ -185,9 +184,8 @@ def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: P
     with embedded_server(root, client_key.key, tmp_path, _SlowWrites) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         t0 = time.monotonic()
-        with SftpTransport(ep, lambda: client_key.key, settings) as t:
-            with pytest.raises(TransportError) as exc:
-                t.put(src, "a.lax")
+        with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
+            t.put(src, "a.lax")
         elapsed = time.monotonic() - t0
     assert exc.value.code == "ssh.timeout" and elapsed < 6, elapsed
     assert [n for n in os.listdir(root / "drop") if not n.startswith(".")] == []

@@ -39,7 +39,7 @@ def test_demo_ledgers_show_the_receipt_closed_the_transfer(tmp_path: Path) -> No
     with Ledger(homes / "placing-vs" / "ledger.sqlite3") as ledger:
         states = {t.party: t.state for t in ledger.transfers(direction="out") if t.state != "sent"}
         assert ledger.verify_audit() == []
-    assert list(states.values()) == ["acknowledged"], states
+    assert list(states.values()) == ["delivered"], states
     with Ledger(homes / "school" / "ledger.sqlite3") as ledger:
         events = [e["event"] for e in ledger.audit_entries()]
     assert events.count("in.imported") == 1 and events.count("in.quarantined") == 1

@@ -27,7 +27,7 @@ def lax(home: Path, *args: str) -> object:
 
 
 def test_pack_send_collect_open_over_sshd(tmp_path: Path, sshd: Sshd) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     drop = tmp_path / "school-drop"
     drop.mkdir()
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
@@ -67,7 +67,7 @@ def test_pack_send_collect_open_over_sshd(tmp_path: Path, sshd: Sshd) -> None:
 
 
 def test_send_to_a_partner_without_an_endpoint_is_a_config_error(tmp_path: Path) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     council.trust(school)
@@ -81,7 +81,7 @@ def test_send_to_a_partner_without_an_endpoint_is_a_config_error(tmp_path: Path)
 
 
 def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     council.trust(school)
@@ -114,7 +114,7 @@ def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
 
 def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
     """A genuine package whose record fails validation: the sidecar keeps paths and rules, not values."""
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     council.trust(school)
@@ -137,7 +137,7 @@ def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
 
 
 def test_pack_with_an_unknown_type_is_a_usage_error(tmp_path: Path) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     src = tmp_path / "pep.json"
     src.write_text(json.dumps(record(2)))

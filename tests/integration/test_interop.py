@@ -136,7 +136,7 @@ def test_we_verify_securesystemslib_dsse():
 
 def test_signing_keys_in_card_are_raw_ed25519(tmp_path):
     a, _, _ = world(tmp_path)
-    k = [k for k in a.store.ring().keys if k.use == SIGNING][0]
+    k = next(k for k in a.store.ring().keys if k.use == SIGNING)
     assert len(k.public_bytes()) == 32
     with pytest.raises(dsse.DSSEError):
         dsse.b64decode_strict(k.public + "=", "x")

@@ -88,7 +88,8 @@ def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
     council = _home_with_key(tmp_path, "council", sshd)
     school = _home_with_key(tmp_path, "school", sshd)
     url = sshd.url(drop)
-    assert lax(council, "endpoints", "add", "URN:123456", url, "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
+    added = lax(council, "endpoints", "add", "URN:123456", url, "--host-key-fingerprint", sshd.fingerprint)
+    assert added.exit_code == 0
     assert lax(school, "endpoints", "add", "LA:919", url, "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
     pkgs = []
     for i in range(3):

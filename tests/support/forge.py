@@ -6,7 +6,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt

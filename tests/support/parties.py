@@ -17,7 +17,7 @@ from laxchange.home import Home
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 
-T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 PASSPHRASE = b"test passphrase, not a secret"
 WORK_FACTOR = 10
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,7 @@ class Party:
     def card(self) -> tuple[dict[str, Any], str]:
         return build_card(self.store)
 
-    def trust(self, other: "Party") -> None:
+    def trust(self, other: Party) -> None:
         card, fpr = other.card()
         self.directory.add(card, fingerprint=fpr)
 
@@ -103,6 +103,6 @@ def node_oracle(*args: str, identity: str | None = None) -> str:
     if identity is not None:
         env["AGE_IDENTITY"] = identity
     r = subprocess.run(["node", str(NODE_DIR / "age_oracle.mjs"), *args], capture_output=True, text=True, env=env,
-                       timeout=60)
+                       timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     return r.stdout

@@ -6,6 +6,7 @@ sshd's log, so tests fail loudly instead of being skipped.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import signal
@@ -79,10 +80,8 @@ class Sshd:
         return f"sftp://{self.user}@127.0.0.1:{self.port}{path}"
 
     def start(self, timeout: float = 10.0) -> Sshd:
-        try:
+        with contextlib.suppress(PermissionError):
             os.makedirs("/run/sshd", exist_ok=True)
-        except PermissionError:
-            pass
         sftp = "internal-sftp -R" if self.read_only else "internal-sftp"
         self.config.write_text(
             f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {self.host_key}\n"
@@ -124,10 +123,8 @@ class Sshd:
 
     def _signal_sessions(self, sig: int) -> None:
         for pid in reversed(self._tree()[1:]):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
 
     def freeze(self) -> None:
         """SIGSTOP every session process: connections stay open but nothing answers."""

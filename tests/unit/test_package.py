@@ -67,7 +67,7 @@ def test_third_party_cannot_open(abc, tmp_path):
 
 
 def test_unknown_sender(abc, tmp_path):
-    a, b, c = abc
+    _a, b, c = abc
     data = c.pack(record(), "URN:123456")
     with pytest.raises(SecurityError) as ei:
         b.open(data)
@@ -188,7 +188,7 @@ def test_resigned_by_third_party(abc):
 
 def test_surreptitious_forwarding_is_refused(abc):
     # B received a statement signed by A for B, and re-sends it to C under a manifest for C.
-    a, b, c = abc
+    a, _b, c = abc
     st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
     with pytest.raises(SecurityError) as ei:
         c.open(forge(st, signers=a.store.signers(), encrypt_to=c, manifest_recipient="LA:920"))

@@ -14,7 +14,7 @@ from laxchange import age, dsse
 from laxchange._util import timefmt
 from laxchange.trust.keystore import ALG_HYBRID, ENCRYPTION, SIGNING, KeyInfo, Keyring, compute_kid, role_for
 
-ISSUED = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+ISSUED = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 NOT_AFTER = ISSUED + dt.timedelta(days=730)
 PARTIES = {"LA:919": "Vector Council (fictional)", "URN:123456": "Vector School (fictional)"}
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from laxchange import package, samples
 from laxchange._util import jsonio
-from tests.vectors.derive import ISSUED, ring, signer
-
-HERE = Path(__file__).resolve().parent
 from laxchange.clock import FixedClock
 from laxchange.home import Home
 from laxchange.trust import PartnerDirectory, card_from
+from tests.vectors.derive import ISSUED, ring, signer
+
+HERE = Path(__file__).resolve().parent
 
 
 class VectorKeys:

@@ -137,7 +137,7 @@ def test_write_atomic_ignores_a_planted_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "record.json"
     planted = tmp_path / f".record.json.tmp-{os.getpid()}"
     planted.write_bytes(b"planted")
-    os.chmod(planted, 0o666)
+    os.chmod(planted, 0o666)  # noqa: S103  a permissive planted file is what this test is about
     jsonio.write_atomic(target, b"{}")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes() == b"{}" and planted.read_bytes() == b"planted"

@@ -48,7 +48,7 @@ def homes(tmp_path):
 
 
 def test_acceptance(homes):
-    tmp, a, b, c = homes
+    tmp, _a, b, c = homes
     r = run("--home", str(b), "open", str(tmp / "out.lax"), "-o", str(tmp / "got.json"))
     assert r.exit_code == 0, r.output
     assert (tmp / "got.json").read_bytes() == (tmp / "record.json").read_bytes()
@@ -68,7 +68,7 @@ def test_acceptance(homes):
 
 
 def test_changed_key_card_refused(homes):
-    tmp, a, b, c = homes
+    tmp, a, b, _c = homes
     # Someone else publishes a card claiming to be LA:919.
     evil = tmp / "evil"
     fe = init(evil, "LA:919", "Example Council")
@@ -81,7 +81,7 @@ def test_changed_key_card_refused(homes):
 
 
 def test_inspect_json_and_json_errors(homes):
-    tmp, a, b, c = homes
+    tmp, _a, _b, c = homes
     r = run("inspect", str(tmp / "out.lax"), "--json")
     assert r.exit_code == 0
     info = json.loads(r.output)
@@ -92,13 +92,13 @@ def test_inspect_json_and_json_errors(homes):
 
 
 def test_keys_list_rotate_revoke_and_partners(homes):
-    tmp, a, b, c = homes
+    tmp, a, b, _c = homes
     r = run("--home", str(a), "--json", "keys", "list")
     keys = json.loads(r.output)["keys"]
     assert len(keys) == 2 and all(k["status"] == "valid" for k in keys)
     r = run("--home", str(a), "keys", "rotate", "--kdf-work-factor", "10", "--json")
     assert r.exit_code == 0 and len(json.loads(r.output)["new_keys"]) == 2
-    old_sign = [k for k in keys if k["use"] == "signing"][0]["kid"]
+    old_sign = next(k for k in keys if k["use"] == "signing")["kid"]
     r = run("--home", str(a), "keys", "revoke", old_sign, "--reason", "superseded")
     assert r.exit_code == 0, r.output
     r = run("--home", str(a), "keys", "revoke", old_sign, "--reason", "again")
@@ -113,7 +113,7 @@ def test_keys_list_rotate_revoke_and_partners(homes):
 
 
 def test_pack_invalid_record_exit_1(homes):
-    tmp, a, b, c = homes
+    tmp, a, _b, _c = homes
     doc = record(12)
     doc["surprise"] = 1
     (tmp / "bad.json").write_text(json.dumps(doc))
@@ -136,7 +136,8 @@ def test_init_with_sftp_endpoint_and_export_card_options(tmp_path):
     r = run("--home", str(tmp_path / "h"), "keys", "export-card", "--json", "--sftp-url",
             "sftp://u@host.example:22/in")
     card = json.loads(r.output)
-    assert r.exit_code == 0 and card["fingerprint"] and card["card"]["payloadType"].startswith("application/vnd.laxchange.card")
+    assert r.exit_code == 0 and card["fingerprint"]
+    assert card["card"]["payloadType"].startswith("application/vnd.laxchange.card")
     r = run("--home", str(tmp_path / "h"), "keys", "export-card", "--sftp-url", "ftp://nope")
     assert r.exit_code == 2
 
@@ -148,7 +149,7 @@ def test_missing_passphrase_is_config_error(tmp_path):
 
 
 def test_pack_and_open_with_attachment(homes):
-    tmp, a, b, c = homes
+    tmp, a, b, _c = homes
     att = tmp / "pep-report.pdf"
     att.write_bytes(b"%PDF-1.7 fictional\n" + bytes(range(256)) * 600)
     r = run("--home", str(a), "pack", str(tmp / "record.json"), "--type", "pep-transfer", "--to", "URN:123456",

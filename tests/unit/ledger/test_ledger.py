@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from laxchange.cli import main
 from laxchange.clock import FixedClock
 from laxchange.ledger.db import Ledger
+from laxchange.ledger.errors import IllegalTransition
+from laxchange.ledger.states import IMPORT_PATH
 from tests.support.parties import PASSPHRASE, make_party, record
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
@@ -23,7 +25,7 @@ def lax(home: Path, *args: str):
 
 
 def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     council.trust(school)
@@ -42,14 +44,14 @@ def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
     assert not (tmp_path / "b.json").exists()
 
     out = json.loads(lax(council.home.root, "--json", "status").output)["transfers"]
-    assert [(t["direction"], t["state"], t["party"]) for t in out] == [("out", "packed", "URN:123456")]
+    assert [(t["direction"], t["state"], t["party"]) for t in out] == [("out", "queued", "URN:123456")]
     inbound = json.loads(lax(school.home.root, "--json", "status", "--direction", "in").output)["transfers"]
     assert [(t["state"], t["party"]) for t in inbound] == [("imported", "LA:919")]
 
     verify = lax(school.home.root, "--json", "audit", "verify")
-    assert verify.exit_code == 0 and json.loads(verify.output)["entries"] == 2
+    assert verify.exit_code == 0 and json.loads(verify.output)["entries"] == 4
     events = [e["event"] for e in json.loads(lax(school.home.root, "--json", "audit", "list").output)["entries"]]
-    assert events == ["in.imported", "in.quarantined"]
+    assert events == ["in.received", "in.verified", "in.imported", "in.quarantined"]
     text = (school.home.ledger_db).read_bytes()
     assert b"SYNTH-" not in text and record(4)["record"]["child"]["legal_name"]["family"].encode() not in text
 
@@ -57,8 +59,8 @@ def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
 def _ledger(tmp_path: Path) -> Ledger:
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock=FixedClock(dt.datetime(2026, 11, 24, 12)))
     for i in range(4):
-        ledger.record("out", f"{i:032x}", "LA:919", "packed")
-        ledger.record("out", f"{i:032x}", "LA:919", "sent")
+        ledger.advance("out", f"{i:032x}", "LA:919", "queued")
+        ledger.advance("out", f"{i:032x}", "LA:919", "sent")
     return ledger
 
 
@@ -66,8 +68,8 @@ def test_states_are_checked_and_updated(tmp_path: Path) -> None:
     ledger = _ledger(tmp_path)
     assert ledger.get("0" * 32, "out", "LA:919").state == "sent"
     assert len(ledger.transfers(state="sent")) == 4
-    with pytest.raises(ValueError):
-        ledger.record("out", "0" * 32, "LA:919", "imported")
+    with pytest.raises(IllegalTransition):
+        ledger.advance("out", "0" * 32, "LA:919", "imported")
     assert not ledger.seen("0" * 32, "LA:919"), "outbound ids are not inbound replays"
     assert ledger.verify_audit() == []
     assert oct((tmp_path / "ledger.sqlite3").stat().st_mode & 0o777) == "0o600"
@@ -92,8 +94,8 @@ def test_audit_verify_cli_exits_3_on_a_broken_chain(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     ledger = Ledger(home / "ledger.sqlite3")
-    ledger.record("in", "a" * 32, "LA:919", "imported")
-    ledger.record("in", "b" * 32, "LA:919", "imported")
+    ledger.advance("in", "a" * 32, "LA:919", *IMPORT_PATH)
+    ledger.advance("in", "b" * 32, "LA:919", *IMPORT_PATH)
     ledger.close()
     db = sqlite3.connect(home / "ledger.sqlite3")
     db.execute("UPDATE audit SET data = '{}' WHERE seq = 1")
@@ -112,7 +114,7 @@ def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
     from laxchange.exchange.party import open_from
     from laxchange.package import read_manifest
 
-    clock = FixedClock(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     a = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     b = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
     c = make_party(tmp_path, "LA:920", "Other Council (fictional)", clock)

@@ -167,3 +167,18 @@ def test_migrate_cli_to_current_version_validates(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["schema", "migrate", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert validate_document(json.loads(out.read_text())).ok
+
+
+def test_spelled_out_schema_ids_equal_schema_id() -> None:
+    # The models spell the $id literals out (so type checkers see Literal types); they must not drift.
+    from laxchange.models import messages, record
+    from laxchange.models.common import schema_id
+
+    assert schema_id(record.NAME, record.VERSION) == record.ID
+    assert schema_id("placement-notification", messages.VERSION) == messages.PLACEMENT_NOTIFICATION_ID
+    assert schema_id("pep-transfer", messages.VERSION) == messages.PEP_TRANSFER_ID
+    assert schema_id("exclusion-notice", messages.VERSION) == messages.EXCLUSION_NOTICE_ID
+    assert schema_id("receipt", messages.VERSION) == messages.RECEIPT_ID
+    for name, (version, model, _) in schemagen.CURRENT.items():
+        if model is not None:
+            assert model.model_fields["schema_"].default == schema_id(name, version)

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -121,7 +122,7 @@ def test_partner_exposes_transport_fields(tmp_path):
 
 def test_tampered_card_is_refused(tmp_path):
     a = make_party(tmp_path, "LA:919", "Example Council")
-    card, fpr = a.card()
+    card, _fpr = a.card()
     import base64
     import json
 
@@ -186,7 +187,7 @@ def test_card_cannot_drop_a_known_revocation(tmp_path):
     b = make_party(tmp_path, "URN:123456", "Example School", clock=a.clock)
     a.clock.advance(days=1)
     a.store.rotate(overlap_days=30)
-    old_sign = [k for k in a.store.ring().keys if k.use == SIGNING][0]
+    old_sign = next(k for k in a.store.ring().keys if k.use == SIGNING)
     a.store.revoke(old_sign.kid, "superseded")
     card, fpr = a.card()
     b.directory.add(card, fingerprint=fpr)
@@ -223,7 +224,7 @@ def _thief_card(a, now, *, keep_mldsa_policy: bool):
     from laxchange.trust import card_from
     from laxchange.trust.keystore import SIGNING, KeyInfo, compute_kid
 
-    stolen = [s for s in a.store.signers(now) if s.alg == dsse.ED25519][0]
+    stolen = next(s for s in a.store.signers(now) if s.alg == dsse.ED25519)
     sk = ed25519.Ed25519PrivateKey.generate()
     pub = sk.public_key().public_bytes_raw()
     kid = compute_kid("ed25519", pub)
