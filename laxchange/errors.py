@@ -37,7 +37,7 @@ EXIT_CODE_TABLE: list[tuple[int, str]] = [
     (ExitCode.SECURITY, "security failure: signature, encryption, trust, expiry or replay check failed"),
     (ExitCode.TRANSPORT, "transport failure: SFTP/host key/connection/remote file problem"),
     (ExitCode.CONFIG, "configuration or key problem: missing home, key, passphrase or partner"),
-    (ExitCode.INTERNAL, "internal error: a bug in laxchange (please report it; set LAXCHANGE_DEBUG=1 for details)"),
+    (ExitCode.INTERNAL, "internal error: a bug in laxchange (please report it; re-run with --verbose for details)"),
 ]
 
 

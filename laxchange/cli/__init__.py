@@ -1,14 +1,15 @@
 """The `laxchange` command: a thin click shell over the library API.
 
-Each command group lives in its own module here and only parses arguments, calls the library
-and prints. Errors from the library (`LaxError`) become a one-paragraph message and the
-documented exit code, never a traceback.
+Each command family lives in its own module here as module-level click commands, which only
+parse arguments, call the library and print through the `App` (`laxchange.cli.app`). The root
+group imports a command's module only when that command is used. Errors from the library
+(`LaxError`) become a one-paragraph message and the documented exit code; any other exception
+is exit 70, with its traceback only under `--verbose`.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 from typing import Any
@@ -20,17 +21,99 @@ from laxchange.cli.app import App
 from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
 from laxchange.home import ENV_HOME, Home, default_home
 
-#: Modules that each define `register(group)`. One line per command family keeps merges easy.
-COMMAND_MODULES: list[str] = [
-    "laxchange.cli.validate_cmd",
-    "laxchange.cli.schema_cmd",
-    "laxchange.cli.sample_cmd",
-    "laxchange.cli.demo_cmd",
-    "laxchange.cli.transport_cmd",
-    "laxchange.cli.keys_cmd",
-    "laxchange.cli.package_cmd",
-    "laxchange.cli.ledger_cmd",
-]
+# Start-up speed: `laxchange --help` and `--version` must not pay for paramiko, cryptography,
+# jsonschema or pydantic. So this module names the commands without importing them, and a command's
+# module (with the library it needs) is imported only when that command is looked up to run or to
+# show its own help. These lazy imports are for speed only, not to dodge layering: the CLI sits on
+# top of everything and may import any of it.
+
+#: Every top-level command: name -> ("module:attribute" of a module-level click command or group,
+#: its one-line help). The help is the first line of the command's docstring, kept here so the
+#: root --help can list commands without importing them; tests/unit/cli/test_lazy.py checks they
+#: agree. One line per command; one module per command family keeps merges easy.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("laxchange.cli.validate_cmd:validate_command",
+                 "Validate records and messages: JSON Schema, then domain rules."),
+    "schema": ("laxchange.cli.schema_cmd:schema_group",
+               "The versioned JSON Schemas (draft 2020-12) that define every record and message."),
+    "sample": ("laxchange.cli.sample_cmd:sample_command",
+               "Generate TYPE: fictional children, real code lists, valid check letters."),
+    "demo": ("laxchange.cli.demo_cmd:demo_command",
+             ("Run the demo with fictional children: validate, then notify, send a PEP, acknowledge and refuse "
+              "tampering.")),
+    "send": ("laxchange.cli.transport_cmd:send_cmd",
+             "Deliver package files to a partner's drop folder (atomically; retried safely)."),
+    "collect": ("laxchange.cli.transport_cmd:collect_cmd",
+                ("Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is "
+                 "safe.")),
+    "serve-sftp": ("laxchange.cli.transport_cmd:serve_sftp_cmd",
+                   "Run an embedded SFTP server (key auth only, confined to --root) until interrupted."),
+    "endpoints": ("laxchange.cli.transport_cmd:endpoints",
+                  "Partners' SFTP drop folders and pinned host keys (stored in the home's config.json)."),
+    "init": ("laxchange.cli.keys_cmd:init",
+             "Create this party's keys (encryption, signing, SSH) in the home directory."),
+    "keys": ("laxchange.cli.keys_cmd:keys",
+             "Our own keys: list, rotate, revoke, export our card."),
+    "partners": ("laxchange.cli.keys_cmd:partners",
+                 "The partner directory: cards we trust."),
+    "pack": ("laxchange.cli.package_cmd:pack_cmd",
+             "Validate RECORD, sign it and encrypt it for one partner into a .lax package."),
+    "open": ("laxchange.cli.package_cmd:open_cmd",
+             "Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."),
+    "quarantine": ("laxchange.cli.package_cmd:quarantine_group",
+                   "Packages that failed verification: kept with the reason, never deleted, never imported."),
+    "inspect": ("laxchange.cli.package_cmd:inspect_cmd",
+                "Show a package's routing manifest without decrypting it."),
+    "status": ("laxchange.cli.ledger_cmd:status_cmd",
+               "Transfers in the ledger and their state (ids and parties only, no personal data)."),
+    "audit": ("laxchange.cli.ledger_cmd:audit_group",
+              "The append-only, hash-chained audit log of every share."),
+}
+
+
+def load_command(spec: str) -> click.Command:
+    """Import "module:attribute" and return the click command it names."""
+    module, _, attr = spec.partition(":")
+    cmd = getattr(importlib.import_module(module), attr)
+    if not isinstance(cmd, click.Command):
+        raise TypeError(f"{spec} is not a click command")
+    return cmd
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented LazyGroup pattern).
+
+    `lazy_commands` maps a name to ("module:attribute", one-line help). Listing the commands
+    (`--help`) uses the one-line help and imports nothing; looking one up imports its module.
+    """
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, tuple[str, str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands: dict[str, tuple[str, str]] = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self.add_command(load_command(self.lazy_commands[cmd_name][0]), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """As click's own, but a command not yet imported is shown from its one-line help."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            cmd = self.commands.get(name)
+            if cmd is None and name in self.lazy_commands:
+                # A stand-in, so click shortens the text exactly as it would the real command's.
+                cmd = click.Command(name, help=self.lazy_commands[name][1])
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
+
 
 _EXIT_HELP = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODE_TABLE)
 
@@ -44,7 +127,11 @@ Every command accepts --json (before or after the command name) for machine-read
 """
 
 
-class LaxGroup(click.Group):
+#: Legacy spelling of --verbose, still honoured (set to any non-empty value).
+ENV_DEBUG = "LAXCHANGE_DEBUG"
+
+
+class LaxGroup(LazyGroup):
     """Maps LaxError (and any unexpected exception) to a message and a documented exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -55,47 +142,65 @@ class LaxGroup(click.Group):
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
-            click.echo("laxchange: interrupted", err=True)
+            _app(ctx).warn("laxchange: interrupted")
             ctx.exit(130)
-        except Exception as exc:  # no traceback for users, ever
-            if os.environ.get("LAXCHANGE_DEBUG"):
-                raise
+        except Exception as exc:  # no traceback unless asked for with --verbose; exit 70 either way
+            app = _app(ctx)
+            verbose = app.verbose or bool(ctx.params.get("verbose")) or bool(os.environ.get(ENV_DEBUG))
+            if verbose:
+                import traceback
+
+                app.warn("".join(traceback.format_exception(exc)).rstrip("\n"))
             info = {
                 "error": "internal.error",
                 "kind": type(exc).__name__,
                 "message": f"internal error: {type(exc).__name__}: {exc}",
-                "hint": "this is a bug in laxchange; re-run with LAXCHANGE_DEBUG=1 and report the traceback",
+                "hint": ("this is a bug in laxchange; please report it with the traceback above" if verbose else
+                         "this is a bug in laxchange; re-run with --verbose and report the traceback"),
                 "exit_code": ExitCode.INTERNAL,
             }
             _report_error(ctx, info, ExitCode.INTERNAL)
 
 
-def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
+def _app(ctx: click.Context) -> App:
+    """The command's App; a default one (standard streams) if the failure came before it existed."""
     app = ctx.find_object(App)
-    if app is not None and app.json:
-        click.echo(json.dumps({"ok": False, **info}, ensure_ascii=False))
+    return app if app is not None else App(home=Home(default_home()))
+
+
+def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
+    app = _app(ctx)
+    if app.json:
+        app.write_json({"ok": False, **info})
     else:
-        click.echo(f"laxchange: error: {info['message']}", err=True)
+        app.warn(f"laxchange: error: {info['message']}")
         if info.get("hint"):
-            click.echo(f"  hint: {info['hint']}", err=True)
+            app.warn(f"  hint: {info['hint']}")
     ctx.exit(code)
 
 
-@click.group(cls=LaxGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LaxGroup, lazy_commands=COMMANDS, epilog=EPILOG,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="laxchange")
 @click.option("--home", "home", type=click.Path(file_okay=False, path_type=str), default=None,
               help=f"State directory (default ${ENV_HOME} or ~/.local/share/laxchange).")
 @click.option("--json", "json_out", is_flag=True, default=False, help="Machine-readable JSON output.")
+@click.option("-v", "--verbose", is_flag=True, default=False,
+              help="On an internal error (exit 70), also print the traceback.")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, json_out: bool) -> None:
+def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool) -> None:
     """laxchange: send a looked-after child's education record securely between councils and schools."""
+    import logging
     from pathlib import Path
 
-    ctx.obj = App(home=Home(Path(home) if home else default_home()), json=json_out)
+    # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
+    # next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose)
+    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams
+        app.out, app.err = ctx.obj.out, ctx.obj.err
+    ctx.obj = app
 
-
-for _name in COMMAND_MODULES:
-    importlib.import_module(_name).register(main)
 
 
 def run() -> None:  # pragma: no cover - convenience for `python -m laxchange`

@@ -1,32 +1,63 @@
-"""Shared CLI state and output helpers."""
+"""Shared CLI state and output helpers.
+
+Every command prints through its `App` (`emit`, `say`, `warn`, `write_json`), never with bare
+`click.echo`/`print`, so tests and library callers can hand in their own `out` and `err` streams.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, TextIO
 
 import click
 
 from laxchange.home import Home
 
 
+def _stdout() -> TextIO:
+    # Looked up when the App is made, not at import, so CliRunner's and pytest's swaps are seen.
+    # (click.get_text_stream is deprecated from click 8.5; click.echo does the same with sys.stdout.)
+    return sys.stdout
+
+
+def _stderr() -> TextIO:
+    return sys.stderr
+
+
 @dataclass
 class App:
-    """What every command gets: the home directory and the output mode."""
+    """What every command gets: the home directory, the output mode and the output streams."""
 
     home: Home
     json: bool = False
+    verbose: bool = False
+    out: TextIO = field(default_factory=_stdout)
+    err: TextIO = field(default_factory=_stderr)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def emit(self, data: dict[str, Any], human: str | Callable[[], str] | None = None) -> None:
         """Print `data` as one JSON object with --json, else the human text."""
         if self.json:
-            click.echo(json.dumps({"ok": True, **data}, ensure_ascii=False, default=str))
+            self.write_json({"ok": True, **data})
         elif human is not None:
             text = human() if callable(human) else human
             if text:
-                click.echo(text)
+                self.say(text)
+
+    def write_json(self, obj: dict[str, Any]) -> None:
+        """One JSON object on one line of `out`, exactly as given (no "ok" added)."""
+        click.echo(json.dumps(obj, ensure_ascii=False, default=str), file=self.out)
+
+    def say(self, text: str, *, nl: bool = True, err: bool = False) -> None:
+        """Human text on `out` (or on `err` with err=True)."""
+        click.echo(text, file=self.err if err else self.out, nl=nl)
+
+    def warn(self, text: str) -> None:
+        """A line on `err`: warnings, progress notes, error messages."""
+        click.echo(text, file=self.err)
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -32,150 +32,156 @@ def _key_rows(store: KeyStore) -> list[dict[str, Any]]:
     return [{**k.to_dict(), "status": k.status_at(now)} for k in store.ring().keys]
 
 
-def register(group: click.Group) -> None:
-    @group.command("init")
-    @click.option("--party", required=True, help="Party id: LA:NNN (council) or URN:NNNNNN (school).")
-    @click.option("--name", required=True, help="The organisation's name as partners know it.")
-    @click.option("--role", default=None, help="Role on the card (default from the party id).")
-    @click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=ALG_HYBRID, show_default=True,
-                  help="Encryption key type: post-quantum hybrid, or X25519 for partners without PQ.")
-    @click.option("--mldsa/--no-mldsa", default=False, help="Also sign with ML-DSA-65 (post-quantum).")
-    @click.option("--validity-days", type=click.IntRange(1, 3650), default=DEFAULT_VALIDITY_DAYS, show_default=True)
-    @click.option("--sftp-url", default=None, help="Our SFTP endpoint, sftp://user@host:port/path.")
-    @click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="SFTP host key, SHA256:... (repeatable).")
-    @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
-    @json_option
-    @click.pass_obj
-    def init(app: App, party: str, name: str, role: str | None, encryption: str, mldsa: bool, validity_days: int,
-             sftp_url: str | None, host_fprs: tuple[str, ...], kdf_work_factor: int) -> None:
-        """Create this party's keys (encryption, signing, SSH) in the home directory."""
-        store = _store(app, kdf_work_factor)
-        ring = store.init(party, name, encryption_alg=encryption, mldsa=mldsa, validity_days=validity_days,
-                          sftp_url=sftp_url, host_key_fingerprints=list(host_fprs), role=role)
-        _, fpr = build_card(store)
-        rows = _key_rows(store)
-        app.emit({"party": ring.party, "name": ring.name, "home": str(app.home.root), "fingerprint": fpr,
-                  "keys": rows, "ssh_public_key": ring.ssh_public_key},
-                 f"Initialised {ring.party} ({ring.name}) in {app.home.root}\n{_keys_table(rows)}\n"
-                 f"Card fingerprint: {fpr}\n"
-                 "Next: laxchange keys export-card -o card.json, and read the fingerprint to partners by phone.")
-
-    @group.group("keys")
-    def keys() -> None:
-        """Our own keys: list, rotate, revoke, export our card."""
-
-    @keys.command("list")
-    @json_option
-    @click.pass_obj
-    def keys_list(app: App) -> None:
-        """List our keys with their validity and status."""
-        store = _store(app)
-        ring = store.ring()
-        rows = _key_rows(store)
-        app.emit({"party": ring.party, "keys": rows}, f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
-
-    @keys.command("rotate")
-    @click.option("--overlap-days", type=click.IntRange(0, 365), default=DEFAULT_OVERLAP_DAYS, show_default=True,
-                  help="How long the old keys stay valid alongside the new ones.")
-    @click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=None,
-                  help="Key type for the new encryption key (default: as before).")
-    @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
-    @json_option
-    @click.pass_obj
-    def keys_rotate(app: App, overlap_days: int, encryption: str | None, kdf_work_factor: int) -> None:
-        """Make new keys; old ones overlap, then retire (kept in the archive for old packages)."""
-        store = _store(app, kdf_work_factor)
-        new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
-        _, fpr = build_card(store)
-        app.emit({"new_keys": [k.to_dict() for k in new], "fingerprint": fpr},
-                 "New keys:\n" + "\n".join(f"  {k.kid}  {k.use}  {k.alg}" for k in new)
-                 + f"\nNew card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner.")
-
-    @keys.command("revoke")
-    @click.argument("kid")
-    @click.option("--reason", required=True, help='Why, e.g. "key-compromise" or "superseded".')
-    @json_option
-    @click.pass_obj
-    def keys_revoke(app: App, kid: str, reason: str) -> None:
-        """Revoke one of our keys from now on."""
-        store = _store(app)
-        info = store.revoke(kid, reason)
-        app.emit({"revoked": info.to_dict()},
-                 f"Revoked {info.kid} at {info.revoked_at} ({info.revocation_reason}).\n"
-                 "Send the new card to every partner; rotate if this was your only key of its kind.")
-
-    @keys.command("export-card")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                  help="Write the card here (default: print it).")
-    @click.option("--sftp-url", default=None, help="Set our SFTP endpoint on the card.")
-    @click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="Set SFTP host key(s), SHA256:...")
-    @json_option
-    @click.pass_obj
-    def export_card(app: App, output: Path | None, sftp_url: str | None, host_fprs: tuple[str, ...]) -> None:
-        """Export our signed card for partners, and show its fingerprint to read out to them."""
-        store = _store(app)
-        if sftp_url is not None or host_fprs:
-            store.set_endpoint(sftp_url, list(host_fprs) if host_fprs else None)
-        card, fpr = build_card(store)
-        ring = store.ring()
-        if output is not None:
-            jsonio.write_atomic(output, jsonio.dumps_pretty(card).encode("utf-8"), mode=0o644)
-            app.emit({"party": ring.party, "fingerprint": fpr, "path": str(output)},
-                     f"Wrote card for {ring.party} to {output}\nFingerprint: {fpr}")
-        else:
-            app.emit({"party": ring.party, "fingerprint": fpr, "card": card},
-                     jsonio.dumps_pretty(card).rstrip("\n") + f"\n# fingerprint: {fpr}")
-
-    @group.group("partners")
-    def partners() -> None:
-        """The partner directory: cards we trust."""
-
-    @partners.command("add")
-    @click.argument("card", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--fingerprint", default=None,
-                  help="The card fingerprint, confirmed with the partner out of band (required for a new partner).")
-    @json_option
-    @click.pass_obj
-    def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
-        """Add (or update) a partner from their card."""
-        app.home.require()
-        directory = PartnerDirectory(app.home)
-        partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
-        app.emit({"outcome": outcome, **partner.to_summary()},
-                 f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}")
-
-    @partners.command("list")
-    @json_option
-    @click.pass_obj
-    def partners_list(app: App) -> None:
-        """List partners."""
-        items = PartnerDirectory(app.home).list()
-        app.emit({"partners": [{"party": p.party, "name": p.name, "role": p.role, "fingerprint": p.fingerprint,
-                                "sftp_url": p.sftp_url} for p in items]},
-                 "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}" for p in items) or "No partners yet.")
-
-    @partners.command("show")
-    @click.argument("party")
-    @json_option
-    @click.pass_obj
-    def partners_show(app: App, party: str) -> None:
-        """Show one partner's card."""
-        p = PartnerDirectory(app.home).get(party)
-        now = PartnerDirectory(app.home).clock.now()
-        rows = [{**k.to_dict(), "status": k.status_at(now)} for k in p.keys]
-        app.emit(p.to_summary(),
-                 f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
-                 f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n"
-                 f"Signatures required: {', '.join(p.required_signature_algorithms)}\n{_keys_table(rows)}")
-
-    @partners.command("remove")
-    @click.argument("party")
-    @json_option
-    @click.pass_obj
-    def partners_remove(app: App, party: str) -> None:
-        """Stop trusting a partner."""
-        PartnerDirectory(app.home).remove(party)
-        app.emit({"removed": party}, f"Removed {party}.")
+@click.command("init")
+@click.option("--party", required=True, help="Party id: LA:NNN (council) or URN:NNNNNN (school).")
+@click.option("--name", required=True, help="The organisation's name as partners know it.")
+@click.option("--role", default=None, help="Role on the card (default from the party id).")
+@click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=ALG_HYBRID, show_default=True,
+              help="Encryption key type: post-quantum hybrid, or X25519 for partners without PQ.")
+@click.option("--mldsa/--no-mldsa", default=False, help="Also sign with ML-DSA-65 (post-quantum).")
+@click.option("--validity-days", type=click.IntRange(1, 3650), default=DEFAULT_VALIDITY_DAYS, show_default=True)
+@click.option("--sftp-url", default=None, help="Our SFTP endpoint, sftp://user@host:port/path.")
+@click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="SFTP host key, SHA256:... (repeatable).")
+@click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
+@json_option
+@click.pass_obj
+def init(app: App, party: str, name: str, role: str | None, encryption: str, mldsa: bool, validity_days: int,
+         sftp_url: str | None, host_fprs: tuple[str, ...], kdf_work_factor: int) -> None:
+    """Create this party's keys (encryption, signing, SSH) in the home directory."""
+    store = _store(app, kdf_work_factor)
+    ring = store.init(party, name, encryption_alg=encryption, mldsa=mldsa, validity_days=validity_days,
+                      sftp_url=sftp_url, host_key_fingerprints=list(host_fprs), role=role)
+    _, fpr = build_card(store)
+    rows = _key_rows(store)
+    app.emit({"party": ring.party, "name": ring.name, "home": str(app.home.root), "fingerprint": fpr,
+              "keys": rows, "ssh_public_key": ring.ssh_public_key},
+             f"Initialised {ring.party} ({ring.name}) in {app.home.root}\n{_keys_table(rows)}\n"
+             f"Card fingerprint: {fpr}\n"
+             "Next: laxchange keys export-card -o card.json, and read the fingerprint to partners by phone.")
 
 
+@click.group("keys")
+def keys() -> None:
+    """Our own keys: list, rotate, revoke, export our card."""
 
+
+@keys.command("list")
+@json_option
+@click.pass_obj
+def keys_list(app: App) -> None:
+    """List our keys with their validity and status."""
+    store = _store(app)
+    ring = store.ring()
+    rows = _key_rows(store)
+    app.emit({"party": ring.party, "keys": rows}, f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
+
+
+@keys.command("rotate")
+@click.option("--overlap-days", type=click.IntRange(0, 365), default=DEFAULT_OVERLAP_DAYS, show_default=True,
+              help="How long the old keys stay valid alongside the new ones.")
+@click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=None,
+              help="Key type for the new encryption key (default: as before).")
+@click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
+@json_option
+@click.pass_obj
+def keys_rotate(app: App, overlap_days: int, encryption: str | None, kdf_work_factor: int) -> None:
+    """Make new keys; old ones overlap, then retire (kept in the archive for old packages)."""
+    store = _store(app, kdf_work_factor)
+    new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
+    _, fpr = build_card(store)
+    app.emit({"new_keys": [k.to_dict() for k in new], "fingerprint": fpr},
+             "New keys:\n" + "\n".join(f"  {k.kid}  {k.use}  {k.alg}" for k in new)
+             + f"\nNew card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner.")
+
+
+@keys.command("revoke")
+@click.argument("kid")
+@click.option("--reason", required=True, help='Why, e.g. "key-compromise" or "superseded".')
+@json_option
+@click.pass_obj
+def keys_revoke(app: App, kid: str, reason: str) -> None:
+    """Revoke one of our keys from now on."""
+    store = _store(app)
+    info = store.revoke(kid, reason)
+    app.emit({"revoked": info.to_dict()},
+             f"Revoked {info.kid} at {info.revoked_at} ({info.revocation_reason}).\n"
+             "Send the new card to every partner; rotate if this was your only key of its kind.")
+
+
+@keys.command("export-card")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the card here (default: print it).")
+@click.option("--sftp-url", default=None, help="Set our SFTP endpoint on the card.")
+@click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="Set SFTP host key(s), SHA256:...")
+@json_option
+@click.pass_obj
+def export_card(app: App, output: Path | None, sftp_url: str | None, host_fprs: tuple[str, ...]) -> None:
+    """Export our signed card for partners, and show its fingerprint to read out to them."""
+    store = _store(app)
+    if sftp_url is not None or host_fprs:
+        store.set_endpoint(sftp_url, list(host_fprs) if host_fprs else None)
+    card, fpr = build_card(store)
+    ring = store.ring()
+    if output is not None:
+        jsonio.write_atomic(output, jsonio.dumps_pretty(card).encode("utf-8"), mode=0o644)
+        app.emit({"party": ring.party, "fingerprint": fpr, "path": str(output)},
+                 f"Wrote card for {ring.party} to {output}\nFingerprint: {fpr}")
+    else:
+        app.emit({"party": ring.party, "fingerprint": fpr, "card": card},
+                 jsonio.dumps_pretty(card).rstrip("\n") + f"\n# fingerprint: {fpr}")
+
+
+@click.group("partners")
+def partners() -> None:
+    """The partner directory: cards we trust."""
+
+
+@partners.command("add")
+@click.argument("card", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--fingerprint", default=None,
+              help="The card fingerprint, confirmed with the partner out of band (required for a new partner).")
+@json_option
+@click.pass_obj
+def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
+    """Add (or update) a partner from their card."""
+    app.home.require()
+    directory = PartnerDirectory(app.home)
+    partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
+    app.emit({"outcome": outcome, **partner.to_summary()},
+             f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}")
+
+
+@partners.command("list")
+@json_option
+@click.pass_obj
+def partners_list(app: App) -> None:
+    """List partners."""
+    items = PartnerDirectory(app.home).list()
+    app.emit({"partners": [{"party": p.party, "name": p.name, "role": p.role, "fingerprint": p.fingerprint,
+                            "sftp_url": p.sftp_url} for p in items]},
+             "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}" for p in items) or "No partners yet.")
+
+
+@partners.command("show")
+@click.argument("party")
+@json_option
+@click.pass_obj
+def partners_show(app: App, party: str) -> None:
+    """Show one partner's card."""
+    p = PartnerDirectory(app.home).get(party)
+    now = PartnerDirectory(app.home).clock.now()
+    rows = [{**k.to_dict(), "status": k.status_at(now)} for k in p.keys]
+    app.emit(p.to_summary(),
+             f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
+             f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n"
+             f"Signatures required: {', '.join(p.required_signature_algorithms)}\n{_keys_table(rows)}")
+
+
+@partners.command("remove")
+@click.argument("party")
+@json_option
+@click.pass_obj
+def partners_remove(app: App, party: str) -> None:
+    """Stop trusting a partner."""
+    PartnerDirectory(app.home).remove(party)
+    app.emit({"removed": party}, f"Removed {party}.")

@@ -9,50 +9,52 @@ from laxchange.errors import SecurityError
 from laxchange.ledger.db import Ledger
 
 
-def register(group: click.Group) -> None:
-    @group.command("status")
-    @click.option("--direction", type=click.Choice(["in", "out"]), default=None)
-    @click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).")
-    @json_option
-    @click.pass_obj
-    def status_cmd(app: App, direction: str | None, state: str | None) -> None:
-        """Transfers in the ledger and their state (ids and parties only, no personal data)."""
-        app.home.require()
-        with Ledger(app.home.ledger_db) as ledger:
-            rows = ledger.transfers(direction=direction, state=state)
-        app.emit({"transfers": [r.to_dict() for r in rows]}, lambda: "\n".join(
-            f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.transfer_id}" for r in rows)
-            or "no transfers yet")
+@click.command("status")
+@click.option("--direction", type=click.Choice(["in", "out"]), default=None)
+@click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).")
+@json_option
+@click.pass_obj
+def status_cmd(app: App, direction: str | None, state: str | None) -> None:
+    """Transfers in the ledger and their state (ids and parties only, no personal data)."""
+    app.home.require()
+    with Ledger(app.home.ledger_db) as ledger:
+        rows = ledger.transfers(direction=direction, state=state)
+    app.emit({"transfers": [r.to_dict() for r in rows]}, lambda: "\n".join(
+        f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.transfer_id}" for r in rows)
+        or "no transfers yet")
 
-    @group.group("audit")
-    def audit_group() -> None:
-        """The append-only, hash-chained audit log of every share."""
 
-    @audit_group.command("list")
-    @json_option
-    @click.pass_obj
-    def audit_list(app: App) -> None:
-        """Print the audit log."""
-        app.home.require()
-        with Ledger(app.home.ledger_db) as ledger:
-            entries = ledger.audit_entries()
-        app.emit({"entries": entries}, lambda: "\n".join(
-            f"{e['seq']:>5} {e['at']} {e['event']:<16} " + " ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
-            for e in entries) or "audit log is empty")
+@click.group("audit")
+def audit_group() -> None:
+    """The append-only, hash-chained audit log of every share."""
 
-    @audit_group.command("verify")
-    @json_option
-    @click.pass_obj
-    def audit_verify(app: App) -> None:
-        """Check the hash chain; exit 3 if any past entry was changed, removed or reordered."""
-        app.home.require()
-        with Ledger(app.home.ledger_db) as ledger:
-            problems = ledger.verify_audit()
-            entries = ledger.audit_entries()
-        if problems:
-            raise SecurityError("audit log does not verify: " + "; ".join(problems), code="audit.broken",
-                                hint="restore the ledger from backup and investigate who changed it")
-        head = entries[-1]["hash"] if entries else None
-        app.emit({"entries": len(entries), "head": head},
-                 f"audit log intact: {len(entries)} entries, head {head}\n"
-                 "(keep the head hash elsewhere: truncating the log's newest entries is only detectable against it)")
+
+@audit_group.command("list")
+@json_option
+@click.pass_obj
+def audit_list(app: App) -> None:
+    """Print the audit log."""
+    app.home.require()
+    with Ledger(app.home.ledger_db) as ledger:
+        entries = ledger.audit_entries()
+    app.emit({"entries": entries}, lambda: "\n".join(
+        f"{e['seq']:>5} {e['at']} {e['event']:<16} " + " ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
+        for e in entries) or "audit log is empty")
+
+
+@audit_group.command("verify")
+@json_option
+@click.pass_obj
+def audit_verify(app: App) -> None:
+    """Check the hash chain; exit 3 if any past entry was changed, removed or reordered."""
+    app.home.require()
+    with Ledger(app.home.ledger_db) as ledger:
+        problems = ledger.verify_audit()
+        entries = ledger.audit_entries()
+    if problems:
+        raise SecurityError("audit log does not verify: " + "; ".join(problems), code="audit.broken",
+                            hint="restore the ledger from backup and investigate who changed it")
+    head = entries[-1]["hash"] if entries else None
+    app.emit({"entries": len(entries), "head": head},
+             f"audit log intact: {len(entries)} entries, head {head}\n"
+             "(keep the head hash elsewhere: truncating the log's newest entries is only detectable against it)")

@@ -14,68 +14,71 @@ from laxchange.exchange.quarantine import entries
 from laxchange.trust import PartnerDirectory
 
 
-def register(group: click.Group) -> None:
-    @group.command("pack")
-    @click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--type", "message_type", required=True, help="Message type, e.g. pep-transfer.")
-    @click.option("--to", "recipient", required=True, help="Recipient party id (must be in the partner directory).")
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--expires-in-days", type=click.IntRange(1, 366), default=30, show_default=True)
-    @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                  help="A file to carry with the record (repeatable).")
-    @json_option
-    @click.pass_obj
-    def pack_cmd(app: App, record: Path, message_type: str, recipient: str, output: Path, expires_in_days: int,
-                 attachments: tuple[Path, ...]) -> None:
-        """Validate RECORD, sign it and encrypt it for one partner into a .lax package."""
-        app.home.require()
-        doc = package.read_record(record)
-        result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
-                         expires_in=dt.timedelta(days=expires_in_days), attachments=attachments)
-        m = result.manifest
-        app.emit({"path": str(output), "manifest": m.to_dict()},
-                 f"Packed {message_type} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
-                 f"expires {m.expires}, {m.payload_size} bytes encrypted ({m.encryption})")
+@click.command("pack")
+@click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--type", "message_type", required=True, help="Message type, e.g. pep-transfer.")
+@click.option("--to", "recipient", required=True, help="Recipient party id (must be in the partner directory).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--expires-in-days", type=click.IntRange(1, 366), default=30, show_default=True)
+@click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A file to carry with the record (repeatable).")
+@json_option
+@click.pass_obj
+def pack_cmd(app: App, record: Path, message_type: str, recipient: str, output: Path, expires_in_days: int,
+             attachments: tuple[Path, ...]) -> None:
+    """Validate RECORD, sign it and encrypt it for one partner into a .lax package."""
+    app.home.require()
+    doc = package.read_record(record)
+    result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
+                     expires_in=dt.timedelta(days=expires_in_days), attachments=attachments)
+    m = result.manifest
+    app.emit({"path": str(output), "manifest": m.to_dict()},
+             f"Packed {message_type} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
+             f"expires {m.expires}, {m.payload_size} bytes encrypted ({m.encryption})")
 
-    @group.command("open")
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-                  help="Where to write the verified record (JSON).")
-    @click.option("--attachments-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Where to write attachments, if the package has any.")
-    @json_option
-    @click.pass_obj
-    def open_cmd(app: App, file: Path, output: Path, attachments_dir: Path | None) -> None:
-        """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
-        app.home.require()
-        opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir)
-        m = opened.manifest
-        app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
-                  "attachments": opened.attachments, "written": [str(p) for p in opened.written]},
-                 f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}")
 
-    @group.group("quarantine")
-    def quarantine_group() -> None:
-        """Packages that failed verification: kept with the reason, never deleted, never imported."""
+@click.command("open")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the verified record (JSON).")
+@click.option("--attachments-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to write attachments, if the package has any.")
+@json_option
+@click.pass_obj
+def open_cmd(app: App, file: Path, output: Path, attachments_dir: Path | None) -> None:
+    """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
+    app.home.require()
+    opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir)
+    m = opened.manifest
+    app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
+              "attachments": opened.attachments, "written": [str(p) for p in opened.written]},
+             f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}")
 
-    @quarantine_group.command("list")
-    @json_option
-    @click.pass_obj
-    def quarantine_list(app: App) -> None:
-        """List quarantined packages with the reason each was refused."""
-        items = entries(app.home)
-        app.emit({"quarantined": [{"path": str(q.path), **q.record} for q in items]},
-                 lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}"
-                                   + "".join(f"  {f['path']} [{f['rule']}]" for f in q.record.get("findings", []))
-                                   for q in items) or "quarantine is empty")
 
-    @group.command("inspect")
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @json_option
-    @click.pass_obj
-    def inspect_cmd(app: App, file: Path) -> None:
-        """Show a package's routing manifest without decrypting it."""
-        directory = PartnerDirectory(app.home) if app.home.partners.is_dir() else None
-        info = package.inspect(file, directory)
-        m = info["manifest"]
-        app.emit(info, "\n".join(f"{k:17} {v}" for k, v in m.items()) + f"\n{'signature':17} {info['signature']}")
+@click.group("quarantine")
+def quarantine_group() -> None:
+    """Packages that failed verification: kept with the reason, never deleted, never imported."""
+
+
+@quarantine_group.command("list")
+@json_option
+@click.pass_obj
+def quarantine_list(app: App) -> None:
+    """List quarantined packages with the reason each was refused."""
+    items = entries(app.home)
+    app.emit({"quarantined": [{"path": str(q.path), **q.record} for q in items]},
+             lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}"
+                               + "".join(f"  {f['path']} [{f['rule']}]" for f in q.record.get("findings", []))
+                               for q in items) or "quarantine is empty")
+
+
+@click.command("inspect")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def inspect_cmd(app: App, file: Path) -> None:
+    """Show a package's routing manifest without decrypting it."""
+    directory = PartnerDirectory(app.home) if app.home.partners.is_dir() else None
+    info = package.inspect(file, directory)
+    m = info["manifest"]
+    app.emit(info, "\n".join(f"{k:17} {v}" for k, v in m.items()) + f"\n{'signature':17} {info['signature']}")

@@ -7,98 +7,90 @@ from pathlib import Path
 
 import click
 
+from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
 from laxchange.errors import ConfigError, UsageError
 from laxchange.models import schemastore
+from laxchange.validate.migrate import migrate_document
 
 
-def register(group: click.Group) -> None:
-    @group.group("schema")
-    def schema_group() -> None:
-        """The versioned JSON Schemas (draft 2020-12) that define every record and message."""
-
-    @schema_group.command("list")
-    @json_option
-    @click.pass_obj
-    def list_command(app: App) -> None:
-        """Every schema with its versions; released versions are locked by hash."""
-        lock = schemastore.read_lock()
-        rows = [{"name": s.name, "version": s.version, "id": s.id,
-                 "released": f"{s.name}/{s.version}.json" in lock} for s in schemastore.list_schemas()]
-        app.emit({"schemas": rows}, lambda: "\n".join(
-            f"{r['name']:<24} {r['version']:<8} {'released' if r['released'] else 'draft   '}  {r['id']}" for r in rows))
-
-    @schema_group.command("show")
-    @click.argument("ref", metavar="NAME[@VERSION]")
-    @json_option
-    @click.pass_obj
-    def show_command(app: App, ref: str) -> None:
-        """Print one schema (the latest version unless @VERSION is given)."""
-        name, version = schemastore.parse_ref(ref)
-        doc = schemastore.load(name, version)
-        if app.json:
-            app.emit({"schema": doc})
-        else:
-            click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
-
-    @schema_group.command("export")
-    @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-    @json_option
-    @click.pass_obj
-    def export_command(app: App, dest: Path) -> None:
-        """Copy every schema version and the lock file into DEST (for partners' own tools)."""
-        if dest.exists() and any(dest.iterdir()):
-            raise UsageError(f"{dest} is not empty", code="schema.export-not-empty",
-                             hint="export into a new or empty directory")
-        paths = schemastore.export(dest)
-        app.emit({"exported": [str(p) for p in paths], "dest": str(dest)},
-                 f"exported {len(paths)} schema file(s) to {dest}")
-
-    @schema_group.command("check")
-    @json_option
-    @click.pass_obj
-    def check_command(app: App) -> None:
-        """Verify released schema files against schemas.lock.json (exit 5 if any changed)."""
-        problems = schemastore.check_lock()
-        if problems:
-            raise ConfigError("released schema files do not match the lock: " + "; ".join(problems),
-                              code="schema.lock-mismatch",
-                              hint="restore the released files; changes go in a new version")
-        app.emit({"released": len(schemastore.read_lock())}, "all released schema files match the lock")
-
-    @schema_group.command("build")
-    @click.option("--release", is_flag=True, help="Also lock the generated files as released.")
-    @json_option
-    @click.pass_obj
-    def build_command(app: App, release: bool) -> None:
-        """(Maintainers) regenerate schema files from the pydantic models; never alters released files."""
-        written = schemastore.build(release=release)
-        app.emit({"written": written, "released": release},
-                 "\n".join(f"wrote {w}" for w in written) or "schemas are up to date")
-
-    register_migrate(schema_group)
+@click.group("schema")
+def schema_group() -> None:
+    """The versioned JSON Schemas (draft 2020-12) that define every record and message."""
 
 
-def register_migrate(schema_group: click.Group) -> None:
-    from laxchange._util import jsonio
-    from laxchange.models.migrations import REGISTRY
-    from laxchange.validate import validate_document
+@schema_group.command("list")
+@json_option
+@click.pass_obj
+def list_command(app: App) -> None:
+    """Every schema with its versions; released versions are locked by hash."""
+    lock = schemastore.read_lock()
+    rows = [{"name": s.name, "version": s.version, "id": s.id,
+             "released": f"{s.name}/{s.version}.json" in lock} for s in schemastore.list_schemas()]
+    app.emit({"schemas": rows}, lambda: "\n".join(
+        f"{r['name']:<24} {r['version']:<8} {'released' if r['released'] else 'draft   '}  {r['id']}" for r in rows))
 
-    @schema_group.command("migrate")
-    @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--to", "to_version", default=None, metavar="VERSION", help="Target version (default latest).")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-    @json_option
-    @click.pass_obj
-    def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
-        """Upgrade a document to a newer schema version, then validate the result."""
-        doc = jsonio.load_file(source)
-        upgraded = REGISTRY.upgrade(doc, to_version)
-        report = validate_document(upgraded, source=str(output))
-        if not report.ok:
-            from laxchange.errors import InvalidData
-            first = report.errors[0]
-            raise InvalidData(f"the migrated document is not valid: {first.path}: {first.message} [{first.rule}]",
-                              code="migrate.invalid-result", hint=first.hint)
-        jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o644)
-        app.emit({"output": str(output), "schema": upgraded["schema"]}, f"wrote {output} ({report.schema})")
+
+@schema_group.command("show")
+@click.argument("ref", metavar="NAME[@VERSION]")
+@json_option
+@click.pass_obj
+def show_command(app: App, ref: str) -> None:
+    """Print one schema (the latest version unless @VERSION is given)."""
+    name, version = schemastore.parse_ref(ref)
+    doc = schemastore.load(name, version)
+    if app.json:
+        app.emit({"schema": doc})
+    else:
+        app.say(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+@schema_group.command("export")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def export_command(app: App, dest: Path) -> None:
+    """Copy every schema version and the lock file into DEST (for partners' own tools)."""
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"{dest} is not empty", code="schema.export-not-empty",
+                         hint="export into a new or empty directory")
+    paths = schemastore.export(dest)
+    app.emit({"exported": [str(p) for p in paths], "dest": str(dest)},
+             f"exported {len(paths)} schema file(s) to {dest}")
+
+
+@schema_group.command("check")
+@json_option
+@click.pass_obj
+def check_command(app: App) -> None:
+    """Verify released schema files against schemas.lock.json (exit 5 if any changed)."""
+    problems = schemastore.check_lock()
+    if problems:
+        raise ConfigError("released schema files do not match the lock: " + "; ".join(problems),
+                          code="schema.lock-mismatch",
+                          hint="restore the released files; changes go in a new version")
+    app.emit({"released": len(schemastore.read_lock())}, "all released schema files match the lock")
+
+
+@schema_group.command("build")
+@click.option("--release", is_flag=True, help="Also lock the generated files as released.")
+@json_option
+@click.pass_obj
+def build_command(app: App, release: bool) -> None:
+    """(Maintainers) regenerate schema files from the pydantic models; never alters released files."""
+    written = schemastore.build(release=release)
+    app.emit({"written": written, "released": release},
+             "\n".join(f"wrote {w}" for w in written) or "schemas are up to date")
+
+
+@schema_group.command("migrate")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "to_version", default=None, metavar="VERSION", help="Target version (default latest).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@json_option
+@click.pass_obj
+def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
+    """Upgrade a document to a newer schema version, then validate the result."""
+    upgraded, report = migrate_document(jsonio.load_file(source), to_version, source=str(output))
+    jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o644)
+    app.emit({"output": str(output), "schema": upgraded["schema"]}, f"wrote {output} ({report.schema})")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -28,7 +25,8 @@ from laxchange.transport.endpoints import check_fingerprint, parse_url
 class _ProgressLine:
     """A one-line progress display on a terminal's stderr, redrawn at most a few times a second."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, stream: TextIO, enabled: bool) -> None:
+        self.stream = stream
         self.enabled = enabled
         self._last = 0.0
         self._start = time.monotonic()
@@ -40,17 +38,21 @@ class _ProgressLine:
         self._last = now
         pct = 100 * done // total if total else 100
         rate = done / max(now - self._start, 1e-6) / 1e6
-        sys.stderr.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
+        self.stream.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
         if done >= total:
-            sys.stderr.write("\n")
+            self.stream.write("\n")
             self._start = now
-        sys.stderr.flush()
+        self.stream.flush()
+
+
+def _progress(app: App) -> _ProgressLine:
+    return _ProgressLine(app.err, not app.json and app.err.isatty())
 
 
 def _party(app: App, timeout: float, retries: int) -> Party:
     def warn(party: str, n: int, exc: TransportError, delay: float) -> None:
         if not app.json:
-            click.echo(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s", err=True)
+            app.warn(f"laxchange: {party}: {exc.message}; retry {n} in {delay:.1f}s")
 
     return Party.from_home(app.home, passphrase=default_passphrase_source(), sftp=SftpSettings(timeout=timeout),
                            retry=RetryPolicy(attempts=retries, budget=max(10.0, 3 * timeout)), on_retry=warn)
@@ -63,29 +65,21 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
     if not app.json:
         for r in results:
             for w in r.warnings:
-                click.echo(f"laxchange: warning: {w}", err=True)
+                app.warn(f"laxchange: warning: {w}")
             for f in r.files:
                 if f.error is None:
-                    click.echo(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
+                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
     if not failed:
         app.emit(data)
         return
     first = failed[0]
     err = first.first_error() or InternalError(f"{first.party}: failed without an error", code="internal.error")
     if app.json:
-        click.echo(json.dumps({"ok": False, **data, "error": err.to_dict()}, ensure_ascii=False))
+        app.write_json({"ok": False, **data, "error": err.to_dict()})
         ctx.exit(err.exit_code)
     raise err if first.party in err.message else err.annotated(prefix=f"{first.party}: ")
 
 
-def register(group: click.Group) -> None:
-    # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
-    # next to laxchange's own one-line message.
-    logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    group.add_command(send_cmd)
-    group.add_command(collect_cmd)
-    group.add_command(serve_sftp_cmd)
-    group.add_command(endpoints)
 
 
 def _connection_options(f: Any) -> Any:
@@ -107,7 +101,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
     with _party(app, timeout, retries) as me:
-        result = me.send(party, list(files), progress=_ProgressLine(not app.json and sys.stderr.isatty()))
+        result = me.send(party, list(files), progress=_progress(app))
     _finish(ctx, app, "sent", [result])
 
 
@@ -123,9 +117,9 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
     """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
     app: App = ctx.obj
     with _party(app, timeout, retries) as me:
-        results = me.collect(parties, delete=delete, progress=_ProgressLine(not app.json and sys.stderr.isatty()))
+        results = me.collect(parties, delete=delete, progress=_progress(app))
     if not app.json and not any(r.files for r in results) and all(r.ok for r in results):
-        click.echo("nothing to collect")
+        app.say("nothing to collect")
     _finish(ctx, app, "collected", results)
 
 
@@ -156,7 +150,7 @@ def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authori
     app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint},
              f"serving SFTP on {server.host}:{server.port} root={root}\n"
              f"host key fingerprint: {server.fingerprint}")
-    sys.stdout.flush()
+    app.out.flush()
     try:
         server.serve_forever()
     except KeyboardInterrupt:

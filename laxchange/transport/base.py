@@ -8,6 +8,7 @@ under its final name only when complete, and sizes and hashes are checked after 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import unicodedata
@@ -17,7 +18,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange._util.fs import fsync_dir as fsync_dir  # re-exported: local, ops and sftp import them from here
+from laxchange._util.fs import sha256_file as sha256_file
 from laxchange.errors import TransientTransportError, TransportError
 
 #: progress(bytes_done, bytes_total): called from the transferring thread.
@@ -183,11 +185,7 @@ class LocalSink:
         return self.written
 
     def abort(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.fh.close()
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(FileNotFoundError):
             self.tmp.unlink()
-        except FileNotFoundError:
-            pass

@@ -79,7 +79,8 @@ def parse_url(url: str) -> Url:
         try:
             port = parts.port or 22
         except ValueError:
-            raise UsageError(f"bad port in {url!r}", code="url.invalid", hint="use sftp://user@host:port/path") from None
+            raise UsageError(f"bad port in {url!r}", code="url.invalid",
+                             hint="use sftp://user@host:port/path") from None
         if not parts.username or not parts.hostname:
             raise UsageError(f"SFTP URL {url!r} needs a user and a host", code="url.invalid",
                              hint="use sftp://user@host:port/path")

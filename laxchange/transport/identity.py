@@ -71,7 +71,7 @@ def load_ssh_identity(path: Path, passphrase: PassphraseSource) -> paramiko.PKey
                           hint="it must be an ed25519 key in OpenSSH format") from exc
     secret = passphrase("unlock the SSH client key")
     try:
-        return paramiko.Ed25519Key(filename=os.fspath(path), password=secret)
+        return paramiko.Ed25519Key(filename=os.fspath(path), password=secret)  # type: ignore[arg-type]  # takes bytes
     except (paramiko.SSHException, ValueError) as exc:
         raise ConfigError(f"cannot unlock SSH client key {path}: wrong passphrase?", code="ssh-key.passphrase",
                           hint="check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -130,10 +131,8 @@ class LocalFolderTransport:
         except OSError as exc:
             raise self._oserror(what, exc) from exc
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink()
-            except OSError:
-                pass
         return RemoteFile(name, size)
 
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,

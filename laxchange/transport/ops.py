@@ -89,13 +89,13 @@ class Runner:
                 return exc
             except Exception as exc:  # one partner's surprise must not abort the others' transfers
                 return InternalError(f"{party}: unexpected failure: {type(exc).__name__}: {exc}",
-                                      hint="other partners were processed; re-run with LAXCHANGE_DEBUG=1 and report "
-                                           "this")
+                                     hint="other partners were processed; this is a bug in laxchange, please "
+                                          "report it with this message")
 
         if len(parties) <= 1:
             return {p: guarded(p) for p in parties}
         with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(parties))) as pool:
-            return dict(zip(parties, pool.map(guarded, parties)))
+            return dict(zip(parties, pool.map(guarded, parties), strict=False))
 
 
 @dataclass

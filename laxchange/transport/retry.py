@@ -32,7 +32,7 @@ class RetryPolicy:
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """Equal jitter: half the exponential step fixed, half random, so retries spread out."""
-        step = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
+        step: float = min(self.max_delay, self.base_delay * (2 ** (retry - 1)))
         return step / 2 + rng.uniform(0, step / 2)
 
 
@@ -51,7 +51,7 @@ class RetryingTransport:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.monotonic = monotonic
-        self.rng = rng or random.Random()
+        self.rng = rng or random.Random()  # noqa: S311  retry jitter, not cryptography
         self.on_retry = on_retry
         self._inner: Transport | None = None
         self.connects = 0

@@ -8,6 +8,7 @@ never overwrite (except posix-rename, which by definition replaces).
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import os
 import posixpath
@@ -15,10 +16,12 @@ import socket
 import stat
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import paramiko
+from paramiko.common import AUTH_FAILED, AUTH_SUCCESSFUL, OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_SUCCEEDED
 from paramiko.sftp import SFTP_FAILURE, SFTP_NO_SUCH_FILE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED
 
 from laxchange.errors import ConfigError
@@ -219,28 +222,28 @@ class ChrootSftp(paramiko.SFTPServerInterface):
 
 
 class _KeyOnly(paramiko.ServerInterface):
-    def __init__(self, authorized: list[paramiko.PKey]) -> None:
+    def __init__(self, authorized: Sequence[paramiko.PKey]) -> None:
         self._allowed = {k.asbytes() for k in authorized}
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        return paramiko.AUTH_SUCCESSFUL if key.asbytes() in self._allowed else paramiko.AUTH_FAILED
+        return AUTH_SUCCESSFUL if key.asbytes() in self._allowed else AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
-        return paramiko.AUTH_FAILED
+        return AUTH_FAILED
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 class EmbeddedSftpServer:
     """Serves `root` over SFTP on host:port until `stop()`; each connection runs in paramiko threads."""
 
-    def __init__(self, root: Path, host_key: paramiko.PKey, authorized: list[paramiko.PKey], *,
+    def __init__(self, root: Path, host_key: paramiko.PKey, authorized: Sequence[paramiko.PKey], *,
                  host: str = "127.0.0.1", port: int = 0,
                  sftp_interface: type[paramiko.SFTPServerInterface] = ChrootSftp,
                  window_size: int = 64 * 1024 * 1024, max_packet_size: int = 256 * 1024,
@@ -305,10 +308,8 @@ class EmbeddedSftpServer:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
-        except OSError:
-            pass
         self._sock.close()
         with self._lock:
             transports = list(self._transports)

@@ -8,6 +8,7 @@ its defaults are slow.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -183,7 +184,7 @@ class SftpTransport:
                                       code="ssh.no-sftp") from exc
             if sftp is None:
                 raise TransientTransportError(f"{where} did not open an SFTP session", code="ssh.no-sftp")
-            sftp.get_channel().settimeout(s.timeout)
+            sftp.get_channel().settimeout(s.timeout)  # type: ignore[union-attr]  # never None after from_transport
         except BaseException:
             ssh.close()
             raise
@@ -193,10 +194,8 @@ class SftpTransport:
         sftp, ssh = self._sftp, self._ssh
         self._sftp = self._ssh = None
         if sftp is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
                 sftp.close()
-            except Exception:  # closing a dead link must not mask the real error
-                pass
         if ssh is not None:
             ssh.close()
 
@@ -204,7 +203,7 @@ class SftpTransport:
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
             self.open()
-        assert self._sftp is not None
+        assert self._sftp is not None  # noqa: S101  narrowing only: open() sets _sftp or raises
         return self._sftp
 
     # -- helpers ----------------------------------------------------------------------------
@@ -256,10 +255,8 @@ class SftpTransport:
             if isinstance(exc, _LINK_FAILURES):
                 self.close()
             else:
-                try:
+                with contextlib.suppress(Exception):  # the original error matters more than the close
                     fh.close()
-                except Exception:  # the original error matters more than the close
-                    pass
             raise
         fh.close()
 
@@ -371,7 +368,7 @@ class SftpTransport:
                     raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
                                           code="ssh.timeout", hint="the server is very slow; "
                                           "the upload will be retried")
-                self.sftp._read_response(pending.popleft())
+                self.sftp._read_response(pending.popleft())  # type: ignore[attr-defined]  # private paramiko API (see the pin)
         return h.hexdigest()
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
@@ -392,10 +389,8 @@ class SftpTransport:
     def _discard(self, path: str) -> None:
         if self._ssh is None or not self._ssh.is_active():
             return
-        try:
+        with contextlib.suppress(Exception):  # best effort; hidden .part files are cleaned up by the next upload
             self.sftp.remove(path)
-        except Exception:  # best effort; hidden .part files are cleaned up by the next upload
-            pass
 
     def _leftover_parts(self, folder: str) -> _PartIndex:
         """Temporary files left by uploads that died, by the name they were meant to get.
@@ -459,7 +454,7 @@ class SftpTransport:
         """The file must end where its size said and not have changed while we read it: a sender
         still writing in place must not give us (and processed/) a truncated copy."""
         try:
-            t, msg = self.sftp._request(CMD_READ, fh.handle, int64(size), 1)
+            t, msg = self.sftp._request(CMD_READ, fh.handle, int64(size), 1)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
         except EOFError:  # the SFTP end-of-file status: exactly what we expect
             t, msg = CMD_STATUS, None
         if t == CMD_DATA and msg is not None and msg.get_string():
@@ -494,7 +489,7 @@ class SftpTransport:
             nonlocal offset
             while offset < size and len(inflight) < depth:
                 length = min(chunk, size - offset)
-                num = sftp._async_request(_Collector, CMD_READ, fh.handle, int64(offset), int(length))
+                num = sftp._async_request(_Collector, CMD_READ, fh.handle, int64(offset), int(length))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 inflight.append((num, offset, length))
                 offset += length
 
@@ -518,9 +513,9 @@ class SftpTransport:
         while inflight:
             in_time()
             num, at, length = inflight.popleft()
-            t, msg = early.pop(num) if num in early else sftp._read_response(num)
+            t, msg = early.pop(num) if num in early else sftp._read_response(num)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
             if t == CMD_STATUS:
-                sftp._convert_status(msg)
+                sftp._convert_status(msg)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 raise TransientTransportError("the server ended the file early", code="verify.size")
             if t != CMD_DATA:
                 raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error")
@@ -533,7 +528,7 @@ class SftpTransport:
             while len(data) < length:  # short read: fetch the rest of this chunk before moving on
                 in_time()
                 at, length = at + len(data), length - len(data)
-                t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))
+                t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 data = msg.get_string() if t == CMD_DATA else b""
                 if not data:
                     raise TransientTransportError("the server ended the file early", code="verify.size")

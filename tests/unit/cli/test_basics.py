@@ -23,8 +23,12 @@ def test_unknown_command_is_usage_error() -> None:
 
 
 def _leaf_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
+    """Every leaf command, through click's public API (so a lazily loading group is walked too)."""
+    ctx = click.Context(group)
     out = []
-    for name, cmd in group.commands.items():
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        assert cmd is not None, name
         if isinstance(cmd, click.Group):
             out += _leaf_commands(cmd, f"{prefix}{name} ")
         else:
