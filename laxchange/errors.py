@@ -159,6 +159,7 @@ CODES: dict[str, str] = {
     "json.empty": "the input is empty",
     "json.encoding": "the input is not UTF-8",
     "json.non-finite": "NaN, Infinity or an out-of-range number",
+    "json.number-too-long": "a number has more characters than the limit",
     "json.too-deep": "nesting is deeper than the limit",
     "json.too-large": "the document is larger than the limit",
     "json.truncated": "the JSON ends early",
@@ -166,7 +167,9 @@ CODES: dict[str, str] = {
     # files given to a command
     "file.directory": "a directory was given where a file is expected",
     "file.missing": "the file does not exist",
+    "file.not-regular": "a FIFO, device or socket was given where a regular file is expected",
     "file.permission": "the file cannot be read (permissions)",
+    "file.symlink": "a symbolic link was given where the real file is required",
     "file.unreadable": "the file cannot be read",
     "record.invalid": "the record or message fails validation",
     "record.too-large": "the record is larger than the limit",
@@ -190,6 +193,7 @@ CODES: dict[str, str] = {
     # the home and its keys (laxchange.home, laxchange.trust)
     "home.exists": "the home is already initialised",
     "home.missing": "the home does not exist",
+    "home.file-damaged": "a file of the home (keyring, partner record, config) cannot be read or has the wrong shape",
     "config.invalid": "the home's config.json is malformed",
     "keyring.missing": "the home has no keyring (not initialised)",
     "key.damaged": "a private key file cannot be decrypted or parsed",
@@ -237,6 +241,7 @@ CODES: dict[str, str] = {
     "package.wrong-format-version": "the package format version is not supported",
     "statement.malformed": "the signed statement inside the package is malformed",
     "attachment.name": "an attachment name is not a plain unique file name",
+    "attachment.changed": "an attachment changed while it was being packed",
     "attachments.exists": "an attachment would overwrite an existing file",
     "attachments.too-many": "more attachments than the limit",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",

@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
-from laxchange.errors import ConfigError
+from laxchange._util import jsonio
+from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
 
 ENV_HOME = "LAXCHANGE_HOME"
+
+T = TypeVar("T")
+
+
+def json_object(data: Any) -> dict[str, Any]:
+    """The shape check every home file shares: a JSON object."""
+    if not isinstance(data, dict):
+        raise ValueError(f"it holds a JSON {type(data).__name__.replace('dict', 'object')}, not an object")
+    return data
+
+
+def load_home_file(path: Path, parse: Callable[[Any], T], *, what: str,
+                   hint: str | None = None) -> T:
+    """Read one file of a home (keyring, partner record, config, quarantine record): strict JSON,
+    then `parse`, which checks its shape and builds what the caller wants. Any problem on the
+    way, unreadable, truncated, not JSON, a missing field or a wrong type, is a ConfigError
+    (exit 5) naming the file: the home is damaged, which is not the user's input being invalid."""
+    try:
+        return parse(jsonio.load_file(path))
+    except (InvalidData, UsageError, SecurityError, KeyError, TypeError, ValueError, AttributeError,
+            IndexError) as exc:
+        if isinstance(exc, KeyError):
+            why = f"the field {exc} is missing"
+        elif isinstance(exc, (InvalidData, UsageError, SecurityError)):
+            why = exc.message.removeprefix(f"{path}: ")
+        else:
+            why = str(exc) or type(exc).__name__
+        raise ConfigError(f"{what} {path} is damaged: {why}", code="home.file-damaged",
+                          hint=hint or f"restore {path.name} from your backup of the home") from None
 
 
 def default_home() -> Path:

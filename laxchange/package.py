@@ -31,7 +31,7 @@ from typing import IO, Any, BinaryIO, Protocol
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import digest_file
+from laxchange._util.fs import digest_stream, open_regular
 from laxchange.clock import Clock
 from laxchange.errors import InvalidData, SecurityError, UsageError
 from laxchange.models import schemastore
@@ -115,11 +115,13 @@ def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
 
 
 class _Chain(io.RawIOBase):
-    """A read-only stream over a bytes head then a series of files (attachments)."""
+    """A read-only stream over a bytes head then a series of files (attachments), each read as
+    described (exactly its size, checked against its SHA-256)."""
 
-    def __init__(self, head: bytes, files: Sequence[Path]) -> None:
-        self._parts: list[io.BytesIO | Path] = [io.BytesIO(head), *files]
-        self._cur: io.BufferedIOBase | None = None
+    def __init__(self, head: bytes, files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
+        self._parts: list[io.BytesIO | tuple[Path, dict[str, Any]]] = [io.BytesIO(head),
+                                                                      *zip(files, described, strict=True)]
+        self._cur: io.BytesIO | _AsDescribed | None = None
 
     def readable(self) -> bool:
         return True
@@ -128,14 +130,57 @@ class _Chain(io.RawIOBase):
         while self._parts or self._cur is not None:
             if self._cur is None:
                 nxt = self._parts.pop(0)
-                # Not a `with`: each file stays open across readinto calls and is closed below when exhausted.
-                self._cur = nxt if isinstance(nxt, io.BytesIO) else open(nxt, "rb")  # noqa: SIM115
+                self._cur = nxt if isinstance(nxt, io.BytesIO) else _AsDescribed(*nxt)
             n = self._cur.readinto(b)
             if n:
                 return n
             self._cur.close()
             self._cur = None
         return 0
+
+    def close(self) -> None:
+        if self._cur is not None:
+            self._cur.close()
+            self._cur = None
+        super().close()
+
+
+class _AsDescribed(io.RawIOBase):
+    """An attachment's bytes, which must be the bytes described when packing began: a file that
+    grows, shrinks or changes meanwhile is refused (its signed size and hash would be wrong)."""
+
+    def __init__(self, path: Path, desc: dict[str, Any]) -> None:
+        self.path, self.desc = path, desc
+        self.fh = _open_attachment(path)
+        self.left: int = desc["size"]
+        self.h = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b)[:min(len(b), self.left)] if self.left else memoryview(bytearray(1))
+        n = self.fh.readinto(view)
+        if self.left == 0:
+            if n or self.h.hexdigest() != self.desc["sha256"]:
+                raise UsageError(f"attachment {self.path} changed while it was being packed",
+                                 code="attachment.changed", hint="pack again once nothing is writing to the file")
+            return 0
+        if not n:
+            raise UsageError(f"attachment {self.path} shrank while it was being packed", code="attachment.changed",
+                             hint="pack again once nothing is writing to the file")
+        self.h.update(view[:n])
+        self.left -= n
+        return n
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
+def _open_attachment(path: Path) -> io.BufferedReader:
+    """An attachment: a regular file named directly (a symbolic link is refused, not followed)."""
+    return open_regular(path, what="attachment", follow_symlinks=False, error=UsageError)
 
 
 def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
@@ -148,7 +193,8 @@ def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
             raise UsageError(f"attachment name {p.name!r} is not a plain unique file name", code="attachment.name",
                              hint="rename it to letters, digits, dot, dash, underscore")
         names.add(p.name)
-        digest, size = digest_file(p)
+        with _open_attachment(p) as fh:
+            digest, size = digest_stream(fh)
         out.append({"index": i, "name": p.name, "size": size, "sha256": digest})
     return out
 
@@ -224,8 +270,8 @@ def pack(
 
     target_dir = Path(out).parent if isinstance(out, (str, os.PathLike)) else None
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(target_dir) if target_dir else None) as spool:
-        age.encrypt([enc_key.recipient()], io.BufferedReader(_Chain(head, att_paths), _COPY), spool,
-                    random=random, on_bytes=count)
+        with io.BufferedReader(_Chain(head, att_paths, att), _COPY) as plain_in:
+            age.encrypt([enc_key.recipient()], plain_in, spool, random=random, on_bytes=count)
         manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
                             [s.keyid for s in signers], enc_key.kid, f"age-v1/{enc_key.alg}", size, h.hexdigest())
         menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
@@ -332,10 +378,7 @@ class _opened:
 
     def __enter__(self) -> BinaryIO:
         if isinstance(self.source, (str, os.PathLike)):
-            try:
-                self.fh = open(self.source, "rb")
-            except OSError as exc:
-                raise UsageError(f"cannot read {self.source}: {exc.strerror}", code="file.unreadable") from None
+            self.fh = open_regular(self.source, what="package", error=UsageError)
             return self.fh
         return self.source
 

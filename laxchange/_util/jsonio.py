@@ -8,11 +8,12 @@ gets misread. Output is canonical enough to hash: sorted keys, no spaces, UTF-8.
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.fs import open_atomic, write_atomic
+from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
 __all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_pretty", "load_file", "loads_strict", "open_atomic",
@@ -20,6 +21,9 @@ __all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_pretty", "load_file", "lo
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
+#: Longest number accepted, in characters of its JSON text: far beyond any real value (a double
+#: needs at most 24), far below where converting it costs anything.
+MAX_NUMBER_CHARS = 100
 
 
 class _DuplicateKey(ValueError):
@@ -41,6 +45,41 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+class _NumberTooLong(ValueError):
+    pass
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    return int(text)
+
+
+def _float(text: str) -> float:
+    """A JSON number with a fraction or exponent; one too large for a double (1e400) is refused,
+    not turned into infinity."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _NumberTooLong(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def _marked(parse: Any) -> Any:
+    """`parse`, but a number it refuses becomes a _Marker (for `_locate`)."""
+    def hook(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            return _Marker(text)
+    return hook
+
+
 class _Marker:
     """Stands in for a duplicate key or a non-finite number while locating it."""
 
@@ -52,7 +91,8 @@ _DUP = "\x00laxchange-duplicate"
 
 
 def _locate(text: str) -> str:
-    """JSON path of the first duplicate key or NaN/Infinity (a second, lenient parse: error path only)."""
+    """JSON path of the first duplicate key, NaN/Infinity or refused number (a second, lenient
+    parse: error path only)."""
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -80,7 +120,8 @@ def _locate(text: str) -> str:
         return None
 
     try:
-        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_Marker)
+        doc = json.loads(text, object_pairs_hook=pairs, parse_constant=_Marker, parse_int=_marked(_int),
+                         parse_float=_marked(_float))
     except (ValueError, RecursionError):
         return "$"
     return walk(doc, "$") or "$"
@@ -113,7 +154,8 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
     if not text.strip():
         raise InvalidData(f"{source}: empty document", code="json.empty", hint="the file has no JSON in it")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_int=_int,
+                          parse_float=_float)
     except _DuplicateKey as exc:
         path = _locate(text)
         raise InvalidData(
@@ -131,6 +173,18 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
             hint="the file is cut short; fetch or export it again" if truncated else "fix the JSON syntax",
             details={"path": "$", "line": exc.lineno, "column": exc.colno},
         ) from None
+    except _NumberTooLong as exc:
+        path = _locate(text)
+        raise InvalidData(f"{source}: the number at {path} is {len(str(exc))} characters long, more than the "
+                          f"{MAX_NUMBER_CHARS}-character limit", code="json.number-too-long",
+                          hint="no value in a laxchange document needs so many digits; check how it was produced",
+                          details={"path": path}) from None
+    except _NonFinite as exc:
+        path = _locate(text)
+        shown = str(exc) if len(str(exc)) <= 30 else str(exc)[:27] + "..."
+        raise InvalidData(f"{source}: the number {shown} at {path} is too large to represent (it would be infinite)",
+                          code="json.non-finite", hint="use a number within the range of a double",
+                          details={"path": path}) from None
     except ValueError as exc:  # NaN / Infinity
         path = _locate(text)
         raise InvalidData(f"{source}: {exc} at {path}", code="json.non-finite",
@@ -142,22 +196,15 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
 
 
 def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) -> Any:
-    """Read and strictly parse a JSON file, checking its size before reading it whole."""
+    """Read and strictly parse a JSON file: a regular file only (never a FIFO or a device), its
+    size checked before it is read whole, and never more than `max_bytes + 1` bytes read."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > max_bytes:
-            raise InvalidData(f"{p}: {size} bytes is larger than the {max_bytes}-byte limit",
-                              code="json.too-large", hint="split the input")
-        with p.open("rb") as fh:
-            raw = fh.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise InvalidData(f"{p}: no such file", code="file.missing", hint="check the path") from None
-    except IsADirectoryError:
-        raise InvalidData(f"{p}: is a directory, not a file", code="file.directory", hint="name a JSON file") from None
-    except PermissionError:
-        raise InvalidData(f"{p}: permission denied", code="file.permission",
-                          hint="check the file's permissions") from None
+    with open_regular(p, what="JSON file") as fh:
+        raw = read_bounded(fh, max_bytes)
+        size = max(os.fstat(fh.fileno()).st_size, max_bytes + 1)
+    if raw is None:
+        raise InvalidData(f"{p}: {size} bytes is larger than the {max_bytes}-byte limit", code="json.too-large",
+                          hint="split the input")
     return loads_strict(raw, source=str(p), max_bytes=max_bytes)
 
 

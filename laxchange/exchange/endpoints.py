@@ -9,14 +9,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.jsonio import dumps_pretty, load_file, write_atomic
+from laxchange._util.jsonio import dumps_pretty, write_atomic
 from laxchange.errors import ConfigError, UsageError
-from laxchange.home import Home
+from laxchange.home import Home, json_object, load_home_file
 from laxchange.transport.endpoints import Endpoint, check_fingerprint, parse_url
 from laxchange.trust import PartnerDirectory
-from laxchange.trust.keystore import KeyStore
+from laxchange.trust.keystore import KeyStore, check_party
 
 __all__ = ["ConfigEndpoints", "DirectoryEndpoints"]
+
+
+def _check_config(data: Any) -> dict[str, Any]:
+    """config.json: an object whose "endpoints" (if any) map party ids to entries of the right types."""
+    config = json_object(data)
+    entries = config.get("endpoints", {})
+    if not isinstance(entries, dict):
+        raise ValueError('"endpoints" is not an object')
+    for party, entry in entries.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise ValueError(f"the endpoint for {party} has no URL")
+        fprs = entry.get("host_key_fingerprints", [])
+        if not isinstance(fprs, list) or not all(isinstance(f, str) for f in fprs):
+            raise ValueError(f"the endpoint for {party}: host_key_fingerprints must be a list of strings")
+        for name in ("known_hosts", "identity"):
+            if not isinstance(entry.get(name), str | None):
+                raise ValueError(f"the endpoint for {party}: {name} must be a path")
+    return config
 
 
 class ConfigEndpoints:
@@ -29,10 +47,7 @@ class ConfigEndpoints:
         path = self.home.config_file
         if not path.exists():
             return {}
-        data = load_file(path)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path} is not a JSON object", code="config.invalid", hint="fix or remove the file")
-        return data
+        return load_home_file(path, _check_config, what="configuration file")
 
     def _entries(self) -> dict[str, Any]:
         entries = self._load().get("endpoints", {})
@@ -117,7 +132,7 @@ class DirectoryEndpoints:
         own = self.own()
         if own is not None and own.party == party:
             return own
-        partner = PartnerDirectory(self.home).get_optional(party)
+        partner = PartnerDirectory(self.home).get_optional(check_party(party))
         if partner is None or not partner.sftp_url:
             what = "has no SFTP endpoint on its card" if partner is not None else "is not a known partner"
             raise ConfigError(f"{party} {what}, and no endpoint is configured for it", code="endpoint.missing",

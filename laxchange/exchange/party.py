@@ -20,6 +20,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import timefmt
+from laxchange._util.fs import open_regular
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -120,7 +121,7 @@ class Party:
         stopping here keeps a mistyped --to from putting a child's package in the wrong drop
         folder. Files that are not laxchange packages are sent as they are (None).
         """
-        with path.open("rb") as fh:
+        with open_regular(path, what="file to send", error=UsageError) as fh:
             if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
                 return None
             fh.seek(0)

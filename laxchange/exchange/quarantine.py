@@ -19,7 +19,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
-from laxchange.home import Home
+from laxchange.home import Home, json_object, load_home_file
 
 
 @dataclass(frozen=True)
@@ -62,5 +62,5 @@ def entries(home: Home) -> list[Quarantined]:
         return []
     out = []
     for meta in sorted(home.quarantine.glob("*.json")):
-        out.append(Quarantined(meta.with_suffix(".lax"), jsonio.load_file(meta)))
+        out.append(Quarantined(meta.with_suffix(".lax"), load_home_file(meta, json_object, what="quarantine record")))
     return out

@@ -48,13 +48,33 @@ class EndpointResolver(Protocol):
     def resolve(self, party: str) -> Endpoint: ...
 
 
+def _check_path(url: str, path: str, example: str) -> str:
+    """An endpoint path names one folder plainly: absolute, no `.`/`..` or empty segments (a
+    single trailing slash is dropped). Checked after percent-decoding, so `%2e%2e` is `..` too."""
+    if not path.startswith("/"):
+        raise UsageError(f"the path {path!r} in URL {url!r} is not absolute", code="url.invalid",
+                         hint=f"start the path with /, for example {example}")
+    body = path[1:-1] if path.endswith("/") else path[1:]
+    for segment in body.split("/") if body else []:
+        if segment in (".", ".."):
+            raise UsageError(f"the path {path!r} in URL {url!r} has a {segment!r} segment", code="url.invalid",
+                             hint=f"name the drop folder directly, without . or .., for example {example}")
+        if not segment:
+            raise UsageError(f"the path {path!r} in URL {url!r} has an empty segment (//)", code="url.invalid",
+                             hint=f"remove the doubled slash, for example {example}")
+    return "/" + body
+
+
 def parse_url(url: str) -> Url:
-    """Parse `sftp://user@host:port/path` or `file:///path`; raise UsageError otherwise."""
+    """Parse `sftp://user@host:port/path` or `file:///path`; raise UsageError otherwise.
+
+    Paths must be absolute and plain (no `.`, `..` or empty segments); `sftp://u@h/~/inbox`
+    names `inbox` in the login folder, and `sftp://u@h` the login folder itself."""
     parts = urlsplit(url)
     if parts.scheme == "file":
-        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+        if parts.netloc not in ("", "localhost"):
             raise UsageError(f"bad file URL {url!r}", code="url.invalid", hint="use file:///absolute/path")
-        return Url("file", unquote(parts.path))
+        return Url("file", _check_path(url, unquote(parts.path), "file:///srv/laxchange/drop"))
     if parts.scheme == "sftp":
         try:
             port = parts.port or 22
@@ -67,9 +87,12 @@ def parse_url(url: str) -> Url:
         if parts.password:
             raise UsageError("SFTP URLs must not carry a password", code="url.password",
                              hint="laxchange authenticates with an SSH key only")
-        path = unquote(parts.path) or "."
-        path = path.removeprefix("/~/")
-        return Url("sftp", path, unquote(parts.username), parts.hostname, port)
+        path = unquote(parts.path)
+        in_login = path.startswith("/~/")  # relative to the login folder
+        if path:
+            path = _check_path(url, "/" + path[3:] if in_login else path, "sftp://user@host:22/inbox")
+            path = path[1:] if in_login else path
+        return Url("sftp", path or ".", unquote(parts.username), parts.hostname, port)
     raise UsageError(f"unsupported endpoint URL {url!r}", code="url.scheme",
                      hint="use sftp://user@host:port/path or file:///path")
 

@@ -72,6 +72,14 @@ class _Refused(Exception):
     pass
 
 
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Handle(paramiko.SFTPHandle):
     def __init__(self, fh: Any, flags: int) -> None:
         super().__init__(flags)
@@ -110,7 +118,11 @@ class ChrootSftp(paramiko.SFTPServerInterface):
             d = self._real(path)
             out = []
             for e in os.scandir(d):
-                attr = paramiko.SFTPAttributes.from_stat(e.stat(follow_symlinks=False), e.name)
+                # A name that is not UTF-8 (surrogate-escaped here) goes out as its raw bytes, as
+                # OpenSSH's sftp-server sends it: paramiko would fail to encode it and answer the
+                # whole listing with a bare failure, which hides what is wrong.
+                name: str | bytes = e.name if _is_utf8(e.name) else os.fsencode(e.name)
+                attr = paramiko.SFTPAttributes.from_stat(e.stat(follow_symlinks=False), name)  # type: ignore[arg-type]
                 out.append(attr)
             return out
         except _Refused:

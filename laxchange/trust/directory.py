@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import difflib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from laxchange import dsse
 from laxchange._util import jsonio, timefmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, SecurityError, UsageError
-from laxchange.home import Home
+from laxchange.home import Home, load_home_file
 from laxchange.trust.cards import (
     CARD_CLOCK_SKEW,
     Partner,
@@ -30,6 +31,14 @@ from laxchange.trust.keystore import (
     KeyInfo,
     check_party,
 )
+
+
+def _read_record(record: Any) -> tuple[Partner, Any]:
+    """A stored partner record: its verified card and the fingerprint it was added with."""
+    if not isinstance(record, dict) or not isinstance(record["fingerprint"], str):
+        raise ValueError("it is not an object with a fingerprint and a card")
+    partner, _ = read_card(record["card"])
+    return partner, record["fingerprint"]
 
 
 def _file_for(party: str) -> str:
@@ -139,23 +148,33 @@ class PartnerDirectory:
         except UsageError:
             return None
         path = self._path(party)
-        if not path.is_file():
+        if not os.path.lexists(path):
             return None
-        record = jsonio.load_file(path)
-        partner, _ = read_card(record["card"])
-        if partner.party != party or partner.fingerprint != record.get("fingerprint"):
+        partner, fingerprint = load_home_file(path, _read_record, what="partner record",
+                                              hint=f"restore {path.name} from your backup of the home, or remove "
+                                                   f"it and add {party}'s card again with --fingerprint")
+        if partner.party != party or partner.fingerprint != fingerprint:
             raise ConfigError(f"partner file {path} is inconsistent", code="partner.damaged",
                               hint="remove and re-add the partner")
         self._cache[party] = partner
         return partner
 
     def get(self, party: str) -> Partner:
-        """The partner `party`; ConfigError (exit 5) when not in the directory."""
-        p = self.get_optional(party)
+        """The partner `party`: UsageError (exit 2) for a malformed id, ConfigError (exit 5) when
+        not in the directory, suggesting the nearest known partner if one is close."""
+        p = self.get_optional(check_party(party))
         if p is None:
-            raise ConfigError(f"{party} is not in the partner directory", code="partner.unknown",
-                              hint="add their card: laxchange partners add CARD.json --fingerprint FPR")
+            raise self._unknown(party)
         return p
+
+    def _unknown(self, party: str) -> ConfigError:
+        known = [f.stem.replace("_", ":") for f in self.home.partners.glob("*.json")] \
+            if self.home.partners.is_dir() else []
+        near = difflib.get_close_matches(party, known, n=1, cutoff=0.7)
+        hint = "add their card: laxchange partners add CARD.json --fingerprint FPR"
+        if near:
+            hint = f"did you mean {near[0]}? Otherwise {hint}"
+        return ConfigError(f"{party} is not in the partner directory", code="partner.unknown", hint=hint)
 
     def list(self) -> list[Partner]:
         if not self.home.partners.is_dir():
@@ -170,7 +189,7 @@ class PartnerDirectory:
     def remove(self, party: str) -> None:
         path = self._path(check_party(party))
         if not path.is_file():
-            raise ConfigError(f"{party} is not in the partner directory", code="partner.unknown")
+            raise self._unknown(party)
         os.unlink(path)
         self._cache.pop(party, None)
 

@@ -30,7 +30,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.private import check_private_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
-from laxchange.home import Home
+from laxchange.home import Home, load_home_file
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity
@@ -49,10 +49,41 @@ DEFAULT_OVERLAP_DAYS = 30
 MIN_WORK_FACTOR = 10
 
 
+_PARTY_PARTS = re.compile(r"(la|urn)(:?)(.*)", re.IGNORECASE | re.DOTALL)
+_PARTY_DIGITS = {"LA": (3, "a council's DfE LA code"), "URN": (6, "a school's URN")}
+
+
+def _party_problem(party: object) -> tuple[str, str | None]:
+    """What is wrong with a malformed party id, and the id probably meant (if there is one)."""
+    form = "is not of the form LA:NNN or URN:NNNNNN"
+    if not isinstance(party, str):
+        return f"party id {party!r} {form}", None
+    text = party.strip()
+    m = _PARTY_PARTS.fullmatch(text)
+    if m is None:
+        return f"party id {party!r} {form}", None
+    prefix, colon, digits = m.groups()
+    want = prefix.upper()
+    n, what = _PARTY_DIGITS[want]
+    if not (digits.isascii() and digits.isdigit()):
+        return f"party id {party!r}: after {want}: come {n} digits, and {digits!r} is not all digits", None
+    if len(digits) != n:
+        return f"party id {party!r}: {what} has {n} digits, not {len(digits)}", None
+    meant = f"{want}:{digits}"
+    if text != party:
+        return f"party id {party!r} has spaces around it", meant
+    if not colon:
+        return f"party id {party!r} {form}: it needs a colon after {want}", meant
+    return f"party id {party!r} must be written with an upper case {want}:", meant
+
+
 def check_party(party: str) -> str:
+    """A party id exactly as written on cards: LA: + 3 digits or URN: + 6 digits, upper case.
+    A malformed one is a UsageError saying what is wrong, with the id probably meant."""
     if not isinstance(party, str) or not PARTY_RE.fullmatch(party):
-        raise UsageError(f"party id {party!r} is not of the form LA:NNN or URN:NNNNNN",
-                         code="party.invalid", hint="a council is LA:919 (DfE LA code), a school URN:123456")
+        problem, meant = _party_problem(party)
+        hint = f"did you mean {meant}?" if meant else "a council is LA:919 (its DfE LA code), a school URN:123456"
+        raise UsageError(problem, code="party.invalid", hint=hint)
     return party
 
 
@@ -181,6 +212,21 @@ class Keyring(KeySet):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Keyring:
+        """Strict about shape and types (a keyring that fails here is damaged, not merely odd)."""
+        if not isinstance(d, dict):
+            raise ValueError("the keyring is not a JSON object")
+        check_party(d["party"])
+        for name in ("name", "role"):
+            if not isinstance(d[name], str):
+                raise ValueError(f"{name} must be a string")
+        if not isinstance(d["keys"], list):
+            raise ValueError("keys must be a list")
+        for name in ("sftp_url", "ssh_public_key"):
+            if not isinstance(d.get(name), str | None):
+                raise ValueError(f"{name} must be a string or null")
+        for name in ("host_key_fingerprints", "required_signature_algorithms"):
+            if not isinstance(d.get(name) or [], list) or not all(isinstance(x, str) for x in d.get(name) or []):
+                raise ValueError(f"{name} must be a list of strings")
         return cls(party=d["party"], name=d["name"], role=d["role"],
                    keys=[KeyInfo.from_dict(k) for k in d["keys"]], sftp_url=d.get("sftp_url"),
                    host_key_fingerprints=list(d.get("host_key_fingerprints") or []),
@@ -244,7 +290,7 @@ class KeyStore:
         return self.home.keys / "archive"
 
     def exists(self) -> bool:
-        return self.ring_path.is_file()
+        return os.path.lexists(self.ring_path)
 
     def ring(self) -> Keyring:
         if self._ring is None:
@@ -252,7 +298,7 @@ class KeyStore:
                 self.home.require()
                 raise ConfigError(f"no keys in {self.home.root}", code="keyring.missing",
                                   hint="run `laxchange --home DIR init --party LA:NNN --name ...` first")
-            self._ring = Keyring.from_dict(jsonio.load_file(self.ring_path))
+            self._ring = load_home_file(self.ring_path, Keyring.from_dict, what="keyring")
         return self._ring
 
     def _save(self, ring: Keyring) -> None:

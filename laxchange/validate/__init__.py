@@ -7,10 +7,11 @@ id like any other, not a crash.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-from laxchange._util import jsonio
+from laxchange._util import fs, jsonio
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData
 from laxchange.models import schemastore
@@ -76,17 +77,12 @@ def validate_file(path: Path | str, *, expected_type: str | None = None, clock: 
                   max_bytes: int = jsonio.MAX_JSON_BYTES) -> Report:
     """Validate one file. A missing or unreadable file raises (it is not a finding)."""
     p = Path(path)
-    try:
-        size = p.stat().st_size
-    except FileNotFoundError:
-        raise InvalidData(f"{p}: no such file", code="file.missing", hint="check the path") from None
-    if size > max_bytes:
+    with fs.open_regular(p) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fs.read_bounded(fh, max_bytes)
+    if data is None:
         return Report(source=str(p), findings=[Finding(
-            "error", "$", "json.too-large", f"{size} bytes is larger than the {max_bytes}-byte limit",
+            "error", "$", "json.too-large",
+            f"{max(size, max_bytes + 1)} bytes is larger than the {max_bytes}-byte limit",
             "split the input; education records are normally a few kilobytes")])
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InvalidData(f"{p}: cannot read: {exc.strerror}", code="file.unreadable",
-                          hint="check permissions") from None
     return validate_bytes(data, source=str(p), expected_type=expected_type, clock=clock)

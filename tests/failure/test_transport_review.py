@@ -36,6 +36,22 @@ def test_embedded_server_ignores_the_clients_file_mode(tmp_path: Path, client_ke
     assert stat.S_IMODE((root / "suid.bin").stat().st_mode) == 0o600
 
 
+def test_embedded_server_confines_dot_dot_to_its_root(tmp_path: Path, client_key: ClientKey) -> None:
+    """The client refuses `..` in a URL; the server must confine a raw client that sends one anyway."""
+    root = tmp_path / "srv" / "root"
+    root.mkdir(parents=True)
+    with embedded_server(root, client_key.key, tmp_path) as srv:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        t.connect(username="u", pkey=client_key.key)
+        sftp = paramiko.SFTPClient.from_transport(t)
+        assert sftp is not None
+        with sftp.open("/../../p.lax", "wb") as fh:
+            fh.write(b"x")
+        t.close()
+    assert (root / "p.lax").exists() and not (tmp_path / "p.lax").exists()
+    assert not (tmp_path / "srv" / "p.lax").exists()
+
+
 def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, client_key: ClientKey) -> None:
     from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
 
@@ -67,15 +83,20 @@ def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key
     assert not (tmp_path / "big.lax").exists()
 
 
-def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
-    remote = tmp_path / "drop"
-    remote.mkdir()
+@pytest.mark.parametrize("kind", ["embedded", "sshd"])
+def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd,
+                                                    kind: str) -> None:
+    """Issue 10: the embedded server failed the whole listing (remote.failure); it must send the
+    name's bytes as OpenSSH's sftp-server does, so the client reports remote.bad-name either way."""
+    remote = tmp_path / "srv" / "drop"
+    remote.mkdir(parents=True)
     (remote / "good.lax").write_bytes(b"x")
     with open(os.path.join(os.fsencode(remote), b"caf\xe9.lax"), "wb") as fh:
         fh.write(b"y")
-    with open_transport("sshd", remote, tmp_path, client_key.key, sshd) as t, pytest.raises(TransportError) as exc:
+    with open_transport(kind, remote, tmp_path, client_key.key, sshd) as t, pytest.raises(TransportError) as exc:
         t.list()
-    assert exc.value.code == "remote.bad-name"
+    assert exc.value.code == "remote.bad-name", exc.value.to_dict()
+    assert not exc.value.transient
 
 
 def test_known_hosts_markers_fail_closed(tmp_path: Path, client_key: ClientKey) -> None:

@@ -38,6 +38,28 @@ def test_duplicate_key_path_is_located() -> None:
     assert exc.value.details["path"] == "$.a.b[1].c"
 
 
+def test_a_very_long_number_has_its_own_code_and_no_python_internals() -> None:
+    """Issue 10: 5,000 digits were reported as json.non-finite quoting sys.set_int_max_str_digits()."""
+    for number in ("9" * 5000, "-" + "9" * 5000, "1." + "0" * 5000, "1" * 101):
+        with pytest.raises(InvalidData) as exc:
+            jsonio.loads_strict('{"a": [1, ' + number + ']}')
+        assert exc.value.code == "json.number-too-long", exc.value.message
+        assert exc.value.details["path"] == "$.a[1]"
+        assert "sys." not in exc.value.message and "int_max_str_digits" not in exc.value.message
+        assert str(jsonio.MAX_NUMBER_CHARS) in exc.value.message
+    assert jsonio.loads_strict("1" * jsonio.MAX_NUMBER_CHARS) == int("1" * jsonio.MAX_NUMBER_CHARS)
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1E+999", "123456789e9999"])
+def test_a_number_too_large_for_a_double_is_non_finite(number: str) -> None:
+    """Issue 10: 1e400 parsed as infinity and was caught only by a schema maximum."""
+    with pytest.raises(InvalidData) as exc:
+        jsonio.loads_strict('{"x": {"y": ' + number + '}}')
+    assert exc.value.code == "json.non-finite"
+    assert exc.value.details["path"] == "$.x.y"
+    assert jsonio.loads_strict('[1e308, 1e-400, -0.5, 2]') == [1e308, 0.0, -0.5, 2]
+
+
 def test_invalid_utf8_and_size_cap() -> None:
     with pytest.raises(InvalidData) as exc:
         jsonio.loads_strict(b'{"a": "\xff"}')

@@ -36,6 +36,35 @@ def test_parse_urls() -> None:
             parse_url(bad)
 
 
+@pytest.mark.parametrize("url,part", [
+    ("sftp://user@127.0.0.1:22/../../", "'..'"),
+    ("sftp://u@h:22/inbox/../../etc", "'..'"),
+    ("sftp://u@h:22/%2e%2e/x", "'..'"),
+    ("sftp://u@h:22/./inbox", "'.'"),
+    ("sftp://u@h:22/~/../x", "'..'"),
+    ("sftp://u@h:22/drop//in", "empty segment"),
+    ("sftp://u@h:22//in", "empty segment"),
+    ("file:///srv/../etc", "'..'"),
+    ("file:///srv//drop", "empty segment"),
+    ("file:srv/drop", "absolute"),
+])
+def test_parse_url_refuses_dot_and_empty_segments(url: str, part: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        parse_url(url)
+    assert exc.value.code == "url.invalid" and part in exc.value.message, exc.value.message
+    assert exc.value.hint
+
+
+def test_parse_url_keeps_the_forms_in_use() -> None:
+    assert parse_url("sftp://slug@127.0.0.1:2022/slug").path == "/slug"
+    assert parse_url("sftp://u@h:22/~/inbox").path == "inbox"
+    assert parse_url("sftp://u@h:22/~/").path == "."
+    assert parse_url("sftp://u@h:22/inbox/").path == "/inbox"
+    assert parse_url("sftp://u@h:22/").path == "/"
+    assert parse_url("sftp://a@h").path == "."
+    assert parse_url("file:///srv/drop/").path == "/srv/drop"
+
+
 @pytest.mark.parametrize("name,ok", [
     ("pkg-01HXYZ.lax", True), ("a..b", False), ("..", False), ("../x", False), ("a/b", False), ("a\\b", False),
     (".hidden", False), ("x\x00", False), ("x\u202e", False), ("x" * 256, False), ("", False), ("é.lax", True),

@@ -13,6 +13,7 @@ import pytest
 from laxchange import age, dsse
 from laxchange._util import timefmt
 from laxchange.errors import ConfigError, SecurityError, UsageError
+from laxchange.exchange import DirectoryEndpoints
 from laxchange.trust import PartnerDirectory, normalise_fingerprint, read_card
 from laxchange.trust.keystore import ALG_X25519, ENCRYPTION, SIGNING, KeyStore
 from tests.support.parties import PASSPHRASE, T0, WORK_FACTOR, make_party, passphrase
@@ -305,3 +306,59 @@ def test_retired_signing_keys_are_destroyed_decryption_keys_archived(tmp_path: P
     new_sig = next(k.kid for k in a.store.ring().keys if k.use == SIGNING and k.kid != old[SIGNING])
     a.store.revoke(new_sig, "key-compromise", at=clock.now() - dt.timedelta(seconds=1))
     assert not (keys_dir / f"{new_sig}.age").exists(), "a revoked signing key is destroyed at once"
+
+
+def test_a_card_whose_sftp_url_climbs_out_is_refused(tmp_path):
+    """Issue 10: `sftp://user@127.0.0.1:22/../../` on a card was accepted by `partners add`."""
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    b = make_party(tmp_path, "URN:123456", "Example School")
+    b.store.ring().sftp_url = "sftp://user@127.0.0.1:22/../../"  # as a hostile or broken exporter would
+    card, fpr = b.card()
+    with pytest.raises(SecurityError) as exc:
+        a.directory.add(card, fingerprint=fpr)
+    assert exc.value.code == "card.invalid" and "'..'" in exc.value.message
+    assert a.directory.get_optional("URN:123456") is None
+
+
+@pytest.mark.parametrize("party,says,suggests", [
+    ("URN:99431", "6 digits", None),
+    ("URN:9943111", "6 digits", None),
+    ("LA:9190", "3 digits", None),
+    ("urn:994311", "upper case", "URN:994311"),
+    ("La:919", "upper case", "LA:919"),
+    (" LA:919", "spaces", "LA:919"),
+    ("LA919", "LA:NNN or URN:NNNNNN", "LA:919"),
+    ("URN:12345a", "digits", None),
+    ("SCH:123456", "LA:NNN or URN:NNNNNN", None),
+])
+def test_check_party_says_what_is_wrong(party, says, suggests):
+    """Issue 10: a malformed id was reported as "not in the partner directory"."""
+    from laxchange.trust import check_party
+
+    with pytest.raises(UsageError) as exc:
+        check_party(party)
+    assert exc.value.code == "party.invalid" and says in exc.value.message, exc.value.message
+    if suggests:
+        assert suggests in (exc.value.hint or ""), exc.value.hint
+
+
+def test_directory_get_checks_the_format_first_and_suggests_a_near_partner(tmp_path):
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    b = make_party(tmp_path, "URN:123456", "Example School")
+    a.trust(b)
+    with pytest.raises(UsageError) as exc:
+        a.directory.get("URN:12345")
+    assert exc.value.code == "party.invalid" and "6 digits" in exc.value.message
+    with pytest.raises(UsageError) as exc:
+        a.directory.get("urn:123456")
+    assert "URN:123456" in (exc.value.hint or "")
+    with pytest.raises(ConfigError) as exc:
+        a.directory.get("URN:123465")
+    assert exc.value.code == "partner.unknown" and "did you mean URN:123456" in (exc.value.hint or "")
+    with pytest.raises(ConfigError) as exc:
+        a.directory.get("LA:301")
+    assert exc.value.code == "partner.unknown" and "did you mean" not in (exc.value.hint or "")
+    assert a.directory.get("URN:123456").party == "URN:123456"
+    with pytest.raises(UsageError) as exc:  # `send --to` resolves the endpoint first: the same check
+        DirectoryEndpoints(a.home).resolve("URN:99431")
+    assert exc.value.code == "party.invalid" and "6 digits" in exc.value.message
