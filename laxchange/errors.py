@@ -281,9 +281,12 @@ CODES: dict[str, str] = {
     "verify.hash": "the file's hash does not match after transfer",
     "verify.local-hash": "the local copy's hash does not match",
     "verify.size": "the file's size does not match after transfer",
-    "server.authorized-keys": "the authorized_keys file cannot be used",
+    "server.authorized-keys": "the authorized_keys file cannot be used (each key's comment must be its party id)",
+    "server.folder": "a drop folder to serve is misnamed, or its owner has no authorised key",
     "server.host-key": "the server host key cannot be used",
     "server.listen": "the server cannot listen on that address",
+    "server.log-file": "the server's log file cannot be opened",
+    "server.party": "a party id given to the server is malformed",
     "server.root": "the server root folder cannot be used",
     # the ledger
     "ledger.corrupt": "the ledger database cannot be opened",
