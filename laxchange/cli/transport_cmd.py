@@ -68,7 +68,8 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
                 app.warn(f"laxchange: warning: {w}")
             for f in r.files:
                 if f.error is None:
-                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
+                    where = f" ({f.folder}/)" if f.folder else ""
+                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}{where}")
     if not failed:
         app.emit(data)
         return

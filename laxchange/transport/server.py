@@ -93,7 +93,7 @@ class ServerAccess:
 
 def _check_party(party: str, what: str) -> str:
     if not isinstance(party, str) or not PARTY_ID_RE.fullmatch(party):
-        raise ConfigError(f"{what} {party!r} is not a party id", code="server.party",
+        raise ConfigError(f"{what} is {party!r}, which is not a party id", code="server.party",
                           hint="a council is LA:919 (its DfE LA code), a school URN:123456")
     return party
 
