@@ -53,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("laxchange.cli.keys_cmd:init",
              "Create this party's keys (encryption, signing, SSH) in the home directory."),
     "keys": ("laxchange.cli.keys_cmd:keys",
-             "Our own keys: list, rotate, revoke, export our card."),
+             "Our own keys: list, rotate, revoke, prune, change the passphrase, export our card."),
     "partners": ("laxchange.cli.keys_cmd:partners",
                  "The partner directory: cards we trust."),
     "pack": ("laxchange.cli.package_cmd:pack_cmd",

@@ -21,15 +21,24 @@ def _store(app: App, work_factor: int = _WF) -> KeyStore:
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> str:
-    lines = [f"  {'KEY ID':32}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':13}  NOT AFTER"]
+    width = max([13, *(len(k["status"]) for k in keys)])
+    private = any("private" in k for k in keys)
+    head = f"  {'KEY ID':32}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':{width}}  {'NOT AFTER':20}"
+    lines = [head + ("  PRIVATE" if private else "")]
     for k in keys:
-        lines.append(f"  {k['kid']:32}  {k['use']:10}  {k['alg']:14}  {k['status']:13}  {k['not_after'] or '-'}")
-    return "\n".join(lines)
+        line = f"  {k['kid']:32}  {k['use']:10}  {k['alg']:14}  {k['status']:{width}}  {k['not_after'] or '-':20}"
+        lines.append((line + f"  {k['private']}") if private else line.rstrip())
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _key_rows(store: KeyStore) -> list[dict[str, Any]]:
-    now = store.clock.now()
-    return [{**k.to_dict(), "status": k.status_at(now)} for k in store.ring().keys]
+    states = store.key_states()
+    return [{**k.to_dict(), **states[k.kid]} for k in store.ring().keys]
+
+
+def _expiry_warnings(store: KeyStore) -> list[str]:
+    return [f"{k.use} key {k.kid} ({k.alg}) expires at {k.not_after} and nothing replaces it: "
+            "run `laxchange keys rotate` before then" for k in store.expiring()]
 
 
 @click.command("init")
@@ -62,18 +71,44 @@ def init(app: App, party: str, name: str, role: str | None, encryption: str, mld
 
 @click.group("keys")
 def keys() -> None:
-    """Our own keys: list, rotate, revoke, export our card."""
+    """Our own keys: list, rotate, revoke, prune, change the passphrase, export our card."""
 
 
 @keys.command("list")
 @json_option
 @click.pass_obj
 def keys_list(app: App) -> None:
-    """List our keys with their validity and status."""
+    """List our keys with their true status, and warn of any expiring within 30 days unreplaced.
+
+    STATUS: valid, not-yet-valid, expired (never replaced: rotate), retired (replaced by a
+    rotation), retired-awaiting-prune (a signing key `keys prune` will destroy), revoked,
+    missing-private-file (restore it from backup). PRIVATE: present, archived, destroyed, missing.
+    """
     store = _store(app)
     ring = store.ring()
     rows = _key_rows(store)
-    app.emit({"party": ring.party, "keys": rows}, f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
+    warnings = _expiry_warnings(store)
+    if not app.json:
+        for w in warnings:
+            app.warn(f"laxchange: warning: {w}")
+    app.emit({"party": ring.party, "keys": rows, "warnings": warnings},
+             f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
+
+
+@keys.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only show what would be destroyed.")
+@json_option
+@click.pass_obj
+def keys_prune(app: App, dry_run: bool) -> None:
+    """Destroy retired private signing keys (after their rotation overlap), with an audit entry each."""
+    from laxchange.exchange import Party
+
+    with Party.from_home(app.home, keystore=_store(app)) as me:
+        me.keystore.ring()
+        gone = me.prune_keys(dry_run=dry_run)
+    verb = "Would destroy" if dry_run else "Destroyed"
+    app.emit({"dry_run": dry_run, "destroyed": gone},
+             "\n".join(f"{verb} {g['use']} key {g['kid']} ({g['reason']})" for g in gone) or "Nothing to prune.")
 
 
 @keys.command("rotate")

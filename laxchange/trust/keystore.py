@@ -8,6 +8,8 @@ Layout of `<home>/keys/` (see keys/README.md in the repository):
   recipient, work factor 2^18 by default). Mode 0600; a looser file is refused.
 - `archive/<kid>.age` — retired and revoked decryption keys, kept so old packages still open.
   Retired signing keys are destroyed, not archived: their only remaining use would be forgery.
+  That happens only in `prune` (`laxchange keys prune`), never as a side effect of another
+  command, and only once the key is revoked or replaced by a rotation and past its overlap.
 - `ssh_ed25519` / `ssh_ed25519.pub` — the SSH client identity for SFTP (OpenSSH format,
   encrypted with the same passphrase).
 """
@@ -19,6 +21,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,8 @@ SIGNING_ALGS = (dsse.ED25519, dsse.MLDSA65)
 PARTY_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
 DEFAULT_VALIDITY_DAYS = 2 * 365
 DEFAULT_OVERLAP_DAYS = 30
+#: `keys list`, the run report and `doctor` warn this many days before a key expires unreplaced.
+EXPIRY_WARNING_DAYS = 30
 #: Lowest scrypt work factor accepted for key files (tests use it; people get 18).
 MIN_WORK_FACTOR = 10
 
@@ -424,7 +429,7 @@ class KeyStore:
         """New keys for every use/algorithm; the old ones stay valid `overlap_days` more, then retire.
 
         Old decryption keys move to archive/ (they keep opening old packages); old signing keys
-        stay for the overlap (to co-sign the card) and are destroyed once it ends."""
+        stay for the overlap (to co-sign the card); `prune` destroys them once it has ended."""
         ring = self.ring()
         now = self.clock.now()
         end = now + dt.timedelta(days=validity_days)
@@ -448,44 +453,122 @@ class KeyStore:
             updated.append(k)
         ring.keys = updated + new
         self._save(ring)
-        self.destroy_retired_signing_keys()
         return new
 
     def _archive(self, kid: str) -> None:
-        """Keep a retired private key: decryption keys still open old packages.
+        """Keep a retired private decryption key: it still opens old packages.
 
         Signing keys are never archived: a retired signing key has no use left but forging
-        back-dated packages, so it is destroyed instead (`destroy_retired_signing_keys`)."""
+        back-dated packages. It stays where it is until `prune` destroys it, explicitly and with
+        an audit entry, once it has been superseded and its overlap is over."""
         info = self.ring().find_key(kid)
         if info is not None and info.use == SIGNING:
-            self._destroy(kid)
             return
         src = self.home.keys / f"{kid}.age"
         if src.exists():
             self.archive.mkdir(mode=0o700, exist_ok=True)
             os.replace(src, self.archive / src.name)
 
+    def _private_where(self, kid: str) -> str | None:
+        """"present" (keys/), "archived" (keys/archive/), or None when there is no private file."""
+        if (self.home.keys / f"{kid}.age").exists():
+            return "present"
+        if (self.archive / f"{kid}.age").exists():
+            return "archived"
+        return None
+
+    @staticmethod
+    def _superseded(k: KeyInfo, ring: Keyring) -> bool:
+        """Another key of the same use and algorithm, not revoked, takes over when `k` ends (a rotation)."""
+        if k.not_after is None:
+            return False
+        end = timefmt.parse(k.not_after)
+        return any(o.kid != k.kid and o.use == k.use and o.alg == k.alg and o.revoked_at is None
+                   and timefmt.parse(o.not_before) <= end
+                   and (o.not_after is None or timefmt.parse(o.not_after) > end) for o in ring.keys)
+
+    def key_state(self, k: KeyInfo, at: dt.datetime | None = None) -> dict[str, str]:
+        """The true state of one of our keys: its `status` and where its `private` half is.
+
+        status: valid, not-yet-valid, expired (past not_after and never replaced: rotate),
+        retired (replaced by a rotation; a decryption key is kept in the archive, a signing key
+        destroyed), retired-awaiting-prune (a retired or revoked signing key whose private file
+        `keys prune` will destroy), revoked, missing-private-file (a key we still need has no
+        private file: restore it from backup).
+        private: present, archived, destroyed (a retired signing key, as intended) or missing.
+        """
+        t = at or self.clock.now()
+        ring = self.ring()
+        where = self._private_where(k.kid)
+        base = k.status_at(t)
+        retired = base == "revoked" or (base == "expired" and self._superseded(k, ring))
+        if where is None:
+            private = "destroyed" if k.use == SIGNING and retired else "missing"
+        else:
+            private = where
+        if base == "revoked":
+            status = "revoked"
+        elif retired:
+            status = "retired-awaiting-prune" if k.use == SIGNING and where is not None else "retired"
+        else:
+            status = base
+        if private == "missing" and (k.use == ENCRYPTION or base in ("valid", "not-yet-valid")):
+            status = "missing-private-file"
+        return {"status": status, "private": private}
+
+    def key_states(self, at: dt.datetime | None = None) -> dict[str, dict[str, str]]:
+        """`key_state` of every key in the keyring, by key id."""
+        return {k.kid: self.key_state(k, at) for k in self.ring().keys}
+
+    def expiring(self, within: dt.timedelta = dt.timedelta(days=EXPIRY_WARNING_DAYS),
+                 at: dt.datetime | None = None) -> list[KeyInfo]:
+        """Keys valid now that expire within `within` with nothing to take over from them.
+
+        A key in a rotation's overlap is not listed (its successor outlives it). For the run
+        report and `doctor`: each one means "run `laxchange keys rotate` before not_after"."""
+        t = at or self.clock.now()
+        ring = self.ring()
+        out = []
+        for k in ring.keys_valid_at(t):
+            if k.not_after is None or timefmt.parse(k.not_after) > t + within:
+                continue
+            if not self._superseded(k, ring):
+                out.append(k)
+        return sorted(out, key=lambda k: (k.not_after or "", k.kid))
+
+    def prunable(self, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """What `prune` would destroy now: private files of signing keys that are revoked, or were
+        replaced by a rotation and are past the overlap (not_after). An expired key nobody
+        replaced is never pruned: that is a missed rotation, not a retirement."""
+        t = at or self.clock.now()
+        out: list[dict[str, Any]] = []
+        for k in self.ring().keys:
+            if k.use != SIGNING or self._private_where(k.kid) is None:
+                continue
+            if self.key_state(k, t)["status"] in ("retired-awaiting-prune", "revoked"):
+                out.append({"kid": k.kid, "use": k.use, "alg": k.alg, "not_after": k.not_after,
+                            "reason": "revoked" if k.revoked_at is not None else "retired"})
+        return out
+
+    def prune(self, at: dt.datetime | None = None,
+              record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Destroy the private halves listed by `prunable` and return them.
+
+        `record(entry)` is called before each file is deleted (the Party writes the audit entry
+        there); if it raises, that key and the rest are left as they are."""
+        gone = []
+        for entry in self.prunable(at):
+            if record is not None:
+                record(entry)
+            self._destroy(entry["kid"])
+            gone.append(entry)
+        return gone
+
     def _destroy(self, kid: str) -> None:
         for d in (self.home.keys, self.archive):
             (d / f"{kid}.age").unlink(missing_ok=True)
         self._secrets.pop(kid, None)
-
-    def destroy_retired_signing_keys(self, at: dt.datetime | None = None) -> list[str]:
-        """Delete the private halves of signing keys that are revoked or past not_after.
-
-        During a rotation's overlap the old signing key stays (it co-signs the card partners
-        use to accept the new keys); once the overlap ends it goes. Returns the key ids removed.
-        """
-        t = at or self.clock.now()
-        gone = []
-        for k in self.ring().keys:
-            if k.use != SIGNING:
-                continue
-            retired = k.revoked_at is not None or (k.not_after is not None and timefmt.parse(k.not_after) <= t)
-            if retired and any((d / f"{k.kid}.age").exists() for d in (self.home.keys, self.archive)):
-                self._destroy(k.kid)
-                gone.append(k.kid)
-        return gone
+        self._signer_cache.pop(kid, None)
 
     def revoke(self, kid: str, reason: str, at: dt.datetime | None = None) -> KeyInfo:
         if not reason or not reason.strip():
@@ -541,7 +624,6 @@ class KeyStore:
 
     def card_signers(self) -> list[dsse.Signer]:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""
-        self.destroy_retired_signing_keys()
         ring = self.ring()
         out = [self._signer(info) for info in ring.keys_valid_at(self.clock.now(), SIGNING)]
         if not out:
