@@ -256,6 +256,7 @@ CODES: dict[str, str] = {
     # endpoints and URLs
     "endpoint.missing": "no endpoint for this partner",
     "endpoint.none": "no endpoints to collect from",
+    "endpoint.not-configured": "the partner has no endpoint override in config.json to remove",
     "endpoint.unpinned": "an SFTP endpoint has no pinned host key",
     "url.invalid": "a malformed endpoint URL",
     "url.password": "an endpoint URL carries a password",

@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve-sftp": ("laxchange.cli.transport_cmd:serve_sftp_cmd",
                    "Run an embedded SFTP server (key auth only, confined to --root) until interrupted."),
     "endpoints": ("laxchange.cli.transport_cmd:endpoints",
-                  "Partners' SFTP drop folders and pinned host keys (stored in the home's config.json)."),
+                  "Partners' drop folders and pinned host keys: from their cards, or overrides in config.json."),
     "init": ("laxchange.cli.keys_cmd:init",
              "Create this party's keys (encryption, signing, SSH) in the home directory."),
     "keys": ("laxchange.cli.keys_cmd:keys",
