@@ -221,10 +221,12 @@ CODES: dict[str, str] = {
     "passphrase.permissions": "the passphrase file is readable by group or others",
     "passphrase.unavailable": "a passphrase is needed and there is no way to ask for it",
     "passphrase.wrong": "the passphrase does not unlock the key",
+    "passphrase.unchanged": "the new passphrase is the same as the old one",
     "ssh-key.exists": "the SSH client key already exists",
     "ssh-key.invalid": "the SSH client key cannot be parsed",
     "ssh-key.missing": "the SSH client key is missing",
     "ssh-key.passphrase": "the SSH client key cannot be unlocked",
+    "ssh-key.overlap": "the previous SSH client key is still in its rotation overlap",
     "ssh-key.permissions": "the SSH client key is readable by group or others",
     # partner cards and the directory
     "card.changed": "a new card for a known partner is not signed by its current keys",

@@ -10,10 +10,13 @@ import click
 from laxchange import age
 from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
+from laxchange.errors import ConfigError, UsageError
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
+#: Where `keys passphrase` finds the new passphrase in unattended use (else --new-passphrase-file, else a prompt).
+ENV_NEW_PASSPHRASE = "LAXCHANGE_NEW_PASSPHRASE"  # noqa: S105  the variable's name, not a password
 
 
 def _store(app: App, work_factor: int = _WF) -> KeyStore:
@@ -22,11 +25,12 @@ def _store(app: App, work_factor: int = _WF) -> KeyStore:
 
 def _keys_table(keys: list[dict[str, Any]]) -> str:
     width = max([13, *(len(k["status"]) for k in keys)])
+    kw = max([32, *(len(k["kid"]) for k in keys)])
     private = any("private" in k for k in keys)
-    head = f"  {'KEY ID':32}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':{width}}  {'NOT AFTER':20}"
+    head = f"  {'KEY ID':{kw}}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':{width}}  {'NOT AFTER':20}"
     lines = [head + ("  PRIVATE" if private else "")]
     for k in keys:
-        line = f"  {k['kid']:32}  {k['use']:10}  {k['alg']:14}  {k['status']:{width}}  {k['not_after'] or '-':20}"
+        line = f"  {k['kid']:{kw}}  {k['use']:10}  {k['alg']:14}  {k['status']:{width}}  {k['not_after'] or '-':20}"
         lines.append((line + f"  {k['private']}") if private else line.rstrip())
     return "\n".join(line.rstrip() for line in lines)
 
@@ -86,7 +90,7 @@ def keys_list(app: App) -> None:
     """
     store = _store(app)
     ring = store.ring()
-    rows = _key_rows(store)
+    rows = _key_rows(store) + store.ssh_key_states()
     warnings = _expiry_warnings(store)
     if not app.json:
         for w in warnings:
@@ -116,17 +120,75 @@ def keys_prune(app: App, dry_run: bool) -> None:
               help="How long the old keys stay valid alongside the new ones.")
 @click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=None,
               help="Key type for the new encryption key (default: as before).")
+@click.option("--ssh", is_flag=True, help="Rotate the SSH client key instead: the old one is still offered to "
+                                          "partners' servers, and stays on the card, for the overlap.")
 @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
 @json_option
 @click.pass_obj
-def keys_rotate(app: App, overlap_days: int, encryption: str | None, kdf_work_factor: int) -> None:
+def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, kdf_work_factor: int) -> None:
     """Make new keys; old ones overlap, then retire (kept in the archive for old packages)."""
     store = _store(app, kdf_work_factor)
+    if ssh:
+        if encryption is not None:
+            raise UsageError("--encryption is for package keys, not with --ssh", code="usage.invalid",
+                             hint="rotate the SSH key and the package keys in two runs")
+        line = store.rotate_ssh(overlap_days=overlap_days)
+        ring = store.ring()
+        _, fpr = build_card(store)
+        app.emit({"ssh_public_key": line, "previous_ssh_public_key": ring.ssh_previous_public_key,
+                  "previous_until": ring.ssh_previous_until, "fingerprint": fpr},
+                 f"New SSH client key:\n  {line}\n"
+                 f"Ask every partner to ADD this line to the authorized_keys of the account we use on their SFTP "
+                 f"server, keeping the old line until {ring.ssh_previous_until}; until then laxchange still "
+                 "offers the old key when a server refuses the new one.\n"
+                 f"New card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner; "
+                 "`laxchange keys prune` destroys the old key after the overlap.")
+        return
     new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
     _, fpr = build_card(store)
     app.emit({"new_keys": [k.to_dict() for k in new], "fingerprint": fpr},
              "New keys:\n" + "\n".join(f"  {k.kid}  {k.use}  {k.alg}" for k in new)
              + f"\nNew card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner.")
+
+
+@keys.command("passphrase")
+@click.option("--new-passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"Read the new passphrase from this 0600 file (else ${ENV_NEW_PASSPHRASE}, else a prompt).")
+@click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
+@json_option
+@click.pass_obj
+def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor: int) -> None:
+    """Re-encrypt every private key file (keys, archive, SSH key) under a new passphrase.
+
+    The current passphrase (LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE / a prompt) must open
+    every file before any is changed; each file is then replaced atomically. If it is interrupted,
+    run it again with the same two passphrases: it finishes the files still under the old one.
+    """
+    store = _store(app, kdf_work_factor)
+    store.ring()
+    store.private_files()
+    new = _new_passphrase(new_passphrase_file)
+    result = store.change_passphrase(new)
+    app.emit(result, f"Re-encrypted {result['changed']} of {result['files']} private key files under the new "
+                     "passphrase.\nUpdate LAXCHANGE_PASSPHRASE / the passphrase file the nightly run uses.")
+
+
+def _new_passphrase(path: Path | None) -> bytes:
+    import os
+    import sys
+
+    from laxchange.passphrase import passphrase_from_file
+
+    if path is not None:
+        return passphrase_from_file(path)
+    if os.environ.get(ENV_NEW_PASSPHRASE):
+        return os.environ[ENV_NEW_PASSPHRASE].encode("utf-8")
+    if not sys.stdin.isatty():
+        raise ConfigError("the new passphrase is needed, and there is no terminal to ask",
+                          code="passphrase.unavailable",
+                          hint=f"pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}")
+    value = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    return str(value).encode("utf-8")
 
 
 @keys.command("revoke")

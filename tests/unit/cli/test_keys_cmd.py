@@ -58,3 +58,23 @@ def test_keys_prune_destroys_only_after_the_overlap_and_audits(tmp_path: Path) -
     assert not any((home / "keys" / f"{w}.age").exists() for w in waiting)
     r = run("--home", str(home), "--json", "audit", "list")
     assert r.stdout.count("key.destroyed") == 2 and all(w in r.stdout for w in waiting)
+
+
+def test_keys_rotate_ssh_and_keys_passphrase(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    _init(home)
+    old = (home / "keys" / "ssh_ed25519.pub").read_text()
+    r = run("--home", str(home), "--json", "keys", "rotate", "--ssh")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["previous_ssh_public_key"] == old.strip() and data["ssh_public_key"] != old.strip()
+    r = run("--home", str(home), "--json", "keys", "list")
+    assert [k["status"] for k in json.loads(r.stdout)["keys"] if k["use"] == "ssh"] == ["valid", "previous"]
+    r = run("--home", str(home), "keys", "passphrase", "--kdf-work-factor", "10",
+            env={"LAXCHANGE_NEW_PASSPHRASE": "another test passphrase"})
+    assert r.exit_code == 0, r.output
+    assert "Re-encrypted 4 of 4" in r.stdout
+    r = run("--home", str(home), "keys", "export-card", env={"LAXCHANGE_PASSPHRASE": "another test passphrase"})
+    assert r.exit_code == 0, r.output
+    r = run("--home", str(home), "--json", "keys", "export-card")
+    assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "passphrase.wrong"
