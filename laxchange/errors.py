@@ -302,6 +302,7 @@ CODES: dict[str, str] = {
     "ledger.illegal-transition": "a transfer state change the transition table does not allow (a bug)",
     "ledger.io": "the ledger cannot be read or written (disk, permissions)",
     "ledger.too-new": "the ledger was written by a newer laxchange",
+    "run.locked": "another laxchange run holds this home's run lock",
     "audit.broken": "the audit chain does not verify",
     # the demo
     "demo.collect": "the demo could not collect",

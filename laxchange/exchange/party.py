@@ -225,7 +225,10 @@ class Party:
         if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
             ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
             return
-        state = Outbound.DELIVERED if receipt["status"] == "accepted" else Outbound.REJECTED
+        if receipt["status"] != "accepted":
+            state = Outbound.REJECTED
+        else:  # a receipt without a stage (schema 1.0.0) is the first, "delivered" one
+            state = Outbound.APPLIED if receipt.get("stage") == "applied" else Outbound.DELIVERED
         if not can_transition("out", original.state, state):  # e.g. a duplicate receipt: shown, not a crash
             ledger.note("receipt.out-of-state", {"in_reply_to": receipt["in_reply_to"], "party": sender,
                                                  "state": original.state, "status": receipt["status"]})
