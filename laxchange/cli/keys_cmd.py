@@ -90,13 +90,14 @@ def keys_list(app: App) -> None:
     """
     store = _store(app)
     ring = store.ring()
-    rows = _key_rows(store) + store.ssh_key_states()
+    rows = _key_rows(store)
+    ssh = store.ssh_key_states()
     warnings = _expiry_warnings(store)
     if not app.json:
         for w in warnings:
             app.warn(f"laxchange: warning: {w}")
-    app.emit({"party": ring.party, "keys": rows, "warnings": warnings},
-             f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
+    app.emit({"party": ring.party, "keys": rows, "ssh_keys": ssh, "warnings": warnings},
+             f"{ring.party} ({ring.name})\n{_keys_table(rows + ssh)}")
 
 
 @keys.command("prune")

@@ -69,7 +69,7 @@ def test_keys_rotate_ssh_and_keys_passphrase(tmp_path: Path) -> None:
     data = json.loads(r.stdout)
     assert data["previous_ssh_public_key"] == old.strip() and data["ssh_public_key"] != old.strip()
     r = run("--home", str(home), "--json", "keys", "list")
-    assert [k["status"] for k in json.loads(r.stdout)["keys"] if k["use"] == "ssh"] == ["valid", "previous"]
+    assert [k["status"] for k in json.loads(r.stdout)["ssh_keys"]] == ["valid", "previous"]
     r = run("--home", str(home), "keys", "passphrase", "--kdf-work-factor", "10",
             env={"LAXCHANGE_NEW_PASSPHRASE": "another test passphrase"})
     assert r.exit_code == 0, r.output
