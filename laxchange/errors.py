@@ -304,6 +304,10 @@ CODES: dict[str, str] = {
     "ledger.too-new": "the ledger was written by a newer laxchange",
     "run.locked": "another laxchange run holds this home's run lock",
     "audit.broken": "the audit chain does not verify",
+    # the readable PEP (laxchange.render)
+    "render.no-record": "the document or package carries no education record to render",
+    "render.output-exists": "the HTML output file already exists (pass --force to replace it)",
+    "render.output-unwritable": "the HTML output file cannot be written",
     # the demo
     "demo.collect": "the demo could not collect",
     "demo.invalid-sample": "a generated sample failed validation (a bug)",

@@ -69,6 +69,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Transfers in the ledger and their state (ids and parties only, no personal data)."),
     "audit": ("laxchange.cli.ledger_cmd:audit_group",
               "The append-only, hash-chained audit log of every share."),
+    "render": ("laxchange.cli.render_cmd:render_cmd",
+               "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
 }
 
 
