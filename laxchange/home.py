@@ -87,6 +87,11 @@ class Home:
         return self.root / "ledger.sqlite3"
 
     @property
+    def run_lock(self) -> Path:
+        """Held by the nightly run (`laxchange.ledger.lock`); released by the kernel if it dies."""
+        return self.root / "run.lock"
+
+    @property
     def config_file(self) -> Path:
         return self.root / "config.json"
 

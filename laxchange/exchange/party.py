@@ -118,7 +118,6 @@ class Party:
         """
         check_output(out, inputs=[*([source] if source is not None else []), *attachments], overwrite=overwrite,
                      what="package file")
-        self.keystore.destroy_retired_signing_keys()
         document, message_type = wrap.prepare(document, message_type, sender=self.keystore.ring().party,
                                               recipient=recipient, reason=reason, message=message,
                                               source=Path(source).name if source is not None else "record")
@@ -300,12 +299,26 @@ class Party:
         if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
             ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
             return
-        state = Outbound.DELIVERED if receipt["status"] == "accepted" else Outbound.REJECTED
+        if receipt["status"] != "accepted":
+            state = Outbound.REJECTED
+        else:  # a receipt without a stage (schema 1.0.0) is the first, "delivered" one
+            state = Outbound.APPLIED if receipt.get("stage") == "applied" else Outbound.DELIVERED
         if not can_transition("out", original.state, state):  # e.g. a duplicate receipt: shown, not a crash
             ledger.note("receipt.out-of-state", {"in_reply_to": receipt["in_reply_to"], "party": sender,
                                                  "state": original.state, "status": receipt["status"]})
             return
         ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def prune_keys(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Destroy our retired private keys (`KeyStore.prune`), each with a `key.destroyed` audit entry.
+
+        The explicit step (`laxchange keys prune`, or the nightly run's housekeeping): no other
+        command destroys a key. Returns what was (with `dry_run`, would be) destroyed.
+        """
+        if dry_run:
+            return self.keystore.prunable()
+        return self.keystore.prune(record=lambda entry: self.ledger.note("key.destroyed", entry))
 
 
 def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:

@@ -28,7 +28,9 @@ VERSION = "1.0.0"
 PLACEMENT_NOTIFICATION_ID: Final = "https://laxchange.example/schemas/placement-notification/1.0.0"
 PEP_TRANSFER_ID: Final = "https://laxchange.example/schemas/pep-transfer/1.0.0"
 EXCLUSION_NOTICE_ID: Final = "https://laxchange.example/schemas/exclusion-notice/1.0.0"
-RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.0.0"
+#: The receipt moved on alone: 1.1.0 added the optional `stage` (two-stage receipts, DESIGN.md §6).
+RECEIPT_VERSION = "1.1.0"
+RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.1.0"
 
 
 class NotificationReason(str, Enum):
@@ -107,13 +109,29 @@ class ReceiptStatus(str, Enum):
     rejected = "rejected"
 
 
-class Receipt(Strict):
-    """Signed acknowledgement (or rejection) of one transfer."""
+class ReceiptStage(str, Enum):
+    """Which of the two receipts this is: the package arrived and verified, or the record is in use."""
 
-    schema_: Literal["https://laxchange.example/schemas/receipt/1.0.0"] = Field(alias="schema", default=RECEIPT_ID)
+    delivered = "delivered"
+    applied = "applied"
+
+
+class Receipt(Strict):
+    """Signed acknowledgement (or rejection) of one transfer.
+
+    Two stages, like AS2's MDN but split in two because a transport acknowledgement is no proof
+    that anyone can use the record: `delivered` when the package arrived and verified, `applied`
+    when the receiver says the record is in its system (e.g. the school's MIS). A receipt without
+    `stage` (all of 1.0.0) is a `delivered` one.
+    """
+
+    schema_: Literal["https://laxchange.example/schemas/receipt/1.1.0"] = Field(alias="schema", default=RECEIPT_ID)
     in_reply_to: TransferId
     payload_sha256: Sha256Hex
     status: ReceiptStatus
+    stage: ReceiptStage | None = Field(
+        default=None, description="delivered (arrived and verified) or applied (in the receiver's system); "
+                                  "absent means delivered. Added in 1.1.0.")
     received_at: dt.datetime
     processed_at: dt.datetime | None = None
     reason_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9.-]{1,60}$")] | None = None

@@ -28,7 +28,7 @@ CURRENT: dict[str, tuple[str, type[BaseModel] | None, str]] = {
     "pep-transfer": (messages.VERSION, messages.PepTransfer, "Hands over a child's PEP and education record."),
     "exclusion-notice": (messages.VERSION, messages.ExclusionNotice,
                          "A school tells the responsible VSH of a suspension or permanent exclusion."),
-    "receipt": (messages.VERSION, messages.Receipt, "Signed acknowledgement or rejection of one transfer."),
+    "receipt": (messages.RECEIPT_VERSION, messages.Receipt, "Signed acknowledgement or rejection of one transfer."),
 }
 
 _COMMON_NAMES = {m.__name__ for m in common.COMMON_MODELS} | {e.__name__ for e in common.COMMON_ENUMS}

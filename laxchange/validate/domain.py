@@ -80,6 +80,7 @@ RULES: dict[str, str] = {
     "receipt.time-order": "a receipt is processed after it is received",
     "receipt.time-future": "a receipt's times are not in the future",
     "receipt.reason-missing": "a rejection carries a reason code",
+    "receipt.stage-status": "an applied receipt accepts the transfer",
 }
 
 _DATE_KEYS = frozenset({
@@ -465,6 +466,9 @@ def _receipt(c: _Ctx, doc: dict[str, Any]) -> None:
     if doc["status"] == "rejected" and not doc.get("reason_code"):
         c.error("$.reason_code", "receipt.reason-missing", "a rejection without a reason code",
                 "say why the transfer was rejected so the sender can fix it")
+    if doc.get("stage") == "applied" and doc["status"] != "accepted":
+        c.error("$.stage", "receipt.stage-status", "an applied receipt must have status accepted",
+                "send a rejection as a delivered-stage receipt with status rejected and a reason code")
 
 
 _CHECKS = {
