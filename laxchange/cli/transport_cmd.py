@@ -70,7 +70,9 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
             for f in r.files:
                 if f.error is None:
                     where = f" ({f.folder}/)" if f.folder else ""
-                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}{where}")
+                    name = f.name if not f.local else (f"{f.local} as {f.name}" if verb == "sent"
+                                                       else f"{f.name} (saved as {f.local})")
+                    app.say(f"{verb} {name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}{where}")
     if not failed:
         app.emit(data)
         return

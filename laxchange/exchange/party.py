@@ -151,9 +151,14 @@ class Party:
         return manifest
 
     def send(self, to: str, files: Sequence[Path], *, progress: PartyProgress | None = None) -> PartyResult:
-        """Deliver package files to `to`'s drop folder and record each delivered one as sent."""
-        manifests = {f.name: self.check_addressed_to(f, to) for f in files}
-        result = send(self.transports, to, list(files), progress=progress)
+        """Deliver package files to `to`'s drop folder and record each delivered one as sent.
+
+        A package is uploaded as `<transfer id>.lax` whatever the local file is called, so names
+        on the server cannot collide; any other file keeps its name."""
+        by_file = {f: self.check_addressed_to(f, to) for f in files}
+        names = {f: f"{m.transfer_id}.lax" for f, m in by_file.items() if m is not None}
+        manifests = {names.get(f, f.name): m for f, m in by_file.items()}
+        result = send(self.transports, to, list(files), names=names, progress=progress)
         if self.home.root.is_dir():
             for f in result.files:
                 m = manifests.get(f.name)

@@ -76,6 +76,19 @@ def safe_label(name: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def aside_name(name: str, sha256: str) -> str:
+    """Where a file goes when `name` is already taken by different bytes: `pep.lax` ->
+    `pep-<first 12 hex of its SHA-256>.lax`. Derived from the content, so a retry picks the same name."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, ""
+    suffix = f"-{sha256[:12]}" + (f".{ext}" if ext else "")
+    room = MAX_NAME_LEN - len(suffix.encode("utf-8"))
+    while len(stem.encode("utf-8", "surrogatepass")) > room:
+        stem = stem[:-1]
+    return stem + suffix
+
+
 def check_name(name: str) -> str:
     """Return `name` if it is a safe single path component, else raise TransportError."""
     problem = name_problem(name)
@@ -135,7 +148,11 @@ class Transport(Protocol):
 
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         """Move a file from `folder` into its sub-folder `to_folder` (created if missing), never
-        overwriting: `move("a.lax", "processed", folder="LA_919")` -> `LA_919/processed/a.lax`."""
+        overwriting: `move("a.lax", "processed", folder="LA_919")` -> `LA_919/processed/a.lax`.
+
+        If `to_folder` already holds `name`: with the same bytes the move is done (the source is
+        removed); with different bytes the file goes beside it as `aside_name(name, its SHA-256)`.
+        A move that already happened (the source is gone, the target there) is not an error."""
 
     def delete(self, name: str, *, folder: str = "") -> None:
         """Remove a file; a file already gone is not an error (retries are safe)."""

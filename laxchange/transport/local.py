@@ -17,6 +17,7 @@ from laxchange.transport.base import (
     LocalSink,
     Progress,
     RemoteFile,
+    aside_name,
     check_folder,
     check_name,
     fsync_dir,
@@ -173,13 +174,22 @@ class LocalFolderTransport:
         src, dst_dir = self._dir(folder) / name, self._dir(folder) / to_folder
         try:
             dst_dir.mkdir(mode=0o700, exist_ok=True)
+            target = dst_dir / name
             try:
-                os.link(src, dst_dir / name, follow_symlinks=False)
+                os.link(src, target, follow_symlinks=False)
             except FileExistsError:
-                if src.exists():
-                    raise TransportError(f"{to_folder}/{name} already exists at {self.endpoint.party}",
-                                          code="remote.exists", hint="remove the old copy") from None
-                return
+                if not src.exists():
+                    return
+                digest = sha256_file(src)
+                if sha256_file(target) != digest:  # a different file of the same name: keep both
+                    aside = dst_dir / aside_name(name, digest)
+                    try:
+                        os.link(src, aside, follow_symlinks=False)
+                    except FileExistsError:
+                        if sha256_file(aside) != digest:
+                            raise TransportError(f"{to_folder}/{aside.name} already exists at "
+                                                  f"{self.endpoint.party}", code="remote.exists",
+                                                  hint="remove the old copy") from None
             except FileNotFoundError:
                 if (dst_dir / name).exists():
                     return

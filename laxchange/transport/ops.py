@@ -19,7 +19,16 @@ from typing import Any, TypeVar
 from laxchange.errors import InternalError, LaxError, TransientTransportError, TransportError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
-from laxchange.transport.base import Listing, Progress, Transport, check_name, folder_sender, sha256_file
+from laxchange.transport.base import (
+    PART_MARKER,
+    Listing,
+    Progress,
+    Transport,
+    aside_name,
+    check_name,
+    folder_sender,
+    sha256_file,
+)
 from laxchange.transport.endpoints import Endpoint, EndpointResolver
 from laxchange.transport.identity import IdentityLoader, identity_loader
 from laxchange.transport.local import LocalFolderTransport
@@ -112,6 +121,9 @@ class FileResult:
     folder: str = ""
     #: ... and the party whose sub-folder that is (whose login alone can write there)
     sender: str | None = None
+    #: for a sent file uploaded under another name: the local file's name; for a collected file
+    #: saved under another name (the inbox already held different bytes of that name): the inbox name
+    local: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "size": self.size, "ok": self.error is None}
@@ -121,6 +133,8 @@ class FileResult:
             out["folder"] = self.folder
         if self.sender:
             out["sender_folder_of"] = self.sender
+        if self.local:
+            out["local"] = self.local
         if self.error:
             out["error"] = self.error.to_dict()
         return out
@@ -161,22 +175,27 @@ def _bind(progress: PartyProgress | None, party: str, name: str) -> Progress | N
 
 
 def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, str] | None = None,
-         progress: PartyProgress | None = None) -> PartyResult:
-    """Deliver files to one partner over one connection; a failure on one file does not stop the rest."""
+         names: dict[Path, str] | None = None, progress: PartyProgress | None = None) -> PartyResult:
+    """Deliver files to one partner over one connection; a failure on one file does not stop the rest.
+
+    Each file is uploaded under `names[file]` if given (a package under `<transfer id>.lax`, so
+    two senders' or two runs' files cannot collide), else under its own name."""
     result = PartyResult(party)
+    remote = {f: (names or {}).get(f, f.name) for f in files}
     for f in files:
-        check_name(f.name)
+        check_name(remote[f])
     try:
         with runner.connect(party) as t:
             for f in files:
                 digest = (hashes or {}).get(f) or sha256_file(f)
+                local = f.name if remote[f] != f.name else None
                 try:
-                    rf = t.put(f, f.name, sha256=digest, progress=_bind(progress, party, f.name))
-                    result.files.append(FileResult(f.name, rf.size, digest))
+                    rf = t.put(f, remote[f], sha256=digest, progress=_bind(progress, party, remote[f]))
+                    result.files.append(FileResult(remote[f], rf.size, digest, local=local))
                 except TransientTransportError:
                     raise
                 except TransportError as exc:
-                    result.files.append(FileResult(f.name, error=exc))
+                    result.files.append(FileResult(remote[f], error=exc, local=local))
     except TransportError as exc:
         result.error = exc
     return result
@@ -218,13 +237,32 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
             result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
             continue
         try:
-            size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
+            try:
+                size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
+            except TransportError as exc:
+                if exc.code != "local.exists":
+                    raise
+                # The inbox holds different bytes of this name (two senders' `pep.lax`): keep both.
+                dest = root / aside_name(rf.name, _remote_digest(t, rf.name, folder, root))
+                size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
             if delete:
                 t.delete(rf.name, folder=folder)
             else:
                 t.move(rf.name, PROCESSED, folder=folder)
-            result.files.append(FileResult(rf.name, size, folder=folder, sender=folder_sender(folder)))
+            result.files.append(FileResult(rf.name, size, folder=folder, sender=folder_sender(folder),
+                                           local=dest.name if dest.name != rf.name else None))
         except TransientTransportError:
             raise
         except TransportError as exc:
             result.files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))
+
+
+def _remote_digest(t: Transport, name: str, folder: str, root: Path) -> str:
+    """The SHA-256 of a remote file, read through a temporary download next to the inbox."""
+    tmp = root / f".{name}{PART_MARKER}digest"
+    tmp.unlink(missing_ok=True)
+    try:
+        t.get(name, tmp, folder=folder)
+        return sha256_file(tmp)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -34,6 +34,7 @@ from laxchange.transport.base import (
     LocalSink,
     Progress,
     RemoteFile,
+    aside_name,
     check_folder,
     check_name,
     name_problem,
@@ -612,12 +613,36 @@ class SftpTransport:
                 except OSError:
                     if self._lstat(target) is None:
                         raise
-            if self._lstat(dst) is not None:
-                if self._lstat(src) is None:
+            there = self._lstat(dst)
+            if there is not None:
+                here = self._lstat(src)
+                if here is None:
                     return
-                raise TransportError(f"{dst} already exists at {self.endpoint.party}",
-                                      code="remote.exists", hint="remove the old copy on the server")
+                digest = self._remote_sha256(src, here)
+                if digest is None:
+                    raise TransportError(f"{dst} already exists at {self.endpoint.party}",
+                                          code="remote.exists", hint="remove the old copy on the server")
+                if self._remote_sha256(dst, there) == digest:  # delivered again after it was collected
+                    self.sftp.remove(src)
+                    return
+                dst = posixpath.join(target, aside_name(name, digest))  # a different file of that name: keep both
+                aside = self._lstat(dst)
+                if aside is not None:
+                    if self._remote_sha256(dst, aside) != digest:
+                        raise TransportError(f"{dst} already exists at {self.endpoint.party}",
+                                              code="remote.exists", hint="remove the old copy on the server")
+                    self.sftp.remove(src)
+                    return
             self._rename(src, dst)
+
+    def _remote_sha256(self, path: str, attrs: paramiko.SFTPAttributes) -> str | None:
+        """The SHA-256 of a regular remote file (None for anything else, which matches nothing)."""
+        if not stat.S_ISREG(attrs.st_mode or 0):
+            return None
+        sink = _HashSink()
+        with self._remote_file(path, "rb") as fh:
+            self._pipelined_read(fh, int(attrs.st_size or 0), sink, None)
+        return sink.hash.hexdigest()
 
     def delete(self, name: str, *, folder: str = "") -> None:
         check_name(name)

@@ -136,3 +136,30 @@ def test_download_again_is_idempotent_and_never_clobbers(remote: tuple[Transport
         t.get("h.lax", inbox / "h.lax")
     assert e.value.code == "local.exists"
     assert (inbox / "h.lax").read_bytes() == b"same" and os.listdir(inbox) == ["h.lax"]
+
+
+def test_move_onto_an_identical_processed_copy_is_done(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    """issue 9 #7: a file delivered again after it was collected, with the same bytes, is done, not an error."""
+    t, _ = remote
+    t.put(_file(tmp_path, "i.lax", b"same bytes"), "i.lax")
+    t.move("i.lax", "processed")
+    t.put(_file(tmp_path, "i.lax", b"same bytes"), "i.lax")
+    t.move("i.lax", "processed")
+    assert t.list().names() == []
+    assert t.list("processed").names() == ["i.lax"]
+
+
+def test_move_onto_a_different_processed_file_keeps_both(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    """A second, different `pep.lax` never blocks collection: it is kept beside the first under a name
+    derived from its own SHA-256 (the same name on a retry), and the first is never overwritten."""
+    t, folder = remote
+    t.put(_file(tmp_path, "pep.lax", b"first"), "pep.lax")
+    t.move("pep.lax", "processed")
+    t.put(_file(tmp_path, "pep2", b"second"), "pep.lax")
+    t.move("pep.lax", "processed")
+    t.move("pep.lax", "processed")  # a retry after a lost reply
+    aside = f"pep-{hashlib.sha256(b'second').hexdigest()[:12]}.lax"
+    assert t.list().names() == []
+    assert sorted(t.list("processed").names()) == sorted(["pep.lax", aside])
+    assert (folder / "processed" / "pep.lax").read_bytes() == b"first"
+    assert (folder / "processed" / aside).read_bytes() == b"second"

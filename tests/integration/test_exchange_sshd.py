@@ -52,13 +52,14 @@ def test_pack_send_collect_open_over_sshd(tmp_path: Path, sshd: Sshd) -> None:
 
     r = lax(council.home.root, "--json", "send", str(pkg), "--to", "URN:123456")
     assert r.exit_code == 0, r.output
-    assert os.listdir(drop) == ["out.lax"]
+    remote = json.loads(r.output)["parties"][0]["files"][0]["name"]  # uploaded as <transfer id>.lax
+    assert os.listdir(drop) == [remote] and remote != "out.lax" and remote.endswith(".lax")
 
     r = lax(school.home.root, "--json", "collect")
     assert r.exit_code == 0, r.output
-    inbox_copy = school.home.inbox / "out.lax"
+    inbox_copy = school.home.inbox / remote
     assert inbox_copy.read_bytes() == pkg.read_bytes()
-    assert os.listdir(drop / "processed") == ["out.lax"]
+    assert os.listdir(drop / "processed") == [remote]
 
     out = tmp_path / "received.json"
     r = lax(school.home.root, "open", str(inbox_copy), "-o", str(out))
