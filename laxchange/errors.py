@@ -27,6 +27,7 @@ class ExitCode:
     SECURITY = 3
     TRANSPORT = 4
     CONFIG = 5
+    PARTIAL = 10
     INTERNAL = 70
 
 
@@ -37,6 +38,7 @@ EXIT_CODE_TABLE: list[tuple[int, str]] = [
     (ExitCode.SECURITY, "security failure: signature, encryption, trust, expiry or replay check failed"),
     (ExitCode.TRANSPORT, "transport failure: SFTP/host key/connection/remote file problem"),
     (ExitCode.CONFIG, "configuration or key problem: missing home, key, passphrase or partner"),
+    (ExitCode.PARTIAL, "partial: the job ran, but something needs a look (see its report)"),
     (ExitCode.INTERNAL, "internal error: a bug in laxchange (please report it; re-run with --verbose for details)"),
 ]
 
@@ -312,6 +314,14 @@ CODES: dict[str, str] = {
     "ledger.io": "the ledger cannot be read or written (disk, permissions)",
     "ledger.too-new": "the ledger was written by a newer laxchange",
     "run.locked": "another laxchange run holds this home's run lock",
+    # import, received, receipts (laxchange.exchange.inbound)
+    "received.not-found": "no imported transfer with that id in HOME/received",
+    "received.ambiguous": "that transfer id was imported from more than one sender",
+    "received.exists": "the folder an imported transfer would go in already exists",
+    "receipt.of-receipt": "an applied receipt was asked for a receipt (receipts are never acknowledged)",
+    "receipt.already-sent": "the applied receipt for that transfer was already sent",
+    "receipt.not-sent": "a receipt was packed but the send did not report it",
+    "receipt.stage-missing": "`laxchange receipt` needs the stage to send (--applied)",
     "audit.broken": "the audit chain does not verify",
     # the readable PEP (laxchange.render)
     "render.no-record": "the document or package carries no education record to render",

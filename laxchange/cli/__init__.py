@@ -70,6 +70,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Transfers in the ledger and their state (ids and parties only, no personal data)."),
     "audit": ("laxchange.cli.ledger_cmd:audit_group",
               "The append-only, hash-chained audit log of every share."),
+    "import": ("laxchange.cli.inbound_cmd:import_cmd",
+               "Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."),
+    "received": ("laxchange.cli.inbound_cmd:received_group",
+                 "Imported transfers in HOME/received/: list, show, export (the package is not opened again)."),
+    "receipt": ("laxchange.cli.inbound_cmd:receipt_cmd",
+                "Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
 }

@@ -6,6 +6,7 @@ import click
 
 from laxchange.cli.app import App, json_option
 from laxchange.errors import SecurityError
+from laxchange.exchange.receipts import receipt_warnings
 from laxchange.ledger.db import Ledger
 
 
@@ -19,7 +20,11 @@ def status_cmd(app: App, direction: str | None, state: str | None) -> None:
     app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
         rows = ledger.transfers(direction=direction, state=state)
-    app.emit({"transfers": [r.to_dict() for r in rows]}, lambda: "\n".join(
+        warnings = receipt_warnings(ledger)
+    for w in warnings if not app.json else []:  # on stderr, so the table stays one row per transfer
+        app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
+                 f"{w['why']} ({w['event']})")
+    app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings}, lambda: "\n".join(
         f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.transfer_id}" for r in rows)
         or "no transfers yet")
 

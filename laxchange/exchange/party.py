@@ -26,6 +26,7 @@ from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
 from laxchange.exchange.quarantine import in_inbox, quarantine
+from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import AlreadyReceived
@@ -162,6 +163,9 @@ class Party:
         if self.home.root.is_dir():
             for f in result.files:
                 m = manifests.get(f.name)
+                row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
+                if row is not None and not can_transition("out", row.state, Outbound.SENT):
+                    continue  # sent again after its receipt came back: delivered stays delivered
                 if m is not None and f.error is None:
                     self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
                                         created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
@@ -190,7 +194,7 @@ class Party:
                 for party, out in outcomes.items()]
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
-             overwrite: bool = False) -> package.Opened:
+             overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -200,6 +204,9 @@ class Party:
         elsewhere is left where it is (never copied); either way the ledger records the refusal
         without personal data. A file that is not a package at all is a usage error (exit 2).
         `out` is never the package itself, and replaces an existing file only with `overwrite`.
+        A receipt is applied to our outbound transfer and what it did handed to `on_receipt`. A
+        refusal after the transfer was reserved (so its sender and id are authenticated) carries
+        `transfer_id` and `sender` in its details.
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         ledger = self.ledger
@@ -237,7 +244,9 @@ class Party:
             self._release(held)
             raise
         if opened.schema.startswith("receipt@"):
-            self._apply_receipt(opened.document, m.sender)
+            outcome = self._apply_receipt(opened.document, m.sender)
+            if on_receipt is not None:
+                on_receipt(outcome)
         return opened
 
     def _release(self, held: list[tuple[str, str, str]]) -> None:
@@ -261,6 +270,7 @@ class Party:
             tid, sender, token = held[0]
             ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=exc.code,
                            audit={"quarantine": None, **data})
+            extra.update(transfer_id=tid, sender=sender)
         else:
             ledger.note(event, data)
         prefix = f"{source}: " if exc.code == "package.not-a-package" else ""
@@ -294,25 +304,10 @@ class Party:
                 path.replace(done / name)
         return result
 
-    def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> None:
-        """A verified receipt closes our outbound transfer, if it is ours and went to its sender."""
-        ledger = self.ledger
-        original = ledger.get(receipt["in_reply_to"], "out", sender)
-        if original is None:
-            ledger.note("receipt.unmatched", {"in_reply_to": receipt["in_reply_to"], "party": sender})
-            return
-        if original.payload_sha256 and original.payload_sha256 != receipt["payload_sha256"]:
-            ledger.note("receipt.hash-mismatch", {"in_reply_to": receipt["in_reply_to"], "party": sender})
-            return
-        if receipt["status"] != "accepted":
-            state = Outbound.REJECTED
-        else:  # a receipt without a stage (schema 1.0.0) is the first, "delivered" one
-            state = Outbound.APPLIED if receipt.get("stage") == "applied" else Outbound.DELIVERED
-        if not can_transition("out", original.state, state):  # e.g. a duplicate receipt: shown, not a crash
-            ledger.note("receipt.out-of-state", {"in_reply_to": receipt["in_reply_to"], "party": sender,
-                                                 "state": original.state, "status": receipt["status"]})
-            return
-        ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+    def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> ReceiptOutcome:
+        """A verified receipt closes our outbound transfer, if it is ours and went to its sender
+        (`receipts.apply_receipt`; one that does not apply is noted in the audit log)."""
+        return apply_receipt(self.ledger, receipt, sender)
 
     # -- housekeeping -----------------------------------------------------------------------
     def prune_keys(self, *, dry_run: bool = False) -> list[dict[str, Any]]:

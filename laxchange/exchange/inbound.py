@@ -1,0 +1,530 @@
+"""`laxchange import` and `laxchange received`: from our drop folder to `HOME/received/<transfer id>/`.
+
+`import_inbox` collects from our own drop folder (every sender's sub-folder of it), opens each
+package in the inbox through `Party.open` (all the checks, the ledger, quarantine), and writes
+each verified message into its own folder (docs/import.md):
+
+    HOME/received/<transfer id>/
+        manifest.json             what arrived: ids, schema, sender, hashes, file names
+        record.json               the message as received (verified JSON)
+        record.csv                the flat CSV for an MIS, when the message carries an education record
+        pep.html                  the readable PEP, when the caller can render one
+        attachments/attachment-N.EXT   each attachment (the sender's name for it is in manifest.json)
+
+No file name holds personal data. The folder is filled under a hidden `.incoming-*` name and
+renamed into place complete, manifest.json last. The package then moves to `inbox/opened/`, so a
+re-run never opens it again. A package whose bytes equal one already imported from the same
+sender is a duplicate: imported once, acknowledged again. Receipts go back automatically
+(DESIGN.md §6): a signed `delivered` receipt for every verified package that is not itself a
+receipt, and a signed rejection (coarse reason code only) for a quarantined package whose sender
+and transfer id were authenticated first (see `reject_reason`). `send_applied` sends the second
+stage. Receipts are packed into `outbox/receipts/<transfer id>.lax`; one not sent (the partner was
+down) is sent by the next import.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from laxchange import package
+from laxchange._util import jsonio, timefmt
+from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
+from laxchange.exchange.mis_csv import record_of_message, write_csv
+from laxchange.exchange.party import OPENED, Party
+from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
+from laxchange.home import Home, json_object, load_home_file
+from laxchange.ledger.errors import AlreadyReceived
+from laxchange.ledger.lock import RunLock
+from laxchange.ledger.states import Outbound
+from laxchange.transport import PartyResult
+
+__all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
+           "import_inbox", "list_received", "received_root", "reject_reason", "send_applied"]
+
+MANIFEST = "manifest.json"
+RECORD_JSON = "record.json"
+RECORD_CSV = "record.csv"
+PEP_HTML = "pep.html"
+ATTACHMENTS = "attachments"
+STAGING = ".incoming-"
+#: Where receipts we send are packed, under `outbox/`.
+RECEIPTS = "receipts"
+MANIFEST_FORMAT = "laxchange-received/1"
+
+#: Renders the readable PEP from an education record (the CLI passes `render.render_record_html`;
+#: `exchange` sits below `render`, so it is handed in).
+Renderer = Callable[[dict[str, Any]], str]
+
+_EXT = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+_TID = re.compile(r"[0-9a-f]{32}")
+
+
+def received_root(home: Home) -> Path:
+    return home.root / "received"
+
+
+def reject_reason(exc: LaxError) -> str | None:
+    """The coarse reason code a rejection receipt carries for a refused package, or None for no rejection.
+
+    Only a package whose sender and transfer id were authenticated (its manifest signature,
+    addressee, sender and expiry passed, so the ledger reserved the transfer: the error carries
+    `transfer_id` and `sender`) is answered; a package that failed before that (a bad manifest
+    signature, an unknown sender, not addressed to us, expired, a replay) could name anyone's
+    transfer, so answering it would let a forger make us reject a genuine transfer, or tell a
+    prober what we hold. A replay is never answered: its transfer was imported and acknowledged.
+    """
+    if exc.details.get("transfer_id") and exc.details.get("sender") and exc.code != "package.replayed":
+        return exc.code
+    return None
+
+
+@dataclass
+class SentReceipt:
+    """One receipt we packed and tried to send."""
+
+    to: str
+    in_reply_to: str
+    stage: str
+    status: str
+    transfer_id: str | None = None
+    error: LaxError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"to": self.to, "in_reply_to": self.in_reply_to, "stage": self.stage,
+                               "status": self.status, "transfer_id": self.transfer_id, "sent": self.error is None}
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+@dataclass
+class ImportItem:
+    """What happened to one inbox file: `imported`, `receipt` (a receipt we applied, or not),
+    `duplicate`, `quarantined`, `skipped` (another run is opening it) or `failed`."""
+
+    file: str
+    result: str = "failed"
+    transfer_id: str | None = None
+    sender: str | None = None
+    schema: str | None = None
+    folder: str | None = None
+    error: LaxError | None = None
+    receipt: ReceiptOutcome | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.result in ("imported", "duplicate", "skipped") or (
+            self.result == "receipt" and self.receipt is not None and not self.receipt.warning)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"file": self.file, "result": self.result, "ok": self.ok,
+                               "transfer_id": self.transfer_id, "sender": self.sender, "schema": self.schema,
+                               "folder": self.folder, "warnings": self.warnings}
+        if self.receipt is not None:
+            out["receipt"] = self.receipt.to_dict()
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+@dataclass
+class ImportReport:
+    collected: list[PartyResult] = field(default_factory=list)
+    items: list[ImportItem] = field(default_factory=list)
+    receipts_sent: list[SentReceipt] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Everything collected, imported or applied, and every receipt sent: nothing needs a look."""
+        return (all(r.ok for r in self.collected) and all(i.ok for i in self.items)
+                and all(s.error is None for s in self.receipts_sent) and not self.warnings)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in self.items:
+            out[i.result] = out.get(i.result, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complete": self.ok, "counts": self.counts(), "collected": [r.to_dict() for r in self.collected],
+                "items": [i.to_dict() for i in self.items],
+                "receipts_sent": [s.to_dict() for s in self.receipts_sent], "warnings": self.warnings}
+
+
+@dataclass(frozen=True)
+class Received:
+    """One imported transfer's folder and its manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+
+# -- the received store --------------------------------------------------------------------
+def _load_manifest(folder: Path) -> dict[str, Any] | None:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return None
+    return load_home_file(path, json_object, what="received manifest")
+
+
+def list_received(home: Home) -> list[Received]:
+    """Every imported transfer, oldest first."""
+    root = received_root(home)
+    out = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if d.is_dir() and not d.name.startswith("."):
+            m = _load_manifest(d)
+            if m is not None:
+                out.append(Received(d, m))
+    return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
+
+
+def find_received(home: Home, transfer_id: str) -> Received:
+    """The imported transfer `transfer_id`, or a UsageError saying how to find one."""
+    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id]
+    if not hits:
+        raise UsageError(f"no imported transfer {transfer_id} in {received_root(home)}", code="received.not-found",
+                         hint="`laxchange received list` shows the transfers imported here; `laxchange import` "
+                              "imports what has arrived")
+    if len(hits) > 1:
+        raise UsageError(f"transfer id {transfer_id} was imported from more than one sender "
+                         f"({', '.join(str(r.manifest.get('sender')) for r in hits)})", code="received.ambiguous",
+                         hint="use the folder under " + str(received_root(home)) + " directly")
+    return hits[0]
+
+
+def _find_done(home: Home, transfer_id: str, sender: str) -> Received | None:
+    return next((r for r in list_received(home)
+                 if r.manifest.get("transfer_id") == transfer_id and r.manifest.get("sender") == sender), None)
+
+
+def export_received(home: Home, transfer_id: str, dest: Path) -> list[Path]:
+    """Copy an imported transfer's files (record, CSV, HTML, attachments, manifest) into `dest`,
+    a new folder; the package is not opened again. Refuses an existing `dest` (nothing is overwritten)."""
+    found = find_received(home, transfer_id)
+    if os.path.lexists(dest):
+        raise UsageError(f"{dest} already exists; nothing was written", code="output.exists",
+                         hint="name a new folder for the export")
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"the folder {parent} for the export does not exist; nothing was written",
+                         code="output.no-folder", hint=f"create it first (mkdir -p {parent}) or choose another path")
+    files = [f["name"] for f in found.manifest.get("files", []) if isinstance(f, dict)] + [MANIFEST]
+    tmp = parent / f".{dest.name}{STAGING}{secrets.token_hex(4)}"
+    tmp.mkdir(mode=0o700)
+    try:
+        written = []
+        for name in files:
+            src = found.path / name
+            target = tmp / name
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+            shutil.copyfile(src, target)
+            target.chmod(0o600)
+            written.append(dest / name)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return written
+
+
+# -- import ----------------------------------------------------------------------------------
+def _peek(path: Path) -> package.Manifest | None:
+    """The package's manifest, unverified (for names and the duplicate check only), or None."""
+    try:
+        with path.open("rb") as fh:
+            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
+                return None
+            fh.seek(0)
+            m, _ = package.read_manifest(fh)
+    except (OSError, LaxError, ValueError):
+        return None
+    return m if _TID.fullmatch(m.transfer_id) else None
+
+
+def _set_aside(path: Path, folder: Path) -> Path:
+    """Move `path` into `folder`, never over a different file of the same name."""
+    folder.mkdir(exist_ok=True, mode=0o700)
+    target = folder / path.name
+    if target.exists():
+        digest = sha256_file(path)
+        if sha256_file(target) == digest:
+            path.unlink()
+            return target
+        target = folder / f"{path.stem}-{digest[:12]}{path.suffix}"
+    path.replace(target)
+    return target
+
+
+def _write(path: Path, data: bytes) -> None:
+    jsonio.write_atomic(path, data)
+
+
+def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sender_folder: str | None,
+          render: Renderer | None, item: ImportItem) -> dict[str, Any]:
+    """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data."""
+    m = opened.manifest
+    doc = opened.document
+    name = opened.schema.partition("@")[0]
+    files: list[dict[str, Any]] = [{"name": RECORD_JSON, "kind": "record",
+                                    "sha256": sha256_file(staging / RECORD_JSON)}]
+    for a in opened.attachments:
+        ext = _EXT.search(a["name"])
+        new = f"attachment-{a['index'] + 1}{ext.group(0).lower() if ext else ''}"
+        (staging / ATTACHMENTS / a["name"]).rename(staging / ATTACHMENTS / new)
+        files.append({"name": f"{ATTACHMENTS}/{new}", "kind": "attachment", "original_name": a["name"],
+                      "size": a["size"], "sha256": a["sha256"]})
+    now = party.clock.now()
+    record = record_of_message(doc)
+    if record is not None:
+        meta = {"transfer_id": m.transfer_id, "sender": m.sender, "message_type": name,
+                "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
+                "attachments_count": len(opened.attachments)}
+        data = write_csv(record, meta)
+        _write(staging / RECORD_CSV, data)
+        files.append({"name": RECORD_CSV, "kind": "csv", "sha256": sha256_file(staging / RECORD_CSV)})
+        if render is not None:
+            try:
+                _write(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
+                files.append({"name": PEP_HTML, "kind": "html", "sha256": sha256_file(staging / PEP_HTML)})
+            except LaxError as exc:  # the record is imported all the same; say why there is no page
+                item.warnings.append(f"no {PEP_HTML}: {exc.code}")
+    manifest = {
+        "format": MANIFEST_FORMAT, "transfer_id": m.transfer_id, "sender": m.sender, "recipient": m.recipient,
+        "sender_folder": sender_folder, "schema": opened.schema, "message_type": name, "created": m.created,
+        "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
+        "package_sha256": sha256_file(source), "package_file": None, "files": files, "receipts": [],
+    }
+    _write(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    return manifest
+
+
+def _final_dir(root: Path, transfer_id: str, sender: str) -> Path:
+    target = root / transfer_id
+    if target.exists():  # another sender used the same transfer id: keep both, neither overwritten
+        target = root / f"{transfer_id}-{sender.replace(':', '_')}"
+    if target.exists():
+        raise UsageError(f"{target} already exists", code="received.exists",
+                         hint="move the old folder away and run `laxchange import` again")
+    return target
+
+
+@dataclass
+class _Outgoing:
+    to: str
+    in_reply_to: str
+    payload_sha256: str
+    stage: str = "delivered"
+    reason_code: str | None = None
+    folder: Path | None = None  # the received folder whose manifest lists the receipt
+
+
+def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
+                outgoing: list[_Outgoing]) -> ImportItem:
+    home = party.home
+    item = ImportItem(path.name)
+    peek = _peek(path)
+    if peek is not None:
+        item.transfer_id, item.sender = peek.transfer_id, peek.sender
+        done = _find_done(home, peek.transfer_id, peek.sender)
+        if done is not None and done.manifest.get("package_sha256") == sha256_file(path):
+            _set_aside(path, home.inbox / OPENED)
+            item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
+            if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
+                outgoing.append(_Outgoing(peek.sender, peek.transfer_id, str(done.manifest["payload_sha256"]),
+                                          folder=done.path))
+            return item
+    root = received_root(home)
+    root.mkdir(mode=0o700, exist_ok=True)
+    staging = root / f"{STAGING}{secrets.token_hex(6)}"
+    staging.mkdir(mode=0o700)
+    outcomes: list[ReceiptOutcome] = []
+    try:
+        opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
+                            on_receipt=outcomes.append)
+    except AlreadyReceived as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        item.result = "skipped" if exc.in_progress else "quarantined"
+        item.error = exc
+        return item
+    except (SecurityError, InvalidData, UsageError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        item.result, item.error = "quarantined", exc
+        code = reject_reason(exc)
+        if code is not None and peek is not None and exc.details["transfer_id"] == peek.transfer_id:
+            outgoing.append(_Outgoing(str(exc.details["sender"]), peek.transfer_id, peek.payload_sha256,
+                                      reason_code=code))
+        return item
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    m = opened.manifest
+    item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
+    manifest = _fill(party, staging, opened, path, sender_folder, render, item)
+    target = _final_dir(root, m.transfer_id, m.sender)
+    os.rename(staging, target)
+    fsync_dir(root)
+    item.folder = target.name
+    kept = _set_aside(path, home.inbox / OPENED)
+    manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+    _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if opened.schema.startswith("receipt@"):
+        item.result = "receipt"
+        item.receipt = outcomes[0] if outcomes else None
+    else:
+        item.result = "imported"
+        outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
+    return item
+
+
+def _receipts_dir(home: Home) -> Path:
+    d = home.outbox / RECEIPTS
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return d
+
+
+def _listed_receipt(home: Home, receipt_id: str) -> dict[str, Any] | None:
+    for r in list_received(home):
+        for e in r.manifest.get("receipts", []):
+            if isinstance(e, dict) and e.get("transfer_id") == receipt_id:
+                return {**e, "in_reply_to": r.manifest.get("transfer_id"), "folder": str(r.path)}
+    return None
+
+
+def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
+    """List a receipt we sent (or tried to) in the received folder's manifest.json."""
+    if folder is None and sent.transfer_id is not None:
+        entry = _listed_receipt(home, sent.transfer_id)
+        folder = Path(entry["folder"]) if entry else None
+    manifest = _load_manifest(folder) if folder is not None else None
+    if folder is None or manifest is None:
+        return
+    entries = [e for e in manifest.get("receipts", []) if isinstance(e, dict)
+               and (sent.transfer_id is None or e.get("transfer_id") != sent.transfer_id)]
+    entries.append({"transfer_id": sent.transfer_id, "stage": sent.stage, "status": sent.status,
+                    "sent": sent.error is None})
+    manifest["receipts"] = entries
+    _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+
+
+def _pending(party: Party) -> list[tuple[str, Path]]:
+    """Receipts packed by an earlier import but not sent (still `queued`): (recipient, file)."""
+    out = []
+    d = party.home.outbox / RECEIPTS
+    for f in sorted(d.glob("*.lax")) if d.is_dir() else []:
+        m = _peek(f)
+        if m is None:
+            continue
+        row = party.ledger.get(m.transfer_id, "out", m.recipient)
+        if row is not None and row.state == Outbound.QUEUED:
+            out.append((m.recipient, f))
+    return out
+
+
+def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentReceipt]:
+    """Pack each receipt into outbox/receipts/<transfer id>.lax and send them, one connection per partner."""
+    now = party.clock.now()
+    batches: dict[str, list[tuple[Path, SentReceipt, Path | None]]] = {}
+    sent: list[SentReceipt] = []
+    for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
+        m = _peek(f)
+        entry = _listed_receipt(party.home, m.transfer_id) if m is not None else None
+        rec = SentReceipt(to, str((entry or {}).get("in_reply_to", "")), str((entry or {}).get("stage", "")),
+                          str((entry or {}).get("status", "")), transfer_id=m.transfer_id if m else None)
+        batches.setdefault(to, []).append((f, rec, None))
+    for o in outgoing:
+        doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
+                            processed_at=now, stage=o.stage, reason_code=o.reason_code)
+        rec = SentReceipt(o.to, o.in_reply_to, o.stage, doc["status"])
+        tmp = _receipts_dir(party.home) / f".packing-{secrets.token_hex(6)}.lax"
+        try:
+            res = party.pack(doc, message_type="receipt", recipient=o.to, out=tmp)
+        except LaxError as exc:
+            tmp.unlink(missing_ok=True)
+            rec.error = exc
+            sent.append(rec)
+            _note_receipt(party.home, o.folder, rec)
+            continue
+        rec.transfer_id = res.manifest.transfer_id
+        final = tmp.with_name(f"{rec.transfer_id}.lax")
+        tmp.replace(final)
+        batches.setdefault(o.to, []).append((final, rec, o.folder))
+    for to, batch in batches.items():
+        try:
+            result = party.send(to, [f for f, _, _ in batch])
+        except LaxError as exc:
+            result = PartyResult(to, error=exc)
+        errors = {f.name: f.error for f in result.files}
+        for f, rec, folder in batch:
+            rec.error = result.error or errors.get(f.name)
+            if f.name not in errors and result.error is None:
+                rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
+            sent.append(rec)
+            _note_receipt(party.home, folder, rec)
+    return sent
+
+
+def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None = None) -> ImportReport:
+    """Collect from our own drop folder, import every package in the inbox, send the receipts.
+
+    Holds the home's run lock throughout. One package's failure never stops the others; the
+    report says what happened to each (`ImportReport.ok` is False when anything needs a look:
+    a collection failure, a quarantined package, a receipt that did not apply or was not sent).
+    """
+    home = party.home
+    home.require()
+    home.ensure()
+    report = ImportReport()
+    with RunLock(home.run_lock, clock=party.clock):
+        if collect:
+            report.collected = party.collect([party.keystore.ring().party])
+        folders: dict[str, str | None] = {}
+        for r in report.collected:
+            for f in r.files:
+                if f.error is None:
+                    folders[f.local or f.name] = f.sender
+        root = received_root(home)
+        for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
+            report.warnings.append(f"an interrupted import left {d}; look inside, then remove it")
+        outgoing: list[_Outgoing] = []
+        for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
+            try:
+                item = _import_one(party, path, folders.get(path.name), render, outgoing)
+            except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+                item = ImportItem(path.name, error=exc)
+            report.items.append(item)
+        report.receipts_sent = _send_receipts(party, outgoing)
+    return report
+
+
+def send_applied(party: Party, transfer_id: str) -> SentReceipt:
+    """Send the second, `applied` receipt for an imported transfer: the record is in our MIS."""
+    with RunLock(party.home.run_lock, clock=party.clock):
+        found = find_received(party.home, transfer_id)
+        m = found.manifest
+        if str(m.get("schema", "")).startswith("receipt@"):
+            raise UsageError(f"transfer {transfer_id} is a receipt; receipts are never acknowledged",
+                             code="receipt.of-receipt", hint="name the transfer id of the record you imported")
+        done = [e for e in m.get("receipts", []) if isinstance(e, dict) and e.get("stage") == "applied"
+                and e.get("transfer_id")]
+        if any(e.get("sent") for e in done):
+            raise UsageError(f"the applied receipt for transfer {transfer_id} was already sent",
+                             code="receipt.already-sent", hint="nothing to do; `laxchange received show "
+                                                               f"{transfer_id}` lists the receipts sent")
+        if done:  # packed before but not sent (the partner was down): send that one, not a second
+            again = [r for r in _send_receipts(party, []) if r.transfer_id == done[-1]["transfer_id"]]
+            if again:
+                return again[0]
+        sent = _send_receipts(party, [_Outgoing(str(m["sender"]), transfer_id, str(m["payload_sha256"]),
+                                                stage="applied", folder=found.path)])
+    return sent[-1]

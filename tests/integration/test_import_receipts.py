@@ -1,0 +1,161 @@
+"""`import` and two-stage receipts end to end (issue 9 #3, #4, #7), as the two users would run them.
+
+Council A and school B in two homes, over the embedded SFTP server (each party confined to its
+own sub-folder of the other's drop folder): A packs and sends a PEP; `import` on B writes the
+JSON, CSV, attachment and manifest and sends a delivered receipt; `import` on A shows the transfer
+delivered; `receipt --applied` on B makes it applied on A; the same package delivered twice is
+imported once and acknowledged again; a tampered package is quarantined on B and rejected on A;
+`audit verify` passes on both sides.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import paramiko
+import pytest
+from click.testing import CliRunner, Result
+
+from laxchange import package
+from laxchange.cli import main
+from laxchange.clock import FixedClock
+from laxchange.exchange.mis_csv import COLUMNS
+from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
+from tests.support.parties import PASSPHRASE, Party, make_party, record
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+A, B = "LA:919", "URN:123456"
+
+
+def lax(p: Party, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--home", str(p.home.root), *args], env=ENV)
+
+
+def _key(p: Party) -> paramiko.PKey:
+    line = Path(str(p.home.ssh_client_key) + ".pub").read_text().split()
+    return paramiko.Ed25519Key(data=base64.b64decode(line[1]))
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[tuple[Party, Party, Path]]:
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    a = make_party(tmp_path, A, "Example Council (fictional)", clock)
+    b = make_party(tmp_path, B, "Example School (fictional)", clock)
+    root = tmp_path / "server"
+    access = ServerAccess.build([(A, _key(a)), (B, _key(b))], {"council": A, "school": B})
+    server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
+                                port=0).start()
+    try:
+        a.store.set_endpoint(f"sftp://council@127.0.0.1:{server.port}/council", [server.fingerprint])
+        b.store.set_endpoint(f"sftp://school@127.0.0.1:{server.port}/school", [server.fingerprint])
+        a.trust(b)
+        b.trust(a)
+        yield a, b, root
+    finally:
+        server.stop()
+
+
+def _state(p: Party, tid: str) -> str:
+    r = lax(p, "--json", "status", "--direction", "out")
+    assert r.exit_code == 0, r.output
+    return next(t["state"] for t in json.loads(r.stdout)["transfers"] if t["transfer_id"] == tid)
+
+
+def _import(p: Party, code: int = 0) -> dict[str, object]:
+    r = lax(p, "--json", "import")
+    assert r.exit_code == code, r.output
+    out: dict[str, object] = json.loads(r.stdout)
+    return out
+
+
+def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path], tmp_path: Path) -> None:
+    a, b, server = homes
+    src = tmp_path / "pep.json"
+    src.write_text(json.dumps(record(4)))
+    pdf = tmp_path / "pep-signed.pdf"
+    pdf.write_bytes(b"%PDF-1.4 fictional signed PEP\n")
+    pkg = tmp_path / "pep.lax"
+    r = lax(a, "--json", "pack", str(src), "--type", "pep-transfer", "--to", B,
+            "-o", str(pkg), "--attach", str(pdf))
+    assert r.exit_code == 0, r.output
+    tid = json.loads(r.stdout)["manifest"]["transfer_id"]
+    assert lax(a, "send", str(pkg), "--to", B).exit_code == 0
+    assert (server / "school" / "LA_919" / f"{tid}.lax").is_file(), "uploaded under its transfer id"
+
+    # B imports: JSON, CSV, attachment, HTML, manifest; a delivered receipt goes back
+    report = _import(b)
+    assert report["counts"] == {"imported": 1}
+    folder = b.home.root / "received" / tid
+    assert json.loads((folder / "record.json").read_text()) == json.loads(src.read_text())
+    rows = list(csv.reader(io.StringIO((folder / "record.csv").read_text(encoding="utf-8"), newline="")))
+    assert rows[0] == COLUMNS and len(rows) == 2
+    assert dict(zip(COLUMNS, rows[1], strict=True))["upn"] == record(4)["record"]["child"]["upn"]
+    assert (folder / "attachments" / "attachment-1.pdf").read_bytes() == pdf.read_bytes()
+    assert (folder / "pep.html").read_text().startswith("<!DOCTYPE html>")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["sender"] == A and manifest["sender_folder"] == A
+    assert manifest["payload_sha256"] == package.inspect(pkg)["manifest"]["payload_sha256"]
+    assert [f["original_name"] for f in manifest["files"] if f["kind"] == "attachment"] == ["pep-signed.pdf"]
+    assert [(e["stage"], e["status"], e["sent"]) for e in manifest["receipts"]] == [("delivered", "accepted", True)]
+    assert not list(b.home.inbox.glob("*.lax")) and (b.home.inbox / "opened" / f"{tid}.lax").is_file()
+    assert _import(b)["counts"] == {}, "a re-run finds nothing and trips no replay check"
+
+    # A imports the receipt: the transfer is delivered
+    report = _import(a)
+    assert report["counts"] == {"receipt": 1}
+    assert _state(a, tid) == "delivered"
+
+    # the school puts the record in its MIS: applied
+    r = lax(b, "receipt", tid, "--applied")
+    assert r.exit_code == 0, r.output
+    assert lax(b, "receipt", tid, "--applied").exit_code == 2, "sent once"
+    _import(a)
+    assert _state(a, tid) == "applied"
+
+    # the same package delivered twice: imported once, acknowledged again (and harmless on A)
+    assert lax(a, "send", str(pkg), "--to", B).exit_code == 0
+    report = _import(b)
+    assert report["counts"] == {"duplicate": 1}
+    assert [d.name for d in (b.home.root / "received").iterdir()] == [tid]
+    assert _import(a)["counts"] == {"receipt": 1}
+    assert _state(a, tid) == "applied"
+
+    # a tampered package: quarantined on B (exit 10), rejected on A
+    src2 = tmp_path / "pep2.json"
+    src2.write_text(json.dumps(record(5)))
+    pkg2 = tmp_path / "pep2.lax"
+    r = lax(a, "--json", "pack", str(src2), "--type", "pep-transfer", "--to", B,
+            "-o", str(pkg2))
+    tid2 = json.loads(r.stdout)["manifest"]["transfer_id"]
+    data = bytearray(pkg2.read_bytes())
+    data[-50] ^= 0x01
+    pkg2.write_bytes(bytes(data))
+    assert lax(a, "send", str(pkg2), "--to", B).exit_code == 0
+    report = _import(b, code=10)
+    assert report["ok"] is False and report["counts"] == {"quarantined": 1}
+    assert [(s["stage"], s["status"]) for s in report["receipts_sent"]] == [("delivered", "rejected")]  # type: ignore[index]
+    assert not (b.home.root / "received" / tid2).exists()
+    _import(a)
+    assert _state(a, tid2) == "rejected"
+    r = lax(a, "--json", "status")
+    assert json.loads(r.stdout)["warnings"] == []
+
+    for p in (a, b):
+        r = lax(p, "audit", "verify")
+        assert r.exit_code == 0, r.output
+
+    # received list / show / export get it out again without the package
+    r = lax(b, "--json", "received", "list")
+    assert [x["transfer_id"] for x in json.loads(r.stdout)["received"]] == [tid]
+    out = tmp_path / "export"
+    r = lax(b, "received", "export", tid, "--to", str(out))
+    assert r.exit_code == 0, r.output
+    assert (out / "record.csv").read_bytes() == (folder / "record.csv").read_bytes()
+    assert (out / "attachments" / "attachment-1.pdf").is_file()
+    assert lax(b, "received", "export", tid, "--to", str(out)).exit_code == 2, "never overwrites"

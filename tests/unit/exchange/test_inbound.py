@@ -1,0 +1,137 @@
+"""`import_inbox`, receipts that do not apply, and the MIS CSV (issue 9 #3, #4), over local folders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from laxchange.cli import main
+from laxchange.exchange import Party
+from laxchange.exchange.inbound import import_inbox, send_applied
+from laxchange.exchange.mis_csv import COLUMNS, csv_cell, write_csv
+from laxchange.exchange.receipts import build_receipt
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
+from tests.support.parties import PASSPHRASE, T0, make_party, record
+
+REPO = Path(__file__).resolve().parents[3]
+A, B = "LA:919", "URN:123456"
+
+
+def _party(p: Any, drops: dict[str, Path]) -> Party:
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+    return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
+                 transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)))
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Party, Party]:
+    a = make_party(tmp_path, A, "Example Council")
+    b = make_party(tmp_path, B, "Example School", a.clock)
+    a.trust(b)
+    b.trust(a)
+    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    return _party(a, drops), _party(b, drops)
+
+
+def _send_pep(a: Party, tmp: Path, n: int = 1) -> tuple[str, str]:
+    res = a.pack(record(n), message_type="pep-transfer", recipient=B, out=tmp / f"pep{n}.lax")
+    assert a.send(B, [tmp / f"pep{n}.lax"]).ok
+    return res.manifest.transfer_id, res.manifest.payload_sha256
+
+
+def test_a_receipt_with_the_wrong_hash_is_a_warning_never_exit_0(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    tid, _digest = _send_pep(a, tmp_path)
+    assert import_inbox(b).ok
+    forged = build_receipt(in_reply_to=tid, payload_sha256="0" * 64, received_at=T0, processed_at=T0)
+    b.pack(forged, message_type="receipt", recipient=A, out=tmp_path / "r.lax")
+    b.send(A, [tmp_path / "r.lax"])
+    report = import_inbox(a)
+    assert not report.ok
+    results = sorted(i.receipt.result for i in report.items if i.receipt)
+    assert results == ["applied", "receipt.hash-mismatch"]
+    assert a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]  # the genuine one
+    env = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+    r = CliRunner().invoke(main, ["--home", str(a.home.root), "status"], env=env)
+    assert r.exit_code == 0 and "did not apply" in r.stderr and "receipt.hash-mismatch" in r.stderr
+
+
+def test_a_duplicate_receipt_is_not_a_warning(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    _send_pep(a, tmp_path)
+    assert import_inbox(b).ok
+    a.send(B, [tmp_path / "pep1.lax"])  # delivered twice
+    assert [i.result for i in import_inbox(b).items] == ["duplicate"]
+    report = import_inbox(a)
+    assert report.ok and sorted(i.receipt.result for i in report.items if i.receipt) == ["applied", "duplicate"]
+
+
+def test_sending_again_after_the_receipt_came_back_is_no_internal_error(pair: tuple[Party, Party],
+                                                                        tmp_path: Path) -> None:
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    import_inbox(b)
+    import_inbox(a)
+    assert a.send(B, [tmp_path / "pep1.lax"]).ok  # was IllegalTransition delivered -> sent (exit 70)
+    assert a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_an_applied_receipt_whose_delivered_one_was_lost_walks_through_delivered(pair: tuple[Party, Party],
+                                                                                 tmp_path: Path) -> None:
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    import_inbox(b)
+    for f in (tmp_path / "drop-a").glob("*.lax"):
+        f.unlink()  # the delivered receipt is lost on the way
+    assert send_applied(b, tid).error is None
+    assert import_inbox(a).ok
+    assert a.ledger.get(tid, "out", B).state == "applied"  # type: ignore[union-attr]
+
+
+def test_a_receipt_not_sent_is_sent_by_the_next_import(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    (tmp_path / "drop-a").rename(tmp_path / "drop-a.away")  # the council's server is down
+    report = import_inbox(b)
+    assert not report.ok and [s.error is not None for s in report.receipts_sent] == [True]
+    (tmp_path / "drop-a.away").rename(tmp_path / "drop-a")
+    again = import_inbox(b)
+    assert again.ok and [s.error for s in again.receipts_sent] == [None]
+    assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_no_rejection_for_a_package_whose_sender_is_not_authenticated(pair: tuple[Party, Party],
+                                                                      tmp_path: Path) -> None:
+    _a, b = pair
+    stranger = make_party(tmp_path, "LA:920", "Unknown Council")
+    stranger.trust(make_party(tmp_path / "x", B, "Example School"))  # an impostor's card for B
+    (b.home.inbox).mkdir(parents=True, exist_ok=True)
+    (b.home.inbox / "x.lax").write_bytes(stranger.pack(record(2), B))
+    report = import_inbox(b, collect=False)
+    assert [i.result for i in report.items] == ["quarantined"] and report.receipts_sent == []
+
+
+def test_csv_guards_against_formula_injection() -> None:
+    assert [csv_cell(v) for v in ("=1+1", "+44", "-2", "@SUM(A1)", "\tx", "plain", None, 3)] == \
+        ["'=1+1", "'+44", "'-2", "'@SUM(A1)", "'\tx", "plain", "", "3"]
+    rec = record(1)["record"]
+    rec["child"]["preferred_name"] = '=HYPERLINK("http://x.example","a, b")'
+    data = write_csv(rec, {"transfer_id": "0" * 32})
+    assert data.count(b"\r\n") == 2 and not data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert rows[0] == COLUMNS
+    assert dict(zip(COLUMNS, rows[1], strict=True))["preferred_name"] == "'" + rec["child"]["preferred_name"]
+
+
+def test_csv_columns_are_documented_in_order() -> None:
+    text = (REPO / "docs" / "import.md").read_text()
+    section = text.split("## The CSV columns", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M) == COLUMNS
