@@ -54,8 +54,7 @@ def _human(app: App, report: ImportReport) -> str:
     for r in report.collected:
         if r.error is not None:
             lines.append(f"NOT COLLECTED from {r.party}: {r.error.message} [{r.error.code}]"
-                         + (f"\n  hint: {r.error.hint}" if r.error.hint else "")
-                         + "\n  hint: `laxchange import --no-collect` imports only what is already in the inbox")
+                         + (f"\n  hint: {r.error.hint}" if r.error.hint else ""))
         else:
             n = sum(1 for f in r.files if f.error is None)
             lines.append(f"collected   {n} file(s) from our drop folder ({r.party})")

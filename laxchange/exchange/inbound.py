@@ -36,7 +36,7 @@ from typing import Any
 from laxchange import package
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file
-from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
+from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.mis_csv import record_of_message, write_csv
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
@@ -487,7 +487,17 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
     report = ImportReport()
     with RunLock(home.run_lock, clock=party.clock):
         if collect:
-            report.collected = party.collect([party.keystore.ring().party])
+            me = party.keystore.ring().party
+            try:
+                party.transports.resolver.resolve(me)
+            except ConfigError as exc:
+                report.collected = [PartyResult(me, error=ConfigError(
+                    f"no drop folder of our own ({me}) to collect from", code="endpoint.missing",
+                    hint="publish it (`laxchange keys export-card --sftp-url URL --host-key-fingerprint SHA256:...`) "
+                         f"or set it (`laxchange endpoints add {me} URL ...`); `laxchange import --no-collect` "
+                         "imports only what is already in the inbox", details={"cause": exc.message}))]
+            else:
+                report.collected = party.collect([me])
         folders: dict[str, str | None] = {}
         for r in report.collected:
             for f in r.files:
