@@ -279,7 +279,8 @@ def pack(
     enc_key = partner.encryption_key_at(now)
     signers = keystore.signers(now)
     att_paths = [Path(a) for a in attachments]
-    att = _describe_attachments(att_paths, attachment_names)
+    att = (_describe_attachments(att_paths) if attachment_names is None
+           else _describe_attachments(att_paths, attachment_names))
     transfer_id = random(16).hex()
     created, expires = timefmt.fmt(now), timefmt.fmt(now + expires_in)
     statement = {
