@@ -74,6 +74,24 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path,
         server.stop()
 
 
+def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(tmp_path: Path, client_key: ClientKey,
+                                                                 sshd: Sshd) -> None:
+    """paramiko raises a bare OSError ("Socket is closed") when the SFTP channel dies while its
+    transport still looks active: that is a lost link (retry), not a server refusing (give up).
+    Closing only the channel makes the race deterministic."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    f = tmp_path / "f.lax"
+    f.write_bytes(os.urandom(1024 * 1024))
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
+    with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        t.sftp.get_channel().close()
+        with pytest.raises(TransportError) as e:
+            t.put(f, "f.lax")
+    assert e.value.transient and e.value.code == "ssh.connection-lost", e.value.code
+    assert _visible(remote) == []
+
+
 def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
@@ -314,15 +332,15 @@ def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: 
 
 def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "drop").mkdir(parents=True)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.lax").write_bytes(b"secret")
-    (root / "escape").symlink_to(outside)
+    (root / "drop" / "escape").symlink_to(outside)
     src = tmp_path / "a.lax"
     src.write_bytes(b"a")
     with embedded_server(root, client_key.key, tmp_path, None) as srv:
-        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/escape", (srv.fingerprint,))
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop/escape", (srv.fingerprint,))
         with SftpTransport(ep, lambda: client_key.key, FAST) as t:
             with pytest.raises(TransportError) as listing:
                 t.list()
