@@ -43,10 +43,15 @@ def validate_document(
     if expected_type is not None:
         want_name, want_version = schemastore.parse_ref(expected_type)
         if want_name != name or (want_version is not None and want_version != version):
+            newer = (want_name == name and want_version is not None and version in schemastore.versions(name)
+                     and want_version in schemastore.versions(name)
+                     and schemastore.version_key(version) > schemastore.version_key(want_version))
             report.findings.append(Finding(
                 "error", "$.schema", "schema.unexpected-type",
-                f"document is a {name}@{version}, expected {expected_type}",
-                "pass the right --type, or check you picked the right file"))
+                f"document is a {name}@{version}, expected {expected_type}"
+                + (f" (a newer version: a {want_version} reader refuses it)" if newer else ""),
+                f"drop @{want_version} to validate it as {version}, or make a {want_version} document"
+                if newer else "pass the right --type, or check you picked the right file"))
             return report
     if version not in schemastore.versions(name):
         report.findings.append(_unknown_version(name, version))

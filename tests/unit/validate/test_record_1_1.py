@@ -151,6 +151,7 @@ def test_type_pinned_to_1_0_0_refuses_a_1_1_0_document() -> None:
     result = CliRunner().invoke(main, ["validate", "--type", "education-record@1.0.0", "-"],
                                 input=json.dumps(filled()))
     assert result.exit_code == 1 and "schema.unexpected-type" in result.output
+    assert "expected education-record@1.0.0 (a newer version: a 1.0.0 reader refuses it)" in result.output
 
 
 @pytest.fixture()
