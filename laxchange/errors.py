@@ -149,6 +149,14 @@ CODES: dict[str, str] = {
     "error.unspecified": "an error without a more specific code",
     "data.invalid": "input data is malformed or fails validation",
     "usage.invalid": "the command line or API call is wrong",
+    # the command line parser (laxchange.cli; with --json, as one JSON object)
+    "usage.missing-parameter": "a required option or argument is missing",
+    "usage.unknown-option": "no such option",
+    "usage.unknown-command": "no such command",
+    "usage.missing-command": "a command group was given no command",
+    "usage.bad-option": "an option is used wrongly (e.g. without its value)",
+    "usage.bad-argument": "an argument is used wrongly",
+    "usage.bad-value": "an option or argument has a bad value (wrong type, not a choice, no such file)",
     "security.failed": "a cryptographic or trust check failed",
     "transport.failed": "moving files to or from a partner failed",
     "config.error": "home, keys, passphrase or partner configuration is missing or wrong",
@@ -214,10 +222,12 @@ CODES: dict[str, str] = {
     "passphrase.permissions": "the passphrase file is readable by group or others",
     "passphrase.unavailable": "a passphrase is needed and there is no way to ask for it",
     "passphrase.wrong": "the passphrase does not unlock the key",
+    "passphrase.unchanged": "the new passphrase is the same as the old one",
     "ssh-key.exists": "the SSH client key already exists",
     "ssh-key.invalid": "the SSH client key cannot be parsed",
     "ssh-key.missing": "the SSH client key is missing",
     "ssh-key.passphrase": "the SSH client key cannot be unlocked",
+    "ssh-key.overlap": "the previous SSH client key is still in its rotation overlap",
     "ssh-key.permissions": "the SSH client key is readable by group or others",
     # partner cards and the directory
     "card.changed": "a new card for a known partner is not signed by its current keys",
@@ -249,6 +259,7 @@ CODES: dict[str, str] = {
     # endpoints and URLs
     "endpoint.missing": "no endpoint for this partner",
     "endpoint.none": "no endpoints to collect from",
+    "endpoint.not-configured": "the partner has no endpoint override in config.json to remove",
     "endpoint.unpinned": "an SFTP endpoint has no pinned host key",
     "url.invalid": "a malformed endpoint URL",
     "url.password": "an endpoint URL carries a password",
@@ -294,6 +305,10 @@ CODES: dict[str, str] = {
     "ledger.too-new": "the ledger was written by a newer laxchange",
     "run.locked": "another laxchange run holds this home's run lock",
     "audit.broken": "the audit chain does not verify",
+    # the readable PEP (laxchange.render)
+    "render.no-record": "the document or package carries no education record to render",
+    "render.output-exists": "the HTML output file already exists (pass --force to replace it)",
+    "render.output-unwritable": "the HTML output file cannot be written",
     # the demo
     "demo.collect": "the demo could not collect",
     "demo.invalid-sample": "a generated sample failed validation (a bug)",

@@ -10,6 +10,7 @@ is exit 70, with its traceback only under `--verbose`.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from typing import Any
@@ -49,11 +50,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve-sftp": ("laxchange.cli.transport_cmd:serve_sftp_cmd",
                    "Run an embedded SFTP server (key auth only, confined to --root) until interrupted."),
     "endpoints": ("laxchange.cli.transport_cmd:endpoints",
-                  "Partners' SFTP drop folders and pinned host keys (stored in the home's config.json)."),
+                  "Partners' drop folders and pinned host keys: from their cards, or overrides in config.json."),
     "init": ("laxchange.cli.keys_cmd:init",
              "Create this party's keys (encryption, signing, SSH) in the home directory."),
     "keys": ("laxchange.cli.keys_cmd:keys",
-             "Our own keys: list, rotate, revoke, export our card."),
+             "Our own keys: list, rotate, revoke, prune, change the passphrase, export our card."),
     "partners": ("laxchange.cli.keys_cmd:partners",
                  "The partner directory: cards we trust."),
     "pack": ("laxchange.cli.package_cmd:pack_cmd",
@@ -68,6 +69,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Transfers in the ledger and their state (ids and parties only, no personal data)."),
     "audit": ("laxchange.cli.ledger_cmd:audit_group",
               "The append-only, hash-chained audit log of every share."),
+    "render": ("laxchange.cli.render_cmd:render_cmd",
+               "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
 }
 
 
@@ -160,6 +163,66 @@ class LaxGroup(LazyGroup):
                 "exit_code": ExitCode.INTERNAL,
             }
             _report_error(ctx, info, ExitCode.INTERNAL)
+
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """As click's, but with --json anywhere on the line a parser error (missing option, bad value,
+        unknown command or option, no such file) is one JSON object on stdout, exit 2, nothing else."""
+        argv = list(sys.argv[1:] if args is None else args)
+        if not _wants_json(argv):
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            obj = extra.get("obj")
+            out = obj.out if isinstance(obj, App) else sys.stdout
+            click.echo(json.dumps({"ok": False, **_click_error(exc)}, ensure_ascii=False), file=out)
+            rv = exc.exit_code
+        except click.exceptions.Abort:
+            if standalone_mode:
+                click.echo("Aborted!", file=sys.stderr)
+            rv = 1
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+#: Click's parser errors as reason codes, most specific class first (MissingParameter is a BadParameter).
+_CLICK_CODES: list[tuple[type[click.ClickException], str]] = [
+    (click.MissingParameter, "usage.missing-parameter"),
+    (click.NoSuchOption, "usage.unknown-option"),
+    (click.BadOptionUsage, "usage.bad-option"),
+    (click.BadArgumentUsage, "usage.bad-argument"),
+    (click.BadParameter, "usage.bad-value"),
+]
+
+
+#: Plain click.UsageErrors told apart by the start of click's message (no class of their own).
+_MESSAGE_CODES: dict[str, str] = {"No such command": "usage.unknown-command",
+                                  "Missing command": "usage.missing-command"}
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """--json anywhere before a `--` (root option or the command's own)."""
+    return "--json" in (argv[: argv.index("--")] if "--" in argv else argv)
+
+
+def _click_error(exc: click.ClickException) -> dict[str, Any]:
+    """A click parser error in the same shape as a LaxError's `to_dict()`."""
+    code = next((c for cls, c in _CLICK_CODES if isinstance(exc, cls)), "usage.invalid")
+    message = exc.format_message()
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run with nothing after it: click's message is its help
+        message = "Missing command."
+    if code == "usage.invalid":
+        code = next((c for start, c in _MESSAGE_CODES.items() if message.startswith(start)), code)
+    ctx = getattr(exc, "ctx", None)
+    info: dict[str, Any] = {"error": code, "kind": "UsageError", "message": message, "exit_code": exc.exit_code,
+                            "hint": f"see `{ctx.command_path} --help`" if ctx is not None else "see `laxchange --help`"}
+    param = getattr(exc, "param", None)
+    if param is not None and param.name:
+        info["details"] = {"parameter": param.name}
+    return info
 
 
 def _app(ctx: click.Context) -> App:

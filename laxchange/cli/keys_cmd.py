@@ -10,10 +10,13 @@ import click
 from laxchange import age
 from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
+from laxchange.errors import ConfigError, UsageError
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
+#: Where `keys passphrase` finds the new passphrase in unattended use (else --new-passphrase-file, else a prompt).
+ENV_NEW_PASSPHRASE = "LAXCHANGE_NEW_PASSPHRASE"  # noqa: S105  the variable's name, not a password
 
 
 def _store(app: App, work_factor: int = _WF) -> KeyStore:
@@ -21,15 +24,25 @@ def _store(app: App, work_factor: int = _WF) -> KeyStore:
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> str:
-    lines = [f"  {'KEY ID':32}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':13}  NOT AFTER"]
+    width = max([13, *(len(k["status"]) for k in keys)])
+    kw = max([32, *(len(k["kid"]) for k in keys)])
+    private = any("private" in k for k in keys)
+    head = f"  {'KEY ID':{kw}}  {'USE':10}  {'ALGORITHM':14}  {'STATUS':{width}}  {'NOT AFTER':20}"
+    lines = [head + ("  PRIVATE" if private else "")]
     for k in keys:
-        lines.append(f"  {k['kid']:32}  {k['use']:10}  {k['alg']:14}  {k['status']:13}  {k['not_after'] or '-'}")
-    return "\n".join(lines)
+        line = f"  {k['kid']:{kw}}  {k['use']:10}  {k['alg']:14}  {k['status']:{width}}  {k['not_after'] or '-':20}"
+        lines.append((line + f"  {k['private']}") if private else line.rstrip())
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _key_rows(store: KeyStore) -> list[dict[str, Any]]:
-    now = store.clock.now()
-    return [{**k.to_dict(), "status": k.status_at(now)} for k in store.ring().keys]
+    states = store.key_states()
+    return [{**k.to_dict(), **states[k.kid]} for k in store.ring().keys]
+
+
+def _expiry_warnings(store: KeyStore) -> list[str]:
+    return [f"{k.use} key {k.kid} ({k.alg}) expires at {k.not_after} and nothing replaces it: "
+            "run `laxchange keys rotate` before then" for k in store.expiring()]
 
 
 @click.command("init")
@@ -62,18 +75,45 @@ def init(app: App, party: str, name: str, role: str | None, encryption: str, mld
 
 @click.group("keys")
 def keys() -> None:
-    """Our own keys: list, rotate, revoke, export our card."""
+    """Our own keys: list, rotate, revoke, prune, change the passphrase, export our card."""
 
 
 @keys.command("list")
 @json_option
 @click.pass_obj
 def keys_list(app: App) -> None:
-    """List our keys with their validity and status."""
+    """List our keys with their true status, and warn of any expiring within 30 days unreplaced.
+
+    STATUS: valid, not-yet-valid, expired (never replaced: rotate), retired (replaced by a
+    rotation), retired-awaiting-prune (a signing key `keys prune` will destroy), revoked,
+    missing-private-file (restore it from backup). PRIVATE: present, archived, destroyed, missing.
+    """
     store = _store(app)
     ring = store.ring()
     rows = _key_rows(store)
-    app.emit({"party": ring.party, "keys": rows}, f"{ring.party} ({ring.name})\n{_keys_table(rows)}")
+    ssh = store.ssh_key_states()
+    warnings = _expiry_warnings(store)
+    if not app.json:
+        for w in warnings:
+            app.warn(f"laxchange: warning: {w}")
+    app.emit({"party": ring.party, "keys": rows, "ssh_keys": ssh, "warnings": warnings},
+             f"{ring.party} ({ring.name})\n{_keys_table(rows + ssh)}")
+
+
+@keys.command("prune")
+@click.option("--dry-run", is_flag=True, help="Only show what would be destroyed.")
+@json_option
+@click.pass_obj
+def keys_prune(app: App, dry_run: bool) -> None:
+    """Destroy retired private signing keys (after their rotation overlap), with an audit entry each."""
+    from laxchange.exchange import Party
+
+    with Party.from_home(app.home, keystore=_store(app)) as me:
+        me.keystore.ring()
+        gone = me.prune_keys(dry_run=dry_run)
+    verb = "Would destroy" if dry_run else "Destroyed"
+    app.emit({"dry_run": dry_run, "destroyed": gone},
+             "\n".join(f"{verb} {g['use']} key {g['kid']} ({g['reason']})" for g in gone) or "Nothing to prune.")
 
 
 @keys.command("rotate")
@@ -81,17 +121,75 @@ def keys_list(app: App) -> None:
               help="How long the old keys stay valid alongside the new ones.")
 @click.option("--encryption", type=click.Choice([ALG_HYBRID, ALG_X25519]), default=None,
               help="Key type for the new encryption key (default: as before).")
+@click.option("--ssh", is_flag=True, help="Rotate the SSH client key instead: the old one is still offered to "
+                                          "partners' servers, and stays on the card, for the overlap.")
 @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
 @json_option
 @click.pass_obj
-def keys_rotate(app: App, overlap_days: int, encryption: str | None, kdf_work_factor: int) -> None:
+def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, kdf_work_factor: int) -> None:
     """Make new keys; old ones overlap, then retire (kept in the archive for old packages)."""
     store = _store(app, kdf_work_factor)
+    if ssh:
+        if encryption is not None:
+            raise UsageError("--encryption is for package keys, not with --ssh", code="usage.invalid",
+                             hint="rotate the SSH key and the package keys in two runs")
+        line = store.rotate_ssh(overlap_days=overlap_days)
+        ring = store.ring()
+        _, fpr = build_card(store)
+        app.emit({"ssh_public_key": line, "previous_ssh_public_key": ring.ssh_previous_public_key,
+                  "previous_until": ring.ssh_previous_until, "fingerprint": fpr},
+                 f"New SSH client key:\n  {line}\n"
+                 f"Ask every partner to ADD this line to the authorized_keys of the account we use on their SFTP "
+                 f"server, keeping the old line until {ring.ssh_previous_until}; until then laxchange still "
+                 "offers the old key when a server refuses the new one.\n"
+                 f"New card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner; "
+                 "`laxchange keys prune` destroys the old key after the overlap.")
+        return
     new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
     _, fpr = build_card(store)
     app.emit({"new_keys": [k.to_dict() for k in new], "fingerprint": fpr},
              "New keys:\n" + "\n".join(f"  {k.kid}  {k.use}  {k.alg}" for k in new)
              + f"\nNew card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner.")
+
+
+@keys.command("passphrase")
+@click.option("--new-passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help=f"Read the new passphrase from this 0600 file (else ${ENV_NEW_PASSPHRASE}, else a prompt).")
+@click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
+@json_option
+@click.pass_obj
+def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor: int) -> None:
+    """Re-encrypt every private key file (keys, archive, SSH key) under a new passphrase.
+
+    The current passphrase (LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE / a prompt) must open
+    every file before any is changed; each file is then replaced atomically. If it is interrupted,
+    run it again with the same two passphrases: it finishes the files still under the old one.
+    """
+    store = _store(app, kdf_work_factor)
+    store.ring()
+    store.private_files()
+    new = _new_passphrase(new_passphrase_file)
+    result = store.change_passphrase(new)
+    app.emit(result, f"Re-encrypted {result['changed']} of {result['files']} private key files under the new "
+                     "passphrase.\nUpdate LAXCHANGE_PASSPHRASE / the passphrase file the nightly run uses.")
+
+
+def _new_passphrase(path: Path | None) -> bytes:
+    import os
+    import sys
+
+    from laxchange.passphrase import passphrase_from_file
+
+    if path is not None:
+        return passphrase_from_file(path)
+    if os.environ.get(ENV_NEW_PASSPHRASE):
+        return os.environ[ENV_NEW_PASSPHRASE].encode("utf-8")
+    if not sys.stdin.isatty():
+        raise ConfigError("the new passphrase is needed, and there is no terminal to ask",
+                          code="passphrase.unavailable",
+                          hint=f"pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}")
+    value = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
+    return str(value).encode("utf-8")
 
 
 @keys.command("revoke")

@@ -10,7 +10,7 @@ import click
 
 from laxchange.cli.app import App, json_option
 from laxchange.errors import InternalError, TransportError, UsageError
-from laxchange.exchange import ConfigEndpoints, Party
+from laxchange.exchange import ConfigEndpoints, DirectoryEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
 from laxchange.transport import (
     Endpoint,
@@ -20,6 +20,7 @@ from laxchange.transport import (
     ensure_ssh_identity,
 )
 from laxchange.transport.endpoints import check_fingerprint, parse_url
+from laxchange.trust import check_party
 
 
 class _ProgressLine:
@@ -161,7 +162,7 @@ def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authori
 
 @click.group("endpoints")
 def endpoints() -> None:
-    """Partners' SFTP drop folders and pinned host keys (stored in the home's config.json)."""
+    """Partners' drop folders and pinned host keys: from their cards, or overrides in config.json."""
 
 
 @endpoints.command("add")
@@ -190,11 +191,43 @@ def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...],
 @json_option
 @click.pass_obj
 def endpoints_list(app: App) -> None:
-    """Show configured endpoints."""
-    eps = ConfigEndpoints(app.home).all()
-    app.emit({"endpoints": [{"party": e.party, "url": e.url, "host_key_fingerprints": list(e.host_key_fingerprints)}
-                            for e in eps]},
-             "\n".join(f"{e.party}  {e.url}  {' '.join(e.host_key_fingerprints)}" for e in eps) or "no endpoints")
+    """Show every partner's endpoint in effect, where it comes from (card or config), and our own."""
+    rows = DirectoryEndpoints(app.home).effective()
+
+    def human() -> str:
+        if not rows:
+            return "no endpoints: no partners, no overrides, and no SFTP endpoint on our own card"
+        lines = []
+        for e in rows:
+            src = {"own": "our own drop folder (our card)", "card": "partner's card",
+                   "config": "config override"}[e["source"]]
+            line = f"{e['party']:12} {e['url'] or '-'}  [{src}]  {' '.join(e['host_key_fingerprints']) or '-'}"
+            if e.get("card_url"):
+                line += f"\n{'':12} (overrides the card's {e['card_url']})"
+            if e.get("problem"):
+                line += f"\n{'':12} problem: {e['problem']}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    app.emit({"endpoints": rows}, human)
+
+
+@endpoints.command("remove")
+@click.argument("party")
+@json_option
+@click.pass_obj
+def endpoints_remove(app: App, party: str) -> None:
+    """Remove PARTY's endpoint override from config.json (its card's endpoint applies again)."""
+    removed = ConfigEndpoints(app.home).remove(check_party(party))
+    now = next((e for e in DirectoryEndpoints(app.home).effective() if e["party"] == party), None)
+    if now is None:
+        after = f"{party} is not a partner, so no endpoint is in effect for it"
+    elif now.get("problem"):
+        after = f"{party} now has no usable endpoint: {now['problem']}"
+    else:
+        after = f"now in effect: {now['url']} (from {'its card' if now['source'] == 'card' else 'our card'})"
+    app.emit({"removed": {"party": party, "url": removed.url}, "now": now},
+             f"removed the override for {party} ({removed.url}); {after}")
 
 
 @endpoints.command("ssh-key")

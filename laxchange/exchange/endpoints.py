@@ -91,6 +91,20 @@ class ConfigEndpoints:
         self.home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(self.home.config_file, dumps_pretty(data).encode("utf-8"))
 
+    def remove(self, party: str) -> Endpoint:
+        """Remove `party`'s override from config.json and return it; UsageError if it has none."""
+        data = self._load()
+        entries = data.get("endpoints", {})
+        if party not in entries:
+            raise UsageError(f"no endpoint override for {party} in {self.home.config_file}",
+                             code="endpoint.not-configured",
+                             hint="`laxchange endpoints list` shows each partner's endpoint and where it comes from; "
+                                  "one from a partner's card changes only with a new card")
+        removed = self.resolve(party)
+        del entries[party]
+        write_atomic(self.home.config_file, dumps_pretty(data).encode("utf-8"))
+        return removed
+
     def all(self) -> list[Endpoint]:
         return [self.resolve(p) for p in self.parties()]
 
@@ -125,6 +139,46 @@ class DirectoryEndpoints:
             return parties
         own = self.own()
         return [own.party] if own else []
+
+    def effective(self) -> list[dict[str, Any]]:
+        """Every endpoint in effect: each partner's, and our own drop folder, with where it comes from.
+
+        One row per party: `party`, `url`, `host_key_fingerprints`, `source` (config: an override
+        in config.json; card: the partner's signed card; own: our keyring, where partners deliver
+        to us), `card_url` when an override hides a card's URL, and `problem` when it cannot be used.
+        """
+        store = KeyStore(self.home)
+        own_party = store.ring().party if store.exists() else None
+        overrides = set(self.config.parties())
+        directory = PartnerDirectory(self.home)
+        partners = {p.party: p for p in directory.list()}
+        rows = []
+        for party in sorted(overrides | set(partners) | ({own_party} if own_party else set())):
+            source = "config" if party in overrides else "own" if party == own_party else "card"
+            row: dict[str, Any] = {"party": party, "source": source, "url": None, "host_key_fingerprints": []}
+            if source == "own":
+                ring = store.ring()
+                row.update(url=ring.sftp_url, host_key_fingerprints=list(ring.host_key_fingerprints))
+                if self.own() is None:
+                    row["problem"] = ("no SFTP endpoint on our card (`laxchange keys export-card --sftp-url URL "
+                                      "--host-key-fingerprint SHA256:...`)" if not ring.sftp_url
+                                      else "our card has no host-key fingerprint (`laxchange keys export-card "
+                                           "--host-key-fingerprint SHA256:...`)")
+            else:
+                try:
+                    ep = self.resolve(party)
+                except ConfigError as exc:
+                    row["problem"] = exc.message
+                    if source == "card":
+                        p = partners[party]
+                        row.update(url=p.sftp_url, host_key_fingerprints=list(p.host_key_fingerprints))
+                else:
+                    row.update(url=ep.url, host_key_fingerprints=list(ep.host_key_fingerprints))
+            card = partners.get(party)
+            if source == "config" and card is not None and card.sftp_url and card.sftp_url != row["url"]:
+                row["card_url"] = card.sftp_url
+            rows.append(row)
+        return rows
 
     def resolve(self, party: str) -> Endpoint:
         if party in self.config.parties():

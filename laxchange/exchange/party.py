@@ -105,7 +105,6 @@ class Party:
              expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
              attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
         """Validate, sign and encrypt `document` for `recipient` into `out`; record it as queued."""
-        self.keystore.destroy_retired_signing_keys()
         result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
                               attachments=attachments)
@@ -235,6 +234,17 @@ class Party:
                                                  "state": original.state, "status": receipt["status"]})
             return
         ledger.advance("out", original.transfer_id, sender, state, detail=receipt.get("reason_code"))
+
+    # -- housekeeping -----------------------------------------------------------------------
+    def prune_keys(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+        """Destroy our retired private keys (`KeyStore.prune`), each with a `key.destroyed` audit entry.
+
+        The explicit step (`laxchange keys prune`, or the nightly run's housekeeping): no other
+        command destroys a key. Returns what was (with `dry_run`, would be) destroyed.
+        """
+        if dry_run:
+            return self.keystore.prunable()
+        return self.keystore.prune(record=lambda entry: self.ledger.note("key.destroyed", entry))
 
 
 def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:

@@ -118,6 +118,7 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "receipt.unmatched",      # a verified receipt names no outbound transfer of ours to its sender
     "receipt.hash-mismatch",  # ... names one, but not the payload we sent
     "receipt.out-of-state",   # ... matches, but the transfer is in a state it cannot change from
+    "key.destroyed",          # `keys prune` destroyed the private half of one of our retired keys
 })
 
 

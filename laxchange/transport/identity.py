@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -17,7 +19,8 @@ from laxchange.errors import ConfigError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
 
-__all__ = ["create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity", "public_line"]
+__all__ = ["create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity", "public_line",
+           "reencrypt_ssh_identity", "ssh_identity_fingerprint"]
 
 IdentityLoader = Callable[[], paramiko.PKey]
 
@@ -38,9 +41,7 @@ def create_ssh_identity(path: Path, passphrase: bytes | None, comment: str = "la
     key = Ed25519PrivateKey.generate()
     enc: serialization.KeySerializationEncryption = serialization.NoEncryption()
     if passphrase:
-        enc = serialization.BestAvailableEncryption(passphrase)
-        if kdf_rounds is not None:
-            enc = serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(kdf_rounds).build(passphrase)
+        enc = _encryption(passphrase, kdf_rounds)
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, enc)
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -48,6 +49,34 @@ def create_ssh_identity(path: Path, passphrase: bytes | None, comment: str = "la
     line = public.decode("ascii") + f" {comment}"
     write_atomic(path.with_name(path.name + ".pub"), (line + "\n").encode("ascii"), mode=0o644)
     return line
+
+
+def _encryption(passphrase: bytes, kdf_rounds: int | None) -> serialization.KeySerializationEncryption:
+    if kdf_rounds is not None:
+        return serialization.PrivateFormat.OpenSSH.encryption_builder().kdf_rounds(kdf_rounds).build(passphrase)
+    return serialization.BestAvailableEncryption(passphrase)
+
+
+def reencrypt_ssh_identity(data: bytes, old: bytes, new: bytes, *, kdf_rounds: int | None = None) -> bytes | None:
+    """The OpenSSH private key `data` encrypted under `new`; None if `old` does not unlock it.
+
+    Raises ValueError if `data` is not an OpenSSH private key at all."""
+    if not data.lstrip().startswith(b"-----BEGIN OPENSSH " + b"PRIVATE KEY-----"):
+        raise ValueError("not an OpenSSH private key")
+    try:
+        key = serialization.load_ssh_private_key(data, password=old)
+    except ValueError:  # a wrong passphrase shows only as a broken check inside the decrypted part
+        return None
+    except TypeError:  # not encrypted, but a password was given
+        key = serialization.load_ssh_private_key(data, password=None)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                             _encryption(new, kdf_rounds))
+
+
+def ssh_identity_fingerprint(public_line: str) -> str:
+    """SHA256:... of an OpenSSH public key line, as `ssh-keygen -l` prints it."""
+    blob = base64.b64decode(public_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
 
 
 def ensure_ssh_identity(home: Home, passphrase: PassphraseSource) -> str:

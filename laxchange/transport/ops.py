@@ -47,9 +47,13 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
         if url.scheme == "file":
             return LocalFolderTransport(endpoint)
         key = endpoint.identity or home.ssh_client_key
+        # During an SSH key rotation's overlap (`keys rotate --ssh`) the previous key is tried too.
+        prev = home.ssh_client_key.with_name(home.ssh_client_key.name + ".previous")
         with lock:  # one unlocked key per run, however many partners and reconnects
             loader = loaders.setdefault(key, identity_loader(key, passphrase))
-        return SftpTransport(endpoint, loader, settings)
+            fallback = loaders.setdefault(prev, identity_loader(prev, passphrase)) \
+                if endpoint.identity is None and prev.exists() else None
+        return SftpTransport(endpoint, loader, settings, previous_identity=fallback)
 
     return make
 

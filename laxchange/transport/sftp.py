@@ -97,13 +97,18 @@ class _HashSink:
 class SftpTransport:
     """One SSH connection and SFTP session to one endpoint."""
 
-    def __init__(self, endpoint: Endpoint, identity: IdentityLoader, settings: SftpSettings | None = None) -> None:
+    def __init__(self, endpoint: Endpoint, identity: IdentityLoader, settings: SftpSettings | None = None, *,
+                 previous_identity: IdentityLoader | None = None) -> None:
         url = endpoint.parsed
         if url.scheme != "sftp":
             raise ValueError("SftpTransport needs an sftp:// endpoint")
         self.endpoint = endpoint
         self.url = url
         self.identity = identity
+        #: Our SSH key before `keys rotate --ssh`, tried when the server refuses the new one (the overlap).
+        self.previous_identity = previous_identity
+        #: Set when the server accepted only the previous key: the partner has not added the new line yet.
+        self.used_previous_identity = False
         self.settings = settings or SftpSettings()
         self._ssh: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
@@ -161,7 +166,14 @@ class SftpTransport:
             key = self.identity()
             auth_started = time.monotonic()
             try:
-                ssh.auth_publickey(self.url.user, key)
+                try:
+                    ssh.auth_publickey(self.url.user, key)
+                except paramiko.AuthenticationException:
+                    if self.previous_identity is None or time.monotonic() - auth_started >= ssh.auth_timeout:
+                        raise
+                    auth_started = time.monotonic()
+                    ssh.auth_publickey(self.url.user, self.previous_identity())
+                    self.used_previous_identity = True
             except paramiko.AuthenticationException as exc:
                 # paramiko raises the same class for "refused" and "no answer in auth_timeout": tell
                 # them apart by the clock, not by its message text.

@@ -66,6 +66,9 @@ class Partner(KeySet):
     issued: str
     fingerprint: str
     envelope: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: After the partner rotated its SSH key: the previous public key and until when it is kept.
+    ssh_previous_public_key: str | None = None
+    ssh_previous_until: str | None = None
 
     def encryption_key_at(self, t: dt.datetime) -> KeyInfo:
         ks = self.keys_valid_at(t, ENCRYPTION)
@@ -79,6 +82,9 @@ class Partner(KeySet):
                 "issued": self.issued, "sftp_url": self.sftp_url,
                 "host_key_fingerprints": self.host_key_fingerprints,
                 "required_signature_algorithms": self.required_signature_algorithms,
+                "ssh_public_key": self.ssh_public_key,
+                "ssh_previous": ({"public_key": self.ssh_previous_public_key, "until": self.ssh_previous_until}
+                                 if self.ssh_previous_public_key else None),
                 "keys": [k.to_dict() for k in self.keys]}
 
 
@@ -101,6 +107,9 @@ def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) ->
         "ssh_public_key": ring.ssh_public_key,
         "policy": {"required_signature_algorithms": list(ring.required_signature_algorithms)},
     }
+    # Only during an SSH key rotation's overlap, so every other card reads as before.
+    if ring.ssh_previous_public_key and ring.ssh_previous_until and timefmt.parse(ring.ssh_previous_until) > issued:
+        payload["ssh_previous"] = {"public_key": ring.ssh_previous_public_key, "until": ring.ssh_previous_until}
     raw = jsonio.dumps_canonical(payload)
     env = dsse.sign(CARD_PAYLOAD_TYPE, raw, signers)
     return env.to_dict(), fingerprint_of(raw)
@@ -125,7 +134,8 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
     except InvalidData as exc:
         raise _bad_card(exc.message) from None
     expected = {"type", "card_version", "party", "name", "role", "issued", "keys", "sftp", "ssh_public_key", "policy"}
-    if not isinstance(p, dict) or set(p) != expected or p["type"] != CARD_TYPE or p["card_version"] != 1:
+    if not isinstance(p, dict) or not expected <= set(p) <= expected | {"ssh_previous"} or p["type"] != CARD_TYPE \
+            or p["card_version"] != 1:
         raise _bad_card("not a version-1 laxchange card")
     if jsonio.dumps_canonical(p) != env.payload:
         raise _bad_card("payload is not canonical JSON")
@@ -148,6 +158,13 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
         if ssh is not None and (
                 not isinstance(ssh, str) or not re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* ?[^\n]*", ssh)):
             raise ValueError("ssh_public_key must be one ssh-ed25519 public key line")
+        prev = p.get("ssh_previous")
+        if prev is not None:
+            if not isinstance(prev, dict) or set(prev) != {"public_key", "until"} or not isinstance(
+                    prev["public_key"], str) or not re.fullmatch(r"ssh-ed25519 [A-Za-z0-9+/]+=* ?[^\n]*",
+                                                                 prev["public_key"]):
+                raise ValueError("ssh_previous must be {public_key: one ssh-ed25519 line, until: a time}")
+            timefmt.parse(prev["until"])
     except (InvalidData, UsageError, ValueError, KeyError, TypeError) as exc:
         msg = exc.message if isinstance(exc, (InvalidData, UsageError)) else str(exc)
         raise _bad_card(msg) from None
@@ -159,7 +176,9 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
     if missing:
         raise _bad_card(f"not self-signed with a valid {', '.join(sorted(missing))} key")
     partner = Partner(p["party"], p["name"], p["role"], keys, sftp["url"], fprs, p["ssh_public_key"], list(algs),
-                      p["issued"], fingerprint_of(env.payload), env.to_dict())
+                      p["issued"], fingerprint_of(env.payload), env.to_dict(),
+                      ssh_previous_public_key=prev["public_key"] if prev else None,
+                      ssh_previous_until=prev["until"] if prev else None)
     return partner, env
 
 

@@ -8,6 +8,8 @@ Layout of `<home>/keys/` (see keys/README.md in the repository):
   recipient, work factor 2^18 by default). Mode 0600; a looser file is refused.
 - `archive/<kid>.age` — retired and revoked decryption keys, kept so old packages still open.
   Retired signing keys are destroyed, not archived: their only remaining use would be forgery.
+  That happens only in `prune` (`laxchange keys prune`), never as a side effect of another
+  command, and only once the key is revoked or replaced by a rotation and past its overlap.
 - `ssh_ed25519` / `ssh_ed25519.pub` — the SSH client identity for SFTP (OpenSSH format,
   encrypted with the same passphrase).
 """
@@ -19,6 +21,7 @@ import datetime as dt
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,10 +36,12 @@ from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.home import Home, load_home_file
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport.endpoints import check_fingerprint, parse_url
-from laxchange.transport.identity import create_ssh_identity
+from laxchange.transport.identity import create_ssh_identity, reencrypt_ssh_identity, ssh_identity_fingerprint
 
 ENCRYPTION = "encryption"
 SIGNING = "signing"
+#: The `use` of the SSH client key in `prune`'s entries (it is not in the keyring's key list).
+SSH = "ssh"
 ALG_HYBRID = "mlkem768x25519"
 ALG_X25519 = "x25519"
 ENCRYPTION_ALGS = (ALG_HYBRID, ALG_X25519)
@@ -45,6 +50,8 @@ SIGNING_ALGS = (dsse.ED25519, dsse.MLDSA65)
 PARTY_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
 DEFAULT_VALIDITY_DAYS = 2 * 365
 DEFAULT_OVERLAP_DAYS = 30
+#: `keys list`, the run report and `doctor` warn this many days before a key expires unreplaced.
+EXPIRY_WARNING_DAYS = 30
 #: Lowest scrypt work factor accepted for key files (tests use it; people get 18).
 MIN_WORK_FACTOR = 10
 
@@ -202,13 +209,21 @@ class Keyring(KeySet):
     host_key_fingerprints: list[str] = field(default_factory=list)
     ssh_public_key: str | None = None
     required_signature_algorithms: list[str] = field(default_factory=lambda: [dsse.ED25519])
+    #: After `keys rotate --ssh`: the previous SSH public key, still on the card (and still tried
+    #: by our client) until `ssh_previous_until`, so partners have time to add the new line.
+    ssh_previous_public_key: str | None = None
+    ssh_previous_until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"party": self.party, "name": self.name, "role": self.role,
-                "keys": [k.to_dict() for k in self.keys], "sftp_url": self.sftp_url,
-                "host_key_fingerprints": list(self.host_key_fingerprints),
-                "ssh_public_key": self.ssh_public_key,
-                "required_signature_algorithms": list(self.required_signature_algorithms)}
+        d = {"party": self.party, "name": self.name, "role": self.role,
+             "keys": [k.to_dict() for k in self.keys], "sftp_url": self.sftp_url,
+             "host_key_fingerprints": list(self.host_key_fingerprints),
+             "ssh_public_key": self.ssh_public_key,
+             "required_signature_algorithms": list(self.required_signature_algorithms)}
+        if self.ssh_previous_public_key is not None:
+            d["ssh_previous_public_key"] = self.ssh_previous_public_key
+            d["ssh_previous_until"] = self.ssh_previous_until
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Keyring:
@@ -221,7 +236,7 @@ class Keyring(KeySet):
                 raise ValueError(f"{name} must be a string")
         if not isinstance(d["keys"], list):
             raise ValueError("keys must be a list")
-        for name in ("sftp_url", "ssh_public_key"):
+        for name in ("sftp_url", "ssh_public_key", "ssh_previous_public_key", "ssh_previous_until"):
             if not isinstance(d.get(name), str | None):
                 raise ValueError(f"{name} must be a string or null")
         for name in ("host_key_fingerprints", "required_signature_algorithms"):
@@ -231,7 +246,9 @@ class Keyring(KeySet):
                    keys=[KeyInfo.from_dict(k) for k in d["keys"]], sftp_url=d.get("sftp_url"),
                    host_key_fingerprints=list(d.get("host_key_fingerprints") or []),
                    ssh_public_key=d.get("ssh_public_key"),
-                   required_signature_algorithms=list(d.get("required_signature_algorithms") or [dsse.ED25519]))
+                   required_signature_algorithms=list(d.get("required_signature_algorithms") or [dsse.ED25519]),
+                   ssh_previous_public_key=d.get("ssh_previous_public_key"),
+                   ssh_previous_until=d.get("ssh_previous_until"))
 
 
 SFTP_URL_RE = re.compile(r"sftp://[A-Za-z0-9._-]+@[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s]*)?")
@@ -247,6 +264,11 @@ def check_sftp_url(url: str | None) -> str | None:
     return url
 
 
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    """Replace a private key file atomically (temporary file, fsync, rename, fsync of the folder)."""
+    jsonio.write_atomic(path, data, mode=0o600)
 
 
 def _check_private_file(path: Path) -> None:
@@ -325,6 +347,17 @@ class KeyStore:
         raise ConfigError(f"private key {kid} is not in {self.home.keys}", code="key.missing",
                           hint="restore it from backup; `laxchange keys list` shows the key ids")
 
+    @property
+    def passphrase_marker(self) -> Path:
+        """Present while `change_passphrase` runs: some files may be under the old, some the new one."""
+        return self.home.keys / "passphrase-change.pending"
+
+    def _wrong_pass_hint(self) -> str:
+        if self.passphrase_marker.exists():
+            return ("a `laxchange keys passphrase` run did not finish, so some key files are under the old "
+                    "passphrase and some under the new: run it again with the old and the new passphrase")
+        return "check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE"
+
     def _secret(self, info: KeyInfo) -> bytes:
         if info.kid in self._secrets:
             return self._secrets[info.kid]
@@ -336,7 +369,7 @@ class KeyStore:
         except age.NoMatchError:
             self._pass = None
             raise ConfigError(f"wrong passphrase for private key {path.name}", code="passphrase.wrong",
-                              hint="check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE") from None
+                              hint=self._wrong_pass_hint()) from None
         except age.AgeError as exc:
             raise ConfigError(f"private key file {path} is damaged ({exc})", code="key.damaged",
                               hint="restore it from backup") from None
@@ -424,7 +457,7 @@ class KeyStore:
         """New keys for every use/algorithm; the old ones stay valid `overlap_days` more, then retire.
 
         Old decryption keys move to archive/ (they keep opening old packages); old signing keys
-        stay for the overlap (to co-sign the card) and are destroyed once it ends."""
+        stay for the overlap (to co-sign the card); `prune` destroys them once it has ended."""
         ring = self.ring()
         now = self.clock.now()
         end = now + dt.timedelta(days=validity_days)
@@ -448,44 +481,138 @@ class KeyStore:
             updated.append(k)
         ring.keys = updated + new
         self._save(ring)
-        self.destroy_retired_signing_keys()
         return new
 
     def _archive(self, kid: str) -> None:
-        """Keep a retired private key: decryption keys still open old packages.
+        """Keep a retired private decryption key: it still opens old packages.
 
         Signing keys are never archived: a retired signing key has no use left but forging
-        back-dated packages, so it is destroyed instead (`destroy_retired_signing_keys`)."""
+        back-dated packages. It stays where it is until `prune` destroys it, explicitly and with
+        an audit entry, once it has been superseded and its overlap is over."""
         info = self.ring().find_key(kid)
         if info is not None and info.use == SIGNING:
-            self._destroy(kid)
             return
         src = self.home.keys / f"{kid}.age"
         if src.exists():
             self.archive.mkdir(mode=0o700, exist_ok=True)
             os.replace(src, self.archive / src.name)
 
+    def _private_where(self, kid: str) -> str | None:
+        """"present" (keys/), "archived" (keys/archive/), or None when there is no private file."""
+        if (self.home.keys / f"{kid}.age").exists():
+            return "present"
+        if (self.archive / f"{kid}.age").exists():
+            return "archived"
+        return None
+
+    @staticmethod
+    def _superseded(k: KeyInfo, ring: Keyring) -> bool:
+        """Another key of the same use and algorithm, not revoked, takes over when `k` ends (a rotation)."""
+        if k.not_after is None:
+            return False
+        end = timefmt.parse(k.not_after)
+        return any(o.kid != k.kid and o.use == k.use and o.alg == k.alg and o.revoked_at is None
+                   and timefmt.parse(o.not_before) <= end
+                   and (o.not_after is None or timefmt.parse(o.not_after) > end) for o in ring.keys)
+
+    def key_state(self, k: KeyInfo, at: dt.datetime | None = None) -> dict[str, str]:
+        """The true state of one of our keys: its `status` and where its `private` half is.
+
+        status: valid, not-yet-valid, expired (past not_after and never replaced: rotate),
+        retired (replaced by a rotation; a decryption key is kept in the archive, a signing key
+        destroyed), retired-awaiting-prune (a retired or revoked signing key whose private file
+        `keys prune` will destroy), revoked, missing-private-file (a key we still need has no
+        private file: restore it from backup).
+        private: present, archived, destroyed (a retired signing key, as intended) or missing.
+        """
+        t = at or self.clock.now()
+        ring = self.ring()
+        where = self._private_where(k.kid)
+        base = k.status_at(t)
+        retired = base == "revoked" or (base == "expired" and self._superseded(k, ring))
+        if where is None:
+            private = "destroyed" if k.use == SIGNING and retired else "missing"
+        else:
+            private = where
+        if base == "revoked":
+            status = "revoked"
+        elif retired:
+            status = "retired-awaiting-prune" if k.use == SIGNING and where is not None else "retired"
+        else:
+            status = base
+        if private == "missing" and (k.use == ENCRYPTION or base in ("valid", "not-yet-valid")):
+            status = "missing-private-file"
+        return {"status": status, "private": private}
+
+    def key_states(self, at: dt.datetime | None = None) -> dict[str, dict[str, str]]:
+        """`key_state` of every key in the keyring, by key id."""
+        return {k.kid: self.key_state(k, at) for k in self.ring().keys}
+
+    def expiring(self, within: dt.timedelta = dt.timedelta(days=EXPIRY_WARNING_DAYS),
+                 at: dt.datetime | None = None) -> list[KeyInfo]:
+        """Keys valid now that expire within `within` with nothing to take over from them.
+
+        A key in a rotation's overlap is not listed (its successor outlives it). For the run
+        report and `doctor`: each one means "run `laxchange keys rotate` before not_after"."""
+        t = at or self.clock.now()
+        ring = self.ring()
+        out = []
+        for k in ring.keys_valid_at(t):
+            if k.not_after is None or timefmt.parse(k.not_after) > t + within:
+                continue
+            if not self._superseded(k, ring):
+                out.append(k)
+        return sorted(out, key=lambda k: (k.not_after or "", k.kid))
+
+    def prunable(self, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """What `prune` would destroy now: private files of signing keys that are revoked, or were
+        replaced by a rotation and are past the overlap (not_after). An expired key nobody
+        replaced is never pruned: that is a missed rotation, not a retirement."""
+        t = at or self.clock.now()
+        out: list[dict[str, Any]] = []
+        for k in self.ring().keys:
+            if k.use != SIGNING or self._private_where(k.kid) is None:
+                continue
+            if self.key_state(k, t)["status"] in ("retired-awaiting-prune", "revoked"):
+                out.append({"kid": k.kid, "use": k.use, "alg": k.alg, "not_after": k.not_after,
+                            "reason": "revoked" if k.revoked_at is not None else "retired"})
+        ring = self.ring()
+        if ring.ssh_previous_public_key and ring.ssh_previous_until and timefmt.parse(ring.ssh_previous_until) <= t:
+            out.append({"kid": ssh_identity_fingerprint(ring.ssh_previous_public_key), "use": SSH,
+                        "alg": ring.ssh_previous_public_key.split()[0], "not_after": ring.ssh_previous_until,
+                        "reason": "retired"})
+        return out
+
+    def prune(self, at: dt.datetime | None = None,
+              record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Destroy the private halves listed by `prunable` and return them.
+
+        `record(entry)` is called before each file is deleted (the Party writes the audit entry
+        there); if it raises, that key and the rest are left as they are."""
+        gone = []
+        for entry in self.prunable(at):
+            if record is not None:
+                record(entry)
+            if entry["use"] == SSH:
+                self._destroy_previous_ssh()
+            else:
+                self._destroy(entry["kid"])
+            gone.append(entry)
+        return gone
+
+    def _destroy_previous_ssh(self) -> None:
+        prev = self.previous_ssh_key
+        prev.unlink(missing_ok=True)
+        prev.with_name(prev.name + ".pub").unlink(missing_ok=True)
+        ring = self.ring()
+        ring.ssh_previous_public_key = ring.ssh_previous_until = None
+        self._save(ring)
+
     def _destroy(self, kid: str) -> None:
         for d in (self.home.keys, self.archive):
             (d / f"{kid}.age").unlink(missing_ok=True)
         self._secrets.pop(kid, None)
-
-    def destroy_retired_signing_keys(self, at: dt.datetime | None = None) -> list[str]:
-        """Delete the private halves of signing keys that are revoked or past not_after.
-
-        During a rotation's overlap the old signing key stays (it co-signs the card partners
-        use to accept the new keys); once the overlap ends it goes. Returns the key ids removed.
-        """
-        t = at or self.clock.now()
-        gone = []
-        for k in self.ring().keys:
-            if k.use != SIGNING:
-                continue
-            retired = k.revoked_at is not None or (k.not_after is not None and timefmt.parse(k.not_after) <= t)
-            if retired and any((d / f"{k.kid}.age").exists() for d in (self.home.keys, self.archive)):
-                self._destroy(k.kid)
-                gone.append(k.kid)
-        return gone
+        self._signer_cache.pop(kid, None)
 
     def revoke(self, kid: str, reason: str, at: dt.datetime | None = None) -> KeyInfo:
         if not reason or not reason.strip():
@@ -502,6 +629,146 @@ class KeyStore:
         self._archive(kid)
         self._save(ring)
         return new
+
+    # --- the SSH client key -----------------------------------------------------------------
+
+    @property
+    def previous_ssh_key(self) -> Path:
+        """The SSH client key before the last `rotate_ssh`, kept (and tried) during its overlap."""
+        return self.home.ssh_client_key.with_name(self.home.ssh_client_key.name + ".previous")
+
+    def rotate_ssh(self, *, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> str:
+        """A new SSH client key; the old one stays for `overlap_days` and is tried when a server
+        refuses the new one. Returns the new public line (for partners' authorized_keys).
+
+        Until the overlap ends the card carries both public keys (`ssh_previous`), so a partner
+        adds the new line beside the old one; `prune` destroys the old key after it. The order
+        keeps a working key on disk at every step: the new key is written beside the current
+        one, the current one copied to `.previous`, the keyring saved, and only then is the new
+        key renamed into place."""
+        ring = self.ring()
+        current = self.home.ssh_client_key
+        prev = self.previous_ssh_key
+        if ring.ssh_previous_public_key is not None or prev.exists():
+            until = ring.ssh_previous_until or "?"
+            raise ConfigError(f"the previous SSH client key is kept until {until} (its overlap)",
+                              code="ssh-key.overlap",
+                              hint=f"run `laxchange keys prune` after {until} (it destroys the previous key), "
+                                   "then rotate again")
+        check_private_file(current, what="SSH client key", kind="ssh-key",
+                           missing_hint="restore it from backup, or run `laxchange endpoints ssh-key`")
+        secret = self._get_pass("unlock the private keys")
+        if reencrypt_ssh_identity(current.read_bytes(), secret, secret, kdf_rounds=self.ssh_kdf_rounds) is None:
+            self._pass = None
+            raise ConfigError(f"wrong passphrase for the SSH client key {current}", code="passphrase.wrong",
+                              hint=self._wrong_pass_hint())
+        now = self.clock.now()
+        nxt = current.with_name(current.name + ".next")
+        line = create_ssh_identity(nxt, secret, f"laxchange-{ring.party.replace(':', '-')}",
+                                   kdf_rounds=self.ssh_kdf_rounds, overwrite=True)
+        jsonio.write_atomic(prev, current.read_bytes(), mode=0o600)
+        old_pub = current.with_name(current.name + ".pub")
+        if old_pub.exists():
+            jsonio.write_atomic(prev.with_name(prev.name + ".pub"), old_pub.read_bytes(), mode=0o644)
+        ring.ssh_previous_public_key = ring.ssh_public_key
+        ring.ssh_previous_until = timefmt.fmt(now + dt.timedelta(days=overlap_days))
+        ring.ssh_public_key = line
+        self._save(ring)
+        os.replace(nxt.with_name(nxt.name + ".pub"), old_pub)
+        os.replace(nxt, current)
+        return line
+
+    # --- the passphrase ------------------------------------------------------------------
+
+    def ssh_key_states(self, at: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """The SSH client key (and the previous one during an overlap) as `keys list` rows:
+        `kid` its SHA256 fingerprint, `use` ssh, `status` valid / previous (still offered to servers
+        until `not_after`) / retired-awaiting-prune (past it: `keys prune`) / missing-private-file."""
+        t = at or self.clock.now()
+        ring = self.ring()
+        rows: list[dict[str, Any]] = []
+        for line, path, until in ((ring.ssh_public_key, self.home.ssh_client_key, None),
+                                  (ring.ssh_previous_public_key, self.previous_ssh_key, ring.ssh_previous_until)):
+            if not line:
+                continue
+            present = path.exists()
+            if not present:
+                status = "missing-private-file" if until is None else "retired"
+            elif until is None:
+                status = "valid"
+            elif timefmt.parse(until) > t:
+                status = "previous"
+            else:
+                status = "retired-awaiting-prune"
+            rows.append({"kid": ssh_identity_fingerprint(line), "use": SSH, "alg": line.split()[0],
+                         "public": line, "not_before": None, "not_after": until, "status": status,
+                         "private": "present" if present else ("missing" if until is None else "destroyed")})
+        return rows
+
+    def private_files(self) -> list[Path]:
+        """Every file the passphrase protects: age key files in keys/ and keys/archive/, the SSH key(s)."""
+        files = sorted(self.archive.glob("*.age")) if self.archive.is_dir() else []
+        files += sorted(self.home.keys.glob("*.age"))
+        files += [p for p in (self.previous_ssh_key, self.home.ssh_client_key) if p.exists()]
+        return files
+
+    def change_passphrase(self, new: bytes, *, old: bytes | None = None) -> dict[str, int]:
+        """Re-encrypt every private key file under `new`, after checking `old` opens all of them.
+
+        Order, so that a crash at any point leaves every file openable with the old or the new
+        passphrase: (1) every file is read and opened first, with the old passphrase or, for a
+        file an interrupted run already did, the new one; any other file stops the change before
+        anything is written. (2) The marker `keys/passphrase-change.pending` is written. (3) Each
+        file still under the old passphrase is replaced atomically (temporary file, fsync,
+        rename, fsync of the folder): archive first, then the active keys, the SSH keys last.
+        (4) The marker is removed. Running it again after a crash finishes the job.
+        Returns {"files": all, "changed": rewritten now}.
+        """
+        if not new:
+            raise UsageError("the new passphrase is empty", code="passphrase.empty",
+                             hint="choose a non-empty passphrase")
+        old = old if old is not None else self._get_pass("unlock the private keys")
+        if new == old:
+            raise UsageError("the new passphrase is the same as the old one", code="passphrase.unchanged",
+                             hint="choose a different passphrase")
+        plan: list[tuple[Path, bytes]] = []
+        files = self.private_files()
+        for path in files:
+            _check_private_file(path)
+            data = path.read_bytes()
+            rewritten = self._reencrypt(path, data, old, new)
+            if rewritten is None:
+                if self._reencrypt(path, data, new, new) is None:
+                    self._pass = None
+                    raise ConfigError(f"the passphrase does not open {path.relative_to(self.home.root)}; "
+                                      "nothing was changed", code="passphrase.wrong", hint=self._wrong_pass_hint())
+                continue  # already under the new passphrase (an interrupted run)
+            plan.append((path, rewritten))
+        if plan:
+            jsonio.write_atomic(self.passphrase_marker,
+                                jsonio.dumps_pretty({"started": timefmt.fmt(self.clock.now())}).encode("utf-8"))
+        for path, data in plan:
+            _rewrite(path, data)
+        self.passphrase_marker.unlink(missing_ok=True)
+        self._pass = new
+        return {"files": len(files), "changed": len(plan)}
+
+    def _reencrypt(self, path: Path, data: bytes, old: bytes, new: bytes) -> bytes | None:
+        """`data` (the file at `path`) encrypted under `new`, or None if `old` does not open it."""
+        if path.suffix == ".age":
+            try:
+                plain = age.decrypt_bytes([age.ScryptIdentity(old)], data)
+            except age.NoMatchError:
+                return None
+            except age.AgeError as exc:
+                raise ConfigError(f"private key file {path} is damaged ({exc})", code="key.damaged",
+                                  hint="restore it from backup; nothing was changed") from None
+            return age.encrypt_bytes([age.ScryptRecipient(new, self.work_factor)], plain)
+        try:
+            return reencrypt_ssh_identity(data, old, new, kdf_rounds=self.ssh_kdf_rounds)
+        except ValueError as exc:
+            raise ConfigError(f"cannot read SSH key {path}: {exc}", code="ssh-key.invalid",
+                              hint="restore it from backup; nothing was changed") from None
 
     # --- use -----------------------------------------------------------------------------
 
@@ -541,7 +808,6 @@ class KeyStore:
 
     def card_signers(self) -> list[dsse.Signer]:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""
-        self.destroy_retired_signing_keys()
         ring = self.ring()
         out = [self._signer(info) for info in ring.keys_valid_at(self.clock.now(), SIGNING)]
         if not out:

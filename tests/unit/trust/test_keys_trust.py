@@ -299,13 +299,15 @@ def test_retired_signing_keys_are_destroyed_decryption_keys_archived(tmp_path: P
     assert (keys_dir / f"{old[SIGNING]}.age").exists(), "the old signing key co-signs cards during the overlap"
     assert (keys_dir / "archive" / f"{old[ENCRYPTION]}.age").exists()
     clock.advance(days=8)
-    assert a.store.destroy_retired_signing_keys() == [old[SIGNING]]
+    assert [g["kid"] for g in a.store.prune()] == [old[SIGNING]]
     assert not (keys_dir / f"{old[SIGNING]}.age").exists()
     assert not (keys_dir / "archive" / f"{old[SIGNING]}.age").exists()
     assert (keys_dir / "archive" / f"{old[ENCRYPTION]}.age").exists(), "old packages must still open"
     new_sig = next(k.kid for k in a.store.ring().keys if k.use == SIGNING and k.kid != old[SIGNING])
     a.store.revoke(new_sig, "key-compromise", at=clock.now() - dt.timedelta(seconds=1))
-    assert not (keys_dir / f"{new_sig}.age").exists(), "a revoked signing key is destroyed at once"
+    assert (keys_dir / f"{new_sig}.age").exists(), "revoking destroys nothing (issue 10)"
+    assert [g["kid"] for g in a.store.prune()] == [new_sig], "prune destroys a revoked signing key at once"
+    assert not (keys_dir / f"{new_sig}.age").exists()
 
 
 def test_a_card_whose_sftp_url_climbs_out_is_refused(tmp_path):

@@ -1,0 +1,63 @@
+"""Issue 10 item 16: `endpoints list` shows every partner's effective endpoint and where it comes from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from laxchange.exchange import DirectoryEndpoints
+from tests.support.parties import PASSPHRASE, make_party
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode(), "LAXCHANGE_PASSPHRASE_FILE": ""}
+FPR = "SHA256:" + "A" * 43
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    from laxchange.cli import main
+
+    return CliRunner().invoke(main, list(args), env=ENV, catch_exceptions=False)
+
+
+def _homes(tmp_path: Path):  # type: ignore[no-untyped-def]
+    a = make_party(tmp_path, "LA:919", "Example Council", sftp_url="sftp://la919@127.0.0.1:2222/in",
+                   host_key_fingerprints=[FPR])
+    b = make_party(tmp_path, "URN:123456", "Example School", sftp_url="sftp://school@127.0.0.1:2200/drop",
+                   host_key_fingerprints=[FPR])
+    c = make_party(tmp_path, "LA:920", "Other Council")  # no SFTP endpoint on its card
+    a.trust(b)
+    a.trust(c)
+    return a, b, c
+
+
+def test_endpoints_list_shows_cards_overrides_and_our_own(tmp_path: Path) -> None:
+    a, _, _ = _homes(tmp_path)
+    r = run("--home", str(a.home.root), "--json", "endpoints", "list")
+    assert r.exit_code == 0, r.output
+    rows = {e["party"]: e for e in json.loads(r.stdout)["endpoints"]}
+    assert rows["URN:123456"]["url"] == "sftp://school@127.0.0.1:2200/drop"
+    assert rows["URN:123456"]["source"] == "card"
+    assert rows["LA:919"]["source"] == "own" and rows["LA:919"]["url"] == "sftp://la919@127.0.0.1:2222/in"
+    assert rows["LA:920"]["url"] is None and "no SFTP endpoint" in rows["LA:920"]["problem"]
+    r = run("--home", str(a.home.root), "endpoints", "add", "URN:123456", "file:///tmp/school-drop")
+    assert r.exit_code == 0, r.output
+    r = run("--home", str(a.home.root), "endpoints", "list")
+    assert r.exit_code == 0 and "no endpoints" not in r.stdout
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("URN:123456"))
+    assert "file:///tmp/school-drop" in line and "config" in line
+    assert DirectoryEndpoints(a.home).resolve("URN:123456").url == "file:///tmp/school-drop"
+
+
+def test_endpoints_remove_drops_the_override_and_the_card_applies_again(tmp_path: Path) -> None:
+    a, _, _ = _homes(tmp_path)
+    home = str(a.home.root)
+    assert run("--home", home, "endpoints", "add", "URN:123456", "file:///tmp/school-drop").exit_code == 0
+    r = run("--home", home, "endpoints", "remove", "URN:123456")
+    assert r.exit_code == 0, r.output
+    assert "sftp://school@127.0.0.1:2200/drop" in r.stdout  # what is in effect now
+    assert DirectoryEndpoints(a.home).resolve("URN:123456").url == "sftp://school@127.0.0.1:2200/drop"
+    r = run("--home", home, "--json", "endpoints", "remove", "URN:123456")
+    assert r.exit_code == 2
+    data = json.loads(r.stdout)
+    assert data["error"] == "endpoint.not-configured" and "card" in data["hint"]
