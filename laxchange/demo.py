@@ -2,7 +2,8 @@
 
 Three fictional parties, each with its own home (keys encrypted at rest, partner directory,
 inbox, quarantine): the placing council's virtual school, the host council's virtual school and
-the new school. An embedded SFTP server on 127.0.0.1 holds each party's drop folder. The
+the new school. An embedded SFTP server on 127.0.0.1 holds each party's drop folder, in which
+each sender can reach only its own sub-folder. The
 placing VSH notifies the host virtual school of an out-of-authority placement and sends the PEP
 to the school's Designated Teacher; both collect, verify and open what they were sent; the
 school acknowledges with a signed receipt; a package damaged in transit is refused and
@@ -31,7 +32,7 @@ from laxchange.exchange import Party
 from laxchange.home import Home
 from laxchange.models.messages import RECEIPT_ID
 from laxchange.transport import RetryPolicy, SftpSettings
-from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
+from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 from laxchange.validate import validate_file
@@ -130,12 +131,13 @@ def step_parties(ctx: DemoContext, notification: dict[str, Any]) -> EmbeddedSftp
                              retry=RetryPolicy(attempts=3, budget=30.0), keystore=store)
         ctx.parties[slug] = DemoParty(party, name, me)
 
+    # One server holds every party's drop folder; each key is tied to its party, so a sender sees
+    # only its own sub-folder of a partner's drop folder (`school/LA_919/`), and each owner all of its own.
     root = ctx.workdir / "sftp-server"
-    for slug in ctx.parties:
-        (root / slug).mkdir(parents=True, exist_ok=True)
     server_key = _new_host_key(ctx.workdir / "sftp-server-host-key")
-    authorized = [paramiko.Ed25519Key(data=_pub_blob(p.home)) for p in ctx.parties.values()]
-    server = EmbeddedSftpServer(root, server_key, authorized, host="127.0.0.1", port=0).start()
+    access = ServerAccess.build([(p.party, paramiko.Ed25519Key(data=_pub_blob(p.home))) for p in ctx.parties.values()],
+                                {slug: p.party for slug, p in ctx.parties.items()})
+    server = EmbeddedSftpServer(root, server_key, access, host="127.0.0.1", port=0).start()
     fingerprint = server.fingerprint
 
     cards = {}

@@ -31,7 +31,7 @@ from typing import IO, Any, BinaryIO, Protocol
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import digest_stream, open_regular
+from laxchange._util.fs import check_output, digest_stream, open_regular
 from laxchange.clock import Clock
 from laxchange.errors import InvalidData, SecurityError, UsageError
 from laxchange.models import schemastore
@@ -66,6 +66,15 @@ def payload_type_for(name: str, version: str) -> str:
     return f"application/vnd.laxchange.{name}+json; version={version}"
 
 
+class Reserve(Protocol):
+    """Take the transfer in `manifest` for this open, or raise (a SecurityError: replayed).
+
+    Called once the manifest's signature, addressee, sender and expiry have been checked, and
+    before anything is decrypted or written; `exchange.Party.open` reserves it in the ledger."""
+
+    def __call__(self, manifest: Manifest, /) -> None: ...
+
+
 class SeenCheck(Protocol):
     """Has `sender` already delivered `transfer_id`? Keyed on both, so one partner cannot
     pre-empt another's (cleartext) transfer id and get the genuine package refused."""
@@ -95,6 +104,7 @@ class Manifest:
 class PackResult:
     manifest: Manifest
     path: Path | None = None
+    schema: str = ""  # name@version of the packed document
 
 
 @dataclass
@@ -224,11 +234,15 @@ def pack(
     attachments: Sequence[str | os.PathLike[str]] = (),
     random: Callable[[int], bytes] = os.urandom,
     validate: bool = True,
+    overwrite: bool = False,
 ) -> PackResult:
     """Validate `document`, sign it, encrypt it to `recipient`, write the package to `out`.
 
-    `out` is a path (written atomically) or a binary stream. `validate=False` is for benchmarks."""
+    `out` is a path (written atomically) or a binary stream. An existing `out` is refused unless
+    `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks."""
     clock = clock or keystore.clock
+    if isinstance(out, (str, os.PathLike)):
+        check_output(out, inputs=attachments, overwrite=overwrite, what="package file")
     known = sorted({sf.name for sf in schemastore.list_schemas()} - {"common"})
     if schemastore.parse_ref(message_type)[0] not in known:
         raise UsageError(f"unknown message type {message_type!r}", code="type.unknown",
@@ -280,10 +294,10 @@ def pack(
         if not isinstance(out, (str, os.PathLike)):  # i.e. target_dir is None: `out` is a stream
             out.write(prefix)
             shutil.copyfileobj(spool, out, _COPY)
-            return PackResult(manifest)
+            return PackResult(manifest, schema=f"{name}@{version}")
         path = Path(out)
         _write_stream_atomic(path, prefix, spool)
-        return PackResult(manifest, path)
+        return PackResult(manifest, path, f"{name}@{version}")
 
 
 def _write_stream_atomic(path: Path, prefix: bytes, body: Any, mode: int = 0o600) -> None:
@@ -310,7 +324,10 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
             raise _reject("package.wrong-format-version",
                           f"format {first.strip().decode()} is not supported (this laxchange reads LAXCHANGE/1)",
                           "upgrade laxchange, or ask the sender to send format 1")
-        raise _reject("package.tampered", "not a laxchange package (bad format line)")
+        raise UsageError("not a laxchange package: it does not begin with the line LAXCHANGE/1",
+                         code="package.not-a-package",
+                         hint="name a .lax file made by `laxchange pack`; to check a plain JSON record use "
+                              "`laxchange validate FILE`")
     raw = _read_line(src, MAX_MANIFEST_BYTES, "manifest")
     try:
         env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
@@ -420,15 +437,23 @@ def open_package(
     directory: PartnerDirectory,
     clock: Clock | None = None,
     seen: SeenCheck | None = None,
+    reserve: Reserve | None = None,
     out: str | os.PathLike[str] | None = None,
     attachments_dir: str | os.PathLike[str] | None = None,
     validate: bool = True,
     workdir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
-    InvalidData (exit 1) when a genuine package carries an invalid record. Writes `out` (the
-    record, pretty JSON) and attachments only once everything has been verified."""
+    InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
+    (`package.not-a-package`, exit 2) for a file without the format line. `reserve` is called
+    at the replay check (see `Reserve`). Writes `out` (the
+    record, pretty JSON) and attachments only once everything has been verified. An existing
+    `out` is refused unless `overwrite`, and the package itself never, before anything is read."""
     clock = clock or keystore.clock
+    if out is not None:
+        check_output(out, inputs=[source] if isinstance(source, (str, os.PathLike)) else [], overwrite=overwrite,
+                     what="output file")
     now = clock.now()
     ring = keystore.ring()
     with _opened(source) as src:
@@ -453,6 +478,8 @@ def open_package(
         if seen is not None and seen(manifest.transfer_id, manifest.sender):
             raise _reject("package.replayed", f"transfer {manifest.transfer_id} has already been received",
                           "this is a duplicate; nothing to do")
+        if reserve is not None:
+            reserve(manifest)
         try:
             identity = keystore.identity(manifest.recipient_key_id)
         except KeyError:
@@ -480,12 +507,12 @@ def open_package(
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             plain.seek(0)
-            return _finish(plain, manifest, sender, ring.party, now, clock, out, attachments_dir, validate)
+            return _finish(plain, manifest, sender, ring.party, now, clock, out, attachments_dir, validate, overwrite)
 
 
 def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
-            validate: bool) -> Opened:
+            validate: bool, overwrite: bool) -> Opened:
     line = plain.readline(MAX_STATEMENT_BYTES + 1)
     if not line.endswith(b"\n"):
         raise _reject("package.tampered", "the signed statement is truncated or too large")
@@ -553,6 +580,7 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
                 _write_stream_atomic(target, b"", _Limited(plain, a["size"]))
                 written.append(target)
         if out is not None:
+            check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
             jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
             written.insert(0, Path(out))
     except BaseException:

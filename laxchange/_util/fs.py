@@ -15,15 +15,15 @@ import io
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from laxchange.errors import InvalidData, LaxError
+from laxchange.errors import InvalidData, LaxError, UsageError
 
-__all__ = ["digest_file", "digest_stream", "fsync_dir", "open_atomic", "open_regular", "read_bounded",
-           "sha256_file", "write_atomic"]
+__all__ = ["check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic", "open_regular",
+           "read_bounded", "sha256_file", "write_atomic"]
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -150,3 +150,32 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
     """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
     with open_atomic(path, mode=mode) as fh:
         fh.write(data)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.PathLike[str]] = (),
+                 overwrite: bool = False, what: str = "output file") -> None:
+    """Refuse to write `path` if it is one of `inputs` (same file by device and inode, so another
+    name or a link to it counts too), even with `overwrite`; or if it exists and not `overwrite`.
+
+    Call it before any work is done, so a refusal costs nothing and writes nothing.
+    """
+    p = Path(path)
+    for src in inputs:
+        if _same_file(p, Path(src)):
+            raise UsageError(f"{what} {p} is the input file {src}; refusing to write over it",
+                             code="output.is-input",
+                             hint="choose another output file name (--force never replaces an input)")
+    if os.path.lexists(p):
+        if overwrite and not p.is_dir():
+            return
+        if p.is_dir():
+            raise UsageError(f"{what} {p} is a directory", code="file.directory", hint="name a file to write")
+        raise UsageError(f"{what} {p} already exists; nothing was written", code="output.exists",
+                         hint="choose another name, or pass --force to replace it")

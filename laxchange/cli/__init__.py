@@ -48,7 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 ("Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is "
                  "safe.")),
     "serve-sftp": ("laxchange.cli.transport_cmd:serve_sftp_cmd",
-                   "Run an embedded SFTP server (key auth only, confined to --root) until interrupted."),
+                   ("Run an embedded SFTP server (key auth only, each partner confined to its own folder) "
+                    "until interrupted.")),
     "endpoints": ("laxchange.cli.transport_cmd:endpoints",
                   "Partners' drop folders and pinned host keys: from their cards, or overrides in config.json."),
     "init": ("laxchange.cli.keys_cmd:init",

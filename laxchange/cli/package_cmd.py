@@ -8,32 +8,42 @@ from pathlib import Path
 import click
 
 from laxchange import package
+from laxchange._util.fs import check_output
 from laxchange.cli.app import App, json_option
 from laxchange.exchange.party import open_from, pack_to
 from laxchange.exchange.quarantine import entries
+from laxchange.models.wrap import REASONS
 from laxchange.trust import PartnerDirectory
 
 
 @click.command("pack")
 @click.argument("record", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--type", "message_type", required=True, help="Message type, e.g. pep-transfer.")
+@click.option("--type", "message_type", default=None, metavar="TYPE",
+              help="Check the document is this message type (it names its own schema); for an education "
+                   "record, pep-transfer or placement-notification wraps it in that message (needs --reason).")
+@click.option("--reason", type=click.Choice(REASONS), default=None,
+              help="Why the record is sent, when --type wraps an education record.")
+@click.option("--message", default=None, help="A short note in the wrapping message (optional).")
 @click.option("--to", "recipient", required=True, help="Recipient party id (must be in the partner directory).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never the record or an attachment).")
 @click.option("--expires-in-days", type=click.IntRange(1, 366), default=30, show_default=True)
 @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file to carry with the record (repeatable).")
 @json_option
 @click.pass_obj
-def pack_cmd(app: App, record: Path, message_type: str, recipient: str, output: Path, expires_in_days: int,
-             attachments: tuple[Path, ...]) -> None:
+def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | None, message: str | None,
+             recipient: str, output: Path, force: bool, expires_in_days: int, attachments: tuple[Path, ...]) -> None:
     """Validate RECORD, sign it and encrypt it for one partner into a .lax package."""
     app.home.require()
+    check_output(output, inputs=[record, *attachments], overwrite=force, what="package file")
     doc = package.read_record(record)
     result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
-                     expires_in=dt.timedelta(days=expires_in_days), attachments=attachments)
+                     expires_in=dt.timedelta(days=expires_in_days), attachments=attachments, reason=reason,
+                     message=message, source=record, overwrite=force)
     m = result.manifest
-    app.emit({"path": str(output), "manifest": m.to_dict()},
-             f"Packed {message_type} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
+    app.emit({"path": str(output), "schema": result.schema, "manifest": m.to_dict()},
+             f"Packed {result.schema} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
              f"expires {m.expires}, {m.payload_size} bytes encrypted ({m.encryption})")
 
 
@@ -41,14 +51,15 @@ def pack_cmd(app: App, record: Path, message_type: str, recipient: str, output: 
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the verified record (JSON).")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never the package itself).")
 @click.option("--attachments-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write attachments, if the package has any.")
 @json_option
 @click.pass_obj
-def open_cmd(app: App, file: Path, output: Path, attachments_dir: Path | None) -> None:
+def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: Path | None) -> None:
     """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
     app.home.require()
-    opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir)
+    opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir, overwrite=force)
     m = opened.manifest
     app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
               "attachments": opened.attachments, "written": [str(p) for p in opened.written]},

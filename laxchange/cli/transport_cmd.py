@@ -9,7 +9,7 @@ from typing import Any, TextIO
 import click
 
 from laxchange.cli.app import App, json_option
-from laxchange.errors import InternalError, TransportError, UsageError
+from laxchange.errors import ConfigError, InternalError, TransportError, UsageError
 from laxchange.exchange import ConfigEndpoints, DirectoryEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
 from laxchange.transport import (
@@ -69,7 +69,8 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
                 app.warn(f"laxchange: warning: {w}")
             for f in r.files:
                 if f.error is None:
-                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}")
+                    where = f" ({f.folder}/)" if f.folder else ""
+                    app.say(f"{verb} {f.name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}{where}")
     if not failed:
         app.emit(data)
         return
@@ -124,31 +125,91 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
     _finish(ctx, app, "collected", results)
 
 
-@click.command("serve-sftp")
+def _drop_folder(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    folders: dict[str, str] = {}
+    for v in values:
+        folder, sep, party = v.partition("=")
+        if not sep or not folder or not party:
+            raise click.BadParameter(f"{v!r} is not FOLDER=PARTY, e.g. inbox=URN:123456", ctx=ctx, param=param)
+        if folders.get(folder, party) != party:
+            raise click.BadParameter(f"drop folder {folder!r} is given two owners", ctx=ctx, param=param)
+        folders[folder] = party
+    return folders
+
+
+def _server_log(app: App, log_file: Path | None) -> None:
+    """Connections, authentication results and file operations go to stderr or --log-file (0600)."""
+    import logging
+    import os
+
+    from laxchange.transport.server import log
+
+    if log_file is None:
+        handler: logging.Handler = logging.StreamHandler(app.err)
+    else:
+        try:
+            fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open log file {log_file}: {exc.strerror}", code="server.log-file",
+                              hint="choose a file this account can write") from exc
+        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+    handler.setFormatter(logging.Formatter("%(asctime)s laxchange-sftpd %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
+@click.command("serve-sftp", epilog="""\b
+Example (a school serving its own drop folder to two councils):
+  authorized_keys:
+    ssh-ed25519 AAAA...school-key... URN:123456
+    ssh-ed25519 AAAA...council-key... LA:919
+    ssh-ed25519 AAAA...other-council... LA:886
+  laxchange serve-sftp --root /srv/laxchange --drop-folder inbox=URN:123456 \\
+      --authorized-keys authorized_keys --host-key /srv/laxchange-host-key
+\b
+LA:919 then sends to sftp://school@HOST:2222/inbox (the URL on the school's card) and sees
+only its own files there (stored in inbox/LA_919/); URN:123456 collects from the whole of
+inbox/. The SSH user name is not used: the key decides who a client is.""")
 @click.option("--root", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder served as the SFTP root (created if missing).")
+              help="Folder holding the drop folders (created 0700 if missing).")
+@click.option("--drop-folder", "folders", multiple=True, required=True, callback=_drop_folder,
+              metavar="FOLDER=PARTY",
+              help="A drop folder under --root and the party that owns it and collects from it, e.g. "
+                   "inbox=URN:123456 (repeatable; created 0700 if missing). Every other authorised party "
+                   "that opens /FOLDER sees only its own sub-folder FOLDER/LA_919/.")
 @click.option("--port", type=click.IntRange(0, 65535), default=2222, show_default=True, help="0 picks a free port.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--authorized-keys", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="OpenSSH authorized_keys file with the clients' public keys.")
+              help="OpenSSH authorized_keys file, one key a line, each line's comment the party id the key "
+                   "belongs to: `ssh-ed25519 AAAA... LA:919`.")
 @click.option("--host-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ed25519 host key (OpenSSH format); created if missing.")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the log (connections, logins, file operations; names only, never content) here, "
+                   "0600, instead of stderr.")
 @json_option
 @click.pass_context
-def serve_sftp_cmd(ctx: click.Context, root: Path, port: int, host: str, authorized_keys: Path,
-                   host_key: Path) -> None:
-    """Run an embedded SFTP server (key auth only, confined to --root) until interrupted."""
-    from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key, read_authorized_keys
+def serve_sftp_cmd(ctx: click.Context, root: Path, folders: dict[str, str], port: int, host: str,
+                   authorized_keys: Path, host_key: Path, log_file: Path | None) -> None:
+    """Run an embedded SFTP server (key auth only, each partner confined to its own folder) until interrupted."""
+    from laxchange.transport.server import (
+        EmbeddedSftpServer,
+        ServerAccess,
+        load_or_create_host_key,
+        read_authorized_keys,
+    )
 
     app: App = ctx.obj
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    access = ServerAccess.build(read_authorized_keys(authorized_keys), folders)
+    key = load_or_create_host_key(host_key)
+    _server_log(app, log_file)
     try:
-        server = EmbeddedSftpServer(root, load_or_create_host_key(host_key), read_authorized_keys(authorized_keys),
-                                    host=host, port=port)
+        server = EmbeddedSftpServer(root, key, access, host=host, port=port)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", code="server.listen",
                          hint="choose another --port") from exc
-    app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint},
+    app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint,
+              "drop_folders": folders},
              f"serving SFTP on {server.host}:{server.port} root={root}\n"
              f"host key fingerprint: {server.fingerprint}")
     app.out.flush()

@@ -10,6 +10,7 @@ builds the usual ones.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -20,14 +21,16 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import timefmt
-from laxchange._util.fs import open_regular
+from laxchange._util.fs import check_output, open_regular, sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.quarantine import quarantine
+from laxchange.exchange.quarantine import in_inbox, quarantine
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
-from laxchange.ledger.states import IMPORT_PATH, Outbound, can_transition
+from laxchange.ledger.errors import AlreadyReceived
+from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
+from laxchange.models import wrap
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import (
     PartyProgress,
@@ -101,13 +104,26 @@ class Party:
         self.close()
 
     # -- outbound ---------------------------------------------------------------------------
-    def pack(self, document: Any, *, message_type: str, recipient: str, out: Path,
+    def pack(self, document: Any, *, message_type: str | None = None, recipient: str, out: Path,
              expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
-             attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
-        """Validate, sign and encrypt `document` for `recipient` into `out`; record it as queued."""
+             attachments: Sequence[str | os.PathLike[str]] = (), reason: str | None = None,
+             message: str | None = None, source: str | os.PathLike[str] | None = None,
+             overwrite: bool = False) -> package.PackResult:
+        """Validate, sign and encrypt `document` for `recipient` into `out`; record it as queued.
+
+        `message_type` is optional (the document names its schema) and, when given, a check; an
+        education record asked for as a pep-transfer or placement-notification is wrapped in it
+        (`models.wrap.prepare`, which needs `reason`). `source` is the file the document was read
+        from: like the attachments it is never written over; an existing `out` only with `overwrite`.
+        """
+        check_output(out, inputs=[*([source] if source is not None else []), *attachments], overwrite=overwrite,
+                     what="package file")
+        document, message_type = wrap.prepare(document, message_type, sender=self.keystore.ring().party,
+                                              recipient=recipient, reason=reason, message=message,
+                                              source=Path(source).name if source is not None else "record")
         result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
-                              attachments=attachments)
+                              attachments=attachments, overwrite=overwrite)
         m = result.manifest
         self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
                             payload_sha256=m.payload_sha256, audit={"message_type": message_type})
@@ -168,35 +184,92 @@ class Party:
         return [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
                 for party, out in outcomes.items()]
 
-    def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None) -> package.Opened:
-        """Verify and open one package; record it as imported, or quarantine it and say why.
+    def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
+             overwrite: bool = False) -> package.Opened:
+        """Verify and open one package; record it as imported, or refuse it and say why.
 
-        A transfer id already imported is refused as a replay. On any security or data failure the
-        package is quarantined (moved from the inbox, else copied), the ledger notes it, and the
-        error is raised again with the quarantine path added; nothing is written to `out`.
+        The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
+        written, so of several opens of one transfer at once exactly one imports it; the others,
+        and any later open, are refused as replays (exit 3) and write nothing. A package that
+        fails a check is refused: from the inbox it is moved to quarantine; a file named from
+        elsewhere is left where it is (never copied); either way the ledger records the refusal
+        without personal data. A file that is not a package at all is a usage error (exit 2).
+        `out` is never the package itself, and replaces an existing file only with `overwrite`.
         """
+        check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         ledger = self.ledger
+        from_inbox = in_inbox(self.home, source)
+        held: list[tuple[str, str, str]] = []
+
+        def reserve(m: package.Manifest) -> None:
+            held.append((m.transfer_id, m.sender, ledger.reserve(m.transfer_id, m.sender, created=m.created,
+                                                                   expires=m.expires,
+                                                                   payload_sha256=m.payload_sha256)))
+
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          seen=ledger.seen)
+                                          reserve=reserve, overwrite=overwrite)
         except (SecurityError, InvalidData) as exc:
-            q = quarantine(self.home, source, exc, clock=self.clock)
-            ledger.note("in.quarantined", {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name})
-            where = "moved" if q.record["moved_from_inbox"] else "copied"
-            raise exc.annotated(f"(package {where} to quarantine: {q.path.name})", quarantined=str(q.path)) from exc
+            raise self._refuse(source, exc, from_inbox, held) from exc
+        except UsageError as exc:
+            if exc.code == "package.not-a-package":
+                if from_inbox:
+                    raise self._refuse(source, exc, from_inbox, held) from exc
+                raise exc.annotated(prefix=f"{source}: ") from exc
+            self._release(held)
+            raise
+        except BaseException:
+            self._release(held)
+            raise
         m = opened.manifest
-        ledger.advance("in", m.transfer_id, m.sender, *IMPORT_PATH, created=m.created, expires=m.expires,
-                       payload_sha256=m.payload_sha256, audit={"schema": opened.schema})
+        tid, sender, token = held[0]
+        try:
+            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema})
+        except BaseException:  # not recorded as imported, so not delivered either
+            for p in opened.written:
+                p.unlink(missing_ok=True)
+            self._release(held)
+            raise
         if opened.schema.startswith("receipt@"):
             self._apply_receipt(opened.document, m.sender)
         return opened
 
-    def open_inbox(self, out_dir: Path, names: Iterable[str] | None = None) -> InboxResult:
+    def _release(self, held: list[tuple[str, str, str]]) -> None:
+        for tid, sender, token in held:
+            self.ledger.release(tid, sender, token)
+
+    def _refuse(self, source: Path, exc: LaxError, from_inbox: bool, held: list[tuple[str, str, str]]) -> LaxError:
+        """Record a refused package (no personal data): an inbox file is moved to quarantine, any
+        other file is left where it is; a reservation becomes `quarantined`. Returns the error to raise."""
+        ledger = self.ledger
+        concurrent = isinstance(exc, AlreadyReceived) and exc.in_progress  # the holder will move it to opened/
+        if from_inbox and not concurrent:
+            q = quarantine(self.home, source, exc, clock=self.clock)
+            data: dict[str, Any] = {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name}
+            note, event = f"(package moved to quarantine: {q.path.name})", "in.quarantined"
+            extra = {"quarantined": str(q.path)}
+        else:
+            data = {"reason": exc.code, "sha256": sha256_file(source)}
+            note, event, extra = "(the file was left where it is)", "in.refused", {}
+        if held:
+            tid, sender, token = held[0]
+            ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=exc.code,
+                           audit={"quarantine": None, **data})
+        else:
+            ledger.note(event, data)
+        prefix = f"{source}: " if exc.code == "package.not-a-package" else ""
+        if isinstance(exc, AlreadyReceived):
+            prefix = "package rejected: "  # as every other refusal of a package says
+        return exc.annotated(note, prefix=prefix, **extra)
+
+    def open_inbox(self, out_dir: Path, names: Iterable[str] | None = None, *,
+                   overwrite: bool = False) -> InboxResult:
         """Open packages in the inbox (all, or `names`) into `out_dir`, one JSON file each.
 
         An opened package moves to `inbox/opened/` (kept, and never opened twice); a refused one
-        has been quarantined by `open`. One bad package never stops the others.
+        has been quarantined by `open` (or, if another run is opening it right now, left for that
+        run). One bad package never stops the others.
         """
         inbox = self.home.inbox
         done = inbox / OPENED
@@ -207,12 +280,13 @@ class Party:
             out = out_dir / f"{path.stem}.json"
             out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
-                result.opened.append(self.open(path, out=out))
-            except (SecurityError, InvalidData) as exc:
+                result.opened.append(self.open(path, out=out, overwrite=overwrite))
+            except (SecurityError, InvalidData, UsageError) as exc:
                 result.refused.append((name, exc))
                 continue
             done.mkdir(exist_ok=True, mode=0o700)
-            path.replace(done / name)
+            with contextlib.suppress(FileNotFoundError):  # a concurrent refusal of a copy may have moved it
+                path.replace(done / name)
         return result
 
     def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> None:
@@ -251,19 +325,22 @@ def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | Non
     return Party.from_home(home, clock=clock or (store.clock if store else None), keystore=store, directory=directory)
 
 
-def pack_to(home: Home, document: Any, *, message_type: str, recipient: str, out: Path,
+def pack_to(home: Home, document: Any, *, message_type: str | None = None, recipient: str, out: Path,
             store: KeyStore | None = None, directory: PartnerDirectory | None = None, clock: Clock | None = None,
             expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
-            attachments: Sequence[str | os.PathLike[str]] = ()) -> package.PackResult:
+            attachments: Sequence[str | os.PathLike[str]] = (), reason: str | None = None,
+            message: str | None = None, source: str | os.PathLike[str] | None = None,
+            overwrite: bool = False) -> package.PackResult:
     """`Party.pack` for callers that hold only a home (kept for library callers of 0.1)."""
     with _party(home, store, directory, clock) as party:
         return party.pack(document, message_type=message_type, recipient=recipient, out=out, expires_in=expires_in,
-                          attachments=attachments)
+                          attachments=attachments, reason=reason, message=message, source=source,
+                          overwrite=overwrite)
 
 
 def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = None,
               directory: PartnerDirectory | None = None, clock: Clock | None = None,
-              attachments_dir: Path | None = None) -> package.Opened:
+              attachments_dir: Path | None = None, overwrite: bool = False) -> package.Opened:
     """`Party.open` for callers that hold only a home (kept for library callers of 0.1)."""
     with _party(home, store, directory, clock) as party:
-        return party.open(source, out=out, attachments_dir=attachments_dir)
+        return party.open(source, out=out, attachments_dir=attachments_dir, overwrite=overwrite)

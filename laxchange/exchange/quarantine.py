@@ -1,16 +1,17 @@
 """Quarantine: where a package that fails verification goes. Kept, never deleted, never imported.
 
-A package from the inbox is moved (so an unattended run does not try it again); any other file
-is copied and left where it was. Each quarantined file gets a sidecar JSON with the reason code,
-the failing JSON paths and rule ids, its SHA-256 and when it happened, and a name with no personal
-data in it. Error messages are not stored: they may quote a child's details.
+Only files that arrived in the inbox are quarantined, and they are moved (so an unattended run
+does not try them again); a file someone names on the command line is refused and left where it
+is, never copied (a plaintext record opened by mistake must not gain a second copy). Each
+quarantined file gets a sidecar JSON with the reason code, the failing JSON paths and rule ids,
+its SHA-256 and when it happened, and a name with no personal data in it. Error messages are
+not stored: they may quote a child's details.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import sha256_file
 from laxchange.clock import Clock, SystemClock
-from laxchange.errors import LaxError
+from laxchange.errors import LaxError, UsageError
 from laxchange.home import Home, json_object, load_home_file
 
 
@@ -28,17 +29,21 @@ class Quarantined:
     record: dict[str, Any]
 
 
+def in_inbox(home: Home, source: Path) -> bool:
+    """Did `source` arrive in the home's inbox (it is a file directly in it)?"""
+    return source.resolve().parent == home.inbox.resolve()
+
+
 def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None) -> Quarantined:
-    """Put `source` in the home's quarantine with the reason; move it if it came from the inbox."""
+    """Move `source`, a file in the home's inbox, into quarantine with the reason."""
+    if not in_inbox(home, source):
+        raise UsageError(f"{source} is not in the inbox {home.inbox}; only inbox files are quarantined",
+                         hint="a file named by hand is refused and left where it is")
     home.ensure()
     now = (clock or SystemClock()).now()
     stem = f"{timefmt.compact(now)}-{secrets.token_hex(4)}"
     target = home.quarantine / f"{stem}.lax"
-    from_inbox = source.resolve().parent == home.inbox.resolve()
-    if from_inbox:
-        os.replace(source, target)
-    else:
-        shutil.copyfile(source, target)
+    os.replace(source, target)
     os.chmod(target, 0o600)
     record = {
         "quarantined_at": timefmt.fmt(now),
@@ -50,7 +55,7 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
         "exit_code": error.exit_code,
         "sha256": sha256_file(target),
         "size": target.stat().st_size,
-        "moved_from_inbox": from_inbox,
+        "moved_from_inbox": True,
     }
     jsonio.write_atomic(target.with_suffix(".json"), jsonio.dumps_pretty(record).encode("utf-8"))
     return Quarantined(target, record)

@@ -10,22 +10,26 @@ never a child's name, UPN or other personal data.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
+import secrets
+import socket
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.timefmt import fmt
+from laxchange._util.timefmt import fmt, parse
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
-from laxchange.ledger.errors import IllegalTransition, LedgerBusy, LedgerError
+from laxchange.ledger.errors import AlreadyReceived, IllegalTransition, LedgerBusy, LedgerError
 from laxchange.ledger.schema import MIGRATIONS, SCHEMA_VERSION
-from laxchange.ledger.states import NOTE_EVENTS, audit_event, check_transition
+from laxchange.ledger.states import NOTE_EVENTS, Inbound, audit_event, check_transition
 
 GENESIS = "0" * 64
 _SELECT = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
@@ -38,6 +42,45 @@ _RESTORE = "restore it from backup; do not delete it (it holds the replay histor
 DEFAULT_TIMEOUT = 15.0
 #: The longest busy wait allowed: a run should fail and say why, not hang behind a stuck one.
 MAX_TIMEOUT = 120.0
+
+#: A reservation (`Ledger.reserve`) whose holder cannot be shown to be alive is free after this long
+#: (a holder on another machine, or a process id reused since a crash). docs/states.md.
+STALE_RESERVATION = dt.timedelta(minutes=30)
+_HELD = "held by "
+
+#: Reservations this process holds now (`Ledger.reserve` until `advance(holder=...)` or `release`).
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _holder_alive(detail: str | None, updated: str, now: dt.datetime, stale_after: dt.timedelta) -> bool:
+    """Is the reservation in a `received` row's `detail` still held by a running opener?"""
+    if not detail or not detail.startswith(_HELD):
+        return False  # released, or a row from before reservations
+    token = detail[len(_HELD):]
+    with _LIVE_LOCK:
+        if token in _LIVE:
+            return True
+    if now - parse(updated) >= stale_after:
+        return False
+    host, _, rest = token.rpartition("@")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # cannot tell from here: wait out `stale_after`
+    if int(pid) == os.getpid():
+        return False  # ours, and not in _LIVE: left over from an open that failed in this process
+    return _pid_alive(int(pid))
+
 
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 _CORRUPT = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -227,9 +270,65 @@ class Ledger:
                                 (transfer_id, sender))
         return bool(rows) and rows[0][0] == "imported"
 
+    def reserve(self, transfer_id: str, sender: str, *, created: str | None = None, expires: str | None = None,
+                payload_sha256: str | None = None, stale_after: dt.timedelta = STALE_RESERVATION) -> str:
+        """Take the inbound transfer (`sender`, `transfer_id`) for one opener: its row enters
+        `received`, held by a token returned here, in one BEGIN IMMEDIATE transaction. Of several
+        openers racing, exactly one gets the token; the others get `AlreadyReceived`.
+
+        The row may be new, `quarantined` (the genuine package after a damaged or forged one), or
+        a `received` row nobody holds any more: released by an open that failed, or held by a
+        process that has ended, or (for a holder we cannot see) older than `stale_after`. An
+        `imported` row is a replay; a `received` or `verified` row with a live holder is a
+        concurrent open. Finish with `advance(..., holder=token)` or `release(token)`.
+        """
+        token = f"{socket.gethostname()}@{os.getpid()}:{secrets.token_hex(6)}"
+        key = (transfer_id, "in", sender)
+        with self._db.transaction() as db:
+            now = self.clock.now()
+            rows = db.execute("SELECT state, updated, detail FROM transfers"
+                              " WHERE transfer_id = ? AND direction = ? AND party = ?", key)
+            audit: dict[str, Any] = {"transfer_id": transfer_id, "party": sender}
+            if not rows:
+                check_transition("in", None, Inbound.RECEIVED, transfer_id=transfer_id)
+                db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
+                           " payload_sha256, updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (*key, str(Inbound.RECEIVED), created, expires, payload_sha256, fmt(now), _HELD + token))
+            else:
+                state, updated, detail = rows[0]
+                if state == Inbound.IMPORTED:
+                    raise AlreadyReceived(f"transfer {transfer_id} from {sender} was already imported (at {updated})",
+                                          in_progress=False, hint="this is a duplicate; nothing to do")
+                if state != Inbound.QUARANTINED and (state != Inbound.RECEIVED
+                                                     or _holder_alive(detail, updated, now, stale_after)):
+                    raise AlreadyReceived(
+                        f"transfer {transfer_id} from {sender} is being opened by another laxchange run "
+                        f"(since {updated})", in_progress=True,
+                        hint="nothing to do if that run succeeds; if it failed, open the package again once it "
+                             f"has ended (a reservation is free when its process is gone, or after "
+                             f"{int(stale_after.total_seconds() // 60)} minutes)")
+                check_transition("in", state, Inbound.RECEIVED, transfer_id=transfer_id)
+                db.execute("UPDATE transfers SET state = ?, created = ?, expires = ?, payload_sha256 = ?, updated = ?,"
+                           " detail = ? WHERE transfer_id = ? AND direction = ? AND party = ?",
+                           (str(Inbound.RECEIVED), created, expires, payload_sha256, fmt(now), _HELD + token, *key))
+                audit["after"] = str(state) if state == Inbound.QUARANTINED else "unfinished open"
+            self._audit(db, audit_event("in", Inbound.RECEIVED), audit)
+        with _LIVE_LOCK:
+            _LIVE.add(token)
+        return token
+
+    def release(self, transfer_id: str, sender: str, holder: str) -> None:
+        """Give up a reservation without a state change (the open failed for a reason that is not
+        the package's: output exists, disk full, interrupted); the next open takes it at once."""
+        with _LIVE_LOCK:
+            _LIVE.discard(holder)
+        self._db.execute("UPDATE transfers SET detail = NULL WHERE transfer_id = ? AND direction = 'in'"
+                         " AND party = ? AND state = ? AND detail = ?",
+                         (transfer_id, sender, str(Inbound.RECEIVED), _HELD + holder))
+
     def advance(self, direction: str, transfer_id: str, party: str, *states: str, if_new: Sequence[str] = (),
                 created: str | None = None, expires: str | None = None, payload_sha256: str | None = None,
-                detail: str | None = None, audit: dict[str, Any] | None = None) -> Transfer:
+                detail: str | None = None, audit: dict[str, Any] | None = None, holder: str | None = None) -> Transfer:
         """Move a transfer through `states` in order, creating its row if new; one transaction for all.
 
         `if_new` are states to walk first when the row does not exist yet (decided inside the
@@ -239,15 +338,23 @@ class Ledger:
         step is checked against the table (`states.check_transition`), so of two runs racing the
         same change exactly one makes it; the other gets `IllegalTransition` and changes nothing.
         Each step appends its own audit entry (`out.sent`, `in.imported`, …) in that transaction.
-        `created`, `expires` and `payload_sha256` are written when the row is created.
+        `created`, `expires` and `payload_sha256` are written when the row is created. With
+        `holder` (a token from `reserve`) the row must still be held by it, else `IllegalTransition`
+        (the reservation was taken over as stale); the change ends the reservation.
         """
         if not states:
             raise ValueError("advance() needs at least one state")
         now = self._now()
         key = (transfer_id, direction, party)
         with self._db.transaction() as db:
-            rows = db.execute("SELECT state FROM transfers WHERE transfer_id = ? AND direction = ? AND party = ?", key)
+            rows = db.execute("SELECT state, detail FROM transfers"
+                              " WHERE transfer_id = ? AND direction = ? AND party = ?", key)
             current: str | None = rows[0][0] if rows else None
+            if holder is not None and (not rows or rows[0][1] != _HELD + holder):
+                raise IllegalTransition(f"{direction} transfer {transfer_id}: the reservation of this open is no "
+                                        "longer held (another run took it over as stale)",
+                                        hint="run the command again; the ledger is unchanged",
+                                        details={"transfer_id": transfer_id})
             for new in (*if_new, *states) if current is None else states:
                 state = check_transition(direction, current, new, transfer_id=transfer_id)
                 if current is None:
@@ -262,6 +369,9 @@ class Ledger:
                             {"transfer_id": transfer_id, "party": party, **(audit or {})})
                 current = state
             rows = db.execute(_SELECT_ONE, key)
+        if holder is not None:
+            with _LIVE_LOCK:
+                _LIVE.discard(holder)
         return Transfer(*rows[0])
 
     def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:

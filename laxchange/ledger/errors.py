@@ -7,7 +7,9 @@ message and a hint instead of a traceback and exit 70.
 
 from __future__ import annotations
 
-from laxchange.errors import ConfigError, ExitCode, LaxError
+from typing import Any
+
+from laxchange.errors import ConfigError, ExitCode, LaxError, SecurityError
 
 
 class IllegalTransition(LaxError):
@@ -36,3 +38,15 @@ class LedgerBusy(LedgerError):
 
     code = "ledger.busy"
     transient: bool = True
+
+
+class AlreadyReceived(SecurityError):
+    """The transfer is already imported, or another run holds its reservation right now (exit 3,
+    `package.replayed`). `in_progress` tells the two apart: an in-progress one is not a replay of
+    a finished import, so its file is left where it is for the run that holds it."""
+
+    code = "package.replayed"
+
+    def __init__(self, message: str, *, in_progress: bool = False, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.in_progress = in_progress

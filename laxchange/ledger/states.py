@@ -24,6 +24,9 @@ Why these edges (the ones that are not obvious):
 - `quarantined → received`: the same transfer id arriving again must not be blocked by a
   quarantined copy (a re-upload after damage in transit, or the genuine package after a forgery
   that claimed its id). Only `imported` counts for the replay check.
+- `received → received`: `received` is a reservation held by one opener (`Ledger.reserve`); an
+  open that crashed or failed for a reason that is not the package's leaves it unfinished, and
+  the next open takes it over once its holder is gone (docs/states.md, "Reservations").
 - Not legal: `delivered → delivered` (a duplicate receipt is noted, not a state change) and a
   second `received` for an imported transfer (a replay: the double-import bug).
 """
@@ -57,10 +60,10 @@ class Outbound(StrEnum):
 class Inbound(StrEnum):
     """States of a transfer we receive."""
 
-    RECEIVED = "received"        # collected, manifest read; nothing trusted yet
+    RECEIVED = "received"        # manifest verified and the transfer reserved by one opener
     VERIFIED = "verified"        # signature, decryption and trust checks passed
     IMPORTED = "imported"        # the document was written out; counts for the replay check
-    QUARANTINED = "quarantined"  # refused, moved to quarantine with the reason
+    QUARANTINED = "quarantined"  # refused after its manifest verified; may be received again
 
 
 State = Outbound | Inbound
@@ -89,7 +92,7 @@ EDGES: Mapping[Direction, Mapping[State, frozenset[State]]] = MappingProxyType({
         _O.DELIVERED: frozenset({_O.APPLIED, _O.REJECTED}),
     }),
     Direction.IN: MappingProxyType({
-        _I.RECEIVED: frozenset({_I.VERIFIED, _I.QUARANTINED}),
+        _I.RECEIVED: frozenset({_I.RECEIVED, _I.VERIFIED, _I.QUARANTINED}),
         _I.VERIFIED: frozenset({_I.IMPORTED, _I.QUARANTINED}),
         _I.QUARANTINED: frozenset({_I.RECEIVED}),
     }),
@@ -100,8 +103,10 @@ TERMINAL: Mapping[Direction, frozenset[State]] = MappingProxyType({
     d: frozenset(s for s in STATES[d] if not EDGES[d].get(s)) for d in Direction
 })
 
-#: The atomic path the current `open` records once every check has passed (one transaction).
+#: The whole path of an inbound import: `received` (the reservation, `Ledger.reserve`), then
+#: `FINISH_PATH` in one transaction once every check has passed and the record is written.
 IMPORT_PATH: tuple[Inbound, ...] = (_I.RECEIVED, _I.VERIFIED, _I.IMPORTED)
+FINISH_PATH: tuple[Inbound, ...] = (_I.VERIFIED, _I.IMPORTED)
 
 
 def audit_event(direction: Direction | str, state: State | str) -> str:
@@ -114,7 +119,8 @@ TRANSITION_EVENTS: frozenset[str] = frozenset(audit_event(d, s) for d in Directi
 
 #: Audit events that are not a state change (`Ledger.note`). Final, like the above.
 NOTE_EVENTS: frozenset[str] = frozenset({
-    "in.quarantined",         # a package refused before its transfer id could be trusted (no row)
+    "in.quarantined",         # an inbox package refused before its transfer id could be trusted (no row)
+    "in.refused",             # a package named on the command line refused before that (left where it was)
     "receipt.unmatched",      # a verified receipt names no outbound transfer of ours to its sender
     "receipt.hash-mismatch",  # ... names one, but not the payload we sent
     "receipt.out-of-state",   # ... matches, but the transfer is in a state it cannot change from

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,25 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+#: A party id as cards spell it (the same pattern as laxchange.trust.keystore.PARTY_RE; a test
+#: keeps them equal: the transport layer may not import trust).
+PARTY_ID_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
+_SENDER_FOLDER_RE = re.compile(r"(LA_\d{3}|URN_\d{6})")
+
+
+def sender_folder(party: str) -> str:
+    """The sub-folder of a drop folder that holds what `party` sent: `LA:919` -> `LA_919`
+    (':' is awkward in paths on some systems)."""
+    if not PARTY_ID_RE.fullmatch(party):
+        raise ValueError(f"not a party id: {party!r}")
+    return party.replace(":", "_")
+
+
+def folder_sender(name: str) -> str | None:
+    """The party whose sub-folder `name` is (`URN_123456` -> `URN:123456`), or None."""
+    return name.replace("_", ":", 1) if _SENDER_FOLDER_RE.fullmatch(name) else None
+
+
 def safe_label(name: str, limit: int = 60) -> str:
     """A printable, bounded rendering of an untrusted name for warnings and logs."""
     text = name.encode("unicode_escape", "backslashreplace").decode("ascii")
@@ -81,6 +101,8 @@ class Listing:
 
     files: list[RemoteFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: sub-folders with safe names (not symbolic links), e.g. each sender's folder and processed/
+    folders: list[str] = field(default_factory=list)
 
     def names(self) -> list[str]:
         return [f.name for f in self.files]
@@ -112,7 +134,8 @@ class Transport(Protocol):
         """Download to `local` via an fsync'd temporary file and rename; return the size."""
 
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
-        """Move a file into another folder (created if missing), never overwriting."""
+        """Move a file from `folder` into its sub-folder `to_folder` (created if missing), never
+        overwriting: `move("a.lax", "processed", folder="LA_919")` -> `LA_919/processed/a.lax`."""
 
     def delete(self, name: str, *, folder: str = "") -> None:
         """Remove a file; a file already gone is not an error (retries are safe)."""

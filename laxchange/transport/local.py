@@ -27,6 +27,7 @@ from laxchange.transport.base import (
 from laxchange.transport.endpoints import Endpoint
 
 CHUNK = 1 << 20
+_NOT_REGULAR_HINT = "only regular files are collected; remove the link or special file from the drop folder"
 
 
 class LocalFolderTransport:
@@ -64,7 +65,8 @@ class LocalFolderTransport:
             return TransportError(f"{what}: permission denied", code="remote.permission",
                                    hint="check the folder's permissions")
         if exc.errno == errno.ENOENT:
-            return TransportError(f"{what}: no such file or folder", code="remote.missing")
+            return TransportError(f"{what}: {exc.filename or 'the file or folder'} does not exist",
+                                  code="remote.missing", hint="check the folder in the file:// URL exists")
         return TransportError(f"{what}: {exc.strerror or exc}", code="remote.failure",
                                hint="the disk may be full or the folder not writable")
 
@@ -83,6 +85,7 @@ class LocalFolderTransport:
             if problem is None and stat.S_ISLNK(st.st_mode):
                 problem = "symbolic link"
             if problem is None and stat.S_ISDIR(st.st_mode):
+                out.folders.append(name)
                 continue
             if problem is None and not stat.S_ISREG(st.st_mode):
                 problem = "not a regular file"
@@ -91,6 +94,7 @@ class LocalFolderTransport:
                 continue
             out.files.append(RemoteFile(name, st.st_size, int(st.st_mtime)))
         out.files.sort(key=lambda f: f.name)
+        out.folders.sort()
         return out
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
@@ -118,7 +122,8 @@ class LocalFolderTransport:
                 raise TransportError(f"{local} does not match the expected SHA-256", code="verify.local-hash",
                                       hint="rebuild the package")
             if tmp.stat().st_size != size:
-                raise TransientTransportError(f"{what}: size changed during copy", code="verify.size")
+                raise TransientTransportError(f"{what}: size changed during copy", code="verify.size",
+                                              hint="the file changed while it was copied; it will be retried")
             try:
                 os.link(tmp, final)
             except FileExistsError:
@@ -144,12 +149,13 @@ class LocalFolderTransport:
             fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise TransportError(f"{what}: not a regular file", code="remote.not-regular") from exc
+                raise TransportError(f"{what}: not a regular file", code="remote.not-regular",
+                                     hint=_NOT_REGULAR_HINT) from exc
             raise self._oserror(what, exc) from exc
         with os.fdopen(fd, "rb") as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
-                raise TransportError(f"{what}: not a regular file", code="remote.not-regular")
+                raise TransportError(f"{what}: not a regular file", code="remote.not-regular", hint=_NOT_REGULAR_HINT)
             sink = LocalSink(local, st.st_size, sha256)
             try:
                 while data := fh.read(CHUNK):
@@ -164,7 +170,7 @@ class LocalFolderTransport:
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         check_name(name)
         check_name(to_folder)
-        src, dst_dir = self._dir(folder) / name, self.base / to_folder
+        src, dst_dir = self._dir(folder) / name, self._dir(folder) / to_folder
         try:
             dst_dir.mkdir(mode=0o700, exist_ok=True)
             try:

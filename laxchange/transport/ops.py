@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from laxchange.errors import InternalError, LaxError, TransientTransportError, TransportError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
-from laxchange.transport.base import Progress, Transport, check_name, sha256_file
+from laxchange.transport.base import Listing, Progress, Transport, check_name, folder_sender, sha256_file
 from laxchange.transport.endpoints import Endpoint, EndpointResolver
 from laxchange.transport.identity import IdentityLoader, identity_loader
 from laxchange.transport.local import LocalFolderTransport
@@ -108,11 +108,19 @@ class FileResult:
     size: int = 0
     sha256: str | None = None
     error: LaxError | None = None
+    #: for a collected file: the sub-folder of the drop folder it came from ("" for the top)
+    folder: str = ""
+    #: ... and the party whose sub-folder that is (whose login alone can write there)
+    sender: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "size": self.size, "ok": self.error is None}
         if self.sha256:
             out["sha256"] = self.sha256
+        if self.folder:
+            out["folder"] = self.folder
+        if self.sender:
+            out["sender_folder_of"] = self.sender
         if self.error:
             out["error"] = self.error.to_dict()
         return out
@@ -176,31 +184,47 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
 
 def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
             progress: PartyProgress | None = None) -> PartyResult:
-    """Fetch every file a partner left for us into `inbox`, then move it to processed/ (or delete it)."""
+    """Fetch every file left for us at a partner's endpoint, or in our own drop folder, into
+    `inbox`, then move it to processed/ (or delete it) where it was.
+
+    Files at the top of the folder are collected, then those in each sender's sub-folder
+    (`LA_919/`, `URN_123456/`: how `serve-sftp` and a ChrootDirectory set-up lay out a drop
+    folder), each moved to that sub-folder's own processed/. Each result says which sub-folder
+    (and so which sender's login) a file came from.
+    """
     result = PartyResult(party)
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = inbox.resolve()
     try:
         with runner.connect(party) as t:
             listing = t.list()
-            for label, why in listing.skipped:
-                result.warnings.append(f"skipped remote entry {label!r} from {party}: {why}")
-            for rf in listing.files:
-                dest = (root / check_name(rf.name))
-                if dest.parent != root:
-                    result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
-                    continue
-                try:
-                    size = t.get(rf.name, dest, progress=_bind(progress, party, rf.name))
-                    if delete:
-                        t.delete(rf.name)
-                    else:
-                        t.move(rf.name, PROCESSED)
-                    result.files.append(FileResult(rf.name, size))
-                except TransientTransportError:
-                    raise
-                except TransportError as exc:
-                    result.files.append(FileResult(rf.name, error=exc))
+            _collect_folder(t, result, party, "", listing, root, delete, progress)
+            for sub in listing.folders:
+                if folder_sender(sub) is not None:
+                    _collect_folder(t, result, party, sub, t.list(sub), root, delete, progress)
     except TransportError as exc:
         result.error = exc
     return result
+
+
+def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, listing: Listing, root: Path,
+                    delete: bool, progress: PartyProgress | None) -> None:
+    where = f"{party} ({folder}/)" if folder else party
+    for label, why in listing.skipped:
+        result.warnings.append(f"skipped remote entry {label!r} from {where}: {why}")
+    for rf in listing.files:
+        dest = (root / check_name(rf.name))
+        if dest.parent != root:
+            result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
+            continue
+        try:
+            size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
+            if delete:
+                t.delete(rf.name, folder=folder)
+            else:
+                t.move(rf.name, PROCESSED, folder=folder)
+            result.files.append(FileResult(rf.name, size, folder=folder, sender=folder_sender(folder)))
+        except TransientTransportError:
+            raise
+        except TransportError as exc:
+            result.files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))

@@ -68,6 +68,12 @@ class SftpSettings:
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
+_LOST_HINT = ("the connection dropped; it was retried. Run the command again: a file already delivered or "
+              "collected is not transferred twice")
+_NO_SFTP_HINT = "the server must offer the SFTP subsystem to this login; ask the partner to check its set-up"
+_SHORT_HINT = "the file shrank or the connection dropped while it was read; it will be retried"
+_PROTOCOL_HINT = "the server answered something laxchange did not expect; if it persists, report it to the partner"
+
 #: exceptions that mean the connection itself is gone or stalled
 _LINK_FAILURES = (socket.timeout, TimeoutError, EOFError, ConnectionError, paramiko.SSHException)
 
@@ -179,23 +185,25 @@ class SftpTransport:
                 # them apart by the clock, not by its message text.
                 if time.monotonic() - auth_started >= ssh.auth_timeout:
                     raise TransientTransportError(f"{where} did not answer our authentication in {s.timeout:g}s",
-                                          code="ssh.auth-timeout") from exc
+                                          code="ssh.auth-timeout",
+                                          hint="the server is slow or overloaded; it will be retried") from exc
                 raise TransportError(f"{where} refused our SSH key for user {self.url.user!r}",
                                       code="ssh.auth-refused",
                                       hint="send the partner the public key from `laxchange endpoints ssh-key` "
                                            "for their authorized_keys") from exc
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise TransientTransportError(f"authentication with {where} failed: {exc or type(exc).__name__}",
-                                      code="ssh.auth-failed") from exc
+                                      code="ssh.auth-failed", hint=_LOST_HINT) from exc
             ssh.set_keepalive(s.keepalive)
             try:
                 sftp = paramiko.SFTPClient.from_transport(ssh, window_size=s.window_size,
                                                           max_packet_size=s.max_packet_size)
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise TransientTransportError(f"{where} did not open an SFTP session: {exc or type(exc).__name__}",
-                                      code="ssh.no-sftp") from exc
+                                      code="ssh.no-sftp", hint=_NO_SFTP_HINT) from exc
             if sftp is None:
-                raise TransientTransportError(f"{where} did not open an SFTP session", code="ssh.no-sftp")
+                raise TransientTransportError(f"{where} did not open an SFTP session", code="ssh.no-sftp",
+                                              hint=_NO_SFTP_HINT)
             sftp.get_channel().settimeout(s.timeout)  # type: ignore[union-attr]  # never None after from_transport
         except BaseException:
             ssh.close()
@@ -228,8 +236,10 @@ class SftpTransport:
         return posixpath.join(*parts)
 
     @contextmanager
-    def _errors(self, what: str) -> Iterator[None]:
-        """Translate paramiko and socket failures; decide what is worth retrying."""
+    def _errors(self, what: str, path: str = "") -> Iterator[None]:
+        """Translate paramiko and socket failures; decide what is worth retrying. `path` is the
+        remote path concerned, named in the message when the server says it is missing."""
+        where = f"{self.url.host}:{self.url.port}"
         try:
             yield
         except LaxError:
@@ -243,19 +253,26 @@ class SftpTransport:
                                           hint="the server stalled; it will be retried") from exc
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
             raise TransientTransportError(f"{what}: connection lost ({exc or type(exc).__name__})",
-                                          code="ssh.connection-lost") from exc
+                                          code="ssh.connection-lost", hint=_LOST_HINT) from exc
         except SFTPError as exc:
-            raise TransientTransportError(f"{what}: unexpected SFTP reply ({exc})", code="ssh.protocol-error") from exc
+            raise TransientTransportError(f"{what}: unexpected SFTP reply ({exc})", code="ssh.protocol-error",
+                                          hint=_PROTOCOL_HINT) from exc
         except OSError as exc:
             if self._ssh is None or not self._ssh.is_active():
-                raise TransientTransportError(f"{what}: connection lost ({exc})", code="ssh.connection-lost") from exc
+                raise TransientTransportError(f"{what}: connection lost ({exc})", code="ssh.connection-lost",
+                                              hint=_LOST_HINT) from exc
             if exc.errno == errno.EACCES:
-                raise TransportError(f"{what}: permission denied on the server", code="remote.permission",
-                                      hint="ask the partner to check the folder's permissions") from exc
+                raise TransportError(f"{what}: permission denied on the server for {path or 'that path'} "
+                                     f"at {where}", code="remote.permission",
+                                      hint="ask the partner to check the folder's permissions, and that the URL "
+                                           "names the drop folder they gave you") from exc
             if exc.errno == errno.ENOENT:
-                raise TransportError(f"{what}: no such file or folder on the server", code="remote.missing",
-                                      hint="check the endpoint path") from exc
-            raise TransportError(f"{what}: the server reported a failure ({exc})", code="remote.failure",
+                raise TransportError(f"{what}: {path or 'the file or folder'} does not exist on the server at "
+                                     f"{where}", code="remote.missing",
+                                      hint="check the folder in the endpoint URL with the partner (the server may "
+                                           "not have created it yet)") from exc
+            raise TransportError(f"{what}: the server reported a failure for {path or 'that path'} ({exc})",
+                                 code="remote.failure",
                                   hint="the remote disk may be full or the folder not writable") from exc
 
     @contextmanager
@@ -303,7 +320,7 @@ class SftpTransport:
     # -- the contract -----------------------------------------------------------------------
     def list(self, folder: str = "") -> Listing:
         out = Listing()
-        with self._errors(f"listing {self.endpoint.party}"):
+        with self._errors(f"listing {self.endpoint.party}", self._path(folder)):
             entries = self.sftp.listdir_attr(self._path(folder))
         for a in entries:
             name = a.filename
@@ -314,6 +331,7 @@ class SftpTransport:
             if problem is None and stat.S_ISLNK(mode):
                 problem = "symbolic link"
             if problem is None and stat.S_ISDIR(mode):
+                out.folders.append(name)
                 continue
             if problem is None and not stat.S_ISREG(mode):
                 problem = "not a regular file"
@@ -322,6 +340,7 @@ class SftpTransport:
                 continue
             out.files.append(RemoteFile(name, int(a.st_size or 0), int(a.st_mtime) if a.st_mtime else None))
         out.files.sort(key=lambda f: f.name)
+        out.folders.sort()
         return out
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
@@ -330,7 +349,7 @@ class SftpTransport:
         size = local.stat().st_size
         final = self._path(folder, name)
         label = f"upload of {name} to {self.endpoint.party}"
-        with self._errors(label):
+        with self._errors(label, self._path(folder)):
             existing = self._lstat(final)
             if existing is not None:
                 return self._already_there(local, name, folder, existing, sha256)
@@ -343,7 +362,8 @@ class SftpTransport:
                                           code="verify.local-hash", hint="rebuild the package")
                 got = self.sftp.stat(tmp).st_size
                 if got != size:
-                    raise TransientTransportError(f"{label}: server has {got} bytes, sent {size}", code="verify.size")
+                    raise TransientTransportError(f"{label}: server has {got} bytes, sent {size}", code="verify.size",
+                                                  hint="the upload was cut short; it will be retried")
                 if self._lstat(final) is not None:
                     raise TransportError(f"{label}: {name} appeared on the server during the upload",
                                           code="remote.exists", hint="another sender used the same name")
@@ -441,10 +461,12 @@ class SftpTransport:
         check_name(name)
         src = self._path(folder, name)
         label = f"download of {name} from {self.endpoint.party}"
-        with self._errors(label):
+        with self._errors(label, src):
             attrs = self.sftp.lstat(src)
             if not stat.S_ISREG(attrs.st_mode or 0):
-                raise TransportError(f"{label}: not a regular file", code="remote.not-regular")
+                raise TransportError(f"{label}: not a regular file", code="remote.not-regular",
+                                     hint="only regular files are collected; ask the partner to remove the link "
+                                          "or special file")
             if attrs.st_size is None:
                 raise TransportError(f"{label}: the server did not say how large the file is", code="remote.no-size",
                                       hint="laxchange needs the size to verify the download; report it to the partner")
@@ -511,7 +533,8 @@ class SftpTransport:
         try:
             self._consume(fh, inflight, early, sink, size, progress, issue, deadline)
         except EOFError:  # an SFTP end-of-file status: the file shrank under us
-            raise TransientTransportError("the server ended the file early", code="verify.size") from None
+            raise TransientTransportError("the server ended the file early", code="verify.size",
+                                          hint=_SHORT_HINT) from None
 
     def _consume(self, fh: paramiko.SFTPFile, inflight: deque[tuple[int, int, int]],
                  early: dict[int, tuple[int, paramiko.Message]], sink: _Sink, size: int,
@@ -530,14 +553,16 @@ class SftpTransport:
             t, msg = early.pop(num) if num in early else sftp._read_response(num)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
             if t == CMD_STATUS:
                 sftp._convert_status(msg)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-                raise TransientTransportError("the server ended the file early", code="verify.size")
+                raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
             if t != CMD_DATA:
-                raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error")
+                raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error",
+                                              hint=_PROTOCOL_HINT)
             data = msg.get_string()
             if not data:
-                raise TransientTransportError("the server ended the file early", code="verify.size")
+                raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
             if len(data) > length:
-                raise TransportError("the server sent more than was asked for", code="ssh.protocol-error")
+                raise TransportError("the server sent more than was asked for", code="ssh.protocol-error",
+                                     hint=_PROTOCOL_HINT)
             sink.write(data)
             while len(data) < length:  # short read: fetch the rest of this chunk before moving on
                 in_time()
@@ -545,9 +570,11 @@ class SftpTransport:
                 t, msg = sftp._request(CMD_READ, fh.handle, int64(at), int(length))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 data = msg.get_string() if t == CMD_DATA else b""
                 if not data:
-                    raise TransientTransportError("the server ended the file early", code="verify.size")
+                    raise TransientTransportError("the server ended the file early", code="verify.size",
+                                                  hint=_SHORT_HINT)
                 if len(data) > length:
-                    raise TransportError("the server sent more than was asked for", code="ssh.protocol-error")
+                    raise TransportError("the server sent more than was asked for", code="ssh.protocol-error",
+                                     hint=_PROTOCOL_HINT)
                 sink.write(data)
             if progress:
                 progress(sink.written, size)
@@ -556,24 +583,25 @@ class SftpTransport:
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         check_name(name)
         check_name(to_folder)
-        src, dst = self._path(folder, name), self._path(to_folder, name)
-        with self._errors(f"moving {name} to {to_folder}/ at {self.endpoint.party}"):
-            if self._lstat(self._path(to_folder)) is None:
+        target = posixpath.join(self._path(folder), to_folder)
+        src, dst = self._path(folder, name), posixpath.join(target, name)
+        with self._errors(f"moving {name} to {to_folder}/ at {self.endpoint.party}", src):
+            if self._lstat(target) is None:
                 try:
-                    self.sftp.mkdir(self._path(to_folder), 0o700)
+                    self.sftp.mkdir(target, 0o700)
                 except OSError:
-                    if self._lstat(self._path(to_folder)) is None:
+                    if self._lstat(target) is None:
                         raise
             if self._lstat(dst) is not None:
                 if self._lstat(src) is None:
                     return
-                raise TransportError(f"{to_folder}/{name} already exists at {self.endpoint.party}",
+                raise TransportError(f"{dst} already exists at {self.endpoint.party}",
                                       code="remote.exists", hint="remove the old copy on the server")
             self._rename(src, dst)
 
     def delete(self, name: str, *, folder: str = "") -> None:
         check_name(name)
-        with self._errors(f"deleting {name} at {self.endpoint.party}"):
+        with self._errors(f"deleting {name} at {self.endpoint.party}", self._path(folder, name)):
             try:
                 self.sftp.remove(self._path(folder, name))
             except OSError as exc:

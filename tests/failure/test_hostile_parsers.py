@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from laxchange import age, package
 from laxchange.age import format as age_format
-from laxchange.errors import SecurityError
+from laxchange.errors import SecurityError, UsageError
 
 _HEADER = (b"age-encryption.org/v1\n-> X25519 TEiF0ypqr+bpvcqXNyCVJpL7OuwPdVwPL7KQEbFDOCc\n"
            b"hjabGXwSLQ9c3S6Lw2i+S2Tu2fiwQHHslbBN6B41FLE\n--- WyJp9F/9FOZh7gJdheq2WIJcwHgYc8NIVh3ddwhrcNg\n")
@@ -30,9 +30,12 @@ def test_age_header_parser_only_raises_header_errors(junk, cut):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=600))
 def test_manifest_reader_only_raises_security_errors(junk):
+    """...or, for bytes without the format line, the usage error `package.not-a-package`."""
     for prefix in (b"", package.FORMAT_LINE, package.FORMAT_LINE + b'{"payload":"'):
         try:
             package.read_manifest(io.BytesIO(prefix + junk))
+        except UsageError as exc:
+            assert exc.code == "package.not-a-package" and not (prefix + junk).startswith(package.FORMAT_LINE)
         except SecurityError as exc:
             assert exc.code in ("package.tampered", "package.wrong-format-version")
         else:

@@ -1,6 +1,7 @@
 """Failure modes of `open`: every single-byte change, truncation, extension, oversized input.
 
-Each must be refused with SecurityError (exit 3) and leave no output file behind.
+Each must be refused with SecurityError (exit 3) and leave no output file behind; bytes without
+the format line are not a package at all (UsageError `package.not-a-package`, exit 2).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import random
 import pytest
 
 from laxchange import package
-from laxchange.errors import SecurityError
+from laxchange.errors import LaxError, SecurityError, UsageError
 from tests.support.parties import record, world
 
 
@@ -22,10 +23,14 @@ def setup(tmp_path_factory):
     return a, b, data
 
 
-def _refused(b, data: bytes, out) -> SecurityError:
-    with pytest.raises(SecurityError) as ei:
+def _refused(b, data: bytes, out) -> LaxError:
+    with pytest.raises((SecurityError, UsageError)) as ei:
         b.open(data, out=out)
     assert not out.exists()
+    if isinstance(ei.value, UsageError):
+        assert ei.value.code == "package.not-a-package" and not data.startswith(package.FORMAT_LINE)
+        assert ei.value.exit_code == 2 and ei.value.message.startswith("not a laxchange package")
+        return ei.value
     assert ei.value.exit_code == 3 and ei.value.message.startswith("package rejected: ")
     return ei.value
 
@@ -88,8 +93,9 @@ def test_wrong_format_version(setup, tmp_path):
 
 def test_not_a_package(setup, tmp_path):
     _, b, _ = setup
-    assert _refused(b, b"age-encryption.org/v1\n", tmp_path / "n.json").code == "package.tampered"
-    assert _refused(b, b"", tmp_path / "n.json").code == "package.tampered"
+    assert _refused(b, b"age-encryption.org/v1\n", tmp_path / "n.json").code == "package.not-a-package"
+    assert _refused(b, b"", tmp_path / "n.json").code == "package.not-a-package"
+    assert _refused(b, b'{"schema": "x"}\n', tmp_path / "n.json").code == "package.not-a-package"
 
 
 def test_oversized_manifest_line(setup, tmp_path):

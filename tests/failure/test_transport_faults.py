@@ -314,15 +314,15 @@ def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: 
 
 def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
-    root.mkdir()
+    (root / "drop").mkdir(parents=True)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.lax").write_bytes(b"secret")
-    (root / "escape").symlink_to(outside)
+    (root / "drop" / "escape").symlink_to(outside)
     src = tmp_path / "a.lax"
     src.write_bytes(b"a")
     with embedded_server(root, client_key.key, tmp_path, None) as srv:
-        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/escape", (srv.fingerprint,))
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop/escape", (srv.fingerprint,))
         with SftpTransport(ep, lambda: client_key.key, FAST) as t:
             with pytest.raises(TransportError) as listing:
                 t.list()

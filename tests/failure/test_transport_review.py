@@ -29,11 +29,11 @@ def test_embedded_server_ignores_the_clients_file_mode(tmp_path: Path, client_ke
         assert sftp is not None
         attrs = paramiko.SFTPAttributes()
         attrs.st_mode = 0o4777
-        handle = sftp._request(paramiko.sftp.CMD_OPEN, "/suid.bin",
+        handle = sftp._request(paramiko.sftp.CMD_OPEN, "/drop/suid.bin",
                                paramiko.sftp.SFTP_FLAG_WRITE | paramiko.sftp.SFTP_FLAG_CREATE, attrs)
         assert handle
         t.close()
-    assert stat.S_IMODE((root / "suid.bin").stat().st_mode) == 0o600
+    assert stat.S_IMODE((root / "drop" / "suid.bin").stat().st_mode) == 0o600
 
 
 def test_embedded_server_confines_dot_dot_to_its_root(tmp_path: Path, client_key: ClientKey) -> None:
@@ -45,19 +45,20 @@ def test_embedded_server_confines_dot_dot_to_its_root(tmp_path: Path, client_key
         t.connect(username="u", pkey=client_key.key)
         sftp = paramiko.SFTPClient.from_transport(t)
         assert sftp is not None
-        with sftp.open("/../../p.lax", "wb") as fh:
+        with sftp.open("/../../drop/p.lax", "wb") as fh:
             fh.write(b"x")
         t.close()
-    assert (root / "p.lax").exists() and not (tmp_path / "p.lax").exists()
+    assert (root / "drop" / "p.lax").exists() and not (tmp_path / "p.lax").exists()
     assert not (tmp_path / "srv" / "p.lax").exists()
 
 
 def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, client_key: ClientKey) -> None:
-    from laxchange.transport.server import EmbeddedSftpServer, load_or_create_host_key
+    from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
 
     root = tmp_path / "root"
     root.mkdir()
-    srv = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "hk"), [client_key.key], auth_grace=0.5).start()
+    access = ServerAccess.build([("LA:100", client_key.key)], {"drop": "LA:100"})
+    srv = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "hk"), access, auth_grace=0.5).start()
     try:
         t = paramiko.Transport(("127.0.0.1", srv.port))
         t.start_client(timeout=10)

@@ -30,6 +30,12 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert len(list((inbox / "opened").glob("*.lax"))) == 1, "the opened PEP is kept, out of the inbox's way"
     text = "\n".join(lines)
     assert "REFUSED" in text and f"verified pep-transfer@{messages.VERSION}" in text
+    # over the confined server, each delivery sat in its sender's own sub-folder (issue 10)
+    server = tmp_path / "d" / "sftp-server"
+    placing = results["parties"]["placing-vs"].replace(":", "_")
+    assert len(list((server / "school" / placing / "processed").glob("*.lax"))) == 2
+    assert len(list((server / "host-vs" / placing / "processed").glob("*.lax"))) == 1
+    assert not [p for p in (server / "school").iterdir() if p.is_file()]
 
 
 def test_demo_ledgers_show_the_receipt_closed_the_transfer(tmp_path: Path) -> None:

@@ -95,9 +95,13 @@ def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
     elsewhere.write_bytes(bytes(data))
     out = tmp_path / "never.json"
 
-    r = lax(school.home.root, "open", str(elsewhere), "-o", str(out))
-    assert r.exit_code == 3 and "quarantine" in r.output and "Traceback" not in r.output
-    assert elsewhere.read_bytes() == bytes(data), "a file outside the inbox is copied, never removed"
+    r = lax(school.home.root, "--json", "open", str(elsewhere), "-o", str(out))
+    assert r.exit_code == 3 and "Traceback" not in r.output
+    err = json.loads(r.output)
+    assert err["error"] == "package.tampered" and "quarantined" not in err.get("details", {})
+    assert "left where it is" in err["message"]
+    assert elsewhere.read_bytes() == bytes(data), "a file outside the inbox is left where it is"
+    assert not school.home.quarantine.exists() or not list(school.home.quarantine.iterdir()), "and never copied"
 
     r = lax(school.home.root, "--json", "open", str(inbox_pkg), "-o", str(out))
     assert r.exit_code == 3
@@ -107,9 +111,14 @@ def test_a_tampered_package_is_quarantined_not_deleted(tmp_path: Path) -> None:
     assert not out.exists()
 
     listed = json.loads(lax(school.home.root, "--json", "quarantine", "list").output)["quarantined"]
-    assert len(listed) == 2 and {q["exit_code"] for q in listed} == {3}
+    assert len(listed) == 1 and {q["exit_code"] for q in listed} == {3}
     assert all(Path(q["path"]).stat().st_mode & 0o077 == 0 for q in listed)
     assert all("incoming" not in q["path"] and "copy" not in q["path"] for q in listed)
+    events = [(e["event"], e["data"].get("reason"), e["data"].get("quarantine"))
+              for e in json.loads(lax(school.home.root, "--json", "audit", "list").output)["entries"]]
+    assert [(ev, why) for ev, why, _ in events] == [("in.received", None), ("in.quarantined", "package.tampered"),
+                                                    ("in.received", None), ("in.quarantined", "package.tampered")]
+    assert events[1][2] is None and events[3][2] == Path(listed[0]["path"]).name
 
 
 def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
@@ -123,7 +132,8 @@ def test_quarantine_record_holds_no_personal_data(tmp_path: Path) -> None:
     upn = doc["record"]["child"]["upn"]
     doc["record"]["child"]["upn"] = ("A" if upn[0] != "A" else "B") + upn[1:]
     data = council.pack(doc, "URN:123456", validate=False)  # a sender without validation
-    pkg = tmp_path / "bad.lax"
+    school.home.inbox.mkdir(parents=True, exist_ok=True)
+    pkg = school.home.inbox / "bad.lax"  # only inbox files are quarantined
     pkg.write_bytes(data)
     r = lax(school.home.root, "--json", "open", str(pkg), "-o", str(tmp_path / "x.json"))
     assert r.exit_code == 1

@@ -156,12 +156,17 @@ def test_local_folder_endpoint_end_to_end(tmp_path: Path) -> None:
 
 
 def test_serve_sftp_command(tmp_path: Path) -> None:
+    """Issue 10: serve-sftp creates the folders it serves (0700), logs connections, logins and
+    file operations (names only, never content) to --log-file, and confines each key's party."""
     client = keygen(tmp_path / "client")
     auth = tmp_path / "authorized_keys"
-    auth.write_text(Path(str(client) + ".pub").read_text())
+    auth.write_text(" ".join(Path(str(client) + ".pub").read_text().split()[:2]) + " LA:919\n")
     root = tmp_path / "root"
+    log_file = tmp_path / "sftpd.log"
     proc = subprocess.Popen([sys.executable, "-m", "laxchange", "serve-sftp", "--root", str(root), "--port", "0",
-                             "--authorized-keys", str(auth), "--host-key", str(tmp_path / "hostkey")],
+                             "--drop-folder", "inbox=URN:123456", "--drop-folder", "mine=LA:919",
+                             "--authorized-keys", str(auth), "--host-key", str(tmp_path / "hostkey"),
+                             "--log-file", str(log_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -171,23 +176,49 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
         assert m, first + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
         fpr = second.split()[-1]
         assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", fpr)
+        for d in (root, root / "inbox", root / "mine"):
+            assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
         home = tmp_path / "h"
-        (root / "inbox").mkdir()
-        lax(home, "endpoints", "add", "LA:1", f"sftp://any@127.0.0.1:{m.group(1)}/inbox",
+        lax(home, "endpoints", "add", "URN:123456", f"sftp://any@127.0.0.1:{m.group(1)}/inbox",
             "--host-key-fingerprint", fpr, "--identity", str(client))
         pkg = tmp_path / "p.lax"
         pkg.write_bytes(b"via embedded server")
-        r = lax(home, "send", str(pkg), "--to", "LA:1")
+        r = lax(home, "send", str(pkg), "--to", "URN:123456")
         assert r.exit_code == 0, r.output
-        assert (root / "inbox" / "p.lax").read_bytes() == b"via embedded server"
+        # LA:919 is a sender at inbox/: its file lands in its own sub-folder
+        assert (root / "inbox" / "LA_919" / "p.lax").read_bytes() == b"via embedded server"
+        assert stat.S_IMODE((root / "inbox" / "LA_919").stat().st_mode) == 0o700
+        # a folder nobody serves is refused, and the error names the path
+        lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{m.group(1)}/elsewhere",
+            "--host-key-fingerprint", fpr, "--identity", str(client))
+        r = lax(home, "send", str(pkg), "--to", "LA:2")
+        assert r.exit_code == 4 and "/elsewhere" in r.output, r.output
         # A URL that climbs out is refused when it is added (issue 10); the server's own
         # confinement of `..` is tested in tests/failure (ChrootSftp).
-        escape = lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{m.group(1)}/../..",
+        escape = lax(home, "endpoints", "add", "LA:3", f"sftp://any@127.0.0.1:{m.group(1)}/../..",
                      "--host-key-fingerprint", fpr, "--identity", str(client))
         assert escape.exit_code == 2 and "'..'" in escape.output, escape.output
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    text = log_file.read_text()
+    assert re.search(r"conn #1 from 127\.0\.0\.1:\d+", text), text
+    assert "conn #1 authenticated as LA:919" in text, text
+    assert re.search(r"LA:919 posix-rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
+    assert "LA:919 stat /elsewhere/p.lax (not a folder it may use): refused" in text, text
+    assert "via embedded server" not in text
+
+
+def test_serve_sftp_refuses_a_key_without_a_party_id(tmp_path: Path) -> None:
+    client = keygen(tmp_path / "client")
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(Path(str(client) + ".pub").read_text())  # comment "test", not a party id
+    r = lax(tmp_path / "h", "serve-sftp", "--root", str(tmp_path / "root"), "--drop-folder", "inbox=URN:123456",
+            "--authorized-keys", str(auth), "--host-key", str(tmp_path / "hk"))
+    assert r.exit_code == 5, r.output
+    assert "authorized_keys:1" in r.output and "not a party id" in r.output and "LA:919" in r.output
+    assert not (tmp_path / "root").exists(), "nothing is created for a server that cannot start"
 
 
 def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: Path, client_key: ClientKey) -> None:

@@ -58,7 +58,10 @@ class Sshd:
     """One sshd instance. `host_key` may be shared between instances to simulate a restart."""
 
     def __init__(self, base: Path, authorized_pubs: list[Path], *, host_key: Path | None = None,
-                 port: int | None = None, read_only: bool = False) -> None:
+                 port: int | None = None, read_only: bool = False, authorized_keys_file: str | None = None,
+                 match_blocks: str = "") -> None:
+        """`authorized_keys_file` replaces the one shared file (e.g. `/dir/%u` for one per user);
+        `match_blocks` is appended to the config (sshd wants `Match` sections last)."""
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.host_key = host_key or keygen(base / "ssh_host_ed25519_key", "host")
@@ -70,6 +73,8 @@ class Sshd:
         self.log = base / "sshd.log"
         self.pidfile = base / "sshd.pid"
         self.read_only = read_only
+        self.authorized_keys_file = authorized_keys_file or str(self.authorized)
+        self.match_blocks = match_blocks
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,10 +90,10 @@ class Sshd:
         sftp = "internal-sftp -R" if self.read_only else "internal-sftp"
         self.config.write_text(
             f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {self.host_key}\n"
-            f"AuthorizedKeysFile {self.authorized}\nPidFile {self.pidfile}\n"
+            f"AuthorizedKeysFile {self.authorized_keys_file}\nPidFile {self.pidfile}\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
             "PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxStartups 50\n"
-            f"Subsystem sftp {sftp}\n")
+            f"Subsystem sftp {sftp}\n" + self.match_blocks)
         self.proc = subprocess.Popen([SSHD, "-f", str(self.config), "-E", str(self.log), "-D"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

@@ -9,16 +9,23 @@ from pathlib import Path
 import paramiko
 
 from laxchange.transport import Endpoint, LocalFolderTransport, SftpSettings, SftpTransport, Transport
-from laxchange.transport.server import EmbeddedSftpServer
+from laxchange.transport.server import EmbeddedSftpServer, ServerAccess
 from tests.support.sshd import Sshd, keygen
+
+#: The party the tests' client key belongs to on the embedded server; it owns the drop folders.
+OWNER = "LA:100"
 
 
 @contextmanager
 def embedded_server(root: Path, key: paramiko.PKey, tmp: Path,
-                    interface: type[paramiko.SFTPServerInterface] | None = None) -> Iterator[EmbeddedSftpServer]:
+                    interface: type[paramiko.SFTPServerInterface] | None = None, *,
+                    folders: tuple[str, ...] = ("drop",),
+                    access: ServerAccess | None = None) -> Iterator[EmbeddedSftpServer]:
+    """An embedded server on `root` where `key` is OWNER's and OWNER owns `folders` (or `access`)."""
     host_key = paramiko.Ed25519Key(filename=str(keygen(tmp / "embedded_host_key", "host")))
     kwargs = {"sftp_interface": interface} if interface else {}
-    server = EmbeddedSftpServer(root, host_key, [key], **kwargs).start()  # type: ignore[arg-type]
+    access = access or ServerAccess.build([(OWNER, key)], dict.fromkeys(folders, OWNER))
+    server = EmbeddedSftpServer(root, host_key, access, **kwargs).start()  # type: ignore[arg-type]
     try:
         yield server
     finally:
@@ -34,7 +41,7 @@ def open_transport(kind: str, remote: Path, tmp: Path, key: paramiko.PKey, sshd:
             yield t
     elif kind == "embedded":
         root = remote.parent
-        with embedded_server(root, key, tmp) as srv:
+        with embedded_server(root, key, tmp, folders=(remote.name,)) as srv:
             ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/{remote.name}", (srv.fingerprint,))
             with SftpTransport(ep, lambda: key, settings) as t:
                 yield t

@@ -24,7 +24,7 @@ def lax(home: Path, *args: str):
     return CliRunner().invoke(main, ["--home", str(home), *args], env=ENV)
 
 
-def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
+def test_replayed_package_is_refused_and_left_in_place(tmp_path: Path) -> None:
     clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     council = make_party(tmp_path, "LA:919", "Example Council (fictional)", clock)
     school = make_party(tmp_path, "URN:123456", "Example School (fictional)", clock)
@@ -40,8 +40,9 @@ def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
     again = lax(school.home.root, "--json", "open", str(pkg), "-o", str(tmp_path / "b.json"))
     assert again.exit_code == 3
     err = json.loads(again.output)
-    assert err["error"] == "package.replayed" and "quarantined" in err["details"]
-    assert not (tmp_path / "b.json").exists()
+    assert err["error"] == "package.replayed" and "quarantined" not in (err.get("details") or {})
+    assert not (tmp_path / "b.json").exists() and pkg.exists(), "a file named by hand is left where it is"
+    assert not school.home.quarantine.exists() or not list(school.home.quarantine.iterdir())
 
     out = json.loads(lax(council.home.root, "--json", "status").output)["transfers"]
     assert [(t["direction"], t["state"], t["party"]) for t in out] == [("out", "queued", "URN:123456")]
@@ -51,7 +52,7 @@ def test_replayed_package_is_refused_and_quarantined(tmp_path: Path) -> None:
     verify = lax(school.home.root, "--json", "audit", "verify")
     assert verify.exit_code == 0 and json.loads(verify.output)["entries"] == 4
     events = [e["event"] for e in json.loads(lax(school.home.root, "--json", "audit", "list").output)["entries"]]
-    assert events == ["in.received", "in.verified", "in.imported", "in.quarantined"]
+    assert events == ["in.received", "in.verified", "in.imported", "in.refused"]
     text = (school.home.ledger_db).read_bytes()
     assert b"SYNTH-" not in text and record(4)["record"]["child"]["legal_name"]["family"].encode() not in text
 

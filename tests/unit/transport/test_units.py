@@ -178,3 +178,20 @@ def test_public_api_is_exactly_all() -> None:
     public = {n for n in dir(api) if not n.startswith("_")} - {
         "base", "endpoints", "hostkeys", "identity", "local", "ops", "retry", "server", "sftp"}
     assert public == set(api.__all__)
+
+
+def test_every_transport_failure_carries_a_hint() -> None:
+    """Issue 10, item 7: a dropped connection during collect printed no hint. Every
+    TransportError / TransientTransportError built in laxchange/transport/ must say what to do."""
+    import ast
+
+    from tests.support.parties import REPO
+
+    missing = []
+    for path in sorted((REPO / "laxchange" / "transport").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("TransportError",
+                                                                                  "TransientTransportError")
+                    and not any(kw.arg == "hint" for kw in node.keywords)):
+                missing.append(f"{path.name}:{node.lineno}")
+    assert missing == [], f"add a hint= to: {missing}"

@@ -19,7 +19,7 @@ from laxchange._util import jsonio
 from laxchange.cli import main
 from laxchange.clock import FixedClock
 from laxchange.errors import InvalidData
-from laxchange.models import messages, record, schemastore
+from laxchange.models import messages, record, schemastore, wrap
 from laxchange.models.migrations import REGISTRY
 from laxchange.validate import domain, structural, validate_document
 from laxchange.validate.migrate import migrate_document
@@ -377,3 +377,25 @@ def test_permanent_exclusion_notice_dates() -> None:
     assert _errors(doc) == []
     exclusion["appeal_date"] = (dt.date.fromisoformat(exclusion["start_date"]) - dt.timedelta(days=1)).isoformat()
     assert set(_errors(doc)) == {"exclusion.dates-order"}
+
+
+# -- packing a record from the previous release: wrapped in the message version that embeds it ---------
+
+@pytest.mark.parametrize("want", ["pep-transfer", "placement-notification"])
+def test_a_1_0_0_record_is_wrapped_in_a_1_0_0_message(want: str) -> None:
+    old = jsonio.load_file(VECTORS / "education-record-3.json")
+    doc, _ = wrap.prepare(old, want, sender="LA:919", recipient=f"LA:{old['placement']['host_la']}",
+                          reason="new-placement")
+    assert doc["schema"].endswith(f"/{want}/1.0.0")
+    assert validate_document(doc, clock=CLOCK).ok
+    new, _ = wrap.prepare(samples.education_record(3), want, sender="LA:919",
+                          recipient=f"LA:{old['placement']['host_la']}", reason="new-placement")
+    assert new["schema"] == schemastore.load(want)["$id"] and validate_document(new, clock=CLOCK).ok
+
+
+def test_a_1_0_0_record_from_the_previous_release_packs_wrapped(tmp_path: Path) -> None:
+    a, b, _ = world(tmp_path)
+    doc = jsonio.load_file(VECTORS / "education-record-3.json")
+    wrapped, kind = wrap.prepare(doc, "pep-transfer", sender="LA:919", recipient="URN:123456", reason="new-placement")
+    opened = b.open(a.pack(wrapped, "URN:123456", message_type=kind))
+    assert opened.schema == "pep-transfer@1.0.0" and opened.document["record"] == doc
