@@ -180,6 +180,7 @@ CODES: dict[str, str] = {
     "file.symlink": "a symbolic link was given where the real file is required",
     "file.unreadable": "the file cannot be read",
     "output.exists": "the output file already exists (pass --force to replace it)",
+    "output.no-folder": "the folder an output file would go in does not exist",
     "output.is-input": "the output file is one of the command's input files",
     "record.invalid": "the record or message fails validation",
     "record.too-large": "the record is larger than the limit",

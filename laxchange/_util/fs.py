@@ -179,3 +179,9 @@ def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.Path
             raise UsageError(f"{what} {p} is a directory", code="file.directory", hint="name a file to write")
         raise UsageError(f"{what} {p} already exists; nothing was written", code="output.exists",
                          hint="choose another name, or pass --force to replace it")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        # Not created for the user: a mistyped folder would put a child's record somewhere unexpected.
+        what_is = "is not a folder" if parent.exists() else "does not exist"
+        raise UsageError(f"the folder {parent} for {what} {p.name} {what_is}; nothing was written",
+                         code="output.no-folder", hint=f"create it first (mkdir -p {parent}) or choose another path")

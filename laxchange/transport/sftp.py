@@ -258,7 +258,7 @@ class SftpTransport:
             raise TransientTransportError(f"{what}: unexpected SFTP reply ({exc})", code="ssh.protocol-error",
                                           hint=_PROTOCOL_HINT) from exc
         except OSError as exc:
-            if self._ssh is None or not self._ssh.is_active():
+            if self._link_lost(settle=exc.errno is None):
                 raise TransientTransportError(f"{what}: connection lost ({exc})", code="ssh.connection-lost",
                                               hint=_LOST_HINT) from exc
             if exc.errno == errno.EACCES:
@@ -274,6 +274,26 @@ class SftpTransport:
             raise TransportError(f"{what}: the server reported a failure for {path or 'that path'} ({exc})",
                                  code="remote.failure",
                                   hint="the remote disk may be full or the folder not writable") from exc
+
+    def _link_lost(self, *, settle: bool) -> bool:
+        """Is the connection gone (so the failure is worth a retry), rather than the server refusing?
+
+        paramiko raises a bare OSError ("Socket is closed") from a write on a channel that died a
+        moment ago, while its transport thread may not yet have marked the link inactive. The
+        channel's own flags tell at once; with `settle`, an errno-less error (which a dying link
+        and a server's generic failure share) also waits briefly for the transport to notice.
+        """
+        deadline = time.monotonic() + (1.0 if settle else 0.0)
+        while True:
+            ssh = self._ssh
+            if ssh is None or not ssh.is_active():
+                return True
+            chan = self._sftp.get_channel() if self._sftp is not None else None
+            if chan is None or chan.closed or chan.eof_received:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
 
     @contextmanager
     def _remote_file(self, path: str, mode: str) -> Iterator[paramiko.SFTPFile]:

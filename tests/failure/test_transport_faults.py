@@ -74,6 +74,24 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path,
         server.stop()
 
 
+def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(tmp_path: Path, client_key: ClientKey,
+                                                                 sshd: Sshd) -> None:
+    """paramiko raises a bare OSError ("Socket is closed") when the SFTP channel dies while its
+    transport still looks active: that is a lost link (retry), not a server refusing (give up).
+    Closing only the channel makes the race deterministic."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    f = tmp_path / "f.lax"
+    f.write_bytes(os.urandom(1024 * 1024))
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
+    with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        t.sftp.get_channel().close()
+        with pytest.raises(TransportError) as e:
+            t.put(f, "f.lax")
+    assert e.value.transient and e.value.code == "ssh.connection-lost", e.value.code
+    assert _visible(remote) == []
+
+
 def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()

@@ -56,6 +56,18 @@ def test_pack_and_open_refuse_to_overwrite_without_force(homes):
     assert json.loads((tmp / "got.json").read_text()) == json.loads((tmp / "record.json").read_text())
 
 
+def test_an_output_in_a_missing_folder_is_a_clear_usage_error(homes):
+    """Issue 10 #4: `open -o DIR/out.json` with no DIR was exit 70 (FileNotFoundError on the temp file)."""
+    tmp, a, b, _c = homes
+    r = run("--home", str(b), "--json", "open", str(tmp / "out.lax"), "-o", str(tmp / "nodir" / "out.json"))
+    out = json.loads(r.output)
+    assert r.exit_code == 2 and out["error"] == "output.no-folder" and "nodir" in out["message"]
+    assert "mkdir" in out["hint"] and not (tmp / "nodir").exists()
+    assert _events(b) == [], "refused before anything was read or reserved"
+    r = _pack(a, str(tmp / "record.json"), "--to", "URN:123456", "-o", str(tmp / "nodir" / "x.lax"))
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "output.no-folder"
+
+
 def test_pack_and_open_never_write_onto_an_input_even_with_force(homes):
     tmp, a, b, _c = homes
     rec = tmp / "record.json"
