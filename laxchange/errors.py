@@ -187,6 +187,7 @@ CODES: dict[str, str] = {
     "validate.empty-dir": "a folder to validate holds no JSON files",
     "sample.output-dir": "the sample output folder cannot be used",
     "sample.output-file": "the sample output file cannot be written",
+    "sample.schema-version": "laxchange cannot write samples at that schema version",
     # schemas and migrations (laxchange.models)
     "schema.export-not-empty": "the export folder is not empty",
     "schema.lock-mismatch": "a released schema file differs from the lock file",

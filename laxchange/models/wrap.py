@@ -16,6 +16,7 @@ from typing import Any
 
 from laxchange.errors import UsageError
 from laxchange.models import messages, schemastore
+from laxchange.models.common import schema_id
 
 __all__ = ["REASONS", "WRAPPERS", "prepare"]
 
@@ -77,10 +78,11 @@ def _wrap(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason
     contact = _our_contact(rec, sender)
     placement: dict[str, Any] = rec["placement"] if isinstance(rec.get("placement"), dict) else {}
     out: dict[str, Any]
+    schema = _wrapper_id(want, rec.get("schema"))
     if want == "pep-transfer":
-        out = {"schema": messages.PEP_TRANSFER_ID, "transfer_reason": reason, "sent_by": contact}
+        out = {"schema": schema, "transfer_reason": reason, "sent_by": contact}
     else:
-        out = {"schema": messages.PLACEMENT_NOTIFICATION_ID, "notification_id": random(16).hex(), "reason": reason,
+        out = {"schema": schema, "notification_id": random(16).hex(), "reason": reason,
                "placing_la": placement.get("placing_la"), "host_la": placement.get("host_la"),
                "placement_start": placement.get("placement_start"), "notified_by": contact,
                "recipients": [recipient]}
@@ -91,6 +93,19 @@ def _wrap(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason
         out["attachments"] = []
     # A field the record lacks stays absent, so validation names the record's own missing field.
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _wrapper_id(want: str, record_id: Any) -> str:
+    """The newest version of message `want` that embeds a record of `record_id`'s version.
+
+    A 1.0.0 record goes into a 1.0.0 message (1.1.0 messages embed education-record 1.1.0), so
+    records from the previous release still pack; an unknown record id gets the newest message,
+    and validation then names the record's `schema`.
+    """
+    for version in reversed(schemastore.versions(want)):
+        if schemastore.load(want, version).get("properties", {}).get("record", {}).get("$ref") == record_id:
+            return schema_id(want, version)
+    return schema_id(want, schemastore.latest(want))
 
 
 def _our_contact(rec: dict[str, Any], sender: str) -> Any:
