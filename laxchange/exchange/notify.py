@@ -36,6 +36,7 @@ from laxchange.exchange.party import Party
 from laxchange.ledger.states import Outbound
 from laxchange.models import messages
 from laxchange.models.record import EducationRecord
+from laxchange.models.wrap import wrap_record
 from laxchange.trust.keystore import check_party
 from laxchange.validate import validate_document
 
@@ -179,6 +180,41 @@ _TABLE: tuple[tuple[str, Treatment, str, Treatment, str], ...] = (
     ("attainment", _O, "not needed by the host authority", _S, "the school's starting point for teaching"),
     ("attendance", _O, "not needed by the host authority", _S, "the school's starting point for attendance support"),
     ("exclusions", _O, "not needed by the host authority", _S, "the school plans support to avoid exclusion"),
+    # education-record 1.1.0 (issue 11): what a school must be told (seed 000 §1), the PEP's own content
+    # (§2, §3.2, §5.3, §9) and the facts the statutory clocks need (DESIGN.md §10)
+    ("cohort", _S, "which duties apply: looked after, previously looked after, child in need or protection",
+     _S, "which duties apply: looked after, previously looked after, child in need or protection"),
+    ("parental_responsibility", _O, "not needed by the host authority",
+     _S, "the school must be told who holds parental responsibility"),
+    ("contact_arrangements", _O, "not needed by the host authority",
+     _S, "the school must be told the contact arrangements it has to respect (e.g. who may collect the child)"),
+    ("care_arrangements", _O, "not needed by the host authority",
+     _S, "delegated authority: what the carer may decide and sign (e.g. a school trip form)"),
+    ("placement.emergency_placement", _S, "an emergency placement starts the 10-day PEP clock",
+     _S, "an emergency placement starts the 10-day PEP clock"),
+    ("no_school_place", _S, "the host authority helps find a school place (20 working days)",
+     _S, "the interim provision the child has until a place is found"),
+    ("extended_absences", _O, "not needed by the host authority", _S, "the school's attendance support"),
+    ("pep.developmental_needs", _O, "the PEP's content is for the school and the placing council",
+     _S, "the PEP: developmental needs (including attachment) the school supports"),
+    ("pep.educational_needs", _O, "the PEP's content is for the school and the placing council",
+     _S, "the PEP: educational needs the school meets"),
+    ("pep.achievements", _O, "the PEP's content is for the school and the placing council",
+     _S, "the PEP: the child's achievements, academic or otherwise"),
+    ("pep.disruption_before_care", _O, "the PEP's content is for the school and the placing council",
+     _S, "the PEP: context the school needs to plan support"),
+    ("pep.incorporated_plans", _O, "the PEP's content is for the school and the placing council",
+     _S, "the PEP: the SEN Support Plan or other school plan it includes"),
+    ("pep.named_person", _S, "who manages the PEP day to day: whom to contact",
+     _S, "who manages the PEP day to day: whom to contact"),
+    ("pep.communication", _S, "who contacts whom about the PEP", _S, "who contacts whom about the PEP"),
+    ("pep.confidentiality", _S, "the agreed limits on who may know: they bind every recipient",
+     _S, "the agreed limits on which staff may know, and the child's wishes"),
+    ("pep.next_meeting", _S, "so the host authority can attend or help with the meeting",
+     _S, "the Designated Teacher attends the next PEP meeting"),
+    ("pep.distribution", _O, "not needed by the host authority", _S, "who else already holds the PEP"),
+    ("pep.status", _O, "the PEP's own state and quality assurance are for the placing council and the school",
+     _S, "whether the PEP is a draft or complete and quality-assured"),
     ("contacts.social_worker", _S, "required; the social-care contact for the placement",
      _S, "required; the school works with the child's social worker"),
     ("contacts.iro", _O, "not needed", _S, "the Designated Teacher contributes to care reviews the IRO chairs"),
@@ -381,28 +417,23 @@ def _describe(att: AttachmentFile, sha256: str, size: int) -> dict[str, Any]:
 def build_placement_messages(record: dict[str, Any], recipients: Sequence[str], *, reason: str, purpose: str,
                              notification_id: str, message: str | None = None, respond_by: dt.date | None = None,
                              attachments: Sequence[dict[str, Any]] = ()) -> dict[str, dict[str, Any]]:
-    """One message per recipient, each carrying the record through that recipient's profile."""
-    placement = record["placement"]
-    contact = record["pep"]["vsh_contact"]
+    """One message per recipient, each carrying the record through that recipient's profile.
+
+    The headers come from `models.wrap.wrap_record` (the one copy of record-to-message wrapping,
+    shared with `pack --type`); the sender is the placing council, whose VSH is the contact.
+    """
+    sender = f"LA:{record['placement']['placing_la']}"
     text = f"Purpose: {purpose}" + (f"\n\n{message}" if message else "")
     out: dict[str, dict[str, Any]] = {}
     for party in recipients:
         profile = profile_for(party)
-        minimised = apply_profile(record, profile)
+        doc = wrap_record(apply_profile(record, profile), profile.message_type, sender=sender, recipient=party,
+                          reason=reason, message=text, recipients=recipients, notification_id=notification_id)
         if profile.message_type == "placement-notification":
-            doc: dict[str, Any] = {
-                "schema": messages.PLACEMENT_NOTIFICATION_ID, "notification_id": notification_id, "reason": reason,
-                "placing_la": placement["placing_la"], "host_la": placement["host_la"],
-                "placement_start": placement["placement_start"], "notified_by": contact,
-                "recipients": list(recipients),
-            }
             if respond_by is not None:
                 doc["respond_by"] = respond_by.isoformat()
-            doc["message"] = text
-            doc["record"] = minimised
         else:
-            doc = {"schema": messages.PEP_TRANSFER_ID, "transfer_reason": reason, "sent_by": contact,
-                   "message": text, "record": minimised, "attachments": list(attachments)}
+            doc["attachments"] = list(attachments)
         out[party] = doc
     return out
 

@@ -17,6 +17,7 @@ from laxchange._util import jsonio
 from laxchange.cli import main
 from laxchange.exchange.notify import PROFILES, apply_profile
 from laxchange.ledger.db import Ledger
+from laxchange.models import messages
 from tests.support.parties import PASSPHRASE, make_party
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
@@ -67,7 +68,7 @@ def test_notify_placement_delivers_each_recipient_its_profile_only(tmp_path: Pat
     r = lax(homes["host"], "open", str(host_pkg), "-o", str(got))
     assert r.exit_code == 0, r.output
     note = jsonio.load_file(got)
-    assert note["schema"].endswith("placement-notification/1.0.0")
+    assert note["schema"] == messages.PLACEMENT_NOTIFICATION_ID
     assert note["record"] == apply_profile(rec, PROFILES["host-virtual-school"])
     assert "attainment" not in note["record"] and "carer" not in note["record"]["contacts"]
     assert rec["pep"]["child_voice"] not in got.read_text()
