@@ -189,6 +189,7 @@ CODES: dict[str, str] = {
     "validate.empty-dir": "a folder to validate holds no JSON files",
     "sample.output-dir": "the sample output folder cannot be used",
     "sample.output-file": "the sample output file cannot be written",
+    "sample.schema-version": "laxchange cannot write samples at that schema version",
     # schemas and migrations (laxchange.models)
     "schema.export-not-empty": "the export folder is not empty",
     "schema.lock-mismatch": "a released schema file differs from the lock file",
@@ -263,6 +264,17 @@ CODES: dict[str, str] = {
     "pack.type-mismatch": "--type names another message than the document is (or cannot wrap it)",
     "pack.reason-missing": "wrapping an education record in a message needs a valid --reason",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",
+    # notify-placement and notify-exclusion (laxchange.exchange.notify)
+    "notify.misdirected": "a recipient is not the record's placement school or host council",
+    "notify.no-recipient": "a placement notification names no recipient",
+    "notify.purpose": "the purpose is empty, too long, or names the child",
+    "notify.reason": "an unknown reason for a placement notification",
+    "notify.attachments-without-school": "attachments were given but no school (which gets the PEP) is a recipient",
+    "exclusion.facts": "the exclusion's facts are missing, unknown or of the wrong type",
+    "exclusion.not-a-school": "an exclusion notice is sent from a home that is not a school",
+    "exclusion.no-child": "an exclusion notice names no child",
+    "exclusion.no-recipient": "an exclusion notice has no responsible council to go to",
+    "exclusion.no-contact": "an exclusion notice has no contact to report it",
     # endpoints and URLs
     "endpoint.missing": "no endpoint for this partner",
     "endpoint.none": "no endpoints to collect from",

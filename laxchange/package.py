@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,19 +194,49 @@ def _open_attachment(path: Path) -> io.BufferedReader:
     return open_regular(path, what="attachment", follow_symlinks=False, error=UsageError)
 
 
-def _describe_attachments(paths: Sequence[Path]) -> list[dict[str, Any]]:
+def wire_attachment_names(names: Sequence[str]) -> list[str]:
+    """Names a package can carry for attachments called `names` (e.g. "Signed PEP (v2).pdf").
+
+    The statement's rule (letters, digits, dot, dash, underscore; starting with a letter or digit;
+    at most 128; unique ignoring case): accents are dropped, every other run of characters becomes
+    one `_`, the extension is kept when the name is shortened, and a clash gets `-2`, `-3`, ….
+    A name that already obeys the rule is kept as it is.
+    """
+    out: list[str] = []
+    taken: set[str] = set()
+    for i, name in enumerate(names):
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).lstrip("._-") or f"attachment-{i + 1}"
+        stem, dot, ext = safe.rpartition(".")
+        if not dot or not stem or len(ext) > 16:
+            stem, dot, ext = safe, "", ""
+        ext = dot + ext
+        candidate, n = (stem[:128 - len(ext)].rstrip("._-") or "attachment") + ext, 1
+        while candidate.lower() in taken:
+            n += 1
+            suffix = f"-{n}{ext}"
+            candidate = stem[:128 - len(suffix)].rstrip("._-") + suffix
+        taken.add(candidate.lower())
+        out.append(candidate)
+    return out
+
+
+def _describe_attachments(paths: Sequence[Path], names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     if len(paths) > MAX_ATTACHMENTS:
         raise UsageError(f"at most {MAX_ATTACHMENTS} attachments per package", code="attachments.too-many")
+    if names is not None and len(names) != len(paths):
+        raise UsageError("give one attachment name per attachment", code="attachment.name")
     out = []
-    names = set()
+    seen = set()
     for i, p in enumerate(paths):
-        if not _ATTACHMENT_NAME.fullmatch(p.name) or p.name in names:
-            raise UsageError(f"attachment name {p.name!r} is not a plain unique file name", code="attachment.name",
+        name = p.name if names is None else names[i]
+        if not _ATTACHMENT_NAME.fullmatch(name) or name.lower() in seen:
+            raise UsageError(f"attachment name {name!r} is not a plain unique file name", code="attachment.name",
                              hint="rename it to letters, digits, dot, dash, underscore")
-        names.add(p.name)
+        seen.add(name.lower())
         with _open_attachment(p) as fh:
             digest, size = digest_stream(fh)
-        out.append({"index": i, "name": p.name, "size": size, "sha256": digest})
+        out.append({"index": i, "name": name, "size": size, "sha256": digest})
     return out
 
 
@@ -235,11 +266,14 @@ def pack(
     random: Callable[[int], bytes] = os.urandom,
     validate: bool = True,
     overwrite: bool = False,
+    attachment_names: Sequence[str] | None = None,
 ) -> PackResult:
     """Validate `document`, sign it, encrypt it to `recipient`, write the package to `out`.
 
     `out` is a path (written atomically) or a binary stream. An existing `out` is refused unless
-    `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks."""
+    `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks.
+    `attachment_names` are the names the attachments carry in the package (default: each file's
+    own name), for files whose real names break the rule (`wire_attachment_names` makes them)."""
     clock = clock or keystore.clock
     if isinstance(out, (str, os.PathLike)):
         check_output(out, inputs=attachments, overwrite=overwrite, what="package file")
@@ -259,7 +293,8 @@ def pack(
     enc_key = partner.encryption_key_at(now)
     signers = keystore.signers(now)
     att_paths = [Path(a) for a in attachments]
-    att = _describe_attachments(att_paths)
+    att = (_describe_attachments(att_paths) if attachment_names is None
+           else _describe_attachments(att_paths, attachment_names))
     transfer_id = random(16).hex()
     created, expires = timefmt.fmt(now), timefmt.fmt(now + expires_in)
     statement = {

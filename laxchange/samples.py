@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from laxchange._util import timefmt
-from laxchange.models import codes, common, messages, record
+from laxchange.errors import UsageError
+from laxchange.models import codes, messages, record
+from laxchange.models.common import schema_id
 from laxchange.validate.identifiers import make_uln, make_upn
 
 DEFAULT_AS_OF = dt.date(2026, 10, 1)
@@ -67,8 +69,28 @@ def _date(rng: random.Random, start: dt.date, end: dt.date) -> dt.date:
     return start + dt.timedelta(days=rng.randrange(span + 1))
 
 
-def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
-    """A complete, schema-valid and domain-valid fictional education record."""
+#: The schema versions each generator can write; the last is the default.
+VERSIONS: dict[str, tuple[str, ...]] = {
+    "education-record": ("1.0.0", record.VERSION),
+    "placement-notification": ("1.0.0", messages.VERSION),
+    "pep-transfer": ("1.0.0", messages.VERSION),
+    "exclusion-notice": ("1.0.0", messages.VERSION),
+    "receipt": ("1.0.0", messages.RECEIPT_VERSION),
+}
+_RECORD_VERSION = {"1.0.0": "1.0.0", "1.1.0": record.VERSION}  # message version -> the record version it embeds
+
+
+def _is_v10(version: str) -> bool:
+    return version == "1.0.0"
+
+
+def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF, version: str = record.VERSION) -> dict[str, Any]:
+    """A complete, schema-valid and domain-valid fictional education record.
+
+    Version 1.0.0 is byte for byte what laxchange wrote before 1.1.0 existed (the 1.1.0 facts come
+    from a separate random stream, so they do not shift the rest of the record); 1.1.0 adds them
+    for about two children in three and leaves them out for the others.
+    """
     rng = random.Random(f"education-record:{seed}")
     las = codes.active_la_codes()
     placing, host = rng.sample(las, 2)
@@ -192,7 +214,7 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
                            "reason_description": "persistent disruptive behaviour", "school_urn": urn})
 
     doc: dict[str, Any] = {
-        "schema": record.ID,
+        "schema": schema_id("education-record", version),
         "record_id": _hex(rng),
         "as_of": as_of.isoformat(),
         "child": child,
@@ -251,15 +273,90 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
             "carer": _contact(rng, "Foster carer", "Fictional Fostering Agency"),
         },
     }
+    if _is_v10(version):
+        return doc
+    _add_v11_facts(doc, seed, as_of, given)
     return doc
 
 
-def pep_transfer(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
-    rec = education_record(seed, as_of=as_of)
+def _add_v11_facts(doc: dict[str, Any], seed: int, as_of: dt.date, given: str) -> None:
+    """The education-record 1.1.0 members, for some children (a separate stream: 1.0.0 output is unchanged)."""
+    rng = random.Random(f"education-record-1.1:{seed}")
+    ppp = doc["pep"]["pupil_premium_plus"]
+    ppp["allocation_pence"] = round(ppp["allocation_gbp"] * 100)
+    ppp["spent_to_date_pence"] = round(ppp["spent_to_date_gbp"] * 100)
+    if rng.random() >= 0.65:
+        return  # about one child in three: a record with only the 1.0.0 facts (and exact money)
+    pep, placement, contacts = doc["pep"], doc["placement"], doc["contacts"]
+    pep_date = dt.date.fromisoformat(pep["pep_date"])
+    placing = placement["placing_la"]
+    doc["cohort"] = "looked-after"
+    placement["emergency_placement"] = rng.random() < 0.3
+    mother = f"{rng.choice(_ADULT_GIVEN)} {doc['child']['legal_name']['family']}"
+    doc["parental_responsibility"] = [
+        {"holder": mother, "relationship": "birth mother"},
+        {"holder": f"{_la_name(placing)} Council", "relationship": "local authority (care order)",
+         "notes": "shared parental responsibility under a care order"},
+    ]
+    doc["contact_arrangements"] = [{
+        "with_whom": mother, "relationship": "birth mother",
+        "arrangement": rng.choice(["supervised contact at a family centre every other Saturday",
+                                   "fortnightly supervised video call", "monthly supervised visit"]),
+        "school_involvement": "none: contact is not at school",
+        "restrictions": "must not collect the child from school; tell the carer and the social worker if she tries",
+    }]
+    residential: dict[str, Any] = {"decision": "residential trips", "carer_may_decide": rng.random() < 0.5}
+    if not residential["carer_may_decide"]:
+        residential["otherwise"] = "social worker"
+    doc["care_arrangements"] = {
+        "summary": f"{given} lives with foster carers under a care order; the carers attend parents' evenings.",
+        "delegated_authority": [
+            {"decision": "day school trips", "carer_may_decide": True},
+            residential,
+            {"decision": "photographs in school publications", "carer_may_decide": False,
+             "otherwise": "social worker"},
+        ],
+    }
+    pep["developmental_needs"] = ["building trusted relationships with adults (attachment)",
+                                  rng.choice(["managing change and transitions", "regulating emotions in class"])]
+    pep["educational_needs"] = [rng.choice(["reading fluency", "number and place value", "extended writing"])]
+    pep["achievements"] = [
+        {"description": f"{given} {rng.choice(['joined the school choir', 'won a sports-day race', 'read a novel'])}",
+         "kind": "other", "date": (pep_date - dt.timedelta(days=rng.randrange(5, 40))).isoformat()},
+        {"description": "moved up a reading band", "kind": "academic"},
+    ]
+    pep["disruption_before_care"] = rng.choice([
+        "Missed most of a school year before entering care; two school moves.",
+        "Attendance about 70% in the year before care; no school moves."])
+    if doc["sen"]["provision"] == "K":
+        pep["incorporated_plans"] = [{"kind": "SEN Support Plan", "date": pep["pep_date"]}]
+    pep["named_person"] = dict(doc["school"]["designated_teacher"], role="Designated Teacher (PEP lead)")
+    pep["communication"] = "The Designated Teacher contacts the carer weekly and the social worker after each review."
+    pep["confidentiality"] = {
+        "staff_who_may_know": ["Designated Teacher", "class teacher", "head teacher"],
+        "child_wishes": f"{given} does not want classmates told they are in care.",
+    }
+    review = dt.date.fromisoformat(pep["next_review_due"])
+    pep["next_meeting"] = (review - dt.timedelta(days=rng.randrange(0, 14))).isoformat()
+    sent = min(pep_date + dt.timedelta(days=rng.randrange(1, 6)), as_of)
+    pep["distribution"] = [{"recipient": r, "date": sent.isoformat()}
+                           for r in ("child", "carer", "iro", "social-worker")]
+    state = rng.choice(["complete", "quality-assured"])
+    status: dict[str, Any] = {"state": state, "completed_on": sent.isoformat()}
+    if state == "quality-assured":
+        status.update(quality_assured_on=min(sent + dt.timedelta(days=rng.randrange(1, 10)), as_of).isoformat(),
+                      quality_assured_by=contacts["social_worker"]["organisation"].replace(
+                          "Children's Services", "Virtual School"),
+                      rag=rng.choice(["green", "green", "amber"]))
+    pep["status"] = status
+
+
+def pep_transfer(seed: int, *, as_of: dt.date = DEFAULT_AS_OF, version: str = messages.VERSION) -> dict[str, Any]:
+    rec = education_record(seed, as_of=as_of, version=_RECORD_VERSION[version])
     rng = random.Random(f"pep-transfer:{seed}")
     placing = rec["placement"]["placing_la"]
     return {
-        "schema": messages.PEP_TRANSFER_ID,
+        "schema": schema_id("pep-transfer", version),
         "transfer_reason": "new-placement",
         "sent_by": _contact(rng, "Virtual School Head", f"{_la_name(placing)} Virtual School"),
         "message": "PEP and education record for the new placement; please confirm receipt.",
@@ -268,13 +365,14 @@ def pep_transfer(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]
     }
 
 
-def placement_notification(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
-    rec = education_record(seed, as_of=as_of)
+def placement_notification(seed: int, *, as_of: dt.date = DEFAULT_AS_OF,
+                           version: str = messages.VERSION) -> dict[str, Any]:
+    rec = education_record(seed, as_of=as_of, version=_RECORD_VERSION[version])
     rng = random.Random(f"placement-notification:{seed}")
     p = rec["placement"]
     recipients = [f"LA:{p['host_la']}"] + ([f"URN:{rec['school']['urn']}"] if rec.get("school") else [])
     return {
-        "schema": messages.PLACEMENT_NOTIFICATION_ID,
+        "schema": schema_id("placement-notification", version),
         "notification_id": _hex(rng),
         "reason": "new-placement",
         "placing_la": p["placing_la"],
@@ -287,14 +385,14 @@ def placement_notification(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict
     }
 
 
-def exclusion_notice(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
-    rec = education_record(seed, as_of=as_of)
+def exclusion_notice(seed: int, *, as_of: dt.date = DEFAULT_AS_OF, version: str = messages.VERSION) -> dict[str, Any]:
+    rec = education_record(seed, as_of=as_of, version="1.0.0")  # only identity and school are used
     rng = random.Random(f"exclusion-notice:{seed}")
     school = rec["school"]
     child = rec["child"]
     start = as_of - dt.timedelta(days=rng.randrange(1, 10))
     out: dict[str, Any] = {
-        "schema": messages.EXCLUSION_NOTICE_ID,
+        "schema": schema_id("exclusion-notice", version),
         "school_urn": school["urn"],
         "school_name": school["name"],
         "responsible_la": rec["placement"]["placing_la"],
@@ -309,14 +407,30 @@ def exclusion_notice(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, 
     }
     if "upn" in child:
         out["child"]["upn"] = child["upn"]
+    if not _is_v10(version):
+        _add_v11_notice_facts(out, seed, rec)
     return out
 
 
-def receipt(seed: int, *, as_of: dt.date = DEFAULT_AS_OF) -> dict[str, Any]:
+def _add_v11_notice_facts(out: dict[str, Any], seed: int, rec: dict[str, Any]) -> None:
+    """exclusion-notice 1.1.0: the cohort for some children; a child with a social worker names them and the DSL."""
+    rng = random.Random(f"exclusion-notice-1.1:{seed}")
+    pick = rng.random()
+    if pick < 0.4:
+        return
+    cohort = "looked-after" if pick < 0.7 else rng.choice(["child-in-need", "child-protection",
+                                                           "previously-looked-after"])
+    out["cohort"] = cohort
+    if cohort in ("child-in-need", "child-protection"):
+        out["social_worker"] = rec["contacts"]["social_worker"]
+        out["designated_safeguarding_lead"] = _contact(rng, "Designated Safeguarding Lead", out["school_name"])
+
+
+def receipt(seed: int, *, as_of: dt.date = DEFAULT_AS_OF, version: str = messages.RECEIPT_VERSION) -> dict[str, Any]:
     rng = random.Random(f"receipt:{seed}")
     at = dt.datetime.combine(as_of, dt.time(9, 30), tzinfo=dt.UTC)
     return {
-        "schema": messages.RECEIPT_ID,
+        "schema": schema_id("receipt", version),
         "in_reply_to": _hex(rng),
         "payload_sha256": _hex(rng, 32),
         "status": "accepted",
@@ -334,12 +448,18 @@ GENERATORS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
-def generate(kind: str, seed: int, count: int = 1, *, as_of: dt.date = DEFAULT_AS_OF) -> list[dict[str, Any]]:
-    """`count` documents of `kind`, the i-th made from seed + i (so seeds compose)."""
+def generate(kind: str, seed: int, count: int = 1, *, as_of: dt.date = DEFAULT_AS_OF,
+             version: str | None = None) -> list[dict[str, Any]]:
+    """`count` documents of `kind` at schema `version` (default: the newest), the i-th from seed + i."""
     gen = GENERATORS[kind]
-    return [gen(seed + i, as_of=as_of) for i in range(count)]
+    version = version or VERSIONS[kind][-1]
+    if version not in VERSIONS[kind]:
+        raise UsageError(f"laxchange cannot write sample {kind} documents at schema version {version}",
+                         code="sample.schema-version", hint=f"use one of: {', '.join(VERSIONS[kind])}")
+    return [gen(seed + i, as_of=as_of, version=version) for i in range(count)]
 
 
 if set(GENERATORS) != {"education-record", "placement-notification", "pep-transfer", "exclusion-notice", "receipt"}:
     raise RuntimeError("samples.GENERATORS must have one generator per message type")
-_ = common  # the models module defines the ids used above
+if set(VERSIONS) != set(GENERATORS):
+    raise RuntimeError("samples.VERSIONS must list the versions of every generator")

@@ -78,6 +78,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
+    "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",
+                         "Notify a placement: the host virtual school and the school each get only what they need."),
+    "notify-exclusion": ("laxchange.cli.notify_cmd:notify_exclusion_cmd",
+                         "A school reports a looked-after child's suspension or exclusion to the responsible VSH."),
 }
 
 

@@ -8,11 +8,13 @@ from laxchange.cli.app import App, json_option
 from laxchange.errors import SecurityError
 from laxchange.exchange.receipts import receipt_warnings
 from laxchange.ledger.db import Ledger
+from laxchange.ledger.states import Inbound, Outbound
 
 
 @click.command("status")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None)
-@click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).")
+@click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).",
+              type=click.Choice(sorted({s.value for s in (*Outbound, *Inbound)})))
 @json_option
 @click.pass_obj
 def status_cmd(app: App, direction: str | None, state: str | None) -> None:
@@ -26,7 +28,7 @@ def status_cmd(app: App, direction: str | None, state: str | None) -> None:
                  f"{w['why']} ({w['event']})")
     app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings}, lambda: "\n".join(
         f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.transfer_id}" for r in rows)
-        or "no transfers yet")
+        or ("no transfers in that state" if state or direction else "no transfers yet"))
 
 
 @click.group("audit")

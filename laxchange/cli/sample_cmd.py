@@ -21,18 +21,20 @@ from laxchange.errors import UsageError
 @click.option("--count", type=click.IntRange(min=1, max=1_000_000), default=1, show_default=True)
 @click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help=f"Date the records describe (default {samples.DEFAULT_AS_OF}).")
+@click.option("--schema-version", "schema_version", default=None, metavar="VERSION",
+              help="Schema version to write (default: the newest; 1.0.0 is what laxchange wrote before 1.1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="A file (count 1) or a directory (count > 1; one file per record). Default: stdout.")
 @json_option
 @click.pass_obj
 def sample_command(app: App, kind: str, seed: int, count: int, as_of: dt.datetime | None,
-                   output: Path | None) -> None:
+                   schema_version: str | None, output: Path | None) -> None:
     """Generate TYPE: fictional children, real code lists, valid check letters.
 
     With --count > 1 and no -o, prints one JSON document per line.
     """
     day = as_of.date() if as_of else samples.DEFAULT_AS_OF
-    docs = samples.generate(kind, seed, count, as_of=day)
+    docs = samples.generate(kind, seed, count, as_of=day, version=schema_version)
     if output is None:
         if count == 1:
             app.say(jsonio.dumps_pretty(docs[0]), nl=False)
@@ -56,5 +58,6 @@ def sample_command(app: App, kind: str, seed: int, count: int, as_of: dt.datetim
             target = output / f"{kind}-{seed + i:06d}.json"
             jsonio.write_atomic(target, jsonio.dumps_pretty(d).encode("utf-8"), mode=0o644)
             written.append(str(target))
-    app.emit({"written": written, "type": kind, "seed": seed, "count": count},
+    app.emit({"written": written, "type": kind, "seed": seed, "count": count,
+              "schema_version": schema_version or samples.VERSIONS[kind][-1]},
              f"wrote {len(written)} fictional {kind} document(s)" + (f" to {output}" if output else ""))

@@ -20,14 +20,16 @@ from laxchange.models.common import (
     Upn,
     Urn,
 )
-from laxchange.models.record import EducationRecord, Exclusion
+from laxchange.models.record import Cohort, EducationRecord, Exclusion
 
-VERSION = "1.0.0"
+#: 1.1.0: the three messages that carry a record embed education-record 1.1.0; the exclusion notice also
+#: gained the cohort and the social worker / designated safeguarding lead it goes to (docs/schemas.md).
+VERSION = "1.1.0"
 #: Spelled out (not `schema_id(name, VERSION)`) so type checkers see the literals the `schema_` fields demand;
 #: tests/unit/models/test_schemas.py checks each equals schema_id(name, VERSION).
-PLACEMENT_NOTIFICATION_ID: Final = "https://laxchange.example/schemas/placement-notification/1.0.0"
-PEP_TRANSFER_ID: Final = "https://laxchange.example/schemas/pep-transfer/1.0.0"
-EXCLUSION_NOTICE_ID: Final = "https://laxchange.example/schemas/exclusion-notice/1.0.0"
+PLACEMENT_NOTIFICATION_ID: Final = "https://laxchange.example/schemas/placement-notification/1.1.0"
+PEP_TRANSFER_ID: Final = "https://laxchange.example/schemas/pep-transfer/1.1.0"
+EXCLUSION_NOTICE_ID: Final = "https://laxchange.example/schemas/exclusion-notice/1.1.0"
 #: The receipt moved on alone: 1.1.0 added the optional `stage` (two-stage receipts, DESIGN.md §6).
 RECEIPT_VERSION = "1.1.0"
 RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.1.0"
@@ -43,7 +45,7 @@ class NotificationReason(str, Enum):
 class PlacementNotification(Strict):
     """Placing council's VSH → host council's virtual school and the new school's Designated Teacher."""
 
-    schema_: Literal["https://laxchange.example/schemas/placement-notification/1.0.0"] = Field(
+    schema_: Literal["https://laxchange.example/schemas/placement-notification/1.1.0"] = Field(
         alias="schema", default=PLACEMENT_NOTIFICATION_ID)
     notification_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     reason: NotificationReason
@@ -70,7 +72,7 @@ class Attachment(Strict):
 class PepTransfer(Strict):
     """Hands over the child's current PEP and record to a school or virtual school."""
 
-    schema_: Literal["https://laxchange.example/schemas/pep-transfer/1.0.0"] = Field(
+    schema_: Literal["https://laxchange.example/schemas/pep-transfer/1.1.0"] = Field(
         alias="schema", default=PEP_TRANSFER_ID)
     transfer_reason: NotificationReason
     sent_by: Contact
@@ -92,7 +94,7 @@ class ExcludedChild(Strict):
 class ExclusionNotice(Strict):
     """A school tells the responsible VSH of a suspension or permanent exclusion."""
 
-    schema_: Literal["https://laxchange.example/schemas/exclusion-notice/1.0.0"] = Field(
+    schema_: Literal["https://laxchange.example/schemas/exclusion-notice/1.1.0"] = Field(
         alias="schema", default=EXCLUSION_NOTICE_ID)
     school_urn: Urn
     school_name: Name
@@ -102,6 +104,13 @@ class ExclusionNotice(Strict):
     reported_by: Contact
     notified_parents_carers: bool
     reintegration_meeting: dt.date | None = None
+    # -- added in 1.1.0 (all optional) --
+    cohort: Cohort | None = Field(
+        default=None, description="Absent means looked-after. A notice for a child with a social worker (child in "
+                                  "need, child protection) goes to the social worker and the designated "
+                                  "safeguarding lead rather than the VSH. Added in 1.1.0.")
+    social_worker: Contact | None = Field(default=None, description="Added in 1.1.0.")
+    designated_safeguarding_lead: Contact | None = Field(default=None, description="Added in 1.1.0.")
 
 
 class ReceiptStatus(str, Enum):

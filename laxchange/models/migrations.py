@@ -86,7 +86,27 @@ class Migrations:
             current = step.to_version
             out["schema"] = f"{SCHEMA_BASE}/{name}/{current}"
         out["schema"] = f"{SCHEMA_BASE}/{name}/{target}"
+        _rewrite_embedded_ids(out, name, target)
         return out
+
+
+def _rewrite_embedded_ids(doc: dict[str, Any], name: str, version: str) -> None:
+    """A message embedding a whole document (a pep-transfer's `record`) names the embedded schema it wants.
+
+    Within a major version the embedded document moves up the same way as the message: only its
+    `schema` id changes, to the one the message's schema file references.
+    """
+    if not any(isinstance(v, dict) and "schema" in v for v in doc.values()):
+        return  # nothing embedded (a receipt, an exclusion notice)
+    for key, prop in schemastore.load(name, version).get("properties", {}).items():
+        ref = prop.get("$ref") if isinstance(prop, dict) else None
+        inner = doc.get(key)
+        parsed = schemastore.parse_id(ref) if isinstance(ref, str) else None
+        if parsed is None or not isinstance(inner, dict) or not isinstance(inner.get("schema"), str):
+            continue
+        have = schemastore.parse_id(inner["schema"])
+        if have is not None and have[0] == parsed[0] and _major(have[1]) == _major(parsed[1]):
+            inner["schema"] = ref
 
 
 #: The migrations shipped with laxchange. Register each new major version's upgrade here.

@@ -39,10 +39,14 @@ from laxchange.models.common import (
 )
 
 NAME = "education-record"
-VERSION = "1.0.0"
+#: 1.1.0 added optional members only (docs/schemas.md, "education-record 1.1.0"): what the school must be
+#: told, the PEP's own content, the facts the statutory clocks need, the cohort, and money in pence.
+VERSION = "1.1.0"
 #: Spelled out (not `schema_id(NAME, VERSION)`) so type checkers see the literal the `schema_` field demands;
 #: tests/unit/models/test_schemas.py checks it equals schema_id(NAME, VERSION).
-ID: Final = "https://laxchange.example/schemas/education-record/1.0.0"
+ID: Final = "https://laxchange.example/schemas/education-record/1.1.0"
+#: Pupil Premium Plus amounts are capped at £100,000 (10,000,000 pence), as in 1.0.0.
+_MAX_PENCE = 10_000_000
 
 
 class Child(Strict):
@@ -82,6 +86,9 @@ class Placement(Strict):
     reason_for_change: Ssda903ReasonPlacementChange | None = None
     placing_la: LaCode
     host_la: LaCode
+    emergency_placement: bool | None = Field(
+        default=None, description="The placement was made in an emergency (the PEP is then initiated within 10 "
+                                  "days). Absent means not known. Added in 1.1.0.")
 
 
 class PlacementSchool(Strict):
@@ -133,12 +140,93 @@ class Action(Strict):
 
 
 class PupilPremiumPlus(Strict):
-    """Pupil Premium Plus: how much, for which year, and how it is used."""
+    """Pupil Premium Plus: how much, for which year, and how it is used.
+
+    Since 1.1.0 the amounts are also given exactly, in integer pence (`allocation_pence`,
+    `spent_to_date_pence`); when both are present the pence win and the two must agree to the penny
+    (rule pp-plus.pence-mismatch). The `_gbp` floats stay (required, as a minor version cannot remove
+    them) and are deprecated: a 1.0.0 float maps to round-half-up(value x 100) pence.
+    """
 
     academic_year: AcademicYear
-    allocation_gbp: Annotated[float, Field(ge=0, le=100_000)]
+    allocation_gbp: Annotated[float, Field(ge=0, le=100_000, description=(
+        "Allocation in pounds. Deprecated since 1.1.0: allocation_pence wins when present."))]
     planned_use: Text
-    spent_to_date_gbp: Annotated[float, Field(ge=0, le=100_000)] | None = None
+    spent_to_date_gbp: Annotated[float, Field(ge=0, le=100_000, description=(
+        "Spent so far in pounds. Deprecated since 1.1.0: spent_to_date_pence wins when present."))] | None = None
+    allocation_pence: Annotated[int, Field(ge=0, le=_MAX_PENCE, description=(
+        "Allocation in whole pence (263000 is 2,630.00 pounds). Added in 1.1.0."))] | None = None
+    spent_to_date_pence: Annotated[int, Field(ge=0, le=_MAX_PENCE, description=(
+        "Spent so far in whole pence. Added in 1.1.0."))] | None = None
+
+
+class Achievement(Strict):
+    """Something the child achieved, academic or otherwise (the PEP's achievement record)."""
+
+    description: Text
+    kind: Literal["academic", "other"]
+    date: dt.date | None = None
+
+
+class IncorporatedPlan(Strict):
+    """A school-based plan the PEP incorporates, e.g. an SEN Support Plan."""
+
+    kind: Name = Field(description="e.g. SEN Support Plan, pastoral support plan, behaviour plan")
+    date: dt.date | None = None
+    summary: Text | None = None
+
+
+class Confidentiality(Strict):
+    """Agreed boundaries of confidentiality: which staff may know the child is looked after, and the child's wishes."""
+
+    staff_who_may_know: list[Name] = Field(default_factory=list, max_length=50)
+    child_wishes: Text | None = None
+    agreed: Text | None = None
+
+
+class DistributionRecipient(str, Enum):
+    """Who a completed PEP was sent to."""
+
+    child = "child"
+    parent = "parent"
+    carer = "carer"
+    iro = "iro"
+    social_worker = "social-worker"
+    designated_teacher = "designated-teacher"
+    virtual_school = "virtual-school"
+    other = "other"
+
+
+class Distribution(Strict):
+    """One copy of the completed PEP: to whom and when."""
+
+    recipient: DistributionRecipient
+    name: Name | None = None
+    date: dt.date
+
+
+class PepState(str, Enum):
+    draft = "draft"
+    complete = "complete"
+    quality_assured = "quality-assured"
+
+
+class Rag(str, Enum):
+    """The virtual school's quality-assurance rating of a PEP."""
+
+    red = "red"
+    amber = "amber"
+    green = "green"
+
+
+class PepStatus(Strict):
+    """Where the PEP is: draft, complete, or quality-assured by the virtual school (with date and RAG)."""
+
+    state: PepState
+    completed_on: dt.date | None = None
+    quality_assured_on: dt.date | None = None
+    quality_assured_by: Name | None = None
+    rag: Rag | None = None
 
 
 class Pep(Strict):
@@ -157,6 +245,28 @@ class Pep(Strict):
     pupil_premium_plus: PupilPremiumPlus | None = None
     actions: list[Action] = Field(default_factory=list, max_length=100)
     vsh_contact: Contact
+    # -- added in 1.1.0 (all optional) --
+    developmental_needs: list[Text] = Field(
+        default_factory=list, max_length=50, description="Developmental needs, including attachment. Added in 1.1.0.")
+    educational_needs: list[Text] = Field(
+        default_factory=list, max_length=50, description="Educational needs, apart from developmental ones. "
+                                                         "Added in 1.1.0.")
+    achievements: list[Achievement] = Field(
+        default_factory=list, max_length=100, description="The achievement record. Added in 1.1.0.")
+    disruption_before_care: Text | None = Field(
+        default=None, description="The extent of disruption to education before entering care. Added in 1.1.0.")
+    incorporated_plans: list[IncorporatedPlan] = Field(
+        default_factory=list, max_length=10, description="School-based plans incorporated in the PEP. Added in 1.1.0.")
+    named_person: Contact | None = Field(
+        default=None, description="Who manages the PEP day to day. Added in 1.1.0.")
+    communication: Text | None = Field(
+        default=None, description="Who contacts whom about the PEP, and how. Added in 1.1.0.")
+    confidentiality: Confidentiality | None = Field(default=None, description="Added in 1.1.0.")
+    next_meeting: dt.date | None = Field(
+        default=None, description="Date of the next PEP meeting, when booked. Added in 1.1.0.")
+    distribution: list[Distribution] = Field(
+        default_factory=list, max_length=20, description="Who the completed PEP was sent to. Added in 1.1.0.")
+    status: PepStatus | None = Field(default=None, description="Added in 1.1.0.")
 
 
 class Ehcp(Strict):
@@ -232,6 +342,11 @@ class Exclusion(Strict):
     reason_code: ExclusionReason
     reason_description: Text | None = None
     school_urn: Urn | None = None
+    reintegration_meeting: dt.date | None = Field(default=None, description="Added in 1.1.0.")
+    governors_meeting: dt.date | None = Field(
+        default=None, description="Permanent exclusion only: the governors' meeting to consider it. Added in 1.1.0.")
+    appeal_date: dt.date | None = Field(
+        default=None, description="Permanent exclusion only: the independent review (appeal). Added in 1.1.0.")
 
 
 class Contacts(Strict):
@@ -243,10 +358,68 @@ class Contacts(Strict):
     others: list[Contact] = Field(default_factory=list, max_length=20)
 
 
+class Cohort(str, Enum):
+    """Which of the virtual school's duties the child falls under (absent: looked after, as in 1.0.0)."""
+
+    looked_after = "looked-after"
+    previously_looked_after = "previously-looked-after"
+    child_in_need = "child-in-need"
+    child_protection = "child-protection"
+
+
+class ParentalResponsibility(Strict):
+    """Someone who holds parental responsibility."""
+
+    holder: Name = Field(description="a person's name, or the council under a care order")
+    relationship: Name = Field(description="e.g. birth mother, special guardian, local authority (care order)")
+    notes: Text | None = None
+
+
+class ContactArrangement(Strict):
+    """Contact with a birth parent or someone with parental responsibility, as the school needs to know it."""
+
+    with_whom: Name
+    relationship: Name
+    arrangement: Text = Field(description="how often, where, supervised or not")
+    school_involvement: Text | None = Field(default=None, description="e.g. collected from school on Fridays")
+    restrictions: Text | None = Field(default=None, description="e.g. must not collect the child from school")
+
+
+class DelegatedAuthority(Strict):
+    """One everyday decision, and whether the carer may take it (e.g. sign a school trip form)."""
+
+    decision: Name = Field(description="e.g. school trips, residential trips, photographs, after-school clubs")
+    carer_may_decide: bool
+    otherwise: Name | None = Field(default=None, description="who decides when the carer may not")
+
+
+class CareArrangements(Strict):
+    """The care arrangements and the levels of authority delegated to the carer."""
+
+    summary: Text
+    delegated_authority: list[DelegatedAuthority] = Field(default_factory=list, max_length=50)
+
+
+class NoSchoolPlace(Strict):
+    """The child has no school place: since when, and what they have meanwhile."""
+
+    since: dt.date
+    interim_provision: Text
+
+
+class ExtendedAbsence(Strict):
+    """An absence from school of more than 10 school days (the social worker liaises with the school)."""
+
+    start: dt.date
+    end: dt.date | None = None
+    school_days: Annotated[int, Field(ge=11, le=400)]
+    reason: Text | None = None
+
+
 class EducationRecord(Strict):
     """The whole transferable education record."""
 
-    schema_: Literal["https://laxchange.example/schemas/education-record/1.0.0"] = Field(alias="schema", default=ID)
+    schema_: Literal["https://laxchange.example/schemas/education-record/1.1.0"] = Field(alias="schema", default=ID)
     record_id: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
     as_of: dt.date
     child: Child
@@ -258,3 +431,14 @@ class EducationRecord(Strict):
     attendance: list[AttendancePeriod] = Field(default_factory=list, max_length=50)
     exclusions: list[Exclusion] = Field(default_factory=list, max_length=100)
     contacts: Contacts
+    # -- added in 1.1.0 (all optional) --
+    cohort: Cohort | None = Field(default=None, description="Absent means looked-after. Added in 1.1.0.")
+    parental_responsibility: list[ParentalResponsibility] = Field(
+        default_factory=list, max_length=10, description="Who holds parental responsibility. Added in 1.1.0.")
+    contact_arrangements: list[ContactArrangement] = Field(
+        default_factory=list, max_length=20, description="Contact with birth parents and those with parental "
+                                                         "responsibility. Added in 1.1.0.")
+    care_arrangements: CareArrangements | None = Field(default=None, description="Added in 1.1.0.")
+    no_school_place: NoSchoolPlace | None = Field(default=None, description="Added in 1.1.0.")
+    extended_absences: list[ExtendedAbsence] = Field(
+        default_factory=list, max_length=50, description="Absences of more than 10 school days. Added in 1.1.0.")

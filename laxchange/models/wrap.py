@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from laxchange.errors import UsageError
 from laxchange.models import messages, schemastore
+from laxchange.models.common import schema_id
 
-__all__ = ["REASONS", "WRAPPERS", "prepare"]
+__all__ = ["REASONS", "WRAPPERS", "prepare", "wrap_record"]
 
 #: Messages an education record can be wrapped in.
 WRAPPERS = ("pep-transfer", "placement-notification")
@@ -52,8 +53,8 @@ def prepare(document: Any, message_type: str | None, *, sender: str, recipient: 
                                   "`laxchange schema migrate`")
         return document, message_type
     if wrapping:
-        return _wrap(document, want, sender=sender, recipient=recipient, reason=reason, message=message,
-                     random=random), message_type
+        return wrap_record(document, want, sender=sender, recipient=recipient, reason=reason, message=message,
+                           random=random), message_type
     known = sorted({sf.name for sf in schemastore.list_schemas()} - {"common"})
     if want not in known:
         raise UsageError(f"unknown message type {message_type!r}", code="type.unknown",
@@ -64,8 +65,14 @@ def prepare(document: Any, message_type: str | None, *, sender: str, recipient: 
     raise UsageError(f"{source} is a {name}@{version}, not a {want}", code="pack.type-mismatch", hint=hint)
 
 
-def _wrap(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason: str | None,
-          message: str | None, random: Callable[[int], bytes]) -> dict[str, Any]:
+def wrap_record(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason: str | None,
+                message: str | None = None, random: Callable[[int], bytes] = os.urandom,
+                recipients: Sequence[str] | None = None, notification_id: str | None = None) -> dict[str, Any]:
+    """The one way an education record becomes a `pep-transfer` or `placement-notification`.
+
+    Used by `pack --type` and by `notify-placement`; `recipients` (everyone notified, default
+    just `recipient`) and `notification_id` are the placement notification's.
+    """
     if reason is None:
         raise UsageError(f"wrapping an education record in a {want} needs the reason for it, which the record "
                          "does not hold", code="pack.reason-missing",
@@ -77,13 +84,14 @@ def _wrap(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason
     contact = _our_contact(rec, sender)
     placement: dict[str, Any] = rec["placement"] if isinstance(rec.get("placement"), dict) else {}
     out: dict[str, Any]
+    schema = _wrapper_id(want, rec.get("schema"))
     if want == "pep-transfer":
-        out = {"schema": messages.PEP_TRANSFER_ID, "transfer_reason": reason, "sent_by": contact}
+        out = {"schema": schema, "transfer_reason": reason, "sent_by": contact}
     else:
-        out = {"schema": messages.PLACEMENT_NOTIFICATION_ID, "notification_id": random(16).hex(), "reason": reason,
+        out = {"schema": schema, "notification_id": notification_id or random(16).hex(), "reason": reason,
                "placing_la": placement.get("placing_la"), "host_la": placement.get("host_la"),
                "placement_start": placement.get("placement_start"), "notified_by": contact,
-               "recipients": [recipient]}
+               "recipients": list(recipients) if recipients is not None else [recipient]}
     if message is not None:
         out["message"] = message
     out["record"] = rec
@@ -91,6 +99,19 @@ def _wrap(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason
         out["attachments"] = []
     # A field the record lacks stays absent, so validation names the record's own missing field.
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _wrapper_id(want: str, record_id: Any) -> str:
+    """The newest version of message `want` that embeds a record of `record_id`'s version.
+
+    A 1.0.0 record goes into a 1.0.0 message (1.1.0 messages embed education-record 1.1.0), so
+    records from the previous release still pack; an unknown record id gets the newest message,
+    and validation then names the record's `schema`.
+    """
+    for version in reversed(schemastore.versions(want)):
+        if schemastore.load(want, version).get("properties", {}).get("record", {}).get("$ref") == record_id:
+            return schema_id(want, version)
+    return schema_id(want, schemastore.latest(want))
 
 
 def _our_contact(rec: dict[str, Any], sender: str) -> Any:

@@ -43,22 +43,46 @@ def validate_document(
     if expected_type is not None:
         want_name, want_version = schemastore.parse_ref(expected_type)
         if want_name != name or (want_version is not None and want_version != version):
+            newer = (want_name == name and want_version is not None and version in schemastore.versions(name)
+                     and want_version in schemastore.versions(name)
+                     and schemastore.version_key(version) > schemastore.version_key(want_version))
             report.findings.append(Finding(
                 "error", "$.schema", "schema.unexpected-type",
-                f"document is a {name}@{version}, expected {expected_type}",
-                "pass the right --type, or check you picked the right file"))
+                f"document is a {name}@{version}, expected {expected_type}"
+                + (f" (a newer version: a {want_version} reader refuses it)" if newer else ""),
+                f"drop @{want_version} to validate it as {version}, or make a {want_version} document"
+                if newer else "pass the right --type, or check you picked the right file"))
             return report
     if version not in schemastore.versions(name):
-        report.findings.append(Finding(
-            "error", "$.schema", "schema.unknown-version",
-            f"schema {name} has no version {version} (known: {', '.join(schemastore.versions(name)) or 'none'})",
-            "upgrade laxchange, or ask the sender which version they used"))
+        report.findings.append(_unknown_version(name, version))
         return report
     report.schema = f"{name}@{version}"
     report.findings.extend(structural.check(doc, name, version))
     if report.ok:
         report.findings.extend(domain.check(doc, name, version, clock=clock or SystemClock()))
     return report
+
+
+def _unknown_version(name: str, version: str) -> Finding:
+    """A version this laxchange has no schema file for: newer than it reads (docs/schemas.md), or unknown."""
+    known = schemastore.versions(name)
+    key = schemastore.version_key(version)
+    same_major = [v for v in known if schemastore.version_key(v)[0] == key[0]]
+    if same_major and key > schemastore.version_key(same_major[-1]):
+        return Finding(
+            "error", "$.schema", "schema.newer-version",
+            f"{name} {version} is a newer minor version: this laxchange reads {name} up to {same_major[-1]}",
+            f"upgrade laxchange to read {name} {version}, or ask the sender for {name} {same_major[-1]}; "
+            "a newer minor may carry members this version does not know, so it is refused, not guessed at")
+    if known and key > schemastore.version_key(known[-1]):
+        return Finding(
+            "error", "$.schema", "schema.newer-version",
+            f"{name} {version} is a newer major version: this laxchange reads {name} up to {known[-1]}",
+            f"upgrade laxchange to read {name} {version}, or ask the sender for {name} {known[-1]}")
+    return Finding(
+        "error", "$.schema", "schema.unknown-version",
+        f"schema {name} has no version {version} (known: {', '.join(known) or 'none'})",
+        "upgrade laxchange, or ask the sender which version they used")
 
 
 def validate_bytes(data: bytes, *, source: str = "<input>", expected_type: str | None = None,

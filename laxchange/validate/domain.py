@@ -10,6 +10,7 @@ their shape. Every rule id is listed in RULES and documented in docs/validation.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import itertools
 import re
 from collections.abc import Iterator
@@ -81,12 +82,39 @@ RULES: dict[str, str] = {
     "receipt.time-future": "a receipt's times are not in the future",
     "receipt.reason-missing": "a rejection carries a reason code",
     "receipt.stage-status": "an applied receipt accepts the transfer",
+    # education-record 1.1.0 and the messages embedding it
+    "cohort.placement-duties": "placement duties (a placement notification, an emergency placement) are for a "
+                               "child looked after",
+    "pep.complete-named-person": "a complete or quality-assured PEP names its named person",
+    "pep.complete-distribution": "a complete or quality-assured PEP says who it was distributed to",
+    "pep.status-dates": "PEP completion and quality-assurance dates are in order, from the PEP date to as_of",
+    "pep.status-rag": "a RAG rating comes with quality assurance",
+    "pep.next-meeting-order": "the next PEP meeting is after the PEP date",
+    "pep.next-meeting-late": "warning: the next PEP meeting is after the review is due",
+    "pep.distribution-date": "the PEP is distributed on or after its date and not after as_of",
+    "pp-plus.pence-mismatch": "Pupil Premium Plus pounds and pence agree to the penny",
+    "no-place.dates": "a child has no school place since a date not after as_of",
+    "no-place.school": "a child without a school place is not also attending the placement school",
+    "absence.dates": "an absence of more than 10 days starts by as_of and fits its dates",
+    "exclusion.permanent-dates": "governors' meeting and appeal dates belong to a permanent exclusion",
+    "exclusion.dates-order": "exclusion meetings and appeal are not before the exclusion, appeal not before "
+                             "the governors' meeting",
+    "exclusion.reintegration-mismatch": "an exclusion notice gives one reintegration meeting date",
+    "exclusion.cohort-contacts": "warning: a notice for a child with a social worker names the social worker "
+                                 "and the designated safeguarding lead",
 }
+
+#: Cohorts (education-record 1.1.0 `cohort`) that are not children looked after; absent means looked after.
+_NOT_LOOKED_AFTER = frozenset({"previously-looked-after", "child-in-need", "child-protection"})
+#: Cohorts whose exclusion notices go to the social worker and the designated safeguarding lead (seed 003).
+_WITH_SOCIAL_WORKER = frozenset({"child-in-need", "child-protection"})
 
 _DATE_KEYS = frozenset({
     "period_of_care_start", "placement_start", "start_date", "start", "end", "pep_date", "next_review_due",
     "due", "by", "request_date", "issued_date", "last_annual_review", "annual_review_due", "date",
     "respond_by", "reintegration_meeting",
+    # 1.1.0
+    "since", "completed_on", "quality_assured_on", "next_meeting", "governors_meeting", "appeal_date",
 })
 _GCSE = frozenset("123456789") | {"U"}
 
@@ -232,6 +260,11 @@ def _record(c: _Ctx, r: dict[str, Any], p: str) -> None:
         c.error(f"{pp}.placement_start", "placement.dates-order",
                 f"placement starts ({placement['placement_start']}) before the period of care "
                 f"({placement['period_of_care_start']})", "check both dates against the SSDA903 return")
+    if placement.get("emergency_placement") and r.get("cohort") in _NOT_LOOKED_AFTER:
+        c.error(f"{pp}.emergency_placement", "cohort.placement-duties",
+                f"an emergency placement is recorded for a child whose cohort is {r['cohort']}",
+                "an emergency placement makes the child looked after: set cohort to looked-after, "
+                "or remove emergency_placement")
 
     # school
     school = r.get("school")
@@ -257,6 +290,62 @@ def _record(c: _Ctx, r: dict[str, Any], p: str) -> None:
         _attendance(c, a, f"{p}.attendance[{i}]")
     for i, e in enumerate(r.get("exclusions", [])):
         _exclusion(c, e, f"{p}.exclusions[{i}]")
+        _exclusion_dates(c, e, f"{p}.exclusions[{i}]")
+    _no_school_place(c, r, p, as_of)
+    for i, a in enumerate(r.get("extended_absences", [])):
+        _extended_absence(c, a, f"{p}.extended_absences[{i}]", as_of)
+
+
+def _no_school_place(c: _Ctx, r: dict[str, Any], p: str, as_of: dt.date) -> None:
+    gap = r.get("no_school_place")
+    if not gap:
+        return
+    since = _d(gap["since"])
+    if since > as_of:
+        c.error(f"{p}.no_school_place.since", "no-place.dates", f"no school place since {since}, after as_of {as_of}",
+                "give the date the child was last on a school roll (or left it)")
+    school = r.get("school")
+    if school and since <= as_of and _d(school["start_date"]) <= as_of and _d(school["start_date"]) >= since:
+        c.error(f"{p}.no_school_place", "no-place.school",
+                f"the child has attended {school['name']} since {school['start_date']} but is recorded as having "
+                f"no school place since {since}",
+                "remove no_school_place once a place is taken up, or correct school.start_date")
+
+
+def _extended_absence(c: _Ctx, a: dict[str, Any], p: str, as_of: dt.date) -> None:
+    c.range_order(p, a["start"], a.get("end"))
+    start = _d(a["start"])
+    if start > as_of:
+        c.error(f"{p}.start", "absence.dates", f"the absence starts {start}, after as_of {as_of}",
+                "record an absence once it has begun")
+        return
+    end = _d(a["end"]) if a.get("end") else as_of
+    if end >= start and a["school_days"] > (end - start).days + 1:
+        c.error(f"{p}.school_days", "absence.dates",
+                f"{a['school_days']} school days do not fit between {start} and {end}",
+                "count school days absent within the absence's dates")
+
+
+def _exclusion_dates(c: _Ctx, e: dict[str, Any], p: str) -> None:
+    start = _d(e["start_date"])
+    if e["kind"] != "permanent-exclusion":
+        for key in ("governors_meeting", "appeal_date"):
+            if e.get(key):
+                c.error(f"{p}.{key}", "exclusion.permanent-dates", f"{key} is given for a {e['kind']}",
+                        "governors' meetings and appeals (independent review) follow a permanent exclusion; "
+                        "check the kind")
+    if e.get("reintegration_meeting") and _d(e["reintegration_meeting"]) < start:
+        c.error(f"{p}.reintegration_meeting", "exclusion.reintegration-order",
+                f"reintegration meeting {e['reintegration_meeting']} is before the exclusion starts ({start})",
+                "check the meeting date")
+    for key in ("governors_meeting", "appeal_date"):
+        if e.get(key) and _d(e[key]) < start:
+            c.error(f"{p}.{key}", "exclusion.dates-order", f"{key} {e[key]} is before the exclusion starts ({start})",
+                    "check the date")
+    if e.get("governors_meeting") and e.get("appeal_date") and _d(e["appeal_date"]) < _d(e["governors_meeting"]):
+        c.error(f"{p}.appeal_date", "exclusion.dates-order",
+                f"the appeal {e['appeal_date']} is before the governors' meeting {e['governors_meeting']}",
+                "an appeal (independent review) follows the governors' decision")
 
 
 def _pep(c: _Ctx, pep: dict[str, Any], p: str, as_of: dt.date) -> None:
@@ -308,11 +397,82 @@ def _pep(c: _Ctx, pep: dict[str, Any], p: str, as_of: dt.date) -> None:
         if (first + 1) % 100 != second:
             c.error(f"{p}.pupil_premium_plus.academic_year", "pp-plus.academic-year",
                     f"{year} is not an academic year", f"write it as {first}/{(first + 1) % 100:02d}")
-        spent = ppp.get("spent_to_date_gbp")
-        if spent is not None and spent > ppp["allocation_gbp"]:
-            c.error(f"{p}.pupil_premium_plus.spent_to_date_gbp", "pp-plus.overspent",
-                    f"spent £{spent:,.2f} of an allocation of £{ppp['allocation_gbp']:,.2f}",
-                    "check both figures with the virtual school")
+        _pp_plus_money(c, ppp, f"{p}.pupil_premium_plus")
+    _pep_v11(c, pep, p, as_of)
+
+
+def pence_from_gbp(value: float) -> int:
+    """A 1.0.0 pounds float as pence: round half up to the nearest penny (docs/schemas.md)."""
+    return int(decimal.Decimal(repr(value)).scaleb(2).quantize(decimal.Decimal(1), rounding=decimal.ROUND_HALF_UP))
+
+
+def _pp_plus_money(c: _Ctx, ppp: dict[str, Any], p: str) -> None:
+    """Pence win over the deprecated pound floats; where both are given they must agree."""
+    amounts: dict[str, int | None] = {}
+    for base in ("allocation", "spent_to_date"):
+        gbp, pence = ppp.get(f"{base}_gbp"), ppp.get(f"{base}_pence")
+        if gbp is not None and pence is not None and pence_from_gbp(gbp) != pence:
+            c.error(f"{p}.{base}_pence", "pp-plus.pence-mismatch",
+                    f"{base}_pence {pence} differs from {base}_gbp {gbp} (= {pence_from_gbp(gbp)} pence)",
+                    f"the pence are authoritative: set {base}_gbp to {pence / 100:.2f}, or correct the pence")
+        amounts[base] = pence if pence is not None else (pence_from_gbp(gbp) if gbp is not None else None)
+    spent, allocation = amounts["spent_to_date"], amounts["allocation"]
+    if spent is not None and allocation is not None and spent > allocation:
+        key = "spent_to_date_pence" if "spent_to_date_pence" in ppp else "spent_to_date_gbp"
+        c.error(f"{p}.{key}", "pp-plus.overspent",
+                f"spent £{spent / 100:,.2f} of an allocation of £{allocation / 100:,.2f}",
+                "check both figures with the virtual school")
+
+
+def _pep_v11(c: _Ctx, pep: dict[str, Any], p: str, as_of: dt.date) -> None:
+    """The PEP members added in education-record 1.1.0: status, named person, distribution, next meeting."""
+    pep_date = _d(pep["pep_date"])
+    if pep.get("next_meeting"):
+        meeting = _d(pep["next_meeting"])
+        if meeting <= pep_date:
+            c.error(f"{p}.next_meeting", "pep.next-meeting-order",
+                    f"the next PEP meeting {meeting} is not after the PEP date {pep_date}",
+                    "give the date of the next meeting, after this PEP")
+        elif meeting > _d(pep["next_review_due"]):
+            c.warn(f"{p}.next_meeting", "pep.next-meeting-late",
+                   f"the next PEP meeting {meeting} is after the review is due ({pep['next_review_due']})",
+                   "book the meeting by the review date (PEPs are reviewed each term)")
+    for i, d in enumerate(pep.get("distribution", [])):
+        when = _d(d["date"])
+        if when < pep_date or when > as_of:
+            c.error(f"{p}.distribution[{i}].date", "pep.distribution-date",
+                    f"distributed on {when}, outside the PEP date {pep_date} to as_of {as_of}",
+                    "record the date the completed PEP was sent")
+    status = pep.get("status")
+    if not status:
+        return
+    sp = f"{p}.status"
+    state = status["state"]
+    if state in ("complete", "quality-assured"):
+        if not pep.get("named_person"):
+            c.error(f"{p}.named_person", "pep.complete-named-person", f"a {state} PEP does not name its named person",
+                    "add pep.named_person: who manages the PEP day to day (name, role, e-mail or phone)")
+        if not pep.get("distribution"):
+            c.error(f"{p}.distribution", "pep.complete-distribution", f"a {state} PEP does not say who it was sent to",
+                    "add pep.distribution: the child, parents, carers, IRO and others who received it, with dates")
+    if state == "quality-assured" and not status.get("quality_assured_on"):
+        c.error(f"{sp}.quality_assured_on", "pep.status-dates", "a quality-assured PEP without the date of its "
+                "quality assurance", "add status.quality_assured_on (and quality_assured_by)")
+    if status.get("rag") and state != "quality-assured":
+        c.error(f"{sp}.rag", "pep.status-rag", f"a RAG rating on a {state} PEP",
+                "the virtual school rates a PEP when it quality-assures it: set state quality-assured, or drop rag")
+    previous: tuple[str, dt.date] = ("pep_date", pep_date)
+    for key in ("completed_on", "quality_assured_on"):
+        if not status.get(key):
+            continue
+        when = _d(status[key])
+        if when < previous[1]:
+            c.error(f"{sp}.{key}", "pep.status-dates", f"{key} {when} is before {previous[0]} {previous[1]}",
+                    "a PEP is completed after its meeting and quality-assured after completion")
+        elif when > as_of:
+            c.error(f"{sp}.{key}", "pep.status-dates", f"{key} {when} is after the record's as_of {as_of}",
+                    "a record cannot report a step from its future; check the date")
+        previous = (key, when)
 
 
 def _sen(c: _Ctx, sen: dict[str, Any], p: str, as_of: dt.date) -> None:
@@ -415,6 +575,11 @@ def _placement_notification(c: _Ctx, doc: dict[str, Any]) -> None:
             c.error(f"$.{key}", "notification.record-mismatch",
                     f"{doc[key]} differs from the record's placement.{key} ({placement[key]})",
                     "the notification and the record it carries must describe the same placement")
+    if doc["record"].get("cohort") in _NOT_LOOKED_AFTER:
+        c.error("$.record.cohort", "cohort.placement-duties",
+                f"a placement notification for a child whose cohort is {doc['record']['cohort']}",
+                "placement notifications (and the Designated Teacher's 48-hour duty) are for children looked "
+                "after; send a pep-transfer for a previously looked-after child or a child with a social worker")
     if doc["placing_la"] == doc["host_la"]:
         c.warn("$.host_la", "placement.same-la", "placing and host LA are the same",
                "a placement notification is for out-of-authority placements; check the host LA")
@@ -450,6 +615,19 @@ def _exclusion_notice(c: _Ctx, doc: dict[str, Any]) -> None:
                 f"reintegration meeting {meeting} is before the exclusion starts ({exclusion['start_date']})",
                 "check the meeting date")
     _exclusion(c, exclusion, "$.exclusion")
+    _exclusion_dates(c, exclusion, "$.exclusion")
+    inner = exclusion.get("reintegration_meeting")
+    if meeting and inner and inner != meeting:
+        c.error("$.exclusion.reintegration_meeting", "exclusion.reintegration-mismatch",
+                f"exclusion.reintegration_meeting {inner} differs from reintegration_meeting {meeting}",
+                "give the date once (the notice's reintegration_meeting), or make them agree")
+    if doc.get("cohort") in _WITH_SOCIAL_WORKER:
+        missing = [k for k in ("social_worker", "designated_safeguarding_lead") if not doc.get(k)]
+        if missing:
+            c.warn(f"$.{missing[0]}", "exclusion.cohort-contacts",
+                   f"a notice for a child with cohort {doc['cohort']} without {' or '.join(missing)}",
+                   "exclusion notices for children with a social worker go to the social worker and the "
+                   "designated safeguarding lead: name them so the notice can be routed")
 
 
 def _receipt(c: _Ctx, doc: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from laxchange import demo
 from laxchange._util import jsonio
+from laxchange.models import messages
 from laxchange.validate import validate_document
 
 
@@ -28,7 +29,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert not [p for p in inbox.iterdir() if p.is_file()], "nothing left half-processed in the inbox"
     assert len(list((inbox / "opened").glob("*.lax"))) == 1, "the opened PEP is kept, out of the inbox's way"
     text = "\n".join(lines)
-    assert "REFUSED" in text and "verified pep-transfer@1.0.0" in text
+    assert "REFUSED" in text and f"verified pep-transfer@{messages.VERSION}" in text
     # over the confined server, each delivery sat in its sender's own sub-folder (issue 10)
     server = tmp_path / "d" / "sftp-server"
     placing = results["parties"]["placing-vs"].replace(":", "_")

@@ -11,6 +11,7 @@ from typing import Any
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
+from laxchange.models import messages
 from laxchange.package import FORMAT, FORMAT_LINE, MANIFEST_PAYLOAD_TYPE, STATEMENT_TYPE, payload_type_for
 from laxchange.trust.keystore import ENCRYPTION
 from tests.support.parties import Party
@@ -20,7 +21,8 @@ def statement_for(sender: str, recipient: str, doc: dict[str, Any], *, transfer_
                   created: dt.datetime, expires: dt.datetime) -> dict[str, Any]:
     return {"_type": STATEMENT_TYPE, "transfer_id": transfer_id or os.urandom(16).hex(), "sender": sender,
             "recipient": recipient, "created": timefmt.fmt(created), "expires": timefmt.fmt(expires),
-            "schema": doc["schema"], "message_type": "pep-transfer", "schema_version": "1.0.0", "document": doc,
+            "schema": doc["schema"], "message_type": "pep-transfer",
+            "schema_version": doc["schema"].rsplit("/", 1)[1], "document": doc,
             "attachments": []}
 
 
@@ -32,7 +34,7 @@ def forge(
     encrypt_to: Party,
     manifest_sender: str | None = None,
     manifest_recipient: str | None = None,
-    payload_type: str = payload_type_for("pep-transfer", "1.0.0"),
+    payload_type: str = payload_type_for("pep-transfer", messages.VERSION),
 ) -> bytes:
     raw = statement if isinstance(statement, bytes) else json.dumps(statement, separators=(",", ":")).encode()
     st = statement if isinstance(statement, dict) else json.loads(statement)

@@ -11,6 +11,7 @@ import pytest
 from laxchange import package
 from laxchange._util import jsonio
 from laxchange.errors import ConfigError, InvalidData, SecurityError
+from laxchange.models import messages
 from laxchange.trust.keystore import SIGNING
 from tests.support.forge import forge, statement_for
 from tests.support.parties import T0, record, world
@@ -29,7 +30,7 @@ def test_round_trip_gives_the_identical_record(abc, tmp_path):
     opened = b.open(data, out=out)
     assert opened.document == doc
     assert out.read_text() == jsonio.dumps_pretty(doc)
-    assert opened.schema == "pep-transfer@1.0.0"
+    assert opened.schema == f"pep-transfer@{messages.VERSION}"
     m = opened.manifest
     assert (m.sender, m.recipient, m.format) == ("LA:919", "URN:123456", "laxchange/1")
     assert len(m.transfer_id) == 32 and m.encryption == "age-v1/mlkem768x25519"

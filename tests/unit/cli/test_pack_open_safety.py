@@ -18,6 +18,7 @@ from laxchange.errors import UsageError
 from laxchange.exchange import open_from, pack_to
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
+from laxchange.models import messages
 from tests.support.parties import PASSPHRASE, REPO
 from tests.unit.cli.test_package_cmd import homes, init, run
 
@@ -106,12 +107,12 @@ def test_library_pack_and_open_refuse_to_overwrite_unless_asked(homes, monkeypat
 def test_type_is_optional_and_a_mismatch_says_what_the_document_is(homes):
     tmp, a, _b, _c = homes
     r = _pack(a, str(tmp / "record.json"), "--to", "URN:123456", "-o", str(tmp / "p1.lax"))
-    assert r.exit_code == 0 and json.loads(r.output)["schema"] == "pep-transfer@1.0.0"
+    assert r.exit_code == 0 and json.loads(r.output)["schema"] == f"pep-transfer@{messages.VERSION}"
     r = _pack(a, str(tmp / "record.json"), "--type", "placement-notification", "--to", "URN:123456",
               "-o", str(tmp / "p2.lax"))
     err = json.loads(r.output)
     assert r.exit_code == 2 and err["error"] == "pack.type-mismatch"
-    assert "is a pep-transfer@1.0.0, not a placement-notification" in err["message"]
+    assert f"is a pep-transfer@{messages.VERSION}, not a placement-notification" in err["message"]
     assert "drop --type" in err["hint"] and not (tmp / "p2.lax").exists()
 
 
@@ -132,7 +133,7 @@ def test_an_education_record_is_wrapped_in_the_requested_message(homes):
         assert r.exit_code == 0, r.output
         got = json.loads((tmp / f"{kind}.json").read_text())
         assert got["record"] == rec and got["message"] == "Hello"
-        assert got["schema"].endswith(f"/{kind}/1.0.0")
+        assert got["schema"].endswith(f"/{kind}/{messages.VERSION}")
         if kind == "pep-transfer":
             assert got["transfer_reason"] == "school-change" and got["sent_by"] == rec["pep"]["vsh_contact"]
         else:

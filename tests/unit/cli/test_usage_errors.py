@@ -76,3 +76,13 @@ def test_help_and_success_are_unchanged_with_json(tmp_path: Path) -> None:
     assert r.exit_code == 0 and "Usage:" in r.stdout
     r = CliRunner().invoke(main, ["--json", "schema", "check"])
     assert r.exit_code == 0 and json.loads(r.stdout)["ok"] is True
+
+
+def test_status_with_an_unknown_state_is_a_usage_error_naming_the_states(tmp_path: Path) -> None:
+    """Issue 9 #8: `status --state bogus` said "no transfers yet" instead of refusing the word."""
+    from laxchange.cli import main
+
+    result = CliRunner().invoke(main, ["--home", str(tmp_path), "--json", "status", "--state", "bogus"])
+    assert result.exit_code == 2
+    out = json.loads(result.output)
+    assert out["error"] == "usage.bad-value" and "bogus" in out["message"] and "delivered" in out["message"]

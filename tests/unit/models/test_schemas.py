@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from laxchange import samples
 from laxchange.cli import main
 from laxchange.errors import ConfigError, UsageError
-from laxchange.models import schemagen, schemastore
+from laxchange.models import messages, schemagen, schemastore
 from laxchange.models.migrations import REGISTRY, Migrations
 from laxchange.validate import validate_document
 
@@ -57,7 +57,8 @@ def test_build_refuses_to_rewrite_a_released_file(tmp_path: Path) -> None:
     root = tmp_path / "schemas"
     shutil.copytree(schemastore.schema_dir(), root)
     lock = json.loads((root / schemastore.LOCK_NAME).read_text())
-    lock["files"]["pep-transfer/1.0.0.json"] = "0" * 64  # as if the models had drifted from the release
+    # as if the models had drifted from the release of the version they generate
+    lock["files"][f"pep-transfer/{messages.VERSION}.json"] = "0" * 64
     (root / schemastore.LOCK_NAME).write_text(json.dumps(lock))
     with pytest.raises(ConfigError) as exc:
         schemastore.build(root)

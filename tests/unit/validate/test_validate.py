@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from laxchange import samples
 from laxchange.cli import main
 from laxchange.clock import FixedClock
+from laxchange.models import record as rec_model
 from laxchange.validate import domain, structural, validate_document
 from tests.support.parties import REPO
 
@@ -44,7 +45,7 @@ def test_sample_then_validate_exits_0(tmp_path: Path) -> None:
     assert run_cli("sample", "education-record", "--seed", "7", "-o", str(out)).exit_code == 0
     result = run_cli("validate", str(out))
     assert result.exit_code == 0, result.output
-    assert "valid (education-record@1.0.0)" in result.output
+    assert f"valid (education-record@{rec_model.VERSION})" in result.output
 
 
 def _flip_check_letter(d: dict[str, Any]) -> None:
@@ -124,7 +125,7 @@ def test_json_output_is_machine_readable(tmp_path: Path) -> None:
     out = json.loads(result.output)
     assert out["ok"] is False
     first, second = out["reports"]
-    assert first["valid"] is True and first["schema"] == "education-record@1.0.0"
+    assert first["valid"] is True and first["schema"] == f"education-record@{rec_model.VERSION}"
     assert second["valid"] is False
     finding = second["findings"][0]
     assert finding == {**finding, "severity": "error", "path": "$.child.upn", "rule": "upn.check-letter"}
@@ -149,9 +150,18 @@ def test_expected_type_must_match(tmp_path: Path) -> None:
 
 def test_unknown_schema_version_is_a_finding() -> None:
     doc = record()
-    doc["schema"] = doc["schema"].replace("1.0.0", "7.0.0")
+    doc["schema"] = doc["schema"].replace(rec_model.VERSION, "0.9.0")
     report = validate_document(doc)
     assert [f.rule for f in report.errors] == ["schema.unknown-version"]
+
+
+def test_a_newer_major_version_says_so() -> None:
+    doc = record()
+    doc["schema"] = doc["schema"].replace(rec_model.VERSION, "7.0.0")
+    [finding] = validate_document(doc).errors
+    assert finding.rule == "schema.newer-version"
+    assert finding.message == (f"education-record 7.0.0 is a newer major version: this laxchange reads "
+                               f"education-record up to {rec_model.VERSION}")
 
 
 def test_stdin_is_accepted() -> None:
