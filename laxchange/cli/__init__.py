@@ -76,6 +76,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                  "Imported transfers in HOME/received/: list, show, export (the package is not opened again)."),
     "receipt": ("laxchange.cli.inbound_cmd:receipt_cmd",
                 "Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."),
+    "run": ("laxchange.cli.run_cmd:run_cmd",
+            "The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
     "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",

@@ -47,7 +47,7 @@ from laxchange.ledger.states import Outbound
 from laxchange.transport import PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_inbox", "list_received", "received_root", "reject_reason", "send_applied"]
+           "import_held", "import_inbox", "list_received", "received_root", "reject_reason", "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -481,39 +481,44 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
     report says what happened to each (`ImportReport.ok` is False when anything needs a look:
     a collection failure, a quarantined package, a receipt that did not apply or was not sent).
     """
+    party.home.require()
+    party.home.ensure()
+    with RunLock(party.home.run_lock, clock=party.clock):
+        return import_held(party, collect=collect, render=render)
+
+
+def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None) -> ImportReport:
+    """`import_inbox` for a caller that already holds the home's run lock (the nightly run)."""
     home = party.home
-    home.require()
-    home.ensure()
     report = ImportReport()
-    with RunLock(home.run_lock, clock=party.clock):
-        if collect:
-            me = party.keystore.ring().party
-            try:
-                party.transports.resolver.resolve(me)
-            except ConfigError as exc:
-                report.collected = [PartyResult(me, error=ConfigError(
-                    f"no drop folder of our own ({me}) to collect from", code="endpoint.missing",
-                    hint="publish it (`laxchange keys export-card --sftp-url URL --host-key-fingerprint SHA256:...`) "
-                         f"or set it (`laxchange endpoints add {me} URL ...`); `laxchange import --no-collect` "
-                         "imports only what is already in the inbox", details={"cause": exc.message}))]
-            else:
-                report.collected = party.collect([me])
-        folders: dict[str, str | None] = {}
-        for r in report.collected:
-            for f in r.files:
-                if f.error is None:
-                    folders[f.local or f.name] = f.sender
-        root = received_root(home)
-        for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
-            report.warnings.append(f"an interrupted import left {d}; look inside, then remove it")
-        outgoing: list[_Outgoing] = []
-        for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
-            try:
-                item = _import_one(party, path, folders.get(path.name), render, outgoing)
-            except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-                item = ImportItem(path.name, error=exc)
-            report.items.append(item)
-        report.receipts_sent = _send_receipts(party, outgoing)
+    if collect:
+        me = party.keystore.ring().party
+        try:
+            party.transports.resolver.resolve(me)
+        except ConfigError as exc:
+            report.collected = [PartyResult(me, error=ConfigError(
+                f"no drop folder of our own ({me}) to collect from", code="endpoint.missing",
+                hint="publish it (`laxchange keys export-card --sftp-url URL --host-key-fingerprint SHA256:...`) "
+                     f"or set it (`laxchange endpoints add {me} URL ...`); `laxchange import --no-collect` "
+                     "imports only what is already in the inbox", details={"cause": exc.message}))]
+        else:
+            report.collected = party.collect([me])
+    folders: dict[str, str | None] = {}
+    for r in report.collected:
+        for f in r.files:
+            if f.error is None:
+                folders[f.local or f.name] = f.sender
+    root = received_root(home)
+    for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
+        report.warnings.append(f"an interrupted import left {d}; look inside, then remove it")
+    outgoing: list[_Outgoing] = []
+    for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
+        try:
+            item = _import_one(party, path, folders.get(path.name), render, outgoing)
+        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+            item = ImportItem(path.name, error=exc)
+        report.items.append(item)
+    report.receipts_sent = _send_receipts(party, outgoing)
     return report
 
 

@@ -1,0 +1,98 @@
+"""`laxchange run`: the nightly job (docs/operations.md). Parses, calls `run_nightly`, prints its report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import click
+
+from laxchange.cli.app import App, json_option
+from laxchange.cli.transport_cmd import _connection_options, _party
+from laxchange.errors import ConfigError, ExitCode
+from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, run_nightly
+from laxchange.home import Home, json_object, load_home_file
+from laxchange.render import render_record_html
+
+#: config.json: {"run": {"uncollected_after_days": N}}
+CONFIG_KEY = "uncollected_after_days"
+
+
+def _configured_days(home: Home) -> int | None:
+    if not home.config_file.is_file():
+        return None
+    section = load_home_file(home.config_file, json_object, what="config").get("run", {})
+    value = section.get(CONFIG_KEY) if isinstance(section, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 90:
+        raise ConfigError(f"{home.config_file}: run.{CONFIG_KEY} must be a whole number of days, 1 to 90",
+                          code="config.invalid", hint=f"set it to e.g. 5, or remove it (default "
+                                                      f"{DEFAULT_UNCOLLECTED_AFTER.days})")
+    return value
+
+
+def _contact(c: dict[str, Any]) -> str:
+    return f"{c.get('name') or 'unknown partner'} ({c['party']})"
+
+
+def human(data: dict[str, Any]) -> str:
+    """The report as text, from the same dictionary `--json` prints."""
+    lines = [f"laxchange run at {data['started']}"]
+    lines += [f"expired     transfer {e['transfer_id']} to {e['party']} (was {e['was']}, expired {e['expires']})"
+              for e in data["expired"]]
+    lines += [f"pruned      {k['use']} key {k['kid']} ({k['reason']})" for k in data["keys_pruned"]]
+    lines += [f"KEY EXPIRES {k['use']} key {k['kid']} on {k['not_after']}: run `laxchange keys rotate` before then"
+              for k in data["keys_expiring"]]
+    lines += [f"sent        {s['file']} to {s['party']} ({s['size']} bytes)" for s in data["sent"]]
+    imp = data["import"] or {}
+    counts = imp.get("counts") or {}
+    if imp:
+        lines.append("imported    " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"))
+        lines += [f"receipt     {r['stage']} ({r['status']}) to {r['to']} for transfer {r['in_reply_to']}"
+                  for r in imp.get("receipts_sent", []) if r["sent"]]
+    for f in data["failures"]:
+        what = f" {f['file']}" if f.get("file") else ""
+        lines.append(f"FAILED      {f['step']}{what} ({f['party']}): {f['message']} [{f['code']}]"
+                     + (f"\n  hint: {f['hint']}" if f.get("hint") else ""))
+    lines += [f"RECEIPT     {r['stage']} receipt from {r['party']} for transfer {r['in_reply_to']} did not apply "
+              f"({r['result']})" for r in data["receipt_warnings"]]
+    lines += [f"UNCOLLECTED transfer {u['transfer_id']}: still in {u['party']}'s drop folder after {u['days']} days; "
+              f"contact {_contact(u['contact'])}" for u in data["uncollected"]]
+    lines += [f"OVERDUE     transfer {o['transfer_id']}: collected by {o['party']} but no delivered receipt after "
+              f"{o['hours']} hours; contact {_contact(o['contact'])}" for o in data["overdue"]]
+    lines.append("by partner:")
+    for who, dirs in sorted(data["counts"].items()):
+        parts = [f"{d} " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+                 for d, states in sorted(dirs.items())]
+        lines.append(f"  {who:<11} " + "; ".join(parts))
+    if not data["counts"]:
+        lines.append("  no transfers yet")
+    lines.append("done: all good" if data["complete"] else "needs a look (exit 10): see the lines in capitals above")
+    return "\n".join(lines)
+
+
+@click.command("run")
+@click.option("--uncollected-after-days", type=click.IntRange(1, 90), default=None,
+              help="Days a sent package may wait in a partner's drop folder before it is reported uncollected "
+                   f"[default: config.json run.{CONFIG_KEY}, else {DEFAULT_UNCOLLECTED_AFTER.days}].")
+@click.option("--no-collect", is_flag=True, help="Do not collect our drop folder; import only what is in the inbox.")
+@_connection_options
+@json_option
+@click.pass_context
+def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: bool, timeout: float,
+            retries: int) -> None:
+    """The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."""
+    app: App = ctx.obj
+    app.home.require()
+    days = uncollected_after_days or _configured_days(app.home) or DEFAULT_UNCOLLECTED_AFTER.days
+    with _party(app, timeout, retries) as me:
+        report = run_nightly(me, collect=not no_collect, uncollected_after=dt.timedelta(days=days),
+                             render=lambda record: render_record_html(record, clock=me.clock))
+    data = report.to_dict()
+    if app.json:
+        app.write_json({"ok": report.ok, **data})
+    else:
+        app.say(human(data))
+    if not report.ok:
+        ctx.exit(ExitCode.PARTIAL)

@@ -1,0 +1,305 @@
+"""`laxchange run`: the unattended nightly job (cron or a systemd timer; docs/operations.md).
+
+Under the home's run lock (`ledger.lock.RunLock`, taken once; the steps inside never take it
+again), in this order:
+
+1. housekeeping: outbound transfers past their expiry (`queued`, `sent`, `uncollected`) become
+   `expired`; retired keys past their overlap are pruned (`Party.prune_keys`); keys expiring
+   within 30 days with no successor are listed;
+2. for each partner we have something with (queued packages, or transfers `sent`/`uncollected`):
+   list our own sender folder on its server (what we uploaded and it has not collected), then
+   upload every outbox package whose ledger row is still `queued`, under its `<transfer id>.lax`.
+   A package is never packed again here: the same file with the same transfer id is the only
+   thing retried, and a transfer already sent is not sent again;
+3. import (the code of `laxchange import`, `inbound.import_held`): collect our drop folder,
+   verify, write `HOME/received/`, send receipts;
+4. deadlines: a transfer whose file is still in the partner's folder `uncollected_after` (default
+   5 days) after it was sent becomes `uncollected`; one whose file has gone (collected) with no
+   delivered receipt `receipt_due` (48 hours) after it was sent is reported as overdue;
+5. the report (`RunReport`; the CLI prints it as text or `--json`).
+
+One connection per partner for the whole run (`_OneConnection`): listing, sending, collecting
+and receipts to one partner share it, and a partner found down is not dialled again in the same
+run, so its timeout is paid once. One partner's failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from laxchange import package
+from laxchange._util import timefmt
+from laxchange.errors import LaxError, TransientTransportError
+from laxchange.exchange.inbound import RECEIPTS, ImportReport, Renderer, import_held
+from laxchange.exchange.party import Party
+from laxchange.ledger.lock import RunLock
+from laxchange.ledger.states import Outbound
+from laxchange.transport import PartyResult, RetryingTransport, Runner, Transport
+
+__all__ = ["DEFAULT_RECEIPT_DUE", "DEFAULT_UNCOLLECTED_AFTER", "KEY_WARNING", "RunReport", "run_nightly"]
+
+T = TypeVar("T")
+
+DEFAULT_UNCOLLECTED_AFTER = dt.timedelta(days=5)
+DEFAULT_RECEIPT_DUE = dt.timedelta(hours=48)
+KEY_WARNING = dt.timedelta(days=30)
+
+#: Outbound states that wait for the partner (collection, then a receipt).
+_WAITING = (Outbound.SENT, Outbound.UNCOLLECTED)
+_EXPIRABLE = (Outbound.QUEUED, Outbound.SENT, Outbound.UNCOLLECTED)
+
+
+@dataclass
+class Failure:
+    """One step that did not work, for one partner (or our own drop folder)."""
+
+    step: str
+    party: str
+    error: LaxError
+    file: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"step": self.step, "party": self.party, "code": self.error.code,
+                               "message": self.error.message, "hint": self.error.hint}
+        if self.file:
+            out["file"] = self.file
+        return out
+
+
+@dataclass
+class RunReport:
+    """What one nightly run did and what needs a look; one structure for the text and `--json`."""
+
+    started: str
+    expired: list[dict[str, Any]] = field(default_factory=list)
+    keys_pruned: list[dict[str, Any]] = field(default_factory=list)
+    keys_expiring: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    imported: ImportReport | None = None
+    receipt_warnings: list[dict[str, Any]] = field(default_factory=list)
+    uncollected: list[dict[str, Any]] = field(default_factory=list)
+    overdue: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing needs a look: no failure, every receipt applied, nothing uncollected or overdue.
+        (Keys expiring within 30 days are listed but do not change the exit code.)"""
+        return (not self.failures and not self.receipt_warnings and not self.uncollected and not self.overdue
+                and (self.imported is None or self.imported.ok))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"complete": self.ok, "started": self.started, "counts": self.counts, "sent": self.sent,
+                "failures": [f.to_dict() for f in self.failures], "receipt_warnings": self.receipt_warnings,
+                "uncollected": self.uncollected, "overdue": self.overdue, "expired": self.expired,
+                "keys_pruned": self.keys_pruned, "keys_expiring": self.keys_expiring,
+                "import": self.imported.to_dict() if self.imported is not None else None}
+
+
+class _KeptTransport(RetryingTransport):
+    """A partner's connection kept open for the whole run: leaving a `with` block does not close it,
+    and once it has failed for good (the server is down) every later call fails at once with that error."""
+
+    down: LaxError | None = None
+
+    def _call(self, op: Callable[[Transport], T]) -> T:
+        if self.down is not None:
+            raise self.down
+        try:
+            return super()._call(op)
+        except TransientTransportError as exc:
+            self.down = exc
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def open(self) -> None:
+        if self._inner is None:
+            super().open()
+
+
+@dataclass
+class _OneConnection(Runner):
+    """A Runner that hands out one kept connection per partner (`close_all` ends them)."""
+
+    kept: dict[str, _KeptTransport] = field(default_factory=dict)
+
+    def connect(self, party: str) -> RetryingTransport:
+        if party not in self.kept:
+            base = super().connect(party)
+            self.kept[party] = _KeptTransport(base.factory, base.policy, sleep=base.sleep, rng=base.rng,
+                                              on_retry=base.on_retry)
+        return self.kept[party]
+
+    def close_all(self) -> None:
+        for t in self.kept.values():
+            t.close()
+        self.kept.clear()
+
+
+def _peek(path: Path) -> package.Manifest | None:
+    try:
+        with path.open("rb") as fh:
+            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
+                return None
+            fh.seek(0)
+            m, _ = package.read_manifest(fh)
+    except (OSError, LaxError, ValueError):
+        return None
+    return m
+
+
+def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
+    """Transfer ids of receipts we sent (nobody acknowledges a receipt, so they are never overdue),
+    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
+    ids: set[str] = set()
+    sent: dict[tuple[str, str], str] = {}
+    for e in party.ledger.audit_entries():
+        if e["event"] == "out.queued" and e["data"].get("message_type") == "receipt":
+            ids.add(str(e["data"].get("transfer_id")))
+        elif e["event"] == "out.sent":
+            sent[(str(e["data"].get("transfer_id")), str(e["data"].get("party")))] = e["at"]
+    d = party.home.outbox / RECEIPTS
+    if d.is_dir():
+        ids.update(f.stem for f in d.glob("*.lax"))
+    return ids, sent
+
+
+def _contact(party: Party, who: str) -> dict[str, Any]:
+    """Who to ask about a transfer: the partner's name and party id from its card."""
+    p = party.directory.get_optional(who)
+    return {"party": who, "name": p.name if p is not None else None}
+
+
+def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
+    for t in party.ledger.transfers(direction="out"):
+        if t.state in _EXPIRABLE and t.expires and timefmt.parse(t.expires) <= now:
+            party.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, audit={"by": "run"})
+            report.expired.append({"transfer_id": t.transfer_id, "party": t.party, "was": t.state,
+                                   "expires": t.expires})
+    try:
+        report.keys_pruned = party.prune_keys()
+    except LaxError as exc:
+        report.failures.append(Failure("keys-prune", party.keystore.ring().party, exc))
+    report.keys_expiring = [{"kid": k.kid, "use": k.use, "alg": k.alg, "not_after": k.not_after}
+                            for k in party.keystore.expiring(KEY_WARNING, at=now)]
+
+
+def _queued(party: Party) -> dict[str, list[Path]]:
+    """Outbox packages whose ledger row is still `queued`, by recipient."""
+    out: dict[str, list[Path]] = {}
+    for f in sorted(party.home.outbox.glob("*.lax")) if party.home.outbox.is_dir() else []:
+        m = _peek(f)
+        row = party.ledger.get(m.transfer_id, "out", m.recipient) if m is not None else None
+        if m is not None and row is not None and row.state == Outbound.QUEUED:
+            out.setdefault(m.recipient, []).append(f)
+    return out
+
+
+def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
+                  listed: dict[str, set[str]]) -> None:
+    """List our sender folder on `who`'s server, then send its queued packages (one connection)."""
+    try:
+        with party.transports.connect(who) as t:
+            listed[who] = set(t.list().names())
+    except LaxError as exc:
+        report.failures.append(Failure("list", who, exc))
+    if not files:
+        return
+    try:
+        result = party.send(who, files)
+    except LaxError as exc:
+        result = PartyResult(who, error=exc)
+    if result.error is not None:
+        if who in listed or not isinstance(result.error, TransientTransportError):
+            report.failures.append(Failure("send", who, result.error))
+        return  # a partner found down when listing is one failure, not two
+    for f in result.files:
+        if f.error is not None:
+            report.failures.append(Failure("send", who, f.error, file=f.name))
+        else:
+            report.sent.append({"party": who, "file": f.name, "size": f.size})
+
+
+def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[str, set[str]],
+               uncollected_after: dt.timedelta, receipt_due: dt.timedelta) -> None:
+    receipts, sent_at = _from_audit(party)
+    for t in party.ledger.transfers(direction="out"):
+        if t.state not in _WAITING or t.transfer_id in receipts or t.party not in listed:
+            continue
+        sent = sent_at.get((t.transfer_id, t.party), t.updated)
+        since = timefmt.parse(sent)
+        item = {"transfer_id": t.transfer_id, "party": t.party, "state": t.state, "sent": sent,
+                "contact": _contact(party, t.party)}
+        if f"{t.transfer_id}.lax" in listed[t.party]:
+            if t.state == Outbound.UNCOLLECTED or now - since >= uncollected_after:
+                if t.state == Outbound.SENT:
+                    party.ledger.advance("out", t.transfer_id, t.party, Outbound.UNCOLLECTED,
+                                         audit={"by": "run", "days": (now - since).days})
+                    item["state"] = str(Outbound.UNCOLLECTED)
+                report.uncollected.append({**item, "days": (now - since).days})
+        elif now - since >= receipt_due:
+            report.overdue.append({**item, "hours": int((now - since).total_seconds() // 3600)})
+
+
+def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for t in party.ledger.transfers():
+        by_state = out.setdefault(t.party, {}).setdefault(t.direction, {})
+        by_state[t.state] = by_state.get(t.state, 0) + 1
+    return out
+
+
+def _import_failures(imp: ImportReport) -> Iterable[Failure]:
+    for r in imp.collected:
+        if r.error is not None:
+            yield Failure("collect", r.party, r.error)
+        yield from (Failure("collect", r.party, f.error, file=f.name) for f in r.files if f.error is not None)
+    for i in imp.items:
+        if i.error is not None and i.result != "skipped":
+            yield Failure("import" if i.result != "quarantined" else "quarantine", i.sender or "?", i.error,
+                          file=i.file)
+    yield from (Failure("receipt", s.to, s.error, file=f"{s.transfer_id}.lax" if s.transfer_id else None)
+                for s in imp.receipts_sent if s.error is not None)
+
+
+def run_nightly(party: Party, *, collect: bool = True,
+                uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
+                receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None) -> RunReport:
+    """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock;
+    otherwise always returns a report (`RunReport.ok` False: exit 10)."""
+    home = party.home
+    home.require()
+    home.ensure()
+    now = party.clock.now()
+    report = RunReport(started=timefmt.fmt(now))
+    base = party.transports
+    runner = _OneConnection(base.resolver, base.factory, base.policy, sleep=base.sleep, rng=base.rng,
+                            on_retry=base.on_retry, max_parallel=1)
+    inner = Party(home=home, keystore=party.keystore, directory=party.directory, clock=party.clock,
+                  transports=runner, ledger=party.ledger)
+    with RunLock(home.run_lock, clock=party.clock):
+        try:
+            _housekeeping(inner, report, now)
+            queued = _queued(inner)
+            receipts, _ = _from_audit(inner)
+            waiting = {t.party for t in inner.ledger.transfers(direction="out")
+                       if t.state in _WAITING and t.transfer_id not in receipts}
+            listed: dict[str, set[str]] = {}
+            for who in sorted(set(queued) | waiting):
+                _partner_step(inner, who, queued.get(who, []), report, listed)
+            report.imported = import_held(inner, collect=collect, render=render)
+            report.failures.extend(_import_failures(report.imported))
+            report.receipt_warnings = [i.receipt.to_dict() for i in report.imported.items
+                                       if i.receipt is not None and i.receipt.warning]
+            _deadlines(inner, report, now, listed, uncollected_after, receipt_due)
+            report.counts = _counts(inner)
+        finally:
+            runner.close_all()
+    return report

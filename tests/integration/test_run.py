@@ -1,0 +1,227 @@
+"""`laxchange run`, the nightly job (issue 9 #5, #6), as council IT would run it from cron.
+
+Council A and school B in two homes over the embedded SFTP server (each sender confined to its
+own sub-folder of the other's drop folder): a package queued on A is sent by A's run, imported
+by B's run (which sends the delivered receipt), and A's next run shows it delivered; a partner
+whose server is down makes the run exit 10 while the others complete; with the clock moved on,
+A's report lists the uncollected transfer with B's contact, and a collected transfer without a
+receipt as overdue; a second run while one holds the lock is refused; `audit verify` passes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+from click.testing import CliRunner, Result
+
+from laxchange.cli import main
+from laxchange.clock import FixedClock
+from laxchange.errors import ExitCode
+from laxchange.exchange.party import Party as LibParty
+from laxchange.exchange.run import RunReport, run_nightly
+from laxchange.ledger.lock import RunLock, RunLocked
+from laxchange.transport import Endpoint, Transport
+from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
+from tests.support.parties import PASSPHRASE, Party, make_party, passphrase, record
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+A, B, C = "LA:919", "URN:123456", "URN:100002"
+
+
+def lax(p: Party, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--home", str(p.home.root), *args], env=ENV)
+
+
+def _key(p: Party) -> paramiko.PKey:
+    line = Path(str(p.home.ssh_client_key) + ".pub").read_text().split()
+    return paramiko.Ed25519Key(data=base64.b64decode(line[1]))
+
+
+@pytest.fixture
+def homes(tmp_path: Path) -> Iterator[tuple[Party, Party, Path, str]]:
+    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    a = make_party(tmp_path, A, "Example Council (fictional)", clock)
+    b = make_party(tmp_path, B, "Example School (fictional)", clock)
+    root = tmp_path / "server"
+    access = ServerAccess.build([(A, _key(a)), (B, _key(b))], {"council": A, "school": B})
+    server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
+                                port=0).start()
+    try:
+        a.store.set_endpoint(f"sftp://council@127.0.0.1:{server.port}/council", [server.fingerprint])
+        b.store.set_endpoint(f"sftp://school@127.0.0.1:{server.port}/school", [server.fingerprint])
+        a.trust(b)
+        b.trust(a)
+        yield a, b, root, server.fingerprint
+    finally:
+        server.stop()
+
+
+def _queue(p: Party, to: str, tmp_path: Path, name: str = "pep") -> str:
+    """Pack a PEP into the outbox (queued, not sent), as `notify-placement --queue-only` leaves one."""
+    src = tmp_path / f"{name}.json"
+    src.write_text(json.dumps(record(4)))
+    r = lax(p, "--json", "pack", str(src), "--type", "pep-transfer", "--to", to,
+            "-o", str(p.home.outbox / f"{name}.lax"))
+    assert r.exit_code == 0, r.output
+    tid: str = json.loads(r.stdout)["manifest"]["transfer_id"]
+    return tid
+
+
+def _state(p: Party, tid: str, party: str = B) -> str:
+    r = lax(p, "--json", "status", "--direction", "out")
+    assert r.exit_code == 0, r.output
+    return next(t["state"] for t in json.loads(r.stdout)["transfers"]
+                if t["transfer_id"] == tid and t["party"] == party)
+
+
+def _run(p: Party, *args: str, code: int = 0) -> dict[str, Any]:
+    r = lax(p, "--json", "run", "--timeout", "2", "--retries", "1", *args)
+    assert r.exit_code == code, r.output
+    out: dict[str, Any] = json.loads(r.stdout)
+    return out
+
+
+def _party_at(p: Party, when: dt.datetime) -> LibParty:
+    return LibParty.from_home(p.home, passphrase=passphrase, clock=FixedClock(when))
+
+
+def test_nightly_runs_send_import_and_deliver(homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    a, b, server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    assert _state(a, tid) == "queued"
+
+    report = _run(a)
+    assert [s["file"] for s in report["sent"]] == [f"{tid}.lax"]
+    assert (server / "school" / "LA_919" / f"{tid}.lax").is_file()
+    assert _state(a, tid) == "sent"
+    assert _run(a)["sent"] == [], "a transfer already sent is not sent again"
+
+    report = _run(b)
+    assert report["import"]["counts"] == {"imported": 1}
+    assert [(r["stage"], r["sent"]) for r in report["import"]["receipts_sent"]] == [("delivered", True)]
+    assert (b.home.root / "received" / tid / "record.json").is_file()
+
+    report = _run(a)
+    assert report["import"]["counts"] == {"receipt": 1}
+    assert _state(a, tid) == "delivered"
+    assert report["counts"][B]["out"] == {"delivered": 1}
+    assert report["complete"] is True and report["overdue"] == [] and report["uncollected"] == []
+    human = lax(a, "run")
+    assert human.exit_code == 0, human.output
+    assert "done: all good" in human.output and B in human.output
+
+    for p in (a, b):
+        r = lax(p, "audit", "verify")
+        assert r.exit_code == 0, r.output
+
+
+def test_a_partner_down_is_exit_10_and_the_others_complete(homes: tuple[Party, Party, Path, str],
+                                                          tmp_path: Path) -> None:
+    a, _b, server, fpr = homes
+    c = make_party(tmp_path, C, "Other School (fictional)", a.clock)
+    a.trust(c)
+    r = lax(a, "endpoints", "add", C, "sftp://other@127.0.0.1:1/other", "--host-key-fingerprint", fpr)
+    assert r.exit_code == 0, r.output
+    to_c = _queue(a, C, tmp_path, "pep-c")
+    to_b = _queue(a, B, tmp_path, "pep-b")
+
+    report = _run(a, code=ExitCode.PARTIAL)
+    assert [s["file"] for s in report["sent"]] == [f"{to_b}.lax"], "B was served although C is down"
+    assert (server / "school" / "LA_919" / f"{to_b}.lax").is_file()
+    assert [(f["party"], f["step"]) for f in report["failures"]] == [(C, "list")], "one failure for C, not two"
+    assert report["failures"][0]["code"].startswith("ssh.") and report["failures"][0]["hint"]
+    assert _state(a, to_c, C) == "queued" and _state(a, to_b) == "sent"
+    human = lax(a, "run", "--timeout", "2", "--retries", "1")
+    assert human.exit_code == ExitCode.PARTIAL
+    assert "FAILED" in human.output and C in human.output and "needs a look (exit 10)" in human.output
+
+
+def test_uncollected_after_5_days_with_the_partners_contact(homes: tuple[Party, Party, Path, str],
+                                                             tmp_path: Path) -> None:
+    a, b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    t0 = dt.datetime.now(dt.UTC)
+    connects: list[str] = []
+    me = _party_at(a, t0)
+    factory = me.transports.factory
+
+    def counting(endpoint: Endpoint) -> Transport:
+        connects.append(endpoint.party)
+        return factory(endpoint)
+
+    me.transports.factory = counting
+    with me:
+        assert [s["file"] for s in run_nightly(me).sent] == [f"{tid}.lax"]
+    assert sorted(connects) == [A, B], "one connection per partner (and our own drop folder) per run"
+
+    with _party_at(a, t0 + dt.timedelta(days=4)) as me:
+        assert run_nightly(me).ok, "4 days in the partner's folder is not yet uncollected"
+    with _party_at(a, t0 + dt.timedelta(days=6)) as me:
+        report: RunReport = run_nightly(me)
+    assert not report.ok
+    assert [(u["transfer_id"], u["state"], u["days"]) for u in report.uncollected] == [(tid, "uncollected", 6)]
+    assert report.uncollected[0]["contact"] == {"party": B, "name": "Example School (fictional)"}
+    assert _state(a, tid) == "uncollected"
+    text = lax(a, "run")
+    assert text.exit_code == ExitCode.PARTIAL
+    assert "UNCOLLECTED" in text.output and "Example School (fictional) (URN:123456)" in text.output
+
+    # B imports at last: its receipt closes it, although it was uncollected
+    _run(b)
+    with _party_at(a, t0 + dt.timedelta(days=6, hours=1)) as me:
+        report = run_nightly(me)
+    assert report.ok, report.to_dict()
+    assert _state(a, tid) == "delivered"
+    for p in (a, b):
+        assert lax(p, "audit", "verify").exit_code == 0
+
+
+def test_collected_without_a_receipt_is_overdue_after_48_hours(homes: tuple[Party, Party, Path, str],
+                                                               tmp_path: Path) -> None:
+    a, b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    t0 = dt.datetime.now(dt.UTC)
+    with _party_at(a, t0) as me:
+        assert run_nightly(me).ok
+    assert lax(b, "collect").exit_code == 0, "B collects, but sends no receipt (collect, not import)"
+    with _party_at(a, t0 + dt.timedelta(hours=47)) as me:
+        assert run_nightly(me).overdue == []
+    with _party_at(a, t0 + dt.timedelta(hours=49)) as me:
+        report = run_nightly(me)
+    assert not report.ok and report.uncollected == []
+    assert [(o["transfer_id"], o["hours"]) for o in report.overdue] == [(tid, 49)]
+    assert report.overdue[0]["contact"] == {"party": B, "name": "Example School (fictional)"}
+    assert _state(a, tid) == "sent", "overdue is reported, not a state"
+
+
+def test_uncollected_after_days_option(homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    a, _b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    assert _run(a)["sent"]
+    report = _run(a, "--uncollected-after-days", "1")
+    assert report["uncollected"] == [], "sent just now"
+    (a.home.config_file).write_text(json.dumps({"run": {"uncollected_after_days": 0}}))
+    r = lax(a, "run")
+    assert r.exit_code == ExitCode.CONFIG and "uncollected_after_days" in r.output
+    assert _state(a, tid) == "sent"
+
+
+def test_a_second_run_while_one_holds_the_lock_is_refused(homes: tuple[Party, Party, Path, str],
+                                                         tmp_path: Path) -> None:
+    a, _b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    with RunLock(a.home.run_lock):
+        r = lax(a, "run")
+        assert r.exit_code == RunLocked.exit_code, r.output
+        assert "another laxchange run holds" in r.output
+        r = lax(a, "--json", "run")
+        assert json.loads(r.stdout)["error"] == "run.locked"
+    assert _state(a, tid) == "queued", "the refused run did nothing"
+    assert _run(a)["sent"], "the lock is free again"
