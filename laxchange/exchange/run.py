@@ -205,10 +205,12 @@ def _queued(party: Party) -> dict[str, list[Path]]:
 def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
                   listed: dict[str, set[str]]) -> None:
     """List our sender folder on `who`'s server, then send its queued packages (one connection)."""
+    listing: LaxError | None = None
     try:
         with party.transports.connect(who) as t:
             listed[who] = set(t.list().names())
     except LaxError as exc:
+        listing = exc
         report.failures.append(Failure("list", who, exc))
     if not files:
         return
@@ -217,7 +219,7 @@ def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
     except LaxError as exc:
         result = PartyResult(who, error=exc)
     if result.error is not None:
-        if who in listed or not isinstance(result.error, TransientTransportError):
+        if listing is None or result.error.code != listing.code:
             report.failures.append(Failure("send", who, result.error))
         return  # a partner found down when listing is one failure, not two
     for f in result.files:

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from laxchange.cli import main
+from laxchange.cli.run_cmd import human
 from laxchange.clock import FixedClock
 from laxchange.errors import ExitCode
 from laxchange.exchange.party import Party as LibParty
@@ -199,6 +200,25 @@ def test_collected_without_a_receipt_is_overdue_after_48_hours(homes: tuple[Part
     assert [(o["transfer_id"], o["hours"]) for o in report.overdue] == [(tid, 49)]
     assert report.overdue[0]["contact"] == {"party": B, "name": "Example School (fictional)"}
     assert _state(a, tid) == "sent", "overdue is reported, not a state"
+
+
+def test_housekeeping_expires_unsent_transfers_and_lists_expiring_keys(homes: tuple[Party, Party, Path, str],
+                                                                       tmp_path: Path) -> None:
+    a, _b, server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    t0 = dt.datetime.now(dt.UTC)
+    with _party_at(a, t0 + dt.timedelta(days=31)) as me:
+        report = run_nightly(me)
+        assert [(e["transfer_id"], e["was"]) for e in report.expired] == [(tid, "queued")]
+        assert report.sent == [] and not (server / "school" / "LA_919" / f"{tid}.lax").exists(), "never sent"
+        assert report.keys_expiring == []
+        assert run_nightly(me).expired == [], "expired once"
+    assert _state(a, tid) == "expired"
+    with _party_at(a, t0 + dt.timedelta(days=710)) as me:
+        report = run_nightly(me)
+    assert {k["use"] for k in report.keys_expiring} >= {"signing", "encryption"}
+    assert "KEY EXPIRES signing key" in human(report.to_dict())
+    assert "KEY EXPIRES" not in lax(a, "run").output, "not yet, at today's date"
 
 
 def test_uncollected_after_days_option(homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
