@@ -127,7 +127,8 @@ class Party:
                               attachments=attachments, overwrite=overwrite)
         m = result.manifest
         self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                            payload_sha256=m.payload_sha256, audit={"message_type": message_type})
+                            payload_sha256=m.payload_sha256, message_type=result.schema.partition("@")[0],
+                            record_ref=wrap.record_ref(document))
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
@@ -237,7 +238,8 @@ class Party:
         m = opened.manifest
         tid, sender, token = held[0]
         try:
-            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema})
+            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
+                           message_type=opened.schema.partition("@")[0], record_ref=wrap.record_ref(opened.document))
         except BaseException:  # not recorded as imported, so not delivered either
             for p in opened.written:
                 p.unlink(missing_ok=True)
