@@ -46,10 +46,15 @@ from laxchange.transport import (
 from laxchange.trust.directory import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
-__all__ = ["InboxResult", "Party", "open_from", "pack_to"]
+__all__ = ["InboxResult", "Party", "default_attachments_dir", "open_from", "pack_to"]
 
 #: Where `open_inbox` keeps packages it has opened, so a re-run never opens (or replays) them again.
 OPENED = "opened"
+
+
+def default_attachments_dir(out: Path) -> Path:
+    """Where `Party.open` writes a package's attachments when not told: `<stem>.attachments` beside `out`."""
+    return out.with_name(f"{out.stem}.attachments")
 
 
 @dataclass
@@ -207,9 +212,12 @@ class Party:
         `out` is never the package itself, and replaces an existing file only with `overwrite`.
         A receipt is applied to our outbound transfer and what it did handed to `on_receipt`. A
         refusal after the transfer was reserved (so its sender and id are authenticated) carries
-        `transfer_id` and `sender` in its details.
+        `transfer_id` and `sender` in its details. Attachments go to `attachments_dir`, by default
+        the folder `<out's stem>.attachments` beside `out` (made only if there are any): an open
+        never drops them, since the transfer cannot be opened again once imported.
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
+        attachments_dir = attachments_dir or default_attachments_dir(out)
         ledger = self.ledger
         from_inbox = in_inbox(self.home, source)
         held: list[tuple[str, str, str]] = []
