@@ -52,6 +52,13 @@ __all__ = ["InboxResult", "Party", "default_attachments_dir", "open_from", "pack
 OPENED = "opened"
 
 
+def _claimed_transfer_id(name: str) -> str | None:
+    """The transfer id a collected file's name claims (`<transfer id>.lax`), unverified; None for any
+    other name, which a sender chose and so might say anything (a name is never written to the audit)."""
+    stem, dot, ext = name.partition(".")
+    return stem if dot and ext == "lax" and len(stem) == 32 and all(c in "0123456789abcdef" for c in stem) else None
+
+
 def default_attachments_dir(out: Path) -> Path:
     """Where `Party.open` writes a package's attachments when not told: `<stem>.attachments` beside `out`."""
     return out.with_name(f"{out.stem}.attachments")
@@ -196,8 +203,17 @@ class Party:
                                   "--host-key-fingerprint SHA256:...`")
         outcomes = self.transports.each_party(
             targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
-        return [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
-                for party, out in outcomes.items()]
+        results = [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
+                   for party, out in outcomes.items()]
+        for r in results:  # ids and hashes only; who really sent it is known once it is opened
+            for f in r.files:
+                got = self.home.inbox / (f.local or f.name)
+                if f.error is None:
+                    self.ledger.note("collect.fetched", {
+                        "drop_folder_of": r.party, "delivered_into_folder_of": f.sender,
+                        "sha256": f.sha256 or (sha256_file(got) if got.is_file() else None),
+                        "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)})
+        return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
