@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import posixpath
+import re
 import socket
 import stat
 import threading
@@ -98,6 +99,17 @@ def _check_party(party: str, what: str) -> str:
     return party
 
 
+#: The comment `laxchange init` writes on the SSH key it makes (`laxchange-LA-919`), also on the card.
+_INIT_COMMENT_RE = re.compile(r"laxchange-(LA|URN)-(\d+)")
+
+
+def _party_of_comment(comment: str) -> str:
+    """The party id a key line's comment names: `LA:919`, or the `laxchange-LA-919` that init
+    writes, so a partner's .pub line or card line can be pasted as it is."""
+    m = _INIT_COMMENT_RE.fullmatch(comment)
+    return f"{m.group(1)}:{m.group(2)}" if m else comment
+
+
 def read_authorized_keys(path: Path) -> list[tuple[str, paramiko.PKey]]:
     """(party, key) pairs from an OpenSSH authorized_keys file whose comments are party ids.
 
@@ -122,7 +134,7 @@ def read_authorized_keys(path: Path) -> list[tuple[str, paramiko.PKey]]:
             raise ConfigError(f"{path}:{n}: not a public key line", code="server.authorized-keys",
                               hint=f"each line is `{_KEY_EXAMPLE}`: key type, key, and the partner's party id "
                                    "(options prefixes are not supported)") from exc
-        party = " ".join(parts[2:])
+        party = _party_of_comment(" ".join(parts[2:]))
         if not PARTY_ID_RE.fullmatch(party):
             raise ConfigError(f"{path}:{n}: the key's comment {safe_label(party)!r} is not a party id",
                               code="server.authorized-keys",

@@ -195,3 +195,14 @@ def test_every_transport_failure_carries_a_hint() -> None:
                     and not any(kw.arg == "hint" for kw in node.keywords)):
                 missing.append(f"{path.name}:{node.lineno}")
     assert missing == [], f"add a hint= to: {missing}"
+
+
+def test_authorized_keys_take_the_comment_laxchange_init_writes(tmp_path: Path) -> None:
+    """A partner's .pub line (or the line on its card) says `laxchange-LA-919`: pasted as it is, it names LA:919."""
+    from laxchange.transport.server import read_authorized_keys
+
+    key = paramiko.Ed25519Key.from_private_key_file(str(keygen(tmp_path / "k", "x")))
+    line = f"{key.get_name()} {key.get_base64()}"
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(f"{line} laxchange-LA-919\n{line} URN:123456\n")
+    assert [p for p, _k in read_authorized_keys(auth)] == ["LA:919", "URN:123456"]
