@@ -77,7 +77,7 @@ def audit_list(app: App, record_ref: str | None) -> None:
         entries = [e for e in entries if e["data"].get("record_ref") == record_ref]
     app.emit({"entries": entries}, lambda: "\n".join(
         f"{e['seq']:>5} {e['at']} {e['event']:<16} " + " ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
-        for e in entries) or "audit log is empty")
+        for e in entries) or ("no audit entries about that record" if record_ref is not None else "audit log is empty"))
 
 
 @audit_group.command("verify")

@@ -116,6 +116,8 @@ def test_status_answers_what_we_shared_about_a_child_and_with_whom(tmp_path: Pat
     assert text.exit_code == 0 and "pep-transfer" in text.output and ref in text.output
     entries = _cli(home, "audit", "list", "--record", ref)["entries"]
     assert [e["event"] for e in entries] == ["out.queued", "out.sent"]
+    none = CliRunner().invoke(main, ["--home", str(home), "audit", "list", "--record", "0" * 32])
+    assert none.exit_code == 0 and "no audit entries about that record" in none.output
 
 
 def test_status_since_refuses_what_is_not_a_date(tmp_path: Path) -> None:
