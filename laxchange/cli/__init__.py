@@ -67,7 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("laxchange.cli.package_cmd:inspect_cmd",
                 "Show a package's routing manifest without decrypting it."),
     "status": ("laxchange.cli.ledger_cmd:status_cmd",
-               "Transfers in the ledger and their state (ids and parties only, no personal data)."),
+               "Transfers in the ledger: state, message type and pseudonymous record ref (no personal data)."),
     "audit": ("laxchange.cli.ledger_cmd:audit_group",
               "The append-only, hash-chained audit log of every share."),
     "import": ("laxchange.cli.inbound_cmd:import_cmd",

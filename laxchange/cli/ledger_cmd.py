@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from laxchange.cli.app import App, json_option
-from laxchange.errors import SecurityError
+from laxchange.errors import SecurityError, UsageError
 from laxchange.exchange.receipts import receipt_warnings
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
@@ -15,20 +17,45 @@ from laxchange.ledger.states import Inbound, Outbound
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None)
 @click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).",
               type=click.Choice(sorted({s.value for s in (*Outbound, *Inbound)})))
+@click.option("--record", "record_ref", default=None, metavar="REF",
+              help="Only transfers of this record (its record_id, the pseudonymous REF column).")
+@click.option("--party", default=None, metavar="PARTY", help="Only transfers to or from this party, e.g. URN:123456.")
+@click.option("--since", default=None, metavar="DATE",
+              help="Only transfers changed at or after DATE (ISO date, or date and time; UTC unless it says).")
+@click.option("--overdue", is_flag=True, help="Only transfers sent 48 hours ago or more with no delivered receipt.")
 @json_option
 @click.pass_obj
-def status_cmd(app: App, direction: str | None, state: str | None) -> None:
-    """Transfers in the ledger and their state (ids and parties only, no personal data)."""
+def status_cmd(app: App, direction: str | None, state: str | None, record_ref: str | None, party: str | None,
+               since: str | None, overdue: bool) -> None:
+    """Transfers in the ledger: state, message type and pseudonymous record ref (no personal data).
+
+    "What did we share about this child, and with whom?": `laxchange status --record REF`, with
+    REF the record's record_id (shown in the REF column and in the record itself).
+    """
+    after = _since(since) if since is not None else None
     app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
-        rows = ledger.transfers(direction=direction, state=state)
+        rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=after,
+                                overdue=overdue)
         warnings = receipt_warnings(ledger)
     for w in warnings if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
+    filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
     app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings}, lambda: "\n".join(
-        f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.transfer_id}" for r in rows)
-        or ("no transfers in that state" if state or direction else "no transfers yet"))
+        f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.message_type or '-':<24} "
+        f"{r.record_ref or '-':<32} {r.transfer_id}" for r in rows)
+        or ("no transfers match" if filtered else "no transfers yet"))
+
+
+def _since(text: str) -> dt.datetime:
+    """`--since`: an ISO date (midnight UTC) or date and time (UTC if it names no offset)."""
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not an ISO date or date and time", code="usage.bad-value",
+                         hint="give e.g. --since 2026-11-24 or --since 2026-11-24T09:00Z") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @click.group("audit")
@@ -37,16 +64,20 @@ def audit_group() -> None:
 
 
 @audit_group.command("list")
+@click.option("--record", "record_ref", default=None, metavar="REF",
+              help="Only entries about this record (its record_id, as in `status`).")
 @json_option
 @click.pass_obj
-def audit_list(app: App) -> None:
+def audit_list(app: App, record_ref: str | None) -> None:
     """Print the audit log."""
     app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
         entries = ledger.audit_entries()
+    if record_ref is not None:
+        entries = [e for e in entries if e["data"].get("record_ref") == record_ref]
     app.emit({"entries": entries}, lambda: "\n".join(
         f"{e['seq']:>5} {e['at']} {e['event']:<16} " + " ".join(f"{k}={v}" for k, v in sorted(e["data"].items()))
-        for e in entries) or "audit log is empty")
+        for e in entries) or ("no audit entries about that record" if record_ref is not None else "audit log is empty"))
 
 
 @audit_group.command("verify")

@@ -10,7 +10,7 @@ import click
 from laxchange import package
 from laxchange._util.fs import check_output
 from laxchange.cli.app import App, json_option
-from laxchange.exchange.party import open_from, pack_to
+from laxchange.exchange.party import default_attachments_dir, open_from, pack_to
 from laxchange.exchange.quarantine import entries
 from laxchange.models.wrap import REASONS
 from laxchange.trust import PartnerDirectory
@@ -53,7 +53,8 @@ def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | Non
               help="Where to write the verified record (JSON).")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never the package itself).")
 @click.option("--attachments-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to write attachments, if the package has any.")
+              help="Where to write attachments, if the package has any (default: OUTPUT's name with "
+                   "'.attachments' instead of its extension, beside it).")
 @json_option
 @click.pass_obj
 def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: Path | None) -> None:
@@ -63,7 +64,9 @@ def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: P
     m = opened.manifest
     app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
               "attachments": opened.attachments, "written": [str(p) for p in opened.written]},
-             f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}")
+             f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}" + (
+                 f"\n  and {len(opened.attachments)} attachment{'s' if len(opened.attachments) != 1 else ''} "
+                 f"into {attachments_dir or default_attachments_dir(output)}" if opened.attachments else ""))
 
 
 @click.group("quarantine")

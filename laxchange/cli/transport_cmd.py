@@ -72,7 +72,12 @@ def _finish(ctx: click.Context, app: App, verb: str, results: list[PartyResult])
                     where = f" ({f.folder}/)" if f.folder else ""
                     name = f.name if not f.local else (f"{f.local} as {f.name}" if verb == "sent"
                                                        else f"{f.name} (saved as {f.local})")
-                    app.say(f"{verb} {name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} {r.party}{where}")
+                    if verb == "collected" and f.sender:  # whose folder it was in; verified only when opened
+                        app.say(f"{verb} {name} ({f.size} bytes), delivered into {f.sender}'s folder ({f.folder}/) "
+                                f"of {r.party}'s drop folder (sender not yet verified)")
+                    else:
+                        app.say(f"{verb} {name} ({f.size} bytes) {'to' if verb == 'sent' else 'from'} "
+                                f"{r.party}{where}")
     if not failed:
         app.emit(data)
         return

@@ -493,7 +493,8 @@ def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: s
     finally:
         tmp.unlink(missing_ok=True)
     party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                         payload_sha256=m.payload_sha256, audit={"message_type": message_type, **audit})
+                         payload_sha256=m.payload_sha256, audit=audit, message_type=message_type,
+                         record_ref=audit.get("record_ref"))
     return m.transfer_id, path
 
 

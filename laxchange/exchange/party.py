@@ -46,10 +46,22 @@ from laxchange.transport import (
 from laxchange.trust.directory import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
-__all__ = ["InboxResult", "Party", "open_from", "pack_to"]
+__all__ = ["InboxResult", "Party", "default_attachments_dir", "open_from", "pack_to"]
 
 #: Where `open_inbox` keeps packages it has opened, so a re-run never opens (or replays) them again.
 OPENED = "opened"
+
+
+def _claimed_transfer_id(name: str) -> str | None:
+    """The transfer id a collected file's name claims (`<transfer id>.lax`), unverified; None for any
+    other name, which a sender chose and so might say anything (a name is never written to the audit)."""
+    stem, dot, ext = name.partition(".")
+    return stem if dot and ext == "lax" and len(stem) == 32 and all(c in "0123456789abcdef" for c in stem) else None
+
+
+def default_attachments_dir(out: Path) -> Path:
+    """Where `Party.open` writes a package's attachments when not told: `<stem>.attachments` beside `out`."""
+    return out.with_name(f"{out.stem}.attachments")
 
 
 @dataclass
@@ -127,7 +139,8 @@ class Party:
                               attachments=attachments, overwrite=overwrite)
         m = result.manifest
         self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                            payload_sha256=m.payload_sha256, audit={"message_type": message_type})
+                            payload_sha256=m.payload_sha256, message_type=result.schema.partition("@")[0],
+                            record_ref=wrap.record_ref(document))
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
@@ -190,8 +203,17 @@ class Party:
                                   "--host-key-fingerprint SHA256:...`")
         outcomes = self.transports.each_party(
             targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
-        return [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
-                for party, out in outcomes.items()]
+        results = [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
+                   for party, out in outcomes.items()]
+        for r in results:  # ids and hashes only; who really sent it is known once it is opened
+            for f in r.files:
+                got = self.home.inbox / (f.local or f.name)
+                if f.error is None:
+                    self.ledger.note("collect.fetched", {
+                        "drop_folder_of": r.party, "delivered_into_folder_of": f.sender,
+                        "sha256": f.sha256 or (sha256_file(got) if got.is_file() else None),
+                        "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)})
+        return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
@@ -206,9 +228,12 @@ class Party:
         `out` is never the package itself, and replaces an existing file only with `overwrite`.
         A receipt is applied to our outbound transfer and what it did handed to `on_receipt`. A
         refusal after the transfer was reserved (so its sender and id are authenticated) carries
-        `transfer_id` and `sender` in its details.
+        `transfer_id` and `sender` in its details. Attachments go to `attachments_dir`, by default
+        the folder `<out's stem>.attachments` beside `out` (made only if there are any): an open
+        never drops them, since the transfer cannot be opened again once imported.
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
+        attachments_dir = attachments_dir or default_attachments_dir(out)
         ledger = self.ledger
         from_inbox = in_inbox(self.home, source)
         held: list[tuple[str, str, str]] = []
@@ -237,7 +262,8 @@ class Party:
         m = opened.manifest
         tid, sender, token = held[0]
         try:
-            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema})
+            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
+                           message_type=opened.schema.partition("@")[0], record_ref=wrap.record_ref(opened.document))
         except BaseException:  # not recorded as imported, so not delivered either
             for p in opened.written:
                 p.unlink(missing_ok=True)

@@ -29,11 +29,11 @@ from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
 from laxchange.ledger.errors import AlreadyReceived, IllegalTransition, LedgerBusy, LedgerError
 from laxchange.ledger.schema import MIGRATIONS, SCHEMA_VERSION
-from laxchange.ledger.states import NOTE_EVENTS, Inbound, audit_event, check_transition
+from laxchange.ledger.states import NOTE_EVENTS, Inbound, Outbound, audit_event, check_transition
 
 GENESIS = "0" * 64
-_SELECT = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail"
-           " FROM transfers")
+_SELECT = ("SELECT transfer_id, direction, party, state, created, expires, payload_sha256, updated, detail,"
+           " message_type, record_ref FROM transfers")
 _SELECT_ONE = _SELECT + " WHERE transfer_id = ? AND direction = ? AND party = ?"
 
 _RESTORE = "restore it from backup; do not delete it (it holds the replay history)"
@@ -47,6 +47,9 @@ MAX_TIMEOUT = 120.0
 #: (a holder on another machine, or a process id reused since a crash). docs/states.md.
 STALE_RESERVATION = dt.timedelta(minutes=30)
 _HELD = "held by "
+
+#: An outbound transfer `sent` this long ago without a delivered receipt is overdue (issue 9 #6; docs/states.md).
+OVERDUE_AFTER = dt.timedelta(hours=48)
 
 #: Reservations this process holds now (`Ledger.reserve` until `advance(holder=...)` or `release`).
 _LIVE: set[str] = set()
@@ -175,6 +178,10 @@ class Transfer:
     payload_sha256: str | None
     updated: str
     detail: str | None
+    #: the message type (`pep-transfer`, ...) and the record's random `record_id` (schema version 2;
+    #: None on rows from before, and where the message carries no record)
+    message_type: str | None = None
+    record_ref: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -328,7 +335,8 @@ class Ledger:
 
     def advance(self, direction: str, transfer_id: str, party: str, *states: str, if_new: Sequence[str] = (),
                 created: str | None = None, expires: str | None = None, payload_sha256: str | None = None,
-                detail: str | None = None, audit: dict[str, Any] | None = None, holder: str | None = None) -> Transfer:
+                detail: str | None = None, audit: dict[str, Any] | None = None, holder: str | None = None,
+                message_type: str | None = None, record_ref: str | None = None) -> Transfer:
         """Move a transfer through `states` in order, creating its row if new; one transaction for all.
 
         `if_new` are states to walk first when the row does not exist yet (decided inside the
@@ -340,16 +348,22 @@ class Ledger:
         Each step appends its own audit entry (`out.sent`, `in.imported`, …) in that transaction.
         `created`, `expires` and `payload_sha256` are written when the row is created. With
         `holder` (a token from `reserve`) the row must still be held by it, else `IllegalTransition`
-        (the reservation was taken over as stale); the change ends the reservation.
+        (the reservation was taken over as stale); the change ends the reservation. `message_type`
+        and `record_ref` (the record's random id, never personal data) are written to the row when
+        given (an inbound row learns them only once opened) and into each step's audit entry.
         """
         if not states:
             raise ValueError("advance() needs at least one state")
         now = self._now()
         key = (transfer_id, direction, party)
         with self._db.transaction() as db:
-            rows = db.execute("SELECT state, detail FROM transfers"
+            rows = db.execute("SELECT state, detail, message_type, record_ref FROM transfers"
                               " WHERE transfer_id = ? AND direction = ? AND party = ?", key)
             current: str | None = rows[0][0] if rows else None
+            known = rows[0][2:] if rows else (None, None)
+            # in every step's audit entry, so "what went where" needs no join
+            refs = {k: v for k, v in (("message_type", message_type or known[0]),
+                                      ("record_ref", record_ref or known[1])) if v is not None}
             if holder is not None and (not rows or rows[0][1] != _HELD + holder):
                 raise IllegalTransition(f"{direction} transfer {transfer_id}: the reservation of this open is no "
                                         "longer held (another run took it over as stale)",
@@ -359,14 +373,17 @@ class Ledger:
                 state = check_transition(direction, current, new, transfer_id=transfer_id)
                 if current is None:
                     db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
-                               " payload_sha256, updated, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (*key, str(state), created, expires, payload_sha256, now, detail))
+                               " payload_sha256, updated, detail, message_type, record_ref)"
+                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               (*key, str(state), created, expires, payload_sha256, now, detail, message_type,
+                                record_ref))
                 else:
-                    db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?"
+                    db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?,"
+                               " message_type = COALESCE(?, message_type), record_ref = COALESCE(?, record_ref)"
                                " WHERE transfer_id = ? AND direction = ? AND party = ?",
-                               (str(state), now, detail, *key))
+                               (str(state), now, detail, message_type, record_ref, *key))
                 self._audit(db, audit_event(direction, state),
-                            {"transfer_id": transfer_id, "party": party, **(audit or {})})
+                            {"transfer_id": transfer_id, "party": party, **refs, **(audit or {})})
                 current = state
             rows = db.execute(_SELECT_ONE, key)
         if holder is not None:
@@ -378,16 +395,35 @@ class Ledger:
         rows = self._db.execute(_SELECT_ONE, (transfer_id, direction, party))
         return Transfer(*rows[0]) if rows else None
 
-    def transfers(self, *, direction: str | None = None, state: str | None = None) -> list[Transfer]:
+    def transfers(self, *, direction: str | None = None, state: str | None = None, party: str | None = None,
+                  record_ref: str | None = None, since: dt.datetime | None = None,
+                  overdue: bool = False) -> list[Transfer]:
+        """Transfers matching every filter given: `since` on the time of the last change; `overdue`
+        the outbound ones `sent` at least OVERDUE_AFTER ago with no receipt yet (`overdue_before`)."""
         sql = _SELECT + " WHERE 1=1"
         args: list[str] = []
-        if direction:
-            sql += " AND direction = ?"
-            args.append(direction)
-        if state:
-            sql += " AND state = ?"
-            args.append(state)
+        for column, value in (("direction", direction), ("state", state), ("party", party),
+                              ("record_ref", record_ref)):
+            if value:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        if since is not None:
+            sql += " AND updated >= ?"
+            args.append(fmt(since))
+        if overdue:
+            sql += " AND direction = 'out' AND state = ? AND updated <= ?"
+            args += [str(Outbound.SENT), fmt(self.overdue_before())]
         return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
+
+    def overdue_before(self, after: dt.timedelta = OVERDUE_AFTER) -> dt.datetime:
+        """A `sent` transfer last changed at or before this instant is overdue (the one definition,
+        for `status --overdue` and the nightly run's report)."""
+        return self.clock.now() - after
+
+    def overdue(self, after: dt.timedelta = OVERDUE_AFTER) -> list[Transfer]:
+        """Outbound transfers sent at least `after` ago (default 48 hours) without a delivered receipt."""
+        before = self.overdue_before(after)
+        return [t for t in self.transfers(direction="out", state=Outbound.SENT) if parse(t.updated) <= before]
 
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:

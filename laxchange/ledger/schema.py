@@ -77,8 +77,17 @@ _V1 = (
     "ALTER TABLE transfers_v1 RENAME TO transfers",
 )
 
+#: Version 2: what a transfer carried, so "what did we share about this child, and with whom?" can be
+#: answered: the message type and a pseudonymous record reference (the record's random `record_id`,
+#: never a name, UPN or anything derived from personal data). Rows from before stay NULL.
+_V2 = (
+    "ALTER TABLE transfers ADD COLUMN message_type TEXT",
+    "ALTER TABLE transfers ADD COLUMN record_ref TEXT",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "state vocabulary of laxchange.ledger.states, enforced by a CHECK constraint", _V0 + _V1),
+    Migration(2, "message type and pseudonymous record reference of each transfer", _V2),
 )
 
 #: The version this code writes and reads; a newer database is refused (`ledger.too-new`).

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,13 +19,28 @@ from laxchange.errors import UsageError
 from laxchange.models import messages, schemastore
 from laxchange.models.common import schema_id
 
-__all__ = ["REASONS", "WRAPPERS", "prepare", "wrap_record"]
+__all__ = ["REASONS", "WRAPPERS", "prepare", "record_ref", "wrap_record"]
 
 #: Messages an education record can be wrapped in.
 WRAPPERS = ("pep-transfer", "placement-notification")
 #: The values of the messages' reason field (`transfer_reason`, `reason`).
 REASONS = tuple(r.value for r in messages.NotificationReason)
 RECORD = "education-record"
+
+
+_RECORD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def record_ref(document: Any) -> str | None:
+    """The pseudonymous reference the ledger and audit log keep for the record `document` is or
+    carries: its `record_id`, 32 random hex digits made when the record was created, so never
+    derived from a name, UPN or date of birth. None for a message without a record (a receipt).
+    Anything not shaped like a record id is ignored, so personal data cannot arrive this way."""
+    for doc in (document, document.get("record") if isinstance(document, dict) else None):
+        ref = doc.get("record_id") if isinstance(doc, dict) else None
+        if isinstance(ref, str) and _RECORD_ID.fullmatch(ref):
+            return ref
+    return None
 
 
 def prepare(document: Any, message_type: str | None, *, sender: str, recipient: str, reason: str | None = None,

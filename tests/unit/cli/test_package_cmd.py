@@ -164,3 +164,24 @@ def test_pack_and_open_with_attachment(homes):
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["attachments"][0]["name"] == "pep-report.pdf"
     assert (tmp / "files" / "pep-report.pdf").read_bytes() == att.read_bytes()
+
+
+def test_open_without_attachments_dir_keeps_the_attachments_beside_the_output(homes):
+    """Issue 9 #8: `open` without --attachments-dir dropped the attachments and still marked the
+    transfer imported, so a re-open was refused as a replay and the PDF was gone for good."""
+    tmp, a, b, _c = homes
+    att = tmp / "pep-report.pdf"
+    att.write_bytes(b"%PDF-1.7 fictional\n")
+    r = run("--home", str(a), "pack", str(tmp / "record.json"), "--type", "pep-transfer", "--to", "URN:123456",
+            "--attach", str(att), "-o", str(tmp / "att.lax"))
+    assert r.exit_code == 0, r.output
+    (tmp / "got").mkdir()
+    r = run("--home", str(b), "open", str(tmp / "att.lax"), "-o", str(tmp / "got" / "att.json"))
+    assert r.exit_code == 0, r.output
+    kept = tmp / "got" / "att.attachments" / "pep-report.pdf"
+    assert kept.read_bytes() == att.read_bytes()
+    assert "1 attachment" in r.output and str(kept.parent) in r.output
+    # a package without attachments makes no folder
+    r = run("--home", str(b), "open", str(tmp / "out.lax"), "-o", str(tmp / "plain.json"))
+    assert r.exit_code == 0, r.output
+    assert not (tmp / "plain.attachments").exists()

@@ -84,7 +84,7 @@ def test_a_version_0_ledger_is_migrated_keeping_its_rows_and_audit_chain(tmp_pat
     path = tmp_path / "ledger.sqlite3"
     audit = _old_ledger(path)
     with Ledger(path) as ledger:
-        assert ledger.schema_version == schema.SCHEMA_VERSION == 1
+        assert ledger.schema_version == schema.SCHEMA_VERSION == 2
         states = {t.transfer_id[0]: t.state for t in ledger.transfers()}
         assert states == {"1": "queued", "2": "sent", "3": "delivered", "4": "rejected", "5": "imported"}
         kept = ledger.get("4" * 32, "out", "LA:920")
@@ -98,8 +98,41 @@ def test_a_version_0_ledger_is_migrated_keeping_its_rows_and_audit_chain(tmp_pat
         assert ledger.advance("out", "1" * 32, "URN:123456", "sent").state == "sent"
         assert ledger.advance("out", "3" * 32, "URN:123456", "applied").state == "applied"
         assert ledger.verify_audit() == []
-    assert _raw(path, "PRAGMA user_version") == [(1,)]
+    assert _raw(path, "PRAGMA user_version") == [(2,)]
     assert _raw(path, "SELECT name FROM sqlite_master WHERE name LIKE 'transfers%'") == [("transfers",)]
+
+
+def _v1_ledger(path: Path) -> list[tuple[str, str, str]]:
+    """A version-1 ledger: the version-0 one after the released step 1, exactly as that code left it."""
+    audit = _old_ledger(path)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN")
+    for sql in schema.MIGRATIONS[0].statements:
+        db.execute(sql)
+    db.execute("PRAGMA user_version = 1")
+    db.execute("COMMIT")
+    db.close()
+    return audit
+
+
+def test_a_version_1_ledger_gains_message_type_and_record_ref_as_null(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    audit = _v1_ledger(path)
+    with Ledger(path) as ledger:
+        assert ledger.schema_version == 2
+        rows = ledger.transfers()
+        assert len(rows) == len(OLD_ROWS) and {(t.message_type, t.record_ref) for t in rows} == {(None, None)}
+        assert ledger.seen("5" * 32, "LA:919")
+        assert [e["hash"] for e in ledger.audit_entries()] == [h for _, _, h in audit]
+        # an old row learns them on its next step (an inbound row learns them only once opened)
+        t = ledger.advance("out", "1" * 32, "URN:123456", "sent", message_type="pep-transfer", record_ref="c" * 32)
+        assert (t.message_type, t.record_ref) == ("pep-transfer", "c" * 32)
+        assert ledger.audit_entries()[-1]["data"]["record_ref"] == "c" * 32
+        # and a later step without them keeps them
+        t = ledger.advance("out", "1" * 32, "URN:123456", "delivered")
+        assert (t.message_type, t.record_ref) == ("pep-transfer", "c" * 32)
+        assert ledger.verify_audit() == []
+    assert _raw(path, "PRAGMA user_version") == [(2,)]
 
 
 def test_a_new_file_gets_the_current_version(tmp_path: Path) -> None:
