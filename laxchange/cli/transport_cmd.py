@@ -115,7 +115,8 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
 
 
 @click.command("collect")
-@click.option("--from", "parties", multiple=True, help="Party to collect from (repeatable; default: all endpoints).")
+@click.option("--from", "parties", multiple=True,
+              help="Party whose endpoint to collect from (repeatable; default: our own drop folder).")
 @click.option("--delete", is_flag=True, help="Delete collected files on the server instead of moving them "
                                              "to processed/.")
 @_connection_options

@@ -133,12 +133,22 @@ class DirectoryEndpoints:
         return Endpoint(party=ring.party, url=ring.sftp_url, host_key_fingerprints=tuple(ring.host_key_fingerprints))
 
     def collect_sources(self) -> list[str]:
-        """Where `collect` looks by default: configured endpoints, else our own drop folder."""
-        parties = self.config.parties()
-        if parties:
-            return parties
+        """Where `collect` looks by default: our own drop folder, always and only.
+
+        Endpoints are where we *send*: collecting from a partner's drop folder would take our own
+        just-sent packages back out of it. Our own folder comes from our keyring, or from a config
+        entry for our own party id when the keyring publishes none.
+        """
         own = self.own()
-        return [own.party] if own else []
+        if own is not None:
+            return [own.party]
+        if self.home.keys.is_dir() and (me := self._own_party()) in self.config.parties():
+            return [me]
+        return []
+
+    def _own_party(self) -> str | None:
+        store = KeyStore(self.home)
+        return store.ring().party if store.exists() else None
 
     def effective(self) -> list[dict[str, Any]]:
         """Every endpoint in effect: each partner's, and our own drop folder, with where it comes from.

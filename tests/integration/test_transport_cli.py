@@ -109,7 +109,7 @@ def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
         assert (school / "inbox" / p.name).read_bytes() == p.read_bytes()
     assert sorted(os.listdir(drop / "processed")) == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
     assert [n for n in os.listdir(drop) if n != "processed"] == []
-    r = lax(school, "--json", "collect")
+    r = lax(school, "--json", "collect", "--from", "LA:919")
     assert r.exit_code == 0 and json.loads(r.output)["parties"][0]["files"] == []
 
 
@@ -149,7 +149,7 @@ def test_local_folder_endpoint_end_to_end(tmp_path: Path) -> None:
     pkg = tmp_path / "p.lax"
     pkg.write_bytes(b"payload")
     assert lax(a, "send", str(pkg), "--to", "URN:1").exit_code == 0
-    r = lax(b, "collect", "--delete")
+    r = lax(b, "collect", "--delete", "--from", "LA:1")
     assert r.exit_code == 0, r.output
     assert (b / "inbox" / "p.lax").read_bytes() == b"payload"
     assert os.listdir(drop) == []
@@ -273,7 +273,7 @@ def test_collect_from_several_partners_at_once(tmp_path: Path, sshd: Sshd) -> No
         lax(home, "endpoints", "add", party, sshd.url(drop), "--host-key-fingerprint", sshd.fingerprint)
     lax(home, "endpoints", "add", "LA:4", f"sftp://nobody@127.0.0.1:{sshd.port}/x",
         "--host-key-fingerprint", "SHA256:" + "B" * 43)
-    r = lax(home, "--json", "collect")
+    r = lax(home, "--json", "collect", *(a for p in ("LA:1", "LA:2", "LA:3", "LA:4") for a in ("--from", p)))
     assert r.exit_code == 4
     data = json.loads(r.output)
     by_party = {p["party"]: p for p in data["parties"]}
