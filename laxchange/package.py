@@ -34,7 +34,7 @@ from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import check_output, digest_stream, open_regular
 from laxchange.clock import Clock
-from laxchange.errors import InvalidData, SecurityError, UsageError
+from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
 from laxchange.trust import Partner, PartnerDirectory
 from laxchange.trust.keystore import SIGNING, KeyStore
@@ -385,6 +385,22 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
         msg = exc.message if isinstance(exc, InvalidData) else str(exc)
         raise _reject("package.tampered", f"manifest is malformed ({msg})") from None
     return manifest, env
+
+
+def peek_manifest(path: str | os.PathLike[str]) -> Manifest | None:
+    """A file's routing manifest, UNVERIFIED, or None if it is not a readable package.
+
+    For naming and de-duplicating files before they are opened; never for a trust decision.
+    """
+    try:
+        with open_regular(path, what="package", error=UsageError) as fh:
+            if fh.read(len(FORMAT_LINE)) != FORMAT_LINE:
+                return None
+            fh.seek(0)
+            m, _ = read_manifest(fh)
+    except (OSError, LaxError, ValueError):
+        return None
+    return m
 
 
 def _check_manifest_types(m: Manifest) -> None:

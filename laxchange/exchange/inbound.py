@@ -241,15 +241,8 @@ def export_received(home: Home, transfer_id: str, dest: Path) -> list[Path]:
 # -- import ----------------------------------------------------------------------------------
 def _peek(path: Path) -> package.Manifest | None:
     """The package's manifest, unverified (for names and the duplicate check only), or None."""
-    try:
-        with path.open("rb") as fh:
-            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
-                return None
-            fh.seek(0)
-            m, _ = package.read_manifest(fh)
-    except (OSError, LaxError, ValueError):
-        return None
-    return m if _TID.fullmatch(m.transfer_id) else None
+    m = package.peek_manifest(path)
+    return m if m is not None and _TID.fullmatch(m.transfer_id) else None
 
 
 def _set_aside(path: Path, folder: Path) -> Path:

@@ -143,18 +143,6 @@ class _OneConnection(Runner):
         self.kept.clear()
 
 
-def _peek(path: Path) -> package.Manifest | None:
-    try:
-        with path.open("rb") as fh:
-            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
-                return None
-            fh.seek(0)
-            m, _ = package.read_manifest(fh)
-    except (OSError, LaxError, ValueError):
-        return None
-    return m
-
-
 def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
     """Transfer ids of receipts we sent (nobody acknowledges a receipt, so they are never overdue),
     and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
@@ -195,7 +183,7 @@ def _queued(party: Party) -> dict[str, list[Path]]:
     """Outbox packages whose ledger row is still `queued`, by recipient."""
     out: dict[str, list[Path]] = {}
     for f in sorted(party.home.outbox.glob("*.lax")) if party.home.outbox.is_dir() else []:
-        m = _peek(f)
+        m = package.peek_manifest(f)
         row = party.ledger.get(m.transfer_id, "out", m.recipient) if m is not None else None
         if m is not None and row is not None and row.state == Outbound.QUEUED:
             out.setdefault(m.recipient, []).append(f)

@@ -10,24 +10,20 @@ imported once and acknowledged again; a tampered package is quarantined on B and
 
 from __future__ import annotations
 
-import base64
 import csv
-import datetime as dt
 import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
-import paramiko
 import pytest
 from click.testing import CliRunner, Result
 
 from laxchange import package
 from laxchange.cli import main
-from laxchange.clock import FixedClock
 from laxchange.exchange.mis_csv import COLUMNS
-from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
-from tests.support.parties import PASSPHRASE, Party, make_party, record
+from tests.support.drop_server import two_homes
+from tests.support.parties import PASSPHRASE, Party, record
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 A, B = "LA:919", "URN:123456"
@@ -37,28 +33,10 @@ def lax(p: Party, *args: str) -> Result:
     return CliRunner().invoke(main, ["--home", str(p.home.root), *args], env=ENV)
 
 
-def _key(p: Party) -> paramiko.PKey:
-    line = Path(str(p.home.ssh_client_key) + ".pub").read_text().split()
-    return paramiko.Ed25519Key(data=base64.b64decode(line[1]))
-
-
 @pytest.fixture
 def homes(tmp_path: Path) -> Iterator[tuple[Party, Party, Path]]:
-    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    a = make_party(tmp_path, A, "Example Council (fictional)", clock)
-    b = make_party(tmp_path, B, "Example School (fictional)", clock)
-    root = tmp_path / "server"
-    access = ServerAccess.build([(A, _key(a)), (B, _key(b))], {"council": A, "school": B})
-    server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
-                                port=0).start()
-    try:
-        a.store.set_endpoint(f"sftp://council@127.0.0.1:{server.port}/council", [server.fingerprint])
-        b.store.set_endpoint(f"sftp://school@127.0.0.1:{server.port}/school", [server.fingerprint])
-        a.trust(b)
-        b.trust(a)
-        yield a, b, root
-    finally:
-        server.stop()
+    with two_homes(tmp_path) as w:
+        yield (w.a, w.b, w.root)
 
 
 def _state(p: Party, tid: str) -> str:

@@ -10,14 +10,12 @@ receipt as overdue; a second run while one holds the lock is refused; `audit ver
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paramiko
 import pytest
 from click.testing import CliRunner, Result
 
@@ -29,7 +27,7 @@ from laxchange.exchange.party import Party as LibParty
 from laxchange.exchange.run import RunReport, run_nightly
 from laxchange.ledger.lock import RunLock, RunLocked
 from laxchange.transport import Endpoint, Transport
-from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
+from tests.support.drop_server import two_homes
 from tests.support.parties import PASSPHRASE, Party, make_party, passphrase, record
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
@@ -40,28 +38,10 @@ def lax(p: Party, *args: str) -> Result:
     return CliRunner().invoke(main, ["--home", str(p.home.root), *args], env=ENV)
 
 
-def _key(p: Party) -> paramiko.PKey:
-    line = Path(str(p.home.ssh_client_key) + ".pub").read_text().split()
-    return paramiko.Ed25519Key(data=base64.b64decode(line[1]))
-
-
 @pytest.fixture
 def homes(tmp_path: Path) -> Iterator[tuple[Party, Party, Path, str]]:
-    clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-    a = make_party(tmp_path, A, "Example Council (fictional)", clock)
-    b = make_party(tmp_path, B, "Example School (fictional)", clock)
-    root = tmp_path / "server"
-    access = ServerAccess.build([(A, _key(a)), (B, _key(b))], {"council": A, "school": B})
-    server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
-                                port=0).start()
-    try:
-        a.store.set_endpoint(f"sftp://council@127.0.0.1:{server.port}/council", [server.fingerprint])
-        b.store.set_endpoint(f"sftp://school@127.0.0.1:{server.port}/school", [server.fingerprint])
-        a.trust(b)
-        b.trust(a)
-        yield a, b, root, server.fingerprint
-    finally:
-        server.stop()
+    with two_homes(tmp_path) as w:
+        yield (w.a, w.b, w.root, w.fingerprint)
 
 
 def _queue(p: Party, to: str, tmp_path: Path, name: str = "pep") -> str:
