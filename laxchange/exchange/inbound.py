@@ -503,7 +503,8 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
                 folders[f.local or f.name] = f.sender
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
-        report.warnings.append(f"an interrupted import left {d}; look inside, then remove it")
+        report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
+                               "keep it (do not delete it) and report it")
     outgoing: list[_Outgoing] = []
     for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
         try:
