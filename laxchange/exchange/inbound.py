@@ -43,11 +43,12 @@ from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.lock import RunLock
-from laxchange.ledger.states import Outbound
+from laxchange.ledger.states import Inbound, Outbound
 from laxchange.transport import PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_held", "import_inbox", "list_received", "received_root", "reject_reason", "send_applied"]
+           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_root", "reject_reason",
+           "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -203,11 +204,6 @@ def find_received(home: Home, transfer_id: str) -> Received:
     return hits[0]
 
 
-def _find_done(home: Home, transfer_id: str, sender: str) -> Received | None:
-    return next((r for r in list_received(home)
-                 if r.manifest.get("transfer_id") == transfer_id and r.manifest.get("sender") == sender), None)
-
-
 def export_received(home: Home, transfer_id: str, dest: Path) -> list[Path]:
     """Copy an imported transfer's files (record, CSV, HTML, attachments, manifest) into `dest`,
     a new folder; the package is not opened again. Refuses an existing `dest` (nothing is overwritten)."""
@@ -320,31 +316,70 @@ class _Outgoing:
     stage: str = "delivered"
     reason_code: str | None = None
     folder: Path | None = None  # the received folder whose manifest lists the receipt
+    resend: bool = False  # the package came again: send the same receipt file again
+
+
+def _safe(party: str) -> str:
+    return party.replace(":", "_")
+
+
+def _staging_prefix(transfer_id: str, sender: str) -> str:
+    """Staging folders are named by transfer, so a later import can find (and, once it has filed
+    that transfer, remove) what a crash left half-filled."""
+    return f"{STAGING}{transfer_id}-{_safe(sender)}-"
+
+
+def _clear_staging(root: Path, transfer_id: str, sender: str) -> None:
+    """Remove what interrupted imports of this transfer left: its folder under received/ is
+    complete now, so they hold nothing that is not there too."""
+    for d in root.glob(_staging_prefix(transfer_id, sender) + "*"):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
-                outgoing: list[_Outgoing]) -> ImportItem:
+                outgoing: list[_Outgoing], done_index: dict[tuple[str, str], Received]) -> ImportItem:
+    """Import one inbox package (docs/import.md), or finish the import of one a crash interrupted.
+
+    The steps, and what a crash after each leaves for the next run to finish: the record is
+    written into `received/.incoming-<transfer id>-<sender>-*` and the ledger row becomes
+    `imported` (next run: the row is `imported` but no folder is filed, so the package is verified
+    again and filed, `Party.reopen_imported`); the folder is renamed into place (next run: a
+    duplicate of a filed transfer, set aside and acknowledged); the package moves to
+    `inbox/opened/`; the receipt is owed until the folder's manifest lists it sent (`_owed`).
+    """
     home = party.home
+    root = received_root(home)
     item = ImportItem(path.name)
     peek = _peek(path)
+    resume = False
     if peek is not None:
         item.transfer_id, item.sender = peek.transfer_id, peek.sender
-        done = _find_done(home, peek.transfer_id, peek.sender)
+        done = done_index.get((peek.transfer_id, peek.sender))
         if done is not None and done.manifest.get("package_sha256") == sha256_file(path):
-            _set_aside(path, home.inbox / OPENED)
+            kept = _set_aside(path, home.inbox / OPENED)
+            if done.manifest.get("package_file") is None:  # a crash came between the filing and this
+                done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+                _write(done.path / MANIFEST, jsonio.dumps_pretty(done.manifest).encode("utf-8"))
+            _clear_staging(root, peek.transfer_id, peek.sender)
             item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
             if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
                 outgoing.append(_Outgoing(peek.sender, peek.transfer_id, str(done.manifest["payload_sha256"]),
-                                          folder=done.path))
+                                          folder=done.path, resend=True))
             return item
-    root = received_root(home)
+        row = party.ledger.get(peek.transfer_id, "in", peek.sender)
+        resume = done is None and row is not None and row.state == Inbound.IMPORTED
     root.mkdir(mode=0o700, exist_ok=True)
-    staging = root / f"{STAGING}{secrets.token_hex(6)}"
+    prefix = _staging_prefix(peek.transfer_id, peek.sender) if peek is not None else STAGING
+    staging = root / f"{prefix}{secrets.token_hex(4)}"
     staging.mkdir(mode=0o700)
     outcomes: list[ReceiptOutcome] = []
     try:
-        opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                            on_receipt=outcomes.append)
+        if resume:
+            opened = party.reopen_imported(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
+                                           on_receipt=outcomes.append)
+        else:
+            opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
+                                on_receipt=outcomes.append)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
@@ -367,10 +402,14 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     target = _final_dir(root, m.transfer_id, m.sender)
     os.rename(staging, target)
     fsync_dir(root)
+    _clear_staging(root, m.transfer_id, m.sender)
+    done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
     item.folder = target.name
     kept = _set_aside(path, home.inbox / OPENED)
     manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
     _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if resume:
+        item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
     if opened.schema.startswith("receipt@"):
         item.result = "receipt"
         item.receipt = outcomes[0] if outcomes else None
@@ -384,6 +423,24 @@ def _receipts_dir(home: Home) -> Path:
     d = home.outbox / RECEIPTS
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d
+
+
+def _receipt_file(home: Home, o: _Outgoing) -> Path:
+    """The one file of the receipt `o` (named by what it answers, so a receipt is packed once, and a
+    crash between packing and recording it leaves a file the next run finds and sends, not a second one)."""
+    kind = o.stage if o.reason_code is None else f"{o.stage}-rejected"
+    return _receipts_dir(home) / f"{o.in_reply_to}-{_safe(o.to)}-{kind}.lax"
+
+
+def receipt_transfer_ids(home: Home) -> set[str]:
+    """Transfer ids of the receipts we packed (nobody acknowledges a receipt, so none is ever overdue)."""
+    d = home.outbox / RECEIPTS
+    ids = set()
+    for f in d.glob("*.lax") if d.is_dir() else []:
+        m = _peek(f)
+        if m is not None:
+            ids.add(m.transfer_id)
+    return ids
 
 
 def _listed_receipt(home: Home, receipt_id: str) -> dict[str, Any] | None:
@@ -410,48 +467,93 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
     _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
 
 
+def _owed(done_index: dict[tuple[str, str], Received]) -> list[_Outgoing]:
+    """The delivered receipt of every filed transfer whose manifest does not list one sent: a crash
+    (or a partner that was down) came between the filing and the receipt. `_send_receipts` finds a
+    receipt packed before by its file and sends that one, so none is ever packed twice."""
+    out = []
+    for (tid, sender), r in sorted(done_index.items()):
+        m = r.manifest
+        if str(m.get("schema", "")).startswith("receipt@") or not m.get("payload_sha256"):
+            continue
+        if not any(isinstance(e, dict) and e.get("stage") == "delivered" and e.get("sent")
+                   for e in m.get("receipts", [])):
+            out.append(_Outgoing(sender, tid, str(m["payload_sha256"]), folder=r.path))
+    return out
+
+
 def _pending(party: Party) -> list[tuple[str, Path]]:
-    """Receipts packed by an earlier import but not sent (still `queued`): (recipient, file)."""
+    """Receipts packed but not sent (still `queued`, or packed by a run that died before the ledger
+    recorded them): (recipient, file)."""
     out = []
     d = party.home.outbox / RECEIPTS
     for f in sorted(d.glob("*.lax")) if d.is_dir() else []:
-        m = _peek(f)
+        m = _peek(f) if not f.name.startswith(".") else None
         if m is None:
             continue
         row = party.ledger.get(m.transfer_id, "out", m.recipient)
-        if row is not None and row.state == Outbound.QUEUED:
+        if row is None or row.state == Outbound.QUEUED:
             out.append((m.recipient, f))
     return out
 
 
+def _usable(party: Party, f: Path) -> package.Manifest | None:
+    """The manifest of receipt file `f` if it can still be sent; an expired one is moved to
+    `receipts/expired/` (kept: it is the record of what we said) and None returned, so a new one is packed."""
+    m = _peek(f)
+    if m is not None and timefmt.parse(m.expires) > party.clock.now():
+        return m
+    _set_aside(f, f.parent / "expired")
+    return None
+
+
 def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentReceipt]:
-    """Pack each receipt into outbox/receipts/<transfer id>.lax and send them, one connection per partner."""
+    """Pack each receipt into its own file under outbox/receipts/ (once) and send them, one
+    connection per partner; a receipt packed and not yet sent is sent, not packed again."""
     now = party.clock.now()
     batches: dict[str, list[tuple[Path, SentReceipt, Path | None]]] = {}
     sent: list[SentReceipt] = []
-    for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
-        m = _peek(f)
-        entry = _listed_receipt(party.home, m.transfer_id) if m is not None else None
-        rec = SentReceipt(to, str((entry or {}).get("in_reply_to", "")), str((entry or {}).get("stage", "")),
-                          str((entry or {}).get("status", "")), transfer_id=m.transfer_id if m else None)
-        batches.setdefault(to, []).append((f, rec, None))
+    wanted: dict[Path, _Outgoing] = {}
     for o in outgoing:
+        f = _receipt_file(party.home, o)
+        if f in wanted:
+            wanted[f].resend |= o.resend
+            wanted[f].folder = wanted[f].folder or o.folder
+        else:
+            wanted[f] = o
+    for f, o in wanted.items():
+        status = "rejected" if o.reason_code else "accepted"
+        rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
+        m = _usable(party, f) if f.exists() else None
+        if m is not None:
+            rec.transfer_id = m.transfer_id
+            row = party.ledger.get(m.transfer_id, "out", o.to)
+            if row is None or row.state == Outbound.QUEUED or o.resend:
+                batches.setdefault(o.to, []).append((f, rec, o.folder))
+            else:  # sent before; a crash came before its folder's manifest said so
+                _note_receipt(party.home, o.folder, rec)
+            continue
         doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
                             processed_at=now, stage=o.stage, reason_code=o.reason_code)
-        rec = SentReceipt(o.to, o.in_reply_to, o.stage, doc["status"])
-        tmp = _receipts_dir(party.home) / f".packing-{secrets.token_hex(6)}.lax"
         try:
-            res = party.pack(doc, message_type="receipt", recipient=o.to, out=tmp)
+            res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
         except LaxError as exc:
-            tmp.unlink(missing_ok=True)
             rec.error = exc
             sent.append(rec)
             _note_receipt(party.home, o.folder, rec)
             continue
         rec.transfer_id = res.manifest.transfer_id
-        final = tmp.with_name(f"{rec.transfer_id}.lax")
-        tmp.replace(final)
-        batches.setdefault(o.to, []).append((final, rec, o.folder))
+        batches.setdefault(o.to, []).append((f, rec, o.folder))
+    queued = {f for batch in batches.values() for f, _, _ in batch}
+    for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
+        if f in queued or _usable(party, f) is None:
+            continue
+        m = _peek(f)
+        entry = _listed_receipt(party.home, m.transfer_id) if m is not None else None
+        rec = SentReceipt(to, str((entry or {}).get("in_reply_to", f.name.partition("-")[0])),
+                          str((entry or {}).get("stage", "")), str((entry or {}).get("status", "")),
+                          transfer_id=m.transfer_id if m else None)
+        batches.setdefault(to, []).append((f, rec, Path(entry["folder"]) if entry else None))
     for to, batch in batches.items():
         try:
             result = party.send(to, [f for f, _, _ in batch])
@@ -459,8 +561,9 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentRece
             result = PartyResult(to, error=exc)
         errors = {f.name: f.error for f in result.files}
         for f, rec, folder in batch:
-            rec.error = result.error or errors.get(f.name)
-            if f.name not in errors and result.error is None:
+            wire = f"{rec.transfer_id}.lax"
+            rec.error = result.error or errors.get(wire)
+            if wire not in errors and result.error is None:
                 rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
             sent.append(rec)
             _note_receipt(party.home, folder, rec)
@@ -501,18 +604,20 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         for f in r.files:
             if f.error is None:
                 folders[f.local or f.name] = f.sender
+    done_index = {(str(r.manifest.get("transfer_id")), str(r.manifest.get("sender"))): r
+                  for r in list_received(home)}
+    outgoing: list[_Outgoing] = []
+    for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
+        try:
+            item = _import_one(party, path, folders.get(path.name), render, outgoing, done_index)
+        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+            item = ImportItem(path.name, error=exc)
+        report.items.append(item)
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
-    outgoing: list[_Outgoing] = []
-    for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
-        try:
-            item = _import_one(party, path, folders.get(path.name), render, outgoing)
-        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-            item = ImportItem(path.name, error=exc)
-        report.items.append(item)
-    report.receipts_sent = _send_receipts(party, outgoing)
+    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(done_index)])
     return report
 
 
@@ -530,10 +635,12 @@ def send_applied(party: Party, transfer_id: str) -> SentReceipt:
             raise UsageError(f"the applied receipt for transfer {transfer_id} was already sent",
                              code="receipt.already-sent", hint="nothing to do; `laxchange received show "
                                                                f"{transfer_id}` lists the receipts sent")
-        if done:  # packed before but not sent (the partner was down): send that one, not a second
-            again = [r for r in _send_receipts(party, []) if r.transfer_id == done[-1]["transfer_id"]]
-            if again:
-                return again[0]
-        sent = _send_receipts(party, [_Outgoing(str(m["sender"]), transfer_id, str(m["payload_sha256"]),
-                                                stage="applied", folder=found.path)])
+        # packed before but not sent (the partner was down): `_send_receipts` sends that file, not a second
+        sent = [r for r in _send_receipts(party, [_Outgoing(str(m["sender"]), transfer_id, str(m["payload_sha256"]),
+                                                            stage="applied", folder=found.path)])
+                if r.in_reply_to == transfer_id and r.stage == "applied"]
+    if not sent:  # the file was sent by an earlier run that died before the manifest said so
+        raise UsageError(f"the applied receipt for transfer {transfer_id} was already sent",
+                         code="receipt.already-sent", hint="nothing to do; `laxchange received show "
+                                                           f"{transfer_id}` lists the receipts sent")
     return sent[-1]

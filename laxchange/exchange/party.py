@@ -88,14 +88,16 @@ class Party:
     def from_home(cls, home: Home, *, passphrase: PassphraseSource | None = None, clock: Clock | None = None,
                   sftp: SftpSettings | None = None, retry: RetryPolicy | None = None,
                   keystore: KeyStore | None = None, directory: PartnerDirectory | None = None,
-                  on_retry: Callable[[str, int, TransportError, float], None] | None = None) -> Party:
+                  on_retry: Callable[[str, int, TransportError, float], None] | None = None,
+                  ledger: Ledger | None = None) -> Party:
         """The usual parts for `home` (key store, partner directory, ledger, SFTP), any of them overridable."""
         clock = clock or SystemClock()
         passphrase = passphrase or (keystore.passphrase if keystore else default_passphrase_source())
         runner = Runner(DirectoryEndpoints(home), transport_factory(home, passphrase, sftp), retry or RetryPolicy(),
                         on_retry=on_retry)
         return cls(home=home, keystore=keystore or KeyStore(home, passphrase=passphrase, clock=clock),
-                   directory=directory or PartnerDirectory(home, clock=clock), clock=clock, transports=runner)
+                   directory=directory or PartnerDirectory(home, clock=clock), clock=clock, transports=runner,
+                   ledger=ledger)
 
     # -- resources --------------------------------------------------------------------------
     @property
@@ -269,6 +271,42 @@ class Party:
                 p.unlink(missing_ok=True)
             self._release(held)
             raise
+        if opened.schema.startswith("receipt@"):
+            outcome = self._apply_receipt(opened.document, m.sender)
+            if on_receipt is not None:
+                on_receipt(outcome)
+        return opened
+
+    def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
+                        on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
+        """Verify and decrypt again a package whose transfer the ledger already records `imported`,
+        to finish an import a crash interrupted (the record was written, then the process died
+        before it was filed); `inbound` calls it only when no finished import of it exists.
+
+        Every check of `open` runs except the replay check, which is replaced by its opposite: the
+        ledger row must be `imported` with this payload's SHA-256, so this never imports anything
+        new. No state changes; the audit gets the note `in.resumed`. A receipt is applied again (a
+        crash may have come before it was; applying it twice is a duplicate, not a change). A package
+        that fails a check is refused as `open` refuses it (quarantined, never deleted).
+        """
+        check_output(out, inputs=[source], what="output file")
+        ledger = self.ledger
+
+        def already_imported(m: package.Manifest) -> None:
+            row = ledger.get(m.transfer_id, "in", m.sender)
+            if row is None or row.state != Inbound.IMPORTED or row.payload_sha256 != m.payload_sha256:
+                raise SecurityError(f"transfer {m.transfer_id} from {m.sender} is not an interrupted import "
+                                    "of this package", code="package.replayed",
+                                    hint="another package claims this transfer id; it was quarantined")
+
+        try:
+            opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
+                                          out=out, attachments_dir=attachments_dir, workdir=out.parent,
+                                          reserve=already_imported)
+        except (SecurityError, InvalidData) as exc:
+            raise self._refuse(source, exc, in_inbox(self.home, source), []) from exc
+        m = opened.manifest
+        ledger.note("in.resumed", {"transfer_id": m.transfer_id, "party": m.sender, "schema": opened.schema})
         if opened.schema.startswith("receipt@"):
             outcome = self._apply_receipt(opened.document, m.sender)
             if on_receipt is not None:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from laxchange import package
 from laxchange._util import timefmt
 from laxchange.errors import LaxError, TransientTransportError
-from laxchange.exchange.inbound import RECEIPTS, ImportReport, Renderer, import_held
+from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
@@ -153,9 +153,7 @@ def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
             sent[(str(e["data"].get("transfer_id")), str(e["data"].get("party")))] = e["at"]
-    d = party.home.outbox / RECEIPTS
-    if d.is_dir():
-        ids.update(f.stem for f in d.glob("*.lax"))
+    ids.update(receipt_transfer_ids(party.home))
     return ids, sent
 
 

@@ -18,7 +18,7 @@ import secrets
 import socket
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +118,11 @@ class _Connection:
     """The one boundary between the ledger and SQLite: every statement and transaction goes through here,
     and every SQLite failure a user can meet leaves it as a LaxError with a hint (see `_translate`)."""
 
-    def __init__(self, path: Path, *, timeout: float) -> None:
+    def __init__(self, path: Path, *, timeout: float,
+                 on_commit: Callable[[tuple[str, ...]], None] | None = None) -> None:
         self.path = path
+        self.on_commit = on_commit
+        self.events: list[str] = []  # audit events written in the open transaction
         with self._errors():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
 
@@ -145,12 +148,15 @@ class _Connection:
         Any failure inside (or of the COMMIT) rolls back, so nothing is ever half-written.
         """
         self.execute("BEGIN IMMEDIATE")
+        self.events.clear()
         try:
             yield self
             self.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
+        if self.on_commit is not None and self.events:
+            self.on_commit(tuple(self.events))
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (disk full, I/O error); a failed ROLLBACK
@@ -190,8 +196,12 @@ class Transfer:
 class Ledger:
     """One home's ledger. The clock is injected so tests control time."""
 
-    def __init__(self, path: Path, *, clock: Clock | None = None, timeout: float | None = None) -> None:
-        """Open (creating if absent) the ledger at `path`; `timeout` bounds the wait for another run's lock."""
+    def __init__(self, path: Path, *, clock: Clock | None = None, timeout: float | None = None,
+                 on_commit: Callable[[tuple[str, ...]], None] | None = None) -> None:
+        """Open (creating if absent) the ledger at `path`; `timeout` bounds the wait for another run's lock.
+
+        `on_commit` is called after each committed transaction that wrote audit entries, with their
+        event names (the crash-safety test kills the process there, at every kind of transition)."""
         self.path = path
         self.clock = clock or SystemClock()
         timeout = DEFAULT_TIMEOUT if timeout is None else timeout
@@ -204,7 +214,7 @@ class Ledger:
         except OSError as exc:
             raise LedgerError(f"ledger {path} cannot be created or opened: {exc.strerror or exc}",
                               hint="check the home directory's owner, permissions and free disk space") from None
-        self._db = _Connection(path, timeout=timeout)
+        self._db = _Connection(path, timeout=timeout, on_commit=on_commit)
         try:
             self._migrate()
         except BaseException:
@@ -264,6 +274,7 @@ class Ledger:
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
                    (at, event, text, prev, _entry_hash(prev, at, event, text)))
+        db.events.append(event)
 
     # -- transfers -------------------------------------------------------------------------
     def seen(self, transfer_id: str, sender: str) -> bool:

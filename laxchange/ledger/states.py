@@ -126,6 +126,7 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "receipt.out-of-state",   # ... matches, but the transfer is in a state it cannot change from
     "key.destroyed",          # `keys prune` destroyed the private half of one of our retired keys
     "collect.fetched",        # `collect` brought a file into the inbox (unverified: ids and hash only)
+    "in.resumed",             # an import a crash interrupted after `in.imported` was finished from the package
 })
 
 

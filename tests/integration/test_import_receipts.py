@@ -98,10 +98,14 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
 
     # the same package delivered twice: imported once, acknowledged again (and harmless on A)
     assert lax(a, "send", str(pkg), "--to", B).exit_code == 0
+    first = json.loads((folder / "manifest.json").read_text())["receipts"][0]["transfer_id"]
     report = _import(b)
     assert report["counts"] == {"duplicate": 1}
     assert [d.name for d in (b.home.root / "received").iterdir()] == [tid]
-    assert _import(a)["counts"] == {"receipt": 1}
+    again = report["receipts_sent"]
+    assert [(s["stage"], s["transfer_id"], s["sent"]) for s in again] == [("delivered", first, True)], \
+        "the same receipt file again, not a second receipt"  # type: ignore[index]
+    assert _import(a)["counts"] == {"duplicate": 1}, "A already holds that receipt"
     assert _state(a, tid) == "applied"
 
     # a tampered package: quarantined on B (exit 10), rejected on A

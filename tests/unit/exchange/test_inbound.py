@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,28 @@ def test_a_receipt_with_the_wrong_hash_is_a_warning_never_exit_0(pair: tuple[Par
     assert r.exit_code == 0 and "did not apply" in r.stderr and "receipt.hash-mismatch" in r.stderr
 
 
-def test_a_duplicate_receipt_is_not_a_warning(pair: tuple[Party, Party], tmp_path: Path) -> None:
+def test_a_package_delivered_twice_is_acknowledged_with_the_same_receipt(pair: tuple[Party, Party],
+                                                                         tmp_path: Path) -> None:
     a, b = pair
     _send_pep(a, tmp_path)
-    assert import_inbox(b).ok
+    first = import_inbox(b).receipts_sent
+    assert import_inbox(a).ok
     a.send(B, [tmp_path / "pep1.lax"])  # delivered twice
-    assert [i.result for i in import_inbox(b).items] == ["duplicate"]
+    report = import_inbox(b)
+    assert [i.result for i in report.items] == ["duplicate"]
+    assert [r.transfer_id for r in report.receipts_sent] == [r.transfer_id for r in first], "not a second receipt"
+    assert len(list((b.home.outbox / "receipts").glob("*.lax"))) == 1
+    again = import_inbox(a)
+    assert again.ok and [i.result for i in again.items] == ["duplicate"]
+
+
+def test_a_second_receipt_for_the_same_transfer_is_not_a_warning(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    tid, digest = _send_pep(a, tmp_path)
+    assert import_inbox(b).ok
+    second = build_receipt(in_reply_to=tid, payload_sha256=digest, received_at=T0, processed_at=T0)
+    b.pack(second, message_type="receipt", recipient=A, out=tmp_path / "r2.lax")  # e.g. from laxchange 0.1
+    b.send(A, [tmp_path / "r2.lax"])
     report = import_inbox(a)
     assert report.ok and sorted(i.receipt.result for i in report.items if i.receipt) == ["applied", "duplicate"]
 
@@ -135,3 +152,36 @@ def test_csv_columns_are_documented_in_order() -> None:
     text = (REPO / "docs" / "import.md").read_text()
     section = text.split("## The CSV columns", 1)[1].split("\n## ", 1)[0]
     assert re.findall(r"^\| `([a-z_]+)` \|", section, flags=re.M) == COLUMNS
+
+
+def test_a_receipt_sent_before_a_crash_noted_it_is_not_sent_again(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    sent = import_inbox(b).receipts_sent
+    folder = b.home.root / "received" / tid
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["receipts"] = []  # as if the run died between sending the receipt and noting it
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = import_inbox(b)
+    assert report.receipts_sent == [], "owed, but already sent: only noted"
+    listed = json.loads((folder / "manifest.json").read_text())["receipts"]
+    assert [(e["transfer_id"], e["sent"]) for e in listed] == [(sent[0].transfer_id, True)]
+    assert len(list((tmp_path / "drop-a").rglob("*.lax"))) == 1
+
+
+def test_a_filed_transfer_whose_receipt_was_never_packed_gets_one(pair: tuple[Party, Party], tmp_path: Path) -> None:
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    assert import_inbox(b, collect=True).ok
+    for f in (b.home.outbox / "receipts").glob("*.lax"):
+        f.unlink()  # as if the run died after filing the transfer, before packing its receipt
+    for f in (tmp_path / "drop-a").rglob("*.lax"):
+        f.unlink()
+    folder = b.home.root / "received" / tid
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["receipts"] = []
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    report = import_inbox(b)
+    assert [(r.in_reply_to, r.stage, r.error) for r in report.receipts_sent] == [(tid, "delivered", None)]
+    assert import_inbox(a).ok
+    assert a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]

@@ -1,20 +1,22 @@
-"""Crash safety of the nightly job, tested for real (issue 9 #9). NOT COLLECTED YET (no test_ prefix).
-
-It fails on main today, and finds a real bug: a crash after the ledger records an inbound
-transfer `imported` but before its `received/.incoming-*` folder is renamed into
-`received/<transfer id>/` is never finished. The next run finds the package still in the inbox,
-no `received/<id>`, and quarantines it as a replay (`package.replayed`); no delivered receipt is
-sent, so the sender's transfer stays `sent`. Fix that (a staging folder findable by transfer,
-then finish the import on the package's return instead of quarantining it), then rename this
-file to test_crash_safety.py so pytest runs it as the regression test.
+"""Crash safety of the nightly job, tested for real (issue 9 #9).
 
 Council A and school B, each with its own drop folder on a real loopback OpenSSH sshd (named on
-its card, host key pinned). `laxchange run` runs as a separate process and is killed with SIGKILL
-at random points (a seeded RNG over the run's measured duration), alternately on A and on B, while
-PEPs keep being queued on A. Then both run cleanly until quiet, and: every PEP is imported exactly
-once on B, every A transfer is `delivered` (its receipt matched, no warning left), every package is
-accounted for (in B's `inbox/opened/` and the drop folder's `processed/`, none vanished), every
-ledger row is in a legal state, no half-filled folder is left, and `audit verify` passes on both sides.
+its card, host key pinned). `laxchange run` runs as a separate process and is killed with SIGKILL:
+
+- at random points (a seeded RNG over the run's measured duration), alternately on A and on B,
+  while PEPs keep being queued on A;
+- at every kind of ledger transition the job makes, on each side, right after it commits (the
+  ledger's injected `on_commit` hook kills the process; the test fails if a kill point is never
+  reached).
+
+Then both run cleanly until quiet, and: every PEP is imported exactly once on B, every A transfer
+is `delivered` (its receipt matched, no warning left), every package is accounted for (in B's
+`inbox/opened/` and the drop folder's `processed/`, none vanished), every ledger row is in a legal
+state, no half-filled folder is left, and `audit verify` passes on both sides.
+
+It found a real bug when first written: a crash between `in.imported` and the filing of
+`received/<transfer id>/` left the package to be quarantined as a replay on the next run, with no
+receipt ever sent (fixed by `Party.reopen_imported`; see docs/states.md, `in.resumed`).
 """
 
 from __future__ import annotations
@@ -34,13 +36,18 @@ from typing import Any
 
 from laxchange.cli import main
 from laxchange.clock import FixedClock
+from laxchange.exchange.party import Party as ExchangeParty
+from laxchange.exchange.run import run_nightly
+from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
+from laxchange.render import render_record_html
+from laxchange.transport import RetryPolicy, SftpSettings
 from tests.support.parties import PASSPHRASE, REPO, Party, make_party, record
 from tests.support.sshd import Sshd
 
 A, B = "LA:919", "URN:123456"
-KILLS = 24
+KILLS = 20
 SEED = 9
 FORK = multiprocessing.get_context("fork")
 
@@ -59,13 +66,43 @@ def _child(args: list[str], out: str) -> None:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    sys.stdout = sys.stderr = open(1, "w", closefd=False)  # noqa: SIM115 (pytest's capture replaced them)
     os.environ["LAXCHANGE_PASSPHRASE"] = PASSPHRASE.decode()
     try:
         main(args, prog_name="laxchange")
     except SystemExit as exc:
         sys.stdout.flush()
         os._exit(exc.code if isinstance(exc.code, int) else 1)
+    sys.stdout.flush()
     os._exit(0)
+
+
+def _hooked_child(root: str, event: str) -> None:
+    """The forked process: the nightly job with a ledger that kills this process (SIGKILL) right after
+    the first transaction that writes `event` commits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.environ["LAXCHANGE_PASSPHRASE"] = PASSPHRASE.decode()
+
+    def crash(events: tuple[str, ...]) -> None:
+        if event in events:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    home = Home(Path(root))
+    party = ExchangeParty.from_home(home, sftp=SftpSettings(timeout=5), retry=RetryPolicy(attempts=1),
+                                    ledger=Ledger(home.ledger_db, on_commit=crash))
+    run_nightly(party, render=render_record_html)
+    os._exit(0)
+
+
+def _killed_at(p: Party, event: str) -> bool:
+    """Run the job on `p` and kill it at the first commit of `event`; False if it finished without one."""
+    proc = FORK.Process(target=_hooked_child, args=(str(p.home.root), event))
+    proc.start()
+    proc.join(60)
+    assert proc.exitcode in (0, -signal.SIGKILL), proc.exitcode
+    return proc.exitcode == -signal.SIGKILL
 
 
 def _start(p: Party, out: Path) -> Any:
@@ -94,8 +131,8 @@ def _killed_run(p: Party, delay: float) -> bool:
         return False
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(10)
-    assert proc.exitcode == -signal.SIGKILL
-    return True
+    assert proc.exitcode in (0, 10, -signal.SIGKILL), proc.exitcode  # it may have finished just before the kill
+    return proc.exitcode == -signal.SIGKILL
 
 
 def _queue(p: Party, tmp: Path, n: int) -> str:
@@ -114,7 +151,7 @@ def _audit(p: Party) -> list[dict[str, Any]]:
         return ledger.audit_entries()
 
 
-def test_sigkill_at_random_points_loses_nothing_and_imports_once(tmp_path: Path, sshd: Sshd) -> None:
+def _two_parties(tmp_path: Path, sshd: Sshd) -> tuple[Party, Party, dict[str, Path]]:
     clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     drops = {A: tmp_path / "drop-council", B: tmp_path / "drop-school"}
     parties = {}
@@ -127,7 +164,11 @@ def test_sigkill_at_random_points_loses_nothing_and_imports_once(tmp_path: Path,
     a, b = parties[A], parties[B]
     a.trust(b)
     b.trust(a)
+    return a, b, drops
 
+
+def test_sigkill_at_random_points_loses_nothing_and_imports_once(tmp_path: Path, sshd: Sshd) -> None:
+    a, b, drops = _two_parties(tmp_path, sshd)
     rng = random.Random(SEED)
     tids = [_queue(a, tmp_path, n) for n in range(3)]
     started = time.monotonic()
@@ -136,7 +177,6 @@ def test_sigkill_at_random_points_loses_nothing_and_imports_once(tmp_path: Path,
     started = time.monotonic()
     _run(b)
     duration[B] = time.monotonic() - started
-    print("DUR", duration)
     tids += [_queue(a, tmp_path, n) for n in range(3, 6)]
 
     kills = 0
@@ -149,7 +189,38 @@ def test_sigkill_at_random_points_loses_nothing_and_imports_once(tmp_path: Path,
         p = a if attempts % 2 else b
         kills += _killed_run(p, rng.uniform(0.2, 1.0) * duration[p.party])
 
-    print("KILLPHASE", time.monotonic() - started, attempts)
+    _settle_and_check(a, b, drops, tids)
+
+
+#: Every kind of ledger commit the nightly job makes in this exchange, by side: A sends PEPs and
+#: applies receipts, B imports PEPs and sends receipts.
+#: A kill at `in.imported` leaves an interrupted import, which the next run finishes (`in.resumed`).
+KILL_POINTS = [
+    (A, "out.sent"), (B, "collect.fetched"), (B, "in.received"), (B, "in.imported"), (B, "in.resumed"),
+    (B, "out.queued"), (B, "out.sent"), (A, "collect.fetched"), (A, "in.received"), (A, "in.imported"),
+    (A, "in.resumed"), (A, "out.delivered"),
+]
+
+
+def test_sigkill_at_every_ledger_transition_loses_nothing(tmp_path: Path, sshd: Sshd) -> None:
+    a, b, drops = _two_parties(tmp_path, sshd)
+    parties = {A: a, B: b}
+    tids: list[str] = []
+    for n, (side, event) in enumerate(KILL_POINTS):
+        tids.append(_queue(a, tmp_path, 200 + n))
+        other = b if side == A else a
+        for _ in range(4):  # until the job on `side` reaches the kill point; the other side makes work for it
+            if _killed_at(parties[side], event):
+                break
+            _run(other)
+        else:
+            raise AssertionError(f"the job on {side} never committed {event}: the kill point was not reached")
+    _settle_and_check(a, b, drops, tids)
+    resumed = [e for p in (a, b) for e in _audit(p) if e["event"] == "in.resumed"]
+    assert resumed, "an interrupted import was finished from the package"
+
+
+def _settle_and_check(a: Party, b: Party, drops: dict[str, Path], tids: list[str]) -> None:
     for _ in range(4):  # clean runs, both sides, until quiet
         ra, rb = _run(a), _run(b)
     ra = _run(a)
