@@ -190,24 +190,26 @@ def list_received(home: Home) -> list[Received]:
     return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
 
 
-def find_received(home: Home, transfer_id: str) -> Received:
-    """The imported transfer `transfer_id`, or a UsageError saying how to find one."""
-    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id]
+def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Received:
+    """The imported transfer `transfer_id` (from `sender`, when given), or a UsageError saying how to find one."""
+    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id
+            and (sender is None or r.manifest.get("sender") == sender)]
     if not hits:
-        raise UsageError(f"no imported transfer {transfer_id} in {received_root(home)}", code="received.not-found",
+        frm = f" from {sender}" if sender else ""
+        raise UsageError(f"no imported transfer {transfer_id}{frm} in {received_root(home)}", code="received.not-found",
                          hint="`laxchange received list` shows the transfers imported here; `laxchange import` "
                               "imports what has arrived")
     if len(hits) > 1:
         raise UsageError(f"transfer id {transfer_id} was imported from more than one sender "
                          f"({', '.join(str(r.manifest.get('sender')) for r in hits)})", code="received.ambiguous",
-                         hint="use the folder under " + str(received_root(home)) + " directly")
+                         hint="say which with --from PARTY")
     return hits[0]
 
 
-def export_received(home: Home, transfer_id: str, dest: Path) -> list[Path]:
+def export_received(home: Home, transfer_id: str, dest: Path, sender: str | None = None) -> list[Path]:
     """Copy an imported transfer's files (record, CSV, HTML, attachments, manifest) into `dest`,
     a new folder; the package is not opened again. Refuses an existing `dest` (nothing is overwritten)."""
-    found = find_received(home, transfer_id)
+    found = find_received(home, transfer_id, sender)
     if os.path.lexists(dest):
         raise UsageError(f"{dest} already exists; nothing was written", code="output.exists",
                          hint="name a new folder for the export")
@@ -621,10 +623,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     return report
 
 
-def send_applied(party: Party, transfer_id: str) -> SentReceipt:
+def send_applied(party: Party, transfer_id: str, sender: str | None = None) -> SentReceipt:
     """Send the second, `applied` receipt for an imported transfer: the record is in our MIS."""
     with RunLock(party.home.run_lock, clock=party.clock):
-        found = find_received(party.home, transfer_id)
+        found = find_received(party.home, transfer_id, sender)
         m = found.manifest
         if str(m.get("schema", "")).startswith("receipt@"):
             raise UsageError(f"transfer {transfer_id} is a receipt; receipts are never acknowledged",

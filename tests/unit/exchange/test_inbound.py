@@ -13,10 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from laxchange.cli import main
+from laxchange.errors import UsageError
 from laxchange.exchange import Party
-from laxchange.exchange.inbound import import_inbox, send_applied
+from laxchange.exchange.inbound import find_received, import_inbox, send_applied
 from laxchange.exchange.mis_csv import COLUMNS, csv_cell, write_csv
 from laxchange.exchange.receipts import build_receipt
+from laxchange.home import Home
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from tests.support.parties import PASSPHRASE, T0, make_party, record
 
@@ -185,3 +187,20 @@ def test_a_filed_transfer_whose_receipt_was_never_packed_gets_one(pair: tuple[Pa
     assert [(r.in_reply_to, r.stage, r.error) for r in report.receipts_sent] == [(tid, "delivered", None)]
     assert import_inbox(a).ok
     assert a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_transfer_id_two_senders_used_is_found_with_its_sender(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    tid = "ab" * 16
+    for folder, sender in ((tid, A), (f"{tid}-URN_222222", "URN:222222")):
+        d = home.root / "received" / folder
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"transfer_id": tid, "sender": sender, "received_at": "x"}))
+    with pytest.raises(UsageError) as exc:
+        find_received(home, tid)
+    assert exc.value.code == "received.ambiguous" and "--from" in (exc.value.hint or "")
+    assert find_received(home, tid, "URN:222222").path.name == f"{tid}-URN_222222"
+    assert find_received(home, tid, A).path.name == tid
+    with pytest.raises(UsageError) as missing:
+        find_received(home, tid, "URN:333333")
+    assert missing.value.code == "received.not-found"
