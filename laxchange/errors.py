@@ -340,9 +340,7 @@ CODES: dict[str, str] = {
     "render.output-exists": "the HTML output file already exists (pass --force to replace it)",
     "render.output-unwritable": "the HTML output file cannot be written",
     # the demo
-    "demo.collect": "the demo could not collect",
     "demo.invalid-sample": "a generated sample failed validation (a bug)",
-    "demo.not-opened": "the demo could not open a package",
-    "demo.send": "the demo could not send",
-    "demo.tamper-accepted": "a tampered package was accepted (a bug)",
+    "demo.notify": "the demo's notify-placement failed",
+    "demo.run": "a nightly run in the demo failed",
 }
