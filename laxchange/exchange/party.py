@@ -140,9 +140,13 @@ class Party:
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
                               attachments=attachments, overwrite=overwrite)
         m = result.manifest
-        self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                            payload_sha256=m.payload_sha256, message_type=result.schema.partition("@")[0],
-                            record_ref=wrap.record_ref(document))
+        try:
+            self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
+                                expires=m.expires, payload_sha256=m.payload_sha256,
+                                message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
+        except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
+            out.unlink(missing_ok=True)
+            raise
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:

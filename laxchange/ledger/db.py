@@ -125,6 +125,12 @@ class _Connection:
         self.events: list[str] = []  # audit events written in the open transaction
         with self._errors():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            # Write-ahead log, fsynced at every commit (synchronous=FULL): as durable as the rollback
+            # journal, with one fsync per commit instead of several (x8 on the nightly job: bench/nightly.py).
+            # The -wal and -shm files beside the database get its permissions (0600); a backup copies
+            # all three, or uses `sqlite3 ledger.sqlite3 ".backup FILE"`. Needs a local filesystem.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
