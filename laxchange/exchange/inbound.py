@@ -35,7 +35,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.mis_csv import record_of_message, write_csv
 from laxchange.exchange.party import OPENED, Party
@@ -243,16 +243,21 @@ def _peek(path: Path) -> package.Manifest | None:
     return m if m is not None and _TID.fullmatch(m.transfer_id) else None
 
 
+def _aside_name(path: Path, folder: Path) -> Path:
+    """Where `_set_aside` will put `path`: its own name, unless a different file has it."""
+    target = folder / path.name
+    if target.exists() and sha256_file(target) != sha256_file(path):
+        target = folder / f"{path.stem}-{sha256_file(path)[:12]}{path.suffix}"
+    return target
+
+
 def _set_aside(path: Path, folder: Path) -> Path:
     """Move `path` into `folder`, never over a different file of the same name."""
     folder.mkdir(exist_ok=True, mode=0o700)
-    target = folder / path.name
-    if target.exists():
-        digest = sha256_file(path)
-        if sha256_file(target) == digest:
-            path.unlink()
-            return target
-        target = folder / f"{path.stem}-{digest[:12]}{path.suffix}"
+    target = _aside_name(path, folder)
+    if target.exists():  # the same bytes are already there
+        path.unlink()
+        return target
     path.replace(target)
     return target
 
@@ -262,8 +267,11 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sender_folder: str | None,
-          render: Renderer | None, item: ImportItem) -> dict[str, Any]:
-    """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data."""
+          render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
+    """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
+
+    Each file is fsynced once and the folder once (it is renamed into place complete, so no file
+    in it needs a temporary name of its own)."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -282,11 +290,11 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
                 "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
                 "attachments_count": len(opened.attachments)}
         data = write_csv(record, meta)
-        _write(staging / RECORD_CSV, data)
+        write_new(staging / RECORD_CSV, data)
         files.append({"name": RECORD_CSV, "kind": "csv", "sha256": sha256_file(staging / RECORD_CSV)})
         if render is not None:
             try:
-                _write(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
+                write_new(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
                 files.append({"name": PEP_HTML, "kind": "html", "sha256": sha256_file(staging / PEP_HTML)})
             except LaxError as exc:  # the record is imported all the same; say why there is no page
                 item.warnings.append(f"no {PEP_HTML}: {exc.code}")
@@ -294,9 +302,11 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "format": MANIFEST_FORMAT, "transfer_id": m.transfer_id, "sender": m.sender, "recipient": m.recipient,
         "sender_folder": sender_folder, "schema": opened.schema, "message_type": name, "created": m.created,
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
-        "package_sha256": sha256_file(source), "package_file": None, "files": files, "receipts": [],
+        "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    _write(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    write_new(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    fsync_dir(staging / ATTACHMENTS)
+    fsync_dir(staging)
     return manifest
 
 
@@ -400,7 +410,8 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         raise
     m = opened.manifest
     item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
-    manifest = _fill(party, staging, opened, path, sender_folder, render, item)
+    expected = f"inbox/{OPENED}/{_aside_name(path, home.inbox / OPENED).name}"
+    manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
     target = _final_dir(root, m.transfer_id, m.sender)
     os.rename(staging, target)
     fsync_dir(root)
@@ -408,8 +419,9 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
     item.folder = target.name
     kept = _set_aside(path, home.inbox / OPENED)
-    manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-    _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
+        manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+        _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
     if resume:
         item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
     if opened.schema.startswith("receipt@"):
