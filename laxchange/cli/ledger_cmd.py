@@ -8,7 +8,7 @@ import click
 
 from laxchange.cli.app import App, json_option
 from laxchange.errors import SecurityError, UsageError
-from laxchange.exchange.receipts import receipt_warnings
+from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
 
@@ -35,16 +35,15 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     after = _since(since) if since is not None else None
     app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
-        rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=after,
-                                overdue=overdue)
-        warnings = receipt_warnings(ledger)
-    for w in warnings if not app.json else []:  # on stderr, so the table stays one row per transfer
+        data = ledger_status(ledger, direction=direction, state=state, party=party, record_ref=record_ref,
+                             since=after, overdue=overdue)
+    for w in data["warnings"] if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
     filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
-    app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings}, lambda: "\n".join(
-        f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.message_type or '-':<24} "
-        f"{r.record_ref or '-':<32} {r.transfer_id}" for r in rows)
+    app.emit(data, lambda: "\n".join(
+        f"{r['updated']}  {r['direction']:<3} {r['state']:<12} {r['party']:<12} {r['message_type'] or '-':<24} "
+        f"{r['record_ref'] or '-':<32} {r['transfer_id']}" for r in data["transfers"])
         or ("no transfers match" if filtered else "no transfers yet"))
 
 

@@ -1,0 +1,25 @@
+"""What `laxchange status` reports: the ledger's transfers (filtered) and the receipts that did not apply.
+
+One function builds the dictionary, so the CLI's text, its `--json` and the HTML morning report
+(`laxchange.render.report`) all show the same data. It reads the ledger only: no keys, no
+passphrase, nothing changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from laxchange.exchange.receipts import receipt_warnings
+from laxchange.ledger.db import Ledger
+
+__all__ = ["ledger_status"]
+
+
+def ledger_status(ledger: Ledger, *, direction: str | None = None, state: str | None = None,
+                  party: str | None = None, record_ref: str | None = None, since: dt.datetime | None = None,
+                  overdue: bool = False) -> dict[str, Any]:
+    """The transfers matching every filter given (as `Ledger.transfers`), and every receipt warning."""
+    rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=since,
+                            overdue=overdue)
+    return {"transfers": [r.to_dict() for r in rows], "warnings": receipt_warnings(ledger)}
