@@ -39,7 +39,7 @@ def parse(html: str) -> _Tags:
 
 
 def test_the_environment_always_escapes_and_is_strict() -> None:
-    env = render_html._environment()
+    env = render_html.environment()
     assert env.autoescape is True  # forced: select_autoescape would not escape a .j2 template
     assert env.undefined is StrictUndefined
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
