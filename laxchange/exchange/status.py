@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from laxchange._util import timefmt
 from laxchange.exchange.receipts import receipt_warnings
 from laxchange.ledger.db import Ledger
 
@@ -19,7 +20,13 @@ __all__ = ["ledger_status"]
 def ledger_status(ledger: Ledger, *, direction: str | None = None, state: str | None = None,
                   party: str | None = None, record_ref: str | None = None, since: dt.datetime | None = None,
                   overdue: bool = False) -> dict[str, Any]:
-    """The transfers matching every filter given (as `Ledger.transfers`), and every receipt warning."""
+    """The transfers matching every filter given (as `Ledger.transfers`), every receipt warning,
+    when (`as_of`, the ledger's clock), and which of the transfers shown are overdue (sent 48 hours
+    ago or more with no delivered receipt: the `--overdue` definition, `Ledger.overdue`)."""
     rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=since,
                             overdue=overdue)
-    return {"transfers": [r.to_dict() for r in rows], "warnings": receipt_warnings(ledger)}
+    late = {(t.transfer_id, t.party) for t in ledger.overdue()}
+    return {"as_of": timefmt.fmt(ledger.clock.now()), "transfers": [r.to_dict() for r in rows],
+            "warnings": receipt_warnings(ledger),
+            "overdue": [{"transfer_id": r.transfer_id, "party": r.party, "sent": r.updated} for r in rows
+                        if r.direction == "out" and (r.transfer_id, r.party) in late]}
