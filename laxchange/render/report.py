@@ -49,6 +49,8 @@ class Line:
     what: str
     reason: str
     hint: str | None = None
+    #: `what` is an id (set in a monospace font), not words
+    is_id: bool = True
 
 
 @dataclass
@@ -120,8 +122,8 @@ def _tid(file: str | None) -> str:
 
 
 def _names(data: Mapping[str, Any]) -> dict[str, str]:
-    """Partners' names from the contacts the report carries (uncollected and overdue transfers)."""
-    out = {}
+    """Partners' names: the report's `partners`, and the contacts of uncollected and overdue transfers."""
+    out = {str(k): str(v) for k, v in (data.get("partners") or {}).items() if v}
     for item in (*data.get("uncollected", ()), *data.get("overdue", ())):
         c = item.get("contact") or {}
         if c.get("party") and c.get("name"):
@@ -203,6 +205,8 @@ class _View:
     deadlines: dict[str, Any] | None
     housekeeping: list[Line]
     filtered: bool = False
+    #: the status report's transfers, newest change last (as `status --json` lists them)
+    transfers: list[Mapping[str, Any]] = field(default_factory=list)
 
     def context(self) -> dict[str, Any]:
         css, css_hash = style("report.css")
@@ -222,11 +226,13 @@ def _run_view(data: Mapping[str, Any]) -> _View:
     for f in data.get("failures", ()):
         if f.get("step") not in _TRANSPORT_STEPS:
             continue  # import and quarantine failures are the import items below, with their safe reasons
-        ps[f["party"]].failed += 1
+        if f.get("step") != "collect":  # collecting is from our own drop folder: not a partner's column
+            ps[f["party"]].failed += 1
         step = _STEP.get(str(f.get("step")), str(f.get("step")))
         what = f"{step} {_tid(f['file'])}" if f.get("file") else step
-        lines.append(Line("FAILED", f["party"], ps[f["party"]].name, what,
-                          f"{f.get('message') or _reason(f.get('code'))} ({f.get('code')})", f.get("hint")))
+        lines.append(Line("FAILED", f["party"], names.get(f["party"]), what,
+                          f"{f.get('message') or _reason(f.get('code'))} ({f.get('code')})", f.get("hint"),
+                          is_id=bool(f.get("file"))))
     imp = data.get("import") or {}
     for item in imp.get("items", ()):
         result, who = item.get("result"), item.get("sender") or "unknown sender"
@@ -270,10 +276,11 @@ def _run_view(data: Mapping[str, Any]) -> _View:
     house = [Line("EXPIRED", e["party"], ps[e["party"]].name, e["transfer_id"],
                   f"expired {_when(e.get('expires'))} while {e.get('was')}",
                   "pack the record again if it still needs to go") for e in data.get("expired", ())]
-    house += [Line("KEY PRUNED", "us", None, f"{k.get('use')} key {k.get('kid')}", str(k.get("reason") or ""))
+    house += [Line("KEY PRUNED", "us", None, f"{k.get('use')} key {k.get('kid')}", str(k.get("reason") or ""),
+                   is_id=False)
               for k in data.get("keys_pruned", ())]
     house += [Line("KEY EXPIRES", "us", None, f"{k.get('use')} key {k.get('kid')}",
-                   f"expires {_when(k.get('not_after'))}", "run `laxchange keys rotate` before then")
+                   f"expires {_when(k.get('not_after'))}", "run `laxchange keys rotate` before then", is_id=False)
               for k in data.get("keys_expiring", ())]
     notes = [str(w) for w in imp.get("warnings", ())]
     return _View("run", "Morning report", str(data.get("started", "")), bool(data.get("complete")), ps.sorted(),
@@ -281,7 +288,7 @@ def _run_view(data: Mapping[str, Any]) -> _View:
 
 
 def _status_view(data: Mapping[str, Any], *, filtered: bool) -> _View:
-    ps = _Partners({})
+    ps = _Partners(_names(data))
     lines: list[Line] = []
     late = {(o["transfer_id"], o["party"]) for o in data.get("overdue", ())}
     for t in data.get("transfers", ()):
@@ -295,26 +302,27 @@ def _status_view(data: Mapping[str, Any], *, filtered: bool) -> _View:
             p.received.append(tid)
         elif direction == "in" and state == "quarantined":
             p.quarantined.append(tid)
-            lines.append(Line("QUARANTINED", p.party, None, tid + ref, _reason(t.get("detail")),
+            lines.append(Line("QUARANTINED", p.party, p.name, tid + ref, _reason(t.get("detail")),
                               _QUARANTINE_HINT))
         elif direction == "out" and state == "rejected":
-            lines.append(Line("REJECTED", p.party, None, tid + ref, _reason(t.get("detail")),
+            lines.append(Line("REJECTED", p.party, p.name, tid + ref, _reason(t.get("detail")),
                               "the partner refused it: correct the record and send it again"))
         if state == "uncollected":
-            lines.append(Line("UNCOLLECTED", p.party, None, tid + ref,
+            lines.append(Line("UNCOLLECTED", p.party, p.name, tid + ref,
                               f"still in the partner's drop folder (since {_when(t.get('updated'))})",
                               _UNCOLLECTED_HINT))
         if direction == "out" and (tid, t["party"]) in late:
             p.overdue.append(tid)
-            lines.append(Line("OVERDUE", p.party, None, tid + ref,
+            lines.append(Line("OVERDUE", p.party, p.name, tid + ref,
                               f"sent {_when(t.get('updated'))}, no delivered receipt after 48 hours",
                               _OVERDUE_HINT))
     for w in data.get("warnings", ()):
-        lines.append(Line("RECEIPT NOT APPLIED", str(w.get("party")), None, str(w.get("in_reply_to")),
+        who = str(w.get("party"))
+        lines.append(Line("RECEIPT NOT APPLIED", who, ps.names.get(who), str(w.get("in_reply_to")),
                           f"{w.get('why')} ({w.get('event')}, {_when(w.get('at'))})",
                           _RECEIPT_HINT))
     return _View("status", "Status report", str(data.get("as_of", "")), not lines, ps.sorted(), lines, [],
-                 _deadlines(data.get("deadlines")), [], filtered=filtered)
+                 _deadlines(data.get("deadlines")), [], filtered=filtered, transfers=list(data.get("transfers", ())))
 
 
 def _render(view: _View) -> str:

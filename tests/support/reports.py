@@ -22,6 +22,7 @@ SCHOOL, OTHER, DOWN, COUNCIL = "URN:123456", "URN:100002", "URN:100003", "LA:919
 #: a partner's name on its card, and a failure's reason, each with markup that must stay text
 HOSTILE_PARTNER = f"Fictional Academy {HOSTILE_NAME}"
 HOSTILE_REASON = f"cannot connect: <script>{MARK}</script>"
+OTHER_NAME = "Other Fictional School"
 #: a fictional child's name in an error message about a package's content: never on the page
 CHILD_IN_MESSAGE = "Zebedee Fictional-Child"
 
@@ -65,6 +66,7 @@ def run_report() -> RunReport:
                   "contact": contact, "hours": 72}]
     r.expired = [{"transfer_id": tid(30), "party": OTHER, "was": "sent", "expires": "2026-11-23T00:00:00Z"}]
     r.keys_expiring = [{"kid": "k-sign-2025", "use": "sign", "alg": "ed25519", "not_after": "2026-12-10T00:00:00Z"}]
+    r.partners = {SCHOOL: HOSTILE_PARTNER, OTHER: OTHER_NAME, DOWN: None}
     r.counts = {SCHOOL: {"out": {"sent": 2, "uncollected": 1, "delivered": 1, "applied": 1}, "in": {"imported": 1}},
                 OTHER: {"in": {"quarantined": 2}, "out": {"expired": 1}}, DOWN: {"out": {"queued": 1}}}
     return r
