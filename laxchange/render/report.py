@@ -92,9 +92,9 @@ _COLUMN_STATES = {("out", "sent"), ("out", "delivered"), ("out", "applied"), ("o
                   ("in", "imported"), ("in", "quarantined")}
 
 
-def _when(value: object) -> str:
-    """`2026-11-24T02:30:00Z` → `Tuesday 24 November 2026, 02:30 UTC`; `2026-11-27` → `Friday 27 November 2026`;
-    anything else as it is."""
+def _when(value: object, *, short: bool = False) -> str:
+    """`2026-11-24T02:30:00Z` → `Tuesday 24 November 2026, 02:30 UTC` (short: `24 Nov 2026 02:30 UTC`, for a
+    table cell); `2026-11-27` → `Friday 27 November 2026`; anything else as it is."""
     text = str(value)
     try:
         t = timefmt.parse(text)
@@ -104,6 +104,8 @@ def _when(value: object) -> str:
         except ValueError:
             return text
         return f"{_DAYS[d.weekday()]} {d.day} {_MONTHS[d.month - 1]} {d.year}"
+    if short:
+        return f"{t.day} {_MONTHS[t.month - 1][:3]} {t.year} {t:%H:%M} UTC"
     return f"{_DAYS[t.weekday()]} {t.day} {_MONTHS[t.month - 1]} {t.year}, {t:%H:%M} UTC"
 
 
@@ -175,7 +177,7 @@ class _Partners(dict[str, Partner]):
         return [self[k] for k in sorted(self)]
 
 
-_UNCOLLECTED_HINT = "ask the partner whether their nightly job collects its drop folder; the file is still there"
+_UNCOLLECTED_HINT = "ask the partner whether their nightly job collects its drop folder"
 _OVERDUE_HINT = "the partner collected it but no delivered receipt came back: ask them whether it was imported"
 _RECEIPT_HINT = "`laxchange audit list` has the note; ask the partner which transfer their receipt answers"
 _QUARANTINE_HINT = "`laxchange quarantine list` shows it; ask the sender to send it again"
@@ -266,21 +268,22 @@ def _run_view(data: Mapping[str, Any]) -> _View:
     for u in data.get("uncollected", ()):
         ps[u["party"]].uncollected.append(u["transfer_id"])
         lines.append(Line("UNCOLLECTED", u["party"], ps[u["party"]].name, u["transfer_id"],
-                          f"still in the partner's drop folder {u.get('days')} days after it was sent "
-                          f"({_when(u.get('sent'))})", _UNCOLLECTED_HINT))
+                          f"in the partner's drop folder {u.get('days')} days after it was sent "
+                          f"({_when(u.get('sent'), short=True)})", _UNCOLLECTED_HINT))
     for o in data.get("overdue", ()):
         ps[o["party"]].overdue.append(o["transfer_id"])
         lines.append(Line("OVERDUE", o["party"], ps[o["party"]].name, o["transfer_id"],
                           f"collected, but no delivered receipt {o.get('hours')} hours after it was sent",
                           _OVERDUE_HINT))
     house = [Line("EXPIRED", e["party"], ps[e["party"]].name, e["transfer_id"],
-                  f"expired {_when(e.get('expires'))} while {e.get('was')}",
+                  f"expired {_when(e.get('expires'), short=True)} while {e.get('was')}",
                   "pack the record again if it still needs to go") for e in data.get("expired", ())]
     house += [Line("KEY PRUNED", "us", None, f"{k.get('use')} key {k.get('kid')}", str(k.get("reason") or ""),
                    is_id=False)
               for k in data.get("keys_pruned", ())]
     house += [Line("KEY EXPIRES", "us", None, f"{k.get('use')} key {k.get('kid')}",
-                   f"expires {_when(k.get('not_after'))}", "run `laxchange keys rotate` before then", is_id=False)
+                   f"expires {_when(k.get('not_after'), short=True)}", "run `laxchange keys rotate` before then",
+                   is_id=False)
               for k in data.get("keys_expiring", ())]
     notes = [str(w) for w in imp.get("warnings", ())]
     return _View("run", "Morning report", str(data.get("started", "")), bool(data.get("complete")), ps.sorted(),
@@ -309,17 +312,17 @@ def _status_view(data: Mapping[str, Any], *, filtered: bool) -> _View:
                               "the partner refused it: correct the record and send it again"))
         if state == "uncollected":
             lines.append(Line("UNCOLLECTED", p.party, p.name, tid + ref,
-                              f"still in the partner's drop folder (since {_when(t.get('updated'))})",
+                              f"in the partner's drop folder (since {_when(t.get('updated'), short=True)})",
                               _UNCOLLECTED_HINT))
         if direction == "out" and (tid, t["party"]) in late:
             p.overdue.append(tid)
             lines.append(Line("OVERDUE", p.party, p.name, tid + ref,
-                              f"sent {_when(t.get('updated'))}, no delivered receipt after 48 hours",
+                              f"sent {_when(t.get('updated'), short=True)}, no delivered receipt after 48 hours",
                               _OVERDUE_HINT))
     for w in data.get("warnings", ()):
         who = str(w.get("party"))
         lines.append(Line("RECEIPT NOT APPLIED", who, ps.names.get(who), str(w.get("in_reply_to")),
-                          f"{w.get('why')} ({w.get('event')}, {_when(w.get('at'))})",
+                          f"{w.get('why')} ({w.get('event')}, {_when(w.get('at'), short=True)})",
                           _RECEIPT_HINT))
     return _View("status", "Status report", str(data.get("as_of", "")), not lines, ps.sorted(), lines, [],
                  _deadlines(data.get("deadlines")), [], filtered=filtered, transfers=list(data.get("transfers", ())))

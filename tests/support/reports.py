@@ -5,17 +5,23 @@ which something of every kind happened: sent, delivered, applied, received, quar
 error message that quotes a fictional child, which the page must not show), a partner down,
 uncollected and overdue transfers, a receipt that did not apply, an expiring key. Partner names and
 reasons carry hostile markup. `DEADLINES` is the shape the deadlines work adds as `"deadlines"`.
+`status_ledger()` is a real ledger with a transfer in each state `status` reports on.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+from pathlib import Path
 from typing import Any
 
+from laxchange.clock import FixedClock
 from laxchange.errors import InvalidData, SecurityError, TransientTransportError
 from laxchange.exchange.inbound import ImportItem, ImportReport
 from laxchange.exchange.receipts import ReceiptOutcome
 from laxchange.exchange.run import Failure, RunReport
+from laxchange.ledger.db import Ledger
+from laxchange.ledger.states import IMPORT_PATH, Inbound, Outbound
 from tests.support.records import HOSTILE_NAME, MARK
 
 SCHOOL, OTHER, DOWN, COUNCIL = "URN:123456", "URN:100002", "URN:100003", "LA:919"
@@ -93,3 +99,21 @@ def run_dict(*, deadlines: bool = False) -> dict[str, Any]:
     else:
         data.pop("deadlines", None)
     return data
+
+
+def status_ledger(path: Path) -> Ledger:
+    """A ledger (open: the caller closes it) at 2026-11-23T02:30Z holding, for the school: tid(1) sent three
+    days ago (overdue), tid(2) applied, tid(3) rejected, tid(8) uncollected; for the council: tid(4) queued,
+    tid(5) imported, tid(6) quarantined; and a receipt from the council that named no transfer of ours (tid(7))."""
+    clock = FixedClock(dt.datetime(2026, 11, 20, 2, 30, tzinfo=dt.UTC))
+    lg = Ledger(path, clock=clock)
+    lg.advance("out", tid(1), SCHOOL, Outbound.QUEUED, Outbound.SENT, record_ref="a" * 32)
+    lg.advance("out", tid(2), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.DELIVERED, Outbound.APPLIED)
+    lg.advance("out", tid(3), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.REJECTED, detail="record.invalid")
+    lg.advance("out", tid(4), COUNCIL, Outbound.QUEUED)
+    lg.advance("in", tid(5), COUNCIL, *IMPORT_PATH)
+    lg.advance("in", tid(6), COUNCIL, Inbound.RECEIVED, Inbound.QUARANTINED, detail="package.bad-signature")
+    lg.note("receipt.unmatched", {"in_reply_to": tid(7), "party": COUNCIL})
+    clock.advance(days=3)
+    lg.advance("out", tid(8), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.UNCOLLECTED)
+    return lg

@@ -3,19 +3,16 @@ each section shows, ids only, and the deadlines section present or "not computed
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from laxchange.clock import FixedClock
 from laxchange.errors import CODES
 from laxchange.exchange.run import RunReport
 from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
-from laxchange.ledger.states import IMPORT_PATH, Inbound, Outbound
 from laxchange.render import render_run_report_html, render_status_html
 from laxchange.render.report import code_spans
 from tests.support import reports
@@ -174,18 +171,7 @@ def test_backticked_commands_become_code_and_stay_escaped() -> None:
 
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
-    clock = FixedClock(dt.datetime(2026, 11, 20, 2, 30, tzinfo=dt.UTC))
-    lg = Ledger(tmp_path / "ledger.sqlite3", clock=clock)
-    lg.advance("out", tid(1), SCHOOL, Outbound.QUEUED, Outbound.SENT, record_ref="a" * 32)  # overdue by the end
-    lg.advance("out", tid(2), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.DELIVERED, Outbound.APPLIED)
-    lg.advance("out", tid(3), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.REJECTED, detail="record.invalid")
-    lg.advance("out", tid(4), COUNCIL, Outbound.QUEUED)
-    lg.advance("in", tid(5), COUNCIL, *IMPORT_PATH)
-    lg.advance("in", tid(6), COUNCIL, Inbound.RECEIVED, Inbound.QUARANTINED, detail="package.bad-signature")
-    lg.note("receipt.unmatched", {"in_reply_to": tid(7), "party": COUNCIL})
-    clock.advance(days=3)
-    lg.advance("out", tid(8), SCHOOL, Outbound.QUEUED, Outbound.SENT, Outbound.UNCOLLECTED)
-    return lg
+    return reports.status_ledger(tmp_path / "ledger.sqlite3")
 
 
 def test_the_status_page_shows_the_ledger_per_partner(ledger: Ledger) -> None:
