@@ -209,6 +209,8 @@ class _View:
     filtered: bool = False
     #: the status report's transfers, newest change last (as `status --json` lists them)
     transfers: list[Mapping[str, Any]] = field(default_factory=list)
+    #: partners' names by party id
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def context(self) -> dict[str, Any]:
         css, css_hash = style("report.css")
@@ -325,7 +327,8 @@ def _status_view(data: Mapping[str, Any], *, filtered: bool) -> _View:
                           f"{w.get('why')} ({w.get('event')}, {_when(w.get('at'), short=True)})",
                           _RECEIPT_HINT))
     return _View("status", "Status report", str(data.get("as_of", "")), not lines, ps.sorted(), lines, [],
-                 _deadlines(data.get("deadlines")), [], filtered=filtered, transfers=list(data.get("transfers", ())))
+                 _deadlines(data.get("deadlines")), [], filtered=filtered, transfers=list(data.get("transfers", ())),
+                 names=ps.names)
 
 
 def _render(view: _View) -> str:
