@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -54,10 +55,19 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     for w in data["warnings"] if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
-    app.emit(data, lambda: "\n".join(
-        f"{r['updated']}  {r['direction']:<3} {r['state']:<12} {r['party']:<12} {r['message_type'] or '-':<24} "
-        f"{r['record_ref'] or '-':<32} {r['transfer_id']}" for r in data["transfers"])
-        or ("no transfers match" if filtered else "no transfers yet"))
+    empty = "no transfers match" if filtered else "no transfers yet"
+    app.emit(data, lambda: _status_table(data["transfers"]) or empty)
+
+
+def _status_table(rows: list[dict[str, Any]]) -> str:
+    """One line per transfer under a header (empty when there are none)."""
+    if not rows:
+        return ""
+    line = "{:<20}  {:<3} {:<12} {:<12} {:<24} {:<32} {}"
+    out = [line.format("UPDATED", "DIR", "STATE", "PARTY", "MESSAGE", "RECORD REF", "TRANSFER")]
+    out += [line.format(r["updated"], r["direction"], r["state"], r["party"], r["message_type"] or "-",
+                        r["record_ref"] or "-", r["transfer_id"]) for r in rows]
+    return "\n".join(out)
 
 
 def _since(text: str) -> dt.datetime:

@@ -65,6 +65,9 @@ def test_a_receipt_with_the_wrong_hash_is_a_warning_never_exit_0(pair: tuple[Par
     env = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
     r = CliRunner().invoke(main, ["--home", str(a.home.root), "status"], env=env)
     assert r.exit_code == 0 and "did not apply" in r.stderr and "receipt.hash-mismatch" in r.stderr
+    header, *rows = r.stdout.splitlines()
+    assert header.split() == ["UPDATED", "DIR", "STATE", "PARTY", "MESSAGE", "RECORD", "REF", "TRANSFER"]
+    assert len(rows) == len(a.ledger.transfers()) and any(tid in row and "delivered" in row for row in rows)
 
 
 def test_a_package_delivered_twice_is_acknowledged_with_the_same_receipt(pair: tuple[Party, Party],
