@@ -37,7 +37,7 @@ def _item_line(app: App, i: ImportItem) -> str:
         return f"skipped     {i.file}: another laxchange run is opening it"
     err = i.error
     label = "QUARANTINED" if i.result == "quarantined" else "FAILED     "
-    return f"{label} {i.file}: {err.message if err else 'no detail'}" + (f" [{err.code}]" if err else "")
+    return f"{label} {i.file}: {err.safe_message if err else 'no detail'}" + (f" [{err.code}]" if err else "")
 
 
 def _receipt_line(s: SentReceipt) -> str:

@@ -133,7 +133,7 @@ class ImportItem:
         if self.receipt is not None:
             out["receipt"] = self.receipt.to_dict()
         if self.error is not None:
-            out["error"] = self.error.to_dict()
+            out["error"] = self.error.to_dict(redact=True)
         return out
 
 

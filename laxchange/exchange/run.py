@@ -64,7 +64,7 @@ class Failure:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step, "party": self.party, "code": self.error.code,
-                               "message": self.error.message, "hint": self.error.hint}
+                               "message": self.error.safe_message, "hint": self.error.hint}
         if self.file:
             out["file"] = self.file
         return out
