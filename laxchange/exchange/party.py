@@ -343,7 +343,8 @@ class Party:
         other file is left where it is; a reservation becomes `quarantined`. Returns the error to raise."""
         ledger = self.ledger
         concurrent = isinstance(exc, AlreadyReceived) and exc.in_progress  # the holder will move it to opened/
-        if from_inbox and not concurrent:
+        quarantined = from_inbox and not concurrent
+        if quarantined:
             q = quarantine(self.home, source, exc, clock=self.clock)
             data: dict[str, Any] = {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name}
             note, event = f"(package moved to quarantine: {q.path.name})", "in.quarantined"
@@ -358,7 +359,7 @@ class Party:
             extra.update(transfer_id=tid, sender=sender)
         else:
             ledger.note(event, data)
-        log_event(_log, "open.quarantined" if event == "in.quarantined" else "open.refused", logging.WARNING,
+        log_event(_log, "open.quarantined" if quarantined else "open.refused", logging.WARNING,
                   code=exc.code, sha256=data["sha256"], transfer_id=extra.get("transfer_id"), party=extra.get("sender"))
         prefix = f"{source}: " if exc.code == "package.not-a-package" else ""
         if isinstance(exc, AlreadyReceived):
