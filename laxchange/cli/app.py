@@ -89,14 +89,14 @@ class App:
     home: Home
     json: bool = False
     verbose: bool = False
-    quiet: bool = False
-    no_color: bool = False
     out: TextIO = field(default_factory=_stdout)
     err: TextIO = field(default_factory=_stderr)
+    extra: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+    no_color: bool = False
     #: the environment (NO_COLOR, TERM) and the terminal test; tests hand in their own
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     isatty: Callable[[TextIO], bool] = _isatty
-    extra: dict[str, Any] = field(default_factory=dict)
     _live: Progress | None = field(default=None, init=False, repr=False)
 
     def color(self, stream: TextIO) -> bool:
