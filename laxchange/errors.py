@@ -337,6 +337,8 @@ CODES: dict[str, str] = {
     "server.log-file": "the server's log file cannot be opened",
     "server.party": "a party id given to the server is malformed",
     "server.root": "the server root folder cannot be used",
+    # the structured log (laxchange.logs; `laxchange --log-file`)
+    "log.file": "the JSON log file cannot be opened for appending (or is not a regular file)",
     # the ledger
     "ledger.corrupt": "the ledger database cannot be opened",
     "ledger.busy": "another laxchange process holds the ledger; retry shortly",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +23,8 @@ from laxchange import __version__
 from laxchange.cli.app import App
 from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
 from laxchange.home import ENV_HOME, Home, default_home
+from laxchange.logs import ROOT as LOG_ROOT
+from laxchange.logs import log_event, open_log_file
 
 # Start-up speed: `laxchange --help` and `--version` must not pay for paramiko, cryptography,
 # jsonschema or pydantic. So this module names the commands without importing them, and a command's
@@ -139,6 +143,8 @@ Exit codes:
 \b
 State directory: --home DIR, else ${ENV_HOME}, else ~/.local/share/laxchange.
 Every command accepts --json (before or after the command name) for machine-readable output.
+Colour only on a terminal, never with --no-color or NO_COLOR set; progress bars only on a terminal.
+--log-file appends ids-only JSON events (docs/operations.md, "Logs") for a SIEM.
 """
 
 
@@ -151,13 +157,20 @@ class LaxGroup(LazyGroup):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
         except LaxError as exc:
             _report_error(ctx, exc.to_dict(), exc.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except click.exceptions.Exit as exc:
+            _log_finished(ctx, exc.exit_code)
+            raise
+        except click.ClickException as exc:
+            _log_finished(ctx, exc.exit_code, _click_error(exc)["error"])
+            raise
+        except click.exceptions.Abort:
             raise
         except KeyboardInterrupt:
-            _app(ctx).warn("laxchange: interrupted")
+            _app(ctx).error("laxchange: interrupted")
+            _log_finished(ctx, 130)
             ctx.exit(130)
         except Exception as exc:  # no traceback unless asked for with --verbose; exit 70 either way
             app = _app(ctx)
@@ -165,7 +178,7 @@ class LaxGroup(LazyGroup):
             if verbose:
                 import traceback
 
-                app.warn("".join(traceback.format_exception(exc)).rstrip("\n"))
+                app.error("".join(traceback.format_exception(exc)).rstrip("\n"))
             info = {
                 "error": "internal.error",
                 "kind": type(exc).__name__,
@@ -175,7 +188,8 @@ class LaxGroup(LazyGroup):
                 "exit_code": ExitCode.INTERNAL,
             }
             _report_error(ctx, info, ExitCode.INTERNAL)
-
+        _log_finished(ctx, 0)
+        return rv
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -248,10 +262,34 @@ def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
     if app.json:
         app.write_json({"ok": False, **info})
     else:
-        app.warn(f"laxchange: error: {info['message']}")
-        if info.get("hint"):
-            app.warn(f"  hint: {info['hint']}")
+        app.error(f"laxchange: error: {info['message']}" + (f"\n  hint: {info['hint']}" if info.get("hint") else ""))
+    _log_finished(ctx, code, info.get("error"))
     ctx.exit(code)
+
+
+_log = logging.getLogger("laxchange.cli")
+
+
+def _log_finished(ctx: click.Context, exit_code: int | None, code: object = None) -> None:
+    """The `command.finished` log event (ids only: the command's name, exit code and reason code)."""
+    log_event(_log, "command.finished", logging.INFO if not exit_code else logging.WARNING,
+              command=ctx.invoked_subcommand, exit_code=exit_code or 0, code=code)
+
+
+def _log_file(ctx: click.Context, app: App, path: Path) -> None:
+    """--log-file: every log event of this command appended to `path` as JSON lines, until it ends."""
+    handler = open_log_file(path)
+    logger = logging.getLogger(LOG_ROOT)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(logging.INFO, logger.getEffectiveLevel()))
+
+    def close() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+
+    ctx.call_on_close(close)
 
 
 @click.group(cls=LaxGroup, lazy_commands=COMMANDS, epilog=EPILOG,
@@ -262,19 +300,30 @@ def _report_error(ctx: click.Context, info: dict[str, Any], code: int) -> None:
 @click.option("--json", "json_out", is_flag=True, default=False, help="Machine-readable JSON output.")
 @click.option("-v", "--verbose", is_flag=True, default=False,
               help="On an internal error (exit 70), also print the traceback.")
+@click.option("-q", "--quiet", is_flag=True, default=False,
+              help="Only errors and the result (a `run` with nothing to look at prints nothing); not with -v.")
+@click.option("--no-color", is_flag=True, default=False,
+              help="No colour (also when NO_COLOR is set; there is none unless the output is a terminal).")
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="PATH",
+              help="Append JSON log events (ids only, never personal data) to PATH, created 0600.")
 @click.pass_context
-def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool) -> None:
+def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool, quiet: bool, no_color: bool,
+         log_file: Path | None) -> None:
     """laxchange: send a looked-after child's education record securely between councils and schools."""
-    import logging
-    from pathlib import Path
-
+    if quiet and verbose:
+        raise click.BadOptionUsage("quiet", "-q/--quiet and -v/--verbose cannot be used together: choose one",
+                                   ctx=ctx)
     # paramiko logs dropped connections at ERROR; without a handler Python would print them to stderr
     # next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
-    app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose)
-    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams
-        app.out, app.err = ctx.obj.out, ctx.obj.err
+    app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose, quiet=quiet,
+              no_color=no_color)
+    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its streams and terminal
+        app.out, app.err, app.env, app.isatty = ctx.obj.out, ctx.obj.err, ctx.obj.env, ctx.obj.isatty
     ctx.obj = app
+    if log_file is not None:
+        _log_file(ctx, app, log_file)
+        log_event(_log, "command.started", command=ctx.invoked_subcommand)
 
 
 

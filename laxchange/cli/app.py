@@ -1,19 +1,34 @@
 """Shared CLI state and output helpers.
 
-Every command prints through its `App` (`emit`, `say`, `warn`, `write_json`), never with bare
-`click.echo`/`print`, so tests and library callers can hand in their own `out` and `err` streams.
+Every command prints through its `App` (`emit`, `say`, `report`, `warn`, `write_json`), never with
+bare `click.echo`/`print`, so tests and library callers can hand in their own `out` and `err`
+streams, and so the global output options (`--json`, `-q`, `-v`, `--no-color`; set once, in the
+root command) mean the same in every command:
+
+- colour only on a terminal, never with `--no-color`, `--json`, a non-empty `NO_COLOR`
+  (https://no-color.org) or `TERM=dumb`; only the markers of lines that need a look are coloured
+  (`FAILED`, `QUARANTINED`, `laxchange: error:`, `warning:`, ...), so the text reads the same without;
+- progress bars (`progress()`) only when stderr is a terminal, and never with `--json` or `-q`;
+- `-q`: errors and the result only (`warn` is silent, a `report` keeps only what needs a look).
+
+Whether a stream is a terminal and what the environment says are asked of `isatty` and `env`,
+which tests hand in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import click
 
+from laxchange.cli.progress import Progress
 from laxchange.home import Home
 
 
@@ -27,9 +42,49 @@ def _stderr() -> TextIO:
     return sys.stderr
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or stand-in stream is no terminal
+        return False
+
+
+#: Markers that need a look, in the order they are tried: (pattern whose group 1 is the marker, style).
+_ERROR = {"fg": "red", "bold": True}
+_WARNING = {"fg": "yellow", "bold": True}
+_MARKERS: list[tuple[re.Pattern[str], dict[str, Any]]] = [
+    (re.compile(r"^(laxchange: error:|error:|FAILED|QUARANTINED|NOT SENT|NOT COLLECTED)"), _ERROR),
+    (re.compile(r"^.*?: (INVALID|NOT SENT)\b"), _ERROR),
+    (re.compile(r"^\s*(laxchange: warning:|warning:|WARNING|UNCOLLECTED|OVERDUE|KEY EXPIRES|RECEIPT|"
+                r"needs a look)"), _WARNING),
+]
+
+
+def _marker(line: str) -> tuple[re.Match[str], dict[str, Any]] | None:
+    for pattern, style in _MARKERS:
+        m = pattern.match(line)
+        if m is not None:
+            return m, style
+    return None
+
+
+def _needing_a_look(lines: Iterable[str]) -> list[str]:
+    """The marked lines, each with the indented lines under it (its hint)."""
+    out: list[str] = []
+    keep = False
+    for line in lines:
+        if _marker(line) is not None:
+            keep = True
+        elif not line[:1].isspace():
+            keep = False
+        if keep:
+            out.append(line)
+    return out
+
+
 @dataclass
 class App:
-    """What every command gets: the home directory, the output mode and the output streams."""
+    """What every command gets: the home directory, the output options and the output streams."""
 
     home: Home
     json: bool = False
@@ -37,6 +92,31 @@ class App:
     out: TextIO = field(default_factory=_stdout)
     err: TextIO = field(default_factory=_stderr)
     extra: dict[str, Any] = field(default_factory=dict)
+    quiet: bool = False
+    no_color: bool = False
+    #: the environment (NO_COLOR, TERM) and the terminal test; tests hand in their own
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    isatty: Callable[[TextIO], bool] = _isatty
+    _live: Progress | None = field(default=None, init=False, repr=False)
+
+    def color(self, stream: TextIO) -> bool:
+        """Colour on `stream`? Only on a terminal, and never with --json, --no-color, NO_COLOR or TERM=dumb."""
+        return (not self.json and not self.no_color and not self.env.get("NO_COLOR")
+                and self.env.get("TERM") != "dumb" and self.isatty(stream))
+
+    def paint(self, text: str, stream: TextIO) -> str:
+        """`text` with the marker of each line that needs a look coloured, when `stream` takes colour."""
+        if not self.color(stream):
+            return text
+        lines = []
+        for line in text.split("\n"):
+            found = _marker(line)
+            if found is not None:
+                m, style = found
+                a, b = m.span(1)
+                line = line[:a] + click.style(line[a:b], **style) + line[b:]
+            lines.append(line)
+        return "\n".join(lines)
 
     def emit(self, data: dict[str, Any], human: str | Callable[[], str] | None = None) -> None:
         """Print `data` as one JSON object with --json, else the human text."""
@@ -53,11 +133,47 @@ class App:
 
     def say(self, text: str, *, nl: bool = True, err: bool = False) -> None:
         """Human text on `out` (or on `err` with err=True)."""
-        click.echo(text, file=self.err if err else self.out, nl=nl)
+        stream = self.err if err else self.out
+        if err and self._live is not None and nl:
+            self._live.print(self.paint(text, stream))
+            return
+        click.echo(self.paint(text, stream), file=stream, nl=nl, color=self.color(stream))
+
+    def report(self, text: str, *, ok: bool) -> None:
+        """A multi-line report on `out` whose last line says how it went. With -q: nothing when `ok`,
+        else only the lines that need a look (with their hints) and the last line."""
+        if self.quiet:
+            if ok:
+                return
+            lines = text.splitlines()
+            text = "\n".join([*_needing_a_look(lines[:-1]), *lines[-1:]])
+        self.say(text)
 
     def warn(self, text: str) -> None:
-        """A line on `err`: warnings, progress notes, error messages."""
-        click.echo(text, file=self.err)
+        """A warning or a note on `err` (a retry, a key about to expire); silent with -q."""
+        if not self.quiet:
+            self.say(text, err=True)
+
+    def error(self, text: str) -> None:
+        """An error message on `err`, whatever the options."""
+        self.say(text, err=True)
+
+    @property
+    def shows_progress(self) -> bool:
+        """Progress bars only on a terminal's stderr, and never with --json or -q."""
+        return not self.json and not self.quiet and self.isatty(self.err)
+
+    @contextlib.contextmanager
+    def progress(self, *, stages: int = 0) -> Iterator[Progress]:
+        """A progress display for a `with` block: call it as a transport `progress` callback, and its
+        `stage` as a run's `on_stage` (`stages`: how many). Draws nothing unless `shows_progress`;
+        `warn` and `error` go through it while it is drawn, so bars and lines do not tear each other."""
+        with Progress(self.err, enabled=self.shows_progress, color=self.color(self.err), stages=stages) as bar:
+            self._live = bar if bar.enabled else None
+            try:
+                yield bar
+            finally:
+                self._live = None
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:

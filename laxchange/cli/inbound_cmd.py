@@ -79,14 +79,14 @@ def import_cmd(ctx: click.Context, no_collect: bool, timeout: float, retries: in
     """Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."""
     app: App = ctx.obj
     app.home.require()
-    with _party(app, timeout, retries) as me:
+    with _party(app, timeout, retries) as me, app.progress() as bar:
         report = import_inbox(me, collect=not no_collect,
-                              render=lambda record: render_record_html(record, clock=me.clock))
+                              render=lambda record: render_record_html(record, clock=me.clock), progress=bar)
     data = report.to_dict()
     if app.json:
         app.write_json({"ok": report.ok, **data})
     else:
-        app.say(_human(app, report))
+        app.report(_human(app, report), ok=report.ok)
     if not report.ok:
         ctx.exit(ExitCode.PARTIAL)
 

@@ -12,7 +12,7 @@ from laxchange import render
 from laxchange.cli.app import App, json_option
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import ConfigError, ExitCode, LaxError
-from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, run_nightly
+from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, STAGES, run_nightly
 from laxchange.home import Home, json_object, load_home_file
 
 #: config.json: {"run": {"uncollected_after_days": N}}
@@ -82,7 +82,7 @@ def write_report(app: App, path: Path, data: dict[str, Any], *, force: bool) -> 
     try:
         render.write_html(path, render.render_run_report_html(data), force=force, option="--report")
     except LaxError as exc:
-        app.warn(f"error: the run completed, but its HTML report was not written: {exc.message} [{exc.code}]"
+        app.error(f"error: the run completed, but its HTML report was not written: {exc.message} [{exc.code}]"
                  + (f"\n  hint: {exc.hint}" if exc.hint else ""))
         return {"path": str(path), "written": False, "error": exc.to_dict()}
     app.warn(f"wrote the morning report to {path}")
@@ -108,15 +108,16 @@ def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: 
     if report_path is not None:
         render.check_output(report_path, force=force, option="--report")  # before the run changes anything
     days = uncollected_after_days or _configured_days(app.home) or DEFAULT_UNCOLLECTED_AFTER.days
-    with _party(app, timeout, retries) as me:
+    with _party(app, timeout, retries) as me, app.progress(stages=len(STAGES)) as bar:
         report = run_nightly(me, collect=not no_collect, uncollected_after=dt.timedelta(days=days),
-                             render=lambda record: render.render_record_html(record, clock=me.clock))
+                             render=lambda record: render.render_record_html(record, clock=me.clock),
+                             on_stage=bar.stage, progress=bar)
     data = report.to_dict()
     html = write_report(app, report_path, data, force=force) if report_path is not None else None
     ok = report.ok and (html is None or html["written"])
     if app.json:
         app.write_json({"ok": ok, **data, **({"html": html} if html is not None else {})})
     else:
-        app.say(human(data))
+        app.report(human(data), ok=ok)
     if not ok:
         ctx.exit(ExitCode.PARTIAL)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
@@ -21,33 +20,6 @@ from laxchange.transport import (
 )
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.trust import check_party
-
-
-class _ProgressLine:
-    """A one-line progress display on a terminal's stderr, redrawn at most a few times a second."""
-
-    def __init__(self, stream: TextIO, enabled: bool) -> None:
-        self.stream = stream
-        self.enabled = enabled
-        self._last = 0.0
-        self._start = time.monotonic()
-
-    def __call__(self, party: str, name: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.2 and done < total):
-            return
-        self._last = now
-        pct = 100 * done // total if total else 100
-        rate = done / max(now - self._start, 1e-6) / 1e6
-        self.stream.write(f"\r{party} {name[:40]} {pct:3d}% {rate:7.1f} MB/s ")
-        if done >= total:
-            self.stream.write("\n")
-            self._start = now
-        self.stream.flush()
-
-
-def _progress(app: App) -> _ProgressLine:
-    return _ProgressLine(app.err, not app.json and app.err.isatty())
 
 
 def _party(app: App, timeout: float, retries: int) -> Party:
@@ -109,8 +81,8 @@ def _connection_options(f: Any) -> Any:
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely)."""
     app: App = ctx.obj
-    with _party(app, timeout, retries) as me:
-        result = me.send(party, list(files), progress=_progress(app))
+    with _party(app, timeout, retries) as me, app.progress() as bar:
+        result = me.send(party, list(files), progress=bar)
     _finish(ctx, app, "sent", [result])
 
 
@@ -126,8 +98,8 @@ def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, time
                 retries: int) -> None:
     """Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is safe."""
     app: App = ctx.obj
-    with _party(app, timeout, retries) as me:
-        results = me.collect(parties, delete=delete, progress=_progress(app))
+    with _party(app, timeout, retries) as me, app.progress() as bar:
+        results = me.collect(parties, delete=delete, progress=bar)
     if not app.json and not any(r.files for r in results) and all(r.ok for r in results):
         app.say("nothing to collect")
     _finish(ctx, app, "collected", results)

@@ -24,6 +24,7 @@ down) is sent by the next import.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -44,7 +45,8 @@ from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Inbound, Outbound
-from laxchange.transport import PartyResult
+from laxchange.logs import log_event
+from laxchange.transport import PartyProgress, PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
            "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_root", "reject_reason",
@@ -63,6 +65,8 @@ MANIFEST_FORMAT = "laxchange-received/1"
 #: Renders the readable PEP from an education record (the CLI passes `render.render_record_html`;
 #: `exchange` sits below `render`, so it is handed in).
 Renderer = Callable[[dict[str, Any]], str]
+
+_log = logging.getLogger(__name__)
 
 _EXT = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 _TID = re.compile(r"[0-9a-f]{32}")
@@ -521,7 +525,18 @@ def _usable(party: Party, f: Path) -> package.Manifest | None:
     return None
 
 
-def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentReceipt]:
+def _logged(rec: SentReceipt) -> SentReceipt:
+    if rec.error is None:
+        log_event(_log, "receipt.sent", transfer_id=rec.transfer_id, in_reply_to=rec.in_reply_to, party=rec.to,
+                  stage=rec.stage, status=rec.status)
+    else:
+        log_event(_log, "receipt.failed", logging.WARNING, in_reply_to=rec.in_reply_to, party=rec.to,
+                  stage=rec.stage, code=rec.error.code)
+    return rec
+
+
+def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
+                   progress: PartyProgress | None = None) -> list[SentReceipt]:
     """Pack each receipt into its own file under outbox/receipts/ (once) and send them, one
     connection per partner; a receipt packed and not yet sent is sent, not packed again."""
     now = party.clock.now()
@@ -553,7 +568,7 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentRece
             res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
         except LaxError as exc:
             rec.error = exc
-            sent.append(rec)
+            sent.append(_logged(rec))
             _note_receipt(party.home, o.folder, rec)
             continue
         rec.transfer_id = res.manifest.transfer_id
@@ -570,7 +585,7 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentRece
         batches.setdefault(to, []).append((f, rec, Path(entry["folder"]) if entry else None))
     for to, batch in batches.items():
         try:
-            result = party.send(to, [f for f, _, _ in batch])
+            result = party.send(to, [f for f, _, _ in batch], progress=progress)
         except LaxError as exc:
             result = PartyResult(to, error=exc)
         errors = {f.name: f.error for f in result.files}
@@ -579,12 +594,13 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing]) -> list[SentRece
             rec.error = result.error or errors.get(wire)
             if wire not in errors and result.error is None:
                 rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
-            sent.append(rec)
+            sent.append(_logged(rec))
             _note_receipt(party.home, folder, rec)
     return sent
 
 
-def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None = None) -> ImportReport:
+def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None = None,
+                 progress: PartyProgress | None = None) -> ImportReport:
     """Collect from our own drop folder, import every package in the inbox, send the receipts.
 
     Holds the home's run lock throughout. One package's failure never stops the others; the
@@ -594,11 +610,13 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
     party.home.require()
     party.home.ensure()
     with RunLock(party.home.run_lock, clock=party.clock):
-        return import_held(party, collect=collect, render=render)
+        return import_held(party, collect=collect, render=render, progress=progress)
 
 
-def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None) -> ImportReport:
-    """`import_inbox` for a caller that already holds the home's run lock (the nightly run)."""
+def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None,
+                progress: PartyProgress | None = None) -> ImportReport:
+    """`import_inbox` for a caller that already holds the home's run lock (the nightly run).
+    `progress` is told of each file collected and each receipt sent, as it goes."""
     home = party.home
     report = ImportReport()
     if collect:
@@ -612,7 +630,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
                      f"or set it (`laxchange endpoints add {me} URL ...`); `laxchange import --no-collect` "
                      "imports only what is already in the inbox", details={"cause": exc.message}))]
         else:
-            report.collected = party.collect([me])
+            report.collected = party.collect([me], progress=progress)
     folders: dict[str, str | None] = {}
     for r in report.collected:
         for f in r.files:
@@ -631,7 +649,12 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
-    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(done_index)])
+    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(done_index)], progress)
+    counts = report.counts()
+    log_event(_log, "import.finished", logging.INFO if report.ok else logging.WARNING,
+              imported=counts.get("imported", 0) + counts.get("receipt", 0), duplicates=counts.get("duplicate", 0),
+              quarantined=counts.get("quarantined", 0), failed=counts.get("failed", 0),
+              receipts=sum(1 for r in report.receipts_sent if r.error is None))
     return report
 
 

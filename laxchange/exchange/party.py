@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
+from laxchange.logs import log_event
 from laxchange.models import wrap
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import (
@@ -50,6 +52,8 @@ __all__ = ["InboxResult", "Party", "default_attachments_dir", "open_from", "pack
 
 #: Where `open_inbox` keeps packages it has opened, so a re-run never opens (or replays) them again.
 OPENED = "opened"
+
+_log = logging.getLogger(__name__)
 
 
 def _claimed_transfer_id(name: str) -> str | None:
@@ -147,6 +151,8 @@ class Party:
         except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
             out.unlink(missing_ok=True)
             raise
+        log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
+                  message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
@@ -179,6 +185,7 @@ class Party:
         names = {f: f"{m.transfer_id}.lax" for f, m in by_file.items() if m is not None}
         manifests = {names.get(f, f.name): m for f, m in by_file.items()}
         result = send(self.transports, to, list(files), names=names, progress=progress)
+        _log_sent(result, manifests)
         if self.home.root.is_dir():
             for f in result.files:
                 m = manifests.get(f.name)
@@ -213,13 +220,19 @@ class Party:
                    for party, out in outcomes.items()]
         fetched = []
         for r in results:  # ids and hashes only; who really sent it is known once it is opened
+            if r.error is not None:
+                log_event(_log, "collect.failed", logging.WARNING, party=r.party, code=r.error.code)
             for f in r.files:
                 got = self.home.inbox / (f.local or f.name)
                 if f.error is None:
+                    digest = f.sha256 or (sha256_file(got) if got.is_file() else None)
                     fetched.append(("collect.fetched", {
                         "drop_folder_of": r.party, "delivered_into_folder_of": f.sender,
-                        "sha256": f.sha256 or (sha256_file(got) if got.is_file() else None),
-                        "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)}))
+                        "sha256": digest, "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)}))
+                    log_event(_log, "collect.fetched", party=r.party, folder_of=f.sender, sha256=digest,
+                              bytes=f.size, claimed_transfer_id=_claimed_transfer_id(f.name))
+                else:
+                    log_event(_log, "collect.failed", logging.WARNING, party=r.party, code=f.error.code)
         self.ledger.notes(fetched)
         return results
 
@@ -277,6 +290,8 @@ class Party:
                 p.unlink(missing_ok=True)
             self._release(held)
             raise
+        log_event(_log, "open.imported", transfer_id=tid, party=sender, message_type=opened.schema.partition("@")[0],
+                  record_ref=wrap.record_ref(opened.document))
         if opened.schema.startswith("receipt@"):
             outcome = self._apply_receipt(opened.document, m.sender)
             if on_receipt is not None:
@@ -328,7 +343,8 @@ class Party:
         other file is left where it is; a reservation becomes `quarantined`. Returns the error to raise."""
         ledger = self.ledger
         concurrent = isinstance(exc, AlreadyReceived) and exc.in_progress  # the holder will move it to opened/
-        if from_inbox and not concurrent:
+        quarantined = from_inbox and not concurrent
+        if quarantined:
             q = quarantine(self.home, source, exc, clock=self.clock)
             data: dict[str, Any] = {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name}
             note, event = f"(package moved to quarantine: {q.path.name})", "in.quarantined"
@@ -343,6 +359,8 @@ class Party:
             extra.update(transfer_id=tid, sender=sender)
         else:
             ledger.note(event, data)
+        log_event(_log, "open.quarantined" if quarantined else "open.refused", logging.WARNING,
+                  code=exc.code, sha256=data["sha256"], transfer_id=extra.get("transfer_id"), party=extra.get("sender"))
         prefix = f"{source}: " if exc.code == "package.not-a-package" else ""
         if isinstance(exc, AlreadyReceived):
             prefix = "package rejected: "  # as every other refusal of a package says
@@ -377,7 +395,11 @@ class Party:
     def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> ReceiptOutcome:
         """A verified receipt closes our outbound transfer, if it is ours and went to its sender
         (`receipts.apply_receipt`; one that does not apply is noted in the audit log)."""
-        return apply_receipt(self.ledger, receipt, sender)
+        outcome = apply_receipt(self.ledger, receipt, sender)
+        log_event(_log, "receipt.applied", logging.WARNING if outcome.warning else logging.INFO,
+                  in_reply_to=outcome.in_reply_to, party=outcome.party, stage=outcome.stage, status=outcome.status,
+                  result=outcome.result)
+        return outcome
 
     # -- housekeeping -----------------------------------------------------------------------
     def prune_keys(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
@@ -388,7 +410,25 @@ class Party:
         """
         if dry_run:
             return self.keystore.prunable()
-        return self.keystore.prune(record=lambda entry: self.ledger.note("key.destroyed", entry))
+
+        def record(entry: dict[str, Any]) -> None:
+            self.ledger.note("key.destroyed", entry)
+            log_event(_log, "key.destroyed", kid=entry.get("kid"), use=entry.get("use"))
+
+        return self.keystore.prune(record=record)
+
+
+def _log_sent(result: PartyResult, manifests: dict[str, package.Manifest | None]) -> None:
+    """send.sent / send.failed for each file (by transfer id; a file that is not a package by size only)."""
+    if result.error is not None:
+        log_event(_log, "send.failed", logging.WARNING, party=result.party, code=result.error.code)
+    for f in result.files:
+        m = manifests.get(f.name)
+        tid = m.transfer_id if m is not None else None
+        if f.error is None:
+            log_event(_log, "send.sent", transfer_id=tid, party=result.party, bytes=f.size)
+        else:
+            log_event(_log, "send.failed", logging.WARNING, transfer_id=tid, party=result.party, code=f.error.code)
 
 
 def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:

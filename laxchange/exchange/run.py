@@ -26,6 +26,8 @@ run, so its timeout is paid once. One partner's failure never stops the others.
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +40,20 @@ from laxchange.exchange.inbound import ImportReport, Renderer, import_held, rece
 from laxchange.exchange.party import Party
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
-from laxchange.transport import PartyResult, RetryingTransport, Runner, Transport
+from laxchange.logs import RUN_STAGES, log_event
+from laxchange.transport import PartyProgress, PartyResult, RetryingTransport, Runner, Transport
 
-__all__ = ["DEFAULT_RECEIPT_DUE", "DEFAULT_UNCOLLECTED_AFTER", "KEY_WARNING", "RunReport", "run_nightly"]
+__all__ = ["DEFAULT_RECEIPT_DUE", "DEFAULT_UNCOLLECTED_AFTER", "KEY_WARNING", "STAGES", "RunReport", "run_nightly"]
 
 T = TypeVar("T")
 
 DEFAULT_UNCOLLECTED_AFTER = dt.timedelta(days=5)
 DEFAULT_RECEIPT_DUE = dt.timedelta(hours=48)
 KEY_WARNING = dt.timedelta(days=30)
+#: The run's stages in order, as `on_stage` and the `run.stage` log event name them.
+STAGES = RUN_STAGES
+
+_log = logging.getLogger(__name__)
 
 #: Outbound states that wait for the partner (collection, then a receipt).
 _WAITING = (Outbound.SENT, Outbound.UNCOLLECTED)
@@ -172,6 +179,7 @@ def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
             party.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, audit={"by": "run"})
             report.expired.append({"transfer_id": t.transfer_id, "party": t.party, "was": t.state,
                                    "expires": t.expires})
+            log_event(_log, "run.expired", transfer_id=t.transfer_id, party=t.party)
     try:
         report.keys_pruned = party.prune_keys()
     except LaxError as exc:
@@ -192,7 +200,7 @@ def _queued(party: Party) -> dict[str, list[Path]]:
 
 
 def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
-                  listed: dict[str, set[str]]) -> None:
+                  listed: dict[str, set[str]], progress: PartyProgress | None) -> None:
     """List our sender folder on `who`'s server, then send its queued packages (one connection)."""
     listing: LaxError | None = None
     try:
@@ -204,7 +212,7 @@ def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
     if not files:
         return
     try:
-        result = party.send(who, files)
+        result = party.send(who, files, progress=progress)
     except LaxError as exc:
         result = PartyResult(who, error=exc)
     if result.error is not None:
@@ -235,8 +243,12 @@ def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[s
                                          audit={"by": "run", "days": (now - since).days})
                     item["state"] = str(Outbound.UNCOLLECTED)
                 report.uncollected.append({**item, "days": (now - since).days})
+                log_event(_log, "run.uncollected", logging.WARNING, transfer_id=t.transfer_id, party=t.party,
+                          days=(now - since).days)
         elif now - since >= receipt_due:
             report.overdue.append({**item, "hours": int((now - since).total_seconds() // 3600)})
+            log_event(_log, "run.overdue", logging.WARNING, transfer_id=t.transfer_id, party=t.party,
+                      hours=report.overdue[-1]["hours"])
 
 
 def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
@@ -272,11 +284,26 @@ def _import_failures(imp: ImportReport) -> Iterable[Failure]:
                 for s in imp.receipts_sent if s.error is not None)
 
 
+def _log_finished(report: RunReport, started: float) -> None:
+    for f in report.failures:
+        log_event(_log, "run.failure", logging.WARNING, step=f.step, party=f.party, code=f.error.code)
+    counts = report.imported.counts() if report.imported is not None else {}
+    log_event(_log, "run.finished", logging.INFO if report.ok else logging.WARNING, complete=report.ok,
+              sent=len(report.sent), imported=counts.get("imported", 0) + counts.get("receipt", 0),
+              quarantined=counts.get("quarantined", 0), failures=len(report.failures),
+              uncollected=len(report.uncollected), overdue=len(report.overdue), expired=len(report.expired),
+              ms=int((time.monotonic() - started) * 1000))
+
+
 def run_nightly(party: Party, *, collect: bool = True,
                 uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
-                receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None) -> RunReport:
+                receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None,
+                on_stage: Callable[[str], None] | None = None, progress: PartyProgress | None = None) -> RunReport:
     """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock;
-    otherwise always returns a report (`RunReport.ok` False: exit 10)."""
+    otherwise always returns a report (`RunReport.ok` False: exit 10).
+
+    `on_stage(name)` is called as each of `STAGES` starts, and `progress` is told of every file sent
+    or collected as it goes (the CLI draws them on a terminal; the library prints nothing)."""
     home = party.home
     home.require()
     home.ensure()
@@ -287,23 +314,36 @@ def run_nightly(party: Party, *, collect: bool = True,
                             on_retry=base.on_retry, max_parallel=1)
     inner = Party(home=home, keystore=party.keystore, directory=party.directory, clock=party.clock,
                   transports=runner, ledger=party.ledger)
+    def stage(name: str) -> None:
+        log_event(_log, "run.stage", stage=name)
+        if on_stage is not None:
+            on_stage(name)
+
     with RunLock(home.run_lock, clock=party.clock):
+        started = time.monotonic()
+        log_event(_log, "run.started", party=party.keystore.ring().party)
         try:
+            stage("housekeeping")
             _housekeeping(inner, report, now)
             queued = _queued(inner)
             receipts, _ = _from_audit(inner)
             waiting = {t.party for t in inner.ledger.transfers(direction="out")
                        if t.state in _WAITING and t.transfer_id not in receipts}
             listed: dict[str, set[str]] = {}
+            stage("partners")
             for who in sorted(set(queued) | waiting):
-                _partner_step(inner, who, queued.get(who, []), report, listed)
-            report.imported = import_held(inner, collect=collect, render=render)
+                _partner_step(inner, who, queued.get(who, []), report, listed, progress)
+            stage("import")
+            report.imported = import_held(inner, collect=collect, render=render, progress=progress)
             report.failures.extend(_import_failures(report.imported))
             report.receipt_warnings = [i.receipt.to_dict() for i in report.imported.items
                                        if i.receipt is not None and i.receipt.warning]
+            stage("deadlines")
             _deadlines(inner, report, now, listed, uncollected_after, receipt_due)
+            stage("report")
             report.counts = _counts(inner)
             report.partners = _partner_names(inner, report)
         finally:
             runner.close_all()
+        _log_finished(report, started)
     return report

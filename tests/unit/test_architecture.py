@@ -20,7 +20,7 @@ PKG = REPO / "laxchange"
 
 #: Lower numbers are lower layers. A part not listed here fails the test, so new folders get a place.
 LAYERS: dict[str, int] = {
-    "errors": 0, "_util": 0, "clock": 0,
+    "errors": 0, "_util": 0, "clock": 0, "logs": 0,
     "home": 1, "passphrase": 1,
     "age": 2, "dsse": 2, "models": 2,
     "validate": 3, "samples": 3,

@@ -1,4 +1,5 @@
-"""docs/operations.md: the systemd units and the cron line parse, and run what `laxchange run` accepts."""
+"""docs/operations.md: the systemd units and the cron line parse, and run what `laxchange` and `laxchange run`
+accept."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import shlex
 from pathlib import Path
 
-from laxchange.cli import COMMANDS, load_command
+from laxchange.cli import COMMANDS, load_command, main
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
@@ -34,6 +35,7 @@ def _check_laxchange_args(argv: list[str]) -> None:
     assert argv[0].endswith("/laxchange")
     rest = argv[1:]
     assert "run" in rest
+    main.make_context("laxchange", [*rest[:rest.index("run")], "run"])  # the root options before `run` exist
     run = load_command(COMMANDS["run"][0])
     known = {o for p in run.params for o in p.opts}
     for arg in rest[rest.index("run") + 1:]:

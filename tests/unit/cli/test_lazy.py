@@ -11,7 +11,7 @@ import pytest
 
 from laxchange.cli import COMMANDS, LazyGroup, load_command, main
 
-HEAVY = ("paramiko", "cryptography", "jsonschema", "jsonschema_rs", "pydantic")
+HEAVY = ("paramiko", "cryptography", "jsonschema", "jsonschema_rs", "pydantic", "rich")
 
 _PROBE = """
 import json, runpy, sys
