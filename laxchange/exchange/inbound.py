@@ -37,13 +37,13 @@ from laxchange import package
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
-from laxchange.exchange.mis_csv import record_of_message, write_csv
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Inbound, Outbound
+from laxchange.mis import record_of_message, write_csv
 from laxchange.transport import PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",

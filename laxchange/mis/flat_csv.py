@@ -1,4 +1,4 @@
-"""The flat CSV `import` writes for a school's or council's MIS: one header row, one row per record.
+"""The flat CSV a school's or council's MIS loads (`import` writes it): one header row, one row per record.
 
 Columns are fixed and documented in docs/import.md (`COLUMNS` is the list; a test keeps the two
 equal). RFC 4180: comma-separated, fields quoted when they hold a comma, quote or line break,
