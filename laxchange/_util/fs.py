@@ -9,6 +9,7 @@ without ever blocking itself.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -23,7 +24,7 @@ from typing import BinaryIO
 from laxchange.errors import InvalidData, LaxError, UsageError
 
 __all__ = ["check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic", "open_regular",
-           "read_bounded", "sha256_file", "write_atomic"]
+           "read_bounded", "sha256_file", "write_atomic", "write_new", "write_new_atomic"]
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -166,6 +167,30 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
     """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
     with open_atomic(path, mode=mode) as fh:
         fh.write(data)
+
+
+def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+    """Write a file that must not exist yet, visible complete or not at all; FileExistsError if it does.
+
+    The data goes to a temporary file (fsynced, `mode` set on the descriptor) that is then
+    hard-linked to `path`: the link fails if the name exists, even if the file appeared a moment
+    ago, so an existing file is never replaced (`write_atomic` replaces; this never does). Unlike
+    `write_new` (for a private staging folder renamed into place later), a reader never sees the
+    file half-written, so it suits a file written straight where the user asked.
+    """
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, p)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(p.parent)
 
 
 def _same_file(a: Path, b: Path) -> bool:
