@@ -357,6 +357,16 @@ CODES: dict[str, str] = {
     "render.no-record": "the document or package carries no education record to render",
     "render.output-exists": "the HTML output file already exists (pass --force to replace it)",
     "render.output-unwritable": "the HTML output file cannot be written",
+    # what a school MIS loads: the CTF, CSV tables, records from a spreadsheet (laxchange.mis)
+    "output.unwritable": "an output file cannot be written (folder missing or not writable)",
+    "ctf.version": "a CTF version laxchange does not write",
+    "ctf.no-school": "the record names no school, so there is no MIS to load a CTF into",
+    "ctf.no-laestab": "the record's school has no DfE number (LAESTAB), which a CTF header needs",
+    "ctf.invalid-character": "a value holds a character XML cannot carry (a control character)",
+    "export.format": "`laxchange export` was given neither or both of --ctf and --csv",
+    "export.no-output": "`laxchange export` needs -o (the CTF file or the CSV folder)",
+    "export.no-record": "the document or transfer carries no education record to export",
+    "export.source": "the export source is neither a file nor an imported transfer id",
     # the demo
     "demo.invalid-sample": "a generated sample failed validation (a bug)",
     "demo.notify": "the demo's notify-placement failed",

@@ -77,6 +77,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."),
     "run": ("laxchange.cli.run_cmd:run_cmd",
             "The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."),
+    "export": ("laxchange.cli.export_cmd:export_cmd",
+               "Export a record as a school MIS loads it: a partial CTF (--ctf) or CSV tables (--csv)."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
     "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",
