@@ -367,6 +367,13 @@ CODES: dict[str, str] = {
     "export.no-output": "`laxchange export` needs -o (the CTF file or the CSV folder)",
     "export.no-record": "the document or transfer carries no education record to export",
     "export.source": "the export source is neither a file nor an imported transfer id",
+    "csv.encoding": "the CSV file is not UTF-8",
+    "csv.syntax": "the CSV file cannot be read (unbalanced quotes)",
+    "csv.empty": "the CSV file has no header, or no rows",
+    "csv.too-large": "the CSV file has more bytes or rows than the limit",
+    "csv.unknown-column": "the CSV header names a column the template does not have",
+    "csv.duplicate-column": "the CSV header names a column twice",
+    "csv.missing-column": "the CSV header lacks a column every record needs",
     # the demo
     "demo.invalid-sample": "a generated sample failed validation (a bug)",
     "demo.notify": "the demo's notify-placement failed",

@@ -79,6 +79,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
             "The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."),
     "export": ("laxchange.cli.export_cmd:export_cmd",
                "Export a record as a school MIS loads it: a partial CTF (--ctf) or CSV tables (--csv)."),
+    "records": ("laxchange.cli.records_cmd:records_group",
+                "Education records from a spreadsheet (CSV): the template, and from-csv."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
     "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",

@@ -1,6 +1,7 @@
 """Issue 15's acceptance, as the users would run it: council A sends a PEP over the embedded SFTP
 server; school B imports it (the received folder now has the table CSVs too) and exports a
-partial CTF 25 for its MIS and the CSV tables."""
+partial CTF 25 for its MIS and the CSV tables; a virtual school turns a 20-row spreadsheet with
+two bad rows into 18 records and a report of the two."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from laxchange import samples
 from laxchange.cli import main
-from laxchange.mis import TABLES
+from laxchange.mis import TABLES, record_to_row
+from laxchange.mis.from_csv import COLUMNS
 from tests.support.drop_server import B, two_homes
 from tests.support.parties import PASSPHRASE, Party, record
 
@@ -81,3 +84,23 @@ def test_a_school_imports_a_pep_and_exports_a_ctf_and_csv(homes: tuple[Party, Pa
     # `received export` copies the table CSVs too (they are in the manifest)
     assert lax(b, "received", "export", tid, "--to", str(tmp_path / "copy")).exit_code == 0
     assert all((tmp_path / "copy" / name).is_file() for name in TABLES)
+
+
+def test_a_virtual_school_turns_twenty_rows_with_two_bad_into_eighteen_records(tmp_path: Path) -> None:
+    rows = [record_to_row(samples.education_record(seed)) for seed in range(101, 121)]
+    rows[6]["date_of_birth"] = "2015-13-01"  # spreadsheet row 8
+    rows[15]["placing_la"] = "999"           # row 17: no such council
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([c.name for c in COLUMNS])
+    w.writerows([[r[c.name] for c in COLUMNS] for r in rows])
+    path = tmp_path / "epep-export.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8"))
+    out = tmp_path / "records"
+    r = lax(None, "records", "from-csv", str(path), "-o", str(out))
+    assert r.exit_code == 10, r.output
+    assert len(list(out.glob("row-*.json"))) == 18
+    assert "row 8, column date_of_birth:" in r.stdout and "row 17, column placing_la:" in r.stdout
+    assert "2 row(s) not written" in r.stdout
+    r = lax(None, "validate", str(out))
+    assert r.exit_code == 0, r.output

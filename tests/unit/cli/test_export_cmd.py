@@ -1,4 +1,4 @@
-"""`laxchange export` as its users run it: the files written, exit
+"""`laxchange export` and `laxchange records` as their users run them: the files written, exit
 codes, refusals with nothing written, and --json."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from click.testing import CliRunner, Result
 
 from laxchange import samples
 from laxchange.cli import main
-from laxchange.mis import TABLES
+from laxchange.mis import TABLES, record_to_row, template_text
+from laxchange.mis.from_csv import COLUMNS
 from tests.support.parties import make_party
 
 
@@ -92,3 +93,48 @@ def test_an_unknown_transfer_says_how_to_find_one(tmp_path: Path) -> None:
     assert r.exit_code == 2 and not (tmp_path / "x.xml").exists()
     out = json.loads(r.stdout)
     assert out["error"] == "received.not-found" and "laxchange received list" in out["hint"]
+
+
+def test_records_template_prints_the_shipped_template() -> None:
+    r = lax("records", "template")
+    assert r.exit_code == 0 and r.stdout.splitlines() == template_text().splitlines()
+    assert r.stdout.splitlines()[0].split(",") == [c.name for c in COLUMNS]
+
+
+def _template(tmp_path: Path, seeds: range, break_rows: dict[int, tuple[str, str]]) -> Path:
+    rows = [record_to_row(samples.education_record(s)) for s in seeds]
+    for index, (column, value) in break_rows.items():
+        rows[index][column] = value
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow([c.name for c in COLUMNS])
+    w.writerows([[r[c.name] for c in COLUMNS] for r in rows])
+    path = tmp_path / "epep.csv"
+    path.write_text(buf.getvalue())
+    return path
+
+
+def test_records_from_csv_partial_success_is_exit_10_with_a_clear_report(tmp_path: Path) -> None:
+    path = _template(tmp_path, range(1, 21), {3: ("upn", "A123"), 10: ("sen_provision", "X")})
+    out = tmp_path / "records"
+    r = lax("records", "from-csv", str(path), "-o", str(out))
+    assert r.exit_code == 10, r.output
+    assert "NOT WRITTEN row 5" in r.stdout and "row 5, column upn:" in r.stdout
+    assert "row 12, column sen_provision:" in r.stdout and "hint:" in r.stdout
+    assert "18 records written" in r.stdout
+    assert len(list(out.iterdir())) == 18
+    r = lax("--json", "records", "from-csv", str(path), "-o", str(tmp_path / "again"))
+    assert r.exit_code == 10
+    data = json.loads(r.stdout)
+    assert data["ok"] is False and data["counts"] == {"rows": 20, "written": 18, "failed": 2}
+    assert [(f["row"], [e["column"] for e in f["errors"]]) for f in data["failed"]] == [
+        (5, ["upn"]), (12, ["sen_provision"])]
+
+
+def test_records_from_csv_all_good_is_0_and_none_good_is_1(tmp_path: Path) -> None:
+    good = _template(tmp_path, range(1, 4), {})
+    r = lax("records", "from-csv", str(good), "-o", str(tmp_path / "ok"))
+    assert r.exit_code == 0 and "3 record(s) written" in r.stdout
+    bad = _template(tmp_path, range(1, 3), {0: ("home_la", "000"), 1: ("home_la", "000")})
+    r = lax("records", "from-csv", str(bad), "-o", str(tmp_path / "none"))
+    assert r.exit_code == 1 and "nothing written" in r.stderr and not (tmp_path / "none").exists()
