@@ -9,21 +9,24 @@ without ever blocking itself.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from laxchange.errors import InvalidData, LaxError, UsageError
 
-__all__ = ["check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic", "open_regular",
-           "read_bounded", "sha256_file", "write_atomic"]
+__all__ = ["check_new_folder", "check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic",
+           "open_regular", "read_bounded", "sha256_file", "write_atomic", "write_new", "write_new_atomic",
+           "write_new_folder"]
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -168,6 +171,30 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
         fh.write(data)
 
 
+def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+    """Write a file that must not exist yet, visible complete or not at all; FileExistsError if it does.
+
+    The data goes to a temporary file (fsynced, `mode` set on the descriptor) that is then
+    hard-linked to `path`: the link fails if the name exists, even if the file appeared a moment
+    ago, so an existing file is never replaced (`write_atomic` replaces; this never does). Unlike
+    `write_new` (for a private staging folder renamed into place later), a reader never sees the
+    file half-written, so it suits a file written straight where the user asked.
+    """
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(tmp, p)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(p.parent)
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
@@ -201,3 +228,54 @@ def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.Path
         what_is = "is not a folder" if parent.exists() else "does not exist"
         raise UsageError(f"the folder {parent} for {what} {p.name} {what_is}; nothing was written",
                          code="output.no-folder", hint=f"create it first (mkdir -p {parent}) or choose another path")
+
+
+def check_new_folder(path: str | os.PathLike[str], *, what: str = "output folder") -> None:
+    """Refuse an output folder that is a file, holds anything, or has no parent folder.
+
+    An empty existing folder is fine (`write_new_folder` replaces it). Call it before any work.
+    """
+    p = Path(path)
+    if os.path.lexists(p):
+        if not p.is_dir() or p.is_symlink():
+            raise UsageError(f"{what} {p} exists and is not a folder; nothing was written", code="output.exists",
+                             hint="name a new folder")
+        if any(p.iterdir()):
+            raise UsageError(f"{what} {p} is not empty; nothing was written", code="output.exists",
+                             hint="name a new (or empty) folder, so no earlier output is mixed in or replaced")
+        return
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"the folder {parent} for {what} {p.name} does not exist; nothing was written",
+                         code="output.no-folder", hint=f"create it first (mkdir -p {parent}) or choose another path")
+
+
+def write_new_folder(path: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
+                     what: str = "output folder") -> list[Path]:
+    """Write `files` (plain name -> bytes) into a folder that appears complete or not at all.
+
+    They go into a hidden sibling folder (0700, each file fsynced, mode `mode`), which is then
+    renamed to `path`; rename(2) replaces only an empty folder, so nothing is ever overwritten.
+    """
+    p = Path(path)
+    check_new_folder(p, what=what)
+    for name in files:
+        if not name or Path(name).name != name or name.startswith("."):
+            raise ValueError(f"not a plain file name: {name!r}")
+    tmp = Path(tempfile.mkdtemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp"))
+    try:
+        for name, data in files.items():
+            write_new(tmp / name, data, mode=mode)  # each file fsynced; the folder once, before its rename
+        fsync_dir(tmp)
+        try:
+            os.rename(tmp, p)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise UsageError(f"{what} {p} appeared while it was being written; nothing was written",
+                                 code="output.exists", hint="name a new folder") from None
+            raise
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fsync_dir(p.parent if str(p.parent) else ".")
+    return [p / name for name in files]

@@ -8,6 +8,8 @@ each verified message into its own folder (docs/import.md):
         manifest.json             what arrived: ids, schema, sender, hashes, file names
         record.json               the message as received (verified JSON)
         record.csv                the flat CSV for an MIS, when the message carries an education record
+        targets.csv, actions.csv, attainment.csv, attendance.csv, exclusions.csv
+                                  one CSV per repeating table of the record (laxchange.mis.csv_tables)
         pep.html                  the readable PEP, when the caller can render one
         attachments/attachment-N.EXT   each attachment (the sender's name for it is in manifest.json)
 
@@ -38,7 +40,6 @@ from laxchange import package
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
-from laxchange.exchange.mis_csv import record_of_message, write_csv
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
 from laxchange.home import Home, json_object, load_home_file
@@ -46,11 +47,12 @@ from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Inbound, Outbound
 from laxchange.logs import log_event
+from laxchange.mis import record_of_message, table_files, write_csv
 from laxchange.transport import PartyProgress, PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_root", "reject_reason",
-           "send_applied"]
+           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_record", "received_root",
+           "reject_reason", "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -210,6 +212,27 @@ def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Re
     return hits[0]
 
 
+def received_record(found: Received) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the education record an imported transfer carries, the transfer's columns for the flat CSV).
+
+    Read from its `record.json`, which was verified when it was imported; the package is not
+    opened again. A UsageError if the transfer carries no record (a receipt, an exclusion notice).
+    """
+    m = found.manifest
+    document = load_home_file(found.path / RECORD_JSON, json_object, what="received record")
+    record = record_of_message(document)
+    if record is None:
+        raise UsageError(f"transfer {m.get('transfer_id')} is a {m.get('message_type')}, which carries no education "
+                         "record; nothing was written", code="export.no-record",
+                         hint="export a transfer that brought a record (`laxchange received list` shows the schemas)")
+    meta = {"transfer_id": m.get("transfer_id"), "sender": m.get("sender"), "message_type": m.get("message_type"),
+            "received_at": m.get("received_at"),
+            "transfer_reason": document.get("transfer_reason") or document.get("reason"),
+            "attachments_count": sum(1 for f in m.get("files", []) if isinstance(f, dict)
+                                     and f.get("kind") == "attachment")}
+    return dict(record), meta
+
+
 def export_received(home: Home, transfer_id: str, dest: Path, sender: str | None = None) -> list[Path]:
     """Copy an imported transfer's files (record, CSV, HTML, attachments, manifest) into `dest`,
     a new folder; the package is not opened again. Refuses an existing `dest` (nothing is overwritten)."""
@@ -293,9 +316,9 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         meta = {"transfer_id": m.transfer_id, "sender": m.sender, "message_type": name,
                 "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
                 "attachments_count": len(opened.attachments)}
-        data = write_csv(record, meta)
-        write_new(staging / RECORD_CSV, data)
-        files.append({"name": RECORD_CSV, "kind": "csv", "sha256": sha256_file(staging / RECORD_CSV)})
+        for csv_name, data in {RECORD_CSV: write_csv(record, meta), **table_files(record, meta)}.items():
+            write_new(staging / csv_name, data)
+            files.append({"name": csv_name, "kind": "csv", "sha256": sha256_file(staging / csv_name)})
         if render is not None:
             try:
                 write_new(staging / PEP_HTML, render(dict(record)).encode("utf-8"))

@@ -17,9 +17,6 @@ the `deadlines` section of their dictionary when it has one.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,19 +108,8 @@ def write_html(path: Path, html: str, *, force: bool = False, option: str = "-o"
     try:
         if force:
             fs.write_atomic(path, data, mode=0o600)
-            return
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                os.fchmod(fh.fileno(), 0o600)
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.link(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        fs.fsync_dir(path.parent)
+        else:
+            fs.write_new_atomic(path, data, mode=0o600)
     except FileExistsError:
         raise _exists(path, option) from None
     except OSError as exc:

@@ -102,10 +102,14 @@ def _finding(err: jsonschema.ValidationError) -> Finding:
     elif (kind in ("oneOf", "anyOf") and isinstance(branches := err.validator_value, list)
           and all(set(b) == {"required"} for b in branches)):
         names = [b["required"][0] for b in branches]
-        message = f"give exactly one of: {', '.join(names)}"
-        return Finding("error", json_path(parts), f"schema.{kind}", message,
-                       "a child without a UPN needs an SSDA903 reason (UN1-UN5) in upn_unknown_reason"
-                       if "upn" in names else "remove one of them")
+        given = [n for n in names if isinstance(err.instance, Mapping) and n in err.instance]
+        if kind == "anyOf":  # at least one (a contact's email or phone): it fails only when none is given
+            message, hint = f"give at least one of: {', '.join(names)}", f"add the {' or the '.join(names)}"
+        else:
+            message = f"give exactly one of: {', '.join(names)}"
+            hint = ("a child without a UPN needs an SSDA903 reason (UN1-UN5) in upn_unknown_reason"
+                    if "upn" in names and not given else "remove one of them")
+        return Finding("error", json_path(parts), f"schema.{kind}", message, hint)
     elif kind in ("oneOf", "anyOf"):
         message = f"does not match exactly one allowed shape ({kind}); " + "; ".join(
             sorted({c.message for c in err.context})[:3])

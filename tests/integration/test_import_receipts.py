@@ -21,7 +21,7 @@ from click.testing import CliRunner, Result
 
 from laxchange import package
 from laxchange.cli import main
-from laxchange.exchange.mis_csv import COLUMNS
+from laxchange.mis import COLUMNS
 from tests.support.drop_server import two_homes
 from tests.support.parties import PASSPHRASE, Party, record
 

@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "errors": 0, "_util": 0, "clock": 0, "logs": 0,
     "home": 1, "passphrase": 1,
     "age": 2, "dsse": 2, "models": 2,
-    "validate": 3, "samples": 3,
+    "validate": 3, "samples": 3, "mis": 3,
     "transport": 4, "ledger": 4,
     "trust": 5,
     "package": 6,

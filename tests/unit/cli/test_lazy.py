@@ -39,8 +39,10 @@ def test_table_lists_every_command_the_modules_define() -> None:
     specs = {spec for spec, _ in COMMANDS.values()}
     for module in modules:
         mod = sys.modules.get(module) or __import__(module, fromlist=["_"])
+        # a group's subcommand may share a top-level name (`received export` and `export`)
+        sub = {id(c) for obj in vars(mod).values() if isinstance(obj, click.Group) for c in obj.commands.values()}
         top = {f"{module}:{attr}" for attr, obj in vars(mod).items()
-               if isinstance(obj, click.Command) and obj.name in COMMANDS}
+               if isinstance(obj, click.Command) and obj.name in COMMANDS and id(obj) not in sub}
         assert top <= specs, top - specs
 
 

@@ -18,9 +18,9 @@ from laxchange.cli import main
 from laxchange.errors import UsageError
 from laxchange.exchange import Party
 from laxchange.exchange.inbound import find_received, import_inbox, send_applied
-from laxchange.exchange.mis_csv import COLUMNS, csv_cell, write_csv
 from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
+from laxchange.mis import COLUMNS, csv_cell, write_csv
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from tests.support.forge import forge, statement_for
 from tests.support.parties import PASSPHRASE, T0, make_party, record

@@ -394,3 +394,21 @@ def test_validation_does_not_load_a_grammar_compiler_at_start_up() -> None:
     code = "import sys, laxchange.validate; print(sorted(m for m in ('lark', 'rfc3987_syntax') if m in sys.modules))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert r.stdout.strip() == "[]"
+
+
+def test_a_contact_with_neither_email_nor_phone_is_told_to_add_one() -> None:
+    doc = record()
+    del doc["pep"]["vsh_contact"]["email"], doc["pep"]["vsh_contact"]["phone"]
+    [f] = validate_document(doc, clock=CLOCK).errors
+    assert (f.path, f.rule, f.message, f.hint) == (
+        "$.pep.vsh_contact", "schema.anyOf", "give at least one of: email, phone", "add the email or the phone")
+
+
+def test_upn_and_its_unknown_reason_together_are_told_to_drop_one() -> None:
+    doc = record()
+    doc["child"]["upn_unknown_reason"] = "UN2"
+    [f] = validate_document(doc, clock=CLOCK).errors
+    assert (f.path, f.rule, f.hint) == ("$.child", "schema.oneOf", "remove one of them")
+    del doc["child"]["upn"], doc["child"]["upn_unknown_reason"]
+    [f] = validate_document(doc, clock=CLOCK).errors
+    assert f.rule == "schema.oneOf" and "UN1-UN5" in f.hint

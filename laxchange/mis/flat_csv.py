@@ -1,4 +1,4 @@
-"""The flat CSV `import` writes for a school's or council's MIS: one header row, one row per record.
+"""The flat CSV a school's or council's MIS loads (`import` writes it): one header row, one row per record.
 
 Columns are fixed and documented in docs/import.md (`COLUMNS` is the list; a test keeps the two
 equal). RFC 4180: comma-separated, fields quoted when they hold a comma, quote or line break,
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["COLUMNS", "FORMULA_START", "csv_cell", "record_of_message", "record_row", "write_csv"]
+__all__ = ["COLUMNS", "FORMULA_START", "attendance_pct", "csv_bytes", "csv_cell", "record_of_message", "record_row",
+           "write_csv"]
 
 #: A cell starting with one of these is prefixed with "'" (spreadsheets would treat it as a formula).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -34,9 +35,9 @@ def _latest_attendance(rec: Mapping[str, Any]) -> Mapping[str, Any]:
     return max(rows, key=lambda a: str(a.get("end") or ""), default={})
 
 
-def _attendance_pct(rec: Mapping[str, Any]) -> str:
-    a = _latest_attendance(rec)
-    possible, attended = a.get("sessions_possible"), a.get("sessions_attended")
+def attendance_pct(period: Mapping[str, Any]) -> str:
+    """Sessions attended / possible x 100, one decimal; empty when not known."""
+    possible, attended = period.get("sessions_possible"), period.get("sessions_attended")
     if isinstance(possible, int) and isinstance(attended, int) and possible > 0:
         return f"{100 * attended / possible:.1f}"
     return ""
@@ -94,7 +95,7 @@ _COLUMNS: list[Column] = [
     ("sessions_attended", _att("sessions_attended")),
     ("authorised_absence", _att("authorised_absence")),
     ("unauthorised_absence", _att("unauthorised_absence")),
-    ("attendance_pct", lambda rec, _meta: _attendance_pct(rec)),
+    ("attendance_pct", lambda rec, _meta: attendance_pct(_latest_attendance(rec))),
     ("exclusions_count", lambda rec, _meta: len(rec.get("exclusions") or [])),
     ("attachments_count", _m("attachments_count")),
 ]
@@ -129,10 +130,15 @@ def record_row(record: Mapping[str, Any], meta: Mapping[str, Any]) -> list[str]:
     return [csv_cell(get(record, meta)) for _, get in _COLUMNS]
 
 
-def write_csv(record: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
-    """The CSV file (header and one row) for `record`; `meta` gives the transfer's columns."""
+def csv_bytes(header: list[str], rows: Iterable[list[str]]) -> bytes:
+    """An RFC 4180 file: the header, then `rows` (cells already made with `csv_cell`), CRLF, UTF-8, no BOM."""
     buf = io.StringIO()
     w = csv.writer(buf, dialect="excel", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    w.writerow(COLUMNS)
-    w.writerow(record_row(record, meta))
+    w.writerow(header)
+    w.writerows(rows)
     return buf.getvalue().encode("utf-8")
+
+
+def write_csv(record: Mapping[str, Any], meta: Mapping[str, Any]) -> bytes:
+    """The CSV file (header and one row) for `record`; `meta` gives the transfer's columns."""
+    return csv_bytes(COLUMNS, [record_row(record, meta)])
