@@ -163,7 +163,7 @@ def _is_program(word: str) -> bool:
 
 def laxchange_argv(code: str) -> list[list[str]]:
     """The argument lists (after the program name) of every laxchange run in `code`, where a shell
-    would run it: first in its command, after environment assignments, sudo [-u USER], env, exec."""
+    would run it: first in its command, after environment assignments, sudo [-u USER], env, exec, flock FILE."""
     found = []
     for words in _commands(code):
         i = 0
@@ -177,6 +177,11 @@ def laxchange_argv(code: str) -> list[list[str]]:
                 i += 1
             elif w in PREFIXES:
                 i += 3 if w == "sudo" and words[i + 1:i + 2] == ["-u"] else 1
+            elif w == "flock":  # flock [OPTIONS] LOCKFILE COMMAND...
+                i += 1
+                while i < len(words) and words[i].startswith("-"):
+                    i += 1
+                i += 1
             else:
                 if _is_program(w):
                     found.append(words[i + 1:])
@@ -310,11 +315,13 @@ def test_checker_passes_real_commands_and_leaves_other_code_alone() -> None:
         "install -d -o laxchange -g laxchange /etc/laxchange",
         "Description=laxchange nightly exchange",
         "laxchange COMMAND --help",
+        "sudo -u laxchange flock --nonblock /h/run.lock env A=b laxchange keys passphrase --new-passphrase-file f",
     ]
     for code in good:
         assert [p for argv in laxchange_argv(code) for p in command_problems(argv)] == [], code
     assert laxchange_argv("install -o laxchange x") == []
     assert laxchange_argv("a && laxchange status --overdue") == [["status", "--overdue"]]
+    assert laxchange_argv("flock -n /h/run.lock laxchange keys prune") == [["keys", "prune"]]
 
 
 def test_checker_finds_broken_links_and_anchors(tmp_path: Path) -> None:
