@@ -245,6 +245,34 @@ def all_problems(docs: list[Path]) -> list[str]:
     return problems
 
 
+# --- files and tests named --------------------------------------------------------------------
+
+#: A repository path named in the text (`tests/x.py`, `tests/x.py::test_y`, `laxchange/a/`). Paths
+#: under `keys/` other than keys/README.md are a home's (`keys/archive/`); `laxchange/1` is the format.
+NAMED = re.compile(r"(?<![\w/.$-])((?:tests|laxchange|bench|scripts|schemas|docs)/[\w./-]*[\w/])(?:::(\w+))?")
+
+
+def named_problems(doc: Path, text: str | None = None) -> list[str]:
+    """Each repository file, folder or test the text names that does not exist."""
+    text = doc.read_text(encoding="utf-8") if text is None else text
+    problems = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if PLACEHOLDER in line:
+            continue
+        for m in NAMED.finditer(line):
+            path, test = m.groups()
+            if re.fullmatch(r"laxchange/\d+", path) or any(re.fullmatch(r"[A-Z_]+(\.\w+)?", part)
+                                                          for part in path.split("/")):
+                continue  # the format id, or a placeholder such as schemas/NAME/VERSION.json
+            target = REPO / path
+            if not target.exists():
+                problems.append(f"{_rel(doc)}:{n}: {path} does not exist")
+            elif test and not re.search(rf"^\s*(async )?(def|class) {test}\b", target.read_text(encoding="utf-8"),
+                                        re.M):
+                problems.append(f"{_rel(doc)}:{n}: {path} has no {test}")
+    return problems
+
+
 # --- the tests -------------------------------------------------------------------------------
 
 def test_the_documents_exist() -> None:
@@ -261,6 +289,11 @@ def test_every_relative_link_resolves(doc: Path) -> None:
 @pytest.mark.parametrize("doc", DOCS, ids=_rel)
 def test_every_command_shown_is_real(doc: Path) -> None:
     assert all_problems([doc]) == []
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=_rel)
+def test_every_file_and_test_named_exists(doc: Path) -> None:
+    assert named_problems(doc) == []
 
 
 def test_every_doc_is_reachable_from_the_readme() -> None:
@@ -333,6 +366,15 @@ def test_checker_finds_broken_links_and_anchors(tmp_path: Path) -> None:
                    "## Here\n", encoding="utf-8")
     assert [p.split(": ", 1)[1] for p in link_problems(doc)] == [
         "missing.md: no such file", "other.md#nope: other.md has no heading with the anchor #nope"]
+
+
+def test_checker_finds_files_and_tests_that_do_not_exist(tmp_path: Path) -> None:
+    doc = tmp_path / "x.md"
+    text = ("`tests/unit/test_docs.py::test_slugs_follow_githubs_rules` and `laxchange/package.py` and\n"
+            "tests/unit/test_docs.py::test_nothing and `laxchange/nowhere.py`; format laxchange/1, "
+            "schemas/NAME/VERSION.json\n`tests/unit/gone.py` (coming: see issue 1)\n")
+    assert [p.split(": ", 1)[1] for p in named_problems(doc, text)] == [
+        "tests/unit/test_docs.py has no test_nothing", "laxchange/nowhere.py does not exist"]
 
 
 def test_slugs_follow_githubs_rules() -> None:
