@@ -85,12 +85,12 @@ def test_backup_script_and_restore_check_as_written(tmp_path: Path) -> None:
     # while a run holds the lock, the script refuses and writes nothing
     with (home / "run.lock").open("a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        busy = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120)
+        busy = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120, check=False)
         fcntl.flock(held, fcntl.LOCK_UN)
     assert busy.returncode == 75 and "try again later" in busy.stderr, busy.stderr
     assert list(dest.iterdir()) == []
 
-    done = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     archives = sorted(dest.glob("*.tar.age"))
     assert len(archives) == 1 and done.stdout.strip().endswith(str(archives[0]))
@@ -122,10 +122,11 @@ def test_backup_script_and_restore_check_as_written(tmp_path: Path) -> None:
     assert shlex.split(cleanup) == ["rm", "-rf", str(scratch)], "the check ends by removing the restored records"
     marked = "".join(f"echo '@@@ {i}'\n{line}\n" for i, line in enumerate(check))
     got = subprocess.run(["bash", "-c", "set -euo pipefail\n" + marked], env=env, capture_output=True, text=True,
-                         timeout=300, cwd=tmp_path)
+                         timeout=300, cwd=tmp_path, check=False)
     assert got.returncode == 0, got.stderr
     outputs = dict(zip(check, re.split(r"^@@@ \d+\n", got.stdout, flags=re.M)[1:], strict=True))
-    by_cmd = {line.split(str(scratch), 1)[1].strip(): out for line, out in outputs.items() if "laxchange --home" in line}
+    by_cmd = {line.split(str(scratch), 1)[1].strip(): out for line, out in outputs.items()
+              if "laxchange --home" in line}
     verified = json.loads(by_cmd["--json audit verify"])
     assert verified["ok"] is True and verified["head"] == audit_at_backup["head"]
     assert "missing" not in by_cmd["keys list"] and "present" in by_cmd["keys list"]

@@ -324,10 +324,10 @@ def test_checker_finds_unknown_commands_sub_commands_and_options(tmp_path: Path)
                    "laxchange --hme A status\n```\n", encoding="utf-8")
     problems = [p.split(": ", 1)[1] for p in all_problems([doc])]
     assert sorted(problems) == sorted([
-        "`laxchange run` has no option --report: LAXCHANGE_HOME=/h laxchange --home A run --report r.html   "
-        "# a wrong option",
-        "`laxchange partners add` has no option --fingerprnt: sudo -u laxchange laxchange partners add c.json "
-        "--fingerprnt X",
+        ("`laxchange run` has no option --report: LAXCHANGE_HOME=/h laxchange --home A run --report r.html   "
+         "# a wrong option"),
+        ("`laxchange partners add` has no option --fingerprnt: sudo -u laxchange laxchange partners add c.json "
+         "--fingerprnt X"),
         "no command `laxchange keys rotat`: laxchange keys list|rotat",
         "the root group has no option --hme: laxchange --hme A status",
         "no command `laxchange doktor`: laxchange doktor",

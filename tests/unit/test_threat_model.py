@@ -113,11 +113,13 @@ def test_sql_takes_values_as_parameters() -> None:
             if isinstance(node, ast.JoinedStr):
                 text = "".join(v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str))
                 if sql.search(text):
-                    formatted += [(name, ast.unparse(v.value)) for v in node.values if isinstance(v, ast.FormattedValue)]
+                    formatted += [(name, ast.unparse(v.value)) for v in node.values
+                                  if isinstance(v, ast.FormattedValue)]
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant) \
                     and isinstance(node.left.value, str) and sql.search(node.left.value):
                 formatted.append((name, "%-formatting"))
-    assert sorted(set(formatted)) == [("laxchange/ledger/db.py", "SCHEMA_VERSION"), ("laxchange/ledger/db.py", "column")]
+    assert sorted(set(formatted)) == [("laxchange/ledger/db.py", "SCHEMA_VERSION"),
+                                      ("laxchange/ledger/db.py", "column")]
 
 
 def test_the_column_names_come_from_a_literal_list() -> None:
