@@ -3,18 +3,19 @@
 Three fictional parties, each with its own home (keys encrypted at rest, partner directory,
 inbox, quarantine): the placing council's virtual school, the host council's virtual school and
 the new school. An embedded SFTP server on 127.0.0.1 holds each party's drop folder, in which
-each sender can reach only its own sub-folder. The
-placing VSH notifies the host virtual school of an out-of-authority placement and sends the PEP
-to the school's Designated Teacher; both collect, verify and open what they were sent; the
-school acknowledges with a signed receipt; a package damaged in transit is refused and
-quarantined. Every step runs the same library code as the CLI; nothing is faked.
+each sender can reach only its own sub-folder. The story is the users' jobs, run through the
+same library calls as the CLI's commands: the placing VSH's `notify-placement` (a placement
+notification for the host virtual school, the PEP with its signed PDF for the school's
+Designated Teacher); the nightly `run` on each side (collect, verify, file under `received/`
+with a readable `pep.html`, signed delivered receipts back, the sender's transfers `delivered`);
+the school's `receipt --applied`; and a package damaged in transit, quarantined and answered
+with a signed rejection. Nothing is faked.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,13 +25,16 @@ from typing import Any
 
 import paramiko
 
-from laxchange import package, samples
-from laxchange._util import jsonio, timefmt
+from laxchange import samples
+from laxchange._util import jsonio
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError
 from laxchange.exchange import Party
+from laxchange.exchange.inbound import send_applied
+from laxchange.exchange.notify import notify_placement
+from laxchange.exchange.run import RunReport, run_nightly
 from laxchange.home import Home
-from laxchange.models.messages import RECEIPT_ID
+from laxchange.render import render_record_html
 from laxchange.transport import RetryPolicy, SftpSettings
 from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
 from laxchange.trust import PartnerDirectory, build_card
@@ -113,10 +117,10 @@ def step_validate(ctx: DemoContext, paths: list[Path]) -> None:
     ctx.results.update(validated=len(reports), warnings=warnings, broken_rules=[f.rule for f in report.errors])
 
 
-def step_parties(ctx: DemoContext, notification: dict[str, Any]) -> EmbeddedSftpServer:
+def step_parties(ctx: DemoContext, record: dict[str, Any]) -> EmbeddedSftpServer:
     """Initialise three parties, start the SFTP server for their drop folders, exchange cards."""
-    placement = notification["record"]["placement"]
-    school = notification["record"]["school"]
+    placement = record["placement"]
+    school = record["school"]
     specs = [
         (f"LA:{placement['placing_la']}", "Placing Virtual School (fictional)", "placing-vs"),
         (f"LA:{placement['host_la']}", "Host Virtual School (fictional)", "host-vs"),
@@ -165,93 +169,119 @@ def _pub_blob(home: Home) -> bytes:
     return base64.b64decode(line[1])
 
 
-def _pack(ctx: DemoContext, sender: DemoParty, doc: dict[str, Any], message_type: str, to: DemoParty) -> Path:
-    sender.home.ensure()
-    out = sender.home.outbox / f"{message_type}-{time.time_ns()}.lax"
-    return sender.me.pack(doc, message_type=message_type, recipient=to.party, out=out).path or out
+def _run(ctx: DemoContext, who: DemoParty) -> RunReport:
+    """`laxchange run` on `who`'s home: the nightly job itself, not a special path."""
+    report = run_nightly(who.me, render=render_record_html)
+    if report.failures:
+        first = report.failures[0]
+        raise SecurityError(f"demo: {who.party}'s run failed at {first.step}: {first.error.message}",
+                            code="demo.run", hint="this is a bug in the demo or the job")
+    return report
 
 
-def _deliver(ctx: DemoContext, sender: DemoParty, files: dict[str, list[Path]]) -> None:
-    for slug, paths in files.items():
-        result = sender.me.send(ctx.parties[slug].party, paths)
-        if not result.ok:
-            raise SecurityError(f"demo: delivery to {slug} failed: {result.first_error()}", code="demo.send")
+def _states(who: DemoParty) -> dict[str, str]:
+    """Outbound transfer id -> state, leaving out receipts (nobody acknowledges a receipt)."""
+    return {t.transfer_id: t.state for t in who.me.ledger.transfers(direction="out") if t.message_type != "receipt"}
 
 
-def _receive(ctx: DemoContext, receiver: DemoParty) -> list[package.Opened]:
-    """Collect from our drop folder, then verify and open each package (quarantining failures)."""
-    results = receiver.me.collect()
-    if not all(r.ok for r in results):
-        raise SecurityError(f"demo: collect failed: {[str(r.first_error()) for r in results if not r.ok]}",
-                            code="demo.collect")
-    names = [f.name for r in results for f in r.files]
-    inbox = receiver.me.open_inbox(receiver.home.root / "received", names)
-    for name, exc in inbox.refused:
-        ctx.say(f"   {receiver.party}: REFUSED {name}: {exc.message} [{exc.code}]")
-        ctx.results.setdefault("quarantined", []).append(exc.code)
-    return inbox.opened
-
-
-def step_exchange(ctx: DemoContext, notification: dict[str, Any], pep: dict[str, Any]) -> package.Opened:
-    """The VSH's job: notify the host virtual school and send the PEP to the new school."""
+def step_notify(ctx: DemoContext, record: dict[str, Any]) -> dict[str, str]:
+    """The VSH's job: `notify-placement` to the host virtual school and the new school, with the signed PEP."""
     vsh, host, school = ctx.parties["placing-vs"], ctx.parties["host-vs"], ctx.parties["school"]
+    pdf = ctx.workdir / "files" / "Signed PEP (fictional).pdf"
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    pdf.write_bytes(b"%PDF-1.4\n% a fictional signed PEP for the laxchange demo\n%%EOF\n")
     t0 = time.perf_counter()
-    last: package.Opened | None = None
-    note_pkg = _pack(ctx, vsh, notification, "placement-notification", host)
-    pep_pkg = _pack(ctx, vsh, pep, "pep-transfer", school)
-    _deliver(ctx, vsh, {"host-vs": [note_pkg], "school": [pep_pkg]})
-    ctx.say(f"4. {vsh.party} validated, signed (DSSE, Ed25519) and encrypted (age, ML-KEM-768+X25519) a placement "
-            f"notification for {host.party} and a PEP transfer for {school.party}, and delivered both over SFTP")
-    for receiver in (host, school):
-        for o in _receive(ctx, receiver):
-            m = o.manifest
-            ctx.say(f"   {receiver.party}: verified {o.schema} from {m.sender} (transfer {m.transfer_id[:8]}…), "
-                    f"record {o.document['record']['child'].get('local_child_id', '?')} saved")
-            last = o
-    elapsed = time.perf_counter() - t0
-    ctx.say(f"   notification and PEP delivered and opened in {elapsed:.1f} s (statutory guidance: within 48 hours)")
-    ctx.results["exchange_seconds"] = round(elapsed, 2)
-    if last is None or last.manifest.sender != vsh.party:
-        raise SecurityError("demo: the PEP transfer was not opened", code="demo.not-opened")
-    return last
+    result = notify_placement(vsh.me, record, to=[host.party, school.party], reason="new-placement",
+                              purpose="Out-of-authority placement: tell the host virtual school and hand the PEP "
+                                      "to the new school's Designated Teacher", attachments=[pdf])
+    if not result.ok:
+        raise SecurityError(f"demo: notify-placement failed: {result.first_error()}", code="demo.notify")
+    ctx.say(f"4. {vsh.party} (the placing VSH) ran `laxchange notify-placement`: one package per recipient, each "
+            f"through its data-minimisation profile, signed (DSSE, Ed25519) and encrypted (age, ML-KEM-768+X25519), "
+            f"sent over SFTP in {time.perf_counter() - t0:.1f} s:")
+    for n in result.packages:
+        ctx.say(f"   {n.message_type:<23} to {n.recipient:<11} ({n.role}), transfer {n.transfer_id}: {n.state}")
+    return {n.recipient: n.transfer_id for n in result.packages}
 
 
-def step_receipt(ctx: DemoContext, opened: package.Opened) -> None:
-    """The school acknowledges with a signed receipt, which travels back the same way."""
+def step_receive(ctx: DemoContext, tids: dict[str, str]) -> None:
+    """Host and school run the nightly job: collect, verify, file under received/, send delivered receipts."""
+    vsh, host, school = ctx.parties["placing-vs"], ctx.parties["host-vs"], ctx.parties["school"]
+    for n, who in enumerate((host, school)):
+        report = _run(ctx, who)
+        imp = report.imported
+        counts = imp.counts() if imp is not None else {}
+        step = "5." if n == 0 else "  "
+        ctx.say(f"{step} {who.party} ran `laxchange run`: imported {counts.get('imported', 0)}, sent "
+                f"{len(imp.receipts_sent) if imp else 0} signed delivered receipt(s)")
+    folder = school.home.root / "received" / tids[school.party]
+    ctx.say(f"   the Designated Teacher's copy: {folder}/ (record.json, record.csv for the MIS, pep.html, "
+            f"attachments/attachment-1.pdf, manifest.json)")
+    _run(ctx, vsh)
+    states = _states(vsh)
+    ctx.say(f"6. {vsh.party} ran `laxchange run`: its receipts came back: "
+            + ", ".join(f"{p} {states[t]}" for p, t in tids.items()))
+    ctx.results["delivered"] = {p: states[t] for p, t in tids.items()}
+    ctx.results["pep_html"] = str(folder / "pep.html")
+
+
+def step_applied(ctx: DemoContext, tids: dict[str, str]) -> None:
+    """The school puts the record into its MIS and sends the second, `applied` receipt."""
     vsh, school = ctx.parties["placing-vs"], ctx.parties["school"]
-    stamp = timefmt.fmt(ctx.clock.now())
-    receipt = {"schema": RECEIPT_ID, "in_reply_to": opened.manifest.transfer_id,
-               "payload_sha256": opened.manifest.payload_sha256, "status": "accepted",
-               "received_at": stamp, "processed_at": stamp}
-    pkg = _pack(ctx, school, receipt, "receipt", vsh)
-    _deliver(ctx, school, {"placing-vs": [pkg]})
-    got = _receive(ctx, vsh)
-    status = got[0].document["status"] if got else "missing"
-    ctx.say(f"5. {school.party} acknowledged with a signed receipt; {vsh.party} verified it "
-            f"(in reply to transfer {opened.manifest.transfer_id[:8]}…): {status}")
-    ctx.results["receipt"] = status
+    tid = tids[school.party]
+    sent = send_applied(school.me, tid)
+    if sent.error is not None:
+        raise sent.error
+    _run(ctx, vsh)
+    state = _states(vsh)[tid]
+    ctx.say(f"7. {school.party} ran `laxchange receipt {tid} --applied` (the record is in its MIS); "
+            f"{vsh.party}'s next run shows the PEP transfer {state}")
+    ctx.results["applied"] = state
 
 
-def step_tamper(ctx: DemoContext, pep: dict[str, Any]) -> None:
-    """A package damaged in transit (one byte) is refused and quarantined, never imported or deleted."""
+def step_tamper(ctx: DemoContext, record: dict[str, Any]) -> None:
+    """A package damaged in transit is quarantined (never imported, never deleted) and answered with a rejection."""
     vsh, school = ctx.parties["placing-vs"], ctx.parties["school"]
-    buf = io.BytesIO()
-    package.pack(pep, message_type="pep-transfer", recipient=school.party, keystore=vsh.store,
-                 directory=vsh.directory, out=buf, clock=ctx.clock)
-    data = bytearray(buf.getvalue())
-    data[len(data) // 2] ^= 0x40
-    damaged = vsh.home.outbox / "damaged.lax"
-    damaged.write_bytes(bytes(data))
-    _deliver(ctx, vsh, {"school": [damaged]})
-    ctx.say("6. a PEP package with one byte changed in transit:")
-    opened = _receive(ctx, school)
-    if opened:
-        raise SecurityError("demo: a damaged package was opened", code="demo.tamper-accepted")
+    vsh.home.ensure()
+    out = vsh.home.outbox / "damaged-in-transit.lax"
+    res = vsh.me.pack(record, message_type="pep-transfer", recipient=school.party, out=out, reason="new-placement")
+    data = bytearray(out.read_bytes())
+    data[len(data) - 64] ^= 0x40  # inside the encrypted payload: the signed manifest still reads
+    out.write_bytes(bytes(data))
+    _run(ctx, vsh)  # sends what is queued, like any night
+    report = run_nightly(school.me, render=render_record_html)
+    imp = report.imported
+    refused = [i for i in (imp.items if imp else []) if i.result == "quarantined"]
+    for i in refused:
+        reason = i.error.code if i.error else "?"
+        ctx.say(f"8. a PEP package with one byte changed in transit: {school.party} quarantined it ({reason}), "
+                "kept it, imported nothing, and sent a signed rejection")
+        ctx.results.setdefault("quarantined", []).append(reason)
+    _run(ctx, vsh)
+    state = _states(vsh).get(res.manifest.transfer_id)
+    ctx.say(f"   {vsh.party}'s next run shows that transfer {state}")
+    ctx.results["tampered"] = state
+
+
+def _explore(ctx: DemoContext) -> list[str]:
+    school = ctx.parties["school"].home.root
+    vsh = ctx.parties["placing-vs"].home.root
+    return [
+        f"export LAXCHANGE_PASSPHRASE='{DEMO_PASSPHRASE.decode()}'   # the demo's fictional homes only",
+        f"laxchange --home {vsh} status",
+        f"laxchange --home {school} received list",
+        f"laxchange --home {school} quarantine list",
+        f"laxchange --home {vsh} audit verify",
+        f"# the readable PEP, in a browser: file://{ctx.results.get('pep_html')}",
+    ]
 
 
 def run(workdir: Path | None = None, *, clock: Clock | None = None, say: Callable[[str], None] = print,
-        work_factor: int = 18) -> dict[str, Any]:
-    """Run every demo step; returns a summary (also printed step by step)."""
+        work_factor: int = 18, keep: Callable[[EmbeddedSftpServer], None] | None = None) -> dict[str, Any]:
+    """Run the whole story; returns a summary (also told step by step through `say`).
+
+    `keep`, when given, is called with the running SFTP server before it stops (the CLI's `--keep`
+    waits there for Ctrl-C, so the homes can be explored with the server still up)."""
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix="laxchange-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -260,21 +290,24 @@ def run(workdir: Path | None = None, *, clock: Clock | None = None, say: Callabl
     paths = step_samples(ctx)
     step_validate(ctx, paths)
     as_of = ctx.clock.today() - dt.timedelta(days=1)
-    notification = samples.placement_notification(7, as_of=as_of)
-    pep = samples.pep_transfer(7, as_of=as_of)
-    pep["record"] = notification["record"]  # the same child: the PEP goes to the school named in the record
-    server = step_parties(ctx, notification)
+    record = samples.placement_notification(7, as_of=as_of)["record"]
+    server = step_parties(ctx, record)
     try:
-        opened = step_exchange(ctx, notification, pep)
-        step_receipt(ctx, opened)
-        step_tamper(ctx, pep)
+        tids = step_notify(ctx, record)
+        step_receive(ctx, tids)
+        step_applied(ctx, tids)
+        step_tamper(ctx, record)
+        ctx.results["explore"] = _explore(ctx)
+        ctx.say(f"done. Everything is under {workdir}; keep exploring:")
+        for line in ctx.results["explore"]:
+            ctx.say(f"   {line}")
+        if keep is not None:
+            keep(server)
     finally:
         server.stop()
-    home = workdir / "homes" / "school"
-    ctx.say(f"done. Homes are in {workdir / 'homes'}; try `laxchange --home {home} status`, "
-            f"`... audit verify` or `... quarantine list`")
     ctx.results["workdir"] = str(workdir)
     ctx.results["parties"] = {slug: p.party for slug, p in ctx.parties.items()}
+    ctx.results["sftp"] = {"host": "127.0.0.1", "port": server.port, "fingerprint": server.fingerprint}
     return ctx.results
 
 

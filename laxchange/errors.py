@@ -77,18 +77,36 @@ class LaxError(Exception):
         new.args = (new.message,)
         return new
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, redact: bool = False) -> dict[str, Any]:
+        """The error as JSON. `redact` is for reports about packages other parties sent (the nightly
+        run's, import's: they end up in logs and mail): an invalid-data error's message and per-rule
+        messages may quote the record, so they are replaced by `safe_message` and paths and rules only."""
         out: dict[str, Any] = {
             "error": self.code,
             "kind": type(self).__name__,
-            "message": self.message,
+            "message": self.safe_message if redact else self.message,
             "exit_code": self.exit_code,
         }
         if self.hint:
             out["hint"] = self.hint
-        if self.details:
-            out["details"] = self.details
+        details = self.details
+        if redact and self.exit_code == ExitCode.INVALID_DATA and "errors" in details:
+            found = [e for e in details["errors"] if isinstance(e, dict)]
+            details = {**details, "errors": [{k: e.get(k) for k in ("path", "rule", "severity")} for e in found]}
+        if details:
+            out["details"] = details
         return out
+
+    @property
+    def safe_message(self) -> str:
+        """The message, unless it may quote a record's content (invalid data): then what failed, without values."""
+        if self.exit_code != ExitCode.INVALID_DATA:
+            return self.message
+        found = [e for e in self.details.get("errors", []) if isinstance(e, dict)]
+        where = "; ".join(f"{e.get('path')} [{e.get('rule')}]" for e in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        return (f"the package's content is not valid ({self.code})" + (f": at {where}{more}" if where else "")
+                + " (the values are not repeated here; the quarantine record has the paths and rules)")
 
 
 class InvalidData(LaxError):
@@ -340,9 +358,7 @@ CODES: dict[str, str] = {
     "render.output-exists": "the HTML output file already exists (pass --force to replace it)",
     "render.output-unwritable": "the HTML output file cannot be written",
     # the demo
-    "demo.collect": "the demo could not collect",
     "demo.invalid-sample": "a generated sample failed validation (a bug)",
-    "demo.not-opened": "the demo could not open a package",
-    "demo.send": "the demo could not send",
-    "demo.tamper-accepted": "a tampered package was accepted (a bug)",
+    "demo.notify": "the demo's notify-placement failed",
+    "demo.run": "a nightly run in the demo failed",
 }

@@ -1,13 +1,16 @@
-"""Shared fixtures: SSH keys and one real OpenSSH sshd per session (started here, stopped by PID)."""
+"""Shared fixtures: SSH keys, one real OpenSSH sshd per session (started here, stopped by PID), and one
+headless Chromium per session for the HTML tests (tests/support/browser.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 
+from tests.support import browser as chromium
 from tests.support.sshd import ClientKey, Sshd, keygen
 
 
@@ -24,3 +27,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> Ite
     server = Sshd(tmp_path_factory.mktemp("sshd"), [client_key.pub]).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's chromium + chromium-driver); fails, never skips, without it."""
+    with chromium.start() as driver:
+        yield driver

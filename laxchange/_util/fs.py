@@ -146,6 +146,22 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
     fsync_dir(p.parent)
 
 
+def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+    """Create `path` (never over an existing file), write and fsync it; no rename, no directory fsync.
+
+    For files in a private staging folder that is itself renamed into place: the caller fsyncs the
+    folder once before that rename, instead of a temporary file and a directory fsync per file."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
     """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
     with open_atomic(path, mode=mode) as fh:

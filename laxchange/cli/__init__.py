@@ -40,8 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sample": ("laxchange.cli.sample_cmd:sample_command",
                "Generate TYPE: fictional children, real code lists, valid check letters."),
     "demo": ("laxchange.cli.demo_cmd:demo_command",
-             ("Run the demo with fictional children: validate, then notify, send a PEP, acknowledge and refuse "
-              "tampering.")),
+             "Run the demo with fictional children: notify a placement, import the PEP, receipts, refuse tampering."),
     "send": ("laxchange.cli.transport_cmd:send_cmd",
              "Deliver package files to a partner's drop folder (atomically; retried safely)."),
     "collect": ("laxchange.cli.transport_cmd:collect_cmd",

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import click
 
 from laxchange import demo
 from laxchange.cli.app import App, json_option
+from laxchange.transport.server import EmbeddedSftpServer
 
 
 @click.command("demo")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Working directory for the demo's homes and files (default: a new temporary one).")
+@click.option("--keep", is_flag=True,
+              help="Leave the embedded SFTP server running at the end, so the homes can be explored "
+                   "(`laxchange run` works against it); Ctrl-C stops it.")
 @json_option
 @click.pass_obj
-def demo_command(app: App, workdir: Path | None) -> None:
-    """Run the demo with fictional children: validate, then notify, send a PEP, acknowledge and refuse tampering.
+def demo_command(app: App, workdir: Path | None, keep: bool) -> None:
+    """Run the demo with fictional children: notify a placement, import the PEP, receipts, refuse tampering.
 
     Three fictional parties with their own homes exchange packages over an embedded SFTP
     server on 127.0.0.1. Everything is written under --dir (default: a new temporary folder).
     """
     say = (lambda _s: None) if app.json else app.say
-    results = demo.run(workdir, say=say)
+
+    def wait(server: EmbeddedSftpServer) -> None:
+        app.say(f"the SFTP server stays up on 127.0.0.1:{server.port} (host key {server.fingerprint}); "
+                "Ctrl-C stops it", err=app.json)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            app.say("stopped", err=app.json)
+
+    results = demo.run(workdir, say=say, keep=wait if keep else None)
     app.emit(results)

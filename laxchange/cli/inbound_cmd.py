@@ -37,7 +37,7 @@ def _item_line(app: App, i: ImportItem) -> str:
         return f"skipped     {i.file}: another laxchange run is opening it"
     err = i.error
     label = "QUARANTINED" if i.result == "quarantined" else "FAILED     "
-    return f"{label} {i.file}: {err.message if err else 'no detail'}" + (f" [{err.code}]" if err else "")
+    return f"{label} {i.file}: {err.safe_message if err else 'no detail'}" + (f" [{err.code}]" if err else "")
 
 
 def _receipt_line(s: SentReceipt) -> str:
@@ -115,12 +115,14 @@ def received_list(app: App) -> None:
 
 @received_group.command("show")
 @click.argument("transfer")
+@click.option("--from", "sender", metavar="PARTY", default=None,
+              help="The sender, when more than one partner used this transfer id.")
 @json_option
 @click.pass_obj
-def received_show(app: App, transfer: str) -> None:
+def received_show(app: App, transfer: str, sender: str | None) -> None:
     """Show what arrived in TRANSFER: its manifest (ids, hashes, file names)."""
     app.home.require()
-    found = find_received(app.home, transfer)
+    found = find_received(app.home, transfer, sender)
     app.emit({"path": str(found.path), **found.manifest},
              lambda: f"{found.path}\n" + json.dumps(found.manifest, indent=2, ensure_ascii=False))
 
@@ -129,12 +131,14 @@ def received_show(app: App, transfer: str) -> None:
 @click.argument("transfer")
 @click.option("--to", "dest", required=True, type=click.Path(path_type=Path),
               help="A new folder to copy the record, CSV, HTML and attachments into.")
+@click.option("--from", "sender", metavar="PARTY", default=None,
+              help="The sender, when more than one partner used this transfer id.")
 @json_option
 @click.pass_obj
-def received_export(app: App, transfer: str, dest: Path) -> None:
+def received_export(app: App, transfer: str, dest: Path, sender: str | None) -> None:
     """Copy TRANSFER's files (record, CSV, HTML, attachments) into a new folder."""
     app.home.require()
-    written = export_received(app.home, transfer, dest)
+    written = export_received(app.home, transfer, dest, sender)
     app.emit({"path": str(dest), "written": [str(p) for p in written]},
              f"exported transfer {transfer} into {dest} ({len(written)} files)")
 
@@ -142,10 +146,13 @@ def received_export(app: App, transfer: str, dest: Path) -> None:
 @click.command("receipt")
 @click.argument("transfer")
 @click.option("--applied", is_flag=True, help="The record is in our MIS: send the second-stage `applied` receipt.")
+@click.option("--from", "sender", metavar="PARTY", default=None,
+              help="The sender, when more than one partner used this transfer id.")
 @_connection_options
 @json_option
 @click.pass_context
-def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, timeout: float, retries: int) -> None:
+def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, sender: str | None, timeout: float,
+                retries: int) -> None:
     """Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."""
     app: App = ctx.obj
     app.home.require()
@@ -154,7 +161,7 @@ def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, timeout: float
                          hint="`laxchange import` sends the delivered receipt itself; `laxchange receipt "
                               f"{transfer} --applied` says the record is now in your MIS")
     with _party(app, timeout, retries) as me:
-        sent = send_applied(me, transfer)
+        sent = send_applied(me, transfer, sender)
     if sent.error is not None:
         if app.json:
             app.write_json({"ok": False, "receipt": sent.to_dict(), "error": sent.error.to_dict()})

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from typing import Any
 
 import click
 
 from laxchange.cli.app import App, json_option
 from laxchange.errors import SecurityError, UsageError
-from laxchange.exchange.receipts import receipt_warnings
+from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
+from laxchange.trust.directory import PartnerDirectory
 
 
 @click.command("status")
@@ -23,10 +26,13 @@ from laxchange.ledger.states import Inbound, Outbound
 @click.option("--since", default=None, metavar="DATE",
               help="Only transfers changed at or after DATE (ISO date, or date and time; UTC unless it says).")
 @click.option("--overdue", is_flag=True, help="Only transfers sent 48 hours ago or more with no delivered receipt.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Also write what is shown as a printable HTML page (the morning report) to FILE.")
+@click.option("--force", is_flag=True, default=False, help="Replace the --html FILE if it exists.")
 @json_option
 @click.pass_obj
 def status_cmd(app: App, direction: str | None, state: str | None, record_ref: str | None, party: str | None,
-               since: str | None, overdue: bool) -> None:
+               since: str | None, overdue: bool, html_path: Path | None, force: bool) -> None:
     """Transfers in the ledger: state, message type and pseudonymous record ref (no personal data).
 
     "What did we share about this child, and with whom?": `laxchange status --record REF`, with
@@ -34,18 +40,34 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     """
     after = _since(since) if since is not None else None
     app.home.require()
+    if html_path is not None:
+        from laxchange import render  # only for --html: jinja2 and the record models are slow to import
+
+        render.check_output(html_path, force=force, option="--html")
     with Ledger(app.home.ledger_db) as ledger:
-        rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=after,
-                                overdue=overdue)
-        warnings = receipt_warnings(ledger)
-    for w in warnings if not app.json else []:  # on stderr, so the table stays one row per transfer
+        data = ledger_status(ledger, direction=direction, state=state, party=party, record_ref=record_ref,
+                             since=after, overdue=overdue, directory=PartnerDirectory(app.home))
+    filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
+    if html_path is not None:  # written before anything is printed: a failure leaves no partial output
+        render.write_html(html_path, render.render_status_html(data, filtered=filtered), force=force,
+                          option="--html")
+        app.warn(f"wrote the status report to {html_path}")
+    for w in data["warnings"] if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
-    filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
-    app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings}, lambda: "\n".join(
-        f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.message_type or '-':<24} "
-        f"{r.record_ref or '-':<32} {r.transfer_id}" for r in rows)
-        or ("no transfers match" if filtered else "no transfers yet"))
+    empty = "no transfers match" if filtered else "no transfers yet"
+    app.emit(data, lambda: _status_table(data["transfers"]) or empty)
+
+
+def _status_table(rows: list[dict[str, Any]]) -> str:
+    """One line per transfer under a header (empty when there are none)."""
+    if not rows:
+        return ""
+    line = "{:<20}  {:<3} {:<12} {:<12} {:<24} {:<32} {}"
+    out = [line.format("UPDATED", "DIR", "STATE", "PARTY", "MESSAGE", "RECORD REF", "TRANSFER")]
+    out += [line.format(r["updated"], r["direction"], r["state"], r["party"], r["message_type"] or "-",
+                        r["record_ref"] or "-", r["transfer_id"]) for r in rows]
+    return "\n".join(out)
 
 
 def _since(text: str) -> dt.datetime:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import click
 
+from laxchange import render
 from laxchange.cli.app import App, json_option
 from laxchange.cli.transport_cmd import _connection_options, _party
-from laxchange.errors import ConfigError, ExitCode
+from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, run_nightly
 from laxchange.home import Home, json_object, load_home_file
-from laxchange.render import render_record_html
 
 #: config.json: {"run": {"uncollected_after_days": N}}
 CONFIG_KEY = "uncollected_after_days"
@@ -72,27 +73,50 @@ def human(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_report(app: App, path: Path, data: dict[str, Any], *, force: bool) -> dict[str, Any]:
+    """Write the HTML morning report of a run that has happened, from the dictionary `--json` prints.
+
+    A failure to write it (disk full, the file appeared meanwhile, no permission) is reported on
+    stderr and in the JSON's `"html"`, never raised: the run already changed the ledger, and its
+    own report must still print. The caller exits 10 (needs a look), as for any other problem."""
+    try:
+        render.write_html(path, render.render_run_report_html(data), force=force, option="--report")
+    except LaxError as exc:
+        app.warn(f"error: the run completed, but its HTML report was not written: {exc.message} [{exc.code}]"
+                 + (f"\n  hint: {exc.hint}" if exc.hint else ""))
+        return {"path": str(path), "written": False, "error": exc.to_dict()}
+    app.warn(f"wrote the morning report to {path}")
+    return {"path": str(path), "written": True}
+
+
 @click.command("run")
 @click.option("--uncollected-after-days", type=click.IntRange(1, 90), default=None,
               help="Days a sent package may wait in a partner's drop folder before it is reported uncollected "
                    f"[default: config.json run.{CONFIG_KEY}, else {DEFAULT_UNCOLLECTED_AFTER.days}].")
 @click.option("--no-collect", is_flag=True, help="Do not collect our drop folder; import only what is in the inbox.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              metavar="FILE", help="Also write the report as a printable HTML page (the morning report) to FILE.")
+@click.option("--force", is_flag=True, default=False, help="Replace the --report FILE if it exists.")
 @_connection_options
 @json_option
 @click.pass_context
-def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: bool, timeout: float,
-            retries: int) -> None:
+def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: bool, report_path: Path | None,
+            force: bool, timeout: float, retries: int) -> None:
     """The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."""
     app: App = ctx.obj
     app.home.require()
+    if report_path is not None:
+        render.check_output(report_path, force=force, option="--report")  # before the run changes anything
     days = uncollected_after_days or _configured_days(app.home) or DEFAULT_UNCOLLECTED_AFTER.days
     with _party(app, timeout, retries) as me:
         report = run_nightly(me, collect=not no_collect, uncollected_after=dt.timedelta(days=days),
-                             render=lambda record: render_record_html(record, clock=me.clock))
+                             render=lambda record: render.render_record_html(record, clock=me.clock))
     data = report.to_dict()
+    html = write_report(app, report_path, data, force=force) if report_path is not None else None
+    ok = report.ok and (html is None or html["written"])
     if app.json:
-        app.write_json({"ok": report.ok, **data})
+        app.write_json({"ok": ok, **data, **({"html": html} if html is not None else {})})
     else:
         app.say(human(data))
-    if not report.ok:
+    if not ok:
         ctx.exit(ExitCode.PARTIAL)

@@ -35,7 +35,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.mis_csv import record_of_message, write_csv
 from laxchange.exchange.party import OPENED, Party
@@ -133,7 +133,7 @@ class ImportItem:
         if self.receipt is not None:
             out["receipt"] = self.receipt.to_dict()
         if self.error is not None:
-            out["error"] = self.error.to_dict()
+            out["error"] = self.error.to_dict(redact=True)
         return out
 
 
@@ -190,24 +190,26 @@ def list_received(home: Home) -> list[Received]:
     return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
 
 
-def find_received(home: Home, transfer_id: str) -> Received:
-    """The imported transfer `transfer_id`, or a UsageError saying how to find one."""
-    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id]
+def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Received:
+    """The imported transfer `transfer_id` (from `sender`, when given), or a UsageError saying how to find one."""
+    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id
+            and (sender is None or r.manifest.get("sender") == sender)]
     if not hits:
-        raise UsageError(f"no imported transfer {transfer_id} in {received_root(home)}", code="received.not-found",
+        frm = f" from {sender}" if sender else ""
+        raise UsageError(f"no imported transfer {transfer_id}{frm} in {received_root(home)}", code="received.not-found",
                          hint="`laxchange received list` shows the transfers imported here; `laxchange import` "
                               "imports what has arrived")
     if len(hits) > 1:
         raise UsageError(f"transfer id {transfer_id} was imported from more than one sender "
                          f"({', '.join(str(r.manifest.get('sender')) for r in hits)})", code="received.ambiguous",
-                         hint="use the folder under " + str(received_root(home)) + " directly")
+                         hint="say which with --from PARTY")
     return hits[0]
 
 
-def export_received(home: Home, transfer_id: str, dest: Path) -> list[Path]:
+def export_received(home: Home, transfer_id: str, dest: Path, sender: str | None = None) -> list[Path]:
     """Copy an imported transfer's files (record, CSV, HTML, attachments, manifest) into `dest`,
     a new folder; the package is not opened again. Refuses an existing `dest` (nothing is overwritten)."""
-    found = find_received(home, transfer_id)
+    found = find_received(home, transfer_id, sender)
     if os.path.lexists(dest):
         raise UsageError(f"{dest} already exists; nothing was written", code="output.exists",
                          hint="name a new folder for the export")
@@ -241,16 +243,21 @@ def _peek(path: Path) -> package.Manifest | None:
     return m if m is not None and _TID.fullmatch(m.transfer_id) else None
 
 
+def _aside_name(path: Path, folder: Path) -> Path:
+    """Where `_set_aside` will put `path`: its own name, unless a different file has it."""
+    target = folder / path.name
+    if target.exists() and sha256_file(target) != sha256_file(path):
+        target = folder / f"{path.stem}-{sha256_file(path)[:12]}{path.suffix}"
+    return target
+
+
 def _set_aside(path: Path, folder: Path) -> Path:
     """Move `path` into `folder`, never over a different file of the same name."""
     folder.mkdir(exist_ok=True, mode=0o700)
-    target = folder / path.name
-    if target.exists():
-        digest = sha256_file(path)
-        if sha256_file(target) == digest:
-            path.unlink()
-            return target
-        target = folder / f"{path.stem}-{digest[:12]}{path.suffix}"
+    target = _aside_name(path, folder)
+    if target.exists():  # the same bytes are already there
+        path.unlink()
+        return target
     path.replace(target)
     return target
 
@@ -260,8 +267,11 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sender_folder: str | None,
-          render: Renderer | None, item: ImportItem) -> dict[str, Any]:
-    """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data."""
+          render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
+    """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
+
+    Each file is fsynced once and the folder once (it is renamed into place complete, so no file
+    in it needs a temporary name of its own)."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -280,11 +290,11 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
                 "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
                 "attachments_count": len(opened.attachments)}
         data = write_csv(record, meta)
-        _write(staging / RECORD_CSV, data)
+        write_new(staging / RECORD_CSV, data)
         files.append({"name": RECORD_CSV, "kind": "csv", "sha256": sha256_file(staging / RECORD_CSV)})
         if render is not None:
             try:
-                _write(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
+                write_new(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
                 files.append({"name": PEP_HTML, "kind": "html", "sha256": sha256_file(staging / PEP_HTML)})
             except LaxError as exc:  # the record is imported all the same; say why there is no page
                 item.warnings.append(f"no {PEP_HTML}: {exc.code}")
@@ -292,9 +302,11 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "format": MANIFEST_FORMAT, "transfer_id": m.transfer_id, "sender": m.sender, "recipient": m.recipient,
         "sender_folder": sender_folder, "schema": opened.schema, "message_type": name, "created": m.created,
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
-        "package_sha256": sha256_file(source), "package_file": None, "files": files, "receipts": [],
+        "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    _write(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    write_new(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    fsync_dir(staging / ATTACHMENTS)
+    fsync_dir(staging)
     return manifest
 
 
@@ -398,7 +410,8 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         raise
     m = opened.manifest
     item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
-    manifest = _fill(party, staging, opened, path, sender_folder, render, item)
+    expected = f"inbox/{OPENED}/{_aside_name(path, home.inbox / OPENED).name}"
+    manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
     target = _final_dir(root, m.transfer_id, m.sender)
     os.rename(staging, target)
     fsync_dir(root)
@@ -406,8 +419,9 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
     item.folder = target.name
     kept = _set_aside(path, home.inbox / OPENED)
-    manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-    _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
+        manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+        _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
     if resume:
         item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
     if opened.schema.startswith("receipt@"):
@@ -621,10 +635,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     return report
 
 
-def send_applied(party: Party, transfer_id: str) -> SentReceipt:
+def send_applied(party: Party, transfer_id: str, sender: str | None = None) -> SentReceipt:
     """Send the second, `applied` receipt for an imported transfer: the record is in our MIS."""
     with RunLock(party.home.run_lock, clock=party.clock):
-        found = find_received(party.home, transfer_id)
+        found = find_received(party.home, transfer_id, sender)
         m = found.manifest
         if str(m.get("schema", "")).startswith("receipt@"):
             raise UsageError(f"transfer {transfer_id} is a receipt; receipts are never acknowledged",

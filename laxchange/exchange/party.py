@@ -140,9 +140,13 @@ class Party:
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
                               attachments=attachments, overwrite=overwrite)
         m = result.manifest
-        self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                            payload_sha256=m.payload_sha256, message_type=result.schema.partition("@")[0],
-                            record_ref=wrap.record_ref(document))
+        try:
+            self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
+                                expires=m.expires, payload_sha256=m.payload_sha256,
+                                message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
+        except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
+            out.unlink(missing_ok=True)
+            raise
         return result
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
@@ -207,14 +211,16 @@ class Party:
             targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
         results = [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
                    for party, out in outcomes.items()]
+        fetched = []
         for r in results:  # ids and hashes only; who really sent it is known once it is opened
             for f in r.files:
                 got = self.home.inbox / (f.local or f.name)
                 if f.error is None:
-                    self.ledger.note("collect.fetched", {
+                    fetched.append(("collect.fetched", {
                         "drop_folder_of": r.party, "delivered_into_folder_of": f.sender,
                         "sha256": f.sha256 or (sha256_file(got) if got.is_file() else None),
-                        "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)})
+                        "size": f.size, "claimed_transfer_id": _claimed_transfer_id(f.name)}))
+        self.ledger.notes(fetched)
         return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,

@@ -64,7 +64,7 @@ class Failure:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step, "party": self.party, "code": self.error.code,
-                               "message": self.error.message, "hint": self.error.hint}
+                               "message": self.error.safe_message, "hint": self.error.hint}
         if self.file:
             out["file"] = self.file
         return out
@@ -85,6 +85,8 @@ class RunReport:
     uncollected: list[dict[str, Any]] = field(default_factory=list)
     overdue: list[dict[str, Any]] = field(default_factory=list)
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: every party the report names, with its organisation's name from its card (None: no card, e.g. ourselves)
+    partners: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +100,8 @@ class RunReport:
                 "failures": [f.to_dict() for f in self.failures], "receipt_warnings": self.receipt_warnings,
                 "uncollected": self.uncollected, "overdue": self.overdue, "expired": self.expired,
                 "keys_pruned": self.keys_pruned, "keys_expiring": self.keys_expiring,
-                "import": self.imported.to_dict() if self.imported is not None else None}
+                "import": self.imported.to_dict() if self.imported is not None else None,
+                "partners": self.partners}
 
 
 class _KeptTransport(RetryingTransport):
@@ -244,6 +247,18 @@ def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+def _partner_names(party: Party, report: RunReport) -> dict[str, str | None]:
+    """The name on each named party's card, for people reading the report (a damaged card: no name)."""
+    out: dict[str, str | None] = {}
+    for who in sorted({*report.counts, *(f.party for f in report.failures), *(s["party"] for s in report.sent)}):
+        try:
+            p = party.directory.get_optional(who)
+        except LaxError:
+            p = None
+        out[who] = p.name if p is not None else None
+    return out
+
+
 def _import_failures(imp: ImportReport) -> Iterable[Failure]:
     for r in imp.collected:
         if r.error is not None:
@@ -288,6 +303,7 @@ def run_nightly(party: Party, *, collect: bool = True,
                                        if i.receipt is not None and i.receipt.warning]
             _deadlines(inner, report, now, listed, uncollected_after, receipt_due)
             report.counts = _counts(inner)
+            report.partners = _partner_names(inner, report)
         finally:
             runner.close_all()
     return report

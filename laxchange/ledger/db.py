@@ -125,6 +125,12 @@ class _Connection:
         self.events: list[str] = []  # audit events written in the open transaction
         with self._errors():
             self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            # Write-ahead log, fsynced at every commit (synchronous=FULL): as durable as the rollback
+            # journal, with one fsync per commit instead of several (x8 on the nightly job: bench/nightly.py).
+            # The -wal and -shm files beside the database get its permissions (0600); a backup copies
+            # all three, or uses `sqlite3 ledger.sqlite3 ".backup FILE"`. Needs a local filesystem.
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -443,10 +449,18 @@ class Ledger:
         Only the names in `states.NOTE_EVENTS` are accepted: event names are hashed into the log
         forever, so a new one is a decision to write down there and in docs/states.md.
         """
-        if event not in NOTE_EVENTS:
-            raise ValueError(f"{event!r} is not an audit note event (see laxchange.ledger.states.NOTE_EVENTS)")
+        self.notes([(event, data)])
+
+    def notes(self, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Append several notes in one transaction (one commit: e.g. every file one `collect` fetched)."""
+        for event, _ in entries:
+            if event not in NOTE_EVENTS:
+                raise ValueError(f"{event!r} is not an audit note event (see laxchange.ledger.states.NOTE_EVENTS)")
+        if not entries:
+            return
         with self._db.transaction() as db:
-            self._audit(db, event, data)
+            for event, data in entries:
+                self._audit(db, event, data)
 
     def audit_entries(self) -> list[dict[str, Any]]:
         return [{"seq": s, "at": at, "event": ev, "data": json.loads(d), "prev": p, "hash": h}

@@ -1,4 +1,5 @@
-"""Outputs for people: the readable PEP as HTML (autoescaped jinja2 templates shipped in the package).
+"""Outputs for people: the readable PEP and the morning report as HTML (autoescaped jinja2 templates
+shipped in the package).
 
     html = render_record_html(record)                       # an education-record dict
     page = render_file(Path("pep.json"))                    # a record, or a message carrying one
@@ -6,8 +7,12 @@
         page = render_package(me, Path("x.lax"))            # verified first; nothing recorded
     write_html(Path(page.suggested_name), page.html)        # never over an existing file
 
-The page is self-contained (no network resources, no scripts), prints on A4, and shows the
-deadlines for the child when the caller passes them (`deadlines=[Deadline(...)]`).
+    html = render_run_report_html(report.to_dict())         # the nightly run's report (`run --report`)
+    html = render_status_html(ledger_status(ledger))        # the ledger's status (`status --html`)
+
+Each page is self-contained (no network resources, no scripts) and prints on A4. The PEP shows the
+deadlines for the child when the caller passes them (`deadlines=[Deadline(...)]`); the reports show
+the `deadlines` section of their dictionary when it has one.
 """
 
 from __future__ import annotations
@@ -25,9 +30,11 @@ from laxchange._util import fs
 from laxchange.errors import UsageError
 from laxchange.exchange import Party
 from laxchange.render.html import MESSAGES_WITH_RECORD, Deadline, record_of, render_record_html, suggested_name
+from laxchange.render.report import render_run_report_html, render_status_html
 
 __all__ = ["MESSAGES_WITH_RECORD", "Deadline", "Rendered", "check_output", "is_package", "record_of", "render_file",
-           "render_package", "render_record_html", "suggested_name", "write_html"]
+           "render_package", "render_record_html", "render_run_report_html", "render_status_html", "suggested_name",
+           "write_html"]
 
 
 @dataclass(frozen=True)
@@ -71,26 +78,35 @@ def render_package(party: Party, path: Path, *, deadlines: Sequence[Deadline] | 
     return _rendered(opened.document, f"package {path.name}", deadlines, sender=m.sender, transfer_id=m.transfer_id)
 
 
-def check_output(path: Path, *, force: bool = False) -> None:
-    """Fail early (before any decryption) if `path` cannot take the page."""
+def check_output(path: Path, *, force: bool = False, option: str = "-o") -> None:
+    """Fail early (before any decryption, or before the run) if `path` cannot take the page.
+    `option` is the command's option for the file, for the hints (`-o`, `--report`, `--html`)."""
     if path.is_dir():
         raise UsageError(f"{path} is a directory", code="render.output-unwritable",
-                         hint="give a file name with -o, e.g. -o pep.html")
+                         hint=f"give a file name with {option}, e.g. {option} {_example(option)}")
     if path.exists() and not force:
-        raise UsageError(f"{path} already exists; nothing was written", code="render.output-exists",
-                         hint="choose another -o file, or pass --force to replace it")
+        raise _exists(path, option)
     if not path.parent.is_dir():
         raise UsageError(f"the folder {path.parent} does not exist", code="render.output-unwritable",
-                         hint="create the folder first, or choose another -o file")
+                         hint=f"create the folder first, or choose another {option} file")
 
 
-def write_html(path: Path, html: str, *, force: bool = False) -> None:
-    """Write the page, mode 0600 (it holds personal data), complete or not at all.
+def _example(option: str) -> str:
+    return "pep.html" if option == "-o" else "report.html"
+
+
+def _exists(path: Path, option: str) -> UsageError:
+    return UsageError(f"{path} already exists; nothing was written", code="render.output-exists",
+                      hint=f"choose another {option} file, or pass --force to replace it")
+
+
+def write_html(path: Path, html: str, *, force: bool = False, option: str = "-o") -> None:
+    """Write the page, mode 0600 (it may hold personal data), complete or not at all.
 
     Without `force` an existing file is never replaced, even one that appears while we write:
     the page goes to a temporary file that is then hard-linked to `path`, which fails if the name exists.
     """
-    check_output(path, force=force)
+    check_output(path, force=force, option=option)
     data = html.encode("utf-8")
     try:
         if force:
@@ -109,8 +125,8 @@ def write_html(path: Path, html: str, *, force: bool = False) -> None:
                 os.unlink(tmp)
         fs.fsync_dir(path.parent)
     except FileExistsError:
-        raise UsageError(f"{path} already exists; nothing was written", code="render.output-exists",
-                         hint="choose another -o file, or pass --force to replace it") from None
+        raise _exists(path, option) from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}", code="render.output-unwritable",
-                         hint="check the folder exists and you may write to it") from None
+                         hint=f"check the folder exists and you may write to it, or choose another {option} file"
+                         ) from None

@@ -96,7 +96,8 @@ def _describe(kind: str, code: str | None) -> str:
 
 
 @cache
-def _environment() -> Environment:
+def environment() -> Environment:
+    """The one jinja2 environment for every page (PEP, morning report): autoescape forced, strict."""
     env = Environment(
         loader=PackageLoader("laxchange.render", "templates"),
         autoescape=True,  # always, whatever the template's name (select_autoescape would skip .j2)
@@ -113,13 +114,22 @@ def _environment() -> Environment:
 
 
 @cache
-def _style() -> tuple[Markup, str]:
-    """The page's style sheet (our own packaged file, so trusted as markup) and its CSP hash."""
-    css = resources.files("laxchange.render").joinpath("templates/pep.css").read_text(encoding="utf-8")
-    if "</" in css:
-        raise InternalError("templates/pep.css must not contain '</'")
+def style(*names: str) -> tuple[Markup, str]:
+    """A page's style sheet: `templates/base.css` then each of `names` (our own packaged files, so
+    trusted as markup), and the CSP hash that allows exactly it."""
+    files = resources.files("laxchange.render").joinpath("templates")
+    parts = [files.joinpath(n).read_text(encoding="utf-8") for n in ("base.css", *names)]
+    for name, part in zip(("base.css", *names), parts, strict=True):
+        if "</" in part:
+            raise InternalError(f"templates/{name} must not contain '</'")
+    css = "\n".join(parts)
     digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
-    return Markup(css), f"'sha256-{digest}'"  # noqa: S704 - our own packaged style sheet, checked above
+    return Markup(css), f"'sha256-{digest}'"  # noqa: S704 - our own packaged style sheets, checked above
+
+
+def csp(css_hash: str) -> str:
+    """The Content-Security-Policy of every page: nothing from anywhere, only its own inline style sheet."""
+    return f"default-src 'none'; style-src {css_hash}; base-uri 'none'; form-action 'none'"
 
 
 def record_of(document: Any, *, source: str = "<input>", clock: Clock | None = None) -> dict[str, Any]:
@@ -199,7 +209,7 @@ def render_record_html(record: dict[str, Any], *, deadlines: Sequence[Deadline] 
     child = r["child"]
     legal = child["legal_name"]
     legal_name = " ".join(n for n in (legal["given"], legal["middle"], legal["family"]) if n)
-    css, css_hash = _style()
+    css, css_hash = style("pep.css")
     ppp = r["pep"]["pupil_premium_plus"]
     context = {
         "r": r,
@@ -214,7 +224,7 @@ def render_record_html(record: dict[str, Any], *, deadlines: Sequence[Deadline] 
         "panels": attainment_panels(r["attainment"]),
         "deadlines": None if deadlines is None else sorted(deadlines, key=lambda d: d.due),
         "css": css,
-        "csp": f"default-src 'none'; style-src {css_hash}; base-uri 'none'; form-action 'none'",
+        "csp": csp(css_hash),
         "generator": f"laxchange {__version__}",
     }
-    return _environment().get_template("pep.html.j2").render(context)
+    return environment().get_template("pep.html.j2").render(context)

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,13 @@ def test_backup_script_and_restore_check_as_written(tmp_path: Path) -> None:
     assert busy.returncode == 75 and "try again later" in busy.stderr, busy.stderr
     assert list(dest.iterdir()) == []
 
-    done = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120, check=False)
+    reader = sqlite3.connect(home / "ledger.sqlite3")  # another command reading: the -wal and -shm files are live
+    try:
+        assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert (home / "ledger.sqlite3-wal").exists() and (home / "ledger.sqlite3-shm").exists()
+        done = subprocess.run([str(script)], env=run_env, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        reader.close()
     assert done.returncode == 0, done.stderr
     archives = sorted(dest.glob("*.tar.age"))
     assert len(archives) == 1 and done.stdout.strip().endswith(str(archives[0]))
@@ -103,7 +110,7 @@ def test_backup_script_and_restore_check_as_written(tmp_path: Path) -> None:
     listing = subprocess.run(["bash", "-c", f"age -d -i {identity} {archives[0]} | tar -tf -"], check=True,
                              capture_output=True, text=True).stdout.split()
     assert sorted(m for m in listing if m.endswith("ledger.sqlite3")) == ["ledger.sqlite3"]  # SQLite's copy, once
-    assert not any(m.endswith("run.lock") for m in listing)
+    assert not any(m.endswith(("run.lock", "-wal", "-shm")) for m in listing)
     assert f"./received/{tid}/record.json" in listing and f"./keys/{w.b.store.ring().keys[0].kid}.age" in listing
     audit_at_backup = json.loads(archives[0].with_name(archives[0].name.replace(".tar.age", ".audit.json")).read_text())
     assert audit_at_backup["ok"] is True

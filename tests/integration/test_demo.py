@@ -1,14 +1,20 @@
-"""The demo runs the main job end to end: every step really happens, and its outcome is checked."""
+"""The demo tells the whole story through the users' jobs: every step really happens, and its outcome is checked."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 from laxchange import demo
 from laxchange._util import jsonio
-from laxchange.models import messages
+from laxchange.ledger.db import Ledger
 from laxchange.validate import validate_document
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
@@ -16,37 +22,59 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     results = demo.run(tmp_path / "d", say=lines.append, work_factor=10)
     assert results["validated"] == 125
     assert results["broken_rules"] == ["upn.check-letter"]
-    assert results["receipt"] == "accepted"
+    assert sorted(results["delivered"].values()) == ["delivered", "delivered"]
+    assert results["applied"] == "applied"
     assert results["quarantined"] == ["package.tampered"]
+    assert results["tampered"] == "rejected", "the signed rejection came back to the sender"
     homes = tmp_path / "d" / "homes"
     for slug in ("host-vs", "school"):
-        received = sorted((homes / slug / "received").glob("*.json"))
-        assert len(received) == 1
-        assert validate_document(jsonio.load_file(received[0])).ok
+        folders = list((homes / slug / "received").iterdir())
+        assert len(folders) == 1 and not folders[0].name.startswith("."), folders
+        assert validate_document(jsonio.load_file(folders[0] / "record.json")).ok
+    pep = next((homes / "school" / "received").iterdir())
+    assert (pep / "pep.html").read_text().startswith("<!DOCTYPE html>")
+    assert (pep / "record.csv").is_file() and (pep / "attachments" / "attachment-1.pdf").is_file()
+    assert results["pep_html"] == str(pep / "pep.html")
     quarantined = list((homes / "school" / "quarantine").glob("*.json"))
     assert len(quarantined) == 1 and json.loads(quarantined[0].read_text())["reason"] == "package.tampered"
     inbox = homes / "school" / "inbox"
     assert not [p for p in inbox.iterdir() if p.is_file()], "nothing left half-processed in the inbox"
     assert len(list((inbox / "opened").glob("*.lax"))) == 1, "the opened PEP is kept, out of the inbox's way"
-    text = "\n".join(lines)
-    assert "REFUSED" in text and f"verified pep-transfer@{messages.VERSION}" in text
     # over the confined server, each delivery sat in its sender's own sub-folder (issue 10)
     server = tmp_path / "d" / "sftp-server"
     placing = results["parties"]["placing-vs"].replace(":", "_")
     assert len(list((server / "school" / placing / "processed").glob("*.lax"))) == 2
     assert len(list((server / "host-vs" / placing / "processed").glob("*.lax"))) == 1
-    assert not [p for p in (server / "school").iterdir() if p.is_file()]
-
-
-def test_demo_ledgers_show_the_receipt_closed_the_transfer(tmp_path: Path) -> None:
-    from laxchange.ledger.db import Ledger
-
-    demo.run(tmp_path / "d", say=lambda _s: None, work_factor=10)
-    homes = tmp_path / "d" / "homes"
-    with Ledger(homes / "placing-vs" / "ledger.sqlite3") as ledger:
-        states = {t.party: t.state for t in ledger.transfers(direction="out") if t.state != "sent"}
-        assert ledger.verify_audit() == []
-    assert list(states.values()) == ["delivered"], states
+    text = "\n".join(lines)
+    assert "notify-placement" in text and "receipt" in text and "quarantined it (package.tampered)" in text
+    assert any(line.strip().startswith("export LAXCHANGE_PASSPHRASE=") for line in results["explore"])
+    for slug in ("placing-vs", "host-vs", "school"):
+        with Ledger(homes / slug / "ledger.sqlite3") as ledger:
+            assert ledger.verify_audit() == []
     with Ledger(homes / "school" / "ledger.sqlite3") as ledger:
         events = [e["event"] for e in ledger.audit_entries()]
     assert events.count("in.imported") == 1 and events.count("in.quarantined") == 1
+
+
+def test_demo_keep_leaves_a_server_the_homes_can_run_against(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "demo", "--dir", str(tmp_path / "d"), "--keep"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # bounded: the demo prints about 30 lines, then waits
+            seen.append(line)
+            if "Ctrl-C stops it" in line:
+                break
+        assert "Ctrl-C stops it" in seen[-1], "".join(seen)
+        home = tmp_path / "d" / "homes" / "school"
+        r = subprocess.run([sys.executable, "-m", "laxchange", "--home", str(home), "--json", "run"],
+                           env={**env, "LAXCHANGE_PASSPHRASE": demo.DEMO_PASSPHRASE.decode()},
+                           capture_output=True, text=True, timeout=60, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert json.loads(r.stdout)["complete"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped" in out

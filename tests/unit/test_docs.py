@@ -317,14 +317,14 @@ def test_every_doc_is_reachable_from_the_readme() -> None:
 def test_checker_finds_unknown_commands_sub_commands_and_options(tmp_path: Path) -> None:
     doc = tmp_path / "x.md"
     doc.write_text("Run `laxchange doktor` or `laxchange keys rotat`.\n\n```sh\n"
-                   "LAXCHANGE_HOME=/h laxchange --home A run --report r.html   # a wrong option\n"
+                   "LAXCHANGE_HOME=/h laxchange --home A run --reprot r.html   # a wrong option\n"
                    "sudo -u laxchange laxchange partners add c.json --fingerprnt X\n"
                    "laxchange doctor   (coming: see issue 14)\n"
                    "laxchange keys list|rotat\n"
                    "laxchange --hme A status\n```\n", encoding="utf-8")
     problems = [p.split(": ", 1)[1] for p in all_problems([doc])]
     assert sorted(problems) == sorted([
-        ("`laxchange run` has no option --report: LAXCHANGE_HOME=/h laxchange --home A run --report r.html   "
+        ("`laxchange run` has no option --reprot: LAXCHANGE_HOME=/h laxchange --home A run --reprot r.html   "
          "# a wrong option"),
         ("`laxchange partners add` has no option --fingerprnt: sudo -u laxchange laxchange partners add c.json "
          "--fingerprnt X"),

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from laxchange.cli import main
+from laxchange.errors import UsageError
 from laxchange.exchange import Party
-from laxchange.exchange.inbound import import_inbox, send_applied
+from laxchange.exchange.inbound import find_received, import_inbox, send_applied
 from laxchange.exchange.mis_csv import COLUMNS, csv_cell, write_csv
 from laxchange.exchange.receipts import build_receipt
+from laxchange.home import Home
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
+from tests.support.forge import forge, statement_for
 from tests.support.parties import PASSPHRASE, T0, make_party, record
 
 REPO = Path(__file__).resolve().parents[3]
@@ -63,6 +68,9 @@ def test_a_receipt_with_the_wrong_hash_is_a_warning_never_exit_0(pair: tuple[Par
     env = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
     r = CliRunner().invoke(main, ["--home", str(a.home.root), "status"], env=env)
     assert r.exit_code == 0 and "did not apply" in r.stderr and "receipt.hash-mismatch" in r.stderr
+    header, *rows = r.stdout.splitlines()
+    assert header.split() == ["UPDATED", "DIR", "STATE", "PARTY", "MESSAGE", "RECORD", "REF", "TRANSFER"]
+    assert len(rows) == len(a.ledger.transfers()) and any(tid in row and "delivered" in row for row in rows)
 
 
 def test_a_package_delivered_twice_is_acknowledged_with_the_same_receipt(pair: tuple[Party, Party],
@@ -185,3 +193,54 @@ def test_a_filed_transfer_whose_receipt_was_never_packed_gets_one(pair: tuple[Pa
     assert [(r.in_reply_to, r.stage, r.error) for r in report.receipts_sent] == [(tid, "delivered", None)]
     assert import_inbox(a).ok
     assert a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_a_transfer_id_two_senders_used_is_found_with_its_sender(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    tid = "ab" * 16
+    for folder, sender in ((tid, A), (f"{tid}-URN_222222", "URN:222222")):
+        d = home.root / "received" / folder
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"transfer_id": tid, "sender": sender, "received_at": "x"}))
+    with pytest.raises(UsageError) as exc:
+        find_received(home, tid)
+    assert exc.value.code == "received.ambiguous" and "--from" in (exc.value.hint or "")
+    assert find_received(home, tid, "URN:222222").path.name == f"{tid}-URN_222222"
+    assert find_received(home, tid, A).path.name == tid
+    with pytest.raises(UsageError) as missing:
+        find_received(home, tid, "URN:333333")
+    assert missing.value.code == "received.not-found"
+
+
+def test_reports_about_an_invalid_record_name_the_path_and_rule_never_the_value(pair: tuple[Party, Party],
+                                                                                tmp_path: Path) -> None:
+    """The nightly run's and import's reports end up in logs and mail: an invalid record's values
+    (here a mistyped UPN) must not be quoted there, only where it failed and which rule."""
+    a, b = pair
+    doc = record(3)
+    bad_upn = doc["record"]["child"]["upn"][:-1] + ("7" if doc["record"]["child"]["upn"][-1] != "7" else "8")
+    doc["record"]["child"]["upn"] = bad_upn
+    st = statement_for(A, B, doc, created=T0, expires=T0 + dt.timedelta(days=30))
+    raw = forge(st, signers=a.keystore.signers(), encrypt_to=_raw(b))
+    (tmp_path / "drop-b" / A.replace(":", "_")).mkdir(parents=True, exist_ok=True)
+    (tmp_path / "drop-b" / A.replace(":", "_") / f"{st['transfer_id']}.lax").write_bytes(raw)
+    report = import_inbox(b)
+    [item] = report.items
+    assert item.result == "quarantined" and item.error is not None and item.error.exit_code == 1
+    assert bad_upn in item.error.message, "the library caller still gets the full message"
+    text = json.dumps(report.to_dict())
+    assert bad_upn not in text and "$.record.child.upn" in text and "upn.check-letter" in text
+    env = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+    raw2 = forge(statement_for(A, B, doc, created=T0, expires=T0 + dt.timedelta(days=30)),
+                 signers=a.keystore.signers(), encrypt_to=_raw(b))
+    (b.home.inbox / "again.lax").write_bytes(raw2)
+    for args in (["run", "--no-collect"], ["--json", "run", "--no-collect"]):
+        (b.home.inbox / "again.lax").write_bytes(raw2)
+        r = CliRunner().invoke(main, ["--home", str(b.home.root), *args], env=env)
+        assert r.exit_code == 10, r.output
+        assert bad_upn not in r.stdout + r.stderr and "upn.check-letter" in r.stdout
+
+
+def _raw(p: Party) -> SimpleNamespace:
+    """What tests.support.forge needs of the recipient: its key store and clock."""
+    return SimpleNamespace(store=p.keystore, clock=p.clock)

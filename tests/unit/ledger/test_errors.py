@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from laxchange.errors import ConfigError, ExitCode
 from laxchange.ledger import db as ledger_db
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import LedgerBusy, LedgerError
+from tests.support.parties import PASSPHRASE, record, world
 
 CLOCK = FixedClock(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC))
 
@@ -39,15 +41,18 @@ def locked(tmp_path: Path) -> Iterator[Path]:
     other.close()
 
 
-def test_opening_a_locked_ledger_is_a_clear_retryable_error(locked: Path) -> None:
+def test_a_ledger_another_run_is_writing_opens_and_a_write_is_a_clear_retryable_error(locked: Path) -> None:
+    ledger = Ledger(locked, clock=CLOCK, timeout=0.2)  # the write-ahead log lets readers in (status during a run)
+    assert len(ledger.audit_entries()) == 3
     started = time.monotonic()
     with pytest.raises(LedgerBusy) as exc:
-        Ledger(locked, clock=CLOCK, timeout=0.2)
+        ledger.note("receipt.unmatched", {"in_reply_to": "f" * 32, "party": "LA:919"})
     assert time.monotonic() - started < 5, "the busy wait is bounded by the timeout"
     err = exc.value
     assert isinstance(err, ConfigError) and err.exit_code == ExitCode.CONFIG == 5
     assert err.code == "ledger.busy" and err.transient
     assert "another laxchange run" in (err.hint or "") and str(locked) in err.message
+    ledger.close()
 
 
 def test_a_write_to_a_ledger_locked_after_opening_fails_cleanly_and_changes_nothing(tmp_path: Path) -> None:
@@ -58,24 +63,55 @@ def test_a_write_to_a_ledger_locked_after_opening_fails_cleanly_and_changes_noth
     other.execute("BEGIN EXCLUSIVE")
     with pytest.raises(LedgerBusy):
         ledger.note("receipt.unmatched", {"in_reply_to": "f" * 32, "party": "LA:919"})
-    with pytest.raises(LedgerBusy):
-        ledger.audit_entries()  # reads too: an exclusive lock keeps readers out
+    assert len(ledger.audit_entries()) == 3, "readers still see the last committed state"
     other.execute("ROLLBACK")
     other.close()
     assert len(ledger.audit_entries()) == 3 and ledger.verify_audit() == []
     ledger.note("receipt.unmatched", {"in_reply_to": "f" * 32, "party": "LA:919"})  # usable again
     assert len(ledger.audit_entries()) == 4
-    ledger.close()
 
 
-def test_the_cli_says_busy_with_exit_5_and_no_traceback(locked: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ledger_uses_a_write_ahead_log_whose_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with Ledger(path, clock=CLOCK) as ledger:
+        ledger.note("receipt.unmatched", {"in_reply_to": "e" * 32, "party": "LA:919"})
+        assert ledger_db_mode(path) == "wal"
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{path}{suffix}")
+            assert side.exists() and side.stat().st_mode & 0o777 == 0o600, suffix
+
+
+def ledger_db_mode(path: Path) -> str:
+    con = sqlite3.connect(path)
+    try:
+        return str(con.execute("PRAGMA journal_mode").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_the_cli_says_busy_with_exit_5_no_traceback_and_leaves_no_package(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ledger_db, "DEFAULT_TIMEOUT", 0.2)
-    home = locked.parent
-    for sub in ("keys", "partners", "inbox", "outbox", "quarantine"):
-        (home / sub).mkdir(exist_ok=True)
-    r = CliRunner().invoke(main, ["--home", str(home), "status"])
-    assert r.exit_code == 5, r.output
-    assert "locked" in r.output and "another laxchange run" in r.output and "Traceback" not in r.output
+    a, b, _ = world(tmp_path)
+    src = tmp_path / "pep.json"
+    src.write_text(json.dumps(record(1)))
+    with Ledger(a.home.ledger_db, clock=CLOCK):
+        pass
+    other = sqlite3.connect(a.home.ledger_db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        env = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+        r = CliRunner().invoke(main, ["--home", str(a.home.root), "status"], env=env)
+        assert r.exit_code == 0, "status reads while another run writes"
+        out = tmp_path / "pep.lax"
+        r = CliRunner().invoke(main, ["--home", str(a.home.root), "pack", str(src), "--type", "pep-transfer",
+                                      "--to", b.party, "-o", str(out)], env=env)
+        assert r.exit_code == 5, r.output
+        assert "locked" in r.output and "another laxchange run" in r.output and "Traceback" not in r.output
+        assert not out.exists(), "no package left behind that the ledger does not know"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_busy_timeout_is_bounded(tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from html.parser import HTMLParser
 
 import pytest
 from jinja2 import StrictUndefined
@@ -14,32 +13,12 @@ from laxchange.errors import InvalidData, UsageError
 from laxchange.render import Deadline, record_of, render_record_html, suggested_name
 from laxchange.render import html as render_html
 from laxchange.render.chart import attainment_panels
+from tests.support.htmlparse import parse
 from tests.support.records import HOSTILE_NAME, HOSTILE_SUBJECT, HOSTILE_VOICE, hostile_record, rich_record
 
 
-class _Tags(HTMLParser):
-    """Every start tag with its attributes, and the text, of a page."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def parse(html: str) -> _Tags:
-    p = _Tags()
-    p.feed(html)
-    return p
-
-
 def test_the_environment_always_escapes_and_is_strict() -> None:
-    env = render_html._environment()
+    env = render_html.environment()
     assert env.autoescape is True  # forced: select_autoescape would not escape a .j2 template
     assert env.undefined is StrictUndefined
     assert env.from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"

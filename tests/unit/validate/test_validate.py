@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from click.testing import CliRunner
 from laxchange import samples
 from laxchange.cli import main
 from laxchange.clock import FixedClock
+from laxchange.exchange.receipts import build_receipt
 from laxchange.models import record as rec_model
 from laxchange.validate import domain, structural, validate_document
 from tests.support.parties import REPO
@@ -373,3 +376,21 @@ def test_a_directory_means_its_json_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     assert run_cli("validate", str(empty)).exit_code == 2
+
+
+def test_an_impossible_date_time_is_refused_so_the_format_checker_is_really_installed() -> None:
+    """`date-time` is only checked when rfc3339-validator is importable; without it this passes silently."""
+    now = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
+    doc = build_receipt(in_reply_to="a" * 32, payload_sha256="b" * 64, received_at=now, processed_at=now)
+    assert validate_document(doc).ok
+    doc["received_at"] = "2026-13-45T99:00:00Z"
+    report = validate_document(doc)
+    assert not report.ok and [f.rule for f in report.errors] == ["schema.format"]
+
+
+def test_validation_does_not_load_a_grammar_compiler_at_start_up() -> None:
+    """rfc3987-syntax (pulled in by jsonschema's format extras) compiles lark grammars on import:
+    over a second on every command's start. Our schemas need none of its formats."""
+    code = "import sys, laxchange.validate; print(sorted(m for m in ('lark', 'rfc3987_syntax') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert r.stdout.strip() == "[]"

@@ -1,0 +1,33 @@
+"""`exchange.ledger_status`: the one dictionary `status` prints as text, as --json and as the HTML report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from laxchange.clock import FixedClock
+from laxchange.exchange.status import ledger_status
+from laxchange.ledger.db import Ledger
+from laxchange.ledger.states import IMPORT_PATH, Outbound
+
+T0 = dt.datetime(2026, 11, 24, 2, 30, tzinfo=dt.UTC)
+OLD, NEW, IN = "a1" * 16, "b2" * 16, "c3" * 16
+SCHOOL = "URN:123456"
+
+
+def test_it_lists_the_transfers_shown_and_which_of_them_are_overdue(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    with Ledger(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
+        ledger.advance("out", OLD, SCHOOL, Outbound.QUEUED, Outbound.SENT, record_ref="r" * 32)
+        clock.advance(hours=47)
+        ledger.advance("out", NEW, SCHOOL, Outbound.QUEUED, Outbound.SENT)
+        ledger.advance("in", IN, SCHOOL, *IMPORT_PATH)
+        clock.advance(hours=1)  # OLD was sent 48 hours ago, NEW one hour ago
+        data = ledger_status(ledger)
+        assert data["as_of"] == "2026-11-26T02:30:00Z"
+        assert [(t["transfer_id"], t["direction"], t["state"]) for t in data["transfers"]] == [
+            (OLD, "out", "sent"), (NEW, "out", "sent"), (IN, "in", "imported")]
+        assert data["overdue"] == [{"transfer_id": OLD, "party": SCHOOL, "sent": "2026-11-24T02:30:00Z"}]
+        assert data["warnings"] == []
+        assert ledger_status(ledger, direction="in")["overdue"] == [], "only the transfers shown"
+        assert [t["transfer_id"] for t in ledger_status(ledger, overdue=True)["transfers"]] == [OLD]
