@@ -59,9 +59,10 @@ class Sshd:
 
     def __init__(self, base: Path, authorized_pubs: list[Path], *, host_key: Path | None = None,
                  port: int | None = None, read_only: bool = False, authorized_keys_file: str | None = None,
-                 match_blocks: str = "") -> None:
+                 match_blocks: str = "", sftp_subsystem: str | None = None) -> None:
         """`authorized_keys_file` replaces the one shared file (e.g. `/dir/%u` for one per user);
-        `match_blocks` is appended to the config (sshd wants `Match` sections last)."""
+        `match_blocks` is appended to the config (sshd wants `Match` sections last); `sftp_subsystem`
+        replaces `internal-sftp` (e.g. Debian's default `/usr/lib/openssh/sftp-server`)."""
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.host_key = host_key or keygen(base / "ssh_host_ed25519_key", "host")
@@ -75,6 +76,7 @@ class Sshd:
         self.read_only = read_only
         self.authorized_keys_file = authorized_keys_file or str(self.authorized)
         self.match_blocks = match_blocks
+        self.sftp_subsystem = sftp_subsystem
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,7 +89,7 @@ class Sshd:
     def start(self, timeout: float = 10.0) -> Sshd:
         with contextlib.suppress(PermissionError):
             os.makedirs("/run/sshd", exist_ok=True)
-        sftp = "internal-sftp -R" if self.read_only else "internal-sftp"
+        sftp = self.sftp_subsystem or ("internal-sftp -R" if self.read_only else "internal-sftp")
         self.config.write_text(
             f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {self.host_key}\n"
             f"AuthorizedKeysFile {self.authorized_keys_file}\nPidFile {self.pidfile}\n"
