@@ -273,8 +273,8 @@ def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool) ->
     # next to laxchange's own one-line message. (Naming the logger does not import paramiko.)
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose)
-    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams
-        app.out, app.err = ctx.obj.out, ctx.obj.err
+    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its own streams and clock
+        app.out, app.err, app.clock = ctx.obj.out, ctx.obj.err, ctx.obj.clock
     ctx.obj = app
 
 

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 import click
 
+from laxchange.clock import Clock, SystemClock
 from laxchange.home import Home
 
 
@@ -29,7 +30,7 @@ def _stderr() -> TextIO:
 
 @dataclass
 class App:
-    """What every command gets: the home directory, the output mode and the output streams."""
+    """What every command gets: the home directory, the output mode, the output streams and the clock."""
 
     home: Home
     json: bool = False
@@ -37,6 +38,9 @@ class App:
     out: TextIO = field(default_factory=_stdout)
     err: TextIO = field(default_factory=_stderr)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The clock commands run by. Only a program can set another one (`main.main(args, obj=App(..., clock=...))`,
+    #: as the tests do): there is deliberately no option or variable that moves it, since expiry depends on it.
+    clock: Clock = field(default_factory=SystemClock)
 
     def emit(self, data: dict[str, Any], human: str | Callable[[], str] | None = None) -> None:
         """Print `data` as one JSON object with --json, else the human text."""

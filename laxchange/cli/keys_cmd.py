@@ -20,7 +20,7 @@ ENV_NEW_PASSPHRASE = "LAXCHANGE_NEW_PASSPHRASE"  # noqa: S105  the variable's na
 
 
 def _store(app: App, work_factor: int = _WF) -> KeyStore:
-    return KeyStore(app.home, work_factor=work_factor)
+    return KeyStore(app.home, work_factor=work_factor, clock=app.clock)
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> str:
@@ -108,7 +108,7 @@ def keys_prune(app: App, dry_run: bool) -> None:
     """Destroy retired private signing keys (after their rotation overlap), with an audit entry each."""
     from laxchange.exchange import Party
 
-    with Party.from_home(app.home, keystore=_store(app)) as me:
+    with Party.from_home(app.home, keystore=_store(app), clock=app.clock) as me:
         me.keystore.ring()
         gone = me.prune_keys(dry_run=dry_run)
     verb = "Would destroy" if dry_run else "Destroyed"
@@ -243,7 +243,7 @@ def partners() -> None:
 def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
     """Add (or update) a partner from their card."""
     app.home.require()
-    directory = PartnerDirectory(app.home)
+    directory = PartnerDirectory(app.home, clock=app.clock)
     partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},
              f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}")
@@ -254,7 +254,7 @@ def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
 @click.pass_obj
 def partners_list(app: App) -> None:
     """List partners."""
-    items = PartnerDirectory(app.home).list()
+    items = PartnerDirectory(app.home, clock=app.clock).list()
     app.emit({"partners": [{"party": p.party, "name": p.name, "role": p.role, "fingerprint": p.fingerprint,
                             "sftp_url": p.sftp_url} for p in items]},
              "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}" for p in items) or "No partners yet.")
@@ -266,8 +266,8 @@ def partners_list(app: App) -> None:
 @click.pass_obj
 def partners_show(app: App, party: str) -> None:
     """Show one partner's card."""
-    p = PartnerDirectory(app.home).get(party)
-    now = PartnerDirectory(app.home).clock.now()
+    p = PartnerDirectory(app.home, clock=app.clock).get(party)
+    now = app.clock.now()
     rows = [{**k.to_dict(), "status": k.status_at(now)} for k in p.keys]
     app.emit(p.to_summary(),
              f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
@@ -281,5 +281,5 @@ def partners_show(app: App, party: str) -> None:
 @click.pass_obj
 def partners_remove(app: App, party: str) -> None:
     """Stop trusting a partner."""
-    PartnerDirectory(app.home).remove(party)
+    PartnerDirectory(app.home, clock=app.clock).remove(party)
     app.emit({"removed": party}, f"Removed {party}.")
