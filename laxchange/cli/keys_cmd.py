@@ -11,7 +11,7 @@ from laxchange import age
 from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
 from laxchange.errors import ConfigError, UsageError
-from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust import CardVersion, PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
@@ -142,7 +142,8 @@ def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, 
                  f"Ask every partner to ADD this line to the authorized_keys of the account we use on their SFTP "
                  f"server, keeping the old line until {ring.ssh_previous_until}; until then laxchange still "
                  "offers the old key when a server refuses the new one.\n"
-                 f"New card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner; "
+                 f"Card fingerprint (unchanged: the SSH key is not part of it): {fpr}\n"
+                 "Send the new card (keys export-card) to every partner; "
                  "`laxchange keys prune` destroys the old key after the overlap.")
         return
     new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
@@ -280,6 +281,47 @@ def partners_show(app: App, party: str) -> None:
 @json_option
 @click.pass_obj
 def partners_remove(app: App, party: str) -> None:
-    """Stop trusting a partner."""
+    """Stop trusting a partner (its card history is kept, for verifying its old packages)."""
     PartnerDirectory(app.home, clock=app.clock).remove(party)
-    app.emit({"removed": party}, f"Removed {party}.")
+    app.emit({"removed": party}, f"Removed {party}. Its card history is kept (`laxchange partners history {party}`); "
+                                 "adding it again needs its fingerprint.")
+
+
+def _confirmation(v: CardVersion) -> str:
+    c = v.confirmed or {}
+    if c.get("by") == "fingerprint":
+        legacy = " (a version-1 fingerprint, from before card history)" if c.get("fingerprint_version") == 1 else ""
+        return f"confirmed out of band: fingerprint {c['fingerprint']}{legacy}"
+    return "signed by the keys we held: " + ", ".join(c.get("signed_by") or [])
+
+
+def _history_text(party: str, versions: list[CardVersion]) -> str:
+    cards = sum(v.partner is not None for v in versions)
+    lines = [f"{party}: {cards} card version{'s' if cards != 1 else ''}"
+             + (" (read from a partner file of an older release; rewritten on its next change)"
+                if versions and versions[0].migrated else "")]
+    for v in versions:
+        if v.partner is None:
+            lines.append(f"  #{v.seq}  {v.at}  {v.event}")
+            continue
+        p = v.partner
+        lines.append(f"  #{v.seq}  {v.at}  {v.event:8}  fingerprint {p.fingerprint}  issued {p.issued}  ({p.name})")
+        lines.append(f"        {_confirmation(v)}")
+        for k in p.keys:
+            revoked = f", revoked {k.revoked_at} ({k.revocation_reason})" if k.revoked_at else ""
+            lines.append(f"        {k.kid}  {k.use:10}  {k.alg:14}  {k.not_before} .. {k.not_after or '-'}{revoked}")
+    return "\n".join(lines)
+
+
+@partners.command("history")
+@click.argument("party")
+@json_option
+@click.pass_obj
+def partners_history(app: App, party: str) -> None:
+    """Every card version a partner presented (oldest first), how and when each was confirmed.
+
+    Kept append-only, removals included, so the keys that signed an old package can be walked
+    back years later (`laxchange open --archive`).
+    """
+    versions = PartnerDirectory(app.home, clock=app.clock).history(party)
+    app.emit({"party": party, "versions": [v.to_dict() for v in versions]}, _history_text(party, versions))
