@@ -274,6 +274,9 @@ CODES: dict[str, str] = {
     "package.tampered": "the package is damaged or was altered",
     "package.unknown-sender": "the sender is not a partner",
     "package.wrong-format-version": "the package format version is not supported",
+    # what archive verification (open --archive) reports without refusing: warnings, never raised
+    "archive.revoked-later": "a key that signed the package was revoked after the package was created",
+    "archive.partner-removed": "the sender has been removed from the partner directory since",
     "statement.malformed": "the signed statement inside the package is malformed",
     "attachment.name": "an attachment name is not a plain unique file name",
     "attachment.changed": "an attachment changed while it was being packed",

@@ -12,6 +12,8 @@ the bytes of any attachments. docs/format.md is the specification.
 Opening checks, in order: format line, manifest signature, addressee, sender keys, expiry,
 replay, payload hash, decryption, inner signature, binding, attachments, schema validation.
 Only verified bytes are parsed, and nothing is written until every check has passed.
+Archive verification (`open_package(archive=True)`, docs/format.md §6.1) asks instead whether
+the package was genuinely sent by that party to us at its `created` time with keys valid then.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from typing import IO, Any, BinaryIO, Protocol
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import check_output, digest_stream, open_regular
-from laxchange.clock import Clock
+from laxchange.clock import Clock, FixedClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
-from laxchange.trust import Partner, PartnerDirectory
+from laxchange.trust import Partner, PartnerAsOf, PartnerDirectory
 from laxchange.trust.keystore import SIGNING, KeyStore
 from laxchange.validate import validate_document
 
@@ -58,6 +60,8 @@ MANIFEST_FIELDS = {"format", "transfer_id", "sender", "recipient", "created", "e
                    "recipient_key_id", "encryption", "payload_size", "payload_sha256"}
 STATEMENT_FIELDS = {"_type", "transfer_id", "sender", "recipient", "created", "expires", "schema",
                     "message_type", "schema_version", "document", "attachments"}
+#: What archive verification reports without refusing (docs/format.md §6.1), in `Opened.warnings`.
+ARCHIVE_WARNING_CODES = ("archive.revoked-later", "archive.partner-removed")
 _ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -115,6 +119,8 @@ class Opened:
     schema: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    #: Archive verification only: what was found and not refused (`code` one of ARCHIVE_WARNING_CODES, `message`).
+    warnings: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
@@ -481,6 +487,32 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
                       f"required by {sender.party}'s policy")
 
 
+def _archive_warnings(env: dsse.Envelope, view: PartnerAsOf, manifest: Manifest) -> list[dict[str, Any]]:
+    """What archive verification reports about a package `_verify_sender` accepted as of `created`:
+    each signing key revoked since (after `created`; one revoked at or before it was refused), and a
+    sender no longer in the directory."""
+    sender = view.partner
+    keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
+    out: list[dict[str, Any]] = []
+    for pk in dsse.verify(env, {kid: k.dsse_key() for kid, k in keys.items()}):
+        info = keys[pk.keyid]
+        if info.revoked_at is None:
+            continue
+        caution = (" A key revoked as compromised could also have signed a package dated before the revocation: "
+                   "check the transfer against your own records of when it arrived."
+                   if "compromise" in (info.revocation_reason or "") else "")
+        out.append({"code": ARCHIVE_WARNING_CODES[0], "kid": info.kid, "alg": info.alg,
+                    "revoked_at": info.revoked_at, "revocation_reason": info.revocation_reason,
+                    "message": f"signing key {info.kid} ({info.alg}) of {sender.party} was revoked later, at "
+                               f"{info.revoked_at} ({info.revocation_reason}), after the package was created at "
+                               f"{manifest.created}; it was valid when it signed.{caution}"})
+    if view.removed_at is not None:
+        out.append({"code": ARCHIVE_WARNING_CODES[1], "removed_at": view.removed_at,
+                    "message": f"{sender.party} was removed from the partner directory at {view.removed_at}; "
+                               "verified against the card history kept since"})
+    return out
+
+
 def open_package(
     source: str | os.PathLike[str] | BinaryIO,
     *,
@@ -494,13 +526,24 @@ def open_package(
     validate: bool = True,
     workdir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    archive: bool = False,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
     InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
     (`package.not-a-package`, exit 2) for a file without the format line. `reserve` is called
     at the replay check (see `Reserve`). Writes `out` (the
     record, pretty JSON) and attachments only once everything has been verified. An existing
-    `out` is refused unless `overwrite`, and the package itself never, before anything is read."""
+    `out` is refused unless `overwrite`, and the package itself never, before anything is read.
+
+    `archive=True` is archive verification (docs/format.md §6.1), for a package kept for decades:
+    was it genuinely sent by that party to us at its `created` time, with keys valid then? The
+    sender's keys come from its whole card history (`PartnerDirectory.as_of`), removed or not;
+    expiry and replay are not checked (so `seen` and `reserve` may not be given); a signing key
+    revoked after `created` is reported in `Opened.warnings`, one revoked at or before it is
+    refused; the record is validated as of `created`. Nothing here changes any state."""
+    if archive and (seen is not None or reserve is not None):
+        raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
+                         code="usage.invalid")
     clock = clock or keystore.clock
     if out is not None:
         check_output(out, inputs=[source] if isinstance(source, (str, os.PathLike)) else [], overwrite=overwrite,
@@ -513,17 +556,25 @@ def open_package(
             raise _reject("package.not-addressed-to-us",
                           f"the package is addressed to {manifest.recipient}, not {ring.party}",
                           "it was delivered to the wrong party; return it to the sender")
-        sender = directory.get_optional(manifest.sender)
+        created, expires = timefmt.parse(manifest.created), timefmt.parse(manifest.expires)
+        view: PartnerAsOf | None = None
+        if archive:  # the sender as its card history knows it for `created`, removed or not
+            view = directory.as_of(manifest.sender, created)
+            sender = view.partner if view is not None else None
+        else:
+            sender = directory.get_optional(manifest.sender)
         if sender is None:
             raise _reject("package.unknown-sender", f"sender {manifest.sender} is not in the partner directory",
                           "add their card with `laxchange partners add CARD --fingerprint FPR` if you expect them")
-        _verify_sender(menv, sender, manifest, now, "manifest")
-        created, expires = timefmt.parse(manifest.created), timefmt.parse(manifest.expires)
+        # Keys are judged as of `created` in an archive (a revocation after it does not refuse), else as of now.
+        at = created if archive else now
+        _verify_sender(menv, sender, manifest, at, "manifest")
+        warnings = _archive_warnings(menv, view, manifest) if view is not None else []
         if created > now + CLOCK_SKEW:
             raise _reject("package.not-yet-valid",
                           f"the package claims to be created in the future ({manifest.created})",
                           "check this machine's clock and the sender's")
-        if now >= expires:
+        if not archive and now >= expires:
             raise _reject("package.expired", f"the package expired at {manifest.expires}",
                           "ask the sender to send it again")
         if seen is not None and seen(manifest.transfer_id, manifest.sender):
@@ -558,7 +609,10 @@ def open_package(
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             plain.seek(0)
-            return _finish(plain, manifest, sender, ring.party, now, clock, out, attachments_dir, validate, overwrite)
+            opened = _finish(plain, manifest, sender, ring.party, at, FixedClock(created) if archive else clock, out,
+                             attachments_dir, validate, overwrite)
+            opened.warnings = warnings
+            return opened
 
 
 def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,

@@ -322,8 +322,9 @@ def main(ctx: click.Context, home: str | None, json_out: bool, verbose: bool, qu
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     app = App(home=Home(Path(home) if home else default_home()), json=json_out, verbose=verbose, quiet=quiet,
               no_color=no_color)
-    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its streams and terminal
-        app.out, app.err, app.env, app.isatty = ctx.obj.out, ctx.obj.err, ctx.obj.env, ctx.obj.isatty
+    if isinstance(ctx.obj, App):  # a caller's App (`main.main(args, obj=App(...))`) brings its streams, terminal
+        app.out, app.err, app.env, app.isatty = ctx.obj.out, ctx.obj.err, ctx.obj.env, ctx.obj.isatty  # and clock
+        app.clock = ctx.obj.clock
     ctx.obj = app
     if log_file is not None:
         _log_file(ctx, app, log_file)

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import click
 
 from laxchange.cli.progress import Progress
+from laxchange.clock import Clock, SystemClock
 from laxchange.home import Home
 
 
@@ -84,7 +85,7 @@ def _needing_a_look(lines: Iterable[str]) -> list[str]:
 
 @dataclass
 class App:
-    """What every command gets: the home directory, the output options and the output streams."""
+    """What every command gets: the home directory, the output options, the output streams and the clock."""
 
     home: Home
     json: bool = False
@@ -98,6 +99,9 @@ class App:
     env: Mapping[str, str] = field(default_factory=lambda: os.environ)
     isatty: Callable[[TextIO], bool] = _isatty
     _live: Progress | None = field(default=None, init=False, repr=False)
+    #: The clock commands run by. Only a program can set another one (`main.main(args, obj=App(..., clock=...))`,
+    #: as the tests do): there is deliberately no option or variable that moves it, since expiry depends on it.
+    clock: Clock = field(default_factory=SystemClock)
 
     def color(self, stream: TextIO) -> bool:
         """Colour on `stream`? Only on a terminal, and never with --json, --no-color, NO_COLOR or TERM=dumb."""

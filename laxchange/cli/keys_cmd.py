@@ -11,7 +11,7 @@ from laxchange import age
 from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
 from laxchange.errors import ConfigError, UsageError
-from laxchange.trust import PartnerDirectory, build_card
+from laxchange.trust import CardVersion, PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
@@ -20,7 +20,7 @@ ENV_NEW_PASSPHRASE = "LAXCHANGE_NEW_PASSPHRASE"  # noqa: S105  the variable's na
 
 
 def _store(app: App, work_factor: int = _WF) -> KeyStore:
-    return KeyStore(app.home, work_factor=work_factor)
+    return KeyStore(app.home, work_factor=work_factor, clock=app.clock)
 
 
 def _keys_table(keys: list[dict[str, Any]]) -> str:
@@ -108,7 +108,7 @@ def keys_prune(app: App, dry_run: bool) -> None:
     """Destroy retired private signing keys (after their rotation overlap), with an audit entry each."""
     from laxchange.exchange import Party
 
-    with Party.from_home(app.home, keystore=_store(app)) as me:
+    with Party.from_home(app.home, keystore=_store(app), clock=app.clock) as me:
         me.keystore.ring()
         gone = me.prune_keys(dry_run=dry_run)
     verb = "Would destroy" if dry_run else "Destroyed"
@@ -142,7 +142,8 @@ def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, 
                  f"Ask every partner to ADD this line to the authorized_keys of the account we use on their SFTP "
                  f"server, keeping the old line until {ring.ssh_previous_until}; until then laxchange still "
                  "offers the old key when a server refuses the new one.\n"
-                 f"New card fingerprint: {fpr}\nSend the new card (keys export-card) to every partner; "
+                 f"Card fingerprint (unchanged: the SSH key is not part of it): {fpr}\n"
+                 "Send the new card (keys export-card) to every partner; "
                  "`laxchange keys prune` destroys the old key after the overlap.")
         return
     new = store.rotate(overlap_days=overlap_days, encryption_alg=encryption)
@@ -243,7 +244,7 @@ def partners() -> None:
 def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
     """Add (or update) a partner from their card."""
     app.home.require()
-    directory = PartnerDirectory(app.home)
+    directory = PartnerDirectory(app.home, clock=app.clock)
     partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},
              f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}")
@@ -254,7 +255,7 @@ def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
 @click.pass_obj
 def partners_list(app: App) -> None:
     """List partners."""
-    items = PartnerDirectory(app.home).list()
+    items = PartnerDirectory(app.home, clock=app.clock).list()
     app.emit({"partners": [{"party": p.party, "name": p.name, "role": p.role, "fingerprint": p.fingerprint,
                             "sftp_url": p.sftp_url} for p in items]},
              "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}" for p in items) or "No partners yet.")
@@ -266,8 +267,8 @@ def partners_list(app: App) -> None:
 @click.pass_obj
 def partners_show(app: App, party: str) -> None:
     """Show one partner's card."""
-    p = PartnerDirectory(app.home).get(party)
-    now = PartnerDirectory(app.home).clock.now()
+    p = PartnerDirectory(app.home, clock=app.clock).get(party)
+    now = app.clock.now()
     rows = [{**k.to_dict(), "status": k.status_at(now)} for k in p.keys]
     app.emit(p.to_summary(),
              f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
@@ -280,6 +281,47 @@ def partners_show(app: App, party: str) -> None:
 @json_option
 @click.pass_obj
 def partners_remove(app: App, party: str) -> None:
-    """Stop trusting a partner."""
-    PartnerDirectory(app.home).remove(party)
-    app.emit({"removed": party}, f"Removed {party}.")
+    """Stop trusting a partner (its card history is kept, for verifying its old packages)."""
+    PartnerDirectory(app.home, clock=app.clock).remove(party)
+    app.emit({"removed": party}, f"Removed {party}. Its card history is kept (`laxchange partners history {party}`); "
+                                 "adding it again needs its fingerprint.")
+
+
+def _confirmation(v: CardVersion) -> str:
+    c = v.confirmed or {}
+    if c.get("by") == "fingerprint":
+        legacy = " (a version-1 fingerprint, from before card history)" if c.get("fingerprint_version") == 1 else ""
+        return f"confirmed out of band: fingerprint {c['fingerprint']}{legacy}"
+    return "signed by the keys we held: " + ", ".join(c.get("signed_by") or [])
+
+
+def _history_text(party: str, versions: list[CardVersion]) -> str:
+    cards = sum(v.partner is not None for v in versions)
+    lines = [f"{party}: {cards} card version{'s' if cards != 1 else ''}"
+             + (" (read from a partner file of an older release; rewritten on its next change)"
+                if versions and versions[0].migrated else "")]
+    for v in versions:
+        if v.partner is None:
+            lines.append(f"  #{v.seq}  {v.at}  {v.event}")
+            continue
+        p = v.partner
+        lines.append(f"  #{v.seq}  {v.at}  {v.event:8}  fingerprint {p.fingerprint}  issued {p.issued}  ({p.name})")
+        lines.append(f"        {_confirmation(v)}")
+        for k in p.keys:
+            revoked = f", revoked {k.revoked_at} ({k.revocation_reason})" if k.revoked_at else ""
+            lines.append(f"        {k.kid}  {k.use:10}  {k.alg:14}  {k.not_before} .. {k.not_after or '-'}{revoked}")
+    return "\n".join(lines)
+
+
+@partners.command("history")
+@click.argument("party")
+@json_option
+@click.pass_obj
+def partners_history(app: App, party: str) -> None:
+    """Every card version a partner presented (oldest first), how and when each was confirmed.
+
+    Kept append-only, removals included, so the keys that signed an old package can be walked
+    back years later (`laxchange open --archive`).
+    """
+    versions = PartnerDirectory(app.home, clock=app.clock).history(party)
+    app.emit({"party": party, "versions": [v.to_dict() for v in versions]}, _history_text(party, versions))

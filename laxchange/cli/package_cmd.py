@@ -40,7 +40,7 @@ def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | Non
     doc = package.read_record(record)
     result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
                      expires_in=dt.timedelta(days=expires_in_days), attachments=attachments, reason=reason,
-                     message=message, source=record, overwrite=force)
+                     message=message, source=record, overwrite=force, clock=app.clock)
     m = result.manifest
     app.emit({"path": str(output), "schema": result.schema, "manifest": m.to_dict()},
              f"Packed {result.schema} for {m.recipient} into {output}\n  transfer {m.transfer_id}, "
@@ -55,18 +55,35 @@ def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | Non
 @click.option("--attachments-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to write attachments, if the package has any (default: OUTPUT's name with "
                    "'.attachments' instead of its extension, beside it).")
+@click.option("--archive", is_flag=True,
+              help="Archive verification of a kept package, years on: was it genuinely sent by its sender to us "
+                   "at its creation time with keys valid then? Expiry and replay are not checked; a key revoked "
+                   "since is reported, not fatal; nothing is imported.")
 @json_option
 @click.pass_obj
-def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: Path | None) -> None:
-    """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass."""
+def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: Path | None, archive: bool) -> None:
+    """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass.
+
+    Plain `open` applies today's rules (expiry, replay, current key validity) and records the
+    import. `--archive` checks the package as of its `created` time against the sender's whole
+    card history instead (docs/format.md §6.1); it never changes import state.
+    """
     app.home.require()
-    opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir, overwrite=force)
+    opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir, overwrite=force,
+                       clock=app.clock, archive=archive)
     m = opened.manifest
-    app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(),
-              "attachments": opened.attachments, "written": [str(p) for p in opened.written]},
-             f"Verified {opened.schema} from {m.sender} (transfer {m.transfer_id}); wrote {output}" + (
+    if not app.json:
+        for w in opened.warnings:
+            app.warn(f"laxchange: warning: {w['message']}")
+    verified = (f"Verified as an archive: {opened.schema} sent by {m.sender} to {m.recipient} at {m.created}"
+                if archive else f"Verified {opened.schema} from {m.sender}")
+    app.emit({"path": str(output), "schema": opened.schema, "manifest": m.to_dict(), "archive": archive,
+              "warnings": opened.warnings, "attachments": opened.attachments,
+              "written": [str(p) for p in opened.written]},
+             f"{verified} (transfer {m.transfer_id}); wrote {output}" + (
                  f"\n  and {len(opened.attachments)} attachment{'s' if len(opened.attachments) != 1 else ''} "
-                 f"into {attachments_dir or default_attachments_dir(output)}" if opened.attachments else ""))
+                 f"into {attachments_dir or default_attachments_dir(output)}" if opened.attachments else "")
+             + ("\n  (archive verification: nothing was imported)" if archive else ""))
 
 
 @click.group("quarantine")
@@ -92,7 +109,7 @@ def quarantine_list(app: App) -> None:
 @click.pass_obj
 def inspect_cmd(app: App, file: Path) -> None:
     """Show a package's routing manifest without decrypting it."""
-    directory = PartnerDirectory(app.home) if app.home.partners.is_dir() else None
+    directory = PartnerDirectory(app.home, clock=app.clock) if app.home.partners.is_dir() else None
     info = package.inspect(file, directory)
     m = info["manifest"]
     app.emit(info, "\n".join(f"{k:17} {v}" for k, v in m.items()) + f"\n{'signature':17} {info['signature']}")

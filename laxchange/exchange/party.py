@@ -334,6 +334,36 @@ class Party:
                 on_receipt(outcome)
         return opened
 
+    def open_archived(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
+                      overwrite: bool = False) -> package.Opened:
+        """Archive verification (`laxchange open --archive`, docs/format.md §6.1): was this package
+        genuinely sent by its sender to us at its `created` time, with keys valid then? Years
+        later, after it expired and the sender's keys were rotated or revoked, or the sender was
+        removed from the directory.
+
+        Expiry and replay are not checked, so this never imports anything: no ledger state
+        changes, no receipt is applied, nothing is quarantined or moved (a refused file stays
+        where it is). It writes `out` and the attachments (by default beside `out`, as `open`
+        does) and the audit note `in.archive-opened` (ids, schema, warning codes: no personal
+        data). A signing key revoked after `created`, or a sender removed since, is reported in
+        `Opened.warnings`; a key revoked at or before `created` refuses it, as any other failure
+        of authenticity does (SecurityError, exit 3).
+        """
+        check_output(out, inputs=[source], overwrite=overwrite, what="output file")
+        opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
+                                      out=out, attachments_dir=attachments_dir or default_attachments_dir(out),
+                                      workdir=out.parent, overwrite=overwrite, archive=True)
+        m = opened.manifest
+        try:
+            self.ledger.note("in.archive-opened", {"transfer_id": m.transfer_id, "party": m.sender,
+                                                   "created": m.created, "schema": opened.schema,
+                                                   "warnings": [w["code"] for w in opened.warnings]})
+        except BaseException:  # an access to a child's record that the audit log does not show must not happen
+            for p in opened.written:
+                p.unlink(missing_ok=True)
+            raise
+        return opened
+
     def _release(self, held: list[tuple[str, str, str]]) -> None:
         for tid, sender, token in held:
             self.ledger.release(tid, sender, token)
@@ -450,7 +480,9 @@ def pack_to(home: Home, document: Any, *, message_type: str | None = None, recip
 
 def open_from(home: Home, source: Path, *, out: Path, store: KeyStore | None = None,
               directory: PartnerDirectory | None = None, clock: Clock | None = None,
-              attachments_dir: Path | None = None, overwrite: bool = False) -> package.Opened:
-    """`Party.open` for callers that hold only a home (kept for library callers of 0.1)."""
+              attachments_dir: Path | None = None, overwrite: bool = False, archive: bool = False) -> package.Opened:
+    """`Party.open` (or, with `archive`, `Party.open_archived`) for callers that hold only a home."""
     with _party(home, store, directory, clock) as party:
+        if archive:
+            return party.open_archived(source, out=out, attachments_dir=attachments_dir, overwrite=overwrite)
         return party.open(source, out=out, attachments_dir=attachments_dir, overwrite=overwrite)

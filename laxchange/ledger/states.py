@@ -127,6 +127,7 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "key.destroyed",          # `keys prune` destroyed the private half of one of our retired keys
     "collect.fetched",        # `collect` brought a file into the inbox (unverified: ids and hash only)
     "in.resumed",             # an import a crash interrupted after `in.imported` was finished from the package
+    "in.archive-opened",      # `open --archive` verified a (possibly long expired) package as of its creation
 })
 
 

@@ -3,8 +3,17 @@
 Who may send us what, and whose keys we encrypt to. Knows nothing of packages or the ledger.
 """
 
-from laxchange.trust.cards import Partner, build_card, card_from, fingerprint_of, normalise_fingerprint, read_card
-from laxchange.trust.directory import PartnerDirectory
+from laxchange.trust.cards import (
+    Partner,
+    build_card,
+    card_from,
+    fingerprint_input,
+    key_fingerprint,
+    legacy_fingerprint_of,
+    normalise_fingerprint,
+    read_card,
+)
+from laxchange.trust.directory import CardVersion, PartnerAsOf, PartnerDirectory
 from laxchange.trust.keystore import (
     ALG_HYBRID,
     ALG_X25519,
@@ -19,7 +28,7 @@ from laxchange.trust.keystore import (
 )
 
 __all__ = [
-    "ALG_HYBRID", "ALG_X25519", "ENCRYPTION", "SIGNING", "KeyInfo", "KeySet", "KeyStore", "Keyring", "Partner",
-    "PartnerDirectory", "build_card", "card_from", "check_party", "fingerprint_of", "normalise_fingerprint",
-    "read_card", "role_for",
+    "ALG_HYBRID", "ALG_X25519", "ENCRYPTION", "SIGNING", "CardVersion", "KeyInfo", "KeySet", "KeyStore", "Keyring",
+    "Partner", "PartnerAsOf", "PartnerDirectory", "build_card", "card_from", "check_party", "fingerprint_input",
+    "key_fingerprint", "legacy_fingerprint_of", "normalise_fingerprint", "read_card", "role_for",
 ]

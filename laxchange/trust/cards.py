@@ -2,8 +2,11 @@
 
 A *card* is a DSSE envelope whose payload describes a party (keys with validity, SFTP endpoint,
 host-key fingerprints, signature policy), signed by that party's own signing keys. Its
-*fingerprint* (a hash of the payload) is read out of band (phone, letter) before a partner is
-added: there is no trust on first use.
+*fingerprint* is read out of band (phone, letter) before a partner is added: there is no trust
+on first use. The fingerprint (version 2) covers only the party id, its signature policy and
+its public keys, so re-exporting a card (a new `issued` time, a new SFTP address) keeps it, and
+it changes exactly when the keys do; everything else on the card is bound to those keys by the
+card's self-signature. docs/format.md §8 gives its input byte by byte.
 """
 
 from __future__ import annotations
@@ -36,11 +39,39 @@ MAX_CARD_BYTES = 256 * 1024
 CARD_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
-def fingerprint_of(payload: bytes) -> str:
-    """160 bits of SHA-256 over the card payload, base32 in groups of four, easy to read aloud."""
-    digest = hashlib.sha256(b"laxchange-card-v1\x00" + payload).digest()[:20]
-    text = base64.b32encode(digest).decode("ascii")
+#: The first line of the version-2 fingerprint's input (docs/format.md §8).
+FINGERPRINT_DOMAIN = b"laxchange-card-fingerprint-v2"
+
+
+def _readable(digest: bytes) -> str:
+    """The first 160 bits of `digest`, base32 (RFC 4648, A-Z 2-7, 32 characters) in groups of four."""
+    text = base64.b32encode(digest[:20]).decode("ascii")
     return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def fingerprint_input(party: str, required_signature_algorithms: list[str], keys: list[KeyInfo]) -> bytes:
+    """The bytes the version-2 fingerprint hashes: who the party is and which keys speak for it.
+
+    Lines of ASCII, each ended by LF: the domain line, `party <id>`, `policy <algorithms, sorted,
+    joined by commas>`, then `key <kid> <use> <alg> <public>` for every key on the card (retired
+    and revoked ones too) in ascending key-id order. Validity times, names and endpoints are not
+    in it: they are bound to these keys by the card's self-signature instead."""
+    lines = [FINGERPRINT_DOMAIN, f"party {party}".encode("ascii"),
+             ("policy " + ",".join(sorted(required_signature_algorithms))).encode("ascii")]
+    lines += [f"key {k.kid} {k.use} {k.alg} {k.public}".encode("ascii") for k in sorted(keys, key=lambda k: k.kid)]
+    return b"".join(line + b"\n" for line in lines)
+
+
+def key_fingerprint(party: str, required_signature_algorithms: list[str], keys: list[KeyInfo]) -> str:
+    """The card fingerprint (version 2): SHA-256 of `fingerprint_input`, first 160 bits, base32 in groups of four."""
+    return _readable(hashlib.sha256(fingerprint_input(party, required_signature_algorithms, keys)).digest())
+
+
+def legacy_fingerprint_of(payload: bytes) -> str:
+    """The version-1 fingerprint (releases before issue 12): SHA-256 over `laxchange-card-v1` 0x00 and the
+    whole card payload, so it changed with every re-export. Only checked against partner records stored
+    with it; `partners add` no longer accepts it."""
+    return _readable(hashlib.sha256(b"laxchange-card-v1\x00" + payload).digest())
 
 
 def normalise_fingerprint(text: str) -> str:
@@ -112,7 +143,7 @@ def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) ->
         payload["ssh_previous"] = {"public_key": ring.ssh_previous_public_key, "until": ring.ssh_previous_until}
     raw = jsonio.dumps_canonical(payload)
     env = dsse.sign(CARD_PAYLOAD_TYPE, raw, signers)
-    return env.to_dict(), fingerprint_of(raw)
+    return env.to_dict(), key_fingerprint(ring.party, list(ring.required_signature_algorithms), ring.keys)
 
 
 def _bad_card(msg: str) -> SecurityError:
@@ -176,7 +207,7 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
     if missing:
         raise _bad_card(f"not self-signed with a valid {', '.join(sorted(missing))} key")
     partner = Partner(p["party"], p["name"], p["role"], keys, sftp["url"], fprs, p["ssh_public_key"], list(algs),
-                      p["issued"], fingerprint_of(env.payload), env.to_dict(),
+                      p["issued"], key_fingerprint(p["party"], list(algs), keys), env.to_dict(),
                       ssh_previous_public_key=prev["public_key"] if prev else None,
                       ssh_previous_until=prev["until"] if prev else None)
     return partner, env

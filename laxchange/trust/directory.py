@@ -1,8 +1,10 @@
-"""The partner directory: who our partners are and which keys to trust when.
+"""The partner directory: who our partners are, which keys to trust when, and every card they ever presented.
 
 Cards (`laxchange.trust.cards`) are added only with a fingerprint confirmed out of band. A later card for the same
-partner is accepted only when it is signed by a key of that partner valid now (rotation), or re-added with its
-fingerprint.
+partner is accepted only when it is signed by a key of that partner valid now (a rotation, or an update that keeps
+the keys), or re-added with its fingerprint. Nothing is ever forgotten: `<home>/partners/<PARTY>.json` keeps, append
+only, every card version the partner presented with how and when we confirmed it, and its removal, so a package
+signed decades ago can still be checked against the keys that were valid then (`as_of`, `open --archive`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import builtins
 import datetime as dt
 import difflib
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +21,12 @@ from laxchange import dsse
 from laxchange._util import jsonio, timefmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, SecurityError, UsageError
-from laxchange.home import Home, load_home_file
+from laxchange.home import Home, json_object, load_home_file
 from laxchange.trust.cards import (
     CARD_CLOCK_SKEW,
     Partner,
     _bad_card,
+    legacy_fingerprint_of,
     normalise_fingerprint,
     read_card,
 )
@@ -32,43 +36,172 @@ from laxchange.trust.keystore import (
     check_party,
 )
 
+#: The `format` of a partner file since issue 12 (before it there was no `format`: one card and its fingerprint).
+RECORD_FORMAT = "laxchange-partner/2"
+#: What happened in a history entry: a card taken in (how, see `CardVersion.confirmed`) or the partner removed.
+CARD_EVENTS = ("added", "rotated", "updated", "replaced")
+REMOVED = "removed"
 
-def _read_record(record: Any) -> tuple[Partner, Any]:
-    """A stored partner record: its verified card and the fingerprint it was added with."""
-    if not isinstance(record, dict) or not isinstance(record["fingerprint"], str):
-        raise ValueError("it is not an object with a fingerprint and a card")
-    partner, _ = read_card(record["card"])
-    return partner, record["fingerprint"]
+
+@dataclass(frozen=True)
+class CardVersion:
+    """One entry of a partner's history: a card it presented and how we confirmed it, or its removal.
+
+    `confirmed` says why we trusted the card: `{"by": "fingerprint", "fingerprint": F, "fingerprint_version": 1|2}`
+    (F read out of band and matched; version 1 only in records from before issue 12), or
+    `{"by": "signature", "signed_by": [key ids]}` (a rotation or update signed by keys of the version before)."""
+
+    seq: int
+    at: str
+    event: str
+    partner: Partner | None = None
+    confirmed: dict[str, Any] | None = None
+    #: Read from a partner file written before issue 12 (rewritten in the new format on its next change).
+    migrated: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"seq": self.seq, "at": self.at, "event": self.event}
+        if self.partner is not None:
+            p = self.partner
+            d.update(fingerprint=p.fingerprint, confirmed=self.confirmed, issued=p.issued, name=p.name,
+                     sftp_url=p.sftp_url, required_signature_algorithms=p.required_signature_algorithms,
+                     keys=[k.to_dict() for k in p.keys])
+        if self.migrated:
+            d["migrated"] = True
+        return d
+
+
+@dataclass(frozen=True)
+class PartnerAsOf:
+    """What we know of a partner for a package it signed at `at` (archive verification).
+
+    `partner` is the card version in force then (the newest issued at or before `at`, else the
+    oldest we hold), its policy deciding which signature algorithms are required, but carrying
+    every key any version ever listed, each with the most restrictive validity any version gave
+    it (latest not_before, earliest not_after, earliest revocation): a later card can shorten a
+    key's life or revoke it, never lengthen or un-revoke it."""
+
+    partner: Partner
+    at: dt.datetime
+    removed_at: str | None
+    versions: int
 
 
 def _file_for(party: str) -> str:
     return party.replace(":", "_") + ".json"
 
 
-def _check_rotation(old: Partner, new: Partner, env: dsse.Envelope, now: dt.datetime) -> None:
-    """A changed card without a newly confirmed fingerprint is a rotation, and must prove it.
+def _parse_event(e: Any, seq: int, party: str, *, verify: bool) -> CardVersion:
+    """One stored history entry, checked; with `verify`, its card's self-signatures and fingerprints too."""
+    e = json_object(e)
+    if e.get("seq") != seq:
+        raise ValueError(f"history entry {seq} is numbered {e.get('seq')!r}: the history is not append-only")
+    timefmt.parse(e["at"])
+    event = e["event"]
+    if event == REMOVED:
+        if set(e) != {"seq", "at", "event"}:
+            raise ValueError(f"history entry {seq} ({REMOVED}) has unexpected fields")
+        return CardVersion(seq, e["at"], REMOVED)
+    if event not in CARD_EVENTS or set(e) != {"seq", "at", "event", "fingerprint", "confirmed", "card"}:
+        raise ValueError(f"history entry {seq} is not a card version")
+    confirmed = json_object(e["confirmed"])
+    if confirmed.get("by") == "fingerprint":
+        if set(confirmed) != {"by", "fingerprint", "fingerprint_version"} \
+                or confirmed["fingerprint_version"] not in (1, 2):
+            raise ValueError(f"history entry {seq}: malformed fingerprint confirmation")
+    elif confirmed.get("by") == "signature":
+        if set(confirmed) != {"by", "signed_by"} or not isinstance(confirmed["signed_by"], list) \
+                or not all(isinstance(k, str) for k in confirmed["signed_by"]):
+            raise ValueError(f"history entry {seq}: malformed signature confirmation")
+    else:
+        raise ValueError(f"history entry {seq}: unknown confirmation {confirmed.get('by')!r}")
+    if not verify:
+        return CardVersion(seq, e["at"], event, None, confirmed)
+    partner, env = read_card(e["card"])
+    consistent = partner.party == party and e["fingerprint"] == partner.fingerprint
+    if confirmed["by"] == "fingerprint":
+        want = partner.fingerprint if confirmed["fingerprint_version"] == 2 else legacy_fingerprint_of(env.payload)
+        consistent = consistent and confirmed["fingerprint"] == want
+    if not consistent:
+        raise ConfigError(f"partner file {_file_for(party)}: history entry {seq} does not match its card",
+                          code="partner.damaged",
+                          hint=f"restore it from your backup of the home, or remove {party} and add its card again")
+    return CardVersion(seq, e["at"], event, partner, confirmed)
 
-    It must carry a good signature for every algorithm the stored card's policy requires, each
-    by a stored key valid now (so a stolen Ed25519 key alone cannot replace a partner that also
-    signs with ML-DSA); it may not drop an algorithm from that policy; and it may not undo or
-    postpone a revocation, nor extend the life of a key we already hold.
-    """
+
+@dataclass
+class _Record:
+    """A partner file as stored: its history entries (raw) and whether it is still in the old format."""
+
+    party: str
+    events: list[dict[str, Any]]
+    legacy: bool = False
+    _last: Partner | None = None
+
+    @property
+    def removed(self) -> bool:
+        return bool(self.events[-1]["event"] == REMOVED)
+
+    def last_card_index(self) -> int:
+        return max(i for i, e in enumerate(self.events) if e["event"] != REMOVED)
+
+    def version(self, i: int, *, verify: bool = True) -> CardVersion:
+        v = _parse_event(self.events[i], i + 1, self.party, verify=verify)
+        return replace(v, migrated=True) if self.legacy else v
+
+    def last_card(self) -> Partner:
+        """The newest card in the history (the one in use, unless the partner was removed since), verified."""
+        if self._last is None:
+            self._last = self.version(self.last_card_index()).partner
+            if self._last is None:
+                raise ValueError("the newest card version has no card")
+        return self._last
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": RECORD_FORMAT, "party": self.party, "events": self.events}
+
+
+def _parse_record(party: str, data: Any) -> _Record:
+    """A stored partner file: the history format, or the one-card format of releases before issue 12,
+    read as a history of one version confirmed with its version-1 fingerprint (never rewritten by reading)."""
+    data = json_object(data)
+    if "format" not in data:  # before issue 12: {"fingerprint", "added", "card"}
+        if not {"fingerprint", "card"} <= set(data) <= {"fingerprint", "added", "card"} \
+                or not isinstance(data["fingerprint"], str):
+            raise ValueError("it is not an object with a fingerprint and a card")
+        partner, _ = read_card(data["card"])
+        at = data.get("added") or partner.issued
+        event = {"seq": 1, "at": at, "event": "added", "fingerprint": partner.fingerprint,
+                 "confirmed": {"by": "fingerprint", "fingerprint": data["fingerprint"], "fingerprint_version": 1},
+                 "card": data["card"]}
+        rec = _Record(party, [event], legacy=True)
+    else:
+        if data["format"] != RECORD_FORMAT or set(data) != {"format", "party", "events"} \
+                or data["party"] != party:
+            raise ValueError(f"it is not a {RECORD_FORMAT} file for {party}")
+        events = data["events"]
+        if not isinstance(events, list) or not events or events[0].get("event") == REMOVED:
+            raise ValueError("its history is empty or does not start with a card")
+        rec = _Record(party, events)
+    for i in range(len(rec.events)):  # shapes and numbering of every entry; the last card fully
+        rec.version(i, verify=False)
+    rec.last_card()
+    return rec
+
+
+def _refuser(party: str) -> Any:
     def refuse(why: str) -> SecurityError:
-        return SecurityError(f"card for {new.party} {why}", code="card.changed",
+        return SecurityError(f"card for {party} {why}", code="card.changed",
                              hint="refused; if the partner really changed this, confirm the new fingerprint out of "
                                   "band and re-add with --fingerprint")
+    return refuse
 
-    trusted = {k.kid: k.dsse_key() for k in old.keys_valid_at(now, SIGNING)}
-    good = dsse.verify(env, trusted)
-    if not good:
-        raise refuse("has changed keys and is not signed by a key we trust for them")
-    missing = set(old.required_signature_algorithms) - {k.alg for k in good}
-    if missing:
-        raise refuse(f"has changed but lacks a signature by its current {', '.join(sorted(missing))} key, "
-                     "which its policy requires")
-    dropped = set(old.required_signature_algorithms) - set(new.required_signature_algorithms)
-    if dropped:
-        raise refuse(f"drops {', '.join(sorted(dropped))} from its required signature algorithms")
+
+def _check_keys_only_shrink(old: Partner, new: Partner) -> None:
+    """For every change of a card, however it was confirmed: a key we already hold may not be
+    un-revoked, have its revocation postponed, be changed under its id, or have its life extended.
+    (A genuine laxchange never does any of these; a replayed old card or a thief would.)"""
+    refuse = _refuser(new.party)
     for k in old.keys:
         nk = new.find_key(k.kid)
         if nk is None:
@@ -82,13 +215,56 @@ def _check_rotation(old: Partner, new: Partner, env: dsse.Envelope, now: dt.date
                 k.not_after is not None and (nk.not_after is None
                                              or timefmt.parse(nk.not_after) > timefmt.parse(k.not_after))):
             raise refuse(f"extends the validity of key {k.kid}")
+
+
+def _check_rotation(old: Partner, new: Partner, env: dsse.Envelope, now: dt.datetime) -> list[str]:
+    """A changed card without a newly confirmed fingerprint is a rotation (or an update), and must prove it.
+
+    It must carry a good signature for every algorithm the stored card's policy requires, each
+    by a stored key valid now (so a stolen Ed25519 key alone cannot replace a partner that also
+    signs with ML-DSA); it may not drop an algorithm from that policy; and it may not undo or
+    postpone a revocation, nor extend the life of a key we already hold. Returns the key ids of
+    the stored keys whose signatures proved it.
+    """
+    refuse = _refuser(new.party)
+    trusted = {k.kid: k.dsse_key() for k in old.keys_valid_at(now, SIGNING)}
+    good = dsse.verify(env, trusted)
+    if not good:
+        raise refuse("has changed keys and is not signed by a key we trust for them")
+    missing = set(old.required_signature_algorithms) - {k.alg for k in good}
+    if missing:
+        raise refuse(f"has changed but lacks a signature by its current {', '.join(sorted(missing))} key, "
+                     "which its policy requires")
+    dropped = set(old.required_signature_algorithms) - set(new.required_signature_algorithms)
+    if dropped:
+        raise refuse(f"drops {', '.join(sorted(dropped))} from its required signature algorithms")
+    _check_keys_only_shrink(old, new)
     for k in old.keys:  # a rotation may not silently forget a revoked key either
         if k.revoked_at is not None and new.find_key(k.kid) is None:
             raise refuse(f"drops the revoked key {k.kid}")
+    return sorted(k.keyid for k in good)
+
+
+def _merge_key(a: KeyInfo, b: KeyInfo) -> KeyInfo:
+    """The most restrictive of two versions of one key: latest start, earliest end, earliest revocation."""
+    def later(x: str, y: str) -> str:
+        return x if timefmt.parse(x) >= timefmt.parse(y) else y
+
+    def earlier(x: str | None, y: str | None) -> str | None:
+        if x is None or y is None:
+            return x if y is None else y
+        return x if timefmt.parse(x) <= timefmt.parse(y) else y
+
+    out = replace(a, not_before=later(a.not_before, b.not_before), not_after=earlier(a.not_after, b.not_after))
+    revoked = earlier(a.revoked_at, b.revoked_at)
+    if revoked is not None:
+        reason = a.revocation_reason if revoked == a.revoked_at else b.revocation_reason
+        out = replace(out, revoked_at=revoked, revocation_reason=reason)
+    return out
 
 
 class PartnerDirectory:
-    """The partners we trust, one verified card each, in `<home>/partners/`."""
+    """The partners we trust, one history file each in `<home>/partners/` (the newest card is the one in use)."""
 
     def __init__(self, home: Home, *, clock: Clock | None = None) -> None:
         self.home = home
@@ -98,64 +274,89 @@ class PartnerDirectory:
     def _path(self, party: str) -> Path:
         return self.home.partners / _file_for(party)
 
-    def add(self, card: Any, *, fingerprint: str | None = None) -> tuple[Partner, str]:
-        """Trust `card`. Returns (partner, outcome) with outcome added/unchanged/rotated/replaced.
+    def _load(self, party: str) -> _Record | None:
+        """The stored history of `party` (removed or not), or None if we never held a card for it."""
+        path = self._path(party)
+        if not os.path.lexists(path):
+            return None
+        return load_home_file(path, lambda data: _parse_record(party, data), what="partner record",
+                              hint=f"restore {path.name} from your backup of the home, or remove "
+                                   f"it and add {party}'s card again with --fingerprint")
 
-        New partner: `fingerprint` must match. Known partner with a different card: accepted when
-        signed by one of the stored card's signing keys valid now (a rotation), or when
-        `fingerprint` matches the new card (explicit re-add). Anything else is refused."""
+    def add(self, card: Any, *, fingerprint: str | None = None) -> tuple[Partner, str]:
+        """Trust `card`. Returns (partner, outcome): added, unchanged, rotated (new keys), updated
+        (same keys, e.g. a new SFTP address or just a re-export) or replaced.
+
+        New (or removed) partner: `fingerprint` must match. Known partner with a different card:
+        accepted when signed by the stored card's signing keys valid now (a rotation or update),
+        or when `fingerprint` matches the new card (explicit re-add). Anything else is refused,
+        and a refusal never says what the fingerprint should have been. Every accepted change is
+        appended to the partner's history; nothing in it is ever rewritten."""
         partner, env = read_card(card)
         want = normalise_fingerprint(fingerprint) if fingerprint else None
-        if timefmt.parse(partner.issued) > self.clock.now() + CARD_CLOCK_SKEW:
+        now = self.clock.now()
+        if timefmt.parse(partner.issued) > now + CARD_CLOCK_SKEW:
             raise _bad_card(f"issued in the future ({partner.issued})")
-        old = self.get_optional(partner.party)
-        if old is None:
+        rec = self._load(partner.party)
+        last = rec.last_card() if rec is not None else None
+        known = last is not None and rec is not None and not rec.removed
+        same = last is not None and env.to_dict()["payload"] == last.envelope["payload"]
+        if want is not None and want != partner.fingerprint:
+            if not known or same:
+                raise SecurityError(f"the card for {partner.party} ({partner.name}) does not match the fingerprint "
+                                    "you confirmed", code="card.fingerprint-mismatch",
+                                    hint="do not add this card: compare, character by character, what you typed "
+                                         f"({want}) with what the partner reads out from `laxchange keys export-card`"
+                                         "; if they match, the card file is not the partner's")
+            raise SecurityError(f"card for {partner.party} has changed and does not match the fingerprint you "
+                                "confirmed", code="card.changed",
+                                hint=f"refused: compare what you typed ({want}) with what the partner reads out; "
+                                     "if they match, this card is not the partner's")
+        confirmed: dict[str, Any] = {"by": "fingerprint", "fingerprint": partner.fingerprint,
+                                     "fingerprint_version": 2}
+        if last is None or not known:
             if want is None:
                 raise UsageError(f"adding partner {partner.party} needs --fingerprint, confirmed out of band",
                                  code="card.fingerprint-required",
                                  hint=f"phone {partner.name} and compare the fingerprint they read out")
-            if want != partner.fingerprint:
-                raise SecurityError(f"card fingerprint {partner.fingerprint} does not match the confirmed {want}",
-                                    code="card.fingerprint-mismatch",
-                                    hint="do not add this card: confirm the fingerprint with the partner again")
             outcome = "added"
-        elif old.fingerprint == partner.fingerprint:
-            return old, "unchanged"
+            if last is not None:  # removed once: what we learnt of its keys still stands
+                _check_keys_only_shrink(last, partner)
+        elif same:
+            return last, "unchanged"
         elif want is not None:
-            if want != partner.fingerprint:
-                raise SecurityError(
-                    f"card for {partner.party} has changed (fingerprint {partner.fingerprint}) and does not match "
-                    f"the confirmed {want}", code="card.changed",
-                    hint="refused: confirm the new fingerprint with the partner out of band")
             outcome = "replaced"
+            _check_keys_only_shrink(last, partner)
+        elif timefmt.parse(partner.issued) < timefmt.parse(last.issued):
+            raise SecurityError(f"card for {partner.party} is older than the one we hold", code="card.changed",
+                                hint="ask the partner for their current card")
         else:
-            if timefmt.parse(partner.issued) < timefmt.parse(old.issued):
-                raise SecurityError(f"card for {partner.party} is older than the one we hold", code="card.changed",
-                                    hint="ask the partner for their current card")
-            _check_rotation(old, partner, env, self.clock.now())
-            outcome = "rotated"
-        self.home.partners.mkdir(mode=0o700, parents=True, exist_ok=True)
-        record = {"fingerprint": partner.fingerprint, "added": timefmt.fmt(self.clock.now()), "card": env.to_dict()}
-        jsonio.write_atomic(self._path(partner.party), jsonio.dumps_pretty(record).encode("utf-8"))
-        self._cache.pop(partner.party, None)
+            signed_by = _check_rotation(last, partner, env, now)
+            outcome = "updated" if partner.fingerprint == last.fingerprint else "rotated"
+            confirmed = {"by": "signature", "signed_by": signed_by}
+        events = rec.events if rec is not None else []
+        events = [*events, {"seq": len(events) + 1, "at": timefmt.fmt(now), "event": outcome,
+                            "fingerprint": partner.fingerprint, "confirmed": confirmed, "card": env.to_dict()}]
+        self._write(_Record(partner.party, events))
         return partner, outcome
 
+    def _write(self, rec: _Record) -> None:
+        self.home.partners.mkdir(mode=0o700, parents=True, exist_ok=True)
+        jsonio.write_atomic(self._path(rec.party), jsonio.dumps_pretty(rec.to_json()).encode("utf-8"))
+        self._cache.pop(rec.party, None)
+
     def get_optional(self, party: str) -> Partner | None:
+        """The partner's current card, or None if it is not (or no longer) in the directory."""
         if party in self._cache:
             return self._cache[party]
         try:
             check_party(party)
         except UsageError:
             return None
-        path = self._path(party)
-        if not os.path.lexists(path):
+        rec = self._load(party)
+        if rec is None or rec.removed:
             return None
-        partner, fingerprint = load_home_file(path, _read_record, what="partner record",
-                                              hint=f"restore {path.name} from your backup of the home, or remove "
-                                                   f"it and add {party}'s card again with --fingerprint")
-        if partner.party != party or partner.fingerprint != fingerprint:
-            raise ConfigError(f"partner file {path} is inconsistent", code="partner.damaged",
-                              hint="remove and re-add the partner")
+        partner = rec.last_card()
         self._cache[party] = partner
         return partner
 
@@ -167,31 +368,67 @@ class PartnerDirectory:
             raise self._unknown(party)
         return p
 
-    def _unknown(self, party: str) -> ConfigError:
-        known = [f.stem.replace("_", ":") for f in self.home.partners.glob("*.json")] \
+    def _known(self) -> builtins.list[str]:
+        """Party ids with a partner file (removed ones too)."""
+        return [f.stem.replace("_", ":") for f in sorted(self.home.partners.glob("*.json"))] \
             if self.home.partners.is_dir() else []
-        near = difflib.get_close_matches(party, known, n=1, cutoff=0.7)
+
+    def _unknown(self, party: str) -> ConfigError:
+        rec = self._load(party) if party in self._known() else None
+        if rec is not None and rec.removed:
+            return ConfigError(f"{party} was removed from the partner directory at {rec.events[-1]['at']}",
+                               code="partner.unknown",
+                               hint=f"to trust it again, add its card with --fingerprint; its card history is kept "
+                                    f"(`laxchange partners history {party}`)")
+        near = difflib.get_close_matches(party, self._known(), n=1, cutoff=0.7)
         hint = "add their card: laxchange partners add CARD.json --fingerprint FPR"
         if near:
             hint = f"did you mean {near[0]}? Otherwise {hint}"
         return ConfigError(f"{party} is not in the partner directory", code="partner.unknown", hint=hint)
 
-    def list(self) -> list[Partner]:
-        if not self.home.partners.is_dir():
-            return []
+    def list(self) -> builtins.list[Partner]:
+        """Partners in the directory now (not removed ones)."""
         out = []
-        for f in sorted(self.home.partners.glob("*.json")):
-            p = self.get_optional(f.stem.replace("_", ":"))
+        for party in self._known():
+            p = self.get_optional(party)
             if p is not None:
                 out.append(p)
         return out
 
     def remove(self, party: str) -> None:
-        path = self._path(check_party(party))
-        if not path.is_file():
+        """Stop trusting `party`. Its history stays (with the removal appended), so packages it
+        sent can still be verified as archives; adding it again needs its fingerprint."""
+        rec = self._load(check_party(party))
+        if rec is None or rec.removed:
             raise self._unknown(party)
-        os.unlink(path)
-        self._cache.pop(party, None)
+        self._write(_Record(party, [*rec.events, {"seq": len(rec.events) + 1, "at": timefmt.fmt(self.clock.now()),
+                                                  "event": REMOVED}]))
+
+    def history(self, party: str) -> builtins.list[CardVersion]:
+        """Every card version `party` presented, oldest first, each verified again, and any removals."""
+        rec = self._load(check_party(party))
+        if rec is None:
+            raise self._unknown(party)
+        return [rec.version(i) for i in range(len(rec.events))]
+
+    def as_of(self, party: str, at: dt.datetime) -> PartnerAsOf | None:
+        """What we know of `party` for a package it signed at `at` (see `PartnerAsOf`), from its whole
+        history, removed or not; None if we never held a card for it."""
+        try:
+            rec = self._load(check_party(party))
+        except UsageError:
+            return None
+        if rec is None:
+            return None
+        cards = [v.partner for v in (rec.version(i) for i in range(len(rec.events))) if v.partner is not None]
+        issued_by = [p for p in cards if timefmt.parse(p.issued) <= at]
+        in_force = issued_by[-1] if issued_by else cards[0]
+        keys: dict[str, KeyInfo] = {}
+        for p in cards:
+            for k in p.keys:
+                keys[k.kid] = _merge_key(keys[k.kid], k) if k.kid in keys else k
+        return PartnerAsOf(replace(in_force, keys=builtins.list(keys.values())), at,
+                           rec.events[-1]["at"] if rec.removed else None, len(cards))
 
     def keys_valid_at(self, party: str, t: dt.datetime, use: str | None = None) -> builtins.list[KeyInfo]:
         """Which keys were valid for `party` at time `t`."""

@@ -5,7 +5,11 @@ Layout of `<home>/keys/` (see keys/README.md in the repository):
 - `keyring.json` — public metadata: party, name, role, SFTP endpoint, policy and every key
   (key id, use, algorithm, public key, validity, revocation).
 - `<kid>.age` — one private key each, as an age file encrypted to the passphrase (scrypt
-  recipient, work factor 2^18 by default). Mode 0600; a looser file is refused.
+  recipient, work factor 2^18 by default). Mode 0600; a looser file is refused. Its plaintext
+  is a standard key with our metadata beside it (`key_file_text`): an age identity file for an
+  encryption key, PKCS#8 PEM for a signing key.
+- `pre-identity-backup/<kid>.age` — files of releases before issue 12 (plaintext JSON), kept as
+  they were when the first unlock migrated them (`_migrate_key_files`).
 - `archive/<kid>.age` — retired and revoked decryption keys, kept so old packages still open.
   Retired signing keys are destroyed, not archived: their only remaining use would be forgery.
   That happens only in `prune` (`laxchange keys prune`), never as a side effect of another
@@ -17,6 +21,7 @@ Layout of `<home>/keys/` (see keys/README.md in the repository):
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import os
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from laxchange import age, dsse
@@ -264,6 +270,81 @@ def check_sftp_url(url: str | None) -> str | None:
     return url
 
 
+# --- the plaintext of a private key file ---------------------------------------------------------
+
+#: The first bytes of every key file's plaintext: our metadata, as a comment line of an age identity file.
+KEY_FILE_HEADER = b"# laxchange private key: "
+_KEY_FILE_PUBLIC = b"# public key: "
+
+
+def key_file_text(info: KeyInfo, secret: bytes) -> bytes:
+    """The plaintext of `info`'s private key file: standard first, ours beside it.
+
+        # laxchange private key: {"alg":"mlkem768x25519","kid":"8df8…","use":"encryption"}
+        # public key: age1pq1…
+        AGE-SECRET-KEY-PQ-1…
+
+    An encryption key is an age identity file as `age-keygen` writes one (comment lines, then
+    `AGE-SECRET-KEY-1…` for X25519 or `AGE-SECRET-KEY-PQ-1…` for ML-KEM-768+X25519), so `age -d -i`
+    and every age implementation take it as it is. A signing key has the same two comment lines,
+    then the key as PKCS#8 PEM (Ed25519: `openssl pkey` reads it; ML-DSA-65: the RFC 9881 seed form)."""
+    head = (KEY_FILE_HEADER + jsonio.dumps_canonical({"alg": info.alg, "kid": info.kid, "use": info.use}) + b"\n"
+            + _KEY_FILE_PUBLIC + info.public.encode("ascii") + b"\n")
+    if info.use == ENCRYPTION:
+        ident = age.HybridIdentity(secret) if info.alg == ALG_HYBRID else age.X25519Identity(secret)
+        return head + str(ident).encode("ascii") + b"\n"
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(secret) if info.alg == dsse.ED25519 \
+        else mldsa.MLDSA65PrivateKey.from_seed_bytes(secret)
+    return head + _pkcs8(key)
+
+
+def _pkcs8(key: ed25519.Ed25519PrivateKey | mldsa.MLDSA65PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def read_key_file_text(plain: bytes, info: KeyInfo) -> tuple[bytes, bool]:
+    """(the raw secret, is it the legacy JSON of releases before issue 12) from a key file's plaintext,
+    which must be exactly what `key_file_text` writes for `info` (or that JSON, naming `info`).
+    Anything else raises ValueError saying what is wrong."""
+    if plain.startswith(b"{"):  # {"alg", "kid", "secret"}: the raw secret, base64
+        try:
+            d = jsonio.loads_strict(plain, source="key file")
+            secret = base64.b64decode(d["secret"], validate=True) if isinstance(d, dict) else b""
+        except (InvalidData, KeyError, TypeError, binascii.Error):
+            raise ValueError("its JSON cannot be read") from None
+        if set(d) != {"alg", "kid", "secret"} or (d["kid"], d["alg"]) != (info.kid, info.alg):
+            raise ValueError(f"it does not hold key {info.kid}")
+        return secret, True
+    lines = plain.split(b"\n", 2)
+    if len(lines) != 3 or not lines[0].startswith(KEY_FILE_HEADER):
+        raise ValueError("it does not start with the laxchange key comment")
+    try:
+        meta = jsonio.loads_strict(lines[0][len(KEY_FILE_HEADER):], source="key file comment")
+    except InvalidData:
+        raise ValueError("its first comment line is not the key's metadata") from None
+    if meta != {"alg": info.alg, "kid": info.kid, "use": info.use} \
+            or lines[1] != _KEY_FILE_PUBLIC + info.public.encode("ascii"):
+        raise ValueError(f"it does not hold key {info.kid}")
+    body = lines[2]
+    if info.use == ENCRYPTION:
+        text = body.decode("ascii", "replace")
+        if not text.endswith("\n") or "\n" in text[:-1]:
+            raise ValueError("its age identity is not one line")
+        ident = age.parse_identity(text[:-1])  # ValueError if it is not one
+        want = age.HybridIdentity if info.alg == ALG_HYBRID else age.X25519Identity
+        if not isinstance(ident, want) or str(ident.recipient()) != info.public:
+            raise ValueError(f"its age identity is not the private half of key {info.kid}")
+        return (ident.seed if isinstance(ident, age.HybridIdentity) else ident.secret), False
+    try:
+        key = serialization.load_pem_private_key(body, password=None)
+    except (ValueError, TypeError):
+        raise ValueError("its PKCS#8 block cannot be read") from None
+    want_key = ed25519.Ed25519PrivateKey if info.alg == dsse.ED25519 else mldsa.MLDSA65PrivateKey
+    if not isinstance(key, want_key) or _pkcs8(key) != body \
+            or dsse.b64(key.public_key().public_bytes_raw()) != info.public:
+        raise ValueError(f"its PKCS#8 key is not the private half of key {info.kid}")
+    return key.private_bytes_raw(), False
 
 
 def _rewrite(path: Path, data: bytes) -> None:
@@ -333,7 +414,7 @@ class KeyStore:
         return self._pass
 
     def _write_private(self, info: KeyInfo, secret: bytes, directory: Path | None = None) -> None:
-        plain = jsonio.dumps_canonical({"kid": info.kid, "alg": info.alg, "secret": dsse.b64(secret)})
+        plain = key_file_text(info, secret)
         recip = age.ScryptRecipient(self._get_pass("protect the new private keys", confirm=True), self.work_factor)
         d = directory or self.home.keys
         d.mkdir(mode=0o700, exist_ok=True)
@@ -373,12 +454,68 @@ class KeyStore:
         except age.AgeError as exc:
             raise ConfigError(f"private key file {path} is damaged ({exc})", code="key.damaged",
                               hint="restore it from backup") from None
-        d = jsonio.loads_strict(plain, source=path.name)
-        if d.get("kid") != info.kid or d.get("alg") != info.alg:
-            raise ConfigError(f"private key file {path.name} does not hold key {info.kid}", code="key.damaged")
-        secret = base64.b64decode(d["secret"])
+        try:
+            secret, legacy = read_key_file_text(plain, info)
+        except ValueError as exc:
+            raise ConfigError(f"private key file {path} is damaged: {exc}", code="key.damaged",
+                              hint="restore it from backup") from None
         self._secrets[info.kid] = secret
+        if legacy:
+            self._migrate_key_files()
         return secret
+
+    @property
+    def key_backup(self) -> Path:
+        """Key files as releases before issue 12 wrote them, kept by the migration (`_migrate_key_files`)."""
+        return self.home.keys / "pre-identity-backup"
+
+    def _key_files(self) -> list[Path]:
+        """The private key files in use: keys/*.age and keys/archive/*.age (not the migration's backups)."""
+        files = sorted(self.archive.glob("*.age")) if self.archive.is_dir() else []
+        return files + sorted(self.home.keys.glob("*.age"))
+
+    def _migrate_key_files(self) -> list[Path]:
+        """Rewrite every key file whose plaintext is still the JSON of releases before issue 12 as a
+        standard key (`key_file_text`), under the same passphrase; returns the files rewritten.
+
+        Run at the first unlock that meets such a file, so a home upgrades on first use. Each file
+        is first copied as it is to `pre-identity-backup/<kid>.age` (0600; an existing backup is
+        kept), then replaced atomically, so a crash at any point leaves the old file or the new
+        one, and the backup. A file the passphrase does not open (an interrupted `keys passphrase`)
+        is left for a later run, as is one that cannot be written now: the reader accepts both forms."""
+        secret = self._get_pass("unlock the private keys")
+        unlock = age.ScryptIdentity(secret)
+        done = []
+        for path in self._key_files():
+            info = self.ring().find_key(path.stem)
+            if info is None:
+                continue
+            try:
+                _check_private_file(path)  # refused when that key is used; not a reason to stop this one
+            except ConfigError:
+                continue
+            data = path.read_bytes()
+            try:
+                plain = age.decrypt_bytes([unlock], data)
+            except age.AgeError:
+                continue
+            if not plain.startswith(b"{"):
+                continue
+            try:
+                raw, _ = read_key_file_text(plain, info)
+            except ValueError:
+                continue  # damaged: `_secret` says so when that key is used
+            backup = self.key_backup / path.name
+            try:
+                if not backup.exists():
+                    self.key_backup.mkdir(mode=0o700, exist_ok=True)
+                    jsonio.write_atomic(backup, data, mode=0o600)
+                _rewrite(path, age.encrypt_bytes([age.ScryptRecipient(secret, self.work_factor)],
+                                                 key_file_text(info, raw)))
+            except OSError:
+                continue  # e.g. a full disk: the old file still works, and the next unlock tries again
+            done.append(path)
+        return done
 
     # --- generation ----------------------------------------------------------------------
 
@@ -609,7 +746,7 @@ class KeyStore:
         self._save(ring)
 
     def _destroy(self, kid: str) -> None:
-        for d in (self.home.keys, self.archive):
+        for d in (self.home.keys, self.archive, self.key_backup):
             (d / f"{kid}.age").unlink(missing_ok=True)
         self._secrets.pop(kid, None)
         self._signer_cache.pop(kid, None)
@@ -706,9 +843,10 @@ class KeyStore:
         return rows
 
     def private_files(self) -> list[Path]:
-        """Every file the passphrase protects: age key files in keys/ and keys/archive/, the SSH key(s)."""
-        files = sorted(self.archive.glob("*.age")) if self.archive.is_dir() else []
-        files += sorted(self.home.keys.glob("*.age"))
+        """Every file the passphrase protects: the migration's backups, age key files in keys/ and
+        keys/archive/, the SSH key(s)."""
+        files = sorted(self.key_backup.glob("*.age")) if self.key_backup.is_dir() else []
+        files += self._key_files()
         files += [p for p in (self.previous_ssh_key, self.home.ssh_client_key) if p.exists()]
         return files
 

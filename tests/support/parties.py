@@ -95,11 +95,12 @@ def record(seed: int = 1, kind: str = "pep-transfer") -> dict[str, Any]:
 NODE_DIR = REPO / "tests" / "interop" / "node"
 
 
-def node_oracle(*args: str, identity: str | None = None) -> str:
-    """Run the npm age-encryption helper (tests/interop/node/age_oracle.mjs); fail if unavailable."""
+def node_oracle(*args: str, identity: str | None = None, env_extra: dict[str, str] | None = None) -> str:
+    """Run the npm age-encryption helper (tests/interop/node/age_oracle.mjs); fail if unavailable.
+    `env_extra` sets its other inputs (AGE_PASSPHRASE, AGE_IDENTITY_FILE)."""
     assert shutil.which("node"), "node is required for the post-quantum interop tests"
     assert (NODE_DIR / "node_modules" / "age-encryption").is_dir(), "run ./scripts/setup (npm ci in tests/interop/node)"
-    env = dict(os.environ)
+    env = {**os.environ, **(env_extra or {})}
     if identity is not None:
         env["AGE_IDENTITY"] = identity
     r = subprocess.run(["node", str(NODE_DIR / "age_oracle.mjs"), *args], capture_output=True, text=True, env=env,

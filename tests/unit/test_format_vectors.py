@@ -68,6 +68,31 @@ def test_cards_verify_and_reproduce():
         _verify_independently(card, card)
 
 
+def _fingerprint_as_specified(card: dict) -> str:
+    """docs/format.md §8 written out again without laxchange: the lines, SHA-256, 20 bytes, base32, groups of 4."""
+    p = json.loads(base64.b64decode(card["payload"]))
+    text = "laxchange-card-fingerprint-v2\n" + f"party {p['party']}\n"
+    text += "policy " + ",".join(sorted(p["policy"]["required_signature_algorithms"])) + "\n"
+    for k in sorted(p["keys"], key=lambda k: k["kid"]):
+        text += f"key {k['kid']} {k['use']} {k['alg']} {k['public']}\n"
+    b32 = base64.b32encode(hashlib.sha256(text.encode("ascii")).digest()[:20]).decode()
+    return "-".join(b32[i:i + 4] for i in range(0, 32, 4))
+
+
+def test_card_fingerprints_follow_the_spec_and_ignore_the_issue_time():
+    for party, name in (("LA:919", "card_LA_919.json"), ("URN:123456", "card_URN_123456.json")):
+        card = json.loads((VEC / name).read_text())
+        assert _fingerprint_as_specified(card) == EXPECTED["fingerprints"][party]
+        # Re-issued a year later (a re-export): another payload, the same fingerprint.
+        later, fpr = card_from(derive.ring(party), derive.ISSUED + dt.timedelta(days=365), [derive.signer(party)])
+        assert later["payload"] != card["payload"]
+        assert fpr == _fingerprint_as_specified(later) == EXPECTED["fingerprints"][party]
+        # The version-1 fingerprint (before issue 12) hashed the whole payload, issue time included.
+        v1 = base64.b32encode(hashlib.sha256(b"laxchange-card-v1\x00" + base64.b64decode(card["payload"]))
+                              .digest()[:20]).decode()
+        assert "-".join(v1[i:i + 4] for i in range(0, 32, 4)) == EXPECTED["fingerprints_v1"][party]
+
+
 def test_package_manifest_independently():
     data = (VEC / "package.lax").read_bytes()
     assert hashlib.sha256(data).hexdigest() == EXPECTED["package_sha256"]

@@ -9,6 +9,7 @@ changes package.lax and expected.json together; the cards are reproducible byte 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import tempfile
@@ -18,7 +19,7 @@ from laxchange import package, samples
 from laxchange._util import jsonio
 from laxchange.clock import FixedClock
 from laxchange.home import Home
-from laxchange.trust import PartnerDirectory, card_from
+from laxchange.trust import PartnerDirectory, card_from, legacy_fingerprint_of
 from tests.vectors.derive import ISSUED, ring, signer
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +62,9 @@ def main() -> None:
     (HERE / "package.lax").write_bytes(buf.getvalue())
     expected = {
         "fingerprints": {p: f for p, (_, f) in cards.items()},
+        # The version-1 fingerprints (whole payload, issue time included) of the same cards: partner files
+        # written before issue 12 hold these, and must go on loading.
+        "fingerprints_v1": {p: legacy_fingerprint_of(base64.b64decode(c["payload"])) for p, (c, _) in cards.items()},
         "manifest": result.manifest.to_dict(),
         "package_sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
         "pae": {"payloadType": "http://example.com/HelloWorld", "payload": "hello world",

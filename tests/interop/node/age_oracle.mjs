@@ -4,6 +4,10 @@
 //   node age_oracle.mjs recipient                       (identity in AGE_IDENTITY) -> recipient
 //   node age_oracle.mjs encrypt RECIPIENT IN OUT
 //   node age_oracle.mjs decrypt IN OUT                  (identity in AGE_IDENTITY)
+//   node age_oracle.mjs decrypt-passphrase IN OUT       (passphrase in AGE_PASSPHRASE)
+//   node age_oracle.mjs decrypt-identity-file IN OUT    (identities in the file AGE_IDENTITY_FILE: one
+//                                                        per line, lines starting with # and blank ones
+//                                                        ignored, as the age CLI reads identity files)
 import { readFileSync, writeFileSync } from "node:fs";
 import * as age from "age-encryption";
 
@@ -22,6 +26,17 @@ try {
   } else if (cmd === "decrypt") {
     const d = new age.Decrypter();
     d.addIdentity(process.env.AGE_IDENTITY);
+    writeFileSync(args[1], await d.decrypt(new Uint8Array(readFileSync(args[0]))));
+  } else if (cmd === "decrypt-passphrase") {
+    const d = new age.Decrypter();
+    d.addPassphrase(process.env.AGE_PASSPHRASE);
+    writeFileSync(args[1], await d.decrypt(new Uint8Array(readFileSync(args[0]))));
+  } else if (cmd === "decrypt-identity-file") {
+    const d = new age.Decrypter();
+    const lines = readFileSync(process.env.AGE_IDENTITY_FILE, "utf8").split("\n");
+    for (const line of lines.map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))) {
+      d.addIdentity(line);
+    }
     writeFileSync(args[1], await d.decrypt(new Uint8Array(readFileSync(args[0]))));
   } else {
     throw new Error(`unknown command ${cmd}`);

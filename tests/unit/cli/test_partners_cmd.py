@@ -1,0 +1,99 @@
+"""`init` → `keys export-card` → `partners add` → `partners history`, as a VSH and a school's DT would (issue 12 #3)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from laxchange.cli.app import App
+from laxchange.clock import FixedClock
+from laxchange.home import Home
+from tests.support.parties import PASSPHRASE, T0
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode(), "LAXCHANGE_PASSPHRASE_FILE": ""}
+
+
+@dataclass
+class Ran:
+    exit_code: int
+    output: str  # stdout then stderr, as a user sees them
+
+
+def run(clock: FixedClock, home: Path, *args: str) -> Ran:
+    """The CLI with our clock, handed in the way a program does (there is no option that moves it)."""
+    from laxchange.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    r = CliRunner().invoke(main, ["--home", str(home), *args], env=ENV, catch_exceptions=False,
+                           obj=App(home=Home(home), clock=clock, out=out, err=err))
+    return Ran(r.exit_code, out.getvalue() + err.getvalue())
+
+
+def test_the_fingerprint_init_prints_is_the_one_partners_add_accepts(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    la, school = tmp_path / "la", tmp_path / "school"
+    r = run(clock, la, "init", "--party", "LA:919", "--name", "Example Council", "--kdf-work-factor", "10")
+    assert r.exit_code == 0, r.output
+    said = r.output.split("Card fingerprint: ")[1].split()[0]  # read out over the phone
+    assert run(clock, school, "init", "--party", "URN:123456", "--name", "Example School",
+               "--kdf-work-factor", "10").exit_code == 0
+    clock.advance(days=2)  # the card is exported (twice) days later
+    card = tmp_path / "card.json"
+    r1 = run(clock, la, "--json", "keys", "export-card", "-o", str(card))
+    clock.advance(minutes=5)
+    r2 = run(clock, la, "--json", "keys", "export-card", "-o", str(tmp_path / "again.json"))
+    assert json.loads(r1.output)["fingerprint"] == json.loads(r2.output)["fingerprint"] == said
+    assert card.read_text() != (tmp_path / "again.json").read_text()
+    # A mistyped fingerprint: exit 3, and the right one is not printed for copying.
+    typo = said[:-1] + ("A" if said[-1] != "A" else "B")
+    r = run(clock, school, "partners", "add", str(card), "--fingerprint", typo)
+    assert r.exit_code == 3 and "does not match" in r.output
+    assert said not in r.output and said.replace("-", "") not in r.output.replace("-", "")
+    r = run(clock, school, "--json", "partners", "add", str(card), "--fingerprint", typo)
+    assert json.loads(r.output)["error"] == "card.fingerprint-mismatch" and said not in r.output
+    r = run(clock, school, "partners", "add", str(card), "--fingerprint", said.lower().replace("-", " "))
+    assert r.exit_code == 0 and r.output.startswith("Added: LA:919"), r.output
+    r = run(clock, school, "partners", "add", str(tmp_path / "again.json"))
+    assert r.exit_code == 0 and r.output.startswith("Updated: LA:919"), r.output
+
+
+def test_partners_history_text_and_json(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    la, school = tmp_path / "la", tmp_path / "school"
+    for home, party, name in ((la, "LA:919", "Example Council"), (school, "URN:123456", "Example School")):
+        assert run(clock, home, "init", "--party", party, "--name", name, "--kdf-work-factor", "10").exit_code == 0
+    card = tmp_path / "card.json"
+    fpr = json.loads(run(clock, la, "--json", "keys", "export-card", "-o", str(card)).output)["fingerprint"]
+    assert run(clock, school, "partners", "add", str(card), "--fingerprint", fpr).exit_code == 0
+    clock.advance(days=1)
+    assert run(clock, la, "keys", "rotate", "--kdf-work-factor", "10").exit_code == 0
+    rotated = json.loads(run(clock, la, "--json", "keys", "export-card", "-o", str(card)).output)["fingerprint"]
+    assert rotated != fpr
+    r = run(clock, school, "partners", "add", str(card))
+    assert r.exit_code == 0 and r.output.startswith("Rotated: LA:919"), r.output
+    clock.advance(days=1)
+    r = run(clock, school, "partners", "remove", "LA:919")
+    assert r.exit_code == 0 and "history is kept" in r.output
+    r = run(clock, school, "partners", "history", "LA:919")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "LA:919: 2 card versions"
+    assert f"#1  2026-11-24T12:00:00Z  added     fingerprint {fpr}" in r.output
+    assert f"#2  2026-11-25T12:00:00Z  rotated   fingerprint {rotated}" in r.output
+    assert "#3  2026-11-26T12:00:00Z  removed" in r.output
+    assert f"confirmed out of band: fingerprint {fpr}" in r.output and "signed by the keys we held: " in r.output
+    r = run(clock, school, "--json", "partners", "history", "LA:919")
+    data = json.loads(r.output)
+    assert [v["event"] for v in data["versions"]] == ["added", "rotated", "removed"]
+    assert data["versions"][1]["confirmed"]["by"] == "signature" and len(data["versions"][1]["keys"]) == 4
+    assert "card" not in data["versions"][0]  # the keys and fingerprint, not the envelope
+    r = run(clock, school, "--json", "partners", "history", "LA:920")
+    assert r.exit_code == 5 and json.loads(r.output)["error"] == "partner.unknown"
+    r = run(clock, school, "partners", "show", "LA:919")
+    assert r.exit_code == 5 and "partners history LA:919" in r.output
+    assert dt.timedelta(days=2) == clock.now() - T0
