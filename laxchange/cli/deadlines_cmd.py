@@ -166,7 +166,8 @@ def _policy_text(rules: deadlines.Policy, data: dict[str, Any]) -> str:
     for r in rules.rules:
         mark = {"default": "", "tightened": " [tightened locally]", "local": " [local rule]"}[r.origin]
         lines += [f"{r.id}{mark}: {r.title}",
-                  f"  within {r.length_text()} of: {deadlines.STARTS[r.starts]}",
+                  (f"  on: {deadlines.STARTS[r.starts]}" if r.length == 0 else
+                   f"  within {r.length_text()} of: {deadlines.STARTS[r.starts]}"),
                   f"  met by: {deadlines.SATISFIERS[r.satisfied_by]}",
                   f"  source: {r.source}"]
         if r.reading:

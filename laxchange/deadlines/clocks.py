@@ -161,9 +161,9 @@ def _starts(kind: str, h: History, cal: Calendar) -> Iterator[Start]:
                                       f"school:{s.urn}:{s.start_date}", school=s.urn))
             else:
                 day = max(r.placement.placement_start, s.start_date)
-                what = (f"placed {r.placement.placement_start}" if day == r.placement.placement_start
-                        else f"joined school URN:{s.urn} on {s.start_date}")
-                yield from once(Start(day, f"{what} (school URN:{s.urn})", f"school:{s.urn}:{day}", school=s.urn))
+                what = (f"placed {r.placement.placement_start} (school URN:{s.urn})"
+                        if day == r.placement.placement_start else f"joined school URN:{s.urn} on {s.start_date}")
+                yield from once(Start(day, what, f"school:{s.urn}:{day}", school=s.urn))
     elif kind == "pep-review-due":
         for r in vs:
             yield from once(Start(r.pep.next_review_due, f"PEP of {r.pep.pep_date} due for review "

@@ -95,6 +95,8 @@ class Rule:
     origin: str = "default"
 
     def length_text(self) -> str:
+        if self.length == 0:
+            return "on the day"
         word = str(self.unit).replace("-", " ")
         return f"{self.length} {word[:-1] if self.length == 1 else word}"
 
