@@ -4,11 +4,14 @@
         "records": "records",              the council's folder of education-record JSON files
         "term_dates": "term-dates.ics",    the council's term dates (.ics or .csv)
         "policy": "deadline-policy.json",  the council's local policy (tightens or adds rules)
-        "due_soon_days": 7                 "due soon" means within this many days
+        "due_soon_days": 7,                "due soon" means within this many days
+        "run_exit_on_overdue": true        an overdue deadline makes `laxchange run` exit 10
     }
 
 Relative paths are relative to the home. Every key is optional; without `term_dates`, school
-days are counted as working days and marked approximate (docs/deadlines.md).
+days are counted as working days and marked approximate (docs/deadlines.md). Set
+`run_exit_on_overdue` false where the clocks are watched elsewhere (the VSH team's calendar) and
+the nightly run's exit code should speak of transfers only; overdue deadlines are still reported.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from laxchange.home import Home, json_object, load_home_file
 __all__ = ["CONFIG_KEYS", "SECTION", "Settings"]
 
 SECTION = "deadlines"
-CONFIG_KEYS = ("records", "term_dates", "policy", "due_soon_days")
+CONFIG_KEYS = ("records", "term_dates", "policy", "due_soon_days", "run_exit_on_overdue")
 MAX_WINDOW_DAYS = 366
 
 
@@ -39,6 +42,7 @@ class Settings:
     term_dates: Path | None = None
     policy: Path | None = None
     window: dt.timedelta = DEFAULT_WINDOW
+    run_exit_on_overdue: bool = True
 
     @classmethod
     def from_home(cls, home: Home, *, records: Path | None = None, term_dates: Path | None = None,
@@ -65,8 +69,13 @@ class Settings:
                                            f"{MAX_WINDOW_DAYS}", code="config.invalid",
                                            hint="set it to e.g. 7, or remove it (default 7)")
             window = dt.timedelta(days=days)
+        exit_on_overdue = section.get("run_exit_on_overdue", True)
+        if not isinstance(exit_on_overdue, bool):
+            raise DeadlinesConfigError(f"{where}.run_exit_on_overdue must be true or false", code="config.invalid",
+                                       hint="set it to true (the default) or false")
         return cls(records=path("records", records), term_dates=path("term_dates", term_dates),
-                   policy=path("policy", policy), window=window if window is not None else DEFAULT_WINDOW)
+                   policy=path("policy", policy), window=window if window is not None else DEFAULT_WINDOW,
+                   run_exit_on_overdue=exit_on_overdue)
 
     def load(self) -> tuple[Policy, Calendar]:
         """The policy in force and the calendar (with the term dates, if any): every file checked."""
@@ -75,7 +84,8 @@ class Settings:
     def to_dict(self) -> dict[str, Any]:
         return {"records": str(self.records) if self.records else None,
                 "term_dates": str(self.term_dates) if self.term_dates else None,
-                "policy": str(self.policy) if self.policy else None, "due_soon_days": self.window.days}
+                "policy": str(self.policy) if self.policy else None, "due_soon_days": self.window.days,
+                "run_exit_on_overdue": self.run_exit_on_overdue}
 
 
 def _section(home: Home) -> dict[str, Any]:

@@ -91,14 +91,17 @@ class RunReport:
     #: `deadlines.report()`: {"overdue": [...], "due_soon": [...], "met": [...], "approximate": bool}
     deadlines: dict[str, Any] = field(default_factory=lambda: {"overdue": [], "due_soon": [], "met": [],
                                                                "approximate": False})
+    #: config.json deadlines.run_exit_on_overdue: does an overdue deadline make the run need a look?
+    deadlines_exit: bool = True
 
     @property
     def ok(self) -> bool:
         """Nothing needs a look: no failure, every receipt applied, nothing uncollected or overdue, no
         statutory deadline overdue. (Keys expiring within 30 days and deadlines due soon are listed but do
-        not change the exit code.)"""
+        not change the exit code, nor overdue ones with config.json deadlines.run_exit_on_overdue false.)"""
         return (not self.failures and not self.receipt_warnings and not self.uncollected and not self.overdue
-                and not self.deadlines["overdue"] and (self.imported is None or self.imported.ok))
+                and not (self.deadlines_exit and self.deadlines["overdue"])
+                and (self.imported is None or self.imported.ok))
 
     def to_dict(self) -> dict[str, Any]:
         return {"complete": self.ok, "started": self.started, "counts": self.counts, "sent": self.sent,
@@ -274,6 +277,7 @@ def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: dead
         report.failures.append(Failure("deadlines", me, exc))
         return
     report.deadlines = deadlines.report(result)
+    report.deadlines_exit = result.settings.run_exit_on_overdue
     report.failures.extend(Failure("deadlines", me, InvalidData(w, code="deadlines.unreadable",
                                                                  hint="fix or remove the file; its record's "
                                                                       "deadlines are not shown until then"))

@@ -141,8 +141,8 @@ def test_term_dates_ics_and_csv_say_the_same() -> None:
     ("t.csv", "kind,start,end,name\nterm,2026-12-01,2026-09-01,x\n", "ends (2026-09-01) before it starts"),
     ("t.csv", "kind,start,end,name\n", "lists no terms or breaks"),
     ("t.ics", "not a calendar", "not a valid iCalendar file"),
-    ("t.ics", "BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Autumn term\nDTSTART:20260901T090000Z\nEND:VEVENT\n"
-              "END:VCALENDAR\n", "is a date and time"),
+    ("t.ics", ("BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Autumn term\nDTSTART:20260901T090000Z\nEND:VEVENT\n"
+               "END:VCALENDAR\n"), "is a date and time"),
     ("t.txt", "kind,start,end\n", "neither .ics nor .csv"),
 ])
 def test_bad_term_dates_files_say_where(tmp_path: Path, name: str, text: str, says: str) -> None:
