@@ -126,3 +126,21 @@ def test_a_policy_file_that_is_not_json_is_named(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(path)
     assert info.value.code == "deadlines.policy-invalid" and "cannot be read" in info.value.message
+
+
+DOC = REPO / "docs" / "deadlines.md"
+
+
+def test_the_docs_table_is_the_shipped_policy() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([a-z-]+)` \| [^|]+ \| ([^|]+) \| [^|]+ \| ([^|]+) \|$", text, re.M)
+    assert [(rid, length.strip(), source.strip()) for rid, length, source in rows] == [
+        (r.id, r.length_text(), r.source) for r in default_policy().rules]
+
+
+def test_the_docs_example_policy_is_the_example_file() -> None:
+    block = DOC.read_text(encoding="utf-8").split("```json\n")[1].split("```")[0]
+    shown, shipped = json.loads(block), json.loads(EXAMPLE.read_text())
+    for rule in shipped["rules"]:
+        rule.pop("reading", None)
+    assert shown == shipped
