@@ -68,7 +68,7 @@ def test_lists_filters_and_as_of(home: Path) -> None:
     one = _json(lax(home, "--json", "deadlines", "--record", b, "--as-of", "2026-12-11"))
     assert {d["record_ref"] for d in one["deadlines"]} == {b}
     text = lax(home, "deadlines", "--as-of", "2026-12-11", "--record", a)
-    assert text.exit_code == 0 and f"OVERDUE   2026-12-10" in text.output and a in text.output
+    assert text.exit_code == 0 and "OVERDUE   2026-12-10" in text.output and a in text.output
     assert "met by PEP dated 2026-09-01" in text.output
     none = lax(home, "deadlines", "--record", "f" * 32)
     assert none.exit_code == 0 and "no deadlines match" in none.output
