@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from laxchange._util import timefmt
 from laxchange.deadlines.calendar import ENGLAND, Calendar, Due, Unit, load_term_dates
 from laxchange.deadlines.clocks import DEFAULT_WINDOW, STATES, Deadline, Met, Start, evaluate, state_of
 from laxchange.deadlines.errors import DeadlinesConfigError, PolicyError, TermDatesError
@@ -63,7 +64,7 @@ class Result:
 
     def to_dict(self, deadlines: list[Deadline] | None = None) -> dict[str, Any]:
         shown = self.deadlines if deadlines is None else deadlines
-        return {"at": self.now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        return {"at": timefmt.fmt(self.now),
                 "deadlines": [d.to_item() for d in shown], "counts": self.counts(),
                 "approximate": self.approximate, "term_dates": self.calendar.terms is not None,
                 "settings": self.settings.to_dict(), "warnings": list(self.warnings)}

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import icalendar
 
+from laxchange._util import timefmt
 from laxchange._util.fs import open_regular
 from laxchange.deadlines.errors import TermDatesError
 from laxchange.errors import ConfigError
@@ -109,7 +110,7 @@ class Due:
 
     def iso(self) -> str:
         if isinstance(self.at, dt.datetime):
-            return self.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return timefmt.fmt(self.at)
         return self.at.isoformat()
 
 

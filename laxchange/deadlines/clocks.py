@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from laxchange._util import timefmt
 from laxchange.deadlines.calendar import ENGLAND, Calendar, Due, Unit
 from laxchange.deadlines.facts import History, LedgerEvent
 from laxchange.deadlines.policy import Policy, Rule
@@ -66,7 +67,7 @@ class Met:
 
     def iso(self) -> str:
         if isinstance(self.at, dt.datetime):
-            return self.at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return timefmt.fmt(self.at)
         return self.at.isoformat()
 
 
