@@ -7,7 +7,6 @@ import datetime as dt
 import click
 
 from laxchange.cli.app import App, json_option
-from laxchange.cli.deadlines_cmd import deadline_summary, summary_line
 from laxchange.errors import SecurityError, UsageError
 from laxchange.exchange.receipts import receipt_warnings
 from laxchange.ledger.db import Ledger
@@ -33,6 +32,8 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     "What did we share about this child, and with whom?": `laxchange status --record REF`, with
     REF the record's record_id (shown in the REF column and in the record itself).
     """
+    from laxchange.cli.deadlines_cmd import deadline_summary, summary_line  # holidays, icalendar: only when asked
+
     after = _since(since) if since is not None else None
     app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
