@@ -82,12 +82,15 @@ def report(result: Result) -> dict[str, Any]:
 
     {"overdue": [item...], "due_soon": [item...], "met": [item...], "approximate": bool}, with
     `met` the clocks met within the due-soon window before now (news since about the last week),
-    and each item as `Deadline.to_item()`. Only `overdue` makes `run` exit 10 (docs/operations.md).
+    each item as `Deadline.to_item()`, and `approximate` true when a date listed counts school days
+    without term dates for them. Only `overdue` makes `run` exit 10 (docs/operations.md).
     """
     since = (result.now - result.settings.window).astimezone(ENGLAND).date()
-    return {
-        "overdue": [d.to_item() for d in result.deadlines if d.state == "overdue"],
-        "due_soon": [d.to_item() for d in result.deadlines if d.state == "due-soon"],
-        "met": [d.to_item() for d in result.deadlines if d.met is not None and d.met.day() >= since],
-        "approximate": result.approximate,
+    sections: dict[str, list[Deadline]] = {
+        "overdue": [d for d in result.deadlines if d.state == "overdue"],
+        "due_soon": [d for d in result.deadlines if d.state == "due-soon"],
+        "met": [d for d in result.deadlines if d.met is not None and d.met.day() >= since],
     }
+    out: dict[str, Any] = {k: [d.to_item() for d in v] for k, v in sections.items()}
+    out["approximate"] = any(d.approximate for v in sections.values() for d in v)
+    return out
