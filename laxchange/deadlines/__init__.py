@@ -17,7 +17,7 @@ from typing import Any
 
 from laxchange._util import timefmt
 from laxchange.deadlines.calendar import ENGLAND, Calendar, Due, Unit, load_term_dates
-from laxchange.deadlines.clocks import DEFAULT_WINDOW, STATES, Deadline, Met, Start, evaluate, state_of
+from laxchange.deadlines.clocks import DEFAULT_WINDOW, STATES, Deadline, Met, Start, due_within, evaluate, state_of
 from laxchange.deadlines.errors import DeadlinesConfigError, PolicyError, TermDatesError
 from laxchange.deadlines.facts import History, LedgerEvent, Notice, Sources, Version, ledger_events
 from laxchange.deadlines.ics import to_ics
@@ -27,7 +27,7 @@ from laxchange.deadlines.settings import Settings
 __all__ = [
     "DEFAULT_WINDOW", "ENGLAND", "SATISFIERS", "STARTS", "STATES", "Calendar", "Deadline", "DeadlinesConfigError",
     "Due", "History", "LedgerEvent", "Met", "Notice", "Policy", "PolicyError", "Result", "Rule", "Settings",
-    "Sources", "Start", "TermDatesError", "Unit", "Version", "compute", "default_policy", "evaluate",
+    "Sources", "Start", "TermDatesError", "Unit", "Version", "compute", "default_policy", "due_within", "evaluate",
     "ledger_events", "load_policy", "load_term_dates", "report", "state_of", "to_ics",
 ]
 
@@ -56,7 +56,7 @@ class Result:
         if overdue:
             out = [d for d in out if d.state == "overdue"]
         if within is not None:
-            out = [d for d in out if d.met is None and d.due.deadline() <= self.now + within]
+            out = [d for d in out if d.met is None and due_within(d.due, self.now, within)]
         return out
 
     def counts(self) -> dict[str, int]:

@@ -28,7 +28,7 @@ from laxchange.deadlines.policy import Policy, Rule
 from laxchange.models.common import SchoolPhase
 from laxchange.models.record import Exclusion, ExclusionKind
 
-__all__ = ["DEFAULT_WINDOW", "PLANNED_MOVE", "Deadline", "Met", "Start", "evaluate", "state_of"]
+__all__ = ["DEFAULT_WINDOW", "PLANNED_MOVE", "Deadline", "Met", "Start", "due_within", "evaluate", "state_of"]
 
 #: "Due soon" means within this long, unless asked otherwise (`--due-within`, config due_soon_days).
 DEFAULT_WINDOW = dt.timedelta(days=7)
@@ -111,16 +111,19 @@ class Deadline:
                 "late": self.late, "approximate": self.approximate, "uid": self.uid}
 
 
+def due_within(due: Due, now: dt.datetime, window: dt.timedelta) -> bool:
+    """Is `due` at most `window` away (or past)? A due date counts in whole days from today in England."""
+    if isinstance(due.at, dt.datetime):
+        return due.at - now <= window
+    return (due.at - now.astimezone(ENGLAND).date()).days <= window.days
+
+
 def state_of(due: Due, met: Met | None, now: dt.datetime, window: dt.timedelta) -> str:
     if met is not None:
         return "met"
-    deadline = due.deadline()
-    if now >= deadline:
+    if now >= due.deadline():
         return "overdue"
-    if isinstance(due.at, dt.datetime):
-        return "due-soon" if deadline - now <= window else "open"
-    today = now.astimezone(ENGLAND).date()
-    return "due-soon" if (due.at - today).days <= window.days else "open"
+    return "due-soon" if due_within(due, now, window) else "open"
 
 
 # -- the events that start a clock ------------------------------------------------------------------------

@@ -61,6 +61,10 @@ def test_lists_filters_and_as_of(home: Path) -> None:
     soon = _json(lax(home, "--json", "deadlines", "--as-of", "2026-12-07", "--due-within", "7d"))
     assert {(d["record_ref"], d["rule"]) for d in soon["deadlines"]} == {
         k for k, v in by.items() if v in ("due-soon", "overdue")}
+    edge = _json(lax(home, "--json", "deadlines", "--as-of", "2026-12-07", "--due-within", "3d", "--record", a))
+    assert [d["due"] for d in edge["deadlines"] if d["state"] != "overdue"] == ["2026-12-10"], "3 days is within 3d"
+    assert [d for d in _json(lax(home, "--json", "deadlines", "--as-of", "2026-12-07", "--due-within", "2d",
+                                 "--record", a))["deadlines"] if d["state"] != "overdue"] == []
     later = _json(lax(home, "--json", "deadlines", "--as-of", "2026-12-11", "--overdue"))
     assert [(d["record_ref"], d["rule"]) for d in later["deadlines"] if d["rule"] == "pep-review"] == [
         (a, "pep-review")]
