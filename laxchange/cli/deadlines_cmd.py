@@ -180,21 +180,21 @@ def _policy_text(rules: deadlines.Policy, data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def deadline_summary(app: App, ledger: Ledger, record_ref: str | None) -> dict[str, Any]:
-    """For `status`: counts of the home's clocks (of one record with --record), or why there are none."""
+def deadline_summary(app: App, ledger: Ledger, record_ref: str | None) -> tuple[dict[str, Any] | None,
+                                                                                 dict[str, Any] | None]:
+    """For `status`: the run report's deadlines section (`deadlines.report`, plus `counts` of every state)
+    for the home's records (one record's with --record), or None and the error that stopped it."""
     try:
         result = home_deadlines(app.home, ledger, me=_me(app), now=SystemClock().now())
     except LaxError as exc:
-        return {"error": exc.to_dict()}
-    shown = result.select(record=record_ref)
-    counts = {s: sum(d.state == s for d in shown) for s in deadlines.STATES}
-    return {"counts": counts, "approximate": any(d.approximate for d in shown),
-            "due_soon_days": result.settings.window.days}
+        return None, exc.to_dict()
+    result.deadlines = result.select(record=record_ref)
+    return {**deadlines.report(result), "counts": result.counts(), "due_soon_days": result.settings.window.days}, None
 
 
-def summary_line(summary: dict[str, Any]) -> str:
-    if "error" in summary:
-        return f"deadlines: cannot be worked out: {summary['error']['message']}"
+def summary_line(summary: dict[str, Any] | None, error: dict[str, Any] | None) -> str:
+    if summary is None:
+        return f"deadlines: cannot be worked out: {error['message'] if error else 'unknown error'}"
     c = summary["counts"]
     if not sum(c.values()):
         return "deadlines: none (no records with clocks here)"

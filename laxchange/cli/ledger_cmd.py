@@ -40,14 +40,15 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
         rows = ledger.transfers(direction=direction, state=state, party=party, record_ref=record_ref, since=after,
                                 overdue=overdue)
         warnings = receipt_warnings(ledger)
-        clocks = deadline_summary(app, ledger, record_ref)
+        clocks, clocks_error = deadline_summary(app, ledger, record_ref)
     for w in warnings if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
     if not app.json:  # on stderr too: the statutory clocks of the records these transfers carry
-        app.warn(summary_line(clocks))
+        app.warn(summary_line(clocks, clocks_error))
     filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
-    app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings, "deadlines": clocks}, lambda: "\n".join(
+    extra = {"deadlines": clocks, **({"deadlines_error": clocks_error} if clocks_error else {})}
+    app.emit({"transfers": [r.to_dict() for r in rows], "warnings": warnings, **extra}, lambda: "\n".join(
         f"{r.updated}  {r.direction:<3} {r.state:<12} {r.party:<12} {r.message_type or '-':<24} "
         f"{r.record_ref or '-':<32} {r.transfer_id}" for r in rows)
         or ("no transfers match" if filtered else "no transfers yet"))

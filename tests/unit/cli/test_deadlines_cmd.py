@@ -177,7 +177,9 @@ def test_a_looser_local_policy_is_refused_with_where_and_why(home: Path, tmp_pat
         assert r.stdout == "", "no partial output"
     status = lax(home, "--json", "status")
     assert status.exit_code == 0, "status still shows the transfers"
-    assert _json(status)["deadlines"]["error"]["error"] == "deadlines.policy-looser"
+    assert _json(status)["deadlines"] is None, "the morning report says: deadlines not computed"
+    assert _json(status)["deadlines_error"]["error"] == "deadlines.policy-looser"
+    assert "deadlines: cannot be worked out: deadline policy" in lax(home, "status").stderr
 
 
 @pytest.mark.parametrize(("section", "says"), [
@@ -198,6 +200,7 @@ def test_status_shows_a_deadlines_line(home: Path) -> None:
     assert r.exit_code == 0 and "no transfers yet" in r.stdout
     assert "deadlines: " in r.stderr and "`laxchange deadlines` lists them" in r.stderr
     data = _json(lax(home, "--json", "status"))
+    assert set(data["deadlines"]) >= {"overdue", "due_soon", "met", "approximate"}, "the run report's shape"
     assert set(data["deadlines"]["counts"]) == {"overdue", "due-soon", "met", "open"}
     assert sum(data["deadlines"]["counts"].values()) == len(_json(lax(home, "--json", "deadlines"))["deadlines"])
 
