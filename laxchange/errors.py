@@ -358,6 +358,13 @@ CODES: dict[str, str] = {
     "receipt.not-sent": "a receipt was packed but the send did not report it",
     "receipt.stage-missing": "`laxchange receipt` needs the stage to send (--applied)",
     "audit.broken": "the audit chain does not verify",
+    # the statutory clocks (laxchange.deadlines; docs/deadlines.md)
+    "deadlines.config": "config.json's deadlines section names a folder that cannot be used",
+    "deadlines.records": "the records folder the deadlines are computed from cannot be used",
+    "deadlines.policy-invalid": "a deadline policy file is malformed",
+    "deadlines.policy-looser": "a local deadline policy would lengthen a statutory deadline (it may only shorten)",
+    "deadlines.term-dates": "a term-dates file (ICS or CSV) cannot be used",
+    "deadlines.unreadable": "a record or notice the deadlines are computed from cannot be read (skipped)",
     # the readable PEP (laxchange.render)
     "render.no-record": "the document or package carries no education record to render",
     "render.output-exists": "the HTML output file already exists (pass --force to replace it)",

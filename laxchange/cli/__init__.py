@@ -87,6 +87,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "Education records from a spreadsheet (CSV): the template, and from-csv."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
+    "deadlines": ("laxchange.cli.deadlines_cmd:deadlines_group",
+                  "Statutory deadlines per child (pseudonymous record refs): due, met, overdue, due soon."),
     "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",
                          "Notify a placement: the host virtual school and the school each get only what they need."),
     "notify-exclusion": ("laxchange.cli.notify_cmd:notify_exclusion_cmd",

@@ -38,6 +38,8 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     "What did we share about this child, and with whom?": `laxchange status --record REF`, with
     REF the record's record_id (shown in the REF column and in the record itself).
     """
+    from laxchange.cli.deadlines_cmd import deadline_summary, summary_line  # holidays, icalendar: only when asked
+
     after = _since(since) if since is not None else None
     app.home.require()
     if html_path is not None:
@@ -47,6 +49,10 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     with Ledger(app.home.ledger_db) as ledger:
         data = ledger_status(ledger, direction=direction, state=state, party=party, record_ref=record_ref,
                              since=after, overdue=overdue, directory=PartnerDirectory(app.home))
+        clocks, clocks_error = deadline_summary(app, ledger, record_ref)
+    data["deadlines"] = clocks
+    if clocks_error:
+        data["deadlines_error"] = clocks_error
     filtered = any(f for f in (direction, state, record_ref, party, since, overdue))
     if html_path is not None:  # written before anything is printed: a failure leaves no partial output
         render.write_html(html_path, render.render_status_html(data, filtered=filtered), force=force,
@@ -55,6 +61,8 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     for w in data["warnings"] if not app.json else []:  # on stderr, so the table stays one row per transfer
         app.warn(f"warning: {w['at']} a receipt from {w['party']} for transfer {w['in_reply_to']} did not apply: "
                  f"{w['why']} ({w['event']})")
+    if not app.json:  # on stderr too: the statutory clocks of the records these transfers carry
+        app.warn(summary_line(clocks, clocks_error))
     empty = "no transfers match" if filtered else "no transfers yet"
     app.emit(data, lambda: _status_table(data["transfers"]) or empty)
 

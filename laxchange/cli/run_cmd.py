@@ -62,6 +62,16 @@ def human(data: dict[str, Any]) -> str:
               f"contact {_contact(u['contact'])}" for u in data["uncollected"]]
     lines += [f"OVERDUE     transfer {o['transfer_id']}: collected by {o['party']} but no delivered receipt after "
               f"{o['hours']} hours; contact {_contact(o['contact'])}" for o in data["overdue"]]
+    clocks = data.get("deadlines") or {}
+    lines += [f"DEADLINE    {d['title']} for record {d['record_ref']}: due {d['due']}, OVERDUE ({d['rule']}, "
+              f"{d['source']})" for d in clocks.get("overdue", [])]
+    lines += [f"deadline    {d['title']} for record {d['record_ref']}: due {d['due']} ({d['rule']})"
+              for d in clocks.get("due_soon", [])]
+    lines += [f"deadline    met: {d['title']} for record {d['record_ref']}, by {d['met_by']}"
+              + (" (late)" if d.get("late") else "") for d in clocks.get("met", [])]
+    if clocks.get("approximate"):
+        lines.append("deadline    some dates count school days as working days (no term dates for them: "
+                     "config.json deadlines.term_dates)")
     lines.append("by partner:")
     for who, dirs in sorted(data["counts"].items()):
         parts = [f"{d} " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))

@@ -16,7 +16,9 @@ again), in this order:
 4. deadlines: a transfer whose file is still in the partner's folder `uncollected_after` (default
    5 days) after it was sent becomes `uncollected`; one whose file has gone (collected) with no
    delivered receipt `receipt_due` (48 hours) after it was sent is reported as overdue;
-5. the report (`RunReport`; the CLI prints it as text or `--json`).
+5. the statutory clocks (`laxchange.deadlines`, via `exchange.clocks`): overdue, due soon and
+   recently met deadlines per child; an overdue one needs a look (exit 10);
+6. the report (`RunReport`; the CLI prints it as text or `--json`).
 
 One connection per partner for the whole run (`_OneConnection`): listing, sending, collecting
 and receipts to one partner share it, and a partner found down is not dialled again in the same
@@ -33,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from laxchange import package
+from laxchange import deadlines, package
 from laxchange._util import timefmt
-from laxchange.errors import LaxError, TransientTransportError
+from laxchange.errors import InvalidData, LaxError, TransientTransportError
+from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party
 from laxchange.ledger.lock import RunLock
@@ -94,12 +97,19 @@ class RunReport:
     counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     #: every party the report names, with its organisation's name from its card (None: no card, e.g. ourselves)
     partners: dict[str, str | None] = field(default_factory=dict)
+    #: `deadlines.report()`: {"overdue": [...], "due_soon": [...], "met": [...], "approximate": bool}
+    deadlines: dict[str, Any] = field(default_factory=lambda: {"overdue": [], "due_soon": [], "met": [],
+                                                               "approximate": False})
+    #: config.json deadlines.run_exit_on_overdue: does an overdue deadline make the run need a look?
+    deadlines_exit: bool = True
 
     @property
     def ok(self) -> bool:
-        """Nothing needs a look: no failure, every receipt applied, nothing uncollected or overdue.
-        (Keys expiring within 30 days are listed but do not change the exit code.)"""
+        """Nothing needs a look: no failure, every receipt applied, nothing uncollected or overdue, no
+        statutory deadline overdue. (Keys expiring within 30 days and deadlines due soon are listed but do
+        not change the exit code, nor overdue ones with config.json deadlines.run_exit_on_overdue false.)"""
         return (not self.failures and not self.receipt_warnings and not self.uncollected and not self.overdue
+                and not (self.deadlines_exit and self.deadlines["overdue"])
                 and (self.imported is None or self.imported.ok))
 
     def to_dict(self) -> dict[str, Any]:
@@ -108,7 +118,7 @@ class RunReport:
                 "uncollected": self.uncollected, "overdue": self.overdue, "expired": self.expired,
                 "keys_pruned": self.keys_pruned, "keys_expiring": self.keys_expiring,
                 "import": self.imported.to_dict() if self.imported is not None else None,
-                "partners": self.partners}
+                "partners": self.partners, "deadlines": self.deadlines}
 
 
 class _KeptTransport(RetryingTransport):
@@ -295,12 +305,30 @@ def _log_finished(report: RunReport, started: float) -> None:
               ms=int((time.monotonic() - started) * 1000))
 
 
+def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: deadlines.Settings | None) -> None:
+    """The clocks per child; a file that cannot be read, or settings that cannot be used, are failures."""
+    me = party.keystore.ring().party
+    try:
+        result = home_deadlines(party.home, party.ledger, me=me, now=now, settings=settings)
+    except LaxError as exc:
+        report.failures.append(Failure("deadlines", me, exc))
+        return
+    report.deadlines = deadlines.report(result)
+    report.deadlines_exit = result.settings.run_exit_on_overdue
+    report.failures.extend(Failure("deadlines", me, InvalidData(w, code="deadlines.unreadable",
+                                                                 hint="fix or remove the file; its record's "
+                                                                      "deadlines are not shown until then"))
+                           for w in result.warnings)
+
+
 def run_nightly(party: Party, *, collect: bool = True,
                 uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
                 receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None,
-                on_stage: Callable[[str], None] | None = None, progress: PartyProgress | None = None) -> RunReport:
+                on_stage: Callable[[str], None] | None = None, progress: PartyProgress | None = None,
+                deadline_settings: deadlines.Settings | None = None) -> RunReport:
     """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock;
-    otherwise always returns a report (`RunReport.ok` False: exit 10).
+    otherwise always returns a report (`RunReport.ok` False: exit 10). `deadline_settings` default to
+    the home's config.json.
 
     `on_stage(name)` is called as each of `STAGES` starts, and `progress` is told of every file sent
     or collected as it goes (the CLI draws them on a terminal; the library prints nothing)."""
@@ -340,6 +368,7 @@ def run_nightly(party: Party, *, collect: bool = True,
                                        if i.receipt is not None and i.receipt.warning]
             stage("deadlines")
             _deadlines(inner, report, now, listed, uncollected_after, receipt_due)
+            _statutory(inner, report, now, deadline_settings)
             stage("report")
             report.counts = _counts(inner)
             report.partners = _partner_names(inner, report)

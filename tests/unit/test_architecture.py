@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "transport": 4, "ledger": 4,
     "trust": 5,
     "package": 6,
+    "deadlines": 5,
     "exchange": 7,
     "render": 8, "demo": 8, "doctor": 8,
     "cli": 9, "__main__": 9,
