@@ -35,7 +35,9 @@ INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 LINK = re.compile(r"(?<!!)\[(?:[^\]\n]|\][^(\n])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
 #: The root group's own options; `--home` takes a value.
-ROOT_FLAGS = {"--json", "-v", "--verbose", "--version", "-h", "--help"}
+#: The root group's options (read from it, so a new one is known here at once): flags, and those taking a value.
+ROOT_FLAGS = {o for p in main.params if getattr(p, "is_flag", False) for o in p.opts} | {"--version", "-h", "--help"}
+ROOT_VALUED = {o for p in main.params if not getattr(p, "is_flag", False) for o in p.opts}
 #: Words a shell may put before the program it runs.
 PREFIXES = {"sudo", "env", "exec", "time", "nohup", "then", "do", "$", "!"}
 
@@ -209,9 +211,9 @@ def command_problems(argv: list[str]) -> list[str]:
     """What is wrong with `laxchange ARGV` as shown: an unknown command, sub-command or option."""
     i = 0
     while i < len(argv):
-        if argv[i] == "--home":
+        if argv[i] in ROOT_VALUED:
             i += 2
-        elif argv[i].startswith("--home=") or argv[i] in ROOT_FLAGS:
+        elif argv[i].split("=", 1)[0] in ROOT_VALUED or argv[i] in ROOT_FLAGS:
             i += 1
         elif argv[i].startswith("-"):
             return [f"the root group has no option {argv[i]}"]
@@ -386,4 +388,5 @@ def test_slugs_follow_githubs_rules() -> None:
 
 def test_main_group_is_the_one_checked() -> None:
     """The options allowed before a command are the root group's own."""
-    assert {o for p in main.params for o in p.opts} - {"--home"} <= ROOT_FLAGS
+    assert {o for p in main.params for o in p.opts} <= ROOT_FLAGS | ROOT_VALUED
+    assert {"--home", "--log-file"} <= ROOT_VALUED and {"--json", "-q", "--no-color"} <= ROOT_FLAGS
