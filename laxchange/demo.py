@@ -34,7 +34,7 @@ from laxchange.exchange.inbound import send_applied
 from laxchange.exchange.notify import notify_placement
 from laxchange.exchange.run import RunReport, run_nightly
 from laxchange.home import Home
-from laxchange.render import render_record_html
+from laxchange.render import render_record_html, render_run_report_html, write_html
 from laxchange.transport import RetryPolicy, SftpSettings
 from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
 from laxchange.trust import PartnerDirectory, build_card
@@ -187,6 +187,13 @@ def _states(who: DemoParty) -> dict[str, str]:
 def step_notify(ctx: DemoContext, record: dict[str, Any]) -> dict[str, str]:
     """The VSH's job: `notify-placement` to the host virtual school and the new school, with the signed PEP."""
     vsh, host, school = ctx.parties["placing-vs"], ctx.parties["host-vs"], ctx.parties["school"]
+    # The council keeps its children's records in a folder its deadlines read (config.json deadlines.records);
+    # the demo's overdue clocks are reported, not a reason for its runs to need a look.
+    records = vsh.home.root / "records"
+    records.mkdir(mode=0o700, exist_ok=True)
+    jsonio.write_atomic(records / f"{record['record_id']}.json", jsonio.dumps_pretty(record).encode("utf-8"))
+    jsonio.write_atomic(vsh.home.config_file, jsonio.dumps_pretty(
+        {"deadlines": {"records": "records", "run_exit_on_overdue": False}}).encode("utf-8"))
     pdf = ctx.workdir / "files" / "Signed PEP (fictional).pdf"
     pdf.parent.mkdir(parents=True, exist_ok=True)
     pdf.write_bytes(b"%PDF-1.4\n% a fictional signed PEP for the laxchange demo\n%%EOF\n")
@@ -257,10 +264,35 @@ def step_tamper(ctx: DemoContext, record: dict[str, Any]) -> None:
         ctx.say(f"8. a PEP package with one byte changed in transit: {school.party} quarantined it ({reason}), "
                 "kept it, imported nothing, and sent a signed rejection")
         ctx.results.setdefault("quarantined", []).append(reason)
-    _run(ctx, vsh)
+    last = _run(ctx, vsh)
     state = _states(vsh).get(res.manifest.transfer_id)
     ctx.say(f"   {vsh.party}'s next run shows that transfer {state}")
     ctx.results["tampered"] = state
+    ctx.results["_last_run"] = last
+
+
+def step_report(ctx: DemoContext) -> None:
+    """The morning report and the statutory clocks, from the VSH's last nightly run (its --json, as a page)."""
+    vsh = ctx.parties["placing-vs"]
+    last: RunReport = ctx.results.pop("_last_run")
+    data = last.to_dict()
+    out = ctx.workdir / "reports" / "morning-report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_html(out, render_run_report_html(data))
+    clocks = data["deadlines"]
+    ctx.say(f"9. {vsh.party}'s morning report (what `laxchange run --report` writes): {out}")
+    ctx.say(f"   statutory clocks for the child (by its pseudonymous record ref): {len(clocks['overdue'])} overdue, "
+            f"{len(clocks['due_soon'])} due soon, {len(clocks['met'])} met"
+            + (" (school days approximate: no term dates set)" if clocks.get("approximate") else ""))
+    for item in clocks["met"][:3]:
+        late = " LATE" if item.get("late") else ""
+        ctx.say(f"   met{late:<6}{item['title']} (due {item['due']}), by {item['met_by']}")
+    for item in clocks["due_soon"][:3]:
+        ctx.say(f"   due soon {item['title']} (due {item['due']}) [{item['rule']}]")
+    for item in clocks["overdue"][:3]:
+        ctx.say(f"   OVERDUE  {item['title']} (due {item['due']}) [{item['rule']}]")
+    ctx.results["morning_report"] = str(out)
+    ctx.results["deadlines"] = {k: len(clocks[k]) for k in ("overdue", "due_soon", "met")}
 
 
 def _explore(ctx: DemoContext) -> list[str]:
@@ -272,7 +304,9 @@ def _explore(ctx: DemoContext) -> list[str]:
         f"laxchange --home {school} received list",
         f"laxchange --home {school} quarantine list",
         f"laxchange --home {vsh} audit verify",
+        f"laxchange --home {vsh} deadlines",
         f"# the readable PEP, in a browser: file://{ctx.results.get('pep_html')}",
+        f"# the morning report: file://{ctx.results.get('morning_report')}",
     ]
 
 
@@ -291,12 +325,15 @@ def run(workdir: Path | None = None, *, clock: Clock | None = None, say: Callabl
     step_validate(ctx, paths)
     as_of = ctx.clock.today() - dt.timedelta(days=1)
     record = samples.placement_notification(7, as_of=as_of)["record"]
+    # The child moved yesterday, to a new placement and a new school: the statutory clocks start now.
+    record["placement"]["placement_start"] = record["school"]["start_date"] = as_of.isoformat()
     server = step_parties(ctx, record)
     try:
         tids = step_notify(ctx, record)
         step_receive(ctx, tids)
         step_applied(ctx, tids)
         step_tamper(ctx, record)
+        step_report(ctx)
         ctx.results["explore"] = _explore(ctx)
         ctx.say(f"done. Everything is under {workdir}; keep exploring:")
         for line in ctx.results["explore"]:

@@ -8,16 +8,18 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from laxchange import demo
 from laxchange._util import jsonio
 from laxchange.ledger.db import Ledger
 from laxchange.validate import validate_document
+from tests.support.browser import console, show, text_of
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_demo_end_to_end(tmp_path: Path) -> None:
+def test_demo_end_to_end(tmp_path: Path, browser: Any) -> None:
     lines: list[str] = []
     results = demo.run(tmp_path / "d", say=lines.append, work_factor=10)
     assert results["validated"] == 125
@@ -51,6 +53,16 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     for slug in ("placing-vs", "host-vs", "school"):
         with Ledger(homes / slug / "ledger.sqlite3") as ledger:
             assert ledger.verify_audit() == []
+    # the deadlines and the morning report: the 48-hour Designated Teacher clock met by the delivered receipt
+    assert results["deadlines"]["met"] >= 1 and results["deadlines"]["overdue"] == 0
+    assert "Designated Teacher informed" in text and "morning report" in text
+    # both pages the demo leaves render in a real browser without a console message
+    for page, key in ((Path(results["pep_html"]), "child"), (Path(results["morning_report"]), "overall")):
+        log = show(browser, page)
+        assert log == [], console(log)
+        assert text_of(browser, key).strip(), f"{page.name}: #{key} is empty"
+        browser.save_screenshot(str(tmp_path / f"{page.stem}.png"))
+    assert "All good" in text_of(browser, "overall") or "Needs a look" in text_of(browser, "overall")
     with Ledger(homes / "school" / "ledger.sqlite3") as ledger:
         events = [e["event"] for e in ledger.audit_entries()]
     assert events.count("in.imported") == 1 and events.count("in.quarantined") == 1
