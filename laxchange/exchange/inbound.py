@@ -26,6 +26,7 @@ down) is sent by the next import.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import re
@@ -72,6 +73,7 @@ _log = logging.getLogger(__name__)
 
 _EXT = re.compile(r"\.[A-Za-z0-9]{1,10}$")
 _TID = re.compile(r"[0-9a-f]{32}")
+_RECEIPT_NAME = re.compile(r"([0-9a-f]{32})-[A-Z]+_[0-9]+-(delivered|applied)(-rejected)?\.lax")
 
 
 def received_root(home: Home) -> Path:
@@ -196,10 +198,23 @@ def list_received(home: Home) -> list[Received]:
     return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
 
 
+def _candidates(home: Home, transfer_id: str) -> list[Received]:
+    """The folders that can hold `transfer_id` (`<id>` or `<id>-<sender>`): found by name, never by
+    reading every manifest (a council's received/ grows by a receipt or two per transfer, for years)."""
+    root = received_root(home)
+    if not _TID.fullmatch(transfer_id) or not root.is_dir():
+        return []
+    out = []
+    for d in [root / transfer_id, *sorted(root.glob(f"{transfer_id}-*"))]:
+        m = _load_manifest(d) if d.is_dir() else None
+        if m is not None and m.get("transfer_id") == transfer_id:
+            out.append(Received(d, m))
+    return out
+
+
 def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Received:
     """The imported transfer `transfer_id` (from `sender`, when given), or a UsageError saying how to find one."""
-    hits = [r for r in list_received(home) if r.manifest.get("transfer_id") == transfer_id
-            and (sender is None or r.manifest.get("sender") == sender)]
+    hits = [r for r in _candidates(home, transfer_id) if sender is None or r.manifest.get("sender") == sender]
     if not hits:
         frm = f" from {sender}" if sender else ""
         raise UsageError(f"no imported transfer {transfer_id}{frm} in {received_root(home)}", code="received.not-found",
@@ -210,6 +225,24 @@ def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Re
                          f"({', '.join(str(r.manifest.get('sender')) for r in hits)})", code="received.ambiguous",
                          hint="say which with --from PARTY")
     return hits[0]
+
+
+class _Filed:
+    """The filed transfers this import has looked at, by (transfer id, sender): looked up by name on
+    first use, and kept up to date as the import files new ones."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self._seen: dict[tuple[str, str], Received | None] = {}
+
+    def get(self, key: tuple[str, str]) -> Received | None:
+        if key not in self._seen:
+            self._seen[key] = next((r for r in _candidates(self.home, key[0]) if r.manifest.get("sender") == key[1]),
+                                   None)
+        return self._seen[key]
+
+    def __setitem__(self, key: tuple[str, str], value: Received) -> None:
+        self._seen[key] = value
 
 
 def received_record(found: Received) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -376,7 +409,7 @@ def _clear_staging(root: Path, transfer_id: str, sender: str) -> None:
 
 
 def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
-                outgoing: list[_Outgoing], done_index: dict[tuple[str, str], Received]) -> ImportItem:
+                outgoing: list[_Outgoing], done_index: _Filed) -> ImportItem:
     """Import one inbox package (docs/import.md), or finish the import of one a crash interrupted.
 
     The steps, and what a crash after each leaves for the next run to finish: the record is
@@ -484,18 +517,21 @@ def receipt_transfer_ids(home: Home) -> set[str]:
     return ids
 
 
-def _listed_receipt(home: Home, receipt_id: str) -> dict[str, Any] | None:
-    for r in list_received(home):
+def _listed_receipt(home: Home, receipt_id: str, in_reply_to: str, to: str) -> dict[str, Any] | None:
+    """The entry for our receipt `receipt_id` in the manifest of the transfer it answers (`in_reply_to` from `to`)."""
+    for r in _candidates(home, in_reply_to):
+        if r.manifest.get("sender") != to:
+            continue
         for e in r.manifest.get("receipts", []):
             if isinstance(e, dict) and e.get("transfer_id") == receipt_id:
-                return {**e, "in_reply_to": r.manifest.get("transfer_id"), "folder": str(r.path)}
+                return {**e, "in_reply_to": in_reply_to, "folder": str(r.path)}
     return None
 
 
 def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
     """List a receipt we sent (or tried to) in the received folder's manifest.json."""
-    if folder is None and sent.transfer_id is not None:
-        entry = _listed_receipt(home, sent.transfer_id)
+    if folder is None and sent.transfer_id is not None and sent.in_reply_to:
+        entry = _listed_receipt(home, sent.transfer_id, sent.in_reply_to, sent.to)
         folder = Path(entry["folder"]) if entry else None
     manifest = _load_manifest(folder) if folder is not None else None
     if folder is None or manifest is None:
@@ -508,18 +544,28 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
     _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
 
 
-def _owed(done_index: dict[tuple[str, str], Received]) -> list[_Outgoing]:
-    """The delivered receipt of every filed transfer whose manifest does not list one sent: a crash
-    (or a partner that was down) came between the filing and the receipt. `_send_receipts` finds a
-    receipt packed before by its file and sends that one, so none is ever packed twice."""
+#: How far back `_owed` looks for a filed transfer whose receipt was never packed (a crash between
+#: filing and packing is found by the next run; a receipt packed and not sent is `_pending`'s).
+OWED_WINDOW = dt.timedelta(days=30)
+
+
+def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
+    """The delivered receipt of every recently filed transfer whose manifest does not list one sent: a
+    crash (or a partner that was down) came between the filing and the receipt. The ledger says which
+    transfers were imported lately, so this never reads the whole received/ folder. `_send_receipts`
+    finds a receipt packed before by its file and sends that one, so none is ever packed twice."""
     out = []
-    for (tid, sender), r in sorted(done_index.items()):
-        m = r.manifest
-        if str(m.get("schema", "")).startswith("receipt@") or not m.get("payload_sha256"):
+    since = party.clock.now() - OWED_WINDOW
+    for t in party.ledger.transfers(direction="in", state=Inbound.IMPORTED, since=since):
+        if t.message_type == "receipt":
+            continue
+        r = done_index.get((t.transfer_id, t.party))
+        m = r.manifest if r is not None else {}
+        if r is None or str(m.get("schema", "")).startswith("receipt@") or not m.get("payload_sha256"):
             continue
         if not any(isinstance(e, dict) and e.get("stage") == "delivered" and e.get("sent")
                    for e in m.get("receipts", [])):
-            out.append(_Outgoing(sender, tid, str(m["payload_sha256"]), folder=r.path))
+            out.append(_Outgoing(t.party, t.transfer_id, str(m["payload_sha256"]), folder=r.path))
     return out
 
 
@@ -601,10 +647,12 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
         if f in queued or _usable(party, f) is None:
             continue
         m = _peek(f)
-        entry = _listed_receipt(party.home, m.transfer_id) if m is not None else None
-        rec = SentReceipt(to, str((entry or {}).get("in_reply_to", f.name.partition("-")[0])),
-                          str((entry or {}).get("stage", "")), str((entry or {}).get("status", "")),
-                          transfer_id=m.transfer_id if m else None)
+        named = _RECEIPT_NAME.fullmatch(f.name)  # `<in_reply_to>-<partner>-<stage>[-rejected].lax`
+        about = named.group(1) if named else ""
+        entry = _listed_receipt(party.home, m.transfer_id, about, to) if m is not None and about else None
+        rec = SentReceipt(to, about, named.group(2) if named else str((entry or {}).get("stage", "")),
+                          ("rejected" if named.group(3) else "accepted") if named
+                          else str((entry or {}).get("status", "")), transfer_id=m.transfer_id if m else None)
         batches.setdefault(to, []).append((f, rec, Path(entry["folder"]) if entry else None))
     for to, batch in batches.items():
         try:
@@ -659,8 +707,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         for f in r.files:
             if f.error is None:
                 folders[f.local or f.name] = f.sender
-    done_index = {(str(r.manifest.get("transfer_id")), str(r.manifest.get("sender"))): r
-                  for r in list_received(home)}
+    done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
     for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
         try:
@@ -672,7 +719,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
-    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(done_index)], progress)
+    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index)], progress)
     counts = report.counts()
     log_event(_log, "import.finished", logging.INFO if report.ok else logging.WARNING,
               imported=counts.get("imported", 0) + counts.get("receipt", 0), duplicates=counts.get("duplicate", 0),
