@@ -469,12 +469,15 @@ class Ledger:
 
     def verify_audit(self) -> list[str]:
         """Problems with the audit chain (empty if intact): the first edited, removed or reordered entry."""
-        prev = GENESIS
-        for seq, at, event, data, p, h in self._db.execute("SELECT seq, at, event, data, prev, hash FROM audit"
-                                                           " ORDER BY seq"):
-            if p != prev:
-                return [f"audit entry {seq}: does not follow the previous entry (an entry was removed or reordered)"]
-            if _entry_hash(p, at, event, data) != h:
-                return [f"audit entry {seq}: its contents were changed after it was written"]
-            prev = h
-        return []
+        return _verify_chain(self._db)
+
+
+def _verify_chain(db: _Connection) -> list[str]:
+    prev = GENESIS
+    for seq, at, event, data, p, h in db.execute("SELECT seq, at, event, data, prev, hash FROM audit ORDER BY seq"):
+        if p != prev:
+            return [f"audit entry {seq}: does not follow the previous entry (an entry was removed or reordered)"]
+        if _entry_hash(p, at, event, data) != h:
+            return [f"audit entry {seq}: its contents were changed after it was written"]
+        prev = h
+    return []

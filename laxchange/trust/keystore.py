@@ -202,6 +202,23 @@ class KeySet:
               if (use is None or k.use == use) and (alg is None or k.alg == alg) and k.valid_at(t)]
         return sorted(ks, key=lambda k: k.not_before, reverse=True)
 
+    def superseded(self, k: KeyInfo) -> bool:
+        """Another key of the same use and algorithm, not revoked, takes over when `k` ends (a rotation)."""
+        if k.not_after is None:
+            return False
+        end = timefmt.parse(k.not_after)
+        return any(o.kid != k.kid and o.use == k.use and o.alg == k.alg and o.revoked_at is None
+                   and timefmt.parse(o.not_before) <= end
+                   and (o.not_after is None or timefmt.parse(o.not_after) > end) for o in self.keys)
+
+    def expiring(self, t: dt.datetime, within: dt.timedelta) -> list[KeyInfo]:
+        """Keys valid at `t` that expire within `within` of it with nothing to take over from them
+        (a key in a rotation's overlap is not listed: its successor outlives it). The same rule for
+        our keyring (`keys list`, the run report, `doctor`) and a partner's card (`doctor`)."""
+        out = [k for k in self.keys_valid_at(t)
+               if k.not_after is not None and timefmt.parse(k.not_after) <= t + within and not self.superseded(k)]
+        return sorted(out, key=lambda k: (k.not_after or "", k.kid))
+
 
 @dataclass
 class Keyring(KeySet):
@@ -642,16 +659,6 @@ class KeyStore:
             return "archived"
         return None
 
-    @staticmethod
-    def _superseded(k: KeyInfo, ring: Keyring) -> bool:
-        """Another key of the same use and algorithm, not revoked, takes over when `k` ends (a rotation)."""
-        if k.not_after is None:
-            return False
-        end = timefmt.parse(k.not_after)
-        return any(o.kid != k.kid and o.use == k.use and o.alg == k.alg and o.revoked_at is None
-                   and timefmt.parse(o.not_before) <= end
-                   and (o.not_after is None or timefmt.parse(o.not_after) > end) for o in ring.keys)
-
     def key_state(self, k: KeyInfo, at: dt.datetime | None = None) -> dict[str, str]:
         """The true state of one of our keys: its `status` and where its `private` half is.
 
@@ -666,7 +673,7 @@ class KeyStore:
         ring = self.ring()
         where = self._private_where(k.kid)
         base = k.status_at(t)
-        retired = base == "revoked" or (base == "expired" and self._superseded(k, ring))
+        retired = base == "revoked" or (base == "expired" and ring.superseded(k))
         if where is None:
             private = "destroyed" if k.use == SIGNING and retired else "missing"
         else:
@@ -691,15 +698,7 @@ class KeyStore:
 
         A key in a rotation's overlap is not listed (its successor outlives it). For the run
         report and `doctor`: each one means "run `laxchange keys rotate` before not_after"."""
-        t = at or self.clock.now()
-        ring = self.ring()
-        out = []
-        for k in ring.keys_valid_at(t):
-            if k.not_after is None or timefmt.parse(k.not_after) > t + within:
-                continue
-            if not self._superseded(k, ring):
-                out.append(k)
-        return sorted(out, key=lambda k: (k.not_after or "", k.kid))
+        return self.ring().expiring(at or self.clock.now(), within)
 
     def prunable(self, at: dt.datetime | None = None) -> list[dict[str, Any]]:
         """What `prune` would destroy now: private files of signing keys that are revoked, or were
