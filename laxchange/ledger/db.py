@@ -119,18 +119,22 @@ class _Connection:
     and every SQLite failure a user can meet leaves it as a LaxError with a hint (see `_translate`)."""
 
     def __init__(self, path: Path, *, timeout: float,
-                 on_commit: Callable[[tuple[str, ...]], None] | None = None) -> None:
+                 on_commit: Callable[[tuple[str, ...]], None] | None = None, read_only: bool = False) -> None:
         self.path = path
         self.on_commit = on_commit
         self.events: list[str] = []  # audit events written in the open transaction
         with self._errors():
-            self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
-            # Write-ahead log, fsynced at every commit (synchronous=FULL): as durable as the rollback
-            # journal, with one fsync per commit instead of several (x8 on the nightly job: bench/nightly.py).
-            # The -wal and -shm files beside the database get its permissions (0600); a backup copies
-            # all three, or uses `sqlite3 ledger.sqlite3 ".backup FILE"`. Needs a local filesystem.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            if read_only:  # SQLite's own read-only mode: cannot create, migrate or change the file
+                self._db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
+                                           timeout=timeout)
+            else:
+                self._db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+                # Write-ahead log, fsynced at every commit (synchronous=FULL): as durable as the rollback
+                # journal, with one fsync per commit instead of several (x8 on the nightly job: bench/nightly.py).
+                # The -wal and -shm files beside the database get its permissions (0600); a backup copies
+                # all three, or uses `sqlite3 ledger.sqlite3 ".backup FILE"`. Needs a local filesystem.
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -481,3 +485,50 @@ def _verify_chain(db: _Connection) -> list[str]:
             return [f"audit entry {seq}: its contents were changed after it was written"]
         prev = h
     return []
+
+
+@dataclass(frozen=True)
+class LedgerHealth:
+    """What `inspect_ledger` found (for `laxchange doctor`)."""
+
+    #: the database's PRAGMA user_version, and the version this laxchange reads and writes
+    schema_version: int
+    current_version: int
+    #: PRAGMA integrity_check's findings; empty when the database is sound
+    integrity: list[str]
+    #: `verify_audit`'s findings, and how many entries the log holds and its newest hash
+    audit_problems: list[str]
+    audit_entries: int
+    audit_head: str | None
+    #: the newest timestamp written in the audit log or a transfer row (for the clock check)
+    newest: str | None
+
+    @property
+    def migrations_pending(self) -> int:
+        return max(0, self.current_version - self.schema_version)
+
+
+def inspect_ledger(path: Path, *, timeout: float = 5.0) -> LedgerHealth:
+    """Check the ledger at `path` without changing it: it is opened read-only, so it is never
+    created or migrated (the next command that opens it for writing migrates it). SQLite's own
+    failures (a damaged or unreadable file, a lock held past `timeout`) raise `LedgerError`."""
+    db = _Connection(path, timeout=timeout, read_only=True)
+    try:
+        version = int(db.execute("PRAGMA user_version")[0][0])
+        integrity = [str(r[0]) for r in db.execute("PRAGMA integrity_check")]
+        tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        problems: list[str] = []
+        entries, head = 0, None
+        stamps: list[str] = []
+        if "audit" in tables:
+            problems = _verify_chain(db)
+            rows = db.execute("SELECT COUNT(*), MAX(at), (SELECT hash FROM audit ORDER BY seq DESC LIMIT 1) FROM audit")
+            entries, newest_audit, head = int(rows[0][0]), rows[0][1], rows[0][2]
+            stamps += [newest_audit] if newest_audit else []
+        if "transfers" in tables:
+            newest_row = db.execute("SELECT MAX(updated) FROM transfers")[0][0]
+            stamps += [newest_row] if newest_row else []
+    finally:
+        db.close()
+    return LedgerHealth(version, SCHEMA_VERSION, [] if integrity == ["ok"] else integrity, problems, entries, head,
+                        max(stamps) if stamps else None)

@@ -28,6 +28,17 @@ Progress = Callable[[int, int], None]
 
 #: Prefix and marker of temporary upload names; such files are hidden from listings.
 PART_MARKER = ".part-"
+#: What `Transport.probe` writes (and removes at once): a hidden name with the temporary-upload
+#: marker, so no listing shows it, no collect takes it, and a copy left by a dropped link is
+#: cleaned up like any upload that died.
+PROBE_PREFIX = ".laxchange-probe"
+PROBE_BYTES = b"laxchange doctor: a test that this folder is writable; safe to delete\n"
+
+
+def probe_name() -> str:
+    return f"{PROBE_PREFIX}{PART_MARKER}{os.urandom(6).hex()}"
+
+
 #: Leaves room for the local temporary name `.NAME.part-<12 hex>` within the usual 255-byte limit.
 MAX_NAME_LEN = 200
 
@@ -156,6 +167,11 @@ class Transport(Protocol):
 
     def delete(self, name: str, *, folder: str = "") -> None:
         """Remove a file; a file already gone is not an error (retries are safe)."""
+
+    def probe(self, folder: str = "") -> int | None:
+        """Create a hidden file in `folder` and remove it again: proof that we may write there
+        (`laxchange doctor`). Returns its modification time as the server saw it (seconds since
+        the epoch), for comparing the server's clock with ours; None if the server gave none."""
 
 
 def check_folder(folder: str) -> str:

@@ -13,6 +13,7 @@ from types import TracebackType
 from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
+    PROBE_BYTES,
     Listing,
     LocalSink,
     Progress,
@@ -22,6 +23,7 @@ from laxchange.transport.base import (
     check_name,
     fsync_dir,
     name_problem,
+    probe_name,
     safe_label,
     sha256_file,
 )
@@ -206,3 +208,18 @@ class LocalFolderTransport:
             (self._dir(folder) / name).unlink(missing_ok=True)
         except OSError as exc:
             raise self._oserror(f"deleting {name}", exc) from exc
+
+    def probe(self, folder: str = "") -> int | None:
+        d = self._dir(folder)
+        path = d / probe_name()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, PROBE_BYTES)
+                mtime = os.fstat(fd).st_mtime
+            finally:
+                os.close(fd)
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise self._oserror(f"writing a test file into {self.endpoint.party}'s folder {d}", exc) from exc
+        return int(mtime)

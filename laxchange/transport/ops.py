@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from laxchange.errors import InternalError, LaxError, TransientTransportError, TransportError
 from laxchange.home import Home
@@ -65,6 +65,22 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
         return SftpTransport(endpoint, loader, settings, previous_identity=fallback)
 
     return make
+
+
+def check_endpoint(endpoint: Endpoint, settings: SftpSettings | None = None) -> str | None:
+    """Can we reach `endpoint`, and does it show its pinned host key? (`laxchange doctor`)
+
+    SFTP: connect, check the host key, and disconnect without authenticating, so no passphrase is
+    needed and the server sees nothing of ours; returns the host key's fingerprint. A file://
+    folder: it exists; returns None. Raises TransportError (transient for a server that is down)."""
+    if endpoint.parsed.scheme == "file":
+        LocalFolderTransport(endpoint).open()
+        return None
+    return SftpTransport(endpoint, _no_identity, settings).verify_host()
+
+
+def _no_identity() -> NoReturn:
+    raise InternalError("check_endpoint never authenticates", code="internal.error")
 
 
 @dataclass

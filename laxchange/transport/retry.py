@@ -113,3 +113,6 @@ class RetryingTransport:
 
     def delete(self, name: str, *, folder: str = "") -> None:
         self._call(lambda t: t.delete(name, folder=folder))
+
+    def probe(self, folder: str = "") -> int | None:
+        return self._call(lambda t: t.probe(folder))

@@ -30,6 +30,7 @@ from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, SFTPError, int64
 from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
+    PROBE_BYTES,
     Listing,
     LocalSink,
     Progress,
@@ -38,6 +39,7 @@ from laxchange.transport.base import (
     check_folder,
     check_name,
     name_problem,
+    probe_name,
     safe_label,
     sha256_file,
 )
@@ -132,9 +134,9 @@ class SftpTransport:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    def open(self) -> None:
-        if self._sftp is not None:
-            return
+    def _handshake(self) -> paramiko.Transport:
+        """TCP connect and SSH key exchange, then the host-key check: nothing of ours is sent
+        before the server has shown the pinned key. The caller closes the transport returned."""
         s = self.settings
         where = f"{self.url.host}:{self.url.port}"
         deadline = time.monotonic() + 4 * s.timeout
@@ -170,6 +172,25 @@ class SftpTransport:
                                       code="ssh.handshake-failed",
                                       hint="the server did not answer in time or closed the connection") from exc
             self.host_key_fingerprint = verify_host_key(self.endpoint, self.url.host, self.url.port, server_key)
+        except BaseException:
+            ssh.close()
+            raise
+        return ssh
+
+    def verify_host(self) -> str:
+        """Connect, check the server presents its pinned host key, and disconnect without
+        authenticating (so no passphrase is needed): `laxchange doctor`. Returns the fingerprint."""
+        self._handshake().close()
+        assert self.host_key_fingerprint is not None  # noqa: S101  narrowing only: _handshake sets it or raises
+        return self.host_key_fingerprint
+
+    def open(self) -> None:
+        if self._sftp is not None:
+            return
+        s = self.settings
+        where = f"{self.url.host}:{self.url.port}"
+        ssh = self._handshake()
+        try:
             key = self.identity()
             auth_started = time.monotonic()
             try:
@@ -643,6 +664,18 @@ class SftpTransport:
         with self._remote_file(path, "rb") as fh:
             self._pipelined_read(fh, int(attrs.st_size or 0), sink, None)
         return sink.hash.hexdigest()
+
+    def probe(self, folder: str = "") -> int | None:
+        d = self._path(folder)
+        path = self._path(folder, probe_name())
+        with self._errors(f"writing a test file into {self.endpoint.party}'s folder {d}", d):
+            with self._remote_file(path, "wbx") as fh:
+                fh.write(PROBE_BYTES)
+            try:
+                mtime = self.sftp.lstat(path).st_mtime
+            finally:
+                self.sftp.remove(path)
+        return int(mtime) if mtime is not None else None
 
     def delete(self, name: str, *, folder: str = "") -> None:
         check_name(name)

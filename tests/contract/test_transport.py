@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -163,3 +164,23 @@ def test_move_onto_a_different_processed_file_keeps_both(remote: tuple[Transport
     assert sorted(t.list("processed").names()) == sorted(["pep.lax", aside])
     assert (folder / "processed" / "pep.lax").read_bytes() == b"first"
     assert (folder / "processed" / aside).read_bytes() == b"second"
+
+
+def test_probe_writes_and_removes_a_hidden_file_and_reports_its_mtime(remote: tuple[Transport, Path],
+                                                                      tmp_path: Path) -> None:
+    t, folder = remote
+    t.put(_file(tmp_path, "e.lax", b"e"), "e.lax")
+    before = time.time()
+    mtime = t.probe()
+    assert mtime is not None and before - 5 <= mtime <= time.time() + 5  # the server's clock is ours here
+    assert os.listdir(folder) == ["e.lax"]  # the probe is gone, nothing else touched
+    (folder / "processed").mkdir()
+    assert t.probe("processed") is not None
+    assert os.listdir(folder / "processed") == []
+
+
+def test_probe_of_a_missing_folder_is_a_clear_error(remote: tuple[Transport, Path]) -> None:
+    t, _ = remote
+    with pytest.raises(TransportError) as e:
+        t.probe("nowhere")
+    assert e.value.code == "remote.missing" and not e.value.transient

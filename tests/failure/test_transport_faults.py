@@ -24,6 +24,7 @@ from laxchange.transport import (
     SftpSettings,
     SftpTransport,
     StaticEndpoints,
+    check_endpoint,
     collect,
 )
 from laxchange.transport.server import ChrootSftp
@@ -224,6 +225,17 @@ def test_read_only_remote_folder_gives_clear_error(tmp_path: Path, client_key: C
     assert os.listdir(remote) == []
 
 
+def test_probe_of_a_read_only_folder_says_permission_denied(tmp_path: Path, client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    with Sshd(tmp_path / "ro", [client_key.pub], read_only=True) as server:
+        ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
+        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+            t.probe()
+    assert e.value.code == "remote.permission" and "writing a test file" in e.value.message
+    assert os.listdir(remote) == []
+
+
 class _FullDisk(ChrootSftp):
     """Every write fails as on a full disk (the server answers SSH_FX_FAILURE)."""
 
@@ -383,3 +395,23 @@ def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: C
     assert elapsed < 4  # one 1 s timeout, not one per pending request, close and cleanup
     assert _visible(remote) == ["there.lax"]
     assert os.listdir(inbox) == []
+
+
+def test_check_endpoint_checks_the_host_key_without_authenticating(tmp_path: Path, sshd: Sshd) -> None:
+    good = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,))
+    assert check_endpoint(good, FAST) == sshd.fingerprint  # its identity loader raises if ever called
+    wrong = Endpoint("LA:1", sshd.url(tmp_path), ("SHA256:" + "A" * 43,))
+    with pytest.raises(TransportError) as e:
+        check_endpoint(wrong, FAST)
+    assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # bound, never listening: connections are refused
+        started = time.monotonic()
+        with pytest.raises(TransportError) as e:
+            check_endpoint(Endpoint("LA:1", f"sftp://u@127.0.0.1:{closed}/x", (sshd.fingerprint,)), FAST)
+    assert e.value.code == "ssh.connect-failed" and e.value.transient and time.monotonic() - started < 2
+    with pytest.raises(TransportError) as e:
+        check_endpoint(Endpoint("LA:1", f"file://{tmp_path}/missing"))
+    assert e.value.code == "remote.missing"
+    assert check_endpoint(Endpoint("LA:1", f"file://{tmp_path}")) is None
