@@ -6,12 +6,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from laxchange._util import jsonio
 from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
 
 ENV_HOME = "LAXCHANGE_HOME"
+
+#: What a caller needs of a home (`Home.require`): the folder to exist; to be set up (it holds a
+#: keyring, config.json or the SSH client key: a transport-only home made by `endpoints add` or
+#: `endpoints ssh-key` counts); or to be initialised (`laxchange init` made its keyring).
+HomeLevel = Literal["exists", "set-up", "initialised"]
 
 T = TypeVar("T")
 
@@ -101,11 +106,38 @@ class Home:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(d, 0o700)
 
-    def require(self) -> None:
-        """Fail clearly when the home has not been initialised."""
+    @property
+    def keyring(self) -> Path:
+        """Our keys' public record, written by `laxchange init`: its presence is what makes a home initialised."""
+        return self.keys / "keyring.json"
+
+    def initialised(self) -> bool:
+        return os.path.lexists(self.keyring)
+
+    def set_up(self) -> bool:
+        """Holds at least one of a home's own files (keyring, config.json, SSH client key)."""
+        return any(os.path.lexists(p) for p in (self.keyring, self.config_file, self.ssh_client_key))
+
+    def require(self, level: HomeLevel = "exists") -> None:
+        """Fail clearly (exit 5) when the home is not there, or is not what `level` needs, so a
+        mistyped `--home` is refused instead of read as an empty home."""
+        where = f"check --home / ${ENV_HOME} (is {self.root} the right folder?)"
         if not self.root.is_dir():
             raise ConfigError(
                 f"laxchange home {self.root} does not exist",
                 code="home.missing",
-                hint="run `laxchange --home DIR init --party LA:NNN --name ...` first, or set LAXCHANGE_HOME",
+                hint=f"run `laxchange --home DIR init --party LA:NNN --name ...` first, or {where}",
+            )
+        if level == "initialised" and not self.initialised():
+            raise ConfigError(
+                f"{self.root} is not an initialised laxchange home: it has no keys ({self.keyring} is missing)",
+                code="keyring.missing",
+                hint=f"run `laxchange --home {self.root} init --party LA:NNN --name ...` first, or {where}",
+            )
+        if level == "set-up" and not self.set_up():
+            raise ConfigError(
+                f"{self.root} is not a laxchange home: it has no keys, no config.json and no SSH client key",
+                code="keyring.missing",
+                hint=f"run `laxchange --home {self.root} init ...` (or `endpoints add` for a transport-only "
+                     f"home) first, or {where}",
             )

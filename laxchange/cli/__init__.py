@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from laxchange import __version__
-from laxchange.cli.app import App
+from laxchange.cli.app import App, guard_home
 from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
 from laxchange.home import ENV_HOME, Home, default_home
 from laxchange.logs import ROOT as LOG_ROOT
@@ -97,12 +97,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def load_command(spec: str) -> click.Command:
-    """Import "module:attribute" and return the click command it names."""
+    """Import "module:attribute" and return the click command it names, guarded (`guard_home`)."""
     module, _, attr = spec.partition(":")
     cmd = getattr(importlib.import_module(module), attr)
     if not isinstance(cmd, click.Command):
         raise TypeError(f"{spec} is not a click command")
-    return cmd
+    return guard_home(cmd)  # each command refuses a missing or uninitialised home unless it says otherwise
 
 
 class LazyGroup(click.Group):

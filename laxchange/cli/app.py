@@ -18,13 +18,14 @@ which tests hand in.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO, TypeVar
 
 import click
 
@@ -191,3 +192,68 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
     return click.option("--json", "json_flag", is_flag=True, expose_value=False, is_eager=True,
                         callback=_set, help="Machine-readable JSON output.")(f)
+
+
+# -- what a command needs of the home ---------------------------------------------------------
+#
+# A command that reads a home must refuse a missing or uninitialised one (exit 5, with a hint)
+# rather than report it "empty": a mistyped --home must not look like a home with no partners.
+# So that no command can forget, this is checked in one place, `guard_home`, which `load_command`
+# applies to every command before it runs. A command needs an initialised home unless it says
+# otherwise with `@needs_home(...)`.
+
+#: "initialised": `laxchange init` made its keyring (the default); "set-up": a transport-only home
+#: is enough (config.json endpoints or the SSH client key, without our package keys); "none": the
+#: command makes the home, or uses none, or checks it itself (`init`, `validate`, `doctor`, ...).
+HomeNeed = Literal["initialised", "set-up", "none"]
+_NEED = "_laxchange_home_need"
+_GUARDED = "_laxchange_home_guarded"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs_home(level: HomeNeed) -> Callable[[F], F]:
+    """Declare what a command needs of the home (on its function, or on the click command)."""
+
+    def mark(f: F) -> F:
+        target = f.callback if isinstance(f, click.Command) else f
+        setattr(target, _NEED, level)
+        return f
+
+    return mark
+
+
+def home_needs(cmd: click.Command, name: str | None = None,
+               inherited: HomeNeed = "initialised") -> list[tuple[str, click.Command, HomeNeed]]:
+    """Every command in `cmd` (itself, or a group's commands all the way down) with its name
+    ("keys list") and what it needs of the home: its own `needs_home`, else its group's, else
+    "initialised"."""
+    level: HomeNeed = getattr(cmd.callback, _NEED, inherited)
+    path = name or cmd.name or ""
+    if not isinstance(cmd, click.Group):
+        return [(path, cmd, level)]
+    return [row for sub_name, sub in sorted(cmd.commands.items())
+            for row in home_needs(sub, f"{path} {sub_name}", level)]
+
+
+def guard_home(cmd: click.Command) -> click.Command:
+    """Make every command in `cmd` (a command, or a group and all below it) check the home with
+    `Home.require` before it runs. After argument parsing, so a usage error is still exit 2."""
+    for _, leaf, level in home_needs(cmd):
+        _guard(leaf, level)
+    return cmd
+
+
+def _guard(cmd: click.Command, level: HomeNeed) -> None:
+    callback = cmd.callback
+    if callback is None or level == "none" or getattr(callback, _GUARDED, False):
+        return
+
+    @functools.wraps(callback)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().find_object(App)
+        if app is not None:
+            app.home.require(level)
+        return callback(*args, **kwargs)
+
+    setattr(guarded, _GUARDED, True)
+    cmd.callback = guarded

@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from laxchange import demo
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.transport.server import EmbeddedSftpServer
 
 
+@needs_home("none")  # it makes its own homes
 @click.command("demo")
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Working directory for the demo's homes and files (default: a new temporary one).")

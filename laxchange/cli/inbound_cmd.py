@@ -78,7 +78,6 @@ def _human(app: App, report: ImportReport) -> str:
 def import_cmd(ctx: click.Context, no_collect: bool, timeout: float, retries: int) -> None:
     """Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."""
     app: App = ctx.obj
-    app.home.require()
     with _party(app, timeout, retries) as me, app.progress() as bar:
         report = import_inbox(me, collect=not no_collect,
                               render=lambda record: render_record_html(record, clock=me.clock), progress=bar)
@@ -101,7 +100,6 @@ def received_group() -> None:
 @click.pass_obj
 def received_list(app: App) -> None:
     """List imported transfers (ids, sender, schema, receipts sent; no personal data)."""
-    app.home.require()
     items = list_received(app.home)
 
     def row(m: dict[str, Any]) -> str:
@@ -121,7 +119,6 @@ def received_list(app: App) -> None:
 @click.pass_obj
 def received_show(app: App, transfer: str, sender: str | None) -> None:
     """Show what arrived in TRANSFER: its manifest (ids, hashes, file names)."""
-    app.home.require()
     found = find_received(app.home, transfer, sender)
     app.emit({"path": str(found.path), **found.manifest},
              lambda: f"{found.path}\n" + json.dumps(found.manifest, indent=2, ensure_ascii=False))
@@ -137,7 +134,6 @@ def received_show(app: App, transfer: str, sender: str | None) -> None:
 @click.pass_obj
 def received_export(app: App, transfer: str, dest: Path, sender: str | None) -> None:
     """Copy TRANSFER's files (record, CSV, HTML, attachments) into a new folder."""
-    app.home.require()
     written = export_received(app.home, transfer, dest, sender)
     app.emit({"path": str(dest), "written": [str(p) for p in written]},
              f"exported transfer {transfer} into {dest} ({len(written)} files)")
@@ -155,7 +151,6 @@ def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, sender: str | 
                 retries: int) -> None:
     """Send the signed second-stage receipt for an imported TRANSFER (--applied: it is in our MIS)."""
     app: App = ctx.obj
-    app.home.require()
     if not applied:
         raise UsageError("say which receipt to send: --applied", code="receipt.stage-missing",
                          hint="`laxchange import` sends the delivered receipt itself; `laxchange receipt "

@@ -9,7 +9,7 @@ import click
 
 from laxchange import age
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import ConfigError, UsageError
 from laxchange.trust import CardVersion, PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
@@ -45,6 +45,7 @@ def _expiry_warnings(store: KeyStore) -> list[str]:
             "run `laxchange keys rotate` before then" for k in store.expiring()]
 
 
+@needs_home("none")  # it makes the home
 @click.command("init")
 @click.option("--party", required=True, help="Party id: LA:NNN (council) or URN:NNNNNN (school).")
 @click.option("--name", required=True, help="The organisation's name as partners know it.")
@@ -243,7 +244,6 @@ def partners() -> None:
 @click.pass_obj
 def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
     """Add (or update) a partner from their card."""
-    app.home.require()
     directory = PartnerDirectory(app.home, clock=app.clock)
     partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},

@@ -41,7 +41,6 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     from laxchange.cli.deadlines_cmd import deadline_summary, summary_line  # holidays, icalendar: only when asked
 
     after = _since(since) if since is not None else None
-    app.home.require()
     if html_path is not None:
         from laxchange import render  # only for --html: jinja2 and the record models are slow to import
 
@@ -100,7 +99,6 @@ def audit_group() -> None:
 @click.pass_obj
 def audit_list(app: App, record_ref: str | None) -> None:
     """Print the audit log."""
-    app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
         entries = ledger.audit_entries()
     if record_ref is not None:
@@ -115,7 +113,6 @@ def audit_list(app: App, record_ref: str | None) -> None:
 @click.pass_obj
 def audit_verify(app: App) -> None:
     """Check the hash chain; exit 3 if any past entry was changed, removed or reordered."""
-    app.home.require()
     with Ledger(app.home.ledger_db) as ledger:
         problems = ledger.verify_audit()
         entries = ledger.audit_entries()

@@ -9,7 +9,7 @@ import click
 
 from laxchange import package
 from laxchange._util.fs import check_output
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.exchange.party import default_attachments_dir, open_from, pack_to
 from laxchange.exchange.quarantine import entries
 from laxchange.models.wrap import REASONS
@@ -35,7 +35,6 @@ from laxchange.trust import PartnerDirectory
 def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | None, message: str | None,
              recipient: str, output: Path, force: bool, expires_in_days: int, attachments: tuple[Path, ...]) -> None:
     """Validate RECORD, sign it and encrypt it for one partner into a .lax package."""
-    app.home.require()
     check_output(output, inputs=[record, *attachments], overwrite=force, what="package file")
     doc = package.read_record(record)
     result = pack_to(app.home, doc, message_type=message_type, recipient=recipient, out=output,
@@ -68,7 +67,6 @@ def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: P
     import. `--archive` checks the package as of its `created` time against the sender's whole
     card history instead (docs/format.md §6.1); it never changes import state.
     """
-    app.home.require()
     opened = open_from(app.home, file, out=output, attachments_dir=attachments_dir, overwrite=force,
                        clock=app.clock, archive=archive)
     m = opened.manifest
@@ -103,6 +101,7 @@ def quarantine_list(app: App) -> None:
                                for q in items) or "quarantine is empty")
 
 
+@needs_home("none")  # the partner directory is used if there is one
 @click.command("inspect")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @json_option

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from laxchange import render
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.exchange import Party
 
 
+@needs_home("none")  # a record needs no home; a package needs an initialised one (below)
 @click.command("render")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -23,7 +24,7 @@ def render_cmd(app: App, source: Path, output: Path | None, force: bool) -> None
     if output is not None:
         render.check_output(output, force=force)  # before any decryption
     if render.is_package(source):
-        app.home.require()
+        app.home.require("initialised")
         with Party.from_home(app.home) as party:
             page = render.render_package(party, source)
     else:

@@ -114,7 +114,6 @@ def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: 
             force: bool, timeout: float, retries: int) -> None:
     """The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."""
     app: App = ctx.obj
-    app.home.require()
     if report_path is not None:
         render.check_output(report_path, force=force, option="--report")  # before the run changes anything
     days = uncollected_after_days or _configured_days(app.home) or DEFAULT_UNCOLLECTED_AFTER.days

@@ -10,10 +10,11 @@ import click
 
 from laxchange import samples
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import UsageError
 
 
+@needs_home("none")
 @click.command("sample")
 @click.argument("kind", metavar="TYPE", type=click.Choice(sorted(samples.GENERATORS)))
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,

@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import ConfigError, UsageError
 from laxchange.models import schemastore
 from laxchange.validate.migrate import migrate_document
 
 
+@needs_home("none")
 @click.group("schema")
 def schema_group() -> None:
     """The versioned JSON Schemas (draft 2020-12) that define every record and message."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import ConfigError, InternalError, TransportError, UsageError
 from laxchange.exchange import ConfigEndpoints, DirectoryEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
@@ -72,6 +72,7 @@ def _connection_options(f: Any) -> Any:
                              "write.")(f)
 
 
+@needs_home("set-up")  # a transport-only home (config.json endpoints, an SSH key) will do
 @click.command("send")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
@@ -86,6 +87,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
     _finish(ctx, app, "sent", [result])
 
 
+@needs_home("set-up")
 @click.command("collect")
 @click.option("--from", "parties", multiple=True,
               help="Party whose endpoint to collect from (repeatable; default: our own drop folder).")
@@ -138,6 +140,7 @@ def _server_log(app: App, log_file: Path | None) -> None:
     log.setLevel(logging.INFO)
 
 
+@needs_home("none")  # serves --root with --authorized-keys; no home
 @click.command("serve-sftp", epilog="""\b
 Example (a school serving its own drop folder to two councils):
   authorized_keys:
@@ -206,6 +209,7 @@ def endpoints() -> None:
     """Partners' drop folders and pinned host keys: from their cards, or overrides in config.json."""
 
 
+@needs_home("none")  # it makes a transport-only home
 @endpoints.command("add")
 @click.argument("party")
 @click.argument("url")
@@ -228,6 +232,7 @@ def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...],
     app.emit({"party": party, "url": url, "host_key_fingerprints": list(fprs)}, f"endpoint for {party}: {url}")
 
 
+@needs_home("set-up")
 @endpoints.command("list")
 @json_option
 @click.pass_obj
@@ -253,6 +258,7 @@ def endpoints_list(app: App) -> None:
     app.emit({"endpoints": rows}, human)
 
 
+@needs_home("set-up")
 @endpoints.command("remove")
 @click.argument("party")
 @json_option
@@ -271,6 +277,7 @@ def endpoints_remove(app: App, party: str) -> None:
              f"removed the override for {party} ({removed.url}); {after}")
 
 
+@needs_home("none")  # it makes the SSH client key, and the home if need be
 @endpoints.command("ssh-key")
 @json_option
 @click.pass_obj

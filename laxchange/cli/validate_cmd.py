@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import UsageError
 from laxchange.validate import Report, validate_bytes, validate_file
 
@@ -23,6 +23,7 @@ def _human(report: Report, strict: bool) -> str:
     return "\n".join(lines)
 
 
+@needs_home("none")
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--type", "expected_type", metavar="NAME[@VERSION]",

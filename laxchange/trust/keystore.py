@@ -403,21 +403,18 @@ class KeyStore:
 
     @property
     def ring_path(self) -> Path:
-        return self.home.keys / "keyring.json"
+        return self.home.keyring
 
     @property
     def archive(self) -> Path:
         return self.home.keys / "archive"
 
     def exists(self) -> bool:
-        return os.path.lexists(self.ring_path)
+        return self.home.initialised()
 
     def ring(self) -> Keyring:
         if self._ring is None:
-            if not self.exists():
-                self.home.require()
-                raise ConfigError(f"no keys in {self.home.root}", code="keyring.missing",
-                                  hint="run `laxchange --home DIR init --party LA:NNN --name ...` first")
+            self.home.require("initialised")
             self._ring = load_home_file(self.ring_path, Keyring.from_dict, what="keyring")
         return self._ring
 

@@ -136,6 +136,7 @@ def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: Client
 def test_unknown_party_is_config_error(tmp_path: Path) -> None:
     pkg = tmp_path / "p.lax"
     pkg.write_bytes(b"x")
+    assert lax(tmp_path / "h", "endpoints", "add", "LA:1", f"file://{tmp_path}").exit_code == 0
     r = lax(tmp_path / "h", "send", str(pkg), "--to", "LA:999")
     assert r.exit_code == 5 and "endpoints add" in r.output
 

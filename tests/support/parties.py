@@ -69,9 +69,17 @@ class Party:
 def make_party(root: Path, party: str, name: str, clock: FixedClock | None = None, **init: Any) -> Party:
     clock = clock or FixedClock(T0)
     home = Home(root / party.replace(":", "_"))
-    store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
-    store.init(party, name, **init)
+    store = initialise(home, party, name, clock, **init)
     return Party(party, home, store, PartnerDirectory(home, clock=clock), clock)
+
+
+def initialise(home: Home, party: str = "LA:919", name: str = "Example Council (fictional)",
+               clock: FixedClock | None = None, **init: Any) -> KeyStore:
+    """`laxchange init` in `home` (which may already hold a ledger), with throwaway keys."""
+    store = KeyStore(home, passphrase=passphrase, clock=clock or FixedClock(T0), work_factor=WORK_FACTOR,
+                     ssh_kdf_rounds=1)
+    store.init(party, name, **init)
+    return store
 
 
 def world(root: Path, **init: Any) -> tuple[Party, Party, Party]:

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 
 from laxchange.cli import main
 from laxchange.clock import FixedClock
+from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import IllegalTransition
 from laxchange.ledger.states import IMPORT_PATH
-from tests.support.parties import PASSPHRASE, make_party, record
+from tests.support.parties import PASSPHRASE, initialise, make_party, record
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 
@@ -93,7 +94,7 @@ def test_audit_chain_detects_tampering(tmp_path: Path, attack: str, expected: st
 
 def test_audit_verify_cli_exits_3_on_a_broken_chain(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    home.mkdir()
+    initialise(Home(home))
     ledger = Ledger(home / "ledger.sqlite3")
     ledger.advance("in", "a" * 32, "LA:919", *IMPORT_PATH)
     ledger.advance("in", "b" * 32, "LA:919", *IMPORT_PATH)

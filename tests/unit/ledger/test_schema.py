@@ -12,10 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from laxchange.cli import main
+from laxchange.home import Home
 from laxchange.ledger import schema
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import LedgerError
 from laxchange.ledger.states import STATES, Direction
+from tests.support.parties import initialise
 
 # The schema and the writes of the ledger before versioning, as it wrote them (no user_version).
 OLD_SCHEMA = """
@@ -185,8 +187,7 @@ def test_a_ledger_from_a_newer_laxchange_is_refused_untouched(tmp_path: Path) ->
     assert path.read_bytes() == before
 
     home = tmp_path
-    for sub in ("keys", "partners", "inbox", "outbox", "quarantine"):
-        (home / sub).mkdir()
+    initialise(Home(home))
     r = CliRunner().invoke(main, ["--home", str(home), "--json", "status"])
     assert r.exit_code == 5 and json.loads(r.output)["error"] == "ledger.too-new" and "Traceback" not in r.output
 
