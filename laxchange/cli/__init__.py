@@ -85,6 +85,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Export a record as a school MIS loads it: a partial CTF (--ctf) or CSV tables (--csv)."),
     "records": ("laxchange.cli.records_cmd:records_group",
                 "Education records from a spreadsheet (CSV): the template, and from-csv."),
+    "doctor": ("laxchange.cli.doctor_cmd:doctor_cmd",
+               "Check the home: permissions, expiring keys, partners' servers, our drop folder, ledger, disk, clock."),
     "render": ("laxchange.cli.render_cmd:render_cmd",
                "Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."),
     "deadlines": ("laxchange.cli.deadlines_cmd:deadlines_group",

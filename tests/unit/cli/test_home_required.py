@@ -25,9 +25,9 @@ ALL = _all()
 
 #: Commands that need no home, each for a reason: they make one (init, endpoints add, endpoints
 #: ssh-key, demo), use none (validate, schema, sample, serve-sftp), use one only if present
-#: (inspect: the partner directory; render: only for a package, checked by the command).
-#: Adding one here is a decision a reviewer sees.
-NO_HOME = {"demo", "endpoints add", "endpoints ssh-key", "init", "inspect", "render", "sample",
+#: (inspect: the partner directory; render: only for a package, checked by the command), or
+#: report on it themselves (doctor). Adding one here is a decision a reviewer sees.
+NO_HOME = {"demo", "doctor", "endpoints add", "endpoints ssh-key", "init", "inspect", "render", "sample",
            "schema build", "schema check", "schema export", "schema list", "schema migrate", "schema show",
            "serve-sftp", "validate"}
 #: Transport-only homes (config.json endpoints and an SSH key, no package keys) may use these.

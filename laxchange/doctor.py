@@ -1,0 +1,473 @@
+"""`laxchange doctor`: is this home healthy, and will tonight's run work?
+
+Each check looks at one thing a council's IT team would otherwise find out about from a failed
+run or a partner's phone call, and says what to do about it: the home itself, the permissions of
+its key files and folders, our keys and partners' cards expiring, every partner's SFTP server
+(reachable, presenting the pinned host key), our own drop folder (writable), the ledger (SQLite's
+integrity check, schema version), the audit chain, free disk space and the clock.
+
+Nothing here changes the home: the ledger is opened read-only, partners' servers are only
+connected to (their host key checked, no authentication, so no passphrase is needed for them),
+and the one write, a hidden test file in our own drop folder, is removed at once. The network
+checks run in parallel with a short timeout, so one dead server costs seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from laxchange._util import timefmt
+from laxchange.clock import Clock, SystemClock
+from laxchange.errors import ConfigError, ExitCode, LaxError
+from laxchange.exchange import DirectoryEndpoints
+from laxchange.home import Home
+from laxchange.ledger import LedgerHealth, inspect_ledger
+from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.transport import Endpoint, SftpSettings, Transport, check_endpoint, transport_factory
+from laxchange.trust import ENCRYPTION, SIGNING, KeyStore, Partner, PartnerDirectory
+from laxchange.trust.keystore import EXPIRY_WARNING_DAYS
+
+__all__ = ["Check", "Limits", "Report", "run_checks"]
+
+Severity = Literal["info", "warning", "error"]
+
+#: Problems named in one message before "and N more" (the details list all of them).
+_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's result: `ok`, or a problem of `severity` warning or error with a `hint` (the fix)."""
+
+    id: str
+    ok: bool
+    severity: Severity
+    message: str
+    hint: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "ok": self.ok, "severity": self.severity, "message": self.message,
+                "hint": self.hint, "details": self.details}
+
+
+def _ok(cid: str, message: str, **details: Any) -> Check:
+    return Check(cid, True, "info", message, None, details)
+
+
+def _problem(cid: str, severity: Severity, message: str, hint: str | None, **details: Any) -> Check:
+    return Check(cid, False, severity, message, hint, details)
+
+
+def _from_error(cid: str, exc: LaxError, prefix: str = "") -> Check:
+    return _problem(cid, "error", prefix + exc.message, exc.hint, code=exc.code)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds, as parameters (tests and cautious operators change them)."""
+
+    #: keys (ours, and on partners' cards) expiring this soon with nothing to replace them
+    expiring_within: dt.timedelta = dt.timedelta(days=EXPIRY_WARNING_DAYS)
+    #: free space in the home's file system: below `low_disk` a warning, below `critical_disk` an error
+    low_disk: int = 1_000_000_000
+    critical_disk: int = 200_000_000
+    #: how far our clock may be behind the newest time the home recorded, or differ from our SFTP server's
+    clock_slack: dt.timedelta = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Report:
+    home: Path
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """5 when there is no usable home (as every other command says), 10 when any check found a
+        problem (warnings too: each needs doing), else 0."""
+        if self.checks and self.checks[0].id == "home" and not self.checks[0].ok:
+            return ExitCode.CONFIG
+        return ExitCode.OK if self.ok else ExitCode.PARTIAL
+
+    def to_dict(self) -> dict[str, Any]:
+        problems = [c for c in self.checks if not c.ok]
+        return {"home": str(self.home), "checks": [c.to_dict() for c in self.checks],
+                "errors": sum(c.severity == "error" for c in problems),
+                "warnings": sum(c.severity == "warning" for c in problems), "exit_code": self.exit_code}
+
+
+Reach = Callable[[Endpoint, SftpSettings], str | None]
+TransportFactory = Callable[[Endpoint], Transport]
+
+
+def run_checks(home: Home, *, clock: Clock | None = None, passphrase: PassphraseSource | None = None,
+               timeout: float = 5.0, limits: Limits | None = None, reach: Reach = check_endpoint,
+               transports: TransportFactory | None = None) -> Report:
+    """Run every check on `home`. `timeout` bounds each step of each connection (seconds).
+
+    `reach(endpoint, settings)` checks a partner's server (default: connect and check the host
+    key); `transports` makes the transport for our own drop folder (default: SFTP with the home's
+    SSH key, unlocked with `passphrase`). Never raises for what it finds: a problem is a check."""
+    clock = clock or SystemClock()
+    limits = limits or Limits()
+    passphrase = passphrase or default_passphrase_source()
+    settings = SftpSettings(timeout=timeout)
+    first = _home(home)
+    if not first.ok:
+        return Report(home.root, [first])
+    now = clock.now()
+    store = KeyStore(home, passphrase=passphrase, clock=clock)
+    directory = PartnerDirectory(home, clock=clock)
+    endpoints = DirectoryEndpoints(home)
+    factory = transports or transport_factory(home, passphrase, settings)
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="laxchange-doctor") as pool:
+        remote = _start_network(pool, endpoints, directory, settings, reach, factory)
+        checks = [first, _guard("permissions.keys", lambda: _key_files(store)),
+                  _guard("permissions.home", lambda: _home_files(home, store)),
+                  _guard("keys.usable", lambda: _keys_usable(store, now)),
+                  _guard("keys.expiry", lambda: _keys_expiry(store, now, limits)),
+                  _guard("partners.keys", lambda: _partner_keys(directory, now, limits))]
+        health, ledger_checks = _ledger(home)
+        disk = _guard("disk", lambda: _disk(home, limits))
+        network = [(cid, future.result()) for cid, future in remote]
+    server_time = next((c.details.get("server_time") for cid, c in network if cid == "drop-folder"), None)
+    clock_check = _guard("clock", lambda: _clock(store, health, now, server_time, limits))
+    return Report(home.root, [*checks, *(c for _, c in network), *ledger_checks, disk, clock_check])
+
+
+def _guard(cid: str, run: Callable[[], Check]) -> Check:
+    """A check that meets a LaxError (a damaged file, say) reports it instead of stopping the others."""
+    try:
+        return run()
+    except LaxError as exc:
+        return _from_error(cid, exc)
+
+
+def _listing(items: list[str]) -> str:
+    more = len(items) - _SHOWN
+    return ", ".join(items[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+
+
+# -- the home ---------------------------------------------------------------------------------
+
+def _home(home: Home) -> Check:
+    try:
+        home.require("initialised")
+        ring = KeyStore(home).ring()
+    except ConfigError as exc:
+        return _from_error("home", exc)
+    return _ok("home", f"{home.root}: {ring.party} ({ring.name})", party=ring.party, name=ring.name)
+
+
+def _mode_problems(path: Path, st: os.stat_result, want: int) -> list[str]:
+    found = []
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        found.append(f"mode {stat.S_IMODE(st.st_mode):o}, not {want:o}")
+    if st.st_uid != os.geteuid():
+        found.append(f"owned by uid {st.st_uid}, not {os.geteuid()} (this account)")
+    return found
+
+
+def _fix(items: list[tuple[Path, list[str], int]], home: Home) -> str:
+    """chmod (and chown) lines for the paths found, or one recursive fix for many."""
+    steps = []
+    if any(any(w.startswith("owned") for w in why) for _, why, _ in items):
+        steps.append(f"run laxchange as the account that owns {home.root}, or `chown -R` the home to it")
+    loose = [(p, mode) for p, why, mode in items if any(w.startswith("mode") for w in why)]
+    if len(loose) > 3:
+        steps.append(f"chmod -R go-rwx {home.root}")
+    else:
+        for mode in sorted({m for _, m in loose}, reverse=True):
+            steps.append(f"chmod {mode:o} " + " ".join(str(p) for p, m in loose if m == mode))
+    return "; ".join(steps)
+
+
+def _key_files(store: KeyStore) -> Check:
+    """Private key files: 0600 and ours, or laxchange refuses them (and the nightly run fails)."""
+    bad: list[tuple[Path, list[str], int]] = []
+    files = store.private_files()
+    for path in files:
+        why = _mode_problems(path, path.stat(), 0o600)
+        if why:
+            bad.append((path, why, 0o600))
+    if not bad:
+        return _ok("permissions.keys", f"{len(files)} private key files, each 0600 and ours", files=len(files))
+    named = [f"{p.relative_to(store.home.root)} ({', '.join(why)})" for p, why, _ in bad]
+    return _problem("permissions.keys", "error",
+                    f"private key files readable by others or not ours, which laxchange refuses to use: "
+                    f"{_listing(named)}", _fix(bad, store.home),
+                    files=[{"path": str(p), "problems": why} for p, why, _ in bad])
+
+
+def _home_files(home: Home, store: KeyStore) -> Check:
+    """Everything else in the home is private too (folders 0700, files 0600): it holds the ledger and,
+    in received/, decrypted records. Public keys (*.pub) are meant to be shared and are left alone."""
+    skip = {str(p) for p in store.private_files()}
+    bad: list[tuple[Path, list[str], int]] = []
+    count = 0
+    for top, dirs, files in os.walk(home.root):
+        base = Path(top)
+        for name, want in [*((d, 0o700) for d in dirs), *((f, 0o600) for f in files)]:
+            path = base / name
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode) or name.endswith(".pub") or str(path) in skip:
+                continue
+            count += 1
+            why = _mode_problems(path, st, want)
+            if why:
+                bad.append((path, why, want))
+    root_why = _mode_problems(home.root, home.root.stat(), 0o700)
+    if root_why:
+        bad.insert(0, (home.root, root_why, 0o700))
+    if not bad:
+        return _ok("permissions.home", f"the home and its {count} folders and files are private (0700 / 0600) "
+                                       "and ours", entries=count)
+    named = [f"{p.relative_to(home.root) if p != home.root else p} ({', '.join(why)})" for p, why, _ in bad]
+    return _problem("permissions.home", "error",
+                    f"not private to this account (the home holds the ledger and decrypted records): "
+                    f"{_listing(named)}", _fix(bad, home),
+                    paths=[{"path": str(p), "problems": why} for p, why, _ in bad])
+
+
+# -- keys and cards ---------------------------------------------------------------------------
+
+def _keys_usable(store: KeyStore, now: dt.datetime) -> Check:
+    ring = store.ring()
+    states = store.key_states(now)
+    problems: list[str] = []
+    hints: list[str] = []
+    missing = [k for k in ring.keys if states[k.kid]["status"] == "missing-private-file"]
+    if missing:
+        problems.append("private key files missing: " + _listing([f"{k.use} key {k.kid}" for k in missing]))
+        hints.append(f"restore {', '.join(f'keys/{k.kid}.age' for k in missing[:_SHOWN])} from your backup of the "
+                     "home (without them, what partners sent to those keys cannot be opened)")
+    for use, why in ((ENCRYPTION, "partners cannot encrypt to us"), (SIGNING, "we cannot sign packages or cards")):
+        if not ring.keys_valid_at(now, use):
+            problems.append(f"no {use} key is valid now: {why}")
+            hints.append("run `laxchange keys rotate`, then send the new card to every partner")
+    ssh = [s for s in store.ssh_key_states(now) if s["status"] == "missing-private-file"]
+    if ssh:
+        problems.append(f"the SSH client key {store.home.ssh_client_key} is missing")
+        hints.append("restore it from your backup of the home (partners' servers know its public key)")
+    if problems:
+        return _problem("keys.usable", "error", "; ".join(problems), "; ".join(dict.fromkeys(hints)),
+                        missing=[k.kid for k in missing])
+    valid = ring.keys_valid_at(now)
+    return _ok("keys.usable", f"{len(valid)} keys valid now, each with its private file: " + ", ".join(
+        f"{k.use} {k.alg} until {k.not_after or 'no end'}" for k in valid), keys=[k.kid for k in valid])
+
+
+def _keys_expiry(store: KeyStore, now: dt.datetime, limits: Limits) -> Check:
+    soon = store.expiring(limits.expiring_within, at=now)
+    days = limits.expiring_within.days
+    if not soon:
+        return _ok("keys.expiry", f"none of our keys expires within {days} days without a successor")
+    first = min(k.not_after or "" for k in soon)
+    return _problem("keys.expiry", "warning",
+                    "our keys expire soon and nothing replaces them: " + _listing(
+                        [f"{k.use} key {k.kid} ({k.alg}) on {k.not_after}" for k in soon]),
+                    f"run `laxchange keys rotate` before {first}, then send the new card to every partner",
+                    keys=[{"kid": k.kid, "use": k.use, "not_after": k.not_after} for k in soon])
+
+
+def _partner_keys(directory: PartnerDirectory, now: dt.datetime, limits: Limits) -> Check:
+    partners = directory.list()
+    errors: list[str] = []
+    warnings: list[str] = []
+    found: list[dict[str, Any]] = []
+    for p in partners:
+        for use, why in ((ENCRYPTION, "we cannot send to it"), (SIGNING, "nothing it sends can be verified")):
+            if not p.keys_valid_at(now, use):
+                errors.append(f"{_who(p)} has no {use} key valid now ({why})")
+                found.append({"party": p.party, "problem": f"no-{use}-key"})
+        for k in p.expiring(now, limits.expiring_within):
+            warnings.append(f"{_who(p)}'s {k.use} key expires on {k.not_after}")
+            found.append({"party": p.party, "problem": "expiring", "kid": k.kid, "not_after": k.not_after})
+    if not partners:
+        return _ok("partners.keys", "no partners yet (`laxchange partners add CARD --fingerprint FPR`)")
+    if not errors and not warnings:
+        cards = "1 partner's card" if len(partners) == 1 else f"{len(partners)} partners' cards"
+        return _ok("partners.keys", f"{cards}: every key valid beyond {limits.expiring_within.days} days or "
+                                    "replaced", partners=len(partners))
+    parties = list(dict.fromkeys(f["party"] for f in found))
+    return _problem("partners.keys", "error" if errors else "warning", _listing(errors + warnings),
+                    f"ask {_listing(parties)} for a fresh card (with their new keys), then `laxchange partners add "
+                    "CARD` (a card signed by their current key needs no new fingerprint)", partners=found)
+
+
+def _who(p: Partner) -> str:
+    return f"{p.party} ({p.name})"
+
+
+# -- partners' servers and our drop folder ------------------------------------------------------
+
+def _start_network(pool: ThreadPoolExecutor, endpoints: DirectoryEndpoints, directory: PartnerDirectory,
+                   settings: SftpSettings, reach: Reach,
+                   factory: TransportFactory) -> list[tuple[str, Future[Check]]]:
+    """Submit one check per partner endpoint and one for our own drop folder; results in listing order."""
+    started: list[tuple[str, Future[Check]]] = []
+    try:
+        rows = endpoints.effective()
+        own = endpoints.collect_sources()
+    except LaxError as exc:
+        failed: Future[Check] = Future()
+        failed.set_result(_from_error("endpoints", exc))
+        return [("endpoints", failed)]
+    names = {p.party: p.name for p in _partners_or_none(directory)}
+    me = KeyStore(endpoints.home).ring().party
+    for row in rows:
+        if row["party"] == me:  # our own drop folder (from our card, or a config entry): checked below
+            continue
+        cid = f"endpoint.{row['party']}"
+        started.append((cid, pool.submit(_guard, cid, functools.partial(_endpoint, endpoints, row, names, settings,
+                                                                         reach))))
+    started.append(("drop-folder", pool.submit(_guard, "drop-folder", lambda: _drop_folder(endpoints, own, factory))))
+    return started
+
+
+def _partners_or_none(directory: PartnerDirectory) -> list[Partner]:
+    try:
+        return directory.list()
+    except LaxError:  # reported by partners.keys
+        return []
+
+
+def _endpoint(endpoints: DirectoryEndpoints, row: dict[str, Any], names: dict[str, str], settings: SftpSettings,
+              reach: Reach) -> Check:
+    party = row["party"]
+    who = f"{party} ({names[party]})" if party in names else party
+    cid = f"endpoint.{party}"
+    if row.get("problem"):
+        return _problem(cid, "error", f"{who}: {row['problem']}",
+                        f"ask {who} for a card with its SFTP endpoint and host key, or pin one with `laxchange "
+                        f"endpoints add {party} sftp://user@host:port/path --host-key-fingerprint SHA256:...`",
+                        party=party)
+    ep = endpoints.resolve(party)
+    try:
+        fpr = reach(ep, settings)
+    except LaxError as exc:
+        hint = exc.hint or ""
+        if exc.code in ("ssh.connect-failed", "ssh.handshake-failed"):
+            hint = (f"{hint}; if it stays down, contact {who}: `laxchange endpoints list` shows where its URL "
+                    "comes from (its card, or our config.json)").lstrip("; ")
+        return _problem(cid, "error", f"{who}: {exc.message}", hint or None, party=party, url=ep.url, code=exc.code,
+                        **({"presented": exc.details["presented"]} if "presented" in exc.details else {}))
+    where = ep.parsed
+    if fpr is None:
+        return _ok(cid, f"{who}: folder {where.path} is there", party=party, url=ep.url)
+    return _ok(cid, f"{who}: {where.host}:{where.port} reachable, host key {fpr} is the pinned one", party=party,
+               url=ep.url, host_key_fingerprint=fpr)
+
+
+def _drop_folder(endpoints: DirectoryEndpoints, own: list[str], factory: TransportFactory) -> Check:
+    if not own:
+        return _problem("drop-folder", "warning",
+                        "we have no drop folder of our own: partners cannot deliver to us, nor send us receipts",
+                        "publish one on our card: `laxchange keys export-card --sftp-url sftp://user@host:22/inbox "
+                        "--host-key-fingerprint SHA256:... -o card.json`, and send the card to every partner")
+    ep = endpoints.resolve(own[0])
+    try:
+        with factory(ep) as t:
+            mtime = t.probe()
+    except ConfigError as exc:
+        if exc.code == "passphrase.unavailable":
+            return _problem("drop-folder", "warning", f"not checked: {exc.message} (our SSH key unlocks the login)",
+                            exc.hint, url=ep.url)
+        return _from_error("drop-folder", exc, prefix=f"our drop folder {ep.url}: ")
+    except LaxError as exc:
+        return _problem("drop-folder", "error", f"our drop folder {ep.url}: {exc.message}", exc.hint, url=ep.url,
+                        code=exc.code)
+    return _ok("drop-folder", f"our drop folder {ep.url} is writable (a test file was written and removed)",
+               url=ep.url, server_time=mtime)
+
+
+# -- ledger, audit, disk, clock -----------------------------------------------------------------
+
+def _ledger(home: Home) -> tuple[LedgerHealth | None, list[Check]]:
+    path = home.ledger_db
+    if not path.exists():
+        return None, [_ok("ledger", "no ledger yet (the first pack or import makes it)"),
+                      _ok("audit", "no audit log yet")]
+    try:
+        health = inspect_ledger(path)
+    except LaxError as exc:
+        return None, [_from_error("ledger", exc),
+                      _problem("audit", "error", "not checked: the ledger cannot be read (see ledger)", exc.hint)]
+    checks = [_ledger_check(path, health)]
+    if health.audit_problems:
+        checks.append(_problem("audit", "error", "audit log does not verify: " + "; ".join(health.audit_problems),
+                               "restore the ledger from backup and investigate who changed it",
+                               entries=health.audit_entries))
+    else:
+        checks.append(_ok("audit", f"audit chain intact: {health.audit_entries} entries, head {health.audit_head}",
+                          entries=health.audit_entries, head=health.audit_head))
+    return health, checks
+
+
+def _ledger_check(path: Path, health: LedgerHealth) -> Check:
+    version = {"schema_version": health.schema_version, "current_version": health.current_version}
+    if health.integrity:
+        return _problem("ledger", "error", f"ledger {path} fails SQLite's integrity check: "
+                        f"{_listing(health.integrity)}",
+                        "restore it from backup; do not delete it (it holds the replay history)",
+                        findings=health.integrity, **version)
+    if health.schema_version > health.current_version:
+        return _problem("ledger", "error", f"ledger {path} has schema version {health.schema_version}; this "
+                        f"laxchange reads up to {health.current_version}",
+                        "upgrade laxchange: a newer version wrote this ledger (do not downgrade a home)", **version)
+    if health.migrations_pending:
+        return _problem("ledger", "warning", f"ledger {path} has schema version {health.schema_version}; this "
+                        f"laxchange uses {health.current_version} ({health.migrations_pending} migrations pending)",
+                        f"back up {path}; the next command that opens the ledger (e.g. `laxchange status`) "
+                        "migrates it, in one transaction", **version)
+    return _ok("ledger", f"ledger sound (SQLite integrity check), schema version {health.schema_version}", **version)
+
+
+def _disk(home: Home, limits: Limits) -> Check:
+    usage = shutil.disk_usage(home.root)
+    free = {"free_bytes": usage.free, "total_bytes": usage.total}
+    text = f"{usage.free / 1e9:.1f} GB free of {usage.total / 1e9:.1f} GB where the home is"
+    hint = f"free space on the file system of {home.root} (a run writes packages, records and the ledger there)"
+    if usage.free < limits.critical_disk:
+        return _problem("disk", "error", f"only {text}", hint, **free)
+    if usage.free < limits.low_disk:
+        return _problem("disk", "warning", f"only {text}", hint, **free)
+    return _ok("disk", text, **free)
+
+
+def _clock(store: KeyStore, health: LedgerHealth | None, now: dt.datetime, server_time: int | None,
+           limits: Limits) -> Check:
+    """Our clock must not be behind what we ourselves recorded (it went backwards: expiry, replay
+    windows and receipt deadlines would go wrong), and our SFTP server's should agree with it."""
+    stamps = {f"our {k.use} key {k.kid} made": k.not_before for k in store.ring().keys}
+    if health is not None and health.newest:
+        stamps["the ledger's newest entry"] = health.newest
+    what, newest = max(stamps.items(), key=lambda kv: kv[1])
+    details: dict[str, Any] = {"now": timefmt.fmt(now), "newest": newest, "server_time": server_time}
+    if timefmt.parse(newest) > now + limits.clock_slack:
+        return _problem("clock", "error", f"the system clock says {timefmt.fmt(now)}, before {what} at {newest}: "
+                        "it went backwards or is wrong",
+                        "set the clock right (is NTP running? `timedatectl status`) before the next run: expiry, "
+                        "replay and receipt deadlines depend on it", **details)
+    if server_time is not None:
+        skew = dt.datetime.fromtimestamp(server_time, dt.UTC) - now
+        if abs(skew) > limits.clock_slack:
+            ahead = "ahead of" if skew > dt.timedelta(0) else "behind"
+            return _problem("clock", "warning", f"our SFTP server's clock is {abs(skew).total_seconds() / 60:.0f} "
+                            f"minutes {ahead} ours", "ask whoever runs the server to check its clock (NTP): "
+                            "the times on files in the drop folder are the server's", **details)
+    return _ok("clock", f"system clock {timefmt.fmt(now)} is after everything this home recorded (newest {newest})"
+               + (", and agrees with our SFTP server's" if server_time is not None else ""), **details)
