@@ -384,7 +384,7 @@ def _drop_folder(endpoints: DirectoryEndpoints, own: list[str], factory: Transpo
             mtime = t.probe()
     except ConfigError as exc:
         if exc.code == "passphrase.unavailable":
-            return _problem("drop-folder", "warning", f"not checked: {exc.message} (our SSH key unlocks the login)",
+            return _problem("drop-folder", "warning", f"not checked: {exc.message} (the login to it needs our SSH key)",
                             exc.hint, url=ep.url)
         return _from_error("drop-folder", exc, prefix=f"our drop folder {ep.url}: ")
     except LaxError as exc:
