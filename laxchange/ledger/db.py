@@ -510,8 +510,10 @@ class LedgerHealth:
 
 def inspect_ledger(path: Path, *, timeout: float = 5.0) -> LedgerHealth:
     """Check the ledger at `path` without changing it: it is opened read-only, so it is never
-    created or migrated (the next command that opens it for writing migrates it). SQLite's own
-    failures (a damaged or unreadable file, a lock held past `timeout`) raise `LedgerError`."""
+    created or migrated (the next command that opens it for writing migrates it). Like any reader
+    of a write-ahead-log database, SQLite may leave its empty `-wal` and `-shm` files beside it.
+    SQLite's own failures (a damaged or unreadable file, a lock held past `timeout`) raise
+    `LedgerError`."""
     db = _Connection(path, timeout=timeout, read_only=True)
     try:
         version = int(db.execute("PRAGMA user_version")[0][0])
