@@ -226,13 +226,14 @@ def home_needs(cmd: click.Command, name: str | None = None,
                inherited: HomeNeed = "initialised") -> list[tuple[str, click.Command, HomeNeed]]:
     """Every command in `cmd` (itself, or a group's commands all the way down) with its name
     ("keys list") and what it needs of the home: its own `needs_home`, else its group's, else
-    "initialised"."""
+    "initialised". A group that runs by itself too (`invoke_without_command`) is one of them."""
     level: HomeNeed = getattr(cmd.callback, _NEED, inherited)
     path = name or cmd.name or ""
     if not isinstance(cmd, click.Group):
         return [(path, cmd, level)]
-    return [row for sub_name, sub in sorted(cmd.commands.items())
-            for row in home_needs(sub, f"{path} {sub_name}", level)]
+    own = [(path, cmd, level)] if cmd.invoke_without_command else []
+    return own + [row for sub_name, sub in sorted(cmd.commands.items())
+                  for row in home_needs(sub, f"{path} {sub_name}", level)]
 
 
 def guard_home(cmd: click.Command) -> click.Command:
@@ -250,8 +251,10 @@ def _guard(cmd: click.Command, level: HomeNeed) -> None:
 
     @functools.wraps(callback)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        app = click.get_current_context().find_object(App)
-        if app is not None:
+        ctx = click.get_current_context()
+        app = ctx.find_object(App)
+        # a group's own callback also runs before each of its commands, which are guarded themselves
+        if app is not None and not (isinstance(cmd, click.Group) and ctx.invoked_subcommand is not None):
             app.home.require(level)
         return callback(*args, **kwargs)
 

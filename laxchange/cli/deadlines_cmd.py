@@ -12,7 +12,7 @@ import click
 
 from laxchange import deadlines
 from laxchange._util.fs import check_output, write_atomic
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.clock import SystemClock
 from laxchange.errors import LaxError, UsageError
 from laxchange.exchange.clocks import home_deadlines
@@ -90,6 +90,7 @@ def human(data: dict[str, Any], *, filtered: bool) -> str:
 _file = click.Path(dir_okay=False, path_type=Path)
 
 
+@needs_home("set-up")  # HOME/received/ and the ledger; a records folder in config.json will do without keys
 @click.group("deadlines", invoke_without_command=True)
 @click.option("--overdue", is_flag=True, help="Only deadlines that have passed unmet.")
 @click.option("--due-within", "due_within", metavar="PERIOD", default=None,
@@ -121,7 +122,6 @@ def deadlines_group(ctx: click.Context, overdue: bool, due_within: str | None, r
         raise UsageError(f"--record {record_ref!r} is not a record reference", code="usage.bad-value",
                          hint="give the record's record_id: 32 hex digits, as in `laxchange status` and the record")
     now = _as_of(as_of)
-    app.home.require()
     if ics is not None:
         check_output(ics, overwrite=force, what="calendar file")
     settings = _paths(records, term_dates, policy, app)
@@ -140,6 +140,7 @@ def deadlines_group(ctx: click.Context, overdue: bool, due_within: str | None, r
         f"\nwrote {data['ics']['events']} events to {ics}" if ics is not None else ""))
 
 
+@needs_home("none")  # the policy in force; a home's config.json is used if there is one
 @deadlines_group.command("policy")
 @click.option("--policy", type=_file, default=None, metavar="FILE",
               help="A local deadline policy [default: config.json deadlines.policy].")

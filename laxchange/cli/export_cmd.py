@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.clock import SystemClock
 from laxchange.errors import UsageError
 from laxchange.exchange.inbound import find_received, received_record
@@ -24,7 +24,7 @@ def _source(app: App, source: str, sender: str | None) -> tuple[dict[str, Any], 
         _document, record = load_record(path, clock=SystemClock())
         return dict(record), {}, [path]
     if _TRANSFER_ID.fullmatch(source):
-        app.home.require()
+        app.home.require("initialised")
         found = find_received(app.home, source, sender)
         record, meta = received_record(found)
         return record, meta, [found.path / "record.json"]
@@ -32,6 +32,7 @@ def _source(app: App, source: str, sender: str | None) -> tuple[dict[str, Any], 
                      hint="give a record file (JSON), or a transfer id from `laxchange received list`")
 
 
+@needs_home("none")  # a record file needs no home; a transfer id an initialised one (above)
 @click.command("export")
 @click.argument("source", metavar="TRANSFER|RECORD")
 @click.option("--ctf", "as_ctf", is_flag=True, help="A partial Common Transfer File (XML) for the school's MIS.")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import SecurityError, UsageError
 from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
@@ -16,6 +16,7 @@ from laxchange.ledger.states import Inbound, Outbound
 from laxchange.trust.directory import PartnerDirectory
 
 
+@needs_home("set-up")  # like `deadlines`: a records-only home (config.json) shows its deadlines
 @click.command("status")
 @click.option("--direction", type=click.Choice(["in", "out"]), default=None)
 @click.option("--state", default=None, help="Only transfers in this state (e.g. sent, imported).",

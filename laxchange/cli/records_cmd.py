@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, json_option, needs_home
 from laxchange.clock import SystemClock
 from laxchange.errors import ExitCode
 from laxchange.mis import FromCsvReport, records_from_csv, template_text
 from laxchange.mis.from_csv import COLUMNS
 
 
+@needs_home("none")  # CSV in, records out: no home
 @click.group("records")
 def records_group() -> None:
     """Education records from a spreadsheet (CSV): the template, and from-csv."""

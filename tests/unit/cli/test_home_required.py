@@ -24,14 +24,16 @@ def _all() -> list[tuple[str, click.Command, HomeNeed]]:
 ALL = _all()
 
 #: Commands that need no home, each for a reason: they make one (init, endpoints add, endpoints
-#: ssh-key, demo), use none (validate, schema, sample, serve-sftp), use one only if present
-#: (inspect: the partner directory; render: only for a package, checked by the command), or
-#: report on it themselves (doctor). Adding one here is a decision a reviewer sees.
-NO_HOME = {"demo", "doctor", "endpoints add", "endpoints ssh-key", "init", "inspect", "render", "sample",
-           "schema build", "schema check", "schema export", "schema list", "schema migrate", "schema show",
-           "serve-sftp", "validate"}
-#: Transport-only homes (config.json endpoints and an SSH key, no package keys) may use these.
-SET_UP = {"collect", "endpoints list", "endpoints remove", "send"}
+#: ssh-key, demo), use none (validate, schema, sample, serve-sftp, records), use one only if present
+#: or only for some inputs, checked by the command (inspect: the partner directory; render: a
+#: package; export: a transfer id; deadlines policy: config.json), or report on it themselves
+#: (doctor). Adding one here is a decision a reviewer sees.
+NO_HOME = {"deadlines policy", "demo", "doctor", "endpoints add", "endpoints ssh-key", "export", "init", "inspect",
+           "records from-csv", "records template", "render", "sample", "schema build", "schema check",
+           "schema export", "schema list", "schema migrate", "schema show", "serve-sftp", "validate"}
+#: A home without our package keys will do for these: a transport-only one (config.json endpoints,
+#: an SSH key), or for deadlines and status one whose config.json names a records folder.
+SET_UP = {"collect", "deadlines", "endpoints list", "endpoints remove", "send", "status"}
 
 
 def test_the_exemptions_are_the_reviewed_ones() -> None:
