@@ -18,6 +18,7 @@ import secrets
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -133,8 +134,22 @@ class _Connection:
                 # journal, with one fsync per commit instead of several (x8 on the nightly job: bench/nightly.py).
                 # The -wal and -shm files beside the database get its permissions (0600); a backup copies
                 # all three, or uses `sqlite3 ledger.sqlite3 ".backup FILE"`. Needs a local filesystem.
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._wal(timeout)
                 self._db.execute("PRAGMA synchronous=FULL")
+
+    def _wal(self, timeout: float) -> None:
+        """Switch a new ledger to the write-ahead log (a no-op once it is). The switch needs the file to
+        itself, and SQLite does not wait for that (no busy handler): several runs opening a new ledger
+        at once retry here within the busy timeout, then fail as busy like any other wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.02)
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
