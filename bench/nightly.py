@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: the nightly job at national scale, one council to many schools, by the job itself.
 
-    .venv/bin/python bench/nightly.py --quick            # 600 records, 6 schools (< 60 s)
+    .venv/bin/python bench/nightly.py --quick            # 200 records, 4 schools (< 60 s)
     .venv/bin/python bench/nightly.py                    # 83,000 records, 150 schools (England's LAC)
     .venv/bin/python bench/nightly.py --transport local  # the same over local folders (no SSH)
 
@@ -232,16 +232,16 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="600 records to 6 schools (< 60 s)")
-    ap.add_argument("--records", type=int, help="records (default 83000; quick 600)")
-    ap.add_argument("--schools", type=int, help="partner schools (default 150; quick 6)")
+    ap.add_argument("--quick", action="store_true", help="200 records to 4 schools (< 60 s)")
+    ap.add_argument("--records", type=int, help="records (default 83000; quick 200)")
+    ap.add_argument("--schools", type=int, help="partner schools (default 150; quick 4)")
     ap.add_argument("--transport", choices=["sftp", "local", "both"], default="sftp")
-    ap.add_argument("--sample", type=int, help="records in the ceiling sample (default 2000; quick 200)")
+    ap.add_argument("--sample", type=int, help="records in the ceiling sample (default 2000; quick 50)")
     ap.add_argument("--seed", type=int, default=5)
     args = ap.parse_args()
-    n = args.records or (600 if args.quick else 83_000)
-    n_schools = args.schools or (6 if args.quick else 150)
-    sample_n = min(n, args.sample or (200 if args.quick else 2000))
+    n = args.records or (200 if args.quick else 83_000)
+    n_schools = args.schools or (4 if args.quick else 150)
+    sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
     results = [bench(n, n_schools, t, sample_n, args.seed) for t in transports]
     for r in results:
