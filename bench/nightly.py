@@ -101,26 +101,38 @@ def _party(p: Any, transport: str, drops: dict[str, Path]) -> Party:
                            directory=p.directory, sftp=SftpSettings(timeout=30), retry=RetryPolicy(attempts=2))
 
 
-def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> float:
-    """Seconds per record for validation and the pack+open of its PEP and its receipt, in memory."""
+def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds per record of each operation the run cannot avoid, in memory (no files, ledger or
+    network): validating the record, packing and opening its PEP, packing and opening its receipt."""
     by_urn = {s.party: s for s in schools}
-    t0 = time.perf_counter()
+    spent = dict.fromkeys(("validate", "pack_pep", "open_pep", "pack_receipt", "open_receipt"), 0.0)
     for doc in sample:
         to = by_urn[f"URN:{doc['school']['urn']}"]
+        pep = samples_pep(doc, to.party)
+        t = time.perf_counter()
         validate_document(doc)
+        spent["validate"] += time.perf_counter() - t
         buf = io.BytesIO()
-        package.pack(samples_pep(doc, to.party), message_type="pep-transfer", recipient=to.party,
-                     keystore=council.store, directory=council.directory, out=buf, clock=council.clock)
+        t = time.perf_counter()
+        package.pack(pep, message_type="pep-transfer", recipient=to.party, keystore=council.store,
+                     directory=council.directory, out=buf, clock=council.clock)
+        spent["pack_pep"] += time.perf_counter() - t
+        t = time.perf_counter()
         opened = package.open_package(io.BytesIO(buf.getvalue()), keystore=to.store, directory=to.directory,
                                       clock=to.clock)
+        spent["open_pep"] += time.perf_counter() - t
         receipt = build_receipt(in_reply_to=opened.manifest.transfer_id, payload_sha256=opened.manifest.payload_sha256,
                                 received_at=to.clock.now(), processed_at=to.clock.now())
         rbuf = io.BytesIO()
+        t = time.perf_counter()
         package.pack(receipt, message_type="receipt", recipient=COUNCIL, keystore=to.store, directory=to.directory,
                      out=rbuf, clock=to.clock)
+        spent["pack_receipt"] += time.perf_counter() - t
+        t = time.perf_counter()
         package.open_package(io.BytesIO(rbuf.getvalue()), keystore=council.store, directory=council.directory,
                              clock=council.clock)
-    return (time.perf_counter() - t0) / len(sample)
+        spent["open_receipt"] += time.perf_counter() - t
+    return {k: v / len(sample) for k, v in spent.items()}
 
 
 def samples_pep(record: dict[str, Any], to: str) -> dict[str, Any]:
@@ -130,9 +142,9 @@ def samples_pep(record: dict[str, Any], to: str) -> dict[str, Any]:
     return doc
 
 
-def _ceiling_sftp(server: Sshd, root: Path, files: list[Path]) -> float:
-    """Seconds per file for OpenSSH `sftp` to put each file (and rename it, as atomic publication
-    needs) and get it back, in one batch session each way, on the same sshd."""
+def _ceiling_sftp(server: Sshd, root: Path, files: list[Path]) -> dict[str, float]:
+    """Seconds per file for OpenSSH `sftp` to put each file and rename it into place (what atomic
+    publication needs), and to get it back, each way in one batch session on the same sshd."""
     key = root / "ceiling-key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     with server.authorized.open("a") as fh:
@@ -140,16 +152,32 @@ def _ceiling_sftp(server: Sshd, root: Path, files: list[Path]) -> float:
     up, down = root / "ceiling-up", root / "ceiling-down"
     up.mkdir()
     down.mkdir()
-    put = "".join(f"put {f} {up}/.{f.name}.part\nrename {up}/.{f.name}.part {up}/{f.name}\n" for f in files)
-    get = "".join(f"get {up}/{f.name} {down}/{f.name}\n" for f in files)
-    t0 = time.perf_counter()
-    for batch in (put, get):
-        script = root / "batch"
+    batches = {
+        "put": "".join(f"put {f} {up}/.{f.name}.part\nrename {up}/.{f.name}.part {up}/{f.name}\n" for f in files),
+        "get": "".join(f"get {up}/{f.name} {down}/{f.name}\n" for f in files),
+    }
+    out = {}
+    for name, batch in batches.items():
+        script = root / f"batch-{name}"
         script.write_text(batch)
+        t = time.perf_counter()
         subprocess.run(["sftp", "-q", "-b", str(script), "-i", str(key), "-o", "StrictHostKeyChecking=no",
                         "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-P", str(server.port),
                         f"{server.user}@127.0.0.1"], check=True, stdout=subprocess.DEVNULL, timeout=600)
-    return (time.perf_counter() - t0) / len(files)
+        out[name] = (time.perf_counter() - t) / len(files)
+    return out
+
+
+def _stage_ceilings(crypto: dict[str, float], sftp: dict[str, float] | None) -> dict[str, float]:
+    """Seconds per record each stage needs at the least (its own ceiling)."""
+    put = sftp["put"] if sftp else 0.0
+    get = sftp["get"] if sftp else 0.0
+    return {
+        "notify": crypto["validate"] + crypto["pack_pep"],
+        "council_send": put,
+        "schools_import_and_receipt": get + crypto["open_pep"] + crypto["pack_receipt"] + put,
+        "council_receipts": get + crypto["open_receipt"],
+    }
 
 
 def _count(council: Party, schools: list[Party], n: int) -> dict[str, int]:
@@ -205,14 +233,14 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
             rss = _rss_mb()
 
             sample = records[:sample_n]
-            crypto_per = _ceiling_crypto(raw_council, raw_schools, sample)
-            sftp_per = None
+            crypto = _ceiling_crypto(raw_council, raw_schools, sample)
+            sftp = None
             if server is not None:
                 files = sorted((raw_council.home.outbox).glob("*.lax"))[:sample_n]
                 receipts = sorted(p for s in raw_schools for p in (s.home.outbox / "receipts").glob("*.lax"))
-                sftp_per = _ceiling_sftp(server, root, files + receipts[:sample_n])
-            ceiling_per = crypto_per + (2 * sftp_per if sftp_per is not None else 0.0)
-            ceiling_s = ceiling_per * n
+                sftp = _ceiling_sftp(server, root, files + receipts[:sample_n])
+            per_stage = _stage_ceilings(crypto, sftp)
+            ceiling_s = sum(per_stage.values()) * n
             for c in (council, *schools):
                 c.close()
         finally:
@@ -222,10 +250,13 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
         "transport": transport, "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
         "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1), "peak_rss_mb": round(rss, 1),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
-        "ceiling": {"sample": len(sample), "crypto_and_validation_s_per_record": round(crypto_per, 6),
-                    "openssh_sftp_s_per_file": round(sftp_per, 6) if sftp_per is not None else None,
+        "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
+                    "files, ledger or network) + OpenSSH sftp put+rename and get of the same files",
+                    "s_per_record": {k: round(v, 6) for k, v in crypto.items()},
+                    "openssh_sftp_s_per_file": {k: round(v, 6) for k, v in sftp.items()} if sftp else None,
                     "whole_run_s": round(ceiling_s, 2)},
         "ratio_to_ceiling": round(ceiling_s / wall, 3),
+        "stage_ratio_to_ceiling": {k: round(per_stage[k] * n / v, 3) for k, v in stages.items() if v > 0},
         "counts": counts, "failures": failures[:5], "failure_count": len(failures),
     }
 
