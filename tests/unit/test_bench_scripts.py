@@ -32,7 +32,6 @@ def test_bench_script_starts_and_offers_quick(script: Path) -> None:
 def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -> None:
     """A tiny run of bench/nightly.py over local folders: its last line is one JSON object, and its own
     count of lost, duplicated and undelivered records (from both sides' ledgers) is zero."""
-
     out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "6", "--schools", "2",
                           "--sample", "3", "--transport", "local"], capture_output=True, text=True, timeout=300,
                          cwd=REPO, check=False)
