@@ -34,7 +34,7 @@ def _home_with_key(tmp: Path, name: str, sshd: Sshd) -> Path:
     home = tmp / name
     r = lax(home, "endpoints", "ssh-key")
     assert r.exit_code == 0, r.output
-    line = r.output.strip()
+    line = r.stdout.strip()  # stderr says this home has no party id yet
     assert line.startswith("ssh-ed25519 ")
     with sshd.authorized.open("a") as fh:
         fh.write(line + "\n")
@@ -217,6 +217,42 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     assert re.search(r"LA:919 posix-rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
     assert "LA:919 stat /elsewhere/p.lax (not a folder it may use): refused" in text, text
     assert "via embedded server" not in text
+
+
+def test_the_ssh_key_line_works_as_it_is_in_serve_sftp_authorized_keys(tmp_path: Path) -> None:
+    """`endpoints ssh-key` ends its line with our party id, the comment serve-sftp reads as whose key it is:
+    the line pasted as it is lets the council deliver into its own folder of the school's drop folder."""
+    home = tmp_path / "council"
+    made = lax(home, "init", "--party", "LA:887", "--name", "Example Council (fictional)", "--kdf-work-factor", "10")
+    assert made.exit_code == 0, made.output
+    r = lax(home, "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    line = r.stdout.strip()
+    kind, blob, comment = line.split()
+    assert comment == "LA:887" and r.stderr == ""
+    assert [kind, blob] == (home / "keys" / "ssh_ed25519.pub").read_text().split()[:2]
+    as_json = json.loads(lax(home, "--json", "endpoints", "ssh-key").stdout)
+    assert as_json["public_key"] == line and as_json["party"] == "LA:887"
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(line + "\n")
+    log_file = tmp_path / "sftpd.log"
+    with _serve_sftp(tmp_path, auth, "inbox=URN:123456", log_file=log_file) as (port, fpr):
+        added = lax(home, "endpoints", "add", "URN:123456", f"sftp://school@127.0.0.1:{port}/inbox",
+                    "--host-key-fingerprint", fpr)
+        assert added.exit_code == 0, added.output
+        pkg = tmp_path / "p.lax"
+        pkg.write_bytes(b"sent with the key line as printed")
+        sent = lax(home, "send", str(pkg), "--to", "URN:123456")
+        assert sent.exit_code == 0, sent.output
+    assert (tmp_path / "root" / "inbox" / "LA_887" / "p.lax").read_bytes() == b"sent with the key line as printed"
+    assert "authenticated as LA:887" in log_file.read_text()
+
+
+def test_ssh_key_of_a_home_without_a_party_says_what_to_put_at_the_end(tmp_path: Path) -> None:
+    r = lax(tmp_path / "h", "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().split()[2] == "laxchange"
+    assert "no party id yet" in r.stderr and "serve-sftp" in r.stderr
 
 
 def test_serve_sftp_refuses_a_key_without_a_party_id(tmp_path: Path) -> None:
