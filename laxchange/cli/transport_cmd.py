@@ -163,8 +163,8 @@ inbox/. The SSH user name is not used: the key decides who a client is.""")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--authorized-keys", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH authorized_keys file, one key a line, each line's comment the party id the key "
-                   "belongs to: `ssh-ed25519 AAAA... LA:919`, the line `laxchange endpoints ssh-key` prints "
-                   "in that party's home.")
+                   "belongs to: `ssh-ed25519 AAAA... LA:919`, the line `laxchange partners show LA:919` prints "
+                   "(and `laxchange endpoints ssh-key` in that party's home).")
 @click.option("--host-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ed25519 host key (OpenSSH format); created if missing.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
