@@ -166,6 +166,8 @@ def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor:
     The current passphrase (LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE / a prompt) must open
     every file before any is changed; each file is then replaced atomically. If it is interrupted,
     run it again with the same two passphrases: it finishes the files still under the old one.
+    Like `keys rotate`, `revoke` and `prune`, it holds the home's run lock: while a nightly run
+    is under way it is refused (exit 5) and changes nothing.
     """
     store = _store(app, kdf_work_factor)
     store.ring()
