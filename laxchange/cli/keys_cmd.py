@@ -11,6 +11,7 @@ from laxchange import age
 from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import ConfigError, UsageError
+from laxchange.transport import authorized_keys_line
 from laxchange.trust import CardVersion, PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
@@ -166,6 +167,8 @@ def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor:
     The current passphrase (LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE / a prompt) must open
     every file before any is changed; each file is then replaced atomically. If it is interrupted,
     run it again with the same two passphrases: it finishes the files still under the old one.
+    Like `keys rotate`, `revoke` and `prune`, it holds the home's run lock: while a nightly run
+    is under way it is refused (exit 5) and changes nothing.
     """
     store = _store(app, kdf_work_factor)
     store.ring()
@@ -266,13 +269,21 @@ def partners_list(app: App) -> None:
 @json_option
 @click.pass_obj
 def partners_show(app: App, party: str) -> None:
-    """Show one partner's card."""
+    """Show one partner's card.
+
+    Its SSH key is shown as the line for our server's authorized_keys, ending with the partner's
+    party id (`SSH key: ssh-ed25519 AAAA... URN:123456`), as `laxchange serve-sftp` needs it.
+    """
     p = PartnerDirectory(app.home, clock=app.clock).get(party)
     now = app.clock.now()
     rows = [{**k.to_dict(), "status": k.status_at(now)} for k in p.keys]
+    ssh = f"SSH key: {authorized_keys_line(p.ssh_public_key, p.party) if p.ssh_public_key else '-'}\n"
+    if p.ssh_previous_public_key:
+        ssh += (f"SSH key, previous (keep its line too until {p.ssh_previous_until}): "
+                f"{authorized_keys_line(p.ssh_previous_public_key, p.party)}\n")
     app.emit(p.to_summary(),
              f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
-             f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n"
+             f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n{ssh}"
              f"Signatures required: {', '.join(p.required_signature_algorithms)}\n{_keys_table(rows)}")
 
 

@@ -16,10 +16,12 @@ from laxchange.transport import (
     PartyResult,
     RetryPolicy,
     SftpSettings,
+    authorized_keys_line,
     ensure_ssh_identity,
 )
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.trust import check_party
+from laxchange.trust.keystore import KeyStore
 
 
 def _party(app: App, timeout: float, retries: int) -> Party:
@@ -164,7 +166,8 @@ inbox/. The SSH user name is not used: the key decides who a client is.""")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--authorized-keys", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="OpenSSH authorized_keys file, one key a line, each line's comment the party id the key "
-                   "belongs to: `ssh-ed25519 AAAA... LA:919`.")
+                   "belongs to: `ssh-ed25519 AAAA... LA:919`, the line `laxchange partners show LA:919` prints "
+                   "(and `laxchange endpoints ssh-key` in that party's home).")
 @click.option("--host-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="ed25519 host key (OpenSSH format); created if missing.")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -282,7 +285,18 @@ def endpoints_remove(app: App, party: str) -> None:
 @json_option
 @click.pass_obj
 def endpoints_ssh_key(app: App) -> None:
-    """Create this home's SSH client key if missing (encrypted) and print its public key line."""
+    """Create this home's SSH client key if missing (encrypted) and print its public key line.
+
+    The line ends with our party id (`ssh-ed25519 AAAA... LA:919`), so a partner pastes it as it
+    is into the authorized_keys file of `laxchange serve-sftp --authorized-keys` (which knows
+    whose key it is from that comment) or of OpenSSH (which ignores it).
+    """
     app.home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     line = ensure_ssh_identity(app.home, default_passphrase_source())
-    app.emit({"public_key": line, "path": str(app.home.ssh_client_key)}, line)
+    store = KeyStore(app.home)
+    party = store.ring().party if store.exists() else None
+    entry = authorized_keys_line(line, party) if party else line
+    if party is None:
+        app.warn("laxchange: warning: this home has no party id yet (`laxchange init`): for `serve-sftp "
+                 "--authorized-keys`, the partner ends the line with our party id instead of 'laxchange'")
+    app.emit({"public_key": entry, "party": party, "path": str(app.home.ssh_client_key)}, entry)

@@ -432,11 +432,12 @@ class Party:
         return outcome
 
     # -- housekeeping -----------------------------------------------------------------------
-    def prune_keys(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
+    def prune_keys(self, *, dry_run: bool = False, run_lock_held: bool = False) -> list[dict[str, Any]]:
         """Destroy our retired private keys (`KeyStore.prune`), each with a `key.destroyed` audit entry.
 
         The explicit step (`laxchange keys prune`, or the nightly run's housekeeping): no other
-        command destroys a key. Returns what was (with `dry_run`, would be) destroyed.
+        command destroys a key. Returns what was (with `dry_run`, would be) destroyed. It takes
+        the home's run lock, unless the caller holds it already (`run_lock_held`: the nightly run).
         """
         if dry_run:
             return self.keystore.prunable()
@@ -445,7 +446,7 @@ class Party:
             self.ledger.note("key.destroyed", entry)
             log_event(_log, "key.destroyed", kid=entry.get("kid"), use=entry.get("use"))
 
-        return self.keystore.prune(record=record)
+        return self.keystore.prune(record=record, run_lock_held=run_lock_held)
 
 
 def _log_sent(result: PartyResult, manifests: dict[str, package.Manifest | None]) -> None:

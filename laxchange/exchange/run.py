@@ -191,7 +191,7 @@ def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
                                    "expires": t.expires})
             log_event(_log, "run.expired", transfer_id=t.transfer_id, party=t.party)
     try:
-        report.keys_pruned = party.prune_keys()
+        report.keys_pruned = party.prune_keys(run_lock_held=True)
     except LaxError as exc:
         report.failures.append(Failure("keys-prune", party.keystore.ring().party, exc))
     report.keys_expiring = [{"kid": k.kid, "use": k.use, "alg": k.alg, "not_after": k.not_after}

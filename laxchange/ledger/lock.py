@@ -6,8 +6,10 @@ taking it: there is no PID file to go stale and no guessing from timestamps. The
 holder's pid, host and start time only so that a refused run can say who holds it. It holds
 no personal data.
 
-The lock guards the nightly run's sequence of steps; it does not replace the ledger's own
-transactions, which keep `open` and `import` run by hand safe at the same time.
+The lock guards the nightly run's sequence of steps, `import` and `receipt`, and every change
+to our keys (`KeyStore`: rotate, revoke, prune, a new passphrase), which the run signs with and
+prunes; it does not replace the ledger's own transactions, which keep `open` and `import` run by
+hand safe at the same time.
 """
 
 from __future__ import annotations

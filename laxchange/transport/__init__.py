@@ -3,7 +3,13 @@
 from laxchange.transport.base import Listing, Progress, RemoteFile, Transport, check_name, name_problem
 from laxchange.transport.endpoints import Endpoint, EndpointResolver, StaticEndpoints, parse_url
 from laxchange.transport.hostkeys import fingerprint, verify_host_key
-from laxchange.transport.identity import create_ssh_identity, ensure_ssh_identity, identity_loader, load_ssh_identity
+from laxchange.transport.identity import (
+    authorized_keys_line,
+    create_ssh_identity,
+    ensure_ssh_identity,
+    identity_loader,
+    load_ssh_identity,
+)
 from laxchange.transport.local import LocalFolderTransport
 from laxchange.transport.ops import (
     PROCESSED,
@@ -37,6 +43,7 @@ __all__ = [
     "SftpTransport",
     "StaticEndpoints",
     "Transport",
+    "authorized_keys_line",
     "check_endpoint",
     "check_name",
     "collect",

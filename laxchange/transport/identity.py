@@ -19,14 +19,25 @@ from laxchange.errors import ConfigError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
 
-__all__ = ["create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity", "public_line",
-           "reencrypt_ssh_identity", "ssh_identity_fingerprint"]
+__all__ = ["authorized_keys_line", "create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity",
+           "public_line", "reencrypt_ssh_identity", "ssh_identity_fingerprint"]
 
 IdentityLoader = Callable[[], paramiko.PKey]
 
 
 def public_line(key: paramiko.PKey, comment: str = "laxchange") -> str:
     return f"{key.get_name()} {key.get_base64()} {comment}"
+
+
+def authorized_keys_line(line: str, party: str) -> str:
+    """An OpenSSH public key line with `party` as its comment: `ssh-ed25519 AAAA... LA:919`.
+
+    `serve-sftp --authorized-keys` knows whose key a line is only from its comment, and OpenSSH
+    ignores the comment, so this one form pastes into either server's authorized_keys."""
+    parts = line.split()
+    if len(parts) < 2:
+        raise ValueError(f"not an OpenSSH public key line: {line[:40]!r}")
+    return f"{parts[0]} {parts[1]} {party}"
 
 
 def create_ssh_identity(path: Path, passphrase: bytes | None, comment: str = "laxchange", *,

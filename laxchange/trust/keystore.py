@@ -26,7 +26,8 @@ import datetime as dt
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from laxchange._util.private import check_private_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.home import Home, load_home_file
+from laxchange.ledger.lock import RunLock
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity, reencrypt_ssh_identity, ssh_identity_fingerprint
@@ -412,6 +414,21 @@ class KeyStore:
     def exists(self) -> bool:
         return self.home.initialised()
 
+    @contextmanager
+    def _exclusive(self, *, held: bool = False) -> Iterator[None]:
+        """Hold the home's run lock while our keys change (rotate, revoke, prune, a new passphrase),
+        so that they never race the nightly run, which signs with them and prunes them, or each
+        other: a second one is refused at once (`run.locked`, exit 5), as a second run is. The
+        keyring is read again under the lock. A home without keys is refused before anything is
+        created."""
+        self.ring()
+        if held:
+            yield
+            return
+        with RunLock(self.home.run_lock, clock=self.clock):
+            self._ring = None
+            yield
+
     def ring(self) -> Keyring:
         if self._ring is None:
             self.home.require("initialised")
@@ -609,30 +626,31 @@ class KeyStore:
 
         Old decryption keys move to archive/ (they keep opening old packages); old signing keys
         stay for the overlap (to co-sign the card); `prune` destroys them once it has ended."""
-        ring = self.ring()
-        now = self.clock.now()
-        end = now + dt.timedelta(days=validity_days)
-        overlap_end = now + dt.timedelta(days=overlap_days)
-        new: list[KeyInfo] = []
-        current_enc = ring.keys_valid_at(now, ENCRYPTION)
-        enc_alg = encryption_alg or (current_enc[0].alg if current_enc else ALG_HYBRID)
-        if enc_alg not in ENCRYPTION_ALGS:
-            raise UsageError(f"unknown encryption algorithm {enc_alg}", code="alg.unknown")
-        new.append(self._new_key(ENCRYPTION, enc_alg, now, end))
-        for alg in ring.required_signature_algorithms:
-            new.append(self._new_key(SIGNING, alg, now, end))
-        updated = []
-        for k in ring.keys:
-            if k.revoked_at is None and k.valid_at(now):
-                na = k.not_after
-                if na is None or timefmt.parse(na) > overlap_end:
-                    k = replace(k, not_after=timefmt.fmt(overlap_end))
-                if k.use == ENCRYPTION:
-                    self._archive(k.kid)
-            updated.append(k)
-        ring.keys = updated + new
-        self._save(ring)
-        return new
+        with self._exclusive():
+            ring = self.ring()
+            now = self.clock.now()
+            end = now + dt.timedelta(days=validity_days)
+            overlap_end = now + dt.timedelta(days=overlap_days)
+            new: list[KeyInfo] = []
+            current_enc = ring.keys_valid_at(now, ENCRYPTION)
+            enc_alg = encryption_alg or (current_enc[0].alg if current_enc else ALG_HYBRID)
+            if enc_alg not in ENCRYPTION_ALGS:
+                raise UsageError(f"unknown encryption algorithm {enc_alg}", code="alg.unknown")
+            new.append(self._new_key(ENCRYPTION, enc_alg, now, end))
+            for alg in ring.required_signature_algorithms:
+                new.append(self._new_key(SIGNING, alg, now, end))
+            updated = []
+            for k in ring.keys:
+                if k.revoked_at is None and k.valid_at(now):
+                    na = k.not_after
+                    if na is None or timefmt.parse(na) > overlap_end:
+                        k = replace(k, not_after=timefmt.fmt(overlap_end))
+                    if k.use == ENCRYPTION:
+                        self._archive(k.kid)
+                updated.append(k)
+            ring.keys = updated + new
+            self._save(ring)
+            return new
 
     def _archive(self, kid: str) -> None:
         """Keep a retired private decryption key: it still opens old packages.
@@ -716,22 +734,24 @@ class KeyStore:
                         "reason": "retired"})
         return out
 
-    def prune(self, at: dt.datetime | None = None,
-              record: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    def prune(self, at: dt.datetime | None = None, record: Callable[[dict[str, Any]], None] | None = None, *,
+              run_lock_held: bool = False) -> list[dict[str, Any]]:
         """Destroy the private halves listed by `prunable` and return them.
 
         `record(entry)` is called before each file is deleted (the Party writes the audit entry
-        there); if it raises, that key and the rest are left as they are."""
-        gone = []
-        for entry in self.prunable(at):
-            if record is not None:
-                record(entry)
-            if entry["use"] == SSH:
-                self._destroy_previous_ssh()
-            else:
-                self._destroy(entry["kid"])
-            gone.append(entry)
-        return gone
+        there); if it raises, that key and the rest are left as they are. `run_lock_held`: the
+        caller (the nightly run) holds the home's run lock already."""
+        with self._exclusive(held=run_lock_held):
+            gone = []
+            for entry in self.prunable(at):
+                if record is not None:
+                    record(entry)
+                if entry["use"] == SSH:
+                    self._destroy_previous_ssh()
+                else:
+                    self._destroy(entry["kid"])
+                gone.append(entry)
+            return gone
 
     def _destroy_previous_ssh(self) -> None:
         prev = self.previous_ssh_key
@@ -751,17 +771,19 @@ class KeyStore:
         if not reason or not reason.strip():
             raise UsageError("a revocation reason is required", code="reason.missing",
                              hint='--reason "key-compromise" or "superseded"')
-        ring = self.ring()
-        info = ring.find_key(kid)
-        if info is None:
-            raise UsageError(f"no key with id {kid}", code="key.unknown", hint="`laxchange keys list` shows key ids")
-        if info.revoked_at is not None:
-            raise UsageError(f"key {kid} was already revoked at {info.revoked_at}", code="key.revoked")
-        new = replace(info, revoked_at=timefmt.fmt(at or self.clock.now()), revocation_reason=reason.strip())
-        ring.keys = [new if k.kid == kid else k for k in ring.keys]
-        self._archive(kid)
-        self._save(ring)
-        return new
+        with self._exclusive():
+            ring = self.ring()
+            info = ring.find_key(kid)
+            if info is None:
+                raise UsageError(f"no key with id {kid}", code="key.unknown",
+                                 hint="`laxchange keys list` shows key ids")
+            if info.revoked_at is not None:
+                raise UsageError(f"key {kid} was already revoked at {info.revoked_at}", code="key.revoked")
+            new = replace(info, revoked_at=timefmt.fmt(at or self.clock.now()), revocation_reason=reason.strip())
+            ring.keys = [new if k.kid == kid else k for k in ring.keys]
+            self._archive(kid)
+            self._save(ring)
+            return new
 
     # --- the SSH client key -----------------------------------------------------------------
 
@@ -779,37 +801,38 @@ class KeyStore:
         keeps a working key on disk at every step: the new key is written beside the current
         one, the current one copied to `.previous`, the keyring saved, and only then is the new
         key renamed into place."""
-        ring = self.ring()
-        current = self.home.ssh_client_key
-        prev = self.previous_ssh_key
-        if ring.ssh_previous_public_key is not None or prev.exists():
-            until = ring.ssh_previous_until or "?"
-            raise ConfigError(f"the previous SSH client key is kept until {until} (its overlap)",
-                              code="ssh-key.overlap",
-                              hint=f"run `laxchange keys prune` after {until} (it destroys the previous key), "
-                                   "then rotate again")
-        check_private_file(current, what="SSH client key", kind="ssh-key",
-                           missing_hint="restore it from backup, or run `laxchange endpoints ssh-key`")
-        secret = self._get_pass("unlock the private keys")
-        if reencrypt_ssh_identity(current.read_bytes(), secret, secret, kdf_rounds=self.ssh_kdf_rounds) is None:
-            self._pass = None
-            raise ConfigError(f"wrong passphrase for the SSH client key {current}", code="passphrase.wrong",
-                              hint=self._wrong_pass_hint())
-        now = self.clock.now()
-        nxt = current.with_name(current.name + ".next")
-        line = create_ssh_identity(nxt, secret, f"laxchange-{ring.party.replace(':', '-')}",
-                                   kdf_rounds=self.ssh_kdf_rounds, overwrite=True)
-        jsonio.write_atomic(prev, current.read_bytes(), mode=0o600)
-        old_pub = current.with_name(current.name + ".pub")
-        if old_pub.exists():
-            jsonio.write_atomic(prev.with_name(prev.name + ".pub"), old_pub.read_bytes(), mode=0o644)
-        ring.ssh_previous_public_key = ring.ssh_public_key
-        ring.ssh_previous_until = timefmt.fmt(now + dt.timedelta(days=overlap_days))
-        ring.ssh_public_key = line
-        self._save(ring)
-        os.replace(nxt.with_name(nxt.name + ".pub"), old_pub)
-        os.replace(nxt, current)
-        return line
+        with self._exclusive():
+            ring = self.ring()
+            current = self.home.ssh_client_key
+            prev = self.previous_ssh_key
+            if ring.ssh_previous_public_key is not None or prev.exists():
+                until = ring.ssh_previous_until or "?"
+                raise ConfigError(f"the previous SSH client key is kept until {until} (its overlap)",
+                                  code="ssh-key.overlap",
+                                  hint=f"run `laxchange keys prune` after {until} (it destroys the previous key), "
+                                       "then rotate again")
+            check_private_file(current, what="SSH client key", kind="ssh-key",
+                               missing_hint="restore it from backup, or run `laxchange endpoints ssh-key`")
+            secret = self._get_pass("unlock the private keys")
+            if reencrypt_ssh_identity(current.read_bytes(), secret, secret, kdf_rounds=self.ssh_kdf_rounds) is None:
+                self._pass = None
+                raise ConfigError(f"wrong passphrase for the SSH client key {current}", code="passphrase.wrong",
+                                  hint=self._wrong_pass_hint())
+            now = self.clock.now()
+            nxt = current.with_name(current.name + ".next")
+            line = create_ssh_identity(nxt, secret, f"laxchange-{ring.party.replace(':', '-')}",
+                                       kdf_rounds=self.ssh_kdf_rounds, overwrite=True)
+            jsonio.write_atomic(prev, current.read_bytes(), mode=0o600)
+            old_pub = current.with_name(current.name + ".pub")
+            if old_pub.exists():
+                jsonio.write_atomic(prev.with_name(prev.name + ".pub"), old_pub.read_bytes(), mode=0o644)
+            ring.ssh_previous_public_key = ring.ssh_public_key
+            ring.ssh_previous_until = timefmt.fmt(now + dt.timedelta(days=overlap_days))
+            ring.ssh_public_key = line
+            self._save(ring)
+            os.replace(nxt.with_name(nxt.name + ".pub"), old_pub)
+            os.replace(nxt, current)
+            return line
 
     # --- the passphrase ------------------------------------------------------------------
 
@@ -865,27 +888,28 @@ class KeyStore:
         if new == old:
             raise UsageError("the new passphrase is the same as the old one", code="passphrase.unchanged",
                              hint="choose a different passphrase")
-        plan: list[tuple[Path, bytes]] = []
-        files = self.private_files()
-        for path in files:
-            _check_private_file(path)
-            data = path.read_bytes()
-            rewritten = self._reencrypt(path, data, old, new)
-            if rewritten is None:
-                if self._reencrypt(path, data, new, new) is None:
-                    self._pass = None
-                    raise ConfigError(f"the passphrase does not open {path.relative_to(self.home.root)}; "
-                                      "nothing was changed", code="passphrase.wrong", hint=self._wrong_pass_hint())
-                continue  # already under the new passphrase (an interrupted run)
-            plan.append((path, rewritten))
-        if plan:
-            jsonio.write_atomic(self.passphrase_marker,
-                                jsonio.dumps_pretty({"started": timefmt.fmt(self.clock.now())}).encode("utf-8"))
-        for path, data in plan:
-            _rewrite(path, data)
-        self.passphrase_marker.unlink(missing_ok=True)
-        self._pass = new
-        return {"files": len(files), "changed": len(plan)}
+        with self._exclusive():
+            plan: list[tuple[Path, bytes]] = []
+            files = self.private_files()
+            for path in files:
+                _check_private_file(path)
+                data = path.read_bytes()
+                rewritten = self._reencrypt(path, data, old, new)
+                if rewritten is None:
+                    if self._reencrypt(path, data, new, new) is None:
+                        self._pass = None
+                        raise ConfigError(f"the passphrase does not open {path.relative_to(self.home.root)}; "
+                                          "nothing was changed", code="passphrase.wrong", hint=self._wrong_pass_hint())
+                    continue  # already under the new passphrase (an interrupted run)
+                plan.append((path, rewritten))
+            if plan:
+                jsonio.write_atomic(self.passphrase_marker,
+                                    jsonio.dumps_pretty({"started": timefmt.fmt(self.clock.now())}).encode("utf-8"))
+            for path, data in plan:
+                _rewrite(path, data)
+            self.passphrase_marker.unlink(missing_ok=True)
+            self._pass = new
+            return {"files": len(files), "changed": len(plan)}
 
     def _reencrypt(self, path: Path, data: bytes, old: bytes, new: bytes) -> bytes | None:
         """`data` (the file at `path`) encrypted under `new`, or None if `old` does not open it."""

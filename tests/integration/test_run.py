@@ -227,3 +227,16 @@ def test_a_second_run_while_one_holds_the_lock_is_refused(homes: tuple[Party, Pa
         assert json.loads(r.stdout)["error"] == "run.locked"
     assert _state(a, tid) == "queued", "the refused run did nothing"
     assert _run(a)["sent"], "the lock is free again"
+
+
+def test_the_run_prunes_retired_keys_under_the_lock_it_holds(homes: tuple[Party, Party, Path, str]) -> None:
+    """Housekeeping destroys a signing key past its rotation's overlap; `keys prune` takes the run
+    lock, so the run, which already holds it, must prune without taking it again."""
+    a, _b, _server, _ = homes
+    assert lax(a, "keys", "rotate", "--overlap-days", "0", "--kdf-work-factor", "10").exit_code == 0
+    waiting = json.loads(lax(a, "--json", "keys", "prune", "--dry-run").stdout)["destroyed"]
+    assert waiting
+    report = _run(a)
+    assert report["failures"] == []
+    assert [k["kid"] for k in report["keys_pruned"]] == [k["kid"] for k in waiting]
+    assert json.loads(lax(a, "--json", "keys", "prune", "--dry-run").stdout)["destroyed"] == []

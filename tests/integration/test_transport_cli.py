@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paramiko
@@ -32,7 +34,7 @@ def _home_with_key(tmp: Path, name: str, sshd: Sshd) -> Path:
     home = tmp / name
     r = lax(home, "endpoints", "ssh-key")
     assert r.exit_code == 0, r.output
-    line = r.output.strip()
+    line = r.stdout.strip()  # stderr says this home has no party id yet
     assert line.startswith("ssh-ed25519 ")
     with sshd.authorized.open("a") as fh:
         fh.write(line + "\n")
@@ -156,18 +158,13 @@ def test_local_folder_endpoint_end_to_end(tmp_path: Path) -> None:
     assert os.listdir(drop) == []
 
 
-def test_serve_sftp_command(tmp_path: Path) -> None:
-    """Issue 10: serve-sftp creates the folders it serves (0700), logs connections, logins and
-    file operations (names only, never content) to --log-file, and confines each key's party."""
-    client = keygen(tmp_path / "client")
-    auth = tmp_path / "authorized_keys"
-    auth.write_text(" ".join(Path(str(client) + ".pub").read_text().split()[:2]) + " LA:919\n")
-    root = tmp_path / "root"
-    log_file = tmp_path / "sftpd.log"
-    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "serve-sftp", "--root", str(root), "--port", "0",
-                             "--drop-folder", "inbox=URN:123456", "--drop-folder", "mine=LA:919",
-                             "--authorized-keys", str(auth), "--host-key", str(tmp_path / "hostkey"),
-                             "--log-file", str(log_file)],
+@contextmanager
+def _serve_sftp(tmp_path: Path, auth: Path, *folders: str, log_file: Path) -> Iterator[tuple[str, str]]:
+    """`laxchange serve-sftp` as an operator starts it, under tmp_path/root: yields (port, host-key fingerprint)."""
+    args = [arg for folder in folders for arg in ("--drop-folder", folder)]
+    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "serve-sftp", "--root", str(tmp_path / "root"),
+                             "--port", "0", *args, "--authorized-keys", str(auth),
+                             "--host-key", str(tmp_path / "hostkey"), "--log-file", str(log_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -177,10 +174,25 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
         assert m, first + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
         fpr = second.split()[-1]
         assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", fpr)
+        yield m.group(1), fpr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_sftp_command(tmp_path: Path) -> None:
+    """Issue 10: serve-sftp creates the folders it serves (0700), logs connections, logins and
+    file operations (names only, never content) to --log-file, and confines each key's party."""
+    client = keygen(tmp_path / "client")
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(" ".join(Path(str(client) + ".pub").read_text().split()[:2]) + " LA:919\n")
+    root = tmp_path / "root"
+    log_file = tmp_path / "sftpd.log"
+    with _serve_sftp(tmp_path, auth, "inbox=URN:123456", "mine=LA:919", log_file=log_file) as (port, fpr):
         for d in (root, root / "inbox", root / "mine"):
             assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
         home = tmp_path / "h"
-        lax(home, "endpoints", "add", "URN:123456", f"sftp://any@127.0.0.1:{m.group(1)}/inbox",
+        lax(home, "endpoints", "add", "URN:123456", f"sftp://any@127.0.0.1:{port}/inbox",
             "--host-key-fingerprint", fpr, "--identity", str(client))
         pkg = tmp_path / "p.lax"
         pkg.write_bytes(b"via embedded server")
@@ -190,18 +202,15 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
         assert (root / "inbox" / "LA_919" / "p.lax").read_bytes() == b"via embedded server"
         assert stat.S_IMODE((root / "inbox" / "LA_919").stat().st_mode) == 0o700
         # a folder nobody serves is refused, and the error names the path
-        lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{m.group(1)}/elsewhere",
+        lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{port}/elsewhere",
             "--host-key-fingerprint", fpr, "--identity", str(client))
         r = lax(home, "send", str(pkg), "--to", "LA:2")
         assert r.exit_code == 4 and "/elsewhere" in r.output, r.output
         # A URL that climbs out is refused when it is added (issue 10); the server's own
         # confinement of `..` is tested in tests/failure (ChrootSftp).
-        escape = lax(home, "endpoints", "add", "LA:3", f"sftp://any@127.0.0.1:{m.group(1)}/../..",
+        escape = lax(home, "endpoints", "add", "LA:3", f"sftp://any@127.0.0.1:{port}/../..",
                      "--host-key-fingerprint", fpr, "--identity", str(client))
         assert escape.exit_code == 2 and "'..'" in escape.output, escape.output
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
     text = log_file.read_text()
     assert re.search(r"conn #1 from 127\.0\.0\.1:\d+", text), text
@@ -209,6 +218,42 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     assert re.search(r"LA:919 posix-rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
     assert "LA:919 stat /elsewhere/p.lax (not a folder it may use): refused" in text, text
     assert "via embedded server" not in text
+
+
+def test_the_ssh_key_line_works_as_it_is_in_serve_sftp_authorized_keys(tmp_path: Path) -> None:
+    """`endpoints ssh-key` ends its line with our party id, the comment serve-sftp reads as whose key it is:
+    the line pasted as it is lets the council deliver into its own folder of the school's drop folder."""
+    home = tmp_path / "council"
+    made = lax(home, "init", "--party", "LA:887", "--name", "Example Council (fictional)", "--kdf-work-factor", "10")
+    assert made.exit_code == 0, made.output
+    r = lax(home, "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    line = r.stdout.strip()
+    kind, blob, comment = line.split()
+    assert comment == "LA:887" and r.stderr == ""
+    assert [kind, blob] == (home / "keys" / "ssh_ed25519.pub").read_text().split()[:2]
+    as_json = json.loads(lax(home, "--json", "endpoints", "ssh-key").stdout)
+    assert as_json["public_key"] == line and as_json["party"] == "LA:887"
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(line + "\n")
+    log_file = tmp_path / "sftpd.log"
+    with _serve_sftp(tmp_path, auth, "inbox=URN:123456", log_file=log_file) as (port, fpr):
+        added = lax(home, "endpoints", "add", "URN:123456", f"sftp://school@127.0.0.1:{port}/inbox",
+                    "--host-key-fingerprint", fpr)
+        assert added.exit_code == 0, added.output
+        pkg = tmp_path / "p.lax"
+        pkg.write_bytes(b"sent with the key line as printed")
+        sent = lax(home, "send", str(pkg), "--to", "URN:123456")
+        assert sent.exit_code == 0, sent.output
+    assert (tmp_path / "root" / "inbox" / "LA_887" / "p.lax").read_bytes() == b"sent with the key line as printed"
+    assert "authenticated as LA:887" in log_file.read_text()
+
+
+def test_ssh_key_of_a_home_without_a_party_says_what_to_put_at_the_end(tmp_path: Path) -> None:
+    r = lax(tmp_path / "h", "endpoints", "ssh-key")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.strip().split()[2] == "laxchange"
+    assert "no party id yet" in r.stderr and "serve-sftp" in r.stderr
 
 
 def test_serve_sftp_refuses_a_key_without_a_party_id(tmp_path: Path) -> None:

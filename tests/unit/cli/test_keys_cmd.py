@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from laxchange.home import Home
+from laxchange.ledger.lock import RunLock, RunLocked
 from tests.support.parties import PASSPHRASE
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode(), "LAXCHANGE_PASSPHRASE_FILE": ""}
@@ -78,3 +81,38 @@ def test_keys_rotate_ssh_and_keys_passphrase(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     r = run("--home", str(home), "--json", "keys", "export-card")
     assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "passphrase.wrong"
+
+
+def _keys_dir(home: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(home)): p.read_bytes() for p in sorted((home / "keys").rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("command", [
+    ["keys", "passphrase", "--kdf-work-factor", "10"],
+    ["keys", "rotate", "--kdf-work-factor", "10"],
+    ["keys", "rotate", "--ssh"],
+    ["keys", "revoke", "KID", "--reason", "superseded"],
+    ["keys", "prune"],
+])
+def test_key_changes_are_refused_while_a_run_holds_the_lock(tmp_path: Path,
+                                                            command: list[str]) -> None:
+    """The nightly run signs with our keys and prunes them: a key change while it holds the home's
+    run lock is refused at once, exit 5 with the message a second `run` gets, and changes nothing."""
+    home = tmp_path / "h"
+    _init(home)
+    assert run("--home", str(home), "keys", "rotate", "--overlap-days", "0", "--kdf-work-factor", "10").exit_code == 0
+    ring = json.loads((home / "keys" / "keyring.json").read_text())
+    args = [a if a != "KID" else ring["keys"][-1]["kid"] for a in command]
+    env = {"LAXCHANGE_NEW_PASSPHRASE": "another test passphrase"}
+    assert json.loads(run("--home", str(home), "--json", "keys", "prune", "--dry-run").stdout)["destroyed"]
+    before = _keys_dir(home)
+    with RunLock(Home(home).run_lock):
+        r = run("--home", str(home), *args, env=env)
+        assert r.exit_code == RunLocked.exit_code == 5, r.output
+        assert "another laxchange run holds" in r.output and "wait for it to finish" in r.output
+        r = run("--home", str(home), "--json", *args, env=env)
+        assert json.loads(r.stdout)["error"] == "run.locked"
+        assert _keys_dir(home) == before
+    r = run("--home", str(home), *args, env=env)
+    assert r.exit_code == 0, r.output
+    assert _keys_dir(home) != before, "with the lock free, the same command changes the keys"

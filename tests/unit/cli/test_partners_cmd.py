@@ -97,3 +97,37 @@ def test_partners_history_text_and_json(tmp_path: Path) -> None:
     r = run(clock, school, "partners", "show", "LA:919")
     assert r.exit_code == 5 and "partners history LA:919" in r.output
     assert dt.timedelta(days=2) == clock.now() - T0
+
+
+def test_partners_show_prints_the_partners_ssh_key_line_for_authorized_keys(tmp_path: Path) -> None:
+    """The text output has the line to paste into our server's authorized_keys (serve-sftp reads the party
+    from its comment), the same line `endpoints ssh-key` prints in the partner's home; during an SSH key
+    rotation, the previous key's line too, with the date until which it is needed."""
+    from laxchange.transport.server import read_authorized_keys
+
+    clock = FixedClock(T0)
+    la, school = tmp_path / "la", tmp_path / "school"
+    for home, party, name in ((la, "LA:919", "Example Council"), (school, "URN:123456", "Example School")):
+        assert run(clock, home, "init", "--party", party, "--name", name, "--kdf-work-factor", "10").exit_code == 0
+    card = tmp_path / "card.json"
+    fpr = json.loads(run(clock, la, "--json", "keys", "export-card", "-o", str(card)).output)["fingerprint"]
+    assert run(clock, school, "partners", "add", str(card), "--fingerprint", fpr).exit_code == 0
+    theirs = run(clock, la, "endpoints", "ssh-key").output.strip()
+    assert theirs.endswith(" LA:919")
+    r = run(clock, school, "partners", "show", "LA:919")
+    assert r.exit_code == 0, r.output
+    assert f"\nSSH key: {theirs}\n" in r.output and "previous" not in r.output
+    clock.advance(days=1)
+    assert run(clock, la, "keys", "rotate", "--ssh").exit_code == 0
+    assert run(clock, la, "keys", "export-card", "-o", str(card)).exit_code == 0
+    assert run(clock, school, "partners", "add", str(card)).exit_code == 0
+    new = run(clock, la, "endpoints", "ssh-key").output.strip()
+    assert new != theirs
+    shown = run(clock, school, "partners", "show", "LA:919").output.splitlines()
+    assert f"SSH key: {new}" in shown
+    until = (T0 + dt.timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"SSH key, previous (keep its line too until {until}): {theirs}" in shown
+    auth = tmp_path / "authorized_keys"
+    auth.write_text("".join(line.rpartition(": ")[2] + "\n" for line in shown if line.startswith("SSH key")))
+    assert [(party, key.get_base64()) for party, key in read_authorized_keys(auth)] == [
+        ("LA:919", new.split()[1]), ("LA:919", theirs.split()[1])]
