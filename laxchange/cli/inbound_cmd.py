@@ -22,6 +22,7 @@ from laxchange.exchange.inbound import (
     send_applied,
 )
 from laxchange.render import render_record_html
+from laxchange.render.deadlines import ChildClocks
 
 
 def _item_line(app: App, i: ImportItem) -> str:
@@ -79,8 +80,10 @@ def import_cmd(ctx: click.Context, no_collect: bool, timeout: float, retries: in
     """Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."""
     app: App = ctx.obj
     with _party(app, timeout, retries) as me, app.progress() as bar:
-        report = import_inbox(me, collect=not no_collect,
-                              render=lambda record: render_record_html(record, clock=me.clock), progress=bar)
+        clocks = ChildClocks(me)  # the child's statutory clocks on its page
+        report = import_inbox(me, collect=not no_collect, progress=bar,
+                              render=lambda record: render_record_html(record, clock=me.clock,
+                                                                       deadlines=clocks(record)))
     data = report.to_dict()
     if app.json:
         app.write_json({"ok": report.ok, **data})

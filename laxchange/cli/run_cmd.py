@@ -14,6 +14,7 @@ from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, STAGES, run_nightly
 from laxchange.home import Home, json_object, load_home_file
+from laxchange.render.deadlines import ChildClocks
 
 #: config.json: {"run": {"uncollected_after_days": N}}
 CONFIG_KEY = "uncollected_after_days"
@@ -118,8 +119,10 @@ def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: 
         render.check_output(report_path, force=force, option="--report")  # before the run changes anything
     days = uncollected_after_days or _configured_days(app.home) or DEFAULT_UNCOLLECTED_AFTER.days
     with _party(app, timeout, retries) as me, app.progress(stages=len(STAGES)) as bar:
+        clocks = ChildClocks(me)  # the child's statutory clocks on its page
         report = run_nightly(me, collect=not no_collect, uncollected_after=dt.timedelta(days=days),
-                             render=lambda record: render.render_record_html(record, clock=me.clock),
+                             render=lambda record: render.render_record_html(record, clock=me.clock,
+                                                                             deadlines=clocks(record)),
                              on_stage=bar.stage, progress=bar)
     data = report.to_dict()
     html = write_report(app, report_path, data, force=force) if report_path is not None else None
