@@ -35,9 +35,7 @@ def lax(p: Party, *args: str) -> Result:
 
 @pytest.fixture
 def homes(tmp_path: Path) -> Iterator[tuple[Party, Party]]:
-    with two_homes(tmp_path) as w:
-        for p in (w.a, w.b):  # the fixture records' statutory clocks are long overdue
-            p.home.config_file.write_text(json.dumps({"deadlines": {"run_exit_on_overdue": False}}))
+    with two_homes(tmp_path, overdue_deadlines_fail_run=False) as w:
         yield w.a, w.b
 
 

@@ -40,9 +40,7 @@ def lax(p: Party, *args: str) -> Result:
 
 @pytest.fixture
 def homes(tmp_path: Path) -> Iterator[tuple[Party, Party, Path, str]]:
-    with two_homes(tmp_path) as w:
-        for p in (w.a, w.b):  # the fictional records' statutory clocks are long overdue: tests/integration/
-            p.home.config_file.write_text(json.dumps({"deadlines": {"run_exit_on_overdue": False}}))  # test_deadlines
+    with two_homes(tmp_path, overdue_deadlines_fail_run=False) as w:
         yield (w.a, w.b, w.root, w.fingerprint)
 
 

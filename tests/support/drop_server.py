@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,10 +38,16 @@ def ssh_key(p: Party) -> paramiko.PKey:
 
 
 @contextmanager
-def two_homes(tmp_path: Path) -> Iterator[TwoHomes]:
+def two_homes(tmp_path: Path, *, overdue_deadlines_fail_run: bool = True) -> Iterator[TwoHomes]:
+    """`overdue_deadlines_fail_run=False` writes config.json deadlines.run_exit_on_overdue false in both homes:
+    the fictional records' statutory clocks are long overdue (tests/integration/test_deadlines.py), which a
+    test about transfers does not want in its run's exit code."""
     clock = FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     a = make_party(tmp_path, A, "Example Council (fictional)", clock)
     b = make_party(tmp_path, B, "Example School (fictional)", clock)
+    if not overdue_deadlines_fail_run:
+        for p in (a, b):
+            p.home.config_file.write_text(json.dumps({"deadlines": {"run_exit_on_overdue": False}}))
     root = tmp_path / "server"
     access = ServerAccess.build([(A, ssh_key(a)), (B, ssh_key(b))], {"council": A, "school": B})
     server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
