@@ -172,12 +172,17 @@ class Case:
         return once
 
 
-def bench_pack_open(rounds: int, seconds: float) -> dict[str, Any]:
+CASES = [key + suffix for suffix in ("", "_mldsa") for key in SIZES]
+
+
+def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for mldsa in (False, True):
             for key, size in SIZES.items():
                 name = key + ("_mldsa" if mldsa else "")
+                if name not in cases:
+                    continue
                 case = Case(Path(tmp) / name, size, mldsa)
                 arms = [("primitives", case.primitives()), ("pack_open", case.pack_open())]
                 if key == "10k" and not mldsa:
@@ -300,6 +305,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=None, help="paired rounds (default 9, quick 5)")
     ap.add_argument("--only", choices=["pack", "stream", "rss"], action="append", default=None,
                     help="run only these parts (repeatable; default all)")
+    ap.add_argument("--case", choices=CASES, action="append", default=None,
+                    help="pack+open only these record sizes / signature sets (repeatable; default all)")
     ap.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child is not None:
@@ -313,7 +320,7 @@ def main() -> None:
     t0 = time.perf_counter()
     result: dict[str, Any] = {"bench": "package", "quick": args.quick, "rounds": rounds, "cpu": cpu}
     if "pack" in parts:
-        po = bench_pack_open(rounds, seconds)
+        po = bench_pack_open(rounds, seconds, args.case or CASES)
         result["pack_open"] = po
         for name, r in po.items():
             result[f"vs_primitives_{name}"] = r["vs_primitives"]["median"]

@@ -312,7 +312,7 @@ def pack(
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
     body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
     inner = dsse.sign(payload_type_for(name, version), body, signers)
-    head = jsonio.dumps_canonical(inner.to_dict()) + b"\n"
+    head = inner.to_json() + b"\n"
     if len(head) > MAX_STATEMENT_BYTES:
         raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")
     h = hashlib.sha256()
@@ -330,7 +330,7 @@ def pack(
         manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
                             [s.keyid for s in signers], enc_key.kid, f"age-v1/{enc_key.alg}", size, h.hexdigest())
         menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
-        prefix = FORMAT_LINE + jsonio.dumps_canonical(menv.to_dict()) + b"\n"
+        prefix = FORMAT_LINE + menv.to_json() + b"\n"
         spool.seek(0)
         if not isinstance(out, (str, os.PathLike)):  # i.e. target_dir is None: `out` is a stream
             out.write(prefix)
@@ -371,9 +371,11 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
                               "`laxchange validate FILE`")
     raw = _read_line(src, MAX_MANIFEST_BYTES, "manifest")
     try:
-        env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
-        if jsonio.dumps_canonical(env.to_dict()) != raw:
-            raise ValueError("manifest envelope is not canonical JSON")
+        env = dsse.parse_canonical(raw)
+        if env is None:  # not what laxchange writes: the general path says what is wrong
+            env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
+            if env.to_json() != raw:
+                raise ValueError("manifest envelope is not canonical JSON")
         if env.payload_type != MANIFEST_PAYLOAD_TYPE:
             raise ValueError(f"unexpected manifest payloadType {env.payload_type!r}")
         m = jsonio.loads_strict(env.payload, source="manifest payload", max_bytes=MAX_MANIFEST_BYTES)
@@ -621,8 +623,10 @@ def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now:
     line = plain.readline(MAX_STATEMENT_BYTES + 1)
     if not line.endswith(b"\n"):
         raise _reject("package.tampered", "the signed statement is truncated or too large")
+    raw = line[:-1]
     try:
-        env = dsse.parse(jsonio.loads_strict(line[:-1], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
+        env = dsse.parse_canonical(raw) or dsse.parse(
+            jsonio.loads_strict(raw, source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
     except (InvalidData, dsse.DSSEError) as exc:
         raise _reject("package.tampered",
                       f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
