@@ -37,6 +37,24 @@ def _read_full(src: IO[bytes], n: int) -> bytes:
     return bytes(buf)
 
 
+def _fill(src: IO[bytes], buf: bytearray) -> int:
+    """Read into `buf` until it is full or `src` ends; the number of bytes read. One copy, from
+    the source's buffer into ours (readinto), where read() would make a new object each time."""
+    readinto = getattr(src, "readinto", None)
+    if readinto is None:  # a minimal stream: read() only
+        data = _read_full(src, len(buf))
+        buf[:len(data)] = data
+        return len(data)
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
 def encrypt_stream(
     file_key: bytes,
     nonce: bytes,
@@ -51,19 +69,20 @@ def encrypt_stream(
         on_chunk(nonce)
     counter = 0
     total = 0
-    chunk = _read_full(src, CHUNK)
+    cur, nxt = bytearray(CHUNK), bytearray(CHUNK)  # the chunk being sealed, and the one after it
+    n = _fill(src, cur)
     while True:
-        nxt = _read_full(src, CHUNK) if len(chunk) == CHUNK else b""
-        last = not nxt
-        ct = aead.encrypt(_nonce(counter, last), chunk, None)
+        m = _fill(src, nxt) if n == CHUNK else 0  # a chunk is the last one if nothing follows it
+        last = not m
+        ct = aead.encrypt(_nonce(counter, last), cur if n == CHUNK else memoryview(cur)[:n], None)
         dst.write(ct)
         if on_chunk:
             on_chunk(ct)
-        total += len(chunk)
+        total += n
         if last:
             return total
         counter += 1
-        chunk = nxt
+        cur, nxt, n = nxt, cur, m
 
 
 def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
@@ -78,35 +97,46 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
     counter = 0
     total = 0
     size = CHUNK + TAG
+    cur, nxt = bytearray(size), bytearray(size)
+    n = _fill(src, cur)
     while True:
-        chunk = _read_full(src, size)
-        if len(chunk) < TAG:
-            if not chunk and counter > 0:
+        if n < TAG:
+            if not n and counter > 0:
                 raise PayloadError("payload truncated: the final chunk is missing")
             raise PayloadError("payload chunk missing or too short")
-        if len(chunk) < size:
-            last = True
+        chunk = memoryview(cur)[:n]
+        if n < size:  # a short chunk is the last one
             pt = _open(aead, counter, True, chunk)
-        else:
-            # A full-size chunk may be the final one: age tries "not last" first, then "last".
-            try:
-                pt = aead.decrypt(_nonce(counter, False), chunk, None)
-                last = False
-            except InvalidTag:
-                pt = _open(aead, counter, True, chunk)
-                last = True
-        if last and not pt and counter > 0:
-            raise PayloadError("empty final chunk after a full chunk")
-        dst.write(pt)
-        total += len(pt)
-        if last:
+            if not pt and counter > 0:
+                raise PayloadError("empty final chunk after a full chunk")
+            dst.write(pt)
+            total += len(pt)
             if src.read(1):
                 raise PayloadError("trailing data after the final payload chunk")
             return total
+        m = _fill(src, nxt)
+        # A full-size chunk may be the last one; age tries "not last" first, then "last". Knowing
+        # what follows, try the likely one first; the other is tried only to say what went wrong.
+        if not m:
+            try:
+                pt = aead.decrypt(_nonce(counter, True), chunk, None)
+            except InvalidTag:
+                dst.write(_open(aead, counter, False, chunk))
+                raise PayloadError("payload truncated: the final chunk is missing") from None
+            dst.write(pt)
+            return total + len(pt)
+        try:
+            pt = aead.decrypt(_nonce(counter, False), chunk, None)
+        except InvalidTag:
+            dst.write(_open(aead, counter, True, chunk))
+            raise PayloadError("trailing data after the final payload chunk") from None
+        dst.write(pt)
+        total += len(pt)
         counter += 1
+        cur, nxt, n = nxt, cur, m
 
 
-def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes) -> bytes:
+def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes | memoryview) -> bytes:
     try:
         return aead.decrypt(_nonce(counter, last), chunk, None)
     except InvalidTag:
