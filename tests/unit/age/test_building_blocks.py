@@ -13,13 +13,14 @@ import os
 import pytest
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from laxchange.age import format as age_format
-from laxchange.age import stream
+from laxchange.age import recipients, stream
 from laxchange.age.errors import AgeError, HeaderError, PayloadError
 
 CHUNK, TAG = stream.CHUNK, stream.TAG
@@ -183,3 +184,45 @@ def test_damaged_streams_fail_as_the_reference_does(size: int, at: int, how: str
     else:
         data = data[:at] + b"\x00" * 7 + data[at:]
     assert _outcome(stream.decrypt_stream, key, data) == _outcome(_reference_decrypt, key, data)
+
+
+def _zero_secret(secret: x25519.X25519PrivateKey, share: bytes) -> bool:
+    try:
+        return secret.exchange(x25519.X25519PublicKey.from_public_bytes(share)) == bytes(32)
+    except ValueError:  # OpenSSL refuses an all-zero result
+        return True
+
+
+def _refused(share: bytes) -> bool:
+    try:
+        recipients._refuse_low_order(share)
+    except HeaderError:
+        return True
+    return False
+
+
+def test_low_order_list_is_exactly_the_all_zero_inputs() -> None:
+    secret = x25519.X25519PrivateKey.generate()
+    p = 2**255 - 19
+    candidates = [*range(3000), *range(p - 3000, 2**255)]
+    for u in candidates:
+        share = u.to_bytes(32, "little")
+        high = share[:31] + bytes([share[31] | 0x80])
+        assert _refused(share) == _zero_secret(secret, share) == _refused(high), u
+    for share in recipients.LOW_ORDER_POINTS:
+        assert _zero_secret(secret, share)
+    for _ in range(2000):
+        share = os.urandom(32)
+        assert _refused(share) == _zero_secret(secret, share)
+
+
+def test_low_order_check_agrees_with_the_exchange_check() -> None:
+    secret = x25519.X25519PrivateKey.generate()
+    for share in [*recipients.LOW_ORDER_POINTS, os.urandom(32)]:
+        via_exchange = True
+        try:
+            recipients._x25519(secret, share)
+            via_exchange = False
+        except HeaderError:
+            pass
+        assert _refused(share) == via_exchange
