@@ -9,6 +9,9 @@ import re
 from dataclasses import dataclass, field
 from typing import IO
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from laxchange._util.b64 import decode_canonical
 from laxchange.age.errors import HeaderError, HMACError
 
@@ -43,16 +46,7 @@ def b64decode_canonical(text: str) -> bytes:
 
 
 def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
-    """HKDF-SHA-256 (RFC 5869), on hmac.digest: the same bytes as cryptography's HKDF, without
-    building its objects for the four 32-byte keys a file needs."""
-    if not 0 < length <= 255 * 32:
-        raise ValueError("HKDF-SHA-256 output length out of range")
-    prk = hmac.digest(salt or bytes(32), ikm, "sha256")
-    out, block = b"", b""
-    for i in range(1, -(-length // 32) + 1):
-        block = hmac.digest(prk, block + info + bytes([i]), "sha256")
-        out += block
-    return out[:length]
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
 
 
 @dataclass
