@@ -4,6 +4,10 @@ in the same rounds, reported as min / median / max over the rounds, never best-o
 `paired` runs every arm once per round, in an order that rotates from round to round (so an arm
 is not always the one that follows the slow one), each for about the same wall time. A ratio is
 taken inside each round, where both arms saw the same machine, and only then summarised.
+
+Each call is timed twice: wall-clock (what a user waits) and this thread's CPU time (what it
+costs when other jobs share the core: on these machines they often do, and then wall-clock
+ratios swing with whoever else is running). Both are reported.
 """
 
 from __future__ import annotations
@@ -42,21 +46,29 @@ def calls_for(fn: Callable[[], object], seconds: float, warmup: int = 3) -> int:
     return max(1, round(n * seconds / elapsed))
 
 
-def paired(arms: Sequence[Arm], *, rounds: int, seconds: float = 0.0, calls: int | None = None
-           ) -> dict[str, list[float]]:
-    """Seconds per call of each arm in each of `rounds` rounds (lists indexed by round).
+class Timings:
+    """Seconds per call of each arm in each round: `wall[name][round]`, `cpu[name][round]`."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.wall: dict[str, list[float]] = {n: [] for n in names}
+        self.cpu: dict[str, list[float]] = {n: [] for n in names}
+
+
+def paired(arms: Sequence[Arm], *, rounds: int, seconds: float = 0.0, calls: int | None = None) -> Timings:
+    """Time every arm in each of `rounds` rounds, rotating the order.
 
     Each arm makes `calls` calls a round, or as many as take about `seconds` (measured first)."""
     counts = {name: calls or calls_for(fn, seconds) for name, fn in arms}
-    out: dict[str, list[float]] = {name: [] for name, _ in arms}
+    out = Timings([name for name, _ in arms])
     for r in range(rounds):
         k = r % len(arms)
         for name, fn in [*arms[k:], *arms[:k]]:
             n = counts[name]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             for _ in range(n):
                 fn()
-            out[name].append((time.perf_counter() - t) / n)
+            out.cpu[name].append((time.thread_time() - c) / n)
+            out.wall[name].append((time.perf_counter() - t) / n)
     return out
 
 
