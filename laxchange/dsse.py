@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa
 
 from laxchange._util.b64 import decode_canonical
+from laxchange._util.b64 import encode as b64encode
 
 ED25519 = "ed25519"
 MLDSA65 = "ml-dsa-65"
@@ -35,7 +36,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 
 def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return b64encode(data).decode("ascii")
 
 
 def b64decode_strict(text: Any, what: str) -> bytes:
@@ -120,10 +121,9 @@ class Envelope:
     def to_json(self) -> bytes:
         """The canonical JSON of `to_dict()` (sorted keys, compact, UTF-8), written directly:
         base64 needs no JSON escaping, so the payload is encoded once and never scanned again."""
-        sigs = b",".join(b'{"keyid":%b,"sig":"%b"}' % (_json_str(k), binascii.b2a_base64(s, newline=False))
-                         for k, s in self.signatures)
+        sigs = b",".join(b'{"keyid":%b,"sig":"%b"}' % (_json_str(k), b64encode(s)) for k, s in self.signatures)
         return b'{"payload":"%b","payloadType":%b,"signatures":[%b]}' % (
-            binascii.b2a_base64(self.payload, newline=False), _json_str(self.payload_type), sigs)
+            b64encode(self.payload), _json_str(self.payload_type), sigs)
 
 
 def _json_str(text: str) -> bytes:
