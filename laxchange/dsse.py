@@ -150,17 +150,18 @@ _CANONICAL_TAIL = re.compile(rb'","payloadType":"(' + _PLAIN + rb'+)","signature
 _SIG_RE = re.compile(_SIG)
 
 
-def parse_canonical(raw: bytes) -> Envelope | None:
-    """The envelope whose canonical JSON (`Envelope.to_json`) is exactly `raw`, or None.
+def parse_canonical(raw: bytes, stop: int | None = None) -> Envelope | None:
+    """The envelope whose canonical JSON (`Envelope.to_json`) is exactly `raw[:stop]`, or None.
 
-    A fast path for reading what laxchange writes: the JSON is not parsed and the base64 not
-    re-encoded. It accepts only bytes that `parse` accepts, giving the same envelope; on None the
-    caller takes the general path (strict JSON, then `parse`), which accepts or refuses as before
-    and says why."""
+    A fast path for reading what laxchange writes: the JSON is not parsed, the base64 not
+    re-encoded and `raw` not copied. It accepts only bytes that `parse` accepts, giving the same
+    envelope; on None the caller takes the general path (strict JSON, then `parse`), which accepts
+    or refuses as before and says why."""
+    stop = len(raw) if stop is None else stop
     if not raw.startswith(_CANONICAL_HEAD):
         return None
-    end = raw.find(b'"', len(_CANONICAL_HEAD))
-    tail = _CANONICAL_TAIL.fullmatch(raw, end) if end > 0 else None
+    end = raw.find(b'"', len(_CANONICAL_HEAD), stop)
+    tail = _CANONICAL_TAIL.fullmatch(raw, end, stop) if end > 0 else None
     if tail is None:
         return None
     payload = decode_canonical(memoryview(raw)[len(_CANONICAL_HEAD):end])

@@ -25,16 +25,15 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import check_output, digest_stream, open_regular
+from laxchange._util.fs import Spool, check_output, digest_stream, open_regular
 from laxchange.clock import Clock, FixedClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
@@ -324,20 +323,22 @@ def pack(
         size += len(b)
 
     target_dir = Path(out).parent if isinstance(out, (str, os.PathLike)) else None
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(target_dir) if target_dir else None) as spool:
-        with io.BufferedReader(_Chain(head, att_paths, att), _COPY) as plain_in:
-            age.encrypt([enc_key.recipient()], plain_in, spool, random=random, on_bytes=count)
+    # The manifest (written first) commits to the encrypted payload's size and hash, so the
+    # payload is spooled: in memory up to _SPOOL, beyond that in a 0600 file next to the output.
+    with Spool(_SPOOL, dir=target_dir) as spool, _Chain(head, att_paths, att) as plain_in:
+        age.encrypt([enc_key.recipient()], plain_in, spool, random=random, on_bytes=count)
         manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
                             [s.keyid for s in signers], enc_key.kid, f"age-v1/{enc_key.alg}", size, h.hexdigest())
         menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
         prefix = FORMAT_LINE + menv.to_json() + b"\n"
-        spool.seek(0)
         if not isinstance(out, (str, os.PathLike)):  # i.e. target_dir is None: `out` is a stream
             out.write(prefix)
-            shutil.copyfileobj(spool, out, _COPY)
+            spool.copy_to(out)
             return PackResult(manifest, schema=f"{name}@{version}")
         path = Path(out)
-        _write_stream_atomic(path, prefix, spool)
+        with jsonio.open_atomic(path) as fh:
+            fh.write(prefix)
+            spool.copy_to(fh)
         return PackResult(manifest, path, f"{name}@{version}")
 
 
@@ -591,42 +592,68 @@ def open_package(
                           f"the package is encrypted to key {manifest.recipient_key_id}, "
                           "which is not one of ours", "ask the sender to refresh our card and send again") from None
         start = src.tell()
-        h = hashlib.sha256()
-        size = 0
-        while chunk := src.read(_COPY):
-            h.update(chunk)
-            size += len(chunk)
-            if size > manifest.payload_size:
-                break
-        if size != manifest.payload_size or h.hexdigest() != manifest.payload_sha256:
+        if not _payload_matches(src, manifest):
             raise _reject("package.tampered", "the encrypted payload does not match the manifest's size and SHA-256")
         src.seek(start)
         # Decrypted bytes beyond the in-memory spool go to an unlinked 0600 file in our own
         # home (not the shared /tmp) unless the caller names a directory.
         home = getattr(keystore, "home", None)
         wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(wd) if wd else None) as plain:
+        with Spool(_SPOOL, dir=wd) as spool:
             try:
-                age.decrypt([identity], src, plain)
+                age.decrypt([identity], src, spool)
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
-            plain.seek(0)
-            opened = _finish(plain, manifest, sender, ring.party, at, FixedClock(created) if archive else clock, out,
-                             attachments_dir, validate, overwrite)
+            opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
+                             out, attachments_dir, validate, overwrite)
             opened.warnings = warnings
             return opened
 
 
-def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
+def _payload_matches(src: BinaryIO, manifest: Manifest) -> bool:
+    """Do the bytes from here to the end have the manifest's size and SHA-256? (Reads at most one
+    buffer beyond the size the manifest gives.)"""
+    h = hashlib.sha256()
+    size = 0
+    chunks: Iterator[bytes | memoryview]
+    if hasattr(src, "readinto"):  # into one reused buffer, not a new object per read
+        view = memoryview(bytearray(_COPY))
+        chunks = (view[:n] for n in iter(lambda: src.readinto(view), 0))
+    else:
+        chunks = iter(lambda: src.read(_COPY), b"")
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+        if size > manifest.payload_size:
+            break
+    return size == manifest.payload_size and h.hexdigest() == manifest.payload_sha256
+
+
+def _statement_line(plain: Spool) -> tuple[bytes, int, BinaryIO]:
+    """(bytes, end, rest): the statement envelope is bytes[:end], and `rest` is positioned at the
+    attachments after its line. In memory, nothing is copied."""
+    data = plain.getvalue()
+    rest: BinaryIO
+    if data is not None:
+        end = data.find(b"\n", 0, MAX_STATEMENT_BYTES + 1)
+        rest = io.BytesIO(data)
+        rest.seek(end + 1)
+    else:
+        rest = plain.reader()
+        data = rest.readline(MAX_STATEMENT_BYTES + 1)
+        end = len(data) - 1 if data.endswith(b"\n") else -1
+    if end < 0:
+        raise _reject("package.tampered", "the signed statement is truncated or too large")
+    return data, end, rest
+
+
+def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
             validate: bool, overwrite: bool) -> Opened:
-    line = plain.readline(MAX_STATEMENT_BYTES + 1)
-    if not line.endswith(b"\n"):
-        raise _reject("package.tampered", "the signed statement is truncated or too large")
-    raw = line[:-1]
+    line, end, plain = _statement_line(spool)
     try:
-        env = dsse.parse_canonical(raw) or dsse.parse(
-            jsonio.loads_strict(raw, source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
+        env = dsse.parse_canonical(line, end) or dsse.parse(
+            jsonio.loads_strict(line[:end], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
     except (InvalidData, dsse.DSSEError) as exc:
         raise _reject("package.tampered",
                       f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None

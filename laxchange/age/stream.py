@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -17,6 +17,18 @@ NONCE_SIZE = 16
 _MAX_COUNTER = (1 << 88) - 1
 
 
+class Source(Protocol):
+    """Where plaintext comes from: anything with read() (readinto() is used when it has one)."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+
+class Sink(Protocol):
+    """Where output goes: anything with write()."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 def payload_key(file_key: bytes, nonce: bytes) -> bytes:
     return hkdf(file_key, nonce, b"payload")
 
@@ -27,7 +39,7 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _read_full(src: IO[bytes], n: int) -> bytes:
+def _read_full(src: Source, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         piece = src.read(n - len(buf))
@@ -37,7 +49,7 @@ def _read_full(src: IO[bytes], n: int) -> bytes:
     return bytes(buf)
 
 
-def _fill(src: IO[bytes], buf: bytearray) -> int:
+def _fill(src: Source, buf: bytearray) -> int:
     """Read into `buf` until it is full or `src` ends; the number of bytes read. One copy, from
     the source's buffer into ours (readinto), where read() would make a new object each time."""
     readinto = getattr(src, "readinto", None)
@@ -58,8 +70,8 @@ def _fill(src: IO[bytes], buf: bytearray) -> int:
 def encrypt_stream(
     file_key: bytes,
     nonce: bytes,
-    src: IO[bytes],
-    dst: IO[bytes],
+    src: Source,
+    dst: Sink,
     on_chunk: Callable[[bytes], None] | None = None,
 ) -> int:
     """Encrypt `src` to `dst` (nonce first). Returns the number of plaintext bytes."""
@@ -85,7 +97,7 @@ def encrypt_stream(
         cur, nxt, n = nxt, cur, m
 
 
-def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
+def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
     """Decrypt a STREAM payload from `src` into `dst`, releasing each chunk once authenticated.
 
     Raises PayloadError for truncation, trailing data, a missing final chunk or a bad tag.
