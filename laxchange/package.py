@@ -282,8 +282,9 @@ def pack(
     clock = clock or keystore.clock
     if isinstance(out, (str, os.PathLike)):
         check_output(out, inputs=attachments, overwrite=overwrite, what="package file")
-    known = sorted({sf.name for sf in schemastore.list_schemas()} - {"common"})
-    if schemastore.parse_ref(message_type)[0] not in known:
+    names = {sf.name for sf in schemastore.list_schemas()} - {"common"}
+    if schemastore.parse_ref(message_type)[0] not in names:
+        known = sorted(names)
         raise UsageError(f"unknown message type {message_type!r}", code="type.unknown",
                          hint=f"use one of: {', '.join(known)}")
     if not dt.timedelta(minutes=1) <= expires_in <= MAX_EXPIRES_IN:
@@ -472,7 +473,7 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
     that was valid when the package was created and has not been revoked since."""
     created = timefmt.parse(manifest.created)
     keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
-    good = dsse.verify(env, {kid: k.dsse_key() for kid, k in keys.items()})
+    good = dsse.verify(env, {kid: keys[kid].dsse_key() for kid, _ in env.signatures if kid in keys})
     if not good:
         raise _reject("package.bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
     for pk in good:
