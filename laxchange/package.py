@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -310,7 +309,7 @@ def pack(
     }
     # Compact, key order kept (not sorted): the receiver gets the record's members in the order
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
-    body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = jsonio.dumps_compact(statement)
     inner = dsse.sign(payload_type_for(name, version), body, signers)
     head = inner.to_json() + b"\n"
     if len(head) > MAX_STATEMENT_BYTES:
