@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support.paired import paired, pin_one_core, rate_ratios, rates, spread
 from laxchange import age, dsse, package, samples
-from laxchange._util import jsonio
+from laxchange._util import b64, jsonio
 from laxchange.home import Home
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, KeyStore
@@ -123,6 +123,22 @@ class Case:
         assert once().document == doc
         return once
 
+    def json_floor(self) -> Callable[[], object]:
+        """What Python must do besides the primitives whatever the code around it: JSON-encode the
+        statement, base64 it into the envelope and back, parse it strictly (duplicate keys refused).
+        Not a ceiling: a second reference, to show how much of the gap is JSON and how much the rest."""
+        statement = {"_type": package.STATEMENT_TYPE, "transfer_id": "0" * 32, "sender": "LA:919",
+                     "recipient": "URN:123456", "created": "2026-11-24T12:00:00Z", "expires": "2026-12-24T12:00:00Z",
+                     "schema": self.doc["schema"], "message_type": "pep-transfer", "schema_version": "1.0.0",
+                     "document": self.doc, "attachments": []}
+
+        def once() -> None:
+            body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            jsonio.loads_strict(b64.decode_canonical(b64.encode(body)) or b"", max_bytes=package.MAX_STATEMENT_BYTES)
+
+        once()
+        return once
+
     def _shape(self, buf: io.BytesIO) -> dict[str, int]:
         """The byte counts the primitives work on, read from a real package."""
         buf.seek(0)
@@ -184,7 +200,13 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                 if name not in cases:
                     continue
                 case = Case(Path(tmp) / name, size, mldsa)
-                arms = [("primitives", case.primitives()), ("pack_open", case.pack_open())]
+                prim, floor = case.primitives(), case.json_floor()
+
+                def prim_and_json(prim: Callable[[], object] = prim, floor: Callable[[], object] = floor) -> None:
+                    prim()
+                    floor()
+
+                arms = [("primitives", prim), ("pack_open", case.pack_open()), ("primitives_and_json", prim_and_json)]
                 if key == "10k" and not mldsa:
                     arms.append(("pack_open_validated", case.pack_open(validate=True)))
                 t = paired(arms, rounds=rounds, seconds=seconds)
@@ -195,6 +217,9 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                     "packs_per_s": rates(t.wall["pack_open"]), "primitives_per_s": rates(t.wall["primitives"]),
                     "vs_primitives": spread(vs),
                     "vs_primitives_cpu": spread(rate_ratios(t.cpu, "pack_open", "primitives")),
+                    "vs_primitives_and_json": spread(rate_ratios(t.wall, "pack_open", "primitives_and_json")),
+                    "primitives_and_json_vs_primitives": spread(rate_ratios(t.wall, "primitives_and_json",
+                                                                            "primitives")),
                     "goal": GOALS[key], "goal_met": spread(vs)["median"] >= GOALS[key],
                 }
                 if "pack_open_validated" in t.wall:
@@ -209,6 +234,10 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                       f"{res['packs_per_s']['median']:.0f}/s, primitives {res['primitives_per_s']['median']:.0f}/s, "
                       f"ratio min/median/max {v['min']:.2f}/{v['median']:.2f}/{v['max']:.2f} wall, "
                       f"{c['min']:.2f}/{c['median']:.2f}/{c['max']:.2f} CPU (goal {GOALS[key]})", flush=True)
+                j, f = res["vs_primitives_and_json"], res["primitives_and_json_vs_primitives"]
+                print(f"  vs primitives + the statement's JSON and base64: {j['min']:.2f}/{j['median']:.2f}/"
+                      f"{j['max']:.2f}; that reference alone vs the primitives {f['min']:.2f}/{f['median']:.2f}/"
+                      f"{f['max']:.2f}", flush=True)
                 if "with_validation_vs_without" in res:
                     w = res["with_validation_vs_without"]
                     print(f"  with validation on both sides: {res['packs_per_s_with_validation']['median']:.0f}/s, "
