@@ -141,17 +141,18 @@ class _Chain(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes of the current part (one copy, from it into the result)."""
         while self._parts or self._cur is not None:
             if self._cur is None:
                 nxt = self._parts.pop(0)
                 self._cur = nxt if isinstance(nxt, io.BytesIO) else _AsDescribed(*nxt)
-            n = self._cur.readinto(b)
-            if n:
-                return n
+            data = self._cur.read(size)
+            if data:
+                return data
             self._cur.close()
             self._cur = None
-        return 0
+        return b""
 
     def close(self) -> None:
         if self._cur is not None:
@@ -173,20 +174,19 @@ class _AsDescribed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b)[:min(len(b), self.left)] if self.left else memoryview(bytearray(1))
-        n = self.fh.readinto(view)
+    def read(self, size: int = -1) -> bytes:
         if self.left == 0:
-            if n or self.h.hexdigest() != self.desc["sha256"]:
+            if self.fh.read(1) or self.h.hexdigest() != self.desc["sha256"]:
                 raise UsageError(f"attachment {self.path} changed while it was being packed",
                                  code="attachment.changed", hint="pack again once nothing is writing to the file")
-            return 0
-        if not n:
+            return b""
+        data = self.fh.read(self.left if size < 0 else min(size, self.left))
+        if not data:
             raise UsageError(f"attachment {self.path} shrank while it was being packed", code="attachment.changed",
                              hint="pack again once nothing is writing to the file")
-        self.h.update(view[:n])
-        self.left -= n
-        return n
+        self.h.update(data)
+        self.left -= len(data)
+        return data
 
     def close(self) -> None:
         self.fh.close()
@@ -617,7 +617,7 @@ def _payload_matches(src: BinaryIO, manifest: Manifest) -> bool:
     size = 0
     chunks: Iterator[bytes | memoryview]
     if hasattr(src, "readinto"):  # into one reused buffer, not a new object per read
-        view = memoryview(bytearray(_COPY))
+        view = memoryview(bytearray(min(_COPY, manifest.payload_size + 1)))  # +1: to see a byte too many
         chunks = (view[:n] for n in iter(lambda: src.readinto(view), 0))
     else:
         chunks = iter(lambda: src.read(_COPY), b"")

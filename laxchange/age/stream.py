@@ -18,7 +18,7 @@ _MAX_COUNTER = (1 << 88) - 1
 
 
 class Source(Protocol):
-    """Where plaintext comes from: anything with read() (readinto() is used when it has one)."""
+    """Where plaintext comes from: anything with read()."""
 
     def read(self, size: int = -1, /) -> bytes | None: ...
 
@@ -49,22 +49,14 @@ def _read_full(src: Source, n: int) -> bytes:
     return bytes(buf)
 
 
-def _fill(src: Source, buf: bytearray) -> int:
-    """Read into `buf` until it is full or `src` ends; the number of bytes read. One copy, from
-    the source's buffer into ours (readinto), where read() would make a new object each time."""
-    readinto = getattr(src, "readinto", None)
-    if readinto is None:  # a minimal stream: read() only
-        data = _read_full(src, len(buf))
-        buf[:len(data)] = data
-        return len(data)
-    view = memoryview(buf)
-    got = 0
-    while got < len(buf):
-        n = readinto(view[got:])
-        if not n:
-            break
-        got += n
-    return got
+def _read_chunk(src: Source, n: int) -> bytes:
+    """Up to `n` bytes: fewer only at the end of `src`. One read, one copy (from the source's
+    buffer into the result); only a source that returns short reads (a pipe) is read again."""
+    data = src.read(n) or b""
+    if len(data) == n or not data:
+        return data
+    rest = _read_full(src, n - len(data))
+    return data + rest if rest else data
 
 
 def encrypt_stream(
@@ -81,20 +73,19 @@ def encrypt_stream(
         on_chunk(nonce)
     counter = 0
     total = 0
-    cur, nxt = bytearray(CHUNK), bytearray(CHUNK)  # the chunk being sealed, and the one after it
-    n = _fill(src, cur)
+    chunk = _read_chunk(src, CHUNK)
     while True:
-        m = _fill(src, nxt) if n == CHUNK else 0  # a chunk is the last one if nothing follows it
-        last = not m
-        ct = aead.encrypt(_nonce(counter, last), cur if n == CHUNK else memoryview(cur)[:n], None)
+        nxt = _read_chunk(src, CHUNK) if len(chunk) == CHUNK else b""  # last if nothing follows it
+        last = not nxt
+        ct = aead.encrypt(_nonce(counter, last), chunk, None)
         dst.write(ct)
         if on_chunk:
             on_chunk(ct)
-        total += n
+        total += len(chunk)
         if last:
             return total
         counter += 1
-        cur, nxt, n = nxt, cur, m
+        chunk = nxt
 
 
 def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
@@ -109,14 +100,13 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
     counter = 0
     total = 0
     size = CHUNK + TAG
-    cur, nxt = bytearray(size), bytearray(size)
-    n = _fill(src, cur)
+    chunk = _read_chunk(src, size)
     while True:
+        n = len(chunk)
         if n < TAG:
             if not n and counter > 0:
                 raise PayloadError("payload truncated: the final chunk is missing")
             raise PayloadError("payload chunk missing or too short")
-        chunk = memoryview(cur)[:n]
         if n < size:  # a short chunk is the last one
             pt = _open(aead, counter, True, chunk)
             if not pt and counter > 0:
@@ -126,10 +116,10 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
             if src.read(1):
                 raise PayloadError("trailing data after the final payload chunk")
             return total
-        m = _fill(src, nxt)
+        nxt = _read_chunk(src, size)
         # A full-size chunk may be the last one; age tries "not last" first, then "last". Knowing
         # what follows, try the likely one first; the other is tried only to say what went wrong.
-        if not m:
+        if not nxt:
             try:
                 pt = aead.decrypt(_nonce(counter, True), chunk, None)
             except InvalidTag:
@@ -145,10 +135,10 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
         dst.write(pt)
         total += len(pt)
         counter += 1
-        cur, nxt, n = nxt, cur, m
+        chunk = nxt
 
 
-def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes | memoryview) -> bytes:
+def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes) -> bytes:
     try:
         return aead.decrypt(_nonce(counter, last), chunk, None)
     except InvalidTag:
