@@ -1,48 +1,74 @@
 #!/usr/bin/env python3
-"""Benchmark the package format: pack+open rate, streaming throughput vs pyrage, peak RSS.
+"""Benchmark the package format: pack+open against the bare primitives it needs, streaming
+against pyrage and in-memory ChaCha20-Poly1305, peak RSS. One core, paired rounds.
 
     .venv/bin/python bench/package.py [--quick]
 
-The last line of output is one JSON object (figures for docs/benchmarks.md). Keys are
-throwaway (made in a temporary directory with a low scrypt work factor: key loading is not
-what is measured). pyrage runs in the same process on the same data as the reference.
+pack+open: `package.pack` then `package.open_package` of one PEP transfer in memory (keys
+unlocked, no schema validation), for a 10 KB and a 1 MB record, with the default keys
+(mlkem768x25519 + Ed25519) and with ML-DSA-65 added. Its ceiling, measured in the same rounds
+(A, B, A, B ...), is the bare operations one such package needs, called straight on
+`cryptography` and `hashlib` with the byte counts of a real package of that size: the
+ML-KEM-768+X25519 HPKE seal and open of age's mlkem768x25519 stanza, each signature algorithm's
+sign and verify of the manifest and of the statement (their PAE bytes), ChaCha20-Poly1305 over the
+age plaintext in 64 KiB chunks both ways, and SHA-256 of the age file twice (packer and opener).
+Everything else (JSON, base64, the age header, checks) is what the ratio charges to laxchange.
+
+Validation is compared like with like: pack+open with schema + domain validation on both sides,
+paired with the same pack+open without it. Validation's own throughput is bench/validate.py.
+
+Keys are throwaway (a temporary directory, low scrypt work factor: key loading is not what is
+measured). The last line of output is one JSON object (the figures in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import pyrage
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laxchange import age, package, samples
-from laxchange._util import jsonio
+from bench.support.paired import paired, pin_one_core, rate_ratios, rates, spread
+from laxchange import age, dsse, package, samples
+from laxchange._util import b64, jsonio
 from laxchange.home import Home
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, KeyStore
 
 MiB = 1024 * 1024
+SIZES = {"10k": 10 * 1024, "1m": MiB}
+GOALS = {"10k": 0.8, "1m": 0.6}
+CHUNK = 64 * 1024
 
 
 def _pw(purpose: str, *, confirm: bool = False) -> bytes:
     return b"benchmark passphrase"
 
 
-def parties(root: Path, alg: str = ALG_HYBRID):
+def parties(root: Path, *, mldsa: bool = False, alg: str = ALG_HYBRID) -> tuple[KeyStore, PartnerDirectory,
+                                                                               KeyStore, PartnerDirectory]:
     out = []
     for party, name in (("LA:919", "Bench Council"), ("URN:123456", "Bench School")):
         store = KeyStore(Home(root / party.replace(":", "_")), passphrase=_pw, work_factor=10, ssh_kdf_rounds=1)
-        store.init(party, name, encryption_alg=alg)
+        store.init(party, name, encryption_alg=alg, mldsa=mldsa)
         out.append((store, PartnerDirectory(store.home)))
     (sa, da), (sb, db) = out
     ca, fa = build_card(sa)
@@ -52,38 +78,40 @@ def parties(root: Path, alg: str = ALG_HYBRID):
     return sa, da, sb, db
 
 
-def record_10k() -> dict:
+FILLER = "Fictional benchmark text about settled arrangements and support in school, agreed with Zoë's carer.\n"
+
+
+def record_of(size: int) -> dict[str, Any]:
+    """A valid fictional PEP transfer whose canonical JSON is `size` bytes (long narrative text)."""
     doc = samples.generate("pep-transfer", 1, 1)[0]
-    base = len(jsonio.dumps_canonical(doc))
-    filler = "Fictional benchmark text about settled arrangements and support in school. "
     pep = doc["record"]["pep"]
-    pep["current_arrangements"] = (pep["current_arrangements"] + " " + filler * ((10240 - base) // len(filler) + 1))[
-        : len(pep["current_arrangements"]) + 10240 - base]
+    base = pep["current_arrangements"] + "\n"
+    pep["current_arrangements"] = base + FILLER * (size // len(FILLER) + 1)
+    over = len(jsonio.dumps_canonical(doc)) - size
+    while over > 0:  # trim characters (ASCII or not, and escaped newlines) until the size fits
+        pep["current_arrangements"] = pep["current_arrangements"][:-max(1, over // 3)]
+        over = len(jsonio.dumps_canonical(doc)) - size
+    pep["current_arrangements"] += "." * -over
+    assert len(jsonio.dumps_canonical(doc)) == size
     return doc
 
 
-def _best_rate(once: Callable[[], object], n: int, rounds: int) -> float:
-    """Calls per second of `once`: the best of `rounds` equal rounds, since the shared VM drifts."""
-    best = 0.0
-    per_round = max(1, n // rounds)
-    for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(per_round):
-            once()
-        best = max(best, per_round / (time.perf_counter() - t))
-    return best
+class Case:
+    """One configuration (size, signature algorithms): pack+open, and its bare primitives."""
 
+    def __init__(self, root: Path, size: int, mldsa: bool) -> None:
+        self.sa, self.da, self.sb, self.db = parties(root, mldsa=mldsa)
+        self.doc = record_of(size)
+        self.size = size
+        self.algs = list(self.sa.ring().required_signature_algorithms)
+        buf = io.BytesIO()
+        package.pack(self.doc, message_type="pep-transfer", recipient="URN:123456", keystore=self.sa,
+                     directory=self.da, out=buf, validate=False)
+        self.package_bytes = len(buf.getvalue())
+        self.shape = self._shape(buf)
 
-def bench_packs(n: int, validate: bool, rounds: int = 5) -> tuple[float, int]:
-    """pack + open rate: best of `rounds` equal rounds, since the shared VM's speed drifts."""
-    with tempfile.TemporaryDirectory() as tmp:
-        sa, da, sb, db = parties(Path(tmp))
-        doc = record_10k()
-        size = len(jsonio.dumps_canonical(doc))
-        if validate:
-            from laxchange.validate import validate_document
-
-            assert validate_document(doc, "pep-transfer").ok, "benchmark record must be valid"
+    def pack_open(self, validate: bool = False) -> Callable[[], object]:
+        doc, sa, da, sb, db = self.doc, self.sa, self.da, self.sb, self.db
 
         def once() -> package.Opened:
             buf = io.BytesIO()
@@ -92,40 +120,129 @@ def bench_packs(n: int, validate: bool, rounds: int = 5) -> tuple[float, int]:
             buf.seek(0)
             return package.open_package(buf, keystore=sb, directory=db, validate=validate)
 
-        for _ in range(20):  # warm caches (key parsing, imports)
-            once()
-        best = _best_rate(once, n, rounds)
         assert once().document == doc
-        return best, size
+        return once
 
+    def json_floor(self) -> Callable[[], object]:
+        """What Python must do besides the primitives whatever the code around it: JSON-encode the
+        statement, base64 it into the envelope and back, parse it strictly (duplicate keys refused).
+        Not a ceiling: a second reference, to show how much of the gap is JSON and how much the rest."""
+        statement = {"_type": package.STATEMENT_TYPE, "transfer_id": "0" * 32, "sender": "LA:919",
+                     "recipient": "URN:123456", "created": "2026-11-24T12:00:00Z", "expires": "2026-12-24T12:00:00Z",
+                     "schema": self.doc["schema"], "message_type": "pep-transfer", "schema_version": "1.0.0",
+                     "document": self.doc, "attachments": []}
 
-def bench_primitives(n: int, rounds: int = 5) -> float:
-    """The same run's ceiling: only the public-key operations one pack + open needs, in cryptography.
+        def once() -> None:
+            body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            jsonio.loads_strict(b64.decode_canonical(b64.encode(body)) or b"", max_bytes=package.MAX_STATEMENT_BYTES)
 
-    Two Ed25519 signatures and two verifications (manifest and statement), one ML-KEM-768+X25519
-    HPKE seal and open, one extra X25519 (the explicit all-zero share check). Best of `rounds`.
-    """
-    from cryptography.hazmat.primitives import hpke
-    from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
-
-    suite = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
-    m, x = mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate()
-    priv = hpke.MLKEM768X25519PrivateKey(m, x)
-    pub = hpke.MLKEM768X25519PublicKey(m.public_key(), x.public_key())
-    sk = ed25519.Ed25519PrivateKey.generate()
-    pk = sk.public_key()
-    other = x25519.X25519PrivateKey.generate().public_key()
-    msg = os.urandom(10240)
-
-    def once() -> None:
-        for _ in range(2):
-            pk.verify(sk.sign(msg), msg)
-        suite.decrypt(suite.encrypt(b"k" * 16, pub, info=b"bench"), priv, info=b"bench")
-        x.exchange(other)
-
-    for _ in range(20):
         once()
-    return _best_rate(once, n, rounds)
+        return once
+
+    def _shape(self, buf: io.BytesIO) -> dict[str, int]:
+        """The byte counts the primitives work on, read from a real package."""
+        buf.seek(0)
+        manifest, menv = package.read_manifest(buf)
+        plain = io.BytesIO()
+        age.decrypt([self.sb.identity(manifest.recipient_key_id)], buf, plain)
+        line = plain.getvalue().split(b"\n", 1)[0]
+        senv = dsse.parse(json.loads(line))
+        return {"manifest_pae": len(dsse.pae(menv.payload_type, menv.payload)),
+                "statement_pae": len(dsse.pae(senv.payload_type, senv.payload)),
+                "age_plaintext": len(plain.getvalue()), "age_file": manifest.payload_size}
+
+    def primitives(self) -> Callable[[], object]:
+        """The bare operations of one pack + open of this shape, straight on cryptography/hashlib."""
+        suite = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
+        m, x = mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate()
+        priv = hpke.MLKEM768X25519PrivateKey(m, x)
+        pub = hpke.MLKEM768X25519PublicKey(m.public_key(), x.public_key())
+        label = b"age-encryption.org/mlkem768x25519"
+        keys: list[Any] = []
+        for alg in self.algs:
+            sk = ed25519.Ed25519PrivateKey.generate() if alg == dsse.ED25519 else mldsa.MLDSA65PrivateKey.generate()
+            keys.append((sk, sk.public_key()))
+        shape = self.shape
+        m_msg, s_msg = os.urandom(shape["manifest_pae"]), os.urandom(shape["statement_pae"])
+        plain = memoryview(os.urandom(shape["age_plaintext"]))
+        chunks = [plain[i:i + CHUNK] for i in range(0, len(plain), CHUNK)] or [plain]
+        aead = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
+        nonce = bytes(12)
+        age_file = os.urandom(shape["age_file"])
+
+        def once() -> None:
+            sealed = suite.encrypt(b"k" * 16, pub, info=label)                 # pack: wrap the file key
+            sigs = [(sk.sign(s_msg), sk.sign(m_msg), pk) for sk, pk in keys]   # statement, then manifest
+            cts = [aead.encrypt(nonce, c, None) for c in chunks]               # STREAM
+            hashlib.sha256(age_file).digest()                                  # manifest's payload_sha256
+            hashlib.sha256(age_file).digest()                                  # open: check it
+            for _s_sig, m_sig, pk in sigs:
+                pk.verify(m_sig, m_msg)
+            suite.decrypt(sealed, priv, info=label)
+            for c in cts:
+                aead.decrypt(nonce, c, None)
+            for s_sig, _m_sig, pk in sigs:
+                pk.verify(s_sig, s_msg)
+
+        once()
+        return once
+
+
+CASES = [key + suffix for suffix in ("", "_mldsa") for key in SIZES]
+
+
+def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mldsa in (False, True):
+            for key, size in SIZES.items():
+                name = key + ("_mldsa" if mldsa else "")
+                if name not in cases:
+                    continue
+                case = Case(Path(tmp) / name, size, mldsa)
+                prim, floor = case.primitives(), case.json_floor()
+
+                def prim_and_json(prim: Callable[[], object] = prim, floor: Callable[[], object] = floor) -> None:
+                    prim()
+                    floor()
+
+                arms = [("primitives", prim), ("pack_open", case.pack_open()), ("primitives_and_json", prim_and_json)]
+                if key == "10k" and not mldsa:
+                    arms.append(("pack_open_validated", case.pack_open(validate=True)))
+                t = paired(arms, rounds=rounds, seconds=seconds)
+                vs = rate_ratios(t.wall, "pack_open", "primitives")
+                res: dict[str, Any] = {
+                    "record_bytes": size, "package_bytes": case.package_bytes, "signatures": case.algs,
+                    "encryption": "mlkem768x25519", "bytes": case.shape,
+                    "packs_per_s": rates(t.wall["pack_open"]), "primitives_per_s": rates(t.wall["primitives"]),
+                    "vs_primitives": spread(vs),
+                    "vs_primitives_cpu": spread(rate_ratios(t.cpu, "pack_open", "primitives")),
+                    "vs_primitives_and_json": spread(rate_ratios(t.wall, "pack_open", "primitives_and_json")),
+                    "primitives_and_json_vs_primitives": spread(rate_ratios(t.wall, "primitives_and_json",
+                                                                            "primitives")),
+                    "goal": GOALS[key], "goal_met": spread(vs)["median"] >= GOALS[key],
+                }
+                if "pack_open_validated" in t.wall:
+                    res["packs_per_s_with_validation"] = rates(t.wall["pack_open_validated"])
+                    res["with_validation_vs_without"] = spread(rate_ratios(t.wall, "pack_open_validated",
+                                                                           "pack_open"))
+                    res["with_validation_vs_without_cpu"] = spread(rate_ratios(t.cpu, "pack_open_validated",
+                                                                               "pack_open"))
+                out[name] = res
+                v, c = res["vs_primitives"], res["vs_primitives_cpu"]
+                print(f"pack+open {name} ({size} B record, {'+'.join(case.algs)}): "
+                      f"{res['packs_per_s']['median']:.0f}/s, primitives {res['primitives_per_s']['median']:.0f}/s, "
+                      f"ratio min/median/max {v['min']:.2f}/{v['median']:.2f}/{v['max']:.2f} wall, "
+                      f"{c['min']:.2f}/{c['median']:.2f}/{c['max']:.2f} CPU (goal {GOALS[key]})", flush=True)
+                j, f = res["vs_primitives_and_json"], res["primitives_and_json_vs_primitives"]
+                print(f"  vs primitives + the statement's JSON and base64: {j['min']:.2f}/{j['median']:.2f}/"
+                      f"{j['max']:.2f}; that reference alone vs the primitives {f['min']:.2f}/{f['median']:.2f}/"
+                      f"{f['max']:.2f}", flush=True)
+                if "with_validation_vs_without" in res:
+                    w = res["with_validation_vs_without"]
+                    print(f"  with validation on both sides: {res['packs_per_s_with_validation']['median']:.0f}/s, "
+                          f"vs without {w['min']:.2f}/{w['median']:.2f}/{w['max']:.2f}", flush=True)
+    return out
 
 
 def _make_file(path: Path, size: int) -> None:
@@ -138,51 +255,63 @@ def _make_file(path: Path, size: int) -> None:
             left -= n
 
 
-def bench_stream(size: int, tmp: Path, rounds: int = 3) -> dict:
+def bench_stream(size: int, tmp: Path, rounds: int) -> dict[str, Any]:
+    """File -> file streaming, paired per round: ours against pyrage, a plain file copy and
+    ChaCha20-Poly1305 over the same bytes in memory (the ceiling of any age implementation)."""
     src = tmp / "attachment.bin"
     _make_file(src, size)
-    import pyrage
-
     ident = age.X25519Identity.generate()
     recip = ident.recipient()
     py_ident = pyrage.x25519.Identity.from_str(str(ident))
     py_recip = pyrage.x25519.Recipient.from_str(str(recip))
     pq = age.HybridIdentity.generate()
+    pq_recip = pq.recipient()
+    aead = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
+    block = memoryview(os.urandom(CHUNK))
+    sealed = aead.encrypt(bytes(12), block, None)
 
-    def timed(fn) -> float:
-        t = time.perf_counter()
-        fn()
-        return size / MiB / (time.perf_counter() - t)
-
-    def ours_enc(r, out):
+    def ours_enc(r: age.Recipient, out: Path) -> None:
         with open(src, "rb") as i, open(out, "wb") as o:
             age.encrypt([r], i, o)
 
-    def ours_dec(idn, inp, out):
+    def ours_dec(idn: age.Identity, inp: Path, out: Path) -> None:
         with open(inp, "rb") as i, open(out, "wb") as o:
             age.decrypt([idn], i, o)
 
-    # Alternate ours and pyrage, best of `rounds` each, so page-cache and write-back effects
-    # hit both sides alike.
-    runs: dict[str, list[float]] = {}
+    def chacha_enc() -> None:
+        for _ in range(size // CHUNK):
+            aead.encrypt(bytes(12), block, None)
 
-    def record(name: str, fn) -> None:
-        runs.setdefault(name, []).append(timed(fn))
+    def chacha_dec() -> None:
+        for _ in range(size // CHUNK):
+            aead.decrypt(bytes(12), sealed, None)
 
-    for _ in range(rounds):
-        record("ours_encrypt_mib_s", lambda: ours_enc(recip, tmp / "ours.age"))
-        record("pyrage_encrypt_mib_s", lambda: pyrage.encrypt_file(str(src), str(tmp / "py.age"), [py_recip]))
-        record("ours_decrypt_mib_s", lambda: ours_dec(ident, tmp / "ours.age", tmp / "ours.out"))
-        record("pyrage_decrypt_mib_s",
-               lambda: pyrage.decrypt_file(str(tmp / "py.age"), str(tmp / "py.out"), [py_ident]))
-        record("ours_pq_encrypt_mib_s", lambda: ours_enc(pq.recipient(), tmp / "pq.age"))
-        record("ours_pq_decrypt_mib_s", lambda: ours_dec(pq, tmp / "pq.age", tmp / "pq.out"))
-    # Cross-check: we decrypt pyrage's file.
-    ours_dec(ident, tmp / "py.age", tmp / "cross.out")
+    ours_enc(recip, tmp / "ours.age")  # the decrypt arms need their inputs before the first round
+    pyrage.encrypt_file(str(src), str(tmp / "py.age"), [py_recip])
+    ours_enc(pq_recip, tmp / "pq.age")
+    arms = [
+        ("ours_encrypt", lambda: ours_enc(recip, tmp / "ours.age")),
+        ("pyrage_encrypt", lambda: pyrage.encrypt_file(str(src), str(tmp / "py.age"), [py_recip])),
+        ("ours_decrypt", lambda: ours_dec(ident, tmp / "ours.age", tmp / "ours.out")),
+        ("pyrage_decrypt", lambda: pyrage.decrypt_file(str(tmp / "py.age"), str(tmp / "py.out"), [py_ident])),
+        ("ours_pq_encrypt", lambda: ours_enc(pq_recip, tmp / "pq.age")),
+        ("ours_pq_decrypt", lambda: ours_dec(pq, tmp / "pq.age", tmp / "pq.out")),
+        ("file_copy", lambda: shutil.copyfile(src, tmp / "copy.bin")),
+        ("chacha_encrypt_memory", chacha_enc),
+        ("chacha_decrypt_memory", chacha_dec),
+    ]
+    t = paired(arms, rounds=rounds, calls=1).wall
+    ours_dec(ident, tmp / "py.age", tmp / "cross.out")  # cross-check: we decrypt pyrage's file
     assert os.path.getsize(tmp / "cross.out") == size
-    res = {k: max(v) for k, v in runs.items()}
-    for f in ("ours.age", "py.age", "ours.out", "py.out", "cross.out", "pq.age", "pq.out"):
-        (tmp / f).unlink()
+    mib = size / MiB
+    res: dict[str, Any] = {"attachment_mib": size // MiB,
+                           "mib_s": {k: spread([mib / x for x in v], 1) for k, v in t.items()}}
+    for ours, ref in (("ours_encrypt", "pyrage_encrypt"), ("ours_decrypt", "pyrage_decrypt"),
+                      ("ours_encrypt", "chacha_encrypt_memory"), ("ours_decrypt", "chacha_decrypt_memory"),
+                      ("ours_encrypt", "file_copy"), ("ours_decrypt", "file_copy")):
+        res[f"{ours}_vs_{ref}"] = spread(rate_ratios(t, ours, ref), 2)
+    for f in tmp.iterdir():
+        f.unlink()
     return res
 
 
@@ -194,8 +323,8 @@ def rss_child(size: int) -> None:
         att = tmp / "attachment.bin"
         _make_file(att, size)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        package.pack(record_10k(), message_type="pep-transfer", recipient="URN:123456", keystore=sa, directory=da,
-                     out=tmp / "big.lax", attachments=[att], validate=False)
+        package.pack(record_of(SIZES["10k"]), message_type="pep-transfer", recipient="URN:123456", keystore=sa,
+                     directory=da, out=tmp / "big.lax", attachments=[att], validate=False)
         opened = package.open_package(tmp / "big.lax", keystore=sb, directory=db, validate=False,
                                       attachments_dir=tmp / "att", workdir=tmp)
         assert (tmp / "att" / "attachment.bin").stat().st_size == size and opened.attachments
@@ -205,46 +334,47 @@ def rss_child(size: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smaller run (< 60 s)")
+    ap.add_argument("--quick", action="store_true", help="a short run (< 60 s): 5 rounds, 32 MiB stream")
+    ap.add_argument("--rounds", type=int, default=None, help="paired rounds (default 9, quick 5)")
+    ap.add_argument("--only", choices=["pack", "stream", "rss"], action="append", default=None,
+                    help="run only these parts (repeatable; default all)")
+    ap.add_argument("--case", choices=CASES, action="append", default=None,
+                    help="pack+open only these record sizes / signature sets (repeatable; default all)")
     ap.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child is not None:
         rss_child(args.rss_child)
         return
-    n = 300 if args.quick else 3000
+    parts = set(args.only or ["pack", "stream", "rss"])
+    rounds = args.rounds or (5 if args.quick else 9)
+    seconds = 0.12 if args.quick else 0.4
     big = (32 if args.quick else 256) * MiB
+    cpu = pin_one_core()
     t0 = time.perf_counter()
-    ceiling = bench_primitives(n)
-    print(f"public-key operations alone (the ceiling), per pack+open: {ceiling:.0f}/s")
-    pps, rec_size = bench_packs(n, validate=False)
-    print(f"pack+open, {rec_size}-byte record, mlkem768x25519 + Ed25519, no schema validation: {pps:.0f}/s "
-          f"({pps / ceiling:.2f} of the ceiling)")
-    ppsv, _ = bench_packs(max(50, n // 10), validate=True)
-    print(f"pack+open with schema validation on both sides: {ppsv:.0f}/s")
-    with tempfile.TemporaryDirectory() as tmp:
-        st = bench_stream(big, Path(tmp))
-    for k, v in st.items():
-        print(f"{k}: {v:.0f} MiB/s ({big // MiB} MiB)")
-    child = subprocess.run([sys.executable, __file__, "--rss-child", str(big)], capture_output=True, text=True,
-                           check=True)
-    rss = json.loads(child.stdout.strip().splitlines()[-1])
-    print(f"peak RSS packing+opening a package with a {big // MiB} MiB attachment: {rss['peak_rss_mb']} MB "
-          f"(interpreter and libraries before packing: {rss['rss_before_mb']} MB)")
-    result = {
-        "packs_per_s": round(pps, 1),
-        "primitives_per_s": round(ceiling, 1),
-        "vs_primitives": round(pps / ceiling, 3),
-        "packs_per_s_with_validation": round(ppsv, 1),
-        "record_bytes": rec_size,
-        "vs_pyrage_encrypt": round(st["ours_encrypt_mib_s"] / st["pyrage_encrypt_mib_s"], 2),
-        "vs_pyrage_decrypt": round(st["ours_decrypt_mib_s"] / st["pyrage_decrypt_mib_s"], 2),
-        **{k: round(v, 1) for k, v in st.items()},
-        "attachment_mib": big // MiB,
-        "peak_rss_mb": rss["peak_rss_mb"],
-        "quick": args.quick,
-        "python": platform.python_version(),
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
+    result: dict[str, Any] = {"bench": "package", "quick": args.quick, "rounds": rounds, "cpu": cpu}
+    if "pack" in parts:
+        po = bench_pack_open(rounds, seconds, args.case or CASES)
+        result["pack_open"] = po
+        for name, r in po.items():
+            result[f"vs_primitives_{name}"] = r["vs_primitives"]["median"]
+    if "stream" in parts:
+        with tempfile.TemporaryDirectory() as tmp:
+            st = bench_stream(big, Path(tmp), rounds)
+        result["stream"] = st
+        for k, v in st["mib_s"].items():
+            print(f"{k}: {v['min']:.0f}/{v['median']:.0f}/{v['max']:.0f} MiB/s ({big // MiB} MiB)")
+        for k, v in st.items():
+            if "_vs_" in k:
+                print(f"{k}: {v['min']:.2f}/{v['median']:.2f}/{v['max']:.2f}")
+    if "rss" in parts:
+        child = subprocess.run([sys.executable, __file__, "--rss-child", str(big)], capture_output=True, text=True,
+                               check=True)
+        rss = json.loads(child.stdout.strip().splitlines()[-1])
+        print(f"peak RSS packing+opening a package with a {big // MiB} MiB attachment: {rss['peak_rss_mb']} MB "
+              f"(interpreter and libraries before packing: {rss['rss_before_mb']} MB)")
+        result.update(rss, rss_attachment_mib=big // MiB)
+    result["python"] = platform.python_version()
+    result["seconds"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(result))
 
 

@@ -21,20 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
-import tempfile
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import check_output, digest_stream, open_regular
+from laxchange._util.fs import Spool, check_output, digest_stream, open_regular
 from laxchange.clock import Clock, FixedClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
@@ -143,17 +141,18 @@ class _Chain(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
+    def read(self, size: int = -1) -> bytes:
+        """Up to `size` bytes of the current part (one copy, from it into the result)."""
         while self._parts or self._cur is not None:
             if self._cur is None:
                 nxt = self._parts.pop(0)
                 self._cur = nxt if isinstance(nxt, io.BytesIO) else _AsDescribed(*nxt)
-            n = self._cur.readinto(b)
-            if n:
-                return n
+            data = self._cur.read(size)
+            if data:
+                return data
             self._cur.close()
             self._cur = None
-        return 0
+        return b""
 
     def close(self) -> None:
         if self._cur is not None:
@@ -175,20 +174,19 @@ class _AsDescribed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b)[:min(len(b), self.left)] if self.left else memoryview(bytearray(1))
-        n = self.fh.readinto(view)
+    def read(self, size: int = -1) -> bytes:
         if self.left == 0:
-            if n or self.h.hexdigest() != self.desc["sha256"]:
+            if self.fh.read(1) or self.h.hexdigest() != self.desc["sha256"]:
                 raise UsageError(f"attachment {self.path} changed while it was being packed",
                                  code="attachment.changed", hint="pack again once nothing is writing to the file")
-            return 0
-        if not n:
+            return b""
+        data = self.fh.read(self.left if size < 0 else min(size, self.left))
+        if not data:
             raise UsageError(f"attachment {self.path} shrank while it was being packed", code="attachment.changed",
                              hint="pack again once nothing is writing to the file")
-        self.h.update(view[:n])
-        self.left -= n
-        return n
+        self.h.update(data)
+        self.left -= len(data)
+        return data
 
     def close(self) -> None:
         self.fh.close()
@@ -283,8 +281,9 @@ def pack(
     clock = clock or keystore.clock
     if isinstance(out, (str, os.PathLike)):
         check_output(out, inputs=attachments, overwrite=overwrite, what="package file")
-    known = sorted({sf.name for sf in schemastore.list_schemas()} - {"common"})
-    if schemastore.parse_ref(message_type)[0] not in known:
+    names = {sf.name for sf in schemastore.list_schemas()} - {"common"}
+    if schemastore.parse_ref(message_type)[0] not in names:
+        known = sorted(names)
         raise UsageError(f"unknown message type {message_type!r}", code="type.unknown",
                          hint=f"use one of: {', '.join(known)}")
     if not dt.timedelta(minutes=1) <= expires_in <= MAX_EXPIRES_IN:
@@ -310,9 +309,9 @@ def pack(
     }
     # Compact, key order kept (not sorted): the receiver gets the record's members in the order
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
-    body = json.dumps(statement, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    body = jsonio.dumps_compact(statement)
     inner = dsse.sign(payload_type_for(name, version), body, signers)
-    head = jsonio.dumps_canonical(inner.to_dict()) + b"\n"
+    head = inner.to_json() + b"\n"
     if len(head) > MAX_STATEMENT_BYTES:
         raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")
     h = hashlib.sha256()
@@ -324,20 +323,22 @@ def pack(
         size += len(b)
 
     target_dir = Path(out).parent if isinstance(out, (str, os.PathLike)) else None
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(target_dir) if target_dir else None) as spool:
-        with io.BufferedReader(_Chain(head, att_paths, att), _COPY) as plain_in:
-            age.encrypt([enc_key.recipient()], plain_in, spool, random=random, on_bytes=count)
+    # The manifest (written first) commits to the encrypted payload's size and hash, so the
+    # payload is spooled: in memory up to _SPOOL, beyond that in a 0600 file next to the output.
+    with Spool(_SPOOL, dir=target_dir) as spool, _Chain(head, att_paths, att) as plain_in:
+        age.encrypt([enc_key.recipient()], plain_in, spool, random=random, on_bytes=count)
         manifest = Manifest(FORMAT, transfer_id, ring.party, partner.party, created, expires,
                             [s.keyid for s in signers], enc_key.kid, f"age-v1/{enc_key.alg}", size, h.hexdigest())
         menv = dsse.sign(MANIFEST_PAYLOAD_TYPE, jsonio.dumps_canonical(manifest.to_dict()), signers)
-        prefix = FORMAT_LINE + jsonio.dumps_canonical(menv.to_dict()) + b"\n"
-        spool.seek(0)
+        prefix = FORMAT_LINE + menv.to_json() + b"\n"
         if not isinstance(out, (str, os.PathLike)):  # i.e. target_dir is None: `out` is a stream
             out.write(prefix)
-            shutil.copyfileobj(spool, out, _COPY)
+            spool.copy_to(out)
             return PackResult(manifest, schema=f"{name}@{version}")
         path = Path(out)
-        _write_stream_atomic(path, prefix, spool)
+        with jsonio.open_atomic(path) as fh:
+            fh.write(prefix)
+            spool.copy_to(fh)
         return PackResult(manifest, path, f"{name}@{version}")
 
 
@@ -371,9 +372,11 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
                               "`laxchange validate FILE`")
     raw = _read_line(src, MAX_MANIFEST_BYTES, "manifest")
     try:
-        env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
-        if jsonio.dumps_canonical(env.to_dict()) != raw:
-            raise ValueError("manifest envelope is not canonical JSON")
+        env = dsse.parse_canonical(raw)
+        if env is None:  # not what laxchange writes: the general path says what is wrong
+            env = dsse.parse(jsonio.loads_strict(raw, source="manifest", max_bytes=MAX_MANIFEST_BYTES))
+            if env.to_json() != raw:
+                raise ValueError("manifest envelope is not canonical JSON")
         if env.payload_type != MANIFEST_PAYLOAD_TYPE:
             raise ValueError(f"unexpected manifest payloadType {env.payload_type!r}")
         m = jsonio.loads_strict(env.payload, source="manifest payload", max_bytes=MAX_MANIFEST_BYTES)
@@ -469,7 +472,7 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
     that was valid when the package was created and has not been revoked since."""
     created = timefmt.parse(manifest.created)
     keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
-    good = dsse.verify(env, {kid: k.dsse_key() for kid, k in keys.items()})
+    good = dsse.verify(env, {kid: keys[kid].dsse_key() for kid, _ in env.signatures if kid in keys})
     if not good:
         raise _reject("package.bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
     for pk in good:
@@ -589,40 +592,68 @@ def open_package(
                           f"the package is encrypted to key {manifest.recipient_key_id}, "
                           "which is not one of ours", "ask the sender to refresh our card and send again") from None
         start = src.tell()
-        h = hashlib.sha256()
-        size = 0
-        while chunk := src.read(_COPY):
-            h.update(chunk)
-            size += len(chunk)
-            if size > manifest.payload_size:
-                break
-        if size != manifest.payload_size or h.hexdigest() != manifest.payload_sha256:
+        if not _payload_matches(src, manifest):
             raise _reject("package.tampered", "the encrypted payload does not match the manifest's size and SHA-256")
         src.seek(start)
         # Decrypted bytes beyond the in-memory spool go to an unlinked 0600 file in our own
         # home (not the shared /tmp) unless the caller names a directory.
         home = getattr(keystore, "home", None)
         wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL, dir=str(wd) if wd else None) as plain:
+        with Spool(_SPOOL, dir=wd) as spool:
             try:
-                age.decrypt([identity], src, plain)
+                age.decrypt([identity], src, spool)
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
-            plain.seek(0)
-            opened = _finish(plain, manifest, sender, ring.party, at, FixedClock(created) if archive else clock, out,
-                             attachments_dir, validate, overwrite)
+            opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
+                             out, attachments_dir, validate, overwrite)
             opened.warnings = warnings
             return opened
 
 
-def _finish(plain: IO[bytes], manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
+def _payload_matches(src: BinaryIO, manifest: Manifest) -> bool:
+    """Do the bytes from here to the end have the manifest's size and SHA-256? (Reads at most one
+    buffer beyond the size the manifest gives.)"""
+    h = hashlib.sha256()
+    size = 0
+    chunks: Iterator[bytes | memoryview]
+    if hasattr(src, "readinto"):  # into one reused buffer, not a new object per read
+        view = memoryview(bytearray(min(_COPY, manifest.payload_size + 1)))  # +1: to see a byte too many
+        chunks = (view[:n] for n in iter(lambda: src.readinto(view), 0))
+    else:
+        chunks = iter(lambda: src.read(_COPY), b"")
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+        if size > manifest.payload_size:
+            break
+    return size == manifest.payload_size and h.hexdigest() == manifest.payload_sha256
+
+
+def _statement_line(plain: Spool) -> tuple[bytes, int, BinaryIO]:
+    """(bytes, end, rest): the statement envelope is bytes[:end], and `rest` is positioned at the
+    attachments after its line. In memory, nothing is copied."""
+    data = plain.getvalue()
+    rest: BinaryIO
+    if data is not None:
+        end = data.find(b"\n", 0, MAX_STATEMENT_BYTES + 1)
+        rest = io.BytesIO(data)
+        rest.seek(end + 1)
+    else:
+        rest = plain.reader()
+        data = rest.readline(MAX_STATEMENT_BYTES + 1)
+        end = len(data) - 1 if data.endswith(b"\n") else -1
+    if end < 0:
+        raise _reject("package.tampered", "the signed statement is truncated or too large")
+    return data, end, rest
+
+
+def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
             validate: bool, overwrite: bool) -> Opened:
-    line = plain.readline(MAX_STATEMENT_BYTES + 1)
-    if not line.endswith(b"\n"):
-        raise _reject("package.tampered", "the signed statement is truncated or too large")
+    line, end, plain = _statement_line(spool)
     try:
-        env = dsse.parse(jsonio.loads_strict(line[:-1], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
+        env = dsse.parse_canonical(line, end) or dsse.parse(
+            jsonio.loads_strict(line[:end], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
     except (InvalidData, dsse.DSSEError) as exc:
         raise _reject("package.tampered",
                       f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None

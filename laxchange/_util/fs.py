@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from laxchange.errors import InvalidData, LaxError, UsageError
 
-__all__ = ["check_new_folder", "check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic",
+__all__ = ["Spool", "check_new_folder", "check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic",
            "open_regular", "read_bounded", "sha256_file", "write_atomic", "write_new", "write_new_atomic",
            "write_new_folder"]
 
@@ -279,3 +279,68 @@ def write_new_folder(path: str | os.PathLike[str], files: Mapping[str, bytes], *
         raise
     fsync_dir(p.parent if str(p.parent) else ".")
     return [p / name for name in files]
+
+
+class Spool:
+    """Bytes written in order, held in memory up to `max_size` bytes and beyond that in an
+    unlinked 0600 temporary file in `dir` (like tempfile.SpooledTemporaryFile, without its copies:
+    in memory the written chunks are kept as they are and joined once, when read)."""
+
+    def __init__(self, max_size: int, dir: str | os.PathLike[str] | None = None) -> None:
+        self._max, self._dir = max_size, dir
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._file: BinaryIO | None = None
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        n = len(data)
+        if self._file is None and self._size + n > self._max:
+            self._file = tempfile.TemporaryFile(dir=self._dir)  # noqa: SIM115 - closed by close()
+            self._file.writelines(self._chunks)
+            self._chunks = []
+        if self._file is None:
+            self._chunks.append(bytes(data))
+        else:
+            self._file.write(data)
+        self._size += n
+        return n
+
+    def __len__(self) -> int:
+        return self._size
+
+    def getvalue(self) -> bytes | None:
+        """Everything written, as one bytes object, or None once it has gone to a file."""
+        return self._joined() if self._file is None else None
+
+    def _joined(self) -> bytes:
+        if len(self._chunks) != 1:
+            self._chunks = [b"".join(self._chunks)]
+        return self._chunks[0]
+
+    def reader(self) -> BinaryIO:
+        """A stream over everything written, from the start (in memory: no copy is made)."""
+        if self._file is None:
+            return io.BytesIO(self._joined())
+        self._file.flush()
+        self._file.seek(0)
+        return self._file
+
+    def copy_to(self, dst: BinaryIO) -> None:
+        """Write everything written to `dst`."""
+        if self._file is None:
+            dst.writelines(self._chunks)
+            return
+        self._file.flush()
+        self._file.seek(0)
+        shutil.copyfileobj(self._file, dst, 256 * 1024)
+
+    def close(self) -> None:
+        self._chunks = []
+        if self._file is not None:
+            self._file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,8 +16,8 @@ from typing import Any
 from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
-__all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_pretty", "load_file", "loads_strict", "open_atomic",
-           "write_atomic"]
+__all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_compact", "dumps_pretty", "load_file", "loads_strict",
+           "open_atomic", "write_atomic"]
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -134,6 +134,14 @@ def _truncated(exc: json.JSONDecodeError, text: str) -> bool:
     return exc.pos >= len(text.rstrip())
 
 
+#: One decoder and two encoders, made once: json.loads/json.dumps with options build a new one per
+#: call (a visible share of opening a small package). They hold no state between calls.
+_STRICT = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_int=_int,
+                           parse_float=_float)
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse JSON strictly. Raises InvalidData naming the source, rule and position."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -154,8 +162,7 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
     if not text.strip():
         raise InvalidData(f"{source}: empty document", code="json.empty", hint="the file has no JSON in it")
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants, parse_int=_int,
-                          parse_float=_float)
+        return _STRICT.decode(text)
     except _DuplicateKey as exc:
         path = _locate(text)
         raise InvalidData(
@@ -210,7 +217,12 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
 
 def dumps_canonical(obj: Any) -> bytes:
     """Deterministic compact UTF-8 JSON (sorted keys), for hashing and signing."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
+
+
+def dumps_compact(obj: Any) -> bytes:
+    """Compact UTF-8 JSON in the object's own key order (what a package's signed statement is)."""
+    return _COMPACT.encode(obj).encode("utf-8")
 
 
 def dumps_pretty(obj: Any) -> str:

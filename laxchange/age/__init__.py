@@ -25,7 +25,7 @@ from laxchange.age.recipients import (
     parse_identity,
     parse_recipient,
 )
-from laxchange.age.stream import decrypt_stream, encrypt_stream
+from laxchange.age.stream import Sink, Source, decrypt_stream, encrypt_stream
 
 __all__ = [
     "AgeError",
@@ -53,8 +53,8 @@ __all__ = [
 
 def encrypt(
     recipients: Sequence[Recipient],
-    src: IO[bytes],
-    dst: IO[bytes],
+    src: Source,
+    dst: Sink,
     *,
     random: Callable[[int], bytes] = os.urandom,
     on_bytes: Callable[[bytes], None] | None = None,
@@ -96,7 +96,7 @@ def unwrap_file_key(src: IO[bytes], identities: Sequence[Identity]) -> bytes:
     raise NoMatchError("no identity matched any recipient stanza")
 
 
-def decrypt(identities: Sequence[Identity], src: IO[bytes], dst: IO[bytes]) -> int:
+def decrypt(identities: Sequence[Identity], src: IO[bytes], dst: Sink) -> int:
     """Decrypt `src` into `dst`. Plaintext is released chunk by chunk once authenticated, so a
     caller that needs all-or-nothing must write `dst` somewhere it can discard on error."""
     fk = unwrap_file_key(src, identities)

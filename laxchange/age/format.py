@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import IO
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from laxchange._util.b64 import decode_canonical
 from laxchange.age.errors import HeaderError, HMACError
 
 INTRO = b"age-encryption.org/v1\n"
@@ -31,13 +31,18 @@ def b64decode_canonical(text: str) -> bytes:
     """Unpadded standard base64 whose encoding is unique (no padding, zero trailing bits)."""
     if "=" in text or "\r" in text or "\n" in text:
         raise HeaderError("base64 must be unpadded")
+    if text.isascii():
+        data = decode_canonical(text.encode("ascii"), padded=False)
+        if data is not None:
+            return data
+    # Refused: find out why, for the message.
     try:
         data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise HeaderError("invalid base64") from None
     if b64encode(data) != text:
         raise HeaderError("non-canonical base64")
-    return data
+    return data  # not reached: decode_canonical accepts every canonical encoding (tests/unit/age)
 
 
 def hkdf(ikm: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
@@ -137,8 +142,7 @@ def encode_header_without_mac(stanzas: list[Stanza]) -> bytes:
 
 
 def header_mac(file_key: bytes, mac_input: bytes) -> bytes:
-    key = hkdf(file_key, b"", b"header")
-    return hmac.new(key, mac_input, hashlib.sha256).digest()
+    return hmac.digest(hkdf(file_key, b"", b"header"), mac_input, "sha256")
 
 
 def verify_mac(file_key: bytes, header: Header) -> None:

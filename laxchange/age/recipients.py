@@ -63,6 +63,25 @@ def _aead_unwrap(key: bytes, body: bytes) -> bytes | None:
         return None
 
 
+_P25519 = 2**255 - 19
+#: u-coordinates of the points of order dividing 8 on Curve25519 and its twist, and their
+#: non-canonical spellings (p, p + 1), as 32 little-endian bytes with the top bit clear (X25519
+#: ignores it). X25519 with a clamped scalar gives the all-zero secret for these inputs and no
+#: others (RFC 7748 §6.1; tests/unit/age/test_building_blocks.py checks it against `exchange`).
+LOW_ORDER_POINTS = frozenset(u.to_bytes(32, "little") for u in (
+    0, 1, _P25519 - 1, _P25519, _P25519 + 1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+))
+
+
+def _refuse_low_order(share: bytes) -> None:
+    """The all-zero X25519 check of `_x25519`, for a share the KEM itself will use: the same
+    verdict without a second scalar multiplication."""
+    if len(share) != 32 or share[:31] + bytes([share[31] & 0x7F]) in LOW_ORDER_POINTS:
+        raise HeaderError("X25519 share is a low-order point (all-zero shared secret)")
+
+
 def _x25519(secret: x25519.X25519PrivateKey, share: bytes) -> bytes:
     try:
         shared = secret.exchange(x25519.X25519PublicKey.from_public_bytes(share))
@@ -216,7 +235,7 @@ class HybridIdentity:
                 raise HeaderError("mlkem768x25519 stanza body has the wrong length")
             # cryptography's hybrid decapsulation accepts an all-zero X25519 shared secret;
             # the age spec requires rejecting it, so check the X25519 half ourselves.
-            _x25519(x, enc[1088:])
+            _refuse_low_order(enc[1088:])
             try:
                 fk = _SUITE.decrypt(enc + s.body, priv, info=HYBRID_LABEL)
             except (InvalidTag, ValueError):

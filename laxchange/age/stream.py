@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
@@ -17,6 +17,18 @@ NONCE_SIZE = 16
 _MAX_COUNTER = (1 << 88) - 1
 
 
+class Source(Protocol):
+    """Where plaintext comes from: anything with read()."""
+
+    def read(self, size: int = -1, /) -> bytes | None: ...
+
+
+class Sink(Protocol):
+    """Where output goes: anything with write()."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
 def payload_key(file_key: bytes, nonce: bytes) -> bytes:
     return hkdf(file_key, nonce, b"payload")
 
@@ -27,7 +39,7 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _read_full(src: IO[bytes], n: int) -> bytes:
+def _read_full(src: Source, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         piece = src.read(n - len(buf))
@@ -37,11 +49,21 @@ def _read_full(src: IO[bytes], n: int) -> bytes:
     return bytes(buf)
 
 
+def _read_chunk(src: Source, n: int) -> bytes:
+    """Up to `n` bytes: fewer only at the end of `src`. One read, one copy (from the source's
+    buffer into the result); only a source that returns short reads (a pipe) is read again."""
+    data = src.read(n) or b""
+    if len(data) == n or not data:
+        return data
+    rest = _read_full(src, n - len(data))
+    return data + rest if rest else data
+
+
 def encrypt_stream(
     file_key: bytes,
     nonce: bytes,
-    src: IO[bytes],
-    dst: IO[bytes],
+    src: Source,
+    dst: Sink,
     on_chunk: Callable[[bytes], None] | None = None,
 ) -> int:
     """Encrypt `src` to `dst` (nonce first). Returns the number of plaintext bytes."""
@@ -51,9 +73,9 @@ def encrypt_stream(
         on_chunk(nonce)
     counter = 0
     total = 0
-    chunk = _read_full(src, CHUNK)
+    chunk = _read_chunk(src, CHUNK)
     while True:
-        nxt = _read_full(src, CHUNK) if len(chunk) == CHUNK else b""
+        nxt = _read_chunk(src, CHUNK) if len(chunk) == CHUNK else b""  # last if nothing follows it
         last = not nxt
         ct = aead.encrypt(_nonce(counter, last), chunk, None)
         dst.write(ct)
@@ -66,7 +88,7 @@ def encrypt_stream(
         chunk = nxt
 
 
-def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
+def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
     """Decrypt a STREAM payload from `src` into `dst`, releasing each chunk once authenticated.
 
     Raises PayloadError for truncation, trailing data, a missing final chunk or a bad tag.
@@ -78,32 +100,42 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: IO[bytes]) -> int:
     counter = 0
     total = 0
     size = CHUNK + TAG
+    chunk = _read_chunk(src, size)
     while True:
-        chunk = _read_full(src, size)
-        if len(chunk) < TAG:
-            if not chunk and counter > 0:
+        n = len(chunk)
+        if n < TAG:
+            if not n and counter > 0:
                 raise PayloadError("payload truncated: the final chunk is missing")
             raise PayloadError("payload chunk missing or too short")
-        if len(chunk) < size:
-            last = True
+        if n < size:  # a short chunk is the last one
             pt = _open(aead, counter, True, chunk)
-        else:
-            # A full-size chunk may be the final one: age tries "not last" first, then "last".
-            try:
-                pt = aead.decrypt(_nonce(counter, False), chunk, None)
-                last = False
-            except InvalidTag:
-                pt = _open(aead, counter, True, chunk)
-                last = True
-        if last and not pt and counter > 0:
-            raise PayloadError("empty final chunk after a full chunk")
-        dst.write(pt)
-        total += len(pt)
-        if last:
+            if not pt and counter > 0:
+                raise PayloadError("empty final chunk after a full chunk")
+            dst.write(pt)
+            total += len(pt)
             if src.read(1):
                 raise PayloadError("trailing data after the final payload chunk")
             return total
+        nxt = _read_chunk(src, size)
+        # A full-size chunk may be the last one; age tries "not last" first, then "last". Knowing
+        # what follows, try the likely one first; the other is tried only to say what went wrong.
+        if not nxt:
+            try:
+                pt = aead.decrypt(_nonce(counter, True), chunk, None)
+            except InvalidTag:
+                dst.write(_open(aead, counter, False, chunk))
+                raise PayloadError("payload truncated: the final chunk is missing") from None
+            dst.write(pt)
+            return total + len(pt)
+        try:
+            pt = aead.decrypt(_nonce(counter, False), chunk, None)
+        except InvalidTag:
+            dst.write(_open(aead, counter, True, chunk))
+            raise PayloadError("trailing data after the final payload chunk") from None
+        dst.write(pt)
+        total += len(pt)
         counter += 1
+        chunk = nxt
 
 
 def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes) -> bytes:

@@ -35,12 +35,17 @@ def forge(
     manifest_sender: str | None = None,
     manifest_recipient: str | None = None,
     payload_type: str = payload_type_for("pep-transfer", messages.VERSION),
+    plaintext: bytes | None = None,
 ) -> bytes:
+    """A package of `statement` signed by `signers`; `plaintext` replaces the whole age plaintext
+    (the envelope line and what follows), for payloads no writer would make."""
     raw = statement if isinstance(statement, bytes) else json.dumps(statement, separators=(",", ":")).encode()
     st = statement if isinstance(statement, dict) else json.loads(statement)
     inner = dsse.sign(payload_type, raw, signers)
     key = encrypt_to.store.ring().keys_valid_at(encrypt_to.clock.now(), ENCRYPTION)[0]
-    payload = age.encrypt_bytes([key.recipient()], jsonio.dumps_canonical(inner.to_dict()) + b"\n")
+    if plaintext is None:
+        plaintext = jsonio.dumps_canonical(inner.to_dict()) + b"\n"
+    payload = age.encrypt_bytes([key.recipient()], plaintext)
     manifest = {
         "format": FORMAT, "transfer_id": st["transfer_id"], "sender": manifest_sender or st["sender"],
         "recipient": manifest_recipient or st["recipient"], "created": st["created"], "expires": st["expires"],

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 
 import pytest
 
-from laxchange import package
+from laxchange import dsse, package
 from laxchange._util import jsonio
 from laxchange.errors import ConfigError, InvalidData, SecurityError
 from laxchange.models import messages
@@ -277,3 +278,42 @@ def test_x25519_partner(tmp_path):
     data = a.pack(record(), "URN:123456")
     assert b"-> X25519 " in data
     assert b.open(data).document == record()
+
+
+def test_large_packages_spill_to_disk_on_both_sides(abc, tmp_path):
+    # Beyond the 4 MiB in-memory spool, pack and open go through a temporary file: the record's
+    # statement line and the attachment must come back the same from there.
+    a, b, _ = abc
+    doc = record()
+    doc["record"]["pep"]["current_arrangements"] += " Fictional long narrative." * 200_000  # ~5 MB
+    att = tmp_path / "scan.pdf"
+    att.write_bytes(os.urandom(5 * 1024 * 1024))
+    data = a.pack(doc, "URN:123456", attachments=[att], validate=False)
+    outdir, work = tmp_path / "att", tmp_path / "work"
+    work.mkdir()
+    opened = b.open(data, attachments_dir=outdir, workdir=work, validate=False)
+    assert opened.document == doc
+    assert (outdir / "scan.pdf").read_bytes() == att.read_bytes()
+    assert list(work.iterdir()) == []  # the spool file was never linked
+
+
+@pytest.mark.parametrize("size", [100, 5 * 1024 * 1024])
+def test_statement_without_its_line_end_is_tampered(abc, size):
+    a, b, _ = abc
+    st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
+    with pytest.raises(SecurityError, match="truncated or too large") as ei:
+        b.open(forge(st, signers=a.store.signers(), encrypt_to=b, plaintext=b"x" * size))
+    assert ei.value.code == "package.tampered"
+
+
+def test_statement_in_general_json_form_still_opens(abc):
+    # A writer that spells the envelope as valid but not canonical JSON (spaces, other key order)
+    # is read by the general path, as before.
+    a, b, _ = abc
+    st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
+    raw = json.dumps(st, separators=(",", ":")).encode()
+    env = dsse.sign(package.payload_type_for("pep-transfer", st["schema_version"]), raw, a.store.signers())
+    spaced = json.dumps({"signatures": env.to_dict()["signatures"], "payloadType": env.payload_type,
+                         "payload": env.to_dict()["payload"]}, indent=1).replace("\n", "").encode() + b"\n"
+    assert dsse.parse_canonical(spaced[:-1]) is None
+    assert b.open(forge(st, signers=a.store.signers(), encrypt_to=b, plaintext=spaced)).document == record()

@@ -141,3 +141,22 @@ def test_write_atomic_ignores_a_planted_temp_file(tmp_path: Path) -> None:
     jsonio.write_atomic(target, b"{}")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert target.read_bytes() == b"{}" and planted.read_bytes() == b"planted"
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_the_shared_encoders_write_what_json_dumps_writes(value: object) -> None:
+    # jsonio keeps one encoder of each kind instead of making one per call: same bytes.
+    assert jsonio.dumps_canonical(value) == json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                                       ensure_ascii=False, allow_nan=False).encode("utf-8")
+    assert jsonio.dumps_compact(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                                                     allow_nan=False).encode("utf-8")
+    text = json.dumps(value)
+    assert jsonio.loads_strict(text) == json.loads(text)
+
+
+def test_the_shared_encoders_refuse_what_json_dumps_refuses() -> None:
+    for bad in (float("nan"), {"a": float("inf")}, {1j: 1}):
+        for dump in (jsonio.dumps_canonical, jsonio.dumps_compact):
+            with pytest.raises((ValueError, TypeError)):
+                dump(bad)
