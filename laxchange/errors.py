@@ -192,6 +192,7 @@ CODES: dict[str, str] = {
     "json.too-large": "the document is larger than the limit",
     "json.truncated": "the JSON ends early",
     "json.syntax": "the input is not valid JSON",
+    "json.surrogate": "a string holds a lone UTF-16 surrogate escape (not a character)",
     # files given to a command
     "file.directory": "a directory was given where a file is expected",
     "file.missing": "the file does not exist",

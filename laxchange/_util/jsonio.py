@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,41 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate_at(value: Any, path: str) -> str | None:
+    """The path of the first string holding a UTF-16 surrogate that is not half of a pair, or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _lone_surrogate_at(k, f"{path} (a key)") or _lone_surrogate_at(v, f"{path}.{k}")
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _lone_surrogate_at(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _refuse_lone_surrogates(doc: Any, source: str) -> None:
+    """JSON may escape a lone surrogate (`\\ud800`), but it is not Unicode text: no UTF-8 can hold it, so
+    it could not be signed, stored or shown. Refused here, where the document is read, with its path."""
+    path = _lone_surrogate_at(doc, "$")
+    if path is not None:
+        raise InvalidData(f"{source}: the text at {path} holds a lone UTF-16 surrogate escape (\\uD800-\\uDFFF "
+                          "without its pair), which is not a character", code="json.surrogate",
+                          hint="export the text again as UTF-8; a character outside the BMP is written as a "
+                               "pair of escapes, or as itself", details={"path": path})
+
+
 def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse JSON strictly. Raises InvalidData naming the source, rule and position."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -162,7 +198,10 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
     if not text.strip():
         raise InvalidData(f"{source}: empty document", code="json.empty", hint="the file has no JSON in it")
     try:
-        return _STRICT.decode(text)
+        doc = _STRICT.decode(text)
+        if _SURROGATE_ESCAPE.search(text):
+            _refuse_lone_surrogates(doc, source)
+        return doc
     except _DuplicateKey as exc:
         path = _locate(text)
         raise InvalidData(

@@ -160,3 +160,14 @@ def test_the_shared_encoders_refuse_what_json_dumps_refuses() -> None:
         for dump in (jsonio.dumps_canonical, jsonio.dumps_compact):
             with pytest.raises((ValueError, TypeError)):
                 dump(bad)
+
+
+def test_a_lone_surrogate_escape_is_refused_with_its_path_and_a_pair_is_accepted() -> None:
+    """A lone `\\ud800` parses as JSON but is no character: signing it would fail deep inside (an internal
+    error) and no UTF-8 file could hold it. A surrogate pair is a character outside the BMP, accepted."""
+    assert jsonio.loads_strict(b'{"a": ["x", "\\ud83d\\ude00"]}') == {"a": ["x", "\U0001F600"]}
+    for raw, path in ((b'{"a": ["x", "\\ud800"]}', "$.a[1]"), (b'{"b": {"\\udfff": 1}}', "$.b (a key)"),
+                      (b'{"c": "\\ude00\\ud83d"}', "$.c")):
+        with pytest.raises(InvalidData) as exc:
+            jsonio.loads_strict(raw, source="t.json")
+        assert exc.value.code == "json.surrogate" and exc.value.details["path"] == path, raw
