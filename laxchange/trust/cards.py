@@ -100,6 +100,16 @@ class Partner(KeySet):
     #: After the partner rotated its SSH key: the previous public key and until when it is kept.
     ssh_previous_public_key: str | None = None
     ssh_previous_until: str | None = None
+    #: Why we trust this card, set by the directory: `{"by": "fingerprint"}` (confirmed out of band, itself or a
+    #: card before it that signed this one) or `{"by": "introduction", "introducer", "area", "at"}` (an area directory).
+    trust: dict[str, Any] | None = None
+    #: The school's Designated Teacher, as the introducing council's area directory gave it.
+    designated_teacher: dict[str, str] | None = None
+
+    @property
+    def introduced_by(self) -> str | None:
+        """The council that introduced this partner, or None if we confirmed it directly."""
+        return self.trust.get("introducer") if self.trust and self.trust.get("by") == "introduction" else None
 
     def encryption_key_at(self, t: dt.datetime) -> KeyInfo:
         ks = self.keys_valid_at(t, ENCRYPTION)
@@ -116,7 +126,8 @@ class Partner(KeySet):
                 "ssh_public_key": self.ssh_public_key,
                 "ssh_previous": ({"public_key": self.ssh_previous_public_key, "until": self.ssh_previous_until}
                                  if self.ssh_previous_public_key else None),
-                "keys": [k.to_dict() for k in self.keys]}
+                "keys": [k.to_dict() for k in self.keys], "trust": self.trust,
+                "designated_teacher": self.designated_teacher}
 
 
 def build_card(store: KeyStore) -> tuple[dict[str, Any], str]:

@@ -5,6 +5,10 @@ partner is accepted only when it is signed by a key of that partner valid now (a
 the keys), or re-added with its fingerprint. Nothing is ever forgotten: `<home>/partners/<PARTY>.json` keeps, append
 only, every card version the partner presented with how and when we confirmed it, and its removal, so a package
 signed decades ago can still be checked against the keys that were valid then (`as_of`, `open --archive`).
+
+A school may also be *introduced* by a council we confirmed directly, from that council's signed area directory
+(`introduce`, `laxchange.trust.area`): recorded as such, limited to the council's own area, withdrawn when the council
+withdraws it or is removed, and always outranked by a fingerprint we confirm ourselves.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, SecurityError, UsageError
 from laxchange.home import Home, json_object, load_home_file
+from laxchange.trust.area import Area, check_contact, peek_introducer, read_area
 from laxchange.trust.cards import (
     CARD_CLOCK_SKEW,
     Partner,
@@ -38,9 +43,14 @@ from laxchange.trust.keystore import (
 
 #: The `format` of a partner file since issue 12 (before it there was no `format`: one card and its fingerprint).
 RECORD_FORMAT = "laxchange-partner/2"
-#: What happened in a history entry: a card taken in (how, see `CardVersion.confirmed`) or the partner removed.
-CARD_EVENTS = ("added", "rotated", "updated", "replaced")
+#: What happened in a history entry: a card taken in (how, see `CardVersion.confirmed`), the partner removed by
+#: us, or (a school we were introduced to) withdrawn because its introducer withdrew it or was removed.
+CARD_EVENTS = ("added", "rotated", "updated", "replaced", "introduced", "confirmed")
 REMOVED = "removed"
+WITHDRAWN = "withdrawn"
+ENDS = (REMOVED, WITHDRAWN)
+WITHDRAW_REASONS = ("withdrawn-by-introducer", "introducer-removed")
+_AREA_REF = {"introducer", "issued", "sha256"}
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,9 @@ class CardVersion:
 
     `confirmed` says why we trusted the card: `{"by": "fingerprint", "fingerprint": F, "fingerprint_version": 1|2}`
     (F read out of band and matched; version 1 only in records from before issue 12), or
-    `{"by": "signature", "signed_by": [key ids]}` (a rotation or update signed by keys of the version before)."""
+    `{"by": "signature", "signed_by": [key ids]}` (a rotation or update signed by keys of the version before), or
+    `{"by": "introduction", "introducer", "introducer_fingerprint", "signed_by", "area": {introducer, issued, sha256}}`
+    (taken from that council's area directory). A `withdrawn` entry has `withdrawal`: `{"by", "reason", "area"}`."""
 
     seq: int
     at: str
@@ -58,9 +70,15 @@ class CardVersion:
     confirmed: dict[str, Any] | None = None
     #: Read from a partner file written before issue 12 (rewritten in the new format on its next change).
     migrated: bool = False
+    designated_teacher: dict[str, str] | None = None
+    withdrawal: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"seq": self.seq, "at": self.at, "event": self.event}
+        if self.withdrawal is not None:
+            d.update(self.withdrawal)
+        if self.event == "introduced":
+            d["designated_teacher"] = self.designated_teacher
         if self.partner is not None:
             p = self.partner
             d.update(fingerprint=p.fingerprint, confirmed=self.confirmed, issued=p.issued, name=p.name,
@@ -102,9 +120,19 @@ def _parse_event(e: Any, seq: int, party: str, *, verify: bool) -> CardVersion:
         if set(e) != {"seq", "at", "event"}:
             raise ValueError(f"history entry {seq} ({REMOVED}) has unexpected fields")
         return CardVersion(seq, e["at"], REMOVED)
-    if event not in CARD_EVENTS or set(e) != {"seq", "at", "event", "fingerprint", "confirmed", "card"}:
+    if event == WITHDRAWN:
+        if set(e) != {"seq", "at", "event", "by", "reason", "area"} or e["reason"] not in WITHDRAW_REASONS \
+                or not (e["area"] is None or (isinstance(e["area"], dict) and set(e["area"]) == _AREA_REF)):
+            raise ValueError(f"history entry {seq} ({WITHDRAWN}) is malformed")
+        check_party(e["by"])
+        return CardVersion(seq, e["at"], WITHDRAWN,
+                           withdrawal={"by": e["by"], "reason": e["reason"], "area": e["area"]})
+    fields = {"seq", "at", "event", "fingerprint", "confirmed", "card"} | (
+        {"designated_teacher"} if event == "introduced" else set())
+    if event not in CARD_EVENTS or set(e) != fields:
         raise ValueError(f"history entry {seq} is not a card version")
     confirmed = json_object(e["confirmed"])
+    contact = check_contact(e.get("designated_teacher"), f"history entry {seq}")
     if confirmed.get("by") == "fingerprint":
         if set(confirmed) != {"by", "fingerprint", "fingerprint_version"} \
                 or confirmed["fingerprint_version"] not in (1, 2):
@@ -113,10 +141,15 @@ def _parse_event(e: Any, seq: int, party: str, *, verify: bool) -> CardVersion:
         if set(confirmed) != {"by", "signed_by"} or not isinstance(confirmed["signed_by"], list) \
                 or not all(isinstance(k, str) for k in confirmed["signed_by"]):
             raise ValueError(f"history entry {seq}: malformed signature confirmation")
+    elif confirmed.get("by") == "introduction" and event == "introduced":
+        if set(confirmed) != {"by", "introducer", "introducer_fingerprint", "signed_by", "area"} \
+                or not isinstance(confirmed["area"], dict) or set(confirmed["area"]) != _AREA_REF:
+            raise ValueError(f"history entry {seq}: malformed introduction")
+        check_party(confirmed["introducer"])
     else:
         raise ValueError(f"history entry {seq}: unknown confirmation {confirmed.get('by')!r}")
     if not verify:
-        return CardVersion(seq, e["at"], event, None, confirmed)
+        return CardVersion(seq, e["at"], event, None, confirmed, designated_teacher=contact)
     partner, env = read_card(e["card"])
     consistent = partner.party == party and e["fingerprint"] == partner.fingerprint
     if confirmed["by"] == "fingerprint":
@@ -126,7 +159,7 @@ def _parse_event(e: Any, seq: int, party: str, *, verify: bool) -> CardVersion:
         raise ConfigError(f"partner file {_file_for(party)}: history entry {seq} does not match its card",
                           code="partner.damaged",
                           hint=f"restore it from your backup of the home, or remove {party} and add its card again")
-    return CardVersion(seq, e["at"], event, partner, confirmed)
+    return CardVersion(seq, e["at"], event, partner, confirmed, designated_teacher=contact)
 
 
 @dataclass
@@ -140,10 +173,34 @@ class _Record:
 
     @property
     def removed(self) -> bool:
-        return bool(self.events[-1]["event"] == REMOVED)
+        return self.events[-1]["event"] in ENDS
 
     def last_card_index(self) -> int:
-        return max(i for i, e in enumerate(self.events) if e["event"] != REMOVED)
+        return max(i for i, e in enumerate(self.events) if e["event"] not in ENDS)
+
+    def basis(self) -> dict[str, Any]:
+        """The entry our trust in the newest card rests on: walking back over rotations and updates (signed by
+        the card before) to the card confirmed by a fingerprint or an introduction."""
+        i = self.last_card_index()
+        while self.events[i]["event"] in ENDS or self.events[i]["confirmed"]["by"] == "signature":
+            i -= 1
+        return self.events[i]
+
+    def trust(self) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """(`Partner.trust`, `Partner.designated_teacher`) for the newest card."""
+        e = self.basis()
+        c = e["confirmed"]
+        if c["by"] == "introduction":
+            return {"by": "introduction", "introducer": c["introducer"], "area": c["area"], "at": e["at"]}, \
+                e.get("designated_teacher")
+        return {"by": "fingerprint", "at": e["at"]}, None
+
+    def introduced_by(self) -> str | None:
+        c = self.basis()["confirmed"]
+        return str(c["introducer"]) if c["by"] == "introduction" else None
+
+    def append(self, event: dict[str, Any]) -> _Record:
+        return _Record(self.party, [*self.events, {"seq": len(self.events) + 1, **event}])
 
     def version(self, i: int, *, verify: bool = True) -> CardVersion:
         v = _parse_event(self.events[i], i + 1, self.party, verify=verify)
@@ -180,7 +237,7 @@ def _parse_record(party: str, data: Any) -> _Record:
                 or data["party"] != party:
             raise ValueError(f"it is not a {RECORD_FORMAT} file for {party}")
         events = data["events"]
-        if not isinstance(events, list) or not events or events[0].get("event") == REMOVED:
+        if not isinstance(events, list) or not events or events[0].get("event") in ENDS:
             raise ValueError("its history is empty or does not start with a card")
         rec = _Record(party, events)
     for i in range(len(rec.events)):  # shapes and numbering of every entry; the last card fully
@@ -323,7 +380,9 @@ class PartnerDirectory:
             if last is not None:  # removed once: what we learnt of its keys still stands
                 _check_keys_only_shrink(last, partner)
         elif same:
-            return last, "unchanged"
+            if want is None or rec is None or rec.introduced_by() is None:
+                return self.get_optional(partner.party) or last, "unchanged"
+            outcome = "confirmed"  # the card an introduction gave us, now confirmed by us: direct from here on
         elif want is not None:
             outcome = "replaced"
             _check_keys_only_shrink(last, partner)
@@ -338,12 +397,155 @@ class PartnerDirectory:
         events = [*events, {"seq": len(events) + 1, "at": timefmt.fmt(now), "event": outcome,
                             "fingerprint": partner.fingerprint, "confirmed": confirmed, "card": env.to_dict()}]
         self._write(_Record(partner.party, events))
-        return partner, outcome
+        return self.get_optional(partner.party) or partner, outcome
 
     def _write(self, rec: _Record) -> None:
         self.home.partners.mkdir(mode=0o700, parents=True, exist_ok=True)
         jsonio.write_atomic(self._path(rec.party), jsonio.dumps_pretty(rec.to_json()).encode("utf-8"))
-        self._cache.pop(rec.party, None)
+        self._cache.clear()  # a school's standing can depend on its introducer's
+
+    # -- introductions (issue 12 #6) ------------------------------------------------------------------------------
+
+    def _direct_introducer(self, party: str) -> Partner:
+        """`party` as an introducer: a council in our directory whose card we confirmed ourselves."""
+        intro = self.get(party)
+        if intro.role != "local-authority" or intro.introduced_by is not None:
+            raise SecurityError(f"{party} cannot introduce schools to us: "
+                                + ("it is not a council" if intro.role != "local-authority"
+                                   else f"it was itself introduced (by {intro.introduced_by}), not confirmed by us"),
+                                code="introduction.introducer-untrusted",
+                                hint=f"only a council whose fingerprint you confirmed yourself can introduce its "
+                                     f"schools: `laxchange partners add CARD.json --fingerprint FPR` for {party}")
+        return intro
+
+    def _area_path(self, introducer: str) -> Path:
+        return self.home.partners / "areas" / _file_for(introducer)
+
+    def held_area(self, introducer: str) -> dict[str, str] | None:
+        """The newest area directory version of `introducer` we took in (`Area.ref()`), if any."""
+        path = self._area_path(introducer)
+        if not os.path.lexists(path):
+            return None
+
+        def parse(data: Any) -> dict[str, str]:
+            d = json_object(data)
+            if set(d) != _AREA_REF | {"envelope"} or d["introducer"] != introducer:
+                raise ValueError("it is not a held area directory")
+            timefmt.parse(d["issued"])
+            return {k: str(d[k]) for k in sorted(_AREA_REF)}
+        return load_home_file(path, parse, what="area directory",
+                              hint=f"restore {path.name} from your backup, or delete it and take in "
+                                   f"{introducer}'s current area directory again")
+
+    def _verified_area(self, envelope: Any, introducer: str, now: dt.datetime) -> tuple[Area, bool]:
+        """The area directory, verified with the introducer's current keys; and whether it is newer than the one
+        we hold (an older one, or another with the same time, is refused: it could undo a withdrawal)."""
+        area = read_area(envelope, self._direct_introducer(introducer), now)
+        held = self.held_area(introducer)
+        if held is None:
+            return area, True
+        if held["sha256"] == area.sha256:
+            return area, False
+        if timefmt.parse(area.issued) <= timefmt.parse(held["issued"]):
+            raise SecurityError(f"this area directory of {introducer} (issued {area.issued}) is not newer than the "
+                                f"one we hold (issued {held['issued']})", code="area.stale",
+                                hint=f"ask {introducer} for its current area directory")
+        return area, True
+
+    def _take_area(self, area: Area, now: dt.datetime) -> dict[str, builtins.list[str]]:
+        """Hold `area` as the introducer's current one and apply it to the schools it introduced to us: one no
+        longer in it (or no longer in its area) is withdrawn, one whose card changed takes the new card."""
+        self._area_path(area.introducer).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        jsonio.write_atomic(self._area_path(area.introducer),
+                            jsonio.dumps_pretty({**area.ref(), "envelope": area.envelope}).encode("utf-8"))
+        report: dict[str, builtins.list[str]] = {"withdrawn": [], "updated": []}
+        for party in self._known():
+            rec = self._load(party)
+            if rec is None or rec.removed or rec.introduced_by() != area.introducer:
+                continue
+            school = area.schools.get(party)
+            if school is None or not area.in_area(school):
+                self._write(rec.append({"at": timefmt.fmt(now), "event": WITHDRAWN, "by": area.introducer,
+                                        "reason": "withdrawn-by-introducer", "area": area.ref()}))
+                report["withdrawn"].append(party)
+            elif school.partner.envelope["payload"] != rec.last_card().envelope["payload"]:
+                self._introduce_one(rec, area, party, now)
+                report["updated"].append(party)
+        self._cache.clear()
+        return report
+
+    def _introduce_one(self, rec: _Record | None, area: Area, party: str, now: dt.datetime) -> None:
+        school = area.schools[party]
+        if rec is not None:
+            _check_keys_only_shrink(rec.last_card(), school.partner)
+        intro = self.get(area.introducer)
+        event = {"at": timefmt.fmt(now), "event": "introduced", "fingerprint": school.partner.fingerprint,
+                 "confirmed": {"by": "introduction", "introducer": area.introducer,
+                               "introducer_fingerprint": intro.fingerprint, "signed_by": list(area.signed_by),
+                               "area": area.ref()},
+                 "card": school.partner.envelope, "designated_teacher": school.designated_teacher}
+        self._write(rec.append(event) if rec is not None else _Record(party, [{"seq": 1, **event}]))
+
+    def introduce(self, area_envelope: Any, party: str, *, introduced_by: str) -> tuple[Partner, str]:
+        """Add the school `party` from the area directory of `introduced_by`, a council we confirmed directly.
+
+        The area directory must be signed by that council's current keys, list `party` with the council's own
+        LA code, and be no older than the one we hold of it (a newer one is applied: see `refresh_area`).
+        Outcomes: `introduced`, `unchanged` (already introduced with this card) or `kept-direct` (we confirmed
+        its fingerprint ourselves: an introduction never replaces that)."""
+        check_party(party)
+        now = self.clock.now()
+        area, newer = self._verified_area(area_envelope, check_party(introduced_by), now)
+        school = area.schools.get(party)
+        if school is None:
+            raise UsageError(f"{party} is not in {introduced_by}'s area directory (issued {area.issued})",
+                             code="introduction.not-listed",
+                             hint=f"check the URN; if it is one of {introduced_by}'s schools, ask {introduced_by} "
+                                  "to confirm its card and publish its area directory again")
+        if not area.in_area(school):
+            raise SecurityError(f"{party} is not in {introduced_by}'s area: its area directory gives its LA as "
+                                f"{school.la_code}, and a council can introduce only its own schools",
+                                code="introduction.outside-area",
+                                hint=f"refused; add {party} from its own council's area directory, or confirm its "
+                                     "fingerprint with the school directly (`partners add CARD.json --fingerprint`)")
+        if newer:
+            self._take_area(area, now)
+        rec = self._load(party)
+        if rec is not None and not rec.removed:
+            if rec.introduced_by() is None:
+                return self.get(party), "kept-direct"
+            if rec.last_card().envelope["payload"] == school.partner.envelope["payload"] \
+                    and rec.introduced_by() == area.introducer and self.get_optional(party) is not None:
+                return self.get(party), "unchanged"
+        self._introduce_one(rec, area, party, now)
+        return self.get(party), "introduced"
+
+    def refresh_area(self, area_envelope: Any) -> tuple[Area, dict[str, builtins.list[str]]]:
+        """Take in a newer area directory of a council we confirmed directly: schools it introduced to us that it
+        no longer lists are withdrawn, changed cards taken. Returns (area, {"withdrawn": [...], "updated": [...]})."""
+        now = self.clock.now()
+        area, newer = self._verified_area(area_envelope, peek_introducer(area_envelope), now)
+        return area, (self._take_area(area, now) if newer else {"withdrawn": [], "updated": []})
+
+    def area_entries(self, own: str, schools: builtins.list[tuple[str, str, dict[str, str] | None]]) \
+            -> tuple[builtins.list[tuple[Partner, str, dict[str, str] | None]], dict[str, str]]:
+        """Which of `schools` (party, LA code, Designated Teacher) our area directory can carry: those in our LA
+        whose card we confirmed ourselves. Returns (entries, {party: why left out}); one in another LA is refused."""
+        la = own.removeprefix("LA:")
+        entries, left_out = [], {}
+        for party, la_code, contact in schools:
+            if la_code != la:
+                raise UsageError(f"{party} is in LA {la_code}, not ours ({la}): an area directory lists only our "
+                                 "own schools", code="area.school-outside",
+                                 hint="remove it from the schools list (its own council introduces it)")
+            p = self.get_optional(party)
+            if p is None:
+                left_out[party] = "not in our partner directory (confirm its card first)"
+            elif p.introduced_by is not None:
+                left_out[party] = f"introduced to us by {p.introduced_by}, not confirmed by us"
+            else:
+                entries.append((p, la_code, contact))
+        return entries, left_out
 
     def get_optional(self, party: str) -> Partner | None:
         """The partner's current card, or None if it is not (or no longer) in the directory."""
@@ -356,7 +558,13 @@ class PartnerDirectory:
         rec = self._load(party)
         if rec is None or rec.removed:
             return None
-        partner = rec.last_card()
+        trust, contact = rec.trust()
+        introducer = rec.introduced_by()
+        if introducer is not None:  # only while its introducer is a partner we confirmed ourselves
+            intro = self.get_optional(introducer)
+            if intro is None or intro.introduced_by is not None:
+                return None
+        partner = replace(rec.last_card(), trust=trust, designated_teacher=contact)
         self._cache[party] = partner
         return partner
 
@@ -375,6 +583,19 @@ class PartnerDirectory:
 
     def _unknown(self, party: str) -> ConfigError:
         rec = self._load(party) if party in self._known() else None
+        if rec is not None and rec.events[-1]["event"] == WITHDRAWN:
+            e = rec.events[-1]
+            why = ("withdrew it from its area directory" if e["reason"] == "withdrawn-by-introducer"
+                   else "was removed from our partner directory")
+            return ConfigError(f"{party} was withdrawn at {e['at']}: it was introduced by {e['by']}, which {why}",
+                               code="partner.withdrawn",
+                               hint="confirm its fingerprint with the school directly (`laxchange partners add "
+                                    "CARD.json --fingerprint FPR`), or add it again from a current area directory")
+        if rec is not None and not rec.removed and rec.introduced_by() is not None:
+            return ConfigError(f"{party} was introduced by {rec.introduced_by()}, which is no longer a partner we "
+                               "confirmed ourselves", code="partner.withdrawn",
+                               hint="confirm the school's fingerprint with it directly (`laxchange partners add "
+                                    "CARD.json --fingerprint FPR`)")
         if rec is not None and rec.removed:
             return ConfigError(f"{party} was removed from the partner directory at {rec.events[-1]['at']}",
                                code="partner.unknown",
@@ -395,14 +616,23 @@ class PartnerDirectory:
                 out.append(p)
         return out
 
-    def remove(self, party: str) -> None:
+    def remove(self, party: str) -> builtins.list[str]:
         """Stop trusting `party`. Its history stays (with the removal appended), so packages it
-        sent can still be verified as archives; adding it again needs its fingerprint."""
+        sent can still be verified as archives; adding it again needs its fingerprint. Schools it
+        introduced to us are withdrawn (returned), each with an entry in its own history."""
         rec = self._load(check_party(party))
         if rec is None or rec.removed:
             raise self._unknown(party)
-        self._write(_Record(party, [*rec.events, {"seq": len(rec.events) + 1, "at": timefmt.fmt(self.clock.now()),
-                                                  "event": REMOVED}]))
+        at = timefmt.fmt(self.clock.now())
+        self._write(rec.append({"at": at, "event": REMOVED}))
+        withdrawn = []
+        for other in self._known():
+            orec = self._load(other)
+            if orec is not None and not orec.removed and orec.introduced_by() == party:
+                self._write(orec.append({"at": at, "event": WITHDRAWN, "by": party, "reason": "introducer-removed",
+                                         "area": None}))
+                withdrawn.append(other)
+        return withdrawn
 
     def history(self, party: str) -> builtins.list[CardVersion]:
         """Every card version `party` presented, oldest first, each verified again, and any removals."""
