@@ -440,7 +440,14 @@ class PartnerDirectory:
     def _verified_area(self, envelope: Any, introducer: str, now: dt.datetime) -> tuple[Area, bool]:
         """The area directory, verified with the introducer's current keys; and whether it is newer than the one
         we hold (an older one, or another with the same time, is refused: it could undo a withdrawal)."""
-        area = read_area(envelope, self._direct_introducer(introducer), now)
+        trusted = self._direct_introducer(introducer)
+        claimed = peek_introducer(envelope)
+        if claimed != introducer:  # say so before its signature is checked against the wrong keys
+            raise SecurityError(f"this area directory is {claimed}'s, not {introducer}'s",
+                                code="area.introducer-mismatch",
+                                hint=f"use --introduced-by {claimed} if you trust that council, "
+                                     f"or ask {introducer} for its own area directory")
+        area = read_area(envelope, trusted, now)
         held = self.held_area(introducer)
         if held is None:
             return area, True
