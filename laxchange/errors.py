@@ -268,6 +268,7 @@ CODES: dict[str, str] = {
     "area.introducer-mismatch": "an area directory is another council's than the one named",
     "area.stale": "an area directory is not newer than the one we hold of that council",
     "area.school-outside": "a school in the list to publish is not in our LA",
+    "area.not-council": "only a council publishes an area directory",
     "area.schools-file": "the list of our schools to publish (CSV) is malformed",
     "introduction.introducer-untrusted": "the introducer is not a council whose fingerprint we confirmed ourselves",
     "introduction.not-listed": "the school is not in the introducer's area directory",

@@ -9,10 +9,12 @@ import click
 
 from laxchange import age
 from laxchange._util import jsonio
+from laxchange._util.fs import check_output, open_regular, read_bounded
 from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import ConfigError, UsageError
 from laxchange.transport import authorized_keys_line
-from laxchange.trust import CardVersion, PartnerDirectory, build_card
+from laxchange.trust import CardVersion, Partner, PartnerDirectory, build_area, build_card, read_schools_csv
+from laxchange.trust.area import MAX_AREA_BYTES
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
 _WF = age.recipients.DEFAULT_SCRYPT_WORK_FACTOR
@@ -239,18 +241,103 @@ def partners() -> None:
     """The partner directory: cards we trust."""
 
 
+def _trust_text(p: Partner) -> str:
+    t = p.trust or {}
+    if t.get("by") == "introduction":
+        area = t["area"]
+        return (f"introduced by {t['introducer']} at {t['at']} (its area directory issued {area['issued']}, "
+                f"sha256 {area['sha256'][:16]}…)")
+    return f"confirmed by us (fingerprint) at {t.get('at', '-')}"
+
+
+def _contact_text(c: dict[str, str] | None) -> str:
+    return ", ".join(c[k] for k in ("name", "email", "phone") if k in c) if c else "-"
+
+
 @partners.command("add")
-@click.argument("card", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("target")
 @click.option("--fingerprint", default=None,
               help="The card fingerprint, confirmed with the partner out of band (required for a new partner).")
+@click.option("--introduced-by", "introduced_by", default=None, metavar="LA:NNN",
+              help="Add the school TARGET (URN:NNNNNN) from this council's area directory (--area) instead: "
+                   "a council whose fingerprint we confirmed ourselves.")
+@click.option("--area", "area", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The introducing council's signed area directory (`partners publish-area`), with --introduced-by.")
 @json_option
 @click.pass_obj
-def partners_add(app: App, card: Path, fingerprint: str | None) -> None:
-    """Add (or update) a partner from their card."""
+def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: str | None,
+                 area: Path | None) -> None:
+    """Add (or update) a partner: from their CARD file and its fingerprint, confirmed out of band,
+    or a school (URN:NNNNNN) introduced by its council: --introduced-by LA:NNN --area AREA.json."""
     directory = PartnerDirectory(app.home, clock=app.clock)
+    if introduced_by is not None or area is not None:
+        if introduced_by is None or area is None or fingerprint is not None:
+            raise UsageError("an introduction needs both --introduced-by and --area (and no --fingerprint)",
+                             code="usage.bad-option",
+                             hint="laxchange partners add URN:NNNNNN --introduced-by LA:NNN --area AREA.json")
+        partner, outcome = directory.introduce(jsonio.load_file(area, max_bytes=MAX_AREA_BYTES), target,
+                                               introduced_by=introduced_by)
+        human = {"introduced": f"Introduced: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}, "
+                               f"{_trust_text(partner)}\n"
+                               f"Designated Teacher: {_contact_text(partner.designated_teacher)}",
+                 "unchanged": f"Unchanged: {partner.party} ({partner.name}) is already introduced by {introduced_by}",
+                 "kept-direct": f"Kept: {partner.party} ({partner.name}) is confirmed by us (fingerprint "
+                                f"{partner.fingerprint}); an introduction never replaces that"}[outcome]
+        app.emit({"outcome": outcome, **partner.to_summary()}, human)
+        return
+    card = Path(target)
     partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},
-             f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}")
+             f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}"
+             + (" (was introduced; now confirmed by us)" if outcome == "confirmed" else ""))
+
+
+@partners.command("publish-area")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Write the signed area directory here.")
+@click.option("--schools", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV of our schools: urn, la_code, and optionally dt_name, dt_email, dt_phone (their Designated "
+                   "Teacher).")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@json_option
+@click.pass_obj
+def partners_publish_area(app: App, output: Path, schools: Path, force: bool) -> None:
+    """Publish our signed area directory: the cards of our own schools that we confirmed, with their
+    Designated Teachers, so councils that trust us can add them (`partners add --introduced-by`)."""
+    store = _store(app)
+    ring = store.ring()
+    if not ring.party.startswith("LA:"):
+        raise UsageError(f"{ring.party} is a school: only a council publishes an area directory",
+                         code="area.not-council", hint="ask your council to publish one")
+    check_output(output, inputs=[schools], overwrite=force, what="area directory")
+    with open_regular(schools, what="schools list") as fh:
+        data = read_bounded(fh, 16 * 1024 * 1024)
+    if data is None:
+        raise UsageError(f"schools list {schools} is larger than 16 MiB", code="area.schools-file",
+                         hint="list only your own schools")
+    rows = read_schools_csv(data, source=str(schools))
+    entries, left_out = PartnerDirectory(app.home, clock=app.clock).area_entries(ring.party, rows)
+    envelope = build_area(store, entries)
+    jsonio.write_atomic(output, jsonio.dumps_pretty(envelope).encode("utf-8"), mode=0o644)
+    plural = "s" if len(entries) != 1 else ""
+    lines = [f"Wrote the area directory of {ring.party} to {output}: {len(entries)} school{plural}"]
+    lines += [f"  left out {party}: {why}" for party, why in left_out.items()]
+    app.emit({"party": ring.party, "path": str(output), "schools": [p.party for p, _, _ in entries],
+              "left_out": left_out}, "\n".join(lines))
+
+
+@partners.command("refresh-area")
+@click.argument("area", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def partners_refresh_area(app: App, area: Path) -> None:
+    """Take in a council's newer area directory: schools it introduced that it no longer lists are withdrawn."""
+    got, report = PartnerDirectory(app.home, clock=app.clock).refresh_area(
+        jsonio.load_file(area, max_bytes=MAX_AREA_BYTES))
+    lines = [f"Area directory of {got.introducer} issued {got.issued}: {len(got.schools)} schools"]
+    lines += [f"  withdrawn {p} (no longer in it)" for p in report["withdrawn"]]
+    lines += [f"  updated {p} (a new card)" for p in report["updated"]]
+    app.emit({"area": got.ref(), **report}, "\n".join(lines))
 
 
 @partners.command("list")
@@ -260,8 +347,11 @@ def partners_list(app: App) -> None:
     """List partners."""
     items = PartnerDirectory(app.home, clock=app.clock).list()
     app.emit({"partners": [{"party": p.party, "name": p.name, "role": p.role, "fingerprint": p.fingerprint,
-                            "sftp_url": p.sftp_url} for p in items]},
-             "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}" for p in items) or "No partners yet.")
+                            "sftp_url": p.sftp_url, "trust": p.trust, "introduced_by": p.introduced_by}
+                           for p in items]},
+             "\n".join(f"{p.party:12} {p.fingerprint}  {p.name}"
+                       + (f"  (introduced by {p.introduced_by})" if p.introduced_by else "") for p in items)
+             or "No partners yet.")
 
 
 @partners.command("show")
@@ -284,7 +374,9 @@ def partners_show(app: App, party: str) -> None:
     app.emit(p.to_summary(),
              f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
              f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n{ssh}"
-             f"Signatures required: {', '.join(p.required_signature_algorithms)}\n{_keys_table(rows)}")
+             f"Signatures required: {', '.join(p.required_signature_algorithms)}\nTrust: {_trust_text(p)}\n"
+             + (f"Designated Teacher: {_contact_text(p.designated_teacher)}\n" if p.introduced_by else "")
+             + _keys_table(rows))
 
 
 @partners.command("remove")
@@ -293,9 +385,11 @@ def partners_show(app: App, party: str) -> None:
 @click.pass_obj
 def partners_remove(app: App, party: str) -> None:
     """Stop trusting a partner (its card history is kept, for verifying its old packages)."""
-    PartnerDirectory(app.home, clock=app.clock).remove(party)
-    app.emit({"removed": party}, f"Removed {party}. Its card history is kept (`laxchange partners history {party}`); "
-                                 "adding it again needs its fingerprint.")
+    withdrawn = PartnerDirectory(app.home, clock=app.clock).remove(party)
+    app.emit({"removed": party, "withdrawn": withdrawn},
+             f"Removed {party}. Its card history is kept (`laxchange partners history {party}`); "
+             "adding it again needs its fingerprint."
+             + "".join(f"\n  withdrawn {w} (introduced by {party})" for w in withdrawn))
 
 
 def _confirmation(v: CardVersion) -> str:
@@ -303,6 +397,9 @@ def _confirmation(v: CardVersion) -> str:
     if c.get("by") == "fingerprint":
         legacy = " (a version-1 fingerprint, from before card history)" if c.get("fingerprint_version") == 1 else ""
         return f"confirmed out of band: fingerprint {c['fingerprint']}{legacy}"
+    if c.get("by") == "introduction":
+        return (f"introduced by {c['introducer']} (fingerprint {c['introducer_fingerprint']}): its area directory "
+                f"issued {c['area']['issued']}, sha256 {c['area']['sha256']}")
     return "signed by the keys we held: " + ", ".join(c.get("signed_by") or [])
 
 
@@ -313,7 +410,11 @@ def _history_text(party: str, versions: list[CardVersion]) -> str:
                 if versions and versions[0].migrated else "")]
     for v in versions:
         if v.partner is None:
-            lines.append(f"  #{v.seq}  {v.at}  {v.event}")
+            w = v.withdrawal
+            why = "" if w is None else (f"  by {w['by']}: " + ("it withdrew the school from its area directory"
+                                                                if w["reason"] == "withdrawn-by-introducer"
+                                                                else "the introducer was removed"))
+            lines.append(f"  #{v.seq}  {v.at}  {v.event}{why}")
             continue
         p = v.partner
         lines.append(f"  #{v.seq}  {v.at}  {v.event:8}  fingerprint {p.fingerprint}  issued {p.issued}  ({p.name})")
