@@ -131,3 +131,71 @@ def test_partners_show_prints_the_partners_ssh_key_line_for_authorized_keys(tmp_
     auth.write_text("".join(line.rpartition(": ")[2] + "\n" for line in shown if line.startswith("SSH key")))
     assert [(party, key.get_base64()) for party, key in read_authorized_keys(auth)] == [
         ("LA:919", new.split()[1]), ("LA:919", theirs.split()[1])]
+
+
+def _init(clock: FixedClock, home: Path, party: str, name: str) -> None:
+    r = run(clock, home, "init", "--party", party, "--name", name, "--kdf-work-factor", "10")
+    assert r.exit_code == 0, r.output
+
+
+def _export(clock: FixedClock, home: Path, out: Path) -> str:
+    r = run(clock, home, "--json", "keys", "export-card", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    return str(json.loads(r.output)["fingerprint"])
+
+
+def test_a_placing_council_adds_a_school_through_the_host_councils_area_directory(tmp_path: Path) -> None:
+    """Issue 12 #6, as a host council's IT and a placing VSH would do it, then a PEP sent to the school."""
+    clock = FixedClock(T0)
+    host, school, placing = tmp_path / "host", tmp_path / "school", tmp_path / "placing"
+    _init(clock, host, "LA:919", "Host Council (fictional)")
+    _init(clock, school, "URN:111111", "Brook Primary (fictional)")
+    _init(clock, placing, "LA:210", "Placing Council (fictional)")
+    sf = _export(clock, school, tmp_path / "school.json")
+    hf = _export(clock, host, tmp_path / "host.json")
+    assert run(clock, host, "partners", "add", str(tmp_path / "school.json"), "--fingerprint", sf).exit_code == 0
+    assert run(clock, placing, "partners", "add", str(tmp_path / "host.json"), "--fingerprint", hf).exit_code == 0
+    schools = tmp_path / "schools.csv"
+    schools.write_text("urn,la_code,dt_name,dt_email\n111111,919,Alex Example,dt@brook.example\n")
+    area = tmp_path / "area.json"
+    r = run(clock, host, "--json", "partners", "publish-area", "-o", str(area), "--schools", str(schools))
+    assert r.exit_code == 0 and json.loads(r.output)["schools"] == ["URN:111111"], r.output
+    # a school council (or a typo) cannot publish one; an existing file is not overwritten
+    r = run(clock, school, "partners", "publish-area", "-o", str(tmp_path / "x.json"), "--schools", str(schools))
+    assert r.exit_code == 2 and "only a council" in r.output and not (tmp_path / "x.json").exists()
+    before = area.read_bytes()
+    assert run(clock, host, "partners", "publish-area", "-o", str(area), "--schools", str(schools)).exit_code == 2
+    assert area.read_bytes() == before
+    clock.advance(minutes=10)
+    r = run(clock, placing, "partners", "add", "URN:111111", "--introduced-by", "LA:919", "--area", str(area))
+    assert r.exit_code == 0 and r.output.startswith("Introduced: URN:111111") and "Alex Example" in r.output, r.output
+    r = run(clock, placing, "partners", "list")
+    assert "URN:111111" in r.output and "(introduced by LA:919)" in r.output
+    shown = json.loads(run(clock, placing, "--json", "partners", "show", "URN:111111").output)
+    assert shown["trust"]["by"] == "introduction" and shown["trust"]["introducer"] == "LA:919"
+    assert shown["designated_teacher"]["email"] == "dt@brook.example"
+    hist = json.loads(run(clock, placing, "--json", "partners", "history", "URN:111111").output)
+    assert [v["event"] for v in hist["versions"]] == ["introduced"]
+    assert "introduced by LA:919" in run(clock, placing, "partners", "history", "URN:111111").output
+    # a PEP to the school it never spoke to
+    rec = tmp_path / "pep.json"
+    assert run(clock, placing, "sample", "pep-transfer", "-o", str(rec)).exit_code == 0
+    r = run(clock, placing, "pack", str(rec), "--to", "URN:111111", "-o", str(tmp_path / "pep.lax"))
+    assert r.exit_code == 0, r.output
+    pf = _export(clock, placing, tmp_path / "placing.json")
+    assert run(clock, school, "partners", "add", str(tmp_path / "placing.json"), "--fingerprint", pf).exit_code == 0
+    r = run(clock, school, "open", str(tmp_path / "pep.lax"), "-o", str(tmp_path / "opened.json"))
+    assert r.exit_code == 0 and "from LA:210" in r.output, r.output
+    # the introducer removed: the school is withdrawn and sending is refused, clearly
+    r = run(clock, placing, "--json", "partners", "remove", "LA:919")
+    assert json.loads(r.output)["withdrawn"] == ["URN:111111"]
+    r = run(clock, placing, "pack", str(rec), "--to", "URN:111111", "-o", str(tmp_path / "pep2.lax"))
+    assert r.exit_code == 5 and "withdrawn" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "pep2.lax").exists()
+
+
+def test_introduction_options_are_checked(tmp_path: Path) -> None:
+    clock = FixedClock(T0)
+    _init(clock, tmp_path / "p", "LA:210", "Placing Council (fictional)")
+    r = run(clock, tmp_path / "p", "--json", "partners", "add", "URN:111111", "--introduced-by", "LA:919")
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "usage.bad-option"
