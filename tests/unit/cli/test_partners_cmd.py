@@ -177,6 +177,13 @@ def test_a_placing_council_adds_a_school_through_the_host_councils_area_director
     hist = json.loads(run(clock, placing, "--json", "partners", "history", "URN:111111").output)
     assert [v["event"] for v in hist["versions"]] == ["introduced"]
     assert "introduced by LA:919" in run(clock, placing, "partners", "history", "URN:111111").output
+    # one byte changed in the file: refused, exit 3, nothing added
+    text = area.read_text()
+    at = text.index('"payload": "') + 300
+    bad = tmp_path / "bad-area.json"
+    bad.write_text(text[:at] + ("A" if text[at] != "A" else "B") + text[at + 1:])
+    r = run(clock, placing, "--json", "partners", "add", "URN:111111", "--introduced-by", "LA:919", "--area", str(bad))
+    assert r.exit_code == 3 and json.loads(r.output)["error"] in ("area.signature", "area.invalid"), r.output
     # a PEP to the school it never spoke to
     rec = tmp_path / "pep.json"
     assert run(clock, placing, "sample", "pep-transfer", "-o", str(rec)).exit_code == 0
