@@ -381,7 +381,7 @@ class PartnerDirectory:
                 _check_keys_only_shrink(last, partner)
         elif same:
             if want is None or rec is None or rec.introduced_by() is None:
-                return self.get_optional(partner.party) or last, "unchanged"
+                return self._standing(rec) or last, "unchanged"
             outcome = "confirmed"  # the card an introduction gave us, now confirmed by us: direct from here on
         elif want is not None:
             outcome = "replaced"
@@ -396,8 +396,9 @@ class PartnerDirectory:
         events = rec.events if rec is not None else []
         events = [*events, {"seq": len(events) + 1, "at": timefmt.fmt(now), "event": outcome,
                             "fingerprint": partner.fingerprint, "confirmed": confirmed, "card": env.to_dict()}]
-        self._write(_Record(partner.party, events))
-        return self.get_optional(partner.party) or partner, outcome
+        new = _Record(partner.party, events)
+        self._write(new)
+        return self._standing(new) or partner, outcome
 
     def _write(self, rec: _Record) -> None:
         self.home.partners.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -562,18 +563,23 @@ class PartnerDirectory:
             check_party(party)
         except UsageError:
             return None
-        rec = self._load(party)
+        partner = self._standing(self._load(party))
+        if partner is not None:
+            self._cache[party] = partner
+        return partner
+
+    def _standing(self, rec: _Record | None) -> Partner | None:
+        """The newest card of `rec` with how we trust it, or None if removed, withdrawn, or introduced by a
+        council that is no longer a partner we confirmed ourselves."""
         if rec is None or rec.removed:
             return None
         trust, contact = rec.trust()
         introducer = rec.introduced_by()
-        if introducer is not None:  # only while its introducer is a partner we confirmed ourselves
+        if introducer is not None:
             intro = self.get_optional(introducer)
             if intro is None or intro.introduced_by is not None:
                 return None
-        partner = replace(rec.last_card(), trust=trust, designated_teacher=contact)
-        self._cache[party] = partner
-        return partner
+        return replace(rec.last_card(), trust=trust, designated_teacher=contact)
 
     def get(self, party: str) -> Partner:
         """The partner `party`: UsageError (exit 2) for a malformed id, ConfigError (exit 5) when
