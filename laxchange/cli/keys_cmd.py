@@ -337,6 +337,8 @@ def partners_refresh_area(app: App, area: Path) -> None:
     lines = [f"Area directory of {got.introducer} issued {got.issued}: {len(got.schools)} schools"]
     lines += [f"  withdrawn {p} (no longer in it)" for p in report["withdrawn"]]
     lines += [f"  updated {p} (a new card)" for p in report["updated"]]
+    lines += [f"  kept our card of {p}: its card in the area directory would undo a revocation or lengthen a key"
+              for p in report["refused"]]
     app.emit({"area": got.ref(), **report}, "\n".join(lines))
 
 

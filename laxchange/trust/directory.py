@@ -461,24 +461,31 @@ class PartnerDirectory:
         return area, True
 
     def _take_area(self, area: Area, now: dt.datetime) -> dict[str, builtins.list[str]]:
-        """Hold `area` as the introducer's current one and apply it to the schools it introduced to us: one no
-        longer in it (or no longer in its area) is withdrawn, one whose card changed takes the new card."""
-        self._area_path(area.introducer).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        jsonio.write_atomic(self._area_path(area.introducer),
-                            jsonio.dumps_pretty({**area.ref(), "envelope": area.envelope}).encode("utf-8"))
-        report: dict[str, builtins.list[str]] = {"withdrawn": [], "updated": []}
+        """Apply `area` to the schools its introducer introduced to us, then hold it as the introducer's current
+        one (last, so an interrupted run is redone by taking the same file again): a school no longer in it (or
+        no longer in its area) is withdrawn; one with a newer card takes it, unless that card would lengthen or
+        un-revoke a key we hold (`refused`, the card we hold kept); an older card than ours changes nothing."""
+        report: dict[str, builtins.list[str]] = {"withdrawn": [], "updated": [], "refused": []}
         for party in self._known():
             rec = self._load(party)
             if rec is None or rec.removed or rec.introduced_by() != area.introducer:
                 continue
             school = area.schools.get(party)
+            held = rec.last_card()
             if school is None or not area.in_area(school):
                 self._write(rec.append({"at": timefmt.fmt(now), "event": WITHDRAWN, "by": area.introducer,
                                         "reason": "withdrawn-by-introducer", "area": area.ref()}))
                 report["withdrawn"].append(party)
-            elif school.partner.envelope["payload"] != rec.last_card().envelope["payload"]:
-                self._introduce_one(rec, area, party, now)
-                report["updated"].append(party)
+            elif school.partner.envelope["payload"] != held.envelope["payload"] \
+                    and timefmt.parse(school.partner.issued) > timefmt.parse(held.issued):
+                try:
+                    self._introduce_one(rec, area, party, now)
+                    report["updated"].append(party)
+                except SecurityError:
+                    report["refused"].append(party)
+        self._area_path(area.introducer).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        jsonio.write_atomic(self._area_path(area.introducer),
+                            jsonio.dumps_pretty({**area.ref(), "envelope": area.envelope}).encode("utf-8"))
         self._cache.clear()
         return report
 
@@ -530,10 +537,10 @@ class PartnerDirectory:
 
     def refresh_area(self, area_envelope: Any) -> tuple[Area, dict[str, builtins.list[str]]]:
         """Take in a newer area directory of a council we confirmed directly: schools it introduced to us that it
-        no longer lists are withdrawn, changed cards taken. Returns (area, {"withdrawn": [...], "updated": [...]})."""
+        no longer lists are withdrawn, newer cards taken. Returns (area, {"withdrawn"|"updated"|"refused": [...]})."""
         now = self.clock.now()
         area, newer = self._verified_area(area_envelope, peek_introducer(area_envelope), now)
-        return area, (self._take_area(area, now) if newer else {"withdrawn": [], "updated": []})
+        return area, (self._take_area(area, now) if newer else {"withdrawn": [], "updated": [], "refused": []})
 
     def area_entries(self, own: str, schools: builtins.list[tuple[str, str, dict[str, str] | None]]) \
             -> tuple[builtins.list[tuple[Partner, str, dict[str, str] | None]], dict[str, str]]:

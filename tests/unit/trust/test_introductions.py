@@ -18,6 +18,7 @@ from laxchange.clock import FixedClock
 from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
 from laxchange.trust import PartnerDirectory, build_area, read_schools_csv
 from laxchange.trust.area import AREA_PAYLOAD_TYPE
+from laxchange.trust.keystore import ENCRYPTION
 from tests.support.parties import T0, Party, make_party, record
 
 DT = {"name": "Alex Example", "role": "Designated Teacher", "email": "dt@school.example"}
@@ -158,7 +159,7 @@ def test_the_introducer_withdrawing_the_school_withdraws_it_and_an_older_directo
     with pytest.raises(SecurityError) as si:
         p.directory.introduce(old, "URN:111111", introduced_by="LA:919")
     assert si.value.code == "area.stale"
-    assert p.directory.refresh_area(newer)[1] == {"withdrawn": [], "updated": []}  # the same one again: nothing
+    assert p.directory.refresh_area(newer)[1] == {"withdrawn": [], "updated": [], "refused": []}  # the same again
 
 
 def test_a_direct_confirmation_wins(tmp_path: Path) -> None:
@@ -214,3 +215,24 @@ def test_the_history_file_stays_append_only_and_verifiable(tmp_path: Path) -> No
     (p.home.partners / "URN_111111.json").write_text(json.dumps(data))
     with pytest.raises(ConfigError):
         PartnerDirectory(p.home, clock=p.clock).history("URN:111111")
+
+
+def test_a_newer_area_directory_brings_newer_cards_never_older_ones(tmp_path: Path) -> None:
+    h, s, _n, p = _setup(tmp_path)
+    p.directory.introduce(_area(h, [("URN:111111", "919", None)]), "URN:111111", introduced_by="LA:919")
+    h.clock.advance(days=1)
+    kid = s.store.ring().keys_valid_at(s.clock.now(), ENCRYPTION)[0].kid
+    s.store.rotate()
+    s.store.revoke(kid, "key-compromise")
+    new_card, _ = s.card()
+    assert p.directory.add(new_card)[1] == "rotated"  # the school sent us its new card itself
+    stale = _area(h, [("URN:111111", "919", None)])  # the host still holds the old card
+    assert p.directory.refresh_area(stale)[1] == {"withdrawn": [], "updated": [], "refused": []}
+    assert p.directory.get("URN:111111").find_key(kid).revoked_at is not None  # the revocation stands
+    s.clock.advance(days=1)
+    s.store.rotate()  # the school rotates again and tells only its council
+    h.trust(s)
+    _, report = p.directory.refresh_area(_area(h, [("URN:111111", "919", None)]))
+    got = p.directory.get("URN:111111")
+    assert report["updated"] == ["URN:111111"] and got.fingerprint == s.card()[1] and got.introduced_by == "LA:919"
+    assert [v.event for v in p.directory.history("URN:111111")] == ["introduced", "rotated", "introduced"]
