@@ -506,7 +506,7 @@ class PartnerDirectory:
 
         The area directory must be signed by that council's current keys, list `party` with the council's own
         LA code, and be no older than the one we hold of it (a newer one is applied: see `refresh_area`).
-        Outcomes: `introduced`, `unchanged` (already introduced with this card) or `kept-direct` (we confirmed
+        Outcomes: `introduced`, `unchanged` (already introduced, this card or a newer) or `kept-direct` (we confirmed
         its fingerprint ourselves: an introduction never replaces that)."""
         check_party(party)
         now = self.clock.now()
@@ -529,9 +529,11 @@ class PartnerDirectory:
         if rec is not None and not rec.removed:
             if rec.introduced_by() is None:
                 return self.get(party), "kept-direct"
-            if rec.last_card().envelope["payload"] == school.partner.envelope["payload"] \
-                    and rec.introduced_by() == area.introducer and self.get_optional(party) is not None:
-                return self.get(party), "unchanged"
+            held = rec.last_card()
+            if rec.introduced_by() == area.introducer and self.get_optional(party) is not None and (
+                    held.envelope["payload"] == school.partner.envelope["payload"]
+                    or timefmt.parse(held.issued) > timefmt.parse(school.partner.issued)):
+                return self.get(party), "unchanged"  # this card, or a newer one the school sent us itself
         self._introduce_one(rec, area, party, now)
         return self.get(party), "introduced"
 
