@@ -255,7 +255,7 @@ def _contact_text(c: dict[str, str] | None) -> str:
 
 
 @partners.command("add")
-@click.argument("target")
+@click.argument("target", metavar="CARD|URN")
 @click.option("--fingerprint", default=None,
               help="The card fingerprint, confirmed with the partner out of band (required for a new partner).")
 @click.option("--introduced-by", "introduced_by", default=None, metavar="LA:NNN",
@@ -267,8 +267,12 @@ def _contact_text(c: dict[str, str] | None) -> str:
 @click.pass_obj
 def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: str | None,
                  area: Path | None) -> None:
-    """Add (or update) a partner: from their CARD file and its fingerprint, confirmed out of band,
-    or a school (URN:NNNNNN) introduced by its council: --introduced-by LA:NNN --area AREA.json."""
+    """Add or update a partner from its card, or a school introduced by its council.
+
+    CARD.json --fingerprint FPR: the fingerprint read out by the partner (no trust on first use).
+    URN:NNNNNN --introduced-by LA:NNN --area AREA.json: a school from the signed area directory of
+    its council, a council whose fingerprint we confirmed ourselves (docs/format.md §8.1).
+    """
     directory = PartnerDirectory(app.home, clock=app.clock)
     if introduced_by is not None or area is not None:
         if introduced_by is None or area is None or fingerprint is not None:
@@ -285,7 +289,13 @@ def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: 
                                 f"{partner.fingerprint}); an introduction never replaces that"}[outcome]
         app.emit({"outcome": outcome, **partner.to_summary()}, human)
         return
-    card = Path(target)
+    if target.upper().startswith(("URN:", "LA:")) and not Path(target).exists():
+        raise UsageError(f"{target} is a party id, not a card file", code="usage.bad-argument",
+                         hint=f"add it from its card (`partners add CARD.json --fingerprint FPR`), or, for a school, "
+                              f"from its council's area directory: `partners add {target} --introduced-by LA:NNN "
+                              "--area AREA.json`")
+    card = click.Path(exists=True, dir_okay=False, path_type=Path).convert(
+        target, None, click.get_current_context())
     partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},
              f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}"
@@ -302,8 +312,12 @@ def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: 
 @json_option
 @click.pass_obj
 def partners_publish_area(app: App, output: Path, schools: Path, force: bool) -> None:
-    """Publish our signed area directory: the cards of our own schools that we confirmed, with their
-    Designated Teachers, so councils that trust us can add them (`partners add --introduced-by`)."""
+    """Publish our signed area directory (our schools' cards) for councils that trust us.
+
+    It carries the cards of the schools in --schools that are in our LA and that we confirmed
+    ourselves, with their Designated Teachers; councils that confirmed our fingerprint can then add
+    them with `partners add URN --introduced-by OUR-LA --area FILE`.
+    """
     store = _store(app)
     ring = store.ring()
     if not ring.party.startswith("LA:"):
@@ -331,7 +345,7 @@ def partners_publish_area(app: App, output: Path, schools: Path, force: bool) ->
 @json_option
 @click.pass_obj
 def partners_refresh_area(app: App, area: Path) -> None:
-    """Take in a council's newer area directory: schools it introduced that it no longer lists are withdrawn."""
+    """Take in a council's newer area directory (withdraws schools it no longer lists)."""
     got, report = PartnerDirectory(app.home, clock=app.clock).refresh_area(
         jsonio.load_file(area, max_bytes=MAX_AREA_BYTES))
     lines = [f"Area directory of {got.introducer} issued {got.issued}: {len(got.schools)} schools"]

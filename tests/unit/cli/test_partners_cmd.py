@@ -206,3 +206,7 @@ def test_introduction_options_are_checked(tmp_path: Path) -> None:
     _init(clock, tmp_path / "p", "LA:210", "Placing Council (fictional)")
     r = run(clock, tmp_path / "p", "--json", "partners", "add", "URN:111111", "--introduced-by", "LA:919")
     assert r.exit_code == 2 and json.loads(r.output)["error"] == "usage.bad-option"
+    r = run(clock, tmp_path / "p", "partners", "add", "URN:111111", "--fingerprint", "A" * 32)
+    assert r.exit_code == 2 and "--introduced-by LA:NNN --area" in r.output  # a URN without --area: say how
+    r = run(clock, tmp_path / "p", "--json", "partners", "add", str(tmp_path / "none.json"), "--fingerprint", "A" * 32)
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "usage.bad-value"
