@@ -36,7 +36,9 @@ def test_encryption_key_files_are_age_identity_files(tmp_path: Path) -> None:
         lines = _plain(p.home.keys / f"{info.kid}.age").decode("ascii").splitlines()
         assert lines[0] == f'# laxchange private key: {{"alg":"{alg}","kid":"{info.kid}","use":"encryption"}}'
         assert lines[1] == f"# public key: {info.public}"
-        assert len(lines) == 3 and lines[2].startswith(prefix) and not lines[2].startswith(prefix + "PQ")
+        # the Bech32 human-readable part ends at the last "1" (the data part never holds one): compare it whole,
+        # since an X25519 key's data may itself begin with "PQ" (it did, once in a thousand runs)
+        assert len(lines) == 3 and lines[2][:lines[2].rindex("1") + 1] == prefix
         assert str(age.parse_identity(lines[2]).recipient()) == info.public
         if alg == ALG_X25519:  # an independent implementation takes the identity line as it is
             ident = pyrage.x25519.Identity.from_str(lines[2])
