@@ -370,6 +370,17 @@ CODES: dict[str, str] = {
     "receipt.not-sent": "a receipt was packed but the send did not report it",
     "receipt.stage-missing": "`laxchange receipt` needs the stage to send (--applied)",
     "audit.broken": "the audit chain does not verify",
+    # the transparency audit log (laxchange.ledger.merkle, .checkpoint, laxchange.exchange.transparency)
+    "audit.truncated": "a checkpoint of our log records more entries than the log holds: the newest were removed",
+    "audit.rewritten": "the log's entries up to a checkpoint's size are not the ones that checkpoint signed",
+    "audit.inconsistent": "a checkpoint we signed is not an extension of the one before it",
+    "audit.no-entry": "`audit prove` was given an entry number the log does not hold",
+    "audit.proof-malformed": "an inclusion proof document is not what `audit prove` writes",
+    "audit.proof-invalid": "an inclusion proof does not show its entry in the signed log",
+    "checkpoint.malformed": "not a C2SP signed note holding a tlog checkpoint",
+    "checkpoint.bad-signature": "no signature on a checkpoint verifies under a key we know for its log",
+    "checkpoint.wrong-origin": "a checkpoint is of another party's log than the one expected",
+    "checkpoint.no-key": "there is no Ed25519 signing key to sign a checkpoint with",
     # the statutory clocks (laxchange.deadlines; docs/deadlines.md)
     "deadlines.config": "config.json's deadlines section names a folder that cannot be used",
     "deadlines.records": "the records folder the deadlines are computed from cannot be used",

@@ -72,7 +72,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("laxchange.cli.ledger_cmd:status_cmd",
                "Transfers in the ledger: state, message type and pseudonymous record ref (no personal data)."),
     "audit": ("laxchange.cli.ledger_cmd:audit_group",
-              "The append-only, hash-chained audit log of every share."),
+              "The append-only audit log of every share: hash chain, Merkle tree, signed checkpoints."),
     "import": ("laxchange.cli.inbound_cmd:import_cmd",
                "Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."),
     "received": ("laxchange.cli.inbound_cmd:received_group",

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
 import click
 
+from laxchange._util.fs import check_output, write_new_atomic
+from laxchange._util.jsonio import loads_strict
 from laxchange.cli.app import App, json_option, needs_home
 from laxchange.errors import SecurityError, UsageError
+from laxchange.exchange import transparency
+from laxchange.exchange.party import Party
 from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
@@ -78,19 +83,19 @@ def _status_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _since(text: str) -> dt.datetime:
-    """`--since`: an ISO date (midnight UTC) or date and time (UTC if it names no offset)."""
+def _since(text: str, option: str = "--since") -> dt.datetime:
+    """`--since` (or `--from`, `--to`): an ISO date (midnight UTC) or date and time (UTC if it names no offset)."""
     try:
         when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since {text!r} is not an ISO date or date and time", code="usage.bad-value",
-                         hint="give e.g. --since 2026-11-24 or --since 2026-11-24T09:00Z") from None
+        raise UsageError(f"{option} {text!r} is not an ISO date or date and time", code="usage.bad-value",
+                         hint=f"give e.g. {option} 2026-11-24 or {option} 2026-11-24T09:00Z") from None
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 @click.group("audit")
 def audit_group() -> None:
-    """The append-only, hash-chained audit log of every share."""
+    """The append-only audit log of every share: hash chain, Merkle tree, signed checkpoints."""
 
 
 @audit_group.command("list")
@@ -109,18 +114,104 @@ def audit_list(app: App, record_ref: str | None) -> None:
         for e in entries) or ("no audit entries about that record" if record_ref is not None else "audit log is empty"))
 
 
-@audit_group.command("verify")
+def _party(app: App) -> Party:
+    return Party.from_home(app.home, clock=app.clock)
+
+
+@audit_group.command("checkpoint")
 @json_option
 @click.pass_obj
-def audit_verify(app: App) -> None:
-    """Check the hash chain; exit 3 if any past entry was changed, removed or reordered."""
-    with Ledger(app.home.ledger_db) as ledger:
-        problems = ledger.verify_audit()
-        entries = ledger.audit_entries()
-    if problems:
-        raise SecurityError("audit log does not verify: " + "; ".join(problems), code="audit.broken",
+def audit_checkpoint(app: App) -> None:
+    """Sign a checkpoint of the audit log now (kept under HOME/checkpoints/own/) and print it."""
+    with _party(app) as party:
+        made = transparency.make_checkpoint(party)
+    app.emit(made.to_dict(), lambda: made.note.rstrip("\n") + f"\n(kept as {made.path})")
+
+
+@audit_group.command("verify")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also check against this checkpoint of our log (e.g. the one a partner holds). Repeatable.")
+@json_option
+@click.pass_obj
+def audit_verify(app: App, checkpoints: tuple[Path, ...]) -> None:
+    """Check the hash chain, the Merkle tree and every checkpoint of our log; exit 3 if entries were
+    changed, removed, reordered or cut off the end."""
+    presented = [(f"checkpoint file {p}", p.read_bytes()) for p in checkpoints]
+    with _party(app) as party:
+        result = transparency.verify(party, presented)
+        entries = party.ledger.audit_entries()
+    if result.problems:
+        first = result.problems[0]
+        raise SecurityError("audit log does not verify: " + "; ".join(p.message for p in result.problems),
+                            code=first.code, details=result.to_dict(),
                             hint="restore the ledger from backup and investigate who changed it")
     head = entries[-1]["hash"] if entries else None
-    app.emit({"entries": len(entries), "head": head},
-             f"audit log intact: {len(entries)} entries, head {head}\n"
-             "(keep the head hash elsewhere: truncating the log's newest entries is only detectable against it)")
+    data = {**result.to_dict(), "head": head}
+    app.emit(data, lambda: (f"audit log intact: {result.entries} entries, head {head}\n"
+                            f"tree root {data['root']}; {len(result.checked)} checkpoint(s) of it verified"
+                            + ("" if result.checked else
+                               "\n(no checkpoint yet: `laxchange audit checkpoint` makes one; partners keep them)")))
+
+
+@audit_group.command("prove")
+@click.argument("entry", type=click.IntRange(min=1))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write the proof to FILE (never replaced) instead of printing it.")
+@json_option
+@click.pass_obj
+def audit_prove(app: App, entry: int, output: Path | None) -> None:
+    """Print an inclusion proof of audit ENTRY (its number in `audit list`) that another party can check."""
+    if output is not None:
+        check_output(output)
+    with _party(app) as party:
+        doc = transparency.prove(party, entry)
+    text = json.dumps(doc, indent=2) + "\n"
+    if output is None:
+        app.emit(doc, text.rstrip("\n"))
+        return
+    write_new_atomic(output, text.encode())
+    app.emit({"path": str(output), "tree_size": doc["tree_size"]},
+             f"inclusion proof of entry {entry} in a log of {doc['tree_size']} entries written to {output}")
+
+
+@audit_group.command("check-proof")
+@click.argument("proof", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_obj
+def audit_check_proof(app: App, proof: Path) -> None:
+    """Check a proof from `audit prove`: signed by that party's key (from its card), entry included."""
+    doc = loads_strict(proof.read_bytes(), source=str(proof))
+    with _party(app) as party:
+        found = transparency.check_proof(party, doc)
+    app.emit(found, f"proof verified: entry {found['seq']} ({found['event']}, {found['at']}) is entry "
+                    f"{found['leaf_index'] + 1} of {found['tree_size']} in {found['party']}'s signed audit log")
+
+
+@audit_group.command("export")
+@click.option("--from", "start", default=None, metavar="DATE", help="Entries written at or after DATE (ISO).")
+@click.option("--to", "end", default=None, metavar="DATE",
+              help="Entries written at or before DATE (ISO; a date alone means the end of that day).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write to FILE (never replaced) instead of printing.")
+@json_option
+@click.pass_obj
+def audit_export(app: App, start: str | None, end: str | None, fmt: str, output: Path | None) -> None:
+    """Export audit entries for a data protection officer (ids, states, hashes: no personal data)."""
+    t0 = _since(start, "--from") if start is not None else None
+    t1 = _since(end, "--to") if end is not None else None
+    if t1 is not None and end is not None and len(end) == 10:
+        t1 = t1 + dt.timedelta(days=1) - dt.timedelta(microseconds=1)
+    if t0 is not None and t1 is not None and t1 < t0:
+        raise UsageError(f"--to {end} is before --from {start}", code="usage.bad-value",
+                         hint="give the earlier date as --from")
+    if output is not None:
+        check_output(output)
+    with Ledger(app.home.ledger_db) as ledger:
+        text = transparency.export(ledger, start=t0, end=t1, fmt=fmt)
+    if output is None:
+        app.emit(json.loads(text) if fmt == "json" else {"csv": text}, text.rstrip("\n"))
+        return
+    write_new_atomic(output, text.encode())
+    app.emit({"path": str(output), "format": fmt}, f"audit entries written to {output}")

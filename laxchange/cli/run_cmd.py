@@ -80,6 +80,9 @@ def human(data: dict[str, Any]) -> str:
         lines.append(f"  {who:<11} " + "; ".join(parts))
     if not data["counts"]:
         lines.append("  no transfers yet")
+    cp = data.get("checkpoint")
+    if cp:
+        lines.append(f"audit       checkpoint signed: {cp['size']} entries, root {cp['root']}")
     lines.append("done: all good" if data["complete"] else "needs a look (exit 10): see the lines in capitals above")
     return "\n".join(lines)
 

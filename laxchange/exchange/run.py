@@ -18,7 +18,9 @@ again), in this order:
    delivered receipt `receipt_due` (48 hours) after it was sent is reported as overdue;
 5. the statutory clocks (`laxchange.deadlines`, via `exchange.clocks`): overdue, due soon and
    recently met deadlines per child; an overdue one needs a look (exit 10);
-6. the report (`RunReport`; the CLI prints it as text or `--json`).
+6. the report (`RunReport`; the CLI prints it as text or `--json`), and a signed checkpoint of
+   the audit log as the run left it (`transparency.make_checkpoint`, kept under
+   HOME/checkpoints/own/; docs/ledger.md).
 
 One connection per partner for the whole run (`_OneConnection`): listing, sending, collecting
 and receipts to one partner share it, and a partner found down is not dialled again in the same
@@ -41,6 +43,7 @@ from laxchange.errors import InvalidData, LaxError, TransientTransportError
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party
+from laxchange.exchange.transparency import make_checkpoint
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
 from laxchange.logs import RUN_STAGES, log_event
@@ -102,6 +105,8 @@ class RunReport:
                                                                "approximate": False})
     #: config.json deadlines.run_exit_on_overdue: does an overdue deadline make the run need a look?
     deadlines_exit: bool = True
+    #: the checkpoint of the audit log signed at the end of the run (`Made.to_dict()`), None if it failed
+    checkpoint: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -118,7 +123,7 @@ class RunReport:
                 "uncollected": self.uncollected, "overdue": self.overdue, "expired": self.expired,
                 "keys_pruned": self.keys_pruned, "keys_expiring": self.keys_expiring,
                 "import": self.imported.to_dict() if self.imported is not None else None,
-                "partners": self.partners, "deadlines": self.deadlines}
+                "partners": self.partners, "deadlines": self.deadlines, "checkpoint": self.checkpoint}
 
 
 class _KeptTransport(RetryingTransport):
@@ -321,6 +326,14 @@ def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: dead
                            for w in result.warnings)
 
 
+def _checkpoint(party: Party, report: RunReport) -> None:
+    """Sign the audit log's checkpoint last, so it covers every entry the run wrote."""
+    try:
+        report.checkpoint = make_checkpoint(party).to_dict()
+    except LaxError as e:
+        report.failures.append(Failure("checkpoint", party.keystore.ring().party, e))
+
+
 def run_nightly(party: Party, *, collect: bool = True,
                 uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
                 receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None,
@@ -372,6 +385,7 @@ def run_nightly(party: Party, *, collect: bool = True,
             stage("report")
             report.counts = _counts(inner)
             report.partners = _partner_names(inner, report)
+            _checkpoint(inner, report)
         finally:
             runner.close_all()
         _log_finished(report, started)

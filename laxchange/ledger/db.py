@@ -28,6 +28,7 @@ from typing import Any
 from laxchange._util.timefmt import fmt, parse
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
+from laxchange.ledger import merkle
 from laxchange.ledger.errors import AlreadyReceived, IllegalTransition, LedgerBusy, LedgerError
 from laxchange.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 from laxchange.ledger.states import NOTE_EVENTS, Inbound, Outbound, audit_event, check_transition
@@ -194,7 +195,8 @@ class _Connection:
         self._db.close()
 
 
-def _entry_hash(prev: str, at: str, event: str, data: str) -> str:
+def entry_hash(prev: str, at: str, event: str, data: str) -> str:
+    """An audit entry's chain hash: SHA-256 of the JSON array [prev, at, event, data] (data as its JSON text)."""
     return hashlib.sha256(json.dumps([prev, at, event, data], separators=(",", ":")).encode()).hexdigest()
 
 
@@ -298,7 +300,7 @@ class Ledger:
         at = self._now()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
-                   (at, event, text, prev, _entry_hash(prev, at, event, text)))
+                   (at, event, text, prev, entry_hash(prev, at, event, text)))
         db.events.append(event)
 
     # -- transfers -------------------------------------------------------------------------
@@ -486,6 +488,11 @@ class Ledger:
                 for s, at, ev, d, p, h in self._db.execute("SELECT seq, at, event, data, prev, hash FROM audit"
                                                             " ORDER BY seq")]
 
+    def audit_leaves(self) -> list[bytes]:
+        """The Merkle tree's leaf hashes, one per audit entry in order: leaf data is the entry's
+        chain hash as 32 raw bytes (`laxchange.ledger.merkle`; docs/ledger.md)."""
+        return [merkle.leaf_hash(bytes.fromhex(h)) for (h,) in self._db.execute("SELECT hash FROM audit ORDER BY seq")]
+
     def verify_audit(self) -> list[str]:
         """Problems with the audit chain (empty if intact): the first edited, removed or reordered entry."""
         return _verify_chain(self._db)
@@ -496,7 +503,7 @@ def _verify_chain(db: _Connection) -> list[str]:
     for seq, at, event, data, p, h in db.execute("SELECT seq, at, event, data, prev, hash FROM audit ORDER BY seq"):
         if p != prev:
             return [f"audit entry {seq}: does not follow the previous entry (an entry was removed or reordered)"]
-        if _entry_hash(p, at, event, data) != h:
+        if entry_hash(p, at, event, data) != h:
             return [f"audit entry {seq}: its contents were changed after it was written"]
         prev = h
     return []

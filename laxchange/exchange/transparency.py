@@ -1,0 +1,255 @@
+"""The transparency audit log: signed checkpoints of our audit log, their verification, inclusion
+proofs and the export for a data protection officer (docs/ledger.md).
+
+A checkpoint (`laxchange.ledger.checkpoint`) is made on demand and after every nightly run and
+kept under HOME/checkpoints/own/. `verify` checks the hash chain, rebuilds the Merkle tree and
+holds every checkpoint we have of our own log against it — our own, those partners sent back,
+and any file given — so entries cut off the end (the tree is now smaller than a checkpoint
+says) or rewritten (the tree at a checkpoint's size has another root) are found.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from laxchange import dsse
+from laxchange._util import timefmt
+from laxchange.errors import SecurityError, UsageError
+from laxchange.exchange.party import Party
+from laxchange.ledger import checkpoint as cpt
+from laxchange.ledger import merkle
+from laxchange.ledger.db import Ledger, entry_hash
+from laxchange.trust.keystore import SIGNING, KeySet
+
+#: The `format` member of a proof document (`audit prove`)
+PROOF_FORMAT = "laxchange-inclusion-proof/1"
+#: The CSV columns of `audit export` (data is the entry's own JSON text: ids, states, hashes, no personal data)
+EXPORT_COLUMNS = ("seq", "at", "event", "party", "transfer_id", "message_type", "record_ref", "data", "hash")
+
+
+def own_store(party: Party) -> cpt.CheckpointStore:
+    return cpt.CheckpointStore(party.home.root / "checkpoints" / "own")
+
+
+def partner_store(party: Party, who: str) -> cpt.CheckpointStore:
+    """Checkpoints of `who`'s audit log that `who` sent us (kept for them, append-only)."""
+    return cpt.CheckpointStore(party.home.root / "checkpoints" / "partners" / who.replace(":", "_"))
+
+
+def _ed25519_publics(keys: KeySet) -> list[bytes]:
+    """Every Ed25519 signing key of a keyring or card, current or not: an old checkpoint stays
+    verifiable after a rotation."""
+    return [k.public_bytes() for k in keys.keys if k.use == SIGNING and k.alg == dsse.ED25519]
+
+
+@dataclass(frozen=True)
+class Made:
+    """A checkpoint `make_checkpoint` signed and kept."""
+
+    note: str
+    size: int
+    root: bytes
+    path: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"note": self.note, "size": self.size, "root": base64.b64encode(self.root).decode(),
+                "path": str(self.path)}
+
+
+def make_checkpoint(party: Party) -> Made:
+    """Sign a checkpoint of our audit log as it is now with our Ed25519 key, and keep it."""
+    ring = party.keystore.ring()
+    signer = next((s for s in party.keystore.signers() if s.alg == dsse.ED25519), None)
+    info = ring.find_key(signer.keyid) if signer is not None else None
+    if signer is None or info is None:
+        raise SecurityError(f"{ring.party} has no Ed25519 signing key to sign a checkpoint with",
+                            code="checkpoint.no-key", hint="run `laxchange keys rotate` to make new keys")
+    leaves = party.ledger.audit_leaves()
+    cp = cpt.Checkpoint(cpt.origin_for(ring.party), len(leaves), merkle.root(leaves))
+    note = cpt.sign_note(cp.text(), cp.origin, signer, info.public_bytes())
+    path = own_store(party).add(note, cp.size)
+    return Made(note, cp.size, cp.root, path)
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass
+class Verification:
+    """What `verify` found; `problems` empty means every check passed."""
+
+    entries: int
+    root: bytes
+    checked: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entries": self.entries, "root": base64.b64encode(self.root).decode(), "checked": self.checked,
+                "problems": [p.to_dict() for p in self.problems]}
+
+
+def _against_tree(cp: cpt.Checkpoint, leaves: Sequence[bytes], source: str) -> Problem | None:
+    """Is the checkpoint's tree a prefix of the log we hold now?"""
+    n = len(leaves)
+    if cp.size > n:
+        return Problem(code="audit.truncated",
+                       message=f"{source} records {cp.size} audit entries, but the log holds {n}: "
+                               f"the newest {cp.size - n} were removed")
+    if merkle.root(leaves[: cp.size]) != cp.root:
+        return Problem(code="audit.rewritten",
+                       message=f"{source}: the log's first {cp.size} entries are not the ones it signed "
+                               "(entries were changed, removed or replaced)")
+    # the check a partner with only the two heads can make, from the proof we would send it
+    proof = merkle.consistency_proof(leaves, cp.size)
+    if not merkle.verify_consistency(cp.size, n, proof, cp.root, merkle.root(leaves)):
+        return Problem(code="audit.rewritten", message=f"{source} is not consistent with the log as it is now")
+    return None
+
+
+def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verification:
+    """Check the chain, the tree and every checkpoint of our log we hold or are given.
+
+    `presented` are (source name, note bytes) of checkpoints of our log from elsewhere, e.g. the
+    one a partner holds (`audit verify --checkpoint FILE`). A presented note that is malformed or
+    not signed by us raises (it proves nothing either way); a stored one is reported."""
+    ledger = party.ledger
+    ring = party.keystore.ring()
+    publics = _ed25519_publics(ring)
+    leaves = ledger.audit_leaves()
+    out = Verification(len(leaves), merkle.root(leaves))
+    out.problems += [Problem(code="audit.broken", message=p) for p in ledger.verify_audit()]
+    previous: cpt.Checkpoint | None = None
+    for path in own_store(party).paths():
+        source = f"checkpoint {path.name}"
+        try:
+            cp = cpt.read_checkpoint(path.read_bytes(), publics, ring.party, source=source)
+        except (cpt.CheckpointMalformed, cpt.CheckpointUnverified) as e:
+            out.problems.append(Problem(e.code, str(e)))
+            continue
+        if previous is not None and not merkle.verify_consistency(
+                previous.size, cp.size, _proof_between(leaves, previous.size, cp.size), previous.root, cp.root):
+            out.problems.append(Problem(code="audit.inconsistent",
+                                        message=f"{source} is not an extension of the checkpoint before it "
+                                                f"(size {previous.size} to {cp.size})"))
+        previous = cp
+        _record(out, cp, leaves, source)
+    for source, data in presented:
+        cp = cpt.read_checkpoint(data, publics, ring.party, source=source)
+        _record(out, cp, leaves, source)
+    return out
+
+
+def _proof_between(leaves: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
+    if size1 > size2 or size2 > len(leaves):
+        return []  # not provable; verify_consistency then fails unless sizes and roots agree
+    return merkle.consistency_proof(leaves[:size2], size1)
+
+
+def _record(out: Verification, cp: cpt.Checkpoint, leaves: Sequence[bytes], source: str) -> None:
+    problem = _against_tree(cp, leaves, source)
+    out.checked.append({"source": source, "size": cp.size, "root": base64.b64encode(cp.root).decode(),
+                        "ok": problem is None})
+    if problem is not None:
+        out.problems.append(problem)
+
+
+def prove(party: Party, seq: int) -> dict[str, Any]:
+    """An inclusion proof of audit entry `seq` in a checkpoint signed now (kept like any other):
+    a document another party can check with `check_proof` or by hand (docs/ledger.md)."""
+    entries = party.ledger.audit_entries()
+    index = next((i for i, e in enumerate(entries) if e["seq"] == seq), None)
+    if index is None:
+        raise UsageError(f"there is no audit entry {seq}", code="audit.no-entry",
+                         hint="`laxchange audit list` shows the entries and their numbers")
+    made = make_checkpoint(party)
+    leaves = party.ledger.audit_leaves()[: made.size]
+    e = entries[index]
+    entry = {"seq": e["seq"], "at": e["at"], "event": e["event"], "data": _canonical(e["data"]), "prev": e["prev"],
+             "hash": e["hash"]}
+    return {"format": PROOF_FORMAT, "entry": entry, "leaf_index": index, "tree_size": made.size,
+            "proof": [base64.b64encode(p).decode() for p in merkle.inclusion_proof(leaves, index)],
+            "checkpoint": made.note}
+
+
+def _canonical(data: Any) -> str:
+    """The entry's data exactly as hashed into the chain (sorted keys, no spaces)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def check_proof(party: Party, doc: Any) -> dict[str, Any]:
+    """Verify a proof document from `prove`: its checkpoint's signature under the key of the party
+    it names (ours, or a partner's from its card), the entry's hash, and its inclusion."""
+    bad = "the proof document is malformed"
+    hint = "give the JSON `laxchange audit prove ENTRY --json` printed, unchanged"
+    try:
+        if doc["format"] != PROOF_FORMAT:
+            raise KeyError("format")
+        entry, index, size = doc["entry"], int(doc["leaf_index"]), int(doc["tree_size"])
+        path = [base64.b64decode(p, validate=True) for p in doc["proof"]]
+        note = cpt.parse_note(doc["checkpoint"], source="the proof's checkpoint")
+        at, event, data, prev, claimed = (str(entry[k]) for k in ("at", "event", "data", "prev", "hash"))
+    except (KeyError, TypeError, ValueError) as e:
+        raise cpt.CheckpointMalformed(f"{bad} ({e})", code="audit.proof-malformed", hint=hint) from None
+    cp = cpt.parse_checkpoint(note.text, source="the proof's checkpoint")
+    who = cp.party
+    ring = party.keystore.ring()
+    keys: KeySet = ring if who == ring.party else party.directory.get(who)
+    cpt.read_checkpoint(doc["checkpoint"], _ed25519_publics(keys), who, source="the proof's checkpoint")
+    digest = entry_hash(prev, at, event, data)
+    if digest != claimed:
+        raise SecurityError("the entry in the proof does not hash to the hash it claims", code="audit.proof-invalid",
+                            hint="the entry was altered after the proof was made")
+    if size != cp.size or not merkle.verify_inclusion(index, size, merkle.leaf_hash(bytes.fromhex(digest)), path,
+                                                      cp.root):
+        raise SecurityError(f"the proof does not show the entry in {who}'s signed log of {cp.size} entries",
+                            code="audit.proof-invalid", hint="ask the sender for a fresh proof")
+    return {"party": who, "seq": entry.get("seq"), "event": event, "at": at, "leaf_index": index,
+            "tree_size": cp.size}
+
+
+def receive_checkpoint(party: Party, who: str, note: str) -> cpt.Checkpoint:
+    """Keep a checkpoint of `who`'s log that `who` sent us, once its signature verifies under their card."""
+    cp = cpt.read_checkpoint(note, _ed25519_publics(party.directory.get(who)), who,
+                             source=f"the checkpoint from {who}")
+    partner_store(party, who).add(note, cp.size)
+    return cp
+
+
+def export(ledger: Ledger, *, start: dt.datetime | None = None, end: dt.datetime | None = None,
+           fmt: str = "json") -> str:
+    """Audit entries written from `start` to `end` (inclusive), for a data protection officer.
+
+    Entries hold ids, states, schema names and hashes only (docs/ledger.md: no personal data);
+    the export adds nothing. Each entry keeps its chain hash so it can be held against a proof."""
+    rows = []
+    for e in ledger.audit_entries():
+        t = timefmt.parse(e["at"])
+        if (start is not None and t < start) or (end is not None and t > end):
+            continue
+        rows.append(e)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(EXPORT_COLUMNS)
+        for e in rows:
+            d = e["data"]
+            w.writerow([e["seq"], e["at"], e["event"], d.get("party", ""), d.get("transfer_id", ""),
+                        d.get("message_type", ""), d.get("record_ref", ""), _canonical(d), e["hash"]])
+        return buf.getvalue()
+    return json.dumps({"from": timefmt.fmt(start) if start else None, "to": timefmt.fmt(end) if end else None,
+                       "entries": [{k: e[k] for k in ("seq", "at", "event", "data", "hash")} for e in rows]},
+                      indent=2) + "\n"
