@@ -1,0 +1,194 @@
+"""Issue 12 #4: the transparency audit log. Checkpoints of our audit log detect what a hash chain
+cannot: the newest entries cut off, or the whole chain recomputed after an edit; inclusion proofs
+another party checks; the export for a data protection officer carries no personal data."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from laxchange import samples
+from laxchange.cli import main
+from laxchange.errors import SecurityError
+from laxchange.exchange import Party, transparency
+from laxchange.exchange.endpoints import ConfigEndpoints
+from laxchange.ledger import checkpoint as cpt
+from laxchange.ledger.db import Ledger, entry_hash
+from laxchange.transport import Endpoint
+from tests.support.parties import PASSPHRASE, make_party, passphrase
+from tests.support.parties import Party as SupportParty
+
+ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
+
+
+def _me(p: SupportParty) -> Party:
+    return Party.from_home(p.home, passphrase=passphrase, clock=p.clock, keystore=p.store, directory=p.directory)
+
+
+@pytest.fixture
+def shared(tmp_path: Path) -> tuple[SupportParty, SupportParty, dict[str, Any]]:
+    """A council that sent a PEP to a school, which opened it."""
+    rec = samples.education_record(11)
+    vsh = make_party(tmp_path, f"LA:{rec['placement']['placing_la']}", "Placing VS")
+    school = make_party(tmp_path, f"URN:{rec['school']['urn']}", "School", vsh.clock)
+    vsh.trust(school)
+    school.trust(vsh)
+    (tmp_path / "drop").mkdir()
+    ConfigEndpoints(vsh.home).add(Endpoint(school.party, f"file://{tmp_path / 'drop'}"))
+    with _me(vsh) as me:
+        me.pack(rec, message_type="pep-transfer", recipient=school.party, out=tmp_path / "pep.lax",
+                reason="new-placement")
+        assert me.send(school.party, [tmp_path / "pep.lax"]).ok
+    [arrived] = (tmp_path / "drop").rglob("*.lax")
+    with _me(school) as me:
+        me.open(arrived, out=tmp_path / "got.json")
+    return vsh, school, rec
+
+
+def lax(p: SupportParty, *args: str) -> Any:
+    return CliRunner().invoke(main, ["--home", str(p.home.root), *args], env=ENV)
+
+
+def _cut(p: SupportParty, keep: int) -> None:
+    """What someone with write access to the database does: delete the newest entries."""
+    db = sqlite3.connect(p.home.ledger_db)
+    db.execute("DELETE FROM audit WHERE seq > ?", (keep,))
+    db.commit()
+    db.close()
+
+
+def test_deleting_the_newest_entries_is_detected_against_the_checkpoint_a_partner_holds(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], tmp_path: Path) -> None:
+    vsh, school, _ = shared
+    r = lax(vsh, "--json", "audit", "checkpoint")
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.stdout)
+    held = tmp_path / "held-by-the-school.note"
+    held.write_text(made["note"])
+    with _me(school) as me:  # the school keeps it (as it does one that came in a receipt)
+        assert transparency.receive_checkpoint(me, vsh.party, made["note"]).size == made["size"]
+    assert lax(vsh, "audit", "verify", "--checkpoint", str(held)).exit_code == 0
+
+    _cut(vsh, made["size"] - 2)
+    shutil.rmtree(vsh.home.root / "checkpoints")  # and removes our own copies too
+    plain = lax(vsh, "--json", "audit", "verify")
+    assert plain.exit_code == 0, "the hash chain alone cannot see a cut-off end"
+    r = lax(vsh, "--json", "audit", "verify", "--checkpoint", str(held))
+    assert r.exit_code == 3, r.output
+    out = json.loads(r.stdout)
+    assert out["error"] == "audit.truncated" and "the newest 2 were removed" in out["message"]
+
+
+def test_a_recomputed_chain_is_caught_by_our_own_stored_checkpoint(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, _, _ = shared
+    assert lax(vsh, "audit", "checkpoint").exit_code == 0
+    # rewrite entry 1 and recompute every hash after it, so the chain itself verifies
+    db = sqlite3.connect(vsh.home.ledger_db)
+    rows = db.execute("SELECT seq, at, event, data FROM audit ORDER BY seq").fetchall()
+    prev = "0" * 64
+    for i, (seq, at, event, data) in enumerate(rows):
+        if i == 0:
+            data = data.replace('"party":', '"note":"edited","party":')
+        h = entry_hash(prev, at, event, data)
+        db.execute("UPDATE audit SET data = ?, prev = ?, hash = ? WHERE seq = ?", (data, prev, h, seq))
+        prev = h
+    db.commit()
+    db.close()
+    with Ledger(vsh.home.ledger_db) as ledger:
+        assert ledger.verify_audit() == []
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "audit.rewritten", r.output
+
+
+def test_a_checkpoint_not_signed_by_us_proves_nothing(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], tmp_path: Path) -> None:
+    vsh, school, _ = shared
+    r = lax(school, "--json", "audit", "checkpoint")
+    theirs = tmp_path / "school.note"
+    theirs.write_text(json.loads(r.stdout)["note"])
+    r = lax(vsh, "--json", "audit", "verify", "--checkpoint", str(theirs))
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.wrong-origin", r.output
+    forged = tmp_path / "forged.note"
+    ours = json.loads(lax(vsh, "--json", "audit", "checkpoint").stdout)["note"]
+    lines = ours.split("\n")
+    lines[1] = str(int(lines[1]) + 5)  # claims a longer log
+    forged.write_text("\n".join(lines))
+    r = lax(vsh, "--json", "audit", "verify", "--checkpoint", str(forged))
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.bad-signature", r.output
+    garbage = tmp_path / "garbage.note"
+    garbage.write_text("not a note")
+    r = lax(vsh, "--json", "audit", "verify", "--checkpoint", str(garbage))
+    assert r.exit_code == 1 and json.loads(r.stdout)["error"] == "checkpoint.malformed", r.output
+
+
+def test_an_inclusion_proof_checks_at_the_partner_and_an_altered_one_does_not(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], tmp_path: Path) -> None:
+    vsh, school, _ = shared
+    proof = tmp_path / "proof.json"
+    r = lax(vsh, "audit", "prove", "2", "-o", str(proof))
+    assert r.exit_code == 0, r.output
+    r = lax(school, "--json", "audit", "check-proof", str(proof))
+    assert r.exit_code == 0, r.output
+    found = json.loads(r.stdout)
+    assert (found["party"], found["seq"], found["leaf_index"]) == (vsh.party, 2, 1)
+    doc = json.loads(proof.read_text())
+    for change in ("event", "index", "path"):
+        bad = json.loads(json.dumps(doc))
+        if change == "event":
+            bad["entry"]["event"] = "out.rejected"
+        elif change == "index":
+            bad["leaf_index"] = 0
+        else:
+            bad["proof"][0] = bad["proof"][-1] if len(bad["proof"]) > 1 else bad["proof"][0][::-1]
+        path = tmp_path / f"bad-{change}.json"
+        path.write_text(json.dumps(bad))
+        r = lax(school, "--json", "audit", "check-proof", str(path))
+        assert r.exit_code in (1, 3) and json.loads(r.stdout)["error"].startswith(("audit.proof", "checkpoint.")), \
+            (change, r.output)
+    assert lax(vsh, "--json", "audit", "prove", "999").exit_code == 2
+
+
+def test_the_export_for_a_data_protection_officer(shared: tuple[SupportParty, SupportParty, dict[str, Any]],
+                                                  tmp_path: Path) -> None:
+    vsh, _, rec = shared
+    r = lax(vsh, "audit", "export", "--format", "csv", "--from", "2000-01-01", "--to", "2999-12-31")
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    with Ledger(vsh.home.ledger_db) as ledger:
+        entries = ledger.audit_entries()
+    assert [int(x["seq"]) for x in rows] == [e["seq"] for e in entries] and rows
+    assert {x["hash"] for x in rows} == {e["hash"] for e in entries}
+    r = lax(vsh, "--json", "audit", "export", "--to", "2000-01-01")
+    assert r.exit_code == 0 and json.loads(r.stdout)["entries"] == [], r.output
+    out = tmp_path / "audit.json"
+    assert lax(vsh, "audit", "export", "-o", str(out)).exit_code == 0
+    text = out.read_text()
+    child = rec["child"]
+    for personal in (child["legal_name"]["family"], child["legal_name"]["given"], child["date_of_birth"]):
+        assert personal not in text and personal not in rows.__repr__()
+    assert lax(vsh, "audit", "export", "-o", str(out)).exit_code == 2, "never replaces a file"
+    bad = lax(vsh, "--json", "audit", "export", "--from", "2026-12-01", "--to", "2026-11-01")
+    assert bad.exit_code == 2 and "before" in json.loads(bad.stdout)["message"]
+
+
+def test_partner_checkpoints_are_kept_only_when_their_signature_verifies(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, school, _ = shared
+    note = json.loads(lax(vsh, "--json", "audit", "checkpoint").stdout)["note"]
+    with _me(school) as me:
+        with pytest.raises(SecurityError):
+            transparency.receive_checkpoint(me, vsh.party, note.replace("\n", "\n9", 1))  # another size
+        transparency.receive_checkpoint(me, vsh.party, note)
+        transparency.receive_checkpoint(me, vsh.party, note)
+        assert len(transparency.partner_store(me, vsh.party).paths()) == 1
+    with pytest.raises(cpt.CheckpointUnverified):
+        cpt.read_checkpoint(note, [], vsh.party)
