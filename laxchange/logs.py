@@ -114,6 +114,7 @@ EVENTS: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, f
     ("receipt.applied", "in_reply_to party stage status result"),
     ("receipt.sent", "transfer_id in_reply_to party stage status"),
     ("receipt.failed", "in_reply_to party stage code"),
+    ("checkpoint.failed", "code"),
     ("import.finished", "imported duplicates receipts quarantined failed"),
     ("key.destroyed", "kid use"),
     ("run.started", "party"),

@@ -12,12 +12,13 @@ import click
 from laxchange._util.fs import check_output, write_new_atomic
 from laxchange._util.jsonio import loads_strict
 from laxchange.cli.app import App, json_option, needs_home
-from laxchange.errors import SecurityError, UsageError
+from laxchange.errors import ConfigError, SecurityError, UsageError
 from laxchange.exchange import transparency
 from laxchange.exchange.party import Party
 from laxchange.exchange.status import ledger_status
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Inbound, Outbound
+from laxchange.trust import check_party
 from laxchange.trust.directory import PartnerDirectory
 
 
@@ -186,6 +187,31 @@ def audit_check_proof(app: App, proof: Path) -> None:
         found = transparency.check_proof(party, doc)
     app.emit(found, f"proof verified: entry {found['seq']} ({found['event']}, {found['at']}) is entry "
                     f"{found['leaf_index'] + 1} of {found['tree_size']} in {found['party']}'s signed audit log")
+
+
+@audit_group.command("held")
+@click.argument("party", metavar="PARTY")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
+              help="Write the checkpoint to FILE (never replaced) instead of printing it.")
+@json_option
+@click.pass_obj
+def audit_held(app: App, party: str, output: Path | None) -> None:
+    """The newest checkpoint PARTY sent us of its audit log, to hand back for its `audit verify --checkpoint`."""
+    who = check_party(party)
+    if output is not None:
+        check_output(output)
+    with _party(app) as me:
+        path = transparency.held(me, who)
+        kept = len(transparency.partner_store(me, who).paths())
+    if path is None:
+        raise ConfigError(f"we hold no checkpoint of {who}'s audit log", code="checkpoint.none-held",
+                          hint="partners' checkpoints arrive in their receipts (receipt 1.2.0); "
+                               "`laxchange audit verify` lists none for a partner on an older laxchange")
+    note = path.read_text(encoding="utf-8")
+    if output is not None:
+        write_new_atomic(output, note.encode())
+    data = {"party": who, "note": note, "kept": kept, "path": str(output) if output else None}
+    app.emit(data, f"{who}'s checkpoint written to {output}" if output else note.rstrip("\n"))
 
 
 @audit_group.command("export")

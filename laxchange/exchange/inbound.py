@@ -43,6 +43,7 @@ from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
+from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.lock import RunLock
@@ -604,6 +605,18 @@ def _logged(rec: SentReceipt) -> SentReceipt:
     return rec
 
 
+def _our_checkpoint(party: Party, ours: list[str | None]) -> str | None:
+    """A signed checkpoint of our audit log for the receipts we send (receipt 1.2.0), made once per
+    batch; without one (no Ed25519 key, an unreadable log) the receipt goes without it."""
+    if not ours:
+        try:
+            ours.append(make_checkpoint(party).note)
+        except LaxError as exc:
+            log_event(_log, "checkpoint.failed", logging.WARNING, code=exc.code)
+            ours.append(None)
+    return ours[0]
+
+
 def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
                    progress: PartyProgress | None = None) -> list[SentReceipt]:
     """Pack each receipt into its own file under outbox/receipts/ (once) and send them, one
@@ -611,6 +624,7 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
     now = party.clock.now()
     batches: dict[str, list[tuple[Path, SentReceipt, Path | None]]] = {}
     sent: list[SentReceipt] = []
+    ours: list[str | None] = []  # one checkpoint for every receipt of this batch, signed when first needed
     wanted: dict[Path, _Outgoing] = {}
     for o in outgoing:
         f = _receipt_file(party.home, o)
@@ -632,7 +646,8 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
                 _note_receipt(party.home, o.folder, rec)
             continue
         doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
-                            processed_at=now, stage=o.stage, reason_code=o.reason_code)
+                            processed_at=now, stage=o.stage, reason_code=o.reason_code,
+                            checkpoint=_our_checkpoint(party, ours))
         try:
             res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
         except LaxError as exc:

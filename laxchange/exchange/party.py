@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from laxchange import package
+from laxchange import dsse, package
 from laxchange._util import timefmt
 from laxchange._util.fs import check_output, open_regular, sha256_file
 from laxchange.clock import Clock, SystemClock
@@ -29,6 +29,7 @@ from laxchange.exchange.endpoints import DirectoryEndpoints
 from laxchange.exchange.quarantine import in_inbox, quarantine
 from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
+from laxchange.ledger import checkpoint
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import AlreadyReceived
 from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
@@ -422,9 +423,26 @@ class Party:
                 path.replace(done / name)
         return result
 
+    def keep_checkpoint(self, who: str, note: str) -> checkpoint.Checkpoint:
+        """Keep a checkpoint of `who`'s audit log, once it verifies under a signing key on `who`'s
+        card (HOME/checkpoints/partners/; docs/ledger.md). Raises if it does not."""
+        cp = checkpoint.read_checkpoint(note, self.directory.get(who).signing_publics(dsse.ED25519), who,
+                                        source=f"the checkpoint from {who}")
+        checkpoint.partner_store(self.home.root, who).add(note, cp.size)
+        return cp
+
     def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> ReceiptOutcome:
         """A verified receipt closes our outbound transfer, if it is ours and went to its sender
-        (`receipts.apply_receipt`; one that does not apply is noted in the audit log)."""
+        (`receipts.apply_receipt`; one that does not apply is noted in the audit log). The sender's
+        checkpoint it carries (receipt 1.2.0) is kept; one that does not verify is noted, and the
+        receipt still applies: the receipt's own signature verified, so what it says stands."""
+        note = receipt.get("checkpoint")
+        if isinstance(note, str):
+            try:
+                self.keep_checkpoint(sender, note)
+            except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
+                self.ledger.note("checkpoint.refused", {"party": sender, "in_reply_to": receipt.get("in_reply_to"),
+                                                        "code": exc.code})
         outcome = apply_receipt(self.ledger, receipt, sender)
         log_event(_log, "receipt.applied", logging.WARNING if outcome.warning else logging.INFO,
                   in_reply_to=outcome.in_reply_to, party=outcome.party, stage=outcome.stage, status=outcome.status,

@@ -101,14 +101,18 @@ def apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> Recei
 
 
 def build_receipt(*, in_reply_to: str, payload_sha256: str, received_at: dt.datetime, processed_at: dt.datetime,
-                  stage: str = "delivered", reason_code: str | None = None) -> dict[str, Any]:
-    """A receipt 1.1.0: `accepted` at `stage`, or `rejected` with only a coarse `reason_code`
-    (the package.* or rule code; the precise reason stays in our own quarantine record)."""
+                  stage: str = "delivered", reason_code: str | None = None,
+                  checkpoint: str | None = None) -> dict[str, Any]:
+    """A receipt 1.2.0: `accepted` at `stage`, or `rejected` with only a coarse `reason_code`
+    (the package.* or rule code; the precise reason stays in our own quarantine record), with a
+    signed `checkpoint` of our audit log for the partner to keep (docs/ledger.md)."""
     doc: dict[str, Any] = {"schema": RECEIPT_ID, "in_reply_to": in_reply_to, "payload_sha256": payload_sha256,
                            "status": "rejected" if reason_code else "accepted", "stage": stage,
                            "received_at": timefmt.fmt(received_at), "processed_at": timefmt.fmt(processed_at)}
     if reason_code:
         doc["reason_code"] = reason_code
+    if checkpoint:
+        doc["checkpoint"] = checkpoint
     return doc
 
 

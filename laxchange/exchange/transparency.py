@@ -27,7 +27,7 @@ from laxchange.exchange.party import Party
 from laxchange.ledger import checkpoint as cpt
 from laxchange.ledger import merkle
 from laxchange.ledger.db import Ledger, entry_hash
-from laxchange.trust.keystore import SIGNING, KeySet
+from laxchange.trust.keystore import KeySet
 
 #: The `format` member of a proof document (`audit prove`)
 PROOF_FORMAT = "laxchange-inclusion-proof/1"
@@ -36,18 +36,17 @@ EXPORT_COLUMNS = ("seq", "at", "event", "party", "transfer_id", "message_type", 
 
 
 def own_store(party: Party) -> cpt.CheckpointStore:
-    return cpt.CheckpointStore(party.home.root / "checkpoints" / "own")
+    return cpt.own_store(party.home.root)
 
 
 def partner_store(party: Party, who: str) -> cpt.CheckpointStore:
-    """Checkpoints of `who`'s audit log that `who` sent us (kept for them, append-only)."""
-    return cpt.CheckpointStore(party.home.root / "checkpoints" / "partners" / who.replace(":", "_"))
+    return cpt.partner_store(party.home.root, who)
 
 
 def _ed25519_publics(keys: KeySet) -> list[bytes]:
     """Every Ed25519 signing key of a keyring or card, current or not: an old checkpoint stays
     verifiable after a rotation."""
-    return [k.public_bytes() for k in keys.keys if k.use == SIGNING and k.alg == dsse.ED25519]
+    return keys.signing_publics(dsse.ED25519)
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,47 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
     for source, data in presented:
         cp = cpt.read_checkpoint(data, publics, ring.party, source=source)
         _record(out, cp, leaves, source)
+    out.problems += _witnessed(party)
     return out
+
+
+def _witnessed(party: Party) -> list[Problem]:
+    """What the checkpoints partners sent us say about their logs: each still verifies under their
+    card, and none is for a smaller tree than one before it, or another root at the same size
+    (their log lost or changed entries). A full consistency check needs their log: they run
+    `audit verify --checkpoint` with the one we hand back (`held`)."""
+    found: list[Problem] = []
+    for who in sorted(held_parties(party)):
+        card = party.directory.get_optional(who)
+        if card is None:
+            continue  # a partner since removed: its checkpoints stay kept, with nothing to check them by
+        before: cpt.Checkpoint | None = None
+        for path in partner_store(party, who).paths():
+            source = f"{who}'s checkpoint {path.name}"
+            try:
+                cp = cpt.read_checkpoint(path.read_bytes(), _ed25519_publics(card), who, source=source)
+            except (cpt.CheckpointMalformed, cpt.CheckpointUnverified) as e:
+                found.append(Problem(code=e.code, message=str(e)))
+                continue
+            if before is not None and (cp.size < before.size or (cp.size == before.size and cp.root != before.root)):
+                found.append(Problem(code="checkpoint.partner-inconsistent",
+                                     message=f"{source} (size {cp.size}) does not extend the one before it "
+                                             f"(size {before.size}): {who}'s audit log lost or changed entries"))
+            before = cp
+    return found
+
+
+def held_parties(party: Party) -> list[str]:
+    """The partners whose checkpoints we keep."""
+    folder = party.home.root / "checkpoints" / "partners"
+    return sorted(d.name.replace("_", ":") for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+
+
+def held(party: Party, who: str) -> Path | None:
+    """The newest checkpoint of `who`'s log that `who` sent us: the one to hand back so that `who`
+    can check its own log against it (`audit verify --checkpoint FILE`)."""
+    paths = partner_store(party, who).paths()
+    return paths[-1] if paths else None
 
 
 def _proof_between(leaves: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
@@ -222,11 +261,8 @@ def check_proof(party: Party, doc: Any) -> dict[str, Any]:
 
 
 def receive_checkpoint(party: Party, who: str, note: str) -> cpt.Checkpoint:
-    """Keep a checkpoint of `who`'s log that `who` sent us, once its signature verifies under their card."""
-    cp = cpt.read_checkpoint(note, _ed25519_publics(party.directory.get(who)), who,
-                             source=f"the checkpoint from {who}")
-    partner_store(party, who).add(note, cp.size)
-    return cp
+    """Keep a checkpoint of `who`'s log that `who` sent us (as `Party.open` does with one in a receipt)."""
+    return party.keep_checkpoint(who, note)
 
 
 def export(ledger: Ledger, *, start: dt.datetime | None = None, end: dt.datetime | None = None,

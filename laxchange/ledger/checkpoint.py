@@ -208,3 +208,13 @@ class CheckpointStore:
             return []
         names = sorted(n for n in os.listdir(self.folder) if re.fullmatch(r"[0-9]{6,}-[0-9]+\.note", n))
         return [self.folder / n for n in sorted(names, key=lambda n: int(n.split("-", 1)[0]))]
+
+
+def own_store(home_root: Path) -> CheckpointStore:
+    """The checkpoints we signed of our own log."""
+    return CheckpointStore(home_root / "checkpoints" / "own")
+
+
+def partner_store(home_root: Path, who: str) -> CheckpointStore:
+    """Checkpoints of `who`'s audit log that `who` sent us (kept for them, append-only)."""
+    return CheckpointStore(home_root / "checkpoints" / "partners" / who.replace(":", "_"))

@@ -6,7 +6,7 @@ import datetime as dt
 from enum import Enum
 from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from laxchange.models.common import (
     Contact,
@@ -30,9 +30,12 @@ VERSION = "1.1.0"
 PLACEMENT_NOTIFICATION_ID: Final = "https://laxchange.example/schemas/placement-notification/1.1.0"
 PEP_TRANSFER_ID: Final = "https://laxchange.example/schemas/pep-transfer/1.1.0"
 EXCLUSION_NOTICE_ID: Final = "https://laxchange.example/schemas/exclusion-notice/1.1.0"
-#: The receipt moved on alone: 1.1.0 added the optional `stage` (two-stage receipts, DESIGN.md §6).
-RECEIPT_VERSION = "1.1.0"
-RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.1.0"
+#: The receipt moved on alone: 1.1.0 added the optional `stage` (two-stage receipts, DESIGN.md §6), 1.2.0 the
+#: optional `checkpoint` (a signed checkpoint of the sender's audit log, docs/ledger.md).
+RECEIPT_VERSION = "1.2.0"
+RECEIPT_ID: Final = "https://laxchange.example/schemas/receipt/1.2.0"
+#: A checkpoint note is about 200 bytes; the bound leaves room for a few signatures, none for a document.
+CHECKPOINT_MAX = 4096
 
 
 class NotificationReason(str, Enum):
@@ -134,7 +137,7 @@ class Receipt(Strict):
     `stage` (all of 1.0.0) is a `delivered` one.
     """
 
-    schema_: Literal["https://laxchange.example/schemas/receipt/1.1.0"] = Field(alias="schema", default=RECEIPT_ID)
+    schema_: Literal["https://laxchange.example/schemas/receipt/1.2.0"] = Field(alias="schema", default=RECEIPT_ID)
     in_reply_to: TransferId
     payload_sha256: Sha256Hex
     status: ReceiptStatus
@@ -145,3 +148,7 @@ class Receipt(Strict):
     processed_at: dt.datetime | None = None
     reason_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9.-]{1,60}$")] | None = None
     reason: Text | None = None
+    checkpoint: Annotated[str, StringConstraints(min_length=1, max_length=CHECKPOINT_MAX)] | None = Field(
+        default=None, description="A checkpoint of the sender's audit log when it sent this receipt: a C2SP "
+                                  "tlog-checkpoint signed note (Ed25519) by the sender's signing key, which the "
+                                  "receiver keeps (docs/ledger.md). Added in 1.2.0.")

@@ -198,6 +198,11 @@ class KeySet:
     def find_key(self, kid: str) -> KeyInfo | None:
         return next((k for k in self.keys if k.kid == kid), None)
 
+    def signing_publics(self, alg: str) -> list[bytes]:
+        """The raw public keys of every signing key of `alg`, current or not: what a signature made
+        in the past (an audit checkpoint) is checked against after a rotation."""
+        return [k.public_bytes() for k in self.keys if k.use == SIGNING and k.alg == alg]
+
     def keys_valid_at(self, t: dt.datetime, use: str | None = None, alg: str | None = None) -> list[KeyInfo]:
         """Keys (optionally of one use and algorithm) valid at `t`, newest first."""
         ks = [k for k in self.keys

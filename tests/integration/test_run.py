@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +240,33 @@ def test_the_run_prunes_retired_keys_under_the_lock_it_holds(homes: tuple[Party,
     assert report["failures"] == []
     assert [k["kid"] for k in report["keys_pruned"]] == [k["kid"] for k in waiting]
     assert json.loads(lax(a, "--json", "keys", "prune", "--dry-run").stdout)["destroyed"] == []
+
+
+def test_receipts_carry_checkpoints_and_the_partner_held_one_detects_a_cut_off_log(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """Issue 12 acceptance: deleting the newest audit entries is detected by `audit verify`
+    against a checkpoint the partner received (here in the receipt the school sent)."""
+    a, b, _, _ = homes
+    _queue(a, B, tmp_path)
+    assert _run(a)["checkpoint"]["size"] > 0, "every run signs a checkpoint at its end"
+    _run(b)  # imports the PEP, sends a delivered receipt carrying b's checkpoint
+    _run(a)  # imports the receipt and keeps b's checkpoint
+    kept = sorted((a.home.root / "checkpoints" / "partners" / B.replace(":", "_")).glob("*.note"))
+    assert len(kept) == 1
+    held = tmp_path / "held-by-a.note"
+    r = lax(a, "audit", "held", B, "-o", str(held))
+    assert r.exit_code == 0, r.output
+    size = int(held.read_text().split("\n")[1])
+    assert lax(b, "audit", "verify", "--checkpoint", str(held)).exit_code == 0
+    assert lax(a, "audit", "verify").exit_code == 0
+
+    db = sqlite3.connect(b.home.ledger_db)  # someone deletes b's newest entries, and b's own checkpoints
+    db.execute("DELETE FROM audit WHERE seq > ?", (size - 3,))
+    db.commit()
+    db.close()
+    shutil.rmtree(b.home.root / "checkpoints")
+    assert lax(b, "audit", "verify").exit_code == 0, "the chain alone does not see it"
+    r = lax(b, "--json", "audit", "verify", "--checkpoint", str(held))
+    assert r.exit_code == 3, r.output
+    assert json.loads(r.stdout)["error"] == "audit.truncated"
+    assert "the newest 3 were removed" in json.loads(r.stdout)["message"]

@@ -94,4 +94,6 @@ def test_an_applied_rejection_is_refused() -> None:
 def test_a_1_0_0_receipt_migrates_to_1_1_0() -> None:
     old = _receipt("0" * 32, "0" * 64, schema="https://laxchange.example/schemas/receipt/1.0.0")
     new = REGISTRY.upgrade(copy.deepcopy(old), "1.1.0")
-    assert new["schema"] == messages.RECEIPT_ID and validate_document(new).ok
+    assert new["schema"] == "https://laxchange.example/schemas/receipt/1.1.0" and validate_document(new).ok
+    newest = REGISTRY.upgrade(copy.deepcopy(old))
+    assert newest["schema"] == messages.RECEIPT_ID and validate_document(newest).ok
