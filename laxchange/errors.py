@@ -381,7 +381,7 @@ CODES: dict[str, str] = {
     "checkpoint.bad-signature": "no signature on a checkpoint verifies under a key we know for its log",
     "checkpoint.wrong-origin": "a checkpoint is of another party's log than the one expected",
     "checkpoint.no-key": "there is no Ed25519 signing key to sign a checkpoint with",
-    "checkpoint.partner-inconsistent": "a partner's checkpoint is for a smaller or different log than one before it",
+    "checkpoint.partner-inconsistent": "two checkpoints a partner sent record the same size with different roots",
     "checkpoint.none-held": "we hold no checkpoint of that partner's audit log",
     # the statutory clocks (laxchange.deadlines; docs/deadlines.md)
     "deadlines.config": "config.json's deadlines section names a folder that cannot be used",

@@ -14,6 +14,7 @@ import base64
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
     leaves = ledger.audit_leaves()
     out = Verification(len(leaves), merkle.root(leaves))
     out.problems += [Problem(code="audit.broken", message=p) for p in ledger.verify_audit()]
-    previous: cpt.Checkpoint | None = None
+    signed: list[tuple[str, cpt.Checkpoint]] = []
     for path in own_store(party).paths():
         source = f"checkpoint {path.name}"
         try:
@@ -139,13 +140,15 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
         except (cpt.CheckpointMalformed, cpt.CheckpointUnverified) as e:
             out.problems.append(Problem(e.code, str(e)))
             continue
-        if previous is not None and not merkle.verify_consistency(
-                previous.size, cp.size, _proof_between(leaves, previous.size, cp.size), previous.root, cp.root):
-            out.problems.append(Problem(code="audit.inconsistent",
-                                        message=f"{source} is not an extension of the checkpoint before it "
-                                                f"(size {previous.size} to {cp.size})"))
-        previous = cp
         _record(out, cp, leaves, source)
+        signed.append((source, cp))
+    # by size, not by file order: two commands signing at once may keep theirs in either order
+    ordered = sorted(signed, key=lambda sc: sc[1].size)
+    for (_, old), (source, new) in itertools.pairwise(ordered):
+        if not _extends(old, new, leaves):
+            out.problems.append(Problem(code="audit.inconsistent",
+                                        message=f"{source} is not an extension of the checkpoint of size "
+                                                f"{old.size} (we signed two different logs)"))
     for source, data in presented:
         cp = cpt.read_checkpoint(data, publics, ring.party, source=source)
         _record(out, cp, leaves, source)
@@ -155,15 +158,16 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
 
 def _witnessed(party: Party) -> list[Problem]:
     """What the checkpoints partners sent us say about their logs: each still verifies under their
-    card, and none is for a smaller tree than one before it, or another root at the same size
-    (their log lost or changed entries). A full consistency check needs their log: they run
+    card, and no two are for the same size with different roots (their log forked: entries changed
+    between the two). Receipts can arrive in any order (a resent one carries an older checkpoint),
+    so sizes alone prove nothing here; a full check needs their log: they run
     `audit verify --checkpoint` with the one we hand back (`held`)."""
     found: list[Problem] = []
     for who in sorted(held_parties(party)):
         card = party.directory.get_optional(who)
         if card is None:
             continue  # a partner since removed: its checkpoints stay kept, with nothing to check them by
-        before: cpt.Checkpoint | None = None
+        roots: dict[int, tuple[bytes, str]] = {}
         for path in partner_store(party, who).paths():
             source = f"{who}'s checkpoint {path.name}"
             try:
@@ -171,11 +175,11 @@ def _witnessed(party: Party) -> list[Problem]:
             except (cpt.CheckpointMalformed, cpt.CheckpointUnverified) as e:
                 found.append(Problem(code=e.code, message=str(e)))
                 continue
-            if before is not None and (cp.size < before.size or (cp.size == before.size and cp.root != before.root)):
+            seen = roots.setdefault(cp.size, (cp.root, path.name))
+            if seen[0] != cp.root:
                 found.append(Problem(code="checkpoint.partner-inconsistent",
-                                     message=f"{source} (size {cp.size}) does not extend the one before it "
-                                             f"(size {before.size}): {who}'s audit log lost or changed entries"))
-            before = cp
+                                     message=f"{source} and {seen[1]} both record {cp.size} entries with different "
+                                             f"roots: {who}'s audit log was changed between them"))
     return found
 
 
@@ -192,10 +196,16 @@ def held(party: Party, who: str) -> Path | None:
     return paths[-1] if paths else None
 
 
-def _proof_between(leaves: Sequence[bytes], size1: int, size2: int) -> list[bytes]:
-    if size1 > size2 or size2 > len(leaves):
-        return []  # not provable; verify_consistency then fails unless sizes and roots agree
-    return merkle.consistency_proof(leaves[:size2], size1)
+def _extends(old: cpt.Checkpoint, new: cpt.Checkpoint, leaves: Sequence[bytes]) -> bool:
+    """Is `new` (at least as large) an extension of `old`? Never another root at the same size; when
+    the log still holds both, a consistency proof from the log (as a partner holding the two would
+    be sent) must verify. A log cut short or rewritten is reported against each one itself."""
+    if new.size == old.size:
+        return new.root == old.root
+    if new.size > len(leaves):
+        return True
+    return merkle.verify_consistency(old.size, new.size, merkle.consistency_proof(leaves[: new.size], old.size),
+                                     old.root, new.root) or merkle.root(leaves[: old.size]) != old.root
 
 
 def _record(out: Verification, cp: cpt.Checkpoint, leaves: Sequence[bytes], source: str) -> None:

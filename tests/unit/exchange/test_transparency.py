@@ -91,18 +91,7 @@ def test_a_recomputed_chain_is_caught_by_our_own_stored_checkpoint(
         shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
     vsh, _, _ = shared
     assert lax(vsh, "audit", "checkpoint").exit_code == 0
-    # rewrite entry 1 and recompute every hash after it, so the chain itself verifies
-    db = sqlite3.connect(vsh.home.ledger_db)
-    rows = db.execute("SELECT seq, at, event, data FROM audit ORDER BY seq").fetchall()
-    prev = "0" * 64
-    for i, (seq, at, event, data) in enumerate(rows):
-        if i == 0:
-            data = data.replace('"party":', '"note":"edited","party":')
-        h = entry_hash(prev, at, event, data)
-        db.execute("UPDATE audit SET data = ?, prev = ?, hash = ? WHERE seq = ?", (data, prev, h, seq))
-        prev = h
-    db.commit()
-    db.close()
+    _recompute_with_edit(vsh)
     with Ledger(vsh.home.ledger_db) as ledger:
         assert ledger.verify_audit() == []
     r = lax(vsh, "--json", "audit", "verify")
@@ -192,3 +181,55 @@ def test_partner_checkpoints_are_kept_only_when_their_signature_verifies(
         assert len(transparency.partner_store(me, vsh.party).paths()) == 1
     with pytest.raises(cpt.CheckpointUnverified):
         cpt.read_checkpoint(note, [], vsh.party)
+
+
+def test_a_checkpoint_signed_after_a_cut_does_not_hide_the_cut(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, _, _ = shared
+    first = json.loads(lax(vsh, "--json", "audit", "checkpoint").stdout)
+    _cut(vsh, first["size"] - 1)
+    assert lax(vsh, "audit", "checkpoint").exit_code == 0  # signs the shorter log: the old file stays
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3, r.output
+    out = json.loads(r.stdout)
+    assert out["error"] == "audit.truncated"
+    assert [p["code"] for p in out["details"]["problems"]] == ["audit.truncated"]
+    assert [c["ok"] for c in out["details"]["checked"]] == [False, True]
+
+
+def _recompute_with_edit(p: SupportParty) -> None:
+    """Edit the first entry and recompute the whole chain, so the chain itself still verifies."""
+    db = sqlite3.connect(p.home.ledger_db)
+    rows = db.execute("SELECT seq, at, event, data FROM audit ORDER BY seq").fetchall()
+    prev = "0" * 64
+    for i, (seq, at, event, data) in enumerate(rows):
+        if i == 0:
+            data = data.replace('"party":', '"note":"edited","party":')
+        h = entry_hash(prev, at, event, data)
+        db.execute("UPDATE audit SET data = ?, prev = ?, hash = ? WHERE seq = ?", (data, prev, h, seq))
+        prev = h
+    db.commit()
+    db.close()
+
+
+def test_two_checkpoints_we_signed_of_different_logs_of_one_size_are_inconsistent(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, _, _ = shared
+    assert lax(vsh, "audit", "checkpoint").exit_code == 0
+    _recompute_with_edit(vsh)
+    assert lax(vsh, "audit", "checkpoint").exit_code == 0
+    out = json.loads(lax(vsh, "--json", "audit", "verify").stdout)
+    assert [p["code"] for p in out["details"]["problems"]] == ["audit.rewritten", "audit.inconsistent"]
+
+
+def test_a_partner_whose_log_forked_is_reported(shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, school, _ = shared
+    first = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    _recompute_with_edit(school)
+    second = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    with _me(vsh) as me:
+        transparency.receive_checkpoint(me, school.party, first)
+        assert lax(vsh, "audit", "verify").exit_code == 0
+        transparency.receive_checkpoint(me, school.party, second)
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
