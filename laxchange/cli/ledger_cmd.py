@@ -237,7 +237,7 @@ def audit_export(app: App, start: str | None, end: str | None, fmt: str, output:
     with Ledger(app.home.ledger_db) as ledger:
         text = transparency.export(ledger, start=t0, end=t1, fmt=fmt)
     if output is None:
-        app.emit(json.loads(text) if fmt == "json" else {"csv": text}, text.rstrip("\n"))
+        app.emit(loads_strict(text) if fmt == "json" else {"csv": text}, text.rstrip("\n"))
         return
     write_new_atomic(output, text.encode())
     app.emit({"path": str(output), "format": fmt}, f"audit entries written to {output}")
