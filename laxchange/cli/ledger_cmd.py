@@ -115,6 +115,15 @@ def audit_list(app: App, record_ref: str | None) -> None:
         for e in entries) or ("no audit entries about that record" if record_ref is not None else "audit log is empty"))
 
 
+_RESTORE = "restore the ledger from backup and investigate who changed it"
+_VERIFY_HINT = {
+    "checkpoint.partner-inconsistent": "that partner's audit log was changed: tell its IT contact, and keep the "
+                                       "checkpoint files under HOME/checkpoints/partners/ as evidence",
+    "checkpoint.bad-signature": "a kept checkpoint file was altered: restore HOME/checkpoints/ from backup",
+    "checkpoint.malformed": "a kept checkpoint file was damaged: restore HOME/checkpoints/ from backup",
+}
+
+
 def _party(app: App) -> Party:
     return Party.from_home(app.home, clock=app.clock)
 
@@ -145,8 +154,7 @@ def audit_verify(app: App, checkpoints: tuple[Path, ...]) -> None:
     if result.problems:
         first = result.problems[0]
         raise SecurityError("audit log does not verify: " + "; ".join(p.message for p in result.problems),
-                            code=first.code, details=result.to_dict(),
-                            hint="restore the ledger from backup and investigate who changed it")
+                            code=first.code, details=result.to_dict(), hint=_VERIFY_HINT.get(first.code, _RESTORE))
     head = entries[-1]["hash"] if entries else None
     data = {**result.to_dict(), "head": head}
     app.emit(data, lambda: (f"audit log intact: {result.entries} entries, head {head}\n"
@@ -205,8 +213,8 @@ def audit_held(app: App, party: str, output: Path | None) -> None:
         kept = len(transparency.partner_store(me, who).paths())
     if path is None:
         raise ConfigError(f"we hold no checkpoint of {who}'s audit log", code="checkpoint.none-held",
-                          hint="partners' checkpoints arrive in their receipts (receipt 1.2.0); "
-                               "`laxchange audit verify` lists none for a partner on an older laxchange")
+                          hint=f"a partner's checkpoints arrive in its receipts (receipt 1.2.0): none has come "
+                               f"from {who} yet (`laxchange partners list` shows whom we trust)")
     note = path.read_text(encoding="utf-8")
     if output is not None:
         write_new_atomic(output, note.encode())

@@ -190,10 +190,11 @@ def held_parties(party: Party) -> list[str]:
 
 
 def held(party: Party, who: str) -> Path | None:
-    """The newest checkpoint of `who`'s log that `who` sent us: the one to hand back so that `who`
-    can check its own log against it (`audit verify --checkpoint FILE`)."""
+    """The checkpoint of `who`'s log with the most entries that `who` sent us (of those, the last
+    kept): the one to hand back so that `who` can check its own log against it (`audit verify
+    --checkpoint FILE`). By size, since receipts arrive in any order."""
     paths = partner_store(party, who).paths()
-    return paths[-1] if paths else None
+    return max(reversed(paths), key=lambda p: int(p.stem.split("-", 1)[1])) if paths else None
 
 
 def _extends(old: cpt.Checkpoint, new: cpt.Checkpoint, leaves: Sequence[bytes]) -> bool:

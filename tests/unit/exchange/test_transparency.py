@@ -233,3 +233,22 @@ def test_a_partner_whose_log_forked_is_reported(shared: tuple[SupportParty, Supp
         transparency.receive_checkpoint(me, school.party, second)
     r = lax(vsh, "--json", "audit", "verify")
     assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
+
+
+def test_the_checkpoint_handed_back_is_the_largest_not_the_last_to_arrive(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], tmp_path: Path) -> None:
+    vsh, school, _ = shared
+    small = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)
+    with _me(school) as me:
+        me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": "0" * 64})
+    large = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)
+    assert large["size"] == small["size"] + 1
+    with _me(vsh) as me:  # a resent receipt brings the older checkpoint last
+        transparency.receive_checkpoint(me, school.party, large["note"])
+        transparency.receive_checkpoint(me, school.party, small["note"])
+    out = tmp_path / "back.note"
+    r = lax(vsh, "--json", "audit", "held", school.party, "-o", str(out))
+    assert r.exit_code == 0 and json.loads(r.stdout)["kept"] == 2, r.output
+    assert out.read_text() == large["note"]
+    r = lax(vsh, "--json", "audit", "held", "URN:999999")
+    assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "checkpoint.none-held", r.output
