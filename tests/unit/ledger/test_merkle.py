@@ -72,6 +72,18 @@ def test_tree_heads_match_the_published_roots() -> None:
         assert merkle.root(HASHED[:n]) == ROOTS[n - 1], n
 
 
+def test_prefix_roots_in_one_pass_are_the_tree_heads() -> None:
+    assert merkle.prefix_roots(HASHED, range(len(HASHED) + 1)) == {0: EMPTY, **{n: ROOTS[n - 1] for n in range(1, 9)}}
+    leaves = _leaves(70)
+    assert merkle.prefix_roots(leaves, [70, 33, 1, 33]) == {n: merkle.root(leaves[:n]) for n in (1, 33, 70)}
+    try:
+        merkle.prefix_roots(leaves, [71])
+    except ValueError as e:
+        assert "within" in str(e)
+    else:
+        raise AssertionError("no error")
+
+
 def test_inclusion_proofs_match_and_verify() -> None:
     for leaf, size, path in INCLUSION:
         assert merkle.inclusion_proof(HASHED[:size], leaf - 1) == path
