@@ -383,6 +383,7 @@ CODES: dict[str, str] = {
     "checkpoint.no-key": "there is no Ed25519 signing key to sign a checkpoint with",
     "checkpoint.partner-inconsistent": "two checkpoints a partner sent record the same size with different roots",
     "checkpoint.none-held": "we hold no checkpoint of that partner's audit log",
+    "checkpoint.io": "a checkpoint file could not be written (permissions, disk full)",
     # the statutory clocks (laxchange.deadlines; docs/deadlines.md)
     "deadlines.config": "config.json's deadlines section names a folder that cannot be used",
     "deadlines.records": "the records folder the deadlines are computed from cannot be used",

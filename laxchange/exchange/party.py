@@ -436,6 +436,7 @@ class Party:
         (`receipts.apply_receipt`; one that does not apply is noted in the audit log). The sender's
         checkpoint it carries (receipt 1.2.0) is kept; one that does not verify is noted, and the
         receipt still applies: the receipt's own signature verified, so what it says stands."""
+        outcome = apply_receipt(self.ledger, receipt, sender)
         note = receipt.get("checkpoint")
         if isinstance(note, str):
             try:
@@ -443,7 +444,8 @@ class Party:
             except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
                 self.ledger.note("checkpoint.refused", {"party": sender, "in_reply_to": receipt.get("in_reply_to"),
                                                         "code": exc.code})
-        outcome = apply_receipt(self.ledger, receipt, sender)
+            except OSError:  # a full disk must not undo the receipt: the next receipt brings a newer one
+                log_event(_log, "checkpoint.failed", logging.WARNING, code="checkpoint.io")
         log_event(_log, "receipt.applied", logging.WARNING if outcome.warning else logging.INFO,
                   in_reply_to=outcome.in_reply_to, party=outcome.party, stage=outcome.stage, status=outcome.status,
                   result=outcome.result)
