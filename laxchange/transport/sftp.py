@@ -68,6 +68,9 @@ class SftpSettings:
     max_file_bytes: int = 4 * 1024**3
     #: a transfer slower than this (bytes/s, after `timeout` of grace) is abandoned: no trickling forever
     min_rate: float = 32 * 1024
+    #: an upload larger than this first looks whether the name already holds the file (a retry
+    #: after a lost reply), rather than send it again to find out when the rename is refused
+    look_first_bytes: int = 1024 * 1024
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
@@ -387,14 +390,26 @@ class SftpTransport:
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> RemoteFile:
+        """OPEN (exclusive, unpredictable temporary name), WRITE(s), CLOSE, RENAME: four requests.
+
+        Plain SFTP rename never replaces an existing file (the protocol makes that an error;
+        OpenSSH's server and ours hard-link then unlink), so it is the check that the final name
+        is free, with no race, and no LSTAT before or after is needed. Only when it fails do we
+        look: the same bytes already there (a retry after a lost reply) is success, different
+        bytes is `remote.exists`. A large file is looked for first, so such a retry does not
+        send it again; for a small one the lookup would cost more than the rare wasted upload.
+        No STAT of the temporary file: every WRITE's status and the CLOSE are checked, and the
+        file was created by us (O_EXCL) under a name nobody can guess.
+        """
         check_name(name)
         size = local.stat().st_size
         final = self._path(folder, name)
         label = f"upload of {name} to {self.endpoint.party}"
         with self._errors(label, self._path(folder)):
-            existing = self._lstat(final)
-            if existing is not None:
-                return self._already_there(local, name, folder, existing, sha256)
+            if size > self.settings.look_first_bytes:
+                existing = self._lstat(final)
+                if existing is not None:
+                    return self._already_there(local, name, folder, existing, sha256)
             self._leftover_parts(folder)
             tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
             try:
@@ -402,14 +417,14 @@ class SftpTransport:
                 if sha256 and digest != sha256.lower():
                     raise TransportError(f"{local} changed or does not match the expected SHA-256",
                                           code="verify.local-hash", hint="rebuild the package")
-                got = self.sftp.stat(tmp).st_size
-                if got != size:
-                    raise TransientTransportError(f"{label}: server has {got} bytes, sent {size}", code="verify.size",
-                                                  hint="the upload was cut short; it will be retried")
-                if self._lstat(final) is not None:
-                    raise TransportError(f"{label}: {name} appeared on the server during the upload",
-                                          code="remote.exists", hint="another sender used the same name")
-                self._rename(tmp, final)
+                try:
+                    self.sftp.rename(tmp, final)
+                except OSError:
+                    existing = self._lstat(final)
+                    if existing is None:
+                        raise
+                    self._discard(tmp)
+                    return self._already_there(local, name, folder, existing, digest)
             except BaseException:
                 self._discard(tmp)
                 raise
