@@ -40,7 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paramiko
 
+from laxchange.errors import TransportError
 from laxchange.transport import Endpoint, SftpSettings, SftpTransport
+from laxchange.transport.base import PutItem
+from laxchange.transport.ops import SEND_BATCH
 from tests.support.sshd import Sshd, keygen
 
 CIPHER = "aes128-gcm@openssh.com"
@@ -54,9 +57,11 @@ def _worker(spec: dict[str, Any]) -> None:
         t.open()
         cipher = t._ssh.local_cipher if t._ssh else ""
         start = time.perf_counter()
-        if spec["op"] == "put":
-            for f in spec["files"]:
-                t.put(Path(f), Path(f).name, folder=spec["folder"])
+        if spec["op"] == "put":  # as `laxchange send` does: put_many in batches
+            files = [Path(f) for f in spec["files"]]
+            for at in range(0, len(files), SEND_BATCH):
+                done = t.put_many([PutItem(f, f.name) for f in files[at:at + SEND_BATCH]], folder=spec["folder"])
+                assert not any(isinstance(r, TransportError) for r in done), done
         else:
             for f in spec["files"]:
                 t.get(Path(f).name, Path(spec["dest"]) / Path(f).name, folder=spec["folder"])

@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -17,6 +18,8 @@ from laxchange.transport.base import (
     Listing,
     LocalSink,
     Progress,
+    PutItem,
+    PutResults,
     RemoteFile,
     aside_name,
     check_folder,
@@ -24,6 +27,7 @@ from laxchange.transport.base import (
     fsync_dir,
     name_problem,
     probe_name,
+    put_each,
     safe_label,
     sha256_file,
 )
@@ -99,6 +103,9 @@ class LocalFolderTransport:
         out.files.sort(key=lambda f: f.name)
         out.folders.sort()
         return out
+
+    def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
+        return put_each(self, items, folder)
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> RemoteFile:

@@ -23,6 +23,7 @@ from laxchange.transport.base import (
     PART_MARKER,
     Listing,
     Progress,
+    PutItem,
     Transport,
     aside_name,
     check_name,
@@ -42,6 +43,8 @@ PartyProgress = Callable[[str, str, int, int], None]
 
 PROCESSED = "processed"
 MAX_PARALLEL = 4
+#: files handed to one `put_many`: overlapped on the wire, and what a reconnect repeats
+SEND_BATCH = 64
 
 
 def transport_factory(home: Home, passphrase: PassphraseSource,
@@ -200,18 +203,19 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
     remote = {f: (names or {}).get(f, f.name) for f in files}
     for f in files:
         check_name(remote[f])
+    digests = {f: (hashes or {}).get(f) or sha256_file(f) for f in files}
     try:
         with runner.connect(party) as t:
-            for f in files:
-                digest = (hashes or {}).get(f) or sha256_file(f)
-                local = f.name if remote[f] != f.name else None
-                try:
-                    rf = t.put(f, remote[f], sha256=digest, progress=_bind(progress, party, remote[f]))
-                    result.files.append(FileResult(remote[f], rf.size, digest, local=local))
-                except TransientTransportError:
-                    raise
-                except TransportError as exc:
-                    result.files.append(FileResult(remote[f], error=exc, local=local))
+            for at in range(0, len(files), SEND_BATCH):
+                batch = files[at:at + SEND_BATCH]
+                done = t.put_many([PutItem(f, remote[f], digests[f], _bind(progress, party, remote[f]))
+                                   for f in batch])
+                for f, rf in zip(batch, done, strict=True):
+                    local = f.name if remote[f] != f.name else None
+                    if isinstance(rf, TransportError):
+                        result.files.append(FileResult(remote[f], error=rf, local=local))
+                    else:
+                        result.files.append(FileResult(remote[f], rf.size, digests[f], local=local))
     except TransportError as exc:
         result.error = exc
     return result

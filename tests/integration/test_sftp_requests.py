@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from laxchange.transport import Endpoint, SftpTransport
+from laxchange.transport.base import PutItem, RemoteFile
 from tests.support.sshd import ClientKey, Sshd
 
 _OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(")
@@ -56,3 +57,24 @@ def test_a_large_retry_is_not_sent_again(tmp_path: Path, sshd: Sshd, client_key:
         ops = _ops(caplog)
     assert ops[0] == "lstat" and "rename" not in ops, ops
     assert os.listdir(remote) == ["big.lax"]
+
+
+def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    files = []
+    for i in range(40):
+        p = tmp_path / f"p{i}.lax"
+        p.write_bytes(os.urandom(3000 + i))
+        files.append(p)
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        t.put(files[0], "warm.lax")  # lists the folder once, for leftovers
+        _ops(caplog)
+        done = t.put_many([PutItem(p, p.name) for p in files])
+        assert _ops(caplog) == []  # nothing went the one-at-a-time way
+        assert dict(t.requests_sent) == {"open": 40, "write": 40, "close": 40, "rename": 40}
+    assert [r.size for r in done if isinstance(r, RemoteFile)] == [p.stat().st_size for p in files]
+    assert sorted(os.listdir(remote)) == sorted([p.name for p in files] + ["warm.lax"])
+    assert all((remote / p.name).read_bytes() == p.read_bytes() for p in files)
