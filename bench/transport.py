@@ -42,7 +42,7 @@ import paramiko
 
 from laxchange.errors import TransportError
 from laxchange.transport import Endpoint, SftpSettings, SftpTransport
-from laxchange.transport.base import PutItem
+from laxchange.transport.base import GetItem, PutItem
 from laxchange.transport.ops import SEND_BATCH
 from tests.support.sshd import Sshd, keygen
 
@@ -62,9 +62,12 @@ def _worker(spec: dict[str, Any]) -> None:
             for at in range(0, len(files), SEND_BATCH):
                 done = t.put_many([PutItem(f, f.name) for f in files[at:at + SEND_BATCH]], folder=spec["folder"])
                 assert not any(isinstance(r, TransportError) for r in done), done
-        else:
-            for f in spec["files"]:
-                t.get(Path(f).name, Path(spec["dest"]) / Path(f).name, folder=spec["folder"])
+        else:  # as `laxchange collect` does: get_many in batches
+            names = [Path(f).name for f in spec["files"]]
+            for at in range(0, len(names), SEND_BATCH):
+                got = t.get_many([GetItem(n, Path(spec["dest"]) / n) for n in names[at:at + SEND_BATCH]],
+                                 folder=spec["folder"])
+                assert not any(isinstance(r, TransportError) for r in got), got
         steady = time.perf_counter() - start
     print(json.dumps({"steady_s": steady, "cipher": cipher}))
 

@@ -148,6 +148,20 @@ class PutItem:
     progress: Progress | None = None
 
 
+#: `get_many`'s answer: per file, its size or the permanent error `get` would raise
+GetResults = list[int | TransportError]
+
+
+@dataclass(frozen=True)
+class GetItem:
+    """One file for `Transport.get_many`: its remote name, the local path, as for `get`."""
+
+    name: str
+    local: Path
+    sha256: str | None = None
+    progress: Progress | None = None
+
+
 class Transport(Protocol):
     """One open connection to one partner's drop folder. Folders are single names below the base."""
 
@@ -178,6 +192,9 @@ class Transport(Protocol):
             progress: Progress | None = None) -> int:
         """Download to `local` via an fsync'd temporary file and rename; return the size."""
 
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        """`get` each item, possibly overlapped; one result per item, in order, as for `put_many`."""
+
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         """Move a file from `folder` into its sub-folder `to_folder` (created if missing), never
         overwriting: `move("a.lax", "processed", folder="LA_919")` -> `LA_919/processed/a.lax`.
@@ -201,6 +218,19 @@ def put_each(t: Transport, items: Sequence[PutItem], folder: str = "") -> PutRes
     for it in items:
         try:
             out.append(t.put(it.local, it.name, folder=folder, sha256=it.sha256, progress=it.progress))
+        except TransientTransportError:
+            raise
+        except TransportError as exc:
+            out.append(exc)
+    return out
+
+
+def get_each(t: Transport, items: Sequence[GetItem], folder: str = "") -> GetResults:
+    """`get_many` one file after another."""
+    out: GetResults = []
+    for it in items:
+        try:
+            out.append(t.get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress))
         except TransientTransportError:
             raise
         except TransportError as exc:
@@ -248,7 +278,9 @@ class LocalSink:
         self.written += len(data)
         return len(data)
 
-    def commit(self) -> int:
+    def commit(self, *, sync_dir: bool = True) -> int:
+        """`sync_dir=False` leaves the folder's fsync to the caller, who must do it before
+        reporting the file saved (`get_many` does it once for all the files it fetched)."""
         try:
             self.fh.flush()
             os.fsync(self.fh.fileno())
@@ -271,7 +303,8 @@ class LocalSink:
                 raise TransportError(f"{self.dest} already exists with different content",
                                       code="local.exists", hint="move the existing file away first") from None
         self.tmp.unlink()
-        fsync_dir(self.dest.parent)
+        if sync_dir:
+            fsync_dir(self.dest.parent)
         return self.written
 
     def abort(self) -> None:

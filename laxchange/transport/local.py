@@ -15,6 +15,8 @@ from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    GetItem,
+    GetResults,
     Listing,
     LocalSink,
     Progress,
@@ -25,6 +27,7 @@ from laxchange.transport.base import (
     check_folder,
     check_name,
     fsync_dir,
+    get_each,
     name_problem,
     probe_name,
     put_each,
@@ -103,6 +106,9 @@ class LocalFolderTransport:
         out.files.sort(key=lambda f: f.name)
         out.folders.sort()
         return out
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        return get_each(self, items, folder)
 
     def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
         return put_each(self, items, folder)

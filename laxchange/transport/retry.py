@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from laxchange.errors import TransientTransportError, TransportError
-from laxchange.transport.base import Listing, Progress, PutItem, PutResults, RemoteFile, Transport
+from laxchange.transport.base import GetItem, GetResults, Listing, Progress, PutItem, PutResults, RemoteFile, Transport
 
 T = TypeVar("T")
 
@@ -111,6 +111,10 @@ class RetryingTransport:
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> int:
         return self._call(lambda t: t.get(name, local, folder=folder, sha256=sha256, progress=progress))
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        """Repeated whole after a reconnect: a file already in the inbox with the same bytes counts as fetched."""
+        return self._call(lambda t: t.get_many(items, folder=folder))
 
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         self._call(lambda t: t.move(name, to_folder, folder=folder))

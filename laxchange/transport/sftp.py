@@ -26,16 +26,21 @@ from typing import Protocol
 
 import paramiko
 from paramiko.sftp import (
+    CMD_ATTRS,
     CMD_CLOSE,
     CMD_DATA,
+    CMD_FSTAT,
     CMD_HANDLE,
+    CMD_LSTAT,
     CMD_OPEN,
     CMD_READ,
     CMD_RENAME,
     CMD_STATUS,
     CMD_WRITE,
+    SFTP_EOF,
     SFTP_FLAG_CREATE,
     SFTP_FLAG_EXCL,
+    SFTP_FLAG_READ,
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
     SFTP_OK,
@@ -47,6 +52,8 @@ from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    GetItem,
+    GetResults,
     Listing,
     LocalSink,
     Progress,
@@ -56,6 +63,7 @@ from laxchange.transport.base import (
     aside_name,
     check_folder,
     check_name,
+    fsync_dir,
     name_problem,
     probe_name,
     safe_label,
@@ -105,11 +113,14 @@ _LINK_FAILURES = (socket.timeout, TimeoutError, EOFError, ConnectionError, param
 
 #: OPEN flags of an upload's temporary file: create it, and fail if the name exists
 _CREATE_EXCL = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC | SFTP_FLAG_EXCL
-_REQUEST_NAMES = {CMD_OPEN: "open", CMD_WRITE: "write", CMD_CLOSE: "close", CMD_RENAME: "rename", CMD_READ: "read"}
+_REQUEST_NAMES = {CMD_OPEN: "open", CMD_WRITE: "write", CMD_CLOSE: "close", CMD_RENAME: "rename", CMD_READ: "read",
+                  CMD_LSTAT: "lstat", CMD_FSTAT: "fstat"}
 
 #: put_many's results so far (None: not yet published), and its small files: (index, contents)
 _Results = list[RemoteFile | TransportError | None]
 _Small = list[tuple[int, bytes]]
+#: get_many's results so far (None: not yet fetched)
+_Fetched = list[int | TransportError | None]
 
 #: final name -> temporary files left for it (a type alias: `list` is a method name below)
 _PartIndex = dict[str, list[str]]
@@ -704,6 +715,157 @@ class SftpTransport:
             except BaseException:
                 sink.abort()
                 raise
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        """Small files overlapped: up to `pipeline_files` in flight on the one connection.
+
+        Each file is LSTAT (a regular file, not a link: OPEN would follow one), OPEN, then in one
+        go READ of the whole file, READ past its end (must be end-of-file), FSTAT (size and
+        mtime unchanged: not still being written) and CLOSE: the checks `get` makes, in three
+        round trips, overlapped across files. Larger files, and any file whose replies are not
+        the plain answer (a refusal, a short read, a change), go through `get`, so each result
+        is exactly what `get` gives.
+        """
+        results: _Fetched = [None] * len(items)
+        todo: deque[int] = deque()
+        for i, it in enumerate(items):
+            try:
+                check_name(it.name)
+            except TransportError as exc:
+                results[i] = exc
+                continue
+            todo.append(i)
+        if todo:
+            with self._errors(f"downloads from {self.endpoint.party}", self._path(folder)):
+                try:
+                    self._pipelined_gets(items, todo, folder, results)
+                except BaseException as exc:
+                    if not isinstance(exc, LaxError):  # replies still owed cannot be waited for
+                        self.close()
+                    raise
+        out: GetResults = []
+        for it, res in zip(items, results, strict=True):
+            if res is None:
+                try:
+                    res = self.get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress)
+                except TransientTransportError:
+                    raise
+                except TransportError as exc:
+                    res = exc
+            out.append(res)
+        return out
+
+    def _pipelined_gets(self, items: Sequence[GetItem], todo: deque[int], folder: str,
+                        results: _Fetched) -> None:
+        sftp = self.sftp
+        limit = min(self.settings.chunk_size, self.settings.max_file_bytes)
+        early: dict[int, tuple[int, paramiko.Message]] = {}
+
+        class _Collector:
+            @staticmethod
+            def _async_response(t: int, msg: paramiko.Message, num: int) -> None:
+                early[num] = (t, msg)
+
+        @dataclass
+        class _Down:
+            index: int
+            path: str
+            size: int = 0
+            mtime: int | None = None
+            waiting: int = 0
+            failed: bool = False
+            data: bytes = b""
+
+        queue: deque[tuple[int, _Down, str]] = deque()
+        active = 0
+        synced: set[Path] = set()  # folders whose fsync is owed before we return
+        # each reply is bounded by the channel timeout; a server trickling them, by this
+        deadline = time.monotonic() + self.settings.timeout + len(todo) * limit / self.settings.min_rate
+
+        def send(d: _Down, what: str, cmd: int, *args: object) -> None:
+            num = sftp._async_request(_Collector, cmd, *args)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            self.requests_sent[_REQUEST_NAMES[cmd]] += 1
+            d.waiting += 1
+            queue.append((num, d, what))
+
+        def fill() -> None:
+            nonlocal active
+            while todo and active < self.settings.pipeline_files:
+                i = todo.popleft()
+                d = _Down(i, self._path(folder, items[i].name))
+                send(d, "lstat", CMD_LSTAT, d.path)
+                active += 1
+
+        def finish(d: _Down) -> None:
+            nonlocal active
+            active -= 1
+            if d.failed:
+                return  # left to `get`, which says what is wrong
+            it = items[d.index]
+            sink = LocalSink(it.local, d.size, it.sha256)
+            try:
+                sink.write(d.data)
+                results[d.index] = sink.commit(sync_dir=False)
+                synced.add(it.local.parent)
+            except TransientTransportError:
+                sink.abort()  # left to `get`
+            except TransportError as exc:
+                sink.abort()
+                results[d.index] = exc
+            except BaseException:
+                sink.abort()
+                raise
+            if it.progress and results[d.index] == d.size:
+                it.progress(d.size, d.size)
+
+        fill()
+        while queue:
+            if time.monotonic() > deadline:
+                raise TransientTransportError("the server stopped answering downloads", code="ssh.timeout",
+                                              hint="the server is very slow; it will be retried")
+            num, d, what = queue.popleft()
+            while num not in early:
+                sftp._read_response()  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            t, msg = early.pop(num)
+            d.waiting -= 1
+            if what == "lstat":
+                attrs = paramiko.SFTPAttributes._from_msg(msg) if t == CMD_ATTRS else None  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+                if (attrs is None or not stat.S_ISREG(attrs.st_mode or 0) or attrs.st_size is None
+                        or attrs.st_size > limit):
+                    d.failed = True
+                    finish(d)
+                    fill()
+                    continue
+                d.size, d.mtime = int(attrs.st_size), attrs.st_mtime
+                send(d, "open", CMD_OPEN, d.path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
+                continue
+            if what == "open":
+                if t != CMD_HANDLE:
+                    d.failed = True
+                    finish(d)
+                    fill()
+                    continue
+                handle = msg.get_binary()
+                if d.size:
+                    send(d, "data", CMD_READ, handle, int64(0), d.size)
+                send(d, "end", CMD_READ, handle, int64(d.size), 1)
+                send(d, "fstat", CMD_FSTAT, handle)
+                send(d, "close", CMD_CLOSE, handle)
+                continue
+            if what == "data":
+                d.data = msg.get_string() if t == CMD_DATA else b""
+                d.failed = d.failed or len(d.data) != d.size
+            elif what == "end":
+                d.failed = d.failed or not (t == CMD_STATUS and msg.get_int() == SFTP_EOF)
+            elif what == "fstat":
+                now = paramiko.SFTPAttributes._from_msg(msg) if t == CMD_ATTRS else None  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+                d.failed = d.failed or now is None or now.st_size != d.size or bool(
+                    d.mtime and now.st_mtime != d.mtime)
+            if d.waiting == 0:
+                finish(d)
+                fill()
+        for folder_path in synced:  # each file was fsync'd; now their names, once per folder
+            fsync_dir(folder_path)
 
     def _check_unchanged(self, fh: paramiko.SFTPFile, attrs: paramiko.SFTPAttributes, size: int) -> None:
         """The file must end where its size said and not have changed while we read it: a sender

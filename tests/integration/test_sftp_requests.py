@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from laxchange.transport import Endpoint, SftpTransport
-from laxchange.transport.base import PutItem, RemoteFile
+from laxchange.transport.base import GetItem, PutItem, RemoteFile
 from tests.support.sshd import ClientKey, Sshd
 
 _OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(")
@@ -78,3 +78,20 @@ def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Ss
     assert [r.size for r in done if isinstance(r, RemoteFile)] == [p.stat().st_size for p in files]
     assert sorted(os.listdir(remote)) == sorted([p.name for p in files] + ["warm.lax"])
     assert all((remote / p.name).read_bytes() == p.read_bytes() for p in files)
+
+
+def test_get_many_overlaps_small_downloads(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for i in range(30):
+        (remote / f"p{i}.lax").write_bytes(os.urandom(4000 + i))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        got = t.get_many([GetItem(f"p{i}.lax", inbox / f"p{i}.lax") for i in range(30)])
+        assert _ops(caplog) == []  # nothing went the one-at-a-time way
+        assert dict(t.requests_sent) == {"lstat": 30, "open": 30, "read": 60, "fstat": 30, "close": 30}
+    assert got == [4000 + i for i in range(30)]
+    assert all((inbox / f"p{i}.lax").read_bytes() == (remote / f"p{i}.lax").read_bytes() for i in range(30))
