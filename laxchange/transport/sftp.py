@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Protocol
 
 import paramiko
+from paramiko.buffered_pipe import BufferedPipe
 from paramiko.sftp import (
     CMD_ATTRS,
     CMD_CLOSE,
@@ -124,6 +125,28 @@ _Fetched = list[int | TransportError | None]
 
 #: final name -> temporary files left for it (a type alias: `list` is a method name below)
 _PartIndex = dict[str, list[str]]
+
+
+class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the stubs only
+    """paramiko's channel receive buffer on a bytearray instead of an `array('B')`.
+
+    BufferedPipe trims what it hands out from the front of its array, which moves everything
+    still buffered on every read (5 ms to trim 32 KiB off 64 MiB here); a bytearray drops its
+    front without moving the rest (0.1 us). Same locking, same interface: only the storage
+    helpers are replaced (private paramiko API; see the pin in pyproject.toml). Bulk downloads
+    went from 0.43x to 0.96x OpenSSH (median of 7 pairs; docs/benchmarks.md).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._buffer = bytearray()  # private paramiko attribute (see the pin)
+
+    def _buffer_frombytes(self, data: bytes) -> None:
+        self._buffer += data
+
+    def _buffer_tobytes(self, limit: int | None = None) -> bytes:
+        with memoryview(self._buffer) as view, view[:limit] as part:
+            return bytes(part)
 
 
 class _Sink(Protocol):
@@ -262,15 +285,15 @@ class SftpTransport:
                                       code="ssh.auth-failed", hint=_LOST_HINT) from exc
             ssh.set_keepalive(s.keepalive)
             try:
-                sftp = paramiko.SFTPClient.from_transport(ssh, window_size=s.window_size,
-                                                          max_packet_size=s.max_packet_size)
+                # SFTPClient.from_transport, with our receive buffer swapped in before any data arrives
+                chan = ssh.open_session(window_size=s.window_size, max_packet_size=s.max_packet_size)
+                chan.in_buffer = _ReceiveBuffer()
+                chan.invoke_subsystem("sftp")
+                sftp = paramiko.SFTPClient(chan)
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise TransientTransportError(f"{where} did not open an SFTP session: {exc or type(exc).__name__}",
                                       code="ssh.no-sftp", hint=_NO_SFTP_HINT) from exc
-            if sftp is None:
-                raise TransientTransportError(f"{where} did not open an SFTP session", code="ssh.no-sftp",
-                                              hint=_NO_SFTP_HINT)
-            sftp.get_channel().settimeout(s.timeout)  # type: ignore[union-attr]  # never None after from_transport
+            chan.settimeout(s.timeout)
         except BaseException:
             ssh.close()
             raise
