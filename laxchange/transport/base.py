@@ -13,7 +13,7 @@ import hashlib
 import os
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -132,6 +132,36 @@ class Listing:
         return [f.name for f in self.files]
 
 
+#: `put_many`'s answer: per file, what `put` returns or the permanent error it raises (an alias:
+#: `list` is a method name in the transport classes)
+PutResults = list[RemoteFile | TransportError]
+
+
+@dataclass(frozen=True)
+class PutItem:
+    """One file for `Transport.put_many`: the local file, its remote name, and optionally its
+    expected SHA-256 and a progress callback (as for `put`)."""
+
+    local: Path
+    name: str
+    sha256: str | None = None
+    progress: Progress | None = None
+
+
+#: `get_many`'s answer: per file, its size or the permanent error `get` would raise
+GetResults = list[int | TransportError]
+
+
+@dataclass(frozen=True)
+class GetItem:
+    """One file for `Transport.get_many`: its remote name, the local path, as for `get`."""
+
+    name: str
+    local: Path
+    sha256: str | None = None
+    progress: Progress | None = None
+
+
 class Transport(Protocol):
     """One open connection to one partner's drop folder. Folders are single names below the base."""
 
@@ -153,9 +183,17 @@ class Transport(Protocol):
             progress: Progress | None = None) -> RemoteFile:
         """Upload atomically. If `name` already holds the same bytes this is a no-op (retries are safe)."""
 
+    def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
+        """`put` each item, in any order or overlapped; one result per item, in order: what `put`
+        would return, or the permanent TransportError it would raise. A transient failure (the
+        link) is raised for the whole call, which is then safe to repeat."""
+
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> int:
         """Download to `local` via an fsync'd temporary file and rename; return the size."""
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        """`get` each item, possibly overlapped; one result per item, in order, as for `put_many`."""
 
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         """Move a file from `folder` into its sub-folder `to_folder` (created if missing), never
@@ -172,6 +210,32 @@ class Transport(Protocol):
         """Create a hidden file in `folder` and remove it again: proof that we may write there
         (`laxchange doctor`). Returns its modification time as the server saw it (seconds since
         the epoch), for comparing the server's clock with ours; None if the server gave none."""
+
+
+def put_each(t: Transport, items: Sequence[PutItem], folder: str = "") -> PutResults:
+    """`put_many` one file after another: for backends with nothing to overlap."""
+    out: PutResults = []
+    for it in items:
+        try:
+            out.append(t.put(it.local, it.name, folder=folder, sha256=it.sha256, progress=it.progress))
+        except TransientTransportError:
+            raise
+        except TransportError as exc:
+            out.append(exc)
+    return out
+
+
+def get_each(t: Transport, items: Sequence[GetItem], folder: str = "") -> GetResults:
+    """`get_many` one file after another."""
+    out: GetResults = []
+    for it in items:
+        try:
+            out.append(t.get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress))
+        except TransientTransportError:
+            raise
+        except TransportError as exc:
+            out.append(exc)
+    return out
 
 
 def check_folder(folder: str) -> str:
@@ -214,7 +278,9 @@ class LocalSink:
         self.written += len(data)
         return len(data)
 
-    def commit(self) -> int:
+    def commit(self, *, sync_dir: bool = True) -> int:
+        """`sync_dir=False` leaves the folder's fsync to the caller, who must do it before
+        reporting the file saved (`get_many` does it once for all the files it fetched)."""
         try:
             self.fh.flush()
             os.fsync(self.fh.fileno())
@@ -237,7 +303,8 @@ class LocalSink:
                 raise TransportError(f"{self.dest} already exists with different content",
                                       code="local.exists", hint="move the existing file away first") from None
         self.tmp.unlink()
-        fsync_dir(self.dest.parent)
+        if sync_dir:
+            fsync_dir(self.dest.parent)
         return self.written
 
     def abort(self) -> None:

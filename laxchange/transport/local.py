@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -14,16 +15,22 @@ from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    GetItem,
+    GetResults,
     Listing,
     LocalSink,
     Progress,
+    PutItem,
+    PutResults,
     RemoteFile,
     aside_name,
     check_folder,
     check_name,
     fsync_dir,
+    get_each,
     name_problem,
     probe_name,
+    put_each,
     safe_label,
     sha256_file,
 )
@@ -99,6 +106,12 @@ class LocalFolderTransport:
         out.files.sort(key=lambda f: f.name)
         out.folders.sort()
         return out
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        return get_each(self, items, folder)
+
+    def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
+        return put_each(self, items, folder)
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> RemoteFile:

@@ -21,8 +21,11 @@ from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
 from laxchange.transport.base import (
     PART_MARKER,
+    GetItem,
     Listing,
     Progress,
+    PutItem,
+    RemoteFile,
     Transport,
     aside_name,
     check_name,
@@ -42,6 +45,8 @@ PartyProgress = Callable[[str, str, int, int], None]
 
 PROCESSED = "processed"
 MAX_PARALLEL = 4
+#: files handed to one `put_many` or `get_many`: overlapped on the wire, and what a reconnect repeats
+SEND_BATCH = 64
 
 
 def transport_factory(home: Home, passphrase: PassphraseSource,
@@ -200,18 +205,19 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
     remote = {f: (names or {}).get(f, f.name) for f in files}
     for f in files:
         check_name(remote[f])
+    digests = {f: (hashes or {}).get(f) or sha256_file(f) for f in files}
     try:
         with runner.connect(party) as t:
-            for f in files:
-                digest = (hashes or {}).get(f) or sha256_file(f)
-                local = f.name if remote[f] != f.name else None
-                try:
-                    rf = t.put(f, remote[f], sha256=digest, progress=_bind(progress, party, remote[f]))
-                    result.files.append(FileResult(remote[f], rf.size, digest, local=local))
-                except TransientTransportError:
-                    raise
-                except TransportError as exc:
-                    result.files.append(FileResult(remote[f], error=exc, local=local))
+            for at in range(0, len(files), SEND_BATCH):
+                batch = files[at:at + SEND_BATCH]
+                done = t.put_many([PutItem(f, remote[f], digests[f], _bind(progress, party, remote[f]))
+                                   for f in batch])
+                for f, rf in zip(batch, done, strict=True):
+                    local = f.name if remote[f] != f.name else None
+                    if isinstance(rf, TransportError):
+                        result.files.append(FileResult(remote[f], error=rf, local=local))
+                    else:
+                        result.files.append(FileResult(remote[f], rf.size, digests[f], local=local))
     except TransportError as exc:
         result.error = exc
     return result
@@ -247,30 +253,36 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
     where = f"{party} ({folder}/)" if folder else party
     for label, why in listing.skipped:
         result.warnings.append(f"skipped remote entry {label!r} from {where}: {why}")
+    wanted: list[tuple[RemoteFile, Path]] = []
     for rf in listing.files:
         dest = (root / check_name(rf.name))
         if dest.parent != root:
             result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
             continue
-        try:
+        wanted.append((rf, dest))
+    for at in range(0, len(wanted), SEND_BATCH):
+        batch = wanted[at:at + SEND_BATCH]
+        got = t.get_many([GetItem(rf.name, dest, progress=_bind(progress, party, rf.name)) for rf, dest in batch],
+                         folder=folder)
+        for (rf, dest), res in zip(batch, got, strict=True):
             try:
-                size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
+                if isinstance(res, TransportError):
+                    if res.code != "local.exists":
+                        raise res
+                    # The inbox holds different bytes of this name (two senders' `pep.lax`): keep both.
+                    dest = root / aside_name(rf.name, _remote_digest(t, rf.name, folder, root))
+                    res = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
+                # Only now, with the local copy fsync'd and renamed into place, is the server's touched.
+                if delete:
+                    t.delete(rf.name, folder=folder)
+                else:
+                    t.move(rf.name, PROCESSED, folder=folder)
+                result.files.append(FileResult(rf.name, res, folder=folder, sender=folder_sender(folder),
+                                               local=dest.name if dest.name != rf.name else None))
+            except TransientTransportError:
+                raise
             except TransportError as exc:
-                if exc.code != "local.exists":
-                    raise
-                # The inbox holds different bytes of this name (two senders' `pep.lax`): keep both.
-                dest = root / aside_name(rf.name, _remote_digest(t, rf.name, folder, root))
-                size = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
-            if delete:
-                t.delete(rf.name, folder=folder)
-            else:
-                t.move(rf.name, PROCESSED, folder=folder)
-            result.files.append(FileResult(rf.name, size, folder=folder, sender=folder_sender(folder),
-                                           local=dest.name if dest.name != rf.name else None))
-        except TransientTransportError:
-            raise
-        except TransportError as exc:
-            result.files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))
+                result.files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))
 
 
 def _remote_digest(t: Transport, name: str, folder: str, root: Path) -> str:

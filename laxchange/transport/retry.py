@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from laxchange.errors import TransientTransportError, TransportError
-from laxchange.transport.base import Listing, Progress, RemoteFile, Transport
+from laxchange.transport.base import GetItem, GetResults, Listing, Progress, PutItem, PutResults, RemoteFile, Transport
 
 T = TypeVar("T")
 
@@ -104,9 +104,17 @@ class RetryingTransport:
             progress: Progress | None = None) -> RemoteFile:
         return self._call(lambda t: t.put(local, name, folder=folder, sha256=sha256, progress=progress))
 
+    def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
+        """Repeated whole after a reconnect: what was delivered is found there and counts as delivered."""
+        return self._call(lambda t: t.put_many(items, folder=folder))
+
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> int:
         return self._call(lambda t: t.get(name, local, folder=folder, sha256=sha256, progress=progress))
+
+    def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
+        """Repeated whole after a reconnect: a file already in the inbox with the same bytes counts as fetched."""
+        return self._call(lambda t: t.get_many(items, folder=folder))
 
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         self._call(lambda t: t.move(name, to_folder, folder=folder))

@@ -12,6 +12,7 @@ import pytest
 
 from laxchange.errors import TransportError
 from laxchange.transport import Transport
+from laxchange.transport.base import GetItem, PutItem
 from tests.support.sshd import ClientKey
 from tests.support.transport_fixtures import open_transport
 
@@ -184,3 +185,59 @@ def test_probe_of_a_missing_folder_is_a_clear_error(remote: tuple[Transport, Pat
     with pytest.raises(TransportError) as e:
         t.probe("nowhere")
     assert e.value.code == "remote.missing" and not e.value.transient
+
+
+def test_put_many_delivers_each_and_reports_each(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    """Overlapped or not, each file gets what `put` would give: a clash with different bytes is
+    that file's error, the same bytes again is delivered, and the rest go through."""
+    t, folder = remote
+    t.put(_file(tmp_path, "taken.lax", b"first"), "taken.lax")
+    t.put(_file(tmp_path, "same.lax", b"same"), "same.lax")
+    items = [PutItem(_file(tmp_path, f"n{i}.lax", os.urandom(100 + i)), f"n{i}.lax") for i in range(20)]
+    items.insert(3, PutItem(_file(tmp_path, "clash", b"second"), "taken.lax"))
+    items.insert(7, PutItem(tmp_path / "local" / "same.lax", "same.lax"))
+    items.insert(9, PutItem(_file(tmp_path, "bad", b"x"), "bad.lax", sha256="0" * 64))
+    items.append(PutItem(_file(tmp_path, "big.lax", os.urandom(1_500_000)), "big.lax"))
+    out = t.put_many(items)
+    assert len(out) == len(items)
+    for it, res in zip(items, out, strict=True):
+        if it.name == "taken.lax":
+            assert isinstance(res, TransportError) and res.code == "remote.exists"
+        elif it.name == "bad.lax":
+            assert isinstance(res, TransportError) and res.code == "verify.local-hash"
+        else:
+            assert not isinstance(res, TransportError), res
+            assert (folder / it.name).read_bytes() == it.local.read_bytes()
+    assert (folder / "taken.lax").read_bytes() == b"first"
+    assert sorted(os.listdir(folder)) == sorted({it.name for it in items} - {"bad.lax"})
+
+
+def test_get_many_fetches_each_and_reports_each(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    """Overlapped or not, each download gets what `get` would give: a link or a missing file is
+    that file's error, a hash mismatch leaves nothing, and the rest arrive whole."""
+    t, folder = remote
+    want = {f"g{i}.lax": os.urandom(50 + 997 * i) for i in range(20)}
+    want["big.lax"] = os.urandom(700_000)
+    want["empty.lax"] = b""
+    for name, data in want.items():
+        (folder / name).write_bytes(data)
+    (folder / "bad.lax").write_bytes(b"tampered")
+    secret = tmp_path / "secret"
+    secret.write_text("outside")
+    (folder / "link.lax").symlink_to(secret)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    items = [GetItem(n, inbox / n, hashlib.sha256(d).hexdigest()) for n, d in want.items()]
+    items.insert(2, GetItem("link.lax", inbox / "link.lax"))
+    items.insert(5, GetItem("gone.lax", inbox / "gone.lax"))
+    items.insert(8, GetItem("bad.lax", inbox / "bad.lax", hashlib.sha256(b"original").hexdigest()))
+    out = t.get_many(items)
+    assert len(out) == len(items)
+    for it, res in zip(items, out, strict=True):
+        if it.name in ("link.lax", "gone.lax", "bad.lax"):
+            assert isinstance(res, TransportError), it.name
+        else:
+            assert res == len(want[it.name]), (it.name, res)
+    assert [r.code for r in out if isinstance(r, TransportError)][2] == "verify.hash"
+    assert sorted(os.listdir(inbox)) == sorted(want)
+    assert all((inbox / n).read_bytes() == d for n, d in want.items())

@@ -215,8 +215,9 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     text = log_file.read_text()
     assert re.search(r"conn #1 from 127\.0\.0\.1:\d+", text), text
     assert "conn #1 authenticated as LA:919" in text, text
-    assert re.search(r"LA:919 posix-rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
-    assert "LA:919 stat /elsewhere/p.lax (not a folder it may use): refused" in text, text
+    assert re.search(r"LA:919 rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
+    assert re.search(r"LA:919 write /elsewhere/\.p\.lax\.part-[0-9a-f]+ \(not a folder it may use\): refused",
+                     text), text
     assert "via embedded server" not in text
 
 

@@ -1,0 +1,97 @@
+"""How many SFTP requests an upload costs, against the real sshd: each one is a round trip, and
+for small packages round trips are the whole cost. Counted from paramiko's own request log."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from laxchange.transport import Endpoint, SftpTransport
+from laxchange.transport.base import GetItem, PutItem, RemoteFile
+from tests.support.sshd import ClientKey, Sshd
+
+_OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(")
+
+
+def _ops(caplog: pytest.LogCaptureFixture) -> list[str]:
+    out = []
+    for r in caplog.records:
+        text = r.getMessage().removeprefix("[chan 0] ")
+        if " -> " not in text and text.startswith(_OPS):
+            out.append(text.split("(", 1)[0])
+    caplog.clear()
+    return out
+
+
+def test_a_small_upload_is_open_write_close_rename(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    src = tmp_path / "p.lax"
+    src.write_bytes(os.urandom(4096))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        t.put(src, "first.lax")  # the first upload into a folder also lists it once, for leftovers
+        _ops(caplog)
+        t.put(src, "second.lax")
+        assert _ops(caplog) == ["open", "close", "rename"]  # the WRITE is pipelined, not logged
+        t.put(src, "second.lax")  # a retry: the refused rename finds the same bytes there, then cleans up
+        assert _ops(caplog) == ["open", "close", "rename", "lstat", "remove", "open", "close"]
+    assert sorted(os.listdir(remote)) == ["first.lax", "second.lax"]
+
+
+def test_a_large_retry_is_not_sent_again(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    src = tmp_path / "big.lax"
+    src.write_bytes(os.urandom(2 * 1024 * 1024))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        t.put(src, "big.lax")
+        _ops(caplog)
+        t.put(src, "big.lax")
+        ops = _ops(caplog)
+    assert ops[0] == "lstat" and "rename" not in ops, ops
+    assert os.listdir(remote) == ["big.lax"]
+
+
+def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    files = []
+    for i in range(40):
+        p = tmp_path / f"p{i}.lax"
+        p.write_bytes(os.urandom(3000 + i))
+        files.append(p)
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        t.put(files[0], "warm.lax")  # lists the folder once, for leftovers
+        _ops(caplog)
+        done = t.put_many([PutItem(p, p.name) for p in files])
+        assert _ops(caplog) == []  # nothing went the one-at-a-time way
+        assert dict(t.requests_sent) == {"open": 40, "write": 40, "close": 40, "rename": 40}
+    assert [r.size for r in done if isinstance(r, RemoteFile)] == [p.stat().st_size for p in files]
+    assert sorted(os.listdir(remote)) == sorted([p.name for p in files] + ["warm.lax"])
+    assert all((remote / p.name).read_bytes() == p.read_bytes() for p in files)
+
+
+def test_get_many_overlaps_small_downloads(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for i in range(30):
+        (remote / f"p{i}.lax").write_bytes(os.urandom(4000 + i))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        got = t.get_many([GetItem(f"p{i}.lax", inbox / f"p{i}.lax") for i in range(30)])
+        assert _ops(caplog) == []  # nothing went the one-at-a-time way
+        assert dict(t.requests_sent) == {"lstat": 30, "open": 30, "read": 60, "fstat": 30, "close": 30}
+    assert got == [4000 + i for i in range(30)]
+    assert all((inbox / f"p{i}.lax").read_bytes() == (remote / f"p{i}.lax").read_bytes() for i in range(30))
