@@ -137,7 +137,8 @@ def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, 
         if encryption is not None:
             raise UsageError("--encryption is for package keys, not with --ssh", code="usage.invalid",
                              hint="rotate the SSH key and the package keys in two runs")
-        line = store.rotate_ssh(overlap_days=overlap_days)
+        ring = store.ring()
+        line = authorized_keys_line(store.rotate_ssh(overlap_days=overlap_days), ring.party)  # as `endpoints ssh-key`
         ring = store.ring()
         _, fpr = build_card(store)
         app.emit({"ssh_public_key": line, "previous_ssh_public_key": ring.ssh_previous_public_key,

@@ -71,6 +71,8 @@ def test_keys_rotate_ssh_and_keys_passphrase(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["previous_ssh_public_key"] == old.strip() and data["ssh_public_key"] != old.strip()
+    new = (home / "keys" / "ssh_ed25519.pub").read_text().split()
+    assert data["ssh_public_key"] == f"{new[0]} {new[1]} LA:919", "the line pastes into serve-sftp's authorized_keys"
     r = run("--home", str(home), "--json", "keys", "list")
     assert [k["status"] for k in json.loads(r.stdout)["ssh_keys"]] == ["valid", "previous"]
     r = run("--home", str(home), "keys", "passphrase", "--kdf-work-factor", "10",
