@@ -66,8 +66,10 @@ from laxchange.transport.base import (
     check_folder,
     check_name,
     fsync_dir,
+    get_each,
     name_problem,
     probe_name,
+    put_each,
     safe_label,
     sha256_file,
 )
@@ -528,17 +530,9 @@ class SftpTransport:
                 except BaseException:
                     self.close()  # replies still owed cannot be waited for on this connection
                     raise
-        out: PutResults = []
-        for it, res in zip(items, results, strict=True):
-            if res is None:
-                try:
-                    res = self.put(it.local, it.name, folder=folder, sha256=it.sha256, progress=it.progress)
-                except TransientTransportError:
-                    raise
-                except TransportError as exc:
-                    res = exc
-            out.append(res)
-        return out
+        # what the overlapped part did not publish goes the one-file way, with `put`'s own results
+        return [res if res is not None else put_each(self, [it], folder)[0]
+                for it, res in zip(items, results, strict=True)]
 
     def _pipelined_puts(self, items: Sequence[PutItem], small: _Small, folder: str, results: _Results) -> None:
         """The overlapped part of `put_many`: fills `results[i]` for each file it published."""
@@ -765,17 +759,8 @@ class SftpTransport:
                 except BaseException:
                     self.close()  # replies still owed cannot be waited for on this connection
                     raise
-        out: GetResults = []
-        for it, res in zip(items, results, strict=True):
-            if res is None:
-                try:
-                    res = self.get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress)
-                except TransientTransportError:
-                    raise
-                except TransportError as exc:
-                    res = exc
-            out.append(res)
-        return out
+        return [res if res is not None else get_each(self, [it], folder)[0]
+                for it, res in zip(items, results, strict=True)]
 
     def _pipelined_gets(self, items: Sequence[GetItem], todo: deque[int], folder: str,
                         results: _Fetched) -> None:
