@@ -384,7 +384,7 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
             raise ValueError("manifest fields are wrong")
         if m["format"] != FORMAT:
             raise _reject("package.wrong-format-version", f"manifest format {m['format']!r} is not supported")
-        if jsonio.dumps_canonical(m) != env.payload:
+        if not jsonio.is_canonical(m, env.payload):
             raise ValueError("manifest payload is not canonical JSON")
         manifest = Manifest(**m)
         _check_manifest_types(manifest)
