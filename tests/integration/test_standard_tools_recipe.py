@@ -31,7 +31,7 @@ def recipe() -> dict[str, str]:
     blocks = {m.group(2): textwrap.dedent(m.group(3)) for m in
               re.finditer(r"^( *)```sh ([a-z0-9-]+)\n(.*?)^\1```$", section, re.S | re.M)}
     assert set(blocks) == {"helper", "step-1", "step-2", "step-3", "step-4", "step-5-x25519", "step-5-pq", "step-6",
-                           "step-7"}, sorted(blocks)
+                           "step-6-mldsa", "step-7"}, sorted(blocks)
     return blocks
 
 
@@ -41,12 +41,12 @@ def _run(blocks: dict[str, str], step: str, work: Path, env: dict[str, str]) -> 
                           check=False)
 
 
-@pytest.mark.parametrize("kind", ["x25519", "pq"])
+@pytest.mark.parametrize("kind", ["x25519", "pq", "pq-mldsa"])
 def test_the_documented_recipe_opens_a_fresh_package(tmp_path: Path, kind: str) -> None:
     for tool in ("openssl", "age", "python3", "bash", "node"):
         assert shutil.which(tool), f"{tool} is installed by ./scripts/setup"
     init = {"encryption_alg": ALG_X25519} if kind == "x25519" else {}
-    a = make_party(tmp_path, "LA:919", "Example Council")
+    a = make_party(tmp_path, "LA:919", "Example Council", mldsa=kind == "pq-mldsa")
     b = make_party(tmp_path, "URN:123456", "Example School", a.clock, **init)
     a.trust(b)
     b.trust(a)
@@ -70,8 +70,8 @@ def test_the_documented_recipe_opens_a_fresh_package(tmp_path: Path, kind: str) 
     for step in ("step-1", "step-2", "step-3", "step-4"):
         r = _run(blocks, step, work, env)
         assert r.returncode == 0, (step, r.stdout, r.stderr)
-        if step == "step-3":
-            assert r.stdout.count("Signature Verified Successfully") == len(manifest.sender_key_ids)
+        if step == "step-3":  # the Ed25519 signature (an ML-DSA-65 one is step 6's)
+            assert r.stdout.count("Signature Verified Successfully") == 1
         if step == "step-4":
             assert r.stdout.split() == [manifest.sender, manifest.recipient, manifest.created, manifest.expires,
                                         manifest.encryption, manifest.recipient_key_id]
@@ -80,14 +80,18 @@ def test_the_documented_recipe_opens_a_fresh_package(tmp_path: Path, kind: str) 
         code, screen = on_a_terminal([shutil.which("bash") or "bash", "-c", f"cd {work} && {{ {script}\n}}"],
                                      passphrase=PASSPHRASE)
         assert code == 0, screen
-    else:
-        (work / "node_modules").symlink_to(NODE_DIR / "node_modules")  # `npm install age-encryption` here
+    (work / "node_modules").symlink_to(NODE_DIR / "node_modules")  # `npm install age-encryption` here
+    if kind != "x25519":
         r = _run(blocks, "step-5-pq", work, env)
         assert r.returncode == 0, r.stderr
     r = _run(blocks, "step-6", work, env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("Signature Verified Successfully") == len(manifest.sender_key_ids)
-    assert r.stdout.splitlines()[-1] == " ".join(sorted(manifest.sender_key_ids))  # securesystemslib's verdict
+    ed25519 = sorted(k.kid for k in a.store.ring().keys if k.use == "signing" and k.alg == "ed25519")
+    assert r.stdout.count("Signature Verified Successfully") == 1 and ed25519[0] in manifest.sender_key_ids
+    assert r.stdout.splitlines()[-1] == ed25519[0]  # securesystemslib's verdict: the Ed25519 key's
+    r = _run(blocks, "step-6-mldsa", work, env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("ML-DSA-65 signature verified") == (2 if kind == "pq-mldsa" else 0)
     r = _run(blocks, "step-7", work, env)
     assert r.returncode == 0, r.stderr
     assert (work / "record.json").read_bytes() == want.read_bytes()
@@ -101,6 +105,8 @@ def test_the_documented_recipe_opens_a_fresh_package(tmp_path: Path, kind: str) 
     bad = subprocess.run(["bash", "-c", "set -euo pipefail\n" + blocks["helper"] + "\n" + verify_only], cwd=work,
                          env=env, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode != 0 and "Signature Verification Failure" in bad.stdout + bad.stderr
+    if kind == "pq-mldsa":
+        assert _run(blocks, "step-6-mldsa", work, env).returncode != 0  # m.pae was altered above
     with (work / "payload.age").open("ab") as fh:
         fh.write(b"x")
     assert _run(blocks, "step-4", work, env).returncode != 0
