@@ -173,13 +173,14 @@ def parse_canonical(raw: bytes, stop: int | None = None) -> Envelope | None:
         if sig is None:
             return None
         sigs.append((keyid.decode("ascii"), sig))
-    if not 1 <= len(sigs) <= MAX_SIGNATURES:
+    if not 1 <= len(sigs) <= MAX_SIGNATURES or len({k for k, _ in sigs}) != len(sigs):
         return None
     return Envelope(tail[1].decode("ascii"), payload, tuple(sigs))
 
 
 def parse(obj: Any) -> Envelope:
-    """Strictly read an envelope dict: exactly the three DSSE fields, canonical base64."""
+    """Strictly read an envelope dict: exactly the three DSSE fields, canonical base64, 1 to
+    MAX_SIGNATURES signatures with distinct keyids (a repeated one is ambiguous: which verdict counts?)."""
     if not isinstance(obj, dict) or set(obj) != {"payload", "payloadType", "signatures"}:
         raise DSSEError("not a DSSE envelope (needs exactly payload, payloadType, signatures)")
     ptype = obj["payloadType"]
@@ -194,6 +195,8 @@ def parse(obj: Any) -> Envelope:
         if not isinstance(s, dict) or set(s) != {"keyid", "sig"} or not isinstance(s["keyid"], str):
             raise DSSEError("each signature needs exactly keyid and sig")
         out.append((s["keyid"], b64decode_strict(s["sig"], "sig")))
+    if len({k for k, _ in out}) != len(out):
+        raise DSSEError("two signatures have the same keyid (each key signs once)")
     return Envelope(ptype, payload, tuple(out))
 
 

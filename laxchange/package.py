@@ -62,6 +62,10 @@ STATEMENT_FIELDS = {"_type", "transfer_id", "sender", "recipient", "created", "e
 ARCHIVE_WARNING_CODES = ("archive.revoked-later", "archive.partner-removed")
 _ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _TRANSFER_ID = re.compile(r"[0-9a-f]{32}")
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+#: The manifest's `encryption` and the one age stanza type it names (docs/format.md §5).
+STANZA_TYPES = {"age-v1/mlkem768x25519": "mlkem768x25519", "age-v1/x25519": "X25519"}
 
 
 def payload_type_for(name: str, version: str) -> str:
@@ -384,10 +388,12 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
             raise ValueError("manifest fields are wrong")
         if m["format"] != FORMAT:
             raise _reject("package.wrong-format-version", f"manifest format {m['format']!r} is not supported")
-        if jsonio.dumps_canonical(m) != env.payload:
+        if not jsonio.is_canonical(m, env.payload):
             raise ValueError("manifest payload is not canonical JSON")
         manifest = Manifest(**m)
         _check_manifest_types(manifest)
+        if [kid for kid, _ in env.signatures] != manifest.sender_key_ids:
+            raise ValueError("sender_key_ids must list the key ids of the manifest's signatures, in their order")
     except SecurityError:
         raise
     except (InvalidData, dsse.DSSEError, ValueError, TypeError) as exc:
@@ -418,15 +424,20 @@ def _check_manifest_types(m: Manifest) -> None:
     for name in ("sender", "recipient", "recipient_key_id", "encryption", "payload_sha256"):
         if not isinstance(getattr(m, name), str):
             raise ValueError(f"{name} must be a string")
+    if not _KEY_ID.fullmatch(m.recipient_key_id):
+        raise ValueError("recipient_key_id must be 32 lower-case hex digits")
+    if m.encryption not in STANZA_TYPES:
+        raise ValueError(f"encryption must be one of {', '.join(sorted(STANZA_TYPES))}")
     created, expires = timefmt.parse(m.created), timefmt.parse(m.expires)
     if not created < expires <= created + MAX_EXPIRES_IN:
         raise ValueError("expires must follow created by at most 366 days")
     if not isinstance(m.payload_size, int) or isinstance(m.payload_size, bool) or m.payload_size < 0:
         raise ValueError("payload_size must be a non-negative integer")
-    if not re.fullmatch(r"[0-9a-f]{64}", m.payload_sha256):
+    if not _SHA256.fullmatch(m.payload_sha256):
         raise ValueError("payload_sha256 must be 64 lower-case hex digits")
-    if not isinstance(m.sender_key_ids, list) or not all(isinstance(k, str) for k in m.sender_key_ids):
-        raise ValueError("sender_key_ids must be a list of strings")
+    if not isinstance(m.sender_key_ids, list) or not all(isinstance(k, str) and _KEY_ID.fullmatch(k)
+                                                         for k in m.sender_key_ids):
+        raise ValueError("sender_key_ids must be a list of key ids (32 lower-case hex digits each)")
 
 
 def inspect(source: str | os.PathLike[str] | BinaryIO, directory: PartnerDirectory | None = None,
@@ -472,9 +483,14 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
     that was valid when the package was created and has not been revoked since."""
     created = timefmt.parse(manifest.created)
     keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
-    good = dsse.verify(env, {kid: keys[kid].dsse_key() for kid, _ in env.signatures if kid in keys})
+    known = {kid: keys[kid].dsse_key() for kid, _ in env.signatures if kid in keys}
+    good = dsse.verify(env, known)
     if not good:
         raise _reject("package.bad-signature", f"the {what} signature does not verify with any key of {sender.party}")
+    if len(good) != len(known):  # a key id we hold for the sender whose signature is wrong: altered, not unknown
+        bad = sorted(set(known) - {pk.keyid for pk in good})
+        raise _reject("package.bad-signature", f"the {what}'s signature by key {bad[0]} of {sender.party} does not "
+                                               "verify")
     for pk in good:
         info = keys[pk.keyid]
         if info.revoked_at is not None and timefmt.parse(info.revoked_at) <= max(now, created):
@@ -585,6 +601,10 @@ def open_package(
                           "this is a duplicate; nothing to do")
         if reserve is not None:
             reserve(manifest)
+        our_key = ring.find_key(manifest.recipient_key_id)
+        if our_key is not None and manifest.encryption != f"age-v1/{our_key.alg}":
+            raise _reject("package.tampered", f"the manifest says {manifest.encryption}, but our key "
+                                              f"{manifest.recipient_key_id} is {our_key.alg}")
         try:
             identity = keystore.identity(manifest.recipient_key_id)
         except KeyError:
@@ -601,7 +621,7 @@ def open_package(
         wd = Path(workdir) if workdir is not None else (home.root if home is not None else None)
         with Spool(_SPOOL, dir=wd) as spool:
             try:
-                age.decrypt([identity], src, spool)
+                age.decrypt([identity], src, spool, only=STANZA_TYPES[manifest.encryption])
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
@@ -658,6 +678,8 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
         raise _reject("package.tampered",
                       f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None
     _verify_sender(env, sender, manifest, now, "statement")
+    if [kid for kid, _ in env.signatures] != manifest.sender_key_ids:
+        raise _reject("package.tampered", "the signed statement's signatures are not by the keys the manifest lists")
     # Verified: from here on the bytes are the sender's own.
     st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
     if not isinstance(st, dict) or set(st) != STATEMENT_FIELDS or st["_type"] != STATEMENT_TYPE:
@@ -677,9 +699,11 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
     if not isinstance(atts, list) or len(atts) > MAX_ATTACHMENTS:
         raise InvalidData("attachments list is malformed", code="statement.malformed")
     for i, a in enumerate(atts):
-        if not isinstance(a, dict) or set(a) != {"index", "name", "size", "sha256"} or a["index"] != i \
+        if not isinstance(a, dict) or set(a) != {"index", "name", "size", "sha256"} \
+                or type(a["index"]) is not int or a["index"] != i \
                 or not isinstance(a["name"], str) or not _ATTACHMENT_NAME.fullmatch(a["name"]) \
-                or not isinstance(a["size"], int) or a["size"] < 0:
+                or type(a["size"]) is not int or a["size"] < 0 \
+                or not isinstance(a["sha256"], str) or not _SHA256.fullmatch(a["sha256"]):
             raise InvalidData(f"attachment {i} is described wrongly", code="statement.malformed")
     if len({a["name"].lower() for a in atts}) != len(atts):
         raise InvalidData("two attachments have the same name", code="statement.malformed",

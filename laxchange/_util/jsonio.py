@@ -2,7 +2,8 @@
 
 Duplicate keys, NaN/Infinity, invalid UTF-8, a byte-order mark, trailing data and oversized
 inputs are all rejected, because two parsers that disagree on such input are how signed data
-gets misread. Output is canonical enough to hash: sorted keys, no spaces, UTF-8.
+gets misread. `dumps_canonical` is the JSON Canonicalization Scheme (RFC 8785, "JCS"), exactly:
+what laxchange signs and hashes, and what its readers require byte for byte.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from typing import Any
 from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
-__all__ = ["MAX_JSON_BYTES", "dumps_canonical", "dumps_compact", "dumps_pretty", "load_file", "loads_strict",
-           "open_atomic", "write_atomic"]
+__all__ = ["MAX_JSON_BYTES", "MAX_SAFE_INTEGER", "dumps_canonical", "dumps_compact", "dumps_pretty", "is_canonical",
+           "load_file", "loads_strict", "open_atomic", "write_atomic"]
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
 #: Longest number accepted, in characters of its JSON text: far beyond any real value (a double
 #: needs at most 24), far below where converting it costs anything.
 MAX_NUMBER_CHARS = 100
+#: The largest integer canonical JSON carries (RFC 8785 §3.2.2.3 via I-JSON, RFC 7493 §2.2): every
+#: integer up to it is exact in an IEEE 754 double, so every JCS implementation writes it the same.
+MAX_SAFE_INTEGER = 2**53 - 1
 
 
 class _DuplicateKey(ValueError):
@@ -255,8 +259,127 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
 
 
 def dumps_canonical(obj: Any) -> bytes:
-    """Deterministic compact UTF-8 JSON (sorted keys), for hashing and signing."""
-    return _CANONICAL.encode(obj).encode("utf-8")
+    """`obj` in the JSON Canonicalization Scheme (RFC 8785), UTF-8: for hashing and signing.
+
+    The standard library's sorted compact output (`_CANONICAL`) is already JCS for every value
+    `_stdlib_is_jcs` accepts, which is every document laxchange itself writes (strings, integers,
+    booleans, null, ASCII or Latin keys), so that is the fast path; anything else is written by
+    `_jcs`. Raises ValueError for what JCS cannot represent exactly: an integer beyond
+    ±MAX_SAFE_INTEGER, NaN or infinity, a string with a lone surrogate, a key that is not a string."""
+    if _stdlib_is_jcs(obj):
+        try:
+            return _CANONICAL.encode(obj).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone UTF-16 surrogate, which canonical JSON cannot carry") from None
+    parts: list[str] = []
+    _jcs(obj, parts)
+    try:
+        return "".join(parts).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone UTF-16 surrogate, which canonical JSON cannot carry") from None
+
+
+def is_canonical(doc: Any, raw: bytes) -> bool:
+    """Are `raw` (the bytes `doc` was parsed from) exactly `doc`'s canonical JSON? What a reader of
+    signed canonical JSON checks: there is one spelling of each document, and it must be that one."""
+    try:
+        return dumps_canonical(doc) == raw
+    except ValueError:  # e.g. an integer beyond ±MAX_SAFE_INTEGER: it has no canonical form
+        return False
+
+
+#: A key at or above U+E000 may sort differently by code point (Python) and by UTF-16 code unit (JCS):
+#: U+E000-U+FFFF come after U+10000 and above in UTF-16, before them in code points.
+_LATE_BMP = "\ue000"
+
+
+def _stdlib_is_jcs(obj: Any) -> bool:
+    """Is `_CANONICAL.encode(obj)` exactly RFC 8785? Yes when there is no float (Python's repr is
+    not ECMAScript's: `1.0`, `1e+16`, `1e-07`, `-0.0`), every integer is within ±MAX_SAFE_INTEGER,
+    every key is a string, and no key has a character whose code-point and UTF-16 orders differ.
+    Strings are escaped alike (only `"`, `\\` and U+0000-U+001F, short forms `\\b \\t \\n \\f \\r`,
+    else `\\u00xx` in lower case; everything else as itself)."""
+    t = type(obj)
+    if t is str or obj is None or t is bool:
+        return True
+    if t is int:
+        return bool(-MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER)
+    if t is dict:
+        for k, v in obj.items():
+            if type(k) is not str or (not k.isascii() and max(k) >= _LATE_BMP) or not _stdlib_is_jcs(v):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(_stdlib_is_jcs(v) for v in obj)
+    return False
+
+
+def _utf16_order(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+def _jcs(obj: Any, out: list[str]) -> None:
+    """Append the RFC 8785 text of `obj` to `out` (the exact, general path)."""
+    if obj is None or obj is True or obj is False or isinstance(obj, str):
+        out.append(_CANONICAL.encode(obj))
+    elif isinstance(obj, int):
+        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            raise ValueError(f"the integer {obj} is beyond ±(2**53 - 1), which canonical JSON (RFC 8785, "
+                             "I-JSON) cannot carry exactly; write it as a string")
+        out.append(str(int(obj)))
+    elif isinstance(obj, float):
+        out.append(_es_number(obj))
+    elif isinstance(obj, dict):
+        for k in obj:
+            if not isinstance(k, str):
+                raise ValueError(f"canonical JSON keys are strings, not {type(k).__name__}")
+        out.append("{")
+        for i, k in enumerate(sorted(obj, key=_utf16_order)):
+            if i:
+                out.append(",")
+            out.append(_CANONICAL.encode(k))
+            out.append(":")
+            _jcs(obj[k], out)
+        out.append("}")
+    elif isinstance(obj, (list, tuple)):
+        out.append("[")
+        for i, v in enumerate(obj):
+            if i:
+                out.append(",")
+            _jcs(v, out)
+        out.append("]")
+    else:
+        raise ValueError(f"canonical JSON has no {type(obj).__name__}")
+
+
+_REPR = re.compile(r"(-?)(\d+)(?:\.(\d+))?(?:e([-+]\d+))?")
+
+
+def _es_number(x: float) -> str:
+    """A double as ECMAScript's Number::toString writes it (RFC 8785 §3.2.2.3): the shortest
+    digits that round-trip (Python's repr finds the same ones), placed as ECMA-262 says."""
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ValueError("canonical JSON has no NaN or Infinity")
+    if x == 0:
+        return "0"  # also -0.0
+    m = _REPR.fullmatch(repr(x))
+    if m is None:  # not reached: repr of a finite double always has this shape
+        raise ValueError(f"unexpected float repr {x!r}")
+    sign, whole, frac, exp = m.group(1), m.group(2), m.group(3) or "", int(m.group(4) or 0)
+    significant = (whole + frac).lstrip("0")  # value = int(significant) * 10**(exp - len(frac))
+    n = len(significant) + exp - len(frac)  # so value = 0.<significant> * 10**n: ECMA-262's n
+    digits = significant.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        e = n - 1
+        text = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
+    return sign + text
 
 
 def dumps_compact(obj: Any) -> bytes:

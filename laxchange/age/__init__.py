@@ -82,12 +82,15 @@ def encrypt(
     return encrypt_stream(file_key, random(16), src, dst, on_bytes)
 
 
-def unwrap_file_key(src: IO[bytes], identities: Sequence[Identity]) -> bytes:
-    """Parse the header from `src`, find the file key and check the MAC."""
+def unwrap_file_key(src: IO[bytes], identities: Sequence[Identity], *, only: str | None = None) -> bytes:
+    """Parse the header from `src`, find the file key and check the MAC. With `only` (a stanza
+    type), the header must hold exactly one stanza, of that type (a laxchange package's rule)."""
     header = parse_header(src)
     types = [s.type for s in header.stanzas]
     if SCRYPT_TYPE in types and len(types) != 1:
         raise HeaderError("a scrypt stanza must be the only stanza")
+    if only is not None and types != [only]:
+        raise HeaderError(f"the header must hold exactly one {only} stanza, not {', '.join(types)}")
     for ident in identities:
         fk = ident.unwrap(header.stanzas)
         if fk is not None:
@@ -96,10 +99,11 @@ def unwrap_file_key(src: IO[bytes], identities: Sequence[Identity]) -> bytes:
     raise NoMatchError("no identity matched any recipient stanza")
 
 
-def decrypt(identities: Sequence[Identity], src: IO[bytes], dst: Sink) -> int:
+def decrypt(identities: Sequence[Identity], src: IO[bytes], dst: Sink, *, only: str | None = None) -> int:
     """Decrypt `src` into `dst`. Plaintext is released chunk by chunk once authenticated, so a
-    caller that needs all-or-nothing must write `dst` somewhere it can discard on error."""
-    fk = unwrap_file_key(src, identities)
+    caller that needs all-or-nothing must write `dst` somewhere it can discard on error. `only`:
+    as for `unwrap_file_key`."""
+    fk = unwrap_file_key(src, identities, only=only)
     return decrypt_stream(fk, src, dst)
 
 

@@ -113,7 +113,7 @@ def read_area(envelope: Any, introducer: Partner, now: dt.datetime) -> Area:
     if not isinstance(p, dict) or set(p) != {"type", "area_version", "introducer", "issued", "schools"} \
             or p["type"] != AREA_TYPE or p["area_version"] != 1:
         raise _bad("not a version-1 laxchange area directory")
-    if jsonio.dumps_canonical(p) != env.payload:
+    if not jsonio.is_canonical(p, env.payload):
         raise _bad("payload is not canonical JSON")
     if p["introducer"] != introducer.party:
         raise SecurityError(f"area directory is {p['introducer']!r}'s, not {introducer.party}'s",

@@ -179,7 +179,7 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
     if not isinstance(p, dict) or not expected <= set(p) <= expected | {"ssh_previous"} or p["type"] != CARD_TYPE \
             or p["card_version"] != 1:
         raise _bad_card("not a version-1 laxchange card")
-    if jsonio.dumps_canonical(p) != env.payload:
+    if not jsonio.is_canonical(p, env.payload):
         raise _bad_card("payload is not canonical JSON")
     try:
         check_party(p["party"])

@@ -49,7 +49,7 @@ def forge(
     manifest = {
         "format": FORMAT, "transfer_id": st["transfer_id"], "sender": manifest_sender or st["sender"],
         "recipient": manifest_recipient or st["recipient"], "created": st["created"], "expires": st["expires"],
-        "sender_key_ids": [s.keyid for s in signers], "recipient_key_id": key.kid,
+        "sender_key_ids": [s.keyid for s in manifest_signers or signers], "recipient_key_id": key.kid,
         "encryption": f"age-v1/{key.alg}", "payload_size": len(payload),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }

@@ -39,15 +39,16 @@ envelopes = st.builds(
     dsse.Envelope,
     payload_type=st.text(min_size=1, max_size=40),
     payload=st.binary(max_size=300),
-    signatures=st.lists(st.tuples(st.text(max_size=40), st.binary(max_size=100)), min_size=1, max_size=8)
-    .map(tuple),
+    signatures=st.lists(st.tuples(st.text(max_size=40), st.binary(max_size=100)), min_size=1, max_size=8,
+                        unique_by=lambda s: s[0]).map(tuple),
 )
 plain_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
 plain_envelopes = st.builds(
     dsse.Envelope,
     payload_type=plain_text,
     payload=st.binary(max_size=300),
-    signatures=st.lists(st.tuples(plain_text, st.binary(max_size=100)), min_size=1, max_size=8).map(tuple),
+    signatures=st.lists(st.tuples(plain_text, st.binary(max_size=100)), min_size=1, max_size=8,
+                        unique_by=lambda s: s[0]).map(tuple),
 )
 
 
@@ -152,3 +153,13 @@ def test_base64_check_on_damaged_encodings(data: bytes, at: int, ch: str) -> Non
 def test_refusals_say_why(text: str, message: str) -> None:
     with pytest.raises(dsse.DSSEError, match=message):
         dsse.b64decode_strict(text, "sig")
+
+
+def test_two_signatures_with_one_keyid_are_refused_on_both_paths() -> None:
+    """Which of two verdicts for one key would count? Neither: the envelope is malformed (docs/format.md §3)."""
+    env = dsse.Envelope("t", b"x", (("k1", b"a"), ("k1", b"b")))
+    raw = env.to_json()
+    assert dsse.parse_canonical(raw) is None
+    with pytest.raises(dsse.DSSEError, match="same keyid"):
+        dsse.parse(jsonio.loads_strict(raw))
+    assert dsse.parse(jsonio.loads_strict(dsse.Envelope("t", b"x", (("k1", b"a"), ("k2", b"b"))).to_json()))
