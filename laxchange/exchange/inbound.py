@@ -42,7 +42,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
-from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
+from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
@@ -645,10 +645,11 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             else:  # sent before; a crash came before its folder's manifest said so
                 _note_receipt(party.home, o.folder, rec)
             continue
-        doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
-                            processed_at=now, stage=o.stage, reason_code=o.reason_code,
-                            checkpoint=_our_checkpoint(party, ours))
-        try:
+        try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
+            version = receipt_version_for(party.directory.get(o.to))
+            doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
+                                processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
+                                checkpoint=_our_checkpoint(party, ours))
             res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
         except LaxError as exc:
             rec.error = exc
