@@ -485,6 +485,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
     if resume:
         item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
+    item.warnings += [w["message"] for w in opened.warnings]  # e.g. the sender's checkpoint did not verify
     if opened.schema.startswith("receipt@"):
         item.result = "receipt"
         item.receipt = outcomes[0] if outcomes else None
