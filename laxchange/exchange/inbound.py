@@ -129,6 +129,9 @@ class ImportItem:
     error: LaxError | None = None
     receipt: ReceiptOutcome | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Of `warnings`, those about the sender's audit-log checkpoint the package carried (kept as evidence:
+    #: docs/format.md §4.1); the import report repeats them, so the run needs a look.
+    checkpoint_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -485,7 +488,8 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
     if resume:
         item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
-    item.warnings += [w["message"] for w in opened.warnings]  # e.g. the sender's checkpoint did not verify
+    item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
+    item.warnings += item.checkpoint_warnings
     if opened.schema.startswith("receipt@"):
         item.result = "receipt"
         item.receipt = outcomes[0] if outcomes else None
@@ -732,6 +736,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
             item = ImportItem(path.name, error=exc)
         report.items.append(item)
+        report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "

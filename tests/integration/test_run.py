@@ -308,3 +308,18 @@ def test_a_checkpoint_arrives_inside_a_package_and_receipts_follow_what_the_card
     _run(a)
     assert _receipt_schemas(a)[2:] == ["receipt@1.2.0"]
     assert len(list((a.home.root / "checkpoints" / "partners" / B.replace(":", "_")).glob("*.note"))) == 1
+
+
+def test_a_forged_checkpoint_in_a_genuine_package_makes_the_run_need_a_look(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    a, b, _, _ = homes
+    note = _run(a)["checkpoint"]["note"]
+    lines = note.split("\n")
+    forged = "\n".join([lines[0], str(int(lines[1]) + 5), *lines[2:]])
+    b.home.inbox.mkdir(parents=True, exist_ok=True)
+    (b.home.inbox / "pep.lax").write_bytes(a.pack(record(4), B, checkpoint=forged))
+    report = _run(b, code=ExitCode.PARTIAL)
+    assert report["import"]["counts"] == {"imported": 1}, "the record is genuine: imported all the same"
+    [warning] = report["import"]["warnings"]
+    assert "does not verify" in warning and "kept as evidence" in warning
+    assert f"WARNING     {warning}" in human(report).splitlines()

@@ -97,7 +97,11 @@ def test_a_package_carries_the_senders_latest_checkpoint_and_the_recipient_keeps
 def test_a_partner_whose_card_does_not_say_it_reads_1_1_gets_no_checkpoint(
         pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
     vsh, school = pair
+    shown = lax(vsh, "partners", "show", SCHOOL).output
+    assert "Reads: package format 1.1, receipts 1.0.0, 1.1.0, 1.2.0; we send it receipt 1.2.0" in shown
     vsh.directory.add(_old_card(school)[0])  # the school's card re-exported by an older release
+    shown = lax(vsh, "partners", "show", SCHOOL).output
+    assert "Reads: nothing said (an older laxchange): package format 1.0; we send it receipt 1.1.0" in shown
     assert not vsh.directory.get(SCHOOL).reads_format(package.CHECKPOINT_FORMAT)
     with _me(vsh) as me:
         transparency.make_checkpoint(me)
