@@ -145,7 +145,7 @@ class Party:
         result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
                               attachments=attachments, overwrite=overwrite,
-                              checkpoint=self._checkpoint_for(recipient, document))
+                              checkpoint=self.checkpoint_for(recipient, document))
         m = result.manifest
         try:
             self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
@@ -158,7 +158,7 @@ class Party:
                   message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         return result
 
-    def _checkpoint_for(self, recipient: str, document: Any) -> str | None:
+    def checkpoint_for(self, recipient: str, document: Any) -> str | None:
         """The checkpoint of our audit log a package to `recipient` carries in its statement (docs/
         format.md §4.1): the latest we signed (`run`, `audit checkpoint`, a batch of receipts), if
         the recipient's card says it reads package format 1.1; none for an older reader (it would
