@@ -86,6 +86,13 @@ def test_a_package_carries_the_senders_latest_checkpoint_and_the_recipient_keeps
     assert _held(school) == [made.note]
     _send(vsh, school, tmp_path, "again")  # the same latest checkpoint again: kept once
     assert _held(school) == [made.note]
+    with _me(vsh) as me:
+        me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": "0" * 64})
+        later = transparency.make_checkpoint(me)
+        me.pack(record(3), message_type="pep-transfer", recipient=SCHOOL, out=tmp_path / "archived.lax")
+    with _me(school) as me:  # archive verification reads it and keeps nothing (it changes no state)
+        assert me.open_archived(tmp_path / "archived.lax", out=tmp_path / "archived.json").checkpoint == later.note
+    assert _held(school) == [made.note]
     out = tmp_path / "held.note"
     r = lax(school, "--json", "audit", "held", VSH, "-o", str(out))
     assert r.exit_code == 0, r.output
