@@ -454,7 +454,8 @@ class Party:
             raise checkpoint.CheckpointForked(
                 f"the checkpoint from {who} records {cp.size} audit entries like its checkpoint {earlier}, with "
                 f"another root: {who}'s audit log was changed between them (both kept: {kept.name})",
-                hint=f"keep both files; ask {who} to run `laxchange audit verify` and explain")
+                hint=f"keep both files; ask {who} to run `laxchange audit verify` and explain",
+                details={"kept": kept.name, "earlier": earlier})
         return cp
 
     def take_checkpoint(self, who: str, note: Any, about: dict[str, Any]) -> dict[str, Any] | None:
@@ -473,7 +474,9 @@ class Party:
                 self.keep_checkpoint(who, note if isinstance(note, str) else "")
                 return None
             except checkpoint.CheckpointForked as exc:
-                event, data = "checkpoint.partner-inconsistent", {"party": who, **about, "code": exc.code}
+                event = "checkpoint.partner-inconsistent"
+                data = {"party": who, **about, "code": exc.code, "kept": exc.details["kept"],
+                        "earlier": exc.details["earlier"]}
                 message = exc.message
             except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
                 raw = note.encode() if isinstance(note, str) else b""

@@ -156,6 +156,10 @@ def test_a_checkpoint_of_a_forked_log_is_kept_beside_the_other_and_reported(
     assert state is not None and state.state == "imported"
     assert [w["code"] for w in opened.warnings] == ["checkpoint.partner-inconsistent"]
     assert _held(school) == [first.note, fork], "both signed heads are the evidence"
+    with Ledger(school.home.ledger_db) as ledger:
+        [n] = [e["data"] for e in ledger.audit_entries() if e["event"] == "checkpoint.partner-inconsistent"]
+    kept = [p.name for p in cpt.partner_store(school.home.root, VSH).paths()]
+    assert (n["party"], n["transfer_id"], n["earlier"], n["kept"]) == (VSH, opened.manifest.transfer_id, *kept)
     r = lax(school, "--json", "audit", "verify")
     assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
 
