@@ -150,7 +150,7 @@ def test_a_release_before_receipt_1_2_refuses_one_which_is_why_we_fall_back(tmp_
         me.pack(build_receipt(in_reply_to="0" * 32, payload_sha256="1" * 64, received_at=now, processed_at=now,
                               checkpoint=note), message_type="receipt", recipient=OLD, out=tmp_path / "r.lax")
     r = old.lax("open", str(tmp_path / "r.lax"), "-o", str(tmp_path / "r.json"), code=None)
-    assert r["exit_code"] != 0, r
+    assert (r["exit_code"], r["error"]) == (1, "record.invalid") and "reads receipt up to 1.1.0" in r["message"], r
 
 
 def test_our_statement_member_only_goes_to_a_partner_whose_card_reads_it(tmp_path: Path) -> None:
