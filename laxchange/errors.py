@@ -368,6 +368,7 @@ CODES: dict[str, str] = {
     "receipt.of-receipt": "an applied receipt was asked for a receipt (receipts are never acknowledged)",
     "receipt.already-sent": "the applied receipt for that transfer was already sent",
     "receipt.not-sent": "a receipt was packed but the send did not report it",
+    "receipt.no-common-version": "the partner's card lists no receipt version this release writes",
     "receipt.stage-missing": "`laxchange receipt` needs the stage to send (--applied)",
     "audit.broken": "the audit chain does not verify",
     # the transparency audit log (laxchange.ledger.merkle, .checkpoint, laxchange.exchange.transparency)
@@ -384,6 +385,7 @@ CODES: dict[str, str] = {
     "checkpoint.partner-inconsistent": "two checkpoints a partner sent record the same size with different roots",
     "checkpoint.none-held": "we hold no checkpoint of that partner's audit log",
     "checkpoint.io": "a checkpoint file could not be written (permissions, disk full)",
+    "checkpoint.refused": "a partner signed into a message a checkpoint that does not verify (kept as evidence)",
     # the statutory clocks (laxchange.deadlines; docs/deadlines.md)
     "deadlines.config": "config.json's deadlines section names a folder that cannot be used",
     "deadlines.records": "the records folder the deadlines are computed from cannot be used",

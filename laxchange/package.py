@@ -36,6 +36,7 @@ from laxchange._util.fs import Spool, check_output, digest_stream, open_regular
 from laxchange.clock import Clock, FixedClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
+from laxchange.models.messages import CHECKPOINT_MAX
 from laxchange.trust import Partner, PartnerAsOf, PartnerDirectory
 from laxchange.trust.keystore import SIGNING, KeyStore
 from laxchange.validate import validate_document
@@ -58,6 +59,10 @@ MANIFEST_FIELDS = {"format", "transfer_id", "sender", "recipient", "created", "e
                    "recipient_key_id", "encryption", "payload_size", "payload_sha256"}
 STATEMENT_FIELDS = {"_type", "transfer_id", "sender", "recipient", "created", "expires", "schema",
                     "message_type", "schema_version", "document", "attachments"}
+#: Format 1.1 (docs/format.md §4.1): the statement may also carry `checkpoint`, the sender's latest signed
+#: checkpoint of its audit log. Written only to a partner whose card reads 1.1: a 1.0 reader refuses the member.
+CHECKPOINT_FORMAT = "1.1"
+OPTIONAL_STATEMENT_FIELDS = {"checkpoint"}
 #: What archive verification reports without refusing (docs/format.md §6.1), in `Opened.warnings`.
 ARCHIVE_WARNING_CODES = ("archive.revoked-later", "archive.partner-removed")
 _ATTACHMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -121,8 +126,12 @@ class Opened:
     schema: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
-    #: Archive verification only: what was found and not refused (`code` one of ARCHIVE_WARNING_CODES, `message`).
+    #: What was found and not refused (`code`, `message`): archive verification's (ARCHIVE_WARNING_CODES), and
+    #: `exchange.Party.open`'s about the statement's checkpoint.
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: The sender's signed audit-log checkpoint the statement carried (format 1.1), unverified here:
+    #: `exchange.Party.open` checks it against the sender's card and keeps it.
+    checkpoint: str | None = None
 
 
 def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
@@ -275,13 +284,16 @@ def pack(
     validate: bool = True,
     overwrite: bool = False,
     attachment_names: Sequence[str] | None = None,
+    checkpoint: str | None = None,
 ) -> PackResult:
     """Validate `document`, sign it, encrypt it to `recipient`, write the package to `out`.
 
     `out` is a path (written atomically) or a binary stream. An existing `out` is refused unless
     `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks.
     `attachment_names` are the names the attachments carry in the package (default: each file's
-    own name), for files whose real names break the rule (`wire_attachment_names` makes them)."""
+    own name), for files whose real names break the rule (`wire_attachment_names` makes them).
+    `checkpoint` is a signed checkpoint of our audit log for the statement (format 1.1, §4.1): only
+    for a recipient whose card reads it (`exchange.Party.pack` decides)."""
     clock = clock or keystore.clock
     if isinstance(out, (str, os.PathLike)):
         check_output(out, inputs=attachments, overwrite=overwrite, what="package file")
@@ -311,6 +323,11 @@ def pack(
         "created": created, "expires": expires, "schema": document["schema"], "message_type": name,
         "schema_version": version, "document": document, "attachments": att,
     }
+    if checkpoint is not None:
+        if not isinstance(checkpoint, str) or len(checkpoint.encode()) > CHECKPOINT_MAX:
+            raise UsageError(f"a statement's checkpoint is a signed note of at most {CHECKPOINT_MAX} bytes",
+                             code="usage.invalid")
+        statement["checkpoint"] = checkpoint
     # Compact, key order kept (not sorted): the receiver gets the record's members in the order
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
     body = jsonio.dumps_compact(statement)
@@ -682,9 +699,15 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
         raise _reject("package.tampered", "the signed statement's signatures are not by the keys the manifest lists")
     # Verified: from here on the bytes are the sender's own.
     st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
-    if not isinstance(st, dict) or set(st) != STATEMENT_FIELDS or st["_type"] != STATEMENT_TYPE:
+    if not isinstance(st, dict) or not STATEMENT_FIELDS <= set(st) <= STATEMENT_FIELDS | OPTIONAL_STATEMENT_FIELDS \
+            or st["_type"] != STATEMENT_TYPE:
         raise InvalidData("the signed statement has unexpected fields", code="statement.malformed",
                           hint="the sender's software produced a malformed package; tell them")
+    note = st.get("checkpoint")
+    if "checkpoint" in st and (not isinstance(note, str) or len(note.encode()) > CHECKPOINT_MAX):
+        raise InvalidData(f"the signed statement's checkpoint is not a string of at most {CHECKPOINT_MAX} bytes",
+                          code="statement.malformed", hint="the sender's software produced a malformed package; "
+                                                           "tell them")
     for k in ("transfer_id", "sender", "recipient", "created", "expires"):
         if st[k] != getattr(manifest, k):
             raise _reject("package.tampered", f"the signed statement's {k} does not match the manifest")
@@ -747,7 +770,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
         for p in written:
             p.unlink(missing_ok=True)
         raise
-    return Opened(doc, manifest, f"{name}@{version}", atts, written)
+    return Opened(doc, manifest, f"{name}@{version}", atts, written, checkpoint=note)
 
 
 class _Limited(io.RawIOBase):

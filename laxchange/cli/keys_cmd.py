@@ -371,6 +371,20 @@ def partners_list(app: App) -> None:
              or "No partners yet.")
 
 
+def _reads_text(p: Partner) -> str:
+    """What the partner's card says it reads (docs/format.md §8.2), and so what we write to it."""
+    from laxchange.exchange.receipts import receipt_version_for  # the receipts module only for `show`
+
+    try:
+        ours = f"we send it receipt {receipt_version_for(p)}"
+    except ConfigError as exc:
+        ours = f"we send it no receipt: {exc.message}"
+    if p.reads is None:
+        return f"nothing said (an older laxchange): package format 1.0; {ours}; take its card again once it updates"
+    receipts = p.reads_versions("receipt")
+    return f"package format {p.reads.get('format', '1.0')}, receipts {', '.join(receipts or ['-'])}; {ours}"
+
+
 @partners.command("show")
 @click.argument("party")
 @json_option
@@ -392,6 +406,7 @@ def partners_show(app: App, party: str) -> None:
              f"{p.party} ({p.name}), {p.role}\nFingerprint: {p.fingerprint}\nIssued: {p.issued}\n"
              f"SFTP: {p.sftp_url or '-'}  host keys: {', '.join(p.host_key_fingerprints) or '-'}\n{ssh}"
              f"Signatures required: {', '.join(p.required_signature_algorithms)}\nTrust: {_trust_text(p)}\n"
+             f"Reads: {_reads_text(p)}\n"
              + (f"Designated Teacher: {_contact_text(p.designated_teacher)}\n" if p.introduced_by else "")
              + _keys_table(rows))
 

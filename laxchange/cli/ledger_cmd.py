@@ -119,6 +119,9 @@ _RESTORE = "restore the ledger from backup and investigate who changed it"
 _VERIFY_HINT = {
     "checkpoint.partner-inconsistent": "that partner's audit log was changed: tell its IT contact, and keep the "
                                        "checkpoint files under HOME/checkpoints/partners/ as evidence",
+    "checkpoint.refused": "that partner signed into a package or receipt a checkpoint of its log that does not "
+                          "verify: tell its IT contact, and keep the file under "
+                          "HOME/checkpoints/partners/PARTY/refused/ as evidence",
     "checkpoint.bad-signature": "a kept checkpoint file was altered: restore HOME/checkpoints/ from backup",
     "checkpoint.malformed": "a kept checkpoint file was damaged: restore HOME/checkpoints/ from backup",
 }

@@ -53,6 +53,7 @@ def human(data: dict[str, Any]) -> str:
         lines.append("imported    " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"))
         lines += [f"receipt     {r['stage']} ({r['status']}) to {r['to']} for transfer {r['in_reply_to']}"
                   for r in imp.get("receipts_sent", []) if r["sent"]]
+        lines += [f"WARNING     {w}" for w in imp.get("warnings", [])]
     for f in data["failures"]:
         what = f" {f['file']}" if f.get("file") else ""
         lines.append(f"FAILED      {f['step']}{what} ({f['party']}): {f['message']} [{f['code']}]"

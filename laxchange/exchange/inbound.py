@@ -42,7 +42,7 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file, write_new
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
-from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
+from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.ledger.errors import AlreadyReceived
@@ -129,6 +129,9 @@ class ImportItem:
     error: LaxError | None = None
     receipt: ReceiptOutcome | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Of `warnings`, those about the sender's audit-log checkpoint the package carried (kept as evidence:
+    #: docs/format.md §4.1); the import report repeats them, so the run needs a look.
+    checkpoint_warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -485,6 +488,8 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
     if resume:
         item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
+    item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
+    item.warnings += item.checkpoint_warnings
     if opened.schema.startswith("receipt@"):
         item.result = "receipt"
         item.receipt = outcomes[0] if outcomes else None
@@ -645,10 +650,11 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             else:  # sent before; a crash came before its folder's manifest said so
                 _note_receipt(party.home, o.folder, rec)
             continue
-        doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
-                            processed_at=now, stage=o.stage, reason_code=o.reason_code,
-                            checkpoint=_our_checkpoint(party, ours))
-        try:
+        try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
+            version = receipt_version_for(party.directory.get(o.to))
+            doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
+                                processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
+                                checkpoint=_our_checkpoint(party, ours))
             res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
         except LaxError as exc:
             rec.error = exc
@@ -730,6 +736,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
             item = ImportItem(path.name, error=exc)
         report.items.append(item)
+        report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "

@@ -486,7 +486,8 @@ def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: s
         result = package.pack(doc, message_type=message_type, recipient=recipient, keystore=party.keystore,
                               directory=party.directory, out=tmp, clock=party.clock, expires_in=expires_in,
                               attachments=[a.path for a in attachments],
-                              attachment_names=[a.wire_name for a in attachments])
+                              attachment_names=[a.wire_name for a in attachments],
+                              checkpoint=party.checkpoint_for(recipient, doc))
         m = result.manifest
         path = outbox / f"{m.transfer_id}.lax"
         os.replace(tmp, path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -143,7 +144,8 @@ class Party:
                                               source=Path(source).name if source is not None else "record")
         result = package.pack(document, message_type=message_type, recipient=recipient, keystore=self.keystore,
                               directory=self.directory, out=out, clock=self.clock, expires_in=expires_in,
-                              attachments=attachments, overwrite=overwrite)
+                              attachments=attachments, overwrite=overwrite,
+                              checkpoint=self.checkpoint_for(recipient, document))
         m = result.manifest
         try:
             self.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
@@ -155,6 +157,19 @@ class Party:
         log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
                   message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         return result
+
+    def checkpoint_for(self, recipient: str, document: Any) -> str | None:
+        """The checkpoint of our audit log a package to `recipient` carries in its statement (docs/
+        format.md §4.1): the latest we signed (`run`, `audit checkpoint`, a batch of receipts), if
+        the recipient's card says it reads package format 1.1; none for an older reader (it would
+        refuse the package), none before we signed one, none in a message carrying its own."""
+        if isinstance(document, dict) and "checkpoint" in document:
+            return None
+        partner = self.directory.get_optional(recipient)
+        if partner is None or not partner.reads_format(package.CHECKPOINT_FORMAT):
+            return None
+        kept = checkpoint.own_store(self.home.root).paths()
+        return kept[-1].read_text(encoding="utf-8") if kept else None
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
         """Refuse to send a package to anyone but its recipient, or after it has expired.
@@ -293,6 +308,7 @@ class Party:
             raise
         log_event(_log, "open.imported", transfer_id=tid, party=sender, message_type=opened.schema.partition("@")[0],
                   record_ref=wrap.record_ref(opened.document))
+        self._take_statement_checkpoint(opened)
         if opened.schema.startswith("receipt@"):
             outcome = self._apply_receipt(opened.document, m.sender)
             if on_receipt is not None:
@@ -329,6 +345,7 @@ class Party:
             raise self._refuse(source, exc, in_inbox(self.home, source), []) from exc
         m = opened.manifest
         ledger.note("in.resumed", {"transfer_id": m.transfer_id, "party": m.sender, "schema": opened.schema})
+        self._take_statement_checkpoint(opened)
         if opened.schema.startswith("receipt@"):
             outcome = self._apply_receipt(opened.document, m.sender)
             if on_receipt is not None:
@@ -425,27 +442,75 @@ class Party:
 
     def keep_checkpoint(self, who: str, note: str) -> checkpoint.Checkpoint:
         """Keep a checkpoint of `who`'s audit log, once it verifies under a signing key on `who`'s
-        card (HOME/checkpoints/partners/; docs/ledger.md). Raises if it does not."""
+        card (HOME/checkpoints/partners/; docs/ledger.md). Raises if it does not. One that records
+        the size of a checkpoint we hold with another root is kept too (two signed heads of one
+        log that cannot both be true: the evidence a partner keeps), then `CheckpointForked` raised."""
         cp = checkpoint.read_checkpoint(note, self.directory.get(who).signing_publics(dsse.ED25519), who,
                                         source=f"the checkpoint from {who}")
-        checkpoint.partner_store(self.home.root, who).add(note, cp.size)
+        store = checkpoint.partner_store(self.home.root, who)
+        earlier = store.fork_of(cp)
+        kept = store.add(note, cp.size)
+        if earlier is not None:
+            raise checkpoint.CheckpointForked(
+                f"the checkpoint from {who} records {cp.size} audit entries like its checkpoint {earlier}, with "
+                f"another root: {who}'s audit log was changed between them (both kept: {kept.name})",
+                hint=f"keep both files; ask {who} to run `laxchange audit verify` and explain",
+                details={"kept": kept.name, "earlier": earlier})
         return cp
+
+    def take_checkpoint(self, who: str, note: Any, about: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep the checkpoint `who` signed into a message it sent us (a receipt's, a package
+        statement's: docs/format.md §4.1); `about` names that message in the audit note.
+
+        The message's own signature verified, so whatever this note is, `who` sent it: a note that
+        does not verify is kept as evidence (`refused/`) and noted `checkpoint.refused`, a fork of
+        one we hold is kept and noted `checkpoint.partner-inconsistent`; either way the message
+        itself still stands (the record is genuine) and the warning is returned for the operator.
+        A checkpoint file that cannot be written is logged (`checkpoint.io`) and never undoes the
+        message: the next one brings a newer checkpoint."""
+        store = checkpoint.partner_store(self.home.root, who)
+        try:
+            try:
+                self.keep_checkpoint(who, note if isinstance(note, str) else "")
+                return None
+            except checkpoint.CheckpointForked as exc:
+                event = "checkpoint.partner-inconsistent"
+                data = {"party": who, **about, "code": exc.code, "kept": exc.details["kept"],
+                        "earlier": exc.details["earlier"]}
+                message = exc.message
+            except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
+                raw = note.encode() if isinstance(note, str) else b""
+                kept = store.keep_refused(raw, exc.code)
+                event = "checkpoint.refused"
+                data = {"party": who, **about, "code": exc.code, "sha256": hashlib.sha256(raw).hexdigest(),
+                        "kept": kept.name}
+                message = (f"{who} signed a checkpoint of its audit log that does not verify ({exc.message}); "
+                           f"kept as evidence in {kept.parent.name}/{kept.name}")
+        except OSError:
+            log_event(_log, "checkpoint.failed", logging.WARNING, code="checkpoint.io")
+            return None
+        self.ledger.note(event, data)
+        log_event(_log, "checkpoint.failed", logging.WARNING, code=event)
+        return {"code": event, "message": message}
+
+    def _take_statement_checkpoint(self, opened: package.Opened) -> None:
+        """The checkpoint a package's statement carries (format 1.1), kept as a receipt's is; what
+        did not verify is added to `opened.warnings` (the package itself is imported all the same)."""
+        if opened.checkpoint is not None:
+            warning = self.take_checkpoint(opened.manifest.sender, opened.checkpoint,
+                                           {"transfer_id": opened.manifest.transfer_id})
+            if warning is not None:
+                opened.warnings.append(warning)
 
     def _apply_receipt(self, receipt: dict[str, Any], sender: str) -> ReceiptOutcome:
         """A verified receipt closes our outbound transfer, if it is ours and went to its sender
         (`receipts.apply_receipt`; one that does not apply is noted in the audit log). The sender's
-        checkpoint it carries (receipt 1.2.0) is kept; one that does not verify is noted, and the
-        receipt still applies: the receipt's own signature verified, so what it says stands."""
+        checkpoint it carries (receipt 1.2.0) is kept (`take_checkpoint`); one that does not verify
+        is noted and kept as evidence, and the receipt still applies: its own signature verified, so
+        what it says stands."""
         outcome = apply_receipt(self.ledger, receipt, sender)
-        note = receipt.get("checkpoint")
-        if isinstance(note, str):
-            try:
-                self.keep_checkpoint(sender, note)
-            except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
-                self.ledger.note("checkpoint.refused", {"party": sender, "in_reply_to": receipt.get("in_reply_to"),
-                                                        "code": exc.code})
-            except OSError:  # a full disk must not undo the receipt: the next receipt brings a newer one
-                log_event(_log, "checkpoint.failed", logging.WARNING, code="checkpoint.io")
+        if "checkpoint" in receipt:
+            self.take_checkpoint(sender, receipt["checkpoint"], {"in_reply_to": receipt.get("in_reply_to")})
         log_event(_log, "receipt.applied", logging.WARNING if outcome.warning else logging.INFO,
                   in_reply_to=outcome.in_reply_to, party=outcome.party, stage=outcome.stage, status=outcome.status,
                   result=outcome.result)

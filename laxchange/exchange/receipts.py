@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from laxchange._util import timefmt
+from laxchange.errors import ConfigError
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.states import Outbound, can_transition
-from laxchange.models.messages import RECEIPT_ID
+from laxchange.models import schemastore
+from laxchange.models.common import schema_id
+from laxchange.models.messages import RECEIPT_VERSION
+from laxchange.trust import Partner
 
-__all__ = ["WARNING_NOTES", "ReceiptOutcome", "apply_receipt", "build_receipt", "receipt_warnings"]
+__all__ = ["WARNING_NOTES", "ReceiptOutcome", "apply_receipt", "build_receipt", "receipt_version_for",
+           "receipt_warnings"]
 
 #: The audit notes that mean a receipt did not apply.
 WARNING_NOTES = ("receipt.unmatched", "receipt.hash-mismatch", "receipt.out-of-state")
@@ -100,18 +105,47 @@ def apply_receipt(ledger: Ledger, receipt: dict[str, Any], sender: str) -> Recei
     return outcome("applied", row.state)
 
 
+#: The receipt versions we write: 1.1.0 (two-stage) and 1.2.0 (with our checkpoint). 1.0.0 had no `stage`.
+WRITES = ("1.1.0", RECEIPT_VERSION)
+#: What a partner whose card does not say what it reads gets (docs/format.md §8.2): every release since
+#: two-stage receipts reads 1.1.0, and releases before receipt 1.2.0 refuse it.
+BASELINE = "1.1.0"
+#: The first version with the optional `checkpoint`.
+_WITH_CHECKPOINT = "1.2.0"
+
+
+def receipt_version_for(partner: Partner) -> str:
+    """The receipt version to write to `partner`: the highest one we write that its card says it
+    reads (`policy.reads.schemas.receipt`), BASELINE if its card says nothing. A card that lists
+    none we write is refused here, so no receipt goes that it would refuse."""
+    theirs = partner.reads_versions("receipt")
+    if theirs is None:
+        return BASELINE
+    common = sorted(set(WRITES) & set(theirs), key=schemastore.version_key)
+    if not common:
+        raise ConfigError(f"{partner.party} reads receipts {', '.join(theirs)} only; this release writes "
+                          f"{', '.join(WRITES)}", code="receipt.no-common-version",
+                          hint=f"one of you needs another laxchange release; ask {partner.party} for its card "
+                               "once it has updated (`laxchange partners add CARD`)")
+    return common[-1]
+
+
 def build_receipt(*, in_reply_to: str, payload_sha256: str, received_at: dt.datetime, processed_at: dt.datetime,
                   stage: str = "delivered", reason_code: str | None = None,
-                  checkpoint: str | None = None) -> dict[str, Any]:
-    """A receipt 1.2.0: `accepted` at `stage`, or `rejected` with only a coarse `reason_code`
-    (the package.* or rule code; the precise reason stays in our own quarantine record), with a
-    signed `checkpoint` of our audit log for the partner to keep (docs/ledger.md)."""
-    doc: dict[str, Any] = {"schema": RECEIPT_ID, "in_reply_to": in_reply_to, "payload_sha256": payload_sha256,
-                           "status": "rejected" if reason_code else "accepted", "stage": stage,
-                           "received_at": timefmt.fmt(received_at), "processed_at": timefmt.fmt(processed_at)}
+                  checkpoint: str | None = None, version: str = RECEIPT_VERSION) -> dict[str, Any]:
+    """A receipt (1.2.0 unless `version` says 1.1.0: `receipt_version_for`): `accepted` at `stage`,
+    or `rejected` with only a coarse `reason_code` (the package.* or rule code; the precise reason
+    stays in our own quarantine record), with a signed `checkpoint` of our audit log for the
+    partner to keep (docs/ledger.md) from 1.2.0 on; a 1.1.0 receipt goes without it."""
+    if version not in WRITES:
+        raise ValueError(f"receipt {version} is not one we write ({', '.join(WRITES)})")
+    doc: dict[str, Any] = {"schema": schema_id("receipt", version), "in_reply_to": in_reply_to,
+                           "payload_sha256": payload_sha256, "status": "rejected" if reason_code else "accepted",
+                           "stage": stage, "received_at": timefmt.fmt(received_at),
+                           "processed_at": timefmt.fmt(processed_at)}
     if reason_code:
         doc["reason_code"] = reason_code
-    if checkpoint:
+    if checkpoint and schemastore.version_key(version) >= schemastore.version_key(_WITH_CHECKPOINT):
         doc["checkpoint"] = checkpoint
     return doc
 

@@ -161,27 +161,31 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
 def _witnessed(party: Party) -> list[Problem]:
     """What the checkpoints partners sent us say about their logs: each still verifies under their
     card, and no two are for the same size with different roots (their log forked: entries changed
-    between the two). Receipts can arrive in any order (a resent one carries an older checkpoint),
-    so sizes alone prove nothing here; a full check needs their log: they run
-    `audit verify --checkpoint` with the one we hand back (`held`)."""
+    between the two; `checkpoint.forks`). Receipts can arrive in any order (a resent one carries an
+    older checkpoint), so sizes alone prove nothing here; a full check needs their log: they run
+    `audit verify --checkpoint` with the one we hand back (`held`). A checkpoint a partner signed
+    into a package that did not verify was kept as evidence (`refused/`) and is reported too."""
     found: list[Problem] = []
     for who in sorted(held_parties(party)):
+        store = partner_store(party, who)
+        found += [Problem(code="checkpoint.refused",
+                          message=f"{who} sent a checkpoint that did not verify inside a package it signed "
+                                  f"(kept as evidence: {path.name})") for path in store.refused()]
         card = party.directory.get_optional(who)
         if card is None:
             continue  # a partner since removed: its checkpoints stay kept, with nothing to check them by
-        roots: dict[int, tuple[bytes, str]] = {}
-        for path in partner_store(party, who).paths():
+        good: list[tuple[str, cpt.Checkpoint]] = []
+        for path in store.paths():
             source = f"{who}'s checkpoint {path.name}"
             try:
-                cp = cpt.read_checkpoint(path.read_bytes(), _ed25519_publics(card), who, source=source)
+                good.append((path.name, cpt.read_checkpoint(path.read_bytes(), _ed25519_publics(card), who,
+                                                            source=source)))
             except (cpt.CheckpointMalformed, cpt.CheckpointUnverified) as e:
                 found.append(Problem(code=e.code, message=str(e)))
-                continue
-            seen = roots.setdefault(cp.size, (cp.root, path.name))
-            if seen[0] != cp.root:
-                found.append(Problem(code="checkpoint.partner-inconsistent",
-                                     message=f"{source} and {seen[1]} both record {cp.size} entries with different "
-                                             f"roots: {who}'s audit log was changed between them"))
+        for name, earlier, cp in cpt.forks(good):
+            found.append(Problem(code="checkpoint.partner-inconsistent",
+                                 message=f"{who}'s checkpoint {name} and {earlier} both record {cp.size} entries "
+                                         f"with different roots: {who}'s audit log was changed between them"))
     return found
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,12 @@ class CheckpointUnverified(SecurityError):
     """No signature on the checkpoint verifies under a key we know for its origin (exit 3)."""
 
     code = "checkpoint.bad-signature"
+
+
+class CheckpointForked(SecurityError):
+    """A partner's checkpoint records the size of one we hold with another root: its log forked (exit 3)."""
+
+    code = "checkpoint.partner-inconsistent"
 
 
 def origin_for(party: str) -> str:
@@ -182,6 +189,17 @@ def read_checkpoint(data: bytes | str, publics: Sequence[bytes], party: str, *,
     return cp
 
 
+def forks(checkpoints: Iterable[tuple[str, Checkpoint]]) -> Iterator[tuple[str, str, Checkpoint]]:
+    """(source, earlier source, checkpoint) for each checkpoint that records the same size as an
+    earlier one with another root: two signed heads of one log that cannot both be true, so the
+    log was changed between them. Sizes alone prove nothing (receipts arrive in any order)."""
+    roots: dict[int, tuple[bytes, str]] = {}
+    for source, cp in checkpoints:
+        seen = roots.setdefault(cp.size, (cp.root, source))
+        if seen[0] != cp.root:
+            yield source, seen[1], cp
+
+
 class CheckpointStore:
     """Checkpoint notes kept as files under one folder, each written once (never replaced or edited)."""
 
@@ -202,6 +220,30 @@ class CheckpointStore:
                 return path
             except FileExistsError:
                 n += 1  # another process kept one meanwhile: take the next number
+
+    def fork_of(self, cp: Checkpoint) -> str | None:
+        """The name of a kept checkpoint with `cp`'s size and another root (`forks`), if any. Kept
+        files are parsed, not verified again (they were when kept; `audit verify` re-checks them);
+        one that no longer parses is left to `audit verify` to report."""
+        held: list[tuple[str, Checkpoint]] = []
+        for path in self.paths():
+            with contextlib.suppress(CheckpointMalformed, OSError):
+                held.append((path.name, parse_checkpoint(parse_note(path.read_bytes()).text)))
+        return next((earlier for name, earlier, _ in forks([*held, ("", cp)]) if not name), None)
+
+    def keep_refused(self, note: bytes, code: str) -> Path:
+        """Keep, as evidence, a checkpoint that came inside a package its sender signed and that did
+        not verify (under `refused/`, named by its SHA-256 and why; never read as a checkpoint)."""
+        folder = self.folder / "refused"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = folder / f"{hashlib.sha256(note).hexdigest()[:32]}-{code.replace('.', '_')}.note"
+        with contextlib.suppress(FileExistsError):  # the same bytes again: kept once
+            write_new_atomic(path, note)
+        return path
+
+    def refused(self) -> list[Path]:
+        folder = self.folder / "refused"
+        return sorted(folder.glob("*.note")) if folder.is_dir() else []
 
     def paths(self) -> list[Path]:
         if not self.folder.is_dir():

@@ -128,7 +128,8 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "collect.fetched",        # `collect` brought a file into the inbox (unverified: ids and hash only)
     "in.resumed",             # an import a crash interrupted after `in.imported` was finished from the package
     "in.archive-opened",      # `open --archive` verified a (possibly long expired) package as of its creation
-    "checkpoint.refused",     # a verified receipt carried its sender's audit checkpoint, which did not verify
+    "checkpoint.refused",     # a verified receipt or package carried its sender's audit checkpoint; it did not verify
+    "checkpoint.partner-inconsistent",  # ... one that verified, of the size of one we hold with another root
 })
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from laxchange import dsse
 from laxchange._util import jsonio, timefmt
 from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
+from laxchange.models import schemastore
 from laxchange.transport.endpoints import check_fingerprint
 from laxchange.trust.keystore import (
     ENCRYPTION,
@@ -37,6 +38,59 @@ CARD_PAYLOAD_TYPE = "application/vnd.laxchange.card+json; version=1"
 CARD_TYPE = "laxchange-card"
 MAX_CARD_BYTES = 256 * 1024
 CARD_CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+#: The package format this release reads (docs/format.md §4.1: 1.1 added the statement's `checkpoint`),
+#: advertised on our card as `policy.reads.format` so a partner writes nothing we would refuse.
+READS_FORMAT = "1.1"
+_FORMAT_VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
+_SCHEMA_NAME = re.compile(r"[a-z][a-z0-9-]{0,63}")
+_SCHEMA_VERSION = re.compile(r"(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})")
+#: Bounds on what a card may advertise (a card is at most MAX_CARD_BYTES anyway).
+_MAX_READS = 64
+
+
+def format_key(version: str) -> tuple[int, int]:
+    """(major, minor) of a package format version `M.N`, for comparing."""
+    m = _FORMAT_VERSION.fullmatch(version)
+    if m is None:
+        raise ValueError(f"{version!r} is not a package format version (MAJOR.MINOR)")
+    return int(m[1]), int(m[2])
+
+
+def our_reads() -> dict[str, Any]:
+    """What this release reads, for our card's `policy.reads` (docs/format.md §8.2): the package
+    format version and, for each message schema, every version we validate and open."""
+    schemas: dict[str, list[str]] = {}
+    for sf in schemastore.list_schemas():
+        if sf.name != "common":
+            schemas.setdefault(sf.name, []).append(sf.version)
+    return {"format": READS_FORMAT, "schemas": schemas}
+
+
+def _check_reads(reads: Any) -> dict[str, Any]:
+    """A card's `policy.reads`, checked strictly; members we do not know are dropped (later
+    advertisements a reader may ignore)."""
+    if not isinstance(reads, dict):
+        raise ValueError("policy.reads must be an object")
+    out: dict[str, Any] = {}
+    if "format" in reads:
+        if not isinstance(reads["format"], str):
+            raise ValueError("policy.reads.format must be a string MAJOR.MINOR")
+        format_key(reads["format"])
+        out["format"] = reads["format"]
+    if "schemas" in reads:
+        schemas = reads["schemas"]
+        if not isinstance(schemas, dict) or len(schemas) > _MAX_READS:
+            raise ValueError(f"policy.reads.schemas must be an object of at most {_MAX_READS} schema names")
+        for name, versions in schemas.items():
+            if not _SCHEMA_NAME.fullmatch(name) or not isinstance(versions, list) or not versions \
+                    or len(versions) > _MAX_READS \
+                    or not all(isinstance(v, str) and _SCHEMA_VERSION.fullmatch(v) for v in versions):
+                raise ValueError(f"policy.reads.schemas.{name} must be a list of 1 to {_MAX_READS} versions "
+                                 "MAJOR.MINOR.PATCH")
+        out["schemas"] = {name: list(versions) for name, versions in schemas.items()}
+    return out
 
 
 #: The first line of the version-2 fingerprint's input (docs/format.md §8).
@@ -105,6 +159,19 @@ class Partner(KeySet):
     trust: dict[str, Any] | None = None
     #: The school's Designated Teacher, as the introducing council's area directory gave it.
     designated_teacher: dict[str, str] | None = None
+    #: What the partner's card says it reads (`policy.reads`, docs/format.md §8.2), None if it says nothing
+    #: (a release before negotiation: package format 1.0, and the message versions of that time).
+    reads: dict[str, Any] | None = None
+
+    def reads_format(self, version: str) -> bool:
+        """Does the partner read package format `version` (e.g. "1.1")? A card that says nothing reads 1.0."""
+        said = (self.reads or {}).get("format", "1.0")
+        return format_key(said) >= format_key(version)
+
+    def reads_versions(self, name: str) -> list[str] | None:
+        """The versions of message schema `name` the partner's card says it reads, None if it says nothing."""
+        schemas = (self.reads or {}).get("schemas")
+        return list(schemas[name]) if isinstance(schemas, dict) and name in schemas else None
 
     @property
     def introduced_by(self) -> str | None:
@@ -127,16 +194,18 @@ class Partner(KeySet):
                 "ssh_previous": ({"public_key": self.ssh_previous_public_key, "until": self.ssh_previous_until}
                                  if self.ssh_previous_public_key else None),
                 "keys": [k.to_dict() for k in self.keys], "trust": self.trust,
-                "designated_teacher": self.designated_teacher}
+                "designated_teacher": self.designated_teacher, "reads": self.reads}
 
 
 def build_card(store: KeyStore) -> tuple[dict[str, Any], str]:
     """Our own card, signed by every signing key valid now. Returns (envelope dict, fingerprint)."""
-    return card_from(store.ring(), store.clock.now(), store.card_signers())
+    return card_from(store.ring(), store.clock.now(), store.card_signers(), reads=our_reads())
 
 
-def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) -> tuple[dict[str, Any], str]:
-    """A card for `ring`, issued at `issued`, signed by `signers`."""
+def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer], *,
+              reads: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    """A card for `ring`, issued at `issued`, signed by `signers`, saying it `reads` what that says
+    (`our_reads()`; None: a card that says nothing, as releases before negotiation made)."""
     payload = {
         "type": CARD_TYPE,
         "card_version": 1,
@@ -147,7 +216,8 @@ def card_from(ring: Keyring, issued: dt.datetime, signers: list[dsse.Signer]) ->
         "keys": [k.to_dict() for k in ring.keys],
         "sftp": {"url": ring.sftp_url, "host_key_fingerprints": list(ring.host_key_fingerprints)},
         "ssh_public_key": ring.ssh_public_key,
-        "policy": {"required_signature_algorithms": list(ring.required_signature_algorithms)},
+        "policy": {"required_signature_algorithms": list(ring.required_signature_algorithms),
+                   **({"reads": reads} if reads is not None else {})},
     }
     # Only during an SSH key rotation's overlap, so every other card reads as before.
     if ring.ssh_previous_public_key and ring.ssh_previous_until and timefmt.parse(ring.ssh_previous_until) > issued:
@@ -191,7 +261,10 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
         check_sftp_url(sftp["url"])
         fprs = [check_fingerprint(f) for f in sftp["host_key_fingerprints"]]
         policy = p["policy"]
+        if not isinstance(policy, dict):
+            raise ValueError("policy must be an object")
         algs = policy["required_signature_algorithms"]
+        reads = _check_reads(policy["reads"]) if "reads" in policy else None
         if not algs or not set(algs) <= set(dsse.SIGNATURE_ALGORITHMS) or dsse.ED25519 not in algs:
             raise ValueError("required_signature_algorithms must include ed25519")
         if not isinstance(p["name"], str) or not isinstance(p["role"], str):
@@ -220,7 +293,7 @@ def read_card(envelope: Any) -> tuple[Partner, dsse.Envelope]:
     partner = Partner(p["party"], p["name"], p["role"], keys, sftp["url"], fprs, p["ssh_public_key"], list(algs),
                       p["issued"], key_fingerprint(p["party"], list(algs), keys), env.to_dict(),
                       ssh_previous_public_key=prev["public_key"] if prev else None,
-                      ssh_previous_until=prev["until"] if prev else None)
+                      ssh_previous_until=prev["until"] if prev else None, reads=reads)
     return partner, env
 
 

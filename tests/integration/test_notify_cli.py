@@ -125,3 +125,17 @@ def test_notify_exclusion_from_the_received_pep(tmp_path: Path) -> None:
     assert doc["exclusion"]["sessions"] == 6 and doc["responsible_la"] == rec["placement"]["placing_la"]
     r = lax(homes["school"], "notify-exclusion", "--facts", str(facts), "--given-name", "Pip")
     assert r.exit_code == 2 and "--date-of-birth" in r.output
+
+
+def test_notify_placement_packages_carry_the_vsh_checkpoint_to_partners_that_read_it(tmp_path: Path) -> None:
+    """docs/format.md §4.1: every package's statement, not only `pack`'s, carries the sender's latest checkpoint."""
+    _, homes, parties, record = _homes(tmp_path)
+    made = json.loads(lax(homes["vsh"], "--json", "audit", "checkpoint").output)
+    r = lax(homes["vsh"], "notify-placement", str(record), "--to", parties["school"], "--reason", "new-placement",
+            "--purpose", "statutory duty: new placement")
+    assert r.exit_code == 0, r.output
+    school_pkg = next((tmp_path / "drops" / "school").iterdir())
+    assert lax(homes["school"], "open", str(school_pkg), "-o", str(tmp_path / "pep.json")).exit_code == 0
+    r = lax(homes["school"], "audit", "held", parties["vsh"], "-o", str(tmp_path / "held.note"))
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "held.note").read_text() == made["note"]

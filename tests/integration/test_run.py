@@ -27,8 +27,10 @@ from laxchange.clock import FixedClock
 from laxchange.errors import ExitCode
 from laxchange.exchange.party import Party as LibParty
 from laxchange.exchange.run import RunReport, run_nightly
+from laxchange.ledger.db import Ledger
 from laxchange.ledger.lock import RunLock, RunLocked
 from laxchange.transport import Endpoint, Transport
+from laxchange.trust.cards import card_from
 from tests.support.drop_server import two_homes
 from tests.support.parties import PASSPHRASE, Party, make_party, passphrase, record
 
@@ -270,3 +272,54 @@ def test_receipts_carry_checkpoints_and_the_partner_held_one_detects_a_cut_off_l
     assert r.exit_code == 3, r.output
     assert json.loads(r.stdout)["error"] == "audit.truncated"
     assert "the newest 3 were removed" in json.loads(r.stdout)["message"]
+
+
+def _receipt_schemas(p: Party) -> list[str]:
+    with Ledger(p.home.ledger_db) as ledger:
+        return [e["data"]["schema"] for e in ledger.audit_entries()
+                if e["event"] == "in.imported" and e["data"]["schema"].startswith("receipt@")]
+
+
+def test_a_checkpoint_arrives_inside_a_package_and_receipts_follow_what_the_card_says_it_reads(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """Issue 12 #4: the council's checkpoint travels in its PEP's statement and the school's
+    `audit held` hands it back; the school writes receipts at the version the council's card says
+    it reads: 1.1.0 (no checkpoint) while it holds a card from before negotiation, 1.2.0 after."""
+    a, b, _, _ = homes
+    b.directory.add(card_from(a.store.ring(), a.clock.now(), a.store.card_signers())[0])  # a's card, said nothing
+    _queue(a, B, tmp_path, "pep1")
+    first = _run(a)["checkpoint"]  # sends PEP 1 (no checkpoint signed yet), then signs one
+    _queue(a, B, tmp_path, "pep2")  # carries that one: b's card says it reads format 1.1
+    _run(a)
+    _run(b)
+    held = tmp_path / "held.note"
+    r = lax(b, "audit", "held", A, "-o", str(held))
+    assert r.exit_code == 0, r.output
+    assert held.read_text() == first["note"], "the checkpoint that arrived inside the PEP"
+    assert lax(a, "audit", "verify", "--checkpoint", str(held)).exit_code == 0
+    _run(a)
+    assert _receipt_schemas(a) == ["receipt@1.1.0", "receipt@1.1.0"]
+    assert not (a.home.root / "checkpoints" / "partners").exists(), "a 1.1.0 receipt carries none"
+
+    b.trust(a)  # the council's current card, which says it reads receipt 1.2.0
+    _queue(a, B, tmp_path, "pep3")
+    _run(a)
+    _run(b)
+    _run(a)
+    assert _receipt_schemas(a)[2:] == ["receipt@1.2.0"]
+    assert len(list((a.home.root / "checkpoints" / "partners" / B.replace(":", "_")).glob("*.note"))) == 1
+
+
+def test_a_forged_checkpoint_in_a_genuine_package_makes_the_run_need_a_look(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    a, b, _, _ = homes
+    note = _run(a)["checkpoint"]["note"]
+    lines = note.split("\n")
+    forged = "\n".join([lines[0], str(int(lines[1]) + 5), *lines[2:]])
+    b.home.inbox.mkdir(parents=True, exist_ok=True)
+    (b.home.inbox / "pep.lax").write_bytes(a.pack(record(4), B, checkpoint=forged))
+    report = _run(b, code=ExitCode.PARTIAL)
+    assert report["import"]["counts"] == {"imported": 1}, "the record is genuine: imported all the same"
+    [warning] = report["import"]["warnings"]
+    assert "does not verify" in warning and "kept as evidence" in warning
+    assert f"WARNING     {warning}" in human(report).splitlines()

@@ -230,7 +230,10 @@ def test_a_partner_whose_log_forked_is_reported(shared: tuple[SupportParty, Supp
     with _me(vsh) as me:
         transparency.receive_checkpoint(me, school.party, first)
         assert lax(vsh, "audit", "verify").exit_code == 0
-        transparency.receive_checkpoint(me, school.party, second)
+        with pytest.raises(cpt.CheckpointForked, match="changed between them"):  # found as it arrives ...
+            transparency.receive_checkpoint(me, school.party, second)
+        assert [p.read_text() for p in transparency.partner_store(me, school.party).paths()] == [first, second], \
+            "... and kept: two signed heads of one size are the evidence"
     r = lax(vsh, "--json", "audit", "verify")
     assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
 
