@@ -144,24 +144,28 @@ def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
 # --- packing ---------------------------------------------------------------------------------
 
 
-class _Chain(io.RawIOBase):
-    """A read-only stream over a bytes head then a series of files (attachments), each read as
-    described (exactly its size, checked against its SHA-256)."""
+class _Chain:
+    """A read-only stream over bytes (the statement, in pieces) then a series of files
+    (attachments), each read as described (exactly its size, checked against its SHA-256).
 
-    def __init__(self, head: bytes, files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
-        self._parts: list[io.BytesIO | tuple[Path, dict[str, Any]]] = [io.BytesIO(head),
-                                                                      *zip(files, described, strict=True)]
-        self._cur: io.BytesIO | _AsDescribed | None = None
+    `read` gives up to `size` bytes of the current part: of the bytes, a memoryview of them (the
+    STREAM encryptor takes it as it is: no copy); of a file, what the file gives."""
 
-    def readable(self) -> bool:
-        return True
+    def __init__(self, head: Sequence[bytes], files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
+        self._head = [memoryview(b) for b in head if b]
+        self._files = list(zip(files, described, strict=True))
+        self._cur: _AsDescribed | None = None
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes of the current part (one copy, from it into the result)."""
-        while self._parts or self._cur is not None:
+    def read(self, size: int = -1, /) -> bytes | memoryview:
+        if self._head:
+            part = self._head[0]
+            if size < 0 or size >= len(part):
+                return self._head.pop(0)
+            self._head[0] = part[size:]
+            return part[:size]
+        while self._files or self._cur is not None:
             if self._cur is None:
-                nxt = self._parts.pop(0)
-                self._cur = nxt if isinstance(nxt, io.BytesIO) else _AsDescribed(*nxt)
+                self._cur = _AsDescribed(*self._files.pop(0))
             data = self._cur.read(size)
             if data:
                 return data
@@ -173,7 +177,13 @@ class _Chain(io.RawIOBase):
         if self._cur is not None:
             self._cur.close()
             self._cur = None
-        super().close()
+        self._head, self._files = [], []
+
+    def __enter__(self) -> _Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _AsDescribed(io.RawIOBase):
@@ -377,9 +387,10 @@ def pack(
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
     body = compact_json(statement)
     inner = dsse.sign(payload_type_for(name, version), body, signers)
-    head = inner.to_json() + b"\n"
-    if len(head) > MAX_STATEMENT_BYTES:
-        raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")
+    head = [*inner.json_parts(), b"\n"]  # the statement line, in pieces (never joined: see _Chain)
+    head_size = sum(map(len, head))
+    if head_size > MAX_STATEMENT_BYTES:
+        raise InvalidData(f"record is too large to pack ({head_size} bytes signed)", code="record.too-large")
     h = hashlib.sha256()
     size = 0
 
