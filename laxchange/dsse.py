@@ -121,9 +121,14 @@ class Envelope:
     def to_json(self) -> bytes:
         """The canonical JSON of `to_dict()` (sorted keys, compact, UTF-8), written directly:
         base64 needs no JSON escaping, so the payload is encoded once and never scanned again."""
+        return b"".join(self.json_parts())
+
+    def json_parts(self) -> list[bytes]:
+        """`to_json()` in pieces, not joined: the base64 payload is one of them, so a caller that
+        streams the envelope (packing) never copies it."""
         sigs = b",".join(b'{"keyid":%b,"sig":"%b"}' % (_json_str(k), b64encode(s)) for k, s in self.signatures)
-        return b'{"payload":"%b","payloadType":%b,"signatures":[%b]}' % (
-            b64encode(self.payload), _json_str(self.payload_type), sigs)
+        return [b'{"payload":"', b64encode(self.payload),
+                b'","payloadType":%b,"signatures":[%b]}' % (_json_str(self.payload_type), sigs)]
 
 
 def _json_str(text: str) -> bytes:

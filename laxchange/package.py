@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Protocol
 
+import orjson
+
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import Spool, check_output, digest_stream, open_regular
@@ -142,24 +144,28 @@ def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
 # --- packing ---------------------------------------------------------------------------------
 
 
-class _Chain(io.RawIOBase):
-    """A read-only stream over a bytes head then a series of files (attachments), each read as
-    described (exactly its size, checked against its SHA-256)."""
+class _Chain:
+    """A read-only stream over bytes (the statement, in pieces) then a series of files
+    (attachments), each read as described (exactly its size, checked against its SHA-256).
 
-    def __init__(self, head: bytes, files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
-        self._parts: list[io.BytesIO | tuple[Path, dict[str, Any]]] = [io.BytesIO(head),
-                                                                      *zip(files, described, strict=True)]
-        self._cur: io.BytesIO | _AsDescribed | None = None
+    `read` gives up to `size` bytes of the current part: of the bytes, a memoryview of them (the
+    STREAM encryptor takes it as it is: no copy); of a file, what the file gives."""
 
-    def readable(self) -> bool:
-        return True
+    def __init__(self, head: Sequence[bytes], files: Sequence[Path], described: Sequence[dict[str, Any]]) -> None:
+        self._head = [memoryview(b) for b in head if b]
+        self._files = list(zip(files, described, strict=True))
+        self._cur: _AsDescribed | None = None
 
-    def read(self, size: int = -1) -> bytes:
-        """Up to `size` bytes of the current part (one copy, from it into the result)."""
-        while self._parts or self._cur is not None:
+    def read(self, size: int = -1, /) -> bytes | memoryview:
+        if self._head:
+            part = self._head[0]
+            if size < 0 or size >= len(part):
+                return self._head.pop(0)
+            self._head[0] = part[size:]
+            return part[:size]
+        while self._files or self._cur is not None:
             if self._cur is None:
-                nxt = self._parts.pop(0)
-                self._cur = nxt if isinstance(nxt, io.BytesIO) else _AsDescribed(*nxt)
+                self._cur = _AsDescribed(*self._files.pop(0))
             data = self._cur.read(size)
             if data:
                 return data
@@ -171,7 +177,13 @@ class _Chain(io.RawIOBase):
         if self._cur is not None:
             self._cur.close()
             self._cur = None
-        super().close()
+        self._head, self._files = [], []
+
+    def __enter__(self) -> _Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _AsDescribed(io.RawIOBase):
@@ -269,6 +281,49 @@ def _validate(doc: Any, message_type: str, clock: Clock, source: str) -> tuple[s
     return schemastore.identify(doc, source)
 
 
+#: orjson hands subclasses of str/int/dict/list, datetimes and dataclasses to `default` (absent:
+#: an error) instead of writing them its own way; the standard library writes or refuses those.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_ORJSON_SCALARS = frozenset((str, int, bool, type(None)))
+
+
+def _orjson_writes_as_stdlib(obj: Any) -> bool:
+    """Does orjson write `obj` (which it has just written) byte for byte as jsonio.dumps_compact?
+
+    Strings, integers (orjson refuses beyond 64 bits), true/false/null, objects and arrays it
+    writes alike (tests/unit/test_package_json.py). Not alike: floats the standard library writes
+    with an exponent (|x| < 1e-4 or >= 1e16: `1e-05` against `0.00001`), NaN and infinities
+    (refused against `null`), and the types orjson writes natively where the standard library
+    refuses them (UUID, Enum). Any of those, and the standard library writes the statement."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        for v in (node.values() if type(node) is dict else node):
+            t = type(v)
+            if t in _ORJSON_SCALARS:
+                continue
+            if t is dict or t is list or t is tuple:
+                stack.append(v)
+            elif t is not float or not (v == 0.0 or 1e-4 <= abs(v) < 1e16):
+                return False
+    return True
+
+
+def compact_json(obj: Any) -> bytes:
+    """`jsonio.dumps_compact(obj)`, the same bytes, about ten times faster: orjson when it writes
+    them alike (`_orjson_writes_as_stdlib`), else the standard library (which also raises what it
+    raises). A 1 MB statement took 3.4 ms to encode, more than signing it."""
+    if type(obj) is dict or type(obj) is list:
+        try:
+            out = orjson.dumps(obj, option=_ORJSON_OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError: too deep, a cycle, a big integer, a key or type it refuses
+            pass
+        else:
+            if _orjson_writes_as_stdlib(obj):
+                return out
+    return jsonio.dumps_compact(obj)
+
+
 def pack(
     document: Any,
     *,
@@ -330,11 +385,12 @@ def pack(
         statement["checkpoint"] = checkpoint
     # Compact, key order kept (not sorted): the receiver gets the record's members in the order
     # the sender wrote them. DSSE signs these exact bytes, so no canonical form is needed.
-    body = jsonio.dumps_compact(statement)
+    body = compact_json(statement)
     inner = dsse.sign(payload_type_for(name, version), body, signers)
-    head = inner.to_json() + b"\n"
-    if len(head) > MAX_STATEMENT_BYTES:
-        raise InvalidData(f"record is too large to pack ({len(head)} bytes signed)", code="record.too-large")
+    head = [*inner.json_parts(), b"\n"]  # the statement line, in pieces (never joined: see _Chain)
+    head_size = sum(map(len, head))
+    if head_size > MAX_STATEMENT_BYTES:
+        raise InvalidData(f"record is too large to pack ({head_size} bytes signed)", code="record.too-large")
     h = hashlib.sha256()
     size = 0
 

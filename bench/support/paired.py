@@ -16,16 +16,37 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 Arm = tuple[str, Callable[[], object]]
 
 
-def pin_one_core() -> int | None:
-    """Run this process on one CPU (the targets are per core). Returns the CPU, or None where the
-    OS cannot pin."""
+def _idle_ticks() -> dict[int, int]:
+    """Idle + iowait clock ticks per CPU so far (Linux /proc/stat), or {} where there is none."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and len(fields) >= 5:
+            out[int(name[3:])] = int(fields[3]) + int(fields[4])
+    return out
+
+
+def pin_one_core(sample: float = 0.3) -> int | None:
+    """Run this process on one CPU (the targets are per core): the one that was idlest over the
+    last `sample` seconds, so that benchmarks started on a shared machine do not all pile onto
+    CPU 0. Returns the CPU, or None where the OS cannot pin."""
     if not hasattr(os, "sched_setaffinity"):
         return None
-    cpu = sorted(os.sched_getaffinity(0))[0]
+    allowed = sorted(os.sched_getaffinity(0))
+    before = _idle_ticks()
+    time.sleep(sample if before else 0)
+    after = _idle_ticks()
+    idle = {c: after[c] - before[c] for c in allowed if c in before and c in after}
+    cpu = max(allowed, key=lambda c: (idle.get(c, 0), -c))
     os.sched_setaffinity(0, {cpu})
     return cpu
 

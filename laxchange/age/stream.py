@@ -18,9 +18,9 @@ _MAX_COUNTER = (1 << 88) - 1
 
 
 class Source(Protocol):
-    """Where plaintext comes from: anything with read()."""
+    """Where plaintext comes from: anything with read() (bytes, or a memoryview of them)."""
 
-    def read(self, size: int = -1, /) -> bytes | None: ...
+    def read(self, size: int = -1, /) -> bytes | memoryview | None: ...
 
 
 class Sink(Protocol):
@@ -39,7 +39,7 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def _read_full(src: Source, n: int) -> bytes:
+def _read_full(src: IO[bytes] | Source, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
         piece = src.read(n - len(buf))
@@ -49,14 +49,15 @@ def _read_full(src: Source, n: int) -> bytes:
     return bytes(buf)
 
 
-def _read_chunk(src: Source, n: int) -> bytes:
-    """Up to `n` bytes: fewer only at the end of `src`. One read, one copy (from the source's
-    buffer into the result); only a source that returns short reads (a pipe) is read again."""
+def _read_chunk(src: IO[bytes] | Source, n: int) -> bytes | memoryview:
+    """Up to `n` bytes: fewer only at the end of `src`. One read, as the source gives it (a
+    memoryview is not copied); only a source that returns short reads (a pipe, the end of one
+    part of a chain) is read again, and the pieces joined."""
     data = src.read(n) or b""
     if len(data) == n or not data:
         return data
     rest = _read_full(src, n - len(data))
-    return data + rest if rest else data
+    return b"".join((data, rest)) if rest else data
 
 
 def encrypt_stream(
@@ -138,7 +139,7 @@ def decrypt_stream(file_key: bytes, src: IO[bytes], dst: Sink) -> int:
         chunk = nxt
 
 
-def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes) -> bytes:
+def _open(aead: ChaCha20Poly1305, counter: int, last: bool, chunk: bytes | memoryview) -> bytes:
     try:
         return aead.decrypt(_nonce(counter, last), chunk, None)
     except InvalidTag:
