@@ -152,6 +152,37 @@ class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the 
             return bytes(part)
 
 
+class SftpLink(Protocol):
+    """What the SFTP request logic needs from a connection, whichever SSH client made it: the
+    SFTP client over it, whether it still lives, and how to end it. Only setting up a link
+    differs between backends (paramiko here, the system's OpenSSH client in `openssh`)."""
+
+    sftp: paramiko.SFTPClient
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _ParamikoLink:
+    """An SFTP session on a paramiko channel."""
+
+    ssh: paramiko.Transport
+    sftp: paramiko.SFTPClient
+
+    def alive(self) -> bool:
+        # paramiko raises a bare OSError from a write on a channel that died a moment ago, while its
+        # transport thread may not yet have marked the link inactive: the channel's flags tell at once
+        chan = self.sftp.get_channel()
+        return self.ssh.is_active() and chan is not None and not chan.closed and not chan.eof_received
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
+            self.sftp.close()
+        self.ssh.close()
+
+
 class _Sink(Protocol):
     written: int
 
@@ -187,8 +218,7 @@ class SftpTransport:
         #: Set when the server accepted only the previous key: the partner has not added the new line yet.
         self.used_previous_identity = False
         self.settings = settings or SftpSettings()
-        self._ssh: paramiko.Transport | None = None
-        self._sftp: paramiko.SFTPClient | None = None
+        self._link: SftpLink | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
         self._parts: dict[str, _PartIndex] = {}
@@ -255,8 +285,11 @@ class SftpTransport:
         return self.host_key_fingerprint
 
     def open(self) -> None:
-        if self._sftp is not None:
-            return
+        if self._link is None:
+            self._link = self._connect()
+
+    def _connect(self) -> SftpLink:
+        """Handshake, pinned host key, authentication, SFTP session: the one part a backend replaces."""
         s = self.settings
         where = f"{self.url.host}:{self.url.port}"
         ssh = self._handshake()
@@ -300,23 +333,19 @@ class SftpTransport:
         except BaseException:
             ssh.close()
             raise
-        self._ssh, self._sftp = ssh, sftp
+        return _ParamikoLink(ssh, sftp)
 
     def close(self) -> None:
-        sftp, ssh = self._sftp, self._ssh
-        self._sftp = self._ssh = None
-        if sftp is not None:
-            with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
-                sftp.close()
-        if ssh is not None:
-            ssh.close()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
+        if self._link is None:
             self.open()
-        assert self._sftp is not None  # noqa: S101  narrowing only: open() sets _sftp or raises
-        return self._sftp
+        assert self._link is not None  # noqa: S101  narrowing only: open() sets _link or raises
+        return self._link.sftp
 
     # -- helpers ----------------------------------------------------------------------------
     def _path(self, folder: str, name: str = "") -> str:
@@ -370,18 +399,14 @@ class SftpTransport:
     def _link_lost(self, *, settle: bool) -> bool:
         """Is the connection gone (so the failure is worth a retry), rather than the server refusing?
 
-        paramiko raises a bare OSError ("Socket is closed") from a write on a channel that died a
-        moment ago, while its transport thread may not yet have marked the link inactive. The
-        channel's own flags tell at once; with `settle`, an errno-less error (which a dying link
-        and a server's generic failure share) also waits briefly for the transport to notice.
+        paramiko raises a bare OSError ("Socket is closed") from a write on a link that died a
+        moment ago; the link's `alive` tells at once. With `settle`, an errno-less error (which a
+        dying link and a server's generic failure share) also waits briefly for it to notice.
         """
         deadline = time.monotonic() + (1.0 if settle else 0.0)
         while True:
-            ssh = self._ssh
-            if ssh is None or not ssh.is_active():
-                return True
-            chan = self._sftp.get_channel() if self._sftp is not None else None
-            if chan is None or chan.closed or chan.eof_received:
+            link = self._link
+            if link is None or not link.alive():
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -668,7 +693,7 @@ class SftpTransport:
                               code="remote.exists", hint="each package has a unique name; do not reuse names")
 
     def _discard(self, path: str) -> None:
-        if self._ssh is None or not self._ssh.is_active():
+        if self._link is None or not self._link.alive():
             return
         with contextlib.suppress(Exception):  # best effort; hidden .part files are cleaned up by the next upload
             self.sftp.remove(path)
@@ -1033,4 +1058,4 @@ class SftpTransport:
                     raise
 
 
-__all__ = ["SftpSettings", "SftpTransport", "TransportError"]
+__all__ = ["SftpLink", "SftpSettings", "SftpTransport", "TransportError"]
