@@ -328,6 +328,7 @@ CODES: dict[str, str] = {
     "ssh.connection-lost": "the connection dropped",
     "ssh.handshake-failed": "the SSH handshake failed",
     "ssh.no-sftp": "the server offers no SFTP subsystem",
+    "ssh.no-client": "the openssh backend is chosen but the OpenSSH client `ssh` is not on PATH",
     "ssh.protocol-error": "the server's SFTP reply made no sense",
     "ssh.timeout": "the server stalled past the timeout",
     "name.invalid": "an unsafe remote file name",

@@ -38,6 +38,11 @@ class Endpoint:
     host_key_fingerprints: tuple[str, ...] = ()
     known_hosts_file: Path | None = None
     identity: Path | None = None
+    #: which SSH client makes the connection: "paramiko" (in-process) or "openssh" (the system's
+    #: `ssh`); None leaves it to the home's default (config.json "sftp_backend")
+    backend: str | None = None
+    #: openssh only: an ssh_config file to read (proxies, jump hosts); None reads none (`-F /dev/null`)
+    ssh_config: Path | None = None
 
     @property
     def parsed(self) -> Url:
