@@ -15,6 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from laxchange.errors import ConfigError, UsageError
 
+#: the SSH clients an SFTP endpoint can be reached with (see docs/transport.md "Backends")
+BACKENDS = ("paramiko", "openssh")
+
 FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 

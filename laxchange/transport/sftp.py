@@ -103,6 +103,8 @@ class SftpSettings:
     look_first_bytes: int = 1024 * 1024
     #: small files `put_many` keeps in flight at once (each at most `look_first_bytes`, in memory)
     pipeline_files: int = 16
+    #: the SSH client for endpoints that name none: "paramiko" (in-process) or "openssh" (`ssh`)
+    backend: str = "paramiko"
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
@@ -203,7 +205,9 @@ class _HashSink:
 
 
 class SftpTransport:
-    """One SSH connection and SFTP session to one endpoint."""
+    """One SSH connection and SFTP session to one endpoint (paramiko's SSH; see `openssh` for the other)."""
+
+    backend = "paramiko"
 
     def __init__(self, endpoint: Endpoint, identity: IdentityLoader, settings: SftpSettings | None = None, *,
                  previous_identity: IdentityLoader | None = None) -> None:
