@@ -64,8 +64,8 @@ def test_a_healthy_home_passes_every_check_and_exits_0(tmp_path: Path) -> None:
     assert _problems(report) == {}
     assert report.ok and report.exit_code == 0
     assert [c.id for c in report.checks] == ["home", "permissions.keys", "permissions.home", "keys.usable",
-                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder", "ledger", "audit",
-                                             "disk", "clock"]
+                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder", "ledger",
+                                             "audit", "disk", "clock"]
     assert _check(report, "audit").details["entries"] == len(IMPORT_PATH)
     assert os.listdir(drop) == []  # the probe left nothing behind
     assert all(c.severity == "info" and c.hint is None for c in report.checks)
