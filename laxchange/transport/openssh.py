@@ -128,6 +128,8 @@ class _Agent:
         self._stop.set()
         if self._sock is not None:
             self._sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def _serve(self) -> None:
         assert self._sock is not None  # noqa: S101  narrowing only: start() sets it
