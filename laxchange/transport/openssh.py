@@ -192,42 +192,46 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
 class _Pipe:
     """Our end of the socketpair to ssh, shaped like the paramiko channel `SFTPClient` expects.
 
-    `recv(n)` returns all `n` bytes (paramiko asks for one whole SFTP message at a time), read
-    into one buffer rather than concatenated from pieces.
+    The socket stays blocking and the timeout is the kernel's (SO_RCVTIMEO, SO_SNDTIMEO), so
+    `recv(n)` can wait for all `n` bytes in one call (MSG_WAITALL): paramiko asks for one whole
+    SFTP message at a time, and gets it in one buffer instead of pieces joined in Python.
     """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.closed = False
+        self._timeout: float | None = None
+        sock.setblocking(True)
 
     def send(self, data: bytes) -> int:
-        return self.sock.send(data)
+        try:
+            return self.sock.send(data)
+        except BlockingIOError:  # SO_SNDTIMEO expired
+            raise TimeoutError(f"no progress sending to ssh in {self._timeout}s") from None
 
     def recv(self, n: int) -> bytes:
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            k = self.sock.recv_into(view[got:])
-            if k == 0:
-                break
-            got += k
-        view.release()
-        if got < n:
-            del buf[got:]
-        return bytes(buf)
+        try:
+            return self.sock.recv(n, socket.MSG_WAITALL)  # short only at EOF, a signal or the timeout
+        except BlockingIOError:  # SO_RCVTIMEO expired
+            raise TimeoutError(f"nothing from ssh in {self._timeout}s") from None
 
     def recv_ready(self) -> bool:
         return bool(select.select([self.sock], [], [], 0)[0])
 
     def settimeout(self, timeout: float | None) -> None:
-        self.sock.settimeout(timeout)
+        self._timeout = timeout
+        whole = int(timeout or 0)
+        tv = struct.pack("ll", whole, int(((timeout or 0) - whole) * 1e6))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
 
     def gettimeout(self) -> float | None:
-        return self.sock.gettimeout()
+        return self._timeout
 
     def setblocking(self, blocking: bool) -> None:
-        self.sock.setblocking(blocking)
+        if not blocking:  # SO_RCVTIMEO 0 would mean "wait for ever", the opposite
+            raise ValueError("the pipe to ssh is always blocking, with a timeout")
+        self.settimeout(None)
 
     def get_name(self) -> str:
         return "openssh"
@@ -266,9 +270,10 @@ def _stop(proc: subprocess.Popen[bytes], pipe: _Pipe) -> None:
 
 
 def _end(proc: subprocess.Popen[bytes], work: Path) -> None:
-    """Let ssh leave on the EOF it was just sent; kill it if it lingers; remove our folder."""
+    """Let ssh leave on the EOF it was just sent; kill it if it lingers (a stalled server would hold
+    it, and it holds nothing of ours: the SFTP state is all on this side); remove our folder."""
     try:
-        proc.wait(timeout=2)
+        proc.wait(timeout=0.5)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
