@@ -313,6 +313,7 @@ CODES: dict[str, str] = {
     "endpoint.none": "no endpoints to collect from",
     "endpoint.not-configured": "the partner has no endpoint override in config.json to remove",
     "endpoint.unpinned": "an SFTP endpoint has no pinned host key",
+    "endpoint.ssh-config": "an ssh_config file was given for an endpoint that does not use the openssh backend",
     "url.invalid": "a malformed endpoint URL",
     "url.password": "an endpoint URL carries a password",
     "url.scheme": "an unsupported endpoint URL scheme",
