@@ -49,13 +49,16 @@ CLASSICAL_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2
 _AGENT_FAILURE, _REQUEST_IDENTITIES, _IDENTITIES_ANSWER, _SIGN_REQUEST, _SIGN_RESPONSE = 5, 11, 12, 13, 14
 _LOST_HINT = "the server did not answer in time or closed the connection; it will be retried"
 
-#: the KnownHostsCommand: prints the presented key as known iff its fingerprint is pinned, and
-#: records what was presented (for the error message). Always exits 0: ssh drops the
-#: connection on a failing command, and an unknown key must read as a mismatch.
+#: the KnownHostsCommand (argv: reason, fingerprint, key type, key): prints the presented key as
+#: known iff its fingerprint is pinned, and records what was presented (for the error message).
+#: Every argument is made by ssh from the key itself, none from the URL, so a strange host name
+#: cannot shift them; the line's host pattern is `*` (this file serves this one connection).
+#: Always exits 0: ssh drops the connection on a failing command; an unknown key must read as a
+#: mismatch.
 _KNOWN_HOSTS_SH = """\
 [ "$1" = ORDER ] && exit 0
-printf '%s\\n' "$3" >> {presented}
-if grep -qxF -e "$3" {pins}; then printf '%s %s %s\\n' "$2" "$4" "$5"; fi
+printf '%s\\n' "$2" >> {presented}
+if grep -qxF -e "$2" {pins}; then printf '* %s %s\\n' "$3" "$4"; fi
 exit 0
 """
 
@@ -297,7 +300,7 @@ class OpenSshTransport(SftpTransport):
                 "-a", "-x", "-T", "-p", str(url.port), "-l", url.user,
                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
                 "-o", f"UserKnownHostsFile={empty}", "-o", f"GlobalKnownHostsFile={empty}",
-                "-o", f"KnownHostsCommand=/bin/sh {shlex.quote(os.fspath(script))} %I %H \"%f\" %t %K",
+                "-o", f"KnownHostsCommand=/bin/sh {shlex.quote(os.fspath(script))} %I \"%f\" %t %K",
                 "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no", "-o", "VerifyHostKeyDNS=no",
                 "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "PermitLocalCommand=no",
                 "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "AddKeysToAgent=no",
