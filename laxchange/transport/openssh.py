@@ -411,6 +411,7 @@ class OpenSshTransport(SftpTransport):
             finally:
                 agent.stop()  # authentication is over either way: nobody may ask for a signature again
             pipe.settimeout(self.settings.timeout)
+            sftp.logger = paramiko.util.get_logger("paramiko.transport.sftp")  # the paramiko backend's, for one log
             self.host_key_fingerprint = self._presented(work)
             self.used_previous_identity = agent.signed_with == 1
             self._note_negotiated(work)
