@@ -1,4 +1,5 @@
-"""Benchmark: laxchange's SFTP transport against OpenSSH's `sftp -b` on the same loopback sshd.
+"""Benchmark: laxchange's SFTP transport, on each SFTP backend (paramiko, and the system's OpenSSH
+client: `--backend`), against OpenSSH's `sftp -b` on the same loopback sshd.
 
 Starts its own sshd (tests/support/sshd.py) on 127.0.0.1 and measures, in paired runs:
 
@@ -6,10 +7,12 @@ Starts its own sshd (tests/support/sshd.py) on 127.0.0.1 and measures, in paired
   then `rename`; laxchange: `SftpTransport.put`), and the same N files downloaded;
 - one large file up and down.
 
-Each pair runs both clients back to back, in alternating order, so the load of this shared
-machine falls on both alike; the ratio (laxchange rate / OpenSSH rate) is taken within each pair
-and reported as min/median/max. Both clients use the same cipher (`--cipher`, default
-aes128-gcm@openssh.com: `-c` for OpenSSH, `SftpSettings.ciphers` for paramiko). Two figures:
+Each pair runs every client (OpenSSH `sftp`, then each backend) back to back, rotating which goes
+first, so the load of this shared machine falls on all alike; the ratio (laxchange rate /
+OpenSSH rate) is taken within each pair and reported as min/median/max. All use the same cipher
+(`--cipher`, default aes128-gcm@openssh.com: `-c` for OpenSSH `sftp`, `SftpSettings.ciphers`
+for both backends; the JSON gives what each negotiated, and each backend's key exchange).
+Two figures:
 
 - steady state, connection set-up excluded on both sides: laxchange is timed inside its process
   after connecting; for OpenSSH the time of an empty batch (`pwd`) in the same pair is subtracted;
