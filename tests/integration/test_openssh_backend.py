@@ -102,3 +102,22 @@ def test_an_opted_in_ssh_config_is_read_but_cannot_loosen_the_pin(tmp_path: Path
     with pytest.raises(TransportError) as e:
         OpenSshTransport(wrong, lambda: client_key.key, FAST).open()
     assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
+
+
+def test_rekeying_mid_transfer_keeps_the_pinned_connection(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """ssh re-exchanges keys every 1 MB here (an opted-in ssh_config): the host key is checked
+    against the first one, the pins' command is not needed again, and the transfer goes on."""
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    data = os.urandom(6 * 1024 * 1024)
+    src = tmp_path / "big.lax"
+    src.write_bytes(data)
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,), ssh_config=config)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        t.put(src, "big.lax")
+        t.get("big.lax", tmp_path / "back.lax")
+        log = (t._link.work / "ssh.log").read_text()  # type: ignore[union-attr]
+    assert (remote / "big.lax").read_bytes() == data and (tmp_path / "back.lax").read_bytes() == data
+    assert log.count("SSH2_MSG_KEXINIT sent") >= 4  # the first exchange and at least three rekeys
