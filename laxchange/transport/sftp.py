@@ -220,6 +220,46 @@ def _send_write(sftp: paramiko.SFTPClient, collector: type, handle: bytes, offse
     return num
 
 
+def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.Message]:
+    """Read one SFTP reply: (type, request id, body). A DATA reply's body is its data as received,
+    not copied twice more on the way (paramiko slices the packet, then reads the string out of
+    a BytesIO); any other reply's is a Message positioned as `_read_response` leaves it."""
+    try:
+        size, t, num = struct.unpack(">IBI", sftp._read_all(9))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+        if size >> 24 or size < 5:
+            raise SFTPError("Garbage packet received")
+        if t == CMD_DATA:
+            n = struct.unpack(">I", sftp._read_all(4))[0]  # type: ignore[attr-defined]
+            if n != size - 9:
+                raise SFTPError("DATA reply of inconsistent length")
+            body: bytes | paramiko.Message = sftp._read_all(n) if n else b""  # type: ignore[attr-defined]
+        else:
+            body = paramiko.Message(sftp._read_all(size - 5) if size > 5 else b"")  # type: ignore[attr-defined]
+    except EOFError as exc:  # the link, not an SFTP end-of-file status: as `_read_response` says it
+        raise paramiko.SSHException(f"Server connection dropped: {exc}") from exc
+    with sftp._lock:  # type: ignore[attr-defined]
+        sftp._expecting.pop(num, None)  # type: ignore[attr-defined]
+    return t, num, body
+
+
+def _await_reply(sftp: paramiko.SFTPClient, num: int,
+                 early: dict[int, tuple[int, paramiko.Message]]) -> tuple[int, bytes | paramiko.Message]:
+    """The reply to request `num`; replies to others that come first are kept in `early` for them."""
+    if num in early:
+        t, msg = early.pop(num)
+        return (t, msg.get_string()) if t == CMD_DATA else (t, msg)
+    while True:
+        t, got, body = _next_reply(sftp)
+        if got == num:
+            return t, body
+        if isinstance(body, bytes):  # a reply out of order (rare): as a Message, like the others
+            m = paramiko.Message()
+            m.add_string(body)
+            m.rewind()
+            body = m
+        early[got] = (t, body)
+
+
 class SftpTransport:
     """One SSH connection and SFTP session to one endpoint (paramiko's SSH; see `openssh` for the other)."""
 
@@ -1009,14 +1049,15 @@ class SftpTransport:
         while inflight:
             in_time()
             num, at, length = inflight.popleft()
-            t, msg = early.pop(num) if num in early else sftp._read_response(num)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            t, reply = _await_reply(sftp, num, early)
             if t == CMD_STATUS:
-                sftp._convert_status(msg)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+                assert isinstance(reply, paramiko.Message)  # noqa: S101  narrowing only: only DATA comes as bytes
+                sftp._convert_status(reply)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
-            if t != CMD_DATA:
+            if t != CMD_DATA or not isinstance(reply, bytes):
                 raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error",
                                               hint=_PROTOCOL_HINT)
-            data = msg.get_string()
+            data = reply
             if not data:
                 raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
             if len(data) > length:
