@@ -33,6 +33,7 @@ from laxchange.home import Home
 from laxchange.ledger import LedgerHealth, inspect_ledger
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import Endpoint, SftpSettings, Transport, check_endpoint, transport_factory
+from laxchange.transport.openssh import PQ_KEX, kex_preference, ssh_binary, ssh_version
 from laxchange.trust import ENCRYPTION, SIGNING, KeyStore, Partner, PartnerDirectory
 from laxchange.trust.keystore import EXPIRY_WARNING_DAYS
 
@@ -139,7 +140,8 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
                   _guard("permissions.home", lambda: _home_files(home, store)),
                   _guard("keys.usable", lambda: _keys_usable(store, now)),
                   _guard("keys.expiry", lambda: _keys_expiry(store, now, limits)),
-                  _guard("partners.keys", lambda: _partner_keys(directory, now, limits))]
+                  _guard("partners.keys", lambda: _partner_keys(directory, now, limits)),
+                  _guard("ssh-client", lambda: _ssh_client(endpoints))]
         health, ledger_checks = _ledger(home)
         disk = _guard("disk", lambda: _disk(home, limits))
         network = [(cid, future.result()) for cid, future in remote]
@@ -392,6 +394,24 @@ def _drop_folder(endpoints: DirectoryEndpoints, own: list[str], factory: Transpo
                         code=exc.code)
     return _ok("drop-folder", f"our drop folder {ep.url} is writable (a test file was written and removed)",
                url=ep.url, server_time=mtime)
+
+
+def _ssh_client(endpoints: DirectoryEndpoints) -> Check:
+    """Which SSH client the SFTP endpoints use, and whether the system's `ssh` is there for those that want it."""
+    default = endpoints.config.default_backend() or "paramiko"
+    rows = [r for r in endpoints.effective() if not r.get("problem") and str(r.get("url") or "").startswith("sftp:")]
+    wanting = sorted(r["party"] for r in rows if (endpoints.resolve(r["party"]).backend or default) == "openssh")
+    ssh, version = ssh_binary(), ssh_version()
+    pq = [k for k in kex_preference() if k in PQ_KEX]
+    details = {"default_backend": default, "openssh_endpoints": wanting, "ssh": ssh, "ssh_version": version,
+               "pq_kex": pq}
+    if wanting and ssh is None:
+        return _problem("ssh-client", "error", f"SFTP backend openssh is chosen for {_listing(wanting)}, but the "
+                        "OpenSSH client `ssh` is not on PATH", 'install openssh-client, or set "sftp_backend": '
+                        '"paramiko" in config.json', **details)
+    have = f"ssh found ({version}; post-quantum key exchange: {', '.join(pq) or 'none'})" if ssh else "no ssh on PATH"
+    uses = f"; openssh for {_listing(wanting)}" if wanting and default != "openssh" else ""
+    return _ok("ssh-client", f"SFTP backend {default}{uses}; {have}", **details)
 
 
 # -- ledger, audit, disk, clock -----------------------------------------------------------------

@@ -19,7 +19,7 @@ from laxchange.transport import (
     authorized_keys_line,
     ensure_ssh_identity,
 )
-from laxchange.transport.endpoints import check_fingerprint, parse_url
+from laxchange.transport.endpoints import BACKENDS, check_fingerprint, parse_url
 from laxchange.trust import check_party
 from laxchange.trust.keystore import KeyStore
 
@@ -222,17 +222,29 @@ def endpoints() -> None:
               help="OpenSSH known_hosts file holding the server's key.")
 @click.option("--identity", type=click.Path(dir_okay=False, path_type=Path),
               help="SSH client key for this partner (default: the home's keys/ssh_ed25519).")
+@click.option("--backend", type=click.Choice(BACKENDS),
+              help='SSH client for this partner: paramiko (in-process) or openssh (the system\'s ssh, with '
+                   'post-quantum key exchange); default: config.json "sftp_backend", else paramiko.')
+@click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="openssh backend: an ssh_config file to read (proxies, jump hosts); default: none.")
 @json_option
 @click.pass_obj
 def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...], known_hosts: Path | None,
-                  identity: Path | None) -> None:
+                  identity: Path | None, backend: str | None, ssh_config: Path | None) -> None:
     """Add or replace PARTY's endpoint URL (sftp://user@host:port/path or file:///path)."""
     parse_url(url)
     fprs = tuple(check_fingerprint(f.strip()) for f in fingerprints)
+    if ssh_config and backend != "openssh":
+        raise UsageError("--ssh-config is read only by the openssh backend", code="endpoint.ssh-config",
+                         hint="add --backend openssh, or leave out --ssh-config")
     ep = Endpoint(party, url, fprs, known_hosts.resolve() if known_hosts else None,
-                  identity.resolve() if identity else None)
+                  identity.resolve() if identity else None, backend=backend,
+                  ssh_config=ssh_config.resolve() if ssh_config else None)
     ConfigEndpoints(app.home).add(ep)
-    app.emit({"party": party, "url": url, "host_key_fingerprints": list(fprs)}, f"endpoint for {party}: {url}")
+    out = {"party": party, "url": url, "host_key_fingerprints": list(fprs)}
+    if backend:
+        out["backend"] = backend
+    app.emit(out, f"endpoint for {party}: {url}" + (f" (via {backend})" if backend else ""))
 
 
 @needs_home("set-up")

@@ -6,13 +6,14 @@ lives above both: the transport only sees the `Endpoint` it is handed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from laxchange._util.jsonio import dumps_pretty, write_atomic
 from laxchange.errors import ConfigError, UsageError
 from laxchange.home import Home, json_object, load_home_file
-from laxchange.transport.endpoints import Endpoint, check_fingerprint, parse_url
+from laxchange.transport.endpoints import BACKENDS, Endpoint, check_fingerprint, parse_url
 from laxchange.trust import PartnerDirectory
 from laxchange.trust.keystore import KeyStore, check_party
 
@@ -31,9 +32,13 @@ def _check_config(data: Any) -> dict[str, Any]:
         fprs = entry.get("host_key_fingerprints", [])
         if not isinstance(fprs, list) or not all(isinstance(f, str) for f in fprs):
             raise ValueError(f"the endpoint for {party}: host_key_fingerprints must be a list of strings")
-        for name in ("known_hosts", "identity"):
+        for name in ("known_hosts", "identity", "ssh_config"):
             if not isinstance(entry.get(name), str | None):
                 raise ValueError(f"the endpoint for {party}: {name} must be a path")
+        if entry.get("backend") not in (None, *BACKENDS):
+            raise ValueError(f"the endpoint for {party}: backend must be one of {', '.join(BACKENDS)}")
+    if config.get("sftp_backend") not in (None, *BACKENDS):
+        raise ValueError(f'"sftp_backend" must be one of {", ".join(BACKENDS)}')
     return config
 
 
@@ -65,10 +70,17 @@ class ConfigEndpoints:
         fprs = entry.get("host_key_fingerprints", [])
         kh = entry.get("known_hosts")
         ident = entry.get("identity")
+        ssh_config = entry.get("ssh_config")
         return Endpoint(party=party, url=entry["url"],
                         host_key_fingerprints=tuple(str(f) for f in fprs),
                         known_hosts_file=Path(kh) if kh else None,
-                        identity=Path(ident) if ident else None)
+                        identity=Path(ident) if ident else None,
+                        backend=entry.get("backend"), ssh_config=Path(ssh_config) if ssh_config else None)
+
+    def default_backend(self) -> str | None:
+        """config.json's "sftp_backend": the SSH client for every SFTP endpoint that names none."""
+        backend = self._load().get("sftp_backend")
+        return str(backend) if backend else None
 
     def parties(self) -> list[str]:
         return sorted(self._entries())
@@ -87,6 +99,10 @@ class ConfigEndpoints:
             entry["known_hosts"] = str(endpoint.known_hosts_file)
         if endpoint.identity:
             entry["identity"] = str(endpoint.identity)
+        if endpoint.backend:
+            entry["backend"] = endpoint.backend
+        if endpoint.ssh_config:
+            entry["ssh_config"] = str(endpoint.ssh_config)
         entries[endpoint.party] = entry
         self.home.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_atomic(self.home.config_file, dumps_pretty(data).encode("utf-8"))
@@ -191,6 +207,12 @@ class DirectoryEndpoints:
         return rows
 
     def resolve(self, party: str) -> Endpoint:
+        """The endpoint, with config.json's "sftp_backend" filled in where it names no backend."""
+        ep = self._resolve(party)
+        default = self.config.default_backend()
+        return replace(ep, backend=default) if ep.backend is None and default else ep
+
+    def _resolve(self, party: str) -> Endpoint:
         if party in self.config.parties():
             return self.config.resolve(party)
         own = self.own()

@@ -1,4 +1,5 @@
-"""Moving package files to and from partners: SFTP (paramiko) and local folders, one contract."""
+"""Moving package files to and from partners: SFTP (paramiko or the system's OpenSSH client) and local
+folders, one contract."""
 
 from laxchange.transport.base import Listing, Progress, RemoteFile, Transport, check_name, name_problem
 from laxchange.transport.endpoints import Endpoint, EndpointResolver, StaticEndpoints, parse_url
@@ -11,6 +12,7 @@ from laxchange.transport.identity import (
     load_ssh_identity,
 )
 from laxchange.transport.local import LocalFolderTransport
+from laxchange.transport.openssh import OpenSshTransport
 from laxchange.transport.ops import (
     PROCESSED,
     FileResult,
@@ -32,6 +34,7 @@ __all__ = [
     "FileResult",
     "Listing",
     "LocalFolderTransport",
+    "OpenSshTransport",
     "PartyProgress",
     "PartyResult",
     "Progress",

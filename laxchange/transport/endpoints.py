@@ -15,6 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from laxchange.errors import ConfigError, UsageError
 
+#: the SSH clients an SFTP endpoint can be reached with (see docs/transport.md "Backends")
+BACKENDS = ("paramiko", "openssh")
+
 FINGERPRINT_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
@@ -38,6 +41,11 @@ class Endpoint:
     host_key_fingerprints: tuple[str, ...] = ()
     known_hosts_file: Path | None = None
     identity: Path | None = None
+    #: which SSH client makes the connection: "paramiko" (in-process) or "openssh" (the system's
+    #: `ssh`); None leaves it to the home's default (config.json "sftp_backend")
+    backend: str | None = None
+    #: openssh only: an ssh_config file to read (proxies, jump hosts); None reads none (`-F /dev/null`)
+    ssh_config: Path | None = None
 
     @property
     def parsed(self) -> Url:

@@ -42,9 +42,9 @@ def _known_hosts_keys(path: Path, host: str, port: int) -> list[paramiko.PKey]:
     return list(entry.values()) if entry else []
 
 
-def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey) -> str:
-    """Return the fingerprint if `key` is pinned for this endpoint; else raise (never transient)."""
-    got = fingerprint(key)
+def pinned_fingerprints(endpoint: Endpoint, host: str, port: int) -> set[str]:
+    """Every fingerprint this endpoint is pinned to (card or config, and its known_hosts file);
+    none is an error (never trust on first use), raised before anything is sent to the server."""
     pinned = set(endpoint.host_key_fingerprints)
     if endpoint.known_hosts_file is not None:
         pinned.update(fingerprint(k) for k in _known_hosts_keys(endpoint.known_hosts_file, host, port))
@@ -54,6 +54,12 @@ def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey
             code="host-key.unpinned",
             hint="add the partner's host key fingerprint, confirmed out of band: "
                  "laxchange endpoints add PARTY URL --host-key-fingerprint SHA256:...")
+    return pinned
+
+
+def check_presented(endpoint: Endpoint, host: str, port: int, got: str) -> str:
+    """Return `got` (the fingerprint the server presented) if it is pinned; else raise (never transient)."""
+    pinned = pinned_fingerprints(endpoint, host, port)
     if got not in pinned:
         err: TransportError = TransportError(
             f"host key of {host}:{port} for {endpoint.party} is not the pinned key "
@@ -64,3 +70,8 @@ def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey
             details={"presented": got, "pinned": sorted(pinned)})
         raise err
     return got
+
+
+def verify_host_key(endpoint: Endpoint, host: str, port: int, key: paramiko.PKey) -> str:
+    """Return the fingerprint if `key` is pinned for this endpoint; else raise (never transient)."""
+    return check_presented(endpoint, host, port, fingerprint(key))

@@ -35,6 +35,7 @@ from laxchange.transport.base import (
 from laxchange.transport.endpoints import Endpoint, EndpointResolver
 from laxchange.transport.identity import IdentityLoader, identity_loader
 from laxchange.transport.local import LocalFolderTransport
+from laxchange.transport.openssh import OpenSshTransport
 from laxchange.transport.retry import OnRetry, RetryingTransport, RetryPolicy
 from laxchange.transport.sftp import SftpSettings, SftpTransport
 
@@ -67,9 +68,15 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
             loader = loaders.setdefault(key, identity_loader(key, passphrase))
             fallback = loaders.setdefault(prev, identity_loader(prev, passphrase)) \
                 if endpoint.identity is None and prev.exists() else None
-        return SftpTransport(endpoint, loader, settings, previous_identity=fallback)
+        return sftp_class(endpoint, settings)(endpoint, loader, settings, previous_identity=fallback)
 
     return make
+
+
+def sftp_class(endpoint: Endpoint, settings: SftpSettings | None = None) -> type[SftpTransport]:
+    """The SFTP backend for `endpoint`: its own choice, else the settings' (paramiko by default)."""
+    backend = endpoint.backend or (settings or SftpSettings()).backend
+    return OpenSshTransport if backend == "openssh" else SftpTransport
 
 
 def check_endpoint(endpoint: Endpoint, settings: SftpSettings | None = None) -> str | None:
@@ -81,7 +88,7 @@ def check_endpoint(endpoint: Endpoint, settings: SftpSettings | None = None) -> 
     if endpoint.parsed.scheme == "file":
         LocalFolderTransport(endpoint).open()
         return None
-    return SftpTransport(endpoint, _no_identity, settings).verify_host()
+    return sftp_class(endpoint, settings)(endpoint, _no_identity, settings).verify_host()
 
 
 def _no_identity() -> NoReturn:

@@ -16,6 +16,7 @@ import os
 import posixpath
 import socket
 import stat
+import struct
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -103,6 +104,8 @@ class SftpSettings:
     look_first_bytes: int = 1024 * 1024
     #: small files `put_many` keeps in flight at once (each at most `look_first_bytes`, in memory)
     pipeline_files: int = 16
+    #: the SSH client for endpoints that name none: "paramiko" (in-process) or "openssh" (`ssh`)
+    backend: str = "paramiko"
     ciphers: tuple[str, ...] = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr")
 
 
@@ -152,6 +155,37 @@ class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the 
             return bytes(part)
 
 
+class SftpLink(Protocol):
+    """What the SFTP request logic needs from a connection, whichever SSH client made it: the
+    SFTP client over it, whether it still lives, and how to end it. Only setting up a link
+    differs between backends (paramiko here, the system's OpenSSH client in `openssh`)."""
+
+    sftp: paramiko.SFTPClient
+
+    def alive(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _ParamikoLink:
+    """An SFTP session on a paramiko channel."""
+
+    ssh: paramiko.Transport
+    sftp: paramiko.SFTPClient
+
+    def alive(self) -> bool:
+        # paramiko raises a bare OSError from a write on a channel that died a moment ago, while its
+        # transport thread may not yet have marked the link inactive: the channel's flags tell at once
+        chan = self.sftp.get_channel()
+        return self.ssh.is_active() and chan is not None and not chan.closed and not chan.eof_received
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
+            self.sftp.close()
+        self.ssh.close()
+
+
 class _Sink(Protocol):
     written: int
 
@@ -171,8 +205,65 @@ class _HashSink:
         return len(data)
 
 
+def _send_write(sftp: paramiko.SFTPClient, collector: type, handle: bytes, offset: int, data: bytes) -> int:
+    """Send one SFTP WRITE (its reply goes to `collector`): the header, then `data` unchanged.
+
+    The numbering and bookkeeping are paramiko's own `_async_request`'s (private API; see the
+    pin in pyproject.toml); only the packing differs, to spare the copies."""
+    with sftp._lock:  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+        num: int = sftp.request_number
+        sftp._expecting[num] = collector  # type: ignore[attr-defined]
+        sftp.request_number += 1
+    head = struct.pack(">IBII", 1 + 4 + 4 + len(handle) + 8 + 4 + len(data), CMD_WRITE, num, len(handle))
+    sftp._write_all(head + handle + struct.pack(">QI", offset, len(data)))  # type: ignore[attr-defined]
+    sftp._write_all(data)  # type: ignore[attr-defined]
+    return num
+
+
+def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.Message]:
+    """Read one SFTP reply: (type, request id, body). A DATA reply's body is its data as received,
+    not copied twice more on the way (paramiko slices the packet, then reads the string out of
+    a BytesIO); any other reply's is a Message positioned as `_read_response` leaves it."""
+    try:
+        size, t, num = struct.unpack(">IBI", sftp._read_all(9))  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+        if size >> 24 or size < 5:
+            raise SFTPError("Garbage packet received")
+        if t == CMD_DATA:
+            n = struct.unpack(">I", sftp._read_all(4))[0]  # type: ignore[attr-defined]
+            if n != size - 9:
+                raise SFTPError("DATA reply of inconsistent length")
+            body: bytes | paramiko.Message = sftp._read_all(n) if n else b""  # type: ignore[attr-defined]
+        else:
+            body = paramiko.Message(sftp._read_all(size - 5) if size > 5 else b"")  # type: ignore[attr-defined]
+    except EOFError as exc:  # the link, not an SFTP end-of-file status: as `_read_response` says it
+        raise paramiko.SSHException(f"Server connection dropped: {exc}") from exc
+    with sftp._lock:  # type: ignore[attr-defined]
+        sftp._expecting.pop(num, None)  # type: ignore[attr-defined]
+    return t, num, body
+
+
+def _await_reply(sftp: paramiko.SFTPClient, num: int,
+                 early: dict[int, tuple[int, paramiko.Message]]) -> tuple[int, bytes | paramiko.Message]:
+    """The reply to request `num`; replies to others that come first are kept in `early` for them."""
+    if num in early:
+        t, msg = early.pop(num)
+        return (t, msg.get_string()) if t == CMD_DATA else (t, msg)
+    while True:
+        t, got, body = _next_reply(sftp)
+        if got == num:
+            return t, body
+        if isinstance(body, bytes):  # a reply out of order (rare): as a Message, like the others
+            m = paramiko.Message()
+            m.add_string(body)
+            m.rewind()
+            body = m
+        early[got] = (t, body)
+
+
 class SftpTransport:
-    """One SSH connection and SFTP session to one endpoint."""
+    """One SSH connection and SFTP session to one endpoint (paramiko's SSH; see `openssh` for the other)."""
+
+    backend = "paramiko"
 
     def __init__(self, endpoint: Endpoint, identity: IdentityLoader, settings: SftpSettings | None = None, *,
                  previous_identity: IdentityLoader | None = None) -> None:
@@ -187,8 +278,7 @@ class SftpTransport:
         #: Set when the server accepted only the previous key: the partner has not added the new line yet.
         self.used_previous_identity = False
         self.settings = settings or SftpSettings()
-        self._ssh: paramiko.Transport | None = None
-        self._sftp: paramiko.SFTPClient | None = None
+        self._link: SftpLink | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
         self._parts: dict[str, _PartIndex] = {}
@@ -255,8 +345,11 @@ class SftpTransport:
         return self.host_key_fingerprint
 
     def open(self) -> None:
-        if self._sftp is not None:
-            return
+        if self._link is None:
+            self._link = self._connect()
+
+    def _connect(self) -> SftpLink:
+        """Handshake, pinned host key, authentication, SFTP session: the one part a backend replaces."""
         s = self.settings
         where = f"{self.url.host}:{self.url.port}"
         ssh = self._handshake()
@@ -300,23 +393,19 @@ class SftpTransport:
         except BaseException:
             ssh.close()
             raise
-        self._ssh, self._sftp = ssh, sftp
+        return _ParamikoLink(ssh, sftp)
 
     def close(self) -> None:
-        sftp, ssh = self._sftp, self._ssh
-        self._sftp = self._ssh = None
-        if sftp is not None:
-            with contextlib.suppress(Exception):  # closing a dead link must not mask the real error
-                sftp.close()
-        if ssh is not None:
-            ssh.close()
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
 
     @property
     def sftp(self) -> paramiko.SFTPClient:
-        if self._sftp is None:
+        if self._link is None:
             self.open()
-        assert self._sftp is not None  # noqa: S101  narrowing only: open() sets _sftp or raises
-        return self._sftp
+        assert self._link is not None  # noqa: S101  narrowing only: open() sets _link or raises
+        return self._link.sftp
 
     # -- helpers ----------------------------------------------------------------------------
     def _path(self, folder: str, name: str = "") -> str:
@@ -370,18 +459,14 @@ class SftpTransport:
     def _link_lost(self, *, settle: bool) -> bool:
         """Is the connection gone (so the failure is worth a retry), rather than the server refusing?
 
-        paramiko raises a bare OSError ("Socket is closed") from a write on a channel that died a
-        moment ago, while its transport thread may not yet have marked the link inactive. The
-        channel's own flags tell at once; with `settle`, an errno-less error (which a dying link
-        and a server's generic failure share) also waits briefly for the transport to notice.
+        paramiko raises a bare OSError ("Socket is closed") from a write on a link that died a
+        moment ago; the link's `alive` tells at once. With `settle`, an errno-less error (which a
+        dying link and a server's generic failure share) also waits briefly for it to notice.
         """
         deadline = time.monotonic() + (1.0 if settle else 0.0)
         while True:
-            ssh = self._ssh
-            if ssh is None or not ssh.is_active():
-                return True
-            chan = self._sftp.get_channel() if self._sftp is not None else None
-            if chan is None or chan.closed or chan.eof_received:
+            link = self._link
+            if link is None or not link.alive():
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -622,34 +707,60 @@ class SftpTransport:
             fill()
 
     def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None) -> str:
+        """WRITEs of `chunk_size`, up to `prefetch_requests` unacknowledged, every status read (a
+        failed write in the middle, a full disk say, must not leave a hole with the right size).
+
+        Each WRITE is sent as its header then the chunk as read from the file: paramiko's own
+        writer copies every byte four times on the way (message, packet, frame, slice), which at
+        bulk rates costs as much as the SSH layer under it."""
         h = hashlib.sha256()
-        chunk = self.settings.chunk_size
+        sftp = self.sftp
+        chunk, depth = self.settings.chunk_size, self.settings.prefetch_requests
         done = 0
         deadline = time.monotonic() + self.settings.timeout + size / self.settings.min_rate
+        early: dict[int, tuple[int, paramiko.Message]] = {}
+
+        class _Collector:
+            @staticmethod
+            def _async_response(t: int, msg: paramiko.Message, num: int) -> None:
+                early[num] = (t, msg)
+
+        inflight: deque[int] = deque()
+
+        def in_time() -> None:
+            if time.monotonic() > deadline:  # a server acknowledging at a trickle cannot hold us
+                self.close()
+                raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
+                                              code="ssh.timeout", hint="the server is very slow; "
+                                              "the upload will be retried")
+
+        def acknowledged() -> None:
+            num = inflight.popleft()
+            while num not in early:
+                in_time()
+                sftp._read_response()  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            t, msg = early.pop(num)
+            if t != CMD_STATUS:
+                raise TransientTransportError("unexpected reply to a write", code="ssh.protocol-error",
+                                              hint=_PROTOCOL_HINT)
+            if msg.get_int() != SFTP_OK:
+                msg.rewind()
+                msg.get_int()  # the request id, then the status _convert_status reads
+                sftp._convert_status(msg)  # type: ignore[attr-defined]  # raises the server's error (see the pin)
+
         with local.open("rb") as src, self._remote_file(tmp, "wbx") as dst:
-            dst.MAX_REQUEST_SIZE = chunk
-            dst.set_pipelined(True)
-            while data := src.read(chunk * 4):
-                if time.monotonic() > deadline:  # a server acknowledging at a trickle cannot hold us
-                    self.close()
-                    raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                          code="ssh.timeout", hint="the server is very slow; "
-                                          "the upload will be retried")
+            handle: bytes = dst.handle  # type: ignore[assignment]  # bytes at run time; the stubs say SFTPHandle
+            while data := src.read(chunk):
+                in_time()
                 h.update(data)
-                dst.write(data)
+                inflight.append(_send_write(sftp, _Collector, handle, done, data))
                 done += len(data)
+                while len(inflight) >= depth:
+                    acknowledged()
                 if progress:
                     progress(done, size)
-            # paramiko drops the status of pipelined writes unless someone reads it; a failed write
-            # in the middle (disk full) would otherwise leave a hole with the right file size.
-            pending = getattr(dst, "_reqs", None)
-            while pending:
-                if time.monotonic() > deadline:
-                    self.close()
-                    raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                          code="ssh.timeout", hint="the server is very slow; "
-                                          "the upload will be retried")
-                self.sftp._read_response(pending.popleft())  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            while inflight:
+                acknowledged()
         return h.hexdigest()
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
@@ -668,7 +779,7 @@ class SftpTransport:
                               code="remote.exists", hint="each package has a unique name; do not reuse names")
 
     def _discard(self, path: str) -> None:
-        if self._ssh is None or not self._ssh.is_active():
+        if self._link is None or not self._link.alive():
             return
         with contextlib.suppress(Exception):  # best effort; hidden .part files are cleaned up by the next upload
             self.sftp.remove(path)
@@ -938,14 +1049,15 @@ class SftpTransport:
         while inflight:
             in_time()
             num, at, length = inflight.popleft()
-            t, msg = early.pop(num) if num in early else sftp._read_response(num)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            t, reply = _await_reply(sftp, num, early)
             if t == CMD_STATUS:
-                sftp._convert_status(msg)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+                assert isinstance(reply, paramiko.Message)  # noqa: S101  narrowing only: only DATA comes as bytes
+                sftp._convert_status(reply)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
-            if t != CMD_DATA:
+            if t != CMD_DATA or not isinstance(reply, bytes):
                 raise TransientTransportError("unexpected reply to a read", code="ssh.protocol-error",
                                               hint=_PROTOCOL_HINT)
-            data = msg.get_string()
+            data = reply
             if not data:
                 raise TransientTransportError("the server ended the file early", code="verify.size", hint=_SHORT_HINT)
             if len(data) > length:
@@ -1033,4 +1145,4 @@ class SftpTransport:
                     raise
 
 
-__all__ = ["SftpSettings", "SftpTransport", "TransportError"]
+__all__ = ["SftpLink", "SftpSettings", "SftpTransport", "TransportError"]

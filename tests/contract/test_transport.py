@@ -1,4 +1,5 @@
-"""One contract, three transports: local folder, embedded paramiko server, real OpenSSH sshd."""
+"""One contract, three transports: local folder, embedded paramiko server, real OpenSSH sshd; the
+SFTP ones through each SFTP backend (paramiko, the system's OpenSSH client)."""
 
 from __future__ import annotations
 
@@ -17,12 +18,12 @@ from tests.support.sshd import ClientKey
 from tests.support.transport_fixtures import open_transport
 
 
-@pytest.fixture(params=["local", "embedded", "sshd"])
+@pytest.fixture(params=["local", "embedded", "sshd", "embedded-openssh", "sshd-openssh"])
 def remote(request: pytest.FixtureRequest, tmp_path: Path, client_key: ClientKey) -> Iterator[tuple[Transport, Path]]:
     """A transport on an empty remote folder, plus that folder's local path for inspection."""
     folder = tmp_path / "server" / "drop"
     folder.mkdir(parents=True)
-    server = request.getfixturevalue("sshd") if request.param == "sshd" else None
+    server = request.getfixturevalue("sshd") if request.param.startswith("sshd") else None
     with open_transport(request.param, folder, tmp_path, client_key.key, server) as t:
         yield t, folder
 

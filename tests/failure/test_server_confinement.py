@@ -24,7 +24,14 @@ from laxchange.transport import Endpoint, Runner, SftpSettings, SftpTransport, S
 from laxchange.transport.base import folder_sender, sender_folder
 from laxchange.transport.server import ServerAccess
 from tests.support.sshd import Sshd, keygen
-from tests.support.transport_fixtures import embedded_server
+from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server
+
+
+@pytest.fixture(params=sorted(SFTP_BACKENDS))
+def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
+    """Each SFTP backend in turn: every test here runs on each."""
+    return SFTP_BACKENDS[request.param]
+
 
 FAST = SftpSettings(timeout=5.0)
 SCHOOL, X, Y = "URN:123456", "LA:919", "LA:920"
@@ -87,16 +94,17 @@ def test_sender_folder_names_round_trip() -> None:
         sender_folder("../x")
 
 
-def test_embedded_server_confines_each_key_to_its_partys_own_folder(tmp_path: Path) -> None:
+def test_embedded_server_confines_each_key_to_its_partys_own_folder(sftp_cls: type[SftpTransport],
+                                                                    tmp_path: Path) -> None:
     kx, ky, ks = _key(tmp_path, "x"), _key(tmp_path, "y"), _key(tmp_path, "school")
     root = tmp_path / "root"
     access = ServerAccess.build([(X, kx), (Y, ky), (SCHOOL, ks)], {"school": SCHOOL})
     with embedded_server(root, ks, tmp_path, access=access) as srv:
         card_url = f"sftp://school@127.0.0.1:{srv.port}/school"  # what every sender uses, unchanged
         ep = Endpoint(SCHOOL, card_url, (srv.fingerprint,))
-        with SftpTransport(ep, lambda: ky, FAST) as ty:
+        with sftp_cls(ep, lambda: ky, FAST) as ty:
             ty.put(_file(tmp_path, "y.lax", b"Y's package"), "y.lax")
-        with SftpTransport(ep, lambda: kx, FAST) as tx:
+        with sftp_cls(ep, lambda: kx, FAST) as tx:
             tx.put(_file(tmp_path, "x.lax", b"X's package"), "x.lax")
             listing = tx.list()
             assert (listing.names(), listing.folders) == (["x.lax"], [])  # only its own files
@@ -126,7 +134,7 @@ def test_embedded_server_confines_each_key_to_its_partys_own_folder(tmp_path: Pa
         assert sorted(os.listdir(root / "school" / "LA_920")) == ["y.lax"]
 
         # the owner sees everything, collects from every sender's folder, and learns whose it was
-        runner = Runner(StaticEndpoints({SCHOOL: ep}), lambda e: SftpTransport(e, lambda: ks, FAST))
+        runner = Runner(StaticEndpoints({SCHOOL: ep}), lambda e: sftp_cls(e, lambda: ks, FAST))
         result = collect(runner, SCHOOL, tmp_path / "inbox")
         assert result.ok, result.to_dict()
         assert sorted((f.name, f.folder, f.sender) for f in result.files) == [
@@ -134,7 +142,7 @@ def test_embedded_server_confines_each_key_to_its_partys_own_folder(tmp_path: Pa
         assert result.to_dict()["files"][0]["sender_folder_of"] == X
         assert (root / "school" / "LA_919" / "processed" / "x.lax").exists()
         assert (root / "school" / "LA_920" / "processed" / "y.lax").exists()
-        with SftpTransport(ep, lambda: kx, FAST) as tx:
+        with sftp_cls(ep, lambda: kx, FAST) as tx:
             assert tx.list().names() == []  # collected: X can see its delivery is no longer waiting
 
 
@@ -157,7 +165,7 @@ def _chroot_base() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_sshd_chroot_per_partner_confines_each_partner(tmp_path: Path) -> None:
+def test_sshd_chroot_per_partner_confines_each_partner(sftp_cls: type[SftpTransport], tmp_path: Path) -> None:
     assert os.geteuid() == 0, "sshd's ChrootDirectory needs root (the tests run sshd as root)"
     with _chroot_base() as base:
         keys = {party: keygen(base / f"key-{party.replace(':', '_')}", party) for party in (X, Y, SCHOOL)}
@@ -190,9 +198,9 @@ def test_sshd_chroot_per_partner_confines_each_partner(tmp_path: Path) -> None:
                 return Endpoint(SCHOOL, f"sftp://{USERS[party]}@127.0.0.1:{server.port}/{folder}",
                                 (server.fingerprint,))
 
-            with SftpTransport(endpoint(Y), lambda: pkeys[Y], FAST) as ty:
+            with sftp_cls(endpoint(Y), lambda: pkeys[Y], FAST) as ty:
                 ty.put(_file(tmp_path, "y.lax", b"Y's package"), "y.lax")
-            with SftpTransport(endpoint(X), lambda: pkeys[X], FAST) as tx:
+            with sftp_cls(endpoint(X), lambda: pkeys[X], FAST) as tx:
                 tx.put(_file(tmp_path, "x.lax", b"X's package"), "x.lax")
                 assert tx.list().names() == ["x.lax"]
             assert (drop / "LA_920" / "y.lax").read_bytes() == b"Y's package"
@@ -212,7 +220,7 @@ def test_sshd_chroot_per_partner_confines_each_partner(tmp_path: Path) -> None:
 
             # the school logs in without a chroot and collects from every partner's sub-folder
             own = Endpoint(SCHOOL, f"sftp://root@127.0.0.1:{server.port}{drop}", (server.fingerprint,))
-            runner = Runner(StaticEndpoints({SCHOOL: own}), lambda e: SftpTransport(e, lambda: pkeys[SCHOOL], FAST))
+            runner = Runner(StaticEndpoints({SCHOOL: own}), lambda e: sftp_cls(e, lambda: pkeys[SCHOOL], FAST))
             result = collect(runner, SCHOOL, tmp_path / "inbox")
             assert result.ok, result.to_dict()
             assert sorted((f.name, f.sender) for f in result.files) == [("x.lax", X), ("y.lax", Y)]

@@ -3,6 +3,7 @@ a silent server, a read-only or full remote folder, and a hostile listing."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
@@ -29,7 +30,14 @@ from laxchange.transport import (
 )
 from laxchange.transport.server import ChrootSftp
 from tests.support.sshd import ClientKey, Sshd, keygen
-from tests.support.transport_fixtures import embedded_server
+from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server
+
+
+@pytest.fixture(params=sorted(SFTP_BACKENDS))
+def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
+    """Each SFTP backend in turn: every test here runs on each."""
+    return SFTP_BACKENDS[request.param]
+
 
 FAST = SftpSettings(timeout=5.0)
 
@@ -46,7 +54,8 @@ class _Killed(Exception):
     pass
 
 
-def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path, client_key: ClientKey) -> None:
+def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(sftp_cls: type[SftpTransport],
+                                                                 tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     big = tmp_path / "big.lax"
@@ -58,16 +67,16 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path,
             if done >= 8 * 1024 * 1024 and server.proc is not None:
                 server.kill()
 
-        with pytest.raises(TransportError) as e, SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        with pytest.raises(TransportError) as e, sftp_cls(ep, lambda: client_key.key, FAST) as t:
             t.put(big, "big.lax", progress=kill_at_8mb)
         assert e.value.transient
         assert _visible(remote) == []  # nothing under the final name
 
         assert [n for n in os.listdir(remote) if n.startswith(".big.lax.part-")]  # the dead upload's debris
         server = Sshd(tmp_path / "sshd", [client_key.pub], host_key=server.host_key, port=server.port).start()
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
             t.put(big, "big.lax")
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
             t.put(big, "big.lax")  # a second run finds it delivered and adds no copy
         assert os.listdir(remote) == ["big.lax"]  # the earlier temporary file is gone too
         assert _sha(remote / "big.lax") == _sha(big)
@@ -75,7 +84,8 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(tmp_path: Path,
         server.stop()
 
 
-def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(tmp_path: Path, client_key: ClientKey,
+def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(sftp_cls: type[SftpTransport],
+                                                                 tmp_path: Path, client_key: ClientKey,
                                                                  sshd: Sshd) -> None:
     """paramiko raises a bare OSError ("Socket is closed") when the SFTP channel dies while its
     transport still looks active: that is a lost link (retry), not a server refusing (give up).
@@ -85,7 +95,7 @@ def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(tmp_path: Path,
     f = tmp_path / "f.lax"
     f.write_bytes(os.urandom(1024 * 1024))
     ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,))
-    with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+    with sftp_cls(ep, lambda: client_key.key, FAST) as t:
         t.sftp.get_channel().close()
         with pytest.raises(TransportError) as e:
             t.put(f, "f.lax")
@@ -93,7 +103,8 @@ def test_a_write_on_a_channel_that_just_died_is_a_transient_loss(tmp_path: Path,
     assert _visible(remote) == []
 
 
-def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Path, client_key: ClientKey) -> None:
+def test_retrying_transport_reconnects_after_the_server_comes_back(sftp_cls: type[SftpTransport],
+                                                                   tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     big = tmp_path / "big.lax"
@@ -112,7 +123,7 @@ def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Pat
             first.kill()
 
     try:
-        t = RetryingTransport(lambda: SftpTransport(ep, lambda: client_key.key, FAST), RetryPolicy(),
+        t = RetryingTransport(lambda: sftp_cls(ep, lambda: client_key.key, FAST), RetryPolicy(),
                               sleep=restart_while_sleeping, rng=random.Random(1))
         with t:
             t.put(big, "big.lax", progress=kill_once)
@@ -124,7 +135,8 @@ def test_retrying_transport_reconnects_after_the_server_comes_back(tmp_path: Pat
             s.stop()
 
 
-def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+def test_changed_host_key_refused_before_authentication(sftp_cls: type[SftpTransport],
+                                                        tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     other_key = keygen(tmp_path / "other_host_key")
@@ -137,7 +149,7 @@ def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_k
 
     try:
         ep = Endpoint("LA:1", impostor.url(remote), (sshd.fingerprint,))
-        t = RetryingTransport(lambda: SftpTransport(ep, identity, FAST), sleep=lambda s: None)
+        t = RetryingTransport(lambda: sftp_cls(ep, identity, FAST), sleep=lambda s: None)
         with pytest.raises(TransportError) as e:
             t.open()
         assert e.value.code == "host-key.mismatch" and not e.value.transient
@@ -148,24 +160,26 @@ def test_changed_host_key_refused_before_authentication(tmp_path: Path, client_k
         impostor.stop()
 
 
-def test_unpinned_endpoint_refused(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+def test_unpinned_endpoint_refused(sftp_cls: type[SftpTransport],
+                                   tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
     with pytest.raises(TransportError) as e:
-        SftpTransport(Endpoint("LA:1", sshd.url(tmp_path)), lambda: client_key.key, FAST).open()
+        sftp_cls(Endpoint("LA:1", sshd.url(tmp_path)), lambda: client_key.key, FAST).open()
     assert e.value.code == "host-key.unpinned"
 
 
-def test_known_hosts_pin_accepted(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+def test_known_hosts_pin_accepted(sftp_cls: type[SftpTransport],
+                                  tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
     kh = tmp_path / "known_hosts"
     kh.write_text(f"[127.0.0.1]:{sshd.port} " + Path(str(sshd.host_key) + ".pub").read_text())
-    with SftpTransport(Endpoint("LA:1", sshd.url(tmp_path), known_hosts_file=kh), lambda: client_key.key, FAST) as t:
+    with sftp_cls(Endpoint("LA:1", sshd.url(tmp_path), known_hosts_file=kh), lambda: client_key.key, FAST) as t:
         assert t.list().names() == ["known_hosts"]
         assert t.host_key_fingerprint == sshd.fingerprint
 
 
-def test_auth_refused_is_not_retried(tmp_path: Path, sshd: Sshd) -> None:
+def test_auth_refused_is_not_retried(sftp_cls: type[SftpTransport], tmp_path: Path, sshd: Sshd) -> None:
     stranger = paramiko.Ed25519Key(filename=str(keygen(tmp_path / "stranger")))
     ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,))
-    t = RetryingTransport(lambda: SftpTransport(ep, lambda: stranger, FAST), sleep=lambda s: None)
+    t = RetryingTransport(lambda: sftp_cls(ep, lambda: stranger, FAST), sleep=lambda s: None)
     with pytest.raises(TransportError) as e:
         t.open()
     assert e.value.code == "ssh.auth-refused" and not e.value.transient and e.value.exit_code == 4
@@ -197,10 +211,11 @@ def silent_server() -> Iterator[int]:
     sock.close()
 
 
-def test_silent_server_fails_in_bounded_time(silent_server: int, client_key: ClientKey) -> None:
+def test_silent_server_fails_in_bounded_time(sftp_cls: type[SftpTransport],
+                                             silent_server: int, client_key: ClientKey) -> None:
     ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{silent_server}/x", ("SHA256:" + "A" * 43,))
     sleeps: list[float] = []
-    t = RetryingTransport(lambda: SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)),
+    t = RetryingTransport(lambda: sftp_cls(ep, lambda: client_key.key, SftpSettings(timeout=1.0)),
                           RetryPolicy(attempts=2, base_delay=0.1), sleep=sleeps.append)
     started = time.monotonic()
     with pytest.raises(TransportError) as e:
@@ -211,26 +226,28 @@ def test_silent_server_fails_in_bounded_time(silent_server: int, client_key: Cli
     assert elapsed < 6
 
 
-def test_read_only_remote_folder_gives_clear_error(tmp_path: Path, client_key: ClientKey) -> None:
+def test_read_only_remote_folder_gives_clear_error(sftp_cls: type[SftpTransport],
+                                                   tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     src = tmp_path / "a.lax"
     src.write_bytes(b"a" * 1000)
     with Sshd(tmp_path / "ro", [client_key.pub], read_only=True) as server:
         ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
             t.put(src, "a.lax")
     assert e.value.code == "remote.permission" and not e.value.transient
     assert "permission denied" in e.value.message
     assert os.listdir(remote) == []
 
 
-def test_probe_of_a_read_only_folder_says_permission_denied(tmp_path: Path, client_key: ClientKey) -> None:
+def test_probe_of_a_read_only_folder_says_permission_denied(sftp_cls: type[SftpTransport],
+                                                            tmp_path: Path, client_key: ClientKey) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     with Sshd(tmp_path / "ro", [client_key.pub], read_only=True) as server:
         ep = Endpoint("LA:1", server.url(remote), (server.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
             t.probe()
     assert e.value.code == "remote.permission" and "writing a test file" in e.value.message
     assert os.listdir(remote) == []
@@ -251,14 +268,15 @@ class _FullDisk(ChrootSftp):
         return handle
 
 
-def test_full_remote_disk_gives_clear_error(tmp_path: Path, client_key: ClientKey) -> None:
+def test_full_remote_disk_gives_clear_error(sftp_cls: type[SftpTransport],
+                                            tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     src = tmp_path / "a.lax"
     src.write_bytes(b"a" * 100_000)
     with embedded_server(root, client_key.key, tmp_path, _FullDisk) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t, pytest.raises(TransportError) as e:
             t.put(src, "a.lax")
     assert e.value.code == "remote.failure" and "disk may be full" in (e.value.hint or "")
     assert _visible(root / "drop") == []
@@ -276,14 +294,15 @@ class _Hostile(ChrootSftp):
         return out
 
 
-def test_hostile_listing_cannot_write_outside_inbox(tmp_path: Path, client_key: ClientKey) -> None:
+def test_hostile_listing_cannot_write_outside_inbox(sftp_cls: type[SftpTransport],
+                                                    tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     (root / "drop" / "ok.lax").write_bytes(b"honest")
     inbox = tmp_path / "home" / "inbox"
     with embedded_server(root, client_key.key, tmp_path, _Hostile) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
-        runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: SftpTransport(e, lambda: client_key.key, FAST))
+        runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: sftp_cls(e, lambda: client_key.key, FAST))
         result = collect(runner, "LA:1", inbox)
     assert result.ok
     assert [f.name for f in result.files] == ["ok.lax"]
@@ -312,19 +331,20 @@ class _ShortReads(ChrootSftp):
         return handle
 
 
-def test_short_reads_are_completed(tmp_path: Path, client_key: ClientKey) -> None:
+def test_short_reads_are_completed(sftp_cls: type[SftpTransport], tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     data = os.urandom(1_000_003)
     (root / "drop" / "a.lax").write_bytes(data)
     with embedded_server(root, client_key.key, tmp_path, _ShortReads) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
             assert t.get("a.lax", tmp_path / "a.lax", sha256=hashlib.sha256(data).hexdigest()) == len(data)
     assert (tmp_path / "a.lax").read_bytes() == data
 
 
-def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+def test_file_truncated_during_download_is_not_kept(sftp_cls: type[SftpTransport],
+                                                    tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     (remote / "a.lax").write_bytes(os.urandom(4_000_000))
@@ -336,13 +356,14 @@ def test_file_truncated_during_download_is_not_kept(tmp_path: Path, client_key: 
         os.truncate(remote / "a.lax", 1000)
 
     settings = SftpSettings(timeout=5.0, prefetch_requests=2, chunk_size=64 * 1024)
-    with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as e:
+    with sftp_cls(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as e:
         t.get("a.lax", inbox / "a.lax", progress=truncate)
     assert e.value.code == "verify.size"
     assert os.listdir(inbox) == []
 
 
-def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client_key: ClientKey) -> None:
+def test_embedded_server_refuses_symlinks_out_of_its_root(sftp_cls: type[SftpTransport],
+                                                          tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     outside = tmp_path / "outside"
@@ -353,7 +374,7 @@ def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client
     src.write_bytes(b"a")
     with embedded_server(root, client_key.key, tmp_path, None) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop/escape", (srv.fingerprint,))
-        with SftpTransport(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
             with pytest.raises(TransportError) as listing:
                 t.list()
             with pytest.raises(TransportError):
@@ -365,7 +386,8 @@ def test_embedded_server_refuses_symlinks_out_of_its_root(tmp_path: Path, client
 
 
 @pytest.mark.parametrize("direction", ["put", "get"])
-def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: ClientKey, direction: str) -> None:
+def test_server_that_stalls_mid_transfer_times_out(sftp_cls: type[SftpTransport],
+                                                   tmp_path: Path, client_key: ClientKey, direction: str) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     big = tmp_path / "big.lax"
@@ -381,7 +403,7 @@ def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: C
             server.freeze()
 
     try:
-        with SftpTransport(ep, lambda: client_key.key, SftpSettings(timeout=1.0)) as t:
+        with sftp_cls(ep, lambda: client_key.key, SftpSettings(timeout=1.0)) as t:
             started = time.monotonic()
             with pytest.raises(TransportError) as e:
                 if direction == "put":
@@ -397,19 +419,21 @@ def test_server_that_stalls_mid_transfer_times_out(tmp_path: Path, client_key: C
     assert os.listdir(inbox) == []
 
 
-def test_check_endpoint_checks_the_host_key_without_authenticating(tmp_path: Path, sshd: Sshd) -> None:
+def test_check_endpoint_checks_the_host_key_without_authenticating(sftp_cls: type[SftpTransport], tmp_path: Path,
+                                                                   sshd: Sshd) -> None:
+    fast = dataclasses.replace(FAST, backend=sftp_cls.backend)
     good = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,))
-    assert check_endpoint(good, FAST) == sshd.fingerprint  # its identity loader raises if ever called
+    assert check_endpoint(good, fast) == sshd.fingerprint  # its identity loader raises if ever called
     wrong = Endpoint("LA:1", sshd.url(tmp_path), ("SHA256:" + "A" * 43,))
     with pytest.raises(TransportError) as e:
-        check_endpoint(wrong, FAST)
+        check_endpoint(wrong, fast)
     assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]  # bound, never listening: connections are refused
         started = time.monotonic()
         with pytest.raises(TransportError) as e:
-            check_endpoint(Endpoint("LA:1", f"sftp://u@127.0.0.1:{closed}/x", (sshd.fingerprint,)), FAST)
+            check_endpoint(Endpoint("LA:1", f"sftp://u@127.0.0.1:{closed}/x", (sshd.fingerprint,)), fast)
     assert e.value.code == "ssh.connect-failed" and e.value.transient and time.monotonic() - started < 2
     with pytest.raises(TransportError) as e:
         check_endpoint(Endpoint("LA:1", f"file://{tmp_path}/missing"))

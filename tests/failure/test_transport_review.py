@@ -16,7 +16,13 @@ from laxchange.transport.base import name_problem
 from laxchange.transport.hostkeys import verify_host_key
 from laxchange.transport.server import ChrootSftp
 from tests.support.sshd import ClientKey, Sshd
-from tests.support.transport_fixtures import embedded_server, open_transport
+from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server, open_transport
+
+
+@pytest.fixture(params=sorted(SFTP_BACKENDS))
+def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
+    """Each SFTP backend in turn: every test here runs on each."""
+    return SFTP_BACKENDS[request.param]
 
 
 def test_embedded_server_ignores_the_clients_file_mode(tmp_path: Path, client_key: ClientKey) -> None:
@@ -70,7 +76,7 @@ def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, c
         srv.stop()
 
 
-@pytest.mark.parametrize("kind", ["embedded", "sshd"])
+@pytest.mark.parametrize("kind", ["embedded", "sshd", "embedded-openssh", "sshd-openssh"])
 def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key: ClientKey, sshd: Sshd,
                                                       kind: str) -> None:
     remote = tmp_path / "drop"
@@ -84,7 +90,7 @@ def test_a_file_over_the_size_limit_is_not_downloaded(tmp_path: Path, client_key
     assert not (tmp_path / "big.lax").exists()
 
 
-@pytest.mark.parametrize("kind", ["embedded", "sshd"])
+@pytest.mark.parametrize("kind", ["embedded", "sshd", "embedded-openssh", "sshd-openssh"])
 def test_a_non_utf8_name_is_a_clear_transport_error(tmp_path: Path, client_key: ClientKey, sshd: Sshd,
                                                     kind: str) -> None:
     """Issue 10: the embedded server failed the whole listing (remote.failure); it must send the
@@ -134,7 +140,8 @@ class _Trickle(ChrootSftp):
         return handle
 
 
-def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_key: ClientKey) -> None:
+def test_a_trickling_server_is_abandoned_in_bounded_time(sftp_cls: type[SftpTransport],
+                                                         tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     (root / "drop" / "slow.lax").write_bytes(b"x" * 100)
@@ -142,7 +149,7 @@ def test_a_trickling_server_is_abandoned_in_bounded_time(tmp_path: Path, client_
     with embedded_server(root, client_key.key, tmp_path, _Trickle) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         t0 = time.monotonic()
-        with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
+        with sftp_cls(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
             t.get("slow.lax", tmp_path / "slow.lax")
         elapsed = time.monotonic() - t0
     assert exc.value.code == "ssh.timeout" and elapsed < 5, elapsed
@@ -176,7 +183,8 @@ class _SlowWrites(ChrootSftp):
         return handle
 
 
-def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: Path, client_key: ClientKey) -> None:
+def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(sftp_cls: type[SftpTransport],
+                                                                     tmp_path: Path, client_key: ClientKey) -> None:
     root = tmp_path / "root"
     (root / "drop").mkdir(parents=True)
     src = tmp_path / "a.lax"
@@ -185,7 +193,7 @@ def test_an_upload_to_a_server_acknowledging_at_a_trickle_is_bounded(tmp_path: P
     with embedded_server(root, client_key.key, tmp_path, _SlowWrites) as srv:
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         t0 = time.monotonic()
-        with SftpTransport(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
+        with sftp_cls(ep, lambda: client_key.key, settings) as t, pytest.raises(TransportError) as exc:
             t.put(src, "a.lax")
         elapsed = time.monotonic() - t0
     assert exc.value.code == "ssh.timeout" and elapsed < 6, elapsed

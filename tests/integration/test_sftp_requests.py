@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,14 @@ import pytest
 from laxchange.transport import Endpoint, SftpTransport
 from laxchange.transport.base import GetItem, PutItem, RemoteFile
 from tests.support.sshd import ClientKey, Sshd
+from tests.support.transport_fixtures import SFTP_BACKENDS
+
+
+@pytest.fixture(params=sorted(SFTP_BACKENDS))
+def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
+    """Each SFTP backend in turn: every test here runs on each."""
+    return SFTP_BACKENDS[request.param]
+
 
 _OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(")
 
@@ -19,21 +28,22 @@ _OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listd
 def _ops(caplog: pytest.LogCaptureFixture) -> list[str]:
     out = []
     for r in caplog.records:
-        text = r.getMessage().removeprefix("[chan 0] ")
+        text = re.sub(r"^\[chan [^]]*\] ", "", r.getMessage())  # "[chan 0] " (paramiko), "[chan openssh] "
         if " -> " not in text and text.startswith(_OPS):
             out.append(text.split("(", 1)[0])
     caplog.clear()
     return out
 
 
-def test_a_small_upload_is_open_write_close_rename(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+def test_a_small_upload_is_open_write_close_rename(sftp_cls: type[SftpTransport],
+                                                   tmp_path: Path, sshd: Sshd, client_key: ClientKey,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     src = tmp_path / "p.lax"
     src.write_bytes(os.urandom(4096))
     caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
-    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         t.put(src, "first.lax")  # the first upload into a folder also lists it once, for leftovers
         _ops(caplog)
         t.put(src, "second.lax")
@@ -43,14 +53,15 @@ def test_a_small_upload_is_open_write_close_rename(tmp_path: Path, sshd: Sshd, c
     assert sorted(os.listdir(remote)) == ["first.lax", "second.lax"]
 
 
-def test_a_large_retry_is_not_sent_again(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+def test_a_large_retry_is_not_sent_again(sftp_cls: type[SftpTransport],
+                                         tmp_path: Path, sshd: Sshd, client_key: ClientKey,
                                          caplog: pytest.LogCaptureFixture) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
     src = tmp_path / "big.lax"
     src.write_bytes(os.urandom(2 * 1024 * 1024))
     caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
-    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         t.put(src, "big.lax")
         _ops(caplog)
         t.put(src, "big.lax")
@@ -59,7 +70,8 @@ def test_a_large_retry_is_not_sent_again(tmp_path: Path, sshd: Sshd, client_key:
     assert os.listdir(remote) == ["big.lax"]
 
 
-def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+def test_put_many_overlaps_four_requests_per_small_file(sftp_cls: type[SftpTransport],
+                                                        tmp_path: Path, sshd: Sshd, client_key: ClientKey,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
@@ -69,7 +81,7 @@ def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Ss
         p.write_bytes(os.urandom(3000 + i))
         files.append(p)
     caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
-    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         t.put(files[0], "warm.lax")  # lists the folder once, for leftovers
         _ops(caplog)
         done = t.put_many([PutItem(p, p.name) for p in files])
@@ -80,7 +92,8 @@ def test_put_many_overlaps_four_requests_per_small_file(tmp_path: Path, sshd: Ss
     assert all((remote / p.name).read_bytes() == p.read_bytes() for p in files)
 
 
-def test_get_many_overlaps_small_downloads(tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+def test_get_many_overlaps_small_downloads(sftp_cls: type[SftpTransport],
+                                           tmp_path: Path, sshd: Sshd, client_key: ClientKey,
                                            caplog: pytest.LogCaptureFixture) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
@@ -89,7 +102,7 @@ def test_get_many_overlaps_small_downloads(tmp_path: Path, sshd: Sshd, client_ke
     for i in range(30):
         (remote / f"p{i}.lax").write_bytes(os.urandom(4000 + i))
     caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
-    with SftpTransport(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         got = t.get_many([GetItem(f"p{i}.lax", inbox / f"p{i}.lax") for i in range(30)])
         assert _ops(caplog) == []  # nothing went the one-at-a-time way
         assert dict(t.requests_sent) == {"lstat": 30, "open": 30, "read": 60, "fstat": 30, "close": 30}

@@ -28,6 +28,14 @@ import pytest
 
 from laxchange.transport import Endpoint, Runner, SftpSettings, SftpTransport, StaticEndpoints, collect
 from tests.support.sshd import SSHD, Sshd, keygen
+from tests.support.transport_fixtures import SFTP_BACKENDS
+
+
+@pytest.fixture(params=sorted(SFTP_BACKENDS))
+def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
+    """Each SFTP backend in turn: every test here runs on each."""
+    return SFTP_BACKENDS[request.param]
+
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "sftp-server.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
@@ -155,7 +163,7 @@ def _refused(attempts: dict[str, Callable[[], object]]) -> list[str]:
     return allowed
 
 
-def test_the_set_up_confines_each_partner_and_the_owner_collects(tmp_path: Path) -> None:
+def test_the_set_up_confines_each_partner_and_the_owner_collects(sftp_cls: type[SftpTransport], tmp_path: Path) -> None:
     assert os.geteuid() == 0, "the page's set-up is run as root (chroot, chown), as the tests run sshd"
     assert os.path.exists(DEBIAN_SFTP), "openssh-server's sftp-server binary (Debian's default Subsystem)"
     with _run_base() as base:
@@ -178,7 +186,7 @@ def test_the_set_up_confines_each_partner_and_the_owner_collects(tmp_path: Path)
             for doc_user, data in (("la_887", b"LA:887's package"), ("la_855", b"LA:855's package")):
                 src = tmp_path / f"{doc_user}.lax"
                 src.write_bytes(data)
-                with SftpTransport(partner_endpoint(doc_user), lambda u=doc_user: pkeys[u], FAST) as t:
+                with sftp_cls(partner_endpoint(doc_user), lambda u=doc_user: pkeys[u], FAST) as t:
                     t.put(src, "p.lax")
                     assert t.list().names() == ["p.lax"]  # what the nightly run's uncollected check sees
             uploaded = drop / "LA_887" / "p.lax"
@@ -223,14 +231,14 @@ def test_the_set_up_confines_each_partner_and_the_owner_collects(tmp_path: Path)
             # the owner, chrooted to /srv/laxchange, collects from /inbox: the URL on the school's card
             own = Endpoint(SCHOOL, f"sftp://sys@127.0.0.1:{server.port}/inbox", (server.fingerprint,))
             runner = Runner(StaticEndpoints({SCHOOL: own}),
-                            lambda e: SftpTransport(e, lambda: pkeys["laxchange"], FAST))
+                            lambda e: sftp_cls(e, lambda: pkeys["laxchange"], FAST))
             result = collect(runner, SCHOOL, tmp_path / "inbox")
             assert result.ok, result.to_dict()
             assert sorted((f.folder, f.sender) for f in result.files) == [("LA_855", "LA:855"), ("LA_887", "LA:887")]
             assert sorted(p.read_bytes() for p in (tmp_path / "inbox").iterdir()) == [
                 b"LA:855's package", b"LA:887's package"]
             assert (drop / "LA_887" / "processed" / "p.lax").exists()
-            with SftpTransport(partner_endpoint("la_887"), lambda: pkeys["la_887"], FAST) as t:
+            with sftp_cls(partner_endpoint("la_887"), lambda: pkeys["la_887"], FAST) as t:
                 assert t.list().names() == []  # collected: LA:887 sees its delivery is no longer waiting
 
             # a partner's key is not the owner's: the school's card URL refuses it

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import paramiko
 
-from laxchange.transport import Endpoint, LocalFolderTransport, SftpSettings, SftpTransport, Transport
+from laxchange.transport import Endpoint, LocalFolderTransport, OpenSshTransport, SftpSettings, SftpTransport, Transport
 from laxchange.transport.server import EmbeddedSftpServer, ServerAccess
 from tests.support.sshd import Sshd, keygen
+
+#: Every SFTP backend, by name: each transport contract and fault test runs on each.
+SFTP_BACKENDS: dict[str, type[SftpTransport]] = {"paramiko": SftpTransport, "openssh": OpenSshTransport}
 
 #: The party the tests' client key belongs to on the embedded server; it owns the drop folders.
 OWNER = "LA:100"
@@ -35,7 +38,10 @@ def embedded_server(root: Path, key: paramiko.PKey, tmp: Path,
 @contextmanager
 def open_transport(kind: str, remote: Path, tmp: Path, key: paramiko.PKey, sshd: Sshd | None = None,
                    settings: SftpSettings | None = None) -> Iterator[Transport]:
-    """`kind` is "local", "embedded" or "sshd"; the remote folder is `remote` in every case."""
+    """`kind` is "local", "embedded" or "sshd", the last two optionally with "-openssh" for that SFTP
+    backend (paramiko otherwise); the remote folder is `remote` in every case."""
+    kind, _, backend = kind.partition("-")
+    SftpTransport = SFTP_BACKENDS[backend or "paramiko"]
     if kind == "local":
         with LocalFolderTransport(Endpoint("LA:1", f"file://{remote}")) as t:
             yield t

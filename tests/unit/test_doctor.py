@@ -7,6 +7,7 @@ tests/integration/test_doctor.py; here our own drop folder is a local folder (fi
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -64,8 +65,8 @@ def test_a_healthy_home_passes_every_check_and_exits_0(tmp_path: Path) -> None:
     assert _problems(report) == {}
     assert report.ok and report.exit_code == 0
     assert [c.id for c in report.checks] == ["home", "permissions.keys", "permissions.home", "keys.usable",
-                                             "keys.expiry", "partners.keys", "drop-folder", "ledger", "audit",
-                                             "disk", "clock"]
+                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder", "ledger",
+                                             "audit", "disk", "clock"]
     assert _check(report, "audit").details["entries"] == len(IMPORT_PATH)
     assert os.listdir(drop) == []  # the probe left nothing behind
     assert all(c.severity == "info" and c.hint is None for c in report.checks)
@@ -280,3 +281,19 @@ def test_each_loose_mode_is_named(tmp_path: Path, mode: int) -> None:
     p.home.ssh_client_key.chmod(mode)
     check = _check(_run(p), "permissions.keys")
     assert not check.ok and f"ssh_ed25519 (mode {mode:o}, not 600)" in check.message
+
+
+def test_the_ssh_client_check_names_the_backend_and_whether_ssh_is_there(tmp_path: Path) -> None:
+    p = _party(tmp_path)
+    check = _check(_run(p), "ssh-client")
+    assert check.ok and check.details["default_backend"] == "paramiko" and check.details["openssh_endpoints"] == []
+    assert check.details["ssh"] and "post-quantum key exchange: sntrup761x25519" in check.message
+    config = p.home.config_file
+    data = json.loads(config.read_text()) if config.exists() else {}
+    data["sftp_backend"] = "openssh"
+    data["endpoints"] = {"URN:123456": {"url": "sftp://u@127.0.0.1:1/x",
+                                        "host_key_fingerprints": ["SHA256:" + "A" * 43]}}
+    config.write_text(json.dumps(data))
+    check = _check(_run(p, reach=lambda ep, s: None), "ssh-client")
+    assert check.ok and check.message.startswith("SFTP backend openssh")
+    assert check.details["openssh_endpoints"] == ["URN:123456"]

@@ -25,7 +25,9 @@ FORBIDDEN = {"pickle", "cPickle", "_pickle", "marshal", "shelve", "dill", "jsonp
              "flask", "django", "fastapi", "starlette", "tornado", "bottle", "cherrypy", "twisted"}
 #: The one listener, `laxchange serve-sftp`: the server, and the command that runs it until interrupted.
 LISTENER = "laxchange/transport/server.py"
-LISTENERS = {LISTENER, "laxchange/cli/transport_cmd.py"}
+#: The openssh backend's agent: a Unix socket (never the network) in a 0700 folder, for one ssh.
+AGENT = "laxchange/transport/openssh.py"
+LISTENERS = {LISTENER, "laxchange/cli/transport_cmd.py", AGENT}
 #: Modules that may import by name: the lazy public API and the lazy command table (both fixed tables).
 BY_NAME = {"laxchange/__init__.py", "laxchange/cli/__init__.py"}
 #: Modules that may use json.loads without the strict reader, and the file each reads (its own).
@@ -89,6 +91,12 @@ def test_only_the_embedded_sftp_server_listens() -> None:
              if re.search(r"(^|\.)(create_server|listen|bind|serve_forever)$", func)
              and not func.endswith("_bind")}  # transport.ops._bind binds a progress callback, not a socket
     assert found == LISTENERS
+
+
+def test_the_openssh_agent_listens_only_on_a_unix_socket() -> None:
+    source = (REPO / AGENT).read_text()
+    assert source.count("socket.socket(") == 1 and "socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)" in source
+    assert "AF_INET" not in source and "SO_PEERCRED" in source
 
 
 def test_serve_sftp_listens_on_loopback_unless_told() -> None:

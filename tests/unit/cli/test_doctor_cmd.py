@@ -32,8 +32,8 @@ def test_a_healthy_home_says_all_passed_and_exits_0(tmp_path: Path) -> None:
     lines = out.splitlines()
     assert code == 0 and err == "", out
     assert lines[0] == f"laxchange doctor: {me.home.root}"
-    assert all(line.startswith("ok    ") for line in lines[1:-1]) and len(lines) == 13
-    assert lines[-1] == "all 11 checks passed" and "fix:" not in out
+    assert all(line.startswith("ok    ") for line in lines[1:-1]) and len(lines) == 14
+    assert lines[-1] == "all 12 checks passed" and "fix:" not in out
 
 
 def test_a_missing_home_is_one_failing_line_with_its_fix_and_exit_5(tmp_path: Path) -> None:
@@ -54,3 +54,15 @@ def test_a_missing_home_is_one_failing_line_with_its_fix_and_exit_5(tmp_path: Pa
 def test_the_timeout_is_bounded(tmp_path: Path) -> None:
     code, out, _ = lax("--json", "--home", str(tmp_path), "doctor", "--timeout", "0")
     assert code == 2 and json.loads(out)["error"] == "usage.bad-value"
+
+
+def test_an_openssh_endpoint_without_ssh_on_path_is_named_with_its_fix(tmp_path: Path) -> None:
+    me = make_party(tmp_path, "LA:919", "Example Council (fictional)",
+                    FixedClock(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+    ConfigEndpoints(me.home).add(Endpoint("URN:123456", "sftp://u@127.0.0.1:1/x", ("SHA256:" + "A" * 43,),
+                                          backend="openssh"))
+    r = CliRunner().invoke(main, ["--home", str(me.home.root), "doctor", "--json"],
+                           env={**ENV, "PATH": str(tmp_path / "no-ssh-here")})
+    (check,) = [c for c in json.loads(r.stdout)["checks"] if c["id"] == "ssh-client"]
+    assert r.exit_code != 0 and not check["ok"] and check["details"]["openssh_endpoints"] == ["URN:123456"]
+    assert "`ssh` is not on PATH" in check["message"] and "openssh-client" in check["hint"]

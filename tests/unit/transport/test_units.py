@@ -176,7 +176,7 @@ def test_public_api_is_exactly_all() -> None:
     import laxchange.transport as api
 
     public = {n for n in dir(api) if not n.startswith("_")} - {
-        "base", "endpoints", "hostkeys", "identity", "local", "ops", "retry", "server", "sftp"}
+        "base", "endpoints", "hostkeys", "identity", "local", "openssh", "ops", "retry", "server", "sftp"}
     assert public == set(api.__all__)
 
 

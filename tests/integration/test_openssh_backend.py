@@ -1,0 +1,123 @@
+"""The openssh SFTP backend's own promises: a post-quantum key exchange where the server has one,
+our key never on disk, the previous key during a rotation, and the home's choice of backend."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from laxchange.errors import TransportError
+from laxchange.exchange.endpoints import ConfigEndpoints, DirectoryEndpoints
+from laxchange.home import Home
+from laxchange.transport import Endpoint, OpenSshTransport, SftpSettings, SftpTransport
+from laxchange.transport.openssh import PQ_KEX, kex_preference, supported_kex
+from laxchange.transport.ops import sftp_class
+from tests.support.sshd import ClientKey, Sshd, keygen
+from tests.support.transport_fixtures import embedded_server
+
+FAST = SftpSettings(timeout=5.0)
+
+
+def test_a_post_quantum_key_exchange_is_offered_first_and_negotiated_with_openssh(tmp_path: Path,
+                                                                                 client_key: ClientKey,
+                                                                                 sshd: Sshd) -> None:
+    offered = kex_preference()
+    assert offered[0] in PQ_KEX and set(offered) <= set(supported_kex())
+    with OpenSshTransport(Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,)), lambda: client_key.key,
+                          FAST) as t:
+        assert t.list().names() == []
+    assert t.kex in PQ_KEX and t.cipher == FAST.ciphers[0]
+    assert t.host_key_fingerprint == sshd.fingerprint
+
+
+def test_a_server_without_one_gets_a_classical_key_exchange(tmp_path: Path, client_key: ClientKey) -> None:
+    (tmp_path / "drop").mkdir()
+    with embedded_server(tmp_path, client_key.key, tmp_path) as srv, OpenSshTransport(
+            Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,)), lambda: client_key.key,
+            FAST) as t:
+        assert t.list().names() == []
+    assert t.kex is not None and t.kex not in PQ_KEX
+
+
+def test_the_key_never_reaches_the_disk_and_the_private_folder_goes(tmp_path: Path, client_key: ClientKey,
+                                                                   sshd: Sshd) -> None:
+    t = OpenSshTransport(Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,)), lambda: client_key.key, FAST)
+    t.open()
+    link = t._link
+    assert isinstance(link, object) and link is not None
+    work: Path = link.work  # type: ignore[attr-defined]
+    assert work.stat().st_mode & 0o777 == 0o700
+    secret = client_key.path.read_bytes()
+    assert sorted(os.listdir(work)) == ["empty", "known-hosts.sh", "pins", "presented", "ssh.log"]  # no agent socket
+    assert all(b"PRIVATE KEY" not in (work / n).read_bytes() and secret not in (work / n).read_bytes()
+               for n in os.listdir(work))
+    t.close()
+    assert not work.exists()
+
+
+def test_the_previous_key_is_used_when_the_server_has_only_that(tmp_path: Path, sshd: Sshd,
+                                                                client_key: ClientKey) -> None:
+    new = paramiko.Ed25519Key(filename=str(keygen(tmp_path / "new")))
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,))
+    with OpenSshTransport(ep, lambda: new, FAST, previous_identity=lambda: client_key.key) as t:
+        assert "new" in t.list().names()
+    assert t.used_previous_identity
+    with OpenSshTransport(ep, lambda: client_key.key, FAST, previous_identity=lambda: new) as t:
+        t.list()
+    assert not t.used_previous_identity
+
+
+def test_the_backend_comes_from_the_endpoint_else_config_json(tmp_path: Path) -> None:
+    home = Home(tmp_path / "home")
+    home.root.mkdir()
+    config = ConfigEndpoints(home)
+    fpr = ("SHA256:" + "A" * 43,)
+    config.add(Endpoint("LA:1", "sftp://u@h/x", fpr))
+    config.add(Endpoint("LA:2", "sftp://u@h/x", fpr, backend="paramiko", ssh_config=tmp_path / "ssh_config"))
+    endpoints = DirectoryEndpoints(home)
+    assert sftp_class(endpoints.resolve("LA:1")) is SftpTransport
+    data = json.loads(home.config_file.read_text())
+    assert data["endpoints"]["LA:2"]["backend"] == "paramiko"
+    data["sftp_backend"] = "openssh"
+    home.config_file.write_text(json.dumps(data))
+    assert sftp_class(endpoints.resolve("LA:1")) is OpenSshTransport
+    assert sftp_class(endpoints.resolve("LA:2")) is SftpTransport
+    assert endpoints.resolve("LA:2").ssh_config == tmp_path / "ssh_config"
+
+
+def test_an_opted_in_ssh_config_is_read_but_cannot_loosen_the_pin(tmp_path: Path, client_key: ClientKey,
+                                                                  sshd: Sshd) -> None:
+    config = tmp_path / "ssh_config"
+    config.write_text("Host lax-test-alias\n  HostName 127.0.0.1\n  StrictHostKeyChecking no\n"
+                      "  UserKnownHostsFile ~/.ssh/known_hosts\n")
+    url = f"sftp://{sshd.user}@lax-test-alias:{sshd.port}{tmp_path}"
+    with OpenSshTransport(Endpoint("LA:1", url, (sshd.fingerprint,), ssh_config=config), lambda: client_key.key,
+                          FAST) as t:
+        assert "ssh_config" in t.list().names()  # the alias resolved through the file
+    wrong = Endpoint("LA:1", url, ("SHA256:" + "A" * 43,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(wrong, lambda: client_key.key, FAST).open()
+    assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
+
+
+def test_rekeying_mid_transfer_keeps_the_pinned_connection(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """ssh re-exchanges keys every 1 MB here (an opted-in ssh_config): the host key is checked
+    against the first one, the pins' command is not needed again, and the transfer goes on."""
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    data = os.urandom(6 * 1024 * 1024)
+    src = tmp_path / "big.lax"
+    src.write_bytes(data)
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    ep = Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,), ssh_config=config)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        t.put(src, "big.lax")
+        t.get("big.lax", tmp_path / "back.lax")
+        log = (t._link.work / "ssh.log").read_text()  # type: ignore[union-attr]
+    assert (remote / "big.lax").read_bytes() == data and (tmp_path / "back.lax").read_bytes() == data
+    assert log.count("SSH2_MSG_KEXINIT sent") >= 4  # the first exchange and at least three rekeys
