@@ -24,9 +24,23 @@ from typing import BinaryIO
 
 from laxchange.errors import InvalidData, LaxError, UsageError
 
-__all__ = ["Spool", "check_new_folder", "check_output", "digest_file", "digest_stream", "fsync_dir", "open_atomic",
-           "open_regular", "read_bounded", "sha256_file", "write_atomic", "write_new", "write_new_atomic",
-           "write_new_folder"]
+__all__ = [
+    "Spool",
+    "check_new_folder",
+    "check_output",
+    "digest_file",
+    "digest_stream",
+    "fsync_dir",
+    "open_atomic",
+    "open_regular",
+    "read_bounded",
+    "refuse_special",
+    "sha256_file",
+    "write_atomic",
+    "write_new",
+    "write_new_atomic",
+    "write_new_folder",
+]
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -125,6 +139,20 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def refuse_special(p: Path, what: str = "output file") -> None:
+    """Refuse to write where a device, FIFO or socket is: the rename that makes a write atomic
+    would replace it with a regular file (run as root, `-o /dev/null` would remove /dev/null)."""
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        return
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode))
+    if kind is not None:
+        raise UsageError(f"{what} {p} is {kind}, not a file; nothing was written", code="output.not-regular",
+                         hint="name a regular file: laxchange writes whole files through a temporary file "
+                              "and a rename, which would replace it")
+
+
 @contextmanager
 def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[BinaryIO]:
     """A file that appears at `path` complete or not at all (temp file, fsync, rename).
@@ -134,6 +162,7 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
     is removed and an existing `path` is left untouched.
     """
     p = Path(path)
+    refuse_special(p)
     fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
@@ -181,6 +210,7 @@ def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0
     file half-written, so it suits a file written straight where the user asked.
     """
     p = Path(path)
+    refuse_special(p)
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -215,6 +245,7 @@ def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.Path
             raise UsageError(f"{what} {p} is the input file {src}; refusing to write over it",
                              code="output.is-input",
                              hint="choose another output file name (--force never replaces an input)")
+    refuse_special(p, what)
     if os.path.lexists(p):
         if overwrite and not p.is_dir():
             return
