@@ -203,7 +203,7 @@ CODES: dict[str, str] = {
     "output.exists": "the output file already exists (pass --force to replace it)",
     "output.no-folder": "the folder an output file would go in does not exist",
     "output.is-input": "the output file is one of the command's input files",
-    "output.not-regular": "the output path is a device, FIFO or socket, which an atomic write would replace",
+    "output.not-regular": "the output path is a block device or socket, or a FIFO nobody reads",
     "record.invalid": "the record or message fails validation",
     "record.too-large": "the record is larger than the limit",
     "validate.empty-dir": "a folder to validate holds no JSON files",

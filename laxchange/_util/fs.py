@@ -33,8 +33,8 @@ __all__ = [
     "fsync_dir",
     "open_atomic",
     "open_regular",
+    "output_stream_kind",
     "read_bounded",
-    "refuse_special",
     "sha256_file",
     "write_atomic",
     "write_new",
@@ -139,18 +139,36 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
-def refuse_special(p: Path, what: str = "output file") -> None:
-    """Refuse to write where a device, FIFO or socket is: the rename that makes a write atomic
-    would replace it with a regular file (run as root, `-o /dev/null` would remove /dev/null)."""
+def output_stream_kind(p: Path, what: str = "output file") -> str | None:
+    """What kind of stream `p` names when it is not a file or folder: "a character device" or
+    "a FIFO" (written straight into, e.g. /dev/null, /dev/stdout, a pipe), else None.
+
+    A block device or socket is refused: the rename that makes a write atomic would replace it
+    with a regular file (as root, a rename onto /dev/null removes the device)."""
     try:
-        st = os.lstat(p)
-    except FileNotFoundError:
-        return
+        st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
     kind = _KINDS.get(stat.S_IFMT(st.st_mode))
+    if kind in ("a character device", "a FIFO"):
+        return kind
     if kind is not None:
         raise UsageError(f"{what} {p} is {kind}, not a file; nothing was written", code="output.not-regular",
-                         hint="name a regular file: laxchange writes whole files through a temporary file "
-                              "and a rename, which would replace it")
+                         hint="name a regular file (or a character device such as /dev/null)")
+    return None
+
+
+def _open_stream(p: Path, kind: str, what: str) -> BinaryIO:
+    """Open a device or FIFO to write into, never blocking: a FIFO nobody reads is refused."""
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise
+        raise UsageError(f"{what} {p} is {kind} that nobody is reading; nothing was written",
+                         code="output.not-regular", hint="start the reader first, or name a regular file") from None
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "wb")
 
 
 @contextmanager
@@ -162,7 +180,11 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
     is removed and an existing `path` is left untouched.
     """
     p = Path(path)
-    refuse_special(p)
+    kind = output_stream_kind(p)
+    if kind is not None:  # nothing to replace and nothing to fsync: the bytes go straight in
+        with _open_stream(p, kind, "output file") as out:
+            yield out
+        return
     fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     tmp = Path(tmp_name)
     try:
@@ -210,7 +232,11 @@ def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0
     file half-written, so it suits a file written straight where the user asked.
     """
     p = Path(path)
-    refuse_special(p)
+    kind = output_stream_kind(p)
+    if kind is not None:  # a device or pipe is written into, not replaced (nor refused as existing)
+        with _open_stream(p, kind, "output file") as out:
+            out.write(data)
+        return
     fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -245,7 +271,8 @@ def check_output(path: str | os.PathLike[str], *, inputs: Iterable[str | os.Path
             raise UsageError(f"{what} {p} is the input file {src}; refusing to write over it",
                              code="output.is-input",
                              hint="choose another output file name (--force never replaces an input)")
-    refuse_special(p, what)
+    if output_stream_kind(p, what) is not None:
+        return  # written into, never replaced
     if os.path.lexists(p):
         if overwrite and not p.is_dir():
             return

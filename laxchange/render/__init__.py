@@ -78,7 +78,8 @@ def render_package(party: Party, path: Path, *, deadlines: Sequence[Deadline] | 
 def check_output(path: Path, *, force: bool = False, option: str = "-o") -> None:
     """Fail early (before any decryption, or before the run) if `path` cannot take the page.
     `option` is the command's option for the file, for the hints (`-o`, `--report`, `--html`)."""
-    fs.refuse_special(path)
+    if fs.output_stream_kind(path) is not None:
+        return  # /dev/null, /dev/stdout or a pipe: written into, never replaced
     if path.is_dir():
         raise UsageError(f"{path} is a directory", code="render.output-unwritable",
                          hint=f"give a file name with {option}, e.g. {option} {_example(option)}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,41 +34,71 @@ def test_write_new_atomic_never_replaces_a_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.xml"]
 
 
-def _specials(tmp_path: Path) -> list[Path]:
-    """A FIFO, and where we may make one (root), a character device like /dev/null."""
-    fifo = tmp_path / "pipe"
-    os.mkfifo(fifo)
-    out = [fifo]
+def test_atomic_writes_write_into_a_character_device_never_replace_it(tmp_path: Path) -> None:
+    # The rename that makes a write atomic replaced /dev/null with a regular file when the operators'
+    # restore check (`keys export-card -o /dev/null`) ran as root. A device is written into.
+    devices = [Path(os.devnull)]
     if os.geteuid() == 0:
-        dev = tmp_path / "null"
-        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
-        out.append(dev)
-    return out
-
-
-def test_atomic_writes_never_replace_a_device_or_fifo(tmp_path: Path) -> None:
-    # A rename over /dev/null replaced it with a regular file when a command ran as root with -o /dev/null.
-    for special in _specials(tmp_path):
-        kind = stat.S_IFMT(special.lstat().st_mode)
-        for write in (fs.write_atomic, fs.write_new_atomic):
-            with pytest.raises(UsageError) as info:
-                write(special, b"{}")
-            assert info.value.code == "output.not-regular"
-            assert str(special) in str(info.value)
-        for check in (lambda p: fs.check_output(p, overwrite=True), lambda p: render.check_output(p, force=True)):
-            with pytest.raises(UsageError) as info:
-                check(special)
-            assert info.value.code == "output.not-regular"
-        assert stat.S_IFMT(special.lstat().st_mode) == kind
+        devices.append(tmp_path / "null")
+        os.mknod(devices[-1], 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    for dev in devices:
+        before = dev.stat()
+        fs.write_atomic(dev, b"{}")
+        fs.write_new_atomic(dev, b"{}")  # "new" means never replacing: a device is not replaced
+        fs.check_output(dev)  # not "already exists": nothing would be replaced
+        render.check_output(dev)
+        render.write_html(dev, "<p>x</p>")
+        after = dev.stat()
+        assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
-def test_sample_refuses_a_fifo_as_its_output(tmp_path: Path) -> None:
+def test_a_fifo_nobody_reads_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    proc = subprocess.run([sys.executable, "-m", "laxchange", "sample", "education-record", "-o", str(fifo)],
-                          capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert "is a FIFO, not a file" in proc.stderr and "Traceback" not in proc.stderr
+    for write in (fs.write_atomic, fs.write_new_atomic):
+        with pytest.raises(UsageError) as info:
+            write(fifo, b"{}")
+        assert info.value.code == "output.not-regular" and "nobody is reading" in str(info.value)
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_fifo_with_a_reader_gets_the_bytes(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    try:
+        for _ in range(200):  # until cat has the FIFO open for reading
+            try:
+                fs.write_atomic(fifo, b"through the pipe")
+                break
+            except UsageError:
+                time.sleep(0.01)
+        else:
+            pytest.fail("cat never opened the FIFO")
+        out, _ = reader.communicate(timeout=10)
+    finally:
+        reader.kill()
+    assert out == b"through the pipe"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_a_socket_is_refused_as_an_output(tmp_path: Path) -> None:
+    path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))
+        for check in (lambda: fs.write_atomic(path, b"{}"), lambda: fs.check_output(path, overwrite=True)):
+            with pytest.raises(UsageError) as info:
+                check()
+            assert info.value.code == "output.not-regular" and "is a socket" in str(info.value)
+        assert stat.S_ISSOCK(path.lstat().st_mode)
+
+
+def test_sample_to_dev_null_leaves_it_a_device() -> None:
+    before = os.stat(os.devnull)
+    proc = subprocess.run([sys.executable, "-m", "laxchange", "sample", "education-record", "-o", os.devnull],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    after = os.stat(os.devnull)
+    assert stat.S_ISCHR(after.st_mode) and after.st_ino == before.st_ino
