@@ -295,7 +295,7 @@ class OpenSshTransport(SftpTransport):
         s, url = self.settings, self.url
         script = work / "known-hosts.sh"
         config = self.endpoint.ssh_config
-        empty = os.fspath(work / "empty")  # not /dev/null: on a broken host that is a file anyone can write to
+        empty = os.fspath(work / "empty")  # not /dev/null: what ssh reads must not depend on the host's /dev/null
         argv = [ssh, "-v", "-E", os.fspath(work / "ssh.log"), "-F", os.fspath(config) if config else empty,
                 "-a", "-x", "-T", "-p", str(url.port), "-l", url.user,
                 "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
