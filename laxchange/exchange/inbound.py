@@ -199,14 +199,16 @@ def list_received(home: Home) -> list[Received]:
     return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
 
 
-def _candidates(home: Home, transfer_id: str) -> list[Received]:
+def _candidates(home: Home, transfer_id: str, listing: _Listing | None = None) -> list[Received]:
     """The folders that can hold `transfer_id` (`<id>` or `<id>-<sender>`): found by name, never by
-    reading every manifest (a council's received/ grows by a receipt or two per transfer, for years)."""
+    reading every manifest (a council's received/ grows by a receipt or two per transfer, for years);
+    from `listing` when the caller has one (an import: no listing of the folder per package)."""
     root = received_root(home)
     if not _TID.fullmatch(transfer_id) or not root.is_dir():
         return []
     out = []
-    for d in [root / transfer_id, *sorted(root.glob(f"{transfer_id}-*"))]:
+    named = listing.folders(transfer_id) if listing is not None else sorted(root.glob(f"{transfer_id}-*"))
+    for d in [root / transfer_id, *named]:
         m = _load_manifest(d) if d.is_dir() else None
         if m is not None and m.get("transfer_id") == transfer_id:
             out.append(Received(d, m))
@@ -228,22 +230,62 @@ def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Re
     return hits[0]
 
 
+class _Listing:
+    """The names in received/, listed once per import (on first use) and kept up to date as it files
+    and stages: finding a transfer's folders, or what a crash left of its import, then costs a lookup,
+    not a listing of a folder that holds one entry per transfer ever received."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._by_tid: dict[str, set[str]] | None = None
+
+    @staticmethod
+    def _tid(name: str) -> str:
+        return name[len(STAGING):len(STAGING) + 32] if name.startswith(STAGING) else name[:32]
+
+    def _names(self, transfer_id: str) -> set[str]:
+        if self._by_tid is None:
+            self._by_tid = {}
+            for name in os.listdir(self.root) if self.root.is_dir() else []:
+                self._by_tid.setdefault(self._tid(name), set()).add(name)
+        return self._by_tid.get(transfer_id, set())
+
+    def folders(self, transfer_id: str) -> list[Path]:
+        """The `<id>-<sender>` folders (what `root.glob(f"{id}-*")` finds), sorted."""
+        return [self.root / n for n in sorted(self._names(transfer_id)) if n.startswith(f"{transfer_id}-")]
+
+    def staging(self, transfer_id: str, sender: str) -> list[Path]:
+        """What interrupted imports of (`transfer_id`, `sender`) left (what `_clear_staging` removes)."""
+        prefix = _staging_prefix(transfer_id, sender)
+        return [self.root / n for n in sorted(self._names(transfer_id)) if n.startswith(prefix)]
+
+    def add(self, name: str) -> None:
+        if self._by_tid is not None:
+            self._by_tid.setdefault(self._tid(name), set()).add(name)
+
+    def discard(self, name: str) -> None:
+        if self._by_tid is not None:
+            self._by_tid.get(self._tid(name), set()).discard(name)
+
+
 class _Filed:
     """The filed transfers this import has looked at, by (transfer id, sender): looked up by name on
     first use, and kept up to date as the import files new ones."""
 
     def __init__(self, home: Home) -> None:
         self.home = home
+        self.listing = _Listing(received_root(home))
         self._seen: dict[tuple[str, str], Received | None] = {}
 
     def get(self, key: tuple[str, str]) -> Received | None:
         if key not in self._seen:
-            self._seen[key] = next((r for r in _candidates(self.home, key[0]) if r.manifest.get("sender") == key[1]),
-                                   None)
+            self._seen[key] = next((r for r in _candidates(self.home, key[0], self.listing)
+                                    if r.manifest.get("sender") == key[1]), None)
         return self._seen[key]
 
     def __setitem__(self, key: tuple[str, str], value: Received) -> None:
         self._seen[key] = value
+        self.listing.add(value.path.name)
 
 
 def received_record(found: Received) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -402,11 +444,12 @@ def _staging_prefix(transfer_id: str, sender: str) -> str:
     return f"{STAGING}{transfer_id}-{_safe(sender)}-"
 
 
-def _clear_staging(root: Path, transfer_id: str, sender: str) -> None:
+def _clear_staging(listing: _Listing, transfer_id: str, sender: str) -> None:
     """Remove what interrupted imports of this transfer left: its folder under received/ is
     complete now, so they hold nothing that is not there too."""
-    for d in root.glob(_staging_prefix(transfer_id, sender) + "*"):
+    for d in listing.staging(transfer_id, sender):
         shutil.rmtree(d, ignore_errors=True)
+        listing.discard(d.name)
 
 
 def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
@@ -433,7 +476,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
             if done.manifest.get("package_file") is None:  # a crash came between the filing and this
                 done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
                 _write(done.path / MANIFEST, jsonio.dumps_pretty(done.manifest).encode("utf-8"))
-            _clear_staging(root, peek.transfer_id, peek.sender)
+            _clear_staging(done_index.listing, peek.transfer_id, peek.sender)
             item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
             if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
                 outgoing.append(_Outgoing(peek.sender, peek.transfer_id, str(done.manifest["payload_sha256"]),
@@ -445,6 +488,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     prefix = _staging_prefix(peek.transfer_id, peek.sender) if peek is not None else STAGING
     staging = root / f"{prefix}{secrets.token_hex(4)}"
     staging.mkdir(mode=0o700)
+    done_index.listing.add(staging.name)
     outcomes: list[ReceiptOutcome] = []
     try:
         if resume:
@@ -475,8 +519,9 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
     target = _final_dir(root, m.transfer_id, m.sender)
     os.rename(staging, target)
+    done_index.listing.discard(staging.name)
     fsync_dir(root)
-    _clear_staging(root, m.transfer_id, m.sender)
+    _clear_staging(done_index.listing, m.transfer_id, m.sender)
     done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
     item.folder = target.name
     kept = _set_aside(path, home.inbox / OPENED)
