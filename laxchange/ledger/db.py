@@ -171,8 +171,24 @@ class _Connection:
     def transaction(self) -> Iterator[_Connection]:
         """BEGIN IMMEDIATE: take the write lock before reading, so a read-then-write cannot race.
 
-        Any failure inside (or of the COMMIT) rolls back, so nothing is ever half-written.
+        Any failure inside (or of the COMMIT) rolls back, so nothing is ever half-written. Inside
+        another transaction (`Ledger.batch`) this is a savepoint: a failure undoes only its own
+        changes, and everything commits together when the outer one does.
         """
+        if self._db.in_transaction:
+            self.execute("SAVEPOINT nested")
+            written = len(self.events)
+            try:
+                yield self
+            except BaseException:
+                del self.events[written:]
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK TO nested")
+                        self._db.execute("RELEASE nested")
+                raise
+            self.execute("RELEASE nested")
+            return
         self.execute("BEGIN IMMEDIATE")
         self.events.clear()
         try:
@@ -293,6 +309,18 @@ class Ledger:
 
     def _now(self) -> str:
         return fmt(self.clock.now())
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make every change inside in one transaction: one commit (one fsync) for many.
+
+        For changes that are each already safe to make and can wait until the last is made (the
+        `sent` of every package one upload confirmed). Each change inside is still all or nothing on
+        its own (a savepoint): one that fails is undone and its error raised here, which rolls back
+        the batch, so a caller records nothing it has not confirmed. Nested batches join the outer one.
+        """
+        with self._db.transaction():
+            yield
 
     def _audit(self, db: _Connection, event: str, data: dict[str, Any]) -> None:
         rows = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
