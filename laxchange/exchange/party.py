@@ -188,15 +188,16 @@ class Party:
         result = send(self.transports, to, list(files), names=names, progress=progress)
         _log_sent(result, manifests)
         if self.home.root.is_dir():
-            for f in result.files:
-                m = manifests.get(f.name)
-                row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
-                if row is not None and not can_transition("out", row.state, Outbound.SENT):
-                    continue  # sent again after its receipt came back: delivered stays delivered
-                if m is not None and f.error is None:
-                    self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
-                                        created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
-                                        audit={"file_sha256": f.sha256})
+            with self.ledger.batch():  # every upload here is confirmed: one commit records them all
+                for f in result.files:
+                    m = manifests.get(f.name)
+                    row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
+                    if row is not None and not can_transition("out", row.state, Outbound.SENT):
+                        continue  # sent again after its receipt came back: delivered stays delivered
+                    if m is not None and f.error is None:
+                        self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
+                                            created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
+                                            audit={"file_sha256": f.sha256})
         return result
 
     # -- inbound ----------------------------------------------------------------------------
