@@ -284,9 +284,14 @@ class Party:
             raise
         m = opened.manifest
         tid, sender, token = held[0]
+        outcome = None
         try:
-            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
-                           message_type=opened.schema.partition("@")[0], record_ref=wrap.record_ref(opened.document))
+            with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither
+                ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
+                               message_type=opened.schema.partition("@")[0],
+                               record_ref=wrap.record_ref(opened.document))
+                if opened.schema.startswith("receipt@"):
+                    outcome = self._apply_receipt(opened.document, m.sender)
         except BaseException:  # not recorded as imported, so not delivered either
             for p in opened.written:
                 p.unlink(missing_ok=True)
@@ -294,10 +299,8 @@ class Party:
             raise
         log_event(_log, "open.imported", transfer_id=tid, party=sender, message_type=opened.schema.partition("@")[0],
                   record_ref=wrap.record_ref(opened.document))
-        if opened.schema.startswith("receipt@"):
-            outcome = self._apply_receipt(opened.document, m.sender)
-            if on_receipt is not None:
-                on_receipt(outcome)
+        if outcome is not None and on_receipt is not None:
+            on_receipt(outcome)
         return opened
 
     def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
