@@ -493,10 +493,10 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     try:
         if resume:
             opened = party.reopen_imported(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                           on_receipt=outcomes.append)
+                                           on_receipt=outcomes.append, staged=True)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append)
+                                on_receipt=outcomes.append, staged=True)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"

@@ -239,7 +239,8 @@ class Party:
         return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
-             overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
+             overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
+             staged: bool = False) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -253,7 +254,8 @@ class Party:
         refusal after the transfer was reserved (so its sender and id are authenticated) carries
         `transfer_id` and `sender` in its details. Attachments go to `attachments_dir`, by default
         the folder `<out's stem>.attachments` beside `out` (made only if there are any): an open
-        never drops them, since the transfer cannot be opened again once imported.
+        never drops them, since the transfer cannot be opened again once imported. `staged`: `out`
+        is in a private folder the caller fsyncs and renames into place (`package.open_package`).
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
@@ -269,7 +271,7 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=reserve, overwrite=overwrite)
+                                          reserve=reserve, overwrite=overwrite, staged=staged)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, from_inbox, held) from exc
         except UsageError as exc:
@@ -304,7 +306,8 @@ class Party:
         return opened
 
     def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
-                        on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
+                        on_receipt: Callable[[ReceiptOutcome], None] | None = None,
+                        staged: bool = False) -> package.Opened:
         """Verify and decrypt again a package whose transfer the ledger already records `imported`,
         to finish an import a crash interrupted (the record was written, then the process died
         before it was filed); `inbound` calls it only when no finished import of it exists.
@@ -328,7 +331,7 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=already_imported)
+                                          reserve=already_imported, staged=staged)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, in_inbox(self.home, source), []) from exc
         m = opened.manifest
