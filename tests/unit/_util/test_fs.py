@@ -1,7 +1,8 @@
-"""`fs.write_new_atomic`: a new file complete, mode 0600, never over an existing one, no temporary file left."""
+"""`fs`: new files complete, mode 0600, never over an existing one, no temporary file left; fsyncs together."""
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -25,3 +26,28 @@ def test_write_new_atomic_never_replaces_a_file(tmp_path: Path) -> None:
         fs.write_new_atomic(target, b"new")
     assert target.read_bytes() == b"keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.xml"]
+
+
+def test_write_new_files_writes_each_file_private_and_complete(tmp_path: Path) -> None:
+    files = {f"f{n}.csv": bytes([n]) * (n * 70_001) for n in range(10)}
+    fs.write_new_files(tmp_path, files)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
+    assert {stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {0o600}
+
+
+def test_write_new_files_never_replaces_a_file_and_leaves_none_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "b.csv").write_bytes(b"keep me")
+    with pytest.raises(FileExistsError):
+        fs.write_new_files(tmp_path, {"a.csv": b"1", "b.csv": b"2", "c.csv": b"3"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.csv"]
+    assert (tmp_path / "b.csv").read_bytes() == b"keep me"
+
+
+def test_fsync_all_raises_the_failure_of_any_descriptor(tmp_path: Path) -> None:
+    good = os.open(tmp_path / "a", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError):
+            fs.fsync_all([good, 987_654])  # not an open descriptor
+        fs.fsync_all([good, good])
+    finally:
+        os.close(good)
