@@ -307,8 +307,7 @@ def write_new_folder(path: str | os.PathLike[str], files: Mapping[str, bytes], *
             raise ValueError(f"not a plain file name: {name!r}")
     tmp = Path(tempfile.mkdtemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp"))
     try:
-        for name, data in files.items():
-            write_new(tmp / name, data, mode=mode)  # each file fsynced; the folder once, before its rename
+        write_new_files(tmp, files, mode=mode)  # each file fsynced; the folder once, before its rename
         fsync_dir(tmp)
         try:
             os.rename(tmp, p)

@@ -27,6 +27,7 @@ down) is sent by the next import.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -39,7 +40,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file, write_new
+from laxchange._util.fs import fsync_dir, sha256_file, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
@@ -373,8 +374,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once and the folder once (it is renamed into place complete, so no file
-    in it needs a temporary name of its own)."""
+    Each file is fsynced once, all together, and the folder once (it is renamed into place
+    complete, so no file in it needs a temporary name of its own)."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -388,17 +389,18 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
                       "size": a["size"], "sha256": a["sha256"]})
     now = party.clock.now()
     record = record_of_message(doc)
+    out: dict[str, bytes] = {}
     if record is not None:
         meta = {"transfer_id": m.transfer_id, "sender": m.sender, "message_type": name,
                 "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
                 "attachments_count": len(opened.attachments)}
         for csv_name, data in {RECORD_CSV: write_csv(record, meta), **table_files(record, meta)}.items():
-            write_new(staging / csv_name, data)
-            files.append({"name": csv_name, "kind": "csv", "sha256": sha256_file(staging / csv_name)})
+            out[csv_name] = data
+            files.append({"name": csv_name, "kind": "csv", "sha256": hashlib.sha256(data).hexdigest()})
         if render is not None:
             try:
-                write_new(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
-                files.append({"name": PEP_HTML, "kind": "html", "sha256": sha256_file(staging / PEP_HTML)})
+                out[PEP_HTML] = render(dict(record)).encode("utf-8")
+                files.append({"name": PEP_HTML, "kind": "html", "sha256": hashlib.sha256(out[PEP_HTML]).hexdigest()})
             except LaxError as exc:  # the record is imported all the same; say why there is no page
                 item.warnings.append(f"no {PEP_HTML}: {exc.code}")
     manifest = {
@@ -407,7 +409,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
         "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    write_new(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
+    write_new_files(staging, out)
     fsync_dir(staging / ATTACHMENTS)
     fsync_dir(staging)
     return manifest
