@@ -26,8 +26,8 @@ from typing import BinaryIO
 from laxchange.errors import InvalidData, LaxError, UsageError
 
 __all__ = ["Spool", "check_new_folder", "check_output", "digest_file", "digest_stream", "fsync_all", "fsync_dir",
-           "open_atomic", "open_regular", "read_bounded", "sha256_file", "write_atomic", "write_new",
-           "write_new_atomic", "write_new_files", "write_new_folder"]
+           "open_atomic", "open_regular", "read_bounded", "sha256_file", "write_atomic", "write_atomic_many",
+           "write_new", "write_new_atomic", "write_new_files", "write_new_folder"]
 
 _KINDS = {stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
           stat.S_IFSOCK: "a socket"}
@@ -212,6 +212,41 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600
     """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
     with open_atomic(path, mode=mode) as fh:
         fh.write(data)
+
+
+def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None:
+    """`write_atomic` for many files: each written to a temporary file, all fsynced together, each
+    renamed into place, then each folder fsynced (together). A failure before the renames leaves
+    every file as it was; one during them, each file either old or new (never half-written)."""
+    temps: list[tuple[Path, Path, int]] = []
+    try:
+        for path, data in files.items():
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((path, Path(tmp), fd))
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        fsync_all([fd for _, _, fd in temps])
+        for path, tmp, _ in temps:
+            os.replace(tmp, path)
+    except BaseException:
+        for _, tmp, _ in temps:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        for _, _, fd in temps:
+            os.close(fd)
+    dirs: list[int] = []
+    try:
+        for d in {path.parent for path in files}:
+            with contextlib.suppress(OSError):  # best effort, as fsync_dir
+                dirs.append(os.open(d, os.O_RDONLY))
+        with contextlib.suppress(OSError):
+            fsync_all(dirs)
+    finally:
+        for fd in dirs:
+            os.close(fd)
 
 
 def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
