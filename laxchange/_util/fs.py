@@ -221,18 +221,18 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
     temps: list[tuple[Path, Path, int]] = []
     try:
         for path, data in files.items():
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temps.append((path, Path(tmp), fd))
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((path, Path(tmp_name), fd))
             os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
         fsync_all([fd for _, _, fd in temps])
-        for path, tmp, _ in temps:
-            os.replace(tmp, path)
+        for path, staged, _ in temps:
+            os.replace(staged, path)
     except BaseException:
-        for _, tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
+        for _, staged, _ in temps:
+            staged.unlink(missing_ok=True)
         raise
     finally:
         for _, _, fd in temps:
