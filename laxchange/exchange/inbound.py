@@ -40,7 +40,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file, write_new_files
+from laxchange._util.fs import fsync_dir, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt
@@ -577,20 +577,36 @@ def _listed_receipt(home: Home, receipt_id: str, in_reply_to: str, to: str) -> d
     return None
 
 
-def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
-    """List a receipt we sent (or tried to) in the received folder's manifest.json."""
+def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
+                  notes: dict[Path, dict[str, Any]] | None = None) -> None:
+    """List a receipt we sent (or tried to) in the received folder's manifest.json; with `notes`,
+    the changed manifest is kept there (by folder) for `_write_notes` to write with the others."""
     if folder is None and sent.transfer_id is not None and sent.in_reply_to:
         entry = _listed_receipt(home, sent.transfer_id, sent.in_reply_to, sent.to)
         folder = Path(entry["folder"]) if entry else None
-    manifest = _load_manifest(folder) if folder is not None else None
-    if folder is None or manifest is None:
+    if folder is None:
+        return
+    manifest = notes[folder] if notes is not None and folder in notes else _load_manifest(folder)
+    if manifest is None:
         return
     entries = [e for e in manifest.get("receipts", []) if isinstance(e, dict)
                and (sent.transfer_id is None or e.get("transfer_id") != sent.transfer_id)]
     entries.append({"transfer_id": sent.transfer_id, "stage": sent.stage, "status": sent.status,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
-    _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if notes is None:
+        _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    else:
+        notes[folder] = manifest
+
+
+def _write_notes(notes: dict[Path, dict[str, Any]]) -> None:
+    """Write the manifests `_note_receipt` changed, all fsynced together. A crash before this is
+    written leaves a receipt sent that its folder does not list: the next run finds it sent and lists
+    it (`_send_receipts`), and sends nothing twice."""
+    files = {folder / MANIFEST: jsonio.dumps_pretty(m).encode("utf-8") for folder, m in notes.items()}
+    write_atomic_many(files)
+    notes.clear()
 
 
 #: How far back `_owed` looks for a filed transfer whose receipt was never packed (a crash between
@@ -723,13 +739,15 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
         except LaxError as exc:
             result = PartyResult(to, error=exc)
         errors = {f.name: f.error for f in result.files}
+        notes: dict[Path, dict[str, Any]] = {}
         for f, rec, folder in batch:
             wire = f"{rec.transfer_id}.lax"
             rec.error = result.error or errors.get(wire)
             if wire not in errors and result.error is None:
                 rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
             sent.append(_logged(rec))
-            _note_receipt(party.home, folder, rec)
+            _note_receipt(party.home, folder, rec, notes)
+        _write_notes(notes)
     return sent
 
 
