@@ -697,30 +697,33 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             wanted[f].folder = wanted[f].folder or o.folder
         else:
             wanted[f] = o
-    for f, o in wanted.items():
-        status = "rejected" if o.reason_code else "accepted"
-        rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
-        m = _usable(party, f) if f.exists() else None
-        if m is not None:
-            rec.transfer_id = m.transfer_id
-            row = party.ledger.get(m.transfer_id, "out", o.to)
-            if row is None or row.state == Outbound.QUEUED or o.resend:
-                batches.setdefault(o.to, []).append((f, rec, o.folder))
-            else:  # sent before; a crash came before its folder's manifest said so
+    # one commit queues every receipt packed here: a crash before it leaves packed files the ledger does not
+    # know, which the next run finds by name and sends (as any receipt packed and not sent)
+    with party.ledger.batch():
+        for f, o in wanted.items():
+            status = "rejected" if o.reason_code else "accepted"
+            rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
+            m = _usable(party, f) if f.exists() else None
+            if m is not None:
+                rec.transfer_id = m.transfer_id
+                row = party.ledger.get(m.transfer_id, "out", o.to)
+                if row is None or row.state == Outbound.QUEUED or o.resend:
+                    batches.setdefault(o.to, []).append((f, rec, o.folder))
+                else:  # sent before; a crash came before its folder's manifest said so
+                    _note_receipt(party.home, o.folder, rec)
+                continue
+            doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
+                                processed_at=now, stage=o.stage, reason_code=o.reason_code,
+                                checkpoint=_our_checkpoint(party, ours))
+            try:
+                res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
+            except LaxError as exc:
+                rec.error = exc
+                sent.append(_logged(rec))
                 _note_receipt(party.home, o.folder, rec)
-            continue
-        doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
-                            processed_at=now, stage=o.stage, reason_code=o.reason_code,
-                            checkpoint=_our_checkpoint(party, ours))
-        try:
-            res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
-        except LaxError as exc:
-            rec.error = exc
-            sent.append(_logged(rec))
-            _note_receipt(party.home, o.folder, rec)
-            continue
-        rec.transfer_id = res.manifest.transfer_id
-        batches.setdefault(o.to, []).append((f, rec, o.folder))
+                continue
+            rec.transfer_id = res.manifest.transfer_id
+            batches.setdefault(o.to, []).append((f, rec, o.folder))
     queued = {f for batch in batches.values() for f, _, _ in batch}
     for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
         if f in queued or _usable(party, f) is None:
