@@ -188,12 +188,13 @@ def _load_manifest(folder: Path) -> dict[str, Any] | None:
     return load_home_file(path, json_object, what="received manifest")
 
 
-def list_received(home: Home) -> list[Received]:
-    """Every imported transfer, oldest first."""
+def list_received(home: Home, *, skip: Callable[[str], bool] | None = None) -> list[Received]:
+    """Every imported transfer, oldest first; without reading the manifest of a folder whose name
+    `skip` is true of (the caller knows from elsewhere it does not want it)."""
     root = received_root(home)
     out = []
     for d in sorted(root.iterdir()) if root.is_dir() else []:
-        if d.is_dir() and not d.name.startswith("."):
+        if d.is_dir() and not d.name.startswith(".") and not (skip is not None and skip(d.name)):
             m = _load_manifest(d)
             if m is not None:
                 out.append(Received(d, m))
