@@ -62,6 +62,11 @@ def _say(msg: str) -> None:
           file=sys.stderr, flush=True)
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -215,6 +220,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
             setup_s = time.perf_counter() - t0
 
             stages: dict[str, float] = {}
+            cpu0 = _cpu_s()
             t = time.perf_counter()
             for doc in records:
                 res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
@@ -241,6 +247,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
             stages["council_receipts"] = time.perf_counter() - t
             _say(f"{transport}: council_receipts: {stages['council_receipts']:.1f} s")
             wall = sum(stages.values())
+            cpu = _cpu_s() - cpu0
             print(f"{transport}: stages {stages}", file=sys.stderr)
             counts = _count(council, schools, n)
             rss = _rss_mb()
@@ -263,6 +270,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
     return {
         "transport": transport, "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
         "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1), "peak_rss_mb": round(rss, 1),
+        "cpu_s": round(cpu, 1),  # this process's user + system CPU over the stages (sshd's not included)
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
                     "files, ledger or network) + OpenSSH sftp put+rename and get of the same files",
