@@ -48,6 +48,7 @@ class LocalFolderTransport:
             raise ValueError("LocalFolderTransport needs a file:// endpoint")
         self.endpoint = endpoint
         self.base = Path(url.path)
+        self._moved: set[Path] = set()  # folders a move changed, fsynced once at close()
 
     def __enter__(self) -> LocalFolderTransport:
         self.open()
@@ -63,7 +64,12 @@ class LocalFolderTransport:
                                   code="remote.missing", hint="create it or fix the file:// URL")
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Make the moves durable: each folder they changed is fsynced once, here, not at each move
+        (nothing waits on a move's durability: the file moved was saved at our end before it moved,
+        and one a crash puts back where it was is collected again, a duplicate)."""
+        moved, self._moved = sorted(self._moved), set()
+        for d in moved:
+            fsync_dir(d)
 
     def _dir(self, folder: str) -> Path:
         return self.base / check_folder(folder) if folder else self.base
@@ -249,8 +255,7 @@ class LocalFolderTransport:
                     return
                 raise
             src.unlink()
-            fsync_dir(dst_dir)
-            fsync_dir(src.parent)
+            self._moved |= {dst_dir, src.parent}
         except OSError as exc:
             raise self._oserror(f"moving {name} to {to_folder}/", exc) from exc
 
