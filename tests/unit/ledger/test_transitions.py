@@ -145,3 +145,12 @@ def test_a_failure_out_of_a_batch_records_nothing_of_it(tmp_path: Path) -> None:
         ledger.advance("out", TID, "URN:123456", Outbound.QUEUED)
         ledger.advance("out", TID, "URN:123456", Outbound.QUEUED)
     assert commits == [] and ledger.get(TID, "out", "URN:123456") is None and ledger.audit_entries() == []
+
+
+def test_audit_entries_of_some_events_are_those_of_the_whole_log_in_order(ledger: Ledger) -> None:
+    ledger.advance("out", TID, "URN:123456", Outbound.QUEUED, Outbound.SENT)
+    ledger.note("collect.fetched", {"sha256": "0" * 64})
+    ledger.advance("out", TID, "URN:123456", Outbound.DELIVERED)
+    every = ledger.audit_entries()
+    for events in ({"out.sent"}, {"out.queued", "out.delivered", "collect.fetched"}, set(), {"no.such"}):
+        assert ledger.audit_entries(events) == [e for e in every if e["event"] in events]
