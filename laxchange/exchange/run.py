@@ -173,7 +173,7 @@ def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
     and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
     ids: set[str] = set()
     sent: dict[tuple[str, str], str] = {}
-    for e in party.ledger.audit_entries():
+    for e in party.ledger.audit_entries({"out.queued", "out.sent"}):
         if e["event"] == "out.queued" and e["data"].get("message_type") == "receipt":
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
