@@ -517,7 +517,8 @@ class Ledger:
         transfer, for years)."""
         sql, args = "SELECT seq, at, event, data, prev, hash FROM audit", list(events or ())
         if events is not None:
-            sql += f" WHERE event IN ({', '.join('?' * len(args))})" if args else " WHERE 0"
+            # only placeholders are added to the statement; the names are parameters
+            sql += " WHERE event IN (" + ", ".join("?" * len(args)) + ")" if args else " WHERE 0"
         return [{"seq": s, "at": at, "event": ev, "data": json.loads(d), "prev": p, "hash": h}
                 for s, at, ev, d, p, h in self._db.execute(sql + " ORDER BY seq", args)]
 
