@@ -30,6 +30,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -53,6 +54,17 @@ from tests.support.parties import PASSPHRASE, make_party
 from tests.support.sshd import Sshd
 
 COUNCIL = "LA:919"
+
+
+def _say(msg: str) -> None:
+    """Progress to stderr as it happens, so a run cut short still says how far it got and how fast."""
+    print(f"[{time.strftime('%H:%M:%S')} load {' '.join(f'{x:.1f}' for x in os.getloadavg())}] {msg}",
+          file=sys.stderr, flush=True)
+
+
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 def _rss_mb() -> float:
@@ -195,6 +207,7 @@ def _count(council: Party, schools: list[Party], n: int) -> dict[str, int]:
 
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="laxbench-nightly-") as tmp:
         root = Path(tmp)
         server = Sshd(root / "sshd", []).start() if transport == "sftp" else None
@@ -207,6 +220,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
             setup_s = time.perf_counter() - t0
 
             stages: dict[str, float] = {}
+            cpu0 = _cpu_s()
             t = time.perf_counter()
             for doc in records:
                 res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
@@ -214,23 +228,30 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
                 if not res.ok:
                     raise SystemExit(f"notify failed: {res.first_error()}")
             stages["notify"] = time.perf_counter() - t
+            _say(f"{transport}: notify {n} records: {stages['notify']:.1f} s")
             t = time.perf_counter()
             sent = run_nightly(council)
             stages["council_send"] = time.perf_counter() - t
+            _say(f"{transport}: council_send: {stages['council_send']:.1f} s")
             t = time.perf_counter()
             failures = [f.to_dict() for f in sent.failures]
-            for s in schools:
+            for k, s in enumerate(schools, 1):
                 report = run_nightly(s)
                 failures += [f.to_dict() for f in report.failures]
+                if k % 10 == 0 or k == len(schools):
+                    _say(f"{transport}: schools {k}/{len(schools)}: {time.perf_counter() - t:.1f} s")
             stages["schools_import_and_receipt"] = time.perf_counter() - t
             t = time.perf_counter()
             back = run_nightly(council)
             failures += [f.to_dict() for f in back.failures]
             stages["council_receipts"] = time.perf_counter() - t
+            _say(f"{transport}: council_receipts: {stages['council_receipts']:.1f} s")
             wall = sum(stages.values())
+            cpu = _cpu_s() - cpu0
             print(f"{transport}: stages {stages}", file=sys.stderr)
             counts = _count(council, schools, n)
             rss = _rss_mb()
+            load_end = os.getloadavg()
 
             sample = records[:sample_n]
             crypto = _ceiling_crypto(raw_council, raw_schools, sample)
@@ -249,6 +270,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
     return {
         "transport": transport, "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
         "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1), "peak_rss_mb": round(rss, 1),
+        "cpu_s": round(cpu, 1),  # this process's user + system CPU over the stages (sshd's not included)
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
                     "files, ledger or network) + OpenSSH sftp put+rename and get of the same files",
@@ -258,6 +280,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
         "ratio_to_ceiling": round(ceiling_s / wall, 3),
         "stage_ratio_to_ceiling": {k: round(per_stage[k] * n / v, 3) for k, v in stages.items() if v > 0},
         "counts": counts, "failures": failures[:5], "failure_count": len(failures),
+        "load_avg": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]},
     }
 
 

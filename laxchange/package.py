@@ -34,7 +34,7 @@ import orjson
 
 from laxchange import age, dsse
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import Spool, check_output, digest_stream, open_regular
+from laxchange._util.fs import Spool, check_output, digest_stream, open_regular, write_new
 from laxchange.clock import Clock, FixedClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, UsageError
 from laxchange.models import schemastore
@@ -619,6 +619,7 @@ def open_package(
     workdir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     archive: bool = False,
+    staged: bool = False,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
     InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
@@ -632,7 +633,11 @@ def open_package(
     sender's keys come from its whole card history (`PartnerDirectory.as_of`), removed or not;
     expiry and replay are not checked (so `seen` and `reserve` may not be given); a signing key
     revoked after `created` is reported in `Opened.warnings`, one revoked at or before it is
-    refused; the record is validated as of `created`. Nothing here changes any state."""
+    refused; the record is validated as of `created`. Nothing here changes any state.
+
+    `staged=True` says `out` is in a private folder the caller fsyncs and renames into place
+    complete (an import's staging folder): the record is written and fsynced under its own name,
+    with no temporary file and no fsync of the folder of its own."""
     if archive and (seen is not None or reserve is not None):
         raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
                          code="usage.invalid")
@@ -698,7 +703,7 @@ def open_package(
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
-                             out, attachments_dir, validate, overwrite)
+                             out, attachments_dir, validate, overwrite, staged)
             opened.warnings = warnings
             return opened
 
@@ -742,7 +747,7 @@ def _statement_line(plain: Spool) -> tuple[bytes, int, BinaryIO]:
 
 def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
-            validate: bool, overwrite: bool) -> Opened:
+            validate: bool, overwrite: bool, staged: bool = False) -> Opened:
     line, end, plain = _statement_line(spool)
     try:
         env = dsse.parse_canonical(line, end) or dsse.parse(
@@ -820,7 +825,11 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
                 written.append(target)
         if out is not None:
             check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
-            jsonio.write_atomic(out, jsonio.dumps_pretty(doc).encode("utf-8"))
+            data = jsonio.dumps_pretty(doc).encode("utf-8")
+            if staged:
+                write_new(out, data)
+            else:
+                jsonio.write_atomic(out, data)
             written.insert(0, Path(out))
     except BaseException:
         for p in written:

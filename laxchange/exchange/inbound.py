@@ -27,6 +27,7 @@ down) is sent by the next import.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import re
@@ -39,7 +40,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file, write_new
+from laxchange._util.fs import fsync_dir, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
@@ -190,26 +191,29 @@ def _load_manifest(folder: Path) -> dict[str, Any] | None:
     return load_home_file(path, json_object, what="received manifest")
 
 
-def list_received(home: Home) -> list[Received]:
-    """Every imported transfer, oldest first."""
+def list_received(home: Home, *, skip: Callable[[str], bool] | None = None) -> list[Received]:
+    """Every imported transfer, oldest first; without reading the manifest of a folder whose name
+    `skip` is true of (the caller knows from elsewhere it does not want it)."""
     root = received_root(home)
     out = []
     for d in sorted(root.iterdir()) if root.is_dir() else []:
-        if d.is_dir() and not d.name.startswith("."):
+        if d.is_dir() and not d.name.startswith(".") and not (skip is not None and skip(d.name)):
             m = _load_manifest(d)
             if m is not None:
                 out.append(Received(d, m))
     return sorted(out, key=lambda r: (str(r.manifest.get("received_at", "")), r.path.name))
 
 
-def _candidates(home: Home, transfer_id: str) -> list[Received]:
+def _candidates(home: Home, transfer_id: str, listing: _Listing | None = None) -> list[Received]:
     """The folders that can hold `transfer_id` (`<id>` or `<id>-<sender>`): found by name, never by
-    reading every manifest (a council's received/ grows by a receipt or two per transfer, for years)."""
+    reading every manifest (a council's received/ grows by a receipt or two per transfer, for years);
+    from `listing` when the caller has one (an import: no listing of the folder per package)."""
     root = received_root(home)
     if not _TID.fullmatch(transfer_id) or not root.is_dir():
         return []
     out = []
-    for d in [root / transfer_id, *sorted(root.glob(f"{transfer_id}-*"))]:
+    named = listing.folders(transfer_id) if listing is not None else sorted(root.glob(f"{transfer_id}-*"))
+    for d in [root / transfer_id, *named]:
         m = _load_manifest(d) if d.is_dir() else None
         if m is not None and m.get("transfer_id") == transfer_id:
             out.append(Received(d, m))
@@ -231,22 +235,62 @@ def find_received(home: Home, transfer_id: str, sender: str | None = None) -> Re
     return hits[0]
 
 
+class _Listing:
+    """The names in received/, listed once per import (on first use) and kept up to date as it files
+    and stages: finding a transfer's folders, or what a crash left of its import, then costs a lookup,
+    not a listing of a folder that holds one entry per transfer ever received."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._by_tid: dict[str, set[str]] | None = None
+
+    @staticmethod
+    def _tid(name: str) -> str:
+        return name[len(STAGING):len(STAGING) + 32] if name.startswith(STAGING) else name[:32]
+
+    def _names(self, transfer_id: str) -> set[str]:
+        if self._by_tid is None:
+            self._by_tid = {}
+            for name in os.listdir(self.root) if self.root.is_dir() else []:
+                self._by_tid.setdefault(self._tid(name), set()).add(name)
+        return self._by_tid.get(transfer_id, set())
+
+    def folders(self, transfer_id: str) -> list[Path]:
+        """The `<id>-<sender>` folders (what `root.glob(f"{id}-*")` finds), sorted."""
+        return [self.root / n for n in sorted(self._names(transfer_id)) if n.startswith(f"{transfer_id}-")]
+
+    def staging(self, transfer_id: str, sender: str) -> list[Path]:
+        """What interrupted imports of (`transfer_id`, `sender`) left (what `_clear_staging` removes)."""
+        prefix = _staging_prefix(transfer_id, sender)
+        return [self.root / n for n in sorted(self._names(transfer_id)) if n.startswith(prefix)]
+
+    def add(self, name: str) -> None:
+        if self._by_tid is not None:
+            self._by_tid.setdefault(self._tid(name), set()).add(name)
+
+    def discard(self, name: str) -> None:
+        if self._by_tid is not None:
+            self._by_tid.get(self._tid(name), set()).discard(name)
+
+
 class _Filed:
     """The filed transfers this import has looked at, by (transfer id, sender): looked up by name on
     first use, and kept up to date as the import files new ones."""
 
     def __init__(self, home: Home) -> None:
         self.home = home
+        self.listing = _Listing(received_root(home))
         self._seen: dict[tuple[str, str], Received | None] = {}
 
     def get(self, key: tuple[str, str]) -> Received | None:
         if key not in self._seen:
-            self._seen[key] = next((r for r in _candidates(self.home, key[0]) if r.manifest.get("sender") == key[1]),
-                                   None)
+            self._seen[key] = next((r for r in _candidates(self.home, key[0], self.listing)
+                                    if r.manifest.get("sender") == key[1]), None)
         return self._seen[key]
 
     def __setitem__(self, key: tuple[str, str], value: Received) -> None:
         self._seen[key] = value
+        self.listing.add(value.path.name)
 
 
 def received_record(found: Received) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -334,8 +378,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once and the folder once (it is renamed into place complete, so no file
-    in it needs a temporary name of its own)."""
+    Each file is fsynced once, all together, and the folder once (it is renamed into place
+    complete, so no file in it needs a temporary name of its own)."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -349,17 +393,18 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
                       "size": a["size"], "sha256": a["sha256"]})
     now = party.clock.now()
     record = record_of_message(doc)
+    out: dict[str, bytes] = {}
     if record is not None:
         meta = {"transfer_id": m.transfer_id, "sender": m.sender, "message_type": name,
                 "received_at": timefmt.fmt(now), "transfer_reason": doc.get("transfer_reason") or doc.get("reason"),
                 "attachments_count": len(opened.attachments)}
         for csv_name, data in {RECORD_CSV: write_csv(record, meta), **table_files(record, meta)}.items():
-            write_new(staging / csv_name, data)
-            files.append({"name": csv_name, "kind": "csv", "sha256": sha256_file(staging / csv_name)})
+            out[csv_name] = data
+            files.append({"name": csv_name, "kind": "csv", "sha256": hashlib.sha256(data).hexdigest()})
         if render is not None:
             try:
-                write_new(staging / PEP_HTML, render(dict(record)).encode("utf-8"))
-                files.append({"name": PEP_HTML, "kind": "html", "sha256": sha256_file(staging / PEP_HTML)})
+                out[PEP_HTML] = render(dict(record)).encode("utf-8")
+                files.append({"name": PEP_HTML, "kind": "html", "sha256": hashlib.sha256(out[PEP_HTML]).hexdigest()})
             except LaxError as exc:  # the record is imported all the same; say why there is no page
                 item.warnings.append(f"no {PEP_HTML}: {exc.code}")
     manifest = {
@@ -368,7 +413,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
         "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    write_new(staging / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
+    write_new_files(staging, out)
     fsync_dir(staging / ATTACHMENTS)
     fsync_dir(staging)
     return manifest
@@ -405,11 +451,12 @@ def _staging_prefix(transfer_id: str, sender: str) -> str:
     return f"{STAGING}{transfer_id}-{_safe(sender)}-"
 
 
-def _clear_staging(root: Path, transfer_id: str, sender: str) -> None:
+def _clear_staging(listing: _Listing, transfer_id: str, sender: str) -> None:
     """Remove what interrupted imports of this transfer left: its folder under received/ is
     complete now, so they hold nothing that is not there too."""
-    for d in root.glob(_staging_prefix(transfer_id, sender) + "*"):
+    for d in listing.staging(transfer_id, sender):
         shutil.rmtree(d, ignore_errors=True)
+        listing.discard(d.name)
 
 
 def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
@@ -436,7 +483,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
             if done.manifest.get("package_file") is None:  # a crash came between the filing and this
                 done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
                 _write(done.path / MANIFEST, jsonio.dumps_pretty(done.manifest).encode("utf-8"))
-            _clear_staging(root, peek.transfer_id, peek.sender)
+            _clear_staging(done_index.listing, peek.transfer_id, peek.sender)
             item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
             if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
                 outgoing.append(_Outgoing(peek.sender, peek.transfer_id, str(done.manifest["payload_sha256"]),
@@ -448,14 +495,15 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     prefix = _staging_prefix(peek.transfer_id, peek.sender) if peek is not None else STAGING
     staging = root / f"{prefix}{secrets.token_hex(4)}"
     staging.mkdir(mode=0o700)
+    done_index.listing.add(staging.name)
     outcomes: list[ReceiptOutcome] = []
     try:
         if resume:
             opened = party.reopen_imported(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                           on_receipt=outcomes.append)
+                                           on_receipt=outcomes.append, staged=True)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append)
+                                on_receipt=outcomes.append, staged=True)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
@@ -478,8 +526,9 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
     manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
     target = _final_dir(root, m.transfer_id, m.sender)
     os.rename(staging, target)
+    done_index.listing.discard(staging.name)
     fsync_dir(root)
-    _clear_staging(root, m.transfer_id, m.sender)
+    _clear_staging(done_index.listing, m.transfer_id, m.sender)
     done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
     item.folder = target.name
     kept = _set_aside(path, home.inbox / OPENED)
@@ -534,20 +583,36 @@ def _listed_receipt(home: Home, receipt_id: str, in_reply_to: str, to: str) -> d
     return None
 
 
-def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt) -> None:
-    """List a receipt we sent (or tried to) in the received folder's manifest.json."""
+def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
+                  notes: dict[Path, dict[str, Any]] | None = None) -> None:
+    """List a receipt we sent (or tried to) in the received folder's manifest.json; with `notes`,
+    the changed manifest is kept there (by folder) for `_write_notes` to write with the others."""
     if folder is None and sent.transfer_id is not None and sent.in_reply_to:
         entry = _listed_receipt(home, sent.transfer_id, sent.in_reply_to, sent.to)
         folder = Path(entry["folder"]) if entry else None
-    manifest = _load_manifest(folder) if folder is not None else None
-    if folder is None or manifest is None:
+    if folder is None:
+        return
+    manifest = notes[folder] if notes is not None and folder in notes else _load_manifest(folder)
+    if manifest is None:
         return
     entries = [e for e in manifest.get("receipts", []) if isinstance(e, dict)
                and (sent.transfer_id is None or e.get("transfer_id") != sent.transfer_id)]
     entries.append({"transfer_id": sent.transfer_id, "stage": sent.stage, "status": sent.status,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
-    _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    if notes is None:
+        _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+    else:
+        notes[folder] = manifest
+
+
+def _write_notes(notes: dict[Path, dict[str, Any]]) -> None:
+    """Write the manifests `_note_receipt` changed, all fsynced together. A crash before this is
+    written leaves a receipt sent that its folder does not list: the next run finds it sent and lists
+    it (`_send_receipts`), and sends nothing twice."""
+    files = {folder / MANIFEST: jsonio.dumps_pretty(m).encode("utf-8") for folder, m in notes.items()}
+    write_atomic_many(files)
+    notes.clear()
 
 
 #: How far back `_owed` looks for a filed transfer whose receipt was never packed (a crash between
@@ -638,31 +703,34 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             wanted[f].folder = wanted[f].folder or o.folder
         else:
             wanted[f] = o
-    for f, o in wanted.items():
-        status = "rejected" if o.reason_code else "accepted"
-        rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
-        m = _usable(party, f) if f.exists() else None
-        if m is not None:
-            rec.transfer_id = m.transfer_id
-            row = party.ledger.get(m.transfer_id, "out", o.to)
-            if row is None or row.state == Outbound.QUEUED or o.resend:
-                batches.setdefault(o.to, []).append((f, rec, o.folder))
-            else:  # sent before; a crash came before its folder's manifest said so
+    # one commit queues every receipt packed here: a crash before it leaves packed files the ledger does not
+    # know, which the next run finds by name and sends (as any receipt packed and not sent)
+    with party.ledger.batch():
+        for f, o in wanted.items():
+            status = "rejected" if o.reason_code else "accepted"
+            rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
+            m = _usable(party, f) if f.exists() else None
+            if m is not None:
+                rec.transfer_id = m.transfer_id
+                row = party.ledger.get(m.transfer_id, "out", o.to)
+                if row is None or row.state == Outbound.QUEUED or o.resend:
+                    batches.setdefault(o.to, []).append((f, rec, o.folder))
+                else:  # sent before; a crash came before its folder's manifest said so
+                    _note_receipt(party.home, o.folder, rec)
+                continue
+            try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
+                version = receipt_version_for(party.directory.get(o.to))
+                doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
+                                    processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
+                                    checkpoint=_our_checkpoint(party, ours))
+                res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
+            except LaxError as exc:
+                rec.error = exc
+                sent.append(_logged(rec))
                 _note_receipt(party.home, o.folder, rec)
-            continue
-        try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
-            version = receipt_version_for(party.directory.get(o.to))
-            doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
-                                processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
-                                checkpoint=_our_checkpoint(party, ours))
-            res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
-        except LaxError as exc:
-            rec.error = exc
-            sent.append(_logged(rec))
-            _note_receipt(party.home, o.folder, rec)
-            continue
-        rec.transfer_id = res.manifest.transfer_id
-        batches.setdefault(o.to, []).append((f, rec, o.folder))
+                continue
+            rec.transfer_id = res.manifest.transfer_id
+            batches.setdefault(o.to, []).append((f, rec, o.folder))
     queued = {f for batch in batches.values() for f, _, _ in batch}
     for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
         if f in queued or _usable(party, f) is None:
@@ -681,13 +749,15 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
         except LaxError as exc:
             result = PartyResult(to, error=exc)
         errors = {f.name: f.error for f in result.files}
+        notes: dict[Path, dict[str, Any]] = {}
         for f, rec, folder in batch:
             wire = f"{rec.transfer_id}.lax"
             rec.error = result.error or errors.get(wire)
             if wire not in errors and result.error is None:
                 rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
             sent.append(_logged(rec))
-            _note_receipt(party.home, folder, rec)
+            _note_receipt(party.home, folder, rec, notes)
+        _write_notes(notes)
     return sent
 
 

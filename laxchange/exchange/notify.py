@@ -343,6 +343,24 @@ def _child_identifiers(record: dict[str, Any]) -> list[str]:
     return [w for w in words + ids if isinstance(w, str) and len(w) >= 2]
 
 
+def _names_word(text: str, word: str) -> bool:
+    """Does `text` hold `word`, ignoring case, not inside a run of ASCII letters and digits?
+
+    A regular expression says it for any text, but one compiled per child (its names differ) costs
+    more than the rest of the check; for ASCII text and word, where ignoring case is just
+    lower-casing, a search of the lower-cased text says the same."""
+    if not (text.isascii() and word.isascii()):
+        return re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, re.IGNORECASE) is not None
+    hay, needle = text.lower(), word.lower()
+    at = hay.find(needle)
+    while at >= 0:
+        end = at + len(needle)
+        if (at == 0 or not hay[at - 1].isalnum()) and (end == len(hay) or not hay[end].isalnum()):
+            return True
+        at = hay.find(needle, at + 1)
+    return False
+
+
 def check_purpose(purpose: str, record: dict[str, Any] | None) -> str:
     """The purpose / lawful basis as it goes into the audit log: it must not identify the child."""
     text = " ".join(purpose.split())
@@ -353,7 +371,7 @@ def check_purpose(purpose: str, record: dict[str, Any] | None) -> str:
         raise UsageError(f"--purpose is {len(text)} characters; at most {MAX_PURPOSE}", code="notify.purpose",
                          hint="keep it to the purpose and lawful basis; the details belong in the record")
     for word in _child_identifiers(record or {}):
-        if re.search(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", text, re.IGNORECASE):
+        if _names_word(text, word):
             raise UsageError("--purpose names the child (a name, UPN, ULN or date of birth): it goes into the audit "
                              "log, which holds no personal data", code="notify.purpose",
                              hint="describe the purpose without the child's details; the record identifies the child")

@@ -203,15 +203,16 @@ class Party:
         result = send(self.transports, to, list(files), names=names, progress=progress)
         _log_sent(result, manifests)
         if self.home.root.is_dir():
-            for f in result.files:
-                m = manifests.get(f.name)
-                row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
-                if row is not None and not can_transition("out", row.state, Outbound.SENT):
-                    continue  # sent again after its receipt came back: delivered stays delivered
-                if m is not None and f.error is None:
-                    self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
-                                        created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
-                                        audit={"file_sha256": f.sha256})
+            with self.ledger.batch():  # every upload here is confirmed: one commit records them all
+                for f in result.files:
+                    m = manifests.get(f.name)
+                    row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
+                    if row is not None and not can_transition("out", row.state, Outbound.SENT):
+                        continue  # sent again after its receipt came back: delivered stays delivered
+                    if m is not None and f.error is None:
+                        self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
+                                            created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
+                                            audit={"file_sha256": f.sha256})
         return result
 
     # -- inbound ----------------------------------------------------------------------------
@@ -253,7 +254,8 @@ class Party:
         return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
-             overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
+             overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
+             staged: bool = False) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -267,7 +269,8 @@ class Party:
         refusal after the transfer was reserved (so its sender and id are authenticated) carries
         `transfer_id` and `sender` in its details. Attachments go to `attachments_dir`, by default
         the folder `<out's stem>.attachments` beside `out` (made only if there are any): an open
-        never drops them, since the transfer cannot be opened again once imported.
+        never drops them, since the transfer cannot be opened again once imported. `staged`: `out`
+        is in a private folder the caller fsyncs and renames into place (`package.open_package`).
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
@@ -283,7 +286,7 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=reserve, overwrite=overwrite)
+                                          reserve=reserve, overwrite=overwrite, staged=staged)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, from_inbox, held) from exc
         except UsageError as exc:
@@ -298,9 +301,14 @@ class Party:
             raise
         m = opened.manifest
         tid, sender, token = held[0]
+        outcome = None
         try:
-            ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
-                           message_type=opened.schema.partition("@")[0], record_ref=wrap.record_ref(opened.document))
+            with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither
+                ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
+                               message_type=opened.schema.partition("@")[0],
+                               record_ref=wrap.record_ref(opened.document))
+                if opened.schema.startswith("receipt@"):
+                    outcome = self._apply_receipt(opened.document, m.sender)
         except BaseException:  # not recorded as imported, so not delivered either
             for p in opened.written:
                 p.unlink(missing_ok=True)
@@ -309,14 +317,13 @@ class Party:
         log_event(_log, "open.imported", transfer_id=tid, party=sender, message_type=opened.schema.partition("@")[0],
                   record_ref=wrap.record_ref(opened.document))
         self._take_statement_checkpoint(opened)
-        if opened.schema.startswith("receipt@"):
-            outcome = self._apply_receipt(opened.document, m.sender)
-            if on_receipt is not None:
-                on_receipt(outcome)
+        if outcome is not None and on_receipt is not None:
+            on_receipt(outcome)
         return opened
 
     def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
-                        on_receipt: Callable[[ReceiptOutcome], None] | None = None) -> package.Opened:
+                        on_receipt: Callable[[ReceiptOutcome], None] | None = None,
+                        staged: bool = False) -> package.Opened:
         """Verify and decrypt again a package whose transfer the ledger already records `imported`,
         to finish an import a crash interrupted (the record was written, then the process died
         before it was filed); `inbound` calls it only when no finished import of it exists.
@@ -340,7 +347,7 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=already_imported)
+                                          reserve=already_imported, staged=staged)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, in_inbox(self.home, source), []) from exc
         m = opened.manifest

@@ -153,7 +153,7 @@ def build_receipt(*, in_reply_to: str, payload_sha256: str, received_at: dt.date
 def receipt_warnings(ledger: Ledger) -> list[dict[str, Any]]:
     """Every receipt that did not apply, oldest first, from the audit log (duplicates left out)."""
     out = []
-    for e in ledger.audit_entries():
+    for e in ledger.audit_entries(WARNING_NOTES):
         if e["event"] in WARNING_NOTES and not e["data"].get("duplicate"):
             out.append({"at": e["at"], "event": e["event"], "in_reply_to": e["data"].get("in_reply_to"),
                         "party": e["data"].get("party"), "why": _WHY[e["event"]]})

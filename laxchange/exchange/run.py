@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
 from laxchange.logs import RUN_STAGES, log_event
 from laxchange.transport import PartyProgress, PartyResult, RetryingTransport, Runner, Transport
+
+_TID_FILE = re.compile(r"[0-9a-f]{32}\.lax")
 
 __all__ = ["DEFAULT_RECEIPT_DUE", "DEFAULT_UNCOLLECTED_AFTER", "KEY_WARNING", "STAGES", "RunReport", "run_nightly"]
 
@@ -173,7 +176,7 @@ def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
     and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
     ids: set[str] = set()
     sent: dict[tuple[str, str], str] = {}
-    for e in party.ledger.audit_entries():
+    for e in party.ledger.audit_entries({"out.queued", "out.sent"}):
         if e["event"] == "out.queued" and e["data"].get("message_type") == "receipt":
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
@@ -204,9 +207,16 @@ def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
 
 
 def _queued(party: Party) -> dict[str, list[Path]]:
-    """Outbox packages whose ledger row is still `queued`, by recipient."""
+    """Outbox packages whose ledger row is still `queued`, by recipient.
+
+    A package laxchange named (`<transfer id>.lax`) whose transfer the ledger has no `queued` row
+    for is passed over unread: the outbox keeps every package sent, for years, and each night
+    would otherwise open them all. Any other file is read, as before."""
     out: dict[str, list[Path]] = {}
+    waiting = {t.transfer_id for t in party.ledger.transfers(direction="out", state=Outbound.QUEUED)}
     for f in sorted(party.home.outbox.glob("*.lax")) if party.home.outbox.is_dir() else []:
+        if _TID_FILE.fullmatch(f.name) and f.name[:-4] not in waiting:
+            continue
         m = package.peek_manifest(f)
         row = party.ledger.get(m.transfer_id, "out", m.recipient) if m is not None else None
         if m is not None and row is not None and row.state == Outbound.QUEUED:

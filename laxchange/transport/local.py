@@ -27,10 +27,8 @@ from laxchange.transport.base import (
     check_folder,
     check_name,
     fsync_dir,
-    get_each,
     name_problem,
     probe_name,
-    put_each,
     safe_label,
     sha256_file,
 )
@@ -50,6 +48,7 @@ class LocalFolderTransport:
             raise ValueError("LocalFolderTransport needs a file:// endpoint")
         self.endpoint = endpoint
         self.base = Path(url.path)
+        self._moved: set[Path] = set()  # folders a move changed, fsynced once at close()
 
     def __enter__(self) -> LocalFolderTransport:
         self.open()
@@ -65,7 +64,12 @@ class LocalFolderTransport:
                                   code="remote.missing", hint="create it or fix the file:// URL")
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Make the moves durable: each folder they changed is fsynced once, here, not at each move
+        (nothing waits on a move's durability: the file moved was saved at our end before it moved,
+        and one a crash puts back where it was is collected again, a duplicate)."""
+        moved, self._moved = sorted(self._moved), set()
+        for d in moved:
+            fsync_dir(d)
 
     def _dir(self, folder: str) -> Path:
         return self.base / check_folder(folder) if folder else self.base
@@ -108,13 +112,49 @@ class LocalFolderTransport:
         return out
 
     def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
-        return get_each(self, items, folder)
+        """Each file fetched and fsynced, and each local folder fsynced once, before any is reported saved."""
+        out: GetResults = []
+        for it in items:
+            try:
+                out.append(self._get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress,
+                                     sync_dir=False))
+            except TransientTransportError:
+                self._sync({it.local.parent for it in items})
+                raise
+            except TransportError as exc:
+                out.append(exc)
+        self._sync({it.local.parent for it in items})
+        return out
 
     def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
-        return put_each(self, items, folder)
+        """Each file uploaded and fsynced, and the folder fsynced once, before any is reported delivered."""
+        if not items:
+            return []
+        try:
+            out: PutResults = []
+            for it in items:
+                try:
+                    out.append(self._put(it.local, it.name, folder=folder, sha256=it.sha256, progress=it.progress,
+                                         sync_dir=False))
+                except TransientTransportError:
+                    raise
+                except TransportError as exc:
+                    out.append(exc)
+        finally:
+            self._sync({self._dir(folder)})
+        return out
+
+    @staticmethod
+    def _sync(folders: set[Path]) -> None:
+        for d in sorted(folders):
+            fsync_dir(d)
 
     def put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> RemoteFile:
+        return self._put(local, name, folder=folder, sha256=sha256, progress=progress)
+
+    def _put(self, local: Path, name: str, *, folder: str = "", sha256: str | None = None,
+             progress: Progress | None = None, sync_dir: bool = True) -> RemoteFile:
         check_name(name)
         d = self._dir(folder)
         final = d / name
@@ -148,7 +188,8 @@ class LocalFolderTransport:
                     raise TransportError(f"{name} already exists at {self.endpoint.party} with different content",
                                           code="remote.exists",
                                           hint="each package has a unique name; do not reuse names") from None
-            fsync_dir(d)
+            if sync_dir:
+                fsync_dir(d)
         except OSError as exc:
             raise self._oserror(what, exc) from exc
         finally:
@@ -158,6 +199,10 @@ class LocalFolderTransport:
 
     def get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
             progress: Progress | None = None) -> int:
+        return self._get(name, local, folder=folder, sha256=sha256, progress=progress)
+
+    def _get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
+             progress: Progress | None = None, sync_dir: bool = True) -> int:
         check_name(name)
         src = self._dir(folder) / name
         what = f"download of {name} from {self.endpoint.party}"
@@ -178,7 +223,7 @@ class LocalFolderTransport:
                     sink.write(data)
                     if progress:
                         progress(sink.written, st.st_size)
-                return sink.commit()
+                return sink.commit(sync_dir=sync_dir)
             except BaseException:
                 sink.abort()
                 raise
@@ -210,8 +255,7 @@ class LocalFolderTransport:
                     return
                 raise
             src.unlink()
-            fsync_dir(dst_dir)
-            fsync_dir(src.parent)
+            self._moved |= {dst_dir, src.parent}
         except OSError as exc:
             raise self._oserror(f"moving {name} to {to_folder}/", exc) from exc
 

@@ -11,7 +11,7 @@ import pytest
 
 from laxchange import dsse, package
 from laxchange._util import jsonio
-from laxchange.errors import ConfigError, InvalidData, SecurityError
+from laxchange.errors import ConfigError, InvalidData, SecurityError, UsageError
 from laxchange.models import messages
 from laxchange.trust.keystore import SIGNING
 from tests.support.forge import forge, statement_for
@@ -35,6 +35,19 @@ def test_round_trip_gives_the_identical_record(abc, tmp_path):
     m = opened.manifest
     assert (m.sender, m.recipient, m.format) == ("LA:919", "URN:123456", "laxchange/1")
     assert len(m.transfer_id) == 32 and m.encryption == "age-v1/mlkem768x25519"
+
+
+def test_a_staged_open_writes_the_same_record_under_its_own_name_and_never_over_a_file(abc, tmp_path):
+    a, b, _ = abc
+    doc = record(3)
+    staging = tmp_path / ".incoming-x"
+    staging.mkdir()
+    b.open(a.pack(doc, "URN:123456"), out=staging / "record.json", staged=True)
+    assert os.listdir(staging) == ["record.json"]  # no temporary file left or used
+    assert (staging / "record.json").read_text() == jsonio.dumps_pretty(doc)
+    with pytest.raises(UsageError):
+        b.open(a.pack(doc, "URN:123456"), out=staging / "record.json", staged=True)
+    assert (staging / "record.json").read_text() == jsonio.dumps_pretty(doc)
 
 
 def test_manifest_has_no_personal_data(abc):

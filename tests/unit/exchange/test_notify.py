@@ -151,6 +151,22 @@ def test_a_purpose_naming_the_child_is_refused() -> None:
     assert check_purpose("  statutory duty:\n share the PEP ", rec) == "statutory duty: share the PEP"
 
 
+@pytest.mark.parametrize(("purpose", "names_child"), [
+    ("pep for sam", True), ("PEP FOR SAM.", True), ("(Sam)", True), ("sam-2", True), ("sam", True),
+    ("for samuel", False), ("for 2sam", False), ("for sam2", False), ("isams", False), ("sa m", False),
+    ("for ſam", True),  # not ASCII: the regular expression's case rules (ſ is an s)
+    ("für sam", True), ("für samuel", False), ("Ωsam", True),  # only ASCII letters and digits join a word
+])
+def test_a_purpose_names_the_child_only_as_a_whole_word(purpose: str, names_child: bool) -> None:
+    rec = samples.education_record(3)
+    rec["child"]["legal_name"]["given"] = "Sam"
+    if names_child:
+        with pytest.raises(UsageError, match="names the child"):
+            check_purpose(purpose, rec)
+    else:
+        assert check_purpose(purpose, rec) == purpose
+
+
 def test_the_messages_carry_the_purpose_and_their_headers_from_the_record() -> None:
     rec = samples.education_record(3)
     to = [f"LA:{rec['placement']['host_la']}", f"URN:{rec['school']['urn']}"]

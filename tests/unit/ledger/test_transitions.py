@@ -120,3 +120,37 @@ def test_notes_accept_only_the_listed_event_names(ledger: Ledger) -> None:
 def test_advance_needs_a_state(ledger: Ledger) -> None:
     with pytest.raises(ValueError):
         ledger.advance("out", TID, "URN:123456")
+
+
+def test_a_batch_commits_its_changes_once_and_each_change_stays_all_or_nothing(tmp_path: Path) -> None:
+    commits: list[tuple[str, ...]] = []
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK, on_commit=commits.append)
+    other = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK, timeout=0)
+    ids = [f"{n:02x}" * 16 for n in range(3)]
+    with ledger.batch():
+        for tid in ids:
+            ledger.advance("out", tid, "URN:123456", Outbound.QUEUED, Outbound.SENT)
+        with pytest.raises(IllegalTransition):  # its own steps are undone; the batch goes on
+            ledger.advance("out", ids[0], "URN:123456", Outbound.DELIVERED, Outbound.QUEUED)
+        assert other.get(ids[0], "out", "URN:123456") is None  # nothing visible before the commit
+    assert commits == [("out.queued", "out.sent") * 3]
+    assert [other.get(t, "out", "URN:123456").state for t in ids] == ["sent"] * 3  # type: ignore[union-attr]
+    assert ledger.verify_audit() == [] and len(ledger.audit_entries()) == 6
+
+
+def test_a_failure_out_of_a_batch_records_nothing_of_it(tmp_path: Path) -> None:
+    commits: list[tuple[str, ...]] = []
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK, on_commit=commits.append)
+    with pytest.raises(IllegalTransition), ledger.batch():
+        ledger.advance("out", TID, "URN:123456", Outbound.QUEUED)
+        ledger.advance("out", TID, "URN:123456", Outbound.QUEUED)
+    assert commits == [] and ledger.get(TID, "out", "URN:123456") is None and ledger.audit_entries() == []
+
+
+def test_audit_entries_of_some_events_are_those_of_the_whole_log_in_order(ledger: Ledger) -> None:
+    ledger.advance("out", TID, "URN:123456", Outbound.QUEUED, Outbound.SENT)
+    ledger.note("collect.fetched", {"sha256": "0" * 64})
+    ledger.advance("out", TID, "URN:123456", Outbound.DELIVERED)
+    every = ledger.audit_entries()
+    for events in ({"out.sent"}, {"out.queued", "out.delivered", "collect.fetched"}, set(), {"no.such"}):
+        assert ledger.audit_entries(events) == [e for e in every if e["event"] in events]
