@@ -121,3 +121,19 @@ def test_rekeying_mid_transfer_keeps_the_pinned_connection(tmp_path: Path, clien
         log = (t._link.work / "ssh.log").read_text()  # type: ignore[union-attr]
     assert (remote / "big.lax").read_bytes() == data and (tmp_path / "back.lax").read_bytes() == data
     assert log.count("SSH2_MSG_KEXINIT sent") >= 4  # the first exchange and at least three rekeys
+
+
+@pytest.mark.parametrize("option", ["NoHostAuthenticationForLocalhost yes", "StrictHostKeyChecking accept-new",
+                                    "VerifyHostKeyDNS yes"])
+def test_an_opted_in_ssh_config_cannot_switch_off_host_key_checking_for_localhost(
+        tmp_path: Path, client_key: ClientKey, sshd: Sshd, option: str) -> None:
+    """The attack: an operator's ssh_config (or one it Includes) says NoHostAuthenticationForLocalhost
+    yes, and ssh accepts any key from 127.0.0.1 or ::1 without asking the pins' command: whatever
+    listens on the port (another user's process on the host, a tunnel) got our signature and the
+    packages. The pin must hold whatever the file says."""
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host *\n  {option}\n")
+    wrong = Endpoint("LA:1", sshd.url(tmp_path), ("SHA256:" + "A" * 43,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(wrong, lambda: client_key.key, FAST).open()
+    assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
