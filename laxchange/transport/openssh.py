@@ -302,6 +302,8 @@ class OpenSshTransport(SftpTransport):
                 "-o", f"UserKnownHostsFile={empty}", "-o", f"GlobalKnownHostsFile={empty}",
                 "-o", f"KnownHostsCommand=/bin/sh {shlex.quote(os.fspath(script))} %I \"%f\" %t %K",
                 "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no", "-o", "VerifyHostKeyDNS=no",
+                # else an ssh_config saying yes skips every host-key check (the pins' too) for 127.0.0.1/::1
+                "-o", "NoHostAuthenticationForLocalhost=no",
                 "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "PermitLocalCommand=no",
                 "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "AddKeysToAgent=no",
                 "-o", "PreferredAuthentications=publickey", "-o", "PubkeyAuthentication=yes",
