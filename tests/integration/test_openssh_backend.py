@@ -137,3 +137,22 @@ def test_an_opted_in_ssh_config_cannot_switch_off_host_key_checking_for_localhos
     with pytest.raises(TransportError) as e:
         OpenSshTransport(wrong, lambda: client_key.key, FAST).open()
     assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
+
+
+@pytest.mark.parametrize("url", ["sftp://-oProxyCommand%3Dtouch%20%2Ftmp%2Fpwned@127.0.0.1:22/x",
+                                 "sftp://a%3Btouch%20x@127.0.0.1:22/x", "sftp://a%24(id)@127.0.0.1:22/x",
+                                 "sftp://a%0Ab@127.0.0.1:22/x", "sftp://a%20-oX@127.0.0.1:22/x",
+                                 "sftp://u@-oproxycommand=x:22/x", "sftp://u@a$(id):22/x", "sftp://u@a%0Ab:22/x",
+                                 "sftp://u@a;b:22/x", "sftp://u@a`id`:22/x"])
+def test_a_user_or_host_name_ssh_would_expand_into_a_command_is_refused_before_ssh_starts(
+        client_key: ClientKey, url: str) -> None:
+    """The attack: a partner's card (or a mistyped config) gives a user or host name with shell
+    characters or a leading '-'. An operator's ssh_config ProxyCommand or Match exec puts it, via
+    %r or %h, into a shell command (CVE-2023-51385 for ssh before 9.6). Newer ssh refuses such a
+    name on stderr nobody reads, and laxchange reported a transient handshake failure, retried
+    every night. It is refused here, for good, saying which name and why."""
+    t = OpenSshTransport(Endpoint("LA:1", url, ("SHA256:" + "A" * 43,)), lambda: client_key.key, FAST)
+    with pytest.raises(TransportError) as e:
+        t.open()
+    assert e.value.code == "url.invalid" and not e.value.transient
+    assert "ssh" in e.value.message and e.value.hint
