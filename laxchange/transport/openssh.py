@@ -63,6 +63,24 @@ exit 0
 """
 
 
+#: what ssh (9.6 on) refuses in a command-line user or host name, because ssh_config's ProxyCommand and
+#: Match exec paste them (%r, %h) into a shell command; whitespace and control characters too.
+_SHELL_CHARS = frozenset("'`\"$\\;&<>|(){}")
+
+
+def _check_names(user: str, host: str) -> None:
+    """Refuse, before ssh starts and for good, a user or host name that an ssh_config could turn into
+    a command or an option: an older ssh would run it, a newer one refuses it out of our sight."""
+    for what, name in (("user", user), ("host", host)):
+        bad = sorted({c for c in name if c in _SHELL_CHARS or c.isspace() or not c.isprintable()})
+        if name.startswith("-") or bad:
+            why = f"it holds {', '.join(repr(c) for c in bad)}" if bad else "it starts with '-'"
+            raise TransportError(f"the endpoint's SSH {what} name {name!r} cannot be given to ssh: {why}",
+                                 code="url.invalid",
+                                 hint="check the sftp:// URL in the endpoint or the partner's card; a user or host "
+                                      "name has no shell characters, spaces or leading '-'")
+
+
 def ssh_binary() -> str | None:
     """The OpenSSH client on PATH, if any (`laxchange doctor` reports it)."""
     return shutil.which("ssh")
@@ -317,6 +335,7 @@ class OpenSshTransport(SftpTransport):
 
     def _prepare(self) -> tuple[str, Path]:
         """Pins (raising before anything is sent if there are none), ssh, our private folder."""
+        _check_names(self.url.user, self.url.host)
         pins = pinned_fingerprints(self.endpoint, self.url.host, self.url.port)
         ssh = ssh_binary()
         if ssh is None:

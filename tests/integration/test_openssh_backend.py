@@ -142,7 +142,7 @@ def test_an_opted_in_ssh_config_cannot_switch_off_host_key_checking_for_localhos
 @pytest.mark.parametrize("url", ["sftp://-oProxyCommand%3Dtouch%20%2Ftmp%2Fpwned@127.0.0.1:22/x",
                                  "sftp://a%3Btouch%20x@127.0.0.1:22/x", "sftp://a%24(id)@127.0.0.1:22/x",
                                  "sftp://a%0Ab@127.0.0.1:22/x", "sftp://a%20-oX@127.0.0.1:22/x",
-                                 "sftp://u@-oproxycommand=x:22/x", "sftp://u@a$(id):22/x", "sftp://u@a%0Ab:22/x",
+                                 "sftp://u@-oproxycommand=x:22/x", "sftp://u@a$(id):22/x", "sftp://u@a b:22/x",
                                  "sftp://u@a;b:22/x", "sftp://u@a`id`:22/x"])
 def test_a_user_or_host_name_ssh_would_expand_into_a_command_is_refused_before_ssh_starts(
         client_key: ClientKey, url: str) -> None:
