@@ -156,3 +156,16 @@ def test_attachment_descriptions_have_exact_types(abc: Parties, change: dict[str
     with pytest.raises(InvalidData) as ei:
         b.open(forge(bad, signers=a.store.signers(), encrypt_to=b, plaintext=_inner(bad, a.store.signers()) + body))
     assert ei.value.code == "statement.malformed"
+
+
+@pytest.mark.parametrize("digits", ["\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19",  # fullwidth
+                                    "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"])  # Arabic-Indic
+def test_timestamps_are_ascii_digits_only(abc: Parties, digits: str) -> None:
+    """§1.2: timestamps are exactly YYYY-MM-DDTHH:MM:SSZ. The attack: `created` spelt with other
+    Unicode decimal digits (same string in manifest and statement, so they agree) read as the same
+    instant here (`\\d` and int() take any decimal digit), while a reader following the spec, or a
+    comparison of the strings, sees something else: one package, two meanings."""
+    a, b, _ = abc
+    st = _statement()
+    st["created"] = st["created"].translate(str.maketrans("0123456789", digits))
+    _refused(b, _package(b, _inner(st, a.store.signers()), a.store.signers(), st), "package.tampered")
