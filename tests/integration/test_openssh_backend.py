@@ -156,3 +156,36 @@ def test_a_user_or_host_name_ssh_would_expand_into_a_command_is_refused_before_s
         t.open()
     assert e.value.code == "url.invalid" and not e.value.transient
     assert "ssh" in e.value.message and e.value.hint
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o620])
+def test_an_ssh_config_others_may_write_is_refused_before_ssh_reads_it(tmp_path: Path, client_key: ClientKey,
+                                                                      sshd: Sshd, mode: int) -> None:
+    """The attack: the endpoint's ssh_config is writable by another local user (a shared folder, a
+    loose umask), who adds `ProxyCommand` or `PKCS11Provider` and runs code as laxchange's user, with
+    its keys. ssh refuses such a ~/.ssh/config ("Bad owner or permissions") but not a -F file."""
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    config.chmod(mode)
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(ep, lambda: client_key.key, FAST).open()
+    assert e.value.code == "endpoint.ssh-config-unsafe" and not e.value.transient
+    assert str(config) in e.value.message and "chmod" in (e.value.hint or "")
+    config.chmod(0o644)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        assert "ssh_config" in t.list().names()
+
+
+def test_an_ssh_config_owned_by_another_user_is_refused(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """The same attack by the file's owner: a file another user owns is theirs to change."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    config.chmod(0o644)
+    os.chown(config, 65534, 65534)
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(ep, lambda: client_key.key, FAST).open()
+    assert e.value.code == "endpoint.ssh-config-unsafe" and "owned by" in e.value.message
