@@ -24,6 +24,7 @@ import select
 import shlex
 import shutil
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
@@ -79,6 +80,26 @@ def _check_names(user: str, host: str) -> None:
                                  code="url.invalid",
                                  hint="check the sftp:// URL in the endpoint or the partner's card; a user or host "
                                       "name has no shell characters, spaces or leading '-'")
+
+
+def _check_ssh_config(path: Path) -> None:
+    """Refuse an ssh_config another user could change (ssh's own rule for ~/.ssh/config, which it does
+    not apply to a -F file): whoever can edit it runs code as us (ProxyCommand, PKCS11Provider...)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TransportError(f"cannot read the endpoint's ssh_config {path}: {exc.strerror}",
+                             code="endpoint.ssh-config-unsafe",
+                             hint="fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
+    owner_ok = st.st_uid in (0, os.geteuid())
+    if stat.S_ISREG(st.st_mode) and owner_ok and not st.st_mode & 0o022:
+        return
+    why = ("is not a regular file" if not stat.S_ISREG(st.st_mode)
+           else f"is owned by uid {st.st_uid}, not this account or root" if not owner_ok
+           else f"may be changed by other users (mode {stat.S_IMODE(st.st_mode):o})")
+    raise TransportError(f"the endpoint's ssh_config {path} {why}; ssh would run what it says as this account",
+                         code="endpoint.ssh-config-unsafe",
+                         hint=f"chmod go-w {path} (and chown it to this account), after checking what it says")
 
 
 def ssh_binary() -> str | None:
@@ -336,6 +357,8 @@ class OpenSshTransport(SftpTransport):
     def _prepare(self) -> tuple[str, Path]:
         """Pins (raising before anything is sent if there are none), ssh, our private folder."""
         _check_names(self.url.user, self.url.host)
+        if self.endpoint.ssh_config is not None:
+            _check_ssh_config(self.endpoint.ssh_config)
         pins = pinned_fingerprints(self.endpoint, self.url.host, self.url.port)
         ssh = ssh_binary()
         if ssh is None:
