@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import paramiko
@@ -189,3 +194,44 @@ def test_an_ssh_config_owned_by_another_user_is_refused(tmp_path: Path, client_k
     with pytest.raises(TransportError) as e:
         OpenSshTransport(ep, lambda: client_key.key, FAST).open()
     assert e.value.code == "endpoint.ssh-config-unsafe" and "owned by" in e.value.message
+
+
+_AGENT_IN_ITS_OWN_PID_NAMESPACE = """
+import sys, time
+from pathlib import Path
+import paramiko
+from laxchange.transport.openssh import _Agent
+key = paramiko.Ed25519Key(filename=sys.argv[2])
+_Agent(Path(sys.argv[1]), (lambda: key,)).start()  # as _spawn starts it: before ssh (and its pid) exists
+print("listening", flush=True)
+time.sleep(4)
+"""
+
+
+def test_the_agent_answers_no_one_before_it_knows_which_ssh_it_serves(tmp_path: Path, client_key: ClientKey) -> None:
+    """The attack: the agent starts listening before ssh is started, and until then the pid it lets in
+    is 0, which is also what SO_PEERCRED says of a peer in a pid namespace the agent cannot see (a
+    container sharing /tmp with laxchange's uid, or the host seen from a containerised laxchange).
+    Such a process, woken by inotify when the socket appears, asked for our key and could have had
+    any data signed with it: a login as us to a partner's SFTP server."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "--pid", "--fork", "-r", "true"],
+                                                         capture_output=True, check=False).returncode:
+        pytest.skip("needs unshare and a new pid namespace")
+    path = tmp_path / "agent"
+    agent = subprocess.Popen(["unshare", "--pid", "--fork", sys.executable, "-c", _AGENT_IN_ITS_OWN_PID_NAMESPACE,
+                              str(path), str(client_key.path)], stdout=subprocess.PIPE,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert agent.stdout is not None and agent.stdout.readline() == b"listening\n"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(6)
+            s.connect(os.fspath(path))
+            s.sendall(struct.pack(">I", 1) + bytes([11]))  # SSH_AGENTC_REQUEST_IDENTITIES
+            try:
+                reply = s.recv(64)
+            except (TimeoutError, ConnectionResetError):
+                reply = b""
+        assert reply == b"", "the agent answered a process that is not its ssh"
+    finally:
+        agent.kill()
+        agent.wait()
