@@ -48,6 +48,8 @@ CLASSICAL_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2
                  "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256")
 
 _AGENT_FAILURE, _REQUEST_IDENTITIES, _IDENTITIES_ANSWER, _SIGN_REQUEST, _SIGN_RESPONSE = 5, 11, 12, 13, 14
+#: how long a connection to the agent waits for ssh's pid to be known (Popen returning) before it is refused
+_AGENT_WAIT = 10.0
 _LOST_HINT = "the server did not answer in time or closed the connection; it will be retried"
 
 #: the KnownHostsCommand (argv: reason, fingerprint, key type, key): prints the presented key as
@@ -144,7 +146,9 @@ class _Agent:
     It offers our key(s) and signs with them; nothing else. The key is unlocked on ssh's first
     request, which ssh makes only once the host key has been accepted, so a wrong server never
     costs a passphrase prompt; a failure to unlock is kept to be raised in place of ssh's
-    "permission denied". Only the ssh we started may connect (checked by SO_PEERCRED).
+    "permission denied". Only the ssh we started may connect (checked by SO_PEERCRED): nobody is
+    answered before `serve(pid)` names it, and never a peer whose pid is 0 (SO_PEERCRED's answer for
+    a process in a pid namespace we cannot see).
     """
 
     path: Path
@@ -155,6 +159,7 @@ class _Agent:
     _keys: list[paramiko.PKey] = field(default_factory=list)
     _sock: socket.socket | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _known: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> _Agent:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -166,8 +171,14 @@ class _Agent:
         threading.Thread(target=self._serve, name="laxchange-ssh-agent", daemon=True).start()
         return self
 
+    def serve(self, pid: int) -> None:
+        """Answer the process `pid` (the ssh just started) from now on; connections made before wait."""
+        self.pid = pid
+        self._known.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._known.set()
         if self._sock is not None:
             self._sock.close()
         with contextlib.suppress(FileNotFoundError):
@@ -184,7 +195,8 @@ class _Agent:
                 return
             with conn:
                 pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
-                if pid == self.pid:
+                self._known.wait(_AGENT_WAIT)  # the peer's pid is fixed at connect(); ssh's may be set yet
+                if pid > 0 and pid == self.pid and not self._stop.is_set():
                     with contextlib.suppress(OSError, EOFError, struct.error):
                         self._answer(conn)
 
@@ -374,6 +386,7 @@ class OpenSshTransport(SftpTransport):
     def _spawn(self, identities: tuple[IdentityLoader, ...], *, subsystem: bool = True
                ) -> tuple[subprocess.Popen[bytes], socket.socket, Path, _Agent]:
         ssh, work = self._prepare()
+        agent: _Agent | None = None
         try:
             agent = _Agent(work / "agent", identities).start()
             ours, theirs = socket.socketpair()
@@ -384,8 +397,10 @@ class OpenSshTransport(SftpTransport):
             with theirs:
                 proc = subprocess.Popen(self._argv(ssh, work, subsystem=subsystem), stdin=theirs.fileno(),
                                         stdout=theirs.fileno(), stderr=subprocess.DEVNULL, env=env, close_fds=True)
-            agent.pid = proc.pid
+            agent.serve(proc.pid)
         except BaseException:
+            if agent is not None:
+                agent.stop()
             shutil.rmtree(work, ignore_errors=True)
             raise
         return proc, ours, work, agent

@@ -204,7 +204,7 @@ from laxchange.transport.openssh import _Agent
 key = paramiko.Ed25519Key(filename=sys.argv[2])
 _Agent(Path(sys.argv[1]), (lambda: key,)).start()  # as _spawn starts it: before ssh (and its pid) exists
 print("listening", flush=True)
-time.sleep(4)
+time.sleep(2)
 """
 
 
@@ -224,7 +224,7 @@ def test_the_agent_answers_no_one_before_it_knows_which_ssh_it_serves(tmp_path: 
     try:
         assert agent.stdout is not None and agent.stdout.readline() == b"listening\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(6)
+            s.settimeout(4)
             s.connect(os.fspath(path))
             s.sendall(struct.pack(">I", 1) + bytes([11]))  # SSH_AGENTC_REQUEST_IDENTITIES
             try:
