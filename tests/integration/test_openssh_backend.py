@@ -235,3 +235,16 @@ def test_the_agent_answers_no_one_before_it_knows_which_ssh_it_serves(tmp_path: 
     finally:
         agent.kill()
         agent.wait()
+
+
+def test_an_ssh_config_choosing_md5_fingerprints_does_not_turn_the_pin_into_an_alarm(
+        tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """An opted-in ssh_config with `FingerprintHash md5` (an old habit) made ssh hand the pins'
+    command an MD5 fingerprint, so the pinned server was reported as `host-key.mismatch`, "the server
+    may have been replaced or attacked": a false alarm, and a real one made to look routine."""
+    config = tmp_path / "ssh_config"
+    config.write_text("FingerprintHash md5\n")
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        assert "ssh_config" in t.list().names()
+    assert t.host_key_fingerprint == sshd.fingerprint
