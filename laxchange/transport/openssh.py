@@ -355,6 +355,7 @@ class OpenSshTransport(SftpTransport):
                 "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no", "-o", "VerifyHostKeyDNS=no",
                 # else an ssh_config saying yes skips every host-key check (the pins' too) for 127.0.0.1/::1
                 "-o", "NoHostAuthenticationForLocalhost=no",
+                "-o", "FingerprintHash=sha256",  # %f is what the pins are: an ssh_config saying md5 is not obeyed
                 "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "PermitLocalCommand=no",
                 "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "AddKeysToAgent=no",
                 "-o", "PreferredAuthentications=publickey", "-o", "PubkeyAuthentication=yes",
