@@ -315,6 +315,7 @@ CODES: dict[str, str] = {
     "endpoint.not-configured": "the partner has no endpoint override in config.json to remove",
     "endpoint.unpinned": "an SFTP endpoint has no pinned host key",
     "endpoint.ssh-config": "an ssh_config file was given for an endpoint that does not use the openssh backend",
+    "endpoint.ssh-config-unsafe": "an endpoint's ssh_config is missing, not a file, or others may change it",
     "url.invalid": "a malformed endpoint URL",
     "url.password": "an endpoint URL carries a password",
     "url.scheme": "an unsupported endpoint URL scheme",

@@ -46,7 +46,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SSH_FPR = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 #: A party id as cards spell it: the pattern of laxchange.trust.keystore.PARTY_RE (a test checks they agree;
 #: `trust` is a higher layer than this module).
-PARTY_ID_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
+PARTY_ID_RE = re.compile(r"(LA:[0-9]{3}|URN:[0-9]{6})")
 #: A message type (`education-record`, `pep-transfer`, ...) or a command name (`run`, `notify-placement`).
 _WORD = re.compile(r"[a-z]+(-[a-z]+)*")
 

@@ -750,8 +750,12 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
             validate: bool, overwrite: bool, staged: bool = False) -> Opened:
     line, end, plain = _statement_line(spool)
     try:
-        env = dsse.parse_canonical(line, end) or dsse.parse(
-            jsonio.loads_strict(line[:end], source="statement envelope", max_bytes=MAX_STATEMENT_BYTES))
+        env = dsse.parse_canonical(line, end)
+        if env is None:  # not what laxchange writes: say why, or refuse it as not canonical (§1.1)
+            env = dsse.parse(jsonio.loads_strict(line[:end], source="statement envelope",
+                                                 max_bytes=MAX_STATEMENT_BYTES))
+            if env.to_json() != line[:end]:
+                raise dsse.DSSEError("its envelope is not canonical JSON")
     except (InvalidData, dsse.DSSEError) as exc:
         raise _reject("package.tampered",
                       f"the signed statement is malformed ({getattr(exc, 'message', exc)})") from None

@@ -6,7 +6,8 @@ import datetime as dt
 import functools
 import re
 
-_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+#: ASCII digits only: `\d` alone takes any Unicode decimal digit, and int() reads "２０２６" as 2026
+_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 
 def fmt(t: dt.datetime) -> str:

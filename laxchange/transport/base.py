@@ -64,8 +64,8 @@ def name_problem(name: str) -> str | None:
 
 #: A party id as cards spell it (the same pattern as laxchange.trust.keystore.PARTY_RE; a test
 #: keeps them equal: the transport layer may not import trust).
-PARTY_ID_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
-_SENDER_FOLDER_RE = re.compile(r"(LA_\d{3}|URN_\d{6})")
+PARTY_ID_RE = re.compile(r"(LA:[0-9]{3}|URN:[0-9]{6})")
+_SENDER_FOLDER_RE = re.compile(r"(LA_[0-9]{3}|URN_[0-9]{6})")
 
 
 def sender_folder(party: str) -> str:

@@ -24,6 +24,7 @@ import select
 import shlex
 import shutil
 import socket
+import stat
 import struct
 import subprocess
 import tempfile
@@ -47,6 +48,8 @@ CLASSICAL_KEX = ("curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2
                  "diffie-hellman-group18-sha512", "diffie-hellman-group14-sha256")
 
 _AGENT_FAILURE, _REQUEST_IDENTITIES, _IDENTITIES_ANSWER, _SIGN_REQUEST, _SIGN_RESPONSE = 5, 11, 12, 13, 14
+#: how long a connection to the agent waits for ssh's pid to be known (Popen returning) before it is refused
+_AGENT_WAIT = 10.0
 _LOST_HINT = "the server did not answer in time or closed the connection; it will be retried"
 
 #: the KnownHostsCommand (argv: reason, fingerprint, key type, key): prints the presented key as
@@ -61,6 +64,44 @@ printf '%s\\n' "$2" >> {presented}
 if grep -qxF -e "$2" {pins}; then printf '* %s %s\\n' "$3" "$4"; fi
 exit 0
 """
+
+
+#: what ssh (9.6 on) refuses in a command-line user or host name, because ssh_config's ProxyCommand and
+#: Match exec paste them (%r, %h) into a shell command; whitespace and control characters too.
+_SHELL_CHARS = frozenset("'`\"$\\;&<>|(){}")
+
+
+def _check_names(user: str, host: str) -> None:
+    """Refuse, before ssh starts and for good, a user or host name that an ssh_config could turn into
+    a command or an option: an older ssh would run it, a newer one refuses it out of our sight."""
+    for what, name in (("user", user), ("host", host)):
+        bad = sorted({c for c in name if c in _SHELL_CHARS or c.isspace() or not c.isprintable()})
+        if name.startswith("-") or bad:
+            why = f"it holds {', '.join(repr(c) for c in bad)}" if bad else "it starts with '-'"
+            raise TransportError(f"the endpoint's SSH {what} name {name!r} cannot be given to ssh: {why}",
+                                 code="url.invalid",
+                                 hint="check the sftp:// URL in the endpoint or the partner's card; a user or host "
+                                      "name has no shell characters, spaces or leading '-'")
+
+
+def _check_ssh_config(path: Path) -> None:
+    """Refuse an ssh_config another user could change (ssh's own rule for ~/.ssh/config, which it does
+    not apply to a -F file): whoever can edit it runs code as us (ProxyCommand, PKCS11Provider...)."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise TransportError(f"cannot read the endpoint's ssh_config {path}: {exc.strerror}",
+                             code="endpoint.ssh-config-unsafe",
+                             hint="fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
+    owner_ok = st.st_uid in (0, os.geteuid())
+    if stat.S_ISREG(st.st_mode) and owner_ok and not st.st_mode & 0o022:
+        return
+    why = ("is not a regular file" if not stat.S_ISREG(st.st_mode)
+           else f"is owned by uid {st.st_uid}, not this account or root" if not owner_ok
+           else f"may be changed by other users (mode {stat.S_IMODE(st.st_mode):o})")
+    raise TransportError(f"the endpoint's ssh_config {path} {why}; ssh would run what it says as this account",
+                         code="endpoint.ssh-config-unsafe",
+                         hint=f"chmod go-w {path} (and chown it to this account), after checking what it says")
 
 
 def ssh_binary() -> str | None:
@@ -105,7 +146,9 @@ class _Agent:
     It offers our key(s) and signs with them; nothing else. The key is unlocked on ssh's first
     request, which ssh makes only once the host key has been accepted, so a wrong server never
     costs a passphrase prompt; a failure to unlock is kept to be raised in place of ssh's
-    "permission denied". Only the ssh we started may connect (checked by SO_PEERCRED).
+    "permission denied". Only the ssh we started may connect (checked by SO_PEERCRED): nobody is
+    answered before `serve(pid)` names it, and never a peer whose pid is 0 (SO_PEERCRED's answer for
+    a process in a pid namespace we cannot see).
     """
 
     path: Path
@@ -116,6 +159,7 @@ class _Agent:
     _keys: list[paramiko.PKey] = field(default_factory=list)
     _sock: socket.socket | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _known: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> _Agent:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -127,8 +171,14 @@ class _Agent:
         threading.Thread(target=self._serve, name="laxchange-ssh-agent", daemon=True).start()
         return self
 
+    def serve(self, pid: int) -> None:
+        """Answer the process `pid` (the ssh just started) from now on; connections made before wait."""
+        self.pid = pid
+        self._known.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._known.set()
         if self._sock is not None:
             self._sock.close()
         with contextlib.suppress(FileNotFoundError):
@@ -145,7 +195,8 @@ class _Agent:
                 return
             with conn:
                 pid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
-                if pid == self.pid:
+                self._known.wait(_AGENT_WAIT)  # the peer's pid is fixed at connect(); ssh's may be set yet
+                if pid > 0 and pid == self.pid and not self._stop.is_set():
                     with contextlib.suppress(OSError, EOFError, struct.error):
                         self._answer(conn)
 
@@ -302,6 +353,9 @@ class OpenSshTransport(SftpTransport):
                 "-o", f"UserKnownHostsFile={empty}", "-o", f"GlobalKnownHostsFile={empty}",
                 "-o", f"KnownHostsCommand=/bin/sh {shlex.quote(os.fspath(script))} %I \"%f\" %t %K",
                 "-o", "CheckHostIP=no", "-o", "UpdateHostKeys=no", "-o", "VerifyHostKeyDNS=no",
+                # else an ssh_config saying yes skips every host-key check (the pins' too) for 127.0.0.1/::1
+                "-o", "NoHostAuthenticationForLocalhost=no",
+                "-o", "FingerprintHash=sha256",  # %f is what the pins are: an ssh_config saying md5 is not obeyed
                 "-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "PermitLocalCommand=no",
                 "-o", "ClearAllForwardings=yes", "-o", "ForwardAgent=no", "-o", "AddKeysToAgent=no",
                 "-o", "PreferredAuthentications=publickey", "-o", "PubkeyAuthentication=yes",
@@ -315,6 +369,9 @@ class OpenSshTransport(SftpTransport):
 
     def _prepare(self) -> tuple[str, Path]:
         """Pins (raising before anything is sent if there are none), ssh, our private folder."""
+        _check_names(self.url.user, self.url.host)
+        if self.endpoint.ssh_config is not None:
+            _check_ssh_config(self.endpoint.ssh_config)
         pins = pinned_fingerprints(self.endpoint, self.url.host, self.url.port)
         ssh = ssh_binary()
         if ssh is None:
@@ -330,6 +387,7 @@ class OpenSshTransport(SftpTransport):
     def _spawn(self, identities: tuple[IdentityLoader, ...], *, subsystem: bool = True
                ) -> tuple[subprocess.Popen[bytes], socket.socket, Path, _Agent]:
         ssh, work = self._prepare()
+        agent: _Agent | None = None
         try:
             agent = _Agent(work / "agent", identities).start()
             ours, theirs = socket.socketpair()
@@ -340,8 +398,10 @@ class OpenSshTransport(SftpTransport):
             with theirs:
                 proc = subprocess.Popen(self._argv(ssh, work, subsystem=subsystem), stdin=theirs.fileno(),
                                         stdout=theirs.fileno(), stderr=subprocess.DEVNULL, env=env, close_fds=True)
-            agent.pid = proc.pid
+            agent.serve(proc.pid)
         except BaseException:
+            if agent is not None:
+                agent.stop()
             shutil.rmtree(work, ignore_errors=True)
             raise
         return proc, ours, work, agent

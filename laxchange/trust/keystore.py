@@ -55,7 +55,8 @@ ALG_X25519 = "x25519"
 ENCRYPTION_ALGS = (ALG_HYBRID, ALG_X25519)
 SIGNING_ALGS = (dsse.ED25519, dsse.MLDSA65)
 
-PARTY_RE = re.compile(r"(LA:\d{3}|URN:\d{6})")
+#: ASCII digits: `\d` takes any Unicode decimal digit, and LA:９１９ (fullwidth) looks like LA:919
+PARTY_RE = re.compile(r"(LA:[0-9]{3}|URN:[0-9]{6})")
 DEFAULT_VALIDITY_DAYS = 2 * 365
 DEFAULT_OVERLAP_DAYS = 30
 #: `keys list`, the run report and `doctor` warn this many days before a key expires unreplaced.

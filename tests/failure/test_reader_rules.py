@@ -156,3 +156,37 @@ def test_attachment_descriptions_have_exact_types(abc: Parties, change: dict[str
     with pytest.raises(InvalidData) as ei:
         b.open(forge(bad, signers=a.store.signers(), encrypt_to=b, plaintext=_inner(bad, a.store.signers()) + body))
     assert ei.value.code == "statement.malformed"
+
+
+@pytest.mark.parametrize("digits", ["\uff10\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19",  # fullwidth
+                                    "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"])  # Arabic-Indic
+def test_timestamps_are_ascii_digits_only(abc: Parties, digits: str) -> None:
+    """§1.2: timestamps are exactly YYYY-MM-DDTHH:MM:SSZ. The attack: `created` spelt with other
+    Unicode decimal digits (same string in manifest and statement, so they agree) read as the same
+    instant here (`\\d` and int() take any decimal digit), while a reader following the spec, or a
+    comparison of the strings, sees something else: one package, two meanings."""
+    a, b, _ = abc
+    st = _statement()
+    st["created"] = st["created"].translate(str.maketrans("0123456789", digits))
+    _refused(b, _package(b, _inner(st, a.store.signers()), a.store.signers(), st), "package.tampered")
+
+
+@pytest.mark.parametrize("spelling", ["spaces", "unsorted", "carriage-return", "escaped-slash"])
+def test_the_statement_envelope_line_must_be_canonical_json(abc: Parties, spelling: str) -> None:
+    """§1.1: the statement envelope line is canonical JSON, and a reader MUST refuse signed canonical
+    JSON whose bytes are not its JCS form, as it does the manifest line. The attack: the same signed
+    statement in another spelling of its envelope (one package, several byte strings; a reader that
+    hashes or compares the line sees different packages) was read through the general JSON path."""
+    a, b, _ = abc
+    st = _statement()
+    env = json.loads(_inner(st, a.store.signers()))
+    if spelling == "spaces":
+        line = json.dumps(env, sort_keys=True).encode()
+    elif spelling == "unsorted":
+        line = json.dumps({k: env[k] for k in ("signatures", "payloadType", "payload")}, separators=(",", ":")).encode()
+    elif spelling == "carriage-return":
+        line = json.dumps(env, sort_keys=True, separators=(",", ":")).encode() + b"\r"
+    else:
+        line = json.dumps(env, sort_keys=True, separators=(",", ":")).encode().replace(b"/", b"\\/")
+    assert line != dsse.parse(env).to_json() and json.loads(line) == env
+    _refused(b, _package(b, line + b"\n", a.store.signers(), st), "package.tampered")

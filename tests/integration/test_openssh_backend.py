@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import paramiko
@@ -121,3 +126,125 @@ def test_rekeying_mid_transfer_keeps_the_pinned_connection(tmp_path: Path, clien
         log = (t._link.work / "ssh.log").read_text()  # type: ignore[union-attr]
     assert (remote / "big.lax").read_bytes() == data and (tmp_path / "back.lax").read_bytes() == data
     assert log.count("SSH2_MSG_KEXINIT sent") >= 4  # the first exchange and at least three rekeys
+
+
+@pytest.mark.parametrize("option", ["NoHostAuthenticationForLocalhost yes", "StrictHostKeyChecking accept-new",
+                                    "VerifyHostKeyDNS yes"])
+def test_an_opted_in_ssh_config_cannot_switch_off_host_key_checking_for_localhost(
+        tmp_path: Path, client_key: ClientKey, sshd: Sshd, option: str) -> None:
+    """The attack: an operator's ssh_config (or one it Includes) says NoHostAuthenticationForLocalhost
+    yes, and ssh accepts any key from 127.0.0.1 or ::1 without asking the pins' command: whatever
+    listens on the port (another user's process on the host, a tunnel) got our signature and the
+    packages. The pin must hold whatever the file says."""
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host *\n  {option}\n")
+    wrong = Endpoint("LA:1", sshd.url(tmp_path), ("SHA256:" + "A" * 43,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(wrong, lambda: client_key.key, FAST).open()
+    assert e.value.code == "host-key.mismatch" and e.value.details["presented"] == sshd.fingerprint
+
+
+@pytest.mark.parametrize("url", ["sftp://-oProxyCommand%3Dtouch%20%2Ftmp%2Fpwned@127.0.0.1:22/x",
+                                 "sftp://a%3Btouch%20x@127.0.0.1:22/x", "sftp://a%24(id)@127.0.0.1:22/x",
+                                 "sftp://a%0Ab@127.0.0.1:22/x", "sftp://a%20-oX@127.0.0.1:22/x",
+                                 "sftp://u@-oproxycommand=x:22/x", "sftp://u@a$(id):22/x", "sftp://u@a b:22/x",
+                                 "sftp://u@a;b:22/x", "sftp://u@a`id`:22/x"])
+def test_a_user_or_host_name_ssh_would_expand_into_a_command_is_refused_before_ssh_starts(
+        client_key: ClientKey, url: str) -> None:
+    """The attack: a partner's card (or a mistyped config) gives a user or host name with shell
+    characters or a leading '-'. An operator's ssh_config ProxyCommand or Match exec puts it, via
+    %r or %h, into a shell command (CVE-2023-51385 for ssh before 9.6). Newer ssh refuses such a
+    name on stderr nobody reads, and laxchange reported a transient handshake failure, retried
+    every night. It is refused here, for good, saying which name and why."""
+    t = OpenSshTransport(Endpoint("LA:1", url, ("SHA256:" + "A" * 43,)), lambda: client_key.key, FAST)
+    with pytest.raises(TransportError) as e:
+        t.open()
+    assert e.value.code == "url.invalid" and not e.value.transient
+    assert "ssh" in e.value.message and e.value.hint
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o620])
+def test_an_ssh_config_others_may_write_is_refused_before_ssh_reads_it(tmp_path: Path, client_key: ClientKey,
+                                                                      sshd: Sshd, mode: int) -> None:
+    """The attack: the endpoint's ssh_config is writable by another local user (a shared folder, a
+    loose umask), who adds `ProxyCommand` or `PKCS11Provider` and runs code as laxchange's user, with
+    its keys. ssh refuses such a ~/.ssh/config ("Bad owner or permissions") but not a -F file."""
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    config.chmod(mode)
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(ep, lambda: client_key.key, FAST).open()
+    assert e.value.code == "endpoint.ssh-config-unsafe" and not e.value.transient
+    assert str(config) in e.value.message and "chmod" in (e.value.hint or "")
+    config.chmod(0o644)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        assert "ssh_config" in t.list().names()
+
+
+def test_an_ssh_config_owned_by_another_user_is_refused(tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """The same attack by the file's owner: a file another user owns is theirs to change."""
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    config.chmod(0o644)
+    os.chown(config, 65534, 65534)
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with pytest.raises(TransportError) as e:
+        OpenSshTransport(ep, lambda: client_key.key, FAST).open()
+    assert e.value.code == "endpoint.ssh-config-unsafe" and "owned by" in e.value.message
+
+
+_AGENT_IN_ITS_OWN_PID_NAMESPACE = """
+import sys, time
+from pathlib import Path
+import paramiko
+from laxchange.transport.openssh import _Agent
+key = paramiko.Ed25519Key(filename=sys.argv[2])
+_Agent(Path(sys.argv[1]), (lambda: key,)).start()  # as _spawn starts it: before ssh (and its pid) exists
+print("listening", flush=True)
+time.sleep(2)
+"""
+
+
+def test_the_agent_answers_no_one_before_it_knows_which_ssh_it_serves(tmp_path: Path, client_key: ClientKey) -> None:
+    """The attack: the agent starts listening before ssh is started, and until then the pid it lets in
+    is 0, which is also what SO_PEERCRED says of a peer in a pid namespace the agent cannot see (a
+    container sharing /tmp with laxchange's uid, or the host seen from a containerised laxchange).
+    Such a process, woken by inotify when the socket appears, asked for our key and could have had
+    any data signed with it: a login as us to a partner's SFTP server."""
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "--pid", "--fork", "-r", "true"],
+                                                         capture_output=True, check=False).returncode:
+        pytest.skip("needs unshare and a new pid namespace")
+    path = tmp_path / "agent"
+    agent = subprocess.Popen(["unshare", "--pid", "--fork", sys.executable, "-c", _AGENT_IN_ITS_OWN_PID_NAMESPACE,
+                              str(path), str(client_key.path)], stdout=subprocess.PIPE,
+                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert agent.stdout is not None and agent.stdout.readline() == b"listening\n"
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(4)
+            s.connect(os.fspath(path))
+            s.sendall(struct.pack(">I", 1) + bytes([11]))  # SSH_AGENTC_REQUEST_IDENTITIES
+            try:
+                reply = s.recv(64)
+            except (TimeoutError, ConnectionResetError):
+                reply = b""
+        assert reply == b"", "the agent answered a process that is not its ssh"
+    finally:
+        agent.kill()
+        agent.wait()
+
+
+def test_an_ssh_config_choosing_md5_fingerprints_does_not_turn_the_pin_into_an_alarm(
+        tmp_path: Path, client_key: ClientKey, sshd: Sshd) -> None:
+    """An opted-in ssh_config with `FingerprintHash md5` (an old habit) made ssh hand the pins'
+    command an MD5 fingerprint, so the pinned server was reported as `host-key.mismatch`, "the server
+    may have been replaced or attacked": a false alarm, and a real one made to look routine."""
+    config = tmp_path / "ssh_config"
+    config.write_text("FingerprintHash md5\n")
+    ep = Endpoint("LA:1", sshd.url(tmp_path), (sshd.fingerprint,), ssh_config=config)
+    with OpenSshTransport(ep, lambda: client_key.key, FAST) as t:
+        assert "ssh_config" in t.list().names()
+    assert t.host_key_fingerprint == sshd.fingerprint

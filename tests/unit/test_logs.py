@@ -15,6 +15,7 @@ import pytest
 
 from laxchange.errors import ConfigError
 from laxchange.logs import EVENTS, FIELDS, PARTY_ID_RE, log_event, open_log_file
+from laxchange.transport.base import folder_sender, sender_folder
 from laxchange.trust.keystore import PARTY_RE
 from tests.support.parties import REPO
 
@@ -130,3 +131,13 @@ def test_a_symlink_or_a_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
         open_log_file(tmp_path)
     assert exc.value.code == "log.file"
+
+
+def test_a_party_id_in_other_unicode_digits_is_no_party_id() -> None:
+    """The attack: `LA:９１９` (fullwidth digits) reads as LA:919 to an operator, and \\d took it as
+    a party id: in logs, and as the drop folder `LA_９１９` the server confines a sender to."""
+    look_alike = "LA:\uff19\uff11\uff19"
+    assert PARTY_ID_RE.fullmatch(look_alike) is None and PARTY_ID_RE.fullmatch("LA:919") is not None
+    assert folder_sender("LA_\uff19\uff11\uff19") is None and folder_sender("LA_919") == "LA:919"
+    with pytest.raises(ValueError):
+        sender_folder(look_alike)

@@ -319,9 +319,10 @@ def test_statement_without_its_line_end_is_tampered(abc, size):
     assert ei.value.code == "package.tampered"
 
 
-def test_statement_in_general_json_form_still_opens(abc):
-    # A writer that spells the envelope as valid but not canonical JSON (spaces, other key order)
-    # is read by the general path, as before.
+def test_statement_in_general_json_form_is_refused_as_not_canonical(abc):
+    # A writer that spells the envelope as valid but not canonical JSON (spaces, other key order) is
+    # read by the general path, which says what is wrong: docs/format.md §1.1 makes the line canonical
+    # JSON, refused otherwise (it was opened until the spec said so; tests/failure/test_reader_rules.py).
     a, b, _ = abc
     st = statement_for("LA:919", "URN:123456", record(), created=T0, expires=T0 + dt.timedelta(days=1))
     raw = json.dumps(st, separators=(",", ":")).encode()
@@ -329,4 +330,6 @@ def test_statement_in_general_json_form_still_opens(abc):
     spaced = json.dumps({"signatures": env.to_dict()["signatures"], "payloadType": env.payload_type,
                          "payload": env.to_dict()["payload"]}, indent=1).replace("\n", "").encode() + b"\n"
     assert dsse.parse_canonical(spaced[:-1]) is None
-    assert b.open(forge(st, signers=a.store.signers(), encrypt_to=b, plaintext=spaced)).document == record()
+    with pytest.raises(SecurityError) as ei:
+        b.open(forge(st, signers=a.store.signers(), encrypt_to=b, plaintext=spaced))
+    assert ei.value.code == "package.tampered" and "not canonical JSON" in ei.value.message

@@ -332,6 +332,9 @@ def test_a_card_whose_sftp_url_climbs_out_is_refused(tmp_path):
     ("LA919", "LA:NNN or URN:NNNNNN", "LA:919"),
     ("URN:12345a", "digits", None),
     ("SCH:123456", "LA:NNN or URN:NNNNNN", None),
+    # the attack: a card (or an area directory's school) whose id is a look-alike in other Unicode digits
+    ("LA:\uff19\uff11\uff19", "not all digits", None),
+    ("URN:\u0661\u0662\u0663\u0664\u0665\u0666", "not all digits", None),
 ])
 def test_check_party_says_what_is_wrong(party, says, suggests):
     """Issue 10: a malformed id was reported as "not in the partner directory"."""
