@@ -42,7 +42,7 @@ from laxchange import package
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import fsync_dir, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
-from laxchange.exchange.party import OPENED, Party
+from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
@@ -459,23 +459,33 @@ def _clear_staging(listing: _Listing, transfer_id: str, sender: str) -> None:
         listing.discard(d.name)
 
 
-def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
-                outgoing: list[_Outgoing], done_index: _Filed) -> ImportItem:
-    """Import one inbox package (docs/import.md), or finish the import of one a crash interrupted.
+@dataclass
+class _Staged:
+    """A package opened into its staging folder, to be filed once its `imported` is committed."""
 
-    The steps, and what a crash after each leaves for the next run to finish: the record is
-    written into `received/.incoming-<transfer id>-<sender>-*` and the ledger row becomes
-    `imported` (next run: the row is `imported` but no folder is filed, so the package is verified
-    again and filed, `Party.reopen_imported`); the folder is renamed into place (next run: a
-    duplicate of a filed transfer, set aside and acknowledged); the package moves to
-    `inbox/opened/`; the receipt is owed until the folder's manifest lists it sent (`_owed`).
-    """
+    item: ImportItem
+    path: Path
+    sender_folder: str | None
+    staging: Path
+    opened: package.Opened
+    resume: bool
+    outcomes: list[ReceiptOutcome]
+
+
+def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_folder: str | None,
+              outgoing: list[_Outgoing], done_index: _Filed, batch: OpenBatch) -> ImportItem | _Staged:
+    """The first half of importing one inbox package (docs/import.md): a duplicate is set aside
+    and acknowledged, a refused package quarantined (a finished `ImportItem` either way); otherwise
+    the record is verified and written into `received/.incoming-<transfer id>-<sender>-*`, its
+    `imported` left to `batch` (a crash before that commits: the reservation is taken again and
+    the package imported by the next run), and `_file_staged` files it once `batch` has committed.
+    A package whose row is `imported` with no folder filed (a crash after the commit) is verified
+    again (`Party.reopen_imported`)."""
     home = party.home
     root = received_root(home)
     item = ImportItem(path.name)
-    peek = _peek(path)
     resume = False
-    if peek is not None:
+    if peek is not None:  # `_peek(path)`
         item.transfer_id, item.sender = peek.transfer_id, peek.sender
         done = done_index.get((peek.transfer_id, peek.sender))
         if done is not None and done.manifest.get("package_sha256") == sha256_file(path):
@@ -503,7 +513,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
                                            on_receipt=outcomes.append, staged=True)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append, staged=True)
+                                on_receipt=outcomes.append, staged=True, batch=batch)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
@@ -522,30 +532,102 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         raise
     m = opened.manifest
     item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
-    expected = f"inbox/{OPENED}/{_aside_name(path, home.inbox / OPENED).name}"
-    manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
-    target = _final_dir(root, m.transfer_id, m.sender)
-    os.rename(staging, target)
-    done_index.listing.discard(staging.name)
-    fsync_dir(root)
-    _clear_staging(done_index.listing, m.transfer_id, m.sender)
-    done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
-    item.folder = target.name
-    kept = _set_aside(path, home.inbox / OPENED)
-    if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
-        manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-        _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
-    if resume:
-        item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
-    item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
-    item.warnings += item.checkpoint_warnings
-    if opened.schema.startswith("receipt@"):
-        item.result = "receipt"
-        item.receipt = outcomes[0] if outcomes else None
-    else:
-        item.result = "imported"
-        outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
-    return item
+    return _Staged(item, path, sender_folder, staging, opened, resume, outcomes)
+
+
+def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
+                 done_index: _Filed) -> None:
+    """The second half, for packages whose `imported` is committed: each folder is completed and
+    renamed into place, received/ fsynced once for all of them, and only then is each package moved
+    to `inbox/opened/` (a crash before that fsync: the row is `imported` and no folder filed, so the
+    next run verifies the package, still in the inbox, again). One package's failure is its own."""
+    home = party.home
+    root = received_root(home)
+    filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
+    for s in staged:
+        try:
+            m = s.opened.manifest
+            expected = f"inbox/{OPENED}/{_aside_name(s.path, home.inbox / OPENED).name}"
+            manifest = _fill(party, s.staging, s.opened, s.path, s.sender_folder, render, s.item, expected)
+            target = _final_dir(root, m.transfer_id, m.sender)
+            os.rename(s.staging, target)
+        except LaxError as exc:  # not the package's fault (disk, a folder in the way): it stays in the inbox
+            s.item.result, s.item.error = "failed", exc
+            continue
+        done_index.listing.discard(s.staging.name)
+        filed.append((s, target, manifest, expected))
+    if filed:
+        fsync_dir(root)
+    for s, target, manifest, expected in filed:
+        m, item, opened = s.opened.manifest, s.item, s.opened
+        _clear_staging(done_index.listing, m.transfer_id, m.sender)
+        done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
+        item.folder = target.name
+        try:
+            kept = _set_aside(s.path, home.inbox / OPENED)
+            if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
+                manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+                _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+        except LaxError as exc:
+            item.result, item.error = "failed", exc
+            continue
+        if s.resume:
+            item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
+        item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
+        item.warnings += item.checkpoint_warnings
+        if opened.schema.startswith("receipt@"):
+            item.result = "receipt"
+            item.receipt = s.outcomes[0] if s.outcomes else None
+        else:
+            item.result = "imported"
+            outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
+
+
+#: How many packages one import opens before it commits their `imported` together and files them.
+IMPORT_BATCH = 32
+
+
+def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None], render: Renderer | None,
+                outgoing: list[_Outgoing], done_index: _Filed) -> list[ImportItem]:
+    """Import `paths` in batches of `IMPORT_BATCH`: open each, commit the batch's `imported` in one
+    ledger commit (`OpenBatch`), then file them. A batch ends early at a second package of a transfer
+    already in it, so that one is found a duplicate of the filed first, as before batching."""
+    items: list[ImportItem] = []
+    batch = OpenBatch(party)
+    staged: list[_Staged] = []
+
+    def flush() -> None:
+        errors = batch.commit()
+        ok = []
+        for s in staged:
+            err = errors.pop(0) if not s.resume else None
+            if err is not None:
+                shutil.rmtree(s.staging, ignore_errors=True)
+                done_index.listing.discard(s.staging.name)
+                s.item.result, s.item.error = "failed", err
+            else:
+                ok.append(s)
+        _file_staged(party, ok, render, outgoing, done_index)
+        staged.clear()
+
+    for path in paths:
+        try:
+            peek = _peek(path)
+            if peek is not None and any((s.item.transfer_id, s.item.sender) == (peek.transfer_id, peek.sender)
+                                        for s in staged):
+                flush()
+            got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch)
+        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+            got = ImportItem(path.name, error=exc)
+        if isinstance(got, _Staged):
+            staged.append(got)
+            items.append(got.item)
+        else:
+            items.append(got)
+        if len(staged) >= IMPORT_BATCH:
+            flush()
+    flush()
+    return items
 
 
 def _receipts_dir(home: Home) -> Path:
@@ -800,11 +882,8 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
                 folders[f.local or f.name] = f.sender
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
-    for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
-        try:
-            item = _import_one(party, path, folders.get(path.name), render, outgoing, done_index)
-        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-            item = ImportItem(path.name, error=exc)
+    paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())
+    for item in _import_all(party, paths, folders, render, outgoing, done_index):
         report.items.append(item)
         report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
     root = received_root(home)
