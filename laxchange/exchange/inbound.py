@@ -40,7 +40,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file, write_atomic_many, write_new_files
+from laxchange._util.fs import fsync_dir, fsync_dirs, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
@@ -378,8 +378,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once, all together, and the folder once (it is renamed into place
-    complete, so no file in it needs a temporary name of its own)."""
+    Each file is fsynced once, all together; the caller fsyncs the folder (and its attachments/)
+    before renaming it into place complete, so no file in it needs a temporary name of its own."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -415,8 +415,6 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
     }
     out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
     write_new_files(staging, out)
-    fsync_dir(staging / ATTACHMENTS)
-    fsync_dir(staging)
     return manifest
 
 
@@ -537,21 +535,30 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
 
 def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
                  done_index: _Filed) -> None:
-    """The second half, for packages whose `imported` is committed: each folder is completed and
-    renamed into place, received/ fsynced once for all of them, and only then is each package moved
-    to `inbox/opened/` (a crash before that fsync: the row is `imported` and no folder filed, so the
-    next run verifies the package, still in the inbox, again). One package's failure is its own."""
+    """The second half, for packages whose `imported` is committed: each folder is completed, the
+    folders fsynced together, each renamed into place, received/ fsynced once for all of them, and
+    only then is each package moved to `inbox/opened/` (a crash before that fsync: the row is
+    `imported` and no folder filed, so the next run verifies the package, still in the inbox,
+    again). One package's failure is its own."""
     home = party.home
     root = received_root(home)
-    filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
+    filled: list[tuple[_Staged, dict[str, Any], str]] = []
     for s in staged:
         try:
-            m = s.opened.manifest
             expected = f"inbox/{OPENED}/{_aside_name(s.path, home.inbox / OPENED).name}"
             manifest = _fill(party, s.staging, s.opened, s.path, s.sender_folder, render, s.item, expected)
+        except LaxError as exc:  # not the package's fault (disk, a folder in the way): it stays in the inbox
+            s.item.result, s.item.error = "failed", exc
+            continue
+        filled.append((s, manifest, expected))
+    fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
+    filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
+    for s, manifest, expected in filled:
+        m = s.opened.manifest
+        try:
             target = _final_dir(root, m.transfer_id, m.sender)
             os.rename(s.staging, target)
-        except LaxError as exc:  # not the package's fault (disk, a folder in the way): it stays in the inbox
+        except LaxError as exc:
             s.item.result, s.item.error = "failed", exc
             continue
         done_index.listing.discard(s.staging.name)
