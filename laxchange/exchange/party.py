@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
@@ -181,7 +181,7 @@ class Party:
         self.close()
 
     # -- outbound ---------------------------------------------------------------------------
-    def pack(self, document: Any, *, message_type: str | None = None, recipient: str, out: Path,
+    def pack(self, document: Any, *, message_type: str | None = None, recipient: str, out: Path | BinaryIO,
              expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
              attachments: Sequence[str | os.PathLike[str]] = (), reason: str | None = None,
              message: str | None = None, source: str | os.PathLike[str] | None = None,
@@ -192,9 +192,12 @@ class Party:
         education record asked for as a pep-transfer or placement-notification is wrapped in it
         (`models.wrap.prepare`, which needs `reason`). `source` is the file the document was read
         from: like the attachments it is never written over; an existing `out` only with `overwrite`.
+        `out` may be a binary stream, for a caller that writes several packages' files together: it
+        must make the file durable before the ledger commits the `queued` (inside its `Ledger.batch`).
         """
-        check_output(out, inputs=[*([source] if source is not None else []), *attachments], overwrite=overwrite,
-                     what="package file")
+        if isinstance(out, Path):
+            check_output(out, inputs=[*([source] if source is not None else []), *attachments],
+                         overwrite=overwrite, what="package file")
         document, message_type = wrap.prepare(document, message_type, sender=self.keystore.ring().party,
                                               recipient=recipient, reason=reason, message=message,
                                               source=Path(source).name if source is not None else "record")
@@ -208,7 +211,8 @@ class Party:
                                 expires=m.expires, payload_sha256=m.payload_sha256,
                                 message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
-            out.unlink(missing_ok=True)
+            if isinstance(out, Path):
+                out.unlink(missing_ok=True)
             raise
         log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
                   message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
