@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import os
 import re
@@ -792,8 +793,10 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             wanted[f].folder = wanted[f].folder or o.folder
         else:
             wanted[f] = o
-    # one commit queues every receipt packed here: a crash before it leaves packed files the ledger does not
-    # know, which the next run finds by name and sends (as any receipt packed and not sent)
+    # one commit queues every receipt packed here, after their files are written together (each durable,
+    # the folder fsynced): a crash before it leaves packed files the ledger does not know, which the next
+    # run finds by name and sends (as any receipt packed and not sent)
+    packed: dict[Path, bytes] = {}
     with party.ledger.batch():
         for f, o in wanted.items():
             status = "rejected" if o.reason_code else "accepted"
@@ -812,14 +815,17 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
                 doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
                                     processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
                                     checkpoint=_our_checkpoint(party, ours))
-                res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
+                buf = io.BytesIO()
+                res = party.pack(doc, message_type="receipt", recipient=o.to, out=buf)
             except LaxError as exc:
                 rec.error = exc
                 sent.append(_logged(rec))
                 _note_receipt(party.home, o.folder, rec)
                 continue
+            packed[f] = buf.getvalue()
             rec.transfer_id = res.manifest.transfer_id
             batches.setdefault(o.to, []).append((f, rec, o.folder))
+        write_atomic_many(packed)
     queued = {f for batch in batches.values() for f, _, _ in batch}
     for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
         if f in queued or _usable(party, f) is None:
