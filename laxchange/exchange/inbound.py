@@ -618,24 +618,37 @@ def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None],
         _file_staged(party, ok, render, outgoing, done_index)
         staged.clear()
 
-    for path in paths:
-        try:
-            peek = _peek(path)
-            if peek is not None and any((s.item.transfer_id, s.item.sender) == (peek.transfer_id, peek.sender)
-                                        for s in staged):
-                flush()
-            got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch)
-        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-            got = ImportItem(path.name, error=exc)
-        if isinstance(got, _Staged):
-            staged.append(got)
-            items.append(got.item)
-        else:
-            items.append(got)
-        if len(staged) >= IMPORT_BATCH:
-            flush()
-    flush()
+    try:
+        for path in paths:
+            _import_next(party, path, folders, outgoing, done_index, batch, staged, items, flush)
+        flush()
+    except BaseException:  # not a package's fault: give back what this batch holds, as a failed open does
+        batch.abandon()
+        for s in staged:
+            shutil.rmtree(s.staging, ignore_errors=True)
+        raise
     return items
+
+
+def _import_next(party: Party, path: Path, folders: dict[str, str | None], outgoing: list[_Outgoing],
+                 done_index: _Filed, batch: OpenBatch, staged: list[_Staged], items: list[ImportItem],
+                 flush: Callable[[], None]) -> None:
+    """Open one inbox package into the batch (`_import_all`), ending the batch first if it holds this transfer."""
+    try:
+        peek = _peek(path)
+        if peek is not None and any((s.item.transfer_id, s.item.sender) == (peek.transfer_id, peek.sender)
+                                    for s in staged):
+            flush()
+        got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch)
+    except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+        got = ImportItem(path.name, error=exc)
+    if isinstance(got, _Staged):
+        staged.append(got)
+        items.append(got.item)
+    else:
+        items.append(got)
+    if len(staged) >= IMPORT_BATCH:
+        flush()
 
 
 def _receipts_dir(home: Home) -> Path:

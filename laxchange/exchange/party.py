@@ -102,6 +102,12 @@ class OpenBatch:
     def __len__(self) -> int:
         return len(self.pending)
 
+    def abandon(self) -> None:
+        """Give up every open of the batch (the caller is failing): files removed, reservations released."""
+        pending, self.pending = self.pending, []
+        for p in pending:
+            self.party._unrecord(p)
+
     def commit(self) -> list[LaxError | None]:
         """Record every open of the batch `imported`, in the order they were opened; for each, None or
         the error that kept it from being recorded (its files removed, its reservation released, as a
