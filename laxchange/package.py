@@ -344,7 +344,8 @@ def pack(
     """Validate `document`, sign it, encrypt it to `recipient`, write the package to `out`.
 
     `out` is a path (written atomically) or a binary stream. An existing `out` is refused unless
-    `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks.
+    `overwrite`; an attachment is never written over, even then. `validate=False` is for benchmarks
+    and for a caller that has just validated `document` as `message_type` with the same clock.
     `attachment_names` are the names the attachments carry in the package (default: each file's
     own name), for files whose real names break the rule (`wire_attachment_names` makes them).
     `checkpoint` is a signed checkpoint of our audit log for the statement (format 1.1, §4.1): only

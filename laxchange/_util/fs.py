@@ -291,10 +291,15 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
     finally:
         for _, _, fd in temps:
             os.close(fd)
+    fsync_dirs({path.parent for path in files})
+
+
+def fsync_dirs(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """`fsync_dir` for several folders, all at once (`fsync_all`). Best effort, as `fsync_dir`."""
     dirs: list[int] = []
     try:
-        for d in {path.parent for path in files}:
-            with contextlib.suppress(OSError):  # best effort, as fsync_dir
+        for d in paths:
+            with contextlib.suppress(OSError):
                 dirs.append(os.open(d, os.O_RDONLY))
         with contextlib.suppress(OSError):
             fsync_all(dirs)

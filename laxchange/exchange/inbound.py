@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import logging
 import os
 import re
@@ -40,9 +41,9 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file, write_atomic_many, write_new_files
+from laxchange._util.fs import fsync_dir, fsync_dirs, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
-from laxchange.exchange.party import OPENED, Party
+from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
@@ -378,8 +379,8 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once, all together, and the folder once (it is renamed into place
-    complete, so no file in it needs a temporary name of its own)."""
+    Each file is fsynced once, all together; the caller fsyncs the folder (and its attachments/)
+    before renaming it into place complete, so no file in it needs a temporary name of its own."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -415,8 +416,6 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
     }
     out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
     write_new_files(staging, out)
-    fsync_dir(staging / ATTACHMENTS)
-    fsync_dir(staging)
     return manifest
 
 
@@ -459,23 +458,33 @@ def _clear_staging(listing: _Listing, transfer_id: str, sender: str) -> None:
         listing.discard(d.name)
 
 
-def _import_one(party: Party, path: Path, sender_folder: str | None, render: Renderer | None,
-                outgoing: list[_Outgoing], done_index: _Filed) -> ImportItem:
-    """Import one inbox package (docs/import.md), or finish the import of one a crash interrupted.
+@dataclass
+class _Staged:
+    """A package opened into its staging folder, to be filed once its `imported` is committed."""
 
-    The steps, and what a crash after each leaves for the next run to finish: the record is
-    written into `received/.incoming-<transfer id>-<sender>-*` and the ledger row becomes
-    `imported` (next run: the row is `imported` but no folder is filed, so the package is verified
-    again and filed, `Party.reopen_imported`); the folder is renamed into place (next run: a
-    duplicate of a filed transfer, set aside and acknowledged); the package moves to
-    `inbox/opened/`; the receipt is owed until the folder's manifest lists it sent (`_owed`).
-    """
+    item: ImportItem
+    path: Path
+    sender_folder: str | None
+    staging: Path
+    opened: package.Opened
+    resume: bool
+    outcomes: list[ReceiptOutcome]
+
+
+def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_folder: str | None,
+              outgoing: list[_Outgoing], done_index: _Filed, batch: OpenBatch) -> ImportItem | _Staged:
+    """The first half of importing one inbox package (docs/import.md): a duplicate is set aside
+    and acknowledged, a refused package quarantined (a finished `ImportItem` either way); otherwise
+    the record is verified and written into `received/.incoming-<transfer id>-<sender>-*`, its
+    `imported` left to `batch` (a crash before that commits: the reservation is taken again and
+    the package imported by the next run), and `_file_staged` files it once `batch` has committed.
+    A package whose row is `imported` with no folder filed (a crash after the commit) is verified
+    again (`Party.reopen_imported`)."""
     home = party.home
     root = received_root(home)
     item = ImportItem(path.name)
-    peek = _peek(path)
     resume = False
-    if peek is not None:
+    if peek is not None:  # `_peek(path)`
         item.transfer_id, item.sender = peek.transfer_id, peek.sender
         done = done_index.get((peek.transfer_id, peek.sender))
         if done is not None and done.manifest.get("package_sha256") == sha256_file(path):
@@ -503,7 +512,7 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
                                            on_receipt=outcomes.append, staged=True)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append, staged=True)
+                                on_receipt=outcomes.append, staged=True, batch=batch)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
@@ -522,30 +531,124 @@ def _import_one(party: Party, path: Path, sender_folder: str | None, render: Ren
         raise
     m = opened.manifest
     item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
-    expected = f"inbox/{OPENED}/{_aside_name(path, home.inbox / OPENED).name}"
-    manifest = _fill(party, staging, opened, path, sender_folder, render, item, expected)
-    target = _final_dir(root, m.transfer_id, m.sender)
-    os.rename(staging, target)
-    done_index.listing.discard(staging.name)
-    fsync_dir(root)
-    _clear_staging(done_index.listing, m.transfer_id, m.sender)
-    done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
-    item.folder = target.name
-    kept = _set_aside(path, home.inbox / OPENED)
-    if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
-        manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-        _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
-    if resume:
-        item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
-    item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
-    item.warnings += item.checkpoint_warnings
-    if opened.schema.startswith("receipt@"):
-        item.result = "receipt"
-        item.receipt = outcomes[0] if outcomes else None
+    return _Staged(item, path, sender_folder, staging, opened, resume, outcomes)
+
+
+def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
+                 done_index: _Filed) -> None:
+    """The second half, for packages whose `imported` is committed: each folder is completed, the
+    folders fsynced together, each renamed into place, received/ fsynced once for all of them, and
+    only then is each package moved to `inbox/opened/` (a crash before that fsync: the row is
+    `imported` and no folder filed, so the next run verifies the package, still in the inbox,
+    again). One package's failure is its own."""
+    home = party.home
+    root = received_root(home)
+    filled: list[tuple[_Staged, dict[str, Any], str]] = []
+    for s in staged:
+        try:
+            expected = f"inbox/{OPENED}/{_aside_name(s.path, home.inbox / OPENED).name}"
+            manifest = _fill(party, s.staging, s.opened, s.path, s.sender_folder, render, s.item, expected)
+        except LaxError as exc:  # not the package's fault (disk, a folder in the way): it stays in the inbox
+            s.item.result, s.item.error = "failed", exc
+            continue
+        filled.append((s, manifest, expected))
+    fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
+    filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
+    for s, manifest, expected in filled:
+        m = s.opened.manifest
+        try:
+            target = _final_dir(root, m.transfer_id, m.sender)
+            os.rename(s.staging, target)
+        except LaxError as exc:
+            s.item.result, s.item.error = "failed", exc
+            continue
+        done_index.listing.discard(s.staging.name)
+        filed.append((s, target, manifest, expected))
+    if filed:
+        fsync_dir(root)
+    for s, target, manifest, expected in filed:
+        m, item, opened = s.opened.manifest, s.item, s.opened
+        _clear_staging(done_index.listing, m.transfer_id, m.sender)
+        done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
+        item.folder = target.name
+        try:
+            kept = _set_aside(s.path, home.inbox / OPENED)
+            if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
+                manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
+                _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+        except LaxError as exc:
+            item.result, item.error = "failed", exc
+            continue
+        if s.resume:
+            item.warnings.append("finished an import an earlier run left unfinished (it was interrupted)")
+        item.checkpoint_warnings = [w["message"] for w in opened.warnings]  # the sender's checkpoint did not fit
+        item.warnings += item.checkpoint_warnings
+        if opened.schema.startswith("receipt@"):
+            item.result = "receipt"
+            item.receipt = s.outcomes[0] if s.outcomes else None
+        else:
+            item.result = "imported"
+            outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
+
+
+#: How many packages one import opens before it commits their `imported` together and files them.
+IMPORT_BATCH = 32
+
+
+def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None], render: Renderer | None,
+                outgoing: list[_Outgoing], done_index: _Filed) -> list[ImportItem]:
+    """Import `paths` in batches of `IMPORT_BATCH`: open each, commit the batch's `imported` in one
+    ledger commit (`OpenBatch`), then file them. A batch ends early at a second package of a transfer
+    already in it, so that one is found a duplicate of the filed first, as before batching."""
+    items: list[ImportItem] = []
+    batch = OpenBatch(party)
+    staged: list[_Staged] = []
+
+    def flush() -> None:
+        errors = batch.commit()
+        ok = []
+        for s in staged:
+            err = errors.pop(0) if not s.resume else None
+            if err is not None:
+                shutil.rmtree(s.staging, ignore_errors=True)
+                done_index.listing.discard(s.staging.name)
+                s.item.result, s.item.error = "failed", err
+            else:
+                ok.append(s)
+        _file_staged(party, ok, render, outgoing, done_index)
+        staged.clear()
+
+    try:
+        for path in paths:
+            _import_next(party, path, folders, outgoing, done_index, batch, staged, items, flush)
+        flush()
+    except BaseException:  # not a package's fault: give back what this batch holds, as a failed open does
+        batch.abandon()
+        for s in staged:
+            shutil.rmtree(s.staging, ignore_errors=True)
+        raise
+    return items
+
+
+def _import_next(party: Party, path: Path, folders: dict[str, str | None], outgoing: list[_Outgoing],
+                 done_index: _Filed, batch: OpenBatch, staged: list[_Staged], items: list[ImportItem],
+                 flush: Callable[[], None]) -> None:
+    """Open one inbox package into the batch (`_import_all`), ending the batch first if it holds this transfer."""
+    try:
+        peek = _peek(path)
+        if peek is not None and any((s.item.transfer_id, s.item.sender) == (peek.transfer_id, peek.sender)
+                                    for s in staged):
+            flush()
+        got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch)
+    except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
+        got = ImportItem(path.name, error=exc)
+    if isinstance(got, _Staged):
+        staged.append(got)
+        items.append(got.item)
     else:
-        item.result = "imported"
-        outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
-    return item
+        items.append(got)
+    if len(staged) >= IMPORT_BATCH:
+        flush()
 
 
 def _receipts_dir(home: Home) -> Path:
@@ -703,8 +806,10 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             wanted[f].folder = wanted[f].folder or o.folder
         else:
             wanted[f] = o
-    # one commit queues every receipt packed here: a crash before it leaves packed files the ledger does not
-    # know, which the next run finds by name and sends (as any receipt packed and not sent)
+    # one commit queues every receipt packed here, after their files are written together (each durable,
+    # the folder fsynced): a crash before it leaves packed files the ledger does not know, which the next
+    # run finds by name and sends (as any receipt packed and not sent)
+    packed: dict[Path, bytes] = {}
     with party.ledger.batch():
         for f, o in wanted.items():
             status = "rejected" if o.reason_code else "accepted"
@@ -723,14 +828,17 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
                 doc = build_receipt(in_reply_to=o.in_reply_to, payload_sha256=o.payload_sha256, received_at=now,
                                     processed_at=now, stage=o.stage, reason_code=o.reason_code, version=version,
                                     checkpoint=_our_checkpoint(party, ours))
-                res = party.pack(doc, message_type="receipt", recipient=o.to, out=f)
+                buf = io.BytesIO()
+                res = party.pack(doc, message_type="receipt", recipient=o.to, out=buf)
             except LaxError as exc:
                 rec.error = exc
                 sent.append(_logged(rec))
                 _note_receipt(party.home, o.folder, rec)
                 continue
+            packed[f] = buf.getvalue()
             rec.transfer_id = res.manifest.transfer_id
             batches.setdefault(o.to, []).append((f, rec, o.folder))
+        write_atomic_many(packed)
     queued = {f for batch in batches.values() for f, _, _ in batch}
     for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
         if f in queued or _usable(party, f) is None:
@@ -800,11 +908,8 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
                 folders[f.local or f.name] = f.sender
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
-    for path in sorted(p for p in home.inbox.glob("*.lax") if p.is_file()):
-        try:
-            item = _import_one(party, path, folders.get(path.name), render, outgoing, done_index)
-        except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-            item = ImportItem(path.name, error=exc)
+    paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())
+    for item in _import_all(party, paths, folders, render, outgoing, done_index):
         report.items.append(item)
         report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
     root = received_root(home)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import io
 import mimetypes
 import os
 import re
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import package
-from laxchange._util.fs import digest_stream, open_regular
+from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_atomic
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
 from laxchange.ledger.states import Outbound
@@ -496,21 +497,33 @@ class NotifyResult:
 
 def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, audit: dict[str, Any],
            attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> tuple[str, Path]:
-    """Pack `doc` into the outbox as `<transfer id>.lax` and record it as queued (with `audit`)."""
+    """Pack `doc` into the outbox as `<transfer id>.lax` and record it as queued (with `audit`).
+
+    `doc` was validated by the caller against `message_type` with the same clock, so `package.pack`
+    does not validate it again. Without attachments the package is packed in memory and written
+    under its name once (`write_new_atomic`: fsynced, and the outbox fsynced, before the ledger
+    says `queued`); with them it is packed to a temporary file (it may be large), renamed, and the
+    outbox fsynced."""
     outbox = party.home.outbox
     outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = outbox / f".packing-{os.urandom(8).hex()}"
-    try:
-        result = package.pack(doc, message_type=message_type, recipient=recipient, keystore=party.keystore,
-                              directory=party.directory, out=tmp, clock=party.clock, expires_in=expires_in,
-                              attachments=[a.path for a in attachments],
-                              attachment_names=[a.wire_name for a in attachments],
-                              checkpoint=party.checkpoint_for(recipient, doc))
-        m = result.manifest
+    common: dict[str, Any] = {"message_type": message_type, "recipient": recipient, "keystore": party.keystore,
+                              "directory": party.directory, "clock": party.clock, "expires_in": expires_in,
+                              "checkpoint": party.checkpoint_for(recipient, doc), "validate": False}
+    if not attachments:
+        buf = io.BytesIO()
+        m = package.pack(doc, out=buf, **common).manifest
         path = outbox / f"{m.transfer_id}.lax"
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        write_new_atomic(path, buf.getvalue())
+    else:
+        tmp = outbox / f".packing-{os.urandom(8).hex()}"
+        try:
+            m = package.pack(doc, out=tmp, attachments=[a.path for a in attachments],
+                             attachment_names=[a.wire_name for a in attachments], **common).manifest
+            path = outbox / f"{m.transfer_id}.lax"
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(outbox)
     party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
                          payload_sha256=m.payload_sha256, audit=audit, message_type=message_type,
                          record_ref=audit.get("record_ref"))

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
@@ -50,7 +50,7 @@ from laxchange.transport import (
 from laxchange.trust.directory import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
-__all__ = ["InboxResult", "Party", "default_attachments_dir", "open_from", "pack_to"]
+__all__ = ["InboxResult", "OpenBatch", "Party", "default_attachments_dir", "open_from", "pack_to"]
 
 #: Where `open_inbox` keeps packages it has opened, so a re-run never opens (or replays) them again.
 OPENED = "opened"
@@ -76,6 +76,68 @@ class InboxResult:
 
     opened: list[package.Opened] = field(default_factory=list)
     refused: list[tuple[str, LaxError]] = field(default_factory=list)
+
+
+@dataclass
+class _Unrecorded:
+    """An open verified, reserved and written whose `imported` is not yet committed."""
+
+    opened: package.Opened
+    held: tuple[str, str, str]  # (transfer id, sender, reservation token)
+    on_receipt: Callable[[ReceiptOutcome], None] | None
+    outcome: ReceiptOutcome | None = None
+
+
+class OpenBatch:
+    """Opens whose `imported` is recorded together: `Party.open(..., batch=b)` reserves, verifies and
+    writes each package as ever (its files are fsynced before it returns) and `b.commit()` records
+    them all in one ledger commit, instead of one commit each (an import of many packages waited
+    for each). Until then each is only reserved: a crash leaves the reservations of a process that
+    has ended, which the next run takes again (`Ledger.reserve`), as a crash before any open's finish."""
+
+    def __init__(self, party: Party) -> None:
+        self.party = party
+        self.pending: list[_Unrecorded] = []
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def abandon(self) -> None:
+        """Give up every open of the batch (the caller is failing): files removed, reservations released."""
+        pending, self.pending = self.pending, []
+        for p in pending:
+            self.party._unrecord(p)
+
+    def commit(self) -> list[LaxError | None]:
+        """Record every open of the batch `imported`, in the order they were opened; for each, None or
+        the error that kept it from being recorded (its files removed, its reservation released, as a
+        failed `open`). One commit for all; if that fails, each is tried on its own, so one open's
+        failure is never another's."""
+        party, pending = self.party, self.pending
+        self.pending = []
+        errors: list[LaxError | None] = [None] * len(pending)
+        try:
+            with party.ledger.batch():
+                for p in pending:
+                    party._record_imported(p)
+        except LaxError:
+            for p in pending:
+                p.outcome = None
+            for n, p in enumerate(pending):
+                try:
+                    with party.ledger.batch():
+                        party._record_imported(p)
+                except LaxError as exc:
+                    party._unrecord(p)
+                    errors[n] = exc
+        except BaseException:
+            for p in pending:
+                party._unrecord(p)
+            raise
+        for p, err in zip(pending, errors, strict=True):
+            if err is None:
+                party._imported(p)
+        return errors
 
 
 class Party:
@@ -125,7 +187,7 @@ class Party:
         self.close()
 
     # -- outbound ---------------------------------------------------------------------------
-    def pack(self, document: Any, *, message_type: str | None = None, recipient: str, out: Path,
+    def pack(self, document: Any, *, message_type: str | None = None, recipient: str, out: Path | BinaryIO,
              expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
              attachments: Sequence[str | os.PathLike[str]] = (), reason: str | None = None,
              message: str | None = None, source: str | os.PathLike[str] | None = None,
@@ -136,9 +198,12 @@ class Party:
         education record asked for as a pep-transfer or placement-notification is wrapped in it
         (`models.wrap.prepare`, which needs `reason`). `source` is the file the document was read
         from: like the attachments it is never written over; an existing `out` only with `overwrite`.
+        `out` may be a binary stream, for a caller that writes several packages' files together: it
+        must make the file durable before the ledger commits the `queued` (inside its `Ledger.batch`).
         """
-        check_output(out, inputs=[*([source] if source is not None else []), *attachments], overwrite=overwrite,
-                     what="package file")
+        if isinstance(out, Path):
+            check_output(out, inputs=[*([source] if source is not None else []), *attachments],
+                         overwrite=overwrite, what="package file")
         document, message_type = wrap.prepare(document, message_type, sender=self.keystore.ring().party,
                                               recipient=recipient, reason=reason, message=message,
                                               source=Path(source).name if source is not None else "record")
@@ -152,7 +217,8 @@ class Party:
                                 expires=m.expires, payload_sha256=m.payload_sha256,
                                 message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
-            out.unlink(missing_ok=True)
+            if isinstance(out, Path):
+                out.unlink(missing_ok=True)
             raise
         log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
                   message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
@@ -255,7 +321,7 @@ class Party:
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
-             staged: bool = False) -> package.Opened:
+             staged: bool = False, batch: OpenBatch | None = None) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -271,6 +337,8 @@ class Party:
         the folder `<out's stem>.attachments` beside `out` (made only if there are any): an open
         never drops them, since the transfer cannot be opened again once imported. `staged`: `out`
         is in a private folder the caller fsyncs and renames into place (`package.open_package`).
+        `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
+        only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
@@ -299,27 +367,43 @@ class Party:
         except BaseException:
             self._release(held)
             raise
-        m = opened.manifest
-        tid, sender, token = held[0]
-        outcome = None
+        pending = _Unrecorded(opened, held[0], on_receipt)
+        if batch is not None:
+            batch.pending.append(pending)
+            return opened
         try:
             with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither
-                ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": opened.schema},
-                               message_type=opened.schema.partition("@")[0],
-                               record_ref=wrap.record_ref(opened.document))
-                if opened.schema.startswith("receipt@"):
-                    outcome = self._apply_receipt(opened.document, m.sender)
+                self._record_imported(pending)
         except BaseException:  # not recorded as imported, so not delivered either
-            for p in opened.written:
-                p.unlink(missing_ok=True)
-            self._release(held)
+            self._unrecord(pending)
             raise
-        log_event(_log, "open.imported", transfer_id=tid, party=sender, message_type=opened.schema.partition("@")[0],
-                  record_ref=wrap.record_ref(opened.document))
-        self._take_statement_checkpoint(opened)
-        if outcome is not None and on_receipt is not None:
-            on_receipt(outcome)
+        self._imported(pending)
         return opened
+
+    def _record_imported(self, p: _Unrecorded) -> None:
+        """The ledger changes that finish an open (inside the caller's transaction): the transfer
+        becomes `imported` and, for a receipt, is applied to our outbound transfer."""
+        tid, sender, token = p.held
+        self.ledger.advance("in", tid, sender, *FINISH_PATH, holder=token, audit={"schema": p.opened.schema},
+                            message_type=p.opened.schema.partition("@")[0],
+                            record_ref=wrap.record_ref(p.opened.document))
+        if p.opened.schema.startswith("receipt@"):
+            p.outcome = self._apply_receipt(p.opened.document, p.opened.manifest.sender)
+
+    def _unrecord(self, p: _Unrecorded) -> None:
+        """An open whose finish did not commit: its files go and its reservation is released."""
+        for f in p.opened.written:
+            f.unlink(missing_ok=True)
+        self._release([p.held])
+
+    def _imported(self, p: _Unrecorded) -> None:
+        """After the finish committed: log it, keep the statement's checkpoint, hand on the receipt's outcome."""
+        tid, sender, _ = p.held
+        log_event(_log, "open.imported", transfer_id=tid, party=sender,
+                  message_type=p.opened.schema.partition("@")[0], record_ref=wrap.record_ref(p.opened.document))
+        self._take_statement_checkpoint(p.opened)
+        if p.outcome is not None and p.on_receipt is not None:
+            p.on_receipt(p.outcome)
 
     def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
                         on_receipt: Callable[[ReceiptOutcome], None] | None = None,

@@ -220,6 +220,23 @@ def test_sigkill_at_every_ledger_transition_loses_nothing(tmp_path: Path, sshd: 
     assert resumed, "an interrupted import was finished from the package"
 
 
+def test_sigkill_at_one_commit_of_several_imports_resumes_each(tmp_path: Path, sshd: Sshd) -> None:
+    """An import records the `imported` of a batch of packages in one commit (`OpenBatch`): killed right
+    after it, every one of them is `imported` and none filed, and the next runs file each exactly once."""
+    a, b, drops = _two_parties(tmp_path, sshd)
+    tids = [_queue(a, tmp_path, 300 + n) for n in range(3)]
+    _run(a)
+    assert _killed_at(b, "in.imported"), "the import never committed in.imported"
+    with Ledger(b.home.ledger_db) as ledger:
+        rows = {t.transfer_id: t.state for t in ledger.transfers(direction="in")}
+    assert rows == dict.fromkeys(tids, "imported"), rows  # one commit recorded all three
+    filed = [d for d in os.listdir(b.home.root / "received") if not d.startswith(".")]
+    assert filed == [], filed
+    _settle_and_check(a, b, drops, tids)
+    resumed = sorted(e["data"]["transfer_id"] for e in _audit(b) if e["event"] == "in.resumed")
+    assert resumed == sorted(tids)
+
+
 def _settle_and_check(a: Party, b: Party, drops: dict[str, Path], tids: list[str]) -> None:
     for _ in range(4):  # clean runs, both sides, until quiet
         ra, rb = _run(a), _run(b)

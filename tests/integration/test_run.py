@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,14 +138,19 @@ def test_uncollected_after_5_days_with_the_partners_contact(homes: tuple[Party, 
     me = _party_at(a, t0)
     factory = me.transports.factory
 
+    threads: dict[str, str] = {}
+
     def counting(endpoint: Endpoint) -> Transport:
         connects.append(endpoint.party)
+        threads[endpoint.party] = threading.current_thread().name.rpartition("_")[0] or "main"
         return factory(endpoint)
 
     me.transports.factory = counting
     with me:
         assert [s["file"] for s in run_nightly(me).sent] == [f"{tid}.lax"]
     assert sorted(connects) == [A, B], "one connection per partner (and our own drop folder) per run"
+    # the partner's handshake was started in the background (the partners stage prefetches), ours when collecting
+    assert threads == {B: "laxchange-connect", A: "main"}, threads
 
     with _party_at(a, t0 + dt.timedelta(days=4)) as me:
         assert run_nightly(me).ok, "4 days in the partner's folder is not yet uncollected"

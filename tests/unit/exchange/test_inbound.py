@@ -20,6 +20,7 @@ from laxchange.exchange import Party
 from laxchange.exchange.inbound import find_received, import_inbox, send_applied
 from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
+from laxchange.ledger.db import Ledger
 from laxchange.mis import COLUMNS, csv_cell, write_csv
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from tests.support.forge import forge, statement_for
@@ -244,3 +245,32 @@ def test_reports_about_an_invalid_record_name_the_path_and_rule_never_the_value(
 def _raw(p: Party) -> SimpleNamespace:
     """What tests.support.forge needs of the recipient: its key store and clock."""
     return SimpleNamespace(store=p.keystore, clock=p.clock)
+
+
+class _Stop(BaseException):
+    """Not a LaxError: what an interrupt (Ctrl-C) looks like to the import."""
+
+
+def test_an_import_interrupted_mid_batch_gives_back_the_batch_s_reservations(pair: tuple[Party, Party],
+                                                                            tmp_path: Path) -> None:
+    """The import opens several packages before it commits their `imported` together (`OpenBatch`);
+    interrupted before that commit, it releases what it reserved, so the next import (in the same
+    process, where a held reservation would look in progress) imports every package."""
+    a, b = pair
+    tids = [_send_pep(a, tmp_path, n)[0] for n in (1, 2)]
+    received = 0
+
+    def stop_at_the_second_reservation(events: tuple[str, ...]) -> None:
+        nonlocal received
+        received += events.count("in.received")
+        if received == 2:
+            raise _Stop
+
+    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
+                   transports=b.transports, ledger=Ledger(b.home.ledger_db, on_commit=stop_at_the_second_reservation))
+    with pytest.raises(_Stop):
+        import_inbox(hooked)
+    hooked.ledger.close()
+    assert not list((b.home.root / "received").iterdir()), "nothing filed, no staging folder left"
+    report = import_inbox(b, collect=False)
+    assert report.ok and sorted(i.transfer_id or "" for i in report.items if i.result == "imported") == sorted(tids)
