@@ -262,7 +262,8 @@ def endpoints_list(app: App) -> None:
         for e in rows:
             src = {"own": "our own drop folder (our card)", "card": "partner's card",
                    "config": "config override"}[e["source"]]
-            line = f"{e['party']:12} {e['url'] or '-'}  [{src}]  {' '.join(e['host_key_fingerprints']) or '-'}"
+            via = f" via {e['backend']}" if e.get("backend") else ""
+            line = f"{e['party']:12} {e['url'] or '-'}  [{src}{via}]  {' '.join(e['host_key_fingerprints']) or '-'}"
             if e.get("card_url"):
                 line += f"\n{'':12} (overrides the card's {e['card_url']})"
             if e.get("problem"):

@@ -14,6 +14,7 @@ from laxchange._util.jsonio import dumps_pretty, write_atomic
 from laxchange.errors import ConfigError, UsageError
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.transport.endpoints import BACKENDS, Endpoint, check_fingerprint, parse_url
+from laxchange.transport.sftp import SftpSettings
 from laxchange.trust import PartnerDirectory
 from laxchange.trust.keystore import KeyStore, check_party
 
@@ -169,7 +170,8 @@ class DirectoryEndpoints:
     def effective(self) -> list[dict[str, Any]]:
         """Every endpoint in effect: each partner's, and our own drop folder, with where it comes from.
 
-        One row per party: `party`, `url`, `host_key_fingerprints`, `source` (config: an override
+        One row per party: `party`, `url`, `host_key_fingerprints`, `backend` (the SSH client, for
+        an SFTP endpoint), `source` (config: an override
         in config.json; card: the partner's signed card; own: our keyring, where partners deliver
         to us), `card_url` when an override hides a card's URL, and `problem` when it cannot be used.
         """
@@ -185,7 +187,10 @@ class DirectoryEndpoints:
             if source == "own":
                 ring = store.ring()
                 row.update(url=ring.sftp_url, host_key_fingerprints=list(ring.host_key_fingerprints))
-                if self.own() is None:
+                own = self.resolve(party) if self.own() is not None else None
+                if own is not None and own.url.startswith("sftp://"):
+                    row["backend"] = own.backend or SftpSettings().backend
+                if own is None:
                     row["problem"] = ("no SFTP endpoint on our card (`laxchange keys export-card --sftp-url URL "
                                       "--host-key-fingerprint SHA256:...`)" if not ring.sftp_url
                                       else "our card has no host-key fingerprint (`laxchange keys export-card "
@@ -200,6 +205,8 @@ class DirectoryEndpoints:
                         row.update(url=p.sftp_url, host_key_fingerprints=list(p.host_key_fingerprints))
                 else:
                     row.update(url=ep.url, host_key_fingerprints=list(ep.host_key_fingerprints))
+                    if ep.url.startswith("sftp://"):
+                        row["backend"] = ep.backend or SftpSettings().backend
             card = partners.get(party)
             if source == "config" and card is not None and card.sftp_url and card.sftp_url != row["url"]:
                 row["card_url"] = card.sftp_url

@@ -61,3 +61,22 @@ def test_endpoints_remove_drops_the_override_and_the_card_applies_again(tmp_path
     assert r.exit_code == 2
     data = json.loads(r.stdout)
     assert data["error"] == "endpoint.not-configured" and "card" in data["hint"]
+
+
+def test_endpoints_list_says_which_ssh_client_each_sftp_endpoint_uses(tmp_path: Path) -> None:
+    a, _, _ = _homes(tmp_path)
+    r = run("--home", str(a.home.root), "endpoints", "add", "URN:123456", "sftp://school@127.0.0.1:2201/drop",
+            "--host-key-fingerprint", FPR, "--backend", "openssh")
+    assert r.exit_code == 0, r.output
+    rows = {e["party"]: e for e in json.loads(run("--home", str(a.home.root), "--json", "endpoints", "list").stdout)
+            ["endpoints"]}
+    assert rows["URN:123456"]["backend"] == "openssh"
+    assert rows["LA:919"]["backend"] == "paramiko"  # our own drop folder: the default
+    assert "backend" not in rows["LA:920"]  # no endpoint at all
+    text = run("--home", str(a.home.root), "endpoints", "list").stdout
+    assert "[config override via openssh]" in text and "[our own drop folder (our card) via paramiko]" in text
+    cfg = a.home.root / "config.json"
+    cfg.write_text(json.dumps(json.loads(cfg.read_text()) | {"sftp_backend": "openssh"}))
+    rows = {e["party"]: e for e in json.loads(run("--home", str(a.home.root), "--json", "endpoints", "list").stdout)
+            ["endpoints"]}
+    assert rows["LA:919"]["backend"] == "openssh"  # the home-wide default now
