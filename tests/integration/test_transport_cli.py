@@ -49,7 +49,7 @@ def test_endpoints_add_and_list(tmp_path: Path) -> None:
     r = lax(home, "--json", "endpoints", "list")
     data = json.loads(r.output)
     assert data["endpoints"] == [{"party": "LA:919", "url": "sftp://la@127.0.0.1:2222/inbox",
-                                  "host_key_fingerprints": [fpr], "source": "config"}]
+                                  "host_key_fingerprints": [fpr], "source": "config", "backend": "paramiko"}]
 
 
 @pytest.mark.parametrize("args", [
