@@ -194,7 +194,8 @@ def test_the_card_says_what_we_read_and_older_cards_say_nothing(pair: tuple[Supp
 
 @pytest.mark.parametrize("reads", [[], {"format": 1}, {"format": "1"}, {"schemas": {"receipt": []}},
                                    {"schemas": {"receipt": ["1.2"]}}, {"schemas": {"Receipt!": ["1.2.0"]}},
-                                   {"schemas": ["receipt"]}])
+                                   {"schemas": ["receipt"]}, {"format": "1.10000"}, {"format": "01.1"},
+                                   {"schemas": {"receipt": ["1.2.10000"]}}])
 def test_a_card_with_a_malformed_reads_is_refused(pair: tuple[SupportParty, SupportParty], reads: Any) -> None:
     vsh, _ = pair
     card, _ = card_from(vsh.store.ring(), vsh.clock.now(), vsh.store.card_signers(), reads=reads)
