@@ -382,6 +382,8 @@ CODES: dict[str, str] = {
     "audit.no-entry": "`audit prove` was given an entry number the log does not hold",
     "audit.proof-malformed": "an inclusion proof document is not what `audit prove` writes",
     "audit.proof-invalid": "an inclusion proof does not show its entry in the signed log",
+    "audit.bad-reference": "`audit acknowledge` was given a reference that is not a ticket or incident number",
+    "audit.no-such-evidence": "`audit acknowledge` named checkpoint evidence that `audit verify` does not report",
     "checkpoint.malformed": "not a C2SP signed note holding a tlog checkpoint",
     "checkpoint.bad-signature": "no signature on a checkpoint verifies under a key we know for its log",
     "checkpoint.wrong-origin": "a checkpoint is of another party's log than the one expected",

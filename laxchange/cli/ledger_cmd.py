@@ -118,10 +118,14 @@ def audit_list(app: App, record_ref: str | None) -> None:
 _RESTORE = "restore the ledger from backup and investigate who changed it"
 _VERIFY_HINT = {
     "checkpoint.partner-inconsistent": "that partner's audit log was changed: tell its IT contact, and keep the "
-                                       "checkpoint files under HOME/checkpoints/partners/ as evidence",
+                                       "checkpoint files under HOME/checkpoints/partners/ as evidence; once it is "
+                                       "in hand, `laxchange audit acknowledge PARTY KEPT --ref TICKET` "
+                                       "(`--json` lists each party and kept file)",
     "checkpoint.refused": "that partner signed into a package or receipt a checkpoint of its log that does not "
                           "verify: tell its IT contact, and keep the file under "
-                          "HOME/checkpoints/partners/PARTY/refused/ as evidence",
+                          "HOME/checkpoints/partners/PARTY/refused/ as evidence; once it is in hand, "
+                          "`laxchange audit acknowledge PARTY KEPT --ref TICKET` (`--json` lists each party and "
+                          "kept file)",
     "checkpoint.bad-signature": "a kept checkpoint file was altered: restore HOME/checkpoints/ from backup",
     "checkpoint.malformed": "a kept checkpoint file was damaged: restore HOME/checkpoints/ from backup",
 }
@@ -163,7 +167,26 @@ def audit_verify(app: App, checkpoints: tuple[Path, ...]) -> None:
     app.emit(data, lambda: (f"audit log intact: {result.entries} entries, head {head}\n"
                             f"tree root {data['root']}; {len(result.checked)} checkpoint(s) of it verified"
                             + ("" if result.checked else
-                               "\n(no checkpoint yet: `laxchange audit checkpoint` makes one; partners keep them)")))
+                               "\n(no checkpoint yet: `laxchange audit checkpoint` makes one; partners keep them)")
+                            + "".join(f"\nacknowledged {a['at']} ({a['ref']}), still kept: {a['party']} {a['kept']}: "
+                                      f"{a['message']}" for a in result.acknowledged)))
+
+
+@audit_group.command("acknowledge")
+@click.argument("party", metavar="PARTY")
+@click.argument("kept", metavar="KEPT")
+@click.option("--ref", required=True, metavar="TICKET",
+              help="Your ticket or incident number for it (letters, digits, . _ / # : -; no description).")
+@json_option
+@click.pass_obj
+def audit_acknowledge(app: App, party: str, kept: str, ref: str) -> None:
+    """Record that a partner's checkpoint evidence `audit verify` reports is being dealt with, so
+    verify passes again; the file stays kept. KEPT is the file as `audit verify --json` names it."""
+    who = check_party(party)
+    with _party(app) as me:
+        data = transparency.acknowledge(me, who, kept, ref)
+    app.emit(data, f"acknowledged {who} {kept} ({ref}): the file stays under "
+                   f"HOME/checkpoints/partners/; `audit verify` lists it and passes")
 
 
 @audit_group.command("prove")

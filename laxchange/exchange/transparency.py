@@ -13,9 +13,11 @@ from __future__ import annotations
 import base64
 import csv
 import datetime as dt
+import hashlib
 import io
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,13 +81,24 @@ def make_checkpoint(party: Party) -> Made:
     return Made(note, cp.size, cp.root, path)
 
 
+#: What an operator may give as the reference of an acknowledgement (`acknowledge`): a ticket or
+#: incident number, never a sentence (the audit log holds no personal data)
+ACK_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}")
+
+
 @dataclass(frozen=True)
 class Problem:
     code: str
     message: str
+    #: For a problem with a partner's checkpoint evidence: the partner and the kept file (relative
+    #: to its folder under HOME/checkpoints/partners/) that an operator acknowledges to dismiss it
+    evidence: tuple[str, str] | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.evidence is not None:
+            d["party"], d["kept"] = self.evidence
+        return d
 
 
 @dataclass
@@ -96,10 +109,13 @@ class Verification:
     root: bytes
     checked: list[dict[str, Any]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: Partners' checkpoint evidence an operator acknowledged (`acknowledge`): still kept and
+    #: listed, no longer a problem; each the problem's dict plus the acknowledgement's `ref` and `at`
+    acknowledged: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"entries": self.entries, "root": base64.b64encode(self.root).decode(), "checked": self.checked,
-                "problems": [p.to_dict() for p in self.problems]}
+                "problems": [p.to_dict() for p in self.problems], "acknowledged": self.acknowledged}
 
 
 def _against_tree(cp: cpt.Checkpoint, leaves: Sequence[bytes], roots: dict[int, bytes], source: str) -> Problem | None:
@@ -154,8 +170,61 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
                                                 "we signed, with another root (we signed two different logs)"))
     for source, cp in given:
         _record(out, cp, leaves, roots, source)
-    out.problems += _witnessed(party)
+    acks = _acknowledgements(party.ledger)
+    for problem in _witnessed(party):
+        ack = _acknowledged(party, problem, acks)
+        if ack is None:
+            out.problems.append(problem)
+        else:
+            out.acknowledged.append({**problem.to_dict(), "ref": ack["ref"], "at": ack["at"]})
     return out
+
+
+def _acknowledgements(ledger: Ledger) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The `checkpoint.acknowledged` notes, by (party, kept file, its SHA-256): the latest of each."""
+    return {(e["data"]["party"], e["data"]["kept"], e["data"]["sha256"]): {"ref": e["data"]["ref"], "at": e["at"]}
+            for e in ledger.audit_entries(["checkpoint.acknowledged"])}
+
+
+def _acknowledged(party: Party, problem: Problem, acks: dict[tuple[str, str, str], dict[str, Any]]
+                  ) -> dict[str, Any] | None:
+    """The acknowledgement that dismisses `problem`, if one was recorded for the evidence file as it
+    is now (a file changed after it was acknowledged is a problem again)."""
+    if problem.evidence is None or not acks:
+        return None
+    who, kept = problem.evidence
+    try:
+        digest = hashlib.sha256((partner_store(party, who).folder / kept).read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return acks.get((who, kept, digest))
+
+
+def acknowledge(party: Party, who: str, kept: str, ref: str) -> dict[str, Any]:
+    """Record in the audit log that an operator dealt with a partner's checkpoint evidence that
+    `verify` reports (told the partner, opened a ticket): `audit verify` then lists it as
+    acknowledged and passes. The file stays kept, byte for byte; if it changes, or the partner
+    sends more evidence, `verify` reports that again. `kept` is the file as `verify` names it
+    (`refused/NAME.note`, or the later of two forked checkpoints)."""
+    if not ACK_REF.fullmatch(ref):
+        raise UsageError(f"{ref!r} is not a reference laxchange keeps: give a ticket or incident number "
+                         "(letters, digits and . _ / # : -, at most 64), not a description",
+                         code="audit.bad-reference",
+                         hint="the audit log holds no personal data; write the details in the ticket itself")
+    found = _witnessed(party)
+    outstanding = [p for p in found if p.evidence == (who, kept)]
+    if not outstanding:
+        reported = sorted({f"{p.evidence[0]} {p.evidence[1]}" for p in found if p.evidence is not None})
+        raise UsageError(f"{who} {kept} is not checkpoint evidence `audit verify` reports"
+                         + (f" (it reports: {', '.join(reported)})" if reported else " (it reports none)"),
+                         code="audit.no-such-evidence",
+                         hint="give the party and the kept file exactly as `laxchange --json audit verify` "
+                              "lists them under problems (`party`, `kept`)")
+    digest = hashlib.sha256((partner_store(party, who).folder / kept).read_bytes()).hexdigest()
+    data = {"party": who, "kept": kept, "sha256": digest, "ref": ref, "code": outstanding[0].code}
+    party.ledger.note("checkpoint.acknowledged", data)
+    return data
+
 
 
 def _witnessed(party: Party) -> list[Problem]:
@@ -170,7 +239,8 @@ def _witnessed(party: Party) -> list[Problem]:
         store = partner_store(party, who)
         found += [Problem(code="checkpoint.refused",
                           message=f"{who} sent a checkpoint that did not verify inside a package it signed "
-                                  f"(kept as evidence: {path.name})") for path in store.refused()]
+                                  f"(kept as evidence: refused/{path.name})", evidence=(who, f"refused/{path.name}"))
+                  for path in store.refused()]
         card = party.directory.get_optional(who)
         if card is None:
             continue  # a partner since removed: its checkpoints stay kept, with nothing to check them by
@@ -185,7 +255,8 @@ def _witnessed(party: Party) -> list[Problem]:
         for name, earlier, cp in cpt.forks(good):
             found.append(Problem(code="checkpoint.partner-inconsistent",
                                  message=f"{who}'s checkpoint {name} and {earlier} both record {cp.size} entries "
-                                         f"with different roots: {who}'s audit log was changed between them"))
+                                         f"with different roots: {who}'s audit log was changed between them",
+                                 evidence=(who, name)))
     return found
 
 

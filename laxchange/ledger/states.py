@@ -130,6 +130,7 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "in.archive-opened",      # `open --archive` verified a (possibly long expired) package as of its creation
     "checkpoint.refused",     # a verified receipt or package carried its sender's audit checkpoint; it did not verify
     "checkpoint.partner-inconsistent",  # ... one that verified, of the size of one we hold with another root
+    "checkpoint.acknowledged",  # an operator dealt with one of those (`audit acknowledge`): the file stays kept
 })
 
 

@@ -6,6 +6,7 @@ never dropped, and never a reason to refuse the genuine record it came with."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -240,3 +241,66 @@ def test_a_1_1_0_receipt_goes_without_the_checkpoint(pair: tuple[SupportParty, S
     assert new["schema"].endswith("/receipt/1.2.0") and new["checkpoint"] == note
     for doc, schema in ((old, "receipt@1.1.0"), (new, "receipt@1.2.0")):  # each validates as what it says
         assert vsh.open(school.pack(doc, VSH, message_type="receipt")).schema == schema
+
+
+def test_evidence_an_operator_acknowledges_stays_kept_and_verify_passes_until_it_changes(
+        pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
+    vsh, school = pair
+    with _me(vsh) as me:
+        note = transparency.make_checkpoint(me).note
+    lines = note.split("\n")
+    forged = "\n".join([lines[0], str(int(lines[1]) + 7), *lines[2:]])
+    (tmp_path / "pep.lax").write_bytes(vsh.pack(record(3), SCHOOL, checkpoint=forged))
+    assert lax(school, "open", str(tmp_path / "pep.lax"), "-o", str(tmp_path / "pep.json")).exit_code == 0
+    r = lax(school, "--json", "audit", "verify")
+    assert r.exit_code == 3, r.output
+    [problem] = json.loads(r.stdout)["details"]["problems"]
+    [evidence] = cpt.partner_store(school.home.root, VSH).refused()
+    assert (problem["party"], problem["kept"]) == (VSH, f"refused/{evidence.name}")
+
+    r = lax(school, "--json", "audit", "acknowledge", VSH, problem["kept"], "--ref", "INC-2026-0042")
+    assert r.exit_code == 0, r.output
+    with Ledger(school.home.ledger_db) as ledger:
+        [n] = [e["data"] for e in ledger.audit_entries(["checkpoint.acknowledged"])]
+    assert n == {"party": VSH, "kept": problem["kept"], "sha256": hashlib.sha256(forged.encode()).hexdigest(),
+                 "ref": "INC-2026-0042", "code": "checkpoint.refused"}
+    r = lax(school, "--json", "audit", "verify")
+    assert r.exit_code == 0, r.output
+    [ack] = json.loads(r.stdout)["acknowledged"]
+    assert (ack["code"], ack["kept"], ack["ref"]) == ("checkpoint.refused", problem["kept"], "INC-2026-0042")
+    assert evidence.read_text() == forged, "acknowledged evidence is never removed or changed"
+    r = lax(school, "audit", "verify")
+    assert r.exit_code == 0 and "acknowledged" in r.stdout and "INC-2026-0042" in r.stdout, r.output
+
+    evidence.write_text(forged + "x")  # the file is not what was acknowledged any more
+    assert lax(school, "audit", "verify").exit_code == 3
+
+
+def test_acknowledging_needs_reported_evidence_and_a_reference_without_prose(
+        pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
+    vsh, school = pair
+    with _me(vsh) as me:
+        first = transparency.make_checkpoint(me)
+    _send(vsh, school, tmp_path, "one")
+    (tmp_path / "two.lax").write_bytes(vsh.pack(record(3), SCHOOL, checkpoint=_signed(vsh, first.size, bytes(32))))
+    assert lax(school, "open", str(tmp_path / "two.lax"), "-o", str(tmp_path / "two.json")).exit_code == 0
+    older, later = (p.name for p in cpt.partner_store(school.home.root, VSH).paths())
+
+    r = lax(school, "--json", "audit", "acknowledge", VSH, older, "--ref", "T1")
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"] == "audit.no-such-evidence", r.output
+    assert later in json.loads(r.stdout)["message"], "it says what verify does report"
+    r = lax(school, "--json", "audit", "acknowledge", VSH, later, "--ref", "told Jo Bloggs at the school")
+    assert r.exit_code == 2 and json.loads(r.stdout)["error"] == "audit.bad-reference", r.output
+    with Ledger(school.home.ledger_db) as ledger:
+        assert ledger.audit_entries(["checkpoint.acknowledged"]) == [], "nothing recorded by a refused call"
+
+    assert lax(school, "audit", "acknowledge", VSH, later, "--ref", "T1").exit_code == 0
+    r = lax(school, "--json", "audit", "verify")
+    assert r.exit_code == 0 and [a["code"] for a in json.loads(r.stdout)["acknowledged"]] == [
+        "checkpoint.partner-inconsistent"], r.output
+    # a further fork is new evidence: verify reports it although the earlier one was acknowledged
+    (tmp_path / "three.lax").write_bytes(vsh.pack(record(3), SCHOOL,
+                                                  checkpoint=_signed(vsh, first.size, bytes([1]) * 32)))
+    assert lax(school, "open", str(tmp_path / "three.lax"), "-o", str(tmp_path / "three.json")).exit_code == 0
+    r = lax(school, "--json", "audit", "verify")
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
