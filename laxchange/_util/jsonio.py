@@ -326,12 +326,16 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
 def dumps_canonical(obj: Any) -> bytes:
     """`obj` in the JSON Canonicalization Scheme (RFC 8785), UTF-8: for hashing and signing.
 
-    The standard library's sorted compact output (`_CANONICAL`) is already JCS for every value
-    `_stdlib_is_jcs` accepts, which is every document laxchange itself writes (strings, integers,
-    booleans, null, ASCII or Latin keys), so that is the fast path; anything else is written by
+    The standard library's sorted compact output (`_CANONICAL`), and orjson's, are already JCS for
+    every value `_stdlib_is_jcs` accepts, which is every document laxchange itself writes (strings,
+    integers, booleans, null, ASCII or Latin keys), so that is the fast path; anything else is written by
     `_jcs`. Raises ValueError for what JCS cannot represent exactly: an integer beyond
     ±MAX_SAFE_INTEGER, NaN or infinity, a string with a lone surrogate, a key that is not a string."""
     if _stdlib_is_jcs(obj):
+        try:  # orjson's sorted writing of such a value is the same bytes, three times faster (`loads_canonical`)
+            return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate, nesting beyond 254: the standard library says which
+            pass
         try:
             return _CANONICAL.encode(obj).encode("utf-8")
         except UnicodeEncodeError:
