@@ -457,12 +457,16 @@ def read_manifest(src: BinaryIO) -> tuple[Manifest, dsse.Envelope]:
                 raise ValueError("manifest envelope is not canonical JSON")
         if env.payload_type != MANIFEST_PAYLOAD_TYPE:
             raise ValueError(f"unexpected manifest payloadType {env.payload_type!r}")
-        m = jsonio.loads_strict(env.payload, source="manifest payload", max_bytes=MAX_MANIFEST_BYTES)
+        # Canonical, as laxchange writes it: parsed and checked at once. Else parsed strictly, then checked.
+        m = jsonio.loads_canonical(env.payload, MAX_MANIFEST_BYTES)
+        canonical = m is not None
+        if not canonical:
+            m = jsonio.loads_strict(env.payload, source="manifest payload", max_bytes=MAX_MANIFEST_BYTES)
         if not isinstance(m, dict) or set(m) != MANIFEST_FIELDS:
             raise ValueError("manifest fields are wrong")
         if m["format"] != FORMAT:
             raise _reject("package.wrong-format-version", f"manifest format {m['format']!r} is not supported")
-        if not jsonio.is_canonical(m, env.payload):
+        if not canonical and not jsonio.is_canonical(m, env.payload):
             raise ValueError("manifest payload is not canonical JSON")
         manifest = Manifest(**m)
         _check_manifest_types(manifest)
@@ -764,7 +768,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
     if [kid for kid, _ in env.signatures] != manifest.sender_key_ids:
         raise _reject("package.tampered", "the signed statement's signatures are not by the keys the manifest lists")
     # Verified: from here on the bytes are the sender's own.
-    st = jsonio.loads_strict(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
+    st = jsonio.loads_verbatim(env.payload, source="signed statement", max_bytes=MAX_STATEMENT_BYTES)
     if not isinstance(st, dict) or not STATEMENT_FIELDS <= set(st) <= STATEMENT_FIELDS | OPTIONAL_STATEMENT_FIELDS \
             or st["_type"] != STATEMENT_TYPE:
         raise InvalidData("the signed statement has unexpected fields", code="statement.malformed",

@@ -15,11 +15,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
 __all__ = ["MAX_JSON_BYTES", "MAX_SAFE_INTEGER", "dumps_canonical", "dumps_compact", "dumps_pretty", "is_canonical",
-           "load_file", "loads_strict", "open_atomic", "write_atomic"]
+           "load_file", "loads_canonical", "loads_strict", "loads_verbatim", "open_atomic", "write_atomic"]
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -245,6 +247,69 @@ def loads_strict(data: bytes | str, *, source: str = "<input>", max_bytes: int =
                           hint="the document is not a laxchange record") from None
 
 
+#: Up to this size `loads_verbatim` tries orjson first. Beyond it orjson's parse and write, which
+#: decode the text to `str` and encode it back to UTF-8, cost more than the strict parse (measured:
+#: 20 against 50 µs at 10 KB, about even at 256 KB, 1.5 against 1.25 ms at 1 MB).
+VERBATIM_MAX_BYTES = 128 * 1024
+
+
+def _orjson_verbatim(raw: bytes, option: int = 0) -> Any:
+    """The value `raw` is orjson's exact writing of, or _MISS.
+
+    Accepted only when writing the parsed value again gives `raw` byte for byte, and then
+    `loads_strict(raw)` accepts it with an equal value: a duplicate key would be written once, a
+    space, an escape orjson does not write (`\\/`, `\\u00e9`, upper-case hex, a surrogate
+    pair), `-0`, `1E5`, `1.0e5`, a big integer (orjson reads it as a float) or a BOM would not be
+    written again, NaN/Infinity, invalid UTF-8, lone surrogates and nesting beyond 1024 orjson
+    refuses to read, and beyond 254 levels to write. What orjson writes, the strict parser reads
+    to the same value: strings and integers exactly, a float from its shortest round-trip digits
+    (whatever orjson's reading of them was, the text is that double's own), numbers far within
+    MAX_NUMBER_CHARS, no lone surrogate, no NaN."""
+    try:
+        doc = orjson.loads(raw)
+        if orjson.dumps(doc, option=option) == raw:
+            return doc
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        pass
+    return _MISS
+
+
+_MISS = object()
+
+
+def loads_verbatim(data: bytes, *, source: str = "<input>", max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """`loads_strict(data)`: the same value, or the same error, faster for compact JSON as
+    orjson writes it (a package's signed statement, `package.compact_json`).
+
+    One orjson parse, one orjson write and one comparison of bytes replace the strict parse with
+    its per-object duplicate-key hook, when they give back `data` exactly (`_orjson_verbatim` says
+    why that is as strict); anything else takes `loads_strict`, which accepts or refuses it as
+    ever and says why."""
+    if len(data) <= min(max_bytes, VERBATIM_MAX_BYTES):
+        doc = _orjson_verbatim(bytes(data))
+        if doc is not _MISS:
+            return doc
+    return loads_strict(data, source=source, max_bytes=max_bytes)
+
+
+def loads_canonical(data: bytes, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """The value whose canonical JSON (`dumps_canonical`) `data` is, or None when it is not (or
+    not provably here: then `loads_strict` and `is_canonical` decide and say why).
+
+    For what laxchange signs (no floats, integers within ±MAX_SAFE_INTEGER, no member name at or
+    above U+E000: `_stdlib_is_jcs`) orjson's sorted compact writing is the standard library's,
+    which is then RFC 8785: code-point order is UTF-16 order below U+E000, and both escape only
+    `"`, `\\` and U+0000-U+001F, alike. So equal bytes mean `data` is canonical and
+    `loads_strict(data)` gives this value (see `_orjson_verbatim`). None is never a document
+    here: `null` itself is refused, for the caller's general path."""
+    if len(data) > min(max_bytes, VERBATIM_MAX_BYTES):
+        return None
+    doc = _orjson_verbatim(bytes(data), orjson.OPT_SORT_KEYS)
+    if doc is _MISS or not _stdlib_is_jcs(doc):
+        return None
+    return doc
+
+
 def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Read and strictly parse a JSON file: a regular file only (never a FIFO or a device), its
     size checked before it is read whole, and never more than `max_bytes + 1` bytes read."""
@@ -261,12 +326,16 @@ def load_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_JSON_BYTES) 
 def dumps_canonical(obj: Any) -> bytes:
     """`obj` in the JSON Canonicalization Scheme (RFC 8785), UTF-8: for hashing and signing.
 
-    The standard library's sorted compact output (`_CANONICAL`) is already JCS for every value
-    `_stdlib_is_jcs` accepts, which is every document laxchange itself writes (strings, integers,
-    booleans, null, ASCII or Latin keys), so that is the fast path; anything else is written by
+    The standard library's sorted compact output (`_CANONICAL`), and orjson's, are already JCS for
+    every value `_stdlib_is_jcs` accepts, which is every document laxchange itself writes (strings,
+    integers, booleans, null, ASCII or Latin keys), so that is the fast path; anything else is written by
     `_jcs`. Raises ValueError for what JCS cannot represent exactly: an integer beyond
     ±MAX_SAFE_INTEGER, NaN or infinity, a string with a lone surrogate, a key that is not a string."""
     if _stdlib_is_jcs(obj):
+        try:  # orjson's sorted writing of such a value is the same bytes, three times faster (`loads_canonical`)
+            return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:  # a lone surrogate, nesting beyond 254: the standard library says which
+            pass
         try:
             return _CANONICAL.encode(obj).encode("utf-8")
         except UnicodeEncodeError:

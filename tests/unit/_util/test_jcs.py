@@ -166,3 +166,17 @@ def test_every_double_is_written_as_ecmascript_writes_it(x: float) -> None:
     out = jsonio.dumps_canonical(x)
     assert out == rfc8785.dumps(x)
     assert float(out) == x or (x == 0 and math.copysign(1, x) < 0)  # it round-trips (-0 becomes 0)
+
+
+def test_the_fast_path_writes_every_character_as_the_standard_library_and_rfc8785() -> None:
+    """The fast path's bytes come from orjson: every character below U+E000 (the keys the fast
+    path takes), as a key and in values, in a tuple too, is written as the standard library's
+    sorted encoder and RFC 8785 write it; a lone surrogate is still refused."""
+    chars = [chr(c) for c in range(0xE000) if not 0xD800 <= c <= 0xDFFF]
+    obj: dict[str, Any] = {c: [c, 1, True, None] for c in chars[::5]}
+    obj |= {"all": "".join(chars), "tuple": (1, "x", (2,)), "astral": "\U0001f600\U0010ffff"}
+    assert jsonio._stdlib_is_jcs(obj)
+    out = jsonio.dumps_canonical(obj)
+    assert out == jsonio._CANONICAL.encode(obj).encode("utf-8") == rfc8785.dumps(obj)
+    with pytest.raises(ValueError, match="surrogate"):
+        jsonio.dumps_canonical({"a": ["\ud800"]})
