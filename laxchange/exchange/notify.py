@@ -27,6 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,15 @@ class Profile:
     rules: tuple[Rule, ...]
 
     def rule(self, path: str) -> Rule | None:
-        return next((r for r in self.rules if r.path == path), None)
+        return self._by_path.get(path)
+
+    @cached_property
+    def _by_path(self) -> dict[str, Rule]:
+        """The first rule for each path (`rule` is asked for every field of every record notified)."""
+        out: dict[str, Rule] = {}
+        for r in self.rules:
+            out.setdefault(r.path, r)
+        return out
 
     def shared_paths(self) -> list[str]:
         return [r.path for r in self.rules if r.treatment is not Treatment.omitted]
