@@ -151,6 +151,9 @@ class Party:
         self.clock = clock
         self.transports = transports
         self._ledger = ledger
+        # per partner, the checkpoint note `keep_checkpoint` last verified and kept, with the keys it
+        # verified under: every receipt a partner packs in one run carries the same one
+        self._last_kept: dict[str, tuple[str, tuple[bytes, ...], checkpoint.Checkpoint]] = {}
 
     @classmethod
     def from_home(cls, home: Home, *, passphrase: PassphraseSource | None = None, clock: Clock | None = None,
@@ -535,9 +538,16 @@ class Party:
         """Keep a checkpoint of `who`'s audit log, once it verifies under a signing key on `who`'s
         card (HOME/checkpoints/partners/; docs/ledger.md). Raises if it does not. One that records
         the size of a checkpoint we hold with another root is kept too (two signed heads of one
-        log that cannot both be true: the evidence a partner keeps), then `CheckpointForked` raised."""
-        cp = checkpoint.read_checkpoint(note, self.directory.get(who).signing_publics(dsse.ED25519), who,
-                                        source=f"the checkpoint from {who}")
+        log that cannot both be true: the evidence a partner keeps), then `CheckpointForked` raised.
+
+        The same note as the one this party last kept for `who`, under the same keys of `who`'s card,
+        is that one again (verified, kept, no fork then): it is not verified, compared or kept twice.
+        A fork is never remembered, so the same forked note is reported every time it comes."""
+        publics = tuple(self.directory.get(who).signing_publics(dsse.ED25519))
+        last = self._last_kept.get(who)
+        if last is not None and last[0] == note and last[1] == publics:
+            return last[2]
+        cp = checkpoint.read_checkpoint(note, publics, who, source=f"the checkpoint from {who}")
         store = checkpoint.partner_store(self.home.root, who)
         earlier = store.fork_of(cp)
         kept = store.add(note, cp.size)
@@ -547,6 +557,7 @@ class Party:
                 f"another root: {who}'s audit log was changed between them (both kept: {kept.name})",
                 hint=f"keep both files; ask {who} to run `laxchange audit verify` and explain",
                 details={"kept": kept.name, "earlier": earlier})
+        self._last_kept[who] = (note, publics, cp)
         return cp
 
     def take_checkpoint(self, who: str, note: Any, about: dict[str, Any]) -> dict[str, Any] | None:

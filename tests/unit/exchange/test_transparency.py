@@ -255,3 +255,27 @@ def test_the_checkpoint_handed_back_is_the_largest_not_the_last_to_arrive(
     assert out.read_text() == large["note"]
     r = lax(vsh, "--json", "audit", "held", "URN:999999")
     assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "checkpoint.none-held", r.output
+
+
+def test_a_fork_is_reported_each_time_it_comes_though_the_last_kept_note_is_not_checked_twice(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    """Every receipt a partner packs in one run carries the same checkpoint: the party keeps it
+    once and passes over the same note again (`Party.keep_checkpoint`), but never remembers a fork."""
+    vsh, school, _ = shared
+    first = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    _recompute_with_edit(school)
+    second = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    with _me(vsh) as me:
+        cp = transparency.receive_checkpoint(me, school.party, first)
+        assert transparency.receive_checkpoint(me, school.party, first) == cp
+        store = transparency.partner_store(me, school.party)
+        assert [p.read_text() for p in store.paths()] == [first]
+        for _ in range(2):
+            with pytest.raises(cpt.CheckpointForked, match="changed between them"):
+                transparency.receive_checkpoint(me, school.party, second)
+        assert transparency.receive_checkpoint(me, school.party, first) == cp
+        with pytest.raises(SecurityError):  # a note that does not verify is refused, whatever came before
+            transparency.receive_checkpoint(me, school.party, first.replace("\n", "\n9", 1))
+        assert [p.read_text() for p in store.paths()][:2] == [first, second]
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
