@@ -13,6 +13,7 @@ verifier receives them, and are iterative where a log might be long.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
@@ -69,6 +70,15 @@ def frontier_root(frontier: Frontier) -> bytes:
     for _, h in reversed(frontier[:-1]):
         r = node_hash(h, r)
     return r
+
+
+def frontier_size(frontier: Frontier) -> int | None:
+    """How many leaves `frontier` holds, or None if it is no tree's (heights not strictly falling)."""
+    heights = [h for h, _ in frontier]
+    if any(a <= b for a, b in itertools.pairwise(heights)) or any(h < 0 for h in heights) \
+            or any(len(x) != HASH_SIZE for _, x in frontier):
+        return None
+    return sum(1 << h for h in heights)
 
 
 def prefix_roots(leaves: Sequence[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
