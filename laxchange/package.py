@@ -625,6 +625,7 @@ def open_package(
     overwrite: bool = False,
     archive: bool = False,
     staged: bool = False,
+    sync: bool = True,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
     InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
@@ -642,7 +643,9 @@ def open_package(
 
     `staged=True` says `out` is in a private folder the caller fsyncs and renames into place
     complete (an import's staging folder): the record is written and fsynced under its own name,
-    with no temporary file and no fsync of the folder of its own."""
+    with no temporary file and no fsync of the folder of its own. With it, `sync=False` leaves the
+    record's own fsync to the caller too, who must make it before recording the transfer imported
+    (`OpenBatch` fsyncs the records of a batch together, before the commit that records them)."""
     if archive and (seen is not None or reserve is not None):
         raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
                          code="usage.invalid")
@@ -708,7 +711,7 @@ def open_package(
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
-                             out, attachments_dir, validate, overwrite, staged)
+                             out, attachments_dir, validate, overwrite, staged, sync)
             opened.warnings = warnings
             return opened
 
@@ -752,7 +755,7 @@ def _statement_line(plain: Spool) -> tuple[bytes, int, BinaryIO]:
 
 def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
-            validate: bool, overwrite: bool, staged: bool = False) -> Opened:
+            validate: bool, overwrite: bool, staged: bool = False, sync: bool = True) -> Opened:
     line, end, plain = _statement_line(spool)
     try:
         env = dsse.parse_canonical(line, end)
@@ -836,7 +839,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
             check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
             data = jsonio.dumps_pretty(doc).encode("utf-8")
             if staged:
-                write_new(out, data)
+                write_new(out, data, sync=sync)
             else:
                 jsonio.write_atomic(out, data)
             written.insert(0, Path(out))

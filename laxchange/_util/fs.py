@@ -204,17 +204,19 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
     fsync_dir(p.parent)
 
 
-def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, sync: bool = True) -> None:
     """Create `path` (never over an existing file), write and fsync it; no rename, no directory fsync.
 
     For files in a private staging folder that is itself renamed into place: the caller fsyncs the
-    folder once before that rename, instead of a temporary file and a directory fsync per file."""
+    folder once before that rename, instead of a temporary file and a directory fsync per file.
+    `sync=False` leaves the file's fsync to the caller as well (`fsync_files`, for many at once)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
     except BaseException:
         Path(path).unlink(missing_ok=True)
         raise
@@ -292,6 +294,19 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
         for _, _, fd in temps:
             os.close(fd)
     fsync_dirs({path.parent for path in files})
+
+
+def fsync_files(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """fsync each file, all at once (`fsync_all`): each is durable when this returns. Unlike
+    `fsync_dirs` not best effort: a file that cannot be opened or synced raises (OSError)."""
+    fds: list[int] = []
+    try:
+        for p in paths:
+            fds.append(os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
+        fsync_all(fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def fsync_dirs(paths: Iterable[str | os.PathLike[str]]) -> None:

@@ -8,6 +8,7 @@ what laxchange signs and hashes, and what its readers require byte for byte.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -20,8 +21,9 @@ import orjson
 from laxchange._util.fs import open_atomic, open_regular, read_bounded, write_atomic
 from laxchange.errors import InvalidData
 
-__all__ = ["MAX_JSON_BYTES", "MAX_SAFE_INTEGER", "dumps_canonical", "dumps_compact", "dumps_pretty", "is_canonical",
-           "load_file", "loads_canonical", "loads_strict", "loads_verbatim", "open_atomic", "write_atomic"]
+__all__ = ["MAX_JSON_BYTES", "MAX_SAFE_INTEGER", "copy_tree", "dumps_canonical", "dumps_compact", "dumps_pretty",
+           "is_canonical", "load_file", "loads_canonical", "loads_strict", "loads_verbatim", "open_atomic",
+           "write_atomic"]
 
 #: Default cap on a JSON document (records with long PEP narratives stay far below this).
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -449,6 +451,21 @@ def _es_number(x: float) -> str:
         e = n - 1
         text = digits[0] + ("." + digits[1:] if k > 1 else "") + "e" + ("+" if e > 0 else "-") + str(abs(e))
     return sign + text
+
+
+def copy_tree(value: Any) -> Any:
+    """A deep copy of parsed JSON (dicts, lists, strings, numbers, booleans, null) without
+    `copy.deepcopy`'s memo and dispatch, which cost most of its time on a record's many small
+    values (a list that appears twice is copied twice, which JSON cannot tell); anything else, a
+    dict or list subclass included, is left to `copy.deepcopy`."""
+    kind = type(value)
+    if kind is dict:
+        return {k: copy_tree(v) for k, v in value.items()}
+    if kind is list:
+        return [copy_tree(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    return copy.deepcopy(value)
 
 
 def dumps_compact(obj: Any) -> bytes:

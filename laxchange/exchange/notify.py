@@ -18,7 +18,6 @@ sends them).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import io
 import mimetypes
@@ -27,11 +26,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from laxchange import package
 from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_atomic
+from laxchange._util.jsonio import copy_tree
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
 from laxchange.ledger.states import Outbound
@@ -89,7 +90,15 @@ class Profile:
     rules: tuple[Rule, ...]
 
     def rule(self, path: str) -> Rule | None:
-        return next((r for r in self.rules if r.path == path), None)
+        return self._by_path.get(path)
+
+    @cached_property
+    def _by_path(self) -> dict[str, Rule]:
+        """The first rule for each path (`rule` is asked for every field of every record notified)."""
+        out: dict[str, Rule] = {}
+        for r in self.rules:
+            out.setdefault(r.path, r)
+        return out
 
     def shared_paths(self) -> list[str]:
         return [r.path for r in self.rules if r.treatment is not Treatment.omitted]
@@ -270,11 +279,12 @@ def _withheld(path: str, record: dict[str, Any]) -> Any:
 def _current_only(chronology: list[dict[str, Any]], record: dict[str, Any]) -> list[dict[str, Any]]:
     urn = (record.get("school") or {}).get("urn")
     now = [e for e in chronology if urn and e.get("urn") == urn] or chronology[-1:]
-    return [{k: v for k, v in e.items() if k != "reason_for_change"} for e in now]
+    return [{k: copy_tree(v) for k, v in e.items() if k != "reason_for_change"} for e in now]
 
 
 def apply_profile(record: dict[str, Any], profile: Profile) -> dict[str, Any]:
-    """A copy of `record` with only what `profile` lets its recipient see. Unknown fields are left out."""
+    """A copy of `record` with only what `profile` lets its recipient see. Unknown fields are left out.
+    It shares no list or object with `record` (so `build_placement_messages` hands it on uncopied)."""
 
     def treat(path: str, value: Any) -> tuple[bool, Any]:
         rule = profile.rule(path)
@@ -284,7 +294,7 @@ def apply_profile(record: dict[str, Any], profile: Profile) -> dict[str, Any]:
             return True, _withheld(path, record)
         if rule.treatment is Treatment.current:
             return True, _current_only(value, record)
-        return True, copy.deepcopy(value)
+        return True, copy_tree(value)
 
     out: dict[str, Any] = {}
     for key, value in record.items():
@@ -447,7 +457,8 @@ def build_placement_messages(record: dict[str, Any], recipients: Sequence[str], 
     for party in recipients:
         profile = profile_for(party)
         doc = wrap_record(apply_profile(record, profile), profile.message_type, sender=sender, recipient=party,
-                          reason=reason, message=text, recipients=recipients, notification_id=notification_id)
+                          reason=reason, message=text, recipients=recipients, notification_id=notification_id,
+                          owned=True)
         if profile.message_type == "placement-notification":
             if respond_by is not None:
                 doc["respond_by"] = respond_by.isoformat()

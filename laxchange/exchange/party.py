@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
-from laxchange._util.fs import check_output, open_regular, sha256_file
+from laxchange._util.fs import check_output, fsync_files, open_regular, sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -90,10 +90,12 @@ class _Unrecorded:
 
 class OpenBatch:
     """Opens whose `imported` is recorded together: `Party.open(..., batch=b)` reserves, verifies and
-    writes each package as ever (its files are fsynced before it returns) and `b.commit()` records
-    them all in one ledger commit, instead of one commit each (an import of many packages waited
-    for each). Until then each is only reserved: a crash leaves the reservations of a process that
-    has ended, which the next run takes again (`Ledger.reserve`), as a crash before any open's finish."""
+    writes each package as ever and `b.commit()` fsyncs every file they wrote, all at once, then
+    records them all in one ledger commit, instead of an fsync and a commit each (an import of many
+    packages, a council's receipts most of all, waited for each in turn). Until then each is only
+    reserved: a crash leaves the reservations of a process that has ended, which the next run takes
+    again (`Ledger.reserve`), and files that may not be durable in a staging folder it removes, as a
+    crash before any open's finish. No transfer is recorded `imported` before its files are durable."""
 
     def __init__(self, party: Party) -> None:
         self.party = party
@@ -116,6 +118,12 @@ class OpenBatch:
         party, pending = self.party, self.pending
         self.pending = []
         errors: list[LaxError | None] = [None] * len(pending)
+        try:
+            fsync_files([f for p in pending for f in p.opened.written])
+        except BaseException:  # as a failed write in `open`: nothing recorded, files gone, reservations released
+            for p in pending:
+                party._unrecord(p)
+            raise
         try:
             with party.ledger.batch():
                 for p in pending:
@@ -151,6 +159,9 @@ class Party:
         self.clock = clock
         self.transports = transports
         self._ledger = ledger
+        # per partner, the checkpoint note `keep_checkpoint` last verified and kept, with the keys it
+        # verified under: every receipt a partner packs in one run carries the same one
+        self._last_kept: dict[str, tuple[str, tuple[bytes, ...], checkpoint.Checkpoint]] = {}
 
     @classmethod
     def from_home(cls, home: Home, *, passphrase: PassphraseSource | None = None, clock: Clock | None = None,
@@ -338,7 +349,8 @@ class Party:
         never drops them, since the transfer cannot be opened again once imported. `staged`: `out`
         is in a private folder the caller fsyncs and renames into place (`package.open_package`).
         `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
-        only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
+        only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`),
+        which fsyncs what each wrote, all at once, before that commit.
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
@@ -354,7 +366,8 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=reserve, overwrite=overwrite, staged=staged)
+                                          reserve=reserve, overwrite=overwrite, staged=staged,
+                                          sync=batch is None)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, from_inbox, held) from exc
         except UsageError as exc:
@@ -535,9 +548,16 @@ class Party:
         """Keep a checkpoint of `who`'s audit log, once it verifies under a signing key on `who`'s
         card (HOME/checkpoints/partners/; docs/ledger.md). Raises if it does not. One that records
         the size of a checkpoint we hold with another root is kept too (two signed heads of one
-        log that cannot both be true: the evidence a partner keeps), then `CheckpointForked` raised."""
-        cp = checkpoint.read_checkpoint(note, self.directory.get(who).signing_publics(dsse.ED25519), who,
-                                        source=f"the checkpoint from {who}")
+        log that cannot both be true: the evidence a partner keeps), then `CheckpointForked` raised.
+
+        The same note as the one this party last kept for `who`, under the same keys of `who`'s card,
+        is that one again (verified, kept, no fork then): it is not verified, compared or kept twice.
+        A fork is never remembered, so the same forked note is reported every time it comes."""
+        publics = tuple(self.directory.get(who).signing_publics(dsse.ED25519))
+        last = self._last_kept.get(who)
+        if last is not None and last[0] == note and last[1] == publics:
+            return last[2]
+        cp = checkpoint.read_checkpoint(note, publics, who, source=f"the checkpoint from {who}")
         store = checkpoint.partner_store(self.home.root, who)
         earlier = store.fork_of(cp)
         kept = store.add(note, cp.size)
@@ -547,6 +567,7 @@ class Party:
                 f"another root: {who}'s audit log was changed between them (both kept: {kept.name})",
                 hint=f"keep both files; ask {who} to run `laxchange audit verify` and explain",
                 details={"kept": kept.name, "earlier": earlier})
+        self._last_kept[who] = (note, publics, cp)
         return cp
 
     def take_checkpoint(self, who: str, note: Any, about: dict[str, Any]) -> dict[str, Any] | None:

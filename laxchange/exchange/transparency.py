@@ -11,6 +11,8 @@ says) or rewritten (the tree at a checkpoint's size has another root) are found.
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -24,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import dsse
-from laxchange._util import timefmt
-from laxchange.errors import SecurityError, UsageError
+from laxchange._util import jsonio, timefmt
+from laxchange.errors import LaxError, SecurityError, UsageError
 from laxchange.exchange.party import Party
 from laxchange.ledger import checkpoint as cpt
 from laxchange.ledger import merkle
@@ -74,11 +76,62 @@ def make_checkpoint(party: Party) -> Made:
     if signer is None or info is None:
         raise SecurityError(f"{ring.party} has no Ed25519 signing key to sign a checkpoint with",
                             code="checkpoint.no-key", hint="run `laxchange keys rotate` to make new keys")
-    leaves = party.ledger.audit_leaves()
-    cp = cpt.Checkpoint(cpt.origin_for(ring.party), len(leaves), merkle.root(leaves))
+    frontier, seq = _resume_tree(party, _ed25519_publics(ring)) or ([], 0)
+    new = party.ledger.audit_hashes(after=seq)
+    for _, h in new:
+        merkle.push(frontier, merkle.leaf_hash(bytes.fromhex(h)))
+    size = merkle.frontier_size(frontier) or 0
+    cp = cpt.Checkpoint(cpt.origin_for(ring.party), size, merkle.frontier_root(frontier))
     note = cpt.sign_note(cp.text(), cp.origin, signer, info.public_bytes())
     path = own_store(party).add(note, cp.size)
+    if new:
+        _keep_tree(party, frontier, *new[-1])
     return Made(note, cp.size, cp.root, path)
+
+
+#: Beside our own checkpoints: the tree of our log at the newest we signed (`_keep_tree`).
+TREE_STATE = "tree.json"
+
+
+def _keep_tree(party: Party, frontier: merkle.Frontier, seq: int, entry_hash_hex: str) -> None:
+    """Keep the tree we just signed the head of, ending at audit entry `seq`, so the next
+    checkpoint hashes only the entries written since (a national council's log grows by several
+    entries a record, every night, for years). A file that cannot be written costs only that."""
+    state = {"size": merkle.frontier_size(frontier), "seq": seq, "hash": entry_hash_hex,
+             "frontier": [[height, base64.b64encode(h).decode()] for height, h in frontier]}
+    with contextlib.suppress(OSError):
+        jsonio.write_atomic(own_store(party).folder / TREE_STATE, jsonio.dumps_pretty(state).encode())
+
+
+def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontier, int] | None:
+    """The tree `_keep_tree` kept, and the audit entry it ends at, only if it is the one we signed:
+    its head is the root of a checkpoint of that size signed by our key, and the entry it ends at
+    is still in the log with the same chain hash. Else None, and the caller hashes the whole log.
+
+    So the state file cannot make us sign a tree we did not: changed, it matches no checkpoint we
+    signed. Entries changed or removed before its end are not hashed again here; the next
+    checkpoint extends the tree we signed, not the changed log, and `audit verify` (which always
+    hashes the whole log) reports the change against it and against every checkpoint since."""
+    try:
+        state = jsonio.load_file(own_store(party).folder / TREE_STATE)
+        size, seq, anchor, raw = state["size"], state["seq"], state["hash"], state["frontier"]
+        frontier = [(int(height), base64.b64decode(h, validate=True)) for height, h in raw]
+    except (OSError, LaxError, KeyError, TypeError, ValueError, binascii.Error):
+        return None
+    if type(size) is not int or type(seq) is not int or not isinstance(anchor, str) \
+            or merkle.frontier_size(frontier) != size:
+        return None
+    root = merkle.frontier_root(frontier)
+    ring = party.keystore.ring()
+    signed = False
+    for path in own_store(party).paths(size=size):
+        with contextlib.suppress(OSError, cpt.CheckpointMalformed, cpt.CheckpointUnverified):
+            if cpt.read_checkpoint(path.read_bytes(), publics, ring.party).root == root:
+                signed = True
+                break
+    if not signed or party.ledger.audit_hash(seq) != anchor:
+        return None
+    return frontier, seq
 
 
 #: What an operator may give as the reference of an acknowledgement (`acknowledge`): a ticket or

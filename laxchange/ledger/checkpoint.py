@@ -200,6 +200,9 @@ def forks(checkpoints: Iterable[tuple[str, Checkpoint]]) -> Iterator[tuple[str, 
             yield source, seen[1], cp
 
 
+_NOTE_NAME = re.compile(r"[0-9]{6,}-[0-9]+\.note")
+
+
 class CheckpointStore:
     """Checkpoint notes kept as files under one folder, each written once (never replaced or edited)."""
 
@@ -222,11 +225,14 @@ class CheckpointStore:
                 n += 1  # another process kept one meanwhile: take the next number
 
     def fork_of(self, cp: Checkpoint) -> str | None:
-        """The name of a kept checkpoint with `cp`'s size and another root (`forks`), if any. Kept
-        files are parsed, not verified again (they were when kept; `audit verify` re-checks them);
-        one that no longer parses is left to `audit verify` to report."""
+        """The name of a kept checkpoint with `cp`'s size and another root (`forks`), if any. Only
+        the files whose name records that size are read (`add` names each by its size; a partner
+        keeps one a night, so reading them all made each receipt cost as much as the years kept);
+        they are parsed, not verified again (they were when kept). `audit verify` reads and
+        verifies every kept file by its content, whatever its name, and reports one that no
+        longer parses."""
         held: list[tuple[str, Checkpoint]] = []
-        for path in self.paths():
+        for path in self.paths(size=cp.size):
             with contextlib.suppress(CheckpointMalformed, OSError):
                 held.append((path.name, parse_checkpoint(parse_note(path.read_bytes()).text)))
         return next((earlier for name, earlier, _ in forks([*held, ("", cp)]) if not name), None)
@@ -245,10 +251,12 @@ class CheckpointStore:
         folder = self.folder / "refused"
         return sorted(folder.glob("*.note")) if folder.is_dir() else []
 
-    def paths(self) -> list[Path]:
+    def paths(self, *, size: int | None = None) -> list[Path]:
+        """The kept files in the order they were kept; with `size`, only those named for that size."""
         if not self.folder.is_dir():
             return []
-        names = sorted(n for n in os.listdir(self.folder) if re.fullmatch(r"[0-9]{6,}-[0-9]+\.note", n))
+        names = sorted(n for n in os.listdir(self.folder) if _NOTE_NAME.fullmatch(n)
+                       and (size is None or n.split("-", 1)[1] == f"{size}.note"))
         return [self.folder / n for n in sorted(names, key=lambda n: int(n.split("-", 1)[0]))]
 
 

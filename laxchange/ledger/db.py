@@ -527,6 +527,17 @@ class Ledger:
         chain hash as 32 raw bytes (`laxchange.ledger.merkle`; docs/ledger.md)."""
         return [merkle.leaf_hash(bytes.fromhex(h)) for (h,) in self._db.execute("SELECT hash FROM audit ORDER BY seq")]
 
+    def audit_hashes(self, after: int = 0) -> list[tuple[int, str]]:
+        """(seq, chain hash) of each audit entry after entry `after`, in order: the leaves a tree
+        head already computed up to `after` still needs (`transparency.make_checkpoint`)."""
+        return [(s, h) for s, h in self._db.execute("SELECT seq, hash FROM audit WHERE seq > ? ORDER BY seq",
+                                                     (after,))]
+
+    def audit_hash(self, seq: int) -> str | None:
+        """The chain hash of audit entry `seq`, None if there is none."""
+        rows = self._db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,))
+        return str(rows[0][0]) if rows else None
+
     def verify_audit(self) -> list[str]:
         """Problems with the audit chain (empty if intact): the first edited, removed or reordered entry."""
         return _verify_chain(self._db)

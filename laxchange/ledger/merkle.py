@@ -13,6 +13,7 @@ verifier receives them, and are iterative where a log might be long.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Sequence
 
 HASH_SIZE = 32
@@ -47,33 +48,56 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+#: The perfect subtrees a tree of n leaves splits into, largest (leftmost) first, as (height, hash):
+#: one per set bit of n. All a tree's later heads need of its past (RFC 9162's "compact range").
+Frontier = list[tuple[int, bytes]]
+
+
+def push(frontier: Frontier, leaf: bytes) -> None:
+    """Add one leaf hash to the right of the tree `frontier` describes (in place): O(log n)."""
+    height, h = 0, leaf
+    while frontier and frontier[-1][0] == height:
+        h = node_hash(frontier.pop()[1], h)
+        height += 1
+    frontier.append((height, h))
+
+
+def frontier_root(frontier: Frontier) -> bytes:
+    """The tree head of the tree `frontier` describes (its subtrees folded from the right)."""
+    if not frontier:
+        return EMPTY_ROOT
+    r = frontier[-1][1]
+    for _, h in reversed(frontier[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
+def frontier_size(frontier: Frontier) -> int | None:
+    """How many leaves `frontier` holds, or None if it is no tree's (heights not strictly falling)."""
+    heights = [h for h, _ in frontier]
+    if any(a <= b for a, b in itertools.pairwise(heights)) or any(h < 0 for h in heights) \
+            or any(len(x) != HASH_SIZE for _, x in frontier):
+        return None
+    return sum(1 << h for h in heights)
+
+
 def prefix_roots(leaves: Sequence[bytes], sizes: Iterable[int]) -> dict[int, bytes]:
     """The tree head of the first `size` leaves for each of `sizes` (0..len(leaves)), in one pass.
 
-    Keeps the perfect subtrees the prefix so far splits into (at most log n of them, largest
-    first) and folds them from the right when a size is asked for: O(n + k log n) instead of
-    O(n) per size, so checking a year of nightly checkpoints stays linear in the log."""
+    Keeps the perfect subtrees the prefix so far splits into (`push`: at most log n of them) and
+    folds them from the right when a size is asked for: O(n + k log n) instead of O(n) per size,
+    so checking a year of nightly checkpoints stays linear in the log."""
     wanted = sorted(set(sizes))
     if any(not 0 <= k <= len(leaves) for k in wanted):
         raise ValueError(f"sizes must be within 0..{len(leaves)}")
     out: dict[int, bytes] = {}
-    stack: list[tuple[int, bytes]] = []  # (height, hash) of each perfect subtree, left to right
+    frontier: Frontier = []
     i = 0
     for k in wanted:
         while i < k:
-            height, h = 0, leaves[i]
-            while stack and stack[-1][0] == height:
-                h = node_hash(stack.pop()[1], h)
-                height += 1
-            stack.append((height, h))
+            push(frontier, leaves[i])
             i += 1
-        if not stack:
-            out[k] = EMPTY_ROOT
-            continue
-        r = stack[-1][1]
-        for _, h in reversed(stack[:-1]):
-            r = node_hash(h, r)
-        out[k] = r
+        out[k] = frontier_root(frontier)
     return out
 
 

@@ -9,12 +9,12 @@ A field that cannot be derived is asked for by name (`--reason`).
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from laxchange._util.jsonio import copy_tree
 from laxchange.errors import UsageError
 from laxchange.models import messages, schemastore
 from laxchange.models.common import schema_id
@@ -83,11 +83,14 @@ def prepare(document: Any, message_type: str | None, *, sender: str, recipient: 
 
 def wrap_record(rec: dict[str, Any], want: str, *, sender: str, recipient: str, reason: str | None,
                 message: str | None = None, random: Callable[[int], bytes] = os.urandom,
-                recipients: Sequence[str] | None = None, notification_id: str | None = None) -> dict[str, Any]:
+                recipients: Sequence[str] | None = None, notification_id: str | None = None,
+                owned: bool = False) -> dict[str, Any]:
     """The one way an education record becomes a `pep-transfer` or `placement-notification`.
 
     Used by `pack --type` and by `notify-placement`; `recipients` (everyone notified, default
-    just `recipient`) and `notification_id` are the placement notification's.
+    just `recipient`) and `notification_id` are the placement notification's. The message holds
+    a copy of `rec`, unless `owned`: the caller hands over a copy of its own (notify's profiled
+    record, made for this message and shared with nothing), which the message then holds as it is.
     """
     if reason is None:
         raise UsageError(f"wrapping an education record in a {want} needs the reason for it, which the record "
@@ -96,7 +99,8 @@ def wrap_record(rec: dict[str, Any], want: str, *, sender: str, recipient: str, 
     if reason not in REASONS:
         raise UsageError(f"--reason {reason!r} is not one of {', '.join(REASONS)}", code="pack.reason-missing",
                          hint=f"use one of: {', '.join(REASONS)}")
-    rec = copy.deepcopy(rec)
+    if not owned:
+        rec = copy_tree(rec)
     contact = _our_contact(rec, sender)
     placement: dict[str, Any] = rec["placement"] if isinstance(rec.get("placement"), dict) else {}
     out: dict[str, Any]
@@ -135,6 +139,6 @@ def _our_contact(rec: dict[str, Any], sender: str) -> Any:
     Virtual School Head named in the PEP (the statutory contact for a looked-after child)."""
     school = rec.get("school")
     if isinstance(school, dict) and sender == f"URN:{school.get('urn')}" and school.get("designated_teacher"):
-        return copy.deepcopy(school["designated_teacher"])
+        return copy_tree(school["designated_teacher"])
     pep = rec.get("pep")
-    return copy.deepcopy(pep.get("vsh_contact")) if isinstance(pep, dict) else None
+    return copy_tree(pep.get("vsh_contact")) if isinstance(pep, dict) else None

@@ -143,3 +143,20 @@ def test_write_atomic_many_replaces_each_file_complete_and_leaves_no_temporary_f
         fs.write_atomic_many({folders[0] / "manifest.json": b"x", tmp_path / "gone" / "m.json": b"y"})
     assert (folders[0] / "manifest.json").read_bytes() == files[folders[0] / "manifest.json"]
     assert sorted(p.name for p in folders[0].iterdir()) == ["manifest.json"]
+
+
+def test_fsync_files_syncs_each_file_and_raises_for_one_it_cannot_open(tmp_path: Path) -> None:
+    """`OpenBatch` relies on it before recording a batch imported: a file it cannot sync is an
+    error, never skipped (unlike `fsync_dirs`, which is best effort), and no descriptor is left open."""
+    files = [tmp_path / f"r{i}.json" for i in range(5)]
+    for f in files:
+        fs.write_new(f, b"{}\n", sync=False)
+    assert [f.read_bytes() for f in files] == [b"{}\n"] * 5
+    before = len(os.listdir("/proc/self/fd"))
+    fs.fsync_files(files)
+    with pytest.raises(FileNotFoundError):
+        fs.fsync_files([*files[:2], tmp_path / "gone.json", *files[2:]])
+    assert len(os.listdir("/proc/self/fd")) == before
+    with pytest.raises(FileExistsError):
+        fs.write_new(files[0], b"[]\n", sync=False)
+    assert files[0].read_bytes() == b"{}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import stat
@@ -170,3 +171,42 @@ def test_a_lone_surrogate_escape_is_refused_with_its_path_and_a_pair_is_accepted
         with pytest.raises(InvalidData) as exc:
             jsonio.loads_strict(raw, source="t.json")
         assert exc.value.code == "json.surrogate" and exc.value.details["path"] == path, raw
+
+
+def _containers(value: object) -> list[object]:
+    """Every dict and list inside `value` (itself included)."""
+    out: list[object] = []
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            out.append(v)
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            out.append(v)
+            todo.extend(v)
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_copy_tree_is_a_deep_copy_with_the_same_bytes(seed: int) -> None:
+    rec = samples.education_record(seed)
+    got = jsonio.copy_tree(rec)
+    assert got == copy.deepcopy(rec)
+    assert jsonio.dumps_compact(got) == jsonio.dumps_compact(rec)  # the same keys in the same order
+    assert jsonio.dumps_canonical(got) == jsonio.dumps_canonical(rec)
+    shared = {id(c) for c in _containers(rec)} & {id(c) for c in _containers(got)}
+    assert not shared, "the copy shares no dict or list with the original"
+    got["child"]["legal_name"]["given"] = "Changed"
+    assert rec == samples.education_record(seed)
+
+
+def test_copy_tree_leaves_what_is_not_json_to_deepcopy() -> None:
+    class Tagged(dict):  # type: ignore[type-arg]
+        pass
+
+    inner = [1]
+    value = {"t": (inner, 2), "d": Tagged(a=[3])}
+    got = jsonio.copy_tree(value)
+    assert type(got["d"]) is Tagged and got["d"] == {"a": [3]} and got["d"]["a"] is not value["d"]["a"]
+    assert got["t"] == ([1], 2) and got["t"][0] is not inner

@@ -20,6 +20,7 @@ from laxchange.exchange.notify import (
     build_placement_messages,
     check_purpose,
     check_recipients,
+    profile_for,
     profile_table,
     record_fields,
 )
@@ -291,3 +292,28 @@ def test_notify_exclusion_from_minimal_child_details(tmp_path: Path) -> None:
     with _me(school) as me, pytest.raises(UsageError):
         notify_exclusion(me, facts=facts, child=child, to=vsh.party, reported_by=contact,
                          purpose="about Pip Fictional", send=False)
+
+
+def test_the_messages_share_no_list_or_object_with_the_record() -> None:
+    """The profiled record goes into the message uncopied (`wrap_record(owned=True)`): it must be a
+    copy of its own, so changing a message (or the record) never changes the other."""
+    rec = samples.education_record(3)
+    to = [f"LA:{rec['placement']['host_la']}", f"URN:{rec['school']['urn']}"]
+    docs = build_placement_messages(rec, to, reason="school-change", purpose="p", notification_id="a" * 32)
+
+    def containers(value: object) -> set[int]:
+        out, todo = set(), [value]
+        while todo:
+            v = todo.pop()
+            if isinstance(v, (dict, list)):
+                out.add(id(v))
+                todo.extend(v.values() if isinstance(v, dict) else v)
+        return out
+
+    mine = containers(rec)
+    for party in to:
+        assert not containers(docs[party]) & mine, party
+        assert docs[party]["record"] == apply_profile(rec, profile_for(party))
+    assert not containers(docs[to[0]]) & containers(docs[to[1]])
+    docs[to[1]]["record"]["pep"]["chronology"][0]["urn"] = "999999"
+    assert rec == samples.education_record(3)

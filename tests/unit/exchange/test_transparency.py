@@ -4,6 +4,7 @@ another party checks; the export for a data protection officer carries no person
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -21,6 +22,7 @@ from laxchange.errors import SecurityError
 from laxchange.exchange import Party, transparency
 from laxchange.exchange.endpoints import ConfigEndpoints
 from laxchange.ledger import checkpoint as cpt
+from laxchange.ledger import merkle
 from laxchange.ledger.db import Ledger, entry_hash
 from laxchange.transport import Endpoint
 from tests.support.parties import PASSPHRASE, make_party, passphrase
@@ -255,3 +257,81 @@ def test_the_checkpoint_handed_back_is_the_largest_not_the_last_to_arrive(
     assert out.read_text() == large["note"]
     r = lax(vsh, "--json", "audit", "held", "URN:999999")
     assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "checkpoint.none-held", r.output
+
+
+def test_a_fork_is_reported_each_time_it_comes_though_the_last_kept_note_is_not_checked_twice(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    """Every receipt a partner packs in one run carries the same checkpoint: the party keeps it
+    once and passes over the same note again (`Party.keep_checkpoint`), but never remembers a fork."""
+    vsh, school, _ = shared
+    first = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    _recompute_with_edit(school)
+    second = json.loads(lax(school, "--json", "audit", "checkpoint").stdout)["note"]
+    with _me(vsh) as me:
+        cp = transparency.receive_checkpoint(me, school.party, first)
+        assert transparency.receive_checkpoint(me, school.party, first) == cp
+        store = transparency.partner_store(me, school.party)
+        assert [p.read_text() for p in store.paths()] == [first]
+        for _ in range(2):
+            with pytest.raises(cpt.CheckpointForked, match="changed between them"):
+                transparency.receive_checkpoint(me, school.party, second)
+        assert transparency.receive_checkpoint(me, school.party, first) == cp
+        with pytest.raises(SecurityError):  # a note that does not verify is refused, whatever came before
+            transparency.receive_checkpoint(me, school.party, first.replace("\n", "\n9", 1))
+        assert [p.read_text() for p in store.paths()][:2] == [first, second]
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
+
+
+def _head(p: SupportParty) -> bytes:
+    """The tree head of the log as it is, hashed whole."""
+    with Ledger(p.home.ledger_db) as ledger:
+        return merkle.root(ledger.audit_leaves())
+
+
+def test_each_checkpoint_hashes_only_the_entries_since_the_last_and_signs_the_same_head(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    """The tree of the newest checkpoint is kept (checkpoints/own/tree.json) and extended by the
+    entries written since: the head signed is the one hashing the whole log gives."""
+    vsh, _, _ = shared
+    state = vsh.home.root / "checkpoints" / "own" / transparency.TREE_STATE
+    for n in range(4):
+        with _me(vsh) as me:
+            for _ in range(n * 3):
+                me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": f"{n:064d}"})
+            made = transparency.make_checkpoint(me)
+            assert made.root == _head(vsh) and made.size == len(me.ledger.audit_leaves()), n
+        assert json.loads(state.read_text())["size"] == made.size
+    assert lax(vsh, "audit", "verify").exit_code == 0
+
+
+def test_a_changed_tree_state_is_not_signed_and_a_changed_log_is_not_laundered(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    vsh, _, _ = shared
+    state = vsh.home.root / "checkpoints" / "own" / transparency.TREE_STATE
+    with _me(vsh) as me:
+        transparency.make_checkpoint(me)
+    kept = json.loads(state.read_text())
+    forged = {**kept, "frontier": [[h, base64.b64encode(b"\x07" * 32).decode()] for h, _ in kept["frontier"]]}
+    state.write_text(json.dumps(forged))
+    with _me(vsh) as me:  # a state matching no checkpoint we signed: the whole log is hashed
+        me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": "1" * 64})
+        assert transparency.make_checkpoint(me).root == _head(vsh)
+    state.write_text("not json")
+    with _me(vsh) as me:
+        assert transparency.make_checkpoint(me).root == _head(vsh)
+    # An entry before the kept tree's end changed (its hash too, not the chain after it): the next
+    # checkpoint extends the tree we signed, not the changed log, and `audit verify` reports it.
+    with Ledger(vsh.home.ledger_db) as ledger:
+        before = ledger.audit_leaves()
+    db = sqlite3.connect(vsh.home.ledger_db)
+    db.execute("UPDATE audit SET hash = ? WHERE seq = (SELECT MIN(seq) FROM audit)", ("ab" * 32,))
+    db.commit()
+    db.close()
+    with _me(vsh) as me:
+        me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": "2" * 64})
+        new = me.ledger.audit_leaves()[len(before):]
+        made = transparency.make_checkpoint(me)
+    assert made.root == merkle.root(before + new) != _head(vsh)
+    r = lax(vsh, "--json", "audit", "verify")
+    assert r.exit_code == 3 and "audit.rewritten" in [p["code"] for p in json.loads(r.stdout)["details"]["problems"]]

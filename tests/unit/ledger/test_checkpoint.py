@@ -98,3 +98,29 @@ def test_the_store_keeps_each_checkpoint_once_and_never_replaces_one(tmp_path: P
     assert [p.name for p in store.paths()] == ["000001-1.note", "000002-2.note"]
     assert first.read_text() == "one\n" and second.read_text() == "two\n"
     assert first.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_fork_is_found_among_many_kept_checkpoints_reading_only_those_of_its_size(tmp_path: Path) -> None:
+    """`fork_of` reads only the kept files named for the size it checks (one a night for years
+    would otherwise be read for every receipt), and finds the same fork reading them all would."""
+    signer, public = _go_key()
+    store = cpt.CheckpointStore(tmp_path / "partner")
+
+    def note(size: int, root: bytes) -> tuple[str, cpt.Checkpoint]:
+        cp = cpt.Checkpoint(cpt.origin_for("URN:100001"), size, root)
+        return cpt.sign_note(cp.text(), cp.origin, signer, public), cp
+
+    roots = {n: merkle.leaf_hash(str(n).encode()) for n in range(1, 41)}
+    for size in range(1, 41):
+        text, cp = note(size, roots[size])
+        assert store.fork_of(cp) is None
+        store.add(text, cp.size)
+    assert [p.name for p in store.paths(size=17)] == ["000017-17.note"]
+    assert len(store.paths()) == 40 and store.paths(size=99) == []
+    assert store.fork_of(note(17, roots[17])[1]) is None, "the same head again is no fork"
+    other_text, other = note(17, merkle.leaf_hash(b"rewritten"))
+    assert store.fork_of(other) == "000017-17.note"
+    store.add(other_text, other.size)
+    assert [p.name for p in store.paths(size=17)] == ["000017-17.note", "000041-17.note"]
+    assert store.fork_of(other) == "000017-17.note", "the first kept of that size is the earlier one"
+    assert store.fork_of(note(18, merkle.leaf_hash(b"rewritten"))[1]) == "000018-18.note"

@@ -164,3 +164,16 @@ def test_bad_indexes_are_refused() -> None:
         else:
             raise AssertionError("no error")
     assert not merkle.verify_inclusion(0, 0, HASHED[0], [], EMPTY)
+
+
+def test_a_frontier_gives_every_prefix_head_and_refuses_what_is_no_tree() -> None:
+    leaves = [merkle.leaf_hash(bytes([i])) for i in range(40)]
+    frontier: merkle.Frontier = []
+    for n in range(41):
+        assert merkle.frontier_size(frontier) == n and merkle.frontier_root(frontier) == merkle.root(leaves[:n])
+        assert len(frontier) == bin(n).count("1")
+        if n < 40:
+            merkle.push(frontier, leaves[n])
+    h = leaves[0]
+    for bad in ([(0, h), (1, h)], [(2, h), (2, h)], [(-1, h)], [(3, b"short")]):
+        assert merkle.frontier_size(bad) is None, bad
