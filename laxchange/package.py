@@ -324,6 +324,22 @@ def compact_json(obj: Any) -> bytes:
     return jsonio.dumps_compact(obj)
 
 
+def pretty_json(obj: Any) -> bytes:
+    """`jsonio.dumps_pretty(obj)` as UTF-8, the same bytes, several times faster: orjson's two-space
+    indent when it writes them alike (`_orjson_writes_as_stdlib`: the same values as compact), else
+    the standard library (which also raises what it raises). A received record.json took 1.3 ms of
+    a PEP's 4 ms open; the standard library's indenting encoder is pure Python."""
+    if type(obj) is dict or type(obj) is list:
+        try:
+            out = orjson.dumps(obj, option=_ORJSON_OPTIONS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError: too deep, a cycle, a big integer, a key or type it refuses
+            pass
+        else:
+            if _orjson_writes_as_stdlib(obj):
+                return out
+    return jsonio.dumps_pretty(obj).encode("utf-8")
+
+
 def pack(
     document: Any,
     *,
