@@ -846,7 +846,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
                 written.append(target)
         if out is not None:
             check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
-            data = jsonio.dumps_pretty(doc).encode("utf-8")
+            data = pretty_json(doc)
             if staged:
                 write_new(out, data)
             else:

@@ -414,7 +414,7 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
         "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
+    out[MANIFEST] = package.pretty_json(manifest)
     write_new_files(staging, out)
     return manifest
 
@@ -491,7 +491,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
             kept = _set_aside(path, home.inbox / OPENED)
             if done.manifest.get("package_file") is None:  # a crash came between the filing and this
                 done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-                _write(done.path / MANIFEST, jsonio.dumps_pretty(done.manifest).encode("utf-8"))
+                _write(done.path / MANIFEST, package.pretty_json(done.manifest))
             _clear_staging(done_index.listing, peek.transfer_id, peek.sender)
             item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
             if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
@@ -575,7 +575,7 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             kept = _set_aside(s.path, home.inbox / OPENED)
             if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
                 manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-                _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+                _write(target / MANIFEST, package.pretty_json(manifest))
         except LaxError as exc:
             item.result, item.error = "failed", exc
             continue
@@ -704,7 +704,7 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
     if notes is None:
-        _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+        _write(folder / MANIFEST, package.pretty_json(manifest))
     else:
         notes[folder] = manifest
 
@@ -713,7 +713,7 @@ def _write_notes(notes: dict[Path, dict[str, Any]]) -> None:
     """Write the manifests `_note_receipt` changed, all fsynced together. A crash before this is
     written leaves a receipt sent that its folder does not list: the next run finds it sent and lists
     it (`_send_receipts`), and sends nothing twice."""
-    files = {folder / MANIFEST: jsonio.dumps_pretty(m).encode("utf-8") for folder, m in notes.items()}
+    files = {folder / MANIFEST: package.pretty_json(m) for folder, m in notes.items()}
     write_atomic_many(files)
     notes.clear()
 
