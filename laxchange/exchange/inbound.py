@@ -884,9 +884,14 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
 
 
 def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None,
-                progress: PartyProgress | None = None) -> ImportReport:
+                progress: PartyProgress | None = None,
+                prefetch: Callable[[list[str]], None] | None = None) -> ImportReport:
     """`import_inbox` for a caller that already holds the home's run lock (the nightly run).
-    `progress` is told of each file collected and each receipt sent, as it goes."""
+    `progress` is told of each file collected and each receipt sent, as it goes. `prefetch`, if
+    given, is told (once, before the import) the senders whose sub-folders something was collected
+    from: the partners the receipts will most likely go to, so the nightly run can start those
+    connections in the background while the packages are verified and filed. It is a hint only:
+    receipts go to whoever the verified packages say, connecting then if need be."""
     home = party.home
     report = ImportReport()
     if collect:
@@ -906,6 +911,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         for f in r.files:
             if f.error is None:
                 folders[f.local or f.name] = f.sender
+    if prefetch is not None:
+        senders = sorted({s for s in folders.values() if s is not None})
+        if senders:
+            prefetch(senders)
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
     paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())

@@ -26,7 +26,10 @@ One connection per partner for the whole run (`_OneConnection`): listing, sendin
 and receipts to one partner share it, and a partner found down is not dialled again in the same
 run, so its timeout is paid once. The partners stage opens the next few partners' connections in
 the background while it works on one (`PREFETCH`): a council lists and sends to every school it
-placed a child at, and each handshake is mostly waiting. One partner's failure never stops the others.
+placed a child at, and each handshake is mostly waiting. The import stage likewise opens the
+connections its receipts will need (the senders of what it collected, up to `PREFETCH`) while it
+verifies and files the packages: a school's second handshake, to the council, no longer waits
+for its import. One partner's failure never stops the others.
 """
 
 from __future__ import annotations
@@ -434,14 +437,15 @@ def run_nightly(party: Party, *, collect: bool = True,
             waiting = {t.party for t in inner.ledger.transfers(direction="out")
                        if t.state in _WAITING and t.transfer_id not in receipts}
             listed: dict[str, set[str]] = {}
-            stage("partners")
             partners = sorted(set(queued) | waiting)
             with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="laxchange-connect") as pool:
+                stage("partners")
                 for n, who in enumerate(partners):  # the next partners' handshakes overlap this one's work
                     runner.prefetch(partners[n:n + PREFETCH + 1], pool)
                     _partner_step(inner, who, queued.get(who, []), report, listed, progress)
-            stage("import")
-            report.imported = import_held(inner, collect=collect, render=render, progress=progress)
+                stage("import")  # the receipts' partners' handshakes overlap the import
+                report.imported = import_held(inner, collect=collect, render=render, progress=progress,
+                                              prefetch=lambda senders: runner.prefetch(senders[:PREFETCH], pool))
             report.failures.extend(_import_failures(report.imported))
             report.receipt_warnings = [i.receipt.to_dict() for i in report.imported.items
                                        if i.receipt is not None and i.receipt.warning]
