@@ -229,7 +229,12 @@ class _OneConnection(Runner):
 
 def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
     """Transfer ids of receipts we sent (nobody acknowledges a receipt, so they are never overdue),
-    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
+    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`.
+
+    A receipt is known by its ledger row's message type or its `out.queued` audit entry; the
+    receipt files are read (`receipt_transfer_ids`, every receipt ever packed) only when a waiting
+    transfer's row has no message type (a row from before the ledger kept one) and the audit log
+    does not say either, which is the only case they can tell apart."""
     ids: set[str] = set()
     sent: dict[tuple[str, str], str] = {}
     for e in party.ledger.audit_entries({"out.queued", "out.sent"}):
@@ -237,7 +242,14 @@ def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
             sent[(str(e["data"].get("transfer_id")), str(e["data"].get("party")))] = e["at"]
-    ids.update(receipt_transfer_ids(party.home))
+    untyped = False
+    for t in party.ledger.transfers(direction="out"):
+        if t.message_type == "receipt":
+            ids.add(t.transfer_id)
+        elif t.message_type is None and t.state in _WAITING and t.transfer_id not in ids:
+            untyped = True
+    if untyped:
+        ids.update(receipt_transfer_ids(party.home))
     return ids, sent
 
 

@@ -147,6 +147,34 @@ def test_a_council_down_for_receipts_is_reported_once_as_before(homes: tuple[Par
     assert [(x["in_reply_to"], x["sent"]) for x in report["import"]["receipts_sent"]] == [(tid, False)]
 
 
+def test_a_receipt_sent_is_never_overdue_by_its_row_or_by_its_file(homes: tuple[Party, Party, Path, str],
+                                                                    tmp_path: Path) -> None:
+    a, b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    t0 = dt.datetime.now(dt.UTC)
+    with _party_at(a, t0) as me:
+        assert run_nightly(me).sent
+    with _party_at(b, t0) as me:
+        assert run_nightly(me).ok
+    with _party_at(a, t0) as me:  # A collects the receipt, so it has gone from A's folder
+        assert run_nightly(me).ok
+    assert _state(a, tid) == "delivered"
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert run_nightly(me).overdue == [], "the ledger row says it is a receipt"
+    # a ledger from before rows had a message type, with audit entries that did not say it either
+    db = sqlite3.connect(b.home.ledger_db)
+    db.execute("UPDATE transfers SET message_type = NULL")
+    db.execute("UPDATE audit SET data = json_remove(data, '$.message_type') WHERE event = 'out.queued'")
+    db.commit()
+    db.close()
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert run_nightly(me).overdue == [], "its file in outbox/receipts/ says it is a receipt"
+    for f in (b.home.outbox / "receipts").glob("*.lax"):
+        f.unlink()
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert [o["party"] for o in run_nightly(me).overdue] == [A], "with nothing to tell, it waits as any transfer"
+
+
 def test_a_partner_down_is_exit_10_and_the_others_complete(homes: tuple[Party, Party, Path, str],
                                                           tmp_path: Path) -> None:
     a, _b, server, fpr = homes
