@@ -743,13 +743,14 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
     return out
 
 
-def _pending(party: Party) -> list[tuple[str, Path]]:
+def _pending(party: Party, skip: set[Path] | frozenset[Path] = frozenset()) -> list[tuple[str, Path]]:
     """Receipts packed but not sent (still `queued`, or packed by a run that died before the ledger
-    recorded them): (recipient, file)."""
+    recorded them): (recipient, file). Files in `skip` (those the caller is sending already) are
+    passed over unread."""
     out = []
     d = party.home.outbox / RECEIPTS
     for f in sorted(d.glob("*.lax")) if d.is_dir() else []:
-        m = _peek(f) if not f.name.startswith(".") else None
+        m = _peek(f) if not f.name.startswith(".") and f not in skip else None
         if m is None:
             continue
         row = party.ledger.get(m.transfer_id, "out", m.recipient)
@@ -840,8 +841,8 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             batches.setdefault(o.to, []).append((f, rec, o.folder))
         write_atomic_many(packed)
     queued = {f for batch in batches.values() for f, _, _ in batch}
-    for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
-        if f in queued or _usable(party, f) is None:
+    for to, f in _pending(party, queued):  # packed by an earlier run whose send failed: the same file again
+        if _usable(party, f) is None:
             continue
         m = _peek(f)
         named = _RECEIPT_NAME.fullmatch(f.name)  # `<in_reply_to>-<partner>-<stage>[-rejected].lax`
