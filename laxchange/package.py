@@ -653,8 +653,9 @@ def open_package(
     refused; the record is validated as of `created`. Nothing here changes any state.
 
     `staged=True` says `out` is in a private folder the caller fsyncs and renames into place
-    complete (an import's staging folder): the record is written and fsynced under its own name,
-    with no temporary file and no fsync of the folder of its own."""
+    complete (an import's staging folder): the record is written under its own name, with no
+    temporary file and no fsync of its own or of the folder; the caller fsyncs it with the
+    folder's other files before that rename."""
     if archive and (seen is not None or reserve is not None):
         raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
                          code="usage.invalid")
@@ -848,7 +849,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
             check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
             data = pretty_json(doc)
             if staged:
-                write_new(out, data)
+                write_new(out, data, sync=False)
             else:
                 jsonio.write_atomic(out, data)
             written.insert(0, Path(out))

@@ -33,6 +33,7 @@ __all__ = [
     "digest_stream",
     "fsync_all",
     "fsync_dir",
+    "fsync_files",
     "open_atomic",
     "open_regular",
     "output_stream_kind",
@@ -204,17 +205,19 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
     fsync_dir(p.parent)
 
 
-def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
+def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, sync: bool = True) -> None:
     """Create `path` (never over an existing file), write and fsync it; no rename, no directory fsync.
 
     For files in a private staging folder that is itself renamed into place: the caller fsyncs the
-    folder once before that rename, instead of a temporary file and a directory fsync per file."""
+    folder once before that rename, instead of a temporary file and a directory fsync per file.
+    `sync=False`: not fsynced here either; the caller fsyncs it (`fsync_files`) before that rename."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
     except BaseException:
         Path(path).unlink(missing_ok=True)
         raise
@@ -240,9 +243,11 @@ def fsync_all(fds: Sequence[int]) -> None:
         raise errors[0]
 
 
-def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600) -> None:
+def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
+                    sync: bool = True) -> None:
     """`write_new` for several files of one folder: all written, then fsynced together (`fsync_all`).
-    None may exist yet; on any failure those created here are removed. The folder is not fsynced."""
+    None may exist yet; on any failure those created here are removed. The folder is not fsynced.
+    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use."""
     made: list[tuple[Path, int]] = []
     try:
         for name, data in files.items():
@@ -252,7 +257,8 @@ def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], 
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        fsync_all([fd for _, fd in made])
+        if sync:
+            fsync_all([fd for _, fd in made])
     except BaseException:
         for path, _ in made:
             path.unlink(missing_ok=True)
@@ -292,6 +298,20 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
         for _, _, fd in temps:
             os.close(fd)
     fsync_dirs({path.parent for path in files})
+
+
+def fsync_files(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """fsync the files at `paths` (written and closed by us, not yet synced), all at once
+    (`fsync_all`): each is durable when this returns. Unlike `fsync_dirs`, a failure to open or
+    to sync one is raised."""
+    fds: list[int] = []
+    try:
+        for f in paths:
+            fds.append(os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
+        fsync_all(fds)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def fsync_dirs(paths: Iterable[str | os.PathLike[str]]) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, fsync_dirs, sha256_file, write_atomic_many, write_new_files
+from laxchange._util.fs import fsync_dir, fsync_dirs, fsync_files, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
@@ -379,8 +379,9 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once, all together; the caller fsyncs the folder (and its attachments/)
-    before renaming it into place complete, so no file in it needs a temporary name of its own."""
+    Nothing is fsynced here: the caller fsyncs these files and the record (`_unsynced`), with
+    those of the batch's other folders, then the folders, before renaming each into place
+    complete, so no file in it needs a temporary name of its own."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -415,8 +416,14 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
     out[MANIFEST] = package.pretty_json(manifest)
-    write_new_files(staging, out)
+    write_new_files(staging, out, sync=False)
     return manifest
+
+
+def _unsynced(staging: Path) -> list[Path]:
+    """The files of a filled staging folder not yet fsynced: the record (`open_package(staged=True)`)
+    and what `_fill` wrote. (Attachments are each fsynced as they are written.)"""
+    return [f for f in staging.iterdir() if f.is_file() and not f.is_symlink()]
 
 
 def _final_dir(root: Path, transfer_id: str, sender: str) -> Path:
@@ -536,8 +543,10 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
 
 def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
                  done_index: _Filed) -> None:
-    """The second half, for packages whose `imported` is committed: each folder is completed, the
-    folders fsynced together, each renamed into place, received/ fsynced once for all of them, and
+    """The second half, for packages whose `imported` is committed: each folder is completed, every
+    file of every folder fsynced at once (the record too: nothing relies on it before this, since
+    a crash before the rename leaves the package in the inbox to be verified again), the folders
+    fsynced together, each renamed into place, received/ fsynced once for all of them, and
     only then is each package moved to `inbox/opened/` (a crash before that fsync: the row is
     `imported` and no folder filed, so the next run verifies the package, still in the inbox,
     again). One package's failure is its own."""
@@ -552,6 +561,8 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             s.item.result, s.item.error = "failed", exc
             continue
         filled.append((s, manifest, expected))
+    # every file of every folder at once (a disk error is raised, as from writing them), then the folders
+    fsync_files([f for s, _, _ in filled for f in _unsynced(s.staging)])
     fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
     filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
     for s, manifest, expected in filled:

@@ -129,6 +129,18 @@ def test_fsync_all_raises_the_failure_of_any_descriptor(tmp_path: Path) -> None:
         os.close(good)
 
 
+def test_unsynced_files_are_written_alike_and_fsynced_later_together(tmp_path: Path) -> None:
+    files = {f"f{n}.csv": bytes([n]) * (n * 3_001) for n in range(5)}
+    fs.write_new_files(tmp_path, files, sync=False)
+    fs.write_new(tmp_path / "record.json", b"{}\n", sync=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {**files, "record.json": b"{}\n"}
+    open_fds = len(os.listdir("/proc/self/fd"))
+    fs.fsync_files(sorted(tmp_path.iterdir()))
+    with pytest.raises(FileNotFoundError):  # a file that is not there is an error, not skipped
+        fs.fsync_files([tmp_path / "f1.csv", tmp_path / "missing"])
+    assert len(os.listdir("/proc/self/fd")) == open_fds, "every descriptor is closed, after a failure too"
+
+
 def test_write_atomic_many_replaces_each_file_complete_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     folders = [tmp_path / "a", tmp_path / "b"]
     for d in folders:
