@@ -420,10 +420,11 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
     return manifest
 
 
-def _unsynced(staging: Path) -> list[Path]:
-    """The files of a filled staging folder not yet fsynced: the record (`open_package(staged=True)`)
-    and what `_fill` wrote. (Attachments are each fsynced as they are written.)"""
-    return [f for f in staging.iterdir() if f.is_file() and not f.is_symlink()]
+def _unsynced(staging: Path, manifest: dict[str, Any]) -> list[Path]:
+    """The files of a filled staging folder not yet fsynced, as its manifest lists them: the record
+    (`open_package(staged=True)`), what `_fill` wrote, and the manifest itself. (Attachments are
+    each fsynced as they are written.)"""
+    return [*(staging / f["name"] for f in manifest["files"] if f["kind"] != "attachment"), staging / MANIFEST]
 
 
 def _final_dir(root: Path, transfer_id: str, sender: str) -> Path:
@@ -562,7 +563,7 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             continue
         filled.append((s, manifest, expected))
     # every file of every folder at once (a disk error is raised, as from writing them), then the folders
-    fsync_files([f for s, _, _ in filled for f in _unsynced(s.staging)])
+    fsync_files([f for s, manifest, _ in filled for f in _unsynced(s.staging, manifest)])
     fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
     filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
     for s, manifest, expected in filled:

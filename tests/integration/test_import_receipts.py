@@ -82,6 +82,9 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert (folder / "pep.html").read_text().startswith("<!DOCTYPE html>")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["sender"] == A and manifest["sender_folder"] == A
+    # the manifest lists every file of the folder (the import fsyncs them by that list)
+    assert {p.name for p in folder.iterdir() if p.is_file()} == \
+        {f["name"] for f in manifest["files"] if f["kind"] != "attachment"} | {"manifest.json"}
     assert manifest["payload_sha256"] == package.inspect(pkg)["manifest"]["payload_sha256"]
     assert [f["original_name"] for f in manifest["files"] if f["kind"] == "attachment"] == ["pep-signed.pdf"]
     assert [(e["stage"], e["status"], e["sent"]) for e in manifest["receipts"]] == [("delivered", "accepted", True)]
