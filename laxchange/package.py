@@ -324,6 +324,22 @@ def compact_json(obj: Any) -> bytes:
     return jsonio.dumps_compact(obj)
 
 
+def pretty_json(obj: Any) -> bytes:
+    """`jsonio.dumps_pretty(obj)` as UTF-8, the same bytes, several times faster: orjson's two-space
+    indent when it writes them alike (`_orjson_writes_as_stdlib`: the same values as compact), else
+    the standard library (which also raises what it raises). A received record.json took 1.3 ms of
+    a PEP's 4 ms open; the standard library's indenting encoder is pure Python."""
+    if type(obj) is dict or type(obj) is list:
+        try:
+            out = orjson.dumps(obj, option=_ORJSON_OPTIONS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError: too deep, a cycle, a big integer, a key or type it refuses
+            pass
+        else:
+            if _orjson_writes_as_stdlib(obj):
+                return out
+    return jsonio.dumps_pretty(obj).encode("utf-8")
+
+
 def pack(
     document: Any,
     *,
@@ -625,7 +641,6 @@ def open_package(
     overwrite: bool = False,
     archive: bool = False,
     staged: bool = False,
-    sync: bool = True,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
     InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
@@ -642,10 +657,9 @@ def open_package(
     refused; the record is validated as of `created`. Nothing here changes any state.
 
     `staged=True` says `out` is in a private folder the caller fsyncs and renames into place
-    complete (an import's staging folder): the record is written and fsynced under its own name,
-    with no temporary file and no fsync of the folder of its own. With it, `sync=False` leaves the
-    record's own fsync to the caller too, who must make it before recording the transfer imported
-    (`OpenBatch` fsyncs the records of a batch together, before the commit that records them)."""
+    complete (an import's staging folder): the record is written under its own name, with no
+    temporary file and no fsync of its own or of the folder; the caller fsyncs it with the
+    folder's other files before that rename."""
     if archive and (seen is not None or reserve is not None):
         raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
                          code="usage.invalid")
@@ -711,7 +725,7 @@ def open_package(
             except age.AgeError as exc:
                 raise _reject("package.tampered", f"the payload failed decryption ({exc.kind}: {exc})") from None
             opened = _finish(spool, manifest, sender, ring.party, at, FixedClock(created) if archive else clock,
-                             out, attachments_dir, validate, overwrite, staged, sync)
+                             out, attachments_dir, validate, overwrite, staged)
             opened.warnings = warnings
             return opened
 
@@ -755,7 +769,7 @@ def _statement_line(plain: Spool) -> tuple[bytes, int, BinaryIO]:
 
 def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.datetime, clock: Clock,
             out: str | os.PathLike[str] | None, attachments_dir: str | os.PathLike[str] | None,
-            validate: bool, overwrite: bool, staged: bool = False, sync: bool = True) -> Opened:
+            validate: bool, overwrite: bool, staged: bool = False) -> Opened:
     line, end, plain = _statement_line(spool)
     try:
         env = dsse.parse_canonical(line, end)
@@ -837,9 +851,9 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
                 written.append(target)
         if out is not None:
             check_output(out, overwrite=overwrite, what="output file")  # again: it may have appeared meanwhile
-            data = jsonio.dumps_pretty(doc).encode("utf-8")
+            data = pretty_json(doc)
             if staged:
-                write_new(out, data, sync=sync)
+                write_new(out, data, sync=False)
             else:
                 jsonio.write_atomic(out, data)
             written.insert(0, Path(out))

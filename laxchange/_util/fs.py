@@ -33,6 +33,7 @@ __all__ = [
     "digest_stream",
     "fsync_all",
     "fsync_dir",
+    "fsync_files",
     "open_atomic",
     "open_regular",
     "output_stream_kind",
@@ -209,7 +210,7 @@ def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, s
 
     For files in a private staging folder that is itself renamed into place: the caller fsyncs the
     folder once before that rename, instead of a temporary file and a directory fsync per file.
-    `sync=False` leaves the file's fsync to the caller as well (`fsync_files`, for many at once)."""
+    `sync=False`: not fsynced here either; the caller fsyncs it (`fsync_files`) before that rename."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -242,9 +243,11 @@ def fsync_all(fds: Sequence[int]) -> None:
         raise errors[0]
 
 
-def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600) -> None:
+def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
+                    sync: bool = True) -> None:
     """`write_new` for several files of one folder: all written, then fsynced together (`fsync_all`).
-    None may exist yet; on any failure those created here are removed. The folder is not fsynced."""
+    None may exist yet; on any failure those created here are removed. The folder is not fsynced.
+    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use."""
     made: list[tuple[Path, int]] = []
     try:
         for name, data in files.items():
@@ -254,7 +257,8 @@ def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], 
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        fsync_all([fd for _, fd in made])
+        if sync:
+            fsync_all([fd for _, fd in made])
     except BaseException:
         for path, _ in made:
             path.unlink(missing_ok=True)
@@ -297,12 +301,13 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
 
 
 def fsync_files(paths: Iterable[str | os.PathLike[str]]) -> None:
-    """fsync each file, all at once (`fsync_all`): each is durable when this returns. Unlike
-    `fsync_dirs` not best effort: a file that cannot be opened or synced raises (OSError)."""
+    """fsync the files at `paths` (written and closed by us, not yet synced), all at once
+    (`fsync_all`): each is durable when this returns. Unlike `fsync_dirs`, a failure to open or
+    to sync one is raised."""
     fds: list[int] = []
     try:
-        for p in paths:
-            fds.append(os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
+        for f in paths:
+            fds.append(os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
         fsync_all(fds)
     finally:
         for fd in fds:

@@ -121,19 +121,20 @@ class Sources:
         self.warnings: list[str] = []
 
     def add_document(self, doc: Any, *, origin: str, at: dt.datetime | None = None,
-                     transfer_id: str | None = None) -> None:
+                     transfer_id: str | None = None, owned: bool = False) -> None:
         """A verified message or record (a received/ folder's record.json, a records-folder file).
-        Documents that carry no record and are no exclusion notice (a receipt) are ignored."""
+        Documents that carry no record and are no exclusion notice (a receipt) are ignored.
+        `owned`: `doc` was read for this call alone, so it may be upgraded in place, not copied."""
         try:
             name, _version = schemastore.identify(doc, origin)
             if name == "exclusion-notice":
-                notice = ExclusionNotice.model_validate(REGISTRY.upgrade(doc))
+                notice = ExclusionNotice.model_validate(REGISTRY.upgrade(doc, in_place=owned))
                 self.notices.append(Notice(notice, origin, transfer_id or origin))
                 return
             inner = doc.get("record") if name != "education-record" else doc
             if not isinstance(inner, dict):
                 return
-            record = EducationRecord.model_validate(REGISTRY.upgrade(inner))
+            record = EducationRecord.model_validate(REGISTRY.upgrade(inner, in_place=owned))
         except LaxError as exc:
             self.warnings.append(f"{origin}: not a document laxchange can read ({exc.message}); skipped")
             return
@@ -163,7 +164,7 @@ class Sources:
             except LaxError as exc:
                 self.warnings.append(f"{origin}: cannot be read ({exc.message}); skipped")
                 continue
-            self.add_document(doc, origin=origin)
+            self.add_document(doc, origin=origin, owned=True)
 
     def add_ledger(self, ledger: Ledger) -> None:
         self.events.extend(ledger_events(ledger))

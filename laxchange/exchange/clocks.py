@@ -35,7 +35,7 @@ def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadli
         except (LaxError, ValueError) as exc:
             sources.warnings.append(f"{origin}: cannot be read ({getattr(exc, 'message', exc)}); skipped")
             continue
-        sources.add_document(doc, origin=origin, at=at, transfer_id=str(r.manifest.get("transfer_id")))
+        sources.add_document(doc, origin=origin, at=at, transfer_id=str(r.manifest.get("transfer_id")), owned=True)
     if settings.records is not None:
         sources.add_records_folder(settings.records)
     sources.add_ledger(ledger)

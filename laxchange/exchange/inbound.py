@@ -41,7 +41,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, fsync_dirs, sha256_file, write_atomic_many, write_new_files
+from laxchange._util.fs import fsync_dir, fsync_dirs, fsync_files, sha256_file, write_atomic_many, write_new_files
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
@@ -379,8 +379,9 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
           render: Renderer | None, item: ImportItem, package_file: str) -> dict[str, Any]:
     """Write the CSV, HTML and manifest.json beside the record; name attachments without personal data.
 
-    Each file is fsynced once, all together; the caller fsyncs the folder (and its attachments/)
-    before renaming it into place complete, so no file in it needs a temporary name of its own."""
+    Nothing is fsynced here: the caller fsyncs these files and the record (`_unsynced`), with
+    those of the batch's other folders, then the folders, before renaming each into place
+    complete, so no file in it needs a temporary name of its own."""
     m = opened.manifest
     doc = opened.document
     name = opened.schema.partition("@")[0]
@@ -414,9 +415,16 @@ def _fill(party: Party, staging: Path, opened: package.Opened, source: Path, sen
         "expires": m.expires, "received_at": timefmt.fmt(now), "payload_sha256": m.payload_sha256,
         "package_sha256": sha256_file(source), "package_file": package_file, "files": files, "receipts": [],
     }
-    out[MANIFEST] = jsonio.dumps_pretty(manifest).encode("utf-8")
-    write_new_files(staging, out)
+    out[MANIFEST] = package.pretty_json(manifest)
+    write_new_files(staging, out, sync=False)
     return manifest
+
+
+def _unsynced(staging: Path, manifest: dict[str, Any]) -> list[Path]:
+    """The files of a filled staging folder not yet fsynced, as its manifest lists them: the record
+    (`open_package(staged=True)`), what `_fill` wrote, and the manifest itself. (Attachments are
+    each fsynced as they are written.)"""
+    return [*(staging / f["name"] for f in manifest["files"] if f["kind"] != "attachment"), staging / MANIFEST]
 
 
 def _final_dir(root: Path, transfer_id: str, sender: str) -> Path:
@@ -491,7 +499,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
             kept = _set_aside(path, home.inbox / OPENED)
             if done.manifest.get("package_file") is None:  # a crash came between the filing and this
                 done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-                _write(done.path / MANIFEST, jsonio.dumps_pretty(done.manifest).encode("utf-8"))
+                _write(done.path / MANIFEST, package.pretty_json(done.manifest))
             _clear_staging(done_index.listing, peek.transfer_id, peek.sender)
             item.result, item.folder, item.schema = "duplicate", done.path.name, done.manifest.get("schema")
             if not str(item.schema).startswith("receipt@"):  # never receipt a receipt
@@ -536,8 +544,10 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
 
 def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
                  done_index: _Filed) -> None:
-    """The second half, for packages whose `imported` is committed: each folder is completed, the
-    folders fsynced together, each renamed into place, received/ fsynced once for all of them, and
+    """The second half, for packages whose `imported` is committed: each folder is completed, every
+    file of every folder fsynced at once (the record too: nothing relies on it before this, since
+    a crash before the rename leaves the package in the inbox to be verified again), the folders
+    fsynced together, each renamed into place, received/ fsynced once for all of them, and
     only then is each package moved to `inbox/opened/` (a crash before that fsync: the row is
     `imported` and no folder filed, so the next run verifies the package, still in the inbox,
     again). One package's failure is its own."""
@@ -552,6 +562,8 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             s.item.result, s.item.error = "failed", exc
             continue
         filled.append((s, manifest, expected))
+    # every file of every folder at once (a disk error is raised, as from writing them), then the folders
+    fsync_files([f for s, manifest, _ in filled for f in _unsynced(s.staging, manifest)])
     fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
     filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
     for s, manifest, expected in filled:
@@ -575,7 +587,7 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             kept = _set_aside(s.path, home.inbox / OPENED)
             if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
                 manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
-                _write(target / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+                _write(target / MANIFEST, package.pretty_json(manifest))
         except LaxError as exc:
             item.result, item.error = "failed", exc
             continue
@@ -704,7 +716,7 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
     if notes is None:
-        _write(folder / MANIFEST, jsonio.dumps_pretty(manifest).encode("utf-8"))
+        _write(folder / MANIFEST, package.pretty_json(manifest))
     else:
         notes[folder] = manifest
 
@@ -713,7 +725,7 @@ def _write_notes(notes: dict[Path, dict[str, Any]]) -> None:
     """Write the manifests `_note_receipt` changed, all fsynced together. A crash before this is
     written leaves a receipt sent that its folder does not list: the next run finds it sent and lists
     it (`_send_receipts`), and sends nothing twice."""
-    files = {folder / MANIFEST: jsonio.dumps_pretty(m).encode("utf-8") for folder, m in notes.items()}
+    files = {folder / MANIFEST: package.pretty_json(m) for folder, m in notes.items()}
     write_atomic_many(files)
     notes.clear()
 
@@ -743,13 +755,14 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
     return out
 
 
-def _pending(party: Party) -> list[tuple[str, Path]]:
+def _pending(party: Party, skip: set[Path] | frozenset[Path] = frozenset()) -> list[tuple[str, Path]]:
     """Receipts packed but not sent (still `queued`, or packed by a run that died before the ledger
-    recorded them): (recipient, file)."""
+    recorded them): (recipient, file). Files in `skip` (those the caller is sending already) are
+    passed over unread."""
     out = []
     d = party.home.outbox / RECEIPTS
     for f in sorted(d.glob("*.lax")) if d.is_dir() else []:
-        m = _peek(f) if not f.name.startswith(".") else None
+        m = _peek(f) if not f.name.startswith(".") and f not in skip else None
         if m is None:
             continue
         row = party.ledger.get(m.transfer_id, "out", m.recipient)
@@ -840,8 +853,8 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             batches.setdefault(o.to, []).append((f, rec, o.folder))
         write_atomic_many(packed)
     queued = {f for batch in batches.values() for f, _, _ in batch}
-    for to, f in _pending(party):  # packed by an earlier run whose send failed: the same file again
-        if f in queued or _usable(party, f) is None:
+    for to, f in _pending(party, queued):  # packed by an earlier run whose send failed: the same file again
+        if _usable(party, f) is None:
             continue
         m = _peek(f)
         named = _RECEIPT_NAME.fullmatch(f.name)  # `<in_reply_to>-<partner>-<stage>[-rejected].lax`
@@ -884,9 +897,14 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
 
 
 def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None,
-                progress: PartyProgress | None = None) -> ImportReport:
+                progress: PartyProgress | None = None,
+                prefetch: Callable[[list[str]], None] | None = None) -> ImportReport:
     """`import_inbox` for a caller that already holds the home's run lock (the nightly run).
-    `progress` is told of each file collected and each receipt sent, as it goes."""
+    `progress` is told of each file collected and each receipt sent, as it goes. `prefetch`, if
+    given, is told (once, before the import) the senders whose sub-folders something was collected
+    from: the partners the receipts will most likely go to, so the nightly run can start those
+    connections in the background while the packages are verified and filed. It is a hint only:
+    receipts go to whoever the verified packages say, connecting then if need be."""
     home = party.home
     report = ImportReport()
     if collect:
@@ -906,6 +924,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         for f in r.files:
             if f.error is None:
                 folders[f.local or f.name] = f.sender
+    if prefetch is not None:
+        senders = sorted({s for s in folders.values() if s is not None})
+        if senders:
+            prefetch(senders)
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
     paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())

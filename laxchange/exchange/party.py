@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
-from laxchange._util.fs import check_output, fsync_files, open_regular, sha256_file
+from laxchange._util.fs import check_output, open_regular, sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -118,12 +118,6 @@ class OpenBatch:
         party, pending = self.party, self.pending
         self.pending = []
         errors: list[LaxError | None] = [None] * len(pending)
-        try:
-            fsync_files([f for p in pending for f in p.opened.written])
-        except BaseException:  # as a failed write in `open`: nothing recorded, files gone, reservations released
-            for p in pending:
-                party._unrecord(p)
-            raise
         try:
             with party.ledger.batch():
                 for p in pending:
@@ -366,8 +360,7 @@ class Party:
         try:
             opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=reserve, overwrite=overwrite, staged=staged,
-                                          sync=batch is None)
+                                          reserve=reserve, overwrite=overwrite, staged=staged)
         except (SecurityError, InvalidData) as exc:
             raise self._refuse(source, exc, from_inbox, held) from exc
         except UsageError as exc:

@@ -26,7 +26,10 @@ One connection per partner for the whole run (`_OneConnection`): listing, sendin
 and receipts to one partner share it, and a partner found down is not dialled again in the same
 run, so its timeout is paid once. The partners stage opens the next few partners' connections in
 the background while it works on one (`PREFETCH`): a council lists and sends to every school it
-placed a child at, and each handshake is mostly waiting. One partner's failure never stops the others.
+placed a child at, and each handshake is mostly waiting. The import stage likewise opens the
+connections its receipts will need (the senders of what it collected, up to `PREFETCH`) while it
+verifies and files the packages: a school's second handshake, to the council, no longer waits
+for its import. One partner's failure never stops the others.
 """
 
 from __future__ import annotations
@@ -226,7 +229,12 @@ class _OneConnection(Runner):
 
 def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
     """Transfer ids of receipts we sent (nobody acknowledges a receipt, so they are never overdue),
-    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`."""
+    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`.
+
+    A receipt is known by its ledger row's message type or its `out.queued` audit entry; the
+    receipt files are read (`receipt_transfer_ids`, every receipt ever packed) only when a waiting
+    transfer's row has no message type (a row from before the ledger kept one) and the audit log
+    does not say either, which is the only case they can tell apart."""
     ids: set[str] = set()
     sent: dict[tuple[str, str], str] = {}
     for e in party.ledger.audit_entries({"out.queued", "out.sent"}):
@@ -234,7 +242,14 @@ def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
             sent[(str(e["data"].get("transfer_id")), str(e["data"].get("party")))] = e["at"]
-    ids.update(receipt_transfer_ids(party.home))
+    untyped = False
+    for t in party.ledger.transfers(direction="out"):
+        if t.message_type == "receipt":
+            ids.add(t.transfer_id)
+        elif t.message_type is None and t.state in _WAITING and t.transfer_id not in ids:
+            untyped = True
+    if untyped:
+        ids.update(receipt_transfer_ids(party.home))
     return ids, sent
 
 
@@ -434,14 +449,15 @@ def run_nightly(party: Party, *, collect: bool = True,
             waiting = {t.party for t in inner.ledger.transfers(direction="out")
                        if t.state in _WAITING and t.transfer_id not in receipts}
             listed: dict[str, set[str]] = {}
-            stage("partners")
             partners = sorted(set(queued) | waiting)
             with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="laxchange-connect") as pool:
+                stage("partners")
                 for n, who in enumerate(partners):  # the next partners' handshakes overlap this one's work
                     runner.prefetch(partners[n:n + PREFETCH + 1], pool)
                     _partner_step(inner, who, queued.get(who, []), report, listed, progress)
-            stage("import")
-            report.imported = import_held(inner, collect=collect, render=render, progress=progress)
+                stage("import")  # the receipts' partners' handshakes overlap the import
+                report.imported = import_held(inner, collect=collect, render=render, progress=progress,
+                                              prefetch=lambda senders: runner.prefetch(senders[:PREFETCH], pool))
             report.failures.extend(_import_failures(report.imported))
             report.receipt_warnings = [i.receipt.to_dict() for i in report.imported.items
                                        if i.receipt is not None and i.receipt.warning]

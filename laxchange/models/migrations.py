@@ -65,8 +65,12 @@ class Migrations:
                     out.append(f"{name}: no migration from {a}.x to {b}.x")
         return out
 
-    def upgrade(self, doc: dict[str, Any], to_version: str | None = None) -> dict[str, Any]:
-        """A copy of `doc` moved up to `to_version` (default: the latest published version)."""
+    def upgrade(self, doc: dict[str, Any], to_version: str | None = None, *, in_place: bool = False) -> dict[str, Any]:
+        """A copy of `doc` moved up to `to_version` (default: the latest published version).
+
+        `in_place=True`: `doc` is the caller's to give up (parsed for this call, not used again), so
+        it is moved up itself instead of a deep copy (a record's copy was 0.8 ms, most of reading
+        one for the statutory clocks)."""
         name, version = schemastore.identify(doc)
         target = to_version or self.versions(name)[-1]
         if target not in self.versions(name):
@@ -75,7 +79,7 @@ class Migrations:
         if schemastore.version_key(target) < schemastore.version_key(version):
             raise UsageError(f"cannot migrate {name} down from {version} to {target}", code="migrate.downgrade",
                              hint="migrations only go forward; ask the sender for the older version")
-        out = copy.deepcopy(doc)
+        out = doc if in_place else copy.deepcopy(doc)
         current = version
         while _major(current) < _major(target):
             step = self._find(name, _major(current))

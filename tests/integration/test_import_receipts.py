@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from laxchange import package
+from laxchange._util import jsonio
 from laxchange.cli import main
 from laxchange.mis import COLUMNS
 from tests.support.drop_server import two_homes
@@ -71,6 +72,9 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert report["counts"] == {"imported": 1}
     folder = b.home.root / "received" / tid
     assert json.loads((folder / "record.json").read_text()) == json.loads(src.read_text())
+    for name in ("record.json", "manifest.json"):  # the standard library's pretty JSON, byte for byte
+        raw = (folder / name).read_bytes()
+        assert raw == jsonio.dumps_pretty(json.loads(raw)).encode("utf-8"), name
     rows = list(csv.reader(io.StringIO((folder / "record.csv").read_text(encoding="utf-8"), newline="")))
     assert rows[0] == COLUMNS and len(rows) == 2
     assert dict(zip(COLUMNS, rows[1], strict=True))["upn"] == record(4)["record"]["child"]["upn"]
@@ -78,6 +82,9 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert (folder / "pep.html").read_text().startswith("<!DOCTYPE html>")
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["sender"] == A and manifest["sender_folder"] == A
+    # the manifest lists every file of the folder (the import fsyncs them by that list)
+    assert {p.name for p in folder.iterdir() if p.is_file()} == \
+        {f["name"] for f in manifest["files"] if f["kind"] != "attachment"} | {"manifest.json"}
     assert manifest["payload_sha256"] == package.inspect(pkg)["manifest"]["payload_sha256"]
     assert [f["original_name"] for f in manifest["files"] if f["kind"] == "attachment"] == ["pep-signed.pdf"]
     assert [(e["stage"], e["status"], e["sent"]) for e in manifest["receipts"]] == [("delivered", "accepted", True)]

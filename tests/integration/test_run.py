@@ -108,6 +108,73 @@ def test_nightly_runs_send_import_and_deliver(homes: tuple[Party, Party, Path, s
         assert r.exit_code == 0, r.output
 
 
+def test_a_schools_receipt_connection_is_opened_while_it_imports(homes: tuple[Party, Party, Path, str],
+                                                                   tmp_path: Path) -> None:
+    a, b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    assert _run(a)["sent"]
+    connects: list[tuple[str, str]] = []
+    me = _party_at(b, dt.datetime.now(dt.UTC))
+    factory = me.transports.factory
+
+    def counting(endpoint: Endpoint) -> Transport:
+        connects.append((endpoint.party, threading.current_thread().name.rpartition("_")[0] or "main"))
+        return factory(endpoint)
+
+    me.transports.factory = counting
+    with me:
+        report = run_nightly(me)
+    assert report.ok, report.to_dict()
+    assert report.imported is not None
+    assert [(r.in_reply_to, r.error) for r in report.imported.receipts_sent] == [(tid, None)]
+    # its own drop folder when collecting; the council's (for the receipt) in the background while importing
+    assert sorted(connects) == [(A, "laxchange-connect"), (B, "main")], connects
+    _run(a)
+    assert _state(a, tid) == "delivered"
+
+
+def test_a_council_down_for_receipts_is_reported_once_as_before(homes: tuple[Party, Party, Path, str],
+                                                                 tmp_path: Path) -> None:
+    a, b, _server, fpr = homes
+    tid = _queue(a, B, tmp_path)
+    assert _run(a)["sent"]
+    r = lax(b, "endpoints", "add", A, "sftp://council@127.0.0.1:1/council", "--host-key-fingerprint", fpr)
+    assert r.exit_code == 0, r.output
+    report = _run(b, code=ExitCode.PARTIAL)
+    assert report["import"]["counts"] == {"imported": 1}
+    assert [(f["party"], f["step"]) for f in report["failures"]] == [(A, "receipt")], report["failures"]
+    assert report["failures"][0]["code"].startswith("ssh.")
+    assert [(x["in_reply_to"], x["sent"]) for x in report["import"]["receipts_sent"]] == [(tid, False)]
+
+
+def test_a_receipt_sent_is_never_overdue_by_its_row_or_by_its_file(homes: tuple[Party, Party, Path, str],
+                                                                    tmp_path: Path) -> None:
+    a, b, _server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    t0 = dt.datetime.now(dt.UTC)
+    with _party_at(a, t0) as me:
+        assert run_nightly(me).sent
+    with _party_at(b, t0) as me:
+        assert run_nightly(me).ok
+    with _party_at(a, t0) as me:  # A collects the receipt, so it has gone from A's folder
+        assert run_nightly(me).ok
+    assert _state(a, tid) == "delivered"
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert run_nightly(me).overdue == [], "the ledger row says it is a receipt"
+    # a ledger from before rows had a message type, with audit entries that did not say it either
+    db = sqlite3.connect(b.home.ledger_db)
+    db.execute("UPDATE transfers SET message_type = NULL")
+    db.execute("UPDATE audit SET data = json_remove(data, '$.message_type') WHERE event = 'out.queued'")
+    db.commit()
+    db.close()
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert run_nightly(me).overdue == [], "its file in outbox/receipts/ says it is a receipt"
+    for f in (b.home.outbox / "receipts").glob("*.lax"):
+        f.unlink()
+    with _party_at(b, t0 + dt.timedelta(days=3)) as me:
+        assert [o["party"] for o in run_nightly(me).overdue] == [A], "with nothing to tell, it waits as any transfer"
+
+
 def test_a_partner_down_is_exit_10_and_the_others_complete(homes: tuple[Party, Party, Path, str],
                                                           tmp_path: Path) -> None:
     a, _b, server, fpr = homes

@@ -1,5 +1,7 @@
 """package.compact_json writes exactly jsonio.dumps_compact's bytes (the signed statement's
-encoding must not change with the encoder), and raises what it raises."""
+encoding must not change with the encoder), and package.pretty_json exactly jsonio.dumps_pretty's
+as UTF-8 (a received record.json and manifest.json must not change with it); both raise what the
+standard library raises."""
 
 from __future__ import annotations
 
@@ -35,10 +37,33 @@ def test_same_bytes_as_the_standard_library(obj: Any) -> None:
     assert package.compact_json(obj) == jsonio.dumps_compact(obj)
 
 
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(text, values, max_size=6) | st.lists(values, max_size=6))
+def test_pretty_same_bytes_as_the_standard_library(obj: Any) -> None:
+    assert package.pretty_json(obj) == jsonio.dumps_pretty(obj).encode("utf-8")
+
+
+def _pretty_alike(obj: Any) -> bool:
+    return package.pretty_json(obj) == jsonio.dumps_pretty(obj).encode("utf-8")
+
+
 def test_every_character_is_written_alike() -> None:
     chars = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
     obj = {chars: [chars[i:i + 97] for i in range(0, 0x3000, 97)]}
     assert package.compact_json(obj) == jsonio.dumps_compact(obj)
+    assert _pretty_alike(obj)
+
+
+def test_empty_and_nested_containers_are_indented_alike() -> None:
+    obj = {"a": [], "b": {}, "c": [[], {}, [[]], {"d": {}}], "e": [{"f": [1, "two", None, True, 0.5]}]}
+    assert _pretty_alike(obj) and _pretty_alike([obj, [], {}]) and _pretty_alike({}) and _pretty_alike([])
+
+
+@pytest.mark.parametrize("kind", ["education-record", "pep-transfer", "placement-notification", "exclusion-notice"])
+def test_a_received_record_takes_the_fast_path_and_gives_the_same_bytes(kind: str) -> None:
+    for doc in samples.generate(kind, 3, 5):
+        assert package._orjson_writes_as_stdlib(doc)
+        assert _pretty_alike(doc)
 
 
 def test_a_real_statement_takes_the_fast_path_and_gives_the_same_bytes() -> None:
@@ -72,6 +97,7 @@ class Point:
 def test_values_orjson_writes_otherwise_are_written_by_the_standard_library(value: Any) -> None:
     obj = {"a": [value], "b": {"c": value}}
     assert package.compact_json(obj) == jsonio.dumps_compact(obj)
+    assert _pretty_alike(obj)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, uuid.UUID(int=7), Colour.RED, Point(1),
@@ -83,6 +109,11 @@ def test_what_the_standard_library_refuses_is_refused_alike(value: Any) -> None:
     with pytest.raises(Exception) as theirs:
         jsonio.dumps_compact(obj)
     assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
+    with pytest.raises(Exception) as ours:
+        package.pretty_json(obj)
+    with pytest.raises(Exception) as theirs:
+        jsonio.dumps_pretty(obj).encode("utf-8")
+    assert type(ours.value) is type(theirs.value) and str(ours.value) == str(theirs.value)
 
 
 def test_too_deep_and_cyclic_are_refused_alike() -> None:
@@ -92,7 +123,10 @@ def test_too_deep_and_cyclic_are_refused_alike() -> None:
         node.append([])
         node = node[0]
     assert package.compact_json(deep) == jsonio.dumps_compact(deep)
+    assert _pretty_alike(deep)
     cyclic: dict[str, Any] = {}
     cyclic["self"] = cyclic
     with pytest.raises(ValueError, match="Circular reference"):
         package.compact_json(cyclic)
+    with pytest.raises(ValueError, match="Circular reference"):
+        package.pretty_json(cyclic)

@@ -129,6 +129,18 @@ def test_fsync_all_raises_the_failure_of_any_descriptor(tmp_path: Path) -> None:
         os.close(good)
 
 
+def test_unsynced_files_are_written_alike_and_fsynced_later_together(tmp_path: Path) -> None:
+    files = {f"f{n}.csv": bytes([n]) * (n * 3_001) for n in range(5)}
+    fs.write_new_files(tmp_path, files, sync=False)
+    fs.write_new(tmp_path / "record.json", b"{}\n", sync=False)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {**files, "record.json": b"{}\n"}
+    open_fds = len(os.listdir("/proc/self/fd"))
+    fs.fsync_files(sorted(tmp_path.iterdir()))
+    with pytest.raises(FileNotFoundError):  # a file that is not there is an error, not skipped
+        fs.fsync_files([tmp_path / "f1.csv", tmp_path / "missing"])
+    assert len(os.listdir("/proc/self/fd")) == open_fds, "every descriptor is closed, after a failure too"
+
+
 def test_write_atomic_many_replaces_each_file_complete_and_leaves_no_temporary_file(tmp_path: Path) -> None:
     folders = [tmp_path / "a", tmp_path / "b"]
     for d in folders:
@@ -143,20 +155,3 @@ def test_write_atomic_many_replaces_each_file_complete_and_leaves_no_temporary_f
         fs.write_atomic_many({folders[0] / "manifest.json": b"x", tmp_path / "gone" / "m.json": b"y"})
     assert (folders[0] / "manifest.json").read_bytes() == files[folders[0] / "manifest.json"]
     assert sorted(p.name for p in folders[0].iterdir()) == ["manifest.json"]
-
-
-def test_fsync_files_syncs_each_file_and_raises_for_one_it_cannot_open(tmp_path: Path) -> None:
-    """`OpenBatch` relies on it before recording a batch imported: a file it cannot sync is an
-    error, never skipped (unlike `fsync_dirs`, which is best effort), and no descriptor is left open."""
-    files = [tmp_path / f"r{i}.json" for i in range(5)]
-    for f in files:
-        fs.write_new(f, b"{}\n", sync=False)
-    assert [f.read_bytes() for f in files] == [b"{}\n"] * 5
-    before = len(os.listdir("/proc/self/fd"))
-    fs.fsync_files(files)
-    with pytest.raises(FileNotFoundError):
-        fs.fsync_files([*files[:2], tmp_path / "gone.json", *files[2:]])
-    assert len(os.listdir("/proc/self/fd")) == before
-    with pytest.raises(FileExistsError):
-        fs.write_new(files[0], b"[]\n", sync=False)
-    assert files[0].read_bytes() == b"{}\n"

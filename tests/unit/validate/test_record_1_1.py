@@ -215,6 +215,9 @@ def test_a_1_0_0_document_migrates_to_1_1_0_with_its_embedded_record(kind: str) 
         assert {k: v for k, v in new["record"].items() if k != "schema"} == \
             {k: v for k, v in old["record"].items() if k != "schema"}
     assert REGISTRY.upgrade(old)["schema"] == new["schema"]
+    mine = copy.deepcopy(old)  # a document the caller gives up is moved up itself, to the same result
+    assert REGISTRY.upgrade(mine, in_place=True) is mine and mine == REGISTRY.upgrade(old)
+    assert old["schema"].endswith("/1.0.0"), "without in_place the input is not modified"
 
 
 # -- money -----------------------------------------------------------------------------------
