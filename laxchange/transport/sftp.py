@@ -51,6 +51,7 @@ from paramiko.sftp import (
     int64,
 )
 
+from laxchange._util.fs import BackgroundSha256
 from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
@@ -216,8 +217,21 @@ def _send_write(sftp: paramiko.SFTPClient, collector: type, handle: bytes, offse
         sftp.request_number += 1
     head = struct.pack(">IBII", 1 + 4 + 4 + len(handle) + 8 + 4 + len(data), CMD_WRITE, num, len(handle))
     sftp._write_all(head + handle + struct.pack(">QI", offset, len(data)))  # type: ignore[attr-defined]
-    sftp._write_all(data)  # type: ignore[attr-defined]
+    _send_all(sftp.sock, data)
     return num
+
+
+def _send_all(sock: paramiko.Channel, data: bytes) -> None:
+    """`sock.send` until all of `data` is gone, through a memoryview: paramiko's `_write_all`
+    copies what is left after each partial send (`out[n:]`), and a paramiko channel to OpenSSH
+    sends at most 32 KiB a time, so a 255 KiB WRITE's data was copied about four times over."""
+    with memoryview(data) as view:
+        at = 0
+        while at < len(view):
+            n = sock.send(view[at:])  # type: ignore[arg-type]  # paramiko's Message.add_string takes a memoryview as it is
+            if n <= 0:
+                raise EOFError()
+            at += n
 
 
 def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.Message]:
@@ -565,7 +579,7 @@ class SftpTransport:
             self._leftover_parts(folder)
             tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
             try:
-                digest = self._upload(local, tmp, size, progress)
+                digest = self._upload(local, tmp, size, progress, digest=bool(sha256))
                 if sha256 and digest != sha256.lower():
                     raise TransportError(f"{local} changed or does not match the expected SHA-256",
                                           code="verify.local-hash", hint="rebuild the package")
@@ -604,9 +618,8 @@ class SftpTransport:
             with contextlib.suppress(OSError):  # unreadable: `put` below reports it as it always has
                 if it.local.stat().st_size <= self.settings.look_first_bytes:
                     data = it.local.read_bytes()
-                    digest = hashlib.sha256(data).hexdigest()
                     if len(data) <= self.settings.look_first_bytes and (
-                            not it.sha256 or it.sha256.lower() == digest):
+                            not it.sha256 or it.sha256.lower() == hashlib.sha256(data).hexdigest()):
                         small.append((i, data))
         if small:
             with self._errors(f"uploads to {self.endpoint.party}", self._path(folder)):
@@ -706,14 +719,15 @@ class SftpTransport:
             finish(up)
             fill()
 
-    def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None) -> str:
+    def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None, *, digest: bool) -> str | None:
         """WRITEs of `chunk_size`, up to `prefetch_requests` unacknowledged, every status read (a
         failed write in the middle, a full disk say, must not leave a hole with the right size).
 
         Each WRITE is sent as its header then the chunk as read from the file: paramiko's own
         writer copies every byte four times on the way (message, packet, frame, slice), which at
-        bulk rates costs as much as the SSH layer under it."""
-        h = hashlib.sha256()
+        bulk rates costs as much as the SSH layer under it. With `digest`, returns the SHA-256 of
+        the bytes sent, taken on a thread of its own beside the writes (`BackgroundSha256`);
+        without, nothing hashes them: `put` needs the digest only to check the caller's."""
         sftp = self.sftp
         chunk, depth = self.settings.chunk_size, self.settings.prefetch_requests
         done = 0
@@ -748,11 +762,13 @@ class SftpTransport:
                 msg.get_int()  # the request id, then the status _convert_status reads
                 sftp._convert_status(msg)  # type: ignore[attr-defined]  # raises the server's error (see the pin)
 
-        with local.open("rb") as src, self._remote_file(tmp, "wbx") as dst:
+        with (BackgroundSha256() if digest else contextlib.nullcontext()) as h, \
+                local.open("rb", buffering=0) as src, self._remote_file(tmp, "wbx") as dst:
             handle: bytes = dst.handle  # type: ignore[assignment]  # bytes at run time; the stubs say SFTPHandle
             while data := src.read(chunk):
                 in_time()
-                h.update(data)
+                if h is not None:
+                    h.update(data)
                 inflight.append(_send_write(sftp, _Collector, handle, done, data))
                 done += len(data)
                 while len(inflight) >= depth:
@@ -761,7 +777,7 @@ class SftpTransport:
                     progress(done, size)
             while inflight:
                 acknowledged()
-        return h.hexdigest()
+            return h.hexdigest() if h is not None else None
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
                        sha256: str | None) -> RemoteFile:
