@@ -241,6 +241,10 @@ def main() -> int:
         "size_mb": 0 if args.skip_large else size_mb, "cipher": args.cipher, "laxchange_cipher": b.cipher_seen,
         "laxchange_kex": b.kex_seen, "backends": backends, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "ratio": {k: _stats(v) for k, v in ratios.items()},
+        # the two backends against each other, within each pair (openssh rate / paramiko rate)
+        "openssh_over_paramiko": {k.split(".", 1)[1]: _stats([o / p for o, p in zip(v, rates[
+            "paramiko." + k.split(".", 1)[1]], strict=True)]) for k, v in rates.items()
+            if k.startswith("openssh.") and "paramiko." + k.split(".", 1)[1] in rates},
         "median_rate": {k: round(statistics.median(v), 1) for k, v in rates.items()},
         "units": "files/s for small_*, MB/s for large_*", "cpus": os.cpu_count(),
         "wall_s": round(time.perf_counter() - began, 1),
@@ -249,6 +253,8 @@ def main() -> int:
     for k, v in result["ratio"].items():
         print(f"{k:34s} laxchange/OpenSSH min {v['min']:.2f} median {v['median']:.2f} max {v['max']:.2f}   "
               f"(median OpenSSH {rate['openssh_sftp.' + k.split('.', 1)[1]]}, laxchange {rate[k]})")
+    for k, v in result["openssh_over_paramiko"].items():
+        print(f"{k:34s} openssh/paramiko backend  min {v['min']:.2f} median {v['median']:.2f} max {v['max']:.2f}")
     print(json.dumps(result, sort_keys=True))
     return 0
 
