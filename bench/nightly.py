@@ -4,6 +4,7 @@
     .venv/bin/python bench/nightly.py --quick            # 200 records, 4 schools (< 60 s)
     .venv/bin/python bench/nightly.py                    # 83,000 records, 150 schools (England's LAC)
     .venv/bin/python bench/nightly.py --transport local  # the same over local folders (no SSH)
+    .venv/bin/python bench/nightly.py --backend openssh  # the SFTP side through the system's ssh
 
 One placing council (LA:919) and N schools, each with its own home, keys and drop folder, on one
 real OpenSSH sshd on 127.0.0.1 (tests/support/sshd.py; `--transport local` uses folders instead).
@@ -104,13 +105,18 @@ def _parties(root: Path, n_schools: int, clock: FixedClock,
     return council, schools, drops
 
 
-def _party(p: Any, transport: str, drops: dict[str, Path]) -> Party:
+def _party(p: Any, transport: str, drops: dict[str, Path], backend: str | None = None) -> Party:
     if transport == "local":
         endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
         return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
                      transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)))
     return Party.from_home(p.home, passphrase=lambda *_a, **_k: PASSPHRASE, clock=p.clock, keystore=p.store,
-                           directory=p.directory, sftp=SftpSettings(timeout=30), retry=RetryPolicy(attempts=2))
+                           directory=p.directory, sftp=_sftp_settings(backend), retry=RetryPolicy(attempts=2))
+
+
+def _sftp_settings(backend: str | None) -> SftpSettings:
+    """The run's SFTP settings; `backend` (paramiko, openssh) overrides the library's default."""
+    return SftpSettings(timeout=30, **({"backend": backend} if backend else {}))
 
 
 def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
@@ -205,7 +211,8 @@ def _count(council: Party, schools: list[Party], n: int) -> dict[str, int]:
             "lost": n - len(imported), "delivered": delivered, "not_delivered": len(out) - delivered}
 
 
-def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> dict[str, Any]:
+def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int,
+          backend: str | None = None) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="laxbench-nightly-") as tmp:
@@ -214,8 +221,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
         try:
             t0 = time.perf_counter()
             raw_council, raw_schools, drops = _parties(root, n_schools, clock, server)
-            council = _party(raw_council, transport, drops)
-            schools = [_party(s, transport, drops) for s in raw_schools]
+            council = _party(raw_council, transport, drops, backend)
+            schools = [_party(s, transport, drops, backend) for s in raw_schools]
             records = _records(n, [s.party for s in raw_schools], seed)
             setup_s = time.perf_counter() - t0
 
@@ -268,7 +275,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int) -> d
             if server is not None:
                 server.stop()
     return {
-        "transport": transport, "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
+        "transport": transport, "sftp_backend": _sftp_settings(backend).backend if server is not None else None,
+        "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
         "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1), "peak_rss_mb": round(rss, 1),
         "cpu_s": round(cpu, 1),  # this process's user + system CPU over the stages (sshd's not included)
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
@@ -292,12 +300,14 @@ def main() -> int:
     ap.add_argument("--transport", choices=["sftp", "local", "both"], default="sftp")
     ap.add_argument("--sample", type=int, help="records in the ceiling sample (default 2000; quick 50)")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--backend", choices=["paramiko", "openssh"],
+                    help="the SFTP backend (SSH client) for every party; default: the library's default")
     args = ap.parse_args()
     n = args.records or (200 if args.quick else 83_000)
     n_schools = args.schools or (4 if args.quick else 150)
     sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
-    results = [bench(n, n_schools, t, sample_n, args.seed) for t in transports]
+    results = [bench(n, n_schools, t, sample_n, args.seed, args.backend) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s), {r['ratio_to_ceiling']}x the ceiling; stages {r['stages_s']}; "

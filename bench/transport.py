@@ -4,7 +4,8 @@ client: `--backend`), against OpenSSH's `sftp -b` on the same loopback sshd.
 Starts its own sshd (tests/support/sshd.py) on 127.0.0.1 and measures, in paired runs:
 
 - small packages: N files of 4 KB, each published atomically (OpenSSH: `put` to a hidden name,
-  then `rename`; laxchange: `SftpTransport.put`), and the same N files downloaded;
+  then `rename`; laxchange: `put_many` with each file's SHA-256 to check, as `laxchange send`
+  does), and the same N files downloaded;
 - one large file up and down.
 
 Each pair runs every client (OpenSSH `sftp`, then each backend) back to back, rotating which goes
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paramiko
 
+from laxchange._util.fs import sha256_file
 from laxchange.errors import TransportError
 from laxchange.transport import Endpoint, OpenSshTransport, SftpSettings
 from laxchange.transport.base import GetItem, PutItem
@@ -65,10 +67,12 @@ def _worker(spec: dict[str, Any]) -> None:
             link.ssh.local_cipher if isinstance(link, _ParamikoLink) else ""
         kex = (t.kex or "") if isinstance(t, OpenSshTransport) else "classical (paramiko offers no PQ kex)"
         start = time.perf_counter()
-        if spec["op"] == "put":  # as `laxchange send` does: put_many in batches
+        if spec["op"] == "put":  # as `laxchange send` does: put_many in batches, each file's SHA-256 to check
             files = [Path(f) for f in spec["files"]]
+            digests = spec["sha256"]
             for at in range(0, len(files), SEND_BATCH):
-                done = t.put_many([PutItem(f, f.name) for f in files[at:at + SEND_BATCH]], folder=spec["folder"])
+                done = t.put_many([PutItem(f, f.name, digests[f.name]) for f in files[at:at + SEND_BATCH]],
+                                  folder=spec["folder"])
                 assert not any(isinstance(r, TransportError) for r in done), done
         else:  # as `laxchange collect` does: get_many in batches
             names = [Path(f).name for f in spec["files"]]
@@ -92,6 +96,13 @@ class Bench:
                                     + Path(str(self.server.host_key) + ".pub").read_text())
         self.cipher_seen: dict[str, str] = {}
         self.kex_seen: dict[str, str] = {}
+        self.digests: dict[Path, str] = {}
+
+    def digest(self, f: Path) -> str:
+        """A file's SHA-256, taken once (outside any timing: `laxchange send` has it before connecting)."""
+        if f not in self.digests:
+            self.digests[f] = sha256_file(f)
+        return self.digests[f]
 
     def openssh(self, lines: list[str]) -> float:
         script = self.work / "batch"
@@ -107,10 +118,13 @@ class Bench:
                   dest: Path | None = None) -> tuple[float, float]:
         """(whole-process seconds, steady-state seconds) of one laxchange client process."""
         spec = {"backend": backend, "op": op, "files": [str(f) for f in files], "folder": folder,
+                "sha256": {f.name: self.digest(f) for f in files} if op == "put" else {},
                 "dest": str(dest or ""), "key": str(self.key), "url": self.server.url(self.remote),
                 "fingerprint": self.server.fingerprint, "cipher": self.cipher}
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], check=True,
+        spec_file = self.work / "worker.json"  # a file, not argv: 1,000 names and digests pass argv's 128 KiB
+        spec_file.write_text(json.dumps(spec))
+        out = subprocess.run([sys.executable, __file__, "--worker", str(spec_file)], check=True,
                              capture_output=True, text=True).stdout
         whole = time.perf_counter() - start
         got = json.loads(out.strip().splitlines()[-1])
@@ -137,7 +151,7 @@ def main() -> int:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        _worker(json.loads(args.worker))
+        _worker(json.loads(Path(args.worker).read_text()))
         return 0
     size_mb = args.size_mb or (12 if args.quick else 100)
     n_small = args.small or (150 if args.quick else 1000)
@@ -229,6 +243,10 @@ def main() -> int:
         "size_mb": 0 if args.skip_large else size_mb, "cipher": args.cipher, "laxchange_cipher": b.cipher_seen,
         "laxchange_kex": b.kex_seen, "backends": backends, "loadavg_start": load_start, "loadavg_end": os.getloadavg(),
         "ratio": {k: _stats(v) for k, v in ratios.items()},
+        # the two backends against each other, within each pair (openssh rate / paramiko rate)
+        "openssh_over_paramiko": {k.split(".", 1)[1]: _stats([o / p for o, p in zip(v, rates[
+            "paramiko." + k.split(".", 1)[1]], strict=True)]) for k, v in rates.items()
+            if k.startswith("openssh.") and "paramiko." + k.split(".", 1)[1] in rates},
         "median_rate": {k: round(statistics.median(v), 1) for k, v in rates.items()},
         "units": "files/s for small_*, MB/s for large_*", "cpus": os.cpu_count(),
         "wall_s": round(time.perf_counter() - began, 1),
@@ -237,6 +255,8 @@ def main() -> int:
     for k, v in result["ratio"].items():
         print(f"{k:34s} laxchange/OpenSSH min {v['min']:.2f} median {v['median']:.2f} max {v['max']:.2f}   "
               f"(median OpenSSH {rate['openssh_sftp.' + k.split('.', 1)[1]]}, laxchange {rate[k]})")
+    for k, v in result["openssh_over_paramiko"].items():
+        print(f"{k:34s} openssh/paramiko backend  min {v['min']:.2f} median {v['median']:.2f} max {v['max']:.2f}")
     print(json.dumps(result, sort_keys=True))
     return 0
 

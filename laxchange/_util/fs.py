@@ -14,9 +14,11 @@ import errno
 import hashlib
 import io
 import os
+import queue
 import shutil
 import stat
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from typing import BinaryIO
 from laxchange.errors import InvalidData, LaxError, UsageError
 
 __all__ = [
+    "BackgroundSha256",
     "Spool",
     "check_new_folder",
     "check_output",
@@ -123,6 +126,48 @@ def digest_stream(fh: BinaryIO) -> tuple[str, int]:
         h.update(chunk)
         size += len(chunk)
     return h.hexdigest(), size
+
+
+class BackgroundSha256:
+    """SHA-256 of the chunks fed to it, computed on a thread of its own, so a sender's loop does
+    not wait for it: hashlib releases the GIL for buffers over 2 KiB, so hashing overlaps the
+    sending (an upload hashed in line spent 0.3-0.4 s of a 2.3 s 500 MB transfer on it).
+
+    `update` queues a chunk (at most `depth` wait; the chunk must not change afterwards);
+    `hexdigest` waits for those queued; `close` stops the thread (for a sender that gives up).
+    """
+
+    def __init__(self, depth: int = 64) -> None:
+        self._queue: queue.Queue[bytes | memoryview | None] = queue.Queue(maxsize=depth)
+        self._hash = hashlib.sha256()
+        self._open = True
+        self._thread = threading.Thread(target=self._run, name="laxchange-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        if not self._open:
+            raise ValueError("update after hexdigest or close")
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
+
+    def __enter__(self) -> BackgroundSha256:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -14,6 +14,7 @@ from laxchange._util.jsonio import dumps_pretty, write_atomic
 from laxchange.errors import ConfigError, UsageError
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.transport.endpoints import BACKENDS, Endpoint, check_fingerprint, parse_url
+from laxchange.transport.openssh import check_ssh_endpoint
 from laxchange.transport.sftp import SftpSettings
 from laxchange.trust import PartnerDirectory
 from laxchange.trust.keystore import KeyStore, check_party
@@ -93,6 +94,8 @@ class ConfigEndpoints:
             raise UsageError("an SFTP endpoint needs a pinned host key", code="endpoint.unpinned",
                              hint="pass --host-key-fingerprint SHA256:... (confirmed with the partner out of band) "
                                   "or --known-hosts FILE")
+        if url.scheme == "sftp" and (endpoint.backend or self.default_backend() or SftpSettings().backend) == "openssh":
+            check_ssh_endpoint(endpoint, error=UsageError)  # what connecting would refuse, refused now
         data = self._load()
         entries = data.setdefault("endpoints", {})
         entry: dict[str, Any] = {"url": endpoint.url, "host_key_fingerprints": fprs}

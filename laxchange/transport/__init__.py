@@ -12,7 +12,7 @@ from laxchange.transport.identity import (
     load_ssh_identity,
 )
 from laxchange.transport.local import LocalFolderTransport
-from laxchange.transport.openssh import OpenSshTransport
+from laxchange.transport.openssh import OpenSshTransport, check_ssh_endpoint
 from laxchange.transport.ops import (
     PROCESSED,
     FileResult,
@@ -49,6 +49,7 @@ __all__ = [
     "authorized_keys_line",
     "check_endpoint",
     "check_name",
+    "check_ssh_endpoint",
     "collect",
     "create_ssh_identity",
     "ensure_ssh_identity",

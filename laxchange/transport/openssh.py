@@ -36,6 +36,7 @@ from pathlib import Path
 import paramiko
 
 from laxchange.errors import LaxError, TransientTransportError, TransportError
+from laxchange.transport.endpoints import Endpoint
 from laxchange.transport.hostkeys import check_presented, pinned_fingerprints
 from laxchange.transport.identity import IdentityLoader
 from laxchange.transport.sftp import SftpLink, SftpTransport
@@ -71,37 +72,49 @@ exit 0
 _SHELL_CHARS = frozenset("'`\"$\\;&<>|(){}")
 
 
-def _check_names(user: str, host: str) -> None:
+def check_ssh_endpoint(endpoint: Endpoint, *, error: type[LaxError] = TransportError) -> None:
+    """What the openssh backend refuses for good, before ssh starts: a user or host name an
+    ssh_config could turn into a command or an option, and an ssh_config another user could change.
+
+    One check for both places it matters: connecting (`TransportError`, not retried) and
+    `laxchange endpoints add` (`error=UsageError`, so nothing unusable is saved), same codes."""
+    url = endpoint.parsed
+    _check_names(url.user, url.host, error)
+    if endpoint.ssh_config is not None:
+        _check_ssh_config(endpoint.ssh_config, error)
+
+
+def _check_names(user: str, host: str, error: type[LaxError]) -> None:
     """Refuse, before ssh starts and for good, a user or host name that an ssh_config could turn into
     a command or an option: an older ssh would run it, a newer one refuses it out of our sight."""
     for what, name in (("user", user), ("host", host)):
         bad = sorted({c for c in name if c in _SHELL_CHARS or c.isspace() or not c.isprintable()})
         if name.startswith("-") or bad:
             why = f"it holds {', '.join(repr(c) for c in bad)}" if bad else "it starts with '-'"
-            raise TransportError(f"the endpoint's SSH {what} name {name!r} cannot be given to ssh: {why}",
-                                 code="url.invalid",
-                                 hint="check the sftp:// URL in the endpoint or the partner's card; a user or host "
-                                      "name has no shell characters, spaces or leading '-'")
+            raise error(f"the endpoint's SSH {what} name {name!r} cannot be given to ssh: {why}",
+                        code="url.invalid",
+                        hint="check the sftp:// URL in the endpoint or the partner's card; a user or host "
+                             "name has no shell characters, spaces or leading '-'")
 
 
-def _check_ssh_config(path: Path) -> None:
+def _check_ssh_config(path: Path, error: type[LaxError]) -> None:
     """Refuse an ssh_config another user could change (ssh's own rule for ~/.ssh/config, which it does
     not apply to a -F file): whoever can edit it runs code as us (ProxyCommand, PKCS11Provider...)."""
     try:
         st = path.stat()
     except OSError as exc:
-        raise TransportError(f"cannot read the endpoint's ssh_config {path}: {exc.strerror}",
-                             code="endpoint.ssh-config-unsafe",
-                             hint="fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
+        raise error(f"cannot read the endpoint's ssh_config {path}: {exc.strerror}",
+                    code="endpoint.ssh-config-unsafe",
+                    hint="fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
     owner_ok = st.st_uid in (0, os.geteuid())
     if stat.S_ISREG(st.st_mode) and owner_ok and not st.st_mode & 0o022:
         return
     why = ("is not a regular file" if not stat.S_ISREG(st.st_mode)
            else f"is owned by uid {st.st_uid}, not this account or root" if not owner_ok
            else f"may be changed by other users (mode {stat.S_IMODE(st.st_mode):o})")
-    raise TransportError(f"the endpoint's ssh_config {path} {why}; ssh would run what it says as this account",
-                         code="endpoint.ssh-config-unsafe",
-                         hint=f"chmod go-w {path} (and chown it to this account), after checking what it says")
+    raise error(f"the endpoint's ssh_config {path} {why}; ssh would run what it says as this account",
+                code="endpoint.ssh-config-unsafe",
+                hint=f"chmod go-w {path} (and chown it to this account), after checking what it says")
 
 
 def ssh_binary() -> str | None:
@@ -369,9 +382,7 @@ class OpenSshTransport(SftpTransport):
 
     def _prepare(self) -> tuple[str, Path]:
         """Pins (raising before anything is sent if there are none), ssh, our private folder."""
-        _check_names(self.url.user, self.url.host)
-        if self.endpoint.ssh_config is not None:
-            _check_ssh_config(self.endpoint.ssh_config)
+        check_ssh_endpoint(self.endpoint)
         pins = pinned_fingerprints(self.endpoint, self.url.host, self.url.port)
         ssh = ssh_binary()
         if ssh is None:
@@ -510,5 +521,5 @@ def _last_error(log: str, exc: BaseException | None) -> str:
     return lines[-1].strip() if lines else (str(exc) or type(exc).__name__ if exc else "ssh exited")
 
 
-__all__ = ["CLASSICAL_KEX", "PQ_KEX", "OpenSshTransport", "kex_preference", "ssh_binary",
+__all__ = ["CLASSICAL_KEX", "PQ_KEX", "OpenSshTransport", "check_ssh_endpoint", "kex_preference", "ssh_binary",
            "ssh_version", "supported_kex"]

@@ -21,10 +21,10 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import paramiko
 from paramiko.buffered_pipe import BufferedPipe
@@ -51,6 +51,7 @@ from paramiko.sftp import (
     int64,
 )
 
+from laxchange._util.fs import BackgroundSha256
 from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
@@ -131,6 +132,9 @@ _Fetched = list[int | TransportError | None]
 
 #: final name -> temporary files left for it (a type alias: `list` is a method name below)
 _PartIndex = dict[str, list[str]]
+
+#: what `_Pipeline.run` starts a file from: put_many's (index, bytes), get_many's index
+_T = TypeVar("_T")
 
 
 class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the stubs only
@@ -216,8 +220,21 @@ def _send_write(sftp: paramiko.SFTPClient, collector: type, handle: bytes, offse
         sftp.request_number += 1
     head = struct.pack(">IBII", 1 + 4 + 4 + len(handle) + 8 + 4 + len(data), CMD_WRITE, num, len(handle))
     sftp._write_all(head + handle + struct.pack(">QI", offset, len(data)))  # type: ignore[attr-defined]
-    sftp._write_all(data)  # type: ignore[attr-defined]
+    _send_all(sftp.sock, data)
     return num
+
+
+def _send_all(sock: paramiko.Channel, data: bytes) -> None:
+    """`sock.send` until all of `data` is gone, through a memoryview: paramiko's `_write_all`
+    copies what is left after each partial send (`out[n:]`), and a paramiko channel to OpenSSH
+    sends at most 32 KiB a time, so a 255 KiB WRITE's data was copied about four times over."""
+    with memoryview(data) as view:
+        at = 0
+        while at < len(view):
+            n = sock.send(view[at:])  # type: ignore[arg-type]  # paramiko's Message.add_string takes a memoryview as it is
+            if n <= 0:
+                raise EOFError()
+            at += n
 
 
 def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.Message]:
@@ -258,6 +275,95 @@ def _await_reply(sftp: paramiko.SFTPClient, num: int,
             m.rewind()
             body = m
         early[got] = (t, body)
+
+
+@dataclass(eq=False)
+class _Job:
+    """One file in a `_Pipeline`: its index in the caller's items, how many of its requests are
+    still unanswered, and whether any reply was not the plain answer."""
+
+    index: int
+    waiting: int = field(default=0, kw_only=True)
+    failed: bool = field(default=False, kw_only=True)
+
+
+@dataclass(eq=False)
+class _Up(_Job):
+    """A small upload in `put_many`: its temporary name and its bytes."""
+
+    tmp: str
+    data: bytes
+
+
+@dataclass(eq=False)
+class _Down(_Job):
+    """A small download in `get_many`: what its LSTAT said, and the bytes read."""
+
+    path: str
+    size: int = 0
+    mtime: int | None = None
+    data: bytes = b""
+
+
+_J = TypeVar("_J", bound=_Job)
+
+
+class _Pipeline(Generic[_J]):
+    """Several files' requests in flight on one SFTP session (`put_many`, `get_many`): up to
+    `pipeline_files` files at once, replies taken in the order their requests were sent, each
+    handed with its file to the caller's `reply`, which may send the file's next requests and
+    says when the file is done; then the next file starts.
+
+    Replies are matched by request id (paramiko's private `_async_request`/`_read_response`;
+    see the pin), so a server answering out of order is handled. Each reply has the channel
+    timeout; the whole has `timeout` plus `volume` bytes at `min_rate`, so a server trickling
+    replies cannot hold a run."""
+
+    def __init__(self, transport: SftpTransport, volume: int, too_slow: str, hint: str) -> None:
+        s = transport.settings
+        self._sftp = transport.sftp
+        self._counts = transport.requests_sent
+        self._depth = s.pipeline_files
+        self._deadline = time.monotonic() + s.timeout + volume / s.min_rate
+        self._too_slow, self._hint = too_slow, hint
+        self._early: dict[int, tuple[int, paramiko.Message]] = {}
+        self._queue: deque[tuple[int, _J, str]] = deque()
+
+    def _async_response(self, t: int, msg: paramiko.Message, num: int) -> None:
+        """paramiko hands a reply to a request sent with `_async_request` here."""
+        self._early[num] = (t, msg)
+
+    def send(self, job: _J, what: str, cmd: int, *args: object) -> None:
+        """Send one request for `job`; its reply reaches `reply` with `what`."""
+        num = self._sftp._async_request(self, cmd, *args)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+        self._counts[_REQUEST_NAMES[cmd]] += 1
+        job.waiting += 1
+        self._queue.append((num, job, what))
+
+    def run(self, todo: deque[_T], start: Callable[[_T], None],
+            reply: Callable[[_J, str, int, paramiko.Message], bool]) -> None:
+        """`start(item)` sends an item's first request; `reply(job, what, type, message)` returns
+        True once that file is done (no request of it left unanswered)."""
+        active = 0
+
+        def fill() -> None:
+            nonlocal active
+            while todo and active < self._depth:
+                start(todo.popleft())
+                active += 1
+
+        fill()
+        while self._queue:
+            if time.monotonic() > self._deadline:
+                raise TransientTransportError(self._too_slow, code="ssh.timeout", hint=self._hint)
+            num, job, what = self._queue.popleft()
+            while num not in self._early:
+                self._sftp._read_response()  # type: ignore[attr-defined]  # private paramiko API (see the pin)
+            t, msg = self._early.pop(num)
+            job.waiting -= 1
+            if reply(job, what, t, msg):
+                active -= 1
+                fill()
 
 
 class SftpTransport:
@@ -456,6 +562,17 @@ class SftpTransport:
                                  code="remote.failure",
                                   hint="the remote disk may be full or the folder not writable") from exc
 
+    @contextmanager
+    def _overlapped(self, what: str, folder: str) -> Iterator[None]:
+        """Around a `_Pipeline`: failures translated as `_errors` does, and the connection closed
+        on any of them, since the replies still owed cannot be waited for on it."""
+        with self._errors(what, self._path(folder)):
+            try:
+                yield
+            except BaseException:
+                self.close()
+                raise
+
     def _link_lost(self, *, settle: bool) -> bool:
         """Is the connection gone (so the failure is worth a retry), rather than the server refusing?
 
@@ -565,7 +682,7 @@ class SftpTransport:
             self._leftover_parts(folder)
             tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
             try:
-                digest = self._upload(local, tmp, size, progress)
+                digest = self._upload(local, tmp, size, progress, digest=bool(sha256))
                 if sha256 and digest != sha256.lower():
                     raise TransportError(f"{local} changed or does not match the expected SHA-256",
                                           code="verify.local-hash", hint="rebuild the package")
@@ -604,116 +721,71 @@ class SftpTransport:
             with contextlib.suppress(OSError):  # unreadable: `put` below reports it as it always has
                 if it.local.stat().st_size <= self.settings.look_first_bytes:
                     data = it.local.read_bytes()
-                    digest = hashlib.sha256(data).hexdigest()
                     if len(data) <= self.settings.look_first_bytes and (
-                            not it.sha256 or it.sha256.lower() == digest):
+                            not it.sha256 or it.sha256.lower() == hashlib.sha256(data).hexdigest()):
                         small.append((i, data))
         if small:
-            with self._errors(f"uploads to {self.endpoint.party}", self._path(folder)):
-                try:
-                    self._pipelined_puts(items, small, folder, results)
-                except BaseException:
-                    self.close()  # replies still owed cannot be waited for on this connection
-                    raise
+            with self._overlapped(f"uploads to {self.endpoint.party}", folder):
+                self._pipelined_puts(items, small, folder, results)
         # what the overlapped part did not publish goes the one-file way, with `put`'s own results
         return [res if res is not None else put_each(self, [it], folder)[0]
                 for it, res in zip(items, results, strict=True)]
 
     def _pipelined_puts(self, items: Sequence[PutItem], small: _Small, folder: str, results: _Results) -> None:
         """The overlapped part of `put_many`: fills `results[i]` for each file it published."""
-        sftp = self.sftp
-        chunk, depth = self.settings.chunk_size, self.settings.pipeline_files
+        chunk = self.settings.chunk_size
         self._leftover_parts(folder)
-        early: dict[int, tuple[int, paramiko.Message]] = {}
-
-        class _Collector:
-            @staticmethod
-            def _async_response(t: int, msg: paramiko.Message, num: int) -> None:
-                early[num] = (t, msg)
-
-        @dataclass
-        class _Up:
-            index: int
-            tmp: str
-            data: bytes
-            waiting: int = 0
-            failed: bool = False
-            stage: str = "open"
-
-        queue: deque[tuple[int, _Up, int]] = deque()
-        todo = deque(small)
-        active = 0
         total = sum(len(d) for _, d in small)
-        deadline = time.monotonic() + self.settings.timeout + total / self.settings.min_rate
+        pipe: _Pipeline[_Up] = _Pipeline(self, total, f"the uploads were slower than "
+                                         f"{self.settings.min_rate / 1024:g} KiB/s",
+                                         "the server is very slow; the upload will be retried")
 
-        def send(up: _Up, cmd: int, *args: object) -> None:
-            num = sftp._async_request(_Collector, cmd, *args)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-            self.requests_sent[_REQUEST_NAMES[cmd]] += 1
-            up.waiting += 1
-            queue.append((num, up, cmd))
+        def start(job: tuple[int, bytes]) -> None:
+            i, data = job
+            up = _Up(i, self._path(folder, f".{items[i].name}{PART_MARKER}{os.urandom(6).hex()}"), data)
+            pipe.send(up, "open", CMD_OPEN, up.tmp, _CREATE_EXCL, paramiko.SFTPAttributes())
 
-        def fill() -> None:
-            nonlocal active
-            while todo and active < depth:
-                i, data = todo.popleft()
-                up = _Up(i, self._path(folder, f".{items[i].name}{PART_MARKER}{os.urandom(6).hex()}"), data)
-                send(up, CMD_OPEN, up.tmp, _CREATE_EXCL, paramiko.SFTPAttributes())
-                active += 1
-
-        def finish(up: _Up) -> None:
-            nonlocal active
-            active -= 1
+        def finish(up: _Up) -> bool:
             if up.failed:
                 self._discard(up.tmp)  # and leave the file to `put`, which says what is wrong
-                return
+                return True
             it = items[up.index]
             results[up.index] = RemoteFile(it.name, len(up.data))
             self._clean_parts(folder, it.name)
             if it.progress:
                 it.progress(len(up.data), len(up.data))
+            return True
 
-        fill()
-        while queue:
-            if time.monotonic() > deadline:
-                raise TransientTransportError(f"the uploads were slower than {self.settings.min_rate / 1024:g} KiB/s",
-                                              code="ssh.timeout", hint="the server is very slow; "
-                                              "the upload will be retried")
-            num, up, cmd = queue.popleft()
-            while num not in early:
-                sftp._read_response()  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-            t, msg = early.pop(num)
-            up.waiting -= 1
-            if cmd == CMD_OPEN:
+        def reply(up: _Up, what: str, t: int, msg: paramiko.Message) -> bool:
+            if what == "open":
                 if t != CMD_HANDLE:
                     up.failed = True
-                    finish(up)
-                    fill()
-                    continue
+                    return finish(up)
                 handle = msg.get_binary()
                 for at in range(0, len(up.data), chunk):
-                    send(up, CMD_WRITE, handle, int64(at), up.data[at:at + chunk])
-                send(up, CMD_CLOSE, handle)
-                up.stage = "write"
-                continue
+                    pipe.send(up, "write", CMD_WRITE, handle, int64(at), up.data[at:at + chunk])
+                pipe.send(up, "close", CMD_CLOSE, handle)
+                return False
             if t != CMD_STATUS or msg.get_int() != SFTP_OK:
                 up.failed = True
             if up.waiting:
-                continue
-            if up.stage == "write" and not up.failed:
-                send(up, CMD_RENAME, up.tmp, self._path(folder, items[up.index].name))
-                up.stage = "rename"
-                continue
-            finish(up)
-            fill()
+                return False
+            if what != "rename" and not up.failed:  # the WRITEs and CLOSE all acknowledged: publish
+                pipe.send(up, "rename", CMD_RENAME, up.tmp, self._path(folder, items[up.index].name))
+                return False
+            return finish(up)
 
-    def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None) -> str:
+        pipe.run(deque(small), start, reply)
+
+    def _upload(self, local: Path, tmp: str, size: int, progress: Progress | None, *, digest: bool) -> str | None:
         """WRITEs of `chunk_size`, up to `prefetch_requests` unacknowledged, every status read (a
         failed write in the middle, a full disk say, must not leave a hole with the right size).
 
         Each WRITE is sent as its header then the chunk as read from the file: paramiko's own
         writer copies every byte four times on the way (message, packet, frame, slice), which at
-        bulk rates costs as much as the SSH layer under it."""
-        h = hashlib.sha256()
+        bulk rates costs as much as the SSH layer under it. With `digest`, returns the SHA-256 of
+        the bytes sent, taken on a thread of its own beside the writes (`BackgroundSha256`);
+        without, nothing hashes them: `put` needs the digest only to check the caller's."""
         sftp = self.sftp
         chunk, depth = self.settings.chunk_size, self.settings.prefetch_requests
         done = 0
@@ -748,11 +820,13 @@ class SftpTransport:
                 msg.get_int()  # the request id, then the status _convert_status reads
                 sftp._convert_status(msg)  # type: ignore[attr-defined]  # raises the server's error (see the pin)
 
-        with local.open("rb") as src, self._remote_file(tmp, "wbx") as dst:
+        with (BackgroundSha256() if digest else contextlib.nullcontext()) as h, \
+                local.open("rb", buffering=0) as src, self._remote_file(tmp, "wbx") as dst:
             handle: bytes = dst.handle  # type: ignore[assignment]  # bytes at run time; the stubs say SFTPHandle
             while data := src.read(chunk):
                 in_time()
-                h.update(data)
+                if h is not None:
+                    h.update(data)
                 inflight.append(_send_write(sftp, _Collector, handle, done, data))
                 done += len(data)
                 while len(inflight) >= depth:
@@ -761,7 +835,7 @@ class SftpTransport:
                     progress(done, size)
             while inflight:
                 acknowledged()
-        return h.hexdigest()
+            return h.hexdigest() if h is not None else None
 
     def _already_there(self, local: Path, name: str, folder: str, attrs: paramiko.SFTPAttributes,
                        sha256: str | None) -> RemoteFile:
@@ -864,61 +938,25 @@ class SftpTransport:
                 continue
             todo.append(i)
         if todo:
-            with self._errors(f"downloads from {self.endpoint.party}", self._path(folder)):
-                try:
-                    self._pipelined_gets(items, todo, folder, results)
-                except BaseException:
-                    self.close()  # replies still owed cannot be waited for on this connection
-                    raise
+            with self._overlapped(f"downloads from {self.endpoint.party}", folder):
+                self._pipelined_gets(items, todo, folder, results)
         return [res if res is not None else get_each(self, [it], folder)[0]
                 for it, res in zip(items, results, strict=True)]
 
     def _pipelined_gets(self, items: Sequence[GetItem], todo: deque[int], folder: str,
                         results: _Fetched) -> None:
-        sftp = self.sftp
         limit = min(self.settings.chunk_size, self.settings.max_file_bytes)
-        early: dict[int, tuple[int, paramiko.Message]] = {}
-
-        class _Collector:
-            @staticmethod
-            def _async_response(t: int, msg: paramiko.Message, num: int) -> None:
-                early[num] = (t, msg)
-
-        @dataclass
-        class _Down:
-            index: int
-            path: str
-            size: int = 0
-            mtime: int | None = None
-            waiting: int = 0
-            failed: bool = False
-            data: bytes = b""
-
-        queue: deque[tuple[int, _Down, str]] = deque()
-        active = 0
         synced: set[Path] = set()  # folders whose fsync is owed before we return
-        # each reply is bounded by the channel timeout; a server trickling them, by this
-        deadline = time.monotonic() + self.settings.timeout + len(todo) * limit / self.settings.min_rate
+        pipe: _Pipeline[_Down] = _Pipeline(self, len(todo) * limit, "the server stopped answering downloads",
+                                           "the server is very slow; it will be retried")
 
-        def send(d: _Down, what: str, cmd: int, *args: object) -> None:
-            num = sftp._async_request(_Collector, cmd, *args)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-            self.requests_sent[_REQUEST_NAMES[cmd]] += 1
-            d.waiting += 1
-            queue.append((num, d, what))
+        def start(i: int) -> None:
+            d = _Down(i, self._path(folder, items[i].name))
+            pipe.send(d, "lstat", CMD_LSTAT, d.path)
 
-        def fill() -> None:
-            nonlocal active
-            while todo and active < self.settings.pipeline_files:
-                i = todo.popleft()
-                d = _Down(i, self._path(folder, items[i].name))
-                send(d, "lstat", CMD_LSTAT, d.path)
-                active += 1
-
-        def finish(d: _Down) -> None:
-            nonlocal active
-            active -= 1
+        def finish(d: _Down) -> bool:
             if d.failed:
-                return  # left to `get`, which says what is wrong
+                return True  # left to `get`, which says what is wrong
             it = items[d.index]
             sink = LocalSink(it.local, d.size, it.sha256)
             try:
@@ -935,41 +973,29 @@ class SftpTransport:
                 raise
             if it.progress and results[d.index] == d.size:
                 it.progress(d.size, d.size)
+            return True
 
-        fill()
-        while queue:
-            if time.monotonic() > deadline:
-                raise TransientTransportError("the server stopped answering downloads", code="ssh.timeout",
-                                              hint="the server is very slow; it will be retried")
-            num, d, what = queue.popleft()
-            while num not in early:
-                sftp._read_response()  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-            t, msg = early.pop(num)
-            d.waiting -= 1
+        def reply(d: _Down, what: str, t: int, msg: paramiko.Message) -> bool:
             if what == "lstat":
                 attrs = paramiko.SFTPAttributes._from_msg(msg) if t == CMD_ATTRS else None  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 if (attrs is None or not stat.S_ISREG(attrs.st_mode or 0) or attrs.st_size is None
                         or attrs.st_size > limit):
                     d.failed = True
-                    finish(d)
-                    fill()
-                    continue
+                    return finish(d)
                 d.size, d.mtime = int(attrs.st_size), attrs.st_mtime
-                send(d, "open", CMD_OPEN, d.path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
-                continue
+                pipe.send(d, "open", CMD_OPEN, d.path, SFTP_FLAG_READ, paramiko.SFTPAttributes())
+                return False
             if what == "open":
                 if t != CMD_HANDLE:
                     d.failed = True
-                    finish(d)
-                    fill()
-                    continue
+                    return finish(d)
                 handle = msg.get_binary()
                 if d.size:
-                    send(d, "data", CMD_READ, handle, int64(0), d.size)
-                send(d, "end", CMD_READ, handle, int64(d.size), 1)
-                send(d, "fstat", CMD_FSTAT, handle)
-                send(d, "close", CMD_CLOSE, handle)
-                continue
+                    pipe.send(d, "data", CMD_READ, handle, int64(0), d.size)
+                pipe.send(d, "end", CMD_READ, handle, int64(d.size), 1)
+                pipe.send(d, "fstat", CMD_FSTAT, handle)
+                pipe.send(d, "close", CMD_CLOSE, handle)
+                return False
             if what == "data":
                 d.data = msg.get_string() if t == CMD_DATA else b""
                 d.failed = d.failed or len(d.data) != d.size
@@ -979,9 +1005,9 @@ class SftpTransport:
                 now = paramiko.SFTPAttributes._from_msg(msg) if t == CMD_ATTRS else None  # type: ignore[attr-defined]  # private paramiko API (see the pin)
                 d.failed = d.failed or now is None or now.st_size != d.size or bool(
                     d.mtime and now.st_mtime != d.mtime)
-            if d.waiting == 0:
-                finish(d)
-                fill()
+            return d.waiting == 0 and finish(d)
+
+        pipe.run(todo, start, reply)
         for folder_path in synced:  # each file was fsync'd; now their names, once per folder
             fsync_dir(folder_path)
 

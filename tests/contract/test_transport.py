@@ -127,6 +127,21 @@ def test_wrong_local_hash_is_not_delivered(remote: tuple[Transport, Path], tmp_p
     assert [n for n in os.listdir(folder) if not n.startswith(".")] == []
 
 
+def test_a_large_upload_is_checked_against_its_sha256_over_every_byte(remote: tuple[Transport, Path],
+                                                                      tmp_path: Path) -> None:
+    """Several WRITEs' worth: the digest (taken beside the writes) covers the last chunk too."""
+    t, folder = remote
+    data = os.urandom(3 * 255 * 1024 + 17)
+    local = _file(tmp_path, "big.lax", data)
+    last_byte_differs = hashlib.sha256(data[:-1] + bytes([data[-1] ^ 1])).hexdigest()
+    with pytest.raises(TransportError) as e:
+        t.put(local, "big.lax", sha256=last_byte_differs)
+    assert e.value.code == "verify.local-hash"
+    assert [n for n in os.listdir(folder) if not n.startswith(".")] == []
+    assert t.put(local, "big.lax", sha256=hashlib.sha256(data).hexdigest().upper()).size == len(data)
+    assert (folder / "big.lax").read_bytes() == data
+
+
 def test_download_again_is_idempotent_and_never_clobbers(remote: tuple[Transport, Path], tmp_path: Path) -> None:
     t, folder = remote
     (folder / "h.lax").write_bytes(b"same")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import stat
@@ -155,3 +156,21 @@ def test_write_atomic_many_replaces_each_file_complete_and_leaves_no_temporary_f
         fs.write_atomic_many({folders[0] / "manifest.json": b"x", tmp_path / "gone" / "m.json": b"y"})
     assert (folders[0] / "manifest.json").read_bytes() == files[folders[0] / "manifest.json"]
     assert sorted(p.name for p in folders[0].iterdir()) == ["manifest.json"]
+
+
+def test_background_sha256_is_the_sha256_of_every_chunk_in_order() -> None:
+    chunks = [os.urandom(n) for n in (0, 1, 2047, 2048, 300_000, 5)] * 30  # more than its queue holds
+    h = fs.BackgroundSha256(depth=4)
+    for c in chunks:
+        h.update(c)
+    assert h.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()
+    assert h.hexdigest() == hashlib.sha256(b"".join(chunks)).hexdigest()  # asking again: the same
+    with pytest.raises(ValueError):
+        h.update(b"late")
+
+
+def test_background_sha256_closed_early_stops_its_thread() -> None:
+    with fs.BackgroundSha256() as h:
+        h.update(b"abc" * 1000)
+    assert not h._thread.is_alive()
+    assert h.hexdigest() == hashlib.sha256(b"abc" * 1000).hexdigest()

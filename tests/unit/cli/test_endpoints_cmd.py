@@ -80,3 +80,32 @@ def test_endpoints_list_says_which_ssh_client_each_sftp_endpoint_uses(tmp_path: 
     rows = {e["party"]: e for e in json.loads(run("--home", str(a.home.root), "--json", "endpoints", "list").stdout)
             ["endpoints"]}
     assert rows["LA:919"]["backend"] == "openssh"  # the home-wide default now
+
+
+def test_endpoints_add_refuses_what_the_openssh_backend_would_refuse_at_connect_time(tmp_path: Path) -> None:
+    """A loose ssh_config and a user name ssh_config could paste into a shell command were saved by
+    `endpoints add` and refused only at the first connection, that night: now refused at once, with
+    the codes connecting gives, and nothing saved."""
+    a, _, _ = _homes(tmp_path)
+    home = str(a.home.root)
+    config = tmp_path / "ssh_config"
+    config.write_text("RekeyLimit 1M\n")
+    config.chmod(0o666)
+
+    def add(url: str, *extra: str) -> dict[str, object]:
+        r = run("--home", home, "--json", "endpoints", "add", "URN:123456", url, "--host-key-fingerprint", FPR,
+                "--backend", "openssh", *extra)
+        assert r.exit_code == 2, r.output
+        return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+    loose = add("sftp://school@127.0.0.1:2201/drop", "--ssh-config", str(config))
+    assert loose["error"] == "endpoint.ssh-config-unsafe" and str(config) in str(loose["message"])
+    shell = add("sftp://a%3Btouch%20x@127.0.0.1:2201/drop")
+    assert shell["error"] == "url.invalid" and "user name" in str(shell["message"])
+    assert not (a.home.root / "config.json").exists() or "2201" not in (a.home.root / "config.json").read_text()
+    config.chmod(0o600)
+    assert run("--home", home, "endpoints", "add", "URN:123456", "sftp://school@127.0.0.1:2201/drop",
+               "--host-key-fingerprint", FPR, "--backend", "openssh", "--ssh-config", str(config)).exit_code == 0
+    # paramiko passes no name to a shell: its endpoints are not held to ssh's rule
+    assert run("--home", home, "endpoints", "add", "LA:920", "sftp://a%3Bb@127.0.0.1:2201/drop",
+               "--host-key-fingerprint", FPR, "--backend", "paramiko").exit_code == 0
