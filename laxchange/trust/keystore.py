@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -135,6 +136,11 @@ class KeyInfo:
         return age.parse_recipient(self.public)
 
     def dsse_key(self) -> dsse.PublicKey:
+        return self._dsse_key
+
+    @functools.cached_property
+    def _dsse_key(self) -> dsse.PublicKey:
+        """Decoded once per KeyInfo (every verification asks; a changed key is a new KeyInfo)."""
         return dsse.PublicKey(self.kid, self.alg, self.public_bytes())
 
     def status_at(self, t: dt.datetime) -> str:
