@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import io
 import os
 
@@ -228,6 +229,15 @@ def test_low_order_check_agrees_with_the_exchange_check() -> None:
 def test_hkdf_over_hmac_is_cryptographys_hkdf(ikm: bytes, salt: bytes, info: bytes, length: int) -> None:
     want = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None, info=info).derive(ikm)
     assert age_format.hkdf(ikm, salt, info, length) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(max_size=200), msg=st.binary(max_size=300))
+@example(key=b"", msg=b"")
+@example(key=b"k" * 64, msg=b"m")
+@example(key=b"k" * 65, msg=b"m")
+def test_hmac_sha256_is_the_standard_librarys(key: bytes, msg: bytes) -> None:
+    assert age_format.hmac_sha256(key, msg) == hmac.digest(key, msg, "sha256")
 
 
 def test_hkdf_rfc5869_case_1() -> None:
