@@ -16,7 +16,7 @@ def fmt(t: dt.datetime) -> str:
     if u.year < 1000:  # strftime's %Y is not zero-padded there (glibc): keep its spelling
         return u.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
     # Formatted directly: strftime took ~5 us, and a package writes two of these.
-    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (u.year, u.month, u.day, u.hour, u.minute, u.second)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
 def compact(t: dt.datetime) -> str:
