@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import os
 import re
@@ -135,6 +136,11 @@ class KeyInfo:
         return age.parse_recipient(self.public)
 
     def dsse_key(self) -> dsse.PublicKey:
+        return self._dsse_key
+
+    @functools.cached_property
+    def _dsse_key(self) -> dsse.PublicKey:
+        """Decoded once per KeyInfo (every verification asks; a changed key is a new KeyInfo)."""
         return dsse.PublicKey(self.kid, self.alg, self.public_bytes())
 
     def status_at(self, t: dt.datetime) -> str:
@@ -405,6 +411,9 @@ class KeyStore:
         self._pass: bytes | None = None
         self._secrets: dict[str, bytes] = {}
         self._signer_cache: dict[str, dsse.Signer] = {}
+        #: Decryption identities by key id, each with its key expanded once (memory only, like
+        #: `_secrets`; dropped with the key). Always reached through the keyring (`identity`).
+        self._identities: dict[str, age.Identity] = {}
         self._ring: Keyring | None = None
 
     # --- storage -------------------------------------------------------------------------
@@ -772,6 +781,7 @@ class KeyStore:
             (d / f"{kid}.age").unlink(missing_ok=True)
         self._secrets.pop(kid, None)
         self._signer_cache.pop(kid, None)
+        self._identities.pop(kid, None)
 
     def revoke(self, kid: str, reason: str, at: dt.datetime | None = None) -> KeyInfo:
         if not reason or not reason.strip():
@@ -964,11 +974,15 @@ class KeyStore:
 
     def identity(self, kid: str) -> age.Identity:
         """The decryption identity for our encryption key `kid` (active or archived)."""
-        info = self.ring().find_key(kid)
+        info = self.ring().find_key(kid)  # the keyring first: a key it no longer holds is never served
         if info is None or info.use != ENCRYPTION:
             raise KeyError(kid)
-        secret = self._secret(info)
-        return age.HybridIdentity(secret) if info.alg == ALG_HYBRID else age.X25519Identity(secret)
+        ident = self._identities.get(kid)
+        if ident is None:
+            secret = self._secret(info)
+            ident = age.HybridIdentity(secret) if info.alg == ALG_HYBRID else age.X25519Identity(secret)
+            self._identities[kid] = ident
+        return ident
 
     def card_signers(self) -> list[dsse.Signer]:
         """Every signing key valid now: during an overlap the card carries old and new signatures."""

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import io
 import os
 
 import pytest
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -216,3 +219,40 @@ def test_low_order_check_agrees_with_the_exchange_check() -> None:
         except HeaderError:
             pass
         assert _refused(share) == via_exchange
+
+
+@settings(max_examples=200, deadline=None)
+@given(ikm=st.binary(max_size=80), salt=st.binary(max_size=80), info=st.binary(max_size=40),
+       length=st.integers(min_value=1, max_value=200))
+@example(ikm=b"", salt=b"", info=b"header", length=32)
+@example(ikm=b"\x0b" * 22, salt=bytes(range(13)), info=bytes(range(0xf0, 0xfa)), length=42)  # RFC 5869 A.1
+def test_hkdf_over_hmac_is_cryptographys_hkdf(ikm: bytes, salt: bytes, info: bytes, length: int) -> None:
+    want = HKDF(algorithm=hashes.SHA256(), length=length, salt=salt or None, info=info).derive(ikm)
+    assert age_format.hkdf(ikm, salt, info, length) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.binary(max_size=200), msg=st.binary(max_size=300))
+@example(key=b"", msg=b"")
+@example(key=b"k" * 64, msg=b"m")
+@example(key=b"k" * 65, msg=b"m")
+def test_hmac_sha256_is_the_standard_librarys(key: bytes, msg: bytes) -> None:
+    assert age_format.hmac_sha256(key, msg) == hmac.digest(key, msg, "sha256")
+
+
+def test_hkdf_rfc5869_case_1() -> None:
+    okm = age_format.hkdf(b"\x0b" * 22, bytes(range(13)), bytes(range(0xf0, 0xfa)), 42)
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                         "34007208d5b887185865")
+
+
+def test_hkdf_refuses_lengths_out_of_range() -> None:
+    for n in (0, 255 * 32 + 1):
+        with pytest.raises(ValueError):
+            age_format.hkdf(b"k", b"", b"i", n)
+
+
+def test_hybrid_identity_expands_its_key_once() -> None:
+    ident = recipients.HybridIdentity.generate()
+    assert ident._hpke_key is ident._hpke_key
+    assert recipients.HybridIdentity(ident.seed)._hpke_key is not ident._hpke_key  # per identity, no global cache
