@@ -37,8 +37,8 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
     """A tiny run of bench/nightly.py over local folders: its last line is one JSON object, and its own
     count of lost, duplicated and undelivered records (from both sides' ledgers) is zero."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "6", "--schools", "2",
-                          "--sample", "3", "--transport", "local", "--jobs", "1"], capture_output=True, text=True, timeout=300,
-                         cwd=REPO, check=False)
+                          "--sample", "3", "--transport", "local", "--jobs", "1"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["counts"] == {"records": 6, "imported": 6, "duplicated": 0, "lost": 0, "delivered": 6,
