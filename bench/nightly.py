@@ -438,8 +438,8 @@ def _disk_needed(n: int, n_schools: int, seed: int) -> tuple[int, float, float]:
     return need, per_record, per_home
 
 
-def _check_space(n: int, n_schools: int, seed: int) -> None:
-    """Refuse a run the temporary folder's disk cannot hold, before any of it is made."""
+def _check_space(n: int, n_schools: int, seed: int) -> int:
+    """Refuse a run the temporary folder's disk cannot hold, before any of it is made; the bytes it needs."""
     where = Path(tempfile.gettempdir())
     need, per_record, per_home = _disk_needed(n, n_schools, seed)
     free = shutil.disk_usage(where).free
@@ -452,10 +452,13 @@ def _check_space(n: int, n_schools: int, seed: int) -> None:
               f"30-record sample run, plus a quarter), but only {free / gb:.1f} GB is free there. Set TMPDIR "
               f"to a folder on a larger disk, or use fewer --records.", file=sys.stderr)
         raise SystemExit(2)
+    return need
 
 
-def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int) -> dict[str, Any]:
+def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
+          disk_estimate: int | None = None) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    free_before = shutil.disk_usage(tempfile.gettempdir()).free
     load_start = os.getloadavg()
     cores = _cores()
     with tempfile.TemporaryDirectory(prefix="laxbench-nightly-") as tmp:
@@ -469,6 +472,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
 
             run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say)
             stages = run.seconds
+            # the drop in free space (others' writes on the same disk count too: a rough check of the estimate)
+            disk_used = free_before - shutil.disk_usage(root).free
             wall = sum(stages.values())
             print(f"{transport}: stages {stages}", file=sys.stderr)
             counts = _count(raw_council.home.ledger_db, raw_schools, clock, n)
@@ -501,6 +506,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         "cpu_s": round(run.cpu_s, 1), "cpu_ms_per_record": round(run.cpu_s / n * 1000, 2),
         "schools_cpu_s": round(run.schools_cpu_s, 1),  # the schools' stage alone, summed over its workers
         "schools_busy_s": round(run.schools_busy_s, 1),  # the schools' own run_nightly seconds, summed
+        "disk_used_mb": round(disk_used / 2**20), "disk_estimate_mb": (None if disk_estimate is None else
+                                                                         round(disk_estimate / 2**20)),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
         "stage_processes": parallel,
         "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
@@ -537,9 +544,9 @@ def main() -> int:
         ap.error("--records, --schools and --jobs must be at least 1")
     sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
-    if n >= SPACE_CHECK_FROM:
-        _check_space(n * len(transports), n_schools, args.seed)
-    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs) for t in transports]
+    # one run at a time: the first's folder is gone before the second starts
+    need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
+    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s, {r['jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
