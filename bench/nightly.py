@@ -53,11 +53,13 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,8 @@ COUNCIL = "LA:919"
 SCHOOLS_STAGE = "schools_import_and_receipt"
 #: runs smaller than this are not sized up front (they need well under a gigabyte)
 SPACE_CHECK_FROM = 1000
+#: a ledger's write-ahead log once SQLite checkpoints it (1,000 pages of 4 KiB, then reused)
+WAL_BYTES = 1000 * 4096
 
 
 def _say(msg: str) -> None:
@@ -95,6 +99,26 @@ def _say(msg: str) -> None:
 
 def _quiet(msg: str) -> None:
     """No progress (the sample run that sizes the disk)."""
+
+
+@contextmanager
+def _heartbeat(say: Callable[[str], None], label: str, every: float = 60.0) -> Iterator[None]:
+    """A line every `every` seconds while one long call runs (a council's night over 83,000 transfers
+    takes minutes and says nothing until it returns), so a watcher can tell slow from stuck."""
+    stop = threading.Event()
+    t0 = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            say(f"{label}: still running, {time.perf_counter() - t0:.0f} s")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
@@ -369,7 +393,8 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     seconds["notify"] = time.perf_counter() - t
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
-    sent = run_nightly(council)
+    with _heartbeat(say, f"{transport}: council_send"):
+        sent = run_nightly(council)
     seconds["council_send"] = time.perf_counter() - t
     say(f"{transport}: council_send: {seconds['council_send']:.1f} s")
     failures = [f.to_dict() for f in sent.failures]
@@ -398,7 +423,8 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
         f"{'es' if n_procs > 1 else ''}, {schools_cpu:.1f} s CPU)")
 
     t = time.perf_counter()
-    back = run_nightly(council)
+    with _heartbeat(say, f"{transport}: council_receipts"):
+        back = run_nightly(council)
     failures += [f.to_dict() for f in back.failures]
     seconds["council_receipts"] = time.perf_counter() - t
     say(f"{transport}: council_receipts: {seconds['council_receipts']:.1f} s")
@@ -409,21 +435,20 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
 
 
 def _allocated_bytes(root: Path) -> int:
-    """Disk blocks in use under `root` (what the file system gives up, not the files' lengths)."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_blocks * 512
-            except FileNotFoundError:
-                continue
-    return total
+    """Disk blocks in use under `root` (what the file system gives up, not the files' lengths), by
+    `du` (a million small files: the walk in C takes seconds, in Python a minute)."""
+    out = subprocess.run(["du", "-s", "-B1", str(root)], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.split():
+        raise SystemExit(f"bench/nightly.py: cannot measure the disk used under {root}: {out.stderr.strip()}")
+    return int(out.stdout.split()[0])
 
 
 def _disk_needed(n: int, n_schools: int, seed: int) -> tuple[int, float, float]:
     """Bytes the run will need, from a small run of the same job (3 schools, 30 records, local folders:
     over sshd the files land in the same drop folders): what a school's home takes before the night
-    and what each record adds over all four stages. With a quarter on top and half a gigabyte spare."""
+    and what each record adds over all four stages, and each ledger's write-ahead log at its full
+    size (SQLite checkpoints it at about 4 MB, far more than the sample's few records write). With a
+    quarter on top and half a gigabyte spare."""
     sample_schools, sample_n = 3, 30
     with tempfile.TemporaryDirectory(prefix="laxbench-size-") as tmp:
         root = Path(tmp)
@@ -434,7 +459,7 @@ def _disk_needed(n: int, n_schools: int, seed: int) -> tuple[int, float, float]:
         after = _allocated_bytes(root)
     per_home = before / (sample_schools + 1)
     per_record = (after - before) / sample_n
-    need = int((per_home * (n_schools + 1) + per_record * n) * 1.25) + 512 * 2**20
+    need = int(((per_home + WAL_BYTES) * (n_schools + 1) + per_record * n) * 1.25) + 512 * 2**20
     return need, per_record, per_home
 
 
@@ -458,7 +483,6 @@ def _check_space(n: int, n_schools: int, seed: int) -> int:
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
           disk_estimate: int | None = None) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
-    free_before = shutil.disk_usage(tempfile.gettempdir()).free
     load_start = os.getloadavg()
     cores = _cores()
     with tempfile.TemporaryDirectory(prefix="laxbench-nightly-") as tmp:
@@ -472,8 +496,10 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
 
             run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say)
             stages = run.seconds
-            # the drop in free space (others' writes on the same disk count too: a rough check of the estimate)
-            disk_used = free_before - shutil.disk_usage(root).free
+            disk_t = time.perf_counter()
+            disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
+            _say(f"{transport}: {disk_used / 2**20:.0f} MB on disk after the stages "
+                 f"({time.perf_counter() - disk_t:.1f} s to measure)")
             wall = sum(stages.values())
             print(f"{transport}: stages {stages}", file=sys.stderr)
             counts = _count(raw_council.home.ledger_db, raw_schools, clock, n)
