@@ -19,8 +19,23 @@ The ceiling (DESIGN.md §12): what the same records need at the least, measured 
 on a sample of them: validation, the format's public-key and symmetric operations (the pack and
 open of each PEP and of its receipt: `package.pack` + `package.open_package` in memory, no files,
 no ledger), and OpenSSH's own `sftp` moving the same files up and down on the same sshd. The
-run's ratio to that ceiling and each stage's seconds are reported. One process, one core for the
-laxchange side (sshd and OpenSSH's sftp run as their own processes).
+run's ratio to that ceiling and each stage's seconds are reported.
+
+Processes (`--jobs N`, default os.cpu_count()): each of the schools runs its own nightly job on its
+own machine at the same time, so the schools' stage runs their `run_nightly` calls in N worker
+processes at once (each school still its own home, keys, ledger and drop folder, opened by the
+worker; the job itself, not a special path). The council's stages are one job on one machine and
+stay in this process. `--jobs 1` runs every school in this process one after another. Honest
+ceilings under parallelism: a stage run on N processes cannot beat its summed unavoidable work
+divided by min(N, cores), so that is its ceiling (`stage_ceiling_s.parallel`); the ratio to it is
+`stage_ratio_to_ceiling`, and the ratio to the undivided, one-core work is
+`stage_ratio_to_sequential_ceiling` (above 1 only because of the extra cores). The schools'
+stage's CPU is summed over its workers (their rusage), so CPU per record stays honest.
+
+Before a run of 1,000 records or more, the disk it needs is estimated from a small sample run
+(bytes per school and per record) and the run refuses to start if the temporary folder's file
+system has not that much free (set TMPDIR elsewhere, or use fewer --records). Each stage's wall
+time is printed to stderr as it finishes, with progress within the long ones.
 
 The last line of output is one JSON object.
 """
@@ -31,12 +46,22 @@ import argparse
 import datetime as dt
 import io
 import json
+import multiprocessing
 import os
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +73,23 @@ from laxchange.exchange import Party
 from laxchange.exchange.notify import notify_placement
 from laxchange.exchange.receipts import build_receipt
 from laxchange.exchange.run import run_nightly
+from laxchange.home import Home
+from laxchange.ledger import Ledger
 from laxchange.models import wrap
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, SftpSettings, StaticEndpoints
+from laxchange.trust import PartnerDirectory
+from laxchange.trust.keystore import KeyStore
 from laxchange.validate import validate_document
-from tests.support.parties import PASSPHRASE, make_party
+from tests.support.parties import PASSPHRASE, WORK_FACTOR, make_party, passphrase
+from tests.support.parties import Party as RawParty
 from tests.support.sshd import Sshd
 
 COUNCIL = "LA:919"
+SCHOOLS_STAGE = "schools_import_and_receipt"
+#: runs smaller than this are not sized up front (they need well under a gigabyte)
+SPACE_CHECK_FROM = 1000
+#: a ledger's write-ahead log once SQLite checkpoints it (1,000 pages of 4 KiB, then reused)
+WAL_BYTES = 1000 * 4096
 
 
 def _say(msg: str) -> None:
@@ -63,23 +98,57 @@ def _say(msg: str) -> None:
           file=sys.stderr, flush=True)
 
 
-def _cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
+def _quiet(msg: str) -> None:
+    """No progress (the sample run that sizes the disk)."""
+
+
+@contextmanager
+def _heartbeat(say: Callable[[str], None], label: str, every: float = 60.0) -> Iterator[None]:
+    """A line every `every` seconds while one long call runs (a council's night over 83,000 transfers
+    takes minutes and says nothing until it returns), so a watcher can tell slow from stuck."""
+    stop = threading.Event()
+    t0 = time.perf_counter()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            say(f"{label}: still running, {time.perf_counter() - t0:.0f} s")
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    """User + system CPU of this process, or (RUSAGE_CHILDREN) of its children that have exited."""
+    r = resource.getrusage(who)
     return r.ru_utime + r.ru_stime
 
 
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak RSS of this process, or (RUSAGE_CHILDREN) of the largest child that has exited."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
-def _records(n: int, schools: list[str], seed: int) -> list[dict[str, Any]]:
-    """n fictional records, record i placed at school i mod len(schools), placed by our council."""
-    out = []
-    for i, doc in enumerate(samples.generate("education-record", seed, n)):
-        doc["placement"]["placing_la"] = COUNCIL.split(":")[1]
-        doc["school"]["urn"] = schools[i % len(schools)].split(":")[1]
-        out.append(doc)
-    return out
+def _cores() -> int:
+    """The CPUs this process may run on (what parallel processes can use at once)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _record(i: int, schools: list[str], seed: int) -> dict[str, Any]:
+    """The i-th fictional record, placed at school i mod len(schools) by our council. Made one at a
+    time (the same document `samples.generate(…, seed, n)[i]` is), so 83,000 are never all in memory."""
+    doc = samples.generate("education-record", seed + i, 1)[0]
+    doc["placement"]["placing_la"] = COUNCIL.split(":")[1]
+    doc["school"]["urn"] = schools[i % len(schools)].split(":")[1]
+    return doc
+
+
+def _records(n: int, schools: list[str], seed: int) -> Iterator[dict[str, Any]]:
+    return (_record(i, schools, seed) for i in range(n))
 
 
 def _parties(root: Path, n_schools: int, clock: FixedClock,
@@ -117,6 +186,79 @@ def _party(p: Any, transport: str, drops: dict[str, Path], backend: str | None =
 def _sftp_settings(backend: str | None) -> SftpSettings:
     """The run's SFTP settings; `backend` (paramiko, openssh) overrides the library's default."""
     return SftpSettings(timeout=30, **({"backend": backend} if backend else {}))
+
+
+@dataclass(frozen=True)
+class SchoolNight:
+    """What a worker process needs to run one school's nightly job (picklable: paths, not objects)."""
+
+    party: str
+    home: str
+    transport: str
+    drops: dict[str, str]
+    now: dt.datetime
+    backend: str | None = None  # the SFTP backend, when not the library's default
+
+
+@dataclass(frozen=True)
+class SchoolDone:
+    """One school's night, back from its worker: the run's failures, or the worker's own error."""
+
+    party: str
+    failures: list[dict[str, Any]]
+    seconds: float
+    error: str | None = None
+
+
+def school_night(job: SchoolNight) -> SchoolDone:
+    """One school's `run_nightly` in a worker process, on its own home, keys, ledger and drop folder,
+    all opened here as the school's own machine would. Any error comes back as text (an exception
+    object might not survive pickling, and then the parent would never hear of it)."""
+    t = time.perf_counter()
+    try:
+        clock = FixedClock(job.now)
+        home = Home(Path(job.home))
+        store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
+        raw = RawParty(job.party, home, store, PartnerDirectory(home, clock=clock), clock)
+        with _party(raw, job.transport, {k: Path(v) for k, v in job.drops.items()}, job.backend) as school:
+            report = run_nightly(school)
+            return SchoolDone(job.party, [f.to_dict() for f in report.failures], time.perf_counter() - t)
+    except Exception:  # every error must reach the parent, as text (a dead worker: BrokenProcessPool)
+        return SchoolDone(job.party, [], time.perf_counter() - t, error=traceback.format_exc())
+
+
+def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[str], None],
+                          label: str) -> tuple[list[dict[str, Any]], float]:
+    """Every school's night in `n_procs` worker processes at once (spawned: no SQLite connection or
+    lock of this process is inherited). A failed worker stops the stage and the benchmark with its
+    message; nothing is swallowed. Returns the runs' failures and the seconds the schools took in all."""
+    failures: list[dict[str, Any]] = []
+    busy = 0.0
+    t = time.perf_counter()
+    pool = ProcessPoolExecutor(max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        pending: set[Future[SchoolDone]] = {pool.submit(school_night, j) for j in jobs}
+        done_n = 0
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    res = fut.result()
+                except BrokenProcessPool as exc:
+                    raise SystemExit(f"bench/nightly.py: a worker process of the schools' stage died ({exc}); "
+                                     f"{done_n} of {len(jobs)} schools had finished") from exc
+                if res.error is not None:
+                    raise SystemExit(f"bench/nightly.py: school {res.party}'s nightly job failed in its worker "
+                                     f"process:\n{res.error}")
+                failures += res.failures
+                busy += res.seconds
+                done_n += 1
+                if done_n % 10 == 0 or done_n == len(jobs):
+                    say(f"{label}: schools {done_n}/{len(jobs)} ({n_procs} processes): "
+                        f"{time.perf_counter() - t:.1f} s")
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return failures, busy
 
 
 def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
@@ -187,107 +329,233 @@ def _ceiling_sftp(server: Sshd, root: Path, files: list[Path]) -> dict[str, floa
 
 
 def _stage_ceilings(crypto: dict[str, float], sftp: dict[str, float] | None) -> dict[str, float]:
-    """Seconds per record each stage needs at the least (its own ceiling)."""
+    """Seconds per record each stage needs at the least on one core (its own sequential ceiling)."""
     put = sftp["put"] if sftp else 0.0
     get = sftp["get"] if sftp else 0.0
     return {
         "notify": crypto["validate"] + crypto["pack_pep"],
         "council_send": put,
-        "schools_import_and_receipt": get + crypto["open_pep"] + crypto["pack_receipt"] + put,
+        SCHOOLS_STAGE: get + crypto["open_pep"] + crypto["pack_receipt"] + put,
         "council_receipts": get + crypto["open_receipt"],
     }
 
 
-def _count(council: Party, schools: list[Party], n: int) -> dict[str, int]:
+def _count(council_db: Path, schools: list[Any], clock: FixedClock, n: int) -> dict[str, int]:
+    """Lost, duplicated and undelivered records, from both sides' ledgers, streaming: one school's
+    imports at a time (a few hundred entries), and the council's outbound states counted by SQLite
+    (83,000 transfers are never all in memory)."""
     imported: dict[tuple[str, str], int] = {}
     for s in schools:
-        for e in s.ledger.audit_entries():
-            if e["event"] == "in.imported" and e["data"].get("party") == COUNCIL:
-                key = (s.keystore.ring().party, str(e["data"].get("transfer_id")))
-                imported[key] = imported.get(key, 0) + 1
-    out = [t for t in council.ledger.transfers(direction="out") if t.message_type == "pep-transfer"]
-    delivered = sum(1 for t in out if t.state == "delivered")
+        ledger = Ledger(s.home.ledger_db, clock=clock)
+        try:
+            for e in ledger.audit_entries(["in.imported"]):
+                if e["data"].get("party") == COUNCIL:
+                    key = (s.party, str(e["data"].get("transfer_id")))
+                    imported[key] = imported.get(key, 0) + 1
+        finally:
+            ledger.close()
+    db = sqlite3.connect(f"{council_db.as_uri()}?mode=ro", uri=True)
+    try:
+        states = dict(db.execute("SELECT state, COUNT(*) FROM transfers WHERE direction = 'out' AND "
+                                 "message_type = 'pep-transfer' GROUP BY state").fetchall())
+    finally:
+        db.close()
+    delivered = int(states.get("delivered", 0))
     return {"records": n, "imported": len(imported), "duplicated": sum(v - 1 for v in imported.values()),
-            "lost": n - len(imported), "delivered": delivered, "not_delivered": len(out) - delivered}
+            "lost": n - len(imported), "delivered": delivered, "not_delivered": sum(states.values()) - delivered}
 
 
-def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int,
-          backend: str | None = None) -> dict[str, Any]:
+@dataclass
+class Stages:
+    """What the four stages measured: wall seconds each, CPU (this process and its workers), failures."""
+
+    seconds: dict[str, float]
+    cpu_s: float
+    schools_cpu_s: float
+    schools_busy_s: float
+    worker_peak_rss_mb: float | None
+    failures: list[dict[str, Any]]
+
+
+def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], transport: str, n: int, seed: int,
+            n_procs: int, say: Callable[[str], None], backend: str | None = None) -> Stages:
+    """The users' own calls, stage by stage: notify (queued), the council's night (sends), every school's
+    night (in this process one after another, or in `n_procs` worker processes), the council's night
+    again (receipts). Each stage's wall time is reported as it finishes."""
+    council = _party(raw_council, transport, drops, backend)
+    schools = [_party(s, transport, drops, backend) for s in raw_schools] if n_procs == 1 else []
+    urns = [s.party for s in raw_schools]
+    seconds: dict[str, float] = {}
+    cpu0, children0 = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
+    every = max(1000, n // 10)
+    t = time.perf_counter()
+    for i, doc in enumerate(_records(n, urns, seed), 1):
+        res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
+                               purpose="Benchmark: PEP for the new school's Designated Teacher", send=False)
+        if not res.ok:
+            raise SystemExit(f"notify failed: {res.first_error()}")
+        if i % every == 0 and i < n:
+            elapsed = time.perf_counter() - t
+            say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
+    seconds["notify"] = time.perf_counter() - t
+    say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
+    t = time.perf_counter()
+    with _heartbeat(say, f"{transport}: council_send"):
+        sent = run_nightly(council)
+    seconds["council_send"] = time.perf_counter() - t
+    say(f"{transport}: council_send: {seconds['council_send']:.1f} s")
+    failures = [f.to_dict() for f in sent.failures]
+
+    t = time.perf_counter()
+    cpu_before, children_before = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
+    busy = 0.0
+    worker_rss = None
+    if n_procs == 1:
+        for k, s in enumerate(schools, 1):
+            ts = time.perf_counter()
+            report = run_nightly(s)
+            busy += time.perf_counter() - ts
+            failures += [f.to_dict() for f in report.failures]
+            if k % 10 == 0 or k == len(schools):
+                say(f"{transport}: schools {k}/{len(schools)}: {time.perf_counter() - t:.1f} s")
+    else:
+        night = [SchoolNight(s.party, str(s.home.root), transport, {k: str(v) for k, v in drops.items()},
+                             raw_council.clock.now(), backend) for s in raw_schools]
+        more, busy = _schools_in_processes(night, n_procs, say, transport)
+        failures += more
+        worker_rss = _rss_mb(resource.RUSAGE_CHILDREN)
+    seconds[SCHOOLS_STAGE] = time.perf_counter() - t
+    schools_cpu = (_cpu_s() - cpu_before) + (_cpu_s(resource.RUSAGE_CHILDREN) - children_before)
+    say(f"{transport}: {SCHOOLS_STAGE}: {seconds[SCHOOLS_STAGE]:.1f} s ({n_procs} process"
+        f"{'es' if n_procs > 1 else ''}, {schools_cpu:.1f} s CPU)")
+
+    t = time.perf_counter()
+    with _heartbeat(say, f"{transport}: council_receipts"):
+        back = run_nightly(council)
+    failures += [f.to_dict() for f in back.failures]
+    seconds["council_receipts"] = time.perf_counter() - t
+    say(f"{transport}: council_receipts: {seconds['council_receipts']:.1f} s")
+    cpu = (_cpu_s() - cpu0) + (_cpu_s(resource.RUSAGE_CHILDREN) - children0)
+    for c in (council, *schools):
+        c.close()
+    return Stages(seconds, cpu, schools_cpu, busy, worker_rss, failures)
+
+
+def _allocated_bytes(root: Path) -> int:
+    """Disk blocks in use under `root` (what the file system gives up, not the files' lengths), by
+    `du` (a million small files: the walk in C takes seconds, in Python a minute)."""
+    out = subprocess.run(["du", "-s", "-B1", str(root)], capture_output=True, text=True, check=False)
+    if out.returncode != 0 or not out.stdout.split():
+        raise SystemExit(f"bench/nightly.py: cannot measure the disk used under {root}: {out.stderr.strip()}")
+    return int(out.stdout.split()[0])
+
+
+def _disk_needed(n: int, n_schools: int, seed: int) -> tuple[int, float, float]:
+    """Bytes the run will need, from a small run of the same job (3 schools, 30 records, local folders:
+    over sshd the files land in the same drop folders): what a school's home takes before the night
+    and what each record adds over all four stages, and each ledger's write-ahead log at its full
+    size (SQLite checkpoints it at about 4 MB, far more than the sample's few records write). With a
+    quarter on top and half a gigabyte spare."""
+    sample_schools, sample_n = 3, 30
+    with tempfile.TemporaryDirectory(prefix="laxbench-size-") as tmp:
+        root = Path(tmp)
+        clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
+        raw_council, raw_schools, drops = _parties(root, sample_schools, clock, None)
+        before = _allocated_bytes(root)
+        _stages(raw_council, raw_schools, drops, "local", sample_n, seed, 1, _quiet)
+        after = _allocated_bytes(root)
+    per_home = before / (sample_schools + 1)
+    per_record = (after - before) / sample_n
+    need = int(((per_home + WAL_BYTES) * (n_schools + 1) + per_record * n) * 1.25) + 512 * 2**20
+    return need, per_record, per_home
+
+
+def _check_space(n: int, n_schools: int, seed: int) -> int:
+    """Refuse a run the temporary folder's disk cannot hold, before any of it is made; the bytes it needs."""
+    where = Path(tempfile.gettempdir())
+    need, per_record, per_home = _disk_needed(n, n_schools, seed)
+    free = shutil.disk_usage(where).free
+    gb = 2**30
+    _say(f"disk: about {need / gb:.1f} GB needed in {where} ({per_record / 1024:.0f} KB a record, "
+         f"{per_home / 1024:.0f} KB a home, from a 30-record sample run), {free / gb:.1f} GB free")
+    if need > free:
+        print(f"bench/nightly.py: {n} records to {n_schools} schools need about {need / gb:.1f} GB in {where} "
+              f"({per_record / 1024:.0f} KB a record, {per_home / 1024:.0f} KB a school's home, measured on a "
+              f"30-record sample run, plus a quarter), but only {free / gb:.1f} GB is free there. Set TMPDIR "
+              f"to a folder on a larger disk, or use fewer --records.", file=sys.stderr)
+        raise SystemExit(2)
+    return need
+
+
+def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
+          disk_estimate: int | None = None, backend: str | None = None) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
+    cores = _cores()
     with tempfile.TemporaryDirectory(prefix="laxbench-nightly-") as tmp:
         root = Path(tmp)
         server = Sshd(root / "sshd", []).start() if transport == "sftp" else None
         try:
             t0 = time.perf_counter()
             raw_council, raw_schools, drops = _parties(root, n_schools, clock, server)
-            council = _party(raw_council, transport, drops, backend)
-            schools = [_party(s, transport, drops, backend) for s in raw_schools]
-            records = _records(n, [s.party for s in raw_schools], seed)
             setup_s = time.perf_counter() - t0
+            _say(f"{transport}: {n_schools + 1} homes set up: {setup_s:.1f} s")
 
-            stages: dict[str, float] = {}
-            cpu0 = _cpu_s()
-            t = time.perf_counter()
-            for doc in records:
-                res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
-                                       purpose="Benchmark: PEP for the new school's Designated Teacher", send=False)
-                if not res.ok:
-                    raise SystemExit(f"notify failed: {res.first_error()}")
-            stages["notify"] = time.perf_counter() - t
-            _say(f"{transport}: notify {n} records: {stages['notify']:.1f} s")
-            t = time.perf_counter()
-            sent = run_nightly(council)
-            stages["council_send"] = time.perf_counter() - t
-            _say(f"{transport}: council_send: {stages['council_send']:.1f} s")
-            t = time.perf_counter()
-            failures = [f.to_dict() for f in sent.failures]
-            for k, s in enumerate(schools, 1):
-                report = run_nightly(s)
-                failures += [f.to_dict() for f in report.failures]
-                if k % 10 == 0 or k == len(schools):
-                    _say(f"{transport}: schools {k}/{len(schools)}: {time.perf_counter() - t:.1f} s")
-            stages["schools_import_and_receipt"] = time.perf_counter() - t
-            t = time.perf_counter()
-            back = run_nightly(council)
-            failures += [f.to_dict() for f in back.failures]
-            stages["council_receipts"] = time.perf_counter() - t
-            _say(f"{transport}: council_receipts: {stages['council_receipts']:.1f} s")
+            run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend)
+            stages = run.seconds
+            disk_t = time.perf_counter()
+            disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
+            _say(f"{transport}: {disk_used / 2**20:.0f} MB on disk after the stages "
+                 f"({time.perf_counter() - disk_t:.1f} s to measure)")
             wall = sum(stages.values())
-            cpu = _cpu_s() - cpu0
             print(f"{transport}: stages {stages}", file=sys.stderr)
-            counts = _count(council, schools, n)
+            counts = _count(raw_council.home.ledger_db, raw_schools, clock, n)
             rss = _rss_mb()
             load_end = os.getloadavg()
 
-            sample = records[:sample_n]
+            urns = [s.party for s in raw_schools]
+            sample = [_record(i, urns, seed) for i in range(sample_n)]
             crypto = _ceiling_crypto(raw_council, raw_schools, sample)
             sftp = None
             if server is not None:
                 files = sorted((raw_council.home.outbox).glob("*.lax"))[:sample_n]
                 receipts = sorted(p for s in raw_schools for p in (s.home.outbox / "receipts").glob("*.lax"))
                 sftp = _ceiling_sftp(server, root, files + receipts[:sample_n])
-            per_stage = _stage_ceilings(crypto, sftp)
-            ceiling_s = sum(per_stage.values()) * n
-            for c in (council, *schools):
-                c.close()
         finally:
             if server is not None:
                 server.stop()
+    per_stage = _stage_ceilings(crypto, sftp)
+    # a stage on k processes cannot beat its summed unavoidable work over min(k, cores)
+    parallel = {k: (min(n_procs, cores) if k == SCHOOLS_STAGE else 1) for k in per_stage}
+    seq_s = {k: v * n for k, v in per_stage.items()}
+    par_s = {k: seq_s[k] / parallel[k] for k in per_stage}
+    ceiling_s, ceiling_seq_s = sum(par_s.values()), sum(seq_s.values())
     return {
-        "transport": transport, "sftp_backend": _sftp_settings(backend).backend if server is not None else None,
-        "records": n, "schools": n_schools, "setup_s": round(setup_s, 1),
-        "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1), "peak_rss_mb": round(rss, 1),
-        "cpu_s": round(cpu, 1),  # this process's user + system CPU over the stages (sshd's not included)
+        "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
+        "records": n, "schools": n_schools, "jobs": n_procs, "cores": cores,
+        "setup_s": round(setup_s, 1), "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1),
+        "peak_rss_mb": round(rss, 1),  # this process (the council's stages, and the counting)
+        "worker_peak_rss_mb": None if run.worker_peak_rss_mb is None else round(run.worker_peak_rss_mb, 1),
+        # user + system CPU over the stages: this process and the schools' worker processes (not sshd's)
+        "cpu_s": round(run.cpu_s, 1), "cpu_ms_per_record": round(run.cpu_s / n * 1000, 2),
+        "schools_cpu_s": round(run.schools_cpu_s, 1),  # the schools' stage alone, summed over its workers
+        "schools_busy_s": round(run.schools_busy_s, 1),  # the schools' own run_nightly seconds, summed
+        "disk_used_mb": round(disk_used / 2**20), "disk_estimate_mb": (None if disk_estimate is None else
+                                                                         round(disk_estimate / 2**20)),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "stage_processes": parallel,
         "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
-                    "files, ledger or network) + OpenSSH sftp put+rename and get of the same files",
+                    "files, ledger or network) + OpenSSH sftp put+rename and get of the same files; a stage "
+                    "on k processes: that work summed, over min(k, cores)",
                     "s_per_record": {k: round(v, 6) for k, v in crypto.items()},
                     "openssh_sftp_s_per_file": {k: round(v, 6) for k, v in sftp.items()} if sftp else None,
-                    "whole_run_s": round(ceiling_s, 2)},
+                    "whole_run_s": round(ceiling_s, 2), "whole_run_sequential_s": round(ceiling_seq_s, 2)},
+        "stage_ceiling_s": {k: {"sequential": round(seq_s[k], 2), "parallel": round(par_s[k], 2)} for k in seq_s},
         "ratio_to_ceiling": round(ceiling_s / wall, 3),
-        "stage_ratio_to_ceiling": {k: round(per_stage[k] * n / v, 3) for k, v in stages.items() if v > 0},
-        "counts": counts, "failures": failures[:5], "failure_count": len(failures),
+        "ratio_to_sequential_ceiling": round(ceiling_seq_s / wall, 3),
+        "stage_ratio_to_ceiling": {k: round(par_s[k] / v, 3) for k, v in stages.items() if v > 0},
+        "stage_ratio_to_sequential_ceiling": {k: round(seq_s[k] / v, 3) for k, v in stages.items() if v > 0},
+        "counts": counts, "failures": run.failures[:5], "failure_count": len(run.failures),
         "load_avg": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]},
     }
 
@@ -299,18 +567,26 @@ def main() -> int:
     ap.add_argument("--schools", type=int, help="partner schools (default 150; quick 4)")
     ap.add_argument("--transport", choices=["sftp", "local", "both"], default="sftp")
     ap.add_argument("--sample", type=int, help="records in the ceiling sample (default 2000; quick 50)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="worker processes for the schools' nightly jobs (default: the CPU count; 1: all in "
+                         "this process, one after another)")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--backend", choices=["paramiko", "openssh"],
                     help="the SFTP backend (SSH client) for every party; default: the library's default")
     args = ap.parse_args()
     n = args.records or (200 if args.quick else 83_000)
     n_schools = args.schools or (4 if args.quick else 150)
+    if n < 1 or n_schools < 1 or args.jobs < 1:
+        ap.error("--records, --schools and --jobs must be at least 1")
     sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
-    results = [bench(n, n_schools, t, sample_n, args.seed, args.backend) for t in transports]
+    # one run at a time: the first's folder is gone before the second starts
+    need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
+    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
-              f"({r['records_per_s']}/s), {r['ratio_to_ceiling']}x the ceiling; stages {r['stages_s']}; "
+              f"({r['records_per_s']}/s, {r['jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
+              f"ceiling ({r['ratio_to_sequential_ceiling']}x the one-core ceiling); stages {r['stages_s']}; "
               f"counts {r['counts']}", file=sys.stderr)
     out = results[0] if len(results) == 1 else {"runs": results, **{k: results[0][k] for k in
                                                                      ("records_per_s", "wall_s", "peak_rss_mb")}}

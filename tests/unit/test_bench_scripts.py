@@ -5,10 +5,14 @@ Speed itself is measured by the scripts (docs/benchmarks.md), never asserted her
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -33,10 +37,45 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
     """A tiny run of bench/nightly.py over local folders: its last line is one JSON object, and its own
     count of lost, duplicated and undelivered records (from both sides' ledgers) is zero."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "6", "--schools", "2",
-                          "--sample", "3", "--transport", "local"], capture_output=True, text=True, timeout=300,
-                         cwd=REPO, check=False)
+                          "--sample", "3", "--transport", "local", "--jobs", "1"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["counts"] == {"records": 6, "imported": 6, "duplicated": 0, "lost": 0, "delivered": 6,
                                 "not_delivered": 0}
     assert result["wall_s"] > 0 and result["ceiling"]["whole_run_s"] > 0
+
+
+def test_the_nightly_benchmark_runs_the_schools_in_worker_processes_and_still_counts_every_record() -> None:
+    """`--jobs 2`: the schools' nights run in two processes at once; nothing is lost or duplicated, the
+    stage's CPU is summed over the workers, and its ceiling is the summed work over min(2, cores)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "8", "--schools", "3",
+                          "--sample", "3", "--transport", "local", "--jobs", "2"], capture_output=True, text=True,
+                         timeout=300, cwd=REPO, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["counts"] == {"records": 8, "imported": 8, "duplicated": 0, "lost": 0, "delivered": 8,
+                                "not_delivered": 0}
+    assert result["jobs"] == 2 and result["stage_processes"]["schools_import_and_receipt"] == 2
+    assert result["schools_cpu_s"] > 0 and result["worker_peak_rss_mb"] > 0
+    divided = min(2, result["cores"])
+    stage = result["stage_ceiling_s"]["schools_import_and_receipt"]
+    assert stage["parallel"] == pytest.approx(stage["sequential"] / divided, abs=0.011)
+    assert "(2 processes)" in out.stderr
+
+
+@pytest.fixture
+def nightly() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        yield importlib.import_module("nightly")
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+
+
+def test_a_failing_school_worker_stops_the_benchmark_with_its_error(nightly: ModuleType, tmp_path: Path) -> None:
+    """An error in a worker process is not swallowed: the stage stops, naming the school and the error."""
+    job = nightly.SchoolNight("URN:100001", str(tmp_path / "no-such-home"), "local", {}, dt.datetime.now(dt.UTC))
+    with pytest.raises(SystemExit) as info:
+        nightly._schools_in_processes([job], 1, lambda _msg: None, "local")
+    assert "URN:100001" in str(info.value.code) and "Traceback" in str(info.value.code)
