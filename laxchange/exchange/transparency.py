@@ -106,7 +106,8 @@ def _keep_tree(party: Party, frontier: merkle.Frontier, seq: int, entry_hash_hex
 def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontier, int] | None:
     """The tree `_keep_tree` kept, and the audit entry it ends at, only if it is the one we signed:
     its head is the root of a checkpoint of that size signed by our key, and the entry it ends at
-    is still in the log with the same chain hash. Else None, and the caller hashes the whole log.
+    is still in the log with the same chain hash and is its `size`th. Else None, and the caller
+    hashes the whole log.
 
     So the state file cannot make us sign a tree we did not: changed, it matches no checkpoint we
     signed. Entries changed or removed before its end are not hashed again here; the next
@@ -129,7 +130,9 @@ def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontie
             if cpt.read_checkpoint(path.read_bytes(), publics, ring.party).root == root:
                 signed = True
                 break
-    if not signed or party.ledger.audit_hash(seq) != anchor:
+    # The entry it ends at is no part of what we signed: it must be the tree's last leaf, else the
+    # entries after the real end (or some before it) would be skipped (or hashed twice).
+    if not signed or party.ledger.audit_hash(seq) != anchor or party.ledger.audit_count(seq) != size:
         return None
     return frontier, seq
 

@@ -335,3 +335,28 @@ def test_a_changed_tree_state_is_not_signed_and_a_changed_log_is_not_laundered(
     assert made.root == merkle.root(before + new) != _head(vsh)
     r = lax(vsh, "--json", "audit", "verify")
     assert r.exit_code == 3 and "audit.rewritten" in [p["code"] for p in json.loads(r.stdout)["details"]["problems"]]
+
+
+@pytest.mark.parametrize("shift", [3, -1])
+def test_a_tree_state_ending_at_another_entry_is_not_signed(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], shift: int) -> None:
+    """The entry a kept tree ends at is not covered by any signature: a state whose frontier is one
+    we signed but whose `seq` (with that entry's real chain hash) is moved on would skip the entries
+    between, moved back would hash some twice. Either way the log's own head is what gets signed."""
+    vsh, _, _ = shared
+    state = vsh.home.root / "checkpoints" / "own" / transparency.TREE_STATE
+    with _me(vsh) as me:
+        transparency.make_checkpoint(me)
+        for n in range(4):
+            me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": f"{n:064d}"})
+        kept = json.loads(state.read_text())
+        seq = kept["seq"] + shift
+        state.write_text(json.dumps({**kept, "seq": seq, "hash": me.ledger.audit_hash(seq)}))
+        made = transparency.make_checkpoint(me)
+    assert made.root == _head(vsh) and made.size == len(_leaves(vsh))
+    assert lax(vsh, "audit", "verify").exit_code == 0
+
+
+def _leaves(p: SupportParty) -> list[bytes]:
+    with Ledger(p.home.ledger_db) as ledger:
+        return ledger.audit_leaves()
