@@ -110,9 +110,11 @@ def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontie
     hashes the whole log.
 
     So the state file cannot make us sign a tree we did not: changed, it matches no checkpoint we
-    signed. Entries changed or removed before its end are not hashed again here; the next
-    checkpoint extends the tree we signed, not the changed log, and `audit verify` (which always
-    hashes the whole log) reports the change against it and against every checkpoint since."""
+    signed. Entries changed before its end are not hashed again here; the next checkpoint extends
+    the tree we signed, not the changed log, and `audit verify` (which always hashes the whole log)
+    reports the change against it and against every checkpoint since. Entries removed before its
+    end leave it fewer than `size` entries: the whole log is hashed, as without the file (which
+    whoever removed them could delete too), and `audit verify` reports the cut chain."""
     try:
         state = jsonio.load_file(own_store(party).folder / TREE_STATE)
         size, seq, anchor, raw = state["size"], state["seq"], state["hash"], state["frontier"]
