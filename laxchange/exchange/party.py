@@ -90,12 +90,14 @@ class _Unrecorded:
 
 class OpenBatch:
     """Opens whose `imported` is recorded together: `Party.open(..., batch=b)` reserves, verifies and
-    writes each package as ever and `b.commit()` fsyncs every file they wrote, all at once, then
-    records them all in one ledger commit, instead of an fsync and a commit each (an import of many
-    packages, a council's receipts most of all, waited for each in turn). Until then each is only
-    reserved: a crash leaves the reservations of a process that has ended, which the next run takes
-    again (`Ledger.reserve`), and files that may not be durable in a staging folder it removes, as a
-    crash before any open's finish. No transfer is recorded `imported` before its files are durable."""
+    writes each package as ever and `b.commit()` records them all in one ledger commit, instead of a
+    commit each (an import of many packages, a council's receipts most of all, waited for each in
+    turn). Until then each is only reserved: a crash leaves the reservations of a process that has
+    ended, which the next run takes again (`Ledger.reserve`), as a crash before any open's finish.
+    Nothing here fsyncs: with `staged=True` the files may not be durable when their transfer is
+    recorded `imported`; the caller (`inbound._file_staged`) fsyncs them before filing the folder,
+    and until then the package stays in the inbox, so a crash is finished by verifying it again
+    (docs/import.md, "Crash safety")."""
 
     def __init__(self, party: Party) -> None:
         self.party = party
@@ -343,8 +345,7 @@ class Party:
         never drops them, since the transfer cannot be opened again once imported. `staged`: `out`
         is in a private folder the caller fsyncs and renames into place (`package.open_package`).
         `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
-        only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`),
-        which fsyncs what each wrote, all at once, before that commit.
+        only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
         """
         check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)

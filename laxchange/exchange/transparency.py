@@ -32,7 +32,7 @@ from laxchange.exchange.party import Party
 from laxchange.ledger import checkpoint as cpt
 from laxchange.ledger import merkle
 from laxchange.ledger.db import Ledger, entry_hash
-from laxchange.trust.keystore import KeySet
+from laxchange.trust.keystore import SIGNING, KeySet
 
 #: The `format` member of a proof document (`audit prove`)
 PROOF_FORMAT = "laxchange-inclusion-proof/1"
@@ -52,6 +52,15 @@ def _ed25519_publics(keys: KeySet) -> list[bytes]:
     """Every Ed25519 signing key of a keyring or card, current or not: an old checkpoint stays
     verifiable after a rotation."""
     return keys.signing_publics(dsse.ED25519)
+
+
+def _unrevoked_ed25519_publics(keys: KeySet) -> list[bytes]:
+    """`_ed25519_publics` but those revoked: what may vouch for the tree we sign over next
+    (`_resume_tree`). A key revoked may have been stolen, and whoever holds it can sign a
+    checkpoint of any tree in our name; its old checkpoints still verify (`verify`), but our next
+    one is then made from the whole log."""
+    return [k.public_bytes() for k in keys.keys
+            if k.use == SIGNING and k.alg == dsse.ED25519 and k.revoked_at is None]
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,7 @@ def make_checkpoint(party: Party) -> Made:
     if signer is None or info is None:
         raise SecurityError(f"{ring.party} has no Ed25519 signing key to sign a checkpoint with",
                             code="checkpoint.no-key", hint="run `laxchange keys rotate` to make new keys")
-    frontier, seq = _resume_tree(party, _ed25519_publics(ring)) or ([], 0)
+    frontier, seq = _resume_tree(party, _unrevoked_ed25519_publics(ring)) or ([], 0)
     new = party.ledger.audit_hashes(after=seq)
     for _, h in new:
         merkle.push(frontier, merkle.leaf_hash(bytes.fromhex(h)))
@@ -105,13 +114,16 @@ def _keep_tree(party: Party, frontier: merkle.Frontier, seq: int, entry_hash_hex
 
 def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontier, int] | None:
     """The tree `_keep_tree` kept, and the audit entry it ends at, only if it is the one we signed:
-    its head is the root of a checkpoint of that size signed by our key, and the entry it ends at
-    is still in the log with the same chain hash. Else None, and the caller hashes the whole log.
+    its head is the root of a checkpoint of that size signed by one of our keys not revoked
+    (`publics`), and the entry it ends at is still in the log with the same chain hash and is its
+    `size`th. Else None, and the caller hashes the whole log.
 
     So the state file cannot make us sign a tree we did not: changed, it matches no checkpoint we
-    signed. Entries changed or removed before its end are not hashed again here; the next
-    checkpoint extends the tree we signed, not the changed log, and `audit verify` (which always
-    hashes the whole log) reports the change against it and against every checkpoint since."""
+    signed. Entries changed before its end are not hashed again here; the next checkpoint extends
+    the tree we signed, not the changed log, and `audit verify` (which always hashes the whole log)
+    reports the change against it and against every checkpoint since. Entries removed before its
+    end leave it fewer than `size` entries: the whole log is hashed, as without the file (which
+    whoever removed them could delete too), and `audit verify` reports the cut chain."""
     try:
         state = jsonio.load_file(own_store(party).folder / TREE_STATE)
         size, seq, anchor, raw = state["size"], state["seq"], state["hash"], state["frontier"]
@@ -129,7 +141,9 @@ def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontie
             if cpt.read_checkpoint(path.read_bytes(), publics, ring.party).root == root:
                 signed = True
                 break
-    if not signed or party.ledger.audit_hash(seq) != anchor:
+    # The entry it ends at is no part of what we signed: it must be the tree's last leaf, else the
+    # entries after the real end (or some before it) would be skipped (or hashed twice).
+    if not signed or party.ledger.audit_hash(seq) != anchor or party.ledger.audit_count(seq) != size:
         return None
     return frontier, seq
 

@@ -538,6 +538,11 @@ class Ledger:
         rows = self._db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,))
         return str(rows[0][0]) if rows else None
 
+    def audit_count(self, upto: int) -> int:
+        """How many audit entries there are up to and including entry `upto`: the leaves of the
+        tree that ends at it (an entry's number alone does not say, and no signature covers it)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM audit WHERE seq <= ?", (upto,))[0][0])
+
     def verify_audit(self) -> list[str]:
         """Problems with the audit chain (empty if intact): the first edited, removed or reordered entry."""
         return _verify_chain(self._db)

@@ -52,6 +52,9 @@ def root(leaves: Sequence[bytes]) -> bytes:
 #: one per set bit of n. All a tree's later heads need of its past (RFC 9162's "compact range").
 Frontier = list[tuple[int, bytes]]
 
+#: The tallest perfect subtree a frontier may hold: 2**62 leaves, far beyond any audit log.
+MAX_HEIGHT = 62
+
 
 def push(frontier: Frontier, leaf: bytes) -> None:
     """Add one leaf hash to the right of the tree `frontier` describes (in place): O(log n)."""
@@ -73,9 +76,10 @@ def frontier_root(frontier: Frontier) -> bytes:
 
 
 def frontier_size(frontier: Frontier) -> int | None:
-    """How many leaves `frontier` holds, or None if it is no tree's (heights not strictly falling)."""
+    """How many leaves `frontier` holds, or None if it is no tree's (heights not strictly falling,
+    or beyond `MAX_HEIGHT`: read back from a file, a height is checked before 2**height is made)."""
     heights = [h for h, _ in frontier]
-    if any(a <= b for a, b in itertools.pairwise(heights)) or any(h < 0 for h in heights) \
+    if any(a <= b for a, b in itertools.pairwise(heights)) or any(not 0 <= h <= MAX_HEIGHT for h in heights) \
             or any(len(x) != HASH_SIZE for _, x in frontier):
         return None
     return sum(1 << h for h in heights)

@@ -335,3 +335,54 @@ def test_a_changed_tree_state_is_not_signed_and_a_changed_log_is_not_laundered(
     assert made.root == merkle.root(before + new) != _head(vsh)
     r = lax(vsh, "--json", "audit", "verify")
     assert r.exit_code == 3 and "audit.rewritten" in [p["code"] for p in json.loads(r.stdout)["details"]["problems"]]
+
+
+@pytest.mark.parametrize("shift", [3, -1])
+def test_a_tree_state_ending_at_another_entry_is_not_signed(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]], shift: int) -> None:
+    """The entry a kept tree ends at is not covered by any signature: a state whose frontier is one
+    we signed but whose `seq` (with that entry's real chain hash) is moved on would skip the entries
+    between, moved back would hash some twice. Either way the log's own head is what gets signed."""
+    vsh, _, _ = shared
+    state = vsh.home.root / "checkpoints" / "own" / transparency.TREE_STATE
+    with _me(vsh) as me:
+        transparency.make_checkpoint(me)
+        for n in range(4):
+            me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": f"{n:064d}"})
+        kept = json.loads(state.read_text())
+        seq = kept["seq"] + shift
+        state.write_text(json.dumps({**kept, "seq": seq, "hash": me.ledger.audit_hash(seq)}))
+        made = transparency.make_checkpoint(me)
+    assert made.root == _head(vsh) and made.size == len(_leaves(vsh))
+    assert lax(vsh, "audit", "verify").exit_code == 0
+
+
+def _leaves(p: SupportParty) -> list[bytes]:
+    with Ledger(p.home.ledger_db) as ledger:
+        return ledger.audit_leaves()
+
+
+def test_a_tree_state_vouched_for_by_a_revoked_key_is_not_signed(
+        shared: tuple[SupportParty, SupportParty, dict[str, Any]]) -> None:
+    """Whoever holds a signing key we revoked (compromised) can sign a checkpoint of any tree in
+    our name; with it and a tree.json of that tree beside it, our next checkpoint, signed by the
+    key that replaced it, must still be of our log, not of that tree."""
+    vsh, _, _ = shared
+    state = vsh.home.root / "checkpoints" / "own" / transparency.TREE_STATE
+    with _me(vsh) as me:
+        transparency.make_checkpoint(me)
+        signer = next(s for s in me.keystore.signers() if s.alg == "ed25519")
+        info = me.keystore.ring().find_key(signer.keyid)
+        assert info is not None
+        kept = json.loads(state.read_text())
+        forged = [(h, bytes([7 + h]) * 32) for h, _ in kept["frontier"]]
+        origin = cpt.origin_for(me.keystore.ring().party)
+        note = cpt.sign_note(cpt.Checkpoint(origin, kept["size"], merkle.frontier_root(forged)).text(), origin,
+                             signer, info.public_bytes())
+        transparency.own_store(me).add(note, kept["size"])
+        state.write_text(json.dumps({**kept, "frontier": [[h, base64.b64encode(x).decode()] for h, x in forged]}))
+        me.keystore.rotate()
+        me.keystore.revoke(signer.keyid, "key-compromise")
+        me.ledger.note("in.refused", {"reason": "package.tampered", "sha256": "3" * 64})
+        made = transparency.make_checkpoint(me)
+    assert made.root == _head(vsh)

@@ -177,3 +177,13 @@ def test_a_frontier_gives_every_prefix_head_and_refuses_what_is_no_tree() -> Non
     h = leaves[0]
     for bad in ([(0, h), (1, h)], [(2, h), (2, h)], [(-1, h)], [(3, b"short")]):
         assert merkle.frontier_size(bad) is None, bad
+
+
+def test_frontier_size_refuses_a_height_no_log_reaches_without_computing_it() -> None:
+    """A kept tree state (checkpoints/own/tree.json) read back with an absurd height must be
+    refused, not turned into a number of 2**height bits (a height of 10**12 was a MemoryError
+    that stopped every checkpoint until the file was removed)."""
+    h = merkle.leaf_hash(b"x")
+    assert merkle.frontier_size([(62, h)]) == 2**62
+    assert merkle.frontier_size([(10**12, h)]) is None
+    assert merkle.frontier_size([(64, h)]) is None
