@@ -149,8 +149,9 @@ def _resume_tree(party: Party, publics: Sequence[bytes]) -> tuple[merkle.Frontie
 
 
 #: What an operator may give as the reference of an acknowledgement (`acknowledge`): a ticket or
-#: incident number, never a sentence (the audit log holds no personal data)
-ACK_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}")
+#: incident number with at least one digit, never a sentence or a name (the audit log holds no
+#: personal data)
+ACK_REF = re.compile(r"(?=[^0-9]*[0-9])[A-Za-z0-9][A-Za-z0-9._/#:-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,8 @@ class Problem:
     #: For a problem with a partner's checkpoint evidence: the partner and the kept file (relative
     #: to its folder under HOME/checkpoints/partners/) that an operator acknowledges to dismiss it
     evidence: tuple[str, str] | None = None
+    #: Another kept file the problem rests on (a fork's earlier checkpoint): acknowledged with it
+    earlier: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -247,24 +250,42 @@ def verify(party: Party, presented: Sequence[tuple[str, bytes]] = ()) -> Verific
     return out
 
 
-def _acknowledgements(ledger: Ledger) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """The `checkpoint.acknowledged` notes, by (party, kept file, its SHA-256): the latest of each."""
-    return {(e["data"]["party"], e["data"]["kept"], e["data"]["sha256"]): {"ref": e["data"]["ref"], "at": e["at"]}
-            for e in ledger.audit_entries(["checkpoint.acknowledged"])}
+_AckKey = tuple[str, str, str, str | None, str | None]
 
 
-def _acknowledged(party: Party, problem: Problem, acks: dict[tuple[str, str, str], dict[str, Any]]
-                  ) -> dict[str, Any] | None:
-    """The acknowledgement that dismisses `problem`, if one was recorded for the evidence file as it
-    is now (a file changed after it was acknowledged is a problem again)."""
-    if problem.evidence is None or not acks:
+def _acknowledgements(ledger: Ledger) -> dict[_AckKey, dict[str, Any]]:
+    """The `checkpoint.acknowledged` notes, by what they acknowledged (party, kept file and its
+    SHA-256, and for a fork the earlier file and its SHA-256): the latest of each."""
+    return {(d["party"], d["kept"], d["sha256"], d.get("earlier"), d.get("earlier_sha256")):
+            {"ref": d["ref"], "at": e["at"]}
+            for e in ledger.audit_entries(["checkpoint.acknowledged"]) for d in [e["data"]]}
+
+
+def _ack_data(party: Party, problem: Problem) -> dict[str, Any] | None:
+    """What acknowledging `problem` records of its evidence as it is now: each file it rests on and
+    that file's SHA-256 (None if one cannot be read)."""
+    if problem.evidence is None:
         return None
     who, kept = problem.evidence
+    folder = partner_store(party, who).folder
     try:
-        digest = hashlib.sha256((partner_store(party, who).folder / kept).read_bytes()).hexdigest()
+        data: dict[str, Any] = {"party": who, "kept": kept, "sha256": hashlib.sha256((folder / kept).read_bytes())
+                                .hexdigest()}
+        if problem.earlier is not None:
+            data["earlier"] = problem.earlier
+            data["earlier_sha256"] = hashlib.sha256((folder / problem.earlier).read_bytes()).hexdigest()
     except OSError:
         return None
-    return acks.get((who, kept, digest))
+    return data
+
+
+def _acknowledged(party: Party, problem: Problem, acks: dict[_AckKey, dict[str, Any]]) -> dict[str, Any] | None:
+    """The acknowledgement that dismisses `problem`, if one was recorded for its evidence as it is
+    now (a file changed after it was acknowledged, either of a fork's two, is a problem again)."""
+    data = _ack_data(party, problem) if acks else None
+    if data is None:
+        return None
+    return acks.get((data["party"], data["kept"], data["sha256"], data.get("earlier"), data.get("earlier_sha256")))
 
 
 def acknowledge(party: Party, who: str, kept: str, ref: str) -> dict[str, Any]:
@@ -275,7 +296,7 @@ def acknowledge(party: Party, who: str, kept: str, ref: str) -> dict[str, Any]:
     (`refused/NAME.note`, or the later of two forked checkpoints)."""
     if not ACK_REF.fullmatch(ref):
         raise UsageError(f"{ref!r} is not a reference laxchange keeps: give a ticket or incident number "
-                         "(letters, digits and . _ / # : -, at most 64), not a description",
+                         "(letters, digits and . _ / # : -, at most 64, with a digit), not a description",
                          code="audit.bad-reference",
                          hint="the audit log holds no personal data; write the details in the ticket itself")
     found = _witnessed(party)
@@ -287,8 +308,11 @@ def acknowledge(party: Party, who: str, kept: str, ref: str) -> dict[str, Any]:
                          code="audit.no-such-evidence",
                          hint="give the party and the kept file exactly as `laxchange --json audit verify` "
                               "lists them under problems (`party`, `kept`)")
-    digest = hashlib.sha256((partner_store(party, who).folder / kept).read_bytes()).hexdigest()
-    data = {"party": who, "kept": kept, "sha256": digest, "ref": ref, "code": outstanding[0].code}
+    evidence = _ack_data(party, outstanding[0])
+    if evidence is None:
+        raise UsageError(f"{who} {kept} could not be read to acknowledge it", code="audit.no-such-evidence",
+                         hint="check HOME/checkpoints/partners/ is readable (`laxchange doctor`)")
+    data = {**evidence, "ref": ref, "code": outstanding[0].code}
     party.ledger.note("checkpoint.acknowledged", data)
     return data
 
@@ -323,7 +347,7 @@ def _witnessed(party: Party) -> list[Problem]:
             found.append(Problem(code="checkpoint.partner-inconsistent",
                                  message=f"{who}'s checkpoint {name} and {earlier} both record {cp.size} entries "
                                          f"with different roots: {who}'s audit log was changed between them",
-                                 evidence=(who, name)))
+                                 evidence=(who, name), earlier=earlier))
     return found
 
 

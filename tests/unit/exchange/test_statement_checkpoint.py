@@ -289,8 +289,9 @@ def test_acknowledging_needs_reported_evidence_and_a_reference_without_prose(
     r = lax(school, "--json", "audit", "acknowledge", VSH, older, "--ref", "T1")
     assert r.exit_code == 2 and json.loads(r.stdout)["error"] == "audit.no-such-evidence", r.output
     assert later in json.loads(r.stdout)["message"], "it says what verify does report"
-    r = lax(school, "--json", "audit", "acknowledge", VSH, later, "--ref", "told Jo Bloggs at the school")
-    assert r.exit_code == 2 and json.loads(r.stdout)["error"] == "audit.bad-reference", r.output
+    for prose in ("told Jo Bloggs at the school", "Jo.Bloggs"):  # a sentence, or a name: no ticket number
+        r = lax(school, "--json", "audit", "acknowledge", VSH, later, "--ref", prose)
+        assert r.exit_code == 2 and json.loads(r.stdout)["error"] == "audit.bad-reference", r.output
     with Ledger(school.home.ledger_db) as ledger:
         assert ledger.audit_entries(["checkpoint.acknowledged"]) == [], "nothing recorded by a refused call"
 
@@ -298,6 +299,14 @@ def test_acknowledging_needs_reported_evidence_and_a_reference_without_prose(
     r = lax(school, "--json", "audit", "verify")
     assert r.exit_code == 0 and [a["code"] for a in json.loads(r.stdout)["acknowledged"]] == [
         "checkpoint.partner-inconsistent"], r.output
+    # the fork rests on both files: the earlier one replaced (by another fork of that size) is not
+    # what was acknowledged
+    folder = cpt.partner_store(school.home.root, VSH).folder
+    kept_earlier = (folder / older).read_bytes()
+    (folder / older).write_text(_signed(vsh, first.size, bytes([2]) * 32))
+    assert lax(school, "audit", "verify").exit_code == 3
+    (folder / older).write_bytes(kept_earlier)
+    assert lax(school, "audit", "verify").exit_code == 0
     # a further fork is new evidence: verify reports it although the earlier one was acknowledged
     (tmp_path / "three.lax").write_bytes(vsh.pack(record(3), SCHOOL,
                                                   checkpoint=_signed(vsh, first.size, bytes([1]) * 32)))
