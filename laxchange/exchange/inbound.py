@@ -516,8 +516,9 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
     outcomes: list[ReceiptOutcome] = []
     try:
         if resume:
+            as_of = timefmt.parse(row.updated) if row is not None else None  # when it was accepted
             opened = party.reopen_imported(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                           on_receipt=outcomes.append, staged=True)
+                                           on_receipt=outcomes.append, staged=True, as_of=as_of)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
                                 on_receipt=outcomes.append, staged=True, batch=batch)

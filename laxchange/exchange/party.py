@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from laxchange import dsse, package
 from laxchange._util import timefmt
 from laxchange._util.fs import check_output, open_regular, sha256_file
-from laxchange.clock import Clock, SystemClock
+from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
 from laxchange.exchange.quarantine import in_inbox, quarantine
@@ -414,7 +414,7 @@ class Party:
 
     def reopen_imported(self, source: Path, *, out: Path, attachments_dir: Path,
                         on_receipt: Callable[[ReceiptOutcome], None] | None = None,
-                        staged: bool = False) -> package.Opened:
+                        staged: bool = False, as_of: dt.datetime | None = None) -> package.Opened:
         """Verify and decrypt again a package whose transfer the ledger already records `imported`,
         to finish an import a crash interrupted (the record was written, then the process died
         before it was filed); `inbound` calls it only when no finished import of it exists.
@@ -424,6 +424,11 @@ class Party:
         new. No state changes; the audit gets the note `in.resumed`. A receipt is applied again (a
         crash may have come before it was; applying it twice is a duplicate, not a change). A package
         that fails a check is refused as `open` refuses it (quarantined, never deleted).
+
+        `as_of`: when the row became `imported` (the caller read it). The package is verified as of
+        then, since that is when it was accepted: the run that finishes the import may come after the
+        package's `expires` or a key's `not_after`, and refusing it then would leave a transfer the
+        ledger calls imported with its record only in the quarantine.
         """
         check_output(out, inputs=[source], what="output file")
         ledger = self.ledger
@@ -436,7 +441,8 @@ class Party:
                                     hint="another package claims this transfer id; it was quarantined")
 
         try:
-            opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
+            clock = self.clock if as_of is None else FixedClock(min(as_of, self.clock.now()))
+            opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=clock,
                                           out=out, attachments_dir=attachments_dir, workdir=out.parent,
                                           reserve=already_imported, staged=staged)
         except (SecurityError, InvalidData) as exc:

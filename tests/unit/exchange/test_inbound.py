@@ -274,3 +274,32 @@ def test_an_import_interrupted_mid_batch_gives_back_the_batch_s_reservations(pai
     assert not list((b.home.root / "received").iterdir()), "nothing filed, no staging folder left"
     report = import_inbox(b, collect=False)
     assert report.ok and sorted(i.transfer_id or "" for i in report.items if i.result == "imported") == sorted(tids)
+
+
+def test_an_import_interrupted_after_its_commit_is_finished_even_after_the_package_expired(
+        pair: tuple[Party, Party], tmp_path: Path) -> None:
+    """The row says `imported` (verified then, within the package's validity) but the folder was
+    never filed; the run that finishes it may come after `expires` (a server down for weeks). It is
+    verified again as of when it was imported, and filed, never quarantined: quarantining it would
+    leave an imported transfer with no record anywhere but the quarantine."""
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+
+    def stop_after_the_imported_commit(events: tuple[str, ...]) -> None:
+        if "in.imported" in events:
+            raise _Stop
+
+    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
+                   transports=b.transports, ledger=Ledger(b.home.ledger_db, on_commit=stop_after_the_imported_commit))
+    with pytest.raises(_Stop):
+        import_inbox(hooked)
+    hooked.ledger.close()
+    assert b.ledger.get(tid, "in", A).state == "imported"  # type: ignore[union-attr]
+    b.clock.advance(days=45)  # past the package's 30-day expiry
+    report = import_inbox(b, collect=False)
+    assert report.ok, [(i.result, i.error) for i in report.items]
+    assert [i.result for i in report.items if i.transfer_id == tid] == ["imported"]
+    assert find_received(b.home, tid) is not None
+    assert not any((b.home.root / "quarantine").rglob("*.lax")), "nothing quarantined"
+    with Ledger(b.home.ledger_db) as ledger:
+        assert [e["data"]["transfer_id"] for e in ledger.audit_entries(["in.resumed"])] == [tid]
