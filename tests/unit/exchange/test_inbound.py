@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -251,6 +252,15 @@ class _Stop(BaseException):
     """Not a LaxError: what an interrupt (Ctrl-C) looks like to the import."""
 
 
+def _import_interrupted(b: Party, hook: Callable[[tuple[str, ...]], None]) -> None:
+    """An import of `b`'s inbox that `hook` (called after each ledger commit) stops with `_Stop`."""
+    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
+                   transports=b.transports, ledger=Ledger(b.home.ledger_db, on_commit=hook))
+    with pytest.raises(_Stop):
+        import_inbox(hooked)
+    hooked.ledger.close()
+
+
 def test_an_import_interrupted_mid_batch_gives_back_the_batch_s_reservations(pair: tuple[Party, Party],
                                                                             tmp_path: Path) -> None:
     """The import opens several packages before it commits their `imported` together (`OpenBatch`);
@@ -266,11 +276,7 @@ def test_an_import_interrupted_mid_batch_gives_back_the_batch_s_reservations(pai
         if received == 2:
             raise _Stop
 
-    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
-                   transports=b.transports, ledger=Ledger(b.home.ledger_db, on_commit=stop_at_the_second_reservation))
-    with pytest.raises(_Stop):
-        import_inbox(hooked)
-    hooked.ledger.close()
+    _import_interrupted(b, stop_at_the_second_reservation)
     assert not list((b.home.root / "received").iterdir()), "nothing filed, no staging folder left"
     report = import_inbox(b, collect=False)
     assert report.ok and sorted(i.transfer_id or "" for i in report.items if i.result == "imported") == sorted(tids)
@@ -289,11 +295,7 @@ def test_an_import_interrupted_after_its_commit_is_finished_even_after_the_packa
         if "in.imported" in events:
             raise _Stop
 
-    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
-                   transports=b.transports, ledger=Ledger(b.home.ledger_db, on_commit=stop_after_the_imported_commit))
-    with pytest.raises(_Stop):
-        import_inbox(hooked)
-    hooked.ledger.close()
+    _import_interrupted(b, stop_after_the_imported_commit)
     assert b.ledger.get(tid, "in", A).state == "imported"  # type: ignore[union-attr]
     b.clock.advance(days=45)  # past the package's 30-day expiry
     report = import_inbox(b, collect=False)
