@@ -75,6 +75,17 @@ def _signed(p: SupportParty, size: int, root: bytes) -> str:
     return cpt.sign_note(cp.text(), cp.origin, signer, info.public_bytes())
 
 
+def _pep_with_forged_checkpoint(vsh: SupportParty, out: Path) -> str:
+    """A genuine PEP for the school at `out` carrying a checkpoint that does not verify (it claims a
+    longer log than `vsh` signed); returns that checkpoint."""
+    with _me(vsh) as me:
+        note = transparency.make_checkpoint(me).note
+    lines = note.split("\n")
+    forged = "\n".join([lines[0], str(int(lines[1]) + 7), *lines[2:]])
+    out.write_bytes(vsh.pack(record(3), SCHOOL, checkpoint=forged))
+    return forged
+
+
 def test_a_package_carries_the_senders_latest_checkpoint_and_the_recipient_keeps_it(
         pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
     vsh, school = pair
@@ -120,11 +131,7 @@ def test_a_partner_whose_card_does_not_say_it_reads_1_1_gets_no_checkpoint(
 def test_a_checkpoint_that_does_not_verify_in_a_genuine_package_is_kept_as_evidence_and_reported(
         pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
     vsh, school = pair
-    with _me(vsh) as me:
-        note = transparency.make_checkpoint(me).note
-    lines = note.split("\n")
-    forged = "\n".join([lines[0], str(int(lines[1]) + 7), *lines[2:]])  # claims a longer log than it signed
-    (tmp_path / "pep.lax").write_bytes(vsh.pack(record(3), SCHOOL, checkpoint=forged))
+    forged = _pep_with_forged_checkpoint(vsh, tmp_path / "pep.lax")
     r = lax(school, "--json", "open", str(tmp_path / "pep.lax"), "-o", str(tmp_path / "pep.json"))
     assert r.exit_code == 0, r.output  # the record is genuine: the package's signatures verified
     [warning] = json.loads(r.stdout)["warnings"]
@@ -246,11 +253,7 @@ def test_a_1_1_0_receipt_goes_without_the_checkpoint(pair: tuple[SupportParty, S
 def test_evidence_an_operator_acknowledges_stays_kept_and_verify_passes_until_it_changes(
         pair: tuple[SupportParty, SupportParty], tmp_path: Path) -> None:
     vsh, school = pair
-    with _me(vsh) as me:
-        note = transparency.make_checkpoint(me).note
-    lines = note.split("\n")
-    forged = "\n".join([lines[0], str(int(lines[1]) + 7), *lines[2:]])
-    (tmp_path / "pep.lax").write_bytes(vsh.pack(record(3), SCHOOL, checkpoint=forged))
+    forged = _pep_with_forged_checkpoint(vsh, tmp_path / "pep.lax")
     assert lax(school, "open", str(tmp_path / "pep.lax"), "-o", str(tmp_path / "pep.json")).exit_code == 0
     r = lax(school, "--json", "audit", "verify")
     assert r.exit_code == 3, r.output
