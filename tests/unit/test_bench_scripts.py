@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -33,14 +34,20 @@ def test_bench_script_starts_and_offers_quick(script: Path) -> None:
     assert "--quick" in out.stdout
 
 
+def _nightly_local(*, records: int, schools: int, jobs: int) -> tuple[Any, str]:
+    """A tiny bench/nightly.py run over local folders: its last line's JSON and its stderr (it must
+    exit 0)."""
+    out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", str(records),
+                          "--schools", str(schools), "--sample", "3", "--transport", "local", "--jobs", str(jobs)],
+                         capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
+
+
 def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -> None:
     """A tiny run of bench/nightly.py over local folders: its last line is one JSON object, and its own
     count of lost, duplicated and undelivered records (from both sides' ledgers) is zero."""
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "6", "--schools", "2",
-                          "--sample", "3", "--transport", "local", "--jobs", "1"], capture_output=True, text=True,
-                         timeout=300, cwd=REPO, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result, _ = _nightly_local(records=6, schools=2, jobs=1)
     assert result["counts"] == {"records": 6, "imported": 6, "duplicated": 0, "lost": 0, "delivered": 6,
                                 "not_delivered": 0}
     assert result["wall_s"] > 0 and result["ceiling"]["whole_run_s"] > 0
@@ -49,11 +56,7 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
 def test_the_nightly_benchmark_runs_the_schools_in_worker_processes_and_still_counts_every_record() -> None:
     """`--jobs 2`: the schools' nights run in two processes at once; nothing is lost or duplicated, the
     stage's CPU is summed over the workers, and its ceiling is the summed work over min(2, cores)."""
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", "8", "--schools", "3",
-                          "--sample", "3", "--transport", "local", "--jobs", "2"], capture_output=True, text=True,
-                         timeout=300, cwd=REPO, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result, stderr = _nightly_local(records=8, schools=3, jobs=2)
     assert result["counts"] == {"records": 8, "imported": 8, "duplicated": 0, "lost": 0, "delivered": 8,
                                 "not_delivered": 0}
     assert result["jobs"] == 2 and result["stage_processes"]["schools_import_and_receipt"] == 2
@@ -61,7 +64,7 @@ def test_the_nightly_benchmark_runs_the_schools_in_worker_processes_and_still_co
     divided = min(2, result["cores"])
     stage = result["stage_ceiling_s"]["schools_import_and_receipt"]
     assert stage["parallel"] == pytest.approx(stage["sequential"] / divided, abs=0.011)
-    assert "(2 processes)" in out.stderr
+    assert "(2 processes)" in stderr
 
 
 @pytest.fixture
