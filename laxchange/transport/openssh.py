@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import os
+import pwd
 import re
 import select
 import shlex
@@ -97,24 +99,78 @@ def _check_names(user: str, host: str, error: type[LaxError]) -> None:
                              "name has no shell characters, spaces or leading '-'")
 
 
+#: ssh's own limit on nested Include (readconf.c READCONF_MAX_DEPTH)
+_MAX_INCLUDE_DEPTH = 16
+#: an ssh_config is a few lines; one larger than this is not read (nor given to ssh)
+_MAX_SSH_CONFIG_BYTES = 1 << 20
+_INCLUDE = re.compile(r"\s*include(?:\s*=\s*|\s+)(.*)", re.IGNORECASE)
+
+
 def _check_ssh_config(path: Path, error: type[LaxError]) -> None:
     """Refuse an ssh_config another user could change (ssh's own rule for ~/.ssh/config, which it does
-    not apply to a -F file): whoever can edit it runs code as us (ProxyCommand, PKCS11Provider...)."""
+    not apply to a -F file): whoever can edit it runs code as us (ProxyCommand, PKCS11Provider...).
+
+    Every file it `Include`s is held to the same rule, to ssh's depth: ssh refuses a loose included
+    file only when it connects, with "Bad owner or permissions", which reads as a failed connection
+    night after night; this names the file at `endpoints add` and at once."""
+    _check_config_file(path, error, included_by=None, depth=0)
+
+
+def _check_config_file(path: Path, error: type[LaxError], *, included_by: Path | None, depth: int) -> None:
+    what = "ssh_config" if included_by is None else f"ssh_config {included_by}, which includes"
+
+    def refuse(why: str, hint: str) -> LaxError:
+        return error(f"the endpoint's {what} {path}: {why}", code="endpoint.ssh-config-unsafe", hint=hint)
+
+    if depth > _MAX_INCLUDE_DEPTH:
+        raise refuse(f"Include is nested more than {_MAX_INCLUDE_DEPTH} deep (ssh's limit)",
+                     "look for an Include that includes itself")
     try:
-        st = path.stat()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise error(f"cannot read the endpoint's ssh_config {path}: {exc.strerror}",
-                    code="endpoint.ssh-config-unsafe",
-                    hint="fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
-    owner_ok = st.st_uid in (0, os.geteuid())
-    if stat.S_ISREG(st.st_mode) and owner_ok and not st.st_mode & 0o022:
-        return
-    why = ("is not a regular file" if not stat.S_ISREG(st.st_mode)
-           else f"is owned by uid {st.st_uid}, not this account or root" if not owner_ok
-           else f"may be changed by other users (mode {stat.S_IMODE(st.st_mode):o})")
-    raise error(f"the endpoint's ssh_config {path} {why}; ssh would run what it says as this account",
-                code="endpoint.ssh-config-unsafe",
-                hint=f"chmod go-w {path} (and chown it to this account), after checking what it says")
+        raise refuse(f"cannot read it: {exc.strerror}",
+                     "fix the path with `laxchange endpoints add ... --ssh-config FILE`") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        owner_ok = st.st_uid in (0, os.geteuid())
+        if not (stat.S_ISREG(st.st_mode) and owner_ok and not st.st_mode & 0o022):
+            why = ("it is not a regular file" if not stat.S_ISREG(st.st_mode)
+                   else f"it is owned by uid {st.st_uid}, not this account or root" if not owner_ok
+                   else f"other users may change it (mode {stat.S_IMODE(st.st_mode):o})")
+            raise refuse(f"{why}; ssh would run what it says as this account",
+                         f"chmod go-w {path} (and chown it to this account), after checking what it says")
+        text = fh.read(_MAX_SSH_CONFIG_BYTES + 1)
+    if len(text) > _MAX_SSH_CONFIG_BYTES:
+        raise refuse(f"it is larger than {_MAX_SSH_CONFIG_BYTES >> 20} MiB", "give ssh a config of a few lines")
+    for lineno, line in enumerate(text.decode("utf-8", "replace").splitlines(), 1):
+        m = _INCLUDE.match(line)
+        if m is None:
+            continue
+        try:
+            names = shlex.split(m.group(1), comments=True)
+        except ValueError:
+            raise refuse(f"its Include on line {lineno} cannot be read (unbalanced quotes)",
+                         "quote each Include path once") from None
+        for name in names:
+            if "%" in name or "$" in name:  # expanded by ssh in ways we cannot check beforehand: fail closed
+                raise refuse(f"its Include on line {lineno} uses %-tokens or environment variables",
+                             "name the included files plainly (glob wildcards and ~ are fine)")
+            for found in _included(name):
+                _check_config_file(found, error, included_by=path, depth=depth + 1)
+
+
+def _included(name: str) -> list[Path]:
+    """The files ssh reads for `Include name` in a user configuration (as -F files are): ~ is this
+    account's home, a relative name is under ~/.ssh, wildcards expand in lexical order, and a
+    pattern matching nothing is skipped, as ssh skips it."""
+    home = pwd.getpwuid(os.geteuid()).pw_dir
+    if name == "~" or name.startswith("~/"):
+        name = home + name[1:]
+    elif name.startswith("~"):
+        name = os.path.expanduser(name)
+    elif not name.startswith("/"):
+        name = os.path.join(home, ".ssh", name)
+    return [Path(p) for p in sorted(glob.glob(name))]
 
 
 def ssh_binary() -> str | None:
