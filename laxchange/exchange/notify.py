@@ -23,7 +23,7 @@ import io
 import mimetypes
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import package
-from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_atomic
+from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_files
 from laxchange._util.jsonio import copy_tree
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
@@ -506,39 +506,91 @@ class NotifyResult:
         return {"packages": [p.to_dict() for p in self.packages], "warnings": list(self.warnings)}
 
 
-def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, audit: dict[str, Any],
-           attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> tuple[str, Path]:
-    """Pack `doc` into the outbox as `<transfer id>.lax` and record it as queued (with `audit`).
+@dataclass
+class _Packed:
+    """A package made but not yet queued: its bytes (None: already in the outbox, packed to a file
+    because it has attachments), what the ledger row will say, and what the caller is told."""
+
+    notified: Notified
+    manifest: package.Manifest
+    data: bytes | None
+    audit: dict[str, Any]
+
+
+def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,
+          audit: dict[str, Any], attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> _Packed:
+    """Pack `doc` for the outbox as `<transfer id>.lax`, not yet queued (`_commit` does that).
 
     `doc` was validated by the caller against `message_type` with the same clock, so `package.pack`
-    does not validate it again. Without attachments the package is packed in memory and written
-    under its name once (`write_new_atomic`: fsynced, and the outbox fsynced, before the ledger
-    says `queued`); with them it is packed to a temporary file (it may be large), renamed, and the
-    outbox fsynced."""
+    does not validate it again. Without attachments the package is packed in memory (`_commit`
+    writes it); with them it is packed to a temporary file (it may be large), renamed under its
+    name and the outbox fsynced here, as before: a rare, single placement's path."""
     outbox = party.home.outbox
     outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     common: dict[str, Any] = {"message_type": message_type, "recipient": recipient, "keystore": party.keystore,
                               "directory": party.directory, "clock": party.clock, "expires_in": expires_in,
                               "checkpoint": party.checkpoint_for(recipient, doc), "validate": False}
+    data: bytes | None = None
     if not attachments:
         buf = io.BytesIO()
         m = package.pack(doc, out=buf, **common).manifest
-        path = outbox / f"{m.transfer_id}.lax"
-        write_new_atomic(path, buf.getvalue())
+        data = buf.getvalue()
     else:
         tmp = outbox / f".packing-{os.urandom(8).hex()}"
         try:
             m = package.pack(doc, out=tmp, attachments=[a.path for a in attachments],
                              attachment_names=[a.wire_name for a in attachments], **common).manifest
-            path = outbox / f"{m.transfer_id}.lax"
-            os.replace(tmp, path)
+            os.replace(tmp, outbox / f"{m.transfer_id}.lax")
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(outbox)
-    party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                         payload_sha256=m.payload_sha256, audit=audit, message_type=message_type,
-                         record_ref=audit.get("record_ref"))
-    return m.transfer_id, path
+    path = outbox / f"{m.transfer_id}.lax"
+    return _Packed(Notified(recipient, role, message_type, m.transfer_id, path, str(Outbound.QUEUED)), m, data,
+                   audit)
+
+
+def _commit(party: Party, packed: Sequence[_Packed], *,
+            before_commit: Callable[[Sequence[Path]], None] | None = None) -> None:
+    """Queue `packed`: every package durable in the outbox, then ONE ledger transaction for all of them.
+
+    The packages packed in memory are written under their own names (one file created each, no
+    temporary file: a `<transfer id>.lax` is published by its `queued` row, not by its name; the
+    nightly run reads none without one) and fsynced together with the outbox folder, in one group
+    (`write_new_files(folder_too=True)`). Only then are the rows committed, in one transaction
+    (`Ledger.batch`): one commit for the batch. A failure before the commit removes the packages
+    written (nothing partial); a crash there leaves them without a row, never sent, and the next
+    nightly run removes them (`run`'s housekeeping, `sweep_unqueued`). `before_commit` is called
+    with the packages' paths once they are durable, before the commit (a test's seam for a crash
+    there)."""
+    if not packed:
+        return
+    outbox = party.home.outbox
+    in_memory = {p.notified.path.name: p.data for p in packed if p.data is not None}
+    paths = [p.notified.path for p in packed]
+    if in_memory:
+        write_new_files(outbox, in_memory, folder_too=True)
+    try:
+        if before_commit is not None:
+            before_commit(paths)
+        with party.ledger.batch():
+            for p in packed:
+                m = p.manifest
+                party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
+                                     expires=m.expires, payload_sha256=m.payload_sha256, audit=p.audit,
+                                     message_type=p.notified.message_type, record_ref=p.audit.get("record_ref"))
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,
+           audit: dict[str, Any], attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> Notified:
+    """Pack `doc` into the outbox and record it as queued (with `audit`): `_pack`, then `_commit`."""
+    p = _pack(party, doc, message_type=message_type, recipient=recipient, role=role, audit=audit,
+              attachments=attachments, expires_in=expires_in)
+    _commit(party, [p])
+    return p.notified
 
 
 def _send(party: Party, packages: Sequence[Notified]) -> None:
@@ -560,29 +612,34 @@ def _attachment_digest(att: AttachmentFile) -> tuple[str, int]:
         return digest_stream(fh)
 
 
-def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
-                     attachments: Sequence[str | os.PathLike[str]] = (), send: bool = True,
-                     message: str | None = None, respond_by: dt.date | None = None,
-                     expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN, source: str = "record") -> NotifyResult:
-    """The VSH's job: tell the host virtual school and the school's Designated Teacher of a placement.
+@dataclass
+class _Prepared:
+    """One placement checked and its messages built and validated: nothing packed yet."""
 
-    One package per recipient, each through its profile (`PROFILES`), queued in the ledger with
-    the purpose and the record's `record_id` in the audit entry, and sent now unless `send` is
-    false. Attachments go with the PEP transfer to the school only. Everything is checked before
-    anything is packed: a misdirected recipient, an unknown partner, an unreadable attachment or
-    an invalid message leaves no package and no ledger entry.
-    """
+    rec: dict[str, Any]
+    purpose: str
+    reason: str
+    docs: dict[str, dict[str, Any]]
+    attachments: list[AttachmentFile]
+    warnings: list[str]
+
+
+def _prepare(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
+             attachments: Sequence[str | os.PathLike[str]] = (), message: str | None = None,
+             respond_by: dt.date | None = None, source: str = "record") -> _Prepared:
+    """Every check of one placement, and its messages: a misdirected recipient, an unknown partner,
+    an unreadable attachment or an invalid message raises here, before anything is packed."""
     rec = _record(record, source)
     if reason not in REASONS:
         raise UsageError(f"unknown reason {reason!r}", code="notify.reason", hint=f"use one of: {', '.join(REASONS)}")
     recipients = check_recipients(rec, to)
     purpose = check_purpose(purpose, rec)
-    result = NotifyResult()
+    warnings: list[str] = []
     me = party.keystore.ring().party
     placing = rec["placement"]["placing_la"]
     if me != f"LA:{placing}":
-        result.warnings.append(f"we are {me}, but the record's placing council is LA:{placing} "
-                               "(placement.placing_la): a placement is notified by the placing council's VSH")
+        warnings.append(f"we are {me}, but the record's placing council is LA:{placing} "
+                        "(placement.placing_la): a placement is notified by the placing council's VSH")
     atts = _attachments(attachments)
     if atts and not any(r.startswith("URN:") for r in recipients):
         raise UsageError("attachments go with the PEP to the school, and no school is among the recipients",
@@ -604,13 +661,47 @@ def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: st
             raise InvalidData(f"the {mtype} for {recipient} is not valid: {first.path}: {first.message}",
                               code="record.invalid", hint=first.hint or "check the record with `laxchange validate`",
                               details={"errors": [e.to_dict() for e in report.errors]})
-    for recipient, doc in docs.items():
-        profile = profile_for(recipient)
-        audit = {"record_ref": rec["record_id"], "purpose": purpose, "reason": reason, "profile": profile.role}
-        tid, path = _queue(party, doc, message_type=profile.message_type, recipient=recipient, audit=audit,
-                           attachments=atts if profile.message_type == "pep-transfer" else (), expires_in=expires_in)
-        result.packages.append(Notified(recipient, profile.role, profile.message_type, tid, path,
-                                        str(Outbound.QUEUED)))
+    return _Prepared(rec, purpose, reason, docs, atts, warnings)
+
+
+def _pack_placement(party: Party, prep: _Prepared, expires_in: dt.timedelta) -> list[_Packed]:
+    """One package per recipient of a prepared placement, packed, not yet queued."""
+    out: list[_Packed] = []
+    try:
+        for recipient, doc in prep.docs.items():
+            profile = profile_for(recipient)
+            audit = {"record_ref": prep.rec["record_id"], "purpose": prep.purpose, "reason": prep.reason,
+                     "profile": profile.role}
+            atts = prep.attachments if profile.message_type == "pep-transfer" else ()
+            out.append(_pack(party, doc, message_type=profile.message_type, recipient=recipient, role=profile.role,
+                             audit=audit, attachments=atts, expires_in=expires_in))
+    except BaseException:
+        for p in out:  # one packed to a file (attachments) is in the outbox already
+            if p.data is None:
+                p.notified.path.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
+                     attachments: Sequence[str | os.PathLike[str]] = (), send: bool = True,
+                     message: str | None = None, respond_by: dt.date | None = None,
+                     expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN, source: str = "record") -> NotifyResult:
+    """The VSH's job: tell the host virtual school and the school's Designated Teacher of a placement.
+
+    One package per recipient, each through its profile (`PROFILES`), queued in the ledger with
+    the purpose and the record's `record_id` in the audit entry, and sent now unless `send` is
+    false. Attachments go with the PEP transfer to the school only. Everything is checked before
+    anything is packed: a misdirected recipient, an unknown partner, an unreadable attachment or
+    an invalid message leaves no package and no ledger entry. When it returns, every package is
+    durable in the outbox and then queued, all in one ledger commit (`_commit`), or none is.
+    """
+    prep = _prepare(party, record, to=to, reason=reason, purpose=purpose, attachments=attachments, message=message,
+                    respond_by=respond_by, source=source)
+    result = NotifyResult(warnings=list(prep.warnings))
+    packed = _pack_placement(party, prep, expires_in)
+    _commit(party, packed)
+    result.packages = [p.notified for p in packed]
     if send:
         _send(party, result.packages)
     return result
@@ -737,10 +828,8 @@ def notify_exclusion(party: Party, *, facts: Mapping[str, Any], record: Any = No
     audit: dict[str, Any] = {"purpose": purpose}
     if rec is not None:
         audit["record_ref"] = rec["record_id"]
-    tid, path = _queue(party, doc, message_type="exclusion-notice", recipient=recipient, audit=audit,
-                       expires_in=expires_in)
-    result.packages.append(Notified(recipient, "responsible-virtual-school", "exclusion-notice", tid, path,
-                                    str(Outbound.QUEUED)))
+    result.packages.append(_queue(party, doc, message_type="exclusion-notice", recipient=recipient,
+                                  role="responsible-virtual-school", audit=audit, expires_in=expires_in))
     if send:
         _send(party, result.packages)
     return result
