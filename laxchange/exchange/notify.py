@@ -23,7 +23,7 @@ import io
 import mimetypes
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import package
+from laxchange._util import jsonio
 from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_files
 from laxchange._util.jsonio import copy_tree
 from laxchange.errors import InvalidData, LaxError, UsageError
@@ -43,9 +44,10 @@ from laxchange.trust.keystore import check_party
 from laxchange.validate import validate_document
 
 __all__ = [
-    "PROFILES", "REASONS", "WITHHELD", "Notified", "NotifyResult", "Profile", "Rule", "Treatment", "apply_profile",
-    "build_exclusion_notice", "build_placement_messages", "check_recipients", "notify_exclusion", "notify_placement",
-    "profile_for", "profile_table", "record_fields",
+    "BATCH_CHUNK", "PLACEMENT_KEYS", "PROFILES", "REASONS", "WITHHELD", "BatchItem", "BatchResult", "Notified",
+    "NotifyResult", "Placement", "Profile", "Rule", "Treatment", "apply_profile", "build_exclusion_notice",
+    "build_placement_messages", "check_recipients", "notify_exclusion", "notify_placement", "notify_placements",
+    "profile_for", "profile_table", "read_placements", "record_fields",
 ]
 
 #: The reasons a placement notification (and its PEP transfer) can give.
@@ -705,6 +707,235 @@ def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: st
     if send:
         _send(party, result.packages)
     return result
+
+
+# -- many placements at once (council IT: a case-management system's export) ------------------------
+
+#: How many placements' packages a batch holds in memory before writing them to the outbox (the
+#: ledger still commits once, at the end: a batch is queued whole or not at all).
+BATCH_CHUNK = 500
+
+#: The keys a line of a placements file (JSON Lines) may have.
+PLACEMENT_KEYS: tuple[str, ...] = ("record", "record_file", "to", "reason", "purpose", "message", "respond_by")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One placement of a batch: what `notify_placement` takes for one record (no attachments).
+
+    `line` is where it came from (the line of a placements file, else its place in the batch),
+    named in its error."""
+
+    record: Any
+    to: Sequence[str]
+    reason: str
+    purpose: str
+    message: str | None = None
+    respond_by: dt.date | None = None
+    line: int | None = None
+    source: str = "record"
+
+
+@dataclass
+class BatchItem:
+    """What became of one placement of a batch: its packages (queued, or sent), or its error."""
+
+    line: int
+    record_ref: str | None = None
+    packages: list[Notified] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: LaxError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "record_ref": self.record_ref,
+                               "packages": [p.to_dict() for p in self.packages], "warnings": list(self.warnings)}
+        if self.error is not None:
+            out["error"] = self.error.to_dict(redact=True)
+        return out
+
+
+@dataclass
+class BatchResult:
+    """A batch: every placement's item, in the order given. Refused placements have an error and no
+    package; the others were queued together (and sent, unless `send=False`)."""
+
+    items: list[BatchItem] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[BatchItem]:
+        return [i for i in self.items if i.error is not None]
+
+    @property
+    def packages(self) -> list[Notified]:
+        return [p for i in self.items for p in i.packages]
+
+    @property
+    def ok(self) -> bool:
+        """Every placement queued and every package that was to be sent, sent."""
+        return not self.refused and all(p.error is None for p in self.packages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"placements": len(self.items), "queued": len(self.items) - len(self.refused),
+                "refused": len(self.refused), "packages": len(self.packages),
+                "items": [i.to_dict() for i in self.items]}
+
+
+def _line_error(exc: LaxError, line: int) -> LaxError:
+    return exc.annotated(prefix=f"line {line}: ", line=line)
+
+
+def notify_placements(party: Party, placements: Iterable[Placement | LaxError], *, send: bool = True,
+                      expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
+                      before_commit: Callable[[Sequence[Path]], None] | None = None) -> BatchResult:
+    """Council IT's job: notify many placements at once, e.g. from a case-management system.
+
+    Each placement is checked on its own, as `notify_placement` checks one: a bad one (invalid
+    record, misdirected, unknown partner, the child named in the purpose, the same record to the
+    same recipient twice in the batch) gets its own error naming its line and no package, and does
+    not stop the others. A `LaxError` in `placements` (a line a file reader could not read) is
+    reported at its place the same way. Every other placement's packages are written to the outbox
+    (fsynced with the folder, a group per `BATCH_CHUNK`), then queued in ONE ledger transaction:
+    when this returns they are all durable and queued, or (it raises) none is queued and the
+    packages written are removed. A crash between leaves packages without a row, never sent, that
+    the next nightly run removes. Then each recipient's packages are sent in one go unless `send`
+    is false. `before_commit`: called with the packages' paths once durable, before the commit."""
+    result = BatchResult()
+    packed: list[_Packed] = []
+    written: list[Path] = []
+    seen: dict[tuple[str, str], int] = {}
+    pending: list[_Packed] = []
+    try:
+        for n, placement in enumerate(placements, 1):
+            if isinstance(placement, LaxError):
+                result.items.append(BatchItem(line=int(placement.details.get("line", n)), error=placement))
+                continue
+            item = BatchItem(line=placement.line if placement.line is not None else n)
+            result.items.append(item)
+            try:
+                prep = _prepare(party, placement.record, to=placement.to, reason=placement.reason,
+                                purpose=placement.purpose, message=placement.message,
+                                respond_by=placement.respond_by, source=placement.source)
+                item.record_ref = prep.rec["record_id"]
+                for recipient in prep.docs:
+                    earlier = seen.get((prep.rec["record_id"], recipient))
+                    if earlier is not None:
+                        raise UsageError(f"record {prep.rec['record_id']} is notified to {recipient} on line "
+                                         f"{earlier} of this batch already", code="notify.duplicate",
+                                         hint="give each placement once; this line was left out")
+                done = _pack_placement(party, prep, expires_in)
+                item.packages = [p.notified for p in done]
+            except LaxError as exc:
+                item.error = _line_error(exc, item.line)
+                continue
+            item.warnings = prep.warnings
+            for recipient in prep.docs:
+                seen[(prep.rec["record_id"], recipient)] = item.line
+            packed += done
+            pending += done
+            if len(pending) >= BATCH_CHUNK:
+                written += _write_pending(party, pending)
+                pending = []
+        written += _write_pending(party, pending)
+        pending = []
+        _commit(party, packed, before_commit=before_commit)
+    except BaseException:
+        for path in (*written, *(p.notified.path for p in (*packed, *pending) if p.data is None)):
+            path.unlink(missing_ok=True)
+        raise
+    if send:
+        _send_many(party, result.packages)
+    return result
+
+
+def _write_pending(party: Party, pending: list[_Packed]) -> list[Path]:
+    """Write packages packed in memory to the outbox, durable with the folder (one fsync group), and
+    let go of their bytes (`_commit` then writes nothing again)."""
+    files = {p.notified.path.name: p.data for p in pending if p.data is not None}
+    if files:
+        write_new_files(party.home.outbox, files, folder_too=True)
+    for p in pending:
+        p.data = None
+    return [p.notified.path for p in pending if p.notified.path.name in files]
+
+
+def _send_many(party: Party, packages: Sequence[Notified]) -> None:
+    """Send each recipient's packages in one go; one recipient's failure never stops the others."""
+    by_recipient: dict[str, list[Notified]] = {}
+    for p in packages:
+        by_recipient.setdefault(p.recipient, []).append(p)
+    for recipient, mine in by_recipient.items():
+        try:
+            result = party.send(recipient, [p.path for p in mine])
+        except LaxError as exc:
+            for p in mine:
+                p.error = exc
+            continue
+        errors = {f.local or f.name: f.error for f in result.files}
+        for p in mine:
+            err = errors.get(p.path.name, result.error)
+            if err is None and p.path.name in errors:
+                p.state = str(Outbound.SENT)
+            else:
+                p.error = err or result.first_error()
+
+
+def read_placements(path: str | os.PathLike[str]) -> Iterator[Placement | LaxError]:
+    """The placements of a JSON Lines file, one object a line (keys: `PLACEMENT_KEYS`; docs/notify.md),
+    read as they are needed. A line that cannot be read comes as its error (naming the line), not
+    raised: it is one placement refused. `record_file` is read relative to the file's folder."""
+    p = Path(path)
+    with open_regular(p, what="placements file", error=UsageError) as fh:
+        for n, raw in enumerate(fh, 1):
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                yield _placement_from(jsonio.loads_strict(text, source=p.name), line=n, folder=p.parent,
+                                      source=f"{p.name} line {n}")
+            except LaxError as exc:
+                yield _line_error(exc, n)
+
+
+def _placement_from(obj: Any, *, line: int, folder: Path, source: str) -> Placement:
+    if not isinstance(obj, dict):
+        raise UsageError("not a JSON object", code="notify.batch-line",
+                         hint=f"each line is one placement: an object with {', '.join(PLACEMENT_KEYS)}")
+    unknown = sorted(set(obj) - set(PLACEMENT_KEYS))
+    if unknown:
+        raise UsageError(f"unknown key {unknown[0]!r}", code="notify.batch-line",
+                         hint=f"the keys are: {', '.join(PLACEMENT_KEYS)} (attachments: use notify-placement --attach)")
+    if ("record" in obj) == ("record_file" in obj):
+        raise UsageError("give the record as `record` (the object) or `record_file` (a path), one of them",
+                         code="notify.batch-line")
+    for key in ("reason", "purpose"):
+        if not isinstance(obj.get(key), str):
+            raise UsageError(f"`{key}` is missing or not a string", code="notify.batch-line",
+                             hint=f"reasons: {', '.join(REASONS)}" if key == "reason" else
+                             "the purpose and lawful basis of the share, without the child's details")
+    to = obj.get("to")
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
+        raise UsageError("`to` is missing: a recipient (LA:NNN or URN:NNNNNN) or a list of them",
+                         code="notify.batch-line")
+    message = obj.get("message")
+    if message is not None and not isinstance(message, str):
+        raise UsageError("`message` is not a string", code="notify.batch-line")
+    respond_by = None
+    if obj.get("respond_by") is not None:
+        try:
+            respond_by = dt.date.fromisoformat(str(obj["respond_by"]))
+        except ValueError:
+            raise UsageError(f"`respond_by` {obj['respond_by']!r} is not a date (YYYY-MM-DD)",
+                             code="notify.batch-line") from None
+    if "record_file" in obj:
+        if not isinstance(obj["record_file"], str):
+            raise UsageError("`record_file` is not a string", code="notify.batch-line")
+        record_path = folder / obj["record_file"]
+        record, source = package.read_record(record_path), str(record_path)
+    else:
+        record = obj["record"]
+    return Placement(record, to, obj["reason"], obj["purpose"], message, respond_by, line, source)
 
 
 # -- exclusion notices ----------------------------------------------------------------------------
