@@ -199,7 +199,7 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
         app.emit(result.to_dict())
         return
     if app.json:
-        app.write_json({"ok": False, **result.to_dict(), "error": err.to_dict(redact=True)})
+        app.write_json({"ok": False, **result.to_dict(), "error": err.to_dict()})
         ctx.exit(err.exit_code)
     if refused:
         raise err.annotated(f"({len(refused)} of {len(result.items)} placements refused, each named above; the "
@@ -215,7 +215,7 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
 @json_option
 @click.pass_context
 def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, timeout: float, retries: int) -> None:
-    """Notify many placements at once, from a JSON Lines file (one placement a line; docs/notify.md).
+    """Notify many placements at once, from a JSON Lines file (one placement a line; docs/integrators.md).
 
     Each line is an object: the record (`record`, or `record_file` relative to the file), `to`
     (a recipient or a list), `reason`, `purpose`, and optionally `message` and `respond_by`.

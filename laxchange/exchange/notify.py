@@ -750,7 +750,7 @@ class BatchItem:
         out: dict[str, Any] = {"line": self.line, "record_ref": self.record_ref,
                                "packages": [p.to_dict() for p in self.packages], "warnings": list(self.warnings)}
         if self.error is not None:
-            out["error"] = self.error.to_dict(redact=True)
+            out["error"] = self.error.to_dict()
         return out
 
 
@@ -880,7 +880,7 @@ def _send_many(party: Party, packages: Sequence[Notified]) -> None:
 
 
 def read_placements(path: str | os.PathLike[str]) -> Iterator[Placement | LaxError]:
-    """The placements of a JSON Lines file, one object a line (keys: `PLACEMENT_KEYS`; docs/notify.md),
+    """The placements of a JSON Lines file, one object a line (keys: `PLACEMENT_KEYS`; docs/integrators.md),
     read as they are needed. A line that cannot be read comes as its error (naming the line), not
     raised: it is one placement refused. `record_file` is read relative to the file's folder."""
     p = Path(path)
@@ -890,8 +890,15 @@ def read_placements(path: str | os.PathLike[str]) -> Iterator[Placement | LaxErr
             if not text:
                 continue
             try:
-                yield _placement_from(jsonio.loads_strict(text, source=p.name), line=n, folder=p.parent,
-                                      source=f"{p.name} line {n}")
+                obj = jsonio.loads_strict(text, source=p.name)
+            except LaxError as exc:  # "at line 1 column C" of the line's own text: say the column only
+                what = exc.message.partition(": ")[2].rpartition(" at line ")[0] or exc.message
+                col = exc.details.get("column")
+                yield _line_error(InvalidData(f"not valid JSON: {what}" + (f" (column {col})" if col else ""),
+                                              code=exc.code, hint=exc.hint), n)
+                continue
+            try:
+                yield _placement_from(obj, line=n, folder=p.parent, source=f"{p.name} line {n}")
             except LaxError as exc:
                 yield _line_error(exc, n)
 
