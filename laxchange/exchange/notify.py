@@ -8,6 +8,10 @@ place the rules live; docs/minimisation.md shows them and a test proves the two 
 A recipient the record does not name (a school that is not the placement school, a council that
 is not the host council) is refused before anything is packed.
 
+`notify_placements` is council IT's form: many placements at once (`Placement`s, or the lines
+of a JSON Lines file, `read_placements`), each checked on its own, every package written and
+fsynced together and then queued in one ledger transaction (`_commit`).
+
 `notify_exclusion` is the school's side: an `exclusion-notice` to the responsible VSH.
 
 Packages wait in the home's outbox as `<transfer id>.lax` (never a name with personal data in
