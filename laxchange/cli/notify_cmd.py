@@ -217,8 +217,9 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
 def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, timeout: float, retries: int) -> None:
     """Notify many placements at once from a JSON Lines file: each line checked, all queued together.
 
-    One placement a line (docs/integrators.md), an object: the record (`record`, or `record_file` relative to the file), `to`
-    (a recipient or a list), `reason`, `purpose`, and optionally `message` and `respond_by`.
+    One placement a line (docs/integrators.md), an object: the record (`record`, or `record_file`
+    relative to the file), `to` (a recipient or a list), `reason`, `purpose`, and optionally
+    `message` and `respond_by`.
     Each placement is checked on its own, as notify-placement checks one: a bad line is refused,
     naming its line, and the others go ahead. Their packages are queued together, in one ledger
     commit (all or none), and sent now unless --queue-only.
