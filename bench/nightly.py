@@ -9,7 +9,8 @@
 One placing council (LA:919) and N schools, each with its own home, keys and drop folder, on one
 real OpenSSH sshd on 127.0.0.1 (tests/support/sshd.py; `--transport local` uses folders instead).
 Every record is a fictional education record placed at one of the schools. The stages are the
-users' own calls, not a special path: `notify_placement` (queued, as `--queue-only`), then
+users' own calls, not a special path: `notify_placements` in batches of 500 (council IT's
+`notify-batch --queue-only`; `--notify-per-call`: `notify_placement` per record, as `--queue-only`), then
 `run_nightly` on the council (sends), on every school (collects, verifies, files under
 received/, sends delivered receipts), and on the council again (collects and applies the
 receipts). Afterwards both sides' ledgers are counted: every record must be imported exactly
@@ -57,7 +58,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -70,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from laxchange import package, samples
 from laxchange.clock import FixedClock
 from laxchange.exchange import Party
-from laxchange.exchange.notify import notify_placement
+from laxchange.exchange.notify import Placement, notify_placement, notify_placements
 from laxchange.exchange.receipts import build_receipt
 from laxchange.exchange.run import run_nightly
 from laxchange.home import Home
@@ -88,6 +89,8 @@ COUNCIL = "LA:919"
 SCHOOLS_STAGE = "schools_import_and_receipt"
 #: runs smaller than this are not sized up front (they need well under a gigabyte)
 SPACE_CHECK_FROM = 1000
+#: Records a notify_placements call in the notify stage (council IT pushing placements in batches).
+NOTIFY_CHUNK = 500
 #: a ledger's write-ahead log once SQLite checkpoints it (1,000 pages of 4 KiB, then reused)
 WAL_BYTES = 1000 * 4096
 
@@ -377,8 +380,44 @@ class Stages:
     failures: list[dict[str, Any]]
 
 
+def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
+            done: Callable[[int], None]) -> None:
+    """The notify stage: council IT's batch call (`notify_placements`, `NOTIFY_CHUNK` records a call),
+    or with `per_call` the VSH's one call per record (`notify_placement`, as `--queue-only`)."""
+    purpose = "Benchmark: PEP for the new school's Designated Teacher"
+    if per_call:
+        for i, doc in enumerate(docs, 1):
+            res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
+                                   purpose=purpose, send=False)
+            if not res.ok:
+                raise SystemExit(f"notify failed: {res.first_error()}")
+            done(i)
+        return
+    chunk: list[Placement] = []
+    total = 0
+    for doc in docs:
+        chunk.append(Placement(doc, [f"URN:{doc['school']['urn']}"], "new-placement", purpose))
+        if len(chunk) == NOTIFY_CHUNK:
+            total += _notify_chunk(council, chunk, done, total)
+            chunk = []
+    _notify_chunk(council, chunk, done, total)
+
+
+def _notify_chunk(council: Any, chunk: list[Placement], done: Callable[[int], None], before: int) -> int:
+    if not chunk:
+        return 0
+    res = notify_placements(council, chunk, send=False)
+    if not res.ok:
+        first = res.refused[0].error if res.refused else None
+        raise SystemExit(f"notify failed: {first}")
+    for i in range(1, len(chunk) + 1):
+        done(before + i)
+    return len(chunk)
+
+
 def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], transport: str, n: int, seed: int,
-            n_procs: int, say: Callable[[str], None], backend: str | None = None) -> Stages:
+            n_procs: int, say: Callable[[str], None], backend: str | None = None,
+            notify_per_call: bool = False) -> Stages:
     """The users' own calls, stage by stage: notify (queued), the council's night (sends), every school's
     night (in this process one after another, or in `n_procs` worker processes), the council's night
     again (receipts). Each stage's wall time is reported as it finishes."""
@@ -389,14 +428,13 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     cpu0, children0 = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     every = max(1000, n // 10)
     t = time.perf_counter()
-    for i, doc in enumerate(_records(n, urns, seed), 1):
-        res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
-                               purpose="Benchmark: PEP for the new school's Designated Teacher", send=False)
-        if not res.ok:
-            raise SystemExit(f"notify failed: {res.first_error()}")
+
+    def done(i: int) -> None:
         if i % every == 0 and i < n:
             elapsed = time.perf_counter() - t
             say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
+
+    _notify(council, _records(n, urns, seed), notify_per_call, done)
     seconds["notify"] = time.perf_counter() - t
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
@@ -488,7 +526,8 @@ def _check_space(n: int, n_schools: int, seed: int) -> int:
 
 
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
-          disk_estimate: int | None = None, backend: str | None = None) -> dict[str, Any]:
+          disk_estimate: int | None = None, backend: str | None = None,
+          notify_per_call: bool = False) -> dict[str, Any]:
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
     cores = _cores()
@@ -501,7 +540,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
             setup_s = time.perf_counter() - t0
             _say(f"{transport}: {n_schools + 1} homes set up: {setup_s:.1f} s")
 
-            run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend)
+            run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend,
+                          notify_per_call)
             stages = run.seconds
             disk_t = time.perf_counter()
             disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
@@ -533,6 +573,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
     return {
         "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
         "records": n, "schools": n_schools, "jobs": n_procs, "cores": cores,
+        "notify": "per-call" if notify_per_call else f"batches of {NOTIFY_CHUNK}",
         "setup_s": round(setup_s, 1), "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1),
         "peak_rss_mb": round(rss, 1),  # this process (the council's stages, and the counting)
         "worker_peak_rss_mb": None if run.worker_peak_rss_mb is None else round(run.worker_peak_rss_mb, 1),
@@ -573,6 +614,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--backend", choices=["paramiko", "openssh"],
                     help="the SFTP backend (SSH client) for every party; default: the library's default")
+    ap.add_argument("--notify-per-call", action="store_true",
+                    help="notify one record a call (notify_placement), not in batches of "
+                         f"{NOTIFY_CHUNK} (notify_placements): to pair the two")
     args = ap.parse_args()
     n = args.records or (200 if args.quick else 83_000)
     n_schools = args.schools or (4 if args.quick else 150)
@@ -582,7 +626,8 @@ def main() -> int:
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
     # one run at a time: the first's folder is gone before the second starts
     need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
-    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend) for t in transports]
+    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend, args.notify_per_call)
+               for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s, {r['jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "

@@ -289,10 +289,15 @@ def fsync_all(fds: Sequence[int]) -> None:
 
 
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
-                    sync: bool = True) -> None:
+                    sync: bool = True, folder_too: bool = False) -> None:
     """`write_new` for several files of one folder: all written, then fsynced together (`fsync_all`).
     None may exist yet; on any failure those created here are removed. The folder is not fsynced.
-    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use."""
+    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use.
+    `folder_too`: the folder is fsynced in the same group as the files, so their names are durable
+    too when this returns (one round trip instead of a file fsync, then a folder fsync, in turn).
+    For files whose publication is something else (a ledger row committed after this returns):
+    a reader who finds one by name before then may see it half-written, and a crash before this
+    returns may leave one torn; neither is published, so the caller must not treat either as made."""
     made: list[tuple[Path, int]] = []
     try:
         for name, data in files.items():
@@ -302,7 +307,9 @@ def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], 
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        if sync:
+        if sync and folder_too:
+            _fsync_with_folder([fd for _, fd in made], folder)
+        elif sync:
             fsync_all([fd for _, fd in made])
     except BaseException:
         for path, _ in made:
@@ -311,6 +318,20 @@ def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], 
     finally:
         for _, fd in made:
             os.close(fd)
+
+
+def _fsync_with_folder(fds: Sequence[int], folder: str | os.PathLike[str]) -> None:
+    """fsync `fds` and `folder` in one group. A filesystem that refuses fsync on a folder (EINVAL)
+    is let off as `fsync_dir` lets it off: the files are then fsynced on their own."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        fsync_all([*fds, dir_fd])
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        fsync_all(fds)
+    finally:
+        os.close(dir_fd)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:

@@ -93,6 +93,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "Statutory deadlines per child (pseudonymous record refs): due, met, overdue, due soon."),
     "notify-placement": ("laxchange.cli.notify_cmd:notify_placement_cmd",
                          "Notify a placement: the host virtual school and the school each get only what they need."),
+    "notify-batch": ("laxchange.cli.notify_cmd:notify_batch_cmd",
+                     "Notify many placements at once from a JSON Lines file: each line checked, all queued together."),
     "notify-exclusion": ("laxchange.cli.notify_cmd:notify_exclusion_cmd",
                          "A school reports a looked-after child's suspension or exclusion to the responsible VSH."),
 }

@@ -1,4 +1,4 @@
-"""`laxchange notify-placement` and `notify-exclusion`: parse, call `laxchange.exchange.notify`, print."""
+"""`laxchange notify-placement`, `notify-batch`, `notify-exclusion`: parse, call `laxchange.exchange.notify`, print."""
 
 from __future__ import annotations
 
@@ -13,7 +13,16 @@ from laxchange._util import jsonio
 from laxchange.cli.app import App, json_option
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import UsageError
-from laxchange.exchange.notify import EXCLUSION_FACTS, REASONS, NotifyResult, notify_exclusion, notify_placement
+from laxchange.exchange.notify import (
+    EXCLUSION_FACTS,
+    REASONS,
+    BatchResult,
+    NotifyResult,
+    notify_exclusion,
+    notify_placement,
+    notify_placements,
+    read_placements,
+)
 
 _DATE = click.DateTime(formats=["%Y-%m-%d"])
 
@@ -162,3 +171,60 @@ def notify_exclusion_cmd(ctx: click.Context, record: Path | None, to: str | None
                                   reported_by=contact, purpose=purpose, send=not queue_only,
                                   source=str(record) if record else "record")
     _report(ctx, app, result)
+
+
+def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
+    """Each placement's line and what became of it, then the count; exit with the first refusal's code
+    (or the first send error's) when not everything was queued and sent."""
+    if not app.json:
+        for item in result.items:
+            for w in item.warnings:
+                app.warn(f"laxchange: warning: line {item.line}: {w}")
+            if item.error is not None:
+                app.warn(f"laxchange: {item.error.message} ({item.error.code})")
+                continue
+            for p in item.packages:
+                what = f"line {item.line}: {p.message_type} for {p.recipient}: transfer {p.transfer_id}"
+                if p.state == "sent":
+                    app.say(f"{what}: sent")
+                elif p.error is None:
+                    app.say(f"{what}: queued")
+                else:
+                    app.say(f"{what}: NOT SENT ({p.error.code}); still queued in {p.path}")
+        queued = len(result.items) - len(result.refused)
+        app.say(f"{queued} of {len(result.items)} placements queued ({len(result.packages)} packages)")
+    refused = result.refused
+    err = refused[0].error if refused else next((p.error for p in result.packages if p.error is not None), None)
+    if err is None:
+        app.emit(result.to_dict())
+        return
+    if app.json:
+        app.write_json({"ok": False, **result.to_dict(), "error": err.to_dict()})
+        ctx.exit(err.exit_code)
+    if refused:
+        raise err.annotated(f"({len(refused)} of {len(result.items)} placements refused, each named above; the "
+                            "others are queued: correct the refused lines and submit only those again)")
+    raise err.annotated("(the packages not sent stay queued in the outbox; the nightly run, or `laxchange send`, "
+                        "retries them)")
+
+
+@click.command("notify-batch")
+@click.argument("placements", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--queue-only", is_flag=True, help="Queue in the outbox for the nightly run; send nothing now.")
+@_connection_options
+@json_option
+@click.pass_context
+def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, timeout: float, retries: int) -> None:
+    """Notify many placements at once from a JSON Lines file: each line checked, all queued together.
+
+    One placement a line (docs/integrators.md), an object: the record (`record`, or `record_file`
+    relative to the file), `to` (a recipient or a list), `reason`, `purpose`, and optionally
+    `message` and `respond_by`.
+    Each placement is checked on its own, as notify-placement checks one: a bad line is refused,
+    naming its line, and the others go ahead. Their packages are queued together, in one ledger
+    commit (all or none), and sent now unless --queue-only.
+    """
+    app: App = ctx.obj
+    with _party(app, timeout, retries) as me:
+        result = notify_placements(me, read_placements(placements), send=not queue_only)
+    _batch_report(ctx, app, result)

@@ -8,6 +8,10 @@ place the rules live; docs/minimisation.md shows them and a test proves the two 
 A recipient the record does not name (a school that is not the placement school, a council that
 is not the host council) is refused before anything is packed.
 
+`notify_placements` is council IT's form: many placements at once (`Placement`s, or the lines
+of a JSON Lines file, `read_placements`), each checked on its own, every package written and
+fsynced together and then queued in one ledger transaction (`_commit`).
+
 `notify_exclusion` is the school's side: an `exclusion-notice` to the responsible VSH.
 
 Packages wait in the home's outbox as `<transfer id>.lax` (never a name with personal data in
@@ -23,7 +27,7 @@ import io
 import mimetypes
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
@@ -31,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import package
-from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_atomic
+from laxchange._util import jsonio
+from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_files
 from laxchange._util.jsonio import copy_tree
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
@@ -43,9 +48,10 @@ from laxchange.trust.keystore import check_party
 from laxchange.validate import validate_document
 
 __all__ = [
-    "PROFILES", "REASONS", "WITHHELD", "Notified", "NotifyResult", "Profile", "Rule", "Treatment", "apply_profile",
-    "build_exclusion_notice", "build_placement_messages", "check_recipients", "notify_exclusion", "notify_placement",
-    "profile_for", "profile_table", "record_fields",
+    "BATCH_CHUNK", "PLACEMENT_KEYS", "PROFILES", "REASONS", "WITHHELD", "BatchItem", "BatchResult", "Notified",
+    "NotifyResult", "Placement", "Profile", "Rule", "Treatment", "apply_profile", "build_exclusion_notice",
+    "build_placement_messages", "check_recipients", "notify_exclusion", "notify_placement", "notify_placements",
+    "profile_for", "profile_table", "read_placements", "record_fields",
 ]
 
 #: The reasons a placement notification (and its PEP transfer) can give.
@@ -506,39 +512,91 @@ class NotifyResult:
         return {"packages": [p.to_dict() for p in self.packages], "warnings": list(self.warnings)}
 
 
-def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, audit: dict[str, Any],
-           attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> tuple[str, Path]:
-    """Pack `doc` into the outbox as `<transfer id>.lax` and record it as queued (with `audit`).
+@dataclass
+class _Packed:
+    """A package made but not yet queued: its bytes (None: already in the outbox, packed to a file
+    because it has attachments), what the ledger row will say, and what the caller is told."""
+
+    notified: Notified
+    manifest: package.Manifest
+    data: bytes | None
+    audit: dict[str, Any]
+
+
+def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,
+          audit: dict[str, Any], attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> _Packed:
+    """Pack `doc` for the outbox as `<transfer id>.lax`, not yet queued (`_commit` does that).
 
     `doc` was validated by the caller against `message_type` with the same clock, so `package.pack`
-    does not validate it again. Without attachments the package is packed in memory and written
-    under its name once (`write_new_atomic`: fsynced, and the outbox fsynced, before the ledger
-    says `queued`); with them it is packed to a temporary file (it may be large), renamed, and the
-    outbox fsynced."""
+    does not validate it again. Without attachments the package is packed in memory (`_commit`
+    writes it); with them it is packed to a temporary file (it may be large), renamed under its
+    name and the outbox fsynced here, as before: a rare, single placement's path."""
     outbox = party.home.outbox
     outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     common: dict[str, Any] = {"message_type": message_type, "recipient": recipient, "keystore": party.keystore,
                               "directory": party.directory, "clock": party.clock, "expires_in": expires_in,
                               "checkpoint": party.checkpoint_for(recipient, doc), "validate": False}
+    data: bytes | None = None
     if not attachments:
         buf = io.BytesIO()
         m = package.pack(doc, out=buf, **common).manifest
-        path = outbox / f"{m.transfer_id}.lax"
-        write_new_atomic(path, buf.getvalue())
+        data = buf.getvalue()
     else:
         tmp = outbox / f".packing-{os.urandom(8).hex()}"
         try:
             m = package.pack(doc, out=tmp, attachments=[a.path for a in attachments],
                              attachment_names=[a.wire_name for a in attachments], **common).manifest
-            path = outbox / f"{m.transfer_id}.lax"
-            os.replace(tmp, path)
+            os.replace(tmp, outbox / f"{m.transfer_id}.lax")
         finally:
             tmp.unlink(missing_ok=True)
         fsync_dir(outbox)
-    party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created, expires=m.expires,
-                         payload_sha256=m.payload_sha256, audit=audit, message_type=message_type,
-                         record_ref=audit.get("record_ref"))
-    return m.transfer_id, path
+    path = outbox / f"{m.transfer_id}.lax"
+    return _Packed(Notified(recipient, role, message_type, m.transfer_id, path, str(Outbound.QUEUED)), m, data,
+                   audit)
+
+
+def _commit(party: Party, packed: Sequence[_Packed], *,
+            before_commit: Callable[[Sequence[Path]], None] | None = None) -> None:
+    """Queue `packed`: every package durable in the outbox, then ONE ledger transaction for all of them.
+
+    The packages packed in memory are written under their own names (one file created each, no
+    temporary file: a `<transfer id>.lax` is published by its `queued` row, not by its name; the
+    nightly run reads none without one) and fsynced together with the outbox folder, in one group
+    (`write_new_files(folder_too=True)`). Only then are the rows committed, in one transaction
+    (`Ledger.batch`): one commit for the batch. A failure before the commit removes the packages
+    written (nothing partial); a crash there leaves them without a row, never sent, and the next
+    nightly run removes them (`run`'s housekeeping, `sweep_unqueued`). `before_commit` is called
+    with the packages' paths once they are durable, before the commit (a test's seam for a crash
+    there)."""
+    if not packed:
+        return
+    outbox = party.home.outbox
+    in_memory = {p.notified.path.name: p.data for p in packed if p.data is not None}
+    paths = [p.notified.path for p in packed]
+    if in_memory:
+        write_new_files(outbox, in_memory, folder_too=True)
+    try:
+        if before_commit is not None:
+            before_commit(paths)
+        with party.ledger.batch():
+            for p in packed:
+                m = p.manifest
+                party.ledger.advance("out", m.transfer_id, m.recipient, Outbound.QUEUED, created=m.created,
+                                     expires=m.expires, payload_sha256=m.payload_sha256, audit=p.audit,
+                                     message_type=p.notified.message_type, record_ref=p.audit.get("record_ref"))
+    except BaseException:
+        for path in paths:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,
+           audit: dict[str, Any], attachments: Sequence[AttachmentFile] = (), expires_in: dt.timedelta) -> Notified:
+    """Pack `doc` into the outbox and record it as queued (with `audit`): `_pack`, then `_commit`."""
+    p = _pack(party, doc, message_type=message_type, recipient=recipient, role=role, audit=audit,
+              attachments=attachments, expires_in=expires_in)
+    _commit(party, [p])
+    return p.notified
 
 
 def _send(party: Party, packages: Sequence[Notified]) -> None:
@@ -560,29 +618,34 @@ def _attachment_digest(att: AttachmentFile) -> tuple[str, int]:
         return digest_stream(fh)
 
 
-def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
-                     attachments: Sequence[str | os.PathLike[str]] = (), send: bool = True,
-                     message: str | None = None, respond_by: dt.date | None = None,
-                     expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN, source: str = "record") -> NotifyResult:
-    """The VSH's job: tell the host virtual school and the school's Designated Teacher of a placement.
+@dataclass
+class _Prepared:
+    """One placement checked and its messages built and validated: nothing packed yet."""
 
-    One package per recipient, each through its profile (`PROFILES`), queued in the ledger with
-    the purpose and the record's `record_id` in the audit entry, and sent now unless `send` is
-    false. Attachments go with the PEP transfer to the school only. Everything is checked before
-    anything is packed: a misdirected recipient, an unknown partner, an unreadable attachment or
-    an invalid message leaves no package and no ledger entry.
-    """
+    rec: dict[str, Any]
+    purpose: str
+    reason: str
+    docs: dict[str, dict[str, Any]]
+    attachments: list[AttachmentFile]
+    warnings: list[str]
+
+
+def _prepare(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
+             attachments: Sequence[str | os.PathLike[str]] = (), message: str | None = None,
+             respond_by: dt.date | None = None, source: str = "record") -> _Prepared:
+    """Every check of one placement, and its messages: a misdirected recipient, an unknown partner,
+    an unreadable attachment or an invalid message raises here, before anything is packed."""
     rec = _record(record, source)
     if reason not in REASONS:
         raise UsageError(f"unknown reason {reason!r}", code="notify.reason", hint=f"use one of: {', '.join(REASONS)}")
     recipients = check_recipients(rec, to)
     purpose = check_purpose(purpose, rec)
-    result = NotifyResult()
+    warnings: list[str] = []
     me = party.keystore.ring().party
     placing = rec["placement"]["placing_la"]
     if me != f"LA:{placing}":
-        result.warnings.append(f"we are {me}, but the record's placing council is LA:{placing} "
-                               "(placement.placing_la): a placement is notified by the placing council's VSH")
+        warnings.append(f"we are {me}, but the record's placing council is LA:{placing} "
+                        "(placement.placing_la): a placement is notified by the placing council's VSH")
     atts = _attachments(attachments)
     if atts and not any(r.startswith("URN:") for r in recipients):
         raise UsageError("attachments go with the PEP to the school, and no school is among the recipients",
@@ -604,16 +667,286 @@ def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: st
             raise InvalidData(f"the {mtype} for {recipient} is not valid: {first.path}: {first.message}",
                               code="record.invalid", hint=first.hint or "check the record with `laxchange validate`",
                               details={"errors": [e.to_dict() for e in report.errors]})
-    for recipient, doc in docs.items():
-        profile = profile_for(recipient)
-        audit = {"record_ref": rec["record_id"], "purpose": purpose, "reason": reason, "profile": profile.role}
-        tid, path = _queue(party, doc, message_type=profile.message_type, recipient=recipient, audit=audit,
-                           attachments=atts if profile.message_type == "pep-transfer" else (), expires_in=expires_in)
-        result.packages.append(Notified(recipient, profile.role, profile.message_type, tid, path,
-                                        str(Outbound.QUEUED)))
+    return _Prepared(rec, purpose, reason, docs, atts, warnings)
+
+
+def _pack_placement(party: Party, prep: _Prepared, expires_in: dt.timedelta) -> list[_Packed]:
+    """One package per recipient of a prepared placement, packed, not yet queued."""
+    out: list[_Packed] = []
+    try:
+        for recipient, doc in prep.docs.items():
+            profile = profile_for(recipient)
+            audit = {"record_ref": prep.rec["record_id"], "purpose": prep.purpose, "reason": prep.reason,
+                     "profile": profile.role}
+            atts = prep.attachments if profile.message_type == "pep-transfer" else ()
+            out.append(_pack(party, doc, message_type=profile.message_type, recipient=recipient, role=profile.role,
+                             audit=audit, attachments=atts, expires_in=expires_in))
+    except BaseException:
+        for p in out:  # one packed to a file (attachments) is in the outbox already
+            if p.data is None:
+                p.notified.path.unlink(missing_ok=True)
+        raise
+    return out
+
+
+def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
+                     attachments: Sequence[str | os.PathLike[str]] = (), send: bool = True,
+                     message: str | None = None, respond_by: dt.date | None = None,
+                     expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN, source: str = "record") -> NotifyResult:
+    """The VSH's job: tell the host virtual school and the school's Designated Teacher of a placement.
+
+    One package per recipient, each through its profile (`PROFILES`), queued in the ledger with
+    the purpose and the record's `record_id` in the audit entry, and sent now unless `send` is
+    false. Attachments go with the PEP transfer to the school only. Everything is checked before
+    anything is packed: a misdirected recipient, an unknown partner, an unreadable attachment or
+    an invalid message leaves no package and no ledger entry. When it returns, every package is
+    durable in the outbox and then queued, all in one ledger commit (`_commit`), or none is.
+    """
+    prep = _prepare(party, record, to=to, reason=reason, purpose=purpose, attachments=attachments, message=message,
+                    respond_by=respond_by, source=source)
+    result = NotifyResult(warnings=list(prep.warnings))
+    packed = _pack_placement(party, prep, expires_in)
+    _commit(party, packed)
+    result.packages = [p.notified for p in packed]
     if send:
         _send(party, result.packages)
     return result
+
+
+# -- many placements at once (council IT: a case-management system's export) ------------------------
+
+#: How many placements' packages a batch holds in memory before writing them to the outbox (the
+#: ledger still commits once, at the end: a batch is queued whole or not at all).
+BATCH_CHUNK = 500
+
+#: The keys a line of a placements file (JSON Lines) may have.
+PLACEMENT_KEYS: tuple[str, ...] = ("record", "record_file", "to", "reason", "purpose", "message", "respond_by")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One placement of a batch: what `notify_placement` takes for one record (no attachments).
+
+    `line` is where it came from (the line of a placements file, else its place in the batch),
+    named in its error."""
+
+    record: Any
+    to: Sequence[str]
+    reason: str
+    purpose: str
+    message: str | None = None
+    respond_by: dt.date | None = None
+    line: int | None = None
+    source: str = "record"
+
+
+@dataclass
+class BatchItem:
+    """What became of one placement of a batch: its packages (queued, or sent), or its error."""
+
+    line: int
+    record_ref: str | None = None
+    packages: list[Notified] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: LaxError | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "record_ref": self.record_ref,
+                               "packages": [p.to_dict() for p in self.packages], "warnings": list(self.warnings)}
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        return out
+
+
+@dataclass
+class BatchResult:
+    """A batch: every placement's item, in the order given. Refused placements have an error and no
+    package; the others were queued together (and sent, unless `send=False`)."""
+
+    items: list[BatchItem] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[BatchItem]:
+        return [i for i in self.items if i.error is not None]
+
+    @property
+    def packages(self) -> list[Notified]:
+        return [p for i in self.items for p in i.packages]
+
+    @property
+    def ok(self) -> bool:
+        """Every placement queued and every package that was to be sent, sent."""
+        return not self.refused and all(p.error is None for p in self.packages)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"placements": len(self.items), "queued": len(self.items) - len(self.refused),
+                "refused": len(self.refused), "packages": len(self.packages),
+                "items": [i.to_dict() for i in self.items]}
+
+
+def _line_error(exc: LaxError, line: int) -> LaxError:
+    return exc.annotated(prefix=f"line {line}: ", line=line)
+
+
+def notify_placements(party: Party, placements: Iterable[Placement | LaxError], *, send: bool = True,
+                      expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
+                      before_commit: Callable[[Sequence[Path]], None] | None = None) -> BatchResult:
+    """Council IT's job: notify many placements at once, e.g. from a case-management system.
+
+    Each placement is checked on its own, as `notify_placement` checks one: a bad one (invalid
+    record, misdirected, unknown partner, the child named in the purpose, the same record to the
+    same recipient twice in the batch) gets its own error naming its line and no package, and does
+    not stop the others. A `LaxError` in `placements` (a line a file reader could not read) is
+    reported at its place the same way. Every other placement's packages are written to the outbox
+    (fsynced with the folder, a group per `BATCH_CHUNK`), then queued in ONE ledger transaction:
+    when this returns they are all durable and queued, or (it raises) none is queued and the
+    packages written are removed. A crash between leaves packages without a row, never sent, that
+    the next nightly run removes. Then each recipient's packages are sent in one go unless `send`
+    is false. `before_commit`: called with the packages' paths once durable, before the commit."""
+    result = BatchResult()
+    packed: list[_Packed] = []
+    written: list[Path] = []
+    seen: dict[tuple[str, str], int] = {}
+    pending: list[_Packed] = []
+    try:
+        for n, placement in enumerate(placements, 1):
+            if isinstance(placement, LaxError):
+                result.items.append(BatchItem(line=int(placement.details.get("line", n)), error=placement))
+                continue
+            item = BatchItem(line=placement.line if placement.line is not None else n)
+            result.items.append(item)
+            try:
+                prep = _prepare(party, placement.record, to=placement.to, reason=placement.reason,
+                                purpose=placement.purpose, message=placement.message,
+                                respond_by=placement.respond_by, source=placement.source)
+                item.record_ref = prep.rec["record_id"]
+                for recipient in prep.docs:
+                    earlier = seen.get((prep.rec["record_id"], recipient))
+                    if earlier is not None:
+                        raise UsageError(f"record {prep.rec['record_id']} is notified to {recipient} on line "
+                                         f"{earlier} of this batch already", code="notify.duplicate",
+                                         hint="give each placement once; this line was left out")
+                done = _pack_placement(party, prep, expires_in)
+                item.packages = [p.notified for p in done]
+            except LaxError as exc:
+                item.error = _line_error(exc, item.line)
+                continue
+            item.warnings = prep.warnings
+            for recipient in prep.docs:
+                seen[(prep.rec["record_id"], recipient)] = item.line
+            packed += done
+            pending += done
+            if len(pending) >= BATCH_CHUNK:
+                written += _write_pending(party, pending)
+                pending = []
+        written += _write_pending(party, pending)
+        pending = []
+        _commit(party, packed, before_commit=before_commit)
+    except BaseException:
+        for path in (*written, *(p.notified.path for p in (*packed, *pending) if p.data is None)):
+            path.unlink(missing_ok=True)
+        raise
+    if send:
+        _send_many(party, result.packages)
+    return result
+
+
+def _write_pending(party: Party, pending: list[_Packed]) -> list[Path]:
+    """Write packages packed in memory to the outbox, durable with the folder (one fsync group), and
+    let go of their bytes (`_commit` then writes nothing again)."""
+    files = {p.notified.path.name: p.data for p in pending if p.data is not None}
+    if files:
+        write_new_files(party.home.outbox, files, folder_too=True)
+    for p in pending:
+        p.data = None
+    return [p.notified.path for p in pending if p.notified.path.name in files]
+
+
+def _send_many(party: Party, packages: Sequence[Notified]) -> None:
+    """Send each recipient's packages in one go; one recipient's failure never stops the others."""
+    by_recipient: dict[str, list[Notified]] = {}
+    for p in packages:
+        by_recipient.setdefault(p.recipient, []).append(p)
+    for recipient, mine in by_recipient.items():
+        try:
+            result = party.send(recipient, [p.path for p in mine])
+        except LaxError as exc:
+            for p in mine:
+                p.error = exc
+            continue
+        errors = {f.local or f.name: f.error for f in result.files}
+        for p in mine:
+            err = errors.get(p.path.name, result.error)
+            if err is None and p.path.name in errors:
+                p.state = str(Outbound.SENT)
+            else:
+                p.error = err or result.first_error()
+
+
+def read_placements(path: str | os.PathLike[str]) -> Iterator[Placement | LaxError]:
+    """The placements of a JSON Lines file, one object a line (keys: `PLACEMENT_KEYS`; docs/integrators.md),
+    read as they are needed. A line that cannot be read comes as its error (naming the line), not
+    raised: it is one placement refused. `record_file` is read relative to the file's folder."""
+    p = Path(path)
+    with open_regular(p, what="placements file", error=UsageError) as fh:
+        for n, raw in enumerate(fh, 1):
+            text = raw.decode("utf-8", errors="replace").strip()
+            if not text:
+                continue
+            try:
+                obj = jsonio.loads_strict(text, source=p.name)
+            except LaxError as exc:  # "at line 1 column C" of the line's own text: say the column only
+                what = exc.message.partition(": ")[2].rpartition(" at line ")[0] or exc.message
+                col = exc.details.get("column")
+                yield _line_error(InvalidData(f"not valid JSON: {what}" + (f" (column {col})" if col else ""),
+                                              code=exc.code, hint=exc.hint), n)
+                continue
+            try:
+                yield _placement_from(obj, line=n, folder=p.parent, source=f"{p.name} line {n}")
+            except LaxError as exc:
+                yield _line_error(exc, n)
+
+
+def _placement_from(obj: Any, *, line: int, folder: Path, source: str) -> Placement:
+    if not isinstance(obj, dict):
+        raise UsageError("not a JSON object", code="notify.batch-line",
+                         hint=f"each line is one placement: an object with {', '.join(PLACEMENT_KEYS)}")
+    unknown = sorted(set(obj) - set(PLACEMENT_KEYS))
+    if unknown:
+        raise UsageError(f"unknown key {unknown[0]!r}", code="notify.batch-line",
+                         hint=f"the keys are: {', '.join(PLACEMENT_KEYS)} (attachments: use notify-placement --attach)")
+    if ("record" in obj) == ("record_file" in obj):
+        raise UsageError("give the record as `record` (the object) or `record_file` (a path), one of them",
+                         code="notify.batch-line")
+    for key in ("reason", "purpose"):
+        if not isinstance(obj.get(key), str):
+            raise UsageError(f"`{key}` is missing or not a string", code="notify.batch-line",
+                             hint=f"reasons: {', '.join(REASONS)}" if key == "reason" else
+                             "the purpose and lawful basis of the share, without the child's details")
+    to = obj.get("to")
+    if isinstance(to, str):
+        to = [to]
+    if not isinstance(to, list) or not to or not all(isinstance(t, str) for t in to):
+        raise UsageError("`to` is missing: a recipient (LA:NNN or URN:NNNNNN) or a list of them",
+                         code="notify.batch-line")
+    message = obj.get("message")
+    if message is not None and not isinstance(message, str):
+        raise UsageError("`message` is not a string", code="notify.batch-line")
+    respond_by = None
+    if obj.get("respond_by") is not None:
+        try:
+            respond_by = dt.date.fromisoformat(str(obj["respond_by"]))
+        except ValueError:
+            raise UsageError(f"`respond_by` {obj['respond_by']!r} is not a date (YYYY-MM-DD)",
+                             code="notify.batch-line") from None
+    if "record_file" in obj:
+        if not isinstance(obj["record_file"], str):
+            raise UsageError("`record_file` is not a string", code="notify.batch-line")
+        record_path = folder / obj["record_file"]
+        record, source = package.read_record(record_path), str(record_path)
+    else:
+        record = obj["record"]
+    return Placement(record, to, obj["reason"], obj["purpose"], message, respond_by, line, source)
 
 
 # -- exclusion notices ----------------------------------------------------------------------------
@@ -737,10 +1070,8 @@ def notify_exclusion(party: Party, *, facts: Mapping[str, Any], record: Any = No
     audit: dict[str, Any] = {"purpose": purpose}
     if rec is not None:
         audit["record_ref"] = rec["record_id"]
-    tid, path = _queue(party, doc, message_type="exclusion-notice", recipient=recipient, audit=audit,
-                       expires_in=expires_in)
-    result.packages.append(Notified(recipient, "responsible-virtual-school", "exclusion-notice", tid, path,
-                                    str(Outbound.QUEUED)))
+    result.packages.append(_queue(party, doc, message_type="exclusion-notice", recipient=recipient,
+                                  role="responsible-virtual-school", audit=audit, expires_in=expires_in))
     if send:
         _send(party, result.packages)
     return result

@@ -4,7 +4,8 @@ Under the home's run lock (`ledger.lock.RunLock`, taken once; the steps inside n
 again), in this order:
 
 1. housekeeping: outbound transfers past their expiry (`queued`, `sent`, `uncollected`) become
-   `expired`; retired keys past their overlap are pruned (`Party.prune_keys`); keys expiring
+   `expired`; outbox packages never queued (a notify interrupted before its ledger commit), older
+   than an hour, are removed; retired keys past their overlap are pruned (`Party.prune_keys`); keys expiring
    within 30 days with no successor are listed;
 2. for each partner we have something with (queued packages, or transfers `sent`/`uncollected`):
    list our own sender folder on its server (what we uploaded and it has not collected), then
@@ -65,6 +66,8 @@ T = TypeVar("T")
 DEFAULT_UNCOLLECTED_AFTER = dt.timedelta(days=5)
 DEFAULT_RECEIPT_DUE = dt.timedelta(hours=48)
 KEY_WARNING = dt.timedelta(days=30)
+#: How old a package in the outbox with no ledger row must be before the run removes it (`_sweep_unqueued`).
+UNQUEUED_AFTER = dt.timedelta(hours=1)
 #: The run's stages in order, as `on_stage` and the `run.stage` log event name them.
 STAGES = RUN_STAGES
 
@@ -259,13 +262,38 @@ def _contact(party: Party, who: str) -> dict[str, Any]:
     return {"party": who, "name": p.name if p is not None else None}
 
 
+def _sweep_unqueued(party: Party, known: set[str], now: dt.datetime) -> None:
+    """Remove outbox packages that were never queued: a `<transfer id>.lax` whose transfer has no
+    ledger row at all, last written more than `UNQUEUED_AFTER` ago. Only a notify interrupted
+    between writing its packages and committing their rows leaves one (`exchange.notify._commit`);
+    nothing would ever send it, and it holds a child's record. The wait spares a batch that is
+    still being written by another process."""
+    outbox = party.home.outbox
+    if not outbox.is_dir():
+        return
+    cutoff = (now - UNQUEUED_AFTER).timestamp()
+    for f in outbox.glob("*.lax"):
+        if not _TID_FILE.fullmatch(f.name) or f.name[:-4] in known:
+            continue
+        try:
+            if f.lstat().st_mtime > cutoff:
+                continue
+            f.unlink()
+        except OSError:
+            continue
+        log_event(_log, "run.unqueued-removed", logging.WARNING, transfer_id=f.name[:-4])
+
+
 def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
+    known: set[str] = set()
     for t in party.ledger.transfers(direction="out"):
+        known.add(t.transfer_id)
         if t.state in _EXPIRABLE and t.expires and timefmt.parse(t.expires) <= now:
             party.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, audit={"by": "run"})
             report.expired.append({"transfer_id": t.transfer_id, "party": t.party, "was": t.state,
                                    "expires": t.expires})
             log_event(_log, "run.expired", transfer_id=t.transfer_id, party=t.party)
+    _sweep_unqueued(party, known, now)
     try:
         report.keys_pruned = party.prune_keys(run_lock_held=True)
     except LaxError as exc:

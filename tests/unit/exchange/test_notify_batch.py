@@ -1,0 +1,219 @@
+"""notify_placements: many placements at once, each checked on its own, queued in one ledger commit."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from laxchange import package, samples
+from laxchange._util.fs import write_new_files
+from laxchange.clock import FixedClock
+from laxchange.errors import LaxError
+from laxchange.exchange import Party, Placement, notify_placements, read_placements
+from laxchange.exchange.endpoints import ConfigEndpoints
+from laxchange.exchange.run import UNQUEUED_AFTER, run_nightly
+from laxchange.ledger.db import Ledger
+from laxchange.transport import Endpoint
+from tests.support.parties import REPO, T0, make_party, passphrase
+from tests.support.parties import Party as SupportParty
+
+PURPOSE = "statutory duty to share the PEP with the new school"
+
+
+def _world(tmp: Path) -> tuple[SupportParty, SupportParty, SupportParty, dict[str, Any]]:
+    rec = samples.education_record(11)
+    placing, host = rec["placement"]["placing_la"], rec["placement"]["host_la"]
+    vsh = make_party(tmp, f"LA:{placing}", "Placing VS")
+    hvs = make_party(tmp, f"LA:{host}", "Host VS", vsh.clock)
+    school = make_party(tmp, f"URN:{rec['school']['urn']}", "School", vsh.clock)
+    for a in (vsh, hvs, school):
+        for b in (vsh, hvs, school):
+            if a is not b:
+                a.trust(b)
+                ConfigEndpoints(a.home).add(Endpoint(b.party, f"file://{tmp / 'drop' / b.party.replace(':', '_')}"))
+    return vsh, hvs, school, rec
+
+
+def _me(p: SupportParty, clock: FixedClock | None = None) -> Party:
+    return Party.from_home(p.home, passphrase=passphrase, clock=clock or p.clock, keystore=p.store,
+                           directory=p.directory)
+
+
+def _child(rec: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Another child placed at the same school (a fresh record id; the rest as `rec`)."""
+    out = copy.deepcopy(rec)
+    out["record_id"] = samples.education_record(seed)["record_id"]
+    return out
+
+
+def _outbox(p: SupportParty) -> list[str]:
+    return sorted(f.name for f in p.home.outbox.iterdir()) if p.home.outbox.exists() else []
+
+
+def _queued(p: SupportParty) -> list[str]:
+    if not p.home.ledger_db.exists():
+        return []
+    with Ledger(p.home.ledger_db) as ledger:
+        return sorted(t.transfer_id for t in ledger.transfers(direction="out", state="queued"))
+
+
+def test_a_batch_queues_every_good_placement_in_one_commit_and_refuses_each_bad_one_by_line(tmp_path: Path) -> None:
+    vsh, hvs, school, rec = _world(tmp_path)
+    a, b = _child(rec, 31), _child(rec, 32)
+    misdirected = _child(rec, 33)
+    invalid = _child(rec, 34)
+    del invalid["child"]["date_of_birth"]
+    batch = [
+        Placement(a, [school.party], "new-placement", PURPOSE, line=1),
+        Placement(misdirected, ["URN:900001"], "new-placement", PURPOSE, line=2),
+        Placement(invalid, [school.party], "new-placement", PURPOSE, line=3),
+        Placement(b, [hvs.party, school.party], "new-placement", PURPOSE, line=4),
+        Placement(a, [school.party], "new-placement", PURPOSE, line=5),  # the same child to the same school again
+        Placement(_child(rec, 35), [school.party], "new-placement",
+                  f"PEP for {rec['child']['legal_name']['family']}", line=6),
+    ]
+    commits: list[int] = []
+    ledger = Ledger(vsh.home.ledger_db, clock=vsh.clock, on_commit=lambda events: commits.append(len(events)))
+    with Party.from_home(vsh.home, passphrase=passphrase, clock=vsh.clock, keystore=vsh.store,
+                         directory=vsh.directory, ledger=ledger) as me:
+        result = notify_placements(me, batch, send=False)
+    assert [i.line for i in result.refused] == [2, 3, 5, 6]
+    codes = {i.line: i.error.code for i in result.refused if i.error is not None}
+    assert codes == {2: "notify.misdirected", 3: "record.invalid", 5: "notify.duplicate", 6: "notify.purpose"}
+    for item in result.refused:
+        assert item.error is not None and item.error.message.startswith(f"line {item.line}: ")
+        assert not item.packages
+    dup = next(i for i in result.refused if i.line == 5)
+    assert dup.error is not None and "line 1" in dup.error.message
+    queued = [p.transfer_id for p in result.packages]
+    assert len(queued) == 3 and not result.ok
+    assert _outbox(vsh) == sorted(f"{t}.lax" for t in queued), "a refused line leaves no package"
+    assert _queued(vsh) == sorted(queued)
+    assert commits == [3], "the whole batch's rows in one commit"
+    with Ledger(vsh.home.ledger_db) as ledger:
+        audit = json.dumps([e for e in ledger.audit_entries() if e["event"] == "out.queued"])
+    for word in (rec["child"]["legal_name"]["family"], rec["child"]["date_of_birth"]):
+        assert word not in audit
+    assert a["record_id"] in audit and b["record_id"] in audit
+    by = {p.recipient: p for p in result.items[3].packages}
+    opened = school.open(by[school.party].path.read_bytes())
+    assert opened.document["record"]["record_id"] == b["record_id"]
+
+
+def test_a_failure_between_the_fsync_and_the_commit_leaves_nothing_queued_or_written(tmp_path: Path) -> None:
+    vsh, _hvs, school, rec = _world(tmp_path)
+    seen: list[Path] = []
+
+    def fail(paths: Sequence[Path]) -> None:
+        seen.extend(paths)
+        assert all(p.exists() for p in paths)
+        raise OSError(28, "No space left on device (injected)")
+
+    batch = [Placement(_child(rec, 40 + n), [school.party], "new-placement", PURPOSE) for n in range(4)]
+    with _me(vsh) as me, pytest.raises(OSError, match="injected"):
+        notify_placements(me, batch, send=False, before_commit=fail)
+    assert len(seen) == 4
+    assert _outbox(vsh) == [] and _queued(vsh) == []
+
+
+_CRASH = """
+import json, os, sys
+from pathlib import Path
+from laxchange.clock import FixedClock
+from laxchange.exchange import Party, notify_placements, read_placements
+from laxchange.home import Home
+from tests.support.parties import T0, passphrase
+
+def crash(paths):
+    print(json.dumps([str(p) for p in paths]), flush=True)
+    os._exit(17)  # the process dies here: packages durable, rows not committed
+
+with Party.from_home(Home(Path(sys.argv[1])), passphrase=passphrase, clock=FixedClock(T0)) as me:
+    notify_placements(me, read_placements(sys.argv[2]), send=False, before_commit=crash)
+"""
+
+
+def _placements_file(tmp: Path, rec: dict[str, Any], to: str, seeds: Sequence[int]) -> Path:
+    path = tmp / "placements.jsonl"
+    path.write_text("".join(json.dumps({"record": _child(rec, s), "to": to, "reason": "new-placement",
+                                        "purpose": PURPOSE}) + "\n" for s in seeds))
+    return path
+
+
+def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_removes_its_packages(tmp_path: Path) -> None:
+    vsh, _hvs, school, rec = _world(tmp_path)
+    placements = _placements_file(tmp_path, rec, school.party, range(50, 56))
+    proc = subprocess.run([sys.executable, "-c", _CRASH, str(vsh.home.root), str(placements)], check=False, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 17, proc.stderr
+    strays = [Path(p) for p in json.loads(proc.stdout)]
+    assert len(strays) == 6 and _outbox(vsh) == sorted(p.name for p in strays)
+    for p in strays:  # durable and whole, but not queued: nothing sends them
+        assert package.peek_manifest(p) is not None
+    assert _queued(vsh) == []
+    # a run within the hour (the batch might still be being written by another process) keeps them ...
+    for p in strays:
+        os.utime(p, ((T0 - dt.timedelta(minutes=30)).timestamp(),) * 2)
+    with _me(vsh) as me:
+        report = run_nightly(me, collect=False)
+    assert report.sent == [] and _outbox(vsh) == sorted(p.name for p in strays)
+    # ... a run after it removes them
+    for p in strays:
+        os.utime(p, ((T0 - UNQUEUED_AFTER - dt.timedelta(minutes=1)).timestamp(),) * 2)
+    with _me(vsh) as me:
+        report = run_nightly(me, collect=False)
+    assert report.sent == [] and _outbox(vsh) == []
+    # the same file submitted again is queued whole
+    with _me(vsh) as me:
+        result = notify_placements(me, read_placements(placements), send=False)
+    assert result.ok and len(_queued(vsh)) == 6 == len(_outbox(vsh))
+
+
+def test_read_placements_names_each_bad_line_and_reads_the_rest(tmp_path: Path) -> None:
+    _vsh, _hvs, school, rec = _world(tmp_path)
+    (tmp_path / "records").mkdir()
+    (tmp_path / "records" / "r.json").write_text(json.dumps(_child(rec, 60)))
+    lines = [
+        json.dumps({"record_file": "records/r.json", "to": [school.party], "reason": "new-placement",
+                    "purpose": PURPOSE, "respond_by": "2026-12-10"}),
+        "{not json",
+        "",
+        json.dumps([1, 2]),
+        json.dumps({"record": rec, "to": school.party, "reason": "new-placement", "purpose": PURPOSE, "attach": []}),
+        json.dumps({"record": rec, "record_file": "x", "to": school.party, "reason": "r", "purpose": PURPOSE}),
+        json.dumps({"record": rec, "reason": "new-placement", "purpose": PURPOSE}),
+        json.dumps({"record": rec, "to": school.party, "reason": "new-placement", "purpose": PURPOSE,
+                    "respond_by": "next week"}),
+    ]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    got = list(read_placements(path))
+    first = got[0]
+    assert isinstance(first, Placement) and first.line == 1 and first.to == [school.party]
+    assert first.record["record_id"] == _child(rec, 60)["record_id"] and first.respond_by == dt.date(2026, 12, 10)
+    errors = [g for g in got[1:] if isinstance(g, LaxError)]
+    assert len(errors) == len(got) - 1 == 6, "the blank line is no placement"
+    assert [e.details["line"] for e in errors] == [2, 4, 5, 6, 7, 8]
+    assert errors[0].code.startswith("json.") and [e.code for e in errors[1:]] == ["notify.batch-line"] * 5
+    assert all(e.message.startswith(f"line {e.details['line']}: ") for e in errors)
+    assert "'attach'" in errors[2].message and "`to`" in errors[4].message and "respond_by" in errors[5].message
+
+
+def test_write_new_files_with_the_folder_never_replaces_a_file(tmp_path: Path) -> None:
+    (tmp_path / "b").write_bytes(b"old")
+    with pytest.raises(FileExistsError):
+        write_new_files(tmp_path, {"a": b"1", "b": b"2"}, folder_too=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"] and (tmp_path / "b").read_bytes() == b"old"
+    write_new_files(tmp_path, {"c": b"3", "d": b"4"}, folder_too=True)
+    assert (tmp_path / "c").read_bytes() == b"3" and (tmp_path / "d").read_bytes() == b"4"
+    assert oct((tmp_path / "c").stat().st_mode & 0o777) == "0o600"
