@@ -60,7 +60,8 @@ def test_ssh_refuses_the_same_loose_include_when_it_connects(tmp_path: Path) -> 
     """The rule is ssh's own (readconf.c checks included files' permissions): we only say it sooner."""
     loose = _file(tmp_path / "shared.conf", "RekeyLimit 1M\n", 0o666)
     config = _file(tmp_path / "ssh_config", f"Include {loose}\n")
-    r = subprocess.run(["ssh", "-F", str(config), "-G", "127.0.0.1"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run(["ssh", "-F", str(config), "-G", "127.0.0.1"], capture_output=True, text=True, timeout=30,
+                       check=False)
     assert r.returncode != 0 and "Bad owner or permissions" in r.stderr
     _refusal(config)
 
