@@ -55,8 +55,8 @@ from laxchange.mis import record_of_message, table_files, write_csv
 from laxchange.transport import PartyProgress, PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_record", "received_root",
-           "reject_reason", "send_applied"]
+           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_manifest",
+           "received_record", "received_root", "reject_reason", "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -190,6 +190,11 @@ def _load_manifest(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return load_home_file(path, json_object, what="received manifest")
+
+
+def received_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest.json of one received folder (None if it has none), as `list_received` reads it."""
+    return _load_manifest(folder)
 
 
 def list_received(home: Home, *, skip: Callable[[str], bool] | None = None) -> list[Received]:
