@@ -3,14 +3,16 @@
 
 Used by `laxchange deadlines`, `status` and the nightly run, so all three show the same clocks.
 
-What each received folder gives the clocks is kept between runs in `received/.clocks-cache.json`
+What each received folder gives the clocks is kept between runs in `HOME/cache/clocks.json`
 (`_Cache`): a school's received/ grows by a folder per PEP for years, and reading and validating
 every record ever received, each night, costs in proportion to all of them rather than to what is
 new. The cache is never trusted blindly: an entry is used only while both files it was read from
 (the folder's manifest.json and record.json) are the very files it was read from (inode, size,
 modification and change times, by one `stat` each), so a folder filed, refiled, edited, damaged or
 removed since is read again (or dropped); a cache that cannot be read is ignored and rebuilt. Only
-what the clocks use is kept (`deadlines.RecordFacts`), beside the records it came from.
+what the clocks use is kept (`deadlines.RecordFacts`: dates, URNs, and the UPN, local id and date
+of birth that match an exclusion notice to its child), private to the home as received/ is; deleting
+it only makes the next run read every folder again.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ __all__ = ["CACHE", "RECORD_MESSAGES", "home_deadlines", "home_sources"]
 
 #: Received message types whose record.json can start or stop a clock.
 RECORD_MESSAGES = frozenset({"education-record", "pep-transfer", "placement-notification", "exclusion-notice"})
-#: The clocks' cache of what each received folder gives them, in received/ (a dot name: no transfer's folder).
-CACHE = ".clocks-cache.json"
+#: The clocks' cache of what each received folder gives them, under the home.
+CACHE = Path("cache") / "clocks.json"
 _CACHE_FORMAT = "laxchange-clocks-cache/1"
 #: A file written this recently is not cached: a second write within the file system's timestamp
 #: granularity of the first could leave its times as they were (git's "racily clean" index entries).
@@ -147,8 +149,8 @@ def _fact_from_json(d: Any) -> deadlines.Fact:
 class _Cache:
     """The cache file: folder name → `_Entry`. Unreadable as a whole: empty (everything is read again)."""
 
-    def __init__(self, root: Path) -> None:
-        self.path = root / CACHE
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
         try:
@@ -183,6 +185,7 @@ class _Cache:
         if not self.changed:
             return
         with contextlib.suppress(OSError):
+            self.path.parent.mkdir(mode=0o700, exist_ok=True)
             write_atomic(self.path, jsonio.dumps_compact({"format": _CACHE_FORMAT, "folders": self.entries}))
 
 
@@ -192,7 +195,7 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> 
     root = received_root(home)
     if not root.is_dir():
         return
-    cache = _Cache(root)
+    cache = _Cache(home.root / CACHE)
     skip = _receipts_only(ledger)
     racy = time.time_ns() - _RACY_NS
     found: list[tuple[str, str, list[deadlines.Fact]]] = []

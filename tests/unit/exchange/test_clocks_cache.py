@@ -37,8 +37,7 @@ def _folder(home: Home, name: str, doc: dict[str, Any] | None, message_type: str
 
 def _age(home: Home) -> None:
     for p in (home.root / "received").rglob("*"):
-        if p.name != CACHE:
-            os.utime(p, (OLD, OLD))
+        os.utime(p, (OLD, OLD))
 
 
 def _history(home: Home, rng: random.Random, n: int) -> None:
@@ -100,9 +99,9 @@ def test_the_cached_clocks_are_those_of_a_full_read_through_edits_removals_and_d
                     "pep-transfer", day=1)
         _age(home)
         _same(home, ledger)
-    (home.root / "received" / CACHE).write_bytes(b"\x00not json")  # a damaged cache: ignored, rebuilt
+    (home.root / CACHE).write_bytes(b"\x00not json")  # a damaged cache: ignored, rebuilt
     _same(home, ledger)
-    assert json.loads((home.root / "received" / CACHE).read_text())["folders"]
+    assert json.loads((home.root / CACHE).read_text())["folders"]
 
 
 def test_a_stale_cache_never_hides_a_deadline(tmp_path: Path) -> None:
@@ -113,13 +112,13 @@ def test_a_stale_cache_never_hides_a_deadline(tmp_path: Path) -> None:
     _history(home, random.Random(3), 30)
     _age(home)
     before = _same(home, ledger)
-    stale = (home.root / "received" / CACHE).read_bytes()
+    stale = (home.root / CACHE).read_bytes()
     late = samples.generate("pep-transfer", 99, 1, as_of=dt.date(2026, 9, 1))[0]
     late["record"]["placement"]["placement_start"] = "2026-09-01"  # placed months ago: its clocks are overdue
     _folder(home, f"{5000:032x}", late, "pep-transfer", day=80)
     shutil.rmtree(next(p for p in sorted((home.root / "received").iterdir()) if (p / "record.json").is_file()))
     _age(home)
-    (home.root / "received" / CACHE).write_bytes(stale)
+    (home.root / CACHE).write_bytes(stale)
     after = _clocks(home, ledger, cache=True)
     assert after == _clocks(home, ledger, cache=False)
     ref = late["record"]["record_id"]
@@ -136,7 +135,7 @@ def test_an_entry_is_used_only_while_its_files_are_unchanged(tmp_path: Path) -> 
     d = _folder(home, "ab" * 16, doc, "pep-transfer", day=3)
     _age(home)
     truth = _same(home, ledger)
-    path = home.root / "received" / CACHE
+    path = home.root / CACHE
     cache = json.loads(path.read_text())
     cache["folders"]["ab" * 16]["facts"][0]["version"]["pep"] = ["2020-01-01", "2020-06-01"]
     path.write_text(json.dumps(cache))
@@ -157,4 +156,4 @@ def test_a_file_written_just_now_is_not_cached(tmp_path: Path) -> None:
     os.utime(home.root / "received" / ("ef" * 16) / "record.json", (OLD, OLD))
     os.utime(home.root / "received" / ("ef" * 16) / "manifest.json", (OLD, OLD))
     _same(home, ledger)
-    assert set(json.loads((home.root / "received" / CACHE).read_text())["folders"]) == {"ef" * 16}
+    assert set(json.loads((home.root / CACHE).read_text())["folders"]) == {"ef" * 16}
