@@ -363,11 +363,7 @@ def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[s
 
 
 def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for t in party.ledger.transfers():
-        by_state = out.setdefault(t.party, {}).setdefault(t.direction, {})
-        by_state[t.state] = by_state.get(t.state, 0) + 1
-    return out
+    return party.ledger.counts()
 
 
 def _partner_names(party: Party, report: RunReport) -> dict[str, str | None]:

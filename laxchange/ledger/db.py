@@ -485,6 +485,22 @@ class Ledger:
             args += [str(Outbound.SENT), fmt(self.overdue_before())]
         return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
 
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """How many transfers each party has in each direction and state: party → direction → state →
+        n, each level in the order of its first transfer in `transfers()` (counted by SQLite: a
+        council's ledger holds a row per transfer ever sent or received, and this is asked nightly)."""
+        rows = self._db.execute("SELECT party, direction, state, COUNT(*), MIN(updated || ' ' || transfer_id) "
+                                "FROM transfers GROUP BY party, direction, state")
+        first: dict[tuple[str, ...], str] = {}
+        for party, direction, state, _n, at in rows:
+            for key in ((party,), (party, direction), (party, direction, state)):
+                first[key] = min(first.get(key, at), at)
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for party, direction, state, n, _at in sorted(rows, key=lambda r: (first[(r[0],)], first[(r[0], r[1])],
+                                                                           first[(r[0], r[1], r[2])])):
+            out.setdefault(party, {}).setdefault(direction, {})[state] = n
+        return out
+
     def overdue_before(self, after: dt.timedelta = OVERDUE_AFTER) -> dt.datetime:
         """A `sent` transfer last changed at or before this instant is overdue (the one definition,
         for `status --overdue` and the nightly run's report)."""
