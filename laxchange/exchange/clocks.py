@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from typing import Any
 
 from laxchange import deadlines
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import write_atomic
+from laxchange._util.fs import file_signature, write_atomic
 from laxchange.errors import LaxError
 from laxchange.exchange.inbound import MANIFEST, RECORD_JSON, list_received, received_manifest, received_root
 from laxchange.home import Home
@@ -101,15 +100,6 @@ def _receipts_only(ledger: Ledger) -> Callable[[str], bool]:
 # -- the cache -----------------------------------------------------------------------------------------
 
 Sig = list[int]
-
-
-def _sig(path: Path) -> Sig | None:
-    """Which file `path` is and how it was last written; None if there is none."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
 @dataclass
@@ -204,7 +194,7 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> 
         if d.name.startswith(".") or not d.is_dir():
             continue
         names.add(d.name)
-        sigs = [_sig(d / MANIFEST), _sig(d / RECORD_JSON)]
+        sigs = [file_signature(d / MANIFEST), file_signature(d / RECORD_JSON)]
         if sigs[0] is None:
             continue  # no manifest: not a transfer's folder (list_received passes it over too)
         hit = cache.get(d.name, sigs)
