@@ -14,8 +14,9 @@ whole night and each of its stages (`on_stage`), the `deadlines` stage being the
 With `--base DIR` (a checkout of the code compared against, e.g. main) every night runs in a child
 process, alternately on this checkout's code and on DIR's, order swapped each pair; the figures are
 min/median/max of each side and of the ratio (this / base) per pair. The snapshot is built once per
-size with the base code (a home as the old code leaves it); this code's first night on it is
-measured apart (`first_night_s`), and its later nights run on what that first night left.
+size with the base code (a home as the old code leaves it); each side then has one quiet night on
+a copy of it (nothing new; for this code the first night after an upgrade, which fills its caches:
+`first_night_s`), and its measured nights run on copies of what that night left.
 
 The last line of output is one JSON object.
 """
@@ -138,6 +139,18 @@ def night(work: Path, n_hist: int) -> dict[str, Any]:
             "failures": [f.to_dict() for f in report.failures]}
 
 
+def prime(work: Path) -> dict[str, Any]:
+    """A quiet night for the school the day before (nothing new): what the code run leaves between
+    nights (its caches, if it keeps any) is then in place, as after any night but the first."""
+    clock = FixedClock(NOW - dt.timedelta(days=1))
+    school = _open(work, SCHOOL, clock)
+    t = time.perf_counter()
+    report = run_nightly(school)
+    wall = time.perf_counter() - t
+    school.close()
+    return {"wall_s": wall, "failures": [f.to_dict() for f in report.failures]}
+
+
 def _child(code: Path | None, *args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(code or HERE)}
     if code is not None:
@@ -162,10 +175,15 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, help="keep snapshots here (reused when present)")
     ap.add_argument("--build", nargs=2, metavar=("DIR", "N"), help=argparse.SUPPRESS)
     ap.add_argument("--night", nargs=3, metavar=("SNAPSHOT", "WORK", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--prime", nargs=2, metavar=("SNAPSHOT", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
         build(Path(args.build[0]), int(args.build[1]))
         print(json.dumps({"built": args.build[0]}))
+        return 0
+    if args.prime:
+        _copy(Path(args.prime[0]), Path(args.prime[1]))
+        print(json.dumps(prime(Path(args.prime[1]))))
         return 0
     if args.night:
         snap, work, n = Path(args.night[0]), Path(args.night[1]), int(args.night[2])
@@ -185,12 +203,13 @@ def main() -> int:
                 t = time.perf_counter()
                 _child(args.base, "--build", str(snap), str(n))
                 print(f"built history {n} in {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
-            ours_snap = snap
-            fig: dict[str, Any] = {}
-            if args.base is not None:  # our first night on the old code's home, then later nights on what it left
-                ours_snap = tmp / f"ours-{n}"
-                first = _child(None, "--night", str(snap), str(ours_snap), str(n))
-                fig["first_night_s"] = round(first["wall_s"], 4)
+            # each side's first quiet night on the snapshot (ours: the first night after an upgrade),
+            # then its measured nights on what that left: the same history on both sides
+            primed = {side: tmp / f"{side}-{n}" for side in ("ours", "base")}
+            fig: dict[str, Any] = {"first_night_s": {}}
+            for side in ("ours", "base") if args.base is not None else ("ours",):
+                got = _child(args.base if side == "base" else None, "--prime", str(snap), str(primed[side]))
+                fig["first_night_s"][side] = round(got["wall_s"], 4)
             runs: dict[str, list[dict[str, Any]]] = {"ours": [], "base": []}
             for k in range(pairs):
                 order = ["ours", "base"] if k % 2 == 0 else ["base", "ours"]
@@ -199,8 +218,7 @@ def main() -> int:
                         continue
                     work = tmp / f"work-{n}-{k}-{side}"
                     code = args.base if side == "base" else None
-                    runs[side].append(_child(code, "--night", str(ours_snap if side == "ours" else snap),
-                                             str(work), str(n)))
+                    runs[side].append(_child(code, "--night", str(primed[side]), str(work), str(n)))
                     shutil.rmtree(work)
             for side, rs in runs.items():
                 if rs:
