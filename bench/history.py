@@ -7,16 +7,17 @@
 A school home (URN:100001) and its placing council (LA:919), over local folders, are given a history
 of N records by the users' own calls (`notify_placement`, then the council's, the school's and the
 council's `run_nightly`, in nights of 500, a day apart, ending 60 days ago), kept as a snapshot.
-Each measured night copies the snapshot (received/ hard-linked: the run replaces files by rename,
-never in place), sends 50 new PEPs from the council, and times the school's `run_nightly`: the
-whole night and each of its stages (`on_stage`), the `deadlines` stage being the clocks.
+Each side works on its own copy of the snapshot (received/ hard-linked: the run replaces files by
+rename, never in place). Each measured night, a day after the last, sends 50 new PEPs from the
+council and times the school's `run_nightly`: the whole night and each of its stages (`on_stage`),
+the `deadlines` stage being the clocks; so the history grows by 50 a night, alike on both sides.
 
 With `--base DIR` (a checkout of the code compared against, e.g. main) every night runs in a child
 process, alternately on this checkout's code and on DIR's, order swapped each pair; the figures are
 min/median/max of each side and of the ratio (this / base) per pair. The snapshot is built once per
 size with the base code (a home as the old code leaves it); each side then has one quiet night on
-a copy of it (nothing new; for this code the first night after an upgrade, which fills its caches:
-`first_night_s`), and its measured nights run on copies of what that night left.
+its copy (nothing new; for this code the first night after an upgrade, which fills its caches:
+`first_night_s`), then its measured nights, on what the night before left.
 
 The last line of output is one JSON object.
 """
@@ -120,11 +121,11 @@ def _copy(snapshot: Path, work: Path) -> None:
     shutil.copytree(snapshot, work, copy_function=copy, symlinks=True)
 
 
-def night(work: Path, n_hist: int) -> dict[str, Any]:
-    """One night with `NEW` new PEPs; the school's run timed, stage by stage."""
-    clock = FixedClock(NOW)
+def night(work: Path, n_hist: int, k: int = 0) -> dict[str, Any]:
+    """Night `k` (from `NOW`, a day apart) with `NEW` new PEPs; the school's run timed, stage by stage."""
+    clock = FixedClock(NOW + dt.timedelta(days=k))
     council, school = _open(work, COUNCIL, clock), _open(work, SCHOOL, clock)
-    _notify(council, n_hist, NEW)
+    _notify(council, n_hist + k * NEW, NEW)
     run_nightly(council)
     marks: list[tuple[str, float]] = []
     t = time.perf_counter()
@@ -174,7 +175,7 @@ def main() -> int:
     ap.add_argument("--base", type=Path, help="a checkout to compare against (paired, interleaved)")
     ap.add_argument("--keep", type=Path, help="keep snapshots here (reused when present)")
     ap.add_argument("--build", nargs=2, metavar=("DIR", "N"), help=argparse.SUPPRESS)
-    ap.add_argument("--night", nargs=3, metavar=("SNAPSHOT", "WORK", "N"), help=argparse.SUPPRESS)
+    ap.add_argument("--night", nargs=3, metavar=("HOME", "N", "K"), help=argparse.SUPPRESS)
     ap.add_argument("--prime", nargs=2, metavar=("SNAPSHOT", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
@@ -186,10 +187,7 @@ def main() -> int:
         print(json.dumps(prime(Path(args.prime[1]))))
         return 0
     if args.night:
-        snap, work, n = Path(args.night[0]), Path(args.night[1]), int(args.night[2])
-        if snap != work:
-            _copy(snap, work)
-        print(json.dumps(night(work, n)))
+        print(json.dumps(night(Path(args.night[0]), int(args.night[1]), int(args.night[2]))))
         return 0
     sizes = [0, 200] if args.quick else [int(x) for x in args.sizes.split(",")]
     pairs = 2 if args.quick else args.pairs
@@ -216,10 +214,8 @@ def main() -> int:
                 for side in order:
                     if side == "base" and args.base is None:
                         continue
-                    work = tmp / f"work-{n}-{k}-{side}"
                     code = args.base if side == "base" else None
-                    runs[side].append(_child(code, "--night", str(primed[side]), str(work), str(n)))
-                    shutil.rmtree(work)
+                    runs[side].append(_child(code, "--night", str(primed[side]), str(n), str(k)))
             for side, rs in runs.items():
                 if rs:
                     fig[side] = {"wall_s": _summary([r["wall_s"] for r in rs]),
