@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +41,8 @@ RECORD_MESSAGES = frozenset({"education-record", "pep-transfer", "placement-noti
 #: The clocks' cache of what each received folder gives them, under the home.
 CACHE = Path("cache") / "clocks.json"
 _CACHE_FORMAT = "laxchange-clocks-cache/1"
+#: A cache larger than this is ignored (and rewritten): ~1 KB a record, for 100,000 records and more.
+_MAX_CACHE = 512 * 1024 * 1024
 #: A file written this recently is not cached: a second write within the file system's timestamp
 #: granularity of the first could leave its times as they were (git's "racily clean" index entries).
 _RACY_NS = 2_000_000_000
@@ -144,8 +145,8 @@ class _Cache:
         self.entries: dict[str, dict[str, Any]] = {}
         self.changed = False
         try:
-            raw = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+            raw = jsonio.loads_strict(self.path.read_bytes(), source=str(self.path), max_bytes=_MAX_CACHE)
+        except (OSError, ValueError, LaxError):
             return
         if isinstance(raw, dict) and raw.get("format") == _CACHE_FORMAT and isinstance(raw.get("folders"), dict):
             self.entries = raw["folders"]

@@ -30,7 +30,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import io
-import json
 import logging
 import os
 import re
@@ -793,10 +792,10 @@ class _SentReceipts:
         self.head: tuple[int, str] = (0, "")
         self.changed = False
         try:
-            raw = json.loads(self.path.read_bytes())
+            raw = jsonio.loads_strict(self.path.read_bytes(), source=str(self.path), max_bytes=256 * 1024 * 1024)
             seq, digest = int(raw["head"][0]), str(raw["head"][1])
             files = raw["files"]
-        except (OSError, ValueError, KeyError, TypeError, IndexError):
+        except (OSError, ValueError, KeyError, TypeError, IndexError, LaxError):
             return
         if raw.get("format") == _SENT_FORMAT and isinstance(files, dict) and self.ledger.audit_hash(seq) == digest:
             self.files, self.head = files, (seq, digest)
