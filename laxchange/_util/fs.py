@@ -175,6 +175,16 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest_file(path)[0]
 
 
+def file_signature(path: str | os.PathLike[str]) -> list[int] | None:
+    """Which file `path` is and how it was last written (inode, size, modification and change times,
+    in ns), for a cache to tell the file it read from any other since; None if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
 def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename in `path` durable. Best effort: some filesystems refuse fsync on a directory."""
     try:

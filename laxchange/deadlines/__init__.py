@@ -19,16 +19,26 @@ from laxchange._util import timefmt
 from laxchange.deadlines.calendar import ENGLAND, Calendar, Due, Unit, load_term_dates
 from laxchange.deadlines.clocks import DEFAULT_WINDOW, STATES, Deadline, Met, Start, due_within, evaluate, state_of
 from laxchange.deadlines.errors import DeadlinesConfigError, PolicyError, TermDatesError
-from laxchange.deadlines.facts import History, LedgerEvent, Notice, Sources, Version, ledger_events
+from laxchange.deadlines.facts import (
+    Fact,
+    History,
+    LedgerEvent,
+    Notice,
+    RecordFacts,
+    Sources,
+    Version,
+    ledger_events,
+    read_document,
+)
 from laxchange.deadlines.ics import to_ics
 from laxchange.deadlines.policy import SATISFIERS, STARTS, Policy, Rule, default_policy, load_policy
 from laxchange.deadlines.settings import Settings
 
 __all__ = [
     "DEFAULT_WINDOW", "ENGLAND", "SATISFIERS", "STARTS", "STATES", "Calendar", "Deadline", "DeadlinesConfigError",
-    "Due", "History", "LedgerEvent", "Met", "Notice", "Policy", "PolicyError", "Result", "Rule", "Settings",
-    "Sources", "Start", "TermDatesError", "Unit", "Version", "compute", "default_policy", "due_within", "evaluate",
-    "ledger_events", "load_policy", "load_term_dates", "report", "state_of", "to_ics",
+    "Due", "Fact", "History", "LedgerEvent", "Met", "Notice", "Policy", "PolicyError", "RecordFacts", "Result", "Rule",
+    "Settings", "Sources", "Start", "TermDatesError", "Unit", "Version", "compute", "default_policy", "due_within",
+    "evaluate", "ledger_events", "load_policy", "load_term_dates", "read_document", "report", "state_of", "to_ics",
 ]
 
 

@@ -120,6 +120,9 @@ class Calendar:
     def __init__(self, terms: TermDates | None = None) -> None:
         self.terms = terms
         self._bank = holidays.country_holidays("GB", subdiv="ENG")  # expands year by year as asked
+        # offset() by its arguments: thousands of children's clocks start on the same few hundred days,
+        # and counting school days one at a time was most of evaluating them
+        self._offsets: dict[tuple[dt.date, int, Unit], tuple[dt.date, bool]] = {}
 
     def bank_holidays(self, years: Iterable[int]) -> list[dt.date]:
         """English bank holidays (with substitute days) in `years`, in order."""
@@ -160,6 +163,12 @@ class Calendar:
             raise ValueError("offset() counts days; use add() for hours")
         if unit is Unit.CALENDAR_DAYS:
             return day + dt.timedelta(days=length), False
+        key = (day, length, unit)
+        if key not in self._offsets:
+            self._offsets[key] = self._count_off(day, length, unit)
+        return self._offsets[key]
+
+    def _count_off(self, day: dt.date, length: int, unit: Unit) -> tuple[dt.date, bool]:
         approximate = False
         counted = 0
         while counted < length:

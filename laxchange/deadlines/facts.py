@@ -37,7 +37,7 @@ from laxchange.models.messages import ExclusionNotice
 from laxchange.models.migrations import REGISTRY
 from laxchange.models.record import EducationRecord, Exclusion, ExclusionKind
 
-__all__ = ["MAX_RECORD_FILES", "History", "LedgerEvent", "Notice", "Sources", "Version", "ledger_events"]
+__all__ = ["MAX_RECORD_FILES", "History", "LedgerEvent", "Notice", "RecordFacts", "Sources", "Version", "ledger_events"]
 
 #: A records folder with more files than this is refused (it is not one council's looked-after children).
 MAX_RECORD_FILES = 100_000
@@ -47,10 +47,107 @@ _EVENTS = frozenset({"out.sent", "out.delivered", "out.applied", "in.imported"})
 
 
 @dataclass(frozen=True)
+class ChildKeys:
+    """What matches an exclusion notice to a record (kept in memory only; never written out but in
+    the clocks' cache beside the record it came from)."""
+
+    date_of_birth: dt.date
+    upn: str | None
+    former_upns: tuple[str, ...]
+    local_child_id: str | None
+
+
+@dataclass(frozen=True)
+class PlacementFacts:
+    period_of_care_start: dt.date
+    placement_start: dt.date
+    emergency_placement: bool | None
+
+
+@dataclass(frozen=True)
+class SchoolFacts:
+    urn: str
+    start_date: dt.date
+    phase: str
+
+
+@dataclass(frozen=True)
+class PepFacts:
+    pep_date: dt.date
+    next_review_due: dt.date
+
+
+@dataclass(frozen=True)
+class NoPlaceFacts:
+    since: dt.date
+
+
+@dataclass(frozen=True)
+class RecordFacts:
+    """The part of a validated education record the clocks read (the same attribute names), small
+    enough to keep between runs: a school's received/ folder grows for years, and validating every
+    record it ever received each night costs in proportion to that, not to what is new."""
+
+    record_id: str
+    as_of: dt.date
+    child: ChildKeys
+    placement: PlacementFacts
+    school: SchoolFacts | None
+    pep: PepFacts
+    no_school_place: NoPlaceFacts | None
+    exclusions: tuple[Exclusion, ...]
+
+    @classmethod
+    def of(cls, r: EducationRecord) -> RecordFacts:
+        c, p = r.child, r.placement
+        return cls(r.record_id, r.as_of, ChildKeys(c.date_of_birth, c.upn, tuple(c.former_upns), c.local_child_id),
+                   PlacementFacts(p.period_of_care_start, p.placement_start, p.emergency_placement),
+                   SchoolFacts(r.school.urn, r.school.start_date, str(r.school.phase)) if r.school else None,
+                   PepFacts(r.pep.pep_date, r.pep.next_review_due),
+                   NoPlaceFacts(r.no_school_place.since) if r.no_school_place else None, tuple(r.exclusions))
+
+    def to_json(self) -> dict[str, Any]:
+        c, p, s = self.child, self.placement, self.school
+        return {"record_id": self.record_id, "as_of": self.as_of.isoformat(),
+                "child": [c.date_of_birth.isoformat(), c.upn, list(c.former_upns), c.local_child_id],
+                "placement": [p.period_of_care_start.isoformat(), p.placement_start.isoformat(),
+                              p.emergency_placement],
+                "school": [s.urn, s.start_date.isoformat(), s.phase] if s else None,
+                "pep": [self.pep.pep_date.isoformat(), self.pep.next_review_due.isoformat()],
+                "no_school_place": self.no_school_place.since.isoformat() if self.no_school_place else None,
+                "exclusions": [e.model_dump(mode="json", exclude_none=True) for e in self.exclusions]}
+
+    @classmethod
+    def from_json(cls, d: Any) -> RecordFacts:
+        """The facts `to_json` wrote; ValueError (or KeyError, TypeError) if `d` is not such a thing."""
+        day = dt.date.fromisoformat
+        c, p, s = d["child"], d["placement"], d["school"]
+        if not isinstance(d["record_id"], str) or not isinstance(c[2], list) or p[2] not in (None, True, False):
+            raise ValueError("not record facts")
+        try:
+            exclusions = tuple(Exclusion.model_validate(e) for e in d["exclusions"])
+        except pydantic.ValidationError as exc:
+            raise ValueError("not record facts") from exc
+        return cls(d["record_id"], day(d["as_of"]),
+                   ChildKeys(day(c[0]), _opt_str(c[1]), tuple(str(u) for u in c[2]), _opt_str(c[3])),
+                   PlacementFacts(day(p[0]), day(p[1]), p[2]),
+                   SchoolFacts(str(s[0]), day(s[1]), str(s[2])) if s is not None else None,
+                   PepFacts(day(d["pep"][0]), day(d["pep"][1])),
+                   NoPlaceFacts(day(d["no_school_place"])) if d["no_school_place"] is not None else None,
+                   exclusions)
+
+
+def _opt_str(v: Any) -> str | None:
+    if v is not None and not isinstance(v, str):
+        raise ValueError("not record facts")
+    return v
+
+
+@dataclass(frozen=True)
 class Version:
     """One version of a record as we hold it, and where it came from."""
 
-    record: EducationRecord
+    record: RecordFacts
     origin: str
     at: dt.datetime | None = None  # when it arrived (received/); None for the records folder
 
@@ -86,7 +183,7 @@ class History:
     events: list[LedgerEvent] = field(default_factory=list)
 
     @property
-    def current(self) -> EducationRecord | None:
+    def current(self) -> RecordFacts | None:
         return self.versions[-1].record if self.versions else None
 
     def exclusions(self) -> list[Exclusion]:
@@ -125,25 +222,16 @@ class Sources:
         """A verified message or record (a received/ folder's record.json, a records-folder file).
         Documents that carry no record and are no exclusion notice (a receipt) are ignored.
         `owned`: `doc` was read for this call alone, so it may be upgraded in place, not copied."""
-        try:
-            name, _version = schemastore.identify(doc, origin)
-            if name == "exclusion-notice":
-                notice = ExclusionNotice.model_validate(REGISTRY.upgrade(doc, in_place=owned))
-                self.notices.append(Notice(notice, origin, transfer_id or origin))
-                return
-            inner = doc.get("record") if name != "education-record" else doc
-            if not isinstance(inner, dict):
-                return
-            record = EducationRecord.model_validate(REGISTRY.upgrade(inner, in_place=owned))
-        except LaxError as exc:
-            self.warnings.append(f"{origin}: not a document laxchange can read ({exc.message}); skipped")
-            return
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ())) or "$"
-            self.warnings.append(f"{origin}: not a valid education record ({where}: {first.get('msg')}); skipped")
-            return
-        self.versions.append(Version(record, origin, at))
+        self.add(read_document(doc, origin=origin, at=at, transfer_id=transfer_id, owned=owned))
+
+    def add(self, fact: Fact) -> None:
+        """What `read_document` made of a document (kept by a caller between runs, or just read)."""
+        if isinstance(fact, Version):
+            self.versions.append(fact)
+        elif isinstance(fact, Notice):
+            self.notices.append(fact)
+        elif isinstance(fact, str):
+            self.warnings.append(fact)
 
     def add_records_folder(self, folder: Path) -> None:
         """Every `*.json` file under `folder` (hidden files and folders skipped)."""
@@ -186,6 +274,32 @@ class Sources:
                 out.setdefault(ref, History(ref))
             out[ref].notices.append(n)
         return [out[k] for k in sorted(out)]
+
+
+#: What one document gives the clocks: a record's version, an exclusion notice, a warning (why it
+#: was skipped), or None (it carries neither, as a receipt).
+Fact = Version | Notice | str | None
+
+
+def read_document(doc: Any, *, origin: str, at: dt.datetime | None = None, transfer_id: str | None = None,
+                  owned: bool = False) -> Fact:
+    """`Sources.add_document`'s reading of one document, without adding it anywhere."""
+    try:
+        name, _version = schemastore.identify(doc, origin)
+        if name == "exclusion-notice":
+            notice = ExclusionNotice.model_validate(REGISTRY.upgrade(doc, in_place=owned))
+            return Notice(notice, origin, transfer_id or origin)
+        inner = doc.get("record") if name != "education-record" else doc
+        if not isinstance(inner, dict):
+            return None
+        record = EducationRecord.model_validate(REGISTRY.upgrade(inner, in_place=owned))
+    except LaxError as exc:
+        return f"{origin}: not a document laxchange can read ({exc.message}); skipped"
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "$"
+        return f"{origin}: not a valid education record ({where}: {first.get('msg')}); skipped"
+    return Version(RecordFacts.of(record), origin, at)
 
 
 def _match(notice: ExclusionNotice, histories: Iterable[History]) -> str | None:

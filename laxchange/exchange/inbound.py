@@ -26,6 +26,7 @@ down) is sent by the next import.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -34,6 +35,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +43,16 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, fsync_dirs, fsync_files, sha256_file, write_atomic_many, write_new_files
+from laxchange._util.fs import (
+    file_signature,
+    fsync_dir,
+    fsync_dirs,
+    fsync_files,
+    sha256_file,
+    write_atomic,
+    write_atomic_many,
+    write_new_files,
+)
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
@@ -55,8 +66,8 @@ from laxchange.mis import record_of_message, table_files, write_csv
 from laxchange.transport import PartyProgress, PartyResult
 
 __all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_record", "received_root",
-           "reject_reason", "send_applied"]
+           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_manifest",
+           "received_record", "received_root", "reject_reason", "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -190,6 +201,11 @@ def _load_manifest(folder: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return load_home_file(path, json_object, what="received manifest")
+
+
+def received_manifest(folder: Path) -> dict[str, Any] | None:
+    """The manifest.json of one received folder (None if it has none), as `list_received` reads it."""
+    return _load_manifest(folder)
 
 
 def list_received(home: Home, *, skip: Callable[[str], bool] | None = None) -> list[Received]:
@@ -756,19 +772,83 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
     return out
 
 
+#: Receipt files known to be sent (their ledger rows past `queued`), kept between runs under the home.
+SENT_RECEIPTS = Path("cache") / "receipts-sent.json"
+_SENT_FORMAT = "laxchange-receipts-sent/1"
+
+
+class _SentReceipts:
+    """The receipt files of outbox/receipts/ whose ledger rows are past `queued`, by name and
+    `file_signature`: such a row never goes back to `queued`, so the file is never pending again and
+    `_pending` passes it over without opening it (a school packs a receipt or two per PEP, for years).
+    Trusted only for the ledger it was made against: the file names the audit entry that was the
+    chain's head then, and if this ledger's entry of that number has another hash or none (a
+    ledger restored from a backup, or another home's), it is ignored; as it is if it cannot be read."""
+
+    def __init__(self, party: Party) -> None:
+        self.path = party.home.root / SENT_RECEIPTS
+        self.ledger = party.ledger
+        self.files: dict[str, Any] = {}
+        self.head: tuple[int, str] = (0, "")
+        self.changed = False
+        try:
+            raw = jsonio.loads_strict(self.path.read_bytes(), source=str(self.path), max_bytes=256 * 1024 * 1024)
+            seq, digest = int(raw["head"][0]), str(raw["head"][1])
+            files = raw["files"]
+        except (OSError, ValueError, KeyError, TypeError, IndexError, LaxError):
+            return
+        if raw.get("format") == _SENT_FORMAT and isinstance(files, dict) and self.ledger.audit_hash(seq) == digest:
+            self.files, self.head = files, (seq, digest)
+
+    def known(self, f: Path, sig: list[int] | None) -> bool:
+        return sig is not None and self.files.get(f.name) == sig
+
+    def add(self, f: Path, sig: list[int] | None) -> None:
+        """Remember `f` as sent, unless it was written in the last seconds (a file replaced within the
+        file system's timestamp granularity could keep its times; so it is checked again next run)."""
+        if sig is not None and sig[2] < time.time_ns() - 2_000_000_000:
+            self.files[f.name] = sig
+            self.changed = True
+
+    def save(self, present: set[str]) -> None:
+        """Write it if it changed (names no longer in the folder dropped); failing to is only slower."""
+        gone = set(self.files) - present
+        for name in gone:
+            del self.files[name]
+        if not (self.changed or gone):
+            return
+        later = self.ledger.audit_hashes(after=self.head[0])
+        head = later[-1] if later else self.head
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(mode=0o700, exist_ok=True)
+            write_atomic(self.path, jsonio.dumps_compact({"format": _SENT_FORMAT, "head": list(head),
+                                                           "files": self.files}))
+
+
 def _pending(party: Party, skip: set[Path] | frozenset[Path] = frozenset()) -> list[tuple[str, Path]]:
     """Receipts packed but not sent (still `queued`, or packed by a run that died before the ledger
-    recorded them): (recipient, file). Files in `skip` (those the caller is sending already) are
-    passed over unread."""
+    recorded them): (recipient, file). Files in `skip` (those the caller is sending already), and
+    those `_SentReceipts` knows were sent, are passed over unread."""
     out = []
     d = party.home.outbox / RECEIPTS
+    sent = _SentReceipts(party)
+    names: set[str] = set()
     for f in sorted(d.glob("*.lax")) if d.is_dir() else []:
-        m = _peek(f) if not f.name.startswith(".") and f not in skip else None
+        names.add(f.name)
+        if f.name.startswith(".") or f in skip:
+            continue
+        sig = file_signature(f)
+        if sent.known(f, sig):
+            continue
+        m = _peek(f)
         if m is None:
             continue
         row = party.ledger.get(m.transfer_id, "out", m.recipient)
         if row is None or row.state == Outbound.QUEUED:
             out.append((m.recipient, f))
+        else:
+            sent.add(f, sig)
+    sent.save(names)
     return out
 
 

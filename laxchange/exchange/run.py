@@ -52,6 +52,7 @@ from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party
 from laxchange.exchange.transparency import make_checkpoint
+from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
 from laxchange.logs import RUN_STAGES, log_event
@@ -230,26 +231,37 @@ class _OneConnection(Runner):
         self.kept.clear()
 
 
-def _from_audit(party: Party) -> tuple[set[str], dict[tuple[str, str], str]]:
-    """Transfer ids of receipts we sent (nobody acknowledges a receipt, so they are never overdue),
-    and when each outbound transfer was last uploaded: (transfer id, party) → time of `out.sent`.
+def _waiting(party: Party) -> list[Transfer]:
+    """Outbound transfers `sent` or `uncollected` (asked of the ledger by state: a council's ledger
+    holds a row per transfer it ever sent, and nearly all of them are long delivered), in the order
+    of a full listing."""
+    rows = [t for state in _WAITING for t in party.ledger.transfers(direction="out", state=state)]
+    return sorted(rows, key=lambda t: (t.updated, t.transfer_id))
+
+
+def _from_audit(party: Party, waiting: list[Transfer]) -> tuple[set[str], dict[tuple[str, str], str]]:
+    """Of the `waiting` transfers: the ids of receipts we sent (nobody acknowledges a receipt, so
+    they are never overdue), and when each was last uploaded: (transfer id, party) → time of `out.sent`.
 
     A receipt is known by its ledger row's message type or its `out.queued` audit entry; the
     receipt files are read (`receipt_transfer_ids`, every receipt ever packed) only when a waiting
     transfer's row has no message type (a row from before the ledger kept one) and the audit log
-    does not say either, which is the only case they can tell apart."""
+    does not say either, which is the only case they can tell apart. Only the audit entries of the
+    waiting transfers are read (chosen by SQLite), not every transfer's ever written."""
     ids: set[str] = set()
     sent: dict[tuple[str, str], str] = {}
-    for e in party.ledger.audit_entries({"out.queued", "out.sent"}):
+    if not waiting:
+        return ids, sent
+    for e in party.ledger.audit_entries({"out.queued", "out.sent"}, transfer_ids={t.transfer_id for t in waiting}):
         if e["event"] == "out.queued" and e["data"].get("message_type") == "receipt":
             ids.add(str(e["data"].get("transfer_id")))
         elif e["event"] == "out.sent":
             sent[(str(e["data"].get("transfer_id")), str(e["data"].get("party")))] = e["at"]
     untyped = False
-    for t in party.ledger.transfers(direction="out"):
+    for t in waiting:
         if t.message_type == "receipt":
             ids.add(t.transfer_id)
-        elif t.message_type is None and t.state in _WAITING and t.transfer_id not in ids:
+        elif t.message_type is None and t.transfer_id not in ids:
             untyped = True
     if untyped:
         ids.update(receipt_transfer_ids(party.home))
@@ -262,7 +274,7 @@ def _contact(party: Party, who: str) -> dict[str, Any]:
     return {"party": who, "name": p.name if p is not None else None}
 
 
-def _sweep_unqueued(party: Party, known: set[str], now: dt.datetime) -> None:
+def _sweep_unqueued(party: Party, now: dt.datetime) -> None:
     """Remove outbox packages that were never queued: a `<transfer id>.lax` whose transfer has no
     ledger row at all, last written more than `UNQUEUED_AFTER` ago. Only a notify interrupted
     between writing its packages and committing their rows leaves one (`exchange.notify._commit`);
@@ -272,8 +284,10 @@ def _sweep_unqueued(party: Party, known: set[str], now: dt.datetime) -> None:
     if not outbox.is_dir():
         return
     cutoff = (now - UNQUEUED_AFTER).timestamp()
-    for f in outbox.glob("*.lax"):
-        if not _TID_FILE.fullmatch(f.name) or f.name[:-4] in known:
+    names = [f for f in outbox.glob("*.lax") if _TID_FILE.fullmatch(f.name)]
+    known = party.ledger.transfer_ids(direction="out") if names else set()  # one column, not every row
+    for f in names:
+        if f.name[:-4] in known:
             continue
         try:
             if f.lstat().st_mtime > cutoff:
@@ -285,15 +299,18 @@ def _sweep_unqueued(party: Party, known: set[str], now: dt.datetime) -> None:
 
 
 def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
-    known: set[str] = set()
-    for t in party.ledger.transfers(direction="out"):
-        known.add(t.transfer_id)
-        if t.state in _EXPIRABLE and t.expires and timefmt.parse(t.expires) <= now:
-            party.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, audit={"by": "run"})
-            report.expired.append({"transfer_id": t.transfer_id, "party": t.party, "was": t.state,
-                                   "expires": t.expires})
-            log_event(_log, "run.expired", transfer_id=t.transfer_id, party=t.party)
-    _sweep_unqueued(party, known, now)
+    """Expire what is past its expiry: only the rows that can expire are asked for (by state), and
+    every expiry of the night is one commit (each is safe alone; one not made is made next night)."""
+    rows = sorted((t for state in _EXPIRABLE for t in party.ledger.transfers(direction="out", state=state)),
+                  key=lambda t: (t.updated, t.transfer_id))
+    with party.ledger.batch():
+        for t in rows:
+            if t.expires and timefmt.parse(t.expires) <= now:
+                party.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, audit={"by": "run"})
+                report.expired.append({"transfer_id": t.transfer_id, "party": t.party, "was": t.state,
+                                       "expires": t.expires})
+                log_event(_log, "run.expired", transfer_id=t.transfer_id, party=t.party)
+    _sweep_unqueued(party, now)
     try:
         report.keys_pruned = party.prune_keys(run_lock_held=True)
     except LaxError as exc:
@@ -349,9 +366,10 @@ def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
 
 def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[str, set[str]],
                uncollected_after: dt.timedelta, receipt_due: dt.timedelta) -> None:
-    receipts, sent_at = _from_audit(party)
-    for t in party.ledger.transfers(direction="out"):
-        if t.state not in _WAITING or t.transfer_id in receipts or t.party not in listed:
+    waiting = _waiting(party)
+    receipts, sent_at = _from_audit(party, waiting)
+    for t in waiting:
+        if t.transfer_id in receipts or t.party not in listed:
             continue
         sent = sent_at.get((t.transfer_id, t.party), t.updated)
         since = timefmt.parse(sent)
@@ -373,11 +391,7 @@ def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[s
 
 
 def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
-    out: dict[str, dict[str, dict[str, int]]] = {}
-    for t in party.ledger.transfers():
-        by_state = out.setdefault(t.party, {}).setdefault(t.direction, {})
-        by_state[t.state] = by_state.get(t.state, 0) + 1
-    return out
+    return party.ledger.counts()
 
 
 def _partner_names(party: Party, report: RunReport) -> dict[str, str | None]:
@@ -473,9 +487,9 @@ def run_nightly(party: Party, *, collect: bool = True,
             stage("housekeeping")
             _housekeeping(inner, report, now)
             queued = _queued(inner)
-            receipts, _ = _from_audit(inner)
-            waiting = {t.party for t in inner.ledger.transfers(direction="out")
-                       if t.state in _WAITING and t.transfer_id not in receipts}
+            rows = _waiting(inner)
+            receipts, _ = _from_audit(inner, rows)
+            waiting = {t.party for t in rows if t.transfer_id not in receipts}
             listed: dict[str, set[str]] = {}
             partners = sorted(set(queued) | waiting)
             with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="laxchange-connect") as pool:

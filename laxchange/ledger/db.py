@@ -236,6 +236,10 @@ class Transfer:
         return dict(self.__dict__)
 
 
+#: More transfer ids than this are filtered in Python (SQLite's limit on a statement's parameters is 32,766).
+_IDS_PER_QUERY = 10_000
+
+
 class Ledger:
     """One home's ledger. The clock is injected so tests control time."""
 
@@ -481,6 +485,26 @@ class Ledger:
             args += [str(Outbound.SENT), fmt(self.overdue_before())]
         return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
 
+    def transfer_ids(self, *, direction: str) -> set[str]:
+        """Every transfer id in `direction`, and nothing else of the rows (the run's outbox sweep)."""
+        return {r[0] for r in self._db.execute("SELECT transfer_id FROM transfers WHERE direction = ?", (direction,))}
+
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """How many transfers each party has in each direction and state: party → direction → state →
+        n, each level in the order of its first transfer in `transfers()` (counted by SQLite: a
+        council's ledger holds a row per transfer ever sent or received, and this is asked nightly)."""
+        rows = self._db.execute("SELECT party, direction, state, COUNT(*), MIN(updated || ' ' || transfer_id) "
+                                "FROM transfers GROUP BY party, direction, state")
+        first: dict[tuple[str, ...], str] = {}
+        for party, direction, state, _n, at in rows:
+            for key in ((party,), (party, direction), (party, direction, state)):
+                first[key] = min(first.get(key, at), at)
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for party, direction, state, n, _at in sorted(rows, key=lambda r: (first[(r[0],)], first[(r[0], r[1])],
+                                                                           first[(r[0], r[1], r[2])])):
+            out.setdefault(party, {}).setdefault(direction, {})[state] = n
+        return out
+
     def overdue_before(self, after: dt.timedelta = OVERDUE_AFTER) -> dt.datetime:
         """A `sent` transfer last changed at or before this instant is overdue (the one definition,
         for `status --overdue` and the nightly run's report)."""
@@ -511,14 +535,24 @@ class Ledger:
             for event, data in entries:
                 self._audit(db, event, data)
 
-    def audit_entries(self, events: Collection[str] | None = None) -> list[dict[str, Any]]:
-        """The audit log in order; with `events`, only the entries of those names (chosen by SQLite,
-        so a caller that wants a few kinds does not parse a log that grows by several entries per
-        transfer, for years)."""
-        sql, args = "SELECT seq, at, event, data, prev, hash FROM audit", list(events or ())
+    def audit_entries(self, events: Collection[str] | None = None, *,
+                      transfer_ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The audit log in order; with `events`, only the entries of those names, and with
+        `transfer_ids`, only those whose data names one of them (both chosen by SQLite, so a caller
+        that wants a few kinds, or a few transfers, does not parse a log that grows by several
+        entries per transfer, for years)."""
+        if transfer_ids is not None and len(transfer_ids) > _IDS_PER_QUERY:
+            wanted = set(transfer_ids)
+            return [e for e in self.audit_entries(events) if e["data"].get("transfer_id") in wanted]
+        sql, args = "SELECT seq, at, event, data, prev, hash FROM audit WHERE 1=1", list(events or ())
+        # only placeholders are added to the statement; the names and ids are parameters
         if events is not None:
-            # only placeholders are added to the statement; the names are parameters
-            sql += " WHERE event IN (" + ", ".join("?" * len(args)) + ")" if args else " WHERE 0"
+            sql += " AND event IN (" + ", ".join("?" * len(args)) + ")" if args else " AND 0"
+        if transfer_ids is not None:
+            ids = sorted(transfer_ids)
+            sql += " AND json_extract(data, '$.transfer_id') IN (" + ", ".join("?" * len(ids)) + ")" if ids \
+                else " AND 0"
+            args += ids
         return [{"seq": s, "at": at, "event": ev, "data": json.loads(d), "prev": p, "hash": h}
                 for s, at, ev, d, p, h in self._db.execute(sql + " ORDER BY seq", args)]
 

@@ -139,3 +139,47 @@ def test_another_partner_cannot_preempt_a_transfer_id(tmp_path: Path) -> None:
     assert exc.value.code == "package.replayed"
     with Ledger(b.home.ledger_db) as ledger:
         assert {t.party for t in ledger.transfers(direction="in")} == {"LA:919", "LA:920"}
+
+
+def test_audit_entries_of_some_transfers_are_those_of_the_whole_log_filtered(tmp_path: Path) -> None:
+    """`audit_entries(transfer_ids=...)` (chosen by SQLite, or in Python past the statement's limit)
+    gives exactly the whole log's entries naming those transfers, in order."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=FixedClock(dt.datetime(2026, 11, 24, tzinfo=dt.UTC)))
+    tids = [f"{k:032x}" for k in range(12)]
+    for k, tid in enumerate(tids):
+        ledger.advance("out", tid, f"URN:{100000 + k % 3}", "queued", message_type="pep-transfer")
+        if k % 2:
+            ledger.advance("out", tid, f"URN:{100000 + k % 3}", "sent")
+    events = {"out.queued", "out.sent"}
+    full = ledger.audit_entries(events)
+    many = {*tids[:3], *(f"{k:032x}" for k in range(10**4, 2 * 10**4))}  # past the statement's limit
+    for wanted in ({tids[1], tids[4], tids[7]}, set(), {"f" * 32}, many):
+        got = ledger.audit_entries(events, transfer_ids=wanted)
+        assert got == [e for e in full if e["data"]["transfer_id"] in wanted]
+    assert [e["event"] for e in ledger.audit_entries(events, transfer_ids={tids[1]})] == ["out.queued", "out.sent"]
+
+
+def test_counts_are_those_of_every_transfer_counted_in_listing_order(tmp_path: Path) -> None:
+    """`counts()` (by SQLite) is what counting `transfers()` one by one gives, each level in the
+    order of its first transfer."""
+    clock = FixedClock(dt.datetime(2026, 11, 24, tzinfo=dt.UTC))
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=clock)
+    assert ledger.counts() == {}
+    for k in range(30):
+        who = f"URN:{100000 + (k * 7) % 4}"
+        tid = f"{(k * 37) % 101:032x}"
+        if k % 3:
+            ledger.advance("out", tid, who, "queued", message_type="pep-transfer")
+            if k % 2:
+                ledger.advance("out", tid, who, "sent")
+        else:
+            ledger.advance("in", tid, who, *IMPORT_PATH, message_type="pep-transfer")
+        if k % 5 == 0:
+            clock.advance(seconds=1)
+    expected: dict[str, dict[str, dict[str, int]]] = {}
+    for t in ledger.transfers():
+        by_state = expected.setdefault(t.party, {}).setdefault(t.direction, {})
+        by_state[t.state] = by_state.get(t.state, 0) + 1
+    got = ledger.counts()
+    assert got == expected
+    assert json.dumps(got) == json.dumps(expected)  # the same order at every level
