@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from laxchange.cli import main
 from laxchange.errors import LaxError, UsageError
 from laxchange.exchange import Party
-from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.inbound import find_received, import_inbox, send_applied
+from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
