@@ -340,6 +340,11 @@ class LocalSink:
             self.tmp.unlink()
 
 
+#: At most this many downloads are kept open, verified, before `commit_sinks` makes them durable
+#: together (a caller may ask for thousands of files in one `get_many`: one descriptor each).
+SINK_BATCH = 64
+
+
 def commit_sinks(sinks: Sequence[LocalSink]) -> list[int | TransportError]:
     """Publish verified sinks (`LocalSink.verify`) with their fsyncs issued at once (`fsync_all`),
     not one after another: each is durable before its final name appears, as with `commit`. The

@@ -15,6 +15,7 @@ from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    SINK_BATCH,
     GetItem,
     GetResults,
     Listing,
@@ -117,6 +118,7 @@ class LocalFolderTransport:
     def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
         """Each file fetched and fsynced, and each local folder fsynced once, before any is reported saved."""
         out: _Fetched = []
+        saved: GetResults = []
         try:
             for it in items:
                 try:
@@ -127,12 +129,14 @@ class LocalFolderTransport:
                     raise
                 except TransportError as exc:
                     out.append(exc)
+                if len(out) >= SINK_BATCH:
+                    saved += self._publish(out)
         except BaseException:
             for s in out:
                 if isinstance(s, LocalSink):
                     s.abort()
             raise
-        saved = self._publish(out)
+        saved += self._publish(out)
         self._sync({it.local.parent for it in items})
         return saved
 

@@ -56,6 +56,7 @@ from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    SINK_BATCH,
     GetItem,
     GetResults,
     Listing,
@@ -952,6 +953,17 @@ class SftpTransport:
         pipe: _Pipeline[_Down] = _Pipeline(self, len(todo) * limit, "the server stopped answering downloads",
                                            "the server is very slow; it will be retried")
 
+        def publish() -> None:
+            """Every file of `ready` durable, its fsync issued with the others' (`commit_sinks`), and in place."""
+            batch = ready[:]
+            del ready[:]
+            for (i, _), saved in zip(batch, commit_sinks([sink for _, sink in batch]), strict=True):
+                results[i] = saved
+                it = items[i]
+                synced.add(it.local.parent)
+                if it.progress and isinstance(saved, int):
+                    it.progress(saved, saved)
+
         def start(i: int) -> None:
             d = _Down(i, self._path(folder, items[i].name))
             pipe.send(d, "lstat", CMD_LSTAT, d.path)
@@ -966,6 +978,8 @@ class SftpTransport:
                 sink.verify()  # made durable and published with the others, once the pipeline is done
                 ready.append((d.index, sink))
                 d.data = b""
+                if len(ready) >= SINK_BATCH:
+                    publish()
             except TransientTransportError:
                 sink.abort()  # left to `get`
             except TransportError as exc:
@@ -1014,14 +1028,8 @@ class SftpTransport:
             for _, sink in ready:
                 sink.abort()
             raise
-        # every file's fsync at once (`commit_sinks`), then their names, once per folder
-        for (i, _), saved in zip(ready, commit_sinks([sink for _, sink in ready]), strict=True):
-            results[i] = saved
-            it = items[i]
-            synced.add(it.local.parent)
-            if it.progress and isinstance(saved, int):
-                it.progress(saved, saved)
-        for folder_path in synced:
+        publish()
+        for folder_path in synced:  # their names, once per folder
             fsync_dir(folder_path)
 
     def _check_unchanged(self, fh: paramiko.SFTPFile, attrs: paramiko.SFTPAttributes, size: int) -> None:
