@@ -312,6 +312,34 @@ def test_a_batch_holds_the_ledger_so_no_other_run_imports_its_transfers(pair: tu
     other.close()
 
 
+def test_a_batch_commits_at_once_what_it_holds_after_a_refusal_or_once_held_long_enough(pair: tuple[Party, Party],
+                                                                                       tmp_path: Path) -> None:
+    """A refused package's quarantine is on the record as soon as the refusal (not at the batch's end), and
+    a batch that has held the write lock `hold` seconds commits its reservations before the next open."""
+    a, b = pair
+    doc = record(3)
+    doc["record"]["child"]["upn"] = doc["record"]["child"]["upn"][:-1] + (
+        "7" if doc["record"]["child"]["upn"][-1] != "7" else "8")  # a genuine package with an invalid record
+    bad = b.home.inbox / "bad.lax"
+    bad.write_bytes(forge(statement_for(A, B, doc, created=T0, expires=T0 + dt.timedelta(days=30)),
+                          signers=a.keystore.signers(), encrypt_to=_raw(b)))
+    tid, _ = _send_pep(a, tmp_path)
+    assert b.collect([B])[0].ok
+    [good] = [p for p in b.home.inbox.glob("*.lax") if p != bad]
+    watcher = Ledger(b.home.ledger_db, clock=b.clock, timeout=0)
+    batch = OpenBatch(b, hold=60)
+    with pytest.raises(LaxError):
+        b.open(bad, out=tmp_path / "bad.json", batch=batch)
+    assert [t.state for t in watcher.transfers(direction="in")] == ["quarantined"]  # committed at once
+    slow = OpenBatch(b, hold=0)
+    b.open(good, out=tmp_path / "good.json", batch=slow)
+    row = watcher.get(tid, "in", A)  # the reservation is committed: another connection sees it
+    assert row is not None and row.state == "received" and (row.detail or "").startswith("held by ")
+    assert slow.commit() == [None] and watcher.get(tid, "in", A).state == "imported"  # type: ignore[union-attr]
+    assert watcher.verify_audit() == []
+    watcher.close()
+
+
 def test_an_import_interrupted_after_its_commit_is_finished_even_after_the_package_expired(
         pair: tuple[Party, Party], tmp_path: Path) -> None:
     """The row says `imported` (verified then, within the package's validity) but the folder was
