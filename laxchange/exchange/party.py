@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,27 +89,68 @@ class _Unrecorded:
     outcome: ReceiptOutcome | None = None
 
 
-class OpenBatch:
-    """Opens whose `imported` is recorded together: `Party.open(..., batch=b)` reserves, verifies and
-    writes each package as ever and `b.commit()` records them all in one ledger commit, instead of a
-    commit each (an import of many packages, a council's receipts most of all, waited for each in
-    turn). Until then each is only reserved: a crash leaves the reservations of a process that has
-    ended, which the next run takes again (`Ledger.reserve`), as a crash before any open's finish.
-    Nothing here fsyncs: with `staged=True` the files may not be durable when their transfer is
-    recorded `imported`; the caller (`inbound._file_staged`) fsyncs them before filing the folder,
-    and until then the package stays in the inbox, so a crash is finished by verifying it again
-    (docs/import.md, "Crash safety")."""
+class _Abandoned(Exception):
+    """Thrown into a batch's ledger transaction to roll it back."""
 
-    def __init__(self, party: Party) -> None:
+
+class OpenBatch:
+    """Opens whose reservations and `imported` are recorded together: `Party.open(..., batch=b)`
+    verifies and writes each package as ever, reserving it inside one ledger transaction the batch
+    holds open, and `b.commit()` records them all `imported` and commits: one commit for the batch,
+    instead of a reservation commit and a finish each (an import of many packages, a council's
+    receipts most of all, waited for each in turn). The transaction holds the ledger's write lock
+    (BEGIN IMMEDIATE), so no other run can reserve, let alone import, a transfer of the batch
+    meanwhile: it waits (up to the ledger's busy timeout) and then finds it `imported`. The lock is
+    held for at most about `hold` seconds: an open that ends later commits what the batch has so
+    far (its reservations, as each open used to), and so does a refusal (its quarantine is on record
+    at once, as before). A crash before a commit leaves nothing of those opens in the ledger: the
+    next run imports them afresh. Nothing here fsyncs: with `staged=True` the files may not be
+    durable when their transfer is recorded `imported`; the caller (`inbound._file_staged`) fsyncs
+    them before filing the folder, and until then the package stays in the inbox, so a crash is
+    finished by verifying it again (docs/import.md, "Crash safety")."""
+
+    #: The longest the batch keeps the ledger's write lock before committing what it has (seconds).
+    HOLD = 0.5
+
+    def __init__(self, party: Party, *, hold: float = HOLD) -> None:
         self.party = party
+        self.hold = hold
         self.pending: list[_Unrecorded] = []
+        self._txn: contextlib.ExitStack | None = None
+        self._since = 0.0
 
     def __len__(self) -> int:
         return len(self.pending)
 
+    def begin(self) -> None:
+        """Open the batch's ledger transaction, unless it is open (`Party.open` calls this before reserving)."""
+        if self._txn is None:
+            stack = contextlib.ExitStack()
+            stack.enter_context(self.party.ledger.batch())
+            self._txn, self._since = stack, time.monotonic()
+
+    def settle(self) -> None:
+        """Commit what the transaction holds so far (reservations, refusals); the next open begins another."""
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            txn.close()
+
+    def opened(self) -> None:
+        """After each open: commit what there is once the lock has been held `hold` seconds."""
+        if self._txn is not None and time.monotonic() - self._since >= self.hold:
+            self.settle()
+
+    def _rollback(self) -> None:
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            exc = _Abandoned()
+            txn.__exit__(type(exc), exc, None)
+
     def abandon(self) -> None:
-        """Give up every open of the batch (the caller is failing): files removed, reservations released."""
+        """Give up every open of the batch (the caller is failing): files removed, reservations released
+        (those not yet committed are rolled back; those committed, released)."""
         pending, self.pending = self.pending, []
+        self._rollback()
         for p in pending:
             self.party._unrecord(p)
 
@@ -121,20 +163,32 @@ class OpenBatch:
         self.pending = []
         errors: list[LaxError | None] = [None] * len(pending)
         try:
-            with party.ledger.batch():
-                for p in pending:
-                    party._record_imported(p)
-        except LaxError:
-            for p in pending:
-                p.outcome = None
-            for n, p in enumerate(pending):
-                try:
-                    with party.ledger.batch():
+            if pending:
+                self.begin()
+            try:
+                with party.ledger.batch():
+                    for p in pending:
                         party._record_imported(p)
-                except LaxError as exc:
+            except LaxError:
+                for p in pending:
+                    p.outcome = None
+                for n, p in enumerate(pending):
+                    try:
+                        with party.ledger.batch():
+                            party._record_imported(p)
+                    except LaxError as exc:
+                        party._unrecord(p)
+                        errors[n] = exc
+            self.settle()
+        except LaxError as exc:  # the commit failed: nothing of the batch is recorded, reservations included
+            self._rollback()
+            for n, p in enumerate(pending):
+                if errors[n] is None:
+                    p.outcome = None
                     party._unrecord(p)
                     errors[n] = exc
         except BaseException:
+            self._rollback()
             for p in pending:
                 party._unrecord(p)
             raise
@@ -358,25 +412,33 @@ class Party:
                                                                    expires=m.expires,
                                                                    payload_sha256=m.payload_sha256)))
 
+        if batch is not None:
+            batch.begin()  # the reservation joins the batch's transaction (`OpenBatch`)
         try:
-            opened = package.open_package(source, keystore=self.keystore, directory=self.directory, clock=self.clock,
-                                          out=out, attachments_dir=attachments_dir, workdir=out.parent,
-                                          reserve=reserve, overwrite=overwrite, staged=staged)
-        except (SecurityError, InvalidData) as exc:
-            raise self._refuse(source, exc, from_inbox, held) from exc
-        except UsageError as exc:
-            if exc.code == "package.not-a-package":
-                if from_inbox:
-                    raise self._refuse(source, exc, from_inbox, held) from exc
-                raise exc.annotated(prefix=f"{source}: ") from exc
-            self._release(held)
-            raise
+            try:
+                opened = package.open_package(source, keystore=self.keystore, directory=self.directory,
+                                              clock=self.clock, out=out, attachments_dir=attachments_dir,
+                                              workdir=out.parent, reserve=reserve, overwrite=overwrite, staged=staged)
+            except (SecurityError, InvalidData) as exc:
+                raise self._refuse(source, exc, from_inbox, held) from exc
+            except UsageError as exc:
+                if exc.code == "package.not-a-package":
+                    if from_inbox:
+                        raise self._refuse(source, exc, from_inbox, held) from exc
+                    raise exc.annotated(prefix=f"{source}: ") from exc
+                self._release(held)
+                raise
+            except BaseException:
+                self._release(held)
+                raise
         except BaseException:
-            self._release(held)
+            if batch is not None:  # a refusal is on record at once, as ever; the batch's reservations with it
+                batch.settle()
             raise
         pending = _Unrecorded(opened, held[0], on_receipt)
         if batch is not None:
             batch.pending.append(pending)
+            batch.opened()
             return opened
         try:
             with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither

@@ -125,6 +125,9 @@ class _Connection:
         self.path = path
         self.on_commit = on_commit
         self.events: list[str] = []  # audit events written in the open transaction
+        #: the newest audit entry's hash, once read or written in the open transaction (which holds the write
+        #: lock, so no other process can append meanwhile): each entry after the first needs no SELECT for it
+        self.head: str | None = None
         with self._errors():
             if read_only:  # SQLite's own read-only mode: cannot create, migrate or change the file
                 self._db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None,
@@ -182,6 +185,7 @@ class _Connection:
                 yield self
             except BaseException:
                 del self.events[written:]
+                self.head = None  # it may name an entry the rollback undid
                 if self._db.in_transaction:
                     with suppress(sqlite3.Error):
                         self._db.execute("ROLLBACK TO nested")
@@ -191,12 +195,15 @@ class _Connection:
             return
         self.execute("BEGIN IMMEDIATE")
         self.events.clear()
+        self.head = None  # another process may have appended since our last transaction
         try:
             yield self
             self.execute("COMMIT")
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self.head = None
         if self.on_commit is not None and self.events:
             self.on_commit(tuple(self.events))
 
@@ -327,13 +334,18 @@ class Ledger:
             yield
 
     def _audit(self, db: _Connection, event: str, data: dict[str, Any]) -> None:
-        rows = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
-        prev = rows[0][0] if rows else GENESIS
+        """Append one entry (inside `db.transaction()`), chained to the newest one."""
+        prev = db.head
+        if prev is None:
+            rows = db.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1")
+            prev = rows[0][0] if rows else GENESIS
         at = self._now()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        digest = entry_hash(prev, at, event, text)
         db.execute("INSERT INTO audit (at, event, data, prev, hash) VALUES (?, ?, ?, ?, ?)",
-                   (at, event, text, prev, entry_hash(prev, at, event, text)))
+                   (at, event, text, prev, digest))
         db.events.append(event)
+        db.head = digest
 
     # -- transfers -------------------------------------------------------------------------
     def seen(self, transfer_id: str, sender: str) -> bool:
@@ -427,39 +439,43 @@ class Ledger:
         now = self._now()
         key = (transfer_id, direction, party)
         with self._db.transaction() as db:
-            rows = db.execute("SELECT state, detail, message_type, record_ref FROM transfers"
-                              " WHERE transfer_id = ? AND direction = ? AND party = ?", key)
-            current: str | None = rows[0][0] if rows else None
-            known = rows[0][2:] if rows else (None, None)
+            rows = db.execute(_SELECT_ONE, key)
+            old = Transfer(*rows[0]) if rows else None
+            current: str | None = old.state if old is not None else None
+            # COALESCE(?, column): a value given replaces the row's, else the row's stays
+            known = (message_type if message_type is not None or old is None else old.message_type,
+                     record_ref if record_ref is not None or old is None else old.record_ref)
             # in every step's audit entry, so "what went where" needs no join
-            refs = {k: v for k, v in (("message_type", message_type or known[0]),
-                                      ("record_ref", record_ref or known[1])) if v is not None}
-            if holder is not None and (not rows or rows[0][1] != _HELD + holder):
+            refs = {k: v for k, v in (("message_type", message_type or (old.message_type if old else None)),
+                                      ("record_ref", record_ref or (old.record_ref if old else None)))
+                    if v is not None}
+            if holder is not None and (old is None or old.detail != _HELD + holder):
                 raise IllegalTransition(f"{direction} transfer {transfer_id}: the reservation of this open is no "
                                         "longer held (another run took it over as stale)",
                                         hint="run the command again; the ledger is unchanged",
                                         details={"transfer_id": transfer_id})
+            # each step checked against the table and audited; the row is written once, in its last state
             for new in (*if_new, *states) if current is None else states:
-                state = check_transition(direction, current, new, transfer_id=transfer_id)
-                if current is None:
-                    db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
-                               " payload_sha256, updated, detail, message_type, record_ref)"
-                               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                               (*key, str(state), created, expires, payload_sha256, now, detail, message_type,
-                                record_ref))
-                else:
-                    db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?,"
-                               " message_type = COALESCE(?, message_type), record_ref = COALESCE(?, record_ref)"
-                               " WHERE transfer_id = ? AND direction = ? AND party = ?",
-                               (str(state), now, detail, message_type, record_ref, *key))
-                self._audit(db, audit_event(direction, state),
+                current = check_transition(direction, current, new, transfer_id=transfer_id)
+                self._audit(db, audit_event(direction, current),
                             {"transfer_id": transfer_id, "party": party, **refs, **(audit or {})})
-                current = state
-            rows = db.execute(_SELECT_ONE, key)
+            state = str(current)
+            if old is None:
+                db.execute("INSERT INTO transfers (transfer_id, direction, party, state, created, expires,"
+                           " payload_sha256, updated, detail, message_type, record_ref)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (*key, state, created, expires, payload_sha256, now, detail, message_type, record_ref))
+                row = Transfer(*key, state, created, expires, payload_sha256, now, detail, message_type, record_ref)
+            else:
+                db.execute("UPDATE transfers SET state = ?, updated = ?, detail = ?,"
+                           " message_type = COALESCE(?, message_type), record_ref = COALESCE(?, record_ref)"
+                           " WHERE transfer_id = ? AND direction = ? AND party = ?",
+                           (state, now, detail, message_type, record_ref, *key))
+                row = Transfer(*key, state, old.created, old.expires, old.payload_sha256, now, detail, *known)
         if holder is not None:
             with _LIVE_LOCK:
                 _LIVE.discard(holder)
-        return Transfer(*rows[0])
+        return row
 
     def get(self, transfer_id: str, direction: str, party: str) -> Transfer | None:
         rows = self._db.execute(_SELECT_ONE, (transfer_id, direction, party))

@@ -15,6 +15,7 @@ from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    SINK_BATCH,
     GetItem,
     GetResults,
     Listing,
@@ -26,6 +27,7 @@ from laxchange.transport.base import (
     aside_name,
     check_folder,
     check_name,
+    commit_sinks,
     fsync_dir,
     name_problem,
     probe_name,
@@ -35,6 +37,8 @@ from laxchange.transport.base import (
 from laxchange.transport.endpoints import Endpoint
 
 CHUNK = 1 << 20
+#: What `get_many` has fetched so far: a verified file not yet published, or the error in its place.
+_Fetched = list[LocalSink | TransportError]
 _NOT_REGULAR_HINT = "only regular files are collected; remove the link or special file from the drop folder"
 
 
@@ -113,18 +117,37 @@ class LocalFolderTransport:
 
     def get_many(self, items: Sequence[GetItem], *, folder: str = "") -> GetResults:
         """Each file fetched and fsynced, and each local folder fsynced once, before any is reported saved."""
-        out: GetResults = []
-        for it in items:
-            try:
-                out.append(self._get(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress,
-                                     sync_dir=False))
-            except TransientTransportError:
-                self._sync({it.local.parent for it in items})
-                raise
-            except TransportError as exc:
-                out.append(exc)
+        out: _Fetched = []
+        saved: GetResults = []
+        try:
+            for it in items:
+                try:
+                    out.append(self._fetch(it.name, it.local, folder=folder, sha256=it.sha256, progress=it.progress))
+                except TransientTransportError:
+                    self._publish(out)
+                    self._sync({it.local.parent for it in items})
+                    raise
+                except TransportError as exc:
+                    out.append(exc)
+                if len(out) >= SINK_BATCH:
+                    saved += self._publish(out)
+        except BaseException:
+            for s in out:
+                if isinstance(s, LocalSink):
+                    s.abort()
+            raise
+        saved += self._publish(out)
         self._sync({it.local.parent for it in items})
-        return out
+        return saved
+
+    @staticmethod
+    def _publish(fetched: _Fetched) -> GetResults:
+        """Every fetched file made durable (the fsyncs issued together: `commit_sinks`) and put in place;
+        `fetched` is emptied (nothing of it is left to abort)."""
+        copy = [*fetched]
+        del fetched[:]
+        saved = iter(commit_sinks([s for s in copy if isinstance(s, LocalSink)]))
+        return [next(saved) if isinstance(s, LocalSink) else s for s in copy]
 
     def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> PutResults:
         """Each file uploaded and fsynced, and the folder fsynced once, before any is reported delivered."""
@@ -203,6 +226,17 @@ class LocalFolderTransport:
 
     def _get(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
              progress: Progress | None = None, sync_dir: bool = True) -> int:
+        sink = self._fetch(name, local, folder=folder, sha256=sha256, progress=progress)
+        try:
+            sink.sync()
+            return sink.publish(sync_dir=sync_dir)
+        except BaseException:
+            sink.abort()
+            raise
+
+    def _fetch(self, name: str, local: Path, *, folder: str = "", sha256: str | None = None,
+               progress: Progress | None = None) -> LocalSink:
+        """The file copied into a verified `LocalSink` (size and hash checked), not yet durable or published."""
         check_name(name)
         src = self._dir(folder) / name
         what = f"download of {name} from {self.endpoint.party}"
@@ -223,7 +257,8 @@ class LocalFolderTransport:
                     sink.write(data)
                     if progress:
                         progress(sink.written, st.st_size)
-                return sink.commit(sync_dir=sync_dir)
+                sink.verify()
+                return sink
             except BaseException:
                 sink.abort()
                 raise

@@ -56,6 +56,7 @@ from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
+    SINK_BATCH,
     GetItem,
     GetResults,
     Listing,
@@ -67,6 +68,7 @@ from laxchange.transport.base import (
     aside_name,
     check_folder,
     check_name,
+    commit_sinks,
     fsync_dir,
     get_each,
     name_problem,
@@ -947,8 +949,20 @@ class SftpTransport:
                         results: _Fetched) -> None:
         limit = min(self.settings.chunk_size, self.settings.max_file_bytes)
         synced: set[Path] = set()  # folders whose fsync is owed before we return
+        ready: list[tuple[int, LocalSink]] = []  # fetched and verified, not yet durable or in place
         pipe: _Pipeline[_Down] = _Pipeline(self, len(todo) * limit, "the server stopped answering downloads",
                                            "the server is very slow; it will be retried")
+
+        def publish() -> None:
+            """Every file of `ready` durable, its fsync issued with the others' (`commit_sinks`), and in place."""
+            batch = ready[:]
+            del ready[:]
+            for (i, _), saved in zip(batch, commit_sinks([sink for _, sink in batch]), strict=True):
+                results[i] = saved
+                it = items[i]
+                synced.add(it.local.parent)
+                if it.progress and isinstance(saved, int):
+                    it.progress(saved, saved)
 
         def start(i: int) -> None:
             d = _Down(i, self._path(folder, items[i].name))
@@ -961,8 +975,11 @@ class SftpTransport:
             sink = LocalSink(it.local, d.size, it.sha256)
             try:
                 sink.write(d.data)
-                results[d.index] = sink.commit(sync_dir=False)
-                synced.add(it.local.parent)
+                sink.verify()  # made durable and published with the others, once the pipeline is done
+                ready.append((d.index, sink))
+                d.data = b""
+                if len(ready) >= SINK_BATCH:
+                    publish()
             except TransientTransportError:
                 sink.abort()  # left to `get`
             except TransportError as exc:
@@ -971,8 +988,6 @@ class SftpTransport:
             except BaseException:
                 sink.abort()
                 raise
-            if it.progress and results[d.index] == d.size:
-                it.progress(d.size, d.size)
             return True
 
         def reply(d: _Down, what: str, t: int, msg: paramiko.Message) -> bool:
@@ -1007,8 +1022,14 @@ class SftpTransport:
                     d.mtime and now.st_mtime != d.mtime)
             return d.waiting == 0 and finish(d)
 
-        pipe.run(todo, start, reply)
-        for folder_path in synced:  # each file was fsync'd; now their names, once per folder
+        try:
+            pipe.run(todo, start, reply)
+        except BaseException:
+            for _, sink in ready:
+                sink.abort()
+            raise
+        publish()
+        for folder_path in synced:  # their names, once per folder
             fsync_dir(folder_path)
 
     def _check_unchanged(self, fh: paramiko.SFTPFile, attrs: paramiko.SFTPAttributes, size: int) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from laxchange.errors import TransportError
 from laxchange.transport import Transport
-from laxchange.transport.base import GetItem, PutItem
+from laxchange.transport.base import SINK_BATCH, GetItem, PutItem
 from tests.support.sshd import ClientKey
 from tests.support.transport_fixtures import open_transport
 
@@ -230,9 +230,10 @@ def test_put_many_delivers_each_and_reports_each(remote: tuple[Transport, Path],
 
 def test_get_many_fetches_each_and_reports_each(remote: tuple[Transport, Path], tmp_path: Path) -> None:
     """Overlapped or not, each download gets what `get` would give: a link or a missing file is
-    that file's error, a hash mismatch leaves nothing, and the rest arrive whole."""
+    that file's error, a hash mismatch leaves nothing, and the rest arrive whole; more files than are
+    made durable together (`SINK_BATCH`), so every batch boundary is crossed."""
     t, folder = remote
-    want = {f"g{i}.lax": os.urandom(50 + 997 * i) for i in range(20)}
+    want = {f"g{i:03d}.lax": os.urandom(50 + 397 * i) for i in range(SINK_BATCH + 10)}
     want["big.lax"] = os.urandom(700_000)
     want["empty.lax"] = b""
     for name, data in want.items():

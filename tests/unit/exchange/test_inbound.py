@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from laxchange.cli import main
-from laxchange.errors import UsageError
+from laxchange.errors import LaxError, UsageError
 from laxchange.exchange import Party
 from laxchange.exchange.inbound import find_received, import_inbox, send_applied
+from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
@@ -261,25 +262,82 @@ def _import_interrupted(b: Party, hook: Callable[[tuple[str, ...]], None]) -> No
     hooked.ledger.close()
 
 
-def test_an_import_interrupted_mid_batch_gives_back_the_batch_s_reservations(pair: tuple[Party, Party],
-                                                                            tmp_path: Path) -> None:
-    """The import opens several packages before it commits their `imported` together (`OpenBatch`);
-    interrupted before that commit, it releases what it reserved, so the next import (in the same
-    process, where a held reservation would look in progress) imports every package."""
+def test_an_import_records_a_batch_s_reservations_and_imports_in_one_commit(pair: tuple[Party, Party],
+                                                                          tmp_path: Path) -> None:
+    """The import reserves the packages of a batch inside the one ledger transaction that records
+    them `imported` (`OpenBatch`): one commit for the batch, not a reservation commit per package.
+    Interrupted right after it, every one is `imported` and none filed; the next import files each."""
     a, b = pair
-    tids = [_send_pep(a, tmp_path, n)[0] for n in (1, 2)]
-    received = 0
+    tids = [_send_pep(a, tmp_path, n)[0] for n in (1, 2, 3)]
+    assert b.collect([B])[0].ok
+    commits: list[tuple[str, ...]] = []
 
-    def stop_at_the_second_reservation(events: tuple[str, ...]) -> None:
-        nonlocal received
-        received += events.count("in.received")
-        if received == 2:
+    def stop_after_the_first_import(events: tuple[str, ...]) -> None:
+        commits.append(events)
+        if "in.imported" in events:
             raise _Stop
 
-    _import_interrupted(b, stop_at_the_second_reservation)
+    _import_interrupted(b, stop_after_the_first_import)
+    assert [c for c in commits if "in.received" in c] == [("in.received",) * 3 + ("in.verified", "in.imported") * 3]
     assert not list((b.home.root / "received").iterdir()), "nothing filed, no staging folder left"
     report = import_inbox(b, collect=False)
     assert report.ok and sorted(i.transfer_id or "" for i in report.items if i.result == "imported") == sorted(tids)
+    with Ledger(b.home.ledger_db) as ledger:
+        assert len(ledger.audit_entries(["in.imported"])) == 3 and ledger.verify_audit() == []
+
+
+def test_a_batch_holds_the_ledger_so_no_other_run_imports_its_transfers(pair: tuple[Party, Party],
+                                                                       tmp_path: Path) -> None:
+    """While a batch's reservations are not yet committed, it holds the ledger's write lock: another
+    run opening the same transfer waits and, if the batch is still open, fails busy without importing
+    anything; once the batch commits, that open is refused as a replay. One import, ever."""
+    a, b = pair
+    _send_pep(a, tmp_path)
+    assert b.collect([B])[0].ok
+    [inbox] = b.home.inbox.glob("*.lax")
+    copy = tmp_path / "copy.lax"
+    copy.write_bytes(inbox.read_bytes())
+    other = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock, transports=b.transports,
+                  ledger=Ledger(b.home.ledger_db, clock=b.clock, timeout=0.2))
+    batch = OpenBatch(b, hold=60)
+    b.open(inbox, out=tmp_path / "first.json", batch=batch)
+    with pytest.raises(LaxError) as busy:
+        other.open(copy, out=tmp_path / "second.json")
+    assert busy.value.code == "ledger.busy" and not (tmp_path / "second.json").exists()
+    assert batch.commit() == [None]
+    with pytest.raises(LaxError) as replay:
+        other.open(copy, out=tmp_path / "second.json")
+    assert replay.value.code == "package.replayed" and not (tmp_path / "second.json").exists()
+    assert len(other.ledger.audit_entries(["in.imported"])) == 1
+    other.close()
+
+
+def test_a_batch_commits_at_once_what_it_holds_after_a_refusal_or_once_held_long_enough(pair: tuple[Party, Party],
+                                                                                       tmp_path: Path) -> None:
+    """A refused package's quarantine is on the record as soon as the refusal (not at the batch's end), and
+    a batch that has held the write lock `hold` seconds commits its reservations before the next open."""
+    a, b = pair
+    doc = record(3)
+    doc["record"]["child"]["upn"] = doc["record"]["child"]["upn"][:-1] + (
+        "7" if doc["record"]["child"]["upn"][-1] != "7" else "8")  # a genuine package with an invalid record
+    bad = b.home.inbox / "bad.lax"
+    bad.write_bytes(forge(statement_for(A, B, doc, created=T0, expires=T0 + dt.timedelta(days=30)),
+                          signers=a.keystore.signers(), encrypt_to=_raw(b)))
+    tid, _ = _send_pep(a, tmp_path)
+    assert b.collect([B])[0].ok
+    [good] = [p for p in b.home.inbox.glob("*.lax") if p != bad]
+    watcher = Ledger(b.home.ledger_db, clock=b.clock, timeout=0)
+    batch = OpenBatch(b, hold=60)
+    with pytest.raises(LaxError):
+        b.open(bad, out=tmp_path / "bad.json", batch=batch)
+    assert [t.state for t in watcher.transfers(direction="in")] == ["quarantined"]  # committed at once
+    slow = OpenBatch(b, hold=0)
+    b.open(good, out=tmp_path / "good.json", batch=slow)
+    row = watcher.get(tid, "in", A)  # the reservation is committed: another connection sees it
+    assert row is not None and row.state == "received" and (row.detail or "").startswith("held by ")
+    assert slow.commit() == [None] and watcher.get(tid, "in", A).state == "imported"  # type: ignore[union-attr]
+    assert watcher.verify_audit() == []
+    watcher.close()
 
 
 def test_an_import_interrupted_after_its_commit_is_finished_even_after_the_package_expired(

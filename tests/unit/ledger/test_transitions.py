@@ -138,6 +138,25 @@ def test_a_batch_commits_its_changes_once_and_each_change_stays_all_or_nothing(t
     assert ledger.verify_audit() == [] and len(ledger.audit_entries()) == 6
 
 
+def test_entries_after_a_change_undone_inside_a_batch_chain_to_the_entries_kept(tmp_path: Path) -> None:
+    """The batch remembers the newest entry's hash between entries; a change undone inside it (its
+    entry rolled back) must not leave the next entry chained to that entry."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK)
+    ledger.note("collect.fetched", {"sha256": "0" * 64})
+    with ledger.batch():
+        ledger.advance("out", TID, "URN:123456", Outbound.QUEUED, Outbound.SENT)
+        with pytest.raises(IllegalTransition):  # DELIVERED is written and audited, then QUEUED undoes it all
+            ledger.advance("out", TID, "URN:123456", Outbound.DELIVERED, Outbound.QUEUED)
+        ledger.advance("out", TID, "URN:123456", Outbound.DELIVERED)
+    ledger.note("collect.fetched", {"sha256": "1" * 64})
+    assert [e["event"] for e in ledger.audit_entries()] == ["collect.fetched", "out.queued", "out.sent",
+                                                          "out.delivered", "collect.fetched"]
+    assert ledger.verify_audit() == []
+    reopened = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK)
+    assert reopened.get(TID, "out", "URN:123456").state == "delivered"  # type: ignore[union-attr]
+    assert reopened.verify_audit() == []
+
+
 def test_a_failure_out_of_a_batch_records_nothing_of_it(tmp_path: Path) -> None:
     commits: list[tuple[str, ...]] = []
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock=CLOCK, on_commit=commits.append)

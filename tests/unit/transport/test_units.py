@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import unicodedata
 from pathlib import Path
 
 import paramiko
@@ -71,6 +72,16 @@ def test_parse_url_keeps_the_forms_in_use() -> None:
 ])
 def test_name_rules(name: str, ok: bool) -> None:
     assert (name_problem(name) is None) is ok
+
+
+def test_name_rules_control_characters_every_code_point() -> None:
+    """The ASCII fast path and the per-character check agree with Unicode's categories for every character."""
+    for cp in range(0x110000):
+        c = chr(cp)
+        if c in "/\\.":
+            continue
+        control = cp < 32 or cp == 127 or unicodedata.category(c) in ("Cc", "Cf", "Cs")
+        assert (name_problem(f"a{c}b") == "contains control or format characters") is control, hex(cp)
 
 
 def test_fingerprint_matches_openssh(tmp_path: Path) -> None:
