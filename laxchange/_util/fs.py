@@ -286,16 +286,26 @@ def fsync_all(fds: Sequence[int]) -> None:
     """fsync every descriptor, all at once: each is durable when this returns, as after its own
     fsync, but the filesystem's journal commits them together (ext4 here: 8 small files in 2-7 ms
     instead of 10-30 ms one after another). The first failure is raised once all have finished."""
+    errors = [e for e in _fsync_each(fds) if e is not None]
+    if errors:
+        raise errors[0]
+
+
+def _fsync_each(fds: Sequence[int]) -> list[BaseException | None]:
+    """fsync every descriptor, all at once; what each raised (None: durable), once all have finished."""
     if len(fds) <= 1:
+        out: list[BaseException | None] = []
         for fd in fds:
-            os.fsync(fd)
-        return
+            try:
+                os.fsync(fd)
+                out.append(None)
+            except OSError as exc:
+                out.append(exc)
+        return out
     if not _FSYNC_POOL or _FSYNC_POOL[0][0] != os.getpid():
         _FSYNC_POOL[:] = [(os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="laxchange-fsync"))]
     done = [_FSYNC_POOL[0][1].submit(os.fsync, fd) for fd in fds]
-    errors = [e for e in (f.exception() for f in done) if e is not None]
-    if errors:
-        raise errors[0]
+    return [f.exception() for f in done]
 
 
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
@@ -376,17 +386,24 @@ def write_atomic_many(files: Mapping[Path, bytes], *, mode: int = 0o600) -> None
     fsync_dirs({path.parent for path in files})
 
 
-def fsync_files(paths: Iterable[str | os.PathLike[str]]) -> None:
+def fsync_files(paths: Iterable[str | os.PathLike[str]], *, dirs: Iterable[str | os.PathLike[str]] = ()) -> None:
     """fsync the files at `paths` (written and closed by us, not yet synced), all at once
     (`fsync_all`): each is durable when this returns. Unlike `fsync_dirs`, a failure to open or
-    to sync one is raised."""
+    to sync one is raised. The folders `dirs` are fsynced in the same group (one wait, not two,
+    where neither has to be durable before the other), best effort, as `fsync_dirs`."""
     fds: list[int] = []
+    folders: list[int] = []
     try:
         for f in paths:
             fds.append(os.open(f, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)))
-        fsync_all(fds)
+        for d in dirs:
+            with contextlib.suppress(OSError):
+                folders.append(os.open(d, os.O_RDONLY))
+        errors = [e for e in _fsync_each([*fds, *folders])[:len(fds)] if e is not None]
+        if errors:
+            raise errors[0]
     finally:
-        for fd in fds:
+        for fd in (*fds, *folders):
             os.close(fd)
 
 

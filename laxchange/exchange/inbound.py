@@ -46,7 +46,6 @@ from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import (
     file_signature,
     fsync_dir,
-    fsync_dirs,
     fsync_files,
     sha256_file,
     write_atomic,
@@ -579,9 +578,11 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             s.item.result, s.item.error = "failed", exc
             continue
         filled.append((s, manifest, expected))
-    # every file of every folder at once (a disk error is raised, as from writing them), then the folders
-    fsync_files([f for s, manifest, _ in filled for f in _unsynced(s.staging, manifest)])
-    fsync_dirs([d for s, _, _ in filled for d in (s.staging / ATTACHMENTS, s.staging)])  # all at once
+    # every file of every folder and the folders themselves, all at once (one wait: each must be durable
+    # before its folder's rename, and none before another); a file's disk error is raised, as from writing it
+    fsync_files([f for s, manifest, _ in filled for f in _unsynced(s.staging, manifest)],
+                dirs=[d for s, _, _ in filled for d in ((s.staging / ATTACHMENTS,) if s.opened.attachments else ())
+                      + (s.staging,)])
     filed: list[tuple[_Staged, Path, dict[str, Any], str]] = []
     for s, manifest, expected in filled:
         m = s.opened.manifest

@@ -174,3 +174,13 @@ def test_background_sha256_closed_early_stops_its_thread() -> None:
         h.update(b"abc" * 1000)
     assert not h._thread.is_alive()
     assert h.hexdigest() == hashlib.sha256(b"abc" * 1000).hexdigest()
+
+
+def test_fsync_files_syncs_folders_in_the_same_group_best_effort(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    fs.write_new_files(tmp_path / "a", {"x.csv": b"x"}, sync=False)
+    open_fds = len(os.listdir("/proc/self/fd"))
+    fs.fsync_files([tmp_path / "a" / "x.csv"], dirs=[tmp_path / "a", tmp_path / "no-such-folder"])  # passed over
+    with pytest.raises(FileNotFoundError):  # a file that is not there is still an error
+        fs.fsync_files([tmp_path / "a" / "missing"], dirs=[tmp_path / "a"])
+    assert len(os.listdir("/proc/self/fd")) == open_fds, "every descriptor is closed, after a failure too"
