@@ -17,6 +17,7 @@ from laxchange.exchange.notify import (
     EXCLUSION_FACTS,
     REASONS,
     BatchResult,
+    Notified,
     NotifyResult,
     notify_exclusion,
     notify_placement,
@@ -31,6 +32,16 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.date().isoformat() if value is not None else None
 
 
+def _say_package(app: App, p: Notified, what: str, *, queued: str) -> None:
+    """One package's line: sent, queued, or not sent and still queued (why)."""
+    if p.state == "sent":
+        app.say(f"{what}: sent")
+    elif p.error is None:
+        app.say(f"{what}: {queued}")
+    else:
+        app.say(f"{what}: NOT SENT ({p.error.code}); still queued in {p.path}")
+
+
 def _report(ctx: click.Context, app: App, result: NotifyResult) -> None:
     """Print what was made and where it went; exit with the first send error (the packages stay queued)."""
     for w in result.warnings:
@@ -38,13 +49,8 @@ def _report(ctx: click.Context, app: App, result: NotifyResult) -> None:
             app.warn(f"laxchange: warning: {w}")
     if not app.json:
         for p in result.packages:
-            what = f"{p.message_type} for {p.recipient} ({p.role}): transfer {p.transfer_id}"
-            if p.state == "sent":
-                app.say(f"{what}: sent")
-            elif p.error is None:
-                app.say(f"{what}: queued in {p.path} (the nightly run, or `laxchange send`, delivers it)")
-            else:
-                app.say(f"{what}: NOT SENT ({p.error.code}); still queued in {p.path}")
+            _say_package(app, p, f"{p.message_type} for {p.recipient} ({p.role}): transfer {p.transfer_id}",
+                         queued=f"queued in {p.path} (the nightly run, or `laxchange send`, delivers it)")
     err = result.first_error()
     if err is None:
         app.emit(result.to_dict())
@@ -184,13 +190,8 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
                 app.warn(f"laxchange: {item.error.message} ({item.error.code})")
                 continue
             for p in item.packages:
-                what = f"line {item.line}: {p.message_type} for {p.recipient}: transfer {p.transfer_id}"
-                if p.state == "sent":
-                    app.say(f"{what}: sent")
-                elif p.error is None:
-                    app.say(f"{what}: queued")
-                else:
-                    app.say(f"{what}: NOT SENT ({p.error.code}); still queued in {p.path}")
+                _say_package(app, p, f"line {item.line}: {p.message_type} for {p.recipient}: transfer {p.transfer_id}",
+                             queued="queued")
         queued = len(result.items) - len(result.refused)
         app.say(f"{queued} of {len(result.items)} placements queued ({len(result.packages)} packages)")
     refused = result.refused

@@ -13,7 +13,9 @@ from typing import Any
 
 from laxchange import package, samples
 from laxchange.clock import FixedClock
+from laxchange.exchange.endpoints import ConfigEndpoints
 from laxchange.home import Home
+from laxchange.transport import Endpoint
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 
@@ -94,6 +96,22 @@ def world(root: Path, **init: Any) -> tuple[Party, Party, Party]:
     c.trust(b)
     a.trust(c)
     return a, b, c
+
+
+def placement_world(tmp: Path) -> tuple[Party, Party, Party, dict[str, Any]]:
+    """A placing council, the host council and the placement school of one sample record, each
+    trusting the others and reaching them through local drop folders under `tmp/drop`."""
+    rec = samples.education_record(11)
+    placing, host = rec["placement"]["placing_la"], rec["placement"]["host_la"]
+    vsh = make_party(tmp, f"LA:{placing}", "Placing VS")
+    hvs = make_party(tmp, f"LA:{host}", "Host VS", vsh.clock)
+    school = make_party(tmp, f"URN:{rec['school']['urn']}", "School", vsh.clock)
+    for a in (vsh, hvs, school):
+        for b in (vsh, hvs, school):
+            if a is not b:
+                a.trust(b)
+                ConfigEndpoints(a.home).add(Endpoint(b.party, f"file://{tmp / 'drop' / b.party.replace(':', '_')}"))
+    return vsh, hvs, school, rec
 
 
 def record(seed: int = 1, kind: str = "pep-transfer") -> dict[str, Any]:

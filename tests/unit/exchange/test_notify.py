@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from laxchange import package, samples
 from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.exchange import Party, notify_exclusion, notify_placement
-from laxchange.exchange.endpoints import ConfigEndpoints
 from laxchange.exchange.notify import (
     PROFILES,
     WITHHELD,
@@ -25,9 +23,8 @@ from laxchange.exchange.notify import (
     record_fields,
 )
 from laxchange.ledger.db import Ledger
-from laxchange.transport import Endpoint
 from laxchange.validate import validate_document
-from tests.support.parties import REPO, make_party, passphrase
+from tests.support.parties import REPO, passphrase, placement_world
 from tests.support.parties import Party as SupportParty
 
 DOC = REPO / "docs" / "minimisation.md"
@@ -196,27 +193,12 @@ def test_wire_names_obey_the_package_rule_and_never_clash() -> None:
 
 # -- the library call, over the local-folder transport ------------------------------------------
 
-def _world(tmp: Path) -> tuple[SupportParty, SupportParty, SupportParty, dict[str, Any]]:
-    rec = samples.education_record(11)
-    placing, host = rec["placement"]["placing_la"], rec["placement"]["host_la"]
-    vsh = make_party(tmp, f"LA:{placing}", "Placing VS")
-    hvs = make_party(tmp, f"LA:{host}", "Host VS", vsh.clock)
-    school = make_party(tmp, f"URN:{rec['school']['urn']}", "School", vsh.clock)
-    for a in (vsh, hvs, school):
-        for b in (vsh, hvs, school):
-            if a is not b:
-                a.trust(b)
-        for b in (hvs, school, vsh):
-            ConfigEndpoints(a.home).add(Endpoint(b.party, f"file://{tmp / 'drop' / b.party.replace(':', '_')}"))
-    return vsh, hvs, school, rec
-
-
 def _me(p: SupportParty) -> Party:
     return Party.from_home(p.home, passphrase=passphrase, clock=p.clock, keystore=p.store, directory=p.directory)
 
 
 def test_notify_placement_queues_one_package_per_recipient_with_the_audit_entry(tmp_path: Path) -> None:
-    vsh, hvs, school, rec = _world(tmp_path)
+    vsh, hvs, school, rec = placement_world(tmp_path)
     att = tmp_path / "Signed PEP (autumn).pdf"
     att.write_bytes(b"%PDF-1.4 fictional")
     with _me(vsh) as me:
@@ -243,7 +225,7 @@ def test_notify_placement_queues_one_package_per_recipient_with_the_audit_entry(
 
 
 def test_a_misdirected_send_leaves_nothing_behind(tmp_path: Path) -> None:
-    vsh, hvs, _school, rec = _world(tmp_path)
+    vsh, hvs, _school, rec = placement_world(tmp_path)
     with _me(vsh) as me, pytest.raises(InvalidData, match=r"school\.urn"):
         notify_placement(me, rec, to=[hvs.party, "URN:900001"], reason="new-placement", purpose="p", send=False)
     assert not vsh.home.outbox.exists() or not list(vsh.home.outbox.iterdir())
@@ -251,7 +233,7 @@ def test_a_misdirected_send_leaves_nothing_behind(tmp_path: Path) -> None:
 
 
 def test_an_unknown_partner_is_refused_before_any_package_is_made(tmp_path: Path) -> None:
-    vsh, hvs, school, rec = _world(tmp_path)
+    vsh, hvs, school, rec = placement_world(tmp_path)
     (vsh.home.partners / f"URN_{rec['school']['urn']}.json").unlink()  # the school's card was never added
     with _me(vsh) as me, pytest.raises(ConfigError) as e:
         notify_placement(me, rec, to=[hvs.party, school.party], reason="new-placement", purpose="p", send=False)
@@ -260,7 +242,7 @@ def test_an_unknown_partner_is_refused_before_any_package_is_made(tmp_path: Path
 
 
 def test_notify_exclusion_warns_when_not_sent_to_the_responsible_council(tmp_path: Path) -> None:
-    vsh, hvs, school, rec = _world(tmp_path)
+    vsh, hvs, school, rec = placement_world(tmp_path)
     facts = {"kind": "suspension", "start_date": "2026-11-20", "sessions": 4, "reason_code": "PD",
              "notified_parents_carers": True}
     with _me(school) as me:
@@ -279,7 +261,7 @@ def test_notify_exclusion_warns_when_not_sent_to_the_responsible_council(tmp_pat
 
 
 def test_notify_exclusion_from_minimal_child_details(tmp_path: Path) -> None:
-    vsh, _hvs, school, _rec = _world(tmp_path)
+    vsh, _hvs, school, _rec = placement_world(tmp_path)
     facts = {"kind": "permanent-exclusion", "start_date": "2026-11-20", "reason_code": "PA",
              "notified_parents_carers": False}
     child = {"given_name": "Pip", "family_name": "Fictional", "date_of_birth": "2014-02-03"}

@@ -19,28 +19,12 @@ from laxchange._util.fs import write_new_files
 from laxchange.clock import FixedClock
 from laxchange.errors import LaxError
 from laxchange.exchange import Party, Placement, notify_placements, read_placements
-from laxchange.exchange.endpoints import ConfigEndpoints
 from laxchange.exchange.run import UNQUEUED_AFTER, run_nightly
 from laxchange.ledger.db import Ledger
-from laxchange.transport import Endpoint
-from tests.support.parties import REPO, T0, make_party, passphrase
+from tests.support.parties import REPO, T0, passphrase, placement_world
 from tests.support.parties import Party as SupportParty
 
 PURPOSE = "statutory duty to share the PEP with the new school"
-
-
-def _world(tmp: Path) -> tuple[SupportParty, SupportParty, SupportParty, dict[str, Any]]:
-    rec = samples.education_record(11)
-    placing, host = rec["placement"]["placing_la"], rec["placement"]["host_la"]
-    vsh = make_party(tmp, f"LA:{placing}", "Placing VS")
-    hvs = make_party(tmp, f"LA:{host}", "Host VS", vsh.clock)
-    school = make_party(tmp, f"URN:{rec['school']['urn']}", "School", vsh.clock)
-    for a in (vsh, hvs, school):
-        for b in (vsh, hvs, school):
-            if a is not b:
-                a.trust(b)
-                ConfigEndpoints(a.home).add(Endpoint(b.party, f"file://{tmp / 'drop' / b.party.replace(':', '_')}"))
-    return vsh, hvs, school, rec
 
 
 def _me(p: SupportParty, clock: FixedClock | None = None) -> Party:
@@ -67,7 +51,7 @@ def _queued(p: SupportParty) -> list[str]:
 
 
 def test_a_batch_queues_every_good_placement_in_one_commit_and_refuses_each_bad_one_by_line(tmp_path: Path) -> None:
-    vsh, hvs, school, rec = _world(tmp_path)
+    vsh, hvs, school, rec = placement_world(tmp_path)
     a, b = _child(rec, 31), _child(rec, 32)
     misdirected = _child(rec, 33)
     invalid = _child(rec, 34)
@@ -110,7 +94,7 @@ def test_a_batch_queues_every_good_placement_in_one_commit_and_refuses_each_bad_
 
 
 def test_a_failure_between_the_fsync_and_the_commit_leaves_nothing_queued_or_written(tmp_path: Path) -> None:
-    vsh, _hvs, school, rec = _world(tmp_path)
+    vsh, _hvs, school, rec = placement_world(tmp_path)
     seen: list[Path] = []
 
     def fail(paths: Sequence[Path]) -> None:
@@ -150,7 +134,7 @@ def _placements_file(tmp: Path, rec: dict[str, Any], to: str, seeds: Sequence[in
 
 
 def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_removes_its_packages(tmp_path: Path) -> None:
-    vsh, _hvs, school, rec = _world(tmp_path)
+    vsh, _hvs, school, rec = placement_world(tmp_path)
     placements = _placements_file(tmp_path, rec, school.party, range(50, 56))
     proc = subprocess.run([sys.executable, "-c", _CRASH, str(vsh.home.root), str(placements)], check=False, cwd=REPO,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
@@ -180,7 +164,7 @@ def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_removes_i
 
 
 def test_read_placements_names_each_bad_line_and_reads_the_rest(tmp_path: Path) -> None:
-    _vsh, _hvs, school, rec = _world(tmp_path)
+    _vsh, _hvs, school, rec = placement_world(tmp_path)
     (tmp_path / "records").mkdir()
     (tmp_path / "records" / "r.json").write_text(json.dumps(_child(rec, 60)))
     lines = [
