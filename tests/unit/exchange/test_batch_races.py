@@ -1,0 +1,105 @@
+"""An import batch's transaction (`OpenBatch`) and another run opening the same inbox package."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from laxchange.errors import LaxError
+from laxchange.exchange import Party
+from laxchange.exchange.inbound import import_inbox
+from laxchange.exchange.party import OpenBatch
+from laxchange.ledger.db import Ledger
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
+from tests.support.parties import make_party, record
+
+A, B = "LA:919", "URN:123456"
+
+
+def _party(p: Any, drops: dict[str, Path], ledger: Ledger | None = None) -> Party:
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+    return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
+                 transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)), ledger=ledger)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Party, Party]:
+    a = make_party(tmp_path, A, "Example Council")
+    b = make_party(tmp_path, B, "Example School", a.clock)
+    a.trust(b)
+    b.trust(a)
+    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    pa, pb = _party(a, drops), _party(b, drops)
+    res = pa.pack(record(1), message_type="pep-transfer", recipient=B, out=tmp_path / "pep1.lax")
+    assert pa.send(B, [tmp_path / "pep1.lax"]).ok and res.manifest.transfer_id
+    assert pb.collect([B])[0].ok
+    return pa, pb
+
+
+def _other(b: Party, **kw: Any) -> Party:
+    """Another run on `b`'s home: its own ledger connection, as another process has."""
+    return Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock, transports=b.transports,
+                 ledger=Ledger(b.home.ledger_db, clock=b.clock, **kw))
+
+
+def test_an_open_that_waited_on_a_batch_does_not_quarantine_the_batch_s_package(pair: tuple[Party, Party],
+                                                                                 tmp_path: Path) -> None:
+    """FAILING TEST (review4). Before the batch's reservations joined its transaction, an open of the
+    same inbox package while the batch was open found the reservation held by a live run and left
+    the package where it was, for that run to file ("in progress"). Now it waits on the batch's
+    write lock and wakes at its commit, when the row is `imported` but the import has not yet filed
+    the package (`_file_staged` fsyncs first): it is refused as a replay and moved to quarantine
+    from under the import."""
+    _, b = pair
+    [inbox] = b.home.inbox.glob("*.lax")
+    batch = OpenBatch(b, hold=60)
+    b.open(inbox, out=tmp_path / "first.json", batch=batch)
+    errors: list[LaxError] = []
+
+    def race() -> None:  # `laxchange open` of the inbox package, started while the batch is open
+        other = _other(b, timeout=10)
+        try:
+            other.open(inbox, out=tmp_path / "second.json")
+        except LaxError as exc:
+            errors.append(exc)
+        finally:
+            other.ledger.close()
+
+    t = threading.Thread(target=race)
+    t.start()
+    time.sleep(1.0)  # the other open is waiting on the batch's lock
+    assert batch.commit() == [None]
+    t.join(20)
+    assert not t.is_alive() and len(errors) == 1
+    assert inbox.exists(), f"the batch's package was moved away by the other open: {errors[0].message}"
+
+
+def test_an_import_survives_its_package_being_refused_by_another_run_before_filing(pair: tuple[Party, Party],
+                                                                                    tmp_path: Path) -> None:
+    """FAILING TEST (review4). The consequence of the race above for `laxchange import`: the other
+    run's refusal moves the inbox package to quarantine right after the batch's commit, and the
+    import's `_file_staged` then moves the package to inbox/opened/ with `Path.replace`: a bare
+    FileNotFoundError, a traceback, the rest of the run (receipts) not done."""
+    _, b = pair
+    done: list[str] = []
+
+    def other_run_wakes(events: tuple[str, ...]) -> None:  # the waiting open proceeds as the lock is freed
+        if "in.imported" in events and not done:
+            done.append("x")
+            other = _other(b)
+            try:
+                other.open_inbox(tmp_path / "other-out")
+            finally:
+                other.ledger.close()
+
+    hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
+                   transports=b.transports, ledger=Ledger(b.home.ledger_db, clock=b.clock, on_commit=other_run_wakes))
+    report = import_inbox(hooked, collect=False)
+    hooked.ledger.close()
+    assert done and [(i.result, i.error) for i in report.items] == [("imported", None)]
