@@ -36,6 +36,7 @@ __all__ = [
     "digest_stream",
     "fsync_all",
     "fsync_dir",
+    "fsync_each",
     "fsync_files",
     "open_atomic",
     "open_regular",
@@ -286,12 +287,12 @@ def fsync_all(fds: Sequence[int]) -> None:
     """fsync every descriptor, all at once: each is durable when this returns, as after its own
     fsync, but the filesystem's journal commits them together (ext4 here: 8 small files in 2-7 ms
     instead of 10-30 ms one after another). The first failure is raised once all have finished."""
-    errors = [e for e in _fsync_each(fds) if e is not None]
+    errors = [e for e in fsync_each(fds) if e is not None]
     if errors:
         raise errors[0]
 
 
-def _fsync_each(fds: Sequence[int]) -> list[BaseException | None]:
+def fsync_each(fds: Sequence[int]) -> list[BaseException | None]:
     """fsync every descriptor, all at once; what each raised (None: durable), once all have finished."""
     if len(fds) <= 1:
         out: list[BaseException | None] = []
@@ -399,7 +400,7 @@ def fsync_files(paths: Iterable[str | os.PathLike[str]], *, dirs: Iterable[str |
         for d in dirs:
             with contextlib.suppress(OSError):
                 folders.append(os.open(d, os.O_RDONLY))
-        errors = [e for e in _fsync_each([*fds, *folders])[:len(fds)] if e is not None]
+        errors = [e for e in fsync_each([*fds, *folders])[:len(fds)] if e is not None]
         if errors:
             raise errors[0]
     finally:

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
-from laxchange._util.fs import fsync_all
 from laxchange._util.fs import fsync_dir as fsync_dir  # re-exported: local, ops and sftp import them from here
+from laxchange._util.fs import fsync_each
 from laxchange._util.fs import sha256_file as sha256_file
 from laxchange.errors import TransientTransportError, TransportError
 
@@ -346,27 +346,25 @@ SINK_BATCH = 64
 
 
 def commit_sinks(sinks: Sequence[LocalSink]) -> list[int | TransportError]:
-    """Publish verified sinks (`LocalSink.verify`) with their fsyncs issued at once (`fsync_all`),
+    """Publish verified sinks (`LocalSink.verify`) with their fsyncs issued at once (`fsync_each`),
     not one after another: each is durable before its final name appears, as with `commit`. The
-    folders are not fsynced (the caller does that once). A sink that cannot be saved is aborted
-    and its error returned in its place."""
+    folders are not fsynced (the caller does that once). A sink whose fsync failed is aborted and
+    its error returned in its place: never fsynced again, since after a failed fsync Linux reports
+    the lost writeback once and a second fsync of the file succeeds with the data gone (fsync(2),
+    "fsyncgate"). Interrupted, every sink not yet published is aborted (no temporary file left)."""
+    done: list[int | TransportError] = []
     try:
-        fsync_all([s.fh.fileno() for s in sinks])
-    except OSError:  # which one: each on its own
-        out: list[int | TransportError] = []
-        for s in sinks:
+        synced = fsync_each([s.fh.fileno() for s in sinks])
+        for s, failed in zip(sinks, synced, strict=True):
             try:
-                s.sync()
-                out.append(s.publish(sync_dir=False))
+                if failed is not None:
+                    raise s._save_error(failed) if isinstance(failed, OSError) else failed
+                done.append(s.publish(sync_dir=False))
             except TransportError as exc:
                 s.abort()
-                out.append(exc)
-        return out
-    done: list[int | TransportError] = []
-    for s in sinks:
-        try:
-            done.append(s.publish(sync_dir=False))
-        except TransportError as exc:
+                done.append(exc)
+    except BaseException:
+        for s in sinks[len(done):]:
             s.abort()
-            done.append(exc)
+        raise
     return done
