@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -103,3 +104,50 @@ def test_an_import_survives_its_package_being_refused_by_another_run_before_fili
     report = import_inbox(hooked, collect=False)
     hooked.ledger.close()
     assert done and [(i.result, i.error) for i in report.items] == [("imported", None)]
+
+
+def test_a_large_package_s_open_does_not_hold_the_ledger_s_write_lock_throughout(tmp_path: Path) -> None:
+    """FAILING TEST (review4). `Party.open(batch=...)` begins the batch's transaction (BEGIN
+    IMMEDIATE) before `open_package`, which reserves and then hashes, decrypts and writes the whole
+    package (up to SFTP's 4 GB limit) with the write lock held; `OpenBatch.hold` is looked at only
+    after the open. Meanwhile every other writer of the ledger (`notify`, `send`, another `open`)
+    waits, and past its busy timeout fails `ledger.busy`, where before it waited for a short commit."""
+    a = make_party(tmp_path, A, "Example Council")
+    b = make_party(tmp_path, B, "Example School", a.clock)
+    a.trust(b)
+    b.trust(a)
+    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    pa, pb = _party(a, drops), _party(b, drops)
+    big = tmp_path / "scan.pdf"
+    big.write_bytes(os.urandom(64 * 1024 * 1024))
+    pa.pack(record(2), message_type="pep-transfer", recipient=B, out=tmp_path / "big.lax", attachments=[big])
+    assert pa.send(B, [tmp_path / "big.lax"]).ok and pb.collect([B])[0].ok
+    [inbox] = pb.home.inbox.glob("*.lax")
+    busy: list[str] = []
+    stop = threading.Event()
+
+    def another_writer() -> None:  # e.g. the VSH's `laxchange notify`, with a short busy timeout
+        with Ledger(pb.home.ledger_db, clock=pb.clock, timeout=0.05) as ledger:
+            while not stop.is_set():
+                try:
+                    with ledger.batch():  # a write transaction (BEGIN IMMEDIATE), as any writer's
+                        pass
+                except LaxError as exc:
+                    busy.append(exc.code)
+                time.sleep(0.01)
+
+    t = threading.Thread(target=another_writer)
+    t.start()
+    try:
+        started = time.monotonic()
+        batch = OpenBatch(pb)
+        pb.open(inbox, out=tmp_path / "big.json", batch=batch)
+        took = time.monotonic() - started
+        assert batch.commit() == [None]
+    finally:
+        stop.set()
+        t.join(10)
+    assert took > 0.15, f"the open took {took:.2f}s: too quick to show anything"
+    assert busy == [], f"another writer failed busy {len(busy)} times during a {took:.1f}s open"
