@@ -111,6 +111,10 @@ class OpenBatch:
 
     #: The longest the batch keeps the ledger's write lock before committing what it has (seconds).
     HOLD = 0.5
+    #: A package whose payload is larger than this is reserved in a commit of its own, as without a
+    #: batch (what the batch holds is committed first): its open, which hashes, decrypts and writes
+    #: it all after the reservation, must not keep every other writer of the ledger waiting.
+    MAX_HELD_PAYLOAD = 4 * 1024 * 1024
 
     def __init__(self, party: Party, *, hold: float = HOLD) -> None:
         self.party = party
@@ -408,12 +412,15 @@ class Party:
         held: list[tuple[str, str, str]] = []
 
         def reserve(m: package.Manifest) -> None:
+            if batch is not None:  # the reservation joins the batch's transaction (`OpenBatch`) ...
+                if m.payload_size > batch.MAX_HELD_PAYLOAD:  # ... unless decrypting it would hold the lock long
+                    batch.settle()
+                else:
+                    batch.begin()
             held.append((m.transfer_id, m.sender, ledger.reserve(m.transfer_id, m.sender, created=m.created,
                                                                    expires=m.expires,
                                                                    payload_sha256=m.payload_sha256)))
 
-        if batch is not None:
-            batch.begin()  # the reservation joins the batch's transaction (`OpenBatch`)
         try:
             try:
                 opened = package.open_package(source, keystore=self.keystore, directory=self.directory,
