@@ -120,7 +120,7 @@ EVENTS: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, f
     ("run.started", "party"),
     ("run.stage", "stage"),
     ("run.expired", "transfer_id party"),
-    ("run.unqueued-removed", "transfer_id"),
+    ("run.unqueued-set-aside", "transfer_id"),
     ("run.failure", "step party code"),
     ("run.uncollected", "transfer_id party days"),
     ("run.overdue", "transfer_id party hours"),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ from typing import Any, TypeVar
 
 from laxchange import deadlines, package
 from laxchange._util import timefmt
+from laxchange._util.fs import fsync_dir
 from laxchange.errors import InvalidData, LaxError, TransientTransportError
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
@@ -67,8 +69,10 @@ T = TypeVar("T")
 DEFAULT_UNCOLLECTED_AFTER = dt.timedelta(days=5)
 DEFAULT_RECEIPT_DUE = dt.timedelta(hours=48)
 KEY_WARNING = dt.timedelta(days=30)
-#: How old a package in the outbox with no ledger row must be before the run removes it (`_sweep_unqueued`).
+#: How old a package in the outbox with no ledger row must be before the run sets it aside (`_sweep_unqueued`).
 UNQUEUED_AFTER = dt.timedelta(hours=1)
+#: Where it goes: under the outbox, never sent from there (`_queued` reads the outbox's own files only).
+UNQUEUED = "unqueued"
 #: The run's stages in order, as `on_stage` and the `run.stage` log event name them.
 STAGES = RUN_STAGES
 
@@ -275,27 +279,33 @@ def _contact(party: Party, who: str) -> dict[str, Any]:
 
 
 def _sweep_unqueued(party: Party, now: dt.datetime) -> None:
-    """Remove outbox packages that were never queued: a `<transfer id>.lax` whose transfer has no
-    ledger row at all, last written more than `UNQUEUED_AFTER` ago. Only a notify interrupted
-    between writing its packages and committing their rows leaves one (`exchange.notify._commit`);
-    nothing would ever send it, and it holds a child's record. The wait spares a batch that is
-    still being written by another process."""
+    """Set aside outbox packages that were never queued: a `<transfer id>.lax` whose transfer has no
+    ledger row at all, last written more than `UNQUEUED_AFTER` ago, moves to `outbox/unqueued/`
+    (kept, never sent, never deleted). A notify interrupted between writing its packages and
+    committing their rows leaves one (`exchange.notify._commit`); so does a ledger restored from a
+    backup older than the packages, whose outbox copies of what was sent since are then the only
+    ones: nothing here can tell the two apart, so nothing is deleted. The wait spares a batch that
+    is still being written by another process."""
     outbox = party.home.outbox
     if not outbox.is_dir():
         return
     cutoff = (now - UNQUEUED_AFTER).timestamp()
     names = [f for f in outbox.glob("*.lax") if _TID_FILE.fullmatch(f.name)]
     known = party.ledger.transfer_ids(direction="out") if names else set()  # one column, not every row
+    aside = outbox / UNQUEUED
     for f in names:
         if f.name[:-4] in known:
             continue
         try:
             if f.lstat().st_mtime > cutoff:
                 continue
+            aside.mkdir(mode=0o700, exist_ok=True)
+            os.link(f, aside / f.name)  # never over a file already there
+            fsync_dir(aside)
             f.unlink()
         except OSError:
             continue
-        log_event(_log, "run.unqueued-removed", logging.WARNING, transfer_id=f.name[:-4])
+        log_event(_log, "run.unqueued-set-aside", logging.WARNING, transfer_id=f.name[:-4])
 
 
 def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:

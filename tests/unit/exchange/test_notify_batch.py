@@ -19,7 +19,7 @@ from laxchange._util.fs import write_new_files
 from laxchange.clock import FixedClock
 from laxchange.errors import LaxError
 from laxchange.exchange import Party, Placement, notify_placements, read_placements
-from laxchange.exchange.run import UNQUEUED_AFTER, run_nightly
+from laxchange.exchange.run import UNQUEUED, UNQUEUED_AFTER, run_nightly
 from laxchange.ledger.db import Ledger
 from tests.support.parties import REPO, T0, passphrase, placement_world
 from tests.support.parties import Party as SupportParty
@@ -133,7 +133,7 @@ def _placements_file(tmp: Path, rec: dict[str, Any], to: str, seeds: Sequence[in
     return path
 
 
-def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_removes_its_packages(tmp_path: Path) -> None:
+def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_sets_its_packages_aside(tmp_path: Path) -> None:
     vsh, _hvs, school, rec = placement_world(tmp_path)
     placements = _placements_file(tmp_path, rec, school.party, range(50, 56))
     proc = subprocess.run([sys.executable, "-c", _CRASH, str(vsh.home.root), str(placements)], check=False, cwd=REPO,
@@ -151,16 +151,19 @@ def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_removes_i
     with _me(vsh) as me:
         report = run_nightly(me, collect=False)
     assert report.sent == [] and _outbox(vsh) == sorted(p.name for p in strays)
-    # ... a run after it removes them
+    # ... a run after it sets them aside: kept byte for byte under outbox/unqueued/, never sent
+    kept = {p.name: p.read_bytes() for p in strays}
     for p in strays:
         os.utime(p, ((T0 - UNQUEUED_AFTER - dt.timedelta(minutes=1)).timestamp(),) * 2)
     with _me(vsh) as me:
         report = run_nightly(me, collect=False)
-    assert report.sent == [] and _outbox(vsh) == []
+    assert report.sent == [] and _outbox(vsh) == [UNQUEUED]
+    aside = vsh.home.outbox / UNQUEUED
+    assert {f.name: f.read_bytes() for f in aside.iterdir()} == kept
     # the same file submitted again is queued whole
     with _me(vsh) as me:
         result = notify_placements(me, read_placements(placements), send=False)
-    assert result.ok and len(_queued(vsh)) == 6 == len(_outbox(vsh))
+    assert result.ok and len(_queued(vsh)) == 6 == len(_outbox(vsh)) - 1
 
 
 def test_read_placements_names_each_bad_line_and_reads_the_rest(tmp_path: Path) -> None:
