@@ -34,6 +34,7 @@ from laxchange.home import Home
 from laxchange.ledger import checkpoint
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.errors import AlreadyReceived
+from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
 from laxchange.logs import log_event
 from laxchange.models import wrap
@@ -387,6 +388,21 @@ class Party:
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
              staged: bool = False, batch: OpenBatch | None = None) -> package.Opened:
+        """Verify and open one package (`_open`). A package in our inbox opened on its own (not in
+        an import's `batch`) is opened under the home's run lock, as imports are: an open waiting on
+        an import batch's ledger lock would otherwise wake at its commit, find the transfer imported
+        but not yet filed, and quarantine the inbox file from under the import. While a run holds
+        the lock this raises `RunLocked` (`run.locked`) at once and touches nothing."""
+        kw: dict[str, Any] = {"out": out, "attachments_dir": attachments_dir, "overwrite": overwrite,
+                              "on_receipt": on_receipt, "staged": staged, "batch": batch}
+        if batch is None and in_inbox(self.home, source):
+            with RunLock(self.home.run_lock, clock=self.clock):
+                return self._open(source, **kw)
+        return self._open(source, **kw)
+
+    def _open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
+              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
+              staged: bool = False, batch: OpenBatch | None = None) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -598,20 +614,24 @@ class Party:
         inbox = self.home.inbox
         done = inbox / OPENED
         result = InboxResult()
-        todo = sorted(names) if names is not None else sorted(p.name for p in inbox.glob("*.lax") if p.is_file())
-        for name in todo:
-            path = inbox / name
-            out = out_dir / f"{path.stem}.json"
-            out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            try:
-                result.opened.append(self.open(path, out=out, overwrite=overwrite))
-            except (SecurityError, InvalidData, UsageError) as exc:
-                result.refused.append((name, exc))
-                continue
-            done.mkdir(exist_ok=True, mode=0o700)
-            with contextlib.suppress(FileNotFoundError):  # a concurrent refusal of a copy may have moved it
-                path.replace(done / name)
+        with RunLock(self.home.run_lock, clock=self.clock):  # as `open` of an inbox file: see there
+            todo = sorted(names) if names is not None else sorted(p.name for p in inbox.glob("*.lax") if p.is_file())
+            for name in todo:
+                self._open_inbox_one(inbox / name, out_dir, done, result, overwrite=overwrite)
         return result
+
+    def _open_inbox_one(self, path: Path, out_dir: Path, done: Path, result: InboxResult, *, overwrite: bool) -> None:
+        """One package of `open_inbox`: opened and moved to `inbox/opened/`, or refused (listed)."""
+        out = out_dir / f"{path.stem}.json"
+        out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            result.opened.append(self._open(path, out=out, overwrite=overwrite))
+        except (SecurityError, InvalidData, UsageError) as exc:
+            result.refused.append((path.name, exc))
+            return
+        done.mkdir(exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileNotFoundError):  # a concurrent refusal of a copy may have moved it
+            path.replace(done / path.name)
 
     def keep_checkpoint(self, who: str, note: str) -> checkpoint.Checkpoint:
         """Keep a checkpoint of `who`'s audit log, once it verifies under a signing key on `who`'s

@@ -15,6 +15,7 @@ from laxchange.exchange import Party
 from laxchange.exchange.inbound import import_inbox
 from laxchange.exchange.party import OpenBatch
 from laxchange.ledger.db import Ledger
+from laxchange.ledger.lock import RunLock, RunLocked
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from tests.support.parties import make_party, record
 
@@ -51,14 +52,16 @@ def _other(b: Party, **kw: Any) -> Party:
 
 def test_an_open_that_waited_on_a_batch_does_not_quarantine_the_batch_s_package(pair: tuple[Party, Party],
                                                                                  tmp_path: Path) -> None:
-    """FAILING TEST (review4). Before the batch's reservations joined its transaction, an open of the
-    same inbox package while the batch was open found the reservation held by a live run and left
-    the package where it was, for that run to file ("in progress"). Now it waits on the batch's
-    write lock and wakes at its commit, when the row is `imported` but the import has not yet filed
-    the package (`_file_staged` fsyncs first): it is refused as a replay and moved to quarantine
-    from under the import."""
+    """Since the batch's reservations joined its transaction (review4's finding), an open of the same
+    inbox package while the batch was open waited on the batch's write lock and woke at its commit,
+    when the row is `imported` but the import has not yet filed the package (`_file_staged` fsyncs
+    first): it was refused as a replay and moved to quarantine from under the import. An open of
+    an inbox file now takes the home's run lock, which the import holds: refused at once, nothing
+    touched."""
     _, b = pair
     [inbox] = b.home.inbox.glob("*.lax")
+    lock = RunLock(b.home.run_lock, clock=b.clock)
+    lock.acquire()  # as `import` and the nightly run hold it
     batch = OpenBatch(b, hold=60)
     b.open(inbox, out=tmp_path / "first.json", batch=batch)
     errors: list[LaxError] = []
@@ -77,13 +80,16 @@ def test_an_open_that_waited_on_a_batch_does_not_quarantine_the_batch_s_package(
     time.sleep(1.0)  # the other open is waiting on the batch's lock
     assert batch.commit() == [None]
     t.join(20)
-    assert not t.is_alive() and len(errors) == 1
+    lock.release()
+    assert not t.is_alive() and len(errors) == 1 and errors[0].code == "run.locked"
     assert inbox.exists(), f"the batch's package was moved away by the other open: {errors[0].message}"
+    assert not (tmp_path / "second.json").exists()
+    assert not b.home.quarantine.exists() or not any(b.home.quarantine.iterdir())
 
 
 def test_an_import_survives_its_package_being_refused_by_another_run_before_filing(pair: tuple[Party, Party],
                                                                                     tmp_path: Path) -> None:
-    """FAILING TEST (review4). The consequence of the race above for `laxchange import`: the other
+    """The consequence of the race above for `laxchange import`: the other
     run's refusal moves the inbox package to quarantine right after the batch's commit, and the
     import's `_file_staged` then moves the package to inbox/opened/ with `Path.replace`: a bare
     FileNotFoundError, a traceback, the rest of the run (receipts) not done."""
@@ -96,6 +102,8 @@ def test_an_import_survives_its_package_being_refused_by_another_run_before_fili
             other = _other(b)
             try:
                 other.open_inbox(tmp_path / "other-out")
+            except RunLocked:  # the import holds the run lock: the other run touches nothing
+                done.append("locked")
             finally:
                 other.ledger.close()
 
@@ -103,11 +111,11 @@ def test_an_import_survives_its_package_being_refused_by_another_run_before_fili
                    transports=b.transports, ledger=Ledger(b.home.ledger_db, clock=b.clock, on_commit=other_run_wakes))
     report = import_inbox(hooked, collect=False)
     hooked.ledger.close()
-    assert done and [(i.result, i.error) for i in report.items] == [("imported", None)]
+    assert done == ["x", "locked"] and [(i.result, i.error) for i in report.items] == [("imported", None)]
 
 
 def test_a_large_package_s_open_does_not_hold_the_ledger_s_write_lock_throughout(tmp_path: Path) -> None:
-    """FAILING TEST (review4). `Party.open(batch=...)` begins the batch's transaction (BEGIN
+    """(review4's finding, fixed) `Party.open(batch=...)` begins the batch's transaction (BEGIN
     IMMEDIATE) before `open_package`, which reserves and then hashes, decrypts and writes the whole
     package (up to SFTP's 4 GB limit) with the write lock held; `OpenBatch.hold` is looked at only
     after the open. Meanwhile every other writer of the ledger (`notify`, `send`, another `open`)
