@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ def _party(p: Any, drops: dict[str, Path], ledger: Ledger | None = None) -> Part
                  transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)), ledger=ledger)
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> tuple[Party, Party]:
+def _delivered(tmp_path: Path, name: str, seed: int, attachments: Sequence[Path] = ()) -> tuple[Party, Party]:
+    """A council and a school trusting each other over local drop folders, and one PEP from the
+    council (with `attachments`) collected into the school's inbox."""
     a = make_party(tmp_path, A, "Example Council")
     b = make_party(tmp_path, B, "Example School", a.clock)
     a.trust(b)
@@ -38,10 +40,14 @@ def pair(tmp_path: Path) -> tuple[Party, Party]:
     for d in drops.values():
         d.mkdir()
     pa, pb = _party(a, drops), _party(b, drops)
-    res = pa.pack(record(1), message_type="pep-transfer", recipient=B, out=tmp_path / "pep1.lax")
-    assert pa.send(B, [tmp_path / "pep1.lax"]).ok and res.manifest.transfer_id
-    assert pb.collect([B])[0].ok
+    pa.pack(record(seed), message_type="pep-transfer", recipient=B, out=tmp_path / name, attachments=attachments)
+    assert pa.send(B, [tmp_path / name]).ok and pb.collect([B])[0].ok
     return pa, pb
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Party, Party]:
+    return _delivered(tmp_path, "pep1.lax", 1)
 
 
 def _other(b: Party, **kw: Any) -> Party:
@@ -120,18 +126,9 @@ def test_a_large_package_s_open_does_not_hold_the_ledger_s_write_lock_throughout
     package (up to SFTP's 4 GB limit) with the write lock held; `OpenBatch.hold` is looked at only
     after the open. Meanwhile every other writer of the ledger (`notify`, `send`, another `open`)
     waits, and past its busy timeout fails `ledger.busy`, where before it waited for a short commit."""
-    a = make_party(tmp_path, A, "Example Council")
-    b = make_party(tmp_path, B, "Example School", a.clock)
-    a.trust(b)
-    b.trust(a)
-    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
-    for d in drops.values():
-        d.mkdir()
-    pa, pb = _party(a, drops), _party(b, drops)
     big = tmp_path / "scan.pdf"
     big.write_bytes(os.urandom(128 * 1024 * 1024))
-    pa.pack(record(2), message_type="pep-transfer", recipient=B, out=tmp_path / "big.lax", attachments=[big])
-    assert pa.send(B, [tmp_path / "big.lax"]).ok and pb.collect([B])[0].ok
+    _pa, pb = _delivered(tmp_path, "big.lax", 2, [big])
     [inbox] = pb.home.inbox.glob("*.lax")
     busy: list[str] = []
     stop = threading.Event()
