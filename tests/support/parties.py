@@ -13,9 +13,11 @@ from typing import Any
 
 from laxchange import package, samples
 from laxchange.clock import FixedClock
+from laxchange.exchange import Party as ExchangeParty
 from laxchange.exchange.endpoints import ConfigEndpoints
 from laxchange.home import Home
-from laxchange.transport import Endpoint
+from laxchange.ledger.db import Ledger
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 
@@ -96,6 +98,32 @@ def world(root: Path, **init: Any) -> tuple[Party, Party, Party]:
     c.trust(b)
     a.trust(c)
     return a, b, c
+
+
+def over_drops(p: Party, drops: dict[str, Path], ledger: Ledger | None = None) -> ExchangeParty:
+    """`p` as the library's Party, reaching each party of `drops` through its local drop folder
+    (one attempt per operation: a test sees the first failure)."""
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+    return ExchangeParty(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
+                         transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)), ledger=ledger)
+
+
+def drop_world(tmp: Path) -> tuple[Party, Party, dict[str, Path]]:
+    """A council (LA:919) and a school (URN:123456) trusting each other, and a drop folder each."""
+    a = make_party(tmp, "LA:919", "Example Council")
+    b = make_party(tmp, "URN:123456", "Example School", a.clock)
+    a.trust(b)
+    b.trust(a)
+    drops = {a.party: tmp / "drop-a", b.party: tmp / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    return a, b, drops
+
+
+def drop_pair(tmp: Path) -> tuple[ExchangeParty, ExchangeParty]:
+    """`drop_world`'s council and school as the library's Parties (`over_drops`)."""
+    a, b, drops = drop_world(tmp)
+    return over_drops(a, drops), over_drops(b, drops)
 
 
 def placement_world(tmp: Path) -> tuple[Party, Party, Party, dict[str, Any]]:

@@ -17,29 +17,15 @@ from laxchange.exchange.inbound import import_inbox
 from laxchange.exchange.party import OpenBatch
 from laxchange.ledger.db import Ledger
 from laxchange.ledger.lock import RunLock, RunLocked
-from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
-from tests.support.parties import make_party, record
+from tests.support.parties import drop_pair, record
 
 A, B = "LA:919", "URN:123456"
-
-
-def _party(p: Any, drops: dict[str, Path], ledger: Ledger | None = None) -> Party:
-    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
-    return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
-                 transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)), ledger=ledger)
 
 
 def _delivered(tmp_path: Path, name: str, seed: int, attachments: Sequence[Path] = ()) -> tuple[Party, Party]:
     """A council and a school trusting each other over local drop folders, and one PEP from the
     council (with `attachments`) collected into the school's inbox."""
-    a = make_party(tmp_path, A, "Example Council")
-    b = make_party(tmp_path, B, "Example School", a.clock)
-    a.trust(b)
-    b.trust(a)
-    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
-    for d in drops.values():
-        d.mkdir()
-    pa, pb = _party(a, drops), _party(b, drops)
+    pa, pb = drop_pair(tmp_path)
     pa.pack(record(seed), message_type="pep-transfer", recipient=B, out=tmp_path / name, attachments=attachments)
     assert pa.send(B, [tmp_path / name]).ok and pb.collect([B])[0].ok
     return pa, pb

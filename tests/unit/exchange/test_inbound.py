@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -24,30 +23,16 @@ from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.mis import COLUMNS, csv_cell, write_csv
-from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from tests.support.forge import forge, statement_for
-from tests.support.parties import PASSPHRASE, T0, make_party, record
+from tests.support.parties import PASSPHRASE, T0, drop_pair, make_party, record
 
 REPO = Path(__file__).resolve().parents[3]
 A, B = "LA:919", "URN:123456"
 
 
-def _party(p: Any, drops: dict[str, Path]) -> Party:
-    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
-    return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
-                 transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)))
-
-
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[Party, Party]:
-    a = make_party(tmp_path, A, "Example Council")
-    b = make_party(tmp_path, B, "Example School", a.clock)
-    a.trust(b)
-    b.trust(a)
-    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
-    for d in drops.values():
-        d.mkdir()
-    return _party(a, drops), _party(b, drops)
+    return drop_pair(tmp_path)
 
 
 def _send_pep(a: Party, tmp: Path, n: int = 1) -> tuple[str, str]:

@@ -7,21 +7,12 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
 
-from laxchange.exchange import Party
 from laxchange.exchange.inbound import SENT_RECEIPTS, _pending, import_inbox
-from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
-from tests.support.parties import make_party, record
+from tests.support.parties import drop_world, over_drops, record
 
 A, B = "LA:919", "URN:123456"
 OLD = 1_700_000_000  # files this old are remembered (not written "just now")
-
-
-def _party(p: Any, drops: dict[str, Path]) -> Party:
-    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
-    return Party(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
-                 transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)))
 
 
 def _age(folder: Path) -> None:
@@ -30,21 +21,15 @@ def _age(folder: Path) -> None:
 
 
 def test_a_receipt_is_pending_again_when_the_ledger_no_longer_says_it_was_sent(tmp_path: Path) -> None:
-    raw_a = make_party(tmp_path, A, "Example Council")
-    raw_b = make_party(tmp_path, B, "Example School", raw_a.clock)
-    raw_a.trust(raw_b)
-    raw_b.trust(raw_a)
-    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
-    for d in drops.values():
-        d.mkdir()
-    a, b = _party(raw_a, drops), _party(raw_b, drops)
+    raw_a, raw_b, drops = drop_world(tmp_path)
+    a, b = over_drops(raw_a, drops), over_drops(raw_b, drops)
     for n in range(3):
         a.pack(record(n), message_type="pep-transfer", recipient=B, out=tmp_path / f"pep{n}.lax")
         assert a.send(B, [tmp_path / f"pep{n}.lax"]).ok
     b.ledger.close()
     backup = tmp_path / "ledger-before.sqlite3"
     shutil.copy2(raw_b.home.ledger_db, backup)  # the ledger as it was before the import
-    b = _party(raw_b, drops)
+    b = over_drops(raw_b, drops)
     report = import_inbox(b)
     assert report.ok and len(report.receipts_sent) == 3
     receipts = raw_b.home.outbox / "receipts"
@@ -59,7 +44,7 @@ def test_a_receipt_is_pending_again_when_the_ledger_no_longer_says_it_was_sent(t
     for suffix in ("", "-wal", "-shm"):
         Path(f"{raw_b.home.ledger_db}{suffix}").unlink(missing_ok=True)
     shutil.copy2(backup, raw_b.home.ledger_db)
-    b = _party(raw_b, drops)
+    b = over_drops(raw_b, drops)
     pending = sorted(f.name for _, f in _pending(b))
     assert pending == sorted(f.name for f in receipts.glob("*.lax")) and len(pending) == 3
     (raw_b.home.root / SENT_RECEIPTS).unlink()
