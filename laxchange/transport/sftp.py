@@ -54,6 +54,7 @@ from paramiko.sftp import (
 from laxchange._util.fs import BackgroundSha256
 from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
+    BACKGROUND_BYTES,
     PART_MARKER,
     PROBE_BYTES,
     SINK_BATCH,
@@ -909,7 +910,7 @@ class SftpTransport:
                 raise TransportError(f"{label}: {size} bytes is over the {self.settings.max_file_bytes}-byte limit",
                                       code="remote.too-large", hint="ask the partner what this file is; "
                                       "raise the limit only if it is expected")
-            sink = LocalSink(local, size, sha256)
+            sink = LocalSink(local, size, sha256, background=size >= BACKGROUND_BYTES)
             deadline = time.monotonic() + self.settings.timeout + size / self.settings.min_rate
             try:
                 with self._remote_file(src, "rb") as fh:
