@@ -29,6 +29,7 @@ from laxchange.errors import InvalidData, LaxError, UsageError
 
 __all__ = [
     "BackgroundSha256",
+    "BackgroundWriteback",
     "Spool",
     "check_new_folder",
     "check_output",
@@ -169,6 +170,56 @@ class BackgroundSha256:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class BackgroundWriteback:
+    """Writes a growing file's data back to disk while it is still being written, so the fsync
+    that makes it durable at the end finds little left to do: every `step` bytes (`wrote`), a
+    thread of its own fdatasyncs the file (the GIL is released meanwhile). A 500 MB download's
+    final fsync took 0.25-0.37 s here, with this about 0.1 s (docs/transport.md).
+
+    It only moves work earlier: the caller still fsyncs at the end. `close` stops the thread and
+    returns the error of a background fdatasync, if one failed: Linux reports a lost writeback to
+    one fsync only, so the caller's own fsync could succeed with the data gone ("fsyncgate").
+    The descriptor must stay open until `close` has returned.
+    """
+
+    def __init__(self, fd: int, step: int = 8 * 1024 * 1024) -> None:
+        self._fd, self._step = fd, step
+        self._due = step
+        self._error: OSError | None = None
+        self._stop = self._pending = False
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="laxchange-writeback", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._pending:  # asked for before `close`: done, so its error is never lost
+                self._pending = False
+                try:
+                    os.fdatasync(self._fd)
+                except OSError as exc:
+                    self._error = exc
+                    return
+            if self._stop:
+                return
+
+    def wrote(self, total: int) -> None:
+        """`total` bytes are written so far: past the next step, wake the thread (requests never queue up)."""
+        if total >= self._due:
+            self._due = total + self._step
+            self._pending = True
+            self._wake.set()
+
+    def close(self) -> OSError | None:
+        if not self._stop:
+            self._stop = True
+            self._wake.set()
+            self._thread.join()
+        return self._error
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Protocol
 
+from laxchange._util.fs import BackgroundSha256, BackgroundWriteback, fsync_each
 from laxchange._util.fs import fsync_dir as fsync_dir  # re-exported: local, ops and sftp import them from here
-from laxchange._util.fs import fsync_each
 from laxchange._util.fs import sha256_file as sha256_file
 from laxchange.errors import TransientTransportError, TransportError
 
@@ -252,26 +252,41 @@ def local_temp_path(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}{PART_MARKER}{os.urandom(6).hex()}")
 
 
+#: A download expected to be at least this large is hashed (if a digest is to be checked) and
+#: written back to disk on threads of their own beside the reads (`LocalSink(background=True)`).
+BACKGROUND_BYTES = 16 * 1024 * 1024
+
+
 class LocalSink:
-    """Writes a download to a temporary file next to `dest`, hashing as it goes.
+    """Writes a download to a temporary file next to `dest`, hashing it if `sha256` is given.
 
     `commit()` checks size and hash, fsyncs, and renames into place (refusing to overwrite);
-    `abort()` removes the temporary file. The final name is never seen half-written.
+    `abort()` removes the temporary file. The final name is never seen half-written. With no
+    `sha256` nothing is hashed as it arrives (nothing to compare it with): only if `dest`
+    already exists is the saved file hashed, from disk, to compare with it.
+
+    `background=True` (a large download; `write`'s data must then never change afterwards):
+    the hash is taken on a thread of its own, and the file written back to disk as it grows
+    (`BackgroundWriteback`), so neither the hashing nor the final fsync holds up the reads.
     """
 
-    def __init__(self, dest: Path, expected_size: int, sha256: str | None) -> None:
+    def __init__(self, dest: Path, expected_size: int, sha256: str | None, *, background: bool = False) -> None:
         self.dest = dest
         self.expected_size = expected_size
         self.sha256 = sha256.lower() if sha256 else None
         self.tmp = local_temp_path(dest)
-        self._hash = hashlib.sha256()
         self.written = 0
+        self._digest: str | None = None
         try:
             fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise TransportError(f"cannot create a file in {dest.parent}: {exc.strerror}", code="local.io",
                                   hint="check the local inbox exists and is writable") from exc
         self.fh: BinaryIO = os.fdopen(fd, "wb")
+        self._hash: hashlib._Hash | BackgroundSha256 | None = None
+        if self.sha256:
+            self._hash = BackgroundSha256() if background else hashlib.sha256()
+        self._writeback = BackgroundWriteback(fd) if background else None
 
     def write(self, data: bytes) -> int:
         try:
@@ -279,9 +294,19 @@ class LocalSink:
         except OSError as exc:  # our disk, not the server's: say so
             raise TransportError(f"cannot write {self.dest.name} into {self.dest.parent}: {exc.strerror}",
                                   code="local.io", hint="check free space and permissions of the local inbox") from exc
-        self._hash.update(data)
         self.written += len(data)
+        if self._hash is not None:
+            self._hash.update(data)
+        if self._writeback is not None:
+            self._writeback.wrote(self.written)
         return len(data)
+
+    def _settle(self) -> OSError | None:
+        """Stop the helper threads (the descriptor outlives them); the error of a background fdatasync."""
+        wb, self._writeback = self._writeback, None
+        if isinstance(self._hash, BackgroundSha256):
+            self._hash.close()
+        return wb.close() if wb is not None else None
 
     def commit(self, *, sync_dir: bool = True) -> int:
         """`sync_dir=False` leaves the folder's fsync to the caller, who must do it before
@@ -293,6 +318,9 @@ class LocalSink:
     def verify(self) -> None:
         """Flush, and check the size and hash (the file stays open and unpublished)."""
         try:
+            failed = self._settle()
+            if failed is not None:
+                raise failed
             self.fh.flush()
         except OSError as exc:
             raise self._save_error(exc) from exc
@@ -300,7 +328,9 @@ class LocalSink:
             raise TransientTransportError(
                 f"download of {self.dest.name} is {self.written} bytes, the server said {self.expected_size}",
                 code="verify.size", hint="the connection may have dropped; try again")
-        if self.sha256 and self._hash.hexdigest() != self.sha256:
+        if self._hash is not None:
+            self._digest = self._hash.hexdigest()
+        if self.sha256 and self._digest != self.sha256:
             raise TransportError(f"download of {self.dest.name} does not match its SHA-256",
                                   code="verify.hash", hint="the remote file is corrupt or was replaced; "
                                                            "ask the sender to send it again")
@@ -325,7 +355,7 @@ class LocalSink:
         try:
             os.link(self.tmp, self.dest)
         except FileExistsError:
-            if sha256_file(self.dest) != self._hash.hexdigest():
+            if sha256_file(self.dest) != (self._digest or sha256_file(self.tmp)):
                 raise TransportError(f"{self.dest} already exists with different content",
                                       code="local.exists", hint="move the existing file away first") from None
         self.tmp.unlink()
@@ -334,6 +364,7 @@ class LocalSink:
         return self.written
 
     def abort(self) -> None:
+        self._settle()
         with contextlib.suppress(OSError):
             self.fh.close()
         with contextlib.suppress(FileNotFoundError):

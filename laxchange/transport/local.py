@@ -13,6 +13,7 @@ from types import TracebackType
 
 from laxchange.errors import TransientTransportError, TransportError
 from laxchange.transport.base import (
+    BACKGROUND_BYTES,
     PART_MARKER,
     PROBE_BYTES,
     SINK_BATCH,
@@ -251,7 +252,7 @@ class LocalFolderTransport:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise TransportError(f"{what}: not a regular file", code="remote.not-regular", hint=_NOT_REGULAR_HINT)
-            sink = LocalSink(local, st.st_size, sha256)
+            sink = LocalSink(local, st.st_size, sha256, background=st.st_size >= BACKGROUND_BYTES)
             try:
                 while data := fh.read(CHUNK):
                     sink.write(data)

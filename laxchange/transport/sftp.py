@@ -54,6 +54,7 @@ from paramiko.sftp import (
 from laxchange._util.fs import BackgroundSha256
 from laxchange.errors import LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
+    BACKGROUND_BYTES,
     PART_MARKER,
     PROBE_BYTES,
     SINK_BATCH,
@@ -239,6 +240,23 @@ def _send_all(sock: paramiko.Channel, data: bytes) -> None:
             at += n
 
 
+def _read_exact(sock: paramiko.Channel, n: int) -> bytes:
+    """`n` bytes from the link, copied once: paramiko's `_read_all` adds each piece to what it has
+    (`out += x`), and a paramiko channel hands a 255 KiB DATA reply over in 32 KiB SSH packets
+    when the reader keeps up, so each reply was copied about four times over. (The openssh
+    backend's pipe returns all `n` at once.)"""
+    got = sock.recv(n)
+    if len(got) == n:
+        return got
+    parts, have = [got], len(got)
+    while have < n:
+        if not parts[-1]:
+            raise EOFError()
+        parts.append(sock.recv(n - have))
+        have += len(parts[-1])
+    return b"".join(parts)
+
+
 def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.Message]:
     """Read one SFTP reply: (type, request id, body). A DATA reply's body is its data as received,
     not copied twice more on the way (paramiko slices the packet, then reads the string out of
@@ -251,7 +269,7 @@ def _next_reply(sftp: paramiko.SFTPClient) -> tuple[int, int, bytes | paramiko.M
             n = struct.unpack(">I", sftp._read_all(4))[0]  # type: ignore[attr-defined]
             if n != size - 9:
                 raise SFTPError("DATA reply of inconsistent length")
-            body: bytes | paramiko.Message = sftp._read_all(n) if n else b""  # type: ignore[attr-defined]
+            body: bytes | paramiko.Message = _read_exact(sftp.sock, n) if n else b""
         else:
             body = paramiko.Message(sftp._read_all(size - 5) if size > 5 else b"")  # type: ignore[attr-defined]
     except EOFError as exc:  # the link, not an SFTP end-of-file status: as `_read_response` says it
@@ -909,7 +927,7 @@ class SftpTransport:
                 raise TransportError(f"{label}: {size} bytes is over the {self.settings.max_file_bytes}-byte limit",
                                       code="remote.too-large", hint="ask the partner what this file is; "
                                       "raise the limit only if it is expected")
-            sink = LocalSink(local, size, sha256)
+            sink = LocalSink(local, size, sha256, background=size >= BACKGROUND_BYTES)
             deadline = time.monotonic() + self.settings.timeout + size / self.settings.min_rate
             try:
                 with self._remote_file(src, "rb") as fh:

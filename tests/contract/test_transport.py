@@ -13,7 +13,7 @@ import pytest
 
 from laxchange.errors import TransportError
 from laxchange.transport import Transport
-from laxchange.transport.base import SINK_BATCH, GetItem, PutItem
+from laxchange.transport.base import BACKGROUND_BYTES, SINK_BATCH, GetItem, PutItem
 from tests.support.sshd import ClientKey
 from tests.support.transport_fixtures import open_transport
 
@@ -140,6 +140,32 @@ def test_a_large_upload_is_checked_against_its_sha256_over_every_byte(remote: tu
     assert [n for n in os.listdir(folder) if not n.startswith(".")] == []
     assert t.put(local, "big.lax", sha256=hashlib.sha256(data).hexdigest().upper()).size == len(data)
     assert (folder / "big.lax").read_bytes() == data
+
+
+def test_a_large_download_is_checked_against_its_sha256_over_every_byte(remote: tuple[Transport, Path],
+                                                                        tmp_path: Path) -> None:
+    """Over `BACKGROUND_BYTES`: hashed and written back on threads beside the reads, and still a
+    wrong digest (last byte) leaves nothing, the right one gives every byte, and with no digest
+    an existing different file under the name is never overwritten."""
+    t, folder = remote
+    data = os.urandom(BACKGROUND_BYTES + 3 * 255 * 1024 + 17)
+    (folder / "big.lax").write_bytes(data)
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    last_byte_differs = hashlib.sha256(data[:-1] + bytes([data[-1] ^ 1])).hexdigest()
+    with pytest.raises(TransportError) as e:
+        t.get("big.lax", inbox / "big.lax", sha256=last_byte_differs)
+    assert e.value.code == "verify.hash"
+    assert os.listdir(inbox) == []
+    assert t.get("big.lax", inbox / "big.lax", sha256=hashlib.sha256(data).hexdigest()) == len(data)
+    assert (inbox / "big.lax").read_bytes() == data
+    assert t.get("big.lax", inbox / "big.lax") == len(data)  # the same bytes again: done
+    (inbox / "other.lax").write_bytes(data[:-1] + b"x")
+    with pytest.raises(TransportError) as e:
+        t.get("big.lax", inbox / "other.lax")
+    assert e.value.code == "local.exists"
+    assert (inbox / "other.lax").read_bytes() == data[:-1] + b"x"
+    assert sorted(os.listdir(inbox)) == ["big.lax", "other.lax"]
 
 
 def test_download_again_is_idempotent_and_never_clobbers(remote: tuple[Transport, Path], tmp_path: Path) -> None:

@@ -176,6 +176,34 @@ def test_background_sha256_closed_early_stops_its_thread() -> None:
     assert h.hexdigest() == hashlib.sha256(b"abc" * 1000).hexdigest()
 
 
+def test_background_writeback_syncs_once_each_step_and_keeps_its_error() -> None:
+    """On a pipe fdatasync fails (EINVAL): so an error shows the thread synced, and `close` hands it on."""
+    r, w = os.pipe()
+    try:
+        wb = fs.BackgroundWriteback(w, step=100)
+        wb.wrote(99)  # not a whole step yet: nothing synced
+        assert wb.close() is None
+        wb = fs.BackgroundWriteback(w, step=100)
+        wb.wrote(100)
+        err = wb.close()
+        assert isinstance(err, OSError) and not wb._thread.is_alive()
+        assert wb.close() is err  # asked again: the same
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_background_writeback_of_a_file(tmp_path: Path) -> None:
+    with open(tmp_path / "f", "wb") as f:
+        wb = fs.BackgroundWriteback(f.fileno(), step=1024)
+        for _ in range(8):
+            f.write(b"x" * 1024)
+            f.flush()
+            wb.wrote(f.tell())
+        assert wb.close() is None and not wb._thread.is_alive()
+    assert (tmp_path / "f").stat().st_size == 8 * 1024
+
+
 def test_fsync_files_syncs_folders_in_the_same_group_best_effort(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     fs.write_new_files(tmp_path / "a", {"x.csv": b"x"}, sync=False)

@@ -8,7 +8,7 @@ import threading
 import pytest
 from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
 
-from laxchange.transport.sftp import _ReceiveBuffer
+from laxchange.transport.sftp import _read_exact, _ReceiveBuffer
 
 
 def test_same_reads_as_paramikos_buffer_for_random_feeds() -> None:
@@ -40,3 +40,28 @@ def test_read_waits_for_data_times_out_and_sees_close() -> None:
     assert buf.read(2) == b"ta"
     assert buf.read(10) == b"il"
     assert buf.read(10) == b""
+
+
+def test_read_exact_joins_the_pieces_a_channel_hands_over() -> None:
+    """A paramiko channel returns what it has; `_read_exact` waits for all `n` and joins once."""
+    chan = _ReceiveBuffer()
+    pieces = [bytes([i]) * 32768 for i in range(7)] + [b"tail"]
+
+    def feed() -> None:
+        for p in pieces:
+            chan.feed(p)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+
+    class _Chan:  # the one call `_read_exact` makes of a channel, on a real receive buffer
+        @staticmethod
+        def recv(n: int) -> bytes:
+            return bytes(chan.read(n, 5))
+
+    assert _read_exact(_Chan, sum(map(len, pieces))) == b"".join(pieces)  # type: ignore[arg-type]
+    feeder.join()
+    chan.feed(b"short")
+    chan.close()  # the link ends before the reply does
+    with pytest.raises(EOFError):
+        _read_exact(_Chan, 100)  # type: ignore[arg-type]
