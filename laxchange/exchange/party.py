@@ -421,7 +421,8 @@ class Party:
         `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
         only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
         """
-        check_output(out, inputs=[source], overwrite=overwrite, what="output file")
+        if not staged:  # a staging folder is new and private: `open_package` checks it the same way anyway
+            check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
         ledger = self.ledger
         from_inbox = in_inbox(self.home, source)
@@ -669,7 +670,6 @@ class Party:
         itself still stands (the record is genuine) and the warning is returned for the operator.
         A checkpoint file that cannot be written is logged (`checkpoint.io`) and never undoes the
         message: the next one brings a newer checkpoint."""
-        store = checkpoint.partner_store(self.home.root, who)
         try:
             try:
                 self.keep_checkpoint(who, note if isinstance(note, str) else "")
@@ -681,7 +681,7 @@ class Party:
                 message = exc.message
             except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
                 raw = note.encode() if isinstance(note, str) else b""
-                kept = store.keep_refused(raw, exc.code)
+                kept = checkpoint.partner_store(self.home.root, who).keep_refused(raw, exc.code)
                 event = "checkpoint.refused"
                 data = {"party": who, **about, "code": exc.code, "sha256": hashlib.sha256(raw).hexdigest(),
                         "kept": kept.name}
