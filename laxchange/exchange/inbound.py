@@ -1031,7 +1031,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
             prefetch(senders)
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
-    paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())
+    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.glob("*.lax") if p.is_file())]  # by name
     for item in _import_all(party, paths, folders, render, outgoing, done_index):
         report.items.append(item)
         report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]

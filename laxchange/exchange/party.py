@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,11 +61,14 @@ OPENED = "opened"
 _log = logging.getLogger(__name__)
 
 
+_CLAIMED = re.compile(r"([0-9a-f]{32})\.lax")
+
+
 def _claimed_transfer_id(name: str) -> str | None:
     """The transfer id a collected file's name claims (`<transfer id>.lax`), unverified; None for any
     other name, which a sender chose and so might say anything (a name is never written to the audit)."""
-    stem, dot, ext = name.partition(".")
-    return stem if dot and ext == "lax" and len(stem) == 32 and all(c in "0123456789abcdef" for c in stem) else None
+    found = _CLAIMED.fullmatch(name)
+    return found.group(1) if found else None
 
 
 def default_attachments_dir(out: Path) -> Path:
