@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,8 +192,11 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> 
     racy = time.time_ns() - _RACY_NS
     found: list[tuple[str, str, list[deadlines.Fact]]] = []
     names: set[str] = set()
-    for d in sorted(root.iterdir()):
-        if d.name.startswith(".") or not d.is_dir():
+    for name in sorted(os.listdir(root)):  # by name (the order of sorted Paths in one folder), Paths made after
+        if name.startswith("."):
+            continue
+        d = root / name
+        if not d.is_dir():
             continue
         names.add(d.name)
         sigs = [file_signature(d / MANIFEST), file_signature(d / RECORD_JSON)]

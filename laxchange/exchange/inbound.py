@@ -225,11 +225,16 @@ def _candidates(home: Home, transfer_id: str, listing: _Listing | None = None) -
     reading every manifest (a council's received/ grows by a receipt or two per transfer, for years);
     from `listing` when the caller has one (an import: no listing of the folder per package)."""
     root = received_root(home)
-    if not _TID.fullmatch(transfer_id) or not root.is_dir():
+    if not _TID.fullmatch(transfer_id):
+        return []
+    if listing is not None:  # what the listing does not name is not there: no stat of each name
+        found = listing.all(transfer_id)
+    elif root.is_dir():
+        found = [root / transfer_id, *sorted(root.glob(f"{transfer_id}-*"))]
+    else:
         return []
     out = []
-    named = listing.folders(transfer_id) if listing is not None else sorted(root.glob(f"{transfer_id}-*"))
-    for d in [root / transfer_id, *named]:
+    for d in found:
         m = _load_manifest(d) if d.is_dir() else None
         if m is not None and m.get("transfer_id") == transfer_id:
             out.append(Received(d, m))
@@ -271,6 +276,11 @@ class _Listing:
                 self._by_tid.setdefault(self._tid(name), set()).add(name)
         return self._by_tid.get(transfer_id, set())
 
+    def all(self, transfer_id: str) -> list[Path]:
+        """`<id>` (if there), then the `<id>-<sender>` folders: what `_candidates` looks in."""
+        names = self._names(transfer_id)
+        return [*([self.root / transfer_id] if transfer_id in names else []), *self.folders(transfer_id)]
+
     def folders(self, transfer_id: str) -> list[Path]:
         """The `<id>-<sender>` folders (what `root.glob(f"{id}-*")` finds), sorted."""
         return [self.root / n for n in sorted(self._names(transfer_id)) if n.startswith(f"{transfer_id}-")]
@@ -297,6 +307,14 @@ class _Filed:
         self.home = home
         self.listing = _Listing(received_root(home))
         self._seen: dict[tuple[str, str], Received | None] = {}
+        self._made: set[Path] = set()
+
+    def folder(self, path: Path) -> Path:
+        """`path` (received/, inbox/opened/), made if need be: once an import, not once a package."""
+        if path not in self._made:
+            path.mkdir(mode=0o700, exist_ok=True)
+            self._made.add(path)
+        return path
 
     def get(self, key: tuple[str, str]) -> Received | None:
         if key not in self._seen:
@@ -375,9 +393,10 @@ def _aside_name(path: Path, folder: Path) -> Path:
     return target
 
 
-def _set_aside(path: Path, folder: Path) -> Path:
-    """Move `path` into `folder`, never over a different file of the same name."""
-    folder.mkdir(exist_ok=True, mode=0o700)
+def _set_aside(path: Path, folder: Path, *, made: bool = False) -> Path:
+    """Move `path` into `folder` (made here unless `made`), never over a different file of the same name."""
+    if not made:
+        folder.mkdir(exist_ok=True, mode=0o700)
     target = _aside_name(path, folder)
     if target.exists():  # the same bytes are already there
         path.unlink()
@@ -511,7 +530,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
         item.transfer_id, item.sender = peek.transfer_id, peek.sender
         done = done_index.get((peek.transfer_id, peek.sender))
         if done is not None and done.manifest.get("package_sha256") == sha256_file(path):
-            kept = _set_aside(path, home.inbox / OPENED)
+            kept = _set_aside(path, done_index.folder(home.inbox / OPENED), made=True)
             if done.manifest.get("package_file") is None:  # a crash came between the filing and this
                 done.manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
                 _write(done.path / MANIFEST, package.pretty_json(done.manifest))
@@ -523,7 +542,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
             return item
         row = party.ledger.get(peek.transfer_id, "in", peek.sender)
         resume = done is None and row is not None and row.state == Inbound.IMPORTED
-    root.mkdir(mode=0o700, exist_ok=True)
+    done_index.folder(root)
     prefix = _staging_prefix(peek.transfer_id, peek.sender) if peek is not None else STAGING
     staging = root / f"{prefix}{secrets.token_hex(4)}"
     staging.mkdir(mode=0o700)
@@ -602,7 +621,7 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
         done_index[(m.transfer_id, m.sender)] = Received(target, manifest)
         item.folder = target.name
         try:
-            kept = _set_aside(s.path, home.inbox / OPENED)
+            kept = _set_aside(s.path, done_index.folder(home.inbox / OPENED), made=True)
             if f"inbox/{OPENED}/{kept.name}" != expected:  # another file took the name in between
                 manifest["package_file"] = f"inbox/{OPENED}/{kept.name}"
                 _write(target / MANIFEST, package.pretty_json(manifest))
@@ -1012,7 +1031,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
             prefetch(senders)
     done_index = _Filed(home)
     outgoing: list[_Outgoing] = []
-    paths = sorted(p for p in home.inbox.glob("*.lax") if p.is_file())
+    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.glob("*.lax") if p.is_file())]  # by name
     for item in _import_all(party, paths, folders, render, outgoing, done_index):
         report.items.append(item)
         report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]

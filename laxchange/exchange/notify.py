@@ -531,8 +531,7 @@ def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: st
     does not validate it again. Without attachments the package is packed in memory (`_commit`
     writes it); with them it is packed to a temporary file (it may be large), renamed under its
     name and the outbox fsynced here, as before: a rare, single placement's path."""
-    outbox = party.home.outbox
-    outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    outbox = party.home.outbox  # made where a file is written into it (here with attachments, else `_outbox`)
     common: dict[str, Any] = {"message_type": message_type, "recipient": recipient, "keystore": party.keystore,
                               "directory": party.directory, "clock": party.clock, "expires_in": expires_in,
                               "checkpoint": party.checkpoint_for(recipient, doc), "validate": False}
@@ -542,6 +541,7 @@ def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: st
         m = package.pack(doc, out=buf, **common).manifest
         data = buf.getvalue()
     else:
+        outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = outbox / f".packing-{os.urandom(8).hex()}"
         try:
             m = package.pack(doc, out=tmp, attachments=[a.path for a in attachments],
@@ -553,6 +553,13 @@ def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: st
     path = outbox / f"{m.transfer_id}.lax"
     return _Packed(Notified(recipient, role, message_type, m.transfer_id, path, str(Outbound.QUEUED)), m, data,
                    audit)
+
+
+def _outbox(party: Party) -> Path:
+    """The outbox, made if need be: once a group of packages written, not once a package packed."""
+    outbox = party.home.outbox
+    outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return outbox
 
 
 def _commit(party: Party, packed: Sequence[_Packed], *,
@@ -570,11 +577,10 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
     there)."""
     if not packed:
         return
-    outbox = party.home.outbox
     in_memory = {p.notified.path.name: p.data for p in packed if p.data is not None}
     paths = [p.notified.path for p in packed]
     if in_memory:
-        write_new_files(outbox, in_memory, folder_too=True)
+        write_new_files(_outbox(party), in_memory, folder_too=True)
     try:
         if before_commit is not None:
             before_commit(paths)
@@ -856,7 +862,7 @@ def _write_pending(party: Party, pending: list[_Packed]) -> list[Path]:
     let go of their bytes (`_commit` then writes nothing again)."""
     files = {p.notified.path.name: p.data for p in pending if p.data is not None}
     if files:
-        write_new_files(party.home.outbox, files, folder_too=True)
+        write_new_files(_outbox(party), files, folder_too=True)
     for p in pending:
         p.data = None
     return [p.notified.path for p in pending if p.notified.path.name in files]

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -60,11 +61,14 @@ OPENED = "opened"
 _log = logging.getLogger(__name__)
 
 
+_CLAIMED = re.compile(r"([0-9a-f]{32})\.lax")
+
+
 def _claimed_transfer_id(name: str) -> str | None:
     """The transfer id a collected file's name claims (`<transfer id>.lax`), unverified; None for any
     other name, which a sender chose and so might say anything (a name is never written to the audit)."""
-    stem, dot, ext = name.partition(".")
-    return stem if dot and ext == "lax" and len(stem) == 32 and all(c in "0123456789abcdef" for c in stem) else None
+    found = _CLAIMED.fullmatch(name)
+    return found.group(1) if found else None
 
 
 def default_attachments_dir(out: Path) -> Path:
@@ -421,7 +425,8 @@ class Party:
         `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
         only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
         """
-        check_output(out, inputs=[source], overwrite=overwrite, what="output file")
+        if not staged:  # a staging folder is new and private: `open_package` checks it the same way anyway
+            check_output(out, inputs=[source], overwrite=overwrite, what="output file")
         attachments_dir = attachments_dir or default_attachments_dir(out)
         ledger = self.ledger
         from_inbox = in_inbox(self.home, source)
@@ -669,7 +674,6 @@ class Party:
         itself still stands (the record is genuine) and the warning is returned for the operator.
         A checkpoint file that cannot be written is logged (`checkpoint.io`) and never undoes the
         message: the next one brings a newer checkpoint."""
-        store = checkpoint.partner_store(self.home.root, who)
         try:
             try:
                 self.keep_checkpoint(who, note if isinstance(note, str) else "")
@@ -681,7 +685,7 @@ class Party:
                 message = exc.message
             except (checkpoint.CheckpointMalformed, checkpoint.CheckpointUnverified) as exc:
                 raw = note.encode() if isinstance(note, str) else b""
-                kept = store.keep_refused(raw, exc.code)
+                kept = checkpoint.partner_store(self.home.root, who).keep_refused(raw, exc.code)
                 event = "checkpoint.refused"
                 data = {"party": who, **about, "code": exc.code, "sha256": hashlib.sha256(raw).hexdigest(),
                         "kept": kept.name}

@@ -30,7 +30,11 @@ class Quarantined:
 
 
 def in_inbox(home: Home, source: Path) -> bool:
-    """Did `source` arrive in the home's inbox (it is a file directly in it)?"""
+    """Did `source` arrive in the home's inbox (it is a file directly in it)? A name in the inbox
+    that is no symbolic link is, with one lstat (an import asks this of every package); any other
+    is resolved, both sides, as ever (a link in the inbox to a file elsewhere is not in it)."""
+    if source.parent == home.inbox and source.name not in ("", ".", "..") and not source.is_symlink():
+        return True
     return source.resolve().parent == home.inbox.resolve()
 
 

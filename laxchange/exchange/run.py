@@ -337,9 +337,17 @@ def _queued(party: Party) -> dict[str, list[Path]]:
     would otherwise open them all. Any other file is read, as before."""
     out: dict[str, list[Path]] = {}
     waiting = {t.transfer_id for t in party.ledger.transfers(direction="out", state=Outbound.QUEUED)}
-    for f in sorted(party.home.outbox.glob("*.lax")) if party.home.outbox.is_dir() else []:
-        if _TID_FILE.fullmatch(f.name) and f.name[:-4] not in waiting:
+    outbox = party.home.outbox
+    # names, not Paths, sorted and passed over (what Path.glob("*.lax") finds, hidden names too): the outbox
+    # holds a package per transfer ever sent, and only the few still queued need a Path and a read
+    try:
+        names = sorted(n for n in os.listdir(outbox) if n.endswith(".lax"))
+    except OSError:  # no outbox (or none we may list: glob found nothing there either)
+        names = []
+    for name in names:
+        if _TID_FILE.fullmatch(name) and name[:-4] not in waiting:
             continue
+        f = outbox / name
         m = package.peek_manifest(f)
         row = party.ledger.get(m.transfer_id, "out", m.recipient) if m is not None else None
         if m is not None and row is not None and row.state == Outbound.QUEUED:

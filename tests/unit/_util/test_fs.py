@@ -130,6 +130,24 @@ def test_fsync_all_raises_the_failure_of_any_descriptor(tmp_path: Path) -> None:
         os.close(good)
 
 
+def test_fsync_each_reports_each_descriptor_at_its_own_place(tmp_path: Path) -> None:
+    """More descriptors than the pool has threads: every result is the one of its own descriptor."""
+    n = fs.FSYNC_THREADS * 2 + 3
+    good = [os.open(tmp_path / f"f{k}", os.O_WRONLY | os.O_CREAT, 0o600) for k in range(n)]
+    bad = {3, 8, n - 1}  # places that get a descriptor that is not open
+    try:
+        fds = [987_654 + k if k in bad else fd for k, fd in enumerate(good)]
+        got = fs.fsync_each(fds)
+        assert len(got) == n
+        assert {k for k, e in enumerate(got) if e is not None} == bad
+        assert all(isinstance(got[k], OSError) for k in bad)
+        assert fs.fsync_each(good[:1]) == [None]
+        assert fs.fsync_each([]) == []
+    finally:
+        for fd in good:
+            os.close(fd)
+
+
 def test_unsynced_files_are_written_alike_and_fsynced_later_together(tmp_path: Path) -> None:
     files = {f"f{n}.csv": bytes([n]) * (n * 3_001) for n in range(5)}
     fs.write_new_files(tmp_path, files, sync=False)
