@@ -156,6 +156,10 @@ class PutItem:
 #: `get_many`'s answer: per file, its size or the permanent error `get` would raise
 GetResults = list[int | TransportError]
 
+#: `move_many`'s and `delete_many`'s answer: per file, None (done) or the permanent error `move` or
+#: `delete` would raise
+DoneResults = list[TransportError | None]
+
 
 @dataclass(frozen=True)
 class GetItem:
@@ -208,8 +212,16 @@ class Transport(Protocol):
         removed); with different bytes the file goes beside it as `aside_name(name, its SHA-256)`.
         A move that already happened (the source is gone, the target there) is not an error."""
 
+    def move_many(self, names: Sequence[str], to_folder: str, *, folder: str = "") -> DoneResults:
+        """`move` each file, possibly overlapped; one result per name, in order: None once moved, or
+        the permanent TransportError `move` would raise for it. A transient failure is raised for the
+        whole call, which is then safe to repeat (a file already moved is found done)."""
+
     def delete(self, name: str, *, folder: str = "") -> None:
         """Remove a file; a file already gone is not an error (retries are safe)."""
+
+    def delete_many(self, names: Sequence[str], *, folder: str = "") -> DoneResults:
+        """`delete` each file, possibly overlapped; one result per name, as for `move_many`."""
 
     def probe(self, folder: str = "") -> int | None:
         """Create a hidden file in `folder` and remove it again: proof that we may write there
@@ -240,6 +252,30 @@ def get_each(t: Transport, items: Sequence[GetItem], folder: str = "") -> GetRes
             raise
         except TransportError as exc:
             out.append(exc)
+    return out
+
+
+def move_each(t: Transport, names: Sequence[str], to_folder: str, folder: str = "") -> DoneResults:
+    """`move_many` one file after another."""
+    return _each(names, lambda name: t.move(name, to_folder, folder=folder))
+
+
+def delete_each(t: Transport, names: Sequence[str], folder: str = "") -> DoneResults:
+    """`delete_many` one file after another."""
+    return _each(names, lambda name: t.delete(name, folder=folder))
+
+
+def _each(names: Sequence[str], op: Callable[[str], None]) -> DoneResults:
+    out: DoneResults = []
+    for name in names:
+        try:
+            op(name)
+        except TransientTransportError:
+            raise
+        except TransportError as exc:
+            out.append(exc)
+        else:
+            out.append(None)
     return out
 
 

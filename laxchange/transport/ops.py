@@ -271,6 +271,7 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
         batch = wanted[at:at + SEND_BATCH]
         got = t.get_many([GetItem(rf.name, dest, progress=_bind(progress, party, rf.name)) for rf, dest in batch],
                          folder=folder)
+        files: list[FileResult] = []
         for (rf, dest), res in zip(batch, got, strict=True):
             try:
                 if isinstance(res, TransportError):
@@ -279,17 +280,21 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
                     # The inbox holds different bytes of this name (two senders' `pep.lax`): keep both.
                     dest = root / aside_name(rf.name, _remote_digest(t, rf.name, folder, root))
                     res = t.get(rf.name, dest, folder=folder, progress=_bind(progress, party, rf.name))
-                # Only now, with the local copy fsync'd and renamed into place, is the server's touched.
-                if delete:
-                    t.delete(rf.name, folder=folder)
-                else:
-                    t.move(rf.name, PROCESSED, folder=folder)
-                result.files.append(FileResult(rf.name, res, folder=folder, sender=folder_sender(folder),
-                                               local=dest.name if dest.name != rf.name else None))
+                files.append(FileResult(rf.name, res, folder=folder, sender=folder_sender(folder),
+                                        local=dest.name if dest.name != rf.name else None))
             except TransientTransportError:
                 raise
             except TransportError as exc:
-                result.files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))
+                files.append(FileResult(rf.name, error=exc, folder=folder, sender=folder_sender(folder)))
+        # Only now, with the local copies fsync'd and renamed into place, is the server's touched:
+        # the batch's moves (or removals) together, overlapped on the wire.
+        fetched = [f for f in files if f.error is None]
+        names = [f.name for f in fetched]
+        moved = t.delete_many(names, folder=folder) if delete else t.move_many(names, PROCESSED, folder=folder)
+        for f, err in zip(fetched, moved, strict=True):
+            if err is not None:
+                f.size, f.local, f.error = 0, None, err
+        result.files.extend(files)
 
 
 def _remote_digest(t: Transport, name: str, folder: str, root: Path) -> str:

@@ -16,7 +16,17 @@ from types import TracebackType
 from typing import TypeVar
 
 from laxchange.errors import TransientTransportError, TransportError
-from laxchange.transport.base import GetItem, GetResults, Listing, Progress, PutItem, PutResults, RemoteFile, Transport
+from laxchange.transport.base import (
+    DoneResults,
+    GetItem,
+    GetResults,
+    Listing,
+    Progress,
+    PutItem,
+    PutResults,
+    RemoteFile,
+    Transport,
+)
 
 T = TypeVar("T")
 
@@ -119,8 +129,16 @@ class RetryingTransport:
     def move(self, name: str, to_folder: str, *, folder: str = "") -> None:
         self._call(lambda t: t.move(name, to_folder, folder=folder))
 
+    def move_many(self, names: Sequence[str], to_folder: str, *, folder: str = "") -> DoneResults:
+        """Repeated whole after a reconnect: a file already moved is found there and counts as moved."""
+        return self._call(lambda t: t.move_many(names, to_folder, folder=folder))
+
     def delete(self, name: str, *, folder: str = "") -> None:
         self._call(lambda t: t.delete(name, folder=folder))
+
+    def delete_many(self, names: Sequence[str], *, folder: str = "") -> DoneResults:
+        """Repeated whole after a reconnect: a file already gone counts as deleted."""
+        return self._call(lambda t: t.delete_many(names, folder=folder))
 
     def probe(self, folder: str = "") -> int | None:
         return self._call(lambda t: t.probe(folder))

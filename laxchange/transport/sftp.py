@@ -32,11 +32,13 @@ from paramiko.sftp import (
     CMD_ATTRS,
     CMD_CLOSE,
     CMD_DATA,
+    CMD_EXTENDED,
     CMD_FSTAT,
     CMD_HANDLE,
     CMD_LSTAT,
     CMD_OPEN,
     CMD_READ,
+    CMD_REMOVE,
     CMD_RENAME,
     CMD_STATUS,
     CMD_WRITE,
@@ -46,6 +48,7 @@ from paramiko.sftp import (
     SFTP_FLAG_READ,
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
+    SFTP_NO_SUCH_FILE,
     SFTP_OK,
     SFTPError,
     int64,
@@ -58,6 +61,7 @@ from laxchange.transport.base import (
     PART_MARKER,
     PROBE_BYTES,
     SINK_BATCH,
+    DoneResults,
     GetItem,
     GetResults,
     Listing,
@@ -70,8 +74,10 @@ from laxchange.transport.base import (
     check_folder,
     check_name,
     commit_sinks,
+    delete_each,
     fsync_dir,
     get_each,
+    move_each,
     name_problem,
     probe_name,
     put_each,
@@ -125,7 +131,9 @@ _LINK_FAILURES = (socket.timeout, TimeoutError, EOFError, ConnectionError, param
 #: OPEN flags of an upload's temporary file: create it, and fail if the name exists
 _CREATE_EXCL = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC | SFTP_FLAG_EXCL
 _REQUEST_NAMES = {CMD_OPEN: "open", CMD_WRITE: "write", CMD_CLOSE: "close", CMD_RENAME: "rename", CMD_READ: "read",
-                  CMD_LSTAT: "lstat", CMD_FSTAT: "fstat"}
+                  CMD_LSTAT: "lstat", CMD_FSTAT: "fstat", CMD_REMOVE: "remove"}
+#: the OpenSSH extension `posix-rename` (rename(2), which replaces a target: checked absent first)
+_POSIX_RENAME = "posix-rename@openssh.com"
 
 #: put_many's results so far (None: not yet published), and its small files: (index, contents)
 _Results = list[RemoteFile | TransportError | None]
@@ -325,6 +333,14 @@ class _Down(_Job):
     data: bytes = b""
 
 
+@dataclass(eq=False)
+class _Move(_Job):
+    """A file in `move_many` or `delete_many`: where it is and, for a move, where it goes."""
+
+    src: str
+    dst: str = ""
+
+
 _J = TypeVar("_J", bound=_Job)
 
 
@@ -353,10 +369,11 @@ class _Pipeline(Generic[_J]):
         """paramiko hands a reply to a request sent with `_async_request` here."""
         self._early[num] = (t, msg)
 
-    def send(self, job: _J, what: str, cmd: int, *args: object) -> None:
-        """Send one request for `job`; its reply reaches `reply` with `what`."""
+    def send(self, job: _J, what: str, cmd: int, *args: object, kind: str = "") -> None:
+        """Send one request for `job`; its reply reaches `reply` with `what`. `kind` names an
+        extended request in `requests_sent`."""
         num = self._sftp._async_request(self, cmd, *args)  # type: ignore[attr-defined]  # private paramiko API (see the pin)
-        self._counts[_REQUEST_NAMES[cmd]] += 1
+        self._counts[kind or _REQUEST_NAMES[cmd]] += 1
         job.waiting += 1
         self._queue.append((num, job, what))
 
@@ -408,6 +425,9 @@ class SftpTransport:
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
         self._parts: dict[str, _PartIndex] = {}
+        #: target folders of `move_many` seen or made on this connection (a move into one that has
+        #: gone since fails, and then goes `move`'s way, which makes it again)
+        self._targets: set[str] = set()
         #: requests the overlapped paths sent, by kind (paramiko logs the others): what a test counts
         self.requests_sent: Counter[str] = Counter()
 
@@ -1151,12 +1171,7 @@ class SftpTransport:
         target = posixpath.join(self._path(folder), to_folder)
         src, dst = self._path(folder, name), posixpath.join(target, name)
         with self._errors(f"moving {name} to {to_folder}/ at {self.endpoint.party}", src):
-            if self._lstat(target) is None:
-                try:
-                    self.sftp.mkdir(target, 0o700)
-                except OSError:
-                    if self._lstat(target) is None:
-                        raise
+            self._make_folder(target)
             there = self._lstat(dst)
             if there is not None:
                 here = self._lstat(src)
@@ -1179,6 +1194,70 @@ class SftpTransport:
                     return
             self._rename(src, dst)
 
+    def _make_folder(self, target: str) -> None:
+        if self._lstat(target) is None:
+            try:
+                self.sftp.mkdir(target, 0o700)
+            except OSError:
+                if self._lstat(target) is None:
+                    raise
+
+    def move_many(self, names: Sequence[str], to_folder: str, *, folder: str = "") -> DoneResults:
+        """Moves overlapped: up to `pipeline_files` files in flight on the one connection, the target
+        folder looked for (and made) once per connection rather than once per file.
+
+        Each file is LSTAT of its target name, then, only if the server says no such file,
+        posix-rename (`move`'s own guard: rename(2) replaces a target, so it must be absent), so two
+        requests a file where `move` makes three, and none waits for another file's reply. A file
+        whose target exists (the collision cases: same bytes, different bytes, the move already
+        done) or whose replies are not the plain answer goes through `move` afterwards, so each
+        result is what `move` gives.
+        """
+        target = self._path(folder, to_folder) if name_problem(to_folder) is None else ""
+        todo: deque[int] = deque(i for i, name in enumerate(names) if name_problem(name) is None)
+        done: set[int] = set()
+        if target and todo:
+            try:
+                with self._errors(f"moving files to {to_folder}/ at {self.endpoint.party}", target):
+                    if target not in self._targets:
+                        self._make_folder(target)
+                        self._targets.add(target)
+            except TransientTransportError:
+                raise
+            except TransportError:
+                todo.clear()  # each file says so through `move`
+        if target and todo:
+            with self._overlapped(f"moving files to {to_folder}/ at {self.endpoint.party}", folder):
+                self._pipelined_moves(names, todo, folder, target, done)
+        # a bad name, a collision, a refusal: the one-file way, with `move`'s own result
+        return [None if i in done else move_each(self, [name], to_folder, folder)[0] for i, name in enumerate(names)]
+
+    def _pipelined_moves(self, names: Sequence[str], todo: deque[int], folder: str, target: str,
+                         done: set[int]) -> None:
+        """The overlapped part of `move_many`: adds to `done` each file it moved."""
+        pipe: _Pipeline[_Move] = _Pipeline(self, 512 * len(todo), "the server stopped answering moves",
+                                           "the server is very slow; it will be retried")
+
+        def start(i: int) -> None:
+            m = _Move(i, self._path(folder, names[i]), posixpath.join(target, names[i]))
+            pipe.send(m, "lstat", CMD_LSTAT, m.dst)
+
+        def reply(m: _Move, what: str, t: int, msg: paramiko.Message) -> bool:
+            status = msg.get_int() if t == CMD_STATUS else None
+            if what == "lstat":
+                if status != SFTP_NO_SUCH_FILE:
+                    return True  # the target name is taken (or the server would not say): left to `move`
+                if self._posix_rename:
+                    pipe.send(m, "rename", CMD_EXTENDED, _POSIX_RENAME, m.src, m.dst, kind="posix-rename")
+                else:
+                    pipe.send(m, "rename", CMD_RENAME, m.src, m.dst)  # plain rename never replaces
+                return False
+            if status == SFTP_OK:
+                done.add(m.index)
+            return True  # refused (the source gone, no posix-rename, ...): left to `move`
+
+        pipe.run(todo, start, reply)
+
     def _remote_sha256(self, path: str, attrs: paramiko.SFTPAttributes) -> str | None:
         """The SHA-256 of a regular remote file (None for anything else, which matches nothing)."""
         if not stat.S_ISREG(attrs.st_mode or 0):
@@ -1199,6 +1278,27 @@ class SftpTransport:
             finally:
                 self.sftp.remove(path)
         return int(mtime) if mtime is not None else None
+
+    def delete_many(self, names: Sequence[str], *, folder: str = "") -> DoneResults:
+        """Removals overlapped: one REMOVE a file, up to `pipeline_files` in flight; a file already
+        gone counts as deleted, and any other refusal goes through `delete` for its own result."""
+        todo: deque[int] = deque(i for i, name in enumerate(names) if name_problem(name) is None)
+        done: set[int] = set()
+        if todo:
+            pipe: _Pipeline[_Move] = _Pipeline(self, 512 * len(todo), "the server stopped answering removals",
+                                               "the server is very slow; it will be retried")
+
+            def start(i: int) -> None:
+                pipe.send(_Move(i, self._path(folder, names[i])), "remove", CMD_REMOVE, self._path(folder, names[i]))
+
+            def reply(m: _Move, what: str, t: int, msg: paramiko.Message) -> bool:
+                if t == CMD_STATUS and msg.get_int() in (SFTP_OK, SFTP_NO_SUCH_FILE):
+                    done.add(m.index)
+                return True
+
+            with self._overlapped(f"deleting files at {self.endpoint.party}", folder):
+                pipe.run(todo, start, reply)
+        return [None if i in done else delete_each(self, [name], folder)[0] for i, name in enumerate(names)]
 
     def delete(self, name: str, *, folder: str = "") -> None:
         check_name(name)

@@ -284,3 +284,84 @@ def test_get_many_fetches_each_and_reports_each(remote: tuple[Transport, Path], 
     assert [r.code for r in out if isinstance(r, TransportError)][2] == "verify.hash"
     assert sorted(os.listdir(inbox)) == sorted(want)
     assert all((inbox / n).read_bytes() == d for n, d in want.items())
+
+
+def test_move_many_moves_each_and_reports_each(remote: tuple[Transport, Path], tmp_path: Path) -> None:
+    """Overlapped or not, each move gets what `move` would give: the collision cases (same bytes
+    there, different bytes there, the aside name taken by other bytes), a move already done, a
+    missing file and a bad name are each that file's own outcome, and the rest go ahead."""
+    t, folder = remote
+    processed = folder / "processed"
+    processed.mkdir()
+    plain = {f"m{i:02d}.lax": os.urandom(100 + i) for i in range(20)}
+    for name, data in plain.items():
+        (folder / name).write_bytes(data)
+    (folder / "same.lax").write_bytes(b"same")
+    (processed / "same.lax").write_bytes(b"same")
+    (folder / "diff.lax").write_bytes(b"second")
+    (processed / "diff.lax").write_bytes(b"first")
+    (folder / "stuck.lax").write_bytes(b"third")
+    (processed / "stuck.lax").write_bytes(b"first")
+    stuck_aside = f"stuck-{hashlib.sha256(b'third').hexdigest()[:12]}.lax"
+    (processed / stuck_aside).write_bytes(b"someone else's")
+    (processed / "done.lax").write_bytes(b"moved before")
+    names = list(plain)
+    for at, name in ((2, "same.lax"), (5, "diff.lax"), (8, "stuck.lax"), (11, "done.lax"), (14, "gone.lax"),
+                     (17, "../x")):
+        names.insert(at, name)
+    out = t.move_many(names, "processed")
+    assert len(out) == len(names)
+    errors = {n: r.code for n, r in zip(names, out, strict=True) if r is not None}
+    assert errors == {"stuck.lax": "remote.exists", "gone.lax": "remote.missing", "../x": "name.invalid"}
+    diff_aside = f"diff-{hashlib.sha256(b'second').hexdigest()[:12]}.lax"
+    assert sorted(os.listdir(folder)) == ["processed", "stuck.lax"]
+    assert sorted(os.listdir(processed)) == sorted([*plain, "same.lax", "diff.lax", diff_aside, "stuck.lax",
+                                                    stuck_aside, "done.lax"])
+    assert all((processed / n).read_bytes() == d for n, d in plain.items())
+    assert (processed / "diff.lax").read_bytes() == b"first" and (processed / diff_aside).read_bytes() == b"second"
+    assert (processed / stuck_aside).read_bytes() == b"someone else's"
+    assert (folder / "stuck.lax").read_bytes() == b"third"
+    # a repeat (a retry after a lost reply) finds every move done, and still refuses the one it could not make
+    again = t.move_many(names, "processed")
+    assert {n: r.code for n, r in zip(names, again, strict=True) if r is not None} == {
+        "stuck.lax": "remote.exists", "gone.lax": "remote.missing", "../x": "name.invalid"}
+
+
+def test_move_many_makes_the_target_folder_once_and_keeps_using_it(remote: tuple[Transport, Path]) -> None:
+    t, folder = remote
+    (folder / "LA_919").mkdir()
+    for i in range(6):
+        (folder / "LA_919" / f"p{i}.lax").write_bytes(b"%d" % i)
+    assert t.move_many(["p0.lax", "p1.lax", "p2.lax"], "processed", folder="LA_919") == [None] * 3
+    assert t.move_many(["p3.lax", "p4.lax"], "processed", folder="LA_919") == [None] * 2
+    assert sorted(os.listdir(folder / "LA_919" / "processed")) == [f"p{i}.lax" for i in range(5)]
+    assert sorted(os.listdir(folder / "LA_919")) == ["p5.lax", "processed"]
+    assert not (folder / "processed").exists()
+    assert t.move_many([], "processed") == []
+    # the target removed under a connection that has used it: made again, nothing lost
+    for n in os.listdir(folder / "LA_919" / "processed"):
+        (folder / "LA_919" / "processed" / n).unlink()
+    (folder / "LA_919" / "processed").rmdir()
+    assert t.move_many(["p5.lax"], "processed", folder="LA_919") == [None]
+    assert os.listdir(folder / "LA_919" / "processed") == ["p5.lax"]
+
+
+def test_move_many_into_a_bad_folder_name_is_each_files_error(remote: tuple[Transport, Path]) -> None:
+    t, folder = remote
+    (folder / "a.lax").write_bytes(b"a")
+    out = t.move_many(["a.lax"], "../up")
+    assert [r.code if r else None for r in out] == ["name.invalid"]
+    assert os.listdir(folder) == ["a.lax"]
+
+
+def test_delete_many_removes_each_and_reports_each(remote: tuple[Transport, Path]) -> None:
+    t, folder = remote
+    for i in range(12):
+        (folder / f"d{i}.lax").write_bytes(b"x")
+    (folder / "keep.lax").write_bytes(b"k")
+    names = [f"d{i}.lax" for i in range(12)]
+    names.insert(4, "gone.lax")  # already gone: not an error (a retry after a lost reply)
+    names.insert(7, "a/b")
+    out = t.delete_many(names)
+    assert [(n, r.code) for n, r in zip(names, out, strict=True) if r is not None] == [("a/b", "name.invalid")]
+    assert os.listdir(folder) == ["keep.lax"]

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import paramiko
 import pytest
@@ -28,7 +29,7 @@ from laxchange.transport import (
     check_endpoint,
     collect,
 )
-from laxchange.transport.server import ChrootSftp
+from laxchange.transport.server import ChrootSftp, EmbeddedSftpServer
 from tests.support.sshd import ClientKey, Sshd, keygen
 from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server
 
@@ -441,3 +442,72 @@ def test_check_endpoint_checks_the_host_key_without_authenticating(sftp_cls: typ
         check_endpoint(Endpoint("LA:1", f"file://{tmp_path}/missing"))
     assert e.value.code == "remote.missing"
     assert check_endpoint(Endpoint("LA:1", f"file://{tmp_path}")) is None
+
+
+class _RefusesOneMove(ChrootSftp):
+    """Refuses to move `p3.lax` anywhere (both renames), as a server whose disk or policy fails on one file."""
+
+    def rename(self, oldpath: str, newpath: str) -> int:
+        return paramiko.sftp.SFTP_PERMISSION_DENIED if oldpath.endswith("/p3.lax") else super().rename(oldpath, newpath)
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        if oldpath.endswith("/p3.lax"):
+            return paramiko.sftp.SFTP_PERMISSION_DENIED
+        return super().posix_rename(oldpath, newpath)
+
+
+def test_a_move_refused_mid_batch_is_that_files_error_only(sftp_cls: type[SftpTransport],
+                                                          tmp_path: Path, client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    for i in range(8):
+        (root / "drop" / f"p{i}.lax").write_bytes(b"pep %d" % i)
+    inbox = tmp_path / "home" / "inbox"
+    with embedded_server(root, client_key.key, tmp_path, _RefusesOneMove) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: sftp_cls(e, lambda: client_key.key, FAST))
+        result = collect(runner, "LA:1", inbox)
+    assert result.error is None
+    assert [(f.name, f.error.code if f.error else None) for f in result.files] == [
+        (f"p{i}.lax", "remote.permission" if i == 3 else None) for i in range(8)]
+    assert sorted(os.listdir(inbox)) == [f"p{i}.lax" for i in range(8)]  # fetched; collected again next time
+    assert _visible(root / "drop") == ["p3.lax", "processed"]
+    assert sorted(os.listdir(root / "drop" / "processed")) == [f"p{i}.lax" for i in range(8) if i != 3]
+
+
+class _DropsMidBatch(ChrootSftp):
+    """Cuts the connection just after making the sixth move (its reply never sent), once."""
+
+    server_ref: ClassVar[list[EmbeddedSftpServer]] = []
+    moves: ClassVar[int] = 0
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        out = super().posix_rename(oldpath, newpath)
+        type(self).moves += 1
+        if type(self).moves == 6:
+            for t in self.server_ref[0]._transports:
+                t.sock.shutdown(socket.SHUT_RDWR)
+        return out
+
+
+def test_a_connection_lost_mid_batch_of_moves_is_retried_and_moves_each_once(sftp_cls: type[SftpTransport],
+                                                                            tmp_path: Path,
+                                                                            client_key: ClientKey) -> None:
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    for i in range(20):
+        (root / "drop" / f"p{i:02d}.lax").write_bytes(b"pep %d" % i)
+    _DropsMidBatch.moves = 0
+    with embedded_server(root, client_key.key, tmp_path, _DropsMidBatch) as srv:
+        _DropsMidBatch.server_ref[:] = [srv]
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        sleeps: list[float] = []
+        t = RetryingTransport(lambda: sftp_cls(ep, lambda: client_key.key, FAST), RetryPolicy(),
+                              sleep=sleeps.append, rng=random.Random(1))
+        with t:
+            out = t.move_many([f"p{i:02d}.lax" for i in range(20)], "processed")
+    assert out == [None] * 20
+    assert t.connects == 2 and len(sleeps) == 1
+    assert _visible(root / "drop") == ["processed"]
+    assert sorted(os.listdir(root / "drop" / "processed")) == [f"p{i:02d}.lax" for i in range(20)]
+    assert all((root / "drop" / "processed" / f"p{i:02d}.lax").read_bytes() == b"pep %d" % i for i in range(20))

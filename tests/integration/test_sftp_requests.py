@@ -3,6 +3,7 @@ for small packages round trips are the whole cost. Counted from paramiko's own r
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -22,7 +23,7 @@ def sftp_cls(request: pytest.FixtureRequest) -> type[SftpTransport]:
     return SFTP_BACKENDS[request.param]
 
 
-_OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(")
+_OPS = ("open(", "close(", "rename(", "posix_rename(", "stat(", "lstat(", "listdir(", "remove(", "mkdir(")
 
 
 def _ops(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -108,3 +109,63 @@ def test_get_many_overlaps_small_downloads(sftp_cls: type[SftpTransport],
         assert dict(t.requests_sent) == {"lstat": 30, "open": 30, "read": 60, "fstat": 30, "close": 30}
     assert got == [4000 + i for i in range(30)]
     assert all((inbox / f"p{i}.lax").read_bytes() == (remote / f"p{i}.lax").read_bytes() for i in range(30))
+
+
+def test_move_many_overlaps_two_requests_per_file(sftp_cls: type[SftpTransport],
+                                                  tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A collected batch's moves: the target folder looked for (and made) once per connection, then
+    per file LSTAT of the target name and posix-rename, overlapped; `move` one at a time would
+    log LSTAT, LSTAT, posix-rename for every file, each waiting for the one before."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    for i in range(50):
+        (remote / f"p{i}.lax").write_bytes(os.urandom(100 + i))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        assert t.move_many([f"p{i}.lax" for i in range(30)], "processed") == [None] * 30
+        assert _ops(caplog) == ["lstat", "mkdir"]  # the target folder, once
+        assert dict(t.requests_sent) == {"lstat": 30, "posix-rename": 30}
+        assert t.move_many([f"p{i}.lax" for i in range(30, 50)], "processed") == [None] * 20
+        assert _ops(caplog) == []  # nothing went the one-at-a-time way, the folder not looked for again
+        assert dict(t.requests_sent) == {"lstat": 50, "posix-rename": 50}
+        t.move("p0.lax", "processed")  # already moved: `move` alone makes three requests for it
+        assert _ops(caplog) == ["lstat", "lstat", "lstat"]
+    assert os.listdir(remote) == ["processed"]
+    assert sorted(os.listdir(remote / "processed")) == sorted(f"p{i}.lax" for i in range(50))
+
+
+def test_move_many_sends_only_a_collision_the_careful_way(sftp_cls: type[SftpTransport],
+                                                         tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    (remote / "processed").mkdir(parents=True)
+    for i in range(10):
+        (remote / f"p{i}.lax").write_bytes(b"new %d" % i)
+    (remote / "processed" / "p4.lax").write_bytes(b"old 4")
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        assert t.move_many([f"p{i}.lax" for i in range(10)], "processed") == [None] * 10
+        ops = _ops(caplog)
+        assert dict(t.requests_sent) == {"lstat": 10, "posix-rename": 9}
+    # the target folder, then p4 alone through `move`: folder, target, source, both read, aside, rename
+    assert ops[0] == "lstat" and ops.count("posix_rename") == 1 and ops.count("open") == 2, ops
+    aside = f"p4-{hashlib.sha256(b'new 4').hexdigest()[:12]}.lax"
+    assert (remote / "processed" / "p4.lax").read_bytes() == b"old 4"
+    assert (remote / "processed" / aside).read_bytes() == b"new 4"
+    assert os.listdir(remote) == ["processed"]
+
+
+def test_delete_many_is_one_overlapped_remove_per_file(sftp_cls: type[SftpTransport],
+                                                       tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    for i in range(20):
+        (remote / f"p{i}.lax").write_bytes(b"x")
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
+        assert t.delete_many([f"p{i}.lax" for i in range(21)]) == [None] * 21  # p20 was never there
+        assert _ops(caplog) == []
+        assert dict(t.requests_sent) == {"remove": 21}
+    assert os.listdir(remote) == []
