@@ -281,6 +281,8 @@ def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, s
 
 #: (the process that made it, the pool): a pool is never used across fork(), whose child has no threads
 _FSYNC_POOL: list[tuple[int, ThreadPoolExecutor]] = []
+#: fsyncs in flight at once
+_FSYNC_THREADS = 8
 
 
 def fsync_all(fds: Sequence[int]) -> None:
@@ -304,9 +306,23 @@ def fsync_each(fds: Sequence[int]) -> list[BaseException | None]:
                 out.append(exc)
         return out
     if not _FSYNC_POOL or _FSYNC_POOL[0][0] != os.getpid():
-        _FSYNC_POOL[:] = [(os.getpid(), ThreadPoolExecutor(max_workers=8, thread_name_prefix="laxchange-fsync"))]
-    done = [_FSYNC_POOL[0][1].submit(os.fsync, fd) for fd in fds]
-    return [f.exception() for f in done]
+        _FSYNC_POOL[:] = [(os.getpid(), ThreadPoolExecutor(max_workers=_FSYNC_THREADS,
+                                                           thread_name_prefix="laxchange-fsync"))]
+    out = [None] * len(fds)
+    todo = iter(enumerate(fds))  # shared by the workers: each takes the next descriptor when free
+
+    def drain() -> None:
+        for i, fd in todo:
+            try:
+                os.fsync(fd)
+            except Exception as exc:  # what this fsync raised is its result, as before
+                out[i] = exc
+
+    # one task per worker, not per descriptor: the same fsyncs in flight at once, without a future
+    # (and its lock and condition) for each of the batch's hundreds of files
+    for task in [_FSYNC_POOL[0][1].submit(drain) for _ in range(min(_FSYNC_THREADS, len(fds)))]:
+        task.result()
+    return out
 
 
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
