@@ -161,12 +161,21 @@ class ImportItem:
         return out
 
 
+#: a folder just filed: ([manifest.json's signature, record.json's], its manifest, its record document)
+Fresh = tuple[list[list[int] | None], dict[str, Any], dict[str, Any]]
+
+
 @dataclass
 class ImportReport:
     collected: list[PartyResult] = field(default_factory=list)
     items: list[ImportItem] = field(default_factory=list)
     receipts_sent: list[SentReceipt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the folders this import filed (up to `FRESH_KEPT`), by name under received/: the signatures
+    #: (`file_signature`) of their manifest.json and record.json as the import left them, and what
+    #: it wrote into them (the manifest, the record document), so the nightly run's clocks need not
+    #: read them back while they are still those files (`clocks.home_deadlines`)
+    fresh: dict[str, Fresh] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -297,6 +306,8 @@ class _Filed:
         self.home = home
         self.listing = _Listing(received_root(home))
         self._seen: dict[tuple[str, str], Received | None] = {}
+        #: the folders filed here and what was written into them, for `ImportReport.fresh`
+        self.fresh: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def get(self, key: tuple[str, str]) -> Received | None:
         if key not in self._seen:
@@ -620,11 +631,16 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             item.receipt = s.outcomes[0] if s.outcomes else None
         else:
             item.result = "imported"
+            if len(done_index.fresh) < FRESH_KEPT:
+                done_index.fresh[target.name] = (manifest, opened.document)
             outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target, manifest=manifest))
 
 
 #: How many packages one import opens before it commits their `imported` together and files them.
 IMPORT_BATCH = 32
+#: How many filed folders' documents one import keeps for the clocks (`ImportReport.fresh`); the
+#: clocks read those of a larger import back from received/, as they read every other folder.
+FRESH_KEPT = 2000
 
 
 def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None], render: Renderer | None,
@@ -1036,6 +1052,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
     report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index)], progress)
+    root = received_root(home)
+    for name, (manifest, doc) in done_index.fresh.items():  # as the import left them: the notes are written
+        report.fresh[name] = ([file_signature(root / name / MANIFEST), file_signature(root / name / RECORD_JSON)],
+                              manifest, doc)
     counts = report.counts()
     log_event(_log, "import.finished", logging.INFO if report.ok else logging.WARNING,
               imported=counts.get("imported", 0) + counts.get("receipt", 0), duplicates=counts.get("duplicate", 0),

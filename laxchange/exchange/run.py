@@ -446,7 +446,8 @@ def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: dead
     """The clocks per child; a file that cannot be read, or settings that cannot be used, are failures."""
     me = party.keystore.ring().party
     try:
-        result = home_deadlines(party.home, party.ledger, me=me, now=now, settings=settings)
+        result = home_deadlines(party.home, party.ledger, me=me, now=now, settings=settings,
+                                fresh=report.imported.fresh if report.imported is not None else None)
     except LaxError as exc:
         report.failures.append(Failure("deadlines", me, exc))
         return
