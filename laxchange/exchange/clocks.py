@@ -69,18 +69,19 @@ def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadli
 
 def _read_folder(path: Path, manifest: dict[str, Any], doc: dict[str, Any] | None = None) -> list[deadlines.Fact]:
     """What one received folder gives the clocks (nothing if its message cannot start or stop one).
-    `doc`: its record.json's document as the import wrote it (read, never changed, here)."""
+    `doc`: its record.json's document as the import wrote it, given up to the clocks as one parsed
+    here would be (moved up to the latest schema version in place: a deep copy of a record costs
+    more than reading it again)."""
     if manifest.get("message_type") not in RECORD_MESSAGES:
         return []
     origin = f"received/{path.name}"
-    owned = doc is None
     try:
         doc = jsonio.load_file(path / RECORD_JSON) if doc is None else doc
         at = timefmt.parse(manifest.get("received_at"))
     except (LaxError, ValueError) as exc:
         return [f"{origin}: cannot be read ({getattr(exc, 'message', exc)}); skipped"]
     return [deadlines.read_document(doc, origin=origin, at=at, transfer_id=str(manifest.get("transfer_id")),
-                                    owned=owned)]
+                                    owned=True)]
 
 
 def _receipts_only(ledger: Ledger) -> Callable[[str], bool]:

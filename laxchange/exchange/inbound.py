@@ -174,7 +174,8 @@ class ImportReport:
     #: the folders this import filed (up to `FRESH_KEPT`), by name under received/: the signatures
     #: (`file_signature`) of their manifest.json and record.json as the import left them, and what
     #: it wrote into them (the manifest, the record document), so the nightly run's clocks need not
-    #: read them back while they are still those files (`clocks.home_deadlines`)
+    #: read them back while they are still those files (`clocks.home_deadlines`, which takes the
+    #: documents over: it may move them up to the latest schema version in place)
     fresh: dict[str, Fresh] = field(default_factory=dict, repr=False)
 
     @property
