@@ -21,7 +21,7 @@ import contextlib
 import datetime as dt
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from laxchange import deadlines
 from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import file_signature, write_atomic
 from laxchange.errors import LaxError
-from laxchange.exchange.inbound import MANIFEST, RECORD_JSON, list_received, received_manifest, received_root
+from laxchange.exchange.inbound import MANIFEST, RECORD_JSON, Fresh, list_received, received_manifest, received_root
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.models.messages import ExclusionNotice
@@ -50,13 +50,14 @@ _RACY_NS = 2_000_000_000
 
 
 def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadlines.Settings,
-                 cache: bool = True) -> deadlines.Sources:
+                 cache: bool = True, fresh: Mapping[str, Fresh] | None = None) -> deadlines.Sources:
     """Every fact the clocks can use in `home`: received messages, the records folder, the ledger.
     `cache=False` reads every received folder afresh and leaves the cache alone (the reference the
-    cached path is tested against)."""
+    cached path is tested against). `fresh`: the folders an import in this process just filed
+    (`ImportReport.fresh`), taken from memory while their files are still the ones it wrote."""
     sources = deadlines.Sources(me=me)
     if cache:
-        _received_cached(home, ledger, sources)
+        _received_cached(home, ledger, sources, fresh or {})
     else:
         for r in list_received(home, skip=_receipts_only(ledger)):
             for fact in _read_folder(r.path, r.manifest):
@@ -67,13 +68,16 @@ def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadli
     return sources
 
 
-def _read_folder(path: Path, manifest: dict[str, Any]) -> list[deadlines.Fact]:
-    """What one received folder gives the clocks (nothing if its message cannot start or stop one)."""
+def _read_folder(path: Path, manifest: dict[str, Any], doc: dict[str, Any] | None = None) -> list[deadlines.Fact]:
+    """What one received folder gives the clocks (nothing if its message cannot start or stop one).
+    `doc`: its record.json's document as the import wrote it, given up to the clocks as one parsed
+    here would be (moved up to the latest schema version in place: a deep copy of a record costs
+    more than reading it again)."""
     if manifest.get("message_type") not in RECORD_MESSAGES:
         return []
     origin = f"received/{path.name}"
     try:
-        doc = jsonio.load_file(path / RECORD_JSON)
+        doc = jsonio.load_file(path / RECORD_JSON) if doc is None else doc
         at = timefmt.parse(manifest.get("received_at"))
     except (LaxError, ValueError) as exc:
         return [f"{origin}: cannot be read ({getattr(exc, 'message', exc)}); skipped"]
@@ -181,9 +185,10 @@ class _Cache:
             write_atomic(self.path, jsonio.dumps_compact({"format": _CACHE_FORMAT, "folders": self.entries}))
 
 
-def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> None:
-    """`list_received` + `_read_folder` for every folder, from the cache where the files are unchanged.
-    Same facts in the same order (received_at, then name) as the full read."""
+def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources, fresh: Mapping[str, Fresh]) -> None:
+    """`list_received` + `_read_folder` for every folder, from the cache where the files are unchanged,
+    or from `fresh` where they are still the files this process just wrote. Same facts in the same
+    order (received_at, then name) as the full read."""
     root = received_root(home)
     if not root.is_dir():
         return
@@ -210,11 +215,14 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> 
             facts: list[deadlines.Fact] = []
             sort = ""
         else:
-            manifest = received_manifest(d)
+            just = fresh.get(d.name)
+            if just is not None and just[0] != sigs:
+                just = None  # changed since the import wrote it: read it
+            manifest = just[1] if just is not None else received_manifest(d)
             if manifest is None:
                 continue
             sort = str(manifest.get("received_at", ""))
-            facts = _read_folder(d, manifest)
+            facts = _read_folder(d, manifest, just[2] if just is not None else None)
         found.append((sort, d.name, facts))
         if all(isinstance(f, deadlines.Version | deadlines.Notice) for f in facts) and \
                 all(s is None or s[2] < racy for s in sigs):
@@ -227,7 +235,9 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources) -> 
 
 
 def home_deadlines(home: Home, ledger: Ledger, *, me: str | None, now: dt.datetime,
-                   settings: deadlines.Settings | None = None) -> deadlines.Result:
-    """The clocks of `home` at `now`, with the settings of its config.json unless given."""
+                   settings: deadlines.Settings | None = None,
+                   fresh: Mapping[str, Fresh] | None = None) -> deadlines.Result:
+    """The clocks of `home` at `now`, with the settings of its config.json unless given. `fresh`:
+    what an import in this process just filed (`ImportReport.fresh`), not read back."""
     settings = settings or deadlines.Settings.from_home(home)
-    return deadlines.compute(home_sources(home, ledger, me=me, settings=settings), settings, now=now)
+    return deadlines.compute(home_sources(home, ledger, me=me, settings=settings, fresh=fresh), settings, now=now)

@@ -161,12 +161,22 @@ class ImportItem:
         return out
 
 
+#: a folder just filed: ([manifest.json's signature, record.json's], its manifest, its record document)
+Fresh = tuple[list[list[int] | None], dict[str, Any], dict[str, Any]]
+
+
 @dataclass
 class ImportReport:
     collected: list[PartyResult] = field(default_factory=list)
     items: list[ImportItem] = field(default_factory=list)
     receipts_sent: list[SentReceipt] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the folders this import filed (up to `FRESH_KEPT`), by name under received/: the signatures
+    #: (`file_signature`) of their manifest.json and record.json as the import left them, and what
+    #: it wrote into them (the manifest, the record document), so the nightly run's clocks need not
+    #: read them back while they are still those files (`clocks.home_deadlines`, which takes the
+    #: documents over: it may move them up to the latest schema version in place)
+    fresh: dict[str, Fresh] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -308,6 +318,8 @@ class _Filed:
         self.listing = _Listing(received_root(home))
         self._seen: dict[tuple[str, str], Received | None] = {}
         self._made: set[Path] = set()
+        #: the folders filed here and what was written into them, for `ImportReport.fresh`
+        self.fresh: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def folder(self, path: Path) -> Path:
         """`path` (received/, inbox/opened/), made if need be: once an import, not once a package."""
@@ -480,6 +492,8 @@ class _Outgoing:
     reason_code: str | None = None
     folder: Path | None = None  # the received folder whose manifest lists the receipt
     resend: bool = False  # the package came again: send the same receipt file again
+    #: the folder's manifest.json as this import just wrote it (so noting the receipt need not read it again)
+    manifest: dict[str, Any] | None = None
 
 
 def _safe(party: str) -> str:
@@ -637,11 +651,16 @@ def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, o
             item.receipt = s.outcomes[0] if s.outcomes else None
         else:
             item.result = "imported"
-            outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target))
+            if len(done_index.fresh) < FRESH_KEPT:
+                done_index.fresh[target.name] = (manifest, opened.document)
+            outgoing.append(_Outgoing(m.sender, m.transfer_id, m.payload_sha256, folder=target, manifest=manifest))
 
 
 #: How many packages one import opens before it commits their `imported` together and files them.
 IMPORT_BATCH = 32
+#: How many filed folders' documents one import keeps for the clocks (`ImportReport.fresh`); the
+#: clocks read those of a larger import back from received/, as they read every other folder.
+FRESH_KEPT = 2000
 
 
 def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None], render: Renderer | None,
@@ -706,11 +725,12 @@ def _receipts_dir(home: Home) -> Path:
     return d
 
 
-def _receipt_file(home: Home, o: _Outgoing) -> Path:
-    """The one file of the receipt `o` (named by what it answers, so a receipt is packed once, and a
-    crash between packing and recording it leaves a file the next run finds and sends, not a second one)."""
+def _receipt_file(folder: Path, o: _Outgoing) -> Path:
+    """The one file of the receipt `o` in `folder` (outbox/receipts/), named by what it answers, so a
+    receipt is packed once, and a crash between packing and recording it leaves a file the next run
+    finds and sends, not a second one."""
     kind = o.stage if o.reason_code is None else f"{o.stage}-rejected"
-    return _receipts_dir(home) / f"{o.in_reply_to}-{_safe(o.to)}-{kind}.lax"
+    return folder / f"{o.in_reply_to}-{_safe(o.to)}-{kind}.lax"
 
 
 def receipt_transfer_ids(home: Home) -> set[str]:
@@ -736,15 +756,19 @@ def _listed_receipt(home: Home, receipt_id: str, in_reply_to: str, to: str) -> d
 
 
 def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
-                  notes: dict[Path, dict[str, Any]] | None = None) -> None:
+                  notes: dict[Path, dict[str, Any]] | None = None, written: dict[str, Any] | None = None) -> None:
     """List a receipt we sent (or tried to) in the received folder's manifest.json; with `notes`,
-    the changed manifest is kept there (by folder) for `_write_notes` to write with the others."""
+    the changed manifest is kept there (by folder) for `_write_notes` to write with the others.
+    `written`: the folder's manifest as this import wrote it, used instead of reading it again."""
     if folder is None and sent.transfer_id is not None and sent.in_reply_to:
         entry = _listed_receipt(home, sent.transfer_id, sent.in_reply_to, sent.to)
         folder = Path(entry["folder"]) if entry else None
     if folder is None:
         return
-    manifest = notes[folder] if notes is not None and folder in notes else _load_manifest(folder)
+    if notes is not None and folder in notes:
+        manifest: dict[str, Any] | None = notes[folder]
+    else:
+        manifest = dict(written) if written is not None else _load_manifest(folder)
     if manifest is None:
         return
     entries = [e for e in manifest.get("receipts", []) if isinstance(e, dict)
@@ -909,21 +933,25 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
     """Pack each receipt into its own file under outbox/receipts/ (once) and send them, one
     connection per partner; a receipt packed and not yet sent is sent, not packed again."""
     now = party.clock.now()
-    batches: dict[str, list[tuple[Path, SentReceipt, Path | None]]] = {}
+    # each: (receipt file, what is sent, the received folder whose manifest lists it, that manifest if known)
+    batches: dict[str, list[tuple[Path, SentReceipt, Path | None, dict[str, Any] | None]]] = {}
     sent: list[SentReceipt] = []
     ours: list[str | None] = []  # one checkpoint for every receipt of this batch, signed when first needed
     wanted: dict[Path, _Outgoing] = {}
+    receipts = party.home.outbox / RECEIPTS  # made (`_receipts_dir`) once, when something is packed into it
     for o in outgoing:
-        f = _receipt_file(party.home, o)
+        f = _receipt_file(receipts, o)
         if f in wanted:
             wanted[f].resend |= o.resend
-            wanted[f].folder = wanted[f].folder or o.folder
+            if wanted[f].folder is None:
+                wanted[f].folder, wanted[f].manifest = o.folder, o.manifest
         else:
             wanted[f] = o
     # one commit queues every receipt packed here, after their files are written together (each durable,
     # the folder fsynced): a crash before it leaves packed files the ledger does not know, which the next
     # run finds by name and sends (as any receipt packed and not sent)
     packed: dict[Path, bytes] = {}
+    known: dict[Path, tuple[package.Manifest, str]] = {}  # what was packed here: its manifest and SHA-256
     with party.ledger.batch():
         for f, o in wanted.items():
             status = "rejected" if o.reason_code else "accepted"
@@ -933,9 +961,9 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
                 rec.transfer_id = m.transfer_id
                 row = party.ledger.get(m.transfer_id, "out", o.to)
                 if row is None or row.state == Outbound.QUEUED or o.resend:
-                    batches.setdefault(o.to, []).append((f, rec, o.folder))
+                    batches.setdefault(o.to, []).append((f, rec, o.folder, o.manifest))
                 else:  # sent before; a crash came before its folder's manifest said so
-                    _note_receipt(party.home, o.folder, rec)
+                    _note_receipt(party.home, o.folder, rec, written=o.manifest)
                 continue
             try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
                 version = receipt_version_for(party.directory.get(o.to))
@@ -947,13 +975,16 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
             except LaxError as exc:
                 rec.error = exc
                 sent.append(_logged(rec))
-                _note_receipt(party.home, o.folder, rec)
+                _note_receipt(party.home, o.folder, rec, written=o.manifest)
                 continue
             packed[f] = buf.getvalue()
+            known[f] = (res.manifest, hashlib.sha256(packed[f]).hexdigest())
             rec.transfer_id = res.manifest.transfer_id
-            batches.setdefault(o.to, []).append((f, rec, o.folder))
+            batches.setdefault(o.to, []).append((f, rec, o.folder, o.manifest))
+        if packed:
+            _receipts_dir(party.home)
         write_atomic_many(packed)
-    queued = {f for batch in batches.values() for f, _, _ in batch}
+    queued = {f for batch in batches.values() for f, _, _, _ in batch}
     for to, f in _pending(party, queued):  # packed by an earlier run whose send failed: the same file again
         if _usable(party, f) is None:
             continue
@@ -964,21 +995,22 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
         rec = SentReceipt(to, about, named.group(2) if named else str((entry or {}).get("stage", "")),
                           ("rejected" if named.group(3) else "accepted") if named
                           else str((entry or {}).get("status", "")), transfer_id=m.transfer_id if m else None)
-        batches.setdefault(to, []).append((f, rec, Path(entry["folder"]) if entry else None))
+        batches.setdefault(to, []).append((f, rec, Path(entry["folder"]) if entry else None, None))
     for to, batch in batches.items():
         try:
-            result = party.send(to, [f for f, _, _ in batch], progress=progress)
+            result = party.send(to, [f for f, _, _, _ in batch], progress=progress,
+                                packed={f: known[f] for f, _, _, _ in batch if f in known})
         except LaxError as exc:
             result = PartyResult(to, error=exc)
         errors = {f.name: f.error for f in result.files}
         notes: dict[Path, dict[str, Any]] = {}
-        for f, rec, folder in batch:
+        for f, rec, folder, manifest in batch:
             wire = f"{rec.transfer_id}.lax"
             rec.error = result.error or errors.get(wire)
             if wire not in errors and result.error is None:
                 rec.error = UsageError(f"{f.name} was not sent", code="receipt.not-sent")
             sent.append(_logged(rec))
-            _note_receipt(party.home, folder, rec, notes)
+            _note_receipt(party.home, folder, rec, notes, written=manifest)
         _write_notes(notes)
     return sent
 
@@ -1040,6 +1072,10 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
     report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index)], progress)
+    root = received_root(home)
+    for name, (manifest, doc) in done_index.fresh.items():  # as the import left them: the notes are written
+        report.fresh[name] = ([file_signature(root / name / MANIFEST), file_signature(root / name / RECORD_JSON)],
+                              manifest, doc)
     counts = report.counts()
     log_event(_log, "import.finished", logging.INFO if report.ok else logging.WARNING,
               imported=counts.get("imported", 0) + counts.get("receipt", 0), duplicates=counts.get("duplicate", 0),

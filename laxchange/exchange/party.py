@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -328,15 +328,20 @@ class Party:
                                 hint="pack the record again: the receiver refuses expired packages")
         return manifest
 
-    def send(self, to: str, files: Sequence[Path], *, progress: PartyProgress | None = None) -> PartyResult:
+    def send(self, to: str, files: Sequence[Path], *, progress: PartyProgress | None = None,
+             packed: Mapping[Path, tuple[package.Manifest, str]] | None = None) -> PartyResult:
         """Deliver package files to `to`'s drop folder and record each delivered one as sent.
 
         A package is uploaded as `<transfer id>.lax` whatever the local file is called, so names
-        on the server cannot collide; any other file keeps its name."""
-        by_file = {f: self.check_addressed_to(f, to) for f in files}
+        on the server cannot collide; any other file keeps its name. `packed`: for files this
+        process has just packed for `to` (and not yet expired), their manifest and SHA-256, so they
+        are not read again to check whom they are for and to hash them."""
+        known = {f: k for f, k in (packed or {}).items() if k[0].recipient == to}
+        by_file = {f: known[f][0] if f in known else self.check_addressed_to(f, to) for f in files}
         names = {f: f"{m.transfer_id}.lax" for f, m in by_file.items() if m is not None}
         manifests = {names.get(f, f.name): m for f, m in by_file.items()}
-        result = send(self.transports, to, list(files), names=names, progress=progress)
+        result = send(self.transports, to, list(files), names=names, progress=progress,
+                      hashes={f: known[f][1] for f in files if f in known})
         _log_sent(result, manifests)
         if self.home.root.is_dir():
             with self.ledger.batch():  # every upload here is confirmed: one commit records them all

@@ -24,10 +24,12 @@ again), in this order:
    HOME/checkpoints/own/; docs/ledger.md).
 
 One connection per partner for the whole run (`_OneConnection`): listing, sending, collecting
-and receipts to one partner share it, and a partner found down is not dialled again in the same
-run, so its timeout is paid once. The partners stage opens the next few partners' connections in
-the background while it works on one (`PREFETCH`): a council lists and sends to every school it
-placed a child at, and each handshake is mostly waiting. The import stage likewise opens the
+and receipts to one partner share it (and partners whose drop folders are on one server under one
+login share one SSH connection, `transport.LinkShare`: a school's own folder and its council's),
+and a partner found down is not dialled again in the same run, so its timeout is paid once. The
+partners stage opens the next few partners' connections in the background while it works on one
+(`PREFETCH`): a council lists and sends to every school it placed a child at, and each handshake
+is mostly waiting. The import stage likewise opens the
 connections its receipts will need (the senders of what it collected, up to `PREFETCH`) while it
 verifies and files the packages: a school's second handshake, to the council, no longer waits
 for its import. One partner's failure never stops the others.
@@ -58,7 +60,7 @@ from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
 from laxchange.logs import RUN_STAGES, log_event
-from laxchange.transport import PartyProgress, PartyResult, RetryingTransport, Runner, Transport
+from laxchange.transport import LinkShare, PartyProgress, PartyResult, RetryingTransport, Runner, Transport, sharing
 
 _TID_FILE = re.compile(r"[0-9a-f]{32}\.lax")
 
@@ -452,7 +454,8 @@ def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: dead
     """The clocks per child; a file that cannot be read, or settings that cannot be used, are failures."""
     me = party.keystore.ring().party
     try:
-        result = home_deadlines(party.home, party.ledger, me=me, now=now, settings=settings)
+        result = home_deadlines(party.home, party.ledger, me=me, now=now, settings=settings,
+                                fresh=report.imported.fresh if report.imported is not None else None)
     except LaxError as exc:
         report.failures.append(Failure("deadlines", me, exc))
         return
@@ -489,8 +492,10 @@ def run_nightly(party: Party, *, collect: bool = True,
     now = party.clock.now()
     report = RunReport(started=timefmt.fmt(now))
     base = party.transports
-    runner = _OneConnection(base.resolver, base.factory, base.policy, sleep=base.sleep, rng=base.rng,
-                            on_retry=base.on_retry, max_parallel=1)
+    # one SSH connection per server and login, not per partner: a school's own drop folder and the
+    # council's, on one server, are collected from and sent to over one (`LinkShare`)
+    runner = _OneConnection(base.resolver, sharing(base.factory, LinkShare()), base.policy, sleep=base.sleep,
+                            rng=base.rng, on_retry=base.on_retry, max_parallel=1)
     inner = Party(home=home, keystore=party.keystore, directory=party.directory, clock=party.clock,
                   transports=runner, ledger=party.ledger)
     def stage(name: str) -> None:

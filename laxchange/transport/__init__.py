@@ -22,16 +22,18 @@ from laxchange.transport.ops import (
     check_endpoint,
     collect,
     send,
+    sharing,
     transport_factory,
 )
 from laxchange.transport.retry import RetryingTransport, RetryPolicy
-from laxchange.transport.sftp import SftpSettings, SftpTransport
+from laxchange.transport.sftp import LinkShare, SftpSettings, SftpTransport
 
 __all__ = [
     "PROCESSED",
     "Endpoint",
     "EndpointResolver",
     "FileResult",
+    "LinkShare",
     "Listing",
     "LocalFolderTransport",
     "OpenSshTransport",
@@ -59,6 +61,7 @@ __all__ = [
     "name_problem",
     "parse_url",
     "send",
+    "sharing",
     "transport_factory",
     "verify_host_key",
 ]

@@ -37,7 +37,7 @@ from laxchange.transport.identity import IdentityLoader, identity_loader
 from laxchange.transport.local import LocalFolderTransport
 from laxchange.transport.openssh import OpenSshTransport
 from laxchange.transport.retry import OnRetry, RetryingTransport, RetryPolicy
-from laxchange.transport.sftp import SftpSettings, SftpTransport
+from laxchange.transport.sftp import LinkShare, SftpSettings, SftpTransport
 
 T = TypeVar("T")
 TransportFactory = Callable[[Endpoint], Transport]
@@ -69,6 +69,20 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
             fallback = loaders.setdefault(prev, identity_loader(prev, passphrase)) \
                 if endpoint.identity is None and prev.exists() else None
         return sftp_class(endpoint, settings)(endpoint, loader, settings, previous_identity=fallback)
+
+    return make
+
+
+def sharing(factory: TransportFactory, links: LinkShare) -> TransportFactory:
+    """`factory`, its SFTP transports taking their connections from `links` (`LinkShare`), so
+    endpoints on one server under one login share one SSH connection. For transports used one
+    at a time only (the nightly run's)."""
+
+    def make(endpoint: Endpoint) -> Transport:
+        t = factory(endpoint)
+        if isinstance(t, SftpTransport):
+            t.share(links)
+        return t
 
     return make
 

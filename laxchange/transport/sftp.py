@@ -17,6 +17,7 @@ import posixpath
 import socket
 import stat
 import struct
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -403,6 +404,63 @@ class _Pipeline(Generic[_J]):
                 fill()
 
 
+@dataclass
+class _Held:
+    """A link in a `LinkShare`, how many transports hold it, and what its handshake found."""
+
+    link: SftpLink
+    holders: int
+    host_key_fingerprint: str | None
+    used_previous_identity: bool
+
+
+class LinkShare:
+    """SSH connections shared by endpoints that differ only in their folder: the same backend, user,
+    host, port, pinned host keys (or known_hosts file), identity and ssh_config. A school's nightly
+    run collects from its own drop folder and sends its receipts to the council's; when both are on
+    one server under one login, that is one handshake instead of two (~0.1 s of CPU each).
+
+    Only for transports used one at a time (the nightly run's, `run._OneConnection`): an SFTP
+    session's requests and replies are not safe across threads. Opening from several threads at
+    once is safe (one connects, the others wait for it). A link is handed out only while it lives;
+    a transport that closes its link (at the end, or to reconnect after a failure) takes it out
+    of the share, so the next one to open connects afresh, and the link ends when its last holder
+    closes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[object, ...], threading.Lock] = {}
+        self._held: dict[tuple[object, ...], _Held] = {}
+        #: links made (handshakes): what a test counts
+        self.connects = 0
+
+    def acquire(self, key: tuple[object, ...], connect: Callable[[], SftpLink],
+                facts: Callable[[], tuple[str | None, bool]]) -> _Held:
+        with self._lock:
+            lock = self._keys.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                held = self._held.get(key)
+                if held is not None and held.link.alive():
+                    held.holders += 1
+                    return held
+            link = connect()
+            held = _Held(link, 1, *facts())
+            with self._lock:
+                self._held[key] = held
+                self.connects += 1
+            return held
+
+    def release(self, key: tuple[object, ...], held: _Held) -> None:
+        with self._lock:
+            if self._held.get(key) is held:
+                del self._held[key]  # never handed out again
+            held.holders -= 1
+            last = held.holders == 0
+        if last:
+            held.link.close()
+
+
 class SftpTransport:
     """One SSH connection and SFTP session to one endpoint (paramiko's SSH; see `openssh` for the other)."""
 
@@ -422,6 +480,9 @@ class SftpTransport:
         self.used_previous_identity = False
         self.settings = settings or SftpSettings()
         self._link: SftpLink | None = None
+        #: set by `share`: the link comes from (and goes back to) a `LinkShare`
+        self._links: LinkShare | None = None
+        self._held: _Held | None = None
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
         self._parts: dict[str, _PartIndex] = {}
@@ -490,9 +551,27 @@ class SftpTransport:
         assert self.host_key_fingerprint is not None  # noqa: S101  narrowing only: _handshake sets it or raises
         return self.host_key_fingerprint
 
+    def share(self, links: LinkShare) -> None:
+        """Take this transport's connection from `links`, shared with other endpoints of the same
+        server and login (`LinkShare`); before `open` only."""
+        self._links = links
+
+    def _share_key(self) -> tuple[object, ...]:
+        """What a shared link must have in common: everything the handshake and login depend on."""
+        e = self.endpoint
+        return (type(self), self.url.user, self.url.host, self.url.port, tuple(sorted(e.host_key_fingerprints)),
+                e.known_hosts_file, e.identity, e.ssh_config, self.previous_identity is not None)
+
     def open(self) -> None:
-        if self._link is None:
+        if self._link is not None:
+            return
+        if self._links is None:
             self._link = self._connect()
+            return
+        held = self._links.acquire(self._share_key(), self._connect,
+                                   lambda: (self.host_key_fingerprint, self.used_previous_identity))
+        self._held, self._link = held, held.link
+        self.host_key_fingerprint, self.used_previous_identity = held.host_key_fingerprint, held.used_previous_identity
 
     def _connect(self) -> SftpLink:
         """Handshake, pinned host key, authentication, SFTP session: the one part a backend replaces."""
@@ -543,7 +622,10 @@ class SftpTransport:
 
     def close(self) -> None:
         link, self._link = self._link, None
-        if link is not None:
+        held, self._held = self._held, None
+        if held is not None and self._links is not None:
+            self._links.release(self._share_key(), held)
+        elif link is not None:
             link.close()
 
     @property

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import deadlines, samples
+from laxchange._util.fs import file_signature
 from laxchange.clock import FixedClock
 from laxchange.exchange.clocks import CACHE, home_sources
+from laxchange.exchange.inbound import import_inbox
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
+from tests.support.parties import drop_pair, record
 
 NOW = dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)
 CLOCK = FixedClock(NOW)
@@ -157,3 +160,37 @@ def test_a_file_written_just_now_is_not_cached(tmp_path: Path) -> None:
     os.utime(home.root / "received" / ("ef" * 16) / "manifest.json", (OLD, OLD))
     _same(home, ledger)
     assert set(json.loads((home.root / CACHE).read_text())["folders"]) == {"ef" * 16}
+
+
+def _clock_items(b: Any, fresh: Any = None, cache: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    sources = home_sources(b.home, b.ledger, me=b.keystore.ring().party, settings=SETTINGS, cache=cache, fresh=fresh)
+    result = deadlines.compute(sources, SETTINGS, now=NOW)
+    return [d.to_item() for d in result.deadlines], result.warnings
+
+
+def test_what_an_import_just_filed_gives_the_clocks_what_reading_it_back_gives(tmp_path: Path) -> None:
+    a, b = drop_pair(tmp_path)
+    for n in range(1, 4):
+        a.pack(record(n), message_type="pep-transfer", recipient=b.keystore.ring().party,
+               out=tmp_path / f"pep{n}.lax")
+        assert a.send(b.keystore.ring().party, [tmp_path / f"pep{n}.lax"]).ok
+    report = import_inbox(b)
+    assert report.ok
+    filed = sorted(i.folder for i in report.items if i.folder)
+    assert sorted(report.fresh) == filed and len(filed) == 3
+    root = b.home.root / "received"
+    for name, (sigs, manifest, doc) in report.fresh.items():  # the files as the import left them
+        assert sigs == [file_signature(root / name / "manifest.json"), file_signature(root / name / "record.json")]
+        assert manifest["transfer_id"] == name and doc == json.loads((root / name / "record.json").read_bytes())
+    original = _clock_items(b, cache=False)
+    assert original[0], "the fictional PEPs have clocks"
+    assert _clock_items(b, fresh=report.fresh) == original
+    # a record changed since the import wrote it is read again, not taken from memory
+    changed = root / filed[0] / "record.json"
+    doc = json.loads(changed.read_bytes())
+    doc["record"]["pep"]["date"] = "2026-01-05"
+    changed.write_text(json.dumps(doc))
+    shutil.rmtree(b.home.root / "cache", ignore_errors=True)
+    reference = _clock_items(b, cache=False)
+    assert reference != original, "the change moves a clock"
+    assert _clock_items(b, fresh=report.fresh) == reference
