@@ -511,3 +511,49 @@ def test_a_connection_lost_mid_batch_of_moves_is_retried_and_moves_each_once(sft
     assert _visible(root / "drop") == ["processed"]
     assert sorted(os.listdir(root / "drop" / "processed")) == [f"p{i:02d}.lax" for i in range(20)]
     assert all((root / "drop" / "processed" / f"p{i:02d}.lax").read_bytes() == b"pep %d" % i for i in range(20))
+
+
+class _DiesMidBatch(ChrootSftp):
+    """Cuts the connection just after making the fourth move (its reply never sent), and refuses to
+    move anything after that: a server that goes down for the night in the middle of a collect."""
+
+    server_ref: ClassVar[list[EmbeddedSftpServer]] = []
+    moves: ClassVar[int] = 0
+
+    def posix_rename(self, oldpath: str, newpath: str) -> int:
+        if type(self).moves >= 4:
+            for t in self.server_ref[0]._transports:
+                t.sock.shutdown(socket.SHUT_RDWR)
+            return paramiko.sftp.SFTP_CONNECTION_LOST
+        out = super().posix_rename(oldpath, newpath)
+        type(self).moves += 1
+        if type(self).moves == 4:
+            for t in self.server_ref[0]._transports:
+                t.sock.shutdown(socket.SHUT_RDWR)
+        return out
+
+
+def test_files_moved_before_the_server_went_down_are_reported_collected(sftp_cls: type[SftpTransport],
+                                                                        tmp_path: Path,
+                                                                        client_key: ClientKey) -> None:
+    """Each file that left the drop folder is in the result (which the audit log's `collect.fetched`
+    is written from): a connection lost in the middle of a batch's moves must not drop the files the
+    batch already fetched and moved."""
+    root = tmp_path / "root"
+    (root / "drop").mkdir(parents=True)
+    for i in range(10):
+        (root / "drop" / f"p{i}.lax").write_bytes(b"pep %d" % i)
+    inbox = tmp_path / "home" / "inbox"
+    _DiesMidBatch.moves = 0
+    with embedded_server(root, client_key.key, tmp_path, _DiesMidBatch) as srv:
+        _DiesMidBatch.server_ref[:] = [srv]
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: sftp_cls(e, lambda: client_key.key, FAST),
+                        RetryPolicy(attempts=1))
+        result = collect(runner, "LA:1", inbox)
+    assert result.error is not None and result.error.transient
+    moved = sorted(os.listdir(root / "drop" / "processed"))
+    assert len(moved) == 4  # the server's own count: what left the drop folder
+    assert set(moved) <= set(os.listdir(inbox))  # each durable in the inbox first
+    reported = {f.name for f in result.files if f.error is None}
+    assert set(moved) <= reported, f"moved off the server but not reported collected: {set(moved) - reported}"
