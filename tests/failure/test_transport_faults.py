@@ -557,3 +557,36 @@ def test_files_moved_before_the_server_went_down_are_reported_collected(sftp_cls
     assert set(moved) <= set(os.listdir(inbox))  # each durable in the inbox first
     reported = {f.name for f in result.files if f.error is None}
     assert set(moved) <= reported, f"moved off the server but not reported collected: {set(moved) - reported}"
+
+
+class _RacingTarget(ChrootSftp):
+    """Another collector (or a second laxchange home on the same drop folder) files `p2.lax` into
+    processed/ just after the server has told us the name is free: the LSTAT-then-rename gap."""
+
+    processed: ClassVar[list[Path]] = []
+
+    def lstat(self, path: str) -> paramiko.SFTPAttributes | int:
+        out = super().lstat(path)
+        if path.endswith("/processed/p2.lax") and out == paramiko.sftp.SFTP_NO_SUCH_FILE:
+            (self.processed[0] / "p2.lax").write_bytes(b"the other collector's p2")
+        return out
+
+
+def test_a_target_that_appears_after_the_lstat_is_not_replaced(sftp_cls: type[SftpTransport], tmp_path: Path,
+                                                              client_key: ClientKey) -> None:
+    """`move_many` checks the target name is free, then renames: a file filed there in between must
+    survive (rename(2), which posix-rename is, replaces it; plain SFTP rename does not)."""
+    root = tmp_path / "root"
+    (root / "drop" / "processed").mkdir(parents=True)
+    for i in range(5):
+        (root / "drop" / f"p{i}.lax").write_bytes(b"pep %d" % i)
+    _RacingTarget.processed[:] = [root / "drop" / "processed"]
+    with embedded_server(root, client_key.key, tmp_path, _RacingTarget) as srv:
+        ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
+        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
+            out = t.move_many([f"p{i}.lax" for i in range(5)], "processed")
+    assert out == [None] * 5
+    kept = {p.name: p.read_bytes() for p in (root / "drop" / "processed").iterdir()}
+    assert b"the other collector's p2" in kept.values(), f"replaced: {sorted(kept)}"
+    assert b"pep 2" in kept.values(), "ours kept too (beside it, as `move` does for different bytes)"
+    assert _visible(root / "drop") == ["processed"]
