@@ -572,6 +572,9 @@ class _RacingTarget(ChrootSftp):
         return out
 
 
+@pytest.mark.xfail(strict=True, reason="known trade-off (docs/transport.md, `move`): plain rename's no-clobber is "
+                   "link(), refused under fs.protected_hardlinks for a file another login wrote, so moves use "
+                   "look-then-posix-rename; the gap is open to any second writer of processed/")
 def test_a_target_that_appears_after_the_lstat_is_not_replaced(sftp_cls: type[SftpTransport], tmp_path: Path,
                                                               client_key: ClientKey) -> None:
     """`move_many` checks the target name is free, then renames: a file filed there in between must
