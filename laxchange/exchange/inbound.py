@@ -413,7 +413,13 @@ def _set_aside(path: Path, folder: Path, *, made: bool = False) -> Path:
     if target.exists():  # the same bytes are already there
         path.unlink()
         return target
-    path.replace(target)
+    try:
+        path.replace(target)
+    except FileNotFoundError:
+        if not made or folder.is_dir() or not path.exists():
+            raise
+        folder.mkdir(exist_ok=True, mode=0o700)  # made once an import (`_Filed.folder`), removed since
+        path.replace(target)
     return target
 
 

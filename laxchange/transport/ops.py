@@ -304,7 +304,14 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
         # the batch's moves (or removals) together, overlapped on the wire.
         fetched = [f for f in files if f.error is None]
         names = [f.name for f in fetched]
-        moved = t.delete_many(names, folder=folder) if delete else t.move_many(names, PROCESSED, folder=folder)
+        try:
+            moved = t.delete_many(names, folder=folder) if delete else t.move_many(names, PROCESSED, folder=folder)
+        except TransientTransportError:
+            # Which of the batch left the server is not known, but each is durable in the inbox:
+            # reported fetched (the audit log's `collect.fetched`, the import's sender folder), not
+            # dropped; one still there is fetched (the same bytes) and moved next time.
+            result.files.extend(files)
+            raise
         for f, err in zip(fetched, moved, strict=True):
             if err is not None:
                 f.size, f.local, f.error = 0, None, err

@@ -628,6 +628,16 @@ class SftpTransport:
         elif link is not None:
             link.close()
 
+    def _abandon(self) -> None:
+        """Give the connection up because replies are still owed on it (a stall, a trickle, a link
+        that failed mid-request): the link itself ends, not only this transport's hold on it, or
+        another endpoint sharing it (`LinkShare`) would send its next request behind those replies
+        and wait out a timeout of its own, where a fresh connection answers at once."""
+        link = self._link
+        self.close()
+        if link is not None:
+            link.close()  # nothing more if `close` ended it (its last holder)
+
     @property
     def sftp(self) -> paramiko.SFTPClient:
         if self._link is None:
@@ -647,7 +657,13 @@ class SftpTransport:
     @contextmanager
     def _errors(self, what: str, path: str = "") -> Iterator[None]:
         """Translate paramiko and socket failures; decide what is worth retrying. `path` is the
-        remote path concerned, named in the message when the server says it is missing."""
+        remote path concerned, named in the message when the server says it is missing. A
+        failure of the link itself gives the link up (`_abandoned_if_lost`)."""
+        with self._abandoned_if_lost(), self._translated(what, path):
+            yield
+
+    @contextmanager
+    def _translated(self, what: str, path: str) -> Iterator[None]:
         where = f"{self.url.host}:{self.url.port}"
         try:
             yield
@@ -685,6 +701,17 @@ class SftpTransport:
                                   hint="the remote disk may be full or the folder not writable") from exc
 
     @contextmanager
+    def _abandoned_if_lost(self) -> Iterator[None]:
+        """A timeout, a lost link or a garbled reply leaves the session unusable (a reply owed, or
+        the stream out of step): `_abandon` it, whoever else holds it."""
+        try:
+            yield
+        except TransientTransportError as exc:
+            if exc.code.startswith("ssh."):
+                self._abandon()
+            raise
+
+    @contextmanager
     def _overlapped(self, what: str, folder: str) -> Iterator[None]:
         """Around a `_Pipeline`: failures translated as `_errors` does, and the connection closed
         on any of them, since the replies still owed cannot be waited for on it."""
@@ -692,7 +719,7 @@ class SftpTransport:
             try:
                 yield
             except BaseException:
-                self.close()
+                self._abandon()
                 raise
 
     def _link_lost(self, *, settle: bool) -> bool:
@@ -720,7 +747,7 @@ class SftpTransport:
             yield fh
         except BaseException as exc:
             if isinstance(exc, _LINK_FAILURES):
-                self.close()
+                self._abandon()
             else:
                 with contextlib.suppress(Exception):  # the original error matters more than the close
                     fh.close()
@@ -923,7 +950,7 @@ class SftpTransport:
 
         def in_time() -> None:
             if time.monotonic() > deadline:  # a server acknowledging at a trickle cannot hold us
-                self.close()
+                self._abandon()
                 raise TransientTransportError(f"the upload was slower than {self.settings.min_rate / 1024:g} KiB/s",
                                               code="ssh.timeout", hint="the server is very slow; "
                                               "the upload will be retried")
@@ -1209,7 +1236,7 @@ class SftpTransport:
 
         def in_time() -> None:
             if deadline is not None and time.monotonic() > deadline:
-                self.close()  # outstanding replies cannot be waited for on this connection
+                self._abandon()  # outstanding replies cannot be waited for on this connection
                 raise TransportError(f"the download was slower than {self.settings.min_rate / 1024:g} KiB/s",
                                       code="ssh.timeout", hint="the server is trickling data; try again later")
 

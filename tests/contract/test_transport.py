@@ -365,3 +365,18 @@ def test_delete_many_removes_each_and_reports_each(remote: tuple[Transport, Path
     out = t.delete_many(names)
     assert [(n, r.code) for n, r in zip(names, out, strict=True) if r is not None] == [("a/b", "name.invalid")]
     assert os.listdir(folder) == ["keep.lax"]
+
+
+def test_a_name_twice_in_one_batch_is_moved_once_and_each_reported_done(remote: tuple[Transport, Path]) -> None:
+    """Both requests of a name given twice are in flight together: the second finds the first's
+    move done (the source gone, the target there), as a second collector of the folder would."""
+    t, folder = remote
+    (folder / "a.lax").write_bytes(b"a")
+    (folder / "b.lax").write_bytes(b"b")
+    assert t.move_many(["a.lax", "b.lax", "a.lax"], "processed") == [None, None, None]
+    assert sorted(os.listdir(folder / "processed")) == ["a.lax", "b.lax"]
+    assert (folder / "processed" / "a.lax").read_bytes() == b"a"
+    assert os.listdir(folder) == ["processed"]
+    (folder / "c.lax").write_bytes(b"c")
+    assert t.delete_many(["c.lax", "c.lax"]) == [None, None]
+    assert os.listdir(folder) == ["processed"]

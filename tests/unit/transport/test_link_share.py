@@ -5,14 +5,18 @@ was closed is never handed out again, and what differs in the pinned keys or log
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
+from typing import ClassVar
 
+import paramiko
 import pytest
 
 from laxchange.errors import TransportError
 from laxchange.transport import Endpoint, LinkShare, RetryingTransport, RetryPolicy, SftpSettings, SftpTransport
+from laxchange.transport.server import ChrootSftp
 from tests.support.sshd import ClientKey, Sshd, fingerprint_of, keygen
-from tests.support.transport_fixtures import SFTP_BACKENDS
+from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server
 
 FAST = SftpSettings(timeout=5.0)
 
@@ -118,3 +122,52 @@ def test_a_shared_link_that_died_is_reconnected(sftp_cls: type[SftpTransport], t
     finally:
         for s in servers:
             s.stop()
+
+
+class _StallsOnce(ChrootSftp):
+    """Takes 3 s to answer one LSTAT (of `slow.lax`), once: a server stuck on one request."""
+
+    stalled: ClassVar[list[bool]] = []
+
+    def lstat(self, path: str) -> paramiko.SFTPAttributes | int:
+        if path.endswith("/slow.lax") and not self.stalled:
+            self.stalled.append(True)
+            time.sleep(3)
+        return super().lstat(path)
+
+
+def test_a_link_given_up_with_a_reply_owed_is_not_kept_by_the_other_holder(
+        sftp_cls: type[SftpTransport], tmp_path: Path, client_key: ClientKey) -> None:
+    """One endpoint times out waiting for a reply and its connection is dropped (the retry's way):
+    the shared link itself must end, or the other endpoint's next request waits behind the owed
+    reply on it and times out too, where a connection of its own would have answered at once."""
+    root = tmp_path / "root"
+    for d in ("own", "partner"):
+        (root / d).mkdir(parents=True)
+    (root / "own" / "slow.lax").write_bytes(b"x")
+    (root / "partner" / "r.lax").write_bytes(b"y")
+    _StallsOnce.stalled.clear()
+    settings = SftpSettings(timeout=1.0)
+    links = LinkShare()
+    with embedded_server(root, client_key.key, tmp_path, _StallsOnce, folders=("own", "partner")) as srv:
+
+        def factory(folder: str, party: str) -> SftpTransport:
+            t = sftp_cls(Endpoint(party, f"sftp://u@127.0.0.1:{srv.port}/{folder}", (srv.fingerprint,)),
+                         lambda: client_key.key, settings)
+            t.share(links)
+            return t
+
+        retried: list[str] = []
+        ours = RetryingTransport(lambda: factory("own", "URN:100001"), RetryPolicy(attempts=1), sleep=lambda s: None,
+                                 rng=random.Random(1))
+        theirs = RetryingTransport(lambda: factory("partner", "LA:919"), RetryPolicy(attempts=3),
+                                   sleep=lambda s: None, rng=random.Random(1),
+                                   on_retry=lambda n, exc, delay: retried.append(exc.code))
+        assert [f.name for f in theirs.list().files] == ["r.lax"]
+        with pytest.raises(TransportError) as e:
+            ours.get("slow.lax", tmp_path / "slow.lax")
+        assert e.value.code == "ssh.timeout"
+        assert [f.name for f in theirs.list().files] == ["r.lax"]
+        ours.close()
+        theirs.close()
+    assert "ssh.timeout" not in retried, f"waited behind the other endpoint's owed reply: {retried}"
