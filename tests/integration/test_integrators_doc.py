@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 import laxchange
 from laxchange.cli import main
+from tests.support import pyast
 from tests.support.drop_server import two_homes
 from tests.support.parties import PASSPHRASE, record
 
@@ -34,7 +35,7 @@ def example_program() -> str:
 
 
 def test_the_example_uses_only_the_public_api() -> None:
-    tree = ast.parse(example_program())
+    tree = pyast.parse(example_program())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
     assert imported <= {"annotations", "json", "sys", "Path", "laxchange"}
     used = {n.attr for n in ast.walk(tree)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import pyast
 from tests.support.parties import REPO
 
 PKG = REPO / "laxchange"
@@ -50,7 +51,7 @@ MODULES = _modules()
 
 def _imports(name: str, path: Path) -> list[tuple[str, int, bool]]:
     """(imported module, line, at module level) for every laxchange import in one module."""
-    tree = ast.parse(path.read_text(), str(path))
+    tree = pyast.parse(path.read_text(), str(path))
     is_pkg = path.name == "__init__.py"
     here = name if is_pkg else name.rsplit(".", 1)[0]
     top_level = {id(n) for n in tree.body}

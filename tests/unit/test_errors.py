@@ -9,6 +9,7 @@ import pytest
 
 from laxchange import errors
 from laxchange.errors import CODE_RE, CODES, ConfigError, LaxError, TransientTransportError, TransportError
+from tests.support import pyast
 from tests.support.parties import REPO
 
 SRC = REPO / "laxchange"
@@ -25,7 +26,7 @@ def _codes_in_source() -> dict[str, list[str]]:
             found.setdefault(value, []).append(where)
 
     for path in SRC.rglob("*.py"):
-        tree = ast.parse(path.read_text(), str(path))
+        tree = pyast.parse(path.read_text(), str(path))
         rel = path.relative_to(REPO)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -71,7 +72,7 @@ def test_no_registered_code_is_unused() -> None:
 
 def test_the_registry_has_no_duplicate_keys() -> None:
     """A dict literal silently keeps the last of two equal keys; read the source to catch it."""
-    tree = ast.parse(Path(errors.__file__).read_text())
+    tree = pyast.parse(Path(errors.__file__).read_text())
     registry = next(n for n in ast.walk(tree) if isinstance(n, ast.AnnAssign) and getattr(n.target, "id",
                     "") == "CODES")
     assert isinstance(registry.value, ast.Dict)

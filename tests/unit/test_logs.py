@@ -17,6 +17,7 @@ from laxchange.errors import ConfigError
 from laxchange.logs import EVENTS, FIELDS, PARTY_ID_RE, log_event, open_log_file
 from laxchange.transport.base import folder_sender, sender_folder
 from laxchange.trust.keystore import PARTY_RE
+from tests.support import pyast
 from tests.support.parties import REPO
 
 DOC = REPO / "docs" / "operations.md"
@@ -33,7 +34,7 @@ def _calls() -> list[tuple[str, str, set[str]]]:
     """(where, event, keyword names) of every log_event call in the package."""
     found = []
     for path in (REPO / "laxchange").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(pyast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "log_event":
                 where = f"{path.relative_to(REPO)}:{node.lineno}"
                 arg = node.args[1]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import pyast
+
 REPO = Path(__file__).resolve().parents[2]
 LIB = REPO / "laxchange"
 
@@ -39,7 +41,7 @@ OWN_JSON = {"laxchange/_util/jsonio.py": "is the strict reader itself",
 
 def _sources() -> Iterator[tuple[str, ast.Module]]:
     for path in sorted(LIB.rglob("*.py")):
-        yield str(path.relative_to(REPO)), ast.parse(path.read_text(encoding="utf-8"), str(path))
+        yield str(path.relative_to(REPO)), pyast.parse(path.read_text(encoding="utf-8"), str(path))
 
 
 def _imports(tree: ast.Module) -> set[str]:
@@ -132,7 +134,7 @@ def test_sql_takes_values_as_parameters() -> None:
 
 def test_the_column_names_come_from_a_literal_list() -> None:
     """The one formatted column name iterates over a tuple written in the code, not over input."""
-    tree = ast.parse((LIB / "ledger" / "db.py").read_text(encoding="utf-8"))
+    tree = pyast.parse((LIB / "ledger" / "db.py").read_text(encoding="utf-8"))
     loops = [n for n in ast.walk(tree) if isinstance(n, ast.For) and isinstance(n.target, ast.Tuple)
              and [ast.unparse(e) for e in n.target.elts] == ["column", "value"]]
     assert len(loops) == 1 and isinstance(loops[0].iter, ast.Tuple)
@@ -146,7 +148,7 @@ def test_pages_carry_no_script(template: Path) -> None:
 
 def test_checks_would_catch_what_they_are_for(tmp_path: Path) -> None:
     """The same scans find a pickle import, an eval, a listening socket and a formatted SQL value."""
-    bad = ast.parse("import pickle\nimport http.server\nfrom yaml import load\neval(x)\nsock.listen(5)\n"
+    bad = pyast.parse("import pickle\nimport http.server\nfrom yaml import load\neval(x)\nsock.listen(5)\n"
                     "db.execute(f'SELECT * FROM t WHERE a = {user}')\n")
     assert sorted(m for m in _imports(bad) if _forbidden(m)) == ["http.server", "pickle", "yaml", "yaml.load"]
     assert [f for f, _ in _calls(bad)] == ["eval", "sock.listen", "db.execute"]

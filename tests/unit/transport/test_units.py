@@ -24,6 +24,7 @@ from laxchange.transport import (
     parse_url,
     send,
 )
+from tests.support import pyast
 from tests.support.sshd import fingerprint_of, keygen
 
 
@@ -200,7 +201,7 @@ def test_every_transport_failure_carries_a_hint() -> None:
 
     missing = []
     for path in sorted((REPO / "laxchange" / "transport").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in ast.walk(pyast.parse(path.read_text(), str(path))):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("TransportError",
                                                                                   "TransientTransportError")
                     and not any(kw.arg == "hint" for kw in node.keywords)):
