@@ -475,19 +475,33 @@ def test_a_move_refused_mid_batch_is_that_files_error_only(sftp_cls: type[SftpTr
     assert sorted(os.listdir(root / "drop" / "processed")) == [f"p{i}.lax" for i in range(8) if i != 3]
 
 
-class _DropsMidBatch(ChrootSftp):
-    """Cuts the connection just after making the sixth move (its reply never sent), once."""
+def _cuts_after_moves(n: int, *, then_refuses: bool) -> tuple[type[ChrootSftp], list[EmbeddedSftpServer]]:
+    """A server that cuts every connection just after making its `n`th move (that reply never sent)
+    and, if `then_refuses`, refuses every move after that: a server that goes down for the night.
 
-    server_ref: ClassVar[list[EmbeddedSftpServer]] = []
-    moves: ClassVar[int] = 0
+    A fresh class (and count) for each test: a stopped server's thread may still be answering a
+    request it read before the stop, and must not count against, or cut, the next test's server.
+    Only moves that were made are counted."""
+    server_ref: list[EmbeddedSftpServer] = []
+    made = [0]
 
-    def posix_rename(self, oldpath: str, newpath: str) -> int:
-        out = super().posix_rename(oldpath, newpath)
-        type(self).moves += 1
-        if type(self).moves == 6:
-            for t in self.server_ref[0]._transports:
-                t.sock.shutdown(socket.SHUT_RDWR)
-        return out
+    def cut() -> None:
+        for t in server_ref[0]._transports:
+            t.sock.shutdown(socket.SHUT_RDWR)
+
+    class CutsAfterMoves(ChrootSftp):
+        def posix_rename(self, oldpath: str, newpath: str) -> int:
+            if then_refuses and made[0] >= n:
+                cut()
+                return paramiko.sftp.SFTP_CONNECTION_LOST
+            out = super().posix_rename(oldpath, newpath)
+            if out == paramiko.sftp.SFTP_OK:
+                made[0] += 1
+                if made[0] == n:
+                    cut()
+            return out
+
+    return CutsAfterMoves, server_ref
 
 
 def test_a_connection_lost_mid_batch_of_moves_is_retried_and_moves_each_once(sftp_cls: type[SftpTransport],
@@ -497,9 +511,9 @@ def test_a_connection_lost_mid_batch_of_moves_is_retried_and_moves_each_once(sft
     (root / "drop").mkdir(parents=True)
     for i in range(20):
         (root / "drop" / f"p{i:02d}.lax").write_bytes(b"pep %d" % i)
-    _DropsMidBatch.moves = 0
-    with embedded_server(root, client_key.key, tmp_path, _DropsMidBatch) as srv:
-        _DropsMidBatch.server_ref[:] = [srv]
+    interface, server_ref = _cuts_after_moves(6, then_refuses=False)
+    with embedded_server(root, client_key.key, tmp_path, interface) as srv:
+        server_ref[:] = [srv]
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         sleeps: list[float] = []
         t = RetryingTransport(lambda: sftp_cls(ep, lambda: client_key.key, FAST), RetryPolicy(),
@@ -513,26 +527,6 @@ def test_a_connection_lost_mid_batch_of_moves_is_retried_and_moves_each_once(sft
     assert all((root / "drop" / "processed" / f"p{i:02d}.lax").read_bytes() == b"pep %d" % i for i in range(20))
 
 
-class _DiesMidBatch(ChrootSftp):
-    """Cuts the connection just after making the fourth move (its reply never sent), and refuses to
-    move anything after that: a server that goes down for the night in the middle of a collect."""
-
-    server_ref: ClassVar[list[EmbeddedSftpServer]] = []
-    moves: ClassVar[int] = 0
-
-    def posix_rename(self, oldpath: str, newpath: str) -> int:
-        if type(self).moves >= 4:
-            for t in self.server_ref[0]._transports:
-                t.sock.shutdown(socket.SHUT_RDWR)
-            return paramiko.sftp.SFTP_CONNECTION_LOST
-        out = super().posix_rename(oldpath, newpath)
-        type(self).moves += 1
-        if type(self).moves == 4:
-            for t in self.server_ref[0]._transports:
-                t.sock.shutdown(socket.SHUT_RDWR)
-        return out
-
-
 def test_files_moved_before_the_server_went_down_are_reported_collected(sftp_cls: type[SftpTransport],
                                                                         tmp_path: Path,
                                                                         client_key: ClientKey) -> None:
@@ -544,9 +538,9 @@ def test_files_moved_before_the_server_went_down_are_reported_collected(sftp_cls
     for i in range(10):
         (root / "drop" / f"p{i}.lax").write_bytes(b"pep %d" % i)
     inbox = tmp_path / "home" / "inbox"
-    _DiesMidBatch.moves = 0
-    with embedded_server(root, client_key.key, tmp_path, _DiesMidBatch) as srv:
-        _DiesMidBatch.server_ref[:] = [srv]
+    interface, server_ref = _cuts_after_moves(4, then_refuses=True)
+    with embedded_server(root, client_key.key, tmp_path, interface) as srv:
+        server_ref[:] = [srv]
         ep = Endpoint("LA:1", f"sftp://u@127.0.0.1:{srv.port}/drop", (srv.fingerprint,))
         runner = Runner(StaticEndpoints({"LA:1": ep}), lambda e: sftp_cls(e, lambda: client_key.key, FAST),
                         RetryPolicy(attempts=1))
