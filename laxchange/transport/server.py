@@ -175,6 +175,36 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
+class OperationGate:
+    """File operations pass while the server runs; `close` bars new ones and waits, bounded, for
+    those under way. A connection's handler thread may still hold requests it read before the
+    stop, and a stopped server must change nothing more on disk."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._open = True
+        self._busy = 0
+
+    def enter(self) -> bool:
+        """True if the operation may go ahead (then `leave` when it is done)."""
+        with self._cond:
+            if not self._open:
+                return False
+            self._busy += 1
+            return True
+
+    def leave(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Bars new operations; True once none is under way, False if one still is after `timeout`."""
+        with self._cond:
+            self._open = False
+            return self._cond.wait_for(lambda: self._busy == 0, timeout)
+
+
 class _Handle(paramiko.SFTPHandle):
     def __init__(self, fh: Any, flags: int) -> None:
         super().__init__(flags)
@@ -195,9 +225,11 @@ OWNER = -1
 class ChrootSftp(paramiko.SFTPServerInterface):
     """SFTP operations confined to the drop folders under `root`, as the logged-in party may see them."""
 
-    def __init__(self, server: paramiko.ServerInterface, *, root: Path, **_: Any) -> None:
+    def __init__(self, server: paramiko.ServerInterface, *, root: Path, gate: OperationGate | None = None,
+                 **_: Any) -> None:
         super().__init__(server)
         self.root = root.resolve()
+        self.gate = gate
         self.party: str | None = getattr(server, "party", None)
         self.access: ServerAccess | None = getattr(server, "access", None)
         self.conn: str = getattr(server, "conn", "?")
@@ -249,8 +281,12 @@ class ChrootSftp(paramiko.SFTPServerInterface):
         log.info("conn %s %s %s %s: %s", self.conn, self.party, op, where, result)
 
     def _run(self, op: str, path: str, action: Any, mapper: Any = None) -> Any:
-        """Map `path`, run `action(real)`, translate refusals and OSErrors, and log the outcome."""
+        """Map `path`, run `action(real)`, translate refusals and OSErrors, and log the outcome;
+        once the server is stopping, refuse (the gate)."""
         real: Path | str = path
+        if self.gate is not None and not self.gate.enter():
+            self._note(op, real, "refused: the server is stopping")
+            return SFTP_FAILURE
         try:
             real = (mapper or self._file)(path)
             out = action(real)
@@ -261,6 +297,9 @@ class ChrootSftp(paramiko.SFTPServerInterface):
             status = _status(exc)
             self._note(op, real, status)
             return status
+        finally:
+            if self.gate is not None:
+                self.gate.leave()
         self._note(op, real, out if isinstance(out, int) else SFTP_OK)
         return out
 
@@ -449,6 +488,7 @@ class EmbeddedSftpServer:
         self._sock.settimeout(0.5)
         self.host, self.port = self._sock.getsockname()[:2]
         self._stop = threading.Event()
+        self._gate = OperationGate()
         self._thread: threading.Thread | None = None
         self._transports: list[paramiko.Transport] = []
         self._lock = threading.Lock()
@@ -483,7 +523,8 @@ class EmbeddedSftpServer:
         t = paramiko.Transport(conn, default_window_size=self.window_size,
                                default_max_packet_size=self.max_packet_size)
         t.add_server_key(self.host_key)
-        t.set_subsystem_handler("sftp", paramiko.SFTPServer, sftp_si=self.sftp_interface, root=self.root)
+        t.set_subsystem_handler("sftp", paramiko.SFTPServer, sftp_si=self.sftp_interface, root=self.root,
+                                gate=self._gate)
         with self._lock:
             self._transports = [x for x in self._transports if x.is_active()] + [t]
         who = _KeyOnly(self.access, cid)
@@ -512,6 +553,8 @@ class EmbeddedSftpServer:
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)  # wakes a blocked accept() at once
         self._sock.close()
+        if not self._gate.close(timeout=5):
+            log.warning("stopping with a file operation still under way after 5s")
         with self._lock:
             transports = list(self._transports)
         for t in transports:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from laxchange.errors import TransportError
 from laxchange.transport import Endpoint, SftpSettings, SftpTransport
 from laxchange.transport.base import name_problem
 from laxchange.transport.hostkeys import verify_host_key
-from laxchange.transport.server import ChrootSftp
+from laxchange.transport.server import ChrootSftp, OperationGate
 from tests.support.sshd import ClientKey, Sshd
 from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server, open_transport
 
@@ -74,6 +75,61 @@ def test_embedded_server_drops_clients_that_never_authenticate(tmp_path: Path, c
         assert not t.is_active(), "an unauthenticated connection must not be held open"
     finally:
         srv.stop()
+
+
+def test_a_request_read_before_stop_is_not_carried_out_after_it(tmp_path: Path, client_key: ClientKey) -> None:
+    """stop() means the server changes nothing more on disk: a move it had read and was still
+    handling when stop() was called is refused, not made after stop() has returned (a stopped
+    demo server went on renaming files in a folder the next run had taken over)."""
+    root = tmp_path / "root"
+    (root / "drop" / "processed").mkdir(parents=True)
+    (root / "drop" / "p.lax").write_bytes(b"pep")
+    reached, release, finished = threading.Event(), threading.Event(), threading.Event()
+    answers: list[int] = []
+
+    class Slow(ChrootSftp):
+        def posix_rename(self, oldpath: str, newpath: str) -> int:
+            reached.set()
+            release.wait(10)
+            try:
+                answers.append(super().posix_rename(oldpath, newpath))
+                return answers[-1]
+            finally:
+                finished.set()
+
+    with embedded_server(root, client_key.key, tmp_path, Slow) as srv:
+        t = paramiko.Transport(("127.0.0.1", srv.port))
+        t.connect(username="u", pkey=client_key.key)
+        sftp = paramiko.SFTPClient.from_transport(t)
+        assert sftp is not None
+        sftp._async_request(type(None), paramiko.sftp.CMD_EXTENDED, "posix-rename@openssh.com",
+                            "/drop/p.lax", "/drop/processed/p.lax")
+        assert reached.wait(10)
+        srv.stop()
+        release.set()
+        assert finished.wait(10)
+        t.close()
+    assert answers == [paramiko.sftp.SFTP_FAILURE]
+    assert (root / "drop" / "p.lax").read_bytes() == b"pep"
+    assert not (root / "drop" / "processed" / "p.lax").exists()
+
+
+def test_the_gate_waits_for_operations_under_way_and_then_bars_new_ones() -> None:
+    gate = OperationGate()
+    assert gate.enter()
+    closed: list[bool] = []
+    closer = threading.Thread(target=lambda: closed.append(gate.close(10.0)))
+    closer.start()
+    closer.join(0.2)
+    assert closer.is_alive() and not closed, "close() returned while an operation was under way"
+    assert not gate.enter(), "a new operation passed a closing gate"
+    gate.leave()
+    closer.join(10)
+    assert closed == [True]
+    assert not gate.enter()
+    stuck = OperationGate()
+    assert stuck.enter()
+    assert stuck.close(0.05) is False  # bounded: an operation that never ends does not hold stop() up
 
 
 @pytest.mark.parametrize("kind", ["embedded", "sshd", "embedded-openssh", "sshd-openssh"])
