@@ -306,6 +306,7 @@ CODES: dict[str, str] = {
     "notify.attachments-without-school": "attachments were given but no school (which gets the PEP) is a recipient",
     "notify.duplicate": "a batch gives the same record to the same recipient twice (the later line is left out)",
     "notify.batch-line": "a line of a placements file is not a placement (not an object, a key unknown or missing)",
+    "worker.lost": "a worker process of a batch (--jobs) died or stopped answering; nothing of the batch was kept",
     "exclusion.facts": "the exclusion's facts are missing, unknown or of the wrong type",
     "exclusion.not-a-school": "an exclusion notice is sent from a home that is not a school",
     "exclusion.no-child": "an exclusion notice names no child",

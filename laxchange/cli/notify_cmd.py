@@ -212,10 +212,14 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
 @click.command("notify-batch")
 @click.argument("placements", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--queue-only", is_flag=True, help="Queue in the outbox for the nightly run; send nothing now.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
+              help="Check and pack the placements in N processes (one core each; a large batch on a "
+                   "multi-core machine). The results, and the one commit, are the same.")
 @_connection_options
 @json_option
 @click.pass_context
-def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, timeout: float, retries: int) -> None:
+def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, jobs: int, timeout: float,
+                     retries: int) -> None:
     """Notify many placements at once from a JSON Lines file: each line checked, all queued together.
 
     One placement a line (docs/integrators.md), an object: the record (`record`, or `record_file`
@@ -227,5 +231,5 @@ def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, tim
     """
     app: App = ctx.obj
     with _party(app, timeout, retries) as me:
-        result = notify_placements(me, read_placements(placements), send=not queue_only)
+        result = notify_placements(me, read_placements(placements), send=not queue_only, jobs=jobs)
     _batch_report(ctx, app, result)

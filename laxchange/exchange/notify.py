@@ -38,6 +38,7 @@ from laxchange import package
 from laxchange._util import jsonio
 from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_files
 from laxchange._util.jsonio import copy_tree
+from laxchange._util.workers import ordered_map
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
 from laxchange.ledger.states import Outbound
@@ -794,9 +795,40 @@ def _line_error(exc: LaxError, line: int) -> LaxError:
     return exc.annotated(prefix=f"line {line}: ", line=line)
 
 
+@dataclass
+class _Made:
+    """One placement of a batch as a worker left it: its checks' error, or the record and recipients
+    it checked and its packages (in memory) or the error packing them."""
+
+    error: LaxError | None = None
+    record_ref: str = ""
+    recipients: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    packed: list[_Packed] = field(default_factory=list)
+    pack_error: LaxError | None = None
+
+
+def _make(state: tuple[Party, dt.timedelta], placement: Placement) -> _Made:
+    """Check one placement and pack its messages in memory: no file, no ledger (it may run in a
+    worker process, `ordered_map`); the caller decides what is kept, in the batch's order."""
+    party, expires_in = state
+    try:
+        prep = _prepare(party, placement.record, to=placement.to, reason=placement.reason,
+                        purpose=placement.purpose, message=placement.message, respond_by=placement.respond_by,
+                        source=placement.source)
+    except LaxError as exc:
+        return _Made(error=exc)
+    made = _Made(record_ref=prep.rec["record_id"], recipients=tuple(prep.docs), warnings=prep.warnings)
+    try:
+        made.packed = _pack_placement(party, prep, expires_in)  # no attachments in a batch: all in memory
+    except LaxError as exc:
+        made.pack_error = exc
+    return made
+
+
 def notify_placements(party: Party, placements: Iterable[Placement | LaxError], *, send: bool = True,
                       expires_in: dt.timedelta = package.DEFAULT_EXPIRES_IN,
-                      before_commit: Callable[[Sequence[Path]], None] | None = None) -> BatchResult:
+                      before_commit: Callable[[Sequence[Path]], None] | None = None, jobs: int = 1) -> BatchResult:
     """Council IT's job: notify many placements at once, e.g. from a case-management system.
 
     Each placement is checked on its own, as `notify_placement` checks one: a bad one (invalid
@@ -808,43 +840,59 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
     when this returns they are all durable and queued, or (it raises) none is queued and the
     packages written are removed. A crash between leaves packages without a row, never sent, that
     the next nightly run removes. Then each recipient's packages are sent in one go unless `send`
-    is false. `before_commit`: called with the packages' paths once durable, before the commit."""
+    is false. `before_commit`: called with the packages' paths once durable, before the commit.
+
+    `jobs` > 1 checks and packs the placements in that many forked worker processes
+    (`_util.workers`; packing is CPU-bound Python, one core a process); writing, the commit and
+    the results are the same, in the same order. A worker that dies fails the whole batch
+    (`worker.lost`, nothing queued)."""
     result = BatchResult()
     packed: list[_Packed] = []
     written: list[Path] = []
     seen: dict[tuple[str, str], int] = {}
     pending: list[_Packed] = []
-    try:
+    read: list[BatchItem] = []  # what the workers' results belong to, in the batch's order
+
+    def work() -> Iterator[Placement]:
         for n, placement in enumerate(placements, 1):
             if isinstance(placement, LaxError):
-                result.items.append(BatchItem(line=int(placement.details.get("line", n)), error=placement))
+                read.append(BatchItem(line=int(placement.details.get("line", n)), error=placement))
                 continue
-            item = BatchItem(line=placement.line if placement.line is not None else n)
+            read.append(BatchItem(line=placement.line if placement.line is not None else n))
+            yield placement
+
+    try:
+        # the workers pack the next group while this process writes and fsyncs one (`_write_pending`)
+        for made in ordered_map(_make, work(), state=(party, expires_in), jobs=jobs, in_flight=BATCH_CHUNK):
+            while read[0].error is not None:  # lines the reader refused, before this one
+                result.items.append(read.pop(0))
+            item = read.pop(0)
             result.items.append(item)
             try:
-                prep = _prepare(party, placement.record, to=placement.to, reason=placement.reason,
-                                purpose=placement.purpose, message=placement.message,
-                                respond_by=placement.respond_by, source=placement.source)
-                item.record_ref = prep.rec["record_id"]
-                for recipient in prep.docs:
-                    earlier = seen.get((prep.rec["record_id"], recipient))
+                if made.error is not None:
+                    raise made.error
+                item.record_ref = made.record_ref
+                for recipient in made.recipients:
+                    earlier = seen.get((made.record_ref, recipient))
                     if earlier is not None:
-                        raise UsageError(f"record {prep.rec['record_id']} is notified to {recipient} on line "
+                        raise UsageError(f"record {made.record_ref} is notified to {recipient} on line "
                                          f"{earlier} of this batch already", code="notify.duplicate",
                                          hint="give each placement once; this line was left out")
-                done = _pack_placement(party, prep, expires_in)
-                item.packages = [p.notified for p in done]
+                if made.pack_error is not None:
+                    raise made.pack_error
+                item.packages = [p.notified for p in made.packed]
             except LaxError as exc:
                 item.error = _line_error(exc, item.line)
                 continue
-            item.warnings = prep.warnings
-            for recipient in prep.docs:
-                seen[(prep.rec["record_id"], recipient)] = item.line
-            packed += done
-            pending += done
+            item.warnings = made.warnings
+            for recipient in made.recipients:
+                seen[(made.record_ref, recipient)] = item.line
+            packed += made.packed
+            pending += made.packed
             if len(pending) >= BATCH_CHUNK:
                 written += _write_pending(party, pending)
                 pending = []
+        result.items += read  # lines the reader refused, after the last placement
         written += _write_pending(party, pending)
         pending = []
         _commit(party, packed, before_commit=before_commit)

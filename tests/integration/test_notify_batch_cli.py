@@ -98,3 +98,23 @@ def test_notify_batch_json_with_a_refused_line_exits_with_its_code(tmp_path: Pat
     assert out["ok"] is False and out["error"]["error"] == "notify.duplicate"
     assert out["items"][1]["error"]["details"]["line"] == 2 and out["items"][0]["packages"][0]["state"] == "queued"
     assert len(_queued(homes["vsh"])) == 1
+
+
+def test_notify_batch_with_jobs_packs_in_worker_processes_and_sends_the_same(tmp_path: Path) -> None:
+    """`--jobs 2` as council IT would run a night's export: every good line queued and sent, the
+    bad one named by its line, as in one process."""
+    rec, homes, parties, _record = _homes(tmp_path)
+    lines = [_line(_child(rec, 200 + k), to=[parties["school"]]) for k in range(90)]
+    lines[40] = "{not json"
+    batch = tmp_path / "placements.jsonl"
+    batch.write_text("\n".join(lines) + "\n")
+    r = lax(homes["vsh"], "--json", "notify-batch", str(batch), "--jobs", "2")
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.output)
+    assert (out["placements"], out["queued"], out["refused"], out["packages"]) == (90, 89, 1, 89)
+    assert [i["line"] for i in out["items"]] == list(range(1, 91))
+    assert out["error"]["error"] == "json.syntax" and out["items"][40]["error"]["error"] == "json.syntax"
+    assert all(p["state"] == "sent" for i in out["items"] for p in i["packages"])
+    assert len(list((tmp_path / "drops" / "school").iterdir())) == 89
+    bad = lax(homes["vsh"], "notify-batch", str(batch), "--jobs", "0")
+    assert bad.exit_code == 2 and "--jobs" in bad.output

@@ -105,3 +105,35 @@ def test_annotated_copies_and_keeps_class_code_and_exit() -> None:
 def test_every_error_class_has_a_documented_exit_code(cls: type[LaxError]) -> None:
     assert cls.exit_code in {code for code, _text in errors.EXIT_CODE_TABLE}
     assert cls.code in CODES
+
+
+def _all_error_classes() -> list[type[LaxError]]:
+    import importlib
+    import pkgutil
+
+    import laxchange
+    for m in pkgutil.walk_packages(laxchange.__path__, "laxchange."):
+        if not m.name.endswith("__main__"):
+            importlib.import_module(m.name)
+    out: list[type[LaxError]] = []
+    todo: list[type[LaxError]] = [LaxError]
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo += cls.__subclasses__()
+    return out
+
+
+def test_every_error_class_crosses_a_process_boundary_whole() -> None:
+    """A batch's worker processes (`--jobs`) hand their errors back pickled: class, message, code,
+    hint and details must all arrive."""
+    import pickle
+    classes = _all_error_classes()
+    assert len(classes) > 10
+    for cls in classes:
+        sent = cls("bad thing", code="notify.purpose", hint="do this", details={"n": 1}).annotated(
+            prefix="line 3: ", line=3)
+        got = pickle.loads(pickle.dumps(sent))  # noqa: S301 (our own bytes, as between a batch's processes)
+        assert type(got) is cls, cls
+        assert (got.message, str(got), got.code, got.hint, got.details) == (
+            "line 3: bad thing", "line 3: bad thing", "notify.purpose", "do this", {"n": 1, "line": 3}), cls

@@ -204,3 +204,45 @@ def test_write_new_files_with_the_folder_never_replaces_a_file(tmp_path: Path) -
     write_new_files(tmp_path, {"c": b"3", "d": b"4"}, folder_too=True)
     assert (tmp_path / "c").read_bytes() == b"3" and (tmp_path / "d").read_bytes() == b"4"
     assert oct((tmp_path / "c").stat().st_mode & 0o777) == "0o600"
+
+
+def _summary(result: Any) -> list[tuple[int, str | None, str | None, list[str]]]:
+    return [(i.line, i.error.code if i.error else None, i.record_ref, [p.recipient for p in i.packages])
+            for i in result.items]
+
+
+@pytest.mark.skipif("fork" not in __import__("multiprocessing").get_all_start_methods(), reason="no fork here")
+def test_a_batch_packed_in_worker_processes_gives_what_one_process_gives(tmp_path: Path) -> None:
+    """`jobs=2`: the same items, errors (by line, in order, a duplicate found across the workers'
+    chunks included) and packages, all queued in one commit, each opening at its school."""
+    results = {}
+    for jobs in (1, 2):
+        vsh, _hvs, school, rec = placement_world(tmp_path / f"jobs{jobs}")
+        children = [_child(rec, 100 + k) for k in range(110)]
+        batch: list[Placement | LaxError] = []
+        for k, c in enumerate(children, 1):
+            batch.append(Placement(c, [school.party], "new-placement", PURPOSE, line=k))
+        batch[9] = Placement(children[9], ["URN:900001"], "new-placement", PURPOSE, line=10)  # misdirected
+        del batch[19].record["child"]["date_of_birth"]  # type: ignore[union-attr]
+        batch[99] = Placement(children[2], [school.party], "new-placement", PURPOSE, line=100)  # line 3 again
+        batch[49] = LaxError("line 50: not valid JSON", code="notify.batch-line", details={"line": 50})
+        batch.append(LaxError("line 111: not valid JSON", code="notify.batch-line", details={"line": 111}))
+        commits: list[int] = []
+        ledger = Ledger(vsh.home.ledger_db, clock=vsh.clock, on_commit=lambda events, c=commits: c.append(len(events)))
+        with Party.from_home(vsh.home, passphrase=passphrase, clock=vsh.clock, keystore=vsh.store,
+                             directory=vsh.directory, ledger=ledger) as me:
+            result = notify_placements(me, batch, send=False, jobs=jobs)
+        assert commits == [106]
+        assert _outbox(vsh) == sorted(f"{p.transfer_id}.lax" for p in result.packages)
+        assert _queued(vsh) == sorted(p.transfer_id for p in result.packages)
+        for k in (0, 60, 108):
+            got = school.open(result.items[k].packages[0].path.read_bytes())
+            assert got.document["record"]["record_id"] == children[k]["record_id"]
+        results[jobs] = _summary(result)
+    one, two = results[1], results[2]
+    assert [line for line, *_ in two] == list(range(1, 112))
+    assert {line: code for line, code, *_ in two if code} == {
+        10: "notify.misdirected", 20: "record.invalid", 50: "notify.batch-line", 100: "notify.duplicate",
+        111: "notify.batch-line"}
+    # the record ids differ between the two worlds (each seeds its own); the rest is the same
+    assert [(line, code, len(to)) for line, code, _, to in one] == [(line, code, len(to)) for line, code, _, to in two]
