@@ -25,8 +25,10 @@ run's ratio to that ceiling and each stage's seconds are reported.
 Processes (`--jobs N`, default os.cpu_count()): each of the schools runs its own nightly job on its
 own machine at the same time, so the schools' stage runs their `run_nightly` calls in N worker
 processes at once (each school still its own home, keys, ledger and drop folder, opened by the
-worker; the job itself, not a special path). The council's stages are one job on one machine and
-stay in this process. `--jobs 1` runs every school in this process one after another. Honest
+worker; the job itself, not a special path). Council IT's batches are `notify_placements(...,
+jobs=N)` (`notify-batch --jobs N`: packed in N forked workers, written and committed here). The
+council's nightly stages are one job and stay in this process. `--jobs 1` runs every school in
+this process one after another, and packs the batches here. Honest
 ceilings under parallelism: a stage run on N processes cannot beat its summed unavoidable work
 divided by min(N, cores), so that is its ceiling (`stage_ceiling_s.parallel`); the ratio to it is
 `stage_ratio_to_ceiling`, and the ratio to the undivided, one-core work is
@@ -381,9 +383,10 @@ class Stages:
 
 
 def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
-            done: Callable[[int], None]) -> None:
-    """The notify stage: council IT's batch call (`notify_placements`, `NOTIFY_CHUNK` records a call),
-    or with `per_call` the VSH's one call per record (`notify_placement`, as `--queue-only`)."""
+            done: Callable[[int], None], jobs: int = 1) -> None:
+    """The notify stage: council IT's batch call (`notify_placements`, `NOTIFY_CHUNK` records a call,
+    packed in `jobs` processes), or with `per_call` the VSH's one call per record (`notify_placement`,
+    as `--queue-only`)."""
     purpose = "Benchmark: PEP for the new school's Designated Teacher"
     if per_call:
         for i, doc in enumerate(docs, 1):
@@ -398,15 +401,16 @@ def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
     for doc in docs:
         chunk.append(Placement(doc, [f"URN:{doc['school']['urn']}"], "new-placement", purpose))
         if len(chunk) == NOTIFY_CHUNK:
-            total += _notify_chunk(council, chunk, done, total)
+            total += _notify_chunk(council, chunk, done, total, jobs)
             chunk = []
-    _notify_chunk(council, chunk, done, total)
+    _notify_chunk(council, chunk, done, total, jobs)
 
 
-def _notify_chunk(council: Any, chunk: list[Placement], done: Callable[[int], None], before: int) -> int:
+def _notify_chunk(council: Any, chunk: list[Placement], done: Callable[[int], None], before: int,
+                  jobs: int) -> int:
     if not chunk:
         return 0
-    res = notify_placements(council, chunk, send=False)
+    res = notify_placements(council, chunk, send=False, jobs=jobs)
     if not res.ok:
         first = res.refused[0].error if res.refused else None
         raise SystemExit(f"notify failed: {first}")
@@ -434,7 +438,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
             elapsed = time.perf_counter() - t
             say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
 
-    _notify(council, _records(n, urns, seed), notify_per_call, done)
+    _notify(council, _records(n, urns, seed), notify_per_call, done, n_procs)
     seconds["notify"] = time.perf_counter() - t
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
@@ -566,7 +570,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
                 server.stop()
     per_stage = _stage_ceilings(crypto, sftp)
     # a stage on k processes cannot beat its summed unavoidable work over min(k, cores)
-    parallel = {k: (min(n_procs, cores) if k == SCHOOLS_STAGE else 1) for k in per_stage}
+    in_processes = {SCHOOLS_STAGE} | (set() if notify_per_call else {"notify"})
+    parallel = {k: (min(n_procs, cores) if k in in_processes else 1) for k in per_stage}
     seq_s = {k: v * n for k, v in per_stage.items()}
     par_s = {k: seq_s[k] / parallel[k] for k in per_stage}
     ceiling_s, ceiling_seq_s = sum(par_s.values()), sum(seq_s.values())
@@ -609,8 +614,8 @@ def main() -> int:
     ap.add_argument("--transport", choices=["sftp", "local", "both"], default="sftp")
     ap.add_argument("--sample", type=int, help="records in the ceiling sample (default 2000; quick 50)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                    help="worker processes for the schools' nightly jobs (default: the CPU count; 1: all in "
-                         "this process, one after another)")
+                    help="worker processes for the schools' nightly jobs and for packing council IT's batches "
+                         "(default: the CPU count; 1: all in this process, one after another)")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--backend", choices=["paramiko", "openssh"],
                     help="the SFTP backend (SSH client) for every party; default: the library's default")

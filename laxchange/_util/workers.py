@@ -15,6 +15,7 @@ with the same results.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import signal
@@ -83,6 +84,7 @@ def ordered_map(fn: Callable[[S, T], R], items: Iterable[T], *, state: S, jobs: 
         yield from (fn(state, item) for item in ahead)
         return
     rest = itertools.chain(ahead, it)
+    gc.freeze()  # the workers' collections then leave the inherited heap alone (no copy-on-write of all of it)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init,
                                initargs=(state,))
     inflight: deque[Future[list[R]]] = deque()
@@ -107,6 +109,7 @@ def ordered_map(fn: Callable[[S, T], R], items: Iterable[T], *, state: S, jobs: 
             yield from done
         finished = True
     finally:
+        gc.unfreeze()
         if finished:
             pool.shutdown(wait=True)
         else:  # an error, or the caller stopped early: nothing a worker holds is wanted, and one may hang

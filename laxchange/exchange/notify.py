@@ -863,7 +863,7 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
 
     try:
         # the workers pack the next group while this process writes and fsyncs one (`_write_pending`)
-        for made in ordered_map(_make, work(), state=(party, expires_in), jobs=jobs, in_flight=BATCH_CHUNK):
+        for made in ordered_map(_make, work(), state=(party, expires_in), jobs=jobs, chunk=64, in_flight=BATCH_CHUNK):
             while read[0].error is not None:  # lines the reader refused, before this one
                 result.items.append(read.pop(0))
             item = read.pop(0)
