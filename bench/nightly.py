@@ -443,7 +443,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
     with _heartbeat(say, f"{transport}: council_send"):
-        sent = run_nightly(council)
+        sent = run_nightly(council, jobs=n_procs)
     seconds["council_send"] = time.perf_counter() - t
     say(f"{transport}: council_send: {seconds['council_send']:.1f} s")
     failures = [f.to_dict() for f in sent.failures]
@@ -473,7 +473,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
 
     t = time.perf_counter()
     with _heartbeat(say, f"{transport}: council_receipts"):
-        back = run_nightly(council)
+        back = run_nightly(council, jobs=n_procs)
     failures += [f.to_dict() for f in back.failures]
     seconds["council_receipts"] = time.perf_counter() - t
     say(f"{transport}: council_receipts: {seconds['council_receipts']:.1f} s")

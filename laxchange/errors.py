@@ -306,6 +306,8 @@ CODES: dict[str, str] = {
     "notify.attachments-without-school": "attachments were given but no school (which gets the PEP) is a recipient",
     "notify.duplicate": "a batch gives the same record to the same recipient twice (the later line is left out)",
     "notify.batch-line": "a line of a placements file is not a placement (not an object, a key unknown or missing)",
+    "collect.background": "the child process collecting our drop folder (run --jobs) died or fell silent; what "
+                          "it fetched is imported, the rest next run",
     "worker.lost": "a worker process of a batch (--jobs) died or stopped answering; nothing of the batch was kept",
     "exclusion.facts": "the exclusion's facts are missing, unknown or of the wrong type",
     "exclusion.not-a-school": "an exclusion notice is sent from a home that is not a school",

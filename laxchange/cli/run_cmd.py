@@ -112,11 +112,14 @@ def write_report(app: App, path: Path, data: dict[str, Any], *, force: bool) -> 
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               metavar="FILE", help="Also write the report as a printable HTML page (the morning report) to FILE.")
 @click.option("--force", is_flag=True, default=False, help="Replace the --report FILE if it exists.")
+@click.option("--jobs", type=click.IntRange(1, 2), default=1, show_default=True, metavar="N",
+              help="2: collect our drop folder in a second process while this one imports what has come "
+                   "(two cores; a council with many packages a night). The ledger and the report are the same.")
 @_connection_options
 @json_option
 @click.pass_context
 def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: bool, report_path: Path | None,
-            force: bool, timeout: float, retries: int) -> None:
+            force: bool, jobs: int, timeout: float, retries: int) -> None:
     """The nightly job: housekeeping, send what is queued, import, receipts, deadlines, report."""
     app: App = ctx.obj
     if report_path is not None:
@@ -127,7 +130,7 @@ def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: 
         report = run_nightly(me, collect=not no_collect, uncollected_after=dt.timedelta(days=days),
                              render=lambda record: render.render_record_html(record, clock=me.clock,
                                                                              deadlines=clocks(record)),
-                             on_stage=bar.stage, progress=bar)
+                             on_stage=bar.stage, progress=bar, jobs=jobs)
     data = report.to_dict()
     html = write_report(app, report_path, data, force=force) if report_path is not None else None
     ok = report.ok and (html is None or html["written"])

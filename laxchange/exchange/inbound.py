@@ -53,6 +53,7 @@ from laxchange._util.fs import (
     write_new_files,
 )
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
+from laxchange.exchange.background import BackgroundCollect
 from laxchange.exchange.party import OPENED, OpenBatch, Party
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
@@ -183,6 +184,12 @@ class ImportReport:
         """Everything collected, imported or applied, and every receipt sent: nothing needs a look."""
         return (all(r.ok for r in self.collected) and all(i.ok for i in self.items)
                 and all(s.error is None for s in self.receipts_sent) and not self.warnings)
+
+    def add(self, items: Iterable[ImportItem]) -> None:
+        """Items imported, and the warnings about their senders' checkpoints."""
+        for item in items:
+            self.items.append(item)
+            self.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -1037,15 +1044,37 @@ def import_inbox(party: Party, *, collect: bool = True, render: Renderer | None 
 
 def import_held(party: Party, *, collect: bool = True, render: Renderer | None = None,
                 progress: PartyProgress | None = None,
-                prefetch: Callable[[list[str]], None] | None = None) -> ImportReport:
+                prefetch: Callable[[list[str]], None] | None = None,
+                background: BackgroundCollect | None = None) -> ImportReport:
     """`import_inbox` for a caller that already holds the home's run lock (the nightly run).
     `progress` is told of each file collected and each receipt sent, as it goes. `prefetch`, if
     given, is told (once, before the import) the senders whose sub-folders something was collected
     from: the partners the receipts will most likely go to, so the nightly run can start those
     connections in the background while the packages are verified and filed. It is a hint only:
-    receipts go to whoever the verified packages say, connecting then if need be."""
+    receipts go to whoever the verified packages say, connecting then if need be.
+
+    `background`: our drop folder is collected by that child process (`exchange.background`), and
+    each batch is imported as it comes, while the next is fetched; then whatever else the inbox
+    holds, as without it. The ledger hears the same things in the same order: a batch's
+    `collect.fetched`, then its imports."""
     home = party.home
     report = ImportReport()
+    folders: dict[str, str | None] = {}
+    done_index = _Filed(home)
+    outgoing: list[_Outgoing] = []
+    imported: set[str] = set()  # inbox names already imported from a batch (a failed one stays for next run)
+
+    def note(results: list[PartyResult]) -> None:
+        for r in results:
+            for f in r.files:
+                if f.error is None:
+                    folders[f.local or f.name] = f.sender
+
+    def hint() -> None:
+        senders = sorted({s for s in folders.values() if s is not None})
+        if prefetch is not None and senders:
+            prefetch(senders)
+
     if collect:
         me = party.keystore.ring().party
         try:
@@ -1057,22 +1086,17 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
                      f"or set it (`laxchange endpoints add {me} URL ...`); `laxchange import --no-collect` "
                      "imports only what is already in the inbox", details={"cause": exc.message}))]
         else:
-            report.collected = party.collect([me], progress=progress)
-    folders: dict[str, str | None] = {}
-    for r in report.collected:
-        for f in r.files:
-            if f.error is None:
-                folders[f.local or f.name] = f.sender
-    if prefetch is not None:
-        senders = sorted({s for s in folders.values() if s is not None})
-        if senders:
-            prefetch(senders)
-    done_index = _Filed(home)
-    outgoing: list[_Outgoing] = []
-    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.glob("*.lax") if p.is_file())]  # by name
-    for item in _import_all(party, paths, folders, render, outgoing, done_index):
-        report.items.append(item)
-        report.warnings += [f"transfer {item.transfer_id}: {w}" for w in item.checkpoint_warnings]
+            if background is None:
+                report.collected = party.collect([me], progress=progress)
+            else:
+                report.collected = [_import_as_collected(party, background, folders, note, hint, render,
+                                                         outgoing, done_index, imported, report, progress)]
+    note(report.collected)
+    if background is None:
+        hint()
+    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.glob("*.lax") if p.is_file())
+             if n not in imported]  # by name
+    report.add(_import_all(party, paths, folders, render, outgoing, done_index))
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
@@ -1088,6 +1112,37 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
               quarantined=counts.get("quarantined", 0), failed=counts.get("failed", 0),
               receipts=sum(1 for r in report.receipts_sent if r.error is None))
     return report
+
+
+def _import_as_collected(party: Party, background: BackgroundCollect, folders: dict[str, str | None],
+                         note: Callable[[list[PartyResult]], None], hint: Callable[[], None],
+                         render: Renderer | None, outgoing: list[_Outgoing], done_index: _Filed,
+                         imported: set[str], report: ImportReport,
+                         progress: PartyProgress | None) -> PartyResult:
+    """`import_held`'s import of each batch `background` collects, as it comes; the collection's result."""
+    me = background.party
+    background.start()
+    first = True
+    for files in background.batches():
+        got = PartyResult(me, files=files)
+        party.note_collected([got])  # the audit log's `collect.fetched`, before the imports, as ever
+        note([got])
+        if first:
+            hint()
+            first = False
+        paths = []
+        for f in files:
+            if f.error is None:
+                name = f.local or f.name
+                if progress is not None:
+                    progress(me, f.name, f.size, f.size)
+                paths.append(party.home.inbox / name)
+                imported.add(name)
+        report.add(_import_all(party, sorted(p for p in paths if p.is_file()), folders, render, outgoing, done_index))
+    result = background.result or PartyResult(me)
+    if result.error is not None:  # the end of the collection (the files were noted batch by batch)
+        party.note_collected([PartyResult(me, error=result.error)])
+    return result
 
 
 def send_applied(party: Party, transfer_id: str, sender: str | None = None) -> SentReceipt:

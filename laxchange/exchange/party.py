@@ -376,6 +376,12 @@ class Party:
             targets, lambda p: collect(self.transports, p, self.home.inbox, delete=delete, progress=progress))
         results = [out if isinstance(out, PartyResult) else PartyResult(party, error=out)
                    for party, out in outcomes.items()]
+        self.note_collected(results)
+        return results
+
+    def note_collected(self, results: Iterable[PartyResult]) -> None:
+        """The audit log's `collect.fetched` of every file fetched (and the log's events), in one
+        commit: for `collect`, and for an import that is told of the files batch by batch."""
         fetched = []
         for r in results:  # ids and hashes only; who really sent it is known once it is opened
             if r.error is not None:
@@ -392,7 +398,6 @@ class Party:
                 else:
                     log_event(_log, "collect.failed", logging.WARNING, party=r.party, code=f.error.code)
         self.ledger.notes(fetched)
-        return results
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,

@@ -37,12 +37,13 @@ for its import. One partner's failure never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ from laxchange import deadlines, package
 from laxchange._util import timefmt
 from laxchange._util.fs import fsync_dir
 from laxchange.errors import InvalidData, LaxError, TransientTransportError
+from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party
@@ -475,17 +477,41 @@ def _checkpoint(party: Party, report: RunReport) -> None:
         report.failures.append(Failure("checkpoint", party.keystore.ring().party, e))
 
 
+@contextlib.contextmanager
+def _background(party: Party, wanted: bool) -> Iterator[BackgroundCollect | None]:
+    """The child that collects our drop folder (`jobs` > 1), forked now, before the run makes any
+    connection or thread; none without fork, or without a drop folder of our own (the import says so)."""
+    if not wanted or not fork_available():
+        yield None
+        return
+    me = party.keystore.ring().party
+    base = party.transports
+    try:
+        base.resolver.resolve(me)
+    except LaxError:
+        yield None
+        return
+    child = BackgroundCollect(Runner(base.resolver, base.factory, base.policy, sleep=base.sleep, rng=base.rng,
+                                     on_retry=base.on_retry), me, party.home.inbox)
+    with child:
+        yield child
+
+
 def run_nightly(party: Party, *, collect: bool = True,
                 uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
                 receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None,
                 on_stage: Callable[[str], None] | None = None, progress: PartyProgress | None = None,
-                deadline_settings: deadlines.Settings | None = None) -> RunReport:
+                deadline_settings: deadlines.Settings | None = None, jobs: int = 1) -> RunReport:
     """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock;
     otherwise always returns a report (`RunReport.ok` False: exit 10). `deadline_settings` default to
     the home's config.json.
 
     `on_stage(name)` is called as each of `STAGES` starts, and `progress` is told of every file sent
-    or collected as it goes (the CLI draws them on a terminal; the library prints nothing)."""
+    or collected as it goes (the CLI draws them on a terminal; the library prints nothing).
+
+    `jobs` > 1: our drop folder is collected by a child process forked as the run starts, while
+    this one imports each batch as it comes (`exchange.background`); the ledger and the report are
+    as with one process. Where there is no fork (Windows) it is ignored."""
     home = party.home
     home.require()
     home.ensure()
@@ -503,7 +529,7 @@ def run_nightly(party: Party, *, collect: bool = True,
         if on_stage is not None:
             on_stage(name)
 
-    with RunLock(home.run_lock, clock=party.clock):
+    with RunLock(home.run_lock, clock=party.clock), _background(party, collect and jobs > 1) as background:
         started = time.monotonic()
         log_event(_log, "run.started", party=party.keystore.ring().party)
         try:
@@ -522,7 +548,8 @@ def run_nightly(party: Party, *, collect: bool = True,
                     _partner_step(inner, who, queued.get(who, []), report, listed, progress)
                 stage("import")  # the receipts' partners' handshakes overlap the import
                 report.imported = import_held(inner, collect=collect, render=render, progress=progress,
-                                              prefetch=lambda senders: runner.prefetch(senders[:PREFETCH], pool))
+                                              prefetch=lambda senders: runner.prefetch(senders[:PREFETCH], pool),
+                                              background=background)
             report.failures.extend(_import_failures(report.imported))
             report.receipt_warnings = [i.receipt.to_dict() for i in report.imported.items
                                        if i.receipt is not None and i.receipt.warning]

@@ -245,14 +245,17 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
 
 
 def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
-            progress: PartyProgress | None = None) -> PartyResult:
+            progress: PartyProgress | None = None,
+            on_batch: Callable[[list[FileResult]], None] | None = None) -> PartyResult:
     """Fetch every file left for us at a partner's endpoint, or in our own drop folder, into
     `inbox`, then move it to processed/ (or delete it) where it was.
 
     Files at the top of the folder are collected, then those in each sender's sub-folder
     (`LA_919/`, `URN_123456/`: how `serve-sftp` and a ChrootDirectory set-up lay out a drop
     folder), each moved to that sub-folder's own processed/. Each result says which sub-folder
-    (and so which sender's login) a file came from.
+    (and so which sender's login) a file came from. `on_batch` is told each batch's results as
+    soon as they are final (its files durable in the inbox, and moved on the server or not), so a
+    caller can import them while the rest are fetched (`exchange.background`).
     """
     result = PartyResult(party)
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -260,17 +263,18 @@ def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
     try:
         with runner.connect(party) as t:
             listing = t.list()
-            _collect_folder(t, result, party, "", listing, root, delete, progress)
+            _collect_folder(t, result, party, "", listing, root, delete, progress, on_batch)
             for sub in listing.folders:
                 if folder_sender(sub) is not None:
-                    _collect_folder(t, result, party, sub, t.list(sub), root, delete, progress)
+                    _collect_folder(t, result, party, sub, t.list(sub), root, delete, progress, on_batch)
     except TransportError as exc:
         result.error = exc
     return result
 
 
 def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, listing: Listing, root: Path,
-                    delete: bool, progress: PartyProgress | None) -> None:
+                    delete: bool, progress: PartyProgress | None,
+                    on_batch: Callable[[list[FileResult]], None] | None = None) -> None:
     where = f"{party} ({folder}/)" if folder else party
     for label, why in listing.skipped:
         result.warnings.append(f"skipped remote entry {label!r} from {where}: {why}")
@@ -311,11 +315,15 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
             # reported fetched (the audit log's `collect.fetched`, the import's sender folder), not
             # dropped; one still there is fetched (the same bytes) and moved next time.
             result.files.extend(files)
+            if on_batch is not None:
+                on_batch(files)
             raise
         for f, err in zip(fetched, moved, strict=True):
             if err is not None:
                 f.size, f.local, f.error = 0, None, err
         result.files.extend(files)
+        if on_batch is not None:
+            on_batch(files)
 
 
 def _remote_digest(t: Transport, name: str, folder: str, root: Path) -> str:

@@ -1,0 +1,143 @@
+"""Our own drop folder collected in a child process while this one imports what has come.
+
+The nightly run's import stage is two kinds of work, each Python, so each on one core: fetching
+from our drop folder (SFTP) and verifying and filing what was fetched. One after the other they
+leave the second core idle; here the fetching runs in a forked child process (`run_nightly(...,
+jobs=2)`, `laxchange run --jobs 2`) and hands over each batch as soon as its files are durable in
+the inbox and moved on the server, and this process imports that batch while the next is fetched.
+
+The child is forked when the run starts, before the run makes any connection or thread of its own,
+and waits; it inherits the transports' set-up (the unlocked SSH key, pinned host keys, settings),
+never the ledger: it only writes files into the inbox, under temporary names renamed into place,
+which is what collecting in this process does. Everything the ledger and the audit log hear of is
+done here, in the order it was before: a batch's `collect.fetched` entries, then its imports.
+
+A child that dies, or says nothing for `SILENCE` seconds, is stopped and its collection reported
+failed (transient), and the files it had already fetched are imported: nothing is lost (a file not
+yet moved on the server is collected again next night, its same bytes found a duplicate).
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import signal
+import time
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from laxchange._util.workers import fork_available
+from laxchange.errors import LaxError, TransientTransportError
+from laxchange.transport import PartyResult, Runner, collect
+from laxchange.transport.ops import FileResult
+
+__all__ = ["SILENCE", "BackgroundCollect", "fork_available"]
+
+#: The longest the child may say nothing (seconds) before it is stopped: it tells of each batch, and
+#: of progress within a long download at least every `_ALIVE` seconds.
+SILENCE = 300.0
+_ALIVE = 10.0
+
+
+def _child(runner: Runner, party: str, inbox: Path, conn: Connection) -> None:
+    """The child: wait for the word, collect, tell of each batch and of the end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    try:
+        if conn.recv() != "go":
+            return
+    except EOFError:  # the parent is gone, or did not need us
+        return
+    last = [time.monotonic()]
+
+    def alive(*_: object) -> None:
+        if time.monotonic() - last[0] >= _ALIVE:
+            last[0] = time.monotonic()
+            conn.send(("alive", None))
+
+    def batch(files: list[FileResult]) -> None:
+        last[0] = time.monotonic()
+        conn.send(("batch", files))
+
+    try:
+        result = collect(runner, party, inbox, progress=alive, on_batch=batch)
+    except LaxError as exc:  # collect reports its transport errors in the result; anything else is ours
+        result = PartyResult(party, error=exc)
+    conn.send(("done", result))
+
+
+class BackgroundCollect:
+    """One collection of `party`'s drop folder into `inbox` in a forked child.
+
+    Make it before any connection or thread of the run (it forks then), `start()` it when the
+    import begins, take `batches()` as they come; `result` is then the collection's `PartyResult`.
+    `close()` (also as a context manager) stops a child still running."""
+
+    def __init__(self, runner: Runner, party: str, inbox: Path, *, silence: float = SILENCE) -> None:
+        self.party = party
+        self.silence = silence
+        self.result: PartyResult | None = None
+        ctx = multiprocessing.get_context("fork")
+        self._conn, child_conn = ctx.Pipe()
+        gc.freeze()  # the child's collections then leave the inherited heap alone
+        try:
+            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn),
+                                     name="laxchange-collect", daemon=True)
+            self._proc.start()
+        finally:
+            gc.unfreeze()
+        child_conn.close()
+
+    def start(self) -> None:
+        self._conn.send("go")
+
+    def batches(self) -> Iterator[list[FileResult]]:
+        """Each batch's results as the child finishes it; then `result` is set (a child that died or
+        fell silent: the files it told of, and a transient error)."""
+        told: list[FileResult] = []
+        while True:
+            why = self._wait()
+            msg: tuple[str, Any] | None = None
+            if why is None:
+                try:
+                    msg = self._conn.recv()
+                except (EOFError, OSError):
+                    why = "its process stopped mid-message"
+            if msg is None:
+                self.close()
+                self.result = PartyResult(self.party, files=told, error=TransientTransportError(
+                    f"collecting from {self.party} in the background: {why}", code="collect.background",
+                    hint="the files fetched before are imported; the rest are collected by the next run "
+                         "(or run again with --jobs 1 to collect in one process)"))
+                return
+            kind, body = msg
+            if kind == "batch":
+                told += body
+                yield body
+            elif kind == "done":
+                self.result = body
+                self._proc.join(5)
+                return
+
+    def _wait(self) -> str | None:
+        """None once a message is waiting; else why none will come."""
+        deadline = time.monotonic() + self.silence
+        while not self._conn.poll(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if not self._proc.is_alive():
+                return f"its process stopped (exit {self._proc.exitcode})"
+            if time.monotonic() >= deadline:
+                return f"its process said nothing for {self.silence:g} s"
+        return None
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            self._proc.kill()
+        self._proc.join(5)
+        self._conn.close()
+
+    def __enter__(self) -> BackgroundCollect:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

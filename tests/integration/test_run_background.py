@@ -1,0 +1,141 @@
+"""`run_nightly(jobs=2)`: our drop folder collected in a forked child while this process imports each
+batch as it comes (exchange.background), over a real OpenSSH sshd; and a child that dies mid-collect.
+
+What the ledger and the report say must be what one process gives: every package imported once,
+every receipt applied, each file's `collect.fetched` audit entry before its import's, no child left.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from laxchange.exchange.background import BackgroundCollect, fork_available
+from laxchange.exchange.party import Party as LibParty
+from laxchange.exchange.run import run_nightly
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, SftpSettings, StaticEndpoints
+from laxchange.transport.base import DoneResults
+from tests.support.parties import Party, make_party, passphrase, record
+from tests.support.sshd import Sshd
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+
+A, B = "LA:919", "URN:123456"
+N = 150  # more than two batches of 64
+
+
+def _lib(p: Party) -> LibParty:
+    return LibParty.from_home(p.home, passphrase=passphrase, clock=p.clock, keystore=p.store, directory=p.directory,
+                              sftp=SftpSettings(timeout=10), retry=RetryPolicy(attempts=2))
+
+
+def _world(tmp: Path, server: Sshd | None) -> tuple[Party, Party, dict[str, Path]]:
+    drops = {who: tmp / "drops" / who.replace(":", "_") for who in (A, B)}
+    made = []
+    for who, name in ((A, "Example Council (fictional)"), (B, "Example School (fictional)")):
+        drops[who].mkdir(parents=True)
+        init = {"sftp_url": server.url(drops[who]), "host_key_fingerprints": [server.fingerprint]} if server else {}
+        p = make_party(tmp / "homes", who, name, **init)
+        if server is not None:
+            with server.authorized.open("a") as fh:
+                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
+        made.append(p)
+    a, b = made
+    a.trust(b)
+    b.trust(a)
+    return a, b, drops
+
+
+def _fetched_before_imported(p: LibParty) -> None:
+    entries = p.ledger.audit_entries()
+    fetched = {e["data"]["claimed_transfer_id"]: n for n, e in enumerate(entries) if e["event"] == "collect.fetched"}
+    received = {e["data"]["transfer_id"]: n for n, e in enumerate(entries) if e["event"] == "in.received"}
+    assert received and set(received) <= set(fetched)
+    assert all(fetched[t] < n for t, n in received.items())
+
+
+def test_a_night_with_the_collect_in_a_child_imports_and_receipts_as_one_process(tmp_path: Path) -> None:
+    with Sshd(tmp_path / "sshd", []) as server:
+        a, b, _drops = _world(tmp_path, server)
+        with _lib(a) as council:
+            for i in range(N):
+                council.pack(record(i + 1), message_type="pep-transfer", recipient=B,
+                             out=a.home.outbox / f"pep{i:03d}.lax")
+            assert len(run_nightly(council).sent) == N
+        with _lib(b) as school:
+            report = run_nightly(school, jobs=2)
+            assert report.failures == [], report.to_dict()
+            assert report.imported is not None and report.imported.counts() == {"imported": N}
+            assert [r.error for r in report.imported.receipts_sent] == [None] * N
+            assert sum(len(r.files) for r in report.imported.collected) == N
+            assert school.ledger.counts()[A]["in"] == {"imported": N}
+            _fetched_before_imported(school)
+        assert not multiprocessing.active_children(), "the collecting child is gone after the run"
+        with _lib(a) as council:
+            back = run_nightly(council, jobs=2)
+            assert back.failures == [], back.to_dict()
+            assert back.imported is not None and back.imported.counts() == {"receipt": N}
+            assert council.ledger.counts()[B]["out"] == {"delivered": N}
+            again = run_nightly(council, jobs=2)  # nothing left to collect: nothing twice
+            assert again.imported is not None and again.imported.items == [] and again.failures == []
+        assert not multiprocessing.active_children()
+
+
+class _DiesAtTheSecondBatch(LocalFolderTransport):
+    """A transport whose second batch of moves kills the process it runs in, if that is not the
+    test's own: the collecting child dying in the middle of the night (the OOM killer, kill -9),
+    its second batch fetched into the inbox but not moved on the server, the third not fetched."""
+
+    parent = os.getpid()
+    moves = 0
+
+    def move_many(self, names: Sequence[str], to_folder: str, *, folder: str = "") -> DoneResults:
+        if os.getpid() != self.parent:
+            type(self).moves += 1
+            if type(self).moves == 2:
+                os._exit(9)
+        return super().move_many(names, to_folder, folder=folder)
+
+
+def test_a_collecting_child_that_dies_loses_nothing_and_the_next_run_collects_the_rest(tmp_path: Path) -> None:
+    a, b, drops = _world(tmp_path, None)
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+
+    def lib(p: Party, factory: type[LocalFolderTransport]) -> LibParty:
+        return LibParty(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
+                        transports=Runner(endpoints, factory, RetryPolicy(attempts=1)))
+
+    with lib(a, LocalFolderTransport) as council:
+        for i in range(N):
+            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=a.home.outbox / f"p{i:03d}.lax")
+        assert len(run_nightly(council).sent) == N
+    _DiesAtTheSecondBatch.moves = 0
+    with lib(b, _DiesAtTheSecondBatch) as school:
+        first = run_nightly(school, jobs=2)
+        codes = [f.error.code for f in first.failures]
+        assert "collect.background" in codes, first.to_dict()
+        assert first.imported is not None
+        done = first.imported.counts().get("imported", 0)
+        assert done == 128, "the batch told of, and the one in the inbox the child never told of, are imported"
+        assert not multiprocessing.active_children()
+    with lib(b, LocalFolderTransport) as school:
+        second = run_nightly(school)
+        assert second.imported is not None
+        # the third batch, never fetched, now; the second again (not moved when the child died): the
+        # same bytes, so duplicates, nothing imported twice
+        assert second.imported.counts() == {"imported": N - 128, "duplicate": 64}, second.to_dict()
+        assert school.ledger.counts()[A]["in"] == {"imported": N}, "each package imported once"
+
+
+def test_a_child_never_started_goes_when_the_run_ends(tmp_path: Path) -> None:
+    """A run that ends before its import (here: at once) leaves no child waiting."""
+    a, _b, drops = _world(tmp_path, None)
+    runner = Runner(StaticEndpoints({A: Endpoint(A, f"file://{drops[A]}")}), LocalFolderTransport)
+    with BackgroundCollect(runner, A, a.home.inbox) as child:
+        assert multiprocessing.active_children()
+    assert child.result is None
+    assert not multiprocessing.active_children()
