@@ -1,0 +1,87 @@
+"""Review of the forked processes (`_util.workers.ordered_map`, `exchange.background`): what they
+do when the process that forked them is killed, and what a child's own surprise looks like.
+
+Real processes throughout: a run or a batch in a subprocess killed with SIGKILL (the OOM killer,
+`kill -9`, a scheduler's timeout), and the children it forked watched through /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from laxchange._util.workers import fork_available
+from tests.support.parties import REPO
+
+pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
+
+A, B = "LA:919", "URN:123456"
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie may wait for a reaper that never comes)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _killed_with_children(script: str, *args: str) -> list[int]:
+    """Run `script` in a fresh interpreter, which prints its children's pids then kills itself
+    (its last argument: a path in the test's folder)."""
+    out, err = Path(args[-1]).parent / "pids.out", Path(args[-1]).parent / "script.err"
+    with out.open("wb") as o, err.open("wb") as e:  # files, not pipes: a child left holding a pipe open
+        proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], env=_env(), stdout=o,
+                              stderr=e, timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, err.read_text()
+    pids = [int(p) for p in out.read_text().split()]
+    assert pids, err.read_text()
+    return pids
+
+
+def _gone(pids: list[int], within: float) -> list[int]:
+    """The pids still running after `within` seconds (each then killed: the test started them)."""
+    deadline = time.monotonic() + within
+    while any(_running(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if _running(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
+def test_the_workers_of_a_killed_batch_go_too(tmp_path: Path) -> None:
+    """`notify-batch --jobs 2` killed mid-batch: its workers (each holding the unlocked signing and
+    decryption keys they inherited) must not wait for work from a parent that is gone."""
+    pids = _killed_with_children("""
+        import multiprocessing, os, signal, time
+        from laxchange._util.workers import ordered_map
+
+        def slow(state, item):
+            time.sleep(0.01)
+            return item
+
+        out = ordered_map(slow, range(1000), state=None, jobs=2, chunk=4)
+        for _ in range(80):  # past the first item and into the workers' results
+            next(out)
+        print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """, str(tmp_path / "here"))
+    assert len(pids) == 2
+    left = _gone(pids, 15)
+    assert not left, "the workers outlived the batch that forked them"
+
+
