@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from laxchange._util.workers import fork_available
+from laxchange.ledger.lock import RunLock, RunLocked
 from tests.support.parties import REPO
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
@@ -61,6 +62,33 @@ def _gone(pids: list[int], within: float) -> list[int]:
     for p in left:
         os.kill(p, signal.SIGKILL)
     return left
+
+
+def test_a_killed_run_leaves_no_collecting_child_holding_the_run_lock(tmp_path: Path) -> None:
+    """`run --jobs 2` killed before its import stage: the child forked at the start must go too.
+    It inherited the run lock's flock (an open file description shared across fork), so while it
+    lives every later run of the home fails `run.locked`, naming the dead parent's pid."""
+    drop, inbox, lock = tmp_path / "drop", tmp_path / "inbox", tmp_path / "run.lock"
+    drop.mkdir()
+    pids = _killed_with_children("""
+        import multiprocessing, os, signal, sys
+        from pathlib import Path
+        from laxchange.exchange.background import BackgroundCollect
+        from laxchange.ledger.lock import RunLock
+        from laxchange.transport import Endpoint, LocalFolderTransport, Runner, StaticEndpoints
+        drop, inbox, lock = map(Path, sys.argv[1:4])
+        with RunLock(lock):
+            runner = Runner(StaticEndpoints({"LA:919": Endpoint("LA:919", f"file://{drop}")}), LocalFolderTransport)
+            child = BackgroundCollect(runner, "LA:919", inbox)  # the run's sending stage would be under way
+            print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """, str(drop), str(inbox), str(lock))
+    left = _gone(pids, 15)
+    assert not left, "the collecting child outlived the run that forked it"
+    try:
+        RunLock(lock).acquire()
+    except RunLocked as exc:  # pragma: no cover - the failure being tested
+        pytest.fail(f"the next run cannot start: {exc.message}")
 
 
 def test_the_workers_of_a_killed_batch_go_too(tmp_path: Path) -> None:
