@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.workers import fork_available
+from laxchange._util.workers import exit_with_parent, fork_available
 from laxchange.errors import LaxError, TransientTransportError
 from laxchange.transport import PartyResult, Runner, collect
 from laxchange.transport.ops import FileResult
@@ -41,9 +42,10 @@ SILENCE = 300.0
 _ALIVE = 10.0
 
 
-def _child(runner: Runner, party: str, inbox: Path, conn: Connection) -> None:
+def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int) -> None:
     """The child: wait for the word, collect, tell of each batch and of the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    exit_with_parent(parent)  # a parent killed outright: its end of the pipe is open here too, so no EOF
     try:
         if conn.recv() != "go":
             return
@@ -82,7 +84,7 @@ class BackgroundCollect:
         self._conn, child_conn = ctx.Pipe()
         gc.freeze()  # the child's collections then leave the inherited heap alone
         try:
-            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn),
+            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid()),
                                      name="laxchange-collect", daemon=True)
             self._proc.start()
         finally:
