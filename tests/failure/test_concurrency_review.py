@@ -18,8 +18,18 @@ from pathlib import Path
 import pytest
 
 from laxchange._util.workers import fork_available
+from laxchange.exchange.party import Party as LibParty
+from laxchange.exchange.run import run_nightly
 from laxchange.ledger.lock import RunLock, RunLocked
-from tests.support.parties import REPO
+from laxchange.transport import (
+    Endpoint,
+    Listing,
+    LocalFolderTransport,
+    RetryPolicy,
+    Runner,
+    StaticEndpoints,
+)
+from tests.support.parties import REPO, drop_world
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
 
@@ -111,5 +121,33 @@ def test_the_workers_of_a_killed_batch_go_too(tmp_path: Path) -> None:
     assert len(pids) == 2
     left = _gone(pids, 15)
     assert not left, "the workers outlived the batch that forked them"
+
+
+class _Buggy(LocalFolderTransport):
+    """A drop folder whose listing meets a bug (not a LaxError): what one process reports as
+    `internal.error` ('unexpected failure: RuntimeError: ...'), a child must report the same."""
+
+    def list(self, folder: str = "") -> Listing:
+        raise RuntimeError("an invariant broke (a bug, for this test)")
+
+
+def test_a_collecting_childs_own_bug_is_reported_as_in_one_process_without_a_traceback(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    _a, b, drops = drop_world(tmp_path)
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+
+    def lib(factory: type[LocalFolderTransport]) -> LibParty:
+        return LibParty(home=b.home, keystore=b.store, directory=b.directory, clock=b.clock,
+                        transports=Runner(endpoints, factory, RetryPolicy(attempts=1)))
+
+    with lib(_Buggy) as school:
+        one = run_nightly(school)
+    with lib(_Buggy) as school:
+        two = run_nightly(school, jobs=2)
+    err = capfd.readouterr().err
+    want = [(f.step, f.error.code, f.error.message) for f in one.failures]
+    assert want and want[0][1] == "internal.error" and "RuntimeError" in want[0][2], want
+    assert [(f.step, f.error.code, f.error.message) for f in two.failures] == want
+    assert "Traceback" not in err, err
 
 
