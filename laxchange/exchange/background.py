@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange._util.workers import exit_with_parent, fork_available
-from laxchange.errors import LaxError, TransientTransportError
+from laxchange.errors import TransientTransportError
 from laxchange.transport import PartyResult, Runner, collect
 from laxchange.transport.ops import FileResult
 
@@ -62,11 +62,10 @@ def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: in
         last[0] = time.monotonic()
         conn.send(("batch", files))
 
-    try:
-        result = collect(runner, party, inbox, progress=alive, on_batch=batch)
-    except LaxError as exc:  # collect reports its transport errors in the result; anything else is ours
-        result = PartyResult(party, error=exc)
-    conn.send(("done", result))
+    # as `Party.collect` does in one process: an error not a LaxError (a bug) is an `internal.error`
+    # in the result, not a traceback on the terminal and a child reported dead
+    out = runner.each_party([party], lambda p: collect(runner, p, inbox, progress=alive, on_batch=batch))[party]
+    conn.send(("done", out if isinstance(out, PartyResult) else PartyResult(party, error=out)))
 
 
 class BackgroundCollect:
