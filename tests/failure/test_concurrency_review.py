@@ -7,6 +7,7 @@ Real processes throughout: a run or a batch in a subprocess killed with SIGKILL 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -29,7 +30,7 @@ from laxchange.transport import (
     Runner,
     StaticEndpoints,
 )
-from tests.support.parties import REPO, drop_world
+from tests.support.parties import REPO, drop_world, over_drops, record
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
 
@@ -121,6 +122,37 @@ def test_the_workers_of_a_killed_batch_go_too(tmp_path: Path) -> None:
     assert len(pids) == 2
     left = _gone(pids, 15)
     assert not left, "the workers outlived the batch that forked them"
+
+
+def test_a_collecting_child_dead_before_the_import_is_reported_and_the_run_goes_on(tmp_path: Path) -> None:
+    """The child forked at the run's start dies before the import stage tells it to go (the OOM
+    killer during a long sending stage): reported as the collection failing (`collect.background`,
+    as a child dying mid-collect is), the rest of the run done; not the whole run ending in exit 70
+    with a BrokenPipeError and no report."""
+    a, b, drops = drop_world(tmp_path)
+    with over_drops(a, drops) as council:
+        for i in range(3):
+            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=a.home.outbox / f"p{i}.lax")
+        assert len(run_nightly(council).sent) == 3
+
+    stages: list[str] = []
+
+    def on_stage(name: str) -> None:
+        stages.append(name)
+        if name == "import":
+            children = multiprocessing.active_children()
+            assert len(children) == 1, "the collecting child, forked as the run started"
+            os.kill(children[0].pid or 0, signal.SIGKILL)
+            children[0].join(10)
+
+    with over_drops(b, drops) as school:
+        first = run_nightly(school, jobs=2, on_stage=on_stage)
+        assert "collect.background" in [f.error.code for f in first.failures], first.to_dict()
+        assert stages[-1] == "report", "the run went on to its report"
+        second = run_nightly(school, jobs=2)
+        assert second.failures == [], second.to_dict()
+        assert second.imported is not None and second.imported.counts() == {"imported": 3}
+    assert not multiprocessing.active_children()
 
 
 class _Buggy(LocalFolderTransport):
