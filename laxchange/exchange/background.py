@@ -19,6 +19,7 @@ yet moved on the server is collected again next night, its same bytes found a du
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
@@ -91,7 +92,8 @@ class BackgroundCollect:
         child_conn.close()
 
     def start(self) -> None:
-        self._conn.send("go")
+        with contextlib.suppress(OSError):  # a child already dead: `batches` finds it so and reports it
+            self._conn.send("go")
 
     def batches(self) -> Iterator[list[FileResult]]:
         """Each batch's results as the child finishes it; then `result` is set (a child that died or
