@@ -24,6 +24,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
@@ -43,9 +44,19 @@ SILENCE = 300.0
 _ALIVE = 10.0
 
 
-def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int) -> None:
+def _terminal() -> int | None:
+    """A copy of this process's stdin if it is a terminal, for the child (None if not)."""
+    try:
+        return os.dup(sys.stdin.fileno()) if sys.stdin is not None and sys.stdin.isatty() else None
+    except (OSError, ValueError, AttributeError):  # no real stdin (a test harness's stand-in)
+        return None
+
+
+def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int, terminal: int | None) -> None:
     """The child: wait for the word, collect, tell of each batch and of the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    if terminal is not None:  # multiprocessing gave us /dev/null for stdin: the SSH key's passphrase is
+        sys.stdin = open(terminal, encoding="utf-8")  # noqa: SIM115  # asked for there, as in one process
     exit_with_parent(parent)  # a parent killed outright: its end of the pipe is open here too, so no EOF
     try:
         if conn.recv() != "go":
@@ -82,13 +93,16 @@ class BackgroundCollect:
         self.result: PartyResult | None = None
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
+        terminal = _terminal()
         gc.freeze()  # the child's collections then leave the inherited heap alone
         try:
-            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid()),
+            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid(), terminal),
                                      name="laxchange-collect", daemon=True)
             self._proc.start()
         finally:
             gc.unfreeze()
+            if terminal is not None:
+                os.close(terminal)
         child_conn.close()
 
     def start(self) -> None:
