@@ -18,7 +18,10 @@ from __future__ import annotations
 import gc
 import itertools
 import multiprocessing
+import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -28,7 +31,7 @@ from typing import Any, TypeVar
 
 from laxchange.errors import InternalError
 
-__all__ = ["CHUNK_TIMEOUT", "fork_available", "ordered_map"]
+__all__ = ["CHUNK_TIMEOUT", "exit_with_parent", "fork_available", "ordered_map"]
 
 S = TypeVar("S")
 T = TypeVar("T")
@@ -46,10 +49,26 @@ def fork_available() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def _init(state: Any) -> None:
-    """In each worker: keep the caller's state; leave Ctrl-C to the caller, which stops the pool."""
+def exit_with_parent(parent: int, *, every: float = 0.5) -> None:
+    """In a forked child: end it once `parent` (its pid, taken before the fork) is gone. Nothing
+    else tells it of a parent killed outright (SIGKILL, the OOM killer, a scheduler's timeout):
+    its pipes stay open (it holds both ends), so it would wait for work forever, holding what it
+    inherited: the unlocked keys, and the run lock's flock (shared across fork)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="laxchange-parent-watch", daemon=True).start()
+
+
+def _init(state: Any, parent: int) -> None:
+    """In each worker: keep the caller's state; leave Ctrl-C to the caller, which stops the pool;
+    go if the caller does."""
     _STATE[0] = state
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent(parent)
 
 
 def _run_chunk(fn: Callable[[Any, Any], Any], chunk: list[Any]) -> list[Any]:
@@ -86,7 +105,7 @@ def ordered_map(fn: Callable[[S, T], R], items: Iterable[T], *, state: S, jobs: 
     rest = itertools.chain(ahead, it)
     gc.freeze()  # the workers' collections then leave the inherited heap alone (no copy-on-write of all of it)
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork"), initializer=_init,
-                               initargs=(state,))
+                               initargs=(state, os.getpid()))
     inflight: deque[Future[list[R]]] = deque()
 
     def submit_next() -> None:

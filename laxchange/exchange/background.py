@@ -19,17 +19,20 @@ yet moved on the server is collected again next night, its same bytes found a du
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from laxchange._util.workers import fork_available
-from laxchange.errors import LaxError, TransientTransportError
+from laxchange._util.workers import exit_with_parent, fork_available
+from laxchange.errors import TransientTransportError
 from laxchange.transport import PartyResult, Runner, collect
 from laxchange.transport.ops import FileResult
 
@@ -41,9 +44,20 @@ SILENCE = 300.0
 _ALIVE = 10.0
 
 
-def _child(runner: Runner, party: str, inbox: Path, conn: Connection) -> None:
+def _terminal() -> int | None:
+    """A copy of this process's stdin if it is a terminal, for the child (None if not)."""
+    try:
+        return os.dup(sys.stdin.fileno()) if sys.stdin is not None and sys.stdin.isatty() else None
+    except (OSError, ValueError, AttributeError):  # no real stdin (a test harness's stand-in)
+        return None
+
+
+def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int, terminal: int | None) -> None:
     """The child: wait for the word, collect, tell of each batch and of the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
+    if terminal is not None:  # multiprocessing gave us /dev/null for stdin: the SSH key's passphrase is
+        sys.stdin = open(terminal, encoding="utf-8")  # noqa: SIM115  # asked for there, as in one process
+    exit_with_parent(parent)  # a parent killed outright: its end of the pipe is open here too, so no EOF
     try:
         if conn.recv() != "go":
             return
@@ -60,11 +74,10 @@ def _child(runner: Runner, party: str, inbox: Path, conn: Connection) -> None:
         last[0] = time.monotonic()
         conn.send(("batch", files))
 
-    try:
-        result = collect(runner, party, inbox, progress=alive, on_batch=batch)
-    except LaxError as exc:  # collect reports its transport errors in the result; anything else is ours
-        result = PartyResult(party, error=exc)
-    conn.send(("done", result))
+    # as `Party.collect` does in one process: an error not a LaxError (a bug) is an `internal.error`
+    # in the result, not a traceback on the terminal and a child reported dead
+    out = runner.each_party([party], lambda p: collect(runner, p, inbox, progress=alive, on_batch=batch))[party]
+    conn.send(("done", out if isinstance(out, PartyResult) else PartyResult(party, error=out)))
 
 
 class BackgroundCollect:
@@ -80,17 +93,21 @@ class BackgroundCollect:
         self.result: PartyResult | None = None
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
+        terminal = _terminal()
         gc.freeze()  # the child's collections then leave the inherited heap alone
         try:
-            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn),
+            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid(), terminal),
                                      name="laxchange-collect", daemon=True)
             self._proc.start()
         finally:
             gc.unfreeze()
+            if terminal is not None:
+                os.close(terminal)
         child_conn.close()
 
     def start(self) -> None:
-        self._conn.send("go")
+        with contextlib.suppress(OSError):  # a child already dead: `batches` finds it so and reports it
+            self._conn.send("go")
 
     def batches(self) -> Iterator[list[FileResult]]:
         """Each batch's results as the child finishes it; then `result` is set (a child that died or
