@@ -33,7 +33,15 @@ from laxchange.transport import (
     SftpSettings,
     StaticEndpoints,
 )
-from tests.support.parties import PASSPHRASE, REPO, drop_world, make_party, over_drops, passphrase, record
+from tests.support.parties import (
+    PASSPHRASE,
+    REPO,
+    council_and_school,
+    drop_world,
+    over_drops,
+    passphrase,
+    record,
+)
 from tests.support.sshd import Sshd
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
@@ -226,18 +234,7 @@ def test_run_jobs_2_at_a_terminal_asks_for_the_ssh_key_passphrase_as_one_process
     process the SSH key's passphrase is asked for; the collecting child must be able to ask too
     (multiprocessing gives a child /dev/null for stdin), not fail `passphrase.unavailable`."""
     with Sshd(tmp_path / "sshd", []) as server:
-        drops = {who: tmp_path / "drops" / who.replace(":", "_") for who in (A, B)}
-        made = []
-        for who, name in ((A, "Example Council (fictional)"), (B, "Example School (fictional)")):
-            drops[who].mkdir(parents=True)
-            p = make_party(tmp_path / "homes", who, name, sftp_url=server.url(drops[who]),
-                           host_key_fingerprints=[server.fingerprint])
-            with server.authorized.open("a") as fh:
-                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
-            made.append(p)
-        a, b = made
-        a.trust(b)
-        b.trust(a)
+        a, b, _drops = council_and_school(tmp_path, server, council=A, school=B)
         with LibParty.from_home(a.home, passphrase=passphrase, clock=a.clock, keystore=a.store,
                                 directory=a.directory, sftp=SftpSettings(timeout=10),
                                 retry=RetryPolicy(attempts=2)) as council:

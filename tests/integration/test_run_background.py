@@ -19,7 +19,7 @@ from laxchange.exchange.party import Party as LibParty
 from laxchange.exchange.run import run_nightly
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, SftpSettings, StaticEndpoints
 from laxchange.transport.base import DoneResults
-from tests.support.parties import Party, make_party, passphrase, record
+from tests.support.parties import Party, council_and_school, passphrase, record
 from tests.support.sshd import Sshd
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
@@ -33,23 +33,6 @@ def _lib(p: Party) -> LibParty:
                               sftp=SftpSettings(timeout=10), retry=RetryPolicy(attempts=2))
 
 
-def _world(tmp: Path, server: Sshd | None) -> tuple[Party, Party, dict[str, Path]]:
-    drops = {who: tmp / "drops" / who.replace(":", "_") for who in (A, B)}
-    made = []
-    for who, name in ((A, "Example Council (fictional)"), (B, "Example School (fictional)")):
-        drops[who].mkdir(parents=True)
-        init = {"sftp_url": server.url(drops[who]), "host_key_fingerprints": [server.fingerprint]} if server else {}
-        p = make_party(tmp / "homes", who, name, **init)
-        if server is not None:
-            with server.authorized.open("a") as fh:
-                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
-        made.append(p)
-    a, b = made
-    a.trust(b)
-    b.trust(a)
-    return a, b, drops
-
-
 def _fetched_before_imported(p: LibParty) -> None:
     entries = p.ledger.audit_entries()
     fetched = {e["data"]["claimed_transfer_id"]: n for n, e in enumerate(entries) if e["event"] == "collect.fetched"}
@@ -60,7 +43,7 @@ def _fetched_before_imported(p: LibParty) -> None:
 
 def test_a_night_with_the_collect_in_a_child_imports_and_receipts_as_one_process(tmp_path: Path) -> None:
     with Sshd(tmp_path / "sshd", []) as server:
-        a, b, _drops = _world(tmp_path, server)
+        a, b, _drops = council_and_school(tmp_path, server)
         with _lib(a) as council:
             for i in range(N):
                 council.pack(record(i + 1), message_type="pep-transfer", recipient=B,
@@ -102,7 +85,7 @@ class _DiesAtTheSecondBatch(LocalFolderTransport):
 
 
 def test_a_collecting_child_that_dies_loses_nothing_and_the_next_run_collects_the_rest(tmp_path: Path) -> None:
-    a, b, drops = _world(tmp_path, None)
+    a, b, drops = council_and_school(tmp_path)
     endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
 
     def lib(p: Party, factory: type[LocalFolderTransport]) -> LibParty:
@@ -133,7 +116,7 @@ def test_a_collecting_child_that_dies_loses_nothing_and_the_next_run_collects_th
 
 def test_a_child_never_started_goes_when_the_run_ends(tmp_path: Path) -> None:
     """A run that ends before its import (here: at once) leaves no child waiting."""
-    a, _b, drops = _world(tmp_path, None)
+    a, _b, drops = council_and_school(tmp_path)
     runner = Runner(StaticEndpoints({A: Endpoint(A, f"file://{drops[A]}")}), LocalFolderTransport)
     with BackgroundCollect(runner, A, a.home.inbox) as child:
         assert multiprocessing.active_children()

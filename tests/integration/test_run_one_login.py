@@ -10,7 +10,7 @@ from pathlib import Path
 from laxchange.exchange.party import Party as LibParty
 from laxchange.exchange.run import run_nightly
 from laxchange.transport import RetryPolicy, SftpSettings
-from tests.support.parties import Party, make_party, passphrase, record
+from tests.support.parties import Party, council_and_school, passphrase, record
 from tests.support.sshd import Sshd
 
 A, B = "LA:919", "URN:123456"
@@ -27,18 +27,7 @@ def _logins(server: Sshd) -> int:
 
 def test_a_schools_collect_and_receipts_share_one_connection_to_one_server(tmp_path: Path) -> None:
     with Sshd(tmp_path / "sshd", []) as server:
-        drops = {who: tmp_path / "drops" / who.replace(":", "_") for who in (A, B)}
-        parties = []
-        for who, name in ((A, "Example Council (fictional)"), (B, "Example School (fictional)")):
-            drops[who].mkdir(parents=True)
-            p = make_party(tmp_path / "homes", who, name, sftp_url=server.url(drops[who]),
-                           host_key_fingerprints=[server.fingerprint])
-            with server.authorized.open("a") as fh:
-                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
-            parties.append(p)
-        a, b = parties
-        a.trust(b)
-        b.trust(a)
+        a, b, _drops = council_and_school(tmp_path, server, council=A, school=B)
         with _lib(a) as council:
             council.pack(record(4), message_type="pep-transfer", recipient=B, out=a.home.outbox / "pep.lax")
             assert [s["file"] for s in run_nightly(council).sent]

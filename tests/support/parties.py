@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laxchange import package, samples
 from laxchange.clock import FixedClock
@@ -20,6 +20,9 @@ from laxchange.ledger.db import Ledger
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
+
+if TYPE_CHECKING:
+    from tests.support.sshd import Sshd
 
 T0 = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
 PASSPHRASE = b"test passphrase, not a secret"
@@ -140,6 +143,26 @@ def placement_world(tmp: Path) -> tuple[Party, Party, Party, dict[str, Any]]:
                 a.trust(b)
                 ConfigEndpoints(a.home).add(Endpoint(b.party, f"file://{tmp / 'drop' / b.party.replace(':', '_')}"))
     return vsh, hvs, school, rec
+
+
+def council_and_school(tmp: Path, server: Sshd | None = None, *, council: str = "LA:919",
+                       school: str = "URN:123456") -> tuple[Party, Party, dict[str, Path]]:
+    """A fictional council and school trusting each other, each with its drop folder under
+    `tmp/drops`: on `server` (a real sshd, their SSH keys authorised there), or local folders."""
+    drops = {who: tmp / "drops" / who.replace(":", "_") for who in (council, school)}
+    made = []
+    for who, name in ((council, "Example Council (fictional)"), (school, "Example School (fictional)")):
+        drops[who].mkdir(parents=True)
+        init = {"sftp_url": server.url(drops[who]), "host_key_fingerprints": [server.fingerprint]} if server else {}
+        p = make_party(tmp / "homes", who, name, **init)
+        if server is not None:
+            with server.authorized.open("a") as fh:
+                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
+        made.append(p)
+    a, b = made
+    a.trust(b)
+    b.trust(a)
+    return a, b, drops
 
 
 def record(seed: int = 1, kind: str = "pep-transfer") -> dict[str, Any]:
