@@ -835,12 +835,22 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
         raise _reject("package.tampered", "unexpected bytes after the attachments")
     if validate:
         _validate(doc, name, clock, "received record")
+    if atts:
+        plain.seek(att_start)
+    written = _deliver(doc, atts, plain, out, attachments_dir, overwrite, staged)
+    return Opened(doc, manifest, f"{name}@{version}", atts, written, checkpoint=note)
+
+
+def _deliver(doc: Any, atts: list[dict[str, Any]], plain: IO[bytes], out: str | os.PathLike[str] | None,
+             attachments_dir: str | os.PathLike[str] | None, overwrite: bool, staged: bool) -> list[Path]:
+    """Write a verified package's record to `out` and its attachments (read from `plain`, at the
+    first) into `attachments_dir`, all or nothing: no attachments without their record, no record
+    half-delivered. Returns what was written, the record first."""
     written: list[Path] = []
-    try:  # all or nothing: no attachments without their record, no record half-delivered
+    try:
         if atts and attachments_dir is not None:
             adir = Path(attachments_dir)
             adir.mkdir(mode=0o700, parents=True, exist_ok=True)
-            plain.seek(att_start)
             clash = [a["name"] for a in atts if (adir / a["name"]).exists()]
             if clash:
                 raise UsageError(f"{adir} already has a file named {clash[0]}", code="attachments.exists",
@@ -861,7 +871,7 @@ def _finish(spool: Spool, manifest: Manifest, sender: Partner, us: str, now: dt.
         for p in written:
             p.unlink(missing_ok=True)
         raise
-    return Opened(doc, manifest, f"{name}@{version}", atts, written, checkpoint=note)
+    return written
 
 
 class _Limited(io.RawIOBase):
