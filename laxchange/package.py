@@ -136,6 +136,46 @@ class Opened:
     checkpoint: str | None = None
 
 
+#: The largest package `verify_package` verifies ahead (bytes): a receipt or a record without
+#: attachments is a few kilobytes; a larger one is opened in full where it is imported.
+MAX_VERIFIED_AHEAD = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A package verified and decrypted in memory ahead of its import (`verify_package`), by another
+    process of ours: the SHA-256 of the file's bytes it verified, and what opening them gave. Given
+    to `open_package(verified=...)` for a file with exactly those bytes, it stands for the
+    signature checks, the decryption and the validation; every check that depends on the ledger
+    or the time (expiry, replay, the reservation) is made again, and the record written, there."""
+
+    package_sha256: str
+    opened: Opened
+
+
+def verify_package(path: str | os.PathLike[str], *, keystore: KeyStore, directory: PartnerDirectory,
+                   clock: Clock | None = None) -> Verified | None:
+    """Verify, decrypt and validate the package at `path` in memory, writing nothing and touching no
+    ledger, for `open_package(verified=...)` in another process (the nightly run's collecting child
+    does this for the importing parent). None if the package is larger than `MAX_VERIFIED_AHEAD`,
+    has attachments, is encrypted to a key not already unlocked here (nothing is ever prompted for),
+    or fails any check: its import then opens it in full and refuses it as ever."""
+    try:
+        with open_regular(path, what="package", error=UsageError) as fh:
+            data = fh.read(MAX_VERIFIED_AHEAD + 1)
+        if len(data) > MAX_VERIFIED_AHEAD:
+            return None
+        manifest, _ = read_manifest(io.BytesIO(data))
+        if not keystore.is_unlocked(manifest.recipient_key_id):
+            return None
+        opened = open_package(io.BytesIO(data), keystore=keystore, directory=directory, clock=clock)
+    except LaxError:
+        return None
+    if opened.attachments or opened.warnings:
+        return None
+    return Verified(hashlib.sha256(data).hexdigest(), opened)
+
+
 def _reject(code: str, message: str, hint: str | None = None) -> SecurityError:
     return SecurityError(f"package rejected: {message}", code=code,
                          hint=hint or "do not use this file; quarantine it and contact the sender")
@@ -641,6 +681,7 @@ def open_package(
     overwrite: bool = False,
     archive: bool = False,
     staged: bool = False,
+    verified: Verified | None = None,
 ) -> Opened:
     """Verify and decrypt a package. Raises SecurityError (exit 3) with a specific `code`, or
     InvalidData (exit 1) when a genuine package carries an invalid record, UsageError
@@ -659,7 +700,12 @@ def open_package(
     `staged=True` says `out` is in a private folder the caller fsyncs and renames into place
     complete (an import's staging folder): the record is written under its own name, with no
     temporary file and no fsync of its own or of the folder; the caller fsyncs it with the
-    folder's other files before that rename."""
+    folder's other files before that rename.
+
+    `verified`: what `verify_package` found for these bytes in another process of ours. If the
+    file's SHA-256 is the one it verified, its signatures, decryption and record are taken as
+    verified there and every other check is made here as ever; otherwise (or in an archive
+    verification) it is ignored and the package opened in full."""
     if archive and (seen is not None or reserve is not None):
         raise UsageError("archive verification does not check replays: give neither `seen` nor `reserve`",
                          code="usage.invalid")
@@ -670,7 +716,10 @@ def open_package(
     now = clock.now()
     ring = keystore.ring()
     with _opened(source) as src:
+        ahead = _verified_ahead(src, verified) if verified is not None and not archive else None
         manifest, menv = read_manifest(src)
+        if ahead is not None and ahead.manifest != manifest:
+            ahead = None
         if manifest.recipient != ring.party:
             raise _reject("package.not-addressed-to-us",
                           f"the package is addressed to {manifest.recipient}, not {ring.party}",
@@ -687,7 +736,8 @@ def open_package(
                           "add their card with `laxchange partners add CARD --fingerprint FPR` if you expect them")
         # Keys are judged as of `created` in an archive (a revocation after it does not refuse), else as of now.
         at = created if archive else now
-        _verify_sender(menv, sender, manifest, at, "manifest")
+        if ahead is None:
+            _verify_sender(menv, sender, manifest, at, "manifest")
         warnings = _archive_warnings(menv, view, manifest) if view is not None else []
         if created > now + CLOCK_SKEW:
             raise _reject("package.not-yet-valid",
@@ -705,6 +755,9 @@ def open_package(
         if our_key is not None and manifest.encryption != f"age-v1/{our_key.alg}":
             raise _reject("package.tampered", f"the manifest says {manifest.encryption}, but our key "
                                               f"{manifest.recipient_key_id} is {our_key.alg}")
+        if ahead is not None:  # the same bytes were decrypted and verified ahead: write what they hold
+            written = _deliver(ahead.document, [], io.BytesIO(), out, attachments_dir, overwrite, staged)
+            return Opened(ahead.document, manifest, ahead.schema, [], written, checkpoint=ahead.checkpoint)
         try:
             identity = keystore.identity(manifest.recipient_key_id)
         except KeyError:
@@ -728,6 +781,17 @@ def open_package(
                              out, attachments_dir, validate, overwrite, staged)
             opened.warnings = warnings
             return opened
+
+
+def _verified_ahead(src: BinaryIO, verified: Verified) -> Opened | None:
+    """`verified.opened` if the package's bytes from here on are those it verified (their SHA-256),
+    else None; either way `src` is left where it was."""
+    start = src.tell()
+    data = src.read(MAX_VERIFIED_AHEAD + 1)
+    src.seek(start)
+    if len(data) > MAX_VERIFIED_AHEAD or hashlib.sha256(data).hexdigest() != verified.package_sha256:
+        return None
+    return verified.opened
 
 
 def _payload_matches(src: BinaryIO, manifest: Manifest) -> bool:

@@ -12,6 +12,13 @@ never the ledger: it only writes files into the inbox, under temporary names ren
 which is what collecting in this process does. Everything the ledger and the audit log hear of is
 done here, in the order it was before: a batch's `collect.fetched` entries, then its imports.
 
+Given `verify` (`package.verify_package`, bound to our keys and partners), the child also verifies
+and decrypts in memory each small package it fetched, and hands over what it found with the batch:
+the import here then checks that the file's bytes are those verified and makes only the checks
+that depend on the ledger and the time (`open_package(verified=...)`), so the signature checks,
+decryption and validation run on the child's core. A package the child could not verify ahead is
+opened in full here, and refused here if it must be: the child's verdict is never a refusal.
+
 A child that dies, or says nothing for `SILENCE` seconds, is stopped and its collection reported
 failed (transient), and the files it had already fetched are imported: nothing is lost (a file not
 yet moved on the server is collected again next night, its same bytes found a duplicate).
@@ -26,13 +33,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from laxchange._util.workers import exit_with_parent, fork_available
 from laxchange.errors import TransientTransportError
+from laxchange.package import Verified
 from laxchange.transport import PartyResult, Runner, collect
 from laxchange.transport.ops import FileResult
 
@@ -52,8 +60,31 @@ def _terminal() -> int | None:
         return None
 
 
-def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int, terminal: int | None) -> None:
-    """The child: wait for the word, collect, tell of each batch and of the end."""
+#: What verifies one fetched package ahead (`package.verify_package` bound to our keys and partners).
+Verify = Callable[[Path], Verified | None]
+
+
+def _ahead(verify: Verify | None, inbox: Path, files: list[FileResult]) -> dict[str, Verified]:
+    """By inbox name, the batch's packages `verify` could verify. Never fails: any error here (a bug
+    included) only means that package is opened in full by the parent."""
+    out: dict[str, Verified] = {}
+    if verify is None:
+        return out
+    for f in files:
+        if f.error is None:
+            name = f.local or f.name
+            try:
+                v = verify(inbox / name)
+            except Exception:  # the parent opens it in full and reports what is wrong
+                v = None
+            if v is not None:
+                out[name] = v
+    return out
+
+
+def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: int, terminal: int | None,
+           verify: Verify | None = None) -> None:
+    """The child: wait for the word, collect, tell of each batch (with what it verified ahead) and of the end."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops us
     if terminal is not None:  # multiprocessing gave us /dev/null for stdin: the SSH key's passphrase is
         sys.stdin = open(terminal, encoding="utf-8")  # noqa: SIM115  # asked for there, as in one process
@@ -71,8 +102,9 @@ def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: in
             conn.send(("alive", None))
 
     def batch(files: list[FileResult]) -> None:
+        ahead = _ahead(verify, inbox, files)
         last[0] = time.monotonic()
-        conn.send(("batch", files))
+        conn.send(("batch", (files, ahead)))
 
     # as `Party.collect` does in one process: an error not a LaxError (a bug) is an `internal.error`
     # in the result, not a traceback on the terminal and a child reported dead
@@ -85,19 +117,22 @@ class BackgroundCollect:
 
     Make it before any connection or thread of the run (it forks then), `start()` it when the
     import begins, take `batches()` as they come; `result` is then the collection's `PartyResult`.
-    `close()` (also as a context manager) stops a child still running."""
+    `close()` (also as a context manager) stops a child still running. With `verify`, the child
+    verifies the small packages ahead: `verified` holds them, by inbox name, as batches come."""
 
-    def __init__(self, runner: Runner, party: str, inbox: Path, *, silence: float = SILENCE) -> None:
+    def __init__(self, runner: Runner, party: str, inbox: Path, *, silence: float = SILENCE,
+                 verify: Verify | None = None) -> None:
         self.party = party
         self.silence = silence
         self.result: PartyResult | None = None
+        self.verified: dict[str, Verified] = {}
         ctx = multiprocessing.get_context("fork")
         self._conn, child_conn = ctx.Pipe()
         terminal = _terminal()
         gc.freeze()  # the child's collections then leave the inherited heap alone
         try:
-            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid(), terminal),
-                                     name="laxchange-collect", daemon=True)
+            self._proc = ctx.Process(target=_child, args=(runner, party, inbox, child_conn, os.getpid(), terminal,
+                                                          verify), name="laxchange-collect", daemon=True)
             self._proc.start()
         finally:
             gc.unfreeze()
@@ -130,8 +165,10 @@ class BackgroundCollect:
                 return
             kind, body = msg
             if kind == "batch":
-                told += body
-                yield body
+                files, ahead = body
+                self.verified.update(ahead)
+                told += files
+                yield files
             elif kind == "done":
                 self.result = body
                 self._proc.join(5)

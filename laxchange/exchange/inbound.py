@@ -36,7 +36,7 @@ import re
 import secrets
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -541,14 +541,16 @@ class _Staged:
 
 
 def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_folder: str | None,
-              outgoing: list[_Outgoing], done_index: _Filed, batch: OpenBatch) -> ImportItem | _Staged:
+              outgoing: list[_Outgoing], done_index: _Filed, batch: OpenBatch,
+              verified: package.Verified | None = None) -> ImportItem | _Staged:
     """The first half of importing one inbox package (docs/import.md): a duplicate is set aside
     and acknowledged, a refused package quarantined (a finished `ImportItem` either way); otherwise
     the record is verified and written into `received/.incoming-<transfer id>-<sender>-*`, its
     `imported` left to `batch` (a crash before that commits: the reservation is taken again and
     the package imported by the next run), and `_file_staged` files it once `batch` has committed.
     A package whose row is `imported` with no folder filed (a crash after the commit) is verified
-    again (`Party.reopen_imported`)."""
+    again (`Party.reopen_imported`). `verified`: the package as the collecting child verified it
+    (`package.verify_package`), if it did."""
     home = party.home
     root = received_root(home)
     item = ImportItem(path.name)
@@ -582,7 +584,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
                                            on_receipt=outcomes.append, staged=True, as_of=as_of)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append, staged=True, batch=batch)
+                                on_receipt=outcomes.append, staged=True, batch=batch, verified=verified)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
@@ -677,10 +679,12 @@ FRESH_KEPT = 2000
 
 
 def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None], render: Renderer | None,
-                outgoing: list[_Outgoing], done_index: _Filed) -> list[ImportItem]:
+                outgoing: list[_Outgoing], done_index: _Filed,
+                verified: Mapping[str, package.Verified] | None = None) -> list[ImportItem]:
     """Import `paths` in batches of `IMPORT_BATCH`: open each, commit the batch's `imported` in one
     ledger commit (`OpenBatch`), then file them. A batch ends early at a second package of a transfer
-    already in it, so that one is found a duplicate of the filed first, as before batching."""
+    already in it, so that one is found a duplicate of the filed first, as before batching. `verified`:
+    by inbox file name, the packages verified ahead (`package.verify_package`)."""
     items: list[ImportItem] = []
     batch = OpenBatch(party)
     staged: list[_Staged] = []
@@ -701,7 +705,8 @@ def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None],
 
     try:
         for path in paths:
-            _import_next(party, path, folders, outgoing, done_index, batch, staged, items, flush)
+            _import_next(party, path, folders, outgoing, done_index, batch, staged, items, flush,
+                         (verified or {}).get(path.name))
         flush()
     except BaseException:  # not a package's fault: give back what this batch holds, as a failed open does
         batch.abandon()
@@ -713,14 +718,14 @@ def _import_all(party: Party, paths: list[Path], folders: dict[str, str | None],
 
 def _import_next(party: Party, path: Path, folders: dict[str, str | None], outgoing: list[_Outgoing],
                  done_index: _Filed, batch: OpenBatch, staged: list[_Staged], items: list[ImportItem],
-                 flush: Callable[[], None]) -> None:
+                 flush: Callable[[], None], verified: package.Verified | None = None) -> None:
     """Open one inbox package into the batch (`_import_all`), ending the batch first if it holds this transfer."""
     try:
         peek = _peek(path)
         if peek is not None and any((s.item.transfer_id, s.item.sender) == (peek.transfer_id, peek.sender)
                                     for s in staged):
             flush()
-        got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch)
+        got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch, verified)
     except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
         got = ImportItem(path.name, error=exc)
     if isinstance(got, _Staged):
@@ -1138,7 +1143,9 @@ def _import_as_collected(party: Party, background: BackgroundCollect, folders: d
                     progress(me, f.name, f.size, f.size)
                 paths.append(party.home.inbox / name)
                 imported.add(name)
-        report.add(_import_all(party, sorted(p for p in paths if p.is_file()), folders, render, outgoing, done_index))
+        ahead = {p.name: background.verified.pop(p.name) for p in paths if p.name in background.verified}
+        report.add(_import_all(party, sorted(p for p in paths if p.is_file()), folders, render, outgoing, done_index,
+                               ahead))
     result = background.result or PartyResult(me)
     if result.error is not None:  # the end of the collection (the files were noted batch by batch)
         party.note_collected([PartyResult(me, error=result.error)])

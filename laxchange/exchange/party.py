@@ -401,14 +401,15 @@ class Party:
 
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
-             staged: bool = False, batch: OpenBatch | None = None) -> package.Opened:
+             staged: bool = False, batch: OpenBatch | None = None,
+             verified: package.Verified | None = None) -> package.Opened:
         """Verify and open one package (`_open`). A package in our inbox opened on its own (not in
         an import's `batch`) is opened under the home's run lock, as imports are: an open waiting on
         an import batch's ledger lock would otherwise wake at its commit, find the transfer imported
         but not yet filed, and quarantine the inbox file from under the import. While a run holds
         the lock this raises `RunLocked` (`run.locked`) at once and touches nothing."""
         kw: dict[str, Any] = {"out": out, "attachments_dir": attachments_dir, "overwrite": overwrite,
-                              "on_receipt": on_receipt, "staged": staged, "batch": batch}
+                              "on_receipt": on_receipt, "staged": staged, "batch": batch, "verified": verified}
         if batch is None and in_inbox(self.home, source):
             with RunLock(self.home.run_lock, clock=self.clock):
                 return self._open(source, **kw)
@@ -416,7 +417,8 @@ class Party:
 
     def _open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
               overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
-              staged: bool = False, batch: OpenBatch | None = None) -> package.Opened:
+              staged: bool = False, batch: OpenBatch | None = None,
+              verified: package.Verified | None = None) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -434,6 +436,7 @@ class Party:
         is in a private folder the caller fsyncs and renames into place (`package.open_package`).
         `batch`: the transfer is verified, reserved and written as ever, but recorded `imported`
         only by `batch.commit()`, with the others of the batch in one ledger commit (`OpenBatch`).
+        `verified`: these bytes were verified ahead by another process of ours (`package.Verified`).
         """
         if not staged:  # a staging folder is new and private: `open_package` checks it the same way anyway
             check_output(out, inputs=[source], overwrite=overwrite, what="output file")
@@ -456,7 +459,8 @@ class Party:
             try:
                 opened = package.open_package(source, keystore=self.keystore, directory=self.directory,
                                               clock=self.clock, out=out, attachments_dir=attachments_dir,
-                                              workdir=out.parent, reserve=reserve, overwrite=overwrite, staged=staged)
+                                              workdir=out.parent, reserve=reserve, overwrite=overwrite, staged=staged,
+                                              verified=verified)
             except (SecurityError, InvalidData) as exc:
                 raise self._refuse(source, exc, from_inbox, held) from exc
             except UsageError as exc:

@@ -63,6 +63,7 @@ from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import Outbound
 from laxchange.logs import RUN_STAGES, log_event
 from laxchange.transport import LinkShare, PartyProgress, PartyResult, RetryingTransport, Runner, Transport, sharing
+from laxchange.trust.keystore import ENCRYPTION
 
 _TID_FILE = re.compile(r"[0-9a-f]{32}\.lax")
 
@@ -477,6 +478,21 @@ def _checkpoint(party: Party, report: RunReport) -> None:
         report.failures.append(Failure("checkpoint", party.keystore.ring().party, e))
 
 
+def _unlock_for_import(party: Party) -> bool:
+    """Unlock our encryption keys valid now, before the collecting child is forked, so it inherits
+    them and can verify ahead: the import would unlock them anyway, so this asks for the passphrase
+    (if it is asked for at all) only earlier. False if that fails: the import then meets the same
+    error where it always did, and nothing is verified ahead."""
+    try:
+        ring = party.keystore.ring()
+        keys = ring.keys_valid_at(party.clock.now(), ENCRYPTION)
+        for info in keys:
+            party.keystore.identity(info.kid)
+    except LaxError:
+        return False
+    return bool(keys)
+
+
 @contextlib.contextmanager
 def _background(party: Party, wanted: bool) -> Iterator[BackgroundCollect | None]:
     """The child that collects our drop folder (`jobs` > 1), forked now, before the run makes any
@@ -491,8 +507,13 @@ def _background(party: Party, wanted: bool) -> Iterator[BackgroundCollect | None
     except LaxError:
         yield None
         return
+    verify = None
+    if _unlock_for_import(party):  # the child then verifies what it fetches ahead (`package.verify_package`)
+        def verify(path: Path) -> package.Verified | None:
+            return package.verify_package(path, keystore=party.keystore, directory=party.directory,
+                                          clock=party.clock)
     child = BackgroundCollect(Runner(base.resolver, base.factory, base.policy, sleep=base.sleep, rng=base.rng,
-                                     on_retry=base.on_retry), me, party.home.inbox)
+                                     on_retry=base.on_retry), me, party.home.inbox, verify=verify)
     with child:
         yield child
 

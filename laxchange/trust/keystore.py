@@ -972,6 +972,11 @@ class KeyStore:
             out.append(self._signer(ks[0]))
         return out
 
+    def is_unlocked(self, kid: str) -> bool:
+        """Is our encryption key `kid` unlocked in this process already, so that `identity(kid)`
+        asks for no passphrase?"""
+        return kid in self._identities or kid in self._secrets
+
     def identity(self, kid: str) -> age.Identity:
         """The decryption identity for our encryption key `kid` (active or archived)."""
         info = self.ring().find_key(kid)  # the keyring first: a key it no longer holds is never served

@@ -7,6 +7,7 @@ every receipt applied, each file's `collect.fetched` audit entry before its impo
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Sequence
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from laxchange import package
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.party import Party as LibParty
 from laxchange.exchange.run import run_nightly
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, SftpSettings, StaticEndpoints
 from laxchange.transport.base import DoneResults
+from laxchange.trust.keystore import ENCRYPTION
 from tests.support.parties import Party, council_and_school, passphrase, record
 from tests.support.sshd import Sshd
 
@@ -122,3 +125,66 @@ def test_a_child_never_started_goes_when_the_run_ends(tmp_path: Path) -> None:
         assert multiprocessing.active_children()
     assert child.result is None
     assert not multiprocessing.active_children()
+
+
+def _tamper_one(drop: Path) -> bytes:
+    """Flip one payload byte of one package waiting in `drop`; its new bytes."""
+    path = sorted(drop.rglob("*.lax"))[3]
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 1
+    path.write_bytes(bytes(data))
+    return bytes(data)
+
+
+def _local(p: Party, drops: dict[str, Path]) -> LibParty:
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+    return LibParty(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock,
+                    transports=Runner(endpoints, LocalFolderTransport, RetryPolicy(attempts=1)))
+
+
+def test_the_child_verifies_ahead_what_it_fetched_but_never_what_fails(tmp_path: Path) -> None:
+    """Given `verify`, each package the child fetched comes back verified with its batch (the SHA-256
+    of its bytes in the inbox), except the one that fails verification: that one is left to the import."""
+    a, b, drops = council_and_school(tmp_path)
+    with _local(a, drops) as council:
+        for i in range(70):
+            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=a.home.outbox / f"p{i:03d}.lax")
+        assert len(run_nightly(council).sent) == 70
+    bad = _tamper_one(drops[B])
+    for info in b.store.ring().keys_valid_at(b.clock.now(), ENCRYPTION):
+        b.store.identity(info.kid)  # unlocked before the fork, as the run does
+
+    def verify(path: Path) -> package.Verified | None:
+        return package.verify_package(path, keystore=b.store, directory=b.directory, clock=b.clock)
+
+    runner = Runner(StaticEndpoints({B: Endpoint(B, f"file://{drops[B]}")}), LocalFolderTransport)
+    with BackgroundCollect(runner, B, b.home.inbox, verify=verify) as child:
+        child.start()
+        fetched = [f.local or f.name for batch in child.batches() for f in batch if f.error is None]
+    assert len(fetched) == 70 and len(child.verified) == 69 and set(child.verified) < set(fetched)
+    for name, v in child.verified.items():
+        assert v.package_sha256 == hashlib.sha256((b.home.inbox / name).read_bytes()).hexdigest()
+    assert hashlib.sha256(bad).hexdigest() not in {v.package_sha256 for v in child.verified.values()}
+
+
+def test_a_night_with_packages_verified_ahead_still_refuses_the_bad_one_here(tmp_path: Path) -> None:
+    """`run_nightly(jobs=2)` (the child verifies ahead): the good packages are imported and receipted as
+    in one process, the tampered one quarantined with its own code, and the audit keeps its order."""
+    a, b, drops = council_and_school(tmp_path)
+    with _local(a, drops) as council:
+        for i in range(N):
+            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=a.home.outbox / f"p{i:03d}.lax")
+        assert len(run_nightly(council).sent) == N
+    _tamper_one(drops[B])
+    with _local(b, drops) as school:
+        report = run_nightly(school, jobs=2)
+        assert report.imported is not None
+        assert report.imported.counts() == {"imported": N - 1, "quarantined": 1}, report.to_dict()
+        [refused] = [i for i in report.imported.items if i.result == "quarantined"]
+        assert refused.error is not None and refused.error.code == "package.tampered"
+        assert school.ledger.counts()[A]["in"] == {"imported": N - 1, "quarantined": 1}
+        _fetched_before_imported(school)
+    with _local(a, drops) as council:
+        back = run_nightly(council, jobs=2)
+        assert back.imported is not None and back.imported.counts() == {"receipt": N}, back.to_dict()
+        assert council.ledger.counts()[B]["out"] == {"delivered": N - 1, "rejected": 1}

@@ -51,6 +51,10 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
     assert result["counts"] == {"records": 6, "imported": 6, "duplicated": 0, "lost": 0, "delivered": 6,
                                 "not_delivered": 0}
     assert result["wall_s"] > 0 and result["ceiling"]["whole_run_s"] > 0
+    idle, share = result["stage_idle_core_s"], result["stage_idle_share"]
+    assert set(idle) == set(share) == set(result["stages_s"])
+    if Path("/proc/stat").exists():  # the machine's idle cores in each stage: none is more than all of them
+        assert all(0 <= s <= 1.05 for s in share.values()), share
 
 
 def test_the_nightly_benchmark_runs_the_schools_in_worker_processes_and_still_counts_every_record() -> None:
