@@ -133,6 +133,18 @@ def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _idle_core_s() -> float | None:
+    """Core-seconds the whole machine has spent idle since boot (idle + iowait in /proc/stat), or
+    None where there is no /proc/stat. A stage's difference says how much of the cores it left unused:
+    the room more processes could still take."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     """Peak RSS of this process, or (RUSAGE_CHILDREN) of the largest child that has exited."""
     return resource.getrusage(who).ru_maxrss / 1024
@@ -375,6 +387,7 @@ class Stages:
     """What the four stages measured: wall seconds each, CPU (this process and its workers), failures."""
 
     seconds: dict[str, float]
+    idle_core_s: dict[str, float | None]  # the machine's idle core-seconds during each stage
     cpu_s: float
     schools_cpu_s: float
     schools_busy_s: float
@@ -421,16 +434,28 @@ def _notify_chunk(council: Any, chunk: list[Placement], done: Callable[[int], No
 
 def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], transport: str, n: int, seed: int,
             n_procs: int, say: Callable[[str], None], backend: str | None = None,
-            notify_per_call: bool = False) -> Stages:
+            notify_per_call: bool = False, school_procs: int | None = None) -> Stages:
     """The users' own calls, stage by stage: notify (queued), the council's night (sends), every school's
     night (in this process one after another, or in `n_procs` worker processes), the council's night
-    again (receipts). Each stage's wall time is reported as it finishes."""
+    again (receipts). Each stage's wall time is reported as it finishes. `school_procs` (default
+    `n_procs`): the processes the schools' stage runs their nights in."""
+    school_procs = school_procs or n_procs
     council = _party(raw_council, transport, drops, backend)
-    schools = [_party(s, transport, drops, backend) for s in raw_schools] if n_procs == 1 else []
+    schools = [_party(s, transport, drops, backend) for s in raw_schools] if school_procs == 1 else []
     urns = [s.party for s in raw_schools]
     seconds: dict[str, float] = {}
+    idle: dict[str, float | None] = {}
     cpu0, children0 = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     every = max(1000, n // 10)
+    idle0 = _idle_core_s()
+
+    def ended(stage: str, started: float, idle_before: float | None) -> float | None:
+        """Note the stage's wall and idle core-seconds; return the idle counter now, for the next stage."""
+        seconds[stage] = time.perf_counter() - started
+        now = _idle_core_s()
+        idle[stage] = None if now is None or idle_before is None else now - idle_before
+        return now
+
     t = time.perf_counter()
 
     def done(i: int) -> None:
@@ -439,12 +464,12 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
             say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
 
     _notify(council, _records(n, urns, seed), notify_per_call, done, n_procs)
-    seconds["notify"] = time.perf_counter() - t
+    idle0 = ended("notify", t, idle0)
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
     with _heartbeat(say, f"{transport}: council_send"):
         sent = run_nightly(council, jobs=n_procs)
-    seconds["council_send"] = time.perf_counter() - t
+    idle0 = ended("council_send", t, idle0)
     say(f"{transport}: council_send: {seconds['council_send']:.1f} s")
     failures = [f.to_dict() for f in sent.failures]
 
@@ -452,7 +477,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     cpu_before, children_before = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     busy = 0.0
     worker_rss = None
-    if n_procs == 1:
+    if school_procs == 1:
         for k, s in enumerate(schools, 1):
             ts = time.perf_counter()
             report = run_nightly(s)
@@ -463,24 +488,24 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     else:
         night = [SchoolNight(s.party, str(s.home.root), transport, {k: str(v) for k, v in drops.items()},
                              raw_council.clock.now(), backend) for s in raw_schools]
-        more, busy = _schools_in_processes(night, n_procs, say, transport)
+        more, busy = _schools_in_processes(night, school_procs, say, transport)
         failures += more
         worker_rss = _rss_mb(resource.RUSAGE_CHILDREN)
-    seconds[SCHOOLS_STAGE] = time.perf_counter() - t
+    idle0 = ended(SCHOOLS_STAGE, t, idle0)
     schools_cpu = (_cpu_s() - cpu_before) + (_cpu_s(resource.RUSAGE_CHILDREN) - children_before)
-    say(f"{transport}: {SCHOOLS_STAGE}: {seconds[SCHOOLS_STAGE]:.1f} s ({n_procs} process"
-        f"{'es' if n_procs > 1 else ''}, {schools_cpu:.1f} s CPU)")
+    say(f"{transport}: {SCHOOLS_STAGE}: {seconds[SCHOOLS_STAGE]:.1f} s ({school_procs} process"
+        f"{'es' if school_procs > 1 else ''}, {schools_cpu:.1f} s CPU)")
 
     t = time.perf_counter()
     with _heartbeat(say, f"{transport}: council_receipts"):
         back = run_nightly(council, jobs=n_procs)
     failures += [f.to_dict() for f in back.failures]
-    seconds["council_receipts"] = time.perf_counter() - t
+    ended("council_receipts", t, idle0)
     say(f"{transport}: council_receipts: {seconds['council_receipts']:.1f} s")
     cpu = (_cpu_s() - cpu0) + (_cpu_s(resource.RUSAGE_CHILDREN) - children0)
     for c in (council, *schools):
         c.close()
-    return Stages(seconds, cpu, schools_cpu, busy, worker_rss, failures)
+    return Stages(seconds, idle, cpu, schools_cpu, busy, worker_rss, failures)
 
 
 def _allocated_bytes(root: Path) -> int:
@@ -531,7 +556,8 @@ def _check_space(n: int, n_schools: int, seed: int) -> int:
 
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
           disk_estimate: int | None = None, backend: str | None = None,
-          notify_per_call: bool = False) -> dict[str, Any]:
+          notify_per_call: bool = False, school_procs: int | None = None) -> dict[str, Any]:
+    school_procs = school_procs or n_procs
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
     cores = _cores()
@@ -545,7 +571,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
             _say(f"{transport}: {n_schools + 1} homes set up: {setup_s:.1f} s")
 
             run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend,
-                          notify_per_call)
+                          notify_per_call, school_procs)
             stages = run.seconds
             disk_t = time.perf_counter()
             disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
@@ -570,14 +596,14 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
                 server.stop()
     per_stage = _stage_ceilings(crypto, sftp)
     # a stage on k processes cannot beat its summed unavoidable work over min(k, cores)
-    in_processes = {SCHOOLS_STAGE} | (set() if notify_per_call else {"notify"})
-    parallel = {k: (min(n_procs, cores) if k in in_processes else 1) for k in per_stage}
+    procs = {SCHOOLS_STAGE: school_procs, **({} if notify_per_call else {"notify": n_procs})}
+    parallel = {k: min(procs.get(k, 1), cores) for k in per_stage}
     seq_s = {k: v * n for k, v in per_stage.items()}
     par_s = {k: seq_s[k] / parallel[k] for k in per_stage}
     ceiling_s, ceiling_seq_s = sum(par_s.values()), sum(seq_s.values())
     return {
         "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
-        "records": n, "schools": n_schools, "jobs": n_procs, "cores": cores,
+        "records": n, "schools": n_schools, "jobs": n_procs, "school_jobs": school_procs, "cores": cores,
         "notify": "per-call" if notify_per_call else f"batches of {NOTIFY_CHUNK}",
         "setup_s": round(setup_s, 1), "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1),
         "peak_rss_mb": round(rss, 1),  # this process (the council's stages, and the counting)
@@ -589,6 +615,11 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         "disk_used_mb": round(disk_used / 2**20), "disk_estimate_mb": (None if disk_estimate is None else
                                                                          round(disk_estimate / 2**20)),
         "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        # the machine's idle core-seconds in each stage (/proc/stat: idle + iowait; None off Linux), and that
+        # over the stage's wall times the cores: the share of the machine the stage left unused
+        "stage_idle_core_s": {k: None if v is None else round(v, 1) for k, v in run.idle_core_s.items()},
+        "stage_idle_share": {k: None if v is None or stages[k] <= 0 else round(v / (stages[k] * cores), 3)
+                             for k, v in run.idle_core_s.items()},
         "stage_processes": parallel,
         "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
                     "files, ledger or network) + OpenSSH sftp put+rename and get of the same files; a stage "
@@ -616,6 +647,9 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="worker processes for the schools' nightly jobs and for packing council IT's batches "
                          "(default: the CPU count; 1: all in this process, one after another)")
+    ap.add_argument("--school-jobs", type=int,
+                    help="worker processes for the schools' nightly jobs alone (default: --jobs); the schools' "
+                         "stage's ceiling is still divided by the cores, not by this")
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--backend", choices=["paramiko", "openssh"],
                     help="the SFTP backend (SSH client) for every party; default: the library's default")
@@ -625,17 +659,17 @@ def main() -> int:
     args = ap.parse_args()
     n = args.records or (200 if args.quick else 83_000)
     n_schools = args.schools or (4 if args.quick else 150)
-    if n < 1 or n_schools < 1 or args.jobs < 1:
-        ap.error("--records, --schools and --jobs must be at least 1")
+    if n < 1 or n_schools < 1 or args.jobs < 1 or (args.school_jobs is not None and args.school_jobs < 1):
+        ap.error("--records, --schools, --jobs and --school-jobs must be at least 1")
     sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
     # one run at a time: the first's folder is gone before the second starts
     need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
-    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend, args.notify_per_call)
-               for t in transports]
+    results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend, args.notify_per_call,
+                     args.school_jobs) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
-              f"({r['records_per_s']}/s, {r['jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
+              f"({r['records_per_s']}/s, {r['school_jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
               f"ceiling ({r['ratio_to_sequential_ceiling']}x the one-core ceiling); stages {r['stages_s']}; "
               f"counts {r['counts']}", file=sys.stderr)
     out = results[0] if len(results) == 1 else {"runs": results, **{k: results[0][k] for k in
