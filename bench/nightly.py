@@ -9,7 +9,7 @@
 One placing council (LA:919) and N schools, each with its own home, keys and drop folder, on one
 real OpenSSH sshd on 127.0.0.1 (tests/support/sshd.py; `--transport local` uses folders instead).
 Every record is a fictional education record placed at one of the schools. The stages are the
-users' own calls, not a special path: `notify_placements` in batches of 500 (council IT's
+users' own calls, not a special path: `notify_placements` in batches of 5,000 (`--notify-chunk`; council IT's
 `notify-batch --queue-only`; `--notify-per-call`: `notify_placement` per record, as `--queue-only`), then
 `run_nightly` on the council (sends), on every school (collects, verifies, files under
 received/, sends delivered receipts), and on the council again (collects and applies the
@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -91,8 +92,10 @@ COUNCIL = "LA:919"
 SCHOOLS_STAGE = "schools_import_and_receipt"
 #: runs smaller than this are not sized up front (they need well under a gigabyte)
 SPACE_CHECK_FROM = 1000
-#: Records a notify_placements call in the notify stage (council IT pushing placements in batches).
-NOTIFY_CHUNK = 500
+#: Records a notify_placements call in the notify stage: council IT's night's placements in batches
+#: (docs/integrators.md). 500 until the seventh round; each call starts and drains its worker pool
+#: once, so fewer, longer calls keep the workers busy (12,000 records, paired: 1.14 / 1.22 / 1.43).
+NOTIFY_CHUNK = 5000
 #: a ledger's write-ahead log once SQLite checkpoints it (1,000 pages of 4 KiB, then reused)
 WAL_BYTES = 1000 * 4096
 
@@ -396,10 +399,11 @@ class Stages:
 
 
 def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
-            done: Callable[[int], None], jobs: int = 1) -> None:
-    """The notify stage: council IT's batch call (`notify_placements`, `NOTIFY_CHUNK` records a call,
-    packed in `jobs` processes), or with `per_call` the VSH's one call per record (`notify_placement`,
-    as `--queue-only`)."""
+            done: Callable[[int], None], jobs: int = 1, chunk: int = NOTIFY_CHUNK) -> None:
+    """The notify stage: council IT's batch call (`notify_placements`, `chunk` records a call,
+    packed in `jobs` processes; each call reads its records as it needs them, so they are made
+    while the workers pack the ones before), or with `per_call` the VSH's one call per record
+    (`notify_placement`, as `--queue-only`)."""
     purpose = "Benchmark: PEP for the new school's Designated Teacher"
     if per_call:
         for i, doc in enumerate(docs, 1):
@@ -409,32 +413,29 @@ def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
                 raise SystemExit(f"notify failed: {res.first_error()}")
             done(i)
         return
-    chunk: list[Placement] = []
+    it = iter(docs)
     total = 0
-    for doc in docs:
-        chunk.append(Placement(doc, [f"URN:{doc['school']['urn']}"], "new-placement", purpose))
-        if len(chunk) == NOTIFY_CHUNK:
-            total += _notify_chunk(council, chunk, done, total, jobs)
-            chunk = []
-    _notify_chunk(council, chunk, done, total, jobs)
+    while (first := next(it, None)) is not None:
+        count = [0]
 
+        def placements(first: dict[str, Any] = first, count: list[int] = count) -> Iterator[Placement]:
+            for doc in itertools.chain([first], itertools.islice(it, chunk - 1)):
+                count[0] += 1
+                yield Placement(doc, [f"URN:{doc['school']['urn']}"], "new-placement", purpose)
 
-def _notify_chunk(council: Any, chunk: list[Placement], done: Callable[[int], None], before: int,
-                  jobs: int) -> int:
-    if not chunk:
-        return 0
-    res = notify_placements(council, chunk, send=False, jobs=jobs)
-    if not res.ok:
-        first = res.refused[0].error if res.refused else None
-        raise SystemExit(f"notify failed: {first}")
-    for i in range(1, len(chunk) + 1):
-        done(before + i)
-    return len(chunk)
+        res = notify_placements(council, placements(), send=False, jobs=jobs)
+        if not res.ok:
+            refused = res.refused[0].error if res.refused else None
+            raise SystemExit(f"notify failed: {refused}")
+        for i in range(1, count[0] + 1):
+            done(total + i)
+        total += count[0]
 
 
 def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], transport: str, n: int, seed: int,
             n_procs: int, say: Callable[[str], None], backend: str | None = None,
-            notify_per_call: bool = False, school_procs: int | None = None) -> Stages:
+            notify_per_call: bool = False, school_procs: int | None = None,
+            notify_chunk: int = NOTIFY_CHUNK) -> Stages:
     """The users' own calls, stage by stage: notify (queued), the council's night (sends), every school's
     night (in this process one after another, or in `n_procs` worker processes), the council's night
     again (receipts). Each stage's wall time is reported as it finishes. `school_procs` (default
@@ -463,7 +464,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
             elapsed = time.perf_counter() - t
             say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
 
-    _notify(council, _records(n, urns, seed), notify_per_call, done, n_procs)
+    _notify(council, _records(n, urns, seed), notify_per_call, done, n_procs, notify_chunk)
     idle0 = ended("notify", t, idle0)
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
@@ -556,7 +557,8 @@ def _check_space(n: int, n_schools: int, seed: int) -> int:
 
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
           disk_estimate: int | None = None, backend: str | None = None,
-          notify_per_call: bool = False, school_procs: int | None = None) -> dict[str, Any]:
+          notify_per_call: bool = False, school_procs: int | None = None,
+          notify_chunk: int = NOTIFY_CHUNK) -> dict[str, Any]:
     school_procs = school_procs or n_procs
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
@@ -571,7 +573,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
             _say(f"{transport}: {n_schools + 1} homes set up: {setup_s:.1f} s")
 
             run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend,
-                          notify_per_call, school_procs)
+                          notify_per_call, school_procs, notify_chunk)
             stages = run.seconds
             disk_t = time.perf_counter()
             disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
@@ -604,7 +606,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
     return {
         "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
         "records": n, "schools": n_schools, "jobs": n_procs, "school_jobs": school_procs, "cores": cores,
-        "notify": "per-call" if notify_per_call else f"batches of {NOTIFY_CHUNK}",
+        "notify": "per-call" if notify_per_call else f"batches of {notify_chunk}",
         "setup_s": round(setup_s, 1), "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1),
         "peak_rss_mb": round(rss, 1),  # this process (the council's stages, and the counting)
         "worker_peak_rss_mb": None if run.worker_peak_rss_mb is None else round(run.worker_peak_rss_mb, 1),
@@ -654,19 +656,22 @@ def main() -> int:
     ap.add_argument("--backend", choices=["paramiko", "openssh"],
                     help="the SFTP backend (SSH client) for every party; default: the library's default")
     ap.add_argument("--notify-per-call", action="store_true",
-                    help="notify one record a call (notify_placement), not in batches of "
-                         f"{NOTIFY_CHUNK} (notify_placements): to pair the two")
+                    help="notify one record a call (notify_placement), not in batches "
+                         "(notify_placements): to pair the two")
+    ap.add_argument("--notify-chunk", type=int, default=NOTIFY_CHUNK,
+                    help=f"records a notify_placements call (default {NOTIFY_CHUNK})")
     args = ap.parse_args()
     n = args.records or (200 if args.quick else 83_000)
     n_schools = args.schools or (4 if args.quick else 150)
-    if n < 1 or n_schools < 1 or args.jobs < 1 or (args.school_jobs is not None and args.school_jobs < 1):
-        ap.error("--records, --schools, --jobs and --school-jobs must be at least 1")
+    if n < 1 or n_schools < 1 or args.jobs < 1 or args.notify_chunk < 1 or \
+            (args.school_jobs is not None and args.school_jobs < 1):
+        ap.error("--records, --schools, --jobs, --school-jobs and --notify-chunk must be at least 1")
     sample_n = min(n, args.sample or (50 if args.quick else 2000))
     transports = ["sftp", "local"] if args.transport == "both" else [args.transport]
     # one run at a time: the first's folder is gone before the second starts
     need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
     results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend, args.notify_per_call,
-                     args.school_jobs) for t in transports]
+                     args.school_jobs, args.notify_chunk) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s, {r['school_jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
