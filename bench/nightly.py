@@ -218,6 +218,7 @@ class SchoolNight:
     drops: dict[str, str]
     now: dt.datetime
     backend: str | None = None  # the SFTP backend, when not the library's default
+    jobs: int = 1  # the school's own `run --jobs` (2: it collects and verifies in a second process)
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,7 @@ def school_night(job: SchoolNight) -> SchoolDone:
         store = KeyStore(home, passphrase=passphrase, clock=clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
         raw = RawParty(job.party, home, store, PartnerDirectory(home, clock=clock), clock)
         with _party(raw, job.transport, {k: Path(v) for k, v in job.drops.items()}, job.backend) as school:
-            report = run_nightly(school)
+            report = run_nightly(school, jobs=job.jobs)
             return SchoolDone(job.party, [f.to_dict() for f in report.failures], time.perf_counter() - t)
     except Exception:  # every error must reach the parent, as text (a dead worker: BrokenProcessPool)
         return SchoolDone(job.party, [], time.perf_counter() - t, error=traceback.format_exc())
@@ -435,7 +436,7 @@ def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
 def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], transport: str, n: int, seed: int,
             n_procs: int, say: Callable[[str], None], backend: str | None = None,
             notify_per_call: bool = False, school_procs: int | None = None,
-            notify_chunk: int = NOTIFY_CHUNK) -> Stages:
+            notify_chunk: int = NOTIFY_CHUNK, school_run_jobs: int = 1) -> Stages:
     """The users' own calls, stage by stage: notify (queued), the council's night (sends), every school's
     night (in this process one after another, or in `n_procs` worker processes), the council's night
     again (receipts). Each stage's wall time is reported as it finishes. `school_procs` (default
@@ -481,14 +482,14 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     if school_procs == 1:
         for k, s in enumerate(schools, 1):
             ts = time.perf_counter()
-            report = run_nightly(s)
+            report = run_nightly(s, jobs=school_run_jobs)
             busy += time.perf_counter() - ts
             failures += [f.to_dict() for f in report.failures]
             if k % 10 == 0 or k == len(schools):
                 say(f"{transport}: schools {k}/{len(schools)}: {time.perf_counter() - t:.1f} s")
     else:
         night = [SchoolNight(s.party, str(s.home.root), transport, {k: str(v) for k, v in drops.items()},
-                             raw_council.clock.now(), backend) for s in raw_schools]
+                             raw_council.clock.now(), backend, school_run_jobs) for s in raw_schools]
         more, busy = _schools_in_processes(night, school_procs, say, transport)
         failures += more
         worker_rss = _rss_mb(resource.RUSAGE_CHILDREN)
@@ -558,7 +559,7 @@ def _check_space(n: int, n_schools: int, seed: int) -> int:
 def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_procs: int,
           disk_estimate: int | None = None, backend: str | None = None,
           notify_per_call: bool = False, school_procs: int | None = None,
-          notify_chunk: int = NOTIFY_CHUNK) -> dict[str, Any]:
+          notify_chunk: int = NOTIFY_CHUNK, school_run_jobs: int = 1) -> dict[str, Any]:
     school_procs = school_procs or n_procs
     clock = FixedClock(dt.datetime.now(dt.UTC).replace(microsecond=0))
     load_start = os.getloadavg()
@@ -573,7 +574,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
             _say(f"{transport}: {n_schools + 1} homes set up: {setup_s:.1f} s")
 
             run = _stages(raw_council, raw_schools, drops, transport, n, seed, n_procs, _say, backend,
-                          notify_per_call, school_procs, notify_chunk)
+                          notify_per_call, school_procs, notify_chunk, school_run_jobs)
             stages = run.seconds
             disk_t = time.perf_counter()
             disk_used = _allocated_bytes(root)  # to check the estimate against; not in any stage's time
@@ -605,7 +606,8 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
     ceiling_s, ceiling_seq_s = sum(par_s.values()), sum(seq_s.values())
     return {
         "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
-        "records": n, "schools": n_schools, "jobs": n_procs, "school_jobs": school_procs, "cores": cores,
+        "records": n, "schools": n_schools, "jobs": n_procs, "school_jobs": school_procs,
+        "school_run_jobs": school_run_jobs, "cores": cores,
         "notify": "per-call" if notify_per_call else f"batches of {notify_chunk}",
         "setup_s": round(setup_s, 1), "wall_s": round(wall, 2), "records_per_s": round(n / wall, 1),
         "peak_rss_mb": round(rss, 1),  # this process (the council's stages, and the counting)
@@ -658,6 +660,9 @@ def main() -> int:
     ap.add_argument("--notify-per-call", action="store_true",
                     help="notify one record a call (notify_placement), not in batches "
                          "(notify_placements): to pair the two")
+    ap.add_argument("--school-run-jobs", type=int, choices=[1, 2], default=1,
+                    help="each school's own `run --jobs` (default 1; 2: it collects and verifies ahead in a "
+                         "second process, as the council does)")
     ap.add_argument("--notify-chunk", type=int, default=NOTIFY_CHUNK,
                     help=f"records a notify_placements call (default {NOTIFY_CHUNK})")
     args = ap.parse_args()
@@ -671,7 +676,7 @@ def main() -> int:
     # one run at a time: the first's folder is gone before the second starts
     need = _check_space(n, n_schools, args.seed) if n >= SPACE_CHECK_FROM else None
     results = [bench(n, n_schools, t, sample_n, args.seed, args.jobs, need, args.backend, args.notify_per_call,
-                     args.school_jobs, args.notify_chunk) for t in transports]
+                     args.school_jobs, args.notify_chunk, args.school_run_jobs) for t in transports]
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s, {r['school_jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "

@@ -34,11 +34,12 @@ def test_bench_script_starts_and_offers_quick(script: Path) -> None:
     assert "--quick" in out.stdout
 
 
-def _nightly_local(*, records: int, schools: int, jobs: int) -> tuple[Any, str]:
+def _nightly_local(*, records: int, schools: int, jobs: int, extra: tuple[str, ...] = ()) -> tuple[Any, str]:
     """A tiny bench/nightly.py run over local folders: its last line's JSON and its stderr (it must
     exit 0)."""
     out = subprocess.run([sys.executable, str(REPO / "bench" / "nightly.py"), "--records", str(records),
-                          "--schools", str(schools), "--sample", "3", "--transport", "local", "--jobs", str(jobs)],
+                          "--schools", str(schools), "--sample", "3", "--transport", "local", "--jobs", str(jobs),
+                          *extra],
                          capture_output=True, text=True, timeout=300, cwd=REPO, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
@@ -60,10 +61,11 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
 def test_the_nightly_benchmark_runs_the_schools_in_worker_processes_and_still_counts_every_record() -> None:
     """`--jobs 2`: the schools' nights run in two processes at once; nothing is lost or duplicated, the
     stage's CPU is summed over the workers, and its ceiling is the summed work over min(2, cores)."""
-    result, stderr = _nightly_local(records=8, schools=3, jobs=2)
+    result, stderr = _nightly_local(records=8, schools=3, jobs=2, extra=("--school-run-jobs", "2"))
     assert result["counts"] == {"records": 8, "imported": 8, "duplicated": 0, "lost": 0, "delivered": 8,
                                 "not_delivered": 0}
     assert result["jobs"] == 2 and result["stage_processes"]["schools_import_and_receipt"] == 2
+    assert result["school_run_jobs"] == 2  # each school's own night collected in a second process too
     assert result["schools_cpu_s"] > 0 and result["worker_peak_rss_mb"] > 0
     divided = min(2, result["cores"])
     stage = result["stage_ceiling_s"]["schools_import_and_receipt"]
