@@ -76,6 +76,16 @@ def default_attachments_dir(out: Path) -> Path:
     return out.with_name(f"{out.stem}.attachments")
 
 
+@dataclass(frozen=True)
+class SendPlan:
+    """`Party.plan_send`: each file's name on the server, each upload's manifest (None: not a
+    package), and the SHA-256s already known."""
+
+    names: dict[Path, str]
+    manifests: dict[str, package.Manifest | None]
+    hashes: dict[Path, str]
+
+
 @dataclass
 class InboxResult:
     """What `Party.open_inbox` did: packages opened, and packages refused (already quarantined)."""
@@ -336,12 +346,24 @@ class Party:
         on the server cannot collide; any other file keeps its name. `packed`: for files this
         process has just packed for `to` (and not yet expired), their manifest and SHA-256, so they
         are not read again to check whom they are for and to hash them."""
+        plan = self.plan_send(to, files, packed=packed)
+        result = send(self.transports, to, list(files), names=plan.names, progress=progress, hashes=plan.hashes)
+        self.record_sent(to, result, plan)
+        return result
+
+    def plan_send(self, to: str, files: Sequence[Path], *,
+                  packed: Mapping[Path, tuple[package.Manifest, str]] | None = None) -> SendPlan:
+        """What `send` checks before uploading: each package is addressed to `to` and not expired
+        (`check_addressed_to`; raises otherwise), and is named `<transfer id>.lax` on the server."""
         known = {f: k for f, k in (packed or {}).items() if k[0].recipient == to}
         by_file = {f: known[f][0] if f in known else self.check_addressed_to(f, to) for f in files}
         names = {f: f"{m.transfer_id}.lax" for f, m in by_file.items() if m is not None}
-        manifests = {names.get(f, f.name): m for f, m in by_file.items()}
-        result = send(self.transports, to, list(files), names=names, progress=progress,
-                      hashes={f: known[f][1] for f in files if f in known})
+        return SendPlan(names, {names.get(f, f.name): m for f, m in by_file.items()},
+                        {f: known[f][1] for f in files if f in known})
+
+    def record_sent(self, to: str, result: PartyResult, plan: SendPlan) -> None:
+        """What `send` does once the uploads are done: log them, and record each one confirmed `sent`."""
+        manifests = plan.manifests
         _log_sent(result, manifests)
         if self.home.root.is_dir():
             with self.ledger.batch():  # every upload here is confirmed: one commit records them all
@@ -354,7 +376,6 @@ class Party:
                         self.ledger.advance("out", m.transfer_id, to, Outbound.SENT, if_new=[Outbound.QUEUED],
                                             created=m.created, expires=m.expires, payload_sha256=m.payload_sha256,
                                             audit={"file_sha256": f.sha256})
-        return result
 
     # -- inbound ----------------------------------------------------------------------------
     def collect_sources(self) -> list[str]:
