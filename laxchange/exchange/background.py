@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from laxchange._util.workers import exit_with_parent, fork_available
-from laxchange.errors import LaxError, TransientTransportError
+from laxchange.errors import TransientTransportError
 from laxchange.package import Verified
-from laxchange.transport import PartyResult, Runner, collect, send
+from laxchange.transport import PartyResult, Runner, collect
 from laxchange.transport.ops import FileResult
 
-__all__ = ["SILENCE", "BackgroundCollect", "fork_available", "upload_to"]
+__all__ = ["SILENCE", "BackgroundCollect", "fork_available"]
 
 #: The longest the child may say nothing (seconds) before it is stopped: it tells of each batch, and
 #: of progress within a long download at least every `_ALIVE` seconds.
@@ -89,25 +89,17 @@ def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: in
     if terminal is not None:  # multiprocessing gave us /dev/null for stdin: the SSH key's passphrase is
         sys.stdin = open(terminal, encoding="utf-8")  # noqa: SIM115  # asked for there, as in one process
     exit_with_parent(parent)  # a parent killed outright: its end of the pipe is open here too, so no EOF
+    try:
+        if conn.recv() != "go":
+            return
+    except EOFError:  # the parent is gone, or did not need us
+        return
     last = [time.monotonic()]
 
     def alive(*_: object) -> None:
         if time.monotonic() - last[0] >= _ALIVE:
             last[0] = time.monotonic()
             conn.send(("alive", None))
-
-    while True:  # the partners' uploads the parent asks for, one at a time; then the word to collect
-        try:
-            msg = conn.recv()
-        except EOFError:  # the parent is gone, or did not need us
-            return
-        if msg == "go":
-            break
-        if not (isinstance(msg, tuple) and msg[0] == "send"):
-            return
-        for who, files, names, hashes in msg[1]:
-            last[0] = time.monotonic()
-            conn.send(("sent", (who, upload_to(runner, who, files, names, hashes, alive))))
 
     def batch(files: list[FileResult]) -> None:
         ahead = _ahead(verify, inbox, files)
@@ -120,37 +112,13 @@ def _child(runner: Runner, party: str, inbox: Path, conn: Connection, parent: in
     conn.send(("done", out if isinstance(out, PartyResult) else PartyResult(party, error=out)))
 
 
-def upload_to(runner: Runner, who: str, files: list[Path], names: dict[Path, str], hashes: dict[Path, str],
-              alive: Callable[..., None] | None = None) -> tuple[set[str] | LaxError, PartyResult]:
-    """One partner of the partners stage, as the run does it in one process: list our sender folder
-    there, then upload `files` (`transport.send`), over the one kept connection. An error not a
-    LaxError (a bug) is an `internal.error`, as `Runner.each_party` makes it."""
-
-    def job(p: str) -> tuple[set[str] | LaxError, PartyResult]:
-        listing: set[str] | LaxError
-        try:
-            with runner.connect(p) as t:
-                listing = set(t.list().names())
-        except LaxError as exc:
-            listing = exc
-        return listing, (send(runner, p, files, names=names, hashes=hashes, progress=alive) if files
-                         else PartyResult(p))
-
-    out = runner.each_party([who], job)[who]
-    return out if isinstance(out, tuple) else (out, PartyResult(who, error=out))
-
-
 class BackgroundCollect:
     """One collection of `party`'s drop folder into `inbox` in a forked child.
 
     Make it before any connection or thread of the run (it forks then), `start()` it when the
     import begins, take `batches()` as they come; `result` is then the collection's `PartyResult`.
     `close()` (also as a context manager) stops a child still running. With `verify`, the child
-    verifies the small packages ahead: `verified` holds them, by inbox name, as batches come.
-
-    Before `start()`, the child also does the partners stage's uploads: `send_many(...)` asks it to
-    list our folder at each partner and upload there, `sent(who)` is what that gave, in turn (None if the child was
-    lost: it is stopped, and `batches()` then reports the collection failed)."""
+    verifies the small packages ahead: `verified` holds them, by inbox name, as batches come."""
 
     def __init__(self, runner: Runner, party: str, inbox: Path, *, silence: float = SILENCE,
                  verify: Verify | None = None) -> None:
@@ -171,27 +139,6 @@ class BackgroundCollect:
             if terminal is not None:
                 os.close(terminal)
         child_conn.close()
-
-    def send_many(self, jobs: list[tuple[str, list[Path], dict[Path, str], dict[Path, str]]]) -> None:
-        """Ask the child to list and upload at each partner in turn: (partner, files, names, hashes)."""
-        with contextlib.suppress(OSError):  # a child already dead: `sent` finds it so
-            self._conn.send(("send", jobs))
-
-    def sent(self, who: str) -> tuple[set[str] | LaxError, PartyResult] | None:
-        """The listing and upload result of `who` (asked for by `send`, answered in turn), or None."""
-        while self._wait() is None:
-            try:
-                kind, body = self._conn.recv()
-            except (EOFError, OSError):
-                break
-            if kind == "sent" and body[0] == who:
-                return body[1]  # type: ignore[no-any-return]
-            if kind != "alive":
-                break
-        if self._proc.is_alive():
-            self._proc.kill()
-        self._proc.join(5)
-        return None
 
     def start(self) -> None:
         with contextlib.suppress(OSError):  # a child already dead: `batches` finds it so and reports it

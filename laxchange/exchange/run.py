@@ -53,10 +53,10 @@ from laxchange import deadlines, package
 from laxchange._util import timefmt
 from laxchange._util.fs import fsync_dir
 from laxchange.errors import InvalidData, LaxError, TransientTransportError
-from laxchange.exchange.background import BackgroundCollect, fork_available, upload_to
+from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
-from laxchange.exchange.party import Party, SendPlan
+from laxchange.exchange.party import Party
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
@@ -363,32 +363,21 @@ def _queued(party: Party) -> dict[str, list[Path]]:
 def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
                   listed: dict[str, set[str]], progress: PartyProgress | None) -> None:
     """List our sender folder on `who`'s server, then send its queued packages (one connection)."""
-    listing: set[str] | LaxError
+    listing: LaxError | None = None
     try:
         with party.transports.connect(who) as t:
-            listing = set(t.list().names())
+            listed[who] = set(t.list().names())
     except LaxError as exc:
         listing = exc
-    result = PartyResult(who)
-    if files:
-        try:
-            result = party.send(who, files, progress=progress)
-        except LaxError as exc:
-            result = PartyResult(who, error=exc)
-    _partner_reported(who, files, listing, result, report, listed)
-
-
-def _partner_reported(who: str, files: list[Path], listing: set[str] | LaxError, result: PartyResult,
-                      report: RunReport, listed: dict[str, set[str]]) -> None:
-    """Put one partner's listing and sending into the report (wherever they were done)."""
-    if isinstance(listing, LaxError):
-        report.failures.append(Failure("list", who, listing))
-    else:
-        listed[who] = listing
+        report.failures.append(Failure("list", who, exc))
     if not files:
         return
+    try:
+        result = party.send(who, files, progress=progress)
+    except LaxError as exc:
+        result = PartyResult(who, error=exc)
     if result.error is not None:
-        if not isinstance(listing, LaxError) or result.error.code != listing.code:
+        if listing is None or result.error.code != listing.code:
             report.failures.append(Failure("send", who, result.error))
         return  # a partner found down when listing is one failure, not two
     for f in result.files:
@@ -396,79 +385,6 @@ def _partner_reported(who: str, files: list[Path], listing: set[str] | LaxError,
             report.failures.append(Failure("send", who, f.error, file=f.name))
         else:
             report.sent.append({"party": who, "file": f.name, "size": f.size})
-
-
-def _partners_in_two(party: Party, child: BackgroundCollect, partners: list[str], queued: dict[str, list[Path]],
-                     report: RunReport, listed: dict[str, set[str]], progress: PartyProgress | None) -> None:
-    """The partners stage over two processes (`run --jobs 2`): the partners in groups (`_GROUP`),
-    the first few of each listed and uploaded by the run's second process while this one lists and
-    uploads the others; then all are recorded here (`Party.record_sent`), in the partners' order,
-    so the ledger and the audit log hear what one process tells them. Each partner's packages are checked here
-    first (`Party.plan_send`). A child lost does its partners' share no more: this process lists
-    and uploads them too (a package it had uploaded is found there, the same bytes, and done)."""
-    alive = [True]
-
-    def plan(who: str) -> SendPlan | LaxError:
-        try:
-            return party.plan_send(who, queued.get(who, []))
-        except LaxError as exc:  # as `Party.send` raising: the partner is listed, nothing is sent
-            return exc
-
-    def files_of(who: str, p: SendPlan | LaxError) -> list[Path]:
-        return queued.get(who, []) if isinstance(p, SendPlan) else []
-
-    def here(who: str, p: SendPlan | LaxError) -> tuple[set[str] | LaxError, PartyResult]:
-        names, hashes = (p.names, p.hashes) if isinstance(p, SendPlan) else ({}, {})
-        return upload_to(party.transports, who, files_of(who, p), names, hashes)
-
-    def done(who: str, p: SendPlan | LaxError, got: tuple[set[str] | LaxError, PartyResult]) -> None:
-        listing, result = got
-        files = queued.get(who, [])
-        if isinstance(p, LaxError):
-            result = PartyResult(who, error=p)
-        elif files:
-            party.record_sent(who, result, p)
-            if progress is not None:  # told of each file once it is done
-                for f in result.files:
-                    if f.error is None:
-                        progress(who, f.name, f.size, f.size)
-        _partner_reported(who, files, listing, result, report, listed)
-
-    groups = [partners[n:n + _GROUP] for n in range(0, len(partners), _GROUP)]
-    plans: dict[str, SendPlan | LaxError] = {}
-
-    def submit(group: list[str]) -> None:
-        for who in group:
-            plans[who] = plan(who)
-        if alive[0]:  # in one message, read whole by a child waiting for it: the pipe never fills both ways
-            jobs = []
-            for who in group[:_CHILD_SHARE]:
-                p = plans[who]
-                names, hashes = (p.names, p.hashes) if isinstance(p, SendPlan) else ({}, {})
-                jobs.append((who, files_of(who, p), names, hashes))
-            child.send_many(jobs)
-
-    if groups:
-        submit(groups[0])
-    for n, group in enumerate(groups):
-        got = {who: here(who, plans[who]) for who in group[_CHILD_SHARE:]}  # while the child does the rest
-        for who in group[:_CHILD_SHARE]:
-            answer = child.sent(who) if alive[0] else None
-            if answer is None:
-                alive[0] = False
-                answer = here(who, plans[who])
-            got[who] = answer
-        if n + 1 < len(groups):
-            submit(groups[n + 1])  # the child goes on with the next group while this one is recorded
-        for who in group:
-            done(who, plans.pop(who), got[who])
-
-
-#: The partners stage over two processes takes them in groups of `_GROUP`, the first `_CHILD_SHARE`
-#: of each to the child: this process also checks and records every partner's packages (about a
-#: fifth of an upload's work, measured), so an even split left the child waiting.
-_GROUP = 5
-_CHILD_SHARE = 3
 
 
 def _deadlines(party: Party, report: RunReport, now: dt.datetime, listed: dict[str, set[str]],
@@ -596,11 +512,8 @@ def _background(party: Party, wanted: bool) -> Iterator[BackgroundCollect | None
         def verify(path: Path) -> package.Verified | None:
             return package.verify_package(path, keystore=party.keystore, directory=party.directory,
                                           clock=party.clock)
-    # one kept connection per server and login, as this process's runner (the child lists, uploads and
-    # collects over it: a council's partners and its own drop folder on one server, one handshake)
-    child = BackgroundCollect(_OneConnection(base.resolver, sharing(base.factory, LinkShare()), base.policy,
-                                             sleep=base.sleep, rng=base.rng, on_retry=base.on_retry, max_parallel=1),
-                              me, party.home.inbox, verify=verify)
+    child = BackgroundCollect(Runner(base.resolver, base.factory, base.policy, sleep=base.sleep, rng=base.rng,
+                                     on_retry=base.on_retry), me, party.home.inbox, verify=verify)
     with child:
         yield child
 
@@ -651,10 +564,8 @@ def run_nightly(party: Party, *, collect: bool = True,
             partners = sorted(set(queued) | waiting)
             with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="laxchange-connect") as pool:
                 stage("partners")
-                if background is not None:
-                    _partners_in_two(inner, background, partners, queued, report, listed, progress)
-                for n, who in enumerate(partners if background is None else []):
-                    runner.prefetch(partners[n:n + PREFETCH + 1], pool)  # the next handshakes overlap this work
+                for n, who in enumerate(partners):  # the next partners' handshakes overlap this one's work
+                    runner.prefetch(partners[n:n + PREFETCH + 1], pool)
                     _partner_step(inner, who, queued.get(who, []), report, listed, progress)
                 stage("import")  # the receipts' partners' handshakes overlap the import
                 report.imported = import_held(inner, collect=collect, render=render, progress=progress,

@@ -12,7 +12,6 @@ import multiprocessing
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -189,49 +188,3 @@ def test_a_night_with_packages_verified_ahead_still_refuses_the_bad_one_here(tmp
         back = run_nightly(council, jobs=2)
         assert back.imported is not None and back.imported.counts() == {"receipt": N}, back.to_dict()
         assert council.ledger.counts()[B]["out"] == {"delivered": N - 1, "rejected": 1}
-
-
-def test_a_council_night_uploads_in_the_child_and_records_here_as_one_process(tmp_path: Path) -> None:
-    """`run_nightly(jobs=2)` on a council with packages queued: the child lists and uploads each
-    partner's, this process records them `sent` (one `out.sent` each, in order), over a real sshd."""
-    with Sshd(tmp_path / "sshd", []) as server:
-        a, _b, drops = council_and_school(tmp_path, server)
-        with _lib(a) as council:
-            for i in range(N):
-                council.pack(record(i + 1), message_type="pep-transfer", recipient=B,
-                             out=a.home.outbox / f"pep{i:03d}.lax")
-            report = run_nightly(council, jobs=2)
-            assert report.failures == [], report.to_dict()
-            assert len(report.sent) == N and {s["party"] for s in report.sent} == {B}
-            assert council.ledger.counts()[B]["out"] == {"sent": N}
-            sent = [e for e in council.ledger.audit_entries() if e["event"] == "out.sent"]
-            assert len(sent) == N and len({e["data"]["transfer_id"] for e in sent}) == N
-            assert len(list(drops[B].rglob("*.lax"))) == N
-        assert not multiprocessing.active_children()
-
-
-class _DiesAtTheFirstUpload(LocalFolderTransport):
-    """A transport whose first upload kills the process it runs in, if that is not the test's own:
-    the child lost in the partners stage, before it has uploaded anything."""
-
-    parent = os.getpid()
-
-    def put_many(self, items: Sequence[Any], **kw: Any) -> Any:
-        if os.getpid() != self.parent:
-            os._exit(9)
-        return super().put_many(items, **kw)
-
-
-def test_a_child_lost_while_uploading_leaves_the_partners_to_this_process(tmp_path: Path) -> None:
-    a, _b, drops = council_and_school(tmp_path)
-    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
-    with LibParty(home=a.home, keystore=a.store, directory=a.directory, clock=a.clock,
-                  transports=Runner(endpoints, _DiesAtTheFirstUpload, RetryPolicy(attempts=1))) as council:
-        for i in range(N):
-            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=a.home.outbox / f"p{i:03d}.lax")
-        report = run_nightly(council, jobs=2)
-        assert len(report.sent) == N, report.to_dict()
-        assert council.ledger.counts()[B]["out"] == {"sent": N}
-        assert [f.error.code for f in report.failures] == ["collect.background"], "the collection is lost with it"
-        assert len(list(drops[B].rglob("*.lax"))) == N
-    assert not multiprocessing.active_children()
