@@ -615,7 +615,6 @@ class _opened:
 def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now: dt.datetime, what: str) -> None:
     """Every algorithm the sender's policy requires must carry a good signature by a sender key
     that was valid when the package was created and has not been revoked since."""
-    created = timefmt.parse(manifest.created)
     keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
     known = {kid: keys[kid].dsse_key() for kid, _ in env.signatures if kid in keys}
     good = dsse.verify(env, known)
@@ -625,8 +624,23 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
         bad = sorted(set(known) - {pk.keyid for pk in good})
         raise _reject("package.bad-signature", f"the {what}'s signature by key {bad[0]} of {sender.party} does not "
                                                "verify")
-    for pk in good:
-        info = keys[pk.keyid]
+    _check_key_status(sender, manifest, [pk.keyid for pk in good], now, what)
+    missing = set(sender.required_signature_algorithms) - {k.alg for k in good}
+    if missing:
+        raise _reject("package.bad-signature", f"the {what} lacks a valid {', '.join(sorted(missing))} signature "
+                      f"required by {sender.party}'s policy")
+
+
+def _check_key_status(sender: Partner, manifest: Manifest, kids: Sequence[str], now: dt.datetime, what: str) -> None:
+    """Each of the sender's signing keys `kids` was valid at `created` and is not revoked since
+    (`_verify_sender`'s checks that need no signature: also made, against this process's
+    directory, for a package verified ahead in another process)."""
+    created = timefmt.parse(manifest.created)
+    keys = {k.kid: k for k in sender.keys if k.use == SIGNING}
+    for kid in kids:
+        info = keys.get(kid)
+        if info is None:
+            raise _reject("package.bad-signature", f"the {what} is signed by key {kid}, not one of {sender.party}'s")
         if info.revoked_at is not None and timefmt.parse(info.revoked_at) <= max(now, created):
             raise _reject("package.revoked-key", f"the {what} was signed with key {info.kid} of {sender.party}, "
                           f"revoked at {info.revoked_at} ({info.revocation_reason})")
@@ -634,10 +648,6 @@ def _verify_sender(env: dsse.Envelope, sender: Partner, manifest: Manifest, now:
         if status != "valid":
             raise _reject("package.key-not-valid", f"the {what} was signed with key {info.kid} of {sender.party}, "
                           f"which was {status} at {manifest.created}")
-    missing = set(sender.required_signature_algorithms) - {k.alg for k in good}
-    if missing:
-        raise _reject("package.bad-signature", f"the {what} lacks a valid {', '.join(sorted(missing))} signature "
-                      f"required by {sender.party}'s policy")
 
 
 def _archive_warnings(env: dsse.Envelope, view: PartnerAsOf, manifest: Manifest) -> list[dict[str, Any]]:
@@ -738,6 +748,8 @@ def open_package(
         at = created if archive else now
         if ahead is None:
             _verify_sender(menv, sender, manifest, at, "manifest")
+        else:  # verified elsewhere: its keys are still judged against our directory now
+            _check_key_status(sender, manifest, manifest.sender_key_ids, at, "manifest")
         warnings = _archive_warnings(menv, view, manifest) if view is not None else []
         if created > now + CLOCK_SKEW:
             raise _reject("package.not-yet-valid",

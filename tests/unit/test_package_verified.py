@@ -136,3 +136,28 @@ def test_nothing_is_verified_ahead_that_the_import_must_refuse_or_write_in_full(
     big = _file(tmp_path, good + b"\0" * package.MAX_VERIFIED_AHEAD, "big.lax")
     assert _ahead(b, big) is None
     assert _ahead(b, _file(tmp_path, good, "good.lax")) is not None
+
+
+def test_a_key_revoked_since_it_was_verified_ahead_is_refused_here(abc: Any, tmp_path: Path) -> None:
+    """The sender's card changes between the child's verification and the import (a key revoked):
+    this process judges the keys against its own directory, as the full open does."""
+    a, b, _ = abc
+    data = a.pack(record(), "URN:123456")
+    path = _file(tmp_path, data)
+    _unlocked(b, data)
+    v = _ahead(b, path)
+    assert v is not None
+    a.clock.advance(minutes=1)
+    a.store.rotate(overlap_days=30)
+    b.directory.add(a.card()[0])  # the rotated card first, as a partner would have it
+    for kid in v.opened.manifest.sender_key_ids:
+        a.store.revoke(kid, "key-compromise")
+    a.clock.advance(minutes=1)
+    card, _ = a.card()
+    b.directory.add(card)  # the revoking card, added while the run goes on
+    kw: dict[str, Any] = {"keystore": b.store, "directory": b.directory, "clock": b.clock}
+    with pytest.raises(SecurityError) as full:
+        package.open_package(path, **kw)
+    with pytest.raises(SecurityError) as ahead:
+        package.open_package(path, **kw, verified=v)
+    assert ahead.value.code == full.value.code == "package.revoked-key"
