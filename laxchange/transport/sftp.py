@@ -334,6 +334,54 @@ class _Down(_Job):
     data: bytes = b""
 
 
+#: Requests smaller than this are held by `_Corked` and sent together; larger writes go straight on.
+CORK_BYTES = 32 * 1024
+
+
+class _Corked:
+    """The SFTP session's link while a `_Pipeline` runs: small writes (the requests of many files)
+    are held and sent together once a read would wait, or once they reach `CORK_BYTES`, so the
+    requests that the replies already in hand call for go as one SSH packet and one syscall, not
+    one each (paramiko sends each SFTP message as its own packet). Bytes leave in the order they
+    were written; a large write first sends what is held, then goes on unchanged (not copied).
+    Nothing waits for the server while a request is held: a read that could wait sends first
+    (a link that cannot say whether a read would wait is always sent first)."""
+
+    def __init__(self, link: paramiko.Channel) -> None:
+        self.link = link
+        self._held: list[bytes] = []
+        self._size = 0
+
+    def send(self, data: bytes | memoryview) -> int:
+        n = len(data)
+        if n + self._size <= CORK_BYTES:
+            self._held.append(bytes(data))
+            self._size += n
+            if self._size >= CORK_BYTES:
+                self.flush()
+            return n
+        self.flush()
+        return self.link.send(data)  # type: ignore[arg-type]  # a memoryview is sent as it is
+
+    def recv(self, n: int) -> bytes:
+        if self._held and not self._ready():
+            self.flush()
+        return self.link.recv(n)
+
+    def _ready(self) -> bool:
+        """Whether the link has bytes for us already (a reply's rest follows without our requests)."""
+        ready = getattr(self.link, "recv_ready", None)
+        return bool(ready()) if ready is not None else False
+
+    def flush(self) -> None:
+        if self._held:
+            data, self._held, self._size = b"".join(self._held), [], 0
+            _send_all(self.link, data)
+
+    def __getattr__(self, name: str) -> object:  # anything else (timeouts, closed) is the channel's
+        return getattr(self.link, name)
+
+
 @dataclass(eq=False)
 class _Move(_Job):
     """A file in `move_many` or `delete_many`: where it is and, for a move, where it goes."""
@@ -382,6 +430,17 @@ class _Pipeline(Generic[_J]):
             reply: Callable[[_J, str, int, paramiko.Message], bool]) -> None:
         """`start(item)` sends an item's first request; `reply(job, what, type, message)` returns
         True once that file is done (no request of it left unanswered)."""
+        link = self._sftp.sock
+        corked = _Corked(link)
+        self._sftp.sock = corked  # type: ignore[assignment]  # paramiko only calls send and recv on it
+        try:
+            self._run(todo, start, reply)
+            corked.flush()
+        finally:  # after a failure, what is still held is dropped with the session's state
+            self._sftp.sock = link
+
+    def _run(self, todo: deque[_T], start: Callable[[_T], None],
+             reply: Callable[[_J, str, int, paramiko.Message], bool]) -> None:
         active = 0
 
         def fill() -> None:
