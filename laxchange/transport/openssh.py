@@ -22,7 +22,6 @@ import glob
 import os
 import pwd
 import re
-import select
 import shlex
 import shutil
 import socket
@@ -339,7 +338,16 @@ class _Pipe:
             raise TimeoutError(f"nothing from ssh in {self._timeout}s") from None
 
     def recv_ready(self) -> bool:
-        return bool(select.select([self.sock], [], [], 0)[0])
+        """Whether a read would return at once (bytes waiting, or the end). A peek, not select():
+        select() refuses a descriptor numbered 1024 or more, which a council's run with many
+        partners' connections open can reach."""
+        try:
+            self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True  # the read itself will say what is wrong
+        return True
 
     def settimeout(self, timeout: float | None) -> None:
         self._timeout = timeout

@@ -341,9 +341,10 @@ CORK_BYTES = 32 * 1024
 class _Corked:
     """The SFTP session's link while a `_Pipeline` runs: small writes (the requests of many files)
     are held and sent together once a read would wait, or once they reach `CORK_BYTES`, so the
-    requests that the replies already in hand call for go as one SSH packet and one syscall, not
-    one each (paramiko sends each SFTP message as its own packet). Bytes leave in the order they
-    were written; a large write first sends what is held, then goes on unchanged (not copied).
+    requests that the replies already in hand call for go as one write (one or two SSH packets),
+    not one packet and syscall each (paramiko sends each SFTP message as its own packet). Bytes
+    leave in the order they were written; a large write first sends what is held, then goes on
+    unchanged (not copied).
     Nothing waits for the server while a request is held: a read that could wait sends first
     (a link that cannot say whether a read would wait is always sent first)."""
 
@@ -351,8 +352,10 @@ class _Corked:
         self.link = link
         self._held: list[bytes] = []
         self._size = 0
+        self._failed: BaseException | None = None  # a flush that failed: every later use fails so
 
     def send(self, data: bytes | memoryview) -> int:
+        self._check()
         n = len(data)
         if n + self._size <= CORK_BYTES:
             self._held.append(bytes(data))
@@ -364,9 +367,16 @@ class _Corked:
         return self.link.send(data)  # type: ignore[arg-type]  # a memoryview is sent as it is
 
     def recv(self, n: int) -> bytes:
+        self._check()
         if self._held and not self._ready():
             self.flush()
         return self.link.recv(n)
+
+    def _check(self) -> None:
+        """Fail as the failed flush did: its requests (other files' too) never left, so no reply to
+        them will come, even where the caller let that error pass (a best-effort clean-up)."""
+        if self._failed is not None:
+            raise EOFError(f"the link failed earlier in this batch: {self._failed}")
 
     def _ready(self) -> bool:
         """Whether the link has bytes for us already (a reply's rest follows without our requests)."""
@@ -374,9 +384,14 @@ class _Corked:
         return bool(ready()) if ready is not None else False
 
     def flush(self) -> None:
+        self._check()
         if self._held:
             data, self._held, self._size = b"".join(self._held), [], 0
-            _send_all(self.link, data)
+            try:
+                _send_all(self.link, data)
+            except BaseException as exc:
+                self._failed = exc
+                raise
 
     def __getattr__(self, name: str) -> object:  # anything else (timeouts, closed) is the channel's
         return getattr(self.link, name)

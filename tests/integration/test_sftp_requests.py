@@ -151,8 +151,8 @@ def test_many_files_requests_leave_together_not_one_write_each(sftp_cls: type[Sf
         down = counting.sends
         after: object = t.sftp.sock
         assert after is counting  # the pipeline gave the link back
-    assert 0 < up <= 100, up
-    assert 0 < down <= 100, down
+    assert 0 < up <= 120, up  # 105 if every read had to wait; 160 one message a write
+    assert 0 < down <= 100, down  # 75 if every read had to wait; 180 one message a write
     assert all((remote / p.name).read_bytes() == p.read_bytes() for p in files)
     assert got == [p.stat().st_size for p in files[:30]]
     assert all((inbox / p.name).read_bytes() == p.read_bytes() for p in files[:30])

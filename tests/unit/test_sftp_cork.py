@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import socket
+
+import pytest
+
+from laxchange.transport.openssh import _Pipe
 from laxchange.transport.sftp import CORK_BYTES, _Corked
 
 
@@ -86,3 +93,49 @@ def test_anything_else_is_the_links_own() -> None:
     c = _Corked(link)  # type: ignore[arg-type]
     c.settimeout(5.0)  # type: ignore[operator]  # reached through __getattr__
     assert link.timeout == 5.0
+
+
+def test_after_a_failed_flush_every_later_use_fails_at_once() -> None:
+    """A flush that failed lost other files' requests with it: a caller that let the error pass
+    (a best-effort clean-up) must not then wait for replies that can never come."""
+
+    class Broken(_Link):
+        def send(self, data: bytes | memoryview) -> int:
+            raise TimeoutError("no progress")
+
+    link = Broken()
+    c = _Corked(link)  # type: ignore[arg-type]
+    c.send(b"write-of-file-1")
+    c.send(b"close-of-file-2")
+    with pytest.raises(TimeoutError):
+        c.recv(4)
+    with pytest.raises(EOFError, match="failed earlier"):
+        c.recv(4)
+    with pytest.raises(EOFError, match="failed earlier"):
+        c.send(b"rename-of-file-1")
+    assert link.reads == 0
+
+
+def test_the_openssh_pipe_says_ready_on_a_descriptor_above_1024() -> None:
+    """select() refuses descriptors from 1024 up; a council's run with many partners open reaches them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1100:
+        pytest.skip(f"this machine allows only {hard} open files")
+    if soft != resource.RLIM_INFINITY and soft < 1100:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1100, hard))
+    a, b = socket.socketpair()
+    high = os.dup2(a.fileno(), 1050)
+    a.close()
+    pipe = _Pipe(socket.socket(fileno=high))
+    try:
+        assert pipe.sock.fileno() >= 1024
+        assert pipe.recv_ready() is False
+        b.sendall(b"reply")
+        assert pipe.recv_ready() is True
+        assert pipe.recv(5) == b"reply"  # the peek took nothing
+        b.close()
+        assert pipe.recv_ready() is True  # the end: a read returns at once
+    finally:
+        pipe.close()
+        if soft != resource.RLIM_INFINITY and soft < 1100:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
