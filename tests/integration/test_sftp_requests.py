@@ -71,16 +71,22 @@ def test_a_large_retry_is_not_sent_again(sftp_cls: type[SftpTransport],
     assert os.listdir(remote) == ["big.lax"]
 
 
+def _small_files(folder: Path, n: int) -> list[Path]:
+    """`n` local packages of 3,000 bytes and more, each of its own length and random bytes."""
+    files = []
+    for i in range(n):
+        p = folder / f"p{i}.lax"
+        p.write_bytes(os.urandom(3000 + i))
+        files.append(p)
+    return files
+
+
 def test_put_many_overlaps_four_requests_per_small_file(sftp_cls: type[SftpTransport],
                                                         tmp_path: Path, sshd: Sshd, client_key: ClientKey,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     remote = tmp_path / "drop"
     remote.mkdir()
-    files = []
-    for i in range(40):
-        p = tmp_path / f"p{i}.lax"
-        p.write_bytes(os.urandom(3000 + i))
-        files.append(p)
+    files = _small_files(tmp_path, 40)
     caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
     with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         t.put(files[0], "warm.lax")  # lists the folder once, for leftovers
@@ -135,11 +141,7 @@ def test_many_files_requests_leave_together_not_one_write_each(sftp_cls: type[Sf
     remote.mkdir()
     inbox = tmp_path / "in"
     inbox.mkdir()
-    files = []
-    for i in range(40):
-        p = tmp_path / f"p{i}.lax"
-        p.write_bytes(os.urandom(3000 + i))
-        files.append(p)
+    files = _small_files(tmp_path, 40)
     with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key) as t:
         t.put(files[0], "warm.lax")  # connected, and the folder listed once
         counting = _CountingLink(t.sftp.sock)
