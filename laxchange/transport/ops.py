@@ -36,6 +36,7 @@ from laxchange.transport.endpoints import Endpoint, EndpointResolver
 from laxchange.transport.identity import IdentityLoader, identity_loader
 from laxchange.transport.local import LocalFolderTransport
 from laxchange.transport.openssh import OpenSshTransport
+from laxchange.transport.parts import PartJournal
 from laxchange.transport.retry import OnRetry, RetryingTransport, RetryPolicy
 from laxchange.transport.sftp import LinkShare, SftpSettings, SftpTransport
 
@@ -56,6 +57,7 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
 
     loaders: dict[Path, IdentityLoader] = {}
     lock = threading.Lock()
+    parts = PartJournal(home.root / "cache" / "sftp-parts")  # what our uploads may leave: removed by name
 
     def make(endpoint: Endpoint) -> Transport:
         url = endpoint.parsed
@@ -68,7 +70,7 @@ def transport_factory(home: Home, passphrase: PassphraseSource,
             loader = loaders.setdefault(key, identity_loader(key, passphrase))
             fallback = loaders.setdefault(prev, identity_loader(prev, passphrase)) \
                 if endpoint.identity is None and prev.exists() else None
-        return sftp_class(endpoint, settings)(endpoint, loader, settings, previous_identity=fallback)
+        return sftp_class(endpoint, settings)(endpoint, loader, settings, previous_identity=fallback, parts=parts)
 
     return make
 

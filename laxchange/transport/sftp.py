@@ -56,7 +56,7 @@ from paramiko.sftp import (
 )
 
 from laxchange._util.fs import BackgroundSha256
-from laxchange.errors import LaxError, TransientTransportError, TransportError
+from laxchange.errors import ConfigError, LaxError, TransientTransportError, TransportError
 from laxchange.transport.base import (
     BACKGROUND_BYTES,
     PART_MARKER,
@@ -88,6 +88,7 @@ from laxchange.transport.base import (
 from laxchange.transport.endpoints import Endpoint
 from laxchange.transport.hostkeys import verify_host_key
 from laxchange.transport.identity import IdentityLoader
+from laxchange.transport.parts import PartJournal, PartLog
 
 #: OpenSSH's sftp-server accepts up to 256 KiB messages; this leaves room for the header.
 CHUNK = 255 * 1024
@@ -541,7 +542,7 @@ class SftpTransport:
     backend = "paramiko"
 
     def __init__(self, endpoint: Endpoint, identity: IdentityLoader, settings: SftpSettings | None = None, *,
-                 previous_identity: IdentityLoader | None = None) -> None:
+                 previous_identity: IdentityLoader | None = None, parts: PartJournal | None = None) -> None:
         url = endpoint.parsed
         if url.scheme != "sftp":
             raise ValueError("SftpTransport needs an sftp:// endpoint")
@@ -560,6 +561,11 @@ class SftpTransport:
         self.host_key_fingerprint: str | None = None
         self._posix_rename = True
         self._parts: dict[str, _PartIndex] = {}
+        #: where this home logs the temporary files it makes (`parts`); None: find leftovers by listing
+        self._journal = parts
+        self._part_log: PartLog | None = None
+        #: the link whose first upload removed what earlier connections left (`_sweep_logged`)
+        self._swept_on: SftpLink | None = None
         #: target folders of `move_many` seen or made on this connection (a move into one that has
         #: gone since fails, and then goes `move`'s way, which makes it again)
         self._targets: set[str] = set()
@@ -695,6 +701,9 @@ class SftpTransport:
         return _ParamikoLink(ssh, sftp)
 
     def close(self) -> None:
+        log, self._part_log = self._part_log, None
+        if log is not None:
+            log.close()
         link, self._link = self._link, None
         held, self._held = self._held, None
         if held is not None and self._links is not None:
@@ -903,7 +912,7 @@ class SftpTransport:
                 if existing is not None:
                     return self._already_there(local, name, folder, existing, sha256)
             self._leftover_parts(folder)
-            tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
+            tmp = self._new_part(folder, name)
             try:
                 digest = self._upload(local, tmp, size, progress, digest=bool(sha256))
                 if sha256 and digest != sha256.lower():
@@ -917,6 +926,7 @@ class SftpTransport:
                         raise
                     self._discard(tmp)
                     return self._already_there(local, name, folder, existing, digest)
+                self._published(tmp)
             except BaseException:
                 self._discard(tmp)
                 raise
@@ -965,7 +975,7 @@ class SftpTransport:
 
         def start(job: tuple[int, bytes]) -> None:
             i, data = job
-            up = _Up(i, self._path(folder, f".{items[i].name}{PART_MARKER}{os.urandom(6).hex()}"), data)
+            up = _Up(i, self._new_part(folder, items[i].name), data)
             pipe.send(up, "open", CMD_OPEN, up.tmp, _CREATE_EXCL, paramiko.SFTPAttributes())
 
         def finish(up: _Up) -> bool:
@@ -974,6 +984,7 @@ class SftpTransport:
                 return True
             it = items[up.index]
             results[up.index] = RemoteFile(it.name, len(up.data))
+            self._published(up.tmp)
             self._clean_parts(folder, it.name)
             if it.progress:
                 it.progress(len(up.data), len(up.data))
@@ -1078,16 +1089,84 @@ class SftpTransport:
     def _discard(self, path: str) -> None:
         if self._link is None or not self._link.alive():
             return
-        with contextlib.suppress(Exception):  # best effort; hidden .part files are cleaned up by the next upload
+        with contextlib.suppress(Exception):  # best effort; what is left is the next connection's (below)
             self.sftp.remove(path)
+            self._published(path)
+
+    def _new_part(self, folder: str, name: str) -> str:
+        """A new temporary name for an upload of `name`, logged (with a journal) before it is made."""
+        tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
+        if self._journal is not None:
+            try:
+                if self._part_log is None:
+                    self._part_log = self._journal.open(self.endpoint.url)
+                self._part_log.add(tmp)
+            except OSError as exc:  # ours, not the server's: never reported as a remote failure
+                raise ConfigError(f"cannot log an upload's temporary file under {self._journal.root}: {exc}",
+                                  code="home.unwritable",
+                                  hint="the home folder must be writable by the user that runs laxchange") from exc
+        return tmp
+
+    def _published(self, tmp: str) -> None:
+        """The temporary file `tmp` is gone from the server: renamed to its name, or removed."""
+        if self._part_log is not None:
+            self._part_log.resolved(tmp)
+
+    def _sweep_logged(self) -> None:
+        """Remove, by name, the temporary files that ended connections of this home left on this
+        endpoint (their logs, `parts`) and those an earlier link of this one left: once per link."""
+        if self._journal is None:
+            return
+        self.open()
+        link = self._link
+        if link is None or self._swept_on is link:
+            return
+        self._swept_on = link
+        orphans = self._journal.orphans(self.endpoint.url)
+        removed: set[str] = set()
+        try:
+            mine = self._part_log.unresolved if self._part_log is not None else frozenset()
+            wanted = dict.fromkeys([*mine, *(p for o in orphans for p in o.parts)])
+            for tmp in wanted:
+                if self._is_our_part(tmp) and self._remove_part(tmp):
+                    removed.add(tmp)
+                    self._published(tmp)
+        finally:
+            for o in orphans:
+                o.settle(removed)
+
+    def _is_our_part(self, path: str) -> bool:
+        """A temporary upload name under this endpoint's folder (a log is ours, but is checked all the same)."""
+        base = self.url.path.rstrip("/") + "/"
+        name = posixpath.basename(path)
+        return (path.startswith(base) and posixpath.normpath(path) == path and name.startswith(".")
+                and PART_MARKER in name)
+
+    def _remove_part(self, path: str) -> bool:
+        """Remove one leftover; True when it is gone (or already was). A lost link is raised."""
+        try:
+            self.sftp.remove(path)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+                return True
+            if self._link is None or not self._link.alive():
+                raise
+            return False  # refused (not ours to remove, say): kept in the log, tried again next time
+        return True
 
     def _leftover_parts(self, folder: str) -> _PartIndex:
         """Temporary files left by uploads that died, by the name they were meant to get.
 
-        Listed once per folder per connection (listing per file would make small files slow).
-        Those older than `stale_part_age` are removed at once; younger ones are removed when the
-        same name is delivered, so a concurrent upload of another name is never disturbed.
+        With a journal (`parts`, every home's transports), what this home's connections left is
+        removed by name and the folder is never listed: a partner's drop folder holds every other
+        sender's files too. Without one, the folder is listed once per folder per connection
+        (listing per file would make small files slow): those older than `stale_part_age` are
+        removed at once; younger ones are removed when the same name is delivered, so a
+        concurrent upload of another name is never disturbed.
         """
+        if self._journal is not None:
+            self._sweep_logged()
+            return self._parts.setdefault(folder, {})
         if folder in self._parts:
             return self._parts[folder]
         index: _PartIndex = {}

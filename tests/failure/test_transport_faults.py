@@ -29,6 +29,7 @@ from laxchange.transport import (
     check_endpoint,
     collect,
 )
+from laxchange.transport.parts import PartJournal
 from laxchange.transport.server import ChrootSftp, EmbeddedSftpServer
 from tests.support.sshd import ClientKey, Sshd, keygen
 from tests.support.transport_fixtures import SFTP_BACKENDS, embedded_server
@@ -55,8 +56,12 @@ class _Killed(Exception):
     pass
 
 
-def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(sftp_cls: type[SftpTransport],
+@pytest.mark.parametrize("journal", [False, True], ids=["listing", "journal"])
+def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(sftp_cls: type[SftpTransport], journal: bool,
                                                                  tmp_path: Path, client_key: ClientKey) -> None:
+    """Without a journal the debris is found by listing the folder; with one (every home's
+    transports), by the name the dead connection logged."""
+    parts = PartJournal(tmp_path / "cache" / "sftp-parts") if journal else None
     remote = tmp_path / "drop"
     remote.mkdir()
     big = tmp_path / "big.lax"
@@ -68,19 +73,20 @@ def test_sshd_killed_mid_upload_then_retry_delivers_exactly_once(sftp_cls: type[
             if done >= 8 * 1024 * 1024 and server.proc is not None:
                 server.kill()
 
-        with pytest.raises(TransportError) as e, sftp_cls(ep, lambda: client_key.key, FAST) as t:
+        with pytest.raises(TransportError) as e, sftp_cls(ep, lambda: client_key.key, FAST, parts=parts) as t:
             t.put(big, "big.lax", progress=kill_at_8mb)
         assert e.value.transient
         assert _visible(remote) == []  # nothing under the final name
 
         assert [n for n in os.listdir(remote) if n.startswith(".big.lax.part-")]  # the dead upload's debris
         server = Sshd(tmp_path / "sshd", [client_key.pub], host_key=server.host_key, port=server.port).start()
-        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST, parts=parts) as t:
             t.put(big, "big.lax")
-        with sftp_cls(ep, lambda: client_key.key, FAST) as t:
+        with sftp_cls(ep, lambda: client_key.key, FAST, parts=parts) as t:
             t.put(big, "big.lax")  # a second run finds it delivered and adds no copy
         assert os.listdir(remote) == ["big.lax"]  # the earlier temporary file is gone too
         assert _sha(remote / "big.lax") == _sha(big)
+        assert parts is None or parts.orphans(ep.url) == []  # the dead connection's log is settled
     finally:
         server.stop()
 

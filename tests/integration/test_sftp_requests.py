@@ -13,6 +13,7 @@ import pytest
 
 from laxchange.transport import Endpoint, SftpTransport
 from laxchange.transport.base import GetItem, PutItem, RemoteFile
+from laxchange.transport.parts import PartJournal
 from tests.support.sshd import ClientKey, Sshd
 from tests.support.transport_fixtures import SFTP_BACKENDS
 
@@ -218,3 +219,59 @@ def test_delete_many_is_one_overlapped_remove_per_file(sftp_cls: type[SftpTransp
         assert _ops(caplog) == []
         assert dict(t.requests_sent) == {"remove": 21}
     assert os.listdir(remote) == []
+
+
+def test_with_a_journal_an_upload_never_lists_the_partners_folder(sftp_cls: type[SftpTransport],
+                                                                  tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A partner's drop folder holds every other sender's files until it collects them: listing it
+    for our own leftovers made each night as slow as that folder was long. With a journal (every
+    home's transports) nothing is listed, and other senders' files are not ours to touch."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    others = [remote / f"other-{i}.lax" for i in range(5)] + [remote / ".theirs.lax.part-0011aa22bb33"]
+    for p in others:
+        p.write_bytes(b"someone else's")
+        os.utime(p, (1, 1))  # old enough to be anyone's debris
+    files = _small_files(tmp_path, 20)
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    journal = PartJournal(tmp_path / "home" / "cache" / "sftp-parts")
+    with sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key,
+                  parts=journal) as t:
+        t.put(files[0], "first.lax")
+        t.put_many([PutItem(p, p.name) for p in files[1:]])
+        assert "listdir" not in _ops(caplog)
+    assert all(p.exists() for p in others)
+    assert sorted(n for n in os.listdir(remote) if not n.startswith(("other-", ".theirs"))) == \
+        sorted(["first.lax", *(p.name for p in files[1:])])
+    assert journal.orphans(sshd.url(remote)) == []  # every temporary file was published: no log is left
+
+
+def test_what_an_ended_connection_left_is_removed_by_name(sftp_cls: type[SftpTransport],
+                                                          tmp_path: Path, sshd: Sshd, client_key: ClientKey,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    url = sshd.url(remote)
+    journal = PartJournal(tmp_path / "cache" / "sftp-parts")
+    ended = journal.open(url)  # a connection that died mid-upload: its log stays, unresolved
+    left = remote / ".p.lax.part-0123456789ab"
+    left.write_bytes(b"half a package")
+    ended.add(str(left))
+    ended.add(str(remote / ".q.lax.part-ba9876543210"))  # logged, never made
+    ended.close()
+    live = journal.open(url)  # another connection of this home, still at work
+    busy = remote / ".r.lax.part-00ff00ff00ff"
+    busy.write_bytes(b"being written")
+    live.add(str(busy))
+    src = tmp_path / "s.lax"
+    src.write_bytes(os.urandom(4096))
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport.sftp")
+    with sftp_cls(Endpoint("LA:1", url, (sshd.fingerprint,)), lambda: client_key.key, parts=journal) as t:
+        t.put(src, "s.lax")
+        ops = _ops(caplog)
+    assert "listdir" not in ops and ops.count("remove") == 2, ops
+    assert sorted(os.listdir(remote)) == [".r.lax.part-00ff00ff00ff", "s.lax"]
+    assert journal.orphans(url) == []  # the ended log is settled and gone; the live one is held
+    live.close()
+    assert [o.parts for o in journal.orphans(url)] == [[str(busy)]]
