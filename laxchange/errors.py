@@ -228,6 +228,7 @@ CODES: dict[str, str] = {
     "home.exists": "the home is already initialised",
     "home.missing": "the home does not exist",
     "home.file-damaged": "a file of the home (keyring, partner record, config) cannot be read or has the wrong shape",
+    "home.unwritable": "a file of the home (the log of temporary uploads) cannot be written, read or removed",
     "config.invalid": "the home's config.json is malformed",
     "keyring.missing": "the home has no keyring (not initialised)",
     "key.damaged": "a private key file cannot be decrypted or parsed",

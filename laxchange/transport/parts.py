@@ -9,7 +9,9 @@ connection writes the temporary names it makes to a log of its own, before it ma
 later connection removes by name what an ended one left unresolved: no listing at all.
 
 A log is held with an exclusive `flock` while its connection lives (the kernel lets go when the
-process dies); a log nobody holds belongs to a connection that ended with files unresolved.
+process dies); a log nobody holds belongs to a connection that ended with files unresolved. A
+child forked meanwhile (the nightly run's collecting child, notify's workers) shares the lock
+until it exits too: its log then waits for a later connection, nothing worse.
 """
 
 from __future__ import annotations
@@ -19,23 +21,42 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+import stat
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["MAX_LOG_BYTES", "Orphan", "PartJournal", "PartLog"]
+__all__ = ["MAX_LOG_BYTES", "ROTATE_LINES", "Orphan", "PartJournal", "PartLog"]
 
-#: a log longer than this is read no further (it lists one line a temporary file a connection made)
+#: a log is read no further than this: no log of ours comes near it (`ROTATE_LINES`); one that
+#: does is not ours, or damaged, and is never removed, so nothing past it is forgotten
 MAX_LOG_BYTES = 8 * 1024 * 1024
+#: a connection starts a new log after this many lines (carrying over what is unresolved)
+ROTATE_LINES = 4096
 _SUFFIX = ".log"
 _FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _line(remote_path: str) -> bytes:
+    return json.dumps(remote_path).encode("utf-8") + b"\n"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """`os.write` until every byte is written: a nearly full disk can take part of a write."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 class PartLog:
     """One connection's log: each temporary file it makes, until it is published or removed."""
 
-    def __init__(self, path: Path, fd: int) -> None:
-        self.path = path
-        self._fd: int | None = fd
+    def __init__(self, journal: PartJournal, endpoint_url: str) -> None:
+        self._journal = journal
+        self._url = endpoint_url
+        self._fd: int | None
+        self.path, self._fd = journal.new_file(endpoint_url)
+        self._lines = 0
         self._open: set[str] = set()
 
     def add(self, remote_path: str) -> None:
@@ -43,8 +64,30 @@ class PartLog:
         write kept by the kernel; only a machine that loses power can lose the line."""
         if self._fd is None:
             raise ValueError("the log is closed")
-        os.write(self._fd, json.dumps(remote_path).encode("utf-8") + b"\n")
+        if self._lines >= self._journal.rotate_lines:
+            self._rotate()
+        assert self._fd is not None  # noqa: S101  narrowing only: _rotate leaves a file open or raises
+        _write_all(self._fd, _line(remote_path))
+        self._lines += 1
         self._open.add(remote_path)
+
+    def _rotate(self) -> None:
+        """A new file holding what is unresolved, then the old one removed (a crash between leaves
+        both, naming the same files: harmless)."""
+        path, fd = self._journal.new_file(self._url)
+        try:
+            _write_all(fd, b"".join(_line(p) for p in sorted(self._open)))
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        old_path, old_fd = self.path, self._fd
+        self.path, self._fd, self._lines = path, fd, len(self._open)
+        try:
+            old_path.unlink(missing_ok=True)
+        finally:
+            if old_fd is not None:
+                os.close(old_fd)
 
     def resolved(self, remote_path: str) -> None:
         """`remote_path` is gone from the server (renamed to its final name, or removed)."""
@@ -69,24 +112,24 @@ class PartLog:
 class Orphan:
     """A log no live connection holds, locked by this process until `settle`."""
 
-    def __init__(self, path: Path, fd: int, parts: list[str]) -> None:
+    def __init__(self, path: Path, fd: int, parts: list[str], age: float, complete: bool) -> None:
         self.path = path
         self._fd: int | None = fd
         self.parts = parts
+        #: seconds since the log was last written
+        self.age = age
+        #: False when the log is longer than `MAX_LOG_BYTES` (then it is never removed)
+        self.complete = complete
 
-    def settle(self, removed: Iterable[str]) -> None:
-        """Drop the files now `removed` from the log (the log goes when none is left); release it."""
+    def settle(self, gone: Iterable[str]) -> None:
+        """Release the log; remove it if every file it names is `gone`. It is never rewritten (a
+        rewrite cut short would forget names): a name already gone costs a later sweep one REMOVE."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        gone = set(removed)
-        left = [p for p in self.parts if p not in gone]
         try:
-            if not left:
+            if self.complete and set(self.parts) <= set(gone):
                 self.path.unlink(missing_ok=True)
-            elif len(left) != len(self.parts):
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, b"".join(json.dumps(p).encode("utf-8") + b"\n" for p in left), 0)
         finally:
             os.close(fd)
 
@@ -94,15 +137,23 @@ class Orphan:
 class PartJournal:
     """The logs of one home (`HOME/cache/sftp-parts/`), one folder of them per endpoint URL."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, clock: Callable[[], float] = time.time, *,
+                 rotate_lines: int = ROTATE_LINES, max_log_bytes: int = MAX_LOG_BYTES) -> None:
         self.root = root
+        self._clock = clock
+        self.rotate_lines = rotate_lines
+        self.max_log_bytes = max_log_bytes
 
     def _folder(self, endpoint_url: str) -> Path:
         return self.root / hashlib.sha256(endpoint_url.encode("utf-8")).hexdigest()[:20]
 
     def open(self, endpoint_url: str) -> PartLog:
-        """A new log for one connection to `endpoint_url`, locked before it is given its name
-        (a log seen unlocked under its name is never one still being made)."""
+        """A new log for one connection to `endpoint_url`."""
+        return PartLog(self, endpoint_url)
+
+    def new_file(self, endpoint_url: str) -> tuple[Path, int]:
+        """A new log file, locked before it is given its name (a log seen unlocked under its name
+        is never one still being made)."""
         folder = self._folder(endpoint_url)
         _private_folders(folder)
         token = os.urandom(10).hex()
@@ -116,7 +167,7 @@ class PartJournal:
             os.close(fd)
             making.unlink(missing_ok=True)
             raise
-        return PartLog(path, fd)
+        return path, fd
 
     def orphans(self, endpoint_url: str) -> list[Orphan]:
         """The logs for `endpoint_url` that no live connection holds, each locked for the caller,
@@ -127,24 +178,53 @@ class PartJournal:
         except (FileNotFoundError, NotADirectoryError):
             return []
         found: list[Orphan] = []
-        for name in names:
-            if not name.endswith(_SUFFIX) or name.startswith("."):
-                continue
-            path = folder / name
-            try:
-                fd = os.open(path, os.O_RDWR | _FLAGS)
-            except OSError:  # gone meanwhile (its connection ended cleanly), or not a plain file
-                continue
+        try:
+            for name in names:
+                if name.startswith(".") and name.endswith(".new"):
+                    self._drop_unnamed(folder / name)
+                    continue
+                if not name.endswith(_SUFFIX) or name.startswith("."):
+                    continue
+                orphan = self._claim(folder / name)
+                if orphan is not None:
+                    found.append(orphan)
+        except BaseException:
+            for o in found:
+                o.settle(())
+            raise
+        return found
+
+    def _drop_unnamed(self, path: Path) -> None:
+        """A log file left before it got its name (a crash inside `new_file`): nothing was ever
+        written to it, so it goes once nobody holds it."""
+        orphan = self._claim(path)
+        if orphan is not None:
+            if not orphan.parts:
+                path.unlink(missing_ok=True)
+            orphan.settle(())
+
+    def _claim(self, path: Path) -> Orphan | None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | _FLAGS)
+        except OSError:  # gone meanwhile (its connection ended cleanly), or a symlink
+            return None
+        try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # held: its connection is still at work
+            except BlockingIOError:  # held: its connection is still at work
                 os.close(fd)
-                continue
-            if os.fstat(fd).st_nlink == 0:  # removed by its owner after we listed the folder
+                return None
+            st = os.fstat(fd)
+            if st.st_nlink == 0 or not stat.S_ISREG(st.st_mode):  # removed by its owner since; or not a log
                 os.close(fd)
-                continue
-            found.append(Orphan(path, fd, _read_parts(fd)))
-        return found
+                return None
+            data = os.pread(fd, self.max_log_bytes + 1, 0)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
+        parts = _parse(data[:self.max_log_bytes])
+        return Orphan(path, fd, parts, max(0.0, self._clock() - st.st_mtime), len(data) <= self.max_log_bytes)
 
 
 def _private_folders(folder: Path) -> None:
@@ -159,9 +239,8 @@ def _private_folders(folder: Path) -> None:
             d.mkdir(mode=0o700)
 
 
-def _read_parts(fd: int) -> list[str]:
+def _parse(data: bytes) -> list[str]:
     """The remote paths a log lists, in order, once each; a torn or foreign line is skipped."""
-    data = os.pread(fd, MAX_LOG_BYTES, 0)
     out: dict[str, None] = {}
     for line in data.split(b"\n"):
         with contextlib.suppress(ValueError):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import posixpath
+import re
 import socket
 import stat
 import struct
@@ -25,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NoReturn, Protocol, TypeVar
 
 import paramiko
 from paramiko.buffered_pipe import BufferedPipe
@@ -57,6 +59,7 @@ from paramiko.sftp import (
 
 from laxchange._util.fs import BackgroundSha256
 from laxchange.errors import ConfigError, LaxError, TransientTransportError, TransportError
+from laxchange.logs import log_event
 from laxchange.transport.base import (
     BACKGROUND_BYTES,
     PART_MARKER,
@@ -148,6 +151,13 @@ _PartIndex = dict[str, list[str]]
 
 #: what `_Pipeline.run` starts a file from: put_many's (index, bytes), get_many's index
 _T = TypeVar("_T")
+_log = logging.getLogger(__name__)
+#: an upload's temporary name (`_new_part`): `.NAME.part-` and 48 random bits in hex
+_PART_NAME = re.compile(r"\.[^/]+" + re.escape(PART_MARKER) + r"[0-9a-f]{12}")
+
+
+def _raise(exc: BaseException) -> NoReturn:
+    raise exc
 
 
 class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the stubs only
@@ -701,15 +711,21 @@ class SftpTransport:
         return _ParamikoLink(ssh, sftp)
 
     def close(self) -> None:
-        log, self._part_log = self._part_log, None
-        if log is not None:
-            log.close()
         link, self._link = self._link, None
         held, self._held = self._held, None
-        if held is not None and self._links is not None:
-            self._links.release(self._share_key(), held)
-        elif link is not None:
-            link.close()
+        try:
+            if held is not None and self._links is not None:
+                self._links.release(self._share_key(), held)
+            elif link is not None:
+                link.close()
+        finally:
+            log, self._part_log = self._part_log, None
+            if log is not None:
+                try:
+                    log.close()
+                except OSError as exc:  # it stays: a later connection settles it, as any ended one's
+                    log_event(_log, "sftp.part-log-kept", logging.WARNING, code="home.unwritable",
+                              error=type(exc).__name__)
 
     def _abandon(self) -> None:
         """Give the connection up because replies are still owed on it (a stall, a trickle, a link
@@ -1090,21 +1106,22 @@ class SftpTransport:
         if self._link is None or not self._link.alive():
             return
         with contextlib.suppress(Exception):  # best effort; what is left is the next connection's (below)
-            self.sftp.remove(path)
+            with contextlib.suppress(FileNotFoundError):  # never made (a refused OPEN): gone all the same
+                self.sftp.remove(path)
             self._published(path)
 
     def _new_part(self, folder: str, name: str) -> str:
         """A new temporary name for an upload of `name`, logged (with a journal) before it is made."""
         tmp = self._path(folder, f".{name}{PART_MARKER}{os.urandom(6).hex()}")
         if self._journal is not None:
-            try:
+            journal = self._journal
+
+            def note() -> None:
                 if self._part_log is None:
-                    self._part_log = self._journal.open(self.endpoint.url)
+                    self._part_log = journal.open(self.endpoint.url)
                 self._part_log.add(tmp)
-            except OSError as exc:  # ours, not the server's: never reported as a remote failure
-                raise ConfigError(f"cannot log an upload's temporary file under {self._journal.root}: {exc}",
-                                  code="home.unwritable",
-                                  hint="the home folder must be writable by the user that runs laxchange") from exc
+
+            self._home_call(note)  # ours, not the server's: never reported as a remote failure
         return tmp
 
     def _published(self, tmp: str) -> None:
@@ -1114,7 +1131,10 @@ class SftpTransport:
 
     def _sweep_logged(self) -> None:
         """Remove, by name, the temporary files that ended connections of this home left on this
-        endpoint (their logs, `parts`) and those an earlier link of this one left: once per link."""
+        endpoint (their logs, `parts`; an earlier link of this transport's among them): once per link.
+
+        A file found absent counts as gone only in a log older than `stale_part_age`: requests of a
+        connection that has only just ended may still be on their way to the server."""
         if self._journal is None:
             return
         self.open()
@@ -1122,37 +1142,58 @@ class SftpTransport:
         if link is None or self._swept_on is link:
             return
         self._swept_on = link
-        orphans = self._journal.orphans(self.endpoint.url)
+        orphans = self._home_call(lambda: self._journal.orphans(self.endpoint.url) if self._journal else [])
         removed: set[str] = set()
+        absent: set[str] = set()
         try:
-            mine = self._part_log.unresolved if self._part_log is not None else frozenset()
-            wanted = dict.fromkeys([*mine, *(p for o in orphans for p in o.parts)])
-            for tmp in wanted:
-                if self._is_our_part(tmp) and self._remove_part(tmp):
+            for tmp in dict.fromkeys(p for o in orphans for p in o.parts):
+                if not self._is_our_part(tmp):
+                    continue
+                outcome = self._remove_part(tmp)
+                if outcome == "removed":
                     removed.add(tmp)
-                    self._published(tmp)
+                elif outcome == "absent":
+                    absent.add(tmp)
         finally:
+            failed: OSError | None = None
             for o in orphans:
-                o.settle(removed)
+                try:
+                    o.settle(removed | absent if o.age >= self.settings.stale_part_age else removed)
+                except OSError as exc:  # the others are settled all the same
+                    failed = failed or exc
+            if failed is not None:
+                self._home_call(lambda: _raise(failed))
+
+    def _home_call(self, call: Callable[[], _T]) -> _T:
+        """`call` on this home's own files (the part logs): a failure there is the home's, never
+        reported as the server's."""
+        try:
+            return call()
+        except OSError as exc:
+            root = self._journal.root if self._journal is not None else "the home"
+            raise ConfigError(f"cannot read or update the log of temporary uploads under {root}: {exc}",
+                              code="home.unwritable",
+                              hint="the home folder must be writable by the user that runs laxchange") from exc
 
     def _is_our_part(self, path: str) -> bool:
-        """A temporary upload name under this endpoint's folder (a log is ours, but is checked all the same)."""
+        """A temporary upload name directly in a folder under this endpoint's (a log is ours, but
+        is checked all the same)."""
         base = self.url.path.rstrip("/") + "/"
-        name = posixpath.basename(path)
-        return (path.startswith(base) and posixpath.normpath(path) == path and name.startswith(".")
-                and PART_MARKER in name)
+        return (path.startswith(base) and posixpath.normpath(path) == path
+                and _PART_NAME.fullmatch(posixpath.basename(path)) is not None)
 
-    def _remove_part(self, path: str) -> bool:
-        """Remove one leftover; True when it is gone (or already was). A lost link is raised."""
+    def _remove_part(self, path: str) -> str:
+        """Remove one leftover: "removed", "absent", or "refused" (kept in its log, tried again by a
+        later connection). A lost or stalled link is raised."""
         try:
             self.sftp.remove(path)
         except OSError as exc:
             if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
-                return True
-            if self._link is None or not self._link.alive():
-                raise
-            return False  # refused (not ours to remove, say): kept in the log, tried again next time
-        return True
+                return "absent"
+            if exc.errno is None or self._link is None or not self._link.alive():
+                raise  # a timeout (no status from the server) or a lost link: not a refusal
+            return "refused"
+        return "removed"
 
     def _leftover_parts(self, folder: str) -> _PartIndex:
         """Temporary files left by uploads that died, by the name they were meant to get.

@@ -7,10 +7,12 @@ import hashlib
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 
+from laxchange.errors import ConfigError
 from laxchange.transport import Endpoint, SftpTransport
 from laxchange.transport.base import GetItem, PutItem, RemoteFile
 from laxchange.transport.parts import PartJournal
@@ -253,7 +255,7 @@ def test_what_an_ended_connection_left_is_removed_by_name(sftp_cls: type[SftpTra
     remote = tmp_path / "drop"
     remote.mkdir()
     url = sshd.url(remote)
-    journal = PartJournal(tmp_path / "cache" / "sftp-parts")
+    journal = PartJournal(tmp_path / "cache" / "sftp-parts", clock=lambda: time.time() + 3600)  # logs long ended
     ended = journal.open(url)  # a connection that died mid-upload: its log stays, unresolved
     left = remote / ".p.lax.part-0123456789ab"
     left.write_bytes(b"half a package")
@@ -275,3 +277,49 @@ def test_what_an_ended_connection_left_is_removed_by_name(sftp_cls: type[SftpTra
     assert journal.orphans(url) == []  # the ended log is settled and gone; the live one is held
     live.close()
     assert [o.parts for o in journal.orphans(url)] == [[str(busy)]]
+
+
+def test_a_name_found_absent_in_a_log_just_ended_is_kept_for_later(sftp_cls: type[SftpTransport],
+                                                                   tmp_path: Path, sshd: Sshd,
+                                                                   client_key: ClientKey) -> None:
+    """A connection that has only just ended may have requests still on their way to the server:
+    an OPEN that lands after the sweep would make a file no log names. So a name found absent
+    counts as gone only in a log older than `stale_part_age`."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    url = sshd.url(remote)
+    now = [time.time()]
+    journal = PartJournal(tmp_path / "parts", clock=lambda: now[0])
+    ended = journal.open(url)
+    ended.add(str(remote / ".q.lax.part-ba9876543210"))
+    ended.close()
+    src = tmp_path / "s.lax"
+    src.write_bytes(b"x" * 100)
+    ep = Endpoint("LA:1", url, (sshd.fingerprint,))
+    with sftp_cls(ep, lambda: client_key.key, parts=journal) as t:
+        t.put(src, "s.lax")
+    [kept] = journal.orphans(url)
+    kept.settle(())
+    now[0] += 601
+    (remote / ".q.lax.part-ba9876543210").write_bytes(b"landed late")
+    with sftp_cls(ep, lambda: client_key.key, parts=journal) as t:
+        t.put(src, "t.lax")
+    assert sorted(os.listdir(remote)) == ["s.lax", "t.lax"]  # the late one was removed
+    assert journal.orphans(url) == []
+
+
+def test_a_log_that_cannot_be_written_is_the_homes_failure_not_the_servers(sftp_cls: type[SftpTransport],
+                                                                           tmp_path: Path, sshd: Sshd,
+                                                                           client_key: ClientKey) -> None:
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+    src = tmp_path / "s.lax"
+    src.write_bytes(b"x" * 100)
+    journal = PartJournal(tmp_path / "cache" / "sftp-parts")
+    with pytest.raises(ConfigError) as e, \
+            sftp_cls(Endpoint("LA:1", sshd.url(remote), (sshd.fingerprint,)), lambda: client_key.key,
+                     parts=journal) as t:
+        t.put(src, "s.lax")
+    assert e.value.code == "home.unwritable" and "log of temporary uploads" in str(e.value)
+    assert os.listdir(remote) == []  # nothing was made that no log names

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 from laxchange.transport.parts import PartJournal
@@ -24,7 +25,7 @@ def test_a_connection_that_resolved_everything_leaves_no_log(tmp_path: Path) -> 
     assert journal.orphans(URL) == []
 
 
-def test_an_unresolved_file_outlives_its_connection_and_is_found_once(tmp_path: Path) -> None:
+def test_an_unresolved_file_outlives_its_connection_and_its_log_goes_only_when_all_are_gone(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts")
     log = journal.open(URL)
     log.add("/drop/.a.lax.part-00aa00aa00aa")
@@ -35,12 +36,56 @@ def test_an_unresolved_file_outlives_its_connection_and_is_found_once(tmp_path: 
     [orphan] = journal.orphans(URL)
     assert orphan.parts == ["/drop/.a.lax.part-00aa00aa00aa", "/drop/.b.lax.part-00bb00bb00bb"]
     assert journal.orphans(URL) == []  # held by the first finder until it settles
-    orphan.settle(["/drop/.a.lax.part-00aa00aa00aa"])
+    orphan.settle(["/drop/.a.lax.part-00aa00aa00aa"])  # one of two: the log is kept as it was (never rewritten)
     [again] = journal.orphans(URL)
-    assert again.parts == ["/drop/.b.lax.part-00bb00bb00bb"]
+    assert again.parts == orphan.parts
     again.settle(again.parts)
     assert journal.orphans(URL) == []
     assert list(log.path.parent.iterdir()) == []
+
+
+def test_a_long_connection_starts_new_logs_carrying_what_is_unresolved(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts", rotate_lines=3)
+    log = journal.open(URL)
+    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(8)]
+    for n in names:
+        log.add(n)
+        if n != names[1]:
+            log.resolved(n)
+    assert len(list(log.path.parent.glob("*.log"))) == 1  # the old files went as the new ones came
+    log.close()
+    [o] = journal.orphans(URL)
+    assert names[1] in o.parts and len(o.parts) <= 3
+    o.settle(o.parts)
+    assert journal.orphans(URL) == []
+
+
+def test_a_log_longer_than_the_limit_is_never_removed(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts", max_log_bytes=64)
+    log = journal.open(URL)
+    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(4)]
+    for n in names:
+        log.add(n)
+    log.close()
+    [o] = journal.orphans(URL)
+    assert not o.complete and o.parts == names[:1]  # what fits; the rest is never read
+    o.settle(names)
+    assert [p.parts for p in journal.orphans(URL)] == [names[:1]]  # kept, so nothing past the limit is forgotten
+
+
+def test_an_orphans_age_is_from_its_last_write(tmp_path: Path) -> None:
+    now = [time.time()]
+    journal = PartJournal(tmp_path / "parts", clock=lambda: now[0])
+    log = journal.open(URL)
+    log.add("/drop/.a.lax.part-00aa00aa00aa")
+    log.close()
+    [o] = journal.orphans(URL)
+    assert o.age < 60
+    o.settle([])
+    now[0] += 3600
+    [o] = journal.orphans(URL)
+    assert o.age >= 3500
+    o.settle([])
 
 
 def test_a_live_connections_log_is_not_an_orphan(tmp_path: Path) -> None:
@@ -76,3 +121,24 @@ def test_a_torn_or_foreign_line_is_skipped(tmp_path: Path) -> None:
     [o] = journal.orphans(URL)
     assert o.parts == ["/drop/.a.lax.part-00aa00aa00aa", "/drop/.b.lax.part-00bb00bb00bb"]
     o.settle([])
+
+
+def test_a_log_that_is_not_a_plain_file_is_passed_over(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts")
+    log = journal.open(URL)
+    log.add("/drop/.a.lax.part-00aa00aa00aa")
+    log.close()
+    os.mkfifo(log.path.parent / "0000.log")
+    (log.path.parent / "1111.log").symlink_to(log.path)
+    assert [o.path.name for o in journal.orphans(URL)] == [log.path.name]
+
+
+def test_a_log_file_left_before_it_was_named_is_removed_once_free(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts")
+    live = journal.open(URL)  # makes the endpoint's folder
+    unnamed = live.path.parent / ".0123456789abcdef0123.new"  # a crash between making a log and naming it
+    unnamed.write_bytes(b"")
+    assert journal.orphans(URL) == []
+    assert not unnamed.exists()
+    assert live.path.exists()  # held, so not touched
+    live.close()
