@@ -8,9 +8,18 @@ import stat
 import time
 from pathlib import Path
 
-from laxchange.transport.parts import PartJournal
+from laxchange.transport.parts import PartJournal, PartLog
 
 URL = "sftp://la@127.0.0.1:2222/drop"
+
+
+def _ended(journal: PartJournal, *names: str) -> PartLog:
+    """The log of a connection that made `names` and ended with none of them resolved."""
+    log = journal.open(URL)
+    for n in names:
+        log.add(n)
+    log.close()
+    return log
 
 
 def test_a_connection_that_resolved_everything_leaves_no_log(tmp_path: Path) -> None:
@@ -62,11 +71,8 @@ def test_a_long_connection_starts_new_logs_carrying_what_is_unresolved(tmp_path:
 
 def test_a_log_longer_than_the_limit_is_never_removed(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts", max_log_bytes=64)
-    log = journal.open(URL)
     names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(4)]
-    for n in names:
-        log.add(n)
-    log.close()
+    _ended(journal, *names)
     [o] = journal.orphans(URL)
     assert not o.complete and o.parts == names[:1]  # what fits; the rest is never read
     o.settle(names)
@@ -76,9 +82,7 @@ def test_a_log_longer_than_the_limit_is_never_removed(tmp_path: Path) -> None:
 def test_an_orphans_age_is_from_its_last_write(tmp_path: Path) -> None:
     now = [time.time()]
     journal = PartJournal(tmp_path / "parts", clock=lambda: now[0])
-    log = journal.open(URL)
-    log.add("/drop/.a.lax.part-00aa00aa00aa")
-    log.close()
+    _ended(journal, "/drop/.a.lax.part-00aa00aa00aa")
     [o] = journal.orphans(URL)
     assert o.age < 60
     o.settle([])
@@ -100,9 +104,7 @@ def test_a_live_connections_log_is_not_an_orphan(tmp_path: Path) -> None:
 def test_each_endpoint_has_its_own_logs_private_to_the_owner(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "home" / "cache" / "sftp-parts")
     (tmp_path / "home").mkdir(mode=0o700)
-    log = journal.open(URL)
-    log.add("/drop/.a.lax.part-00aa00aa00aa")
-    log.close()
+    log = _ended(journal, "/drop/.a.lax.part-00aa00aa00aa")
     assert journal.orphans("sftp://la@127.0.0.1:2222/other") == []
     assert stat.S_IMODE(os.stat(log.path).st_mode) == 0o600
     for d in (journal.root.parent, journal.root, log.path.parent):
@@ -113,9 +115,7 @@ def test_each_endpoint_has_its_own_logs_private_to_the_owner(tmp_path: Path) -> 
 
 def test_a_torn_or_foreign_line_is_skipped(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts")
-    log = journal.open(URL)
-    log.add("/drop/.a.lax.part-00aa00aa00aa")
-    log.close()
+    log = _ended(journal, "/drop/.a.lax.part-00aa00aa00aa")
     with log.path.open("ab") as fh:
         fh.write(b'42\n{"x": 1}\n\n"/drop/.b.lax.part-00bb00bb00bb"\n"/drop/.c.la')  # the last line cut short
     [o] = journal.orphans(URL)
@@ -125,9 +125,7 @@ def test_a_torn_or_foreign_line_is_skipped(tmp_path: Path) -> None:
 
 def test_a_log_that_is_not_a_plain_file_is_passed_over(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts")
-    log = journal.open(URL)
-    log.add("/drop/.a.lax.part-00aa00aa00aa")
-    log.close()
+    log = _ended(journal, "/drop/.a.lax.part-00aa00aa00aa")
     os.mkfifo(log.path.parent / "0000.log")
     (log.path.parent / "1111.log").symlink_to(log.path)
     assert [o.path.name for o in journal.orphans(URL)] == [log.path.name]
