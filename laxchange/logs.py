@@ -115,6 +115,7 @@ EVENTS: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, f
     ("receipt.sent", "transfer_id in_reply_to party stage status"),
     ("receipt.failed", "in_reply_to party stage code"),
     ("checkpoint.failed", "code"),
+    ("sftp.part-log-kept", "code"),
     ("import.finished", "imported duplicates receipts quarantined failed"),
     ("key.destroyed", "kid use"),
     ("run.started", "party"),

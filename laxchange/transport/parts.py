@@ -17,6 +17,7 @@ until it exits too: its log then waits for a later connection, nothing worse.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,15 +38,23 @@ _SUFFIX = ".log"
 _FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
+#: a `.new` file (a log not yet named) older than this is a crash's leftover, not one being made
+_UNNAMED_AGE = 60.0
+
+
 def _line(remote_path: str) -> bytes:
-    return json.dumps(remote_path).encode("utf-8") + b"\n"
+    """One name, on a line of its own even after a line a failed write cut short."""
+    return b"\n" + json.dumps(remote_path).encode("utf-8") + b"\n"
 
 
 def _write_all(fd: int, data: bytes) -> None:
     """`os.write` until every byte is written: a nearly full disk can take part of a write."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(errno.ENOSPC, "no byte of the log line was written")
+        view = view[n:]
 
 
 class PartLog:
@@ -98,15 +107,21 @@ class PartLog:
         return frozenset(self._open)
 
     def close(self) -> None:
-        """Remove the log if every file in it was resolved; else leave it for a later connection."""
-        fd, self._fd = self._fd, None
-        if fd is None:
+        """Remove the log if every file in it was resolved; else leave it for a later connection,
+        holding only the unresolved names (a later sweep sends one REMOVE a name it holds)."""
+        if self._fd is None:
             return
         try:
-            if not self._open:
-                self.path.unlink(missing_ok=True)
+            if self._open and self._lines > len(self._open):
+                self._rotate()
         finally:
-            os.close(fd)  # and the lock with it
+            fd, self._fd = self._fd, None
+            try:
+                if not self._open:
+                    self.path.unlink(missing_ok=True)
+            finally:
+                if fd is not None:
+                    os.close(fd)  # and the lock with it
 
 
 class Orphan:
@@ -131,6 +146,12 @@ class Orphan:
             if self.complete and set(self.parts) <= set(gone):
                 self.path.unlink(missing_ok=True)
         finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        """Let the log go as it is."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
             os.close(fd)
 
 
@@ -190,22 +211,25 @@ class PartJournal:
                     found.append(orphan)
         except BaseException:
             for o in found:
-                o.settle(())
+                o.release()
             raise
         return found
 
     def _drop_unnamed(self, path: Path) -> None:
         """A log file left before it got its name (a crash inside `new_file`): nothing was ever
-        written to it, so it goes once nobody holds it."""
+        written to it, so it goes once nobody holds it and it is a minute old (younger, it may be
+        between its maker's open and lock)."""
         orphan = self._claim(path)
         if orphan is not None:
-            if not orphan.parts:
-                path.unlink(missing_ok=True)
-            orphan.settle(())
+            try:
+                if not orphan.parts and orphan.age >= _UNNAMED_AGE:
+                    path.unlink(missing_ok=True)
+            finally:
+                orphan.release()
 
     def _claim(self, path: Path) -> Orphan | None:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | _FLAGS)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _FLAGS)
         except OSError:  # gone meanwhile (its connection ended cleanly), or a symlink
             return None
         try:

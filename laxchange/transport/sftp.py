@@ -723,9 +723,8 @@ class SftpTransport:
             if log is not None:
                 try:
                     log.close()
-                except OSError as exc:  # it stays: a later connection settles it, as any ended one's
-                    log_event(_log, "sftp.part-log-kept", logging.WARNING, code="home.unwritable",
-                              error=type(exc).__name__)
+                except OSError:  # it stays: a later connection settles it, as any ended one's
+                    log_event(_log, "sftp.part-log-kept", logging.WARNING, code="home.unwritable")
 
     def _abandon(self) -> None:
         """Give the connection up because replies are still owed on it (a stall, a trickle, a link
@@ -1145,6 +1144,7 @@ class SftpTransport:
         orphans = self._home_call(lambda: self._journal.orphans(self.endpoint.url) if self._journal else [])
         removed: set[str] = set()
         absent: set[str] = set()
+        swept = False
         try:
             for tmp in dict.fromkeys(p for o in orphans for p in o.parts):
                 if not self._is_our_part(tmp):
@@ -1154,6 +1154,7 @@ class SftpTransport:
                     removed.add(tmp)
                 elif outcome == "absent":
                     absent.add(tmp)
+            swept = True
         finally:
             failed: OSError | None = None
             for o in orphans:
@@ -1162,7 +1163,9 @@ class SftpTransport:
                 except OSError as exc:  # the others are settled all the same
                     failed = failed or exc
             if failed is not None:
-                self._home_call(lambda: _raise(failed))
+                if swept:  # else the link's own failure, on its way out, is the one to report
+                    self._home_call(lambda: _raise(failed))
+                log_event(_log, "sftp.part-log-kept", logging.WARNING, code="home.unwritable")
 
     def _home_call(self, call: Callable[[], _T]) -> _T:
         """`call` on this home's own files (the part logs): a failure there is the home's, never
@@ -1176,11 +1179,16 @@ class SftpTransport:
                               hint="the home folder must be writable by the user that runs laxchange") from exc
 
     def _is_our_part(self, path: str) -> bool:
-        """A temporary upload name directly in a folder under this endpoint's (a log is ours, but
-        is checked all the same)."""
-        base = self.url.path.rstrip("/") + "/"
-        return (path.startswith(base) and posixpath.normpath(path) == path
-                and _PART_NAME.fullmatch(posixpath.basename(path)) is not None)
+        """A temporary upload name in this endpoint's folder or one under it, as `_path` makes
+        them (a log is ours, but is checked all the same). The login's own folder (a URL with no
+        path) is ".", and its paths are "./NAME"."""
+        base = self._path("")
+        prefix = "./" if base in ("", ".") else base.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            return False
+        steps = path[len(prefix):].split("/")
+        return (all(p not in ("", ".", "..") for p in steps)
+                and _PART_NAME.fullmatch(steps[-1]) is not None)
 
     def _remove_part(self, path: str) -> str:
         """Remove one leftover: "removed", "absent", or "refused" (kept in its log, tried again by a
@@ -1190,9 +1198,9 @@ class SftpTransport:
         except OSError as exc:
             if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
                 return "absent"
-            if exc.errno is None or self._link is None or not self._link.alive():
-                raise  # a timeout (no status from the server) or a lost link: not a refusal
-            return "refused"
+            if isinstance(exc, TimeoutError) or self._link_lost(settle=exc.errno is None):
+                raise  # a stall or a lost link: not the server's answer
+            return "refused"  # FAILURE, PERMISSION_DENIED...: the server's answer; tried again next time
         return "removed"
 
     def _leftover_parts(self, folder: str) -> _PartIndex:

@@ -323,3 +323,25 @@ def test_a_log_that_cannot_be_written_is_the_homes_failure_not_the_servers(sftp_
         t.put(src, "s.lax")
     assert e.value.code == "home.unwritable" and "log of temporary uploads" in str(e.value)
     assert os.listdir(remote) == []  # nothing was made that no log names
+
+
+def test_a_leftover_the_server_refuses_to_remove_does_not_stop_the_upload(sftp_cls: type[SftpTransport],
+                                                                           tmp_path: Path, sshd: Sshd,
+                                                                           client_key: ClientKey) -> None:
+    """A FAILURE status (here: a folder where the temporary file was) is the server's answer, not a
+    lost link: the upload goes on, and the name stays in its log for a later connection."""
+    remote = tmp_path / "drop"
+    remote.mkdir()
+    url = sshd.url(remote)
+    journal = PartJournal(tmp_path / "parts", clock=lambda: time.time() + 3600)
+    stuck = remote / ".p.lax.part-0123456789ab"
+    (stuck / "inside").mkdir(parents=True)
+    journal_log = journal.open(url)
+    journal_log.add(str(stuck))
+    journal_log.close()
+    src = tmp_path / "s.lax"
+    src.write_bytes(b"x" * 100)
+    with sftp_cls(Endpoint("LA:1", url, (sshd.fingerprint,)), lambda: client_key.key, parts=journal) as t:
+        t.put(src, "s.lax")
+    assert (remote / "s.lax").read_bytes() == src.read_bytes()
+    assert [o.parts for o in journal.orphans(url)] == [[str(stuck)]]

@@ -296,6 +296,7 @@ def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: P
         watcher.join()
         assert r.exit_code == 4, r.output
         assert [n for n in os.listdir(drop) if not n.startswith(".")] == []
+        assert len(list((home / "cache" / "sftp-parts").rglob("*.log"))) == 1  # what the dead upload made
         authorized = server.authorized.read_text()
         server = Sshd(tmp_path / "sshd", [], host_key=server.host_key, port=server.port)
         server.authorized.write_text(authorized)
@@ -304,7 +305,8 @@ def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: P
         assert r.exit_code == 0, r.output
         r = lax(home, "send", str(big), "--to", "URN:1")
         assert r.exit_code == 0, r.output
-        assert os.listdir(drop) == ["big.lax"]
+        assert os.listdir(drop) == ["big.lax"]  # the dead upload's temporary file removed, by the name it logged
+        assert list((home / "cache" / "sftp-parts").rglob("*.log")) == []
         assert hashlib.sha256((drop / "big.lax").read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
     finally:
         stop.set()

@@ -36,7 +36,8 @@ BY_NAME = {"laxchange/__init__.py", "laxchange/cli/__init__.py"}
 OWN_JSON = {"laxchange/_util/jsonio.py": "is the strict reader itself",
             "laxchange/ledger/lock.py": "reads back the run lock's own pid line",
             "laxchange/ledger/db.py": "reads back audit entries it wrote, inside the hash chain",
-            "laxchange/models/schemastore.py": "reads the schema files and lock shipped with laxchange"}
+            "laxchange/models/schemastore.py": "reads the schema files and lock shipped with laxchange",
+            "laxchange/transport/parts.py": "reads back the temporary-upload names its own logs hold"}
 
 
 def _sources() -> Iterator[tuple[str, ast.Module]]:

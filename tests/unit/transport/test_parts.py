@@ -37,13 +37,13 @@ def test_a_connection_that_resolved_everything_leaves_no_log(tmp_path: Path) -> 
 def test_an_unresolved_file_outlives_its_connection_and_its_log_goes_only_when_all_are_gone(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts")
     log = journal.open(URL)
-    log.add("/drop/.a.lax.part-00aa00aa00aa")
-    log.add("/drop/.b.lax.part-00bb00bb00bb")
+    for n in ("/drop/.a.lax.part-00aa00aa00aa", "/drop/.b.lax.part-00bb00bb00bb", "/drop/.c.lax.part-00cc00cc00cc"):
+        log.add(n)
     log.resolved("/drop/.b.lax.part-00bb00bb00bb")
-    assert log.unresolved == {"/drop/.a.lax.part-00aa00aa00aa"}
+    assert log.unresolved == {"/drop/.a.lax.part-00aa00aa00aa", "/drop/.c.lax.part-00cc00cc00cc"}
     log.close()
     [orphan] = journal.orphans(URL)
-    assert orphan.parts == ["/drop/.a.lax.part-00aa00aa00aa", "/drop/.b.lax.part-00bb00bb00bb"]
+    assert orphan.parts == ["/drop/.a.lax.part-00aa00aa00aa", "/drop/.c.lax.part-00cc00cc00cc"]
     assert journal.orphans(URL) == []  # held by the first finder until it settles
     orphan.settle(["/drop/.a.lax.part-00aa00aa00aa"])  # one of two: the log is kept as it was (never rewritten)
     [again] = journal.orphans(URL)
@@ -131,12 +131,43 @@ def test_a_log_that_is_not_a_plain_file_is_passed_over(tmp_path: Path) -> None:
     assert [o.path.name for o in journal.orphans(URL)] == [log.path.name]
 
 
-def test_a_log_file_left_before_it_was_named_is_removed_once_free(tmp_path: Path) -> None:
-    journal = PartJournal(tmp_path / "parts")
+def test_a_log_file_left_before_it_was_named_is_removed_once_free_and_old(tmp_path: Path) -> None:
+    now = [time.time()]
+    journal = PartJournal(tmp_path / "parts", clock=lambda: now[0])
     live = journal.open(URL)  # makes the endpoint's folder
     unnamed = live.path.parent / ".0123456789abcdef0123.new"  # a crash between making a log and naming it
     unnamed.write_bytes(b"")
     assert journal.orphans(URL) == []
+    assert unnamed.exists()  # young: it may be between its maker's open and its lock
+    now[0] += 120
+    assert journal.orphans(URL) == []
     assert not unnamed.exists()
     assert live.path.exists()  # held, so not touched
     live.close()
+
+
+def test_a_line_cut_short_by_a_failed_write_does_not_swallow_the_next(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts")
+    log = journal.open(URL)
+    log.add("/drop/.a.lax.part-00aa00aa00aa")
+    with log.path.open("ab") as fh:  # what a write cut short by a full disk leaves
+        fh.write(b'\n"/drop/.b.lax.pa')
+    log.add("/drop/.c.lax.part-00cc00cc00cc")
+    log.close()
+    [o] = journal.orphans(URL)
+    assert o.parts == ["/drop/.a.lax.part-00aa00aa00aa", "/drop/.c.lax.part-00cc00cc00cc"]
+    o.settle([])
+
+
+def test_a_log_kept_at_close_holds_only_what_is_unresolved(tmp_path: Path) -> None:
+    journal = PartJournal(tmp_path / "parts")
+    log = journal.open(URL)
+    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(50)]
+    for n in names:
+        log.add(n)
+        if n != names[7]:
+            log.resolved(n)
+    log.close()
+    [o] = journal.orphans(URL)
+    assert o.parts == [names[7]]  # a later sweep sends one REMOVE, not fifty
+    o.settle([])

@@ -18,6 +18,7 @@ from laxchange.transport import (
     RetryingTransport,
     RetryPolicy,
     Runner,
+    SftpTransport,
     StaticEndpoints,
     fingerprint,
     name_problem,
@@ -188,7 +189,7 @@ def test_public_api_is_exactly_all() -> None:
     import laxchange.transport as api
 
     public = {n for n in dir(api) if not n.startswith("_")} - {
-        "base", "endpoints", "hostkeys", "identity", "local", "openssh", "ops", "retry", "server", "sftp"}
+        "base", "endpoints", "hostkeys", "identity", "local", "openssh", "ops", "parts", "retry", "server", "sftp"}
     assert public == set(api.__all__)
 
 
@@ -218,3 +219,21 @@ def test_authorized_keys_take_the_comment_laxchange_init_writes(tmp_path: Path) 
     auth = tmp_path / "authorized_keys"
     auth.write_text(f"{line} laxchange-LA-919\n{line} URN:123456\n")
     assert [p for p, _k in read_authorized_keys(auth)] == ["LA:919", "URN:123456"]
+
+
+@pytest.mark.parametrize(("url", "path", "ours"), [
+    ("sftp://la@127.0.0.1:22", "./.p.lax.part-0123456789ab", True),  # the login's own folder
+    ("sftp://la@127.0.0.1:22/~/", "./.p.lax.part-0123456789ab", True),
+    ("sftp://la@127.0.0.1:22/drop", "/drop/.p.lax.part-0123456789ab", True),
+    ("sftp://la@127.0.0.1:22/drop", "/drop/processed/.p.lax.part-0123456789ab", True),
+    ("sftp://la@127.0.0.1:22/drop", "/drop/p.lax", False),  # a published file
+    ("sftp://la@127.0.0.1:22/drop", "/drop/../etc/.p.lax.part-0123456789ab", False),
+    ("sftp://la@127.0.0.1:22/drop", "/dropx/.p.lax.part-0123456789ab", False),
+    ("sftp://la@127.0.0.1:22/drop", "/drop/.p.lax.part-0123", False),
+    ("sftp://la@127.0.0.1:22", "/etc/.p.lax.part-0123456789ab", False),
+])
+def test_a_sweep_removes_only_temporary_names_under_the_endpoint(url: str, path: str, ours: bool) -> None:
+    t = SftpTransport(Endpoint("LA:1", url), lambda: None)  # type: ignore[arg-type,return-value]
+    assert t._is_our_part(path) is ours
+    if ours:  # and a name the transport itself makes is one
+        assert t._is_our_part(t._new_part("", "p.lax"))
