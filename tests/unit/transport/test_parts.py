@@ -22,6 +22,16 @@ def _ended(journal: PartJournal, *names: str) -> PartLog:
     return log
 
 
+def _made(log: PartLog, n: int, keep: int) -> list[str]:
+    """`n` temporary names made on `log`, each published but the `keep`th."""
+    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(n)]
+    for name in names:
+        log.add(name)
+        if name != names[keep]:
+            log.resolved(name)
+    return names
+
+
 def test_a_connection_that_resolved_everything_leaves_no_log(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "cache" / "sftp-parts")
     log = journal.open(URL)
@@ -56,11 +66,7 @@ def test_an_unresolved_file_outlives_its_connection_and_its_log_goes_only_when_a
 def test_a_long_connection_starts_new_logs_carrying_what_is_unresolved(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts", rotate_lines=3)
     log = journal.open(URL)
-    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(8)]
-    for n in names:
-        log.add(n)
-        if n != names[1]:
-            log.resolved(n)
+    names = _made(log, 8, keep=1)
     assert len(list(log.path.parent.glob("*.log"))) == 1  # the old files went as the new ones came
     log.close()
     [o] = journal.orphans(URL)
@@ -162,11 +168,7 @@ def test_a_line_cut_short_by_a_failed_write_does_not_swallow_the_next(tmp_path: 
 def test_a_log_kept_at_close_holds_only_what_is_unresolved(tmp_path: Path) -> None:
     journal = PartJournal(tmp_path / "parts")
     log = journal.open(URL)
-    names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(50)]
-    for n in names:
-        log.add(n)
-        if n != names[7]:
-            log.resolved(n)
+    names = _made(log, 50, keep=7)
     log.close()
     [o] = journal.orphans(URL)
     assert o.parts == [names[7]]  # a later sweep sends one REMOVE, not fifty
