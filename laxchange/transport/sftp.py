@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import paramiko
 from paramiko.buffered_pipe import BufferedPipe
@@ -154,10 +154,6 @@ _T = TypeVar("_T")
 _log = logging.getLogger(__name__)
 #: an upload's temporary name (`_new_part`): `.NAME.part-` and 48 random bits in hex
 _PART_NAME = re.compile(r"\.[^/]+" + re.escape(PART_MARKER) + r"[0-9a-f]{12}")
-
-
-def _raise(exc: BaseException) -> NoReturn:
-    raise exc
 
 
 class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the stubs only
@@ -1141,7 +1137,8 @@ class SftpTransport:
         if link is None or self._swept_on is link:
             return
         self._swept_on = link
-        orphans = self._home_call(lambda: self._journal.orphans(self.endpoint.url) if self._journal else [])
+        journal = self._journal
+        orphans = self._home_call(lambda: journal.orphans(self.endpoint.url))
         removed: set[str] = set()
         absent: set[str] = set()
         swept = False
@@ -1164,7 +1161,7 @@ class SftpTransport:
                     failed = failed or exc
             if failed is not None:
                 if swept:  # else the link's own failure, on its way out, is the one to report
-                    self._home_call(lambda: _raise(failed))
+                    raise self._home_error(failed) from failed
                 log_event(_log, "sftp.part-log-kept", logging.WARNING, code="home.unwritable")
 
     def _home_call(self, call: Callable[[], _T]) -> _T:
@@ -1173,10 +1170,13 @@ class SftpTransport:
         try:
             return call()
         except OSError as exc:
-            root = self._journal.root if self._journal is not None else "the home"
-            raise ConfigError(f"cannot read or update the log of temporary uploads under {root}: {exc}",
-                              code="home.unwritable",
-                              hint="the home folder must be writable by the user that runs laxchange") from exc
+            raise self._home_error(exc) from exc
+
+    def _home_error(self, exc: OSError) -> ConfigError:
+        root = self._journal.root if self._journal is not None else "the home"
+        return ConfigError(f"cannot read or update the log of temporary uploads under {root}: {exc}",
+                           code="home.unwritable",
+                           hint="the home folder must be writable by the user that runs laxchange")
 
     def _is_our_part(self, path: str) -> bool:
         """A temporary upload name in this endpoint's folder or one under it, as `_path` makes
