@@ -30,8 +30,6 @@ measured). The last line of output is one JSON object (the figures in docs/bench
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import io
 import json
 import os
@@ -47,15 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
-from cryptography.hazmat.primitives import hashes, hpke
-from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support.paired import paired, pin_one_core, rate_ratios, rates, spread
-from laxchange import age, dsse, package, samples
+from bench.support.primitives import CHUNK, Bare, shape_of
+from laxchange import age, package, samples
 from laxchange._util import b64, jsonio
 from laxchange.home import Home
 from laxchange.trust import PartnerDirectory, build_card
@@ -64,7 +60,6 @@ from laxchange.trust.keystore import ALG_HYBRID, KeyStore
 MiB = 1024 * 1024
 SIZES = {"10k": 10 * 1024, "1m": MiB}
 GOALS = {"10k": 0.8, "1m": 0.6}
-CHUNK = 64 * 1024
 
 
 def _pw(purpose: str, *, confirm: bool = False) -> bytes:
@@ -164,61 +159,14 @@ class Case:
 
     def _shape(self, buf: io.BytesIO) -> dict[str, int]:
         """The byte counts the primitives work on, read from a real package."""
-        buf.seek(0)
-        manifest, menv = package.read_manifest(buf)
-        plain = io.BytesIO()
-        age.decrypt([self.sb.identity(manifest.recipient_key_id)], buf, plain)
-        line = plain.getvalue().split(b"\n", 1)[0]
-        senv = dsse.parse(json.loads(line))
-        buf.seek(len(package.FORMAT_LINE))
-        buf.readline()  # the manifest
-        age_header = buf.read().index(b"\n--- ") + 4  # what the header MAC covers, up to and including "---"
-        return {"manifest_pae": len(dsse.pae(menv.payload_type, menv.payload)),
-                "statement_pae": len(dsse.pae(senv.payload_type, senv.payload)),
-                "age_header": age_header, "age_plaintext": len(plain.getvalue()), "age_file": manifest.payload_size}
+        return shape_of(buf.getvalue(), self.sb)
 
     def primitives(self) -> Callable[[], object]:
         """The bare operations of one pack + open of this shape, straight on cryptography/hashlib."""
-        suite = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
-        m, x = mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate()
-        priv = hpke.MLKEM768X25519PrivateKey(m, x)
-        pub = hpke.MLKEM768X25519PublicKey(m.public_key(), x.public_key())
-        label = b"age-encryption.org/mlkem768x25519"
-        keys: list[Any] = []
-        for alg in self.algs:
-            sk = ed25519.Ed25519PrivateKey.generate() if alg == dsse.ED25519 else mldsa.MLDSA65PrivateKey.generate()
-            keys.append((sk, sk.public_key()))
-        shape = self.shape
-        m_msg, s_msg = os.urandom(shape["manifest_pae"]), os.urandom(shape["statement_pae"])
-        plain = memoryview(os.urandom(shape["age_plaintext"]))
-        chunks = [plain[i:i + CHUNK] for i in range(0, len(plain), CHUNK)] or [plain]
-        aead = ChaCha20Poly1305(ChaCha20Poly1305.generate_key())
-        nonce = bytes(12)
-        age_file = os.urandom(shape["age_file"])
-        header = os.urandom(shape["age_header"])
-        file_key, payload_nonce = os.urandom(16), os.urandom(16)
-
-        def key_schedule() -> None:
-            """age's keys from the file key: the header's MAC key and MAC, the payload key."""
-            mac_key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"", info=b"header").derive(file_key)
-            hmac.digest(mac_key, header, "sha256")
-            HKDF(algorithm=hashes.SHA256(), length=32, salt=payload_nonce, info=b"payload").derive(file_key)
+        bare = Bare(self.shape, self.algs)
 
         def once() -> None:
-            sealed = suite.encrypt(b"k" * 16, pub, info=label)                 # pack: wrap the file key
-            key_schedule()
-            sigs = [(sk.sign(s_msg), sk.sign(m_msg), pk) for sk, pk in keys]   # statement, then manifest
-            cts = [aead.encrypt(nonce, c, None) for c in chunks]               # STREAM
-            hashlib.sha256(age_file).digest()                                  # manifest's payload_sha256
-            hashlib.sha256(age_file).digest()                                  # open: check it
-            for _s_sig, m_sig, pk in sigs:
-                pk.verify(m_sig, m_msg)
-            suite.decrypt(sealed, priv, info=label)
-            key_schedule()
-            for c in cts:
-                aead.decrypt(nonce, c, None)
-            for s_sig, _m_sig, pk in sigs:
-                pk.verify(s_sig, s_msg)
+            bare.open(bare.pack())
 
         once()
         return once
