@@ -17,10 +17,15 @@ receipts). Afterwards both sides' ledgers are counted: every record must be impo
 once and every transfer `delivered`; anything lost or duplicated is reported (and exits 1).
 
 The ceiling (DESIGN.md §12): what the same records need at the least, measured in the same run
-on a sample of them: validation, the format's public-key and symmetric operations (the pack and
-open of each PEP and of its receipt: `package.pack` + `package.open_package` in memory, no files,
-no ledger), and OpenSSH's own `sftp` moving the same files up and down on the same sshd. The
-run's ratio to that ceiling and each stage's seconds are reported.
+on a sample of them: validation (the record where it is sent, the PEP and the receipt where each
+is made and where it is opened), the bare public-key, symmetric and hash operations of each PEP's
+package and of its receipt's (`bench/support/primitives.py`: straight on `cryptography` and
+`hashlib`, with the byte counts of the real packages), and OpenSSH's own `sftp` moving the same
+files up and down on the same sshd. The run's ratio to that ceiling and each stage's seconds are
+reported. A second reference, `format_ceiling`, puts the format's own `package.pack` and
+`package.open_package` in memory (which validate inside) in place of the bare operations and of
+the PEP's and receipt's validation: what the run would need if nothing but the format's code
+cost anything (the ceiling until 2026-12-02; the ratios to it are `*_to_format_ceiling`).
 
 Processes (`--jobs N`, default os.cpu_count()): each of the schools runs its own nightly job on its
 own machine at the same time, so the schools' stage runs their `run_nightly` calls in N worker
@@ -71,6 +76,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support.primitives import Bare, shape_of
 from laxchange import package, samples
 from laxchange.clock import FixedClock
 from laxchange.exchange import Party
@@ -284,35 +290,52 @@ def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[
 
 def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
     """Seconds per record of each operation the run cannot avoid, in memory (no files, ledger or
-    network): validating the record, packing and opening its PEP, packing and opening its receipt."""
+    network): validating the record where it is sent and the PEP and receipt on both sides, and the
+    bare operations of packing and opening the PEP and its receipt (`bench/support/primitives.py`,
+    on the shapes of the real packages); also, as a second reference (`format_*`), the format's own
+    `package.pack` and `package.open_package` of them, which validate inside."""
     by_urn = {s.party: s for s in schools}
-    spent = dict.fromkeys(("validate", "pack_pep", "open_pep", "pack_receipt", "open_receipt"), 0.0)
+    keys = ("validate", "validate_pep", "validate_receipt", "bare_pack_pep", "bare_open_pep", "bare_pack_receipt",
+            "bare_open_receipt", "pack_pep", "open_pep", "pack_receipt", "open_receipt")
+    spent = dict.fromkeys(keys, 0.0)
+
+    @contextmanager
+    def timed(key: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        spent[key] += time.perf_counter() - t
+
     for doc in sample:
         to = by_urn[f"URN:{doc['school']['urn']}"]
         pep = samples_pep(doc, to.party)
-        t = time.perf_counter()
-        validate_document(doc)
-        spent["validate"] += time.perf_counter() - t
+        with timed("validate"):
+            validate_document(doc)
+        with timed("validate_pep"):
+            validate_document(pep)
         buf = io.BytesIO()
-        t = time.perf_counter()
-        package.pack(pep, message_type="pep-transfer", recipient=to.party, keystore=council.store,
-                     directory=council.directory, out=buf, clock=council.clock)
-        spent["pack_pep"] += time.perf_counter() - t
-        t = time.perf_counter()
-        opened = package.open_package(io.BytesIO(buf.getvalue()), keystore=to.store, directory=to.directory,
-                                      clock=to.clock)
-        spent["open_pep"] += time.perf_counter() - t
+        with timed("pack_pep"):
+            package.pack(pep, message_type="pep-transfer", recipient=to.party, keystore=council.store,
+                         directory=council.directory, out=buf, clock=council.clock)
+        with timed("open_pep"):
+            opened = package.open_package(io.BytesIO(buf.getvalue()), keystore=to.store, directory=to.directory,
+                                          clock=to.clock)
         receipt = build_receipt(in_reply_to=opened.manifest.transfer_id, payload_sha256=opened.manifest.payload_sha256,
                                 received_at=to.clock.now(), processed_at=to.clock.now())
+        with timed("validate_receipt"):
+            validate_document(receipt)
         rbuf = io.BytesIO()
-        t = time.perf_counter()
-        package.pack(receipt, message_type="receipt", recipient=COUNCIL, keystore=to.store, directory=to.directory,
-                     out=rbuf, clock=to.clock)
-        spent["pack_receipt"] += time.perf_counter() - t
-        t = time.perf_counter()
-        package.open_package(io.BytesIO(rbuf.getvalue()), keystore=council.store, directory=council.directory,
-                             clock=council.clock)
-        spent["open_receipt"] += time.perf_counter() - t
+        with timed("pack_receipt"):
+            package.pack(receipt, message_type="receipt", recipient=COUNCIL, keystore=to.store,
+                         directory=to.directory, out=rbuf, clock=to.clock)
+        with timed("open_receipt"):
+            package.open_package(io.BytesIO(rbuf.getvalue()), keystore=council.store, directory=council.directory,
+                                 clock=council.clock)
+        for kind, data, sender, opener in (("pep", buf, council, to), ("receipt", rbuf, to, council)):
+            bare = Bare(shape_of(data.getvalue(), opener.store), sender.store.ring().required_signature_algorithms)
+            with timed(f"bare_pack_{kind}"):
+                sealed = bare.pack()
+            with timed(f"bare_open_{kind}"):
+                bare.open(sealed)
     return {k: v / len(sample) for k, v in spent.items()}
 
 
@@ -349,16 +372,34 @@ def _ceiling_sftp(server: Sshd, root: Path, files: list[Path]) -> dict[str, floa
     return out
 
 
-def _stage_ceilings(crypto: dict[str, float], sftp: dict[str, float] | None) -> dict[str, float]:
-    """Seconds per record each stage needs at the least on one core (its own sequential ceiling)."""
+def _stage_ceilings(crypto: dict[str, float], sftp: dict[str, float] | None,
+                    own_code: bool = False) -> dict[str, float]:
+    """Seconds per record each stage needs at the least on one core (its own sequential ceiling):
+    the bare operations and validation on both sides, or with `own_code` the format's own pack and
+    open (which validate inside) in their place."""
     put = sftp["put"] if sftp else 0.0
     get = sftp["get"] if sftp else 0.0
+    if own_code:
+        return {
+            "notify": crypto["validate"] + crypto["pack_pep"],
+            "council_send": put,
+            SCHOOLS_STAGE: get + crypto["open_pep"] + crypto["pack_receipt"] + put,
+            "council_receipts": get + crypto["open_receipt"],
+        }
     return {
-        "notify": crypto["validate"] + crypto["pack_pep"],
+        "notify": crypto["validate"] + crypto["bare_pack_pep"],
         "council_send": put,
-        SCHOOLS_STAGE: get + crypto["open_pep"] + crypto["pack_receipt"] + put,
-        "council_receipts": get + crypto["open_receipt"],
+        SCHOOLS_STAGE: get + crypto["bare_open_pep"] + crypto["validate_pep"] + crypto["validate_receipt"]
+        + crypto["bare_pack_receipt"] + put,
+        "council_receipts": get + crypto["bare_open_receipt"] + crypto["validate_receipt"],
     }
+
+
+def _ceilings(per_stage: dict[str, float], n: int, parallel: dict[str, int]) -> tuple[dict[str, float],
+                                                                                     dict[str, float]]:
+    """Each stage's ceiling for `n` records: on one core, and over its processes (at most the cores)."""
+    seq_s = {k: v * n for k, v in per_stage.items()}
+    return seq_s, {k: seq_s[k] / parallel[k] for k in per_stage}
 
 
 def _count(council_db: Path, schools: list[Any], clock: FixedClock, n: int) -> dict[str, int]:
@@ -601,9 +642,9 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
     # a stage on k processes cannot beat its summed unavoidable work over min(k, cores)
     procs = {SCHOOLS_STAGE: school_procs, **({} if notify_per_call else {"notify": n_procs})}
     parallel = {k: min(procs.get(k, 1), cores) for k in per_stage}
-    seq_s = {k: v * n for k, v in per_stage.items()}
-    par_s = {k: seq_s[k] / parallel[k] for k in per_stage}
+    seq_s, par_s = _ceilings(per_stage, n, parallel)
     ceiling_s, ceiling_seq_s = sum(par_s.values()), sum(seq_s.values())
+    own_seq_s, own_par_s = _ceilings(_stage_ceilings(crypto, sftp, own_code=True), n, parallel)
     return {
         "transport": transport, "sftp_backend": _sftp_settings(backend).backend if transport == "sftp" else None,
         "records": n, "schools": n_schools, "jobs": n_procs, "school_jobs": school_procs,
@@ -625,9 +666,11 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         "stage_idle_share": {k: None if v is None or stages[k] <= 0 else round(v / (stages[k] * cores), 3)
                              for k, v in run.idle_core_s.items()},
         "stage_processes": parallel,
-        "ceiling": {"sample": len(sample), "what": "validate + pack/open in memory (the format's own code, no "
-                    "files, ledger or network) + OpenSSH sftp put+rename and get of the same files; a stage "
-                    "on k processes: that work summed, over min(k, cores)",
+        "ceiling": {"sample": len(sample), "what": "the bare public-key, symmetric and hash operations of each "
+                    "package (bench/support/primitives.py, on the real packages' shapes) + validating the record "
+                    "where it is sent and the PEP and receipt where each is made and opened + OpenSSH sftp "
+                    "put+rename and get of the same files; a stage on k processes: that work summed, over "
+                    "min(k, cores)",
                     "s_per_record": {k: round(v, 6) for k, v in crypto.items()},
                     "openssh_sftp_s_per_file": {k: round(v, 6) for k, v in sftp.items()} if sftp else None,
                     "whole_run_s": round(ceiling_s, 2), "whole_run_sequential_s": round(ceiling_seq_s, 2)},
@@ -636,6 +679,13 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         "ratio_to_sequential_ceiling": round(ceiling_seq_s / wall, 3),
         "stage_ratio_to_ceiling": {k: round(par_s[k] / v, 3) for k, v in stages.items() if v > 0},
         "stage_ratio_to_sequential_ceiling": {k: round(seq_s[k] / v, 3) for k, v in stages.items() if v > 0},
+        # a second reference, not a ceiling: the format's own pack and open (validating inside) in place
+        # of the bare operations and the PEP's and receipt's validation (the ceiling before 2026-12-02)
+        "format_ceiling": {"whole_run_s": round(sum(own_par_s.values()), 2),
+                           "whole_run_sequential_s": round(sum(own_seq_s.values()), 2),
+                           "stage_s": {k: round(v, 2) for k, v in own_par_s.items()}},
+        "ratio_to_format_ceiling": round(sum(own_par_s.values()) / wall, 3),
+        "stage_ratio_to_format_ceiling": {k: round(own_par_s[k] / v, 3) for k, v in stages.items() if v > 0},
         "counts": counts, "failures": run.failures[:5], "failure_count": len(run.failures),
         "load_avg": {"start": [round(x, 2) for x in load_start], "end": [round(x, 2) for x in load_end]},
     }

@@ -52,6 +52,13 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
     assert result["counts"] == {"records": 6, "imported": 6, "duplicated": 0, "lost": 0, "delivered": 6,
                                 "not_delivered": 0}
     assert result["wall_s"] > 0 and result["ceiling"]["whole_run_s"] > 0
+    # the ceiling is the bare operations (with validation); the format's own pack and open, which do
+    # those and more, are the second reference, so each costs more than its bare operations
+    per = result["ceiling"]["s_per_record"]
+    for op in ("pack_pep", "open_pep", "pack_receipt", "open_receipt"):
+        assert per[op] > per[f"bare_{op}"] > 0, (op, per)
+    assert result["format_ceiling"]["whole_run_s"] > result["ceiling"]["whole_run_s"]
+    assert result["ratio_to_format_ceiling"] > result["ratio_to_ceiling"] > 0
     idle, share = result["stage_idle_core_s"], result["stage_idle_share"]
     assert set(idle) == set(share) == set(result["stages_s"])
     if Path("/proc/stat").exists():  # the machine's idle cores in each stage: none is more than all of them
