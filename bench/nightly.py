@@ -730,7 +730,8 @@ def main() -> int:
     for r in results:
         print(f"{r['transport']}: {r['records']} records to {r['schools']} schools in {r['wall_s']} s "
               f"({r['records_per_s']}/s, {r['school_jobs']} processes for the schools), {r['ratio_to_ceiling']}x the "
-              f"ceiling ({r['ratio_to_sequential_ceiling']}x the one-core ceiling); stages {r['stages_s']}; "
+              f"ceiling ({r['ratio_to_sequential_ceiling']}x the one-core ceiling, {r['ratio_to_format_ceiling']}x the "
+              f"format's-code reference); stages {r['stages_s']}; "
               f"counts {r['counts']}", file=sys.stderr)
     out = results[0] if len(results) == 1 else {"runs": results, **{k: results[0][k] for k in
                                                                      ("records_per_s", "wall_s", "peak_rss_mb")}}
