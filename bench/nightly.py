@@ -17,8 +17,8 @@ receipts). Afterwards both sides' ledgers are counted: every record must be impo
 once and every transfer `delivered`; anything lost or duplicated is reported (and exits 1).
 
 The ceiling (DESIGN.md §12): what the same records need at the least, measured in the same run
-on a sample of them: validation (the record where it is sent, the PEP and the receipt where each
-is made and where it is opened), the bare public-key, symmetric and hash operations of each PEP's
+on a sample of them: validation (the record where it is sent, the PEP where it is opened, the
+receipt where it is made and where it is opened), the bare public-key, symmetric and hash operations of each PEP's
 package and of its receipt's (`bench/support/primitives.py`: straight on `cryptography` and
 `hashlib`, with the byte counts of the real packages), and OpenSSH's own `sftp` moving the same
 files up and down on the same sshd. The run's ratio to that ceiling and each stage's seconds are
@@ -290,7 +290,7 @@ def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[
 
 def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
     """Seconds per record of each operation the run cannot avoid, in memory (no files, ledger or
-    network): validating the record where it is sent and the PEP and receipt on both sides, and the
+    network): validating the record where it is sent, the PEP where it is opened and the receipt on both sides, and the
     bare operations of packing and opening the PEP and its receipt (`bench/support/primitives.py`,
     on the shapes of the real packages); also, as a second reference (`format_*`), the format's own
     `package.pack` and `package.open_package` of them, which validate inside."""
@@ -668,9 +668,9 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         "stage_processes": parallel,
         "ceiling": {"sample": len(sample), "what": "the bare public-key, symmetric and hash operations of each "
                     "package (bench/support/primitives.py, on the real packages' shapes) + validating the record "
-                    "where it is sent and the PEP and receipt where each is made and opened + OpenSSH sftp "
-                    "put+rename and get of the same files; a stage on k processes: that work summed, over "
-                    "min(k, cores)",
+                    "where it is sent, the PEP where it is opened, the receipt where it is made and opened + "
+                    "OpenSSH sftp put+rename and get of the same files; a stage on k processes: that work summed, "
+                    "over min(k, cores)",
                     "s_per_record": {k: round(v, 6) for k, v in crypto.items()},
                     "openssh_sftp_s_per_file": {k: round(v, 6) for k, v in sftp.items()} if sftp else None,
                     "whole_run_s": round(ceiling_s, 2), "whole_run_sequential_s": round(ceiling_seq_s, 2)},
