@@ -160,11 +160,12 @@ def test_a_large_download_is_checked_against_its_sha256_over_every_byte(remote: 
     assert t.get("big.lax", inbox / "big.lax", sha256=hashlib.sha256(data).hexdigest()) == len(data)
     assert (inbox / "big.lax").read_bytes() == data
     assert t.get("big.lax", inbox / "big.lax") == len(data)  # the same bytes again: done
-    (inbox / "other.lax").write_bytes(data[:-1] + b"x")
+    different = data[:-1] + bytes([data[-1] ^ 1])  # never equal to data (b"x" was, one run in 256)
+    (inbox / "other.lax").write_bytes(different)
     with pytest.raises(TransportError) as e:
         t.get("big.lax", inbox / "other.lax")
     assert e.value.code == "local.exists"
-    assert (inbox / "other.lax").read_bytes() == data[:-1] + b"x"
+    assert (inbox / "other.lax").read_bytes() == different
     assert sorted(os.listdir(inbox)) == ["big.lax", "other.lax"]
 
 
