@@ -10,8 +10,11 @@ later connection removes by name what an ended one left unresolved: no listing a
 
 A log is held with an exclusive `flock` while its connection lives (the kernel lets go when the
 process dies); a log nobody holds belongs to a connection that ended with files unresolved. A
-child forked meanwhile (the nightly run's collecting child, notify's workers) shares the lock
-until it exits too: its log then waits for a later connection, nothing worse.
+`flock` belongs to the open file, which a forked child shares: so a child closes its copies of
+every log as it starts (`_held`, `os.register_at_fork`), and a log is free as soon as its own
+connection ends, however long a child forked meanwhile lives. The child cannot use the log (nor
+the parent's connection). Only a fork from another thread in the instant a log is being opened
+can still carry one over: that log then waits for the child to exit, nothing worse.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import json
 import os
 import stat
 import time
+import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -42,6 +46,31 @@ _FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 _UNNAMED_AGE = 60.0
 
 
+class _Holder:
+    """Something holding a log's descriptor (and so its lock) in `_fd`."""
+
+    _fd: int | None
+
+
+#: every log this process holds open: a forked child closes its copies (`_let_go_in_child`)
+_held: weakref.WeakSet[_Holder] = weakref.WeakSet()
+
+
+def _let_go_in_child() -> None:
+    """In a newly forked child: close the inherited log descriptors, so the lock each holds ends
+    with its owner in the parent, not with the last of its children. Never unlinks anything."""
+    for holder in list(_held):
+        fd, holder._fd = holder._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    _held.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_let_go_in_child)
+
+
 def _line(remote_path: str) -> bytes:
     """One name, on a line of its own even after a line a failed write cut short."""
     return b"\n" + json.dumps(remote_path).encode("utf-8") + b"\n"
@@ -57,14 +86,14 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-class PartLog:
+class PartLog(_Holder):
     """One connection's log: each temporary file it makes, until it is published or removed."""
 
     def __init__(self, journal: PartJournal, endpoint_url: str) -> None:
         self._journal = journal
         self._url = endpoint_url
-        self._fd: int | None
         self.path, self._fd = journal.new_file(endpoint_url)
+        _held.add(self)
         self._lines = 0
         self._open: set[str] = set()
 
@@ -124,12 +153,13 @@ class PartLog:
                     os.close(fd)  # and the lock with it
 
 
-class Orphan:
+class Orphan(_Holder):
     """A log no live connection holds, locked by this process until `settle`."""
 
     def __init__(self, path: Path, fd: int, parts: list[str], age: float, complete: bool) -> None:
         self.path = path
-        self._fd: int | None = fd
+        self._fd = fd
+        _held.add(self)
         self.parts = parts
         #: seconds since the log was last written
         self.age = age

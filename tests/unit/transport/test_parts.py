@@ -173,3 +173,43 @@ def test_a_log_kept_at_close_holds_only_what_is_unresolved(tmp_path: Path) -> No
     [o] = journal.orphans(URL)
     assert o.parts == [names[7]]  # a later sweep sends one REMOVE, not fifty
     o.settle([])
+
+
+def test_a_child_forked_while_a_log_is_held_does_not_keep_it_held(tmp_path: Path) -> None:
+    """A flock belongs to the open file a forked child shares: without the child letting go, the
+    log of a connection that has ended stays held (no orphan to sweep) for as long as the child
+    lives; and the child never removes the parent's log, even closing its own copy of it."""
+    journal = PartJournal(tmp_path / "parts")
+    log = journal.open(URL)
+    log.add("/drop/.a.lax.part-00aa00aa00aa")
+    ready_r, ready_w = os.pipe()
+    done_r, done_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: says whether it could use the log, then waits to be told to exit
+        try:
+            os.close(ready_r)
+            os.close(done_w)
+            try:
+                log.add("/drop/.b.lax.part-00bb00bb00bb")
+                os.write(ready_w, b"used")
+            except ValueError:
+                log.close()  # closing its (already closed) copy removes nothing
+                os.write(ready_w, b"free")
+            os.read(done_r, 1)
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(done_r)
+    try:
+        assert os.read(ready_r, 4) == b"free"
+        assert log.path.exists()
+        log.close()  # ended with a file unresolved, the child still alive
+        [orphan] = journal.orphans(URL)
+        assert orphan.parts == ["/drop/.a.lax.part-00aa00aa00aa"]
+        orphan.release()
+    finally:
+        os.write(done_w, b"x")
+        os.close(done_w)
+        os.close(ready_r)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
