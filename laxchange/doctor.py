@@ -3,8 +3,9 @@
 Each check looks at one thing a council's IT team would otherwise find out about from a failed
 run or a partner's phone call, and says what to do about it: the home itself, the permissions of
 its key files and folders, our keys and partners' cards expiring, every partner's SFTP server
-(reachable, presenting the pinned host key), our own drop folder (writable), the ledger (SQLite's
-integrity check, schema version), the audit chain, free disk space and the clock.
+(reachable, presenting the pinned host key), our own drop folder (writable), temporary uploads
+left where no later run will remove them, the ledger (SQLite's integrity check, schema version),
+the audit chain, free disk space and the clock.
 
 Nothing here changes the home: the ledger is opened read-only, partners' servers are only
 connected to (their host key checked, no authentication, so no passphrase is needed for them),
@@ -32,7 +33,7 @@ from laxchange.exchange import DirectoryEndpoints
 from laxchange.home import Home
 from laxchange.ledger import LedgerHealth, inspect_ledger
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
-from laxchange.transport import Endpoint, SftpSettings, Transport, check_endpoint, transport_factory
+from laxchange.transport import Endpoint, SftpSettings, Transport, check_endpoint, part_journal, transport_factory
 from laxchange.transport.openssh import PQ_KEX, kex_preference, ssh_binary, ssh_version
 from laxchange.trust import ENCRYPTION, SIGNING, KeyStore, Partner, PartnerDirectory
 from laxchange.trust.keystore import EXPIRY_WARNING_DAYS
@@ -144,10 +145,11 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
                   _guard("ssh-client", lambda: _ssh_client(endpoints))]
         health, ledger_checks = _ledger(home)
         disk = _guard("disk", lambda: _disk(home, limits))
+        leftovers = _guard("uploads.leftover", lambda: _leftover_uploads(home, endpoints))
         network = [(cid, future.result()) for cid, future in remote]
     server_time = next((c.details.get("server_time") for cid, c in network if cid == "drop-folder"), None)
     clock_check = _guard("clock", lambda: _clock(store, health, now, server_time, limits))
-    return Report(home.root, [*checks, *(c for _, c in network), *ledger_checks, disk, clock_check])
+    return Report(home.root, [*checks, *(c for _, c in network), leftovers, *ledger_checks, disk, clock_check])
 
 
 def _guard(cid: str, run: Callable[[], Check]) -> Check:
@@ -454,6 +456,35 @@ def _ledger_check(path: Path, health: LedgerHealth) -> Check:
                         f"back up {path}; the next command that opens the ledger (e.g. `laxchange status`) "
                         "migrates it, in one transaction", **version)
     return _ok("ledger", f"ledger sound (SQLite integrity check), schema version {health.schema_version}", **version)
+
+
+def _leftover_uploads(home: Home, endpoints: DirectoryEndpoints) -> Check:
+    """Temporary files our ended connections left on servers (docs/transport.md "Temporary files").
+    At an endpoint in use the next upload there removes them; at one no longer in use (a partner's
+    URL changed, a partner gone) nothing ever will, so say where they are."""
+    try:
+        found = part_journal(home).leftovers()
+    except OSError as exc:
+        return _problem("uploads.leftover", "error", f"cannot read the logs of temporary uploads: {exc}",
+                        f"the home folder must be readable by the user that runs laxchange ({home.root})")
+    in_use = {str(r["url"]) for r in endpoints.effective() if r.get("url")}
+    stale = [x for x in found if x.url not in in_use]
+    pending = sum(x.names for x in found if x.url in in_use)
+    details = {"pending": pending,
+               "stale": [{"url": x.url, "names": x.names, "folder": str(x.folder)} for x in stale]}
+    if not stale:
+        if not pending:
+            return _ok("uploads.leftover", "no temporary uploads left on partners' servers", **details)
+        return _ok("uploads.leftover", f"{pending} temporary upload{'s' if pending != 1 else ''} left by ended "
+                   "connections: each goes with the next upload to its endpoint", **details)
+    where = [f"{x.url or 'an endpoint from before its URL was recorded'} ({x.names})" for x in stale]
+    n = sum(x.names for x in stale)
+    return _problem("uploads.leftover", "warning",
+                    f"{n} temporary upload{'s' if n != 1 else ''} left at endpoints no longer in use, which no "
+                    f"later run will remove: {_listing(where)}",
+                    "these are hidden `.NAME.part-*` files of uploads that never completed (nothing was delivered "
+                    "from them). If that server is still in use, remove there the files named in the logs under "
+                    f"{_listing([str(x.folder) for x in stale])}; then remove that folder", **details)
 
 
 def _disk(home: Home, limits: Limits) -> Check:

@@ -51,13 +51,18 @@ MAX_PARALLEL = 4
 SEND_BATCH = 64
 
 
+def part_journal(home: Home) -> PartJournal:
+    """The logs of the temporary files this home's uploads make (`transport.parts`)."""
+    return PartJournal(home.root / "cache" / "sftp-parts")
+
+
 def transport_factory(home: Home, passphrase: PassphraseSource,
                       settings: SftpSettings | None = None) -> TransportFactory:
     """Build the transport an endpoint's URL asks for, with this home's SSH identity."""
 
     loaders: dict[Path, IdentityLoader] = {}
     lock = threading.Lock()
-    parts = PartJournal(home.root / "cache" / "sftp-parts")  # what our uploads may leave: removed by name
+    parts = part_journal(home)  # what our uploads may leave: removed by name
 
     def make(endpoint: Endpoint) -> Transport:
         url = endpoint.parsed

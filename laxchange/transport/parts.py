@@ -29,9 +29,10 @@ import stat
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MAX_LOG_BYTES", "ROTATE_LINES", "Orphan", "PartJournal", "PartLog"]
+__all__ = ["MAX_LOG_BYTES", "ROTATE_LINES", "Leftovers", "Orphan", "PartJournal", "PartLog"]
 
 #: a log is read no further than this: no log of ours comes near it (`ROTATE_LINES`); one that
 #: does is not ours, or damaged, and is never removed, so nothing past it is forgotten
@@ -39,6 +40,8 @@ MAX_LOG_BYTES = 8 * 1024 * 1024
 #: a connection starts a new log after this many lines (carrying over what is unresolved)
 ROTATE_LINES = 4096
 _SUFFIX = ".log"
+#: in each endpoint's folder: the endpoint URL the folder is for (its name is only a hash of it)
+_URL_FILE = "endpoint-url"
 _FLAGS = os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -185,6 +188,18 @@ class Orphan(_Holder):
             os.close(fd)
 
 
+@dataclass(frozen=True)
+class Leftovers:
+    """What ended connections left unresolved at one endpoint (`PartJournal.leftovers`)."""
+
+    #: the endpoint URL, or None for a folder made before folders recorded it
+    url: str | None
+    folder: Path
+    #: temporary files still named in its logs: on the server unless removed by other means
+    names: int
+    logs: int
+
+
 class PartJournal:
     """The logs of one home (`HOME/cache/sftp-parts/`), one folder of them per endpoint URL."""
 
@@ -196,7 +211,7 @@ class PartJournal:
         self.max_log_bytes = max_log_bytes
 
     def _folder(self, endpoint_url: str) -> Path:
-        return self.root / hashlib.sha256(endpoint_url.encode("utf-8")).hexdigest()[:20]
+        return self.root / _folder_name(endpoint_url)
 
     def open(self, endpoint_url: str) -> PartLog:
         """A new log for one connection to `endpoint_url`."""
@@ -207,6 +222,7 @@ class PartJournal:
         is never one still being made)."""
         folder = self._folder(endpoint_url)
         _private_folders(folder)
+        _note_url(folder, endpoint_url)
         token = os.urandom(10).hex()
         making = folder / f".{token}.new"
         fd = os.open(making, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _FLAGS, 0o600)
@@ -244,6 +260,30 @@ class PartJournal:
                 o.release()
             raise
         return found
+
+    def leftovers(self) -> list[Leftovers]:
+        """Each endpoint folder holding logs no live connection holds, with the URL it is for: a
+        later connection to that URL sweeps them, but one to a URL no longer in use never comes
+        (`laxchange doctor` names those). Each log is locked only while it is read."""
+        try:
+            folders = sorted(p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink())
+        except FileNotFoundError:
+            return []
+        out: list[Leftovers] = []
+        for folder in folders:
+            names: set[str] = set()
+            logs = 0
+            for entry in sorted(folder.iterdir()):
+                if not entry.name.endswith(_SUFFIX) or entry.name.startswith("."):
+                    continue
+                orphan = self._claim(entry)
+                if orphan is not None:
+                    logs += 1
+                    names.update(orphan.parts)
+                    orphan.release()
+            if logs:
+                out.append(Leftovers(_read_url(folder), folder, len(names), logs))
+        return out
 
     def _drop_unnamed(self, path: Path) -> None:
         """A log file left before it got its name (a crash inside `new_file`): nothing was ever
@@ -291,6 +331,50 @@ def _private_folders(folder: Path) -> None:
     for d in reversed(missing):
         with contextlib.suppress(FileExistsError):
             d.mkdir(mode=0o700)
+
+
+def _folder_name(endpoint_url: str) -> str:
+    return hashlib.sha256(endpoint_url.encode("utf-8")).hexdigest()[:20]
+
+
+def _note_url(folder: Path, endpoint_url: str) -> None:
+    """Record once which URL `folder` is for (made whole under a temporary name, then linked: a
+    reader never sees half of it, and the first writer's stands)."""
+    target = folder / _URL_FILE
+    if target.exists():
+        return
+    tmp = folder / f".{os.urandom(6).hex()}.url"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
+    try:
+        try:
+            _write_all(fd, endpoint_url.encode("utf-8") + b"\n")
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_url(folder: Path) -> str | None:
+    """The URL `folder` is for, if it says and it matches the folder's name; else None."""
+    try:
+        fd = os.open(folder / _URL_FILE, os.O_RDONLY | os.O_NONBLOCK | _FLAGS)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, 4097)
+    finally:
+        os.close(fd)
+    try:
+        url = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    if not url or _folder_name(url) != folder.name:
+        return None
+    return url
 
 
 def _parse(data: bytes) -> list[str]:

@@ -22,7 +22,7 @@ from laxchange.exchange import ConfigEndpoints
 from laxchange.ledger import Ledger
 from laxchange.ledger.schema import SCHEMA_VERSION
 from laxchange.ledger.states import IMPORT_PATH
-from laxchange.transport import Endpoint
+from laxchange.transport import Endpoint, part_journal
 from tests.support.parties import Party, make_party, passphrase
 
 DAY = dt.timedelta(days=1)
@@ -65,8 +65,8 @@ def test_a_healthy_home_passes_every_check_and_exits_0(tmp_path: Path) -> None:
     assert _problems(report) == {}
     assert report.ok and report.exit_code == 0
     assert [c.id for c in report.checks] == ["home", "permissions.keys", "permissions.home", "keys.usable",
-                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder", "ledger",
-                                             "audit", "disk", "clock"]
+                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder",
+                                             "uploads.leftover", "ledger", "audit", "disk", "clock"]
     assert _check(report, "audit").details["entries"] == len(IMPORT_PATH)
     assert os.listdir(drop) == []  # the probe left nothing behind
     assert all(c.severity == "info" and c.hint is None for c in report.checks)
@@ -297,3 +297,27 @@ def test_the_ssh_client_check_names_the_backend_and_whether_ssh_is_there(tmp_pat
     check = _check(_run(p, reach=lambda ep, s: None), "ssh-client")
     assert check.ok and check.message.startswith("SFTP backend openssh")
     assert check.details["openssh_endpoints"] == ["URN:123456"]
+
+
+def test_uploads_left_at_an_endpoint_no_longer_in_use_are_a_warning_naming_where(tmp_path: Path) -> None:
+    """Those at an endpoint in use go with its next upload; at a URL no partner has any more
+    (changed, or the partner gone) no run will ever connect to remove them."""
+    p = _party(tmp_path)
+    drop = _with_drop_folder(p, tmp_path)
+    journal = part_journal(p.home)
+    for url, names in ((f"file://{drop}", ["/d/.a.lax.part-00aa00aa00aa", "/d/.b.lax.part-00bb00bb00bb"]),
+                       ("sftp://la@old.example.invalid:22/drop", ["/drop/.c.lax.part-00cc00cc00cc"])):
+        log = journal.open(url)
+        for n in names:
+            log.add(n)
+        log.close()
+    check = _check(_run(p), "uploads.leftover")
+    assert (check.ok, check.severity) == (False, "warning")
+    assert "1 temporary upload left at endpoints no longer in use" in check.message
+    assert "sftp://la@old.example.invalid:22/drop (1)" in check.message
+    assert check.hint is not None and str(journal.root) in check.hint
+    assert check.details["pending"] == 2
+    stale = next(x for x in journal.leftovers() if x.url != f"file://{drop}")
+    stale.folder.joinpath(next(n for n in os.listdir(stale.folder) if n.endswith(".log"))).unlink()  # swept by hand
+    check = _check(_run(p), "uploads.leftover")
+    assert check.ok and "2 temporary uploads left by ended connections" in check.message

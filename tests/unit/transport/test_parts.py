@@ -22,6 +22,11 @@ def _ended(journal: PartJournal, *names: str) -> PartLog:
     return log
 
 
+def _logs(folder: Path) -> list[str]:
+    """What an endpoint's folder holds besides the note of its URL."""
+    return sorted(p.name for p in folder.iterdir() if p.name != "endpoint-url")
+
+
 def _made(log: PartLog, n: int, keep: int) -> list[str]:
     """`n` temporary names made on `log`, each published but the `keep`th."""
     names = [f"/drop/.p{i}.lax.part-{i:012x}" for i in range(n)]
@@ -40,7 +45,7 @@ def test_a_connection_that_resolved_everything_leaves_no_log(tmp_path: Path) -> 
     log.resolved("/drop/.a.lax.part-00aa00aa00aa")
     log.resolved("/drop/.b.lax.part-00bb00bb00bb")
     log.close()
-    assert list(log.path.parent.iterdir()) == []
+    assert _logs(log.path.parent) == []
     assert journal.orphans(URL) == []
 
 
@@ -60,7 +65,7 @@ def test_an_unresolved_file_outlives_its_connection_and_its_log_goes_only_when_a
     assert again.parts == orphan.parts
     again.settle(again.parts)
     assert journal.orphans(URL) == []
-    assert list(log.path.parent.iterdir()) == []
+    assert _logs(log.path.parent) == []
 
 
 def test_a_long_connection_starts_new_logs_carrying_what_is_unresolved(tmp_path: Path) -> None:
@@ -213,3 +218,30 @@ def test_a_child_forked_while_a_log_is_held_does_not_keep_it_held(tmp_path: Path
         os.close(ready_r)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_leftovers_name_each_endpoint_with_files_unresolved_and_the_url_it_is_for(tmp_path: Path) -> None:
+    """`doctor` needs the URL of a folder whose endpoint is no longer used: its name is a hash."""
+    journal = PartJournal(tmp_path / "parts")
+    assert journal.leftovers() == []
+    _ended(journal, "/drop/.a.lax.part-00aa00aa00aa", "/drop/.b.lax.part-00bb00bb00bb")
+    _ended(journal, "/drop/.b.lax.part-00bb00bb00bb")
+    old = "sftp://la@old.example.invalid:22/drop"
+    gone = journal.open(old)
+    gone.add("/drop/.c.lax.part-00cc00cc00cc")
+    done = journal.open("sftp://la@127.0.0.1:2222/other")  # everything resolved: nothing left
+    done.add("/other/.d.lax.part-00dd00dd00dd")
+    done.resolved("/other/.d.lax.part-00dd00dd00dd")
+    done.close()
+    assert [(x.url, x.names, x.logs) for x in journal.leftovers()
+            if x.url == old] == []  # still held by its live connection
+    gone.close()
+    found = {x.url: (x.names, x.logs) for x in journal.leftovers()}
+    assert found == {URL: (2, 2), old: (1, 1)}
+    [orphan] = journal.orphans(old)  # each log was let go after reading
+    assert orphan.parts == ["/drop/.c.lax.part-00cc00cc00cc"]
+    orphan.release()
+    folder = next(x.folder for x in journal.leftovers() if x.url == old)
+    (folder / "endpoint-url").write_text("sftp://someone@else.invalid/x\n")  # not the URL this folder is for
+    assert {x.url for x in journal.leftovers()} == {URL, None}
+    assert stat.S_IMODE(os.stat(journal.root / next(iter(os.listdir(journal.root))) / "endpoint-url").st_mode) == 0o600
