@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 import shutil
 import stat
 from collections.abc import Callable
@@ -38,10 +39,15 @@ from laxchange.transport.openssh import PQ_KEX, kex_preference, ssh_binary, ssh_
 from laxchange.trust import ENCRYPTION, SIGNING, KeyStore, Partner, PartnerDirectory
 from laxchange.trust.keystore import EXPIRY_WARNING_DAYS
 
-__all__ = ["Check", "Limits", "Report", "run_checks"]
+__all__ = ["MOUNTS", "NETWORK_FILESYSTEMS", "Check", "Limits", "Report", "run_checks"]
 
 Severity = Literal["info", "warning", "error"]
 
+#: the kernel's mount table (Linux): which file system the home is on
+MOUNTS = Path("/proc/self/mounts")
+#: file systems over a network, where SQLite's write-ahead log and `flock` cannot be relied on
+NETWORK_FILESYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "afs", "ceph", "glusterfs",
+                                 "fuse.sshfs", "fuse.glusterfs", "fuse.cephfs", "fuse.s3fs", "davfs", "fuse.davfs"})
 #: Problems named in one message before "and N more" (the details list all of them).
 _SHOWN = 5
 
@@ -117,12 +123,13 @@ TransportFactory = Callable[[Endpoint], Transport]
 
 def run_checks(home: Home, *, clock: Clock | None = None, passphrase: PassphraseSource | None = None,
                timeout: float = 5.0, limits: Limits | None = None, reach: Reach = check_endpoint,
-               transports: TransportFactory | None = None) -> Report:
+               transports: TransportFactory | None = None, mounts: Path = MOUNTS) -> Report:
     """Run every check on `home`. `timeout` bounds each step of each connection (seconds).
 
     `reach(endpoint, settings)` checks a partner's server (default: connect and check the host
     key); `transports` makes the transport for our own drop folder (default: SFTP with the home's
-    SSH key, unlocked with `passphrase`). Never raises for what it finds: a problem is a check."""
+    SSH key, unlocked with `passphrase`); `mounts` is the mount table in /proc/self/mounts' form.
+    Never raises for what it finds: a problem is a check."""
     clock = clock or SystemClock()
     limits = limits or Limits()
     passphrase = passphrase or default_passphrase_source()
@@ -145,11 +152,13 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
                   _guard("ssh-client", lambda: _ssh_client(endpoints))]
         health, ledger_checks = _ledger(home)
         disk = _guard("disk", lambda: _disk(home, limits))
+        filesystem = _guard("filesystem", lambda: _filesystem(home, mounts))
         leftovers = _guard("uploads.leftover", lambda: _leftover_uploads(home, endpoints))
         network = [(cid, future.result()) for cid, future in remote]
     server_time = next((c.details.get("server_time") for cid, c in network if cid == "drop-folder"), None)
     clock_check = _guard("clock", lambda: _clock(store, health, now, server_time, limits))
-    return Report(home.root, [*checks, *(c for _, c in network), leftovers, *ledger_checks, disk, clock_check])
+    return Report(home.root, [*checks, *(c for _, c in network), leftovers, *ledger_checks, disk, filesystem,
+                              clock_check])
 
 
 def _guard(cid: str, run: Callable[[], Check]) -> Check:
@@ -497,6 +506,40 @@ def _disk(home: Home, limits: Limits) -> Check:
     if usage.free < limits.low_disk:
         return _problem("disk", "warning", f"only {text}", hint, **free)
     return _ok("disk", text, **free)
+
+
+def _filesystem(home: Home, mounts: Path) -> Check:
+    """The home must be on a local file system (docs/operators.md "What is in a home"): over a
+    network SQLite's write-ahead log can corrupt the ledger, and two machines' locks do not meet."""
+    try:
+        table = mounts.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return _ok("filesystem", f"not checked: no mount table at {mounts} (not Linux)")
+    where = home.root.resolve()
+    best: tuple[Path, str] | None = None
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = Path(_unescape_mount(fields[1]))
+        if (where == point or point in where.parents) and (best is None or len(point.parts) >= len(best[0].parts)):
+            best = (point, fields[2])
+    if best is None:
+        return _ok("filesystem", f"not checked: {where} is under no mount point in {mounts}")
+    point, fstype = best
+    info = {"mount_point": str(point), "type": fstype}
+    if fstype in NETWORK_FILESYSTEMS:
+        return _problem("filesystem", "error",
+                        f"the home is on a network file system ({fstype}, mounted at {point}): SQLite's write-ahead "
+                        "log can corrupt the ledger there, and runs on two machines would not see each other's locks",
+                        f"move the home to a local disk (ext4, xfs): stop the nightly timer, move {home.root}, "
+                        "point LAXCHANGE_HOME at the new place, and run `laxchange doctor` again", **info)
+    return _ok("filesystem", f"the home is on a local file system ({fstype}, mounted at {point})", **info)
+
+
+def _unescape_mount(field: str) -> str:
+    """A mount table's field, with its octal escapes (space is \\040) undone."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def _clock(store: KeyStore, health: LedgerHealth | None, now: dt.datetime, server_time: int | None,

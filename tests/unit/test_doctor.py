@@ -66,7 +66,8 @@ def test_a_healthy_home_passes_every_check_and_exits_0(tmp_path: Path) -> None:
     assert report.ok and report.exit_code == 0
     assert [c.id for c in report.checks] == ["home", "permissions.keys", "permissions.home", "keys.usable",
                                              "keys.expiry", "partners.keys", "ssh-client", "drop-folder",
-                                             "uploads.leftover", "ledger", "audit", "disk", "clock"]
+                                             "uploads.leftover", "ledger", "audit", "disk", "filesystem",
+                                             "clock"]
     assert _check(report, "audit").details["entries"] == len(IMPORT_PATH)
     assert os.listdir(drop) == []  # the probe left nothing behind
     assert all(c.severity == "info" and c.hint is None for c in report.checks)
@@ -321,3 +322,33 @@ def test_uploads_left_at_an_endpoint_no_longer_in_use_are_a_warning_naming_where
     stale.folder.joinpath(next(n for n in os.listdir(stale.folder) if n.endswith(".log"))).unlink()  # swept by hand
     check = _check(_run(p), "uploads.leftover")
     assert check.ok and "2 temporary uploads left by ended connections" in check.message
+
+
+def _escaped(path: Path) -> str:
+    """A path as the kernel's mount table writes it (a space as \\040)."""
+    return str(path).replace(" ", "\\040")
+
+
+def _mounts(tmp: Path, *lines: str) -> Path:
+    table = tmp / "mounts"
+    table.write_text("".join(line + "\n" for line in lines))
+    return table
+
+
+def test_a_home_on_a_network_file_system_is_an_error_naming_the_mount(tmp_path: Path) -> None:
+    """The longest mount point holding the home decides, escapes and all (a space is \\040)."""
+    share = tmp_path / "council share"
+    share.mkdir()
+    p = _party(share)
+    root = p.home.root.resolve()
+    local = "/dev/vda / ext4 rw 0 0"
+    nfs = f"srv:/export {_escaped(root.parent)} nfs4 rw,vers=4.2 0 0"
+    check = _check(_run(p, mounts=_mounts(tmp_path, local, nfs)), "filesystem")
+    assert (check.ok, check.severity, check.details["type"]) == (False, "error", "nfs4")
+    assert check.details["mount_point"] == str(root.parent)
+    assert "network file system (nfs4" in check.message and "LAXCHANGE_HOME" in (check.hint or "")
+    deeper = f"/dev/vdb {_escaped(root)} xfs rw 0 0"  # a local disk mounted inside the NFS share, holding the home
+    check = _check(_run(p, mounts=_mounts(tmp_path, local, nfs, deeper)), "filesystem")
+    assert check.ok and check.details == {"mount_point": str(root), "type": "xfs"}
+    check = _check(_run(p, mounts=tmp_path / "no-such-table"), "filesystem")
+    assert check.ok and "not checked" in check.message
