@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,19 +55,27 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+class _PortTaken(Exception):
+    """sshd exited because its port was already bound by another process."""
+
+
 class Sshd:
     """One sshd instance. `host_key` may be shared between instances to simulate a restart."""
 
     def __init__(self, base: Path, authorized_pubs: list[Path], *, host_key: Path | None = None,
                  port: int | None = None, read_only: bool = False, authorized_keys_file: str | None = None,
-                 match_blocks: str = "", sftp_subsystem: str | None = None) -> None:
+                 match_blocks: str = "", sftp_subsystem: str | None = None,
+                 pick_port: Callable[[], int] = free_port) -> None:
         """`authorized_keys_file` replaces the one shared file (e.g. `/dir/%u` for one per user);
         `match_blocks` is appended to the config (sshd wants `Match` sections last); `sftp_subsystem`
-        replaces `internal-sftp` (e.g. Debian's default `/usr/lib/openssh/sftp-server`)."""
+        replaces `internal-sftp` (e.g. Debian's default `/usr/lib/openssh/sftp-server`); `pick_port`
+        chooses a port when none is given (and again if it is taken before sshd binds it)."""
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.host_key = host_key or keygen(base / "ssh_host_ed25519_key", "host")
-        self.port = port or free_port()
+        self.pick_port = pick_port
+        self.port = port or pick_port()
+        self._port_forced = port is not None
         self.user = getpass.getuser()
         self.authorized = base / "authorized_keys"
         self.authorized.write_text("".join(p.read_text() for p in authorized_pubs))
@@ -87,6 +96,20 @@ class Sshd:
         return f"sftp://{self.user}@127.0.0.1:{self.port}{path}"
 
     def start(self, timeout: float = 10.0) -> Sshd:
+        """Start sshd and wait until it listens. A port chosen by `free_port` can be taken by another
+        process before sshd binds it: then sshd exits, and (the port not being forced) another is
+        tried, up to three times. Ready means this sshd's own log says it listens: a connection
+        alone could reach whatever else holds the port."""
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                if self._port_forced or attempt == 2:
+                    raise RuntimeError(f"sshd could not bind 127.0.0.1:{self.port}: {self._log()}") from None
+                self.port = self.pick_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> Sshd:
         with contextlib.suppress(PermissionError):
             os.makedirs("/run/sshd", exist_ok=True)
         sftp = self.sftp_subsystem or ("internal-sftp -R" if self.read_only else "internal-sftp")
@@ -96,20 +119,28 @@ class Sshd:
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
             "PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxStartups 50\n"
             f"Subsystem sftp {sftp}\n" + self.match_blocks)
+        self.log.write_bytes(b"")  # this attempt's log only: "listening" must be this process's
         self.proc = subprocess.Popen([SSHD, "-f", str(self.config), "-E", str(self.log), "-D"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        listening = f"Server listening on 127.0.0.1 port {self.port}."
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"sshd exited with {self.proc.returncode}: {err} {self._log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
-                    s.settimeout(2)
-                    if s.recv(4).startswith(b"SSH-"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
+                log = self._log()
+                self.proc = None
+                if "Address already in use" in log + err or "Cannot bind any address" in log + err:
+                    raise _PortTaken
+                raise RuntimeError(f"sshd exited: {err} {log}")
+            if listening in self._log():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                        s.settimeout(2)
+                        if s.recv(4).startswith(b"SSH-"):
+                            return self
+                except OSError:
+                    pass
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"sshd did not start listening on 127.0.0.1:{self.port}: {self._log()}")
 
