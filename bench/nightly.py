@@ -9,8 +9,10 @@
 One placing council (LA:919) and N schools, each with its own home, keys and drop folder, on one
 real OpenSSH sshd on 127.0.0.1 (tests/support/sshd.py; `--transport local` uses folders instead).
 Every record is a fictional education record placed at one of the schools. The stages are the
-users' own calls, not a special path: `notify_placements` in batches of 5,000 (`--notify-chunk`; council IT's
-`notify-batch --queue-only`; `--notify-per-call`: `notify_placement` per record, as `--queue-only`), then
+users' own calls, not a special path: council IT's placements file (JSON Lines, made before any stage
+is timed: the export from the case-management system) read by `read_placements` and given to
+`notify_placements` in batches of 5,000 (`--notify-chunk`; `notify-batch --queue-only` does just this;
+`--notify-per-call`: `notify_placement` per line read, as `notify-placement --queue-only`), then
 `run_nightly` on the council (sends), on every school (collects, verifies, files under
 received/, sends delivered receipts), and on the council again (collects and applies the
 receipts). Afterwards both sides' ledgers are counted: every record must be imported exactly
@@ -66,7 +68,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -79,8 +81,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.support.primitives import Bare, shape_of
 from laxchange import package, samples
 from laxchange.clock import FixedClock
+from laxchange.errors import LaxError
 from laxchange.exchange import Party
-from laxchange.exchange.notify import Placement, notify_placement, notify_placements
+from laxchange.exchange.notify import Placement, notify_placement, notify_placements, read_placements
 from laxchange.exchange.receipts import build_receipt
 from laxchange.exchange.run import run_nightly
 from laxchange.home import Home
@@ -440,30 +443,46 @@ class Stages:
     failures: list[dict[str, Any]]
 
 
-def _notify(council: Any, docs: Iterable[dict[str, Any]], per_call: bool,
+#: The purpose each placement's audit entry records.
+PURPOSE = "Benchmark: PEP for the new school's Designated Teacher"
+
+
+def write_placements(path: Path, n: int, schools: list[str], seed: int) -> int:
+    """Council IT's export, made before any stage is timed: `n` fictional records as a placements
+    file (JSON Lines, docs/integrators.md), one placement a line, to the record's school. Its bytes.
+    Making fictional records is the benchmark's work, not laxchange's; reading and parsing this file
+    is laxchange's, and the notify stage does it (`read_placements`, as `notify-batch` does)."""
+    with path.open("wb") as fh:
+        for doc in _records(n, schools, seed):
+            fh.write(package.compact_json({"record": doc, "to": f"URN:{doc['school']['urn']}",
+                                           "reason": "new-placement", "purpose": PURPOSE}) + b"\n")
+    return path.stat().st_size
+
+
+def _notify(council: Any, placements_file: Path, per_call: bool,
             done: Callable[[int], None], jobs: int = 1, chunk: int = NOTIFY_CHUNK) -> None:
-    """The notify stage: council IT's batch call (`notify_placements`, `chunk` records a call,
-    packed in `jobs` processes; each call reads its records as it needs them, so they are made
-    while the workers pack the ones before), or with `per_call` the VSH's one call per record
-    (`notify_placement`, as `--queue-only`)."""
-    purpose = "Benchmark: PEP for the new school's Designated Teacher"
+    """The notify stage, from the placements file: council IT's batch call (`notify_placements` of
+    `read_placements`, `chunk` lines a call, packed in `jobs` processes; each call reads its lines as
+    it needs them, while the workers pack the ones before), or with `per_call` the VSH's one call per
+    record (`notify_placement`, as `--queue-only`) for each line read."""
+    it = iter(read_placements(placements_file))
     if per_call:
-        for i, doc in enumerate(docs, 1):
-            res = notify_placement(council, doc, to=[f"URN:{doc['school']['urn']}"], reason="new-placement",
-                                   purpose=purpose, send=False)
-            if not res.ok:
-                raise SystemExit(f"notify failed: {res.first_error()}")
+        for i, pl in enumerate(it, 1):
+            if isinstance(pl, LaxError):
+                raise SystemExit(f"notify failed: {pl}")
+            one = notify_placement(council, pl.record, to=pl.to, reason=pl.reason, purpose=pl.purpose, send=False)
+            if not one.ok:
+                raise SystemExit(f"notify failed: {one.first_error()}")
             done(i)
         return
-    it = iter(docs)
     total = 0
     while (first := next(it, None)) is not None:
         count = [0]
 
-        def placements(first: dict[str, Any] = first, count: list[int] = count) -> Iterator[Placement]:
-            for doc in itertools.chain([first], itertools.islice(it, chunk - 1)):
+        def placements(first: Placement | LaxError = first, count: list[int] = count) -> Iterator[Placement | LaxError]:
+            for pl in itertools.chain([first], itertools.islice(it, chunk - 1)):
                 count[0] += 1
-                yield Placement(doc, [f"URN:{doc['school']['urn']}"], "new-placement", purpose)
+                yield pl
 
         res = notify_placements(council, placements(), send=False, jobs=jobs)
         if not res.ok:
@@ -499,6 +518,12 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
         idle[stage] = None if now is None or idle_before is None else now - idle_before
         return now
 
+    placements_file = raw_council.home.root.parent / "placements.jsonl"  # beside the homes, as an export would be
+    tp = time.perf_counter()
+    placements_bytes = write_placements(placements_file, n, urns, seed)
+    say(f"{transport}: placements file of {n} records ({placements_bytes / 2**20:.0f} MB) written in "
+        f"{time.perf_counter() - tp:.1f} s (before the stages, not timed)")
+    idle0 = _idle_core_s()
     t = time.perf_counter()
 
     def done(i: int) -> None:
@@ -506,7 +531,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
             elapsed = time.perf_counter() - t
             say(f"{transport}: notify {i}/{n}: {elapsed:.1f} s ({i / elapsed:.1f} records/s)")
 
-    _notify(council, _records(n, urns, seed), notify_per_call, done, n_procs, notify_chunk)
+    _notify(council, placements_file, notify_per_call, done, n_procs, notify_chunk)
     idle0 = ended("notify", t, idle0)
     say(f"{transport}: notify {n} records: {seconds['notify']:.1f} s")
     t = time.perf_counter()
