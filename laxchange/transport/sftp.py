@@ -163,7 +163,7 @@ class _ReceiveBuffer(BufferedPipe):  # type: ignore[type-arg]  # generic in the 
     still buffered on every read (5 ms to trim 32 KiB off 64 MiB here); a bytearray drops its
     front without moving the rest (0.1 us). Same locking, same interface: only the storage
     helpers are replaced (private paramiko API; see the pin in pyproject.toml). Bulk downloads
-    went from 0.43x to 0.96x OpenSSH (median of 7 pairs; docs/benchmarks.md).
+    went from 0.43x to 0.96x OpenSSH (median of 7 pairs; docs/benchmarks-history.md).
     """
 
     def __init__(self) -> None:
