@@ -51,6 +51,10 @@ def main() -> None:
     args = ap.parse_args()
     rounds = args.rounds or (10 if args.quick else 30)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # An installed laxchange has its bytecode (pip compiles on install); without it every start
+    # compiles each module it imports (+0.04-0.08 s here). The warm-up below writes it, unless the
+    # environment forbids writing it, as some CI and sandbox shells do: then it is allowed here.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     for case in CASES.values():  # warm the OS file cache and .pyc files; not timed
         _once(case, env)
@@ -70,6 +74,8 @@ def main() -> None:
     result["target_seconds"] = TARGET_SECONDS
     result["target_met"] = all(max(times[n]) < TARGET_SECONDS for n in ("help", "version"))
     result["rounds"] = len(times["help"])
+    result["bytecode_cached"] = (ROOT / "laxchange" / "__pycache__").is_dir()
+    result["load_avg"] = [round(x, 2) for x in os.getloadavg()]
     result["python"] = platform.python_version()
     result["cpus"] = os.cpu_count()
     print(json.dumps(result))
