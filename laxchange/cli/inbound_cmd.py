@@ -33,6 +33,8 @@ def _item_line(app: App, i: ImportItem) -> str:
         return (f"duplicate   {i.file}: transfer {i.transfer_id} from {i.sender} was already imported into {where}"
                 + ("" if str(i.schema).startswith("receipt@") else "; acknowledged again"))
     if i.result == "receipt" and i.receipt is not None:
+        if i.receipt.refused:
+            return "REJECTED    " + i.receipt.describe()
         return ("receipt     " if not i.receipt.warning else "WARNING     ") + i.receipt.describe()
     if i.result == "skipped":
         return f"skipped     {i.file}: another laxchange run is opening it"

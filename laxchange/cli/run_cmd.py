@@ -54,6 +54,9 @@ def human(data: dict[str, Any]) -> str:
         lines += [f"receipt     {r['stage']} ({r['status']}) to {r['to']} for transfer {r['in_reply_to']}"
                   for r in imp.get("receipts_sent", []) if r["sent"]]
         lines += [f"WARNING     {w}" for w in imp.get("warnings", [])]
+    lines += [f"REJECTED    transfer {r['in_reply_to']}: {r['party']} refused it ({r['stage']} receipt); "
+              f"`laxchange status --party {r['party']} --state rejected --json` gives its reason code"
+              for r in (i["receipt"] for i in imp.get("items", []) if i.get("receipt")) if r.get("refused")]
     for f in data["failures"]:
         what = f" {f['file']}" if f.get("file") else ""
         lines.append(f"FAILED      {f['step']}{what} ({f['party']}): {f['message']} [{f['code']}]"

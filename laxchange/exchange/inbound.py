@@ -148,8 +148,10 @@ class ImportItem:
 
     @property
     def ok(self) -> bool:
+        """Nothing to look at: imported, or a receipt applied that is not a partner's refusal."""
         return self.result in ("imported", "duplicate", "skipped") or (
-            self.result == "receipt" and self.receipt is not None and not self.receipt.warning)
+            self.result == "receipt" and self.receipt is not None and not self.receipt.warning
+            and not self.receipt.refused)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"file": self.file, "result": self.result, "ok": self.ok,

@@ -53,8 +53,17 @@ class ReceiptOutcome:
     def warning(self) -> bool:
         return self.result in WARNING_NOTES
 
+    @property
+    def refused(self) -> bool:
+        """The partner refused our transfer, and this receipt recorded it (`rejected`): the transfer
+        never reached them, so someone must correct it and send again. A refusal recorded before
+        (`duplicate`) was reported then."""
+        return self.result == "applied" and self.state == Outbound.REJECTED.value
+
     def describe(self) -> str:
         what = f"{self.stage} receipt ({self.status}) from {self.party} for transfer {self.in_reply_to}"
+        if self.refused:
+            return f"{what}: they refused it, transfer now {self.state}"
         if self.result == "applied":
             return f"{what}: transfer now {self.state}"
         if self.result == "duplicate":
@@ -63,7 +72,7 @@ class ReceiptOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return {"in_reply_to": self.in_reply_to, "party": self.party, "status": self.status, "stage": self.stage,
-                "result": self.result, "state": self.state, "warning": self.warning}
+                "result": self.result, "state": self.state, "warning": self.warning, "refused": self.refused}
 
 
 def _target(receipt: dict[str, Any]) -> tuple[str, Outbound]:

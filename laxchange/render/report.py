@@ -251,7 +251,7 @@ def _run_view(data: Mapping[str, Any]) -> _View:
             elif rec.get("state") == "rejected":
                 lines.append(Line("REJECTED", rec["party"], ps[rec["party"]].name, rec["in_reply_to"],
                                   f"{rec['party']} refused the transfer ({rec.get('stage')} receipt)",
-                                  f"`laxchange status --party {rec['party']} --state rejected` shows its reason "
+                                  f"`laxchange status --party {rec['party']} --state rejected --json` gives its reason "
                                   "code; correct the record and send it again"))
         if result in ("quarantined", "failed") and item.get("error"):
             reason, hint = _content_error(item["error"])

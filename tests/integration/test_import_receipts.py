@@ -130,8 +130,12 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert report["ok"] is False and report["counts"] == {"quarantined": 1}
     assert [(s["stage"], s["status"]) for s in report["receipts_sent"]] == [("delivered", "rejected")]  # type: ignore[index]
     assert not (b.home.root / "received" / tid2).exists()
-    _import(a)
+    # A's import of B's refusal needs a look (exit 10), once: the PEP never reached the school
+    report = _import(a, code=10)
+    assert report["ok"] is False and report["counts"] == {"receipt": 1}
+    assert [(i["ok"], i["receipt"]["refused"]) for i in report["items"]] == [(False, True)]  # type: ignore[index]
     assert _state(a, tid2) == "rejected"
+    assert _import(a)["counts"] == {}, "the refusal was reported once; a re-run finds nothing"
     r = lax(a, "--json", "status")
     assert json.loads(r.stdout)["warnings"] == []
 

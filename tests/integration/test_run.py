@@ -108,6 +108,34 @@ def test_nightly_runs_send_import_and_deliver(homes: tuple[Party, Party, Path, s
         assert r.exit_code == 0, r.output
 
 
+def test_a_transfer_the_school_refused_makes_the_senders_run_need_a_look_once(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """A tampered package is quarantined by the school, which sends a signed refusal: the PEP never
+    arrived, so the council's next run must not say "all good" (a user walk-through found it did,
+    exit 0, and an HTML page reading "All good" above its own REJECTED row)."""
+    a, b, _, _ = homes
+    tid = _queue(a, B, tmp_path)
+    pkg = a.home.outbox / "pep.lax"
+    data = bytearray(pkg.read_bytes())
+    data[-50] ^= 0x01  # in the encrypted payload: the manifest's hash no longer matches
+    pkg.write_bytes(bytes(data))
+    _run(a)
+    report = _run(b, code=ExitCode.PARTIAL)
+    assert report["import"]["counts"] == {"quarantined": 1}
+
+    page = tmp_path / "a-report.html"
+    r = lax(a, "run", "--timeout", "2", "--retries", "1", "--report", str(page))
+    assert r.exit_code == ExitCode.PARTIAL, r.output
+    assert f"REJECTED    transfer {tid}: {B} refused it (delivered receipt)" in r.output
+    assert "done: all good" not in r.output and "needs a look (exit 10)" in r.output
+    assert _state(a, tid) == "rejected"
+    html = page.read_text()
+    assert "All good" not in html and "Needs a look" in html and "REJECTED" in html
+
+    again = _run(a)  # reported once: the refusal is in the ledger, and `status` lists it from there
+    assert again["complete"] is True and again["import"]["counts"] == {}
+
+
 def test_a_schools_receipt_connection_is_opened_while_it_imports(homes: tuple[Party, Party, Path, str],
                                                                    tmp_path: Path) -> None:
     a, b, _server, _ = homes
