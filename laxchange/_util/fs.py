@@ -42,6 +42,7 @@ __all__ = [
     "open_atomic",
     "open_regular",
     "output_stream_kind",
+    "private_dirs",
     "read_bounded",
     "sha256_file",
     "write_atomic",
@@ -310,6 +311,20 @@ def open_atomic(path: str | os.PathLike[str], *, mode: int = 0o600) -> Iterator[
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(p.parent)
+
+
+def private_dirs(folder: str | os.PathLike[str]) -> None:
+    """Make `folder` and any missing parent, each 0700: `mkdir(mode=0o700, parents=True)` gives
+    the parents it makes the umask's mode (0755 under the usual 022), and doctor's permission
+    check rightly fails a home folder that others can list."""
+    missing = []
+    d = Path(folder)
+    while not d.is_dir():
+        missing.append(d)
+        d = d.parent
+    for m in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            m.mkdir(mode=0o700)
 
 
 def write_new(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600, sync: bool = True) -> None:

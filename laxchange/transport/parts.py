@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from laxchange._util.fs import private_dirs
+
 __all__ = ["MAX_LOG_BYTES", "ROTATE_LINES", "Leftovers", "Orphan", "PartJournal", "PartLog"]
 
 #: a log is read no further than this: no log of ours comes near it (`ROTATE_LINES`); one that
@@ -221,7 +223,7 @@ class PartJournal:
         """A new log file, locked before it is given its name (a log seen unlocked under its name
         is never one still being made)."""
         folder = self._folder(endpoint_url)
-        _private_folders(folder)
+        private_dirs(folder)
         _note_url(folder, endpoint_url)
         token = os.urandom(10).hex()
         making = folder / f".{token}.new"
@@ -319,18 +321,6 @@ class PartJournal:
             raise
         parts = _parse(data[:self.max_log_bytes])
         return Orphan(path, fd, parts, max(0.0, self._clock() - st.st_mtime), len(data) <= self.max_log_bytes)
-
-
-def _private_folders(folder: Path) -> None:
-    """Make `folder` and any missing parent, each 0700 (`mkdir(parents=True)` would give the
-    parents the umask's mode)."""
-    missing = []
-    while not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=0o700)
 
 
 def _folder_name(endpoint_url: str) -> str:
