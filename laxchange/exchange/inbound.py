@@ -47,6 +47,7 @@ from laxchange._util.fs import (
     file_signature,
     fsync_dir,
     fsync_files,
+    private_dirs,
     sha256_file,
     write_atomic,
     write_atomic_many,
@@ -741,7 +742,7 @@ def _import_next(party: Party, path: Path, folders: dict[str, str | None], outgo
 
 def _receipts_dir(home: Home) -> Path:
     d = home.outbox / RECEIPTS
-    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(d)
     return d
 
 

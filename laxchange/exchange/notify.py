@@ -36,7 +36,7 @@ from typing import Any
 
 from laxchange import package
 from laxchange._util import jsonio
-from laxchange._util.fs import digest_stream, fsync_dir, open_regular, write_new_files
+from laxchange._util.fs import digest_stream, fsync_dir, open_regular, private_dirs, write_new_files
 from laxchange._util.jsonio import copy_tree
 from laxchange._util.workers import ordered_map
 from laxchange.errors import InvalidData, LaxError, UsageError
@@ -542,7 +542,7 @@ def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: st
         m = package.pack(doc, out=buf, **common).manifest
         data = buf.getvalue()
     else:
-        outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(outbox)
         tmp = outbox / f".packing-{os.urandom(8).hex()}"
         try:
             m = package.pack(doc, out=tmp, attachments=[a.path for a in attachments],
@@ -559,7 +559,7 @@ def _pack(party: Party, doc: dict[str, Any], *, message_type: str, recipient: st
 def _outbox(party: Party) -> Path:
     """The outbox, made if need be: once a group of packages written, not once a package packed."""
     outbox = party.home.outbox
-    outbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(outbox)
     return outbox
 
 

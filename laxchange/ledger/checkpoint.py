@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from laxchange import dsse
-from laxchange._util.fs import write_new_atomic
+from laxchange._util.fs import private_dirs, write_new_atomic
 from laxchange.errors import InvalidData, SecurityError
 from laxchange.ledger import merkle
 
@@ -211,7 +211,7 @@ class CheckpointStore:
 
     def add(self, note: str, size: int) -> Path:
         """Keep `note` as the next file; a note identical to the newest kept one is not kept twice."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(self.folder)
         existing = self.paths()
         if existing and existing[-1].read_text(encoding="utf-8") == note:
             return existing[-1]
@@ -241,7 +241,7 @@ class CheckpointStore:
         """Keep, as evidence, a checkpoint that came inside a package its sender signed and that did
         not verify (under `refused/`, named by its SHA-256 and why; never read as a checkpoint)."""
         folder = self.folder / "refused"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dirs(folder)
         path = folder / f"{hashlib.sha256(note).hexdigest()[:32]}-{code.replace('.', '_')}.note"
         with contextlib.suppress(FileExistsError):  # the same bytes again: kept once
             write_new_atomic(path, note)

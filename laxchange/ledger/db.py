@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from laxchange._util.fs import private_dirs
 from laxchange._util.timefmt import fmt, parse
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError
@@ -269,7 +270,7 @@ class Ledger:
         if not 0 <= timeout <= MAX_TIMEOUT:
             raise ValueError(f"ledger busy timeout must be 0..{MAX_TIMEOUT} seconds, not {timeout}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_dirs(path.parent)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # never briefly readable by others
             path.chmod(0o600)
         except OSError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from laxchange._util import timefmt
+from laxchange._util.fs import private_dirs
 from laxchange.clock import Clock, SystemClock
 from laxchange.ledger.errors import LedgerBusy
 
@@ -43,7 +44,7 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -134,6 +136,29 @@ def test_a_transfer_the_school_refused_makes_the_senders_run_need_a_look_once(
 
     again = _run(a)  # reported once: the refusal is in the ledger, and `status` lists it from there
     assert again["complete"] is True and again["import"]["counts"] == {}
+
+
+def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual_umask(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """Run by hand under umask 022, the runs must still make every home folder 0700: a walk-through
+    found checkpoints/ made 0755 by `mkdir(parents=True)`, and then `doctor` failed the home."""
+    a, b, _, _ = homes
+    old = os.umask(0o022)
+    try:
+        _queue(a, B, tmp_path)
+        _run(a)
+        _run(b)
+        _run(a)
+    finally:
+        os.umask(old)
+    for p in (a, b):
+        loose = [str(d.relative_to(p.home.root)) for d in p.home.root.rglob("*")
+                 if d.is_dir() and stat.S_IMODE(d.stat().st_mode) != 0o700]
+        assert loose == [], f"folders not 0700 in {p.home.root}"
+        assert (p.home.root / "checkpoints").is_dir(), "the runs made the folder this test is about"
+        r = lax(p, "--json", "doctor")
+        checks = {c["id"]: c["ok"] for c in json.loads(r.stdout)["checks"]}
+        assert checks["permissions.home"] is True, r.stdout
 
 
 def test_a_schools_receipt_connection_is_opened_while_it_imports(homes: tuple[Party, Party, Path, str],

@@ -48,6 +48,7 @@ def two_homes(tmp_path: Path, *, overdue_deadlines_fail_run: bool = True) -> Ite
     if not overdue_deadlines_fail_run:
         for p in (a, b):
             p.home.config_file.write_text(json.dumps({"deadlines": {"run_exit_on_overdue": False}}))
+            p.home.config_file.chmod(0o600)  # as laxchange writes its home files
     root = tmp_path / "server"
     access = ServerAccess.build([(A, ssh_key(a)), (B, ssh_key(b))], {"council": A, "school": B})
     server = EmbeddedSftpServer(root, load_or_create_host_key(tmp_path / "host-key"), access, host="127.0.0.1",
