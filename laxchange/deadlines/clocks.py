@@ -255,6 +255,18 @@ def _satisfied(rule: Rule, start: Start, h: History, me: str | None) -> Met | No
     return None
 
 
+def _tells_the_school(h: History, me: str | None, start: Start) -> bool:
+    """Is telling this record's school ours to do, or to see done? Not for a party that is not the
+    school and only ever received the record, sending nothing of it (the host council's virtual
+    school, told of a placement): informing the Designated Teacher is the placing council's duty,
+    met by receipts only the placing council gets, so there the clock could never be met and
+    would be overdue for ever. Kept with no `me`, at the school, and wherever the record is our
+    own (the records folder) or we sent it."""
+    if me is None or start.school is None or me == f"URN:{start.school}":
+        return True
+    return any(v.at is None for v in h.versions) or any(e.event.startswith("out.") for e in h.events)
+
+
 def evaluate(policy: Policy, histories: Iterable[History], calendar: Calendar, *, now: dt.datetime,
              window: dt.timedelta = DEFAULT_WINDOW, me: str | None = None) -> list[Deadline]:
     """Every clock of every record, ordered by due date (then rule and record)."""
@@ -263,6 +275,8 @@ def evaluate(policy: Policy, histories: Iterable[History], calendar: Calendar, *
         for rule in policy.rules:
             found: list[Deadline] = []
             for start in _starts(rule.starts, h, calendar):
+                if rule.satisfied_by == "pep-delivered-to-school" and not _tells_the_school(h, me, start):
+                    continue
                 due = calendar.add(start.day, rule.length, rule.unit)
                 met = _satisfied(rule, start, h, me)
                 found.append(Deadline(rule, h.ref, start, due, met, state_of(due, met, now, window)))

@@ -116,6 +116,29 @@ def test_dt_informed_only_by_the_records_school() -> None:
                       events=(imported,))).state == "overdue"
 
 
+def test_dt_informed_is_not_kept_by_a_host_council_that_only_received_the_record() -> None:
+    """The host council's virtual school is told of the placement; telling the Designated Teacher
+    is the placing council's duty, met by receipts only it gets: at the host the clock could never
+    be met (a walk-through found its run exiting 10 every night for it)."""
+    def received(me: str, events: tuple[LedgerEvent, ...] = ()) -> list[Deadline]:
+        sources = Sources(me=me)
+        sources.add_document(_placed_friday(), origin="received/x/record.json",
+                             at=dt.datetime(2026, 8, 28, 15, tzinfo=dt.UTC), transfer_id="ef" * 16)
+        sources.events.extend(events)
+        at = dt.datetime.combine(dt.date(2026, 9, 3), dt.time(12), tzinfo=ENGLAND)
+        return [d for d in evaluate(default_policy(), sources.histories(), TERMS, now=at, me=sources.me)
+                if d.rule.id == "dt-informed"]
+
+    assert received("LA:881") == []
+    # where it is ours the clock stays, overdue when nothing was delivered: the school's own home,
+    # a council that sent the record on, and the placing council's own records folder
+    assert one(received(f"URN:{URN}")).state == "overdue"
+    sent = _delivered("2026-09-01T10:00:00+00:00", party="URN:100002", event="out.sent")
+    assert one(received("LA:881", (sent,))).state == "overdue"
+    assert one(clocks(_placed_friday(), now=dt.date(2026, 9, 3), rule="dt-informed", me="LA:881")).state \
+        == "overdue"
+
+
 def test_a_new_placement_supersedes_the_old_clock() -> None:
     old = record(as_of="2026-05-01", placement__placement_start="2026-05-01", school__start_date="2026-05-01")
     new = _placed_friday(as_of="2026-08-28")
