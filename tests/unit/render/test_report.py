@@ -153,6 +153,25 @@ def test_a_quiet_night_is_all_good() -> None:
     assert "No transfer expired; no key pruned or about to expire." in html
 
 
+def test_a_night_that_needs_a_look_only_for_an_overdue_deadline_says_so() -> None:
+    """The run exits 10 for an overdue statutory deadline alone: the page must not read "0 items
+    below" and "Nothing needs a look" (a walk-through found both, on a run that exited 10)."""
+    report = RunReport(started="2026-11-24T02:30:00Z")
+    report.deadlines = {"overdue": [reports.deadline(1, "overdue", "2026-11-20")], "due_soon": [], "met": [],
+                        "approximate": False}
+    assert not report.ok
+    html = render_run_report_html(report.to_dict())
+    def text_of(element_id: str) -> str:
+        m = re.search(rf'<p id="{element_id}"[^>]*>(.*?)</p>', html, re.S)
+        assert m is not None, element_id
+        return re.sub(r"<[^>]+>", "", m.group(1))
+
+    assert text_of("overall") == ("Needs a look: 0 items below, and 1 statutory deadline overdue (Deadlines) "
+                                  "(the run exits 10).")
+    assert "Nothing needs a look." not in html
+    assert "what needs a look is the overdue deadlines" in text_of("attention")
+
+
 def test_housekeeping_lists_expired_transfers_and_expiring_keys() -> None:
     rows = table(render_run_report_html(run_dict()), "housekeeping")
     assert [r[0] for r in rows[1:]] == ["EXPIRED", "KEY EXPIRES"]
