@@ -1102,8 +1102,12 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     note(report.collected)
     if background is None:
         hint()
-    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.glob("*.lax") if p.is_file())
-             if n not in imported]  # by name
+    # every file the inbox holds, by name, not only *.lax: a file that is no package (a record sent
+    # in plain text by mistake) is quarantined and reported like any refused package, never left
+    # unmentioned in the inbox (hidden names are transfers' temporary files)
+    paths = [home.inbox / n for n in sorted(p.name for p in home.inbox.iterdir()
+                                            if p.is_file() and not p.name.startswith("."))
+             if n not in imported] if home.inbox.is_dir() else []
     report.add(_import_all(party, paths, folders, render, outgoing, done_index))
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:

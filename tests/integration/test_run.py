@@ -161,6 +161,26 @@ def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual
         assert checks["permissions.home"] is True, r.stdout
 
 
+def test_a_file_in_the_inbox_that_is_no_package_is_quarantined_not_left_unmentioned(
+        homes: tuple[Party, Party, Path, str]) -> None:
+    """A record sent in plain text by mistake reached the school's inbox: a walk-through found import
+    reporting nothing and the child's details left in the inbox for good. It is quarantined (0700,
+    listed by `quarantine list`) and the run needs a look."""
+    _, b, server, _ = homes
+    plain = server / "school" / "LA_919" / "rec.json"
+    plain.parent.mkdir(parents=True, exist_ok=True)  # as the council's first upload makes it
+    plain.write_text(json.dumps(record(4)))
+    sent = plain.read_bytes()
+    report = _run(b, code=ExitCode.PARTIAL)
+    items = report["import"]["items"]
+    assert [(i["file"], i["result"]) for i in items] == [("rec.json", "quarantined")]
+    assert items[0]["error"]["error"] == "package.not-a-package"
+    assert not (b.home.inbox / "rec.json").exists()
+    kept = list(b.home.quarantine.glob("*.lax"))  # renamed: no name from outside is kept
+    assert [k.read_bytes() for k in kept] == [sent]
+    assert _run(b)["import"]["counts"] == {}, "reported once"
+
+
 def test_a_schools_receipt_connection_is_opened_while_it_imports(homes: tuple[Party, Party, Path, str],
                                                                    tmp_path: Path) -> None:
     a, b, _server, _ = homes
