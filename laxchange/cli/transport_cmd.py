@@ -82,7 +82,9 @@ def _connection_options(f: Any) -> Any:
 @json_option
 @click.pass_context
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
-    """Deliver package files to a partner's drop folder (atomically; retried safely)."""
+    """Deliver package files to a partner's drop folder (atomically; retried safely).
+
+    A laxchange record in plain text is refused (`send.plain-record`): pack it first."""
     app: App = ctx.obj
     with _party(app, timeout, retries) as me, app.progress() as bar:
         result = me.send(party, list(files), progress=bar)

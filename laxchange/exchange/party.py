@@ -39,6 +39,7 @@ from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
 from laxchange.logs import log_event
 from laxchange.models import wrap
+from laxchange.models.common import SCHEMA_BASE
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import (
     PartyProgress,
@@ -61,6 +62,11 @@ OPENED = "opened"
 _log = logging.getLogger(__name__)
 
 
+#: How much of a file `send` reads to tell a plain-text laxchange document (JSON whose `schema`
+#: names a laxchange schema) from other files it sends as they are: a record's `schema` comes
+#: first as laxchange writes it, and records are at most a few MB.
+_PLAIN_PEEK = 1024 * 1024
+_SCHEMA_MARK = SCHEMA_BASE.encode()
 _CLAIMED = re.compile(r"([0-9a-f]{32})\.lax")
 
 
@@ -322,10 +328,19 @@ class Party:
 
         The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
         stopping here keeps a mistyped --to from putting a child's package in the wrong drop
-        folder. Files that are not laxchange packages are sent as they are (None).
+        folder. Files that are not laxchange packages are sent as they are (None), except a
+        laxchange document in plain text (a record, a PEP: JSON naming a laxchange schema), which
+        is refused: sent as it is, a child's details would lie unencrypted in the partner's folder.
         """
         with open_regular(path, what="file to send", error=UsageError) as fh:
-            if fh.read(len(package.FORMAT_LINE)) != package.FORMAT_LINE:
+            head = fh.read(_PLAIN_PEEK)
+            if not head.startswith(package.FORMAT_LINE):
+                if head.lstrip()[:1] == b"{" and _SCHEMA_MARK in head:
+                    raise UsageError(f"{path.name} is a laxchange document in plain text, not a package: sent "
+                                     "as it is, the child's details would be readable in the partner's folder",
+                                     code="send.plain-record",
+                                     hint=f"pack it for {party} first (`laxchange pack {path.name} --type TYPE "
+                                          f"--to {party}`), or use `laxchange notify-placement`, which packs and sends")
                 return None
             fh.seek(0)
             manifest, _ = package.read_manifest(fh)

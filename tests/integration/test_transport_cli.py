@@ -19,6 +19,7 @@ import paramiko
 import pytest
 from click.testing import CliRunner, Result
 
+from laxchange import samples
 from laxchange.cli import main
 from tests.support.sshd import ClientKey, Sshd, keygen
 
@@ -113,6 +114,29 @@ def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
     assert [n for n in os.listdir(drop) if n != "processed"] == []
     r = lax(school, "--json", "collect", "--from", "LA:919")
     assert r.exit_code == 0 and json.loads(r.output)["parties"][0]["files"] == []
+
+
+def test_a_record_in_plain_text_is_refused_by_send_and_nothing_is_uploaded(tmp_path: Path, sshd: Sshd) -> None:
+    """`send record.json` by mistake would put a child's details unencrypted in the partner's folder
+    (a user walk-through did it: `sent rec.json`, exit 0). Other files still go as they are."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    council = _home_with_key(tmp_path, "council", sshd)
+    assert lax(council, "endpoints", "add", "URN:123456", sshd.url(drop),
+               "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
+    rec = tmp_path / "rec.json"
+    rec.write_text(json.dumps(samples.education_record(3), indent=2))
+    other = tmp_path / "notes.bin"
+    other.write_bytes(b"{ not a record }")
+    r = lax(council, "send", str(rec), str(other), "--to", "URN:123456")
+    assert r.exit_code == 2, r.output
+    assert "rec.json is a laxchange document in plain text, not a package" in r.output
+    assert "laxchange pack rec.json" in r.output
+    assert "Traceback" not in r.output
+    assert os.listdir(drop) == [], "nothing uploaded, not even the other file"
+    r = lax(council, "send", str(other), "--to", "URN:123456")
+    assert r.exit_code == 0, r.output
+    assert os.listdir(drop) == ["notes.bin"]
 
 
 def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: ClientKey) -> None:
