@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 from laxchange import deadlines, package
 from laxchange._util import timefmt
 from laxchange._util.fs import fsync_dir
-from laxchange.errors import InvalidData, LaxError, TransientTransportError
+from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
@@ -518,12 +518,26 @@ def _background(party: Party, wanted: bool) -> Iterator[BackgroundCollect | None
         yield child
 
 
+def _unlock_or_stop(party: Party, now: dt.datetime) -> None:
+    """Unlock our signing keys before anything else. Every run signs (receipts, the checkpoint of
+    its audit log at the end), so a run whose keys cannot be unlocked for want of a passphrase
+    could only fail at each step in turn and exit 10; it stops here instead, with the passphrase's
+    error (exit 5), having done nothing. Other key problems are left to the steps that meet them."""
+    try:
+        party.keystore.signers(now)
+    except ConfigError as exc:
+        if exc.code.startswith("passphrase."):
+            raise
+        return
+
+
 def run_nightly(party: Party, *, collect: bool = True,
                 uncollected_after: dt.timedelta = DEFAULT_UNCOLLECTED_AFTER,
                 receipt_due: dt.timedelta = DEFAULT_RECEIPT_DUE, render: Renderer | None = None,
                 on_stage: Callable[[str], None] | None = None, progress: PartyProgress | None = None,
                 deadline_settings: deadlines.Settings | None = None, jobs: int = 1) -> RunReport:
-    """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock;
+    """The nightly job (see the module docstring). Raises `RunLocked` if another run holds the lock,
+    and the passphrase's `ConfigError` (exit 5) if our keys cannot be unlocked (`_unlock_or_stop`);
     otherwise always returns a report (`RunReport.ok` False: exit 10). `deadline_settings` default to
     the home's config.json.
 
@@ -537,6 +551,7 @@ def run_nightly(party: Party, *, collect: bool = True,
     home.require()
     home.ensure()
     now = party.clock.now()
+    _unlock_or_stop(party, now)
     report = RunReport(started=timefmt.fmt(now))
     base = party.transports
     # one SSH connection per server and login, not per partner: a school's own drop folder and the

@@ -181,6 +181,19 @@ def test_a_file_in_the_inbox_that_is_no_package_is_quarantined_not_left_unmentio
     assert _run(b)["import"]["counts"] == {}, "reported once"
 
 
+def test_a_run_with_no_passphrase_to_be_had_stops_at_once_with_exit_5(homes: tuple[Party, Party, Path, str],
+                                                                     tmp_path: Path) -> None:
+    """Cron without LAXCHANGE_PASSPHRASE_FILE: the run can unlock no key, so it does nothing and says
+    so once (the README's exit 5), not three FAILED lines and exit 10 (a walk-through found that)."""
+    a, _, server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    r = CliRunner().invoke(main, ["--home", str(a.home.root), "run", "--timeout", "2", "--retries", "1"], env={
+        "LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": ""})
+    assert r.exit_code == ExitCode.CONFIG, r.output
+    assert "passphrase" in r.output and "LAXCHANGE_PASSPHRASE_FILE" in r.output and "FAILED" not in r.output
+    assert _state(a, tid) == "queued" and not (server / "school" / "LA_919").exists(), "nothing was sent"
+
+
 def test_a_schools_receipt_connection_is_opened_while_it_imports(homes: tuple[Party, Party, Path, str],
                                                                    tmp_path: Path) -> None:
     a, b, _server, _ = homes
