@@ -69,7 +69,7 @@ def test_a_whole_exchange_logs_ids_only(tmp_path: Path) -> None:
     data[-40] ^= 0x01  # in the encrypted payload: the manifest verifies, the payload does not
     (drops[B] / "tampered.lax").write_bytes(bytes(data))
     lax(b.home.root, "run", code=10)  # the tampered package needs a look
-    lax(a.home.root, "run")  # the delivered receipt, and the rejection of the tampered package
+    lax(a.home.root, "run", code=10)  # the delivered receipt, and the school's refusal: needs a look
 
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     text = log.read_text(encoding="utf-8")
@@ -90,7 +90,7 @@ def test_a_whole_exchange_logs_ids_only(tmp_path: Path) -> None:
     applied = [line for line in lines if line["event"] == "receipt.applied"]
     assert sorted((r["status"], r["result"]) for r in applied) == [("accepted", "applied"), ("rejected", "applied")]
     finished = [line for line in lines if line["event"] == "command.finished" and line["command"] == "run"]
-    assert [f["exit_code"] for f in finished] == [0, 10, 0]
+    assert [f["exit_code"] for f in finished] == [0, 10, 10]
     leaked = sorted(s for s in _personal(doc) if s in text)
     assert leaked == [], f"personal data in the log: {leaked}"
     assert "tampered.lax" not in text and "Sorrel" not in text and "fictional" not in text.lower()
