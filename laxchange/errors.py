@@ -377,7 +377,6 @@ CODES: dict[str, str] = {
     "received.ambiguous": "that transfer id was imported from more than one sender",
     "received.exists": "the folder an imported transfer would go in already exists",
     "receipt.of-receipt": "an applied receipt was asked for a receipt (receipts are never acknowledged)",
-    "receipt.already-sent": "the applied receipt for that transfer was already sent",
     "receipt.not-sent": "a receipt was packed but the send did not report it",
     "receipt.no-common-version": "the partner's card lists no receipt version this release writes",
     "receipt.stage-missing": "`laxchange receipt` needs the stage to send (--applied)",

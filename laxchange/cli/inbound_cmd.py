@@ -168,5 +168,11 @@ def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, sender: str | 
             ctx.exit(sent.error.exit_code)
         raise sent.error.annotated("(the receipt is kept in the outbox; the next `laxchange import` or "
                                    f"`laxchange receipt {transfer} --applied` sends it)")
+    if sent.already_sent:
+        named = f" as {sent.transfer_id}.lax" if sent.transfer_id else ""
+        app.emit({"receipt": sent.to_dict()},
+                 f"the applied receipt for transfer {transfer} was already sent to {sent.to}{named}; nothing sent "
+                 f"now (`laxchange received show {transfer}` lists the receipts sent)")
+        return
     app.emit({"receipt": sent.to_dict()},
              f"sent the applied receipt for transfer {transfer} to {sent.to} as {sent.transfer_id}.lax")

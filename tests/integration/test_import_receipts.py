@@ -97,9 +97,18 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert _state(a, tid) == "delivered"
 
     # the school puts the record in its MIS: applied
-    r = lax(b, "receipt", tid, "--applied")
+    r = lax(b, "--json", "receipt", tid, "--applied")
     assert r.exit_code == 0, r.output
-    assert lax(b, "receipt", tid, "--applied").exit_code == 2, "sent once"
+    first_applied = json.loads(r.stdout)["receipt"]
+    assert first_applied["already_sent"] is False and first_applied["sent"] is True
+    uploaded = sorted(str(p.relative_to(server)) for p in server.rglob("*.lax"))
+    again = lax(b, "--json", "receipt", tid, "--applied")
+    assert again.exit_code == 0, again.output  # asked twice: true already, so not an error
+    said = json.loads(again.stdout)["receipt"]
+    assert said["already_sent"] is True and said["transfer_id"] == first_applied["transfer_id"]
+    assert sorted(str(p.relative_to(server)) for p in server.rglob("*.lax")) == uploaded, "sent once"
+    plain = lax(b, "receipt", tid, "--applied")
+    assert plain.exit_code == 0 and "already sent" in plain.output and "nothing sent now" in plain.output
     _import(a)
     assert _state(a, tid) == "applied"
 
