@@ -187,7 +187,8 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
             for w in item.warnings:
                 app.warn(f"laxchange: warning: line {item.line}: {w}")
             if item.error is not None:
-                app.warn(f"laxchange: {item.error.message} ({item.error.code})")
+                app.error(f"laxchange: {item.error.message} ({item.error.code})"  # shown with -q too
+                         + (f"\n  hint: {item.error.hint}" if item.error.hint else ""))
                 continue
             for p in item.packages:
                 _say_package(app, p, f"line {item.line}: {p.message_type} for {p.recipient}: transfer {p.transfer_id}",
@@ -202,9 +203,11 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
     if app.json:
         app.write_json({"ok": False, **result.to_dict(), "error": err.to_dict()})
         ctx.exit(err.exit_code)
-    if refused:
-        raise err.annotated(f"({len(refused)} of {len(result.items)} placements refused, each named above; the "
-                            "others are queued: correct the refused lines and submit only those again)")
+    if refused:  # each was named above, with its hint: the last line counts them, not the first again
+        lines = ", ".join(str(i.line) for i in refused)
+        raise type(err)(f"{len(refused)} of {len(result.items)} placements refused (line{'s' * (len(refused) > 1)} "
+                        f"{lines}, each named above); the others are queued", code=err.code,
+                        hint="correct the refused lines and submit only those again")
     raise err.annotated("(the packages not sent stay queued in the outbox; the nightly run, or `laxchange send`, "
                         "retries them)")
 

@@ -59,6 +59,9 @@ def test_notify_batch_queues_the_good_lines_and_names_each_bad_one(tmp_path: Pat
     assert "line 7: unknown key 'attach'" in out and "notify.batch-line" in out
     assert "2 of 6 placements queued (3 packages)" in out
     assert "correct the refused lines and submit only those again" in out
+    assert out.count("not valid JSON") == 1, "each refused line is said once, the first not again at the end"
+    assert "4 of 6 placements refused (lines 2, 3, 5, 7, each named above)" in out
+    assert out.count("hint:") >= 2, "each refused line's hint is shown with it"
     assert "Traceback" not in out
     outbox = sorted(p.name[:-4] for p in (homes["vsh"] / "outbox").iterdir())
     assert outbox == _queued(homes["vsh"]) and len(outbox) == 3
