@@ -181,7 +181,7 @@ class App:
                 self._live = None
 
 
-def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """`--json` accepted after the command name too (`laxchange validate --json FILE`)."""
 
     def _set(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

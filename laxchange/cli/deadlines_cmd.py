@@ -12,7 +12,7 @@ import click
 
 from laxchange import deadlines
 from laxchange._util.fs import check_output, write_atomic
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.clock import SystemClock
 from laxchange.errors import LaxError, UsageError
 from laxchange.exchange.clocks import home_deadlines
@@ -108,7 +108,7 @@ _file = click.Path(dir_okay=False, path_type=Path)
               help="Term dates, .ics or .csv [default: config.json deadlines.term_dates].")
 @click.option("--policy", type=_file, default=None, metavar="FILE",
               help="A local deadline policy [default: config.json deadlines.policy].")
-@json_option
+@output_options
 @click.pass_context
 def deadlines_group(ctx: click.Context, overdue: bool, due_within: str | None, record_ref: str | None,
                     ics: Path | None, force: bool, as_of: str | None, records: Path | None, term_dates: Path | None,
@@ -146,7 +146,7 @@ def deadlines_group(ctx: click.Context, overdue: bool, due_within: str | None, r
               help="A local deadline policy [default: config.json deadlines.policy].")
 @click.option("--term-dates", "term_dates", type=_file, default=None, metavar="FILE",
               help="Term dates, .ics or .csv [default: config.json deadlines.term_dates].")
-@json_option
+@output_options
 @click.pass_obj
 def policy_cmd(app: App, policy: Path | None, term_dates: Path | None) -> None:
     """Print the deadline policy in force: each rule, what starts and meets it, its length and source."""

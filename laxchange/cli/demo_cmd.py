@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from laxchange import demo
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.transport.server import EmbeddedSftpServer
 
 
@@ -19,7 +19,7 @@ from laxchange.transport.server import EmbeddedSftpServer
 @click.option("--keep", is_flag=True,
               help="Leave the embedded SFTP server running at the end, so the homes can be explored "
                    "(`laxchange run` works against it); Ctrl-C stops it.")
-@json_option
+@output_options
 @click.pass_obj
 def demo_command(app: App, workdir: Path | None, keep: bool) -> None:
     """Run the demo with fictional children: notify a placement, import the PEP, receipts, refuse tampering.

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.doctor import run_checks
 from laxchange.passphrase import default_passphrase_source
 
@@ -35,7 +35,7 @@ def human(data: dict[str, Any]) -> str:
 @click.command("doctor")
 @click.option("--timeout", type=click.FloatRange(0.5, 60), default=5.0, show_default=True,
               help="Seconds allowed for each step of connecting to a partner's server (all are checked at once).")
-@json_option
+@output_options
 @click.pass_context
 def doctor_cmd(ctx: click.Context, timeout: float) -> None:
     """Check the home: permissions, expiring keys, partners' servers, our drop folder, ledger, disk, clock.

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.clock import SystemClock
 from laxchange.errors import UsageError
 from laxchange.exchange.inbound import find_received, received_record
@@ -47,7 +47,7 @@ def _source(app: App, source: str, sender: str | None) -> tuple[dict[str, Any], 
 @click.option("--from", "sender", metavar="PARTY", default=None,
               help="The sender, when more than one partner used this transfer id.")
 @click.option("--force", is_flag=True, help="Replace the CTF file if it exists (never an input).")
-@json_option
+@output_options
 @click.pass_obj
 def export_cmd(app: App, source: str, as_ctf: bool, as_csv: bool, output: Path | None, ctf_version: str,
                laestab: str | None, sender: str | None, force: bool) -> None:

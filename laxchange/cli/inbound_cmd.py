@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, output_options
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import ExitCode, UsageError
 from laxchange.exchange.inbound import (
@@ -76,7 +76,7 @@ def _human(app: App, report: ImportReport) -> str:
 @click.command("import")
 @click.option("--no-collect", is_flag=True, help="Do not collect first; import only what is already in the inbox.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def import_cmd(ctx: click.Context, no_collect: bool, timeout: float, retries: int) -> None:
     """Collect from our drop folder, verify, write each message into HOME/received/ and send receipts."""
@@ -101,7 +101,7 @@ def received_group() -> None:
 
 
 @received_group.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def received_list(app: App) -> None:
     """List imported transfers (ids, sender, schema, receipts sent; no personal data)."""
@@ -120,7 +120,7 @@ def received_list(app: App) -> None:
 @click.argument("transfer")
 @click.option("--from", "sender", metavar="PARTY", default=None,
               help="The sender, when more than one partner used this transfer id.")
-@json_option
+@output_options
 @click.pass_obj
 def received_show(app: App, transfer: str, sender: str | None) -> None:
     """Show what arrived in TRANSFER: its manifest (ids, hashes, file names)."""
@@ -135,7 +135,7 @@ def received_show(app: App, transfer: str, sender: str | None) -> None:
               help="A new folder to copy the record, CSV, HTML and attachments into.")
 @click.option("--from", "sender", metavar="PARTY", default=None,
               help="The sender, when more than one partner used this transfer id.")
-@json_option
+@output_options
 @click.pass_obj
 def received_export(app: App, transfer: str, dest: Path, sender: str | None) -> None:
     """Copy TRANSFER's files (record, CSV, HTML, attachments) into a new folder."""
@@ -150,7 +150,7 @@ def received_export(app: App, transfer: str, dest: Path, sender: str | None) -> 
 @click.option("--from", "sender", metavar="PARTY", default=None,
               help="The sender, when more than one partner used this transfer id.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, sender: str | None, timeout: float,
                 retries: int) -> None:

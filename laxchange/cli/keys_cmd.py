@@ -10,7 +10,7 @@ import click
 from laxchange import age
 from laxchange._util import jsonio
 from laxchange._util.fs import check_output, open_regular, read_bounded
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, UsageError
 from laxchange.transport import authorized_keys_line
 from laxchange.trust import CardVersion, Partner, PartnerDirectory, build_area, build_card, read_schools_csv
@@ -60,7 +60,7 @@ def _expiry_warnings(store: KeyStore) -> list[str]:
 @click.option("--sftp-url", default=None, help="Our SFTP endpoint, sftp://user@host:port/path.")
 @click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="SFTP host key, SHA256:... (repeatable).")
 @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
-@json_option
+@output_options
 @click.pass_obj
 def init(app: App, party: str, name: str, role: str | None, encryption: str, mldsa: bool, validity_days: int,
          sftp_url: str | None, host_fprs: tuple[str, ...], kdf_work_factor: int) -> None:
@@ -83,7 +83,7 @@ def keys() -> None:
 
 
 @keys.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def keys_list(app: App) -> None:
     """List our keys with their true status, and warn of any expiring within 30 days unreplaced.
@@ -106,7 +106,7 @@ def keys_list(app: App) -> None:
 
 @keys.command("prune")
 @click.option("--dry-run", is_flag=True, help="Only show what would be destroyed.")
-@json_option
+@output_options
 @click.pass_obj
 def keys_prune(app: App, dry_run: bool) -> None:
     """Destroy retired private signing keys (after their rotation overlap), with an audit entry each."""
@@ -128,7 +128,7 @@ def keys_prune(app: App, dry_run: bool) -> None:
 @click.option("--ssh", is_flag=True, help="Rotate the SSH client key instead: the old one is still offered to "
                                           "partners' servers, and stays on the card, for the overlap.")
 @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
-@json_option
+@output_options
 @click.pass_obj
 def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, kdf_work_factor: int) -> None:
     """Make new keys; old ones overlap, then retire (kept in the archive for old packages)."""
@@ -162,7 +162,7 @@ def keys_rotate(app: App, overlap_days: int, encryption: str | None, ssh: bool, 
 @click.option("--new-passphrase-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help=f"Read the new passphrase from this 0600 file (else ${ENV_NEW_PASSPHRASE}, else a prompt).")
 @click.option("--kdf-work-factor", type=click.IntRange(10, 22), default=_WF, hidden=True)
-@json_option
+@output_options
 @click.pass_obj
 def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor: int) -> None:
     """Re-encrypt every private key file (keys, archive, SSH key) under a new passphrase.
@@ -203,7 +203,7 @@ def _new_passphrase(path: Path | None) -> bytes:
 @keys.command("revoke")
 @click.argument("kid")
 @click.option("--reason", required=True, help='Why, e.g. "key-compromise" or "superseded".')
-@json_option
+@output_options
 @click.pass_obj
 def keys_revoke(app: App, kid: str, reason: str) -> None:
     """Revoke one of our keys from now on."""
@@ -219,7 +219,7 @@ def keys_revoke(app: App, kid: str, reason: str) -> None:
               help="Write the card here (default: print it).")
 @click.option("--sftp-url", default=None, help="Set our SFTP endpoint on the card.")
 @click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="Set SFTP host key(s), SHA256:...")
-@json_option
+@output_options
 @click.pass_obj
 def export_card(app: App, output: Path | None, sftp_url: str | None, host_fprs: tuple[str, ...]) -> None:
     """Export our signed card for partners, and show its fingerprint to read out to them."""
@@ -264,7 +264,7 @@ def _contact_text(c: dict[str, str] | None) -> str:
                    "a council whose fingerprint we confirmed ourselves.")
 @click.option("--area", "area", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The introducing council's signed area directory (`partners publish-area`), with --introduced-by.")
-@json_option
+@output_options
 @click.pass_obj
 def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: str | None,
                  area: Path | None) -> None:
@@ -310,7 +310,7 @@ def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: 
               help="CSV of our schools: urn, la_code, and optionally dt_name, dt_email, dt_phone (their Designated "
                    "Teacher).")
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
-@json_option
+@output_options
 @click.pass_obj
 def partners_publish_area(app: App, output: Path, schools: Path, force: bool) -> None:
     """Publish our signed area directory (our schools' cards) for councils that trust us.
@@ -343,7 +343,7 @@ def partners_publish_area(app: App, output: Path, schools: Path, force: bool) ->
 
 @partners.command("refresh-area")
 @click.argument("area", type=click.Path(dir_okay=False, path_type=Path))
-@json_option
+@output_options
 @click.pass_obj
 def partners_refresh_area(app: App, area: Path) -> None:
     """Take in a council's newer area directory (withdraws schools it no longer lists)."""
@@ -358,7 +358,7 @@ def partners_refresh_area(app: App, area: Path) -> None:
 
 
 @partners.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def partners_list(app: App) -> None:
     """List partners."""
@@ -387,7 +387,7 @@ def _reads_text(p: Partner) -> str:
 
 @partners.command("show")
 @click.argument("party")
-@json_option
+@output_options
 @click.pass_obj
 def partners_show(app: App, party: str) -> None:
     """Show one partner's card.
@@ -413,7 +413,7 @@ def partners_show(app: App, party: str) -> None:
 
 @partners.command("remove")
 @click.argument("party")
-@json_option
+@output_options
 @click.pass_obj
 def partners_remove(app: App, party: str) -> None:
     """Stop trusting a partner (its card history is kept, for verifying its old packages)."""
@@ -459,7 +459,7 @@ def _history_text(party: str, versions: list[CardVersion]) -> str:
 
 @partners.command("history")
 @click.argument("party")
-@json_option
+@output_options
 @click.pass_obj
 def partners_history(app: App, party: str) -> None:
     """Every card version a partner presented (oldest first), how and when each was confirmed.

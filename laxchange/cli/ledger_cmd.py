@@ -11,7 +11,7 @@ import click
 
 from laxchange._util.fs import check_output, write_new_atomic
 from laxchange._util.jsonio import loads_strict
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, SecurityError, UsageError
 from laxchange.exchange import transparency
 from laxchange.exchange.party import Party
@@ -36,7 +36,7 @@ from laxchange.trust.directory import PartnerDirectory
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Also write what is shown as a printable HTML page (the morning report) to FILE.")
 @click.option("--force", is_flag=True, default=False, help="Replace the --html FILE if it exists.")
-@json_option
+@output_options
 @click.pass_obj
 def status_cmd(app: App, direction: str | None, state: str | None, record_ref: str | None, party: str | None,
                since: str | None, overdue: bool, html_path: Path | None, force: bool) -> None:
@@ -102,7 +102,7 @@ def audit_group() -> None:
 @audit_group.command("list")
 @click.option("--record", "record_ref", default=None, metavar="REF",
               help="Only entries about this record (its record_id, as in `status`).")
-@json_option
+@output_options
 @click.pass_obj
 def audit_list(app: App, record_ref: str | None) -> None:
     """Print the audit log."""
@@ -136,7 +136,7 @@ def _party(app: App) -> Party:
 
 
 @audit_group.command("checkpoint")
-@json_option
+@output_options
 @click.pass_obj
 def audit_checkpoint(app: App) -> None:
     """Sign a checkpoint of the audit log now (kept under HOME/checkpoints/own/) and print it."""
@@ -149,7 +149,7 @@ def audit_checkpoint(app: App) -> None:
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Also check against this checkpoint of our log (e.g. the one a partner holds). Repeatable.")
-@json_option
+@output_options
 @click.pass_obj
 def audit_verify(app: App, checkpoints: tuple[Path, ...]) -> None:
     """Check the hash chain, the Merkle tree and every checkpoint of our log; exit 3 if entries were
@@ -177,7 +177,7 @@ def audit_verify(app: App, checkpoints: tuple[Path, ...]) -> None:
 @click.argument("kept", metavar="KEPT")
 @click.option("--ref", required=True, metavar="TICKET",
               help="Your ticket or incident number for it (letters, digits, . _ / # : -; no description).")
-@json_option
+@output_options
 @click.pass_obj
 def audit_acknowledge(app: App, party: str, kept: str, ref: str) -> None:
     """Record that a partner's checkpoint evidence `audit verify` reports is being dealt with, so
@@ -193,7 +193,7 @@ def audit_acknowledge(app: App, party: str, kept: str, ref: str) -> None:
 @click.argument("entry", type=click.IntRange(min=1))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Write the proof to FILE (never replaced) instead of printing it.")
-@json_option
+@output_options
 @click.pass_obj
 def audit_prove(app: App, entry: int, output: Path | None) -> None:
     """Print an inclusion proof of audit ENTRY (its number in `audit list`) that another party can check."""
@@ -212,7 +212,7 @@ def audit_prove(app: App, entry: int, output: Path | None) -> None:
 
 @audit_group.command("check-proof")
 @click.argument("proof", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option
+@output_options
 @click.pass_obj
 def audit_check_proof(app: App, proof: Path) -> None:
     """Check a proof from `audit prove`: signed by that party's key (from its card), entry included."""
@@ -227,7 +227,7 @@ def audit_check_proof(app: App, proof: Path) -> None:
 @click.argument("party", metavar="PARTY")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Write the checkpoint to FILE (never replaced) instead of printing it.")
-@json_option
+@output_options
 @click.pass_obj
 def audit_held(app: App, party: str, output: Path | None) -> None:
     """The newest checkpoint PARTY sent us of its audit log, to hand back for its `audit verify --checkpoint`."""
@@ -255,7 +255,7 @@ def audit_held(app: App, party: str, output: Path | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, metavar="FILE",
               help="Write to FILE (never replaced) instead of printing.")
-@json_option
+@output_options
 @click.pass_obj
 def audit_export(app: App, start: str | None, end: str | None, fmt: str, output: Path | None) -> None:
     """Export audit entries for a data protection officer (ids, states, hashes: no personal data)."""

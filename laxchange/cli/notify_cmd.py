@@ -10,7 +10,7 @@ import click
 
 from laxchange import package
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, output_options
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import UsageError
 from laxchange.exchange.notify import (
@@ -77,7 +77,7 @@ def _report(ctx: click.Context, app: App, result: NotifyResult) -> None:
 @click.option("--respond-by", type=_DATE, help="Date (YYYY-MM-DD) the host virtual school is asked to respond by.")
 @click.option("--queue-only", is_flag=True, help="Queue in the outbox for the nightly run; send nothing now.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def notify_placement_cmd(ctx: click.Context, record: Path, to: tuple[str, ...], reason: str, purpose: str,
                          attachments: tuple[Path, ...], message: str | None, respond_by: dt.datetime | None,
@@ -127,7 +127,7 @@ def notify_placement_cmd(ctx: click.Context, record: Path, to: tuple[str, ...], 
               help="Purpose and lawful basis, for the audit log (no child's details).")
 @click.option("--queue-only", is_flag=True, help="Queue in the outbox for the nightly run; send nothing now.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def notify_exclusion_cmd(ctx: click.Context, record: Path | None, to: str | None, facts_file: Path | None,
                          kind: str | None, start: dt.datetime | None, sessions: int | None, reason_code: str | None,
@@ -219,7 +219,7 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
               help="Check and pack the placements in N processes (one core each; a large batch on a "
                    "multi-core machine). The results, and the one commit, are the same.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def notify_batch_cmd(ctx: click.Context, placements: Path, queue_only: bool, jobs: int, timeout: float,
                      retries: int) -> None:

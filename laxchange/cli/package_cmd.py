@@ -9,7 +9,7 @@ import click
 
 from laxchange import package
 from laxchange._util.fs import check_output
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.exchange.party import default_attachments_dir, open_from, pack_to
 from laxchange.exchange.quarantine import entries
 from laxchange.models.wrap import REASONS
@@ -30,7 +30,7 @@ from laxchange.trust import PartnerDirectory
 @click.option("--expires-in-days", type=click.IntRange(1, 366), default=30, show_default=True)
 @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file to carry with the record (repeatable).")
-@json_option
+@output_options
 @click.pass_obj
 def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | None, message: str | None,
              recipient: str, output: Path, force: bool, expires_in_days: int, attachments: tuple[Path, ...]) -> None:
@@ -58,7 +58,7 @@ def pack_cmd(app: App, record: Path, message_type: str | None, reason: str | Non
               help="Archive verification of a kept package, years on: was it genuinely sent by its sender to us "
                    "at its creation time with keys valid then? Expiry and replay are not checked; a key revoked "
                    "since is reported, not fatal; nothing is imported.")
-@json_option
+@output_options
 @click.pass_obj
 def open_cmd(app: App, file: Path, output: Path, force: bool, attachments_dir: Path | None, archive: bool) -> None:
     """Verify and decrypt a .lax package addressed to us; write the record only if all checks pass.
@@ -90,7 +90,7 @@ def quarantine_group() -> None:
 
 
 @quarantine_group.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def quarantine_list(app: App) -> None:
     """List quarantined packages with the reason each was refused."""
@@ -104,7 +104,7 @@ def quarantine_list(app: App) -> None:
 @needs_home("none")  # the partner directory is used if there is one
 @click.command("inspect")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@json_option
+@output_options
 @click.pass_obj
 def inspect_cmd(app: App, file: Path) -> None:
     """Show a package's routing manifest without decrypting it."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.clock import SystemClock
 from laxchange.errors import ExitCode
 from laxchange.mis import FromCsvReport, records_from_csv, template_text
@@ -20,7 +20,7 @@ def records_group() -> None:
 
 
 @records_group.command("template")
-@json_option
+@output_options
 @click.pass_obj
 def template_cmd(app: App) -> None:
     """Print the CSV template with three fictional children (docs/records-csv.md explains every column)."""
@@ -55,7 +55,7 @@ def _human(report: FromCsvReport) -> str:
 @click.argument("template", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "dest", required=True, type=click.Path(path_type=Path),
               help="A new (or empty) folder for the records, one row-NNN.json per valid row.")
-@json_option
+@output_options
 @click.pass_context
 def from_csv_cmd(ctx: click.Context, template: Path, dest: Path) -> None:
     """Build education records from TEMPLATE.csv, one per row; rows with errors are reported, not written.

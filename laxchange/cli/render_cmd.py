@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from laxchange import render
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.exchange import Party
 
 
@@ -17,7 +17,7 @@ from laxchange.exchange import Party
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the page (default: pep-RECORD_ID.html here; never named after the child).")
 @click.option("--force", is_flag=True, default=False, help="Replace OUTPUT if it exists.")
-@json_option
+@output_options
 @click.pass_obj
 def render_cmd(app: App, source: Path, output: Path | None, force: bool) -> None:
     """Write a readable, printable HTML PEP from a record (JSON) or a .lax package (verified first)."""

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from laxchange import render
-from laxchange.cli.app import App, json_option
+from laxchange.cli.app import App, output_options
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, STAGES, run_nightly
@@ -119,7 +119,7 @@ def write_report(app: App, path: Path, data: dict[str, Any], *, force: bool) -> 
               help="2: collect our drop folder in a second process while this one imports what has come "
                    "(two cores; a council with many packages a night). The ledger and the report are the same.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: bool, report_path: Path | None,
             force: bool, jobs: int, timeout: float, retries: int) -> None:

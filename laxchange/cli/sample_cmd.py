@@ -10,7 +10,7 @@ import click
 
 from laxchange import samples
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import UsageError
 
 
@@ -26,7 +26,7 @@ from laxchange.errors import UsageError
               help="Schema version to write (default: the newest; 1.0.0 is what laxchange wrote before 1.1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="A file (count 1) or a directory (count > 1; one file per record). Default: stdout.")
-@json_option
+@output_options
 @click.pass_obj
 def sample_command(app: App, kind: str, seed: int, count: int, as_of: dt.datetime | None,
                    schema_version: str | None, output: Path | None) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from laxchange._util import jsonio
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, UsageError
 from laxchange.models import schemastore
 from laxchange.validate.migrate import migrate_document
@@ -21,7 +21,7 @@ def schema_group() -> None:
 
 
 @schema_group.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def list_command(app: App) -> None:
     """Every schema with its versions; released versions are locked by hash."""
@@ -34,7 +34,7 @@ def list_command(app: App) -> None:
 
 @schema_group.command("show")
 @click.argument("ref", metavar="NAME[@VERSION]")
-@json_option
+@output_options
 @click.pass_obj
 def show_command(app: App, ref: str) -> None:
     """Print one schema (the latest version unless @VERSION is given)."""
@@ -48,7 +48,7 @@ def show_command(app: App, ref: str) -> None:
 
 @schema_group.command("export")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
-@json_option
+@output_options
 @click.pass_obj
 def export_command(app: App, dest: Path) -> None:
     """Copy every schema version and the lock file into DEST (for partners' own tools)."""
@@ -61,7 +61,7 @@ def export_command(app: App, dest: Path) -> None:
 
 
 @schema_group.command("check")
-@json_option
+@output_options
 @click.pass_obj
 def check_command(app: App) -> None:
     """Verify released schema files against schemas.lock.json (exit 5 if any changed)."""
@@ -75,7 +75,7 @@ def check_command(app: App) -> None:
 
 @schema_group.command("build")
 @click.option("--release", is_flag=True, help="Also lock the generated files as released.")
-@json_option
+@output_options
 @click.pass_obj
 def build_command(app: App, release: bool) -> None:
     """(Maintainers) regenerate schema files from the pydantic models; never alters released files."""
@@ -88,7 +88,7 @@ def build_command(app: App, release: bool) -> None:
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--to", "to_version", default=None, metavar="VERSION", help="Target version (default latest).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@json_option
+@output_options
 @click.pass_obj
 def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
     """Upgrade a document to a newer schema version, then validate the result."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, InternalError, TransportError, UsageError
 from laxchange.exchange import ConfigEndpoints, DirectoryEndpoints, Party
 from laxchange.passphrase import default_passphrase_source
@@ -79,7 +79,7 @@ def _connection_options(f: Any) -> Any:
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "party", required=True, help="Receiving party, e.g. LA:919 or URN:123456.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely).
@@ -98,7 +98,7 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
 @click.option("--delete", is_flag=True, help="Delete collected files on the server instead of moving them "
                                              "to processed/.")
 @_connection_options
-@json_option
+@output_options
 @click.pass_context
 def collect_cmd(ctx: click.Context, parties: tuple[str, ...], delete: bool, timeout: float,
                 retries: int) -> None:
@@ -175,7 +175,7 @@ inbox/. The SSH user name is not used: the key decides who a client is.""")
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Append the log (connections, logins, file operations; names only, never content) here, "
                    "0600, instead of stderr.")
-@json_option
+@output_options
 @click.pass_context
 def serve_sftp_cmd(ctx: click.Context, root: Path, folders: dict[str, str], port: int, host: str,
                    authorized_keys: Path, host_key: Path, log_file: Path | None) -> None:
@@ -229,7 +229,7 @@ def endpoints() -> None:
                    'post-quantum key exchange); default: config.json "sftp_backend", else paramiko.')
 @click.option("--ssh-config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="openssh backend: an ssh_config file to read (proxies, jump hosts); default: none.")
-@json_option
+@output_options
 @click.pass_obj
 def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...], known_hosts: Path | None,
                   identity: Path | None, backend: str | None, ssh_config: Path | None) -> None:
@@ -251,7 +251,7 @@ def endpoints_add(app: App, party: str, url: str, fingerprints: tuple[str, ...],
 
 @needs_home("set-up")
 @endpoints.command("list")
-@json_option
+@output_options
 @click.pass_obj
 def endpoints_list(app: App) -> None:
     """Show every partner's endpoint in effect, where it comes from (card or config), and our own."""
@@ -279,7 +279,7 @@ def endpoints_list(app: App) -> None:
 @needs_home("set-up")
 @endpoints.command("remove")
 @click.argument("party")
-@json_option
+@output_options
 @click.pass_obj
 def endpoints_remove(app: App, party: str) -> None:
     """Remove PARTY's endpoint override from config.json (its card's endpoint applies again)."""
@@ -297,7 +297,7 @@ def endpoints_remove(app: App, party: str) -> None:
 
 @needs_home("none")  # it makes the SSH client key, and the home if need be
 @endpoints.command("ssh-key")
-@json_option
+@output_options
 @click.pass_obj
 def endpoints_ssh_key(app: App) -> None:
     """Create this home's SSH client key if missing (encrypted) and print its public key line.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from laxchange.cli.app import App, json_option, needs_home
+from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import UsageError
 from laxchange.validate import Report, validate_bytes, validate_file
 
@@ -29,7 +29,7 @@ def _human(report: Report, strict: bool) -> str:
 @click.option("--type", "expected_type", metavar="NAME[@VERSION]",
               help="Require this schema (else the document's own `schema` field decides).")
 @click.option("--strict", is_flag=True, help="Warnings fail validation too (exit 1).")
-@json_option
+@output_options
 @click.pass_obj
 def validate_command(app: App, files: tuple[str, ...], expected_type: str | None, strict: bool) -> None:
     """Validate records and messages: JSON Schema, then domain rules.
