@@ -182,16 +182,26 @@ class App:
 
 
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """`--json` accepted after the command name too (`laxchange validate --json FILE`)."""
+    """`--json`, `-q/--quiet` and `-v/--verbose` accepted after the command name too (`laxchange run -q`,
+    `laxchange validate --json FILE`): people put them at the end, and cron lines are written that way."""
 
-    def _set(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-        app = ctx.find_object(App)
-        if value and app is not None:
-            app.json = True
-        return value
+    def _flag(name: str) -> Callable[[click.Context, click.Parameter, bool], bool]:
+        def _set(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+            app = ctx.find_object(App)
+            if value and app is not None:
+                setattr(app, name, True)
+                if app.quiet and app.verbose:
+                    raise click.BadOptionUsage("quiet", "-q/--quiet and -v/--verbose cannot be used together: "
+                                               "choose one", ctx=ctx)
+            return value
+        return _set
 
+    f = click.option("-v", "--verbose", "verbose_flag", is_flag=True, expose_value=False, is_eager=True,
+                     callback=_flag("verbose"), help="On an internal error (exit 70), also print the traceback.")(f)
+    f = click.option("-q", "--quiet", "quiet_flag", is_flag=True, expose_value=False, is_eager=True,
+                     callback=_flag("quiet"), help="Only errors and the result; not with -v.")(f)
     return click.option("--json", "json_flag", is_flag=True, expose_value=False, is_eager=True,
-                        callback=_set, help="Machine-readable JSON output.")(f)
+                        callback=_flag("json"), help="Machine-readable JSON output.")(f)
 
 
 # -- what a command needs of the home ---------------------------------------------------------

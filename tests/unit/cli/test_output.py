@@ -112,13 +112,19 @@ def test_quiet_and_verbose_together_are_a_usage_error(tmp_path: Path, flags: lis
     assert "-q/--quiet and -v/--verbose cannot be used together" in r.stderr
     j = CliRunner().invoke(main, ["--json", *flags, "sample", "education-record"])
     assert j.exit_code == 2 and json.loads(j.stdout)["error"] == "usage.bad-option"
+    after = CliRunner().invoke(main, ["sample", *flags, "education-record"])
+    assert after.exit_code == 2 and after.stdout == "" and "cannot be used together" in after.stderr
+    split = CliRunner().invoke(main, [flags[0], "sample", flags[1], "education-record"])
+    assert split.exit_code == 2 and split.stdout == "" and "cannot be used together" in split.stderr
 
 
+@pytest.mark.parametrize("args", [["-q", "run"], ["run", "-q"], ["run", "--quiet"]])
 def test_a_quiet_run_with_nothing_to_look_at_prints_nothing(homes: tuple[Path, Path, dict[str, Path]],
-                                                            tmp_path: Path) -> None:
+                                                            tmp_path: Path, args: list[str]) -> None:
+    """-q before the command or after it (as cron lines are often written)."""
     a, _b, _drops = homes
     _queue(a, tmp_path)
-    r = lax(a, "-q", "run", tty=True)
+    r = lax(a, *args, tty=True)
     assert (r.code, r.out, r.err) == (0, "", "")
     loud = lax(a, "run")  # the same home, not quiet: a report
     assert loud.code == 0 and loud.out.rstrip().endswith("done: all good")
