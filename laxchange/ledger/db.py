@@ -504,8 +504,8 @@ class Ledger:
         if since is not None:
             sql += " AND updated >= ?"
             args.append(fmt(since))
-        if overdue:
-            sql += " AND direction = 'out' AND state = ? AND updated <= ?"
+        if overdue:  # a receipt we sent is never overdue: nobody acknowledges a receipt (as `run` reports)
+            sql += " AND direction = 'out' AND state = ? AND updated <= ? AND message_type IS NOT 'receipt'"
             args += [str(Outbound.SENT), fmt(self.overdue_before())]
         return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
 
@@ -535,9 +535,11 @@ class Ledger:
         return self.clock.now() - after
 
     def overdue(self, after: dt.timedelta = OVERDUE_AFTER) -> list[Transfer]:
-        """Outbound transfers sent at least `after` ago (default 48 hours) without a delivered receipt."""
+        """Outbound transfers sent at least `after` ago (default 48 hours) without a delivered receipt
+        (receipts we sent excepted: nobody acknowledges a receipt, docs/operations.md)."""
         before = self.overdue_before(after)
-        return [t for t in self.transfers(direction="out", state=Outbound.SENT) if parse(t.updated) <= before]
+        return [t for t in self.transfers(direction="out", state=Outbound.SENT)
+                if parse(t.updated) <= before and t.message_type != "receipt"]
 
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:

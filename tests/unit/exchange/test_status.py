@@ -31,3 +31,17 @@ def test_it_lists_the_transfers_shown_and_which_of_them_are_overdue(tmp_path: Pa
         assert data["warnings"] == []
         assert ledger_status(ledger, direction="in")["overdue"] == [], "only the transfers shown"
         assert [t["transfer_id"] for t in ledger_status(ledger, overdue=True)["transfers"]] == [OLD]
+
+
+def test_a_receipt_we_sent_is_never_overdue_as_the_nightly_run_says(tmp_path: Path) -> None:
+    """Nobody acknowledges a receipt (docs/operations.md), so `run` never reports ours overdue; `status`
+    (text `--overdue`, --json and the HTML page's OVERDUE lines) did, 48 hours after each one was sent."""
+    clock = FixedClock(T0)
+    with Ledger(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
+        ledger.advance("out", OLD, SCHOOL, Outbound.QUEUED, Outbound.SENT, message_type="pep-transfer")
+        ledger.advance("out", NEW, SCHOOL, Outbound.QUEUED, Outbound.SENT, message_type="receipt")
+        clock.advance(hours=49)
+        assert [t.transfer_id for t in ledger.overdue()] == [OLD]
+        assert ledger_status(ledger)["overdue"] == [{"transfer_id": OLD, "party": SCHOOL,
+                                                     "sent": "2026-11-24T02:30:00Z"}]
+        assert [t["transfer_id"] for t in ledger_status(ledger, overdue=True)["transfers"]] == [OLD]
