@@ -15,6 +15,7 @@ from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, STAGES, run_nightly
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.render.deadlines import ChildClocks
+from laxchange.render.report import run_partner_counts
 
 #: config.json: {"run": {"uncollected_after_days": N}}
 CONFIG_KEY = "uncollected_after_days"
@@ -77,7 +78,14 @@ def human(data: dict[str, Any]) -> str:
     if clocks.get("approximate"):
         lines.append("deadline    some dates count school days as working days (no term dates for them: "
                      "config.json deadlines.term_dates)")
-    lines.append("by partner:")
+    # what this run did, counted by the code that fills the morning report's per-partner table
+    lines.append("tonight, by partner (transfers; as the morning report's table):")
+    tonight = run_partner_counts(data)
+    lines += [f"  {who:<11}  " + ", ".join(f"{n} {what}" for what, n in counts.items())
+              for who, counts in tonight.items()]
+    if not tonight:
+        lines.append("  nothing")
+    lines.append("in the ledger, by partner (every transfer so far, receipts included):")
     for who, dirs in sorted(data["counts"].items()):
         parts = [f"{d} " + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
                  for d, states in sorted(dirs.items())]

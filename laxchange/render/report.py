@@ -28,7 +28,7 @@ from laxchange.errors import CODES, ExitCode
 from laxchange.exchange.receipts import ReceiptOutcome
 from laxchange.render.html import csp, environment, style
 
-__all__ = ["render_run_report_html", "render_status_html"]
+__all__ = ["render_run_report_html", "render_status_html", "run_partner_counts"]
 
 #: The run steps whose failures are about moving files or keys (their messages quote no record).
 _TRANSPORT_STEPS = ("list", "send", "collect", "receipt", "keys-prune")
@@ -329,6 +329,18 @@ def _status_view(data: Mapping[str, Any], *, filtered: bool) -> _View:
     return _View("status", "Status report", str(data.get("as_of", "")), not lines, ps.sorted(), lines, [],
                  _deadlines(data.get("deadlines")), [], filtered=filtered, transfers=list(data.get("transfers", ())),
                  names=ps.names)
+
+
+def run_partner_counts(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """What the run did per partner, as the morning report's per-partner table counts it (the same
+    code fills both): party (or "unknown sender") → {column: n} for the table's columns and `failed`,
+    only the non-zero ones. `laxchange run`'s text prints these, so the text and the page agree."""
+    out: dict[str, dict[str, int]] = {}
+    for p in _run_view(data).partners:
+        n = {attr: len(getattr(p, attr)) for attr, _ in Partner.COLUMNS} | {"failed": p.failed}
+        if any(n.values()):
+            out[p.party] = {k: v for k, v in n.items() if v}
+    return out
 
 
 def _render(view: _View) -> str:

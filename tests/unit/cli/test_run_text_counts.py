@@ -1,0 +1,51 @@
+"""`laxchange run`'s text and its HTML morning report count the same things per partner.
+
+A walk-through found them "showing different counts": the text's only per-partner block was the
+ledger's totals (every transfer ever, receipts included) while the page's table counts what that
+run did. The text now prints tonight's counts from the code that fills the page's table, and labels
+the ledger's totals as such. Built on the sample run of tests/support/reports.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from laxchange.cli.run_cmd import human
+from laxchange.render import render_run_report_html
+from tests.support.htmlparse import table
+from tests.support.reports import DOWN, OTHER, SCHOOL, run_dict
+
+
+def _page_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
+    head, *rows = table(render_run_report_html(data), "partners")
+    out = {}
+    for label, *cells in rows:
+        party = next(p for p in (SCHOOL, OTHER, DOWN, "unknown sender") if label.endswith((p, f"({p})")))
+        out[party] = {h.lower(): int(c) for h, c in zip(head[1:], cells, strict=True) if int(c)}
+    return out
+
+
+def _text_counts(text: str) -> dict[str, dict[str, int]]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("tonight, by partner"))
+    out = {}
+    for line in lines[start + 1:]:
+        if not line.startswith("  "):
+            break
+        party, _, rest = line.strip().partition("  ")
+        out[party] = {k: int(n) for n, k in re.findall(r"(\d+) (\w+)", rest)}
+    return out
+
+
+def test_the_text_counts_per_partner_what_the_morning_reports_table_counts() -> None:
+    data = run_dict()
+    text = human(data)
+    assert _text_counts(text) == _page_counts(data)
+    assert _text_counts(text)[SCHOOL]["sent"] == 1, "tonight's one package, not the ledger's 2 sent"
+
+
+def test_the_ledgers_totals_are_labelled_as_the_ledgers() -> None:
+    text = human(run_dict())
+    ledger = text.split("in the ledger, by partner", 1)[1]
+    assert f"{SCHOOL}  in 1 imported; out 1 applied, 1 delivered, 2 sent, 1 uncollected" in ledger
