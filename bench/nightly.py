@@ -62,6 +62,7 @@ import os
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -238,13 +239,15 @@ class SchoolDone:
     failures: list[dict[str, Any]]
     seconds: float
     error: str | None = None
+    user_s: float = 0.0  # the worker's CPU in this night, user and system (os.times)
+    sys_s: float = 0.0
 
 
 def school_night(job: SchoolNight) -> SchoolDone:
     """One school's `run_nightly` in a worker process, on its own home, keys, ledger and drop folder,
     all opened here as the school's own machine would. Any error comes back as text (an exception
     object might not survive pickling, and then the parent would never hear of it)."""
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), os.times()
     try:
         clock = FixedClock(job.now)
         home = Home(Path(job.home))
@@ -252,17 +255,21 @@ def school_night(job: SchoolNight) -> SchoolDone:
         raw = RawParty(job.party, home, store, PartnerDirectory(home, clock=clock), clock)
         with _party(raw, job.transport, {k: Path(v) for k, v in job.drops.items()}, job.backend) as school:
             report = run_nightly(school, jobs=job.jobs)
-            return SchoolDone(job.party, [f.to_dict() for f in report.failures], time.perf_counter() - t)
+        end = os.times()
+        return SchoolDone(job.party, [f.to_dict() for f in report.failures], time.perf_counter() - t,
+                          user_s=end.user - cpu.user, sys_s=end.system - cpu.system)
     except Exception:  # every error must reach the parent, as text (a dead worker: BrokenProcessPool)
         return SchoolDone(job.party, [], time.perf_counter() - t, error=traceback.format_exc())
 
 
 def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[str], None],
-                          label: str) -> tuple[list[dict[str, Any]], float]:
+                          label: str) -> tuple[list[dict[str, Any]], float, list[SchoolDone]]:
     """Every school's night in `n_procs` worker processes at once (spawned: no SQLite connection or
     lock of this process is inherited). A failed worker stops the stage and the benchmark with its
-    message; nothing is swallowed. Returns the runs' failures and the seconds the schools took in all."""
+    message; nothing is swallowed. Returns the runs' failures, the seconds the schools took in all, and
+    each night as it finished."""
     failures: list[dict[str, Any]] = []
+    nights: list[SchoolDone] = []
     busy = 0.0
     t = time.perf_counter()
     pool = ProcessPoolExecutor(max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"))
@@ -281,6 +288,7 @@ def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[
                     raise SystemExit(f"bench/nightly.py: school {res.party}'s nightly job failed in its worker "
                                      f"process:\n{res.error}")
                 failures += res.failures
+                nights.append(res)
                 busy += res.seconds
                 done_n += 1
                 if done_n % 10 == 0 or done_n == len(jobs):
@@ -288,7 +296,23 @@ def _schools_in_processes(jobs: list[SchoolNight], n_procs: int, say: Callable[[
                         f"{time.perf_counter() - t:.1f} s")
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return failures, busy
+    return failures, busy, nights
+
+
+def _night_trend(nights: list[SchoolDone]) -> dict[str, Any] | None:
+    """Whether a school's night gets slower as the stage goes on (the file system filling, a worker's
+    state growing): median wall, user and system seconds of the first and the last tenth of nights."""
+    if not nights:
+        return None
+    k = max(1, len(nights) // 10)
+
+    def med(part: list[SchoolDone]) -> dict[str, float]:
+        return {f: round(statistics.median(getattr(n, f) for n in part), 3) for f in ("seconds", "user_s", "sys_s")}
+
+    walls = [n.seconds for n in nights]
+    return {"n": len(nights), "wall_s": {"min": round(min(walls), 3), "median": round(statistics.median(walls), 3),
+                                         "max": round(max(walls), 3)},
+            "first_tenth": med(nights[:k]), "last_tenth": med(nights[-k:])}
 
 
 def _ceiling_crypto(council: Any, schools: list[Any], sample: list[dict[str, Any]]) -> dict[str, float]:
@@ -440,6 +464,7 @@ class Stages:
     schools_cpu_s: float
     schools_busy_s: float
     worker_peak_rss_mb: float | None
+    school_nights: dict[str, Any] | None
     failures: list[dict[str, Any]]
 
 
@@ -545,18 +570,22 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     cpu_before, children_before = _cpu_s(), _cpu_s(resource.RUSAGE_CHILDREN)
     busy = 0.0
     worker_rss = None
+    nights: list[SchoolDone] = []
     if school_procs == 1:
         for k, s in enumerate(schools, 1):
-            ts = time.perf_counter()
+            ts, cpu_s = time.perf_counter(), os.times()
             report = run_nightly(s, jobs=school_run_jobs)
-            busy += time.perf_counter() - ts
+            end = os.times()
+            nights.append(SchoolDone(raw_schools[k - 1].party, [], time.perf_counter() - ts, user_s=end.user - cpu_s.user,
+                                     sys_s=end.system - cpu_s.system))
+            busy += nights[-1].seconds
             failures += [f.to_dict() for f in report.failures]
             if k % 10 == 0 or k == len(schools):
                 say(f"{transport}: schools {k}/{len(schools)}: {time.perf_counter() - t:.1f} s")
     else:
         night = [SchoolNight(s.party, str(s.home.root), transport, {k: str(v) for k, v in drops.items()},
                              raw_council.clock.now(), backend, school_run_jobs) for s in raw_schools]
-        more, busy = _schools_in_processes(night, school_procs, say, transport)
+        more, busy, nights = _schools_in_processes(night, school_procs, say, transport)
         failures += more
         worker_rss = _rss_mb(resource.RUSAGE_CHILDREN)
     idle0 = ended(SCHOOLS_STAGE, t, idle0)
@@ -573,7 +602,7 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
     cpu = (_cpu_s() - cpu0) + (_cpu_s(resource.RUSAGE_CHILDREN) - children0)
     for c in (council, *schools):
         c.close()
-    return Stages(seconds, idle, cpu, schools_cpu, busy, worker_rss, failures)
+    return Stages(seconds, idle, cpu, schools_cpu, busy, worker_rss, _night_trend(nights), failures)
 
 
 def _allocated_bytes(root: Path) -> int:
@@ -681,6 +710,7 @@ def bench(n: int, n_schools: int, transport: str, sample_n: int, seed: int, n_pr
         # user + system CPU over the stages: this process and the schools' worker processes (not sshd's)
         "cpu_s": round(run.cpu_s, 1), "cpu_ms_per_record": round(run.cpu_s / n * 1000, 2),
         "schools_cpu_s": round(run.schools_cpu_s, 1),  # the schools' stage alone, summed over its workers
+        "school_nights": run.school_nights,
         "schools_busy_s": round(run.schools_busy_s, 1),  # the schools' own run_nightly seconds, summed
         "disk_used_mb": round(disk_used / 2**20), "disk_estimate_mb": (None if disk_estimate is None else
                                                                          round(disk_estimate / 2**20)),
