@@ -60,7 +60,7 @@ def test_the_nightly_benchmark_runs_end_to_end_and_accounts_for_every_record() -
     assert result["format_ceiling"]["whole_run_s"] > result["ceiling"]["whole_run_s"]
     nights = result["school_nights"]  # each school's night, so a slowing across the stage shows
     assert nights["n"] == 2 and nights["wall_s"]["min"] > 0
-    assert nights["first_tenth"]["seconds"] >= nights["first_tenth"]["user_s"] > 0
+    assert nights["first_tenth"]["seconds"] > 0 and nights["first_tenth"]["user_s"] > 0
     assert result["ratio_to_format_ceiling"] > result["ratio_to_ceiling"] > 0
     idle, share = result["stage_idle_core_s"], result["stage_idle_share"]
     assert set(idle) == set(share) == set(result["stages_s"])
