@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -28,6 +29,19 @@ def test_a_chosen_port_taken_before_sshd_binds_it_is_chosen_again(tmp_path: Path
         picks = iter([taken])
         server = Sshd(tmp_path / "s", [client_key.pub], pick_port=lambda: next(picks, None) or free_port())
         assert server.port == taken
-        with server.start(timeout=5):
+        started = server.start(timeout=5)
+        assert started.proc is not None
+        pid = started.proc.pid
+        with started:
             assert server.port != taken
             assert f"Server listening on 127.0.0.1 port {server.port}." in server._log()
+            assert server.proc is not None and server.proc.pid == pid, "entering does not start a second sshd"
+        assert not _alive(pid), "the sshd started is the one stopped: none is left running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -182,7 +182,8 @@ class Sshd:
         self.kill()
 
     def __enter__(self) -> Sshd:
-        return self.start()
+        """Start it, unless `start()` already did (`with server.start(timeout=5):` starts one sshd, not two)."""
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
