@@ -41,6 +41,7 @@ from laxchange._util.jsonio import copy_tree
 from laxchange._util.workers import ordered_map
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
+from laxchange.ledger.db import Transfer
 from laxchange.ledger.states import Outbound
 from laxchange.models import messages
 from laxchange.models.record import EducationRecord
@@ -696,6 +697,33 @@ def _pack_placement(party: Party, prep: _Prepared, expires_in: dt.timedelta) -> 
     return out
 
 
+#: How far back a placement notified again is noticed (`_repeats`): a VSH re-running a notification,
+#: or council IT exporting a placement twice, does it within days.
+REPEAT_WINDOW = dt.timedelta(days=30)
+
+
+def _repeats(party: Party) -> Callable[[str, str], str | None]:
+    """A warning for record `ref` notified to `recipient` again within REPEAT_WINDOW, else None. Read
+    from the ledger (the record's random `record_id` and the transfer id only: no personal data),
+    once, on first use. A rejected or expired transfer does not count: sending again is the remedy."""
+    earlier: dict[tuple[str, str], Transfer] | None = None
+
+    def warn(ref: str, recipient: str) -> str | None:
+        nonlocal earlier
+        if earlier is None:
+            earlier = {}
+            for row in party.ledger.transfers(direction="out", since=party.clock.now() - REPEAT_WINDOW):
+                if row.record_ref and row.message_type != "receipt" and row.state not in (Outbound.REJECTED,
+                                                                                         Outbound.EXPIRED):
+                    earlier.setdefault((row.record_ref, row.party), row)
+        t = earlier.get((ref, recipient))
+        if t is None:
+            return None
+        return (f"record {ref} was notified to {recipient} already on {str(t.created or t.updated)[:10]} "
+                f"(transfer {t.transfer_id}, {t.state}): this notifies it again")
+    return warn
+
+
 def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: str, purpose: str,
                      attachments: Sequence[str | os.PathLike[str]] = (), send: bool = True,
                      message: str | None = None, respond_by: dt.date | None = None,
@@ -712,6 +740,8 @@ def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: st
     prep = _prepare(party, record, to=to, reason=reason, purpose=purpose, attachments=attachments, message=message,
                     respond_by=respond_by, source=source)
     result = NotifyResult(warnings=list(prep.warnings))
+    repeat = _repeats(party)
+    result.warnings += [w for w in (repeat(prep.rec["record_id"], r) for r in prep.docs) if w]
     packed = _pack_placement(party, prep, expires_in)
     _commit(party, packed)
     result.packages = [p.notified for p in packed]
@@ -852,6 +882,7 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
     seen: dict[tuple[str, str], int] = {}
     pending: list[_Packed] = []
     read: list[BatchItem] = []  # what the workers' results belong to, in the batch's order
+    repeat = _repeats(party)
 
     def work() -> Iterator[Placement]:
         for n, placement in enumerate(placements, 1):
@@ -884,7 +915,7 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
             except LaxError as exc:
                 item.error = _line_error(exc, item.line)
                 continue
-            item.warnings = made.warnings
+            item.warnings = made.warnings + [w for w in (repeat(made.record_ref, r) for r in made.recipients) if w]
             for recipient in made.recipients:
                 seen[(made.record_ref, recipient)] = item.line
             packed += made.packed

@@ -299,3 +299,34 @@ def test_the_messages_share_no_list_or_object_with_the_record() -> None:
     assert not containers(docs[to[0]]) & containers(docs[to[1]])
     docs[to[1]]["record"]["pep"]["chronology"][0]["urn"] = "999999"
     assert rec == samples.education_record(3)
+
+
+def test_notifying_a_record_again_warns_naming_the_earlier_transfer(tmp_path: Path) -> None:
+    """The same record to the same recipient within REPEAT_WINDOW: sent all the same (it may be a
+    correction), with a warning naming the earlier transfer by its ids, never the child."""
+    vsh, hvs, school, rec = placement_world(tmp_path)
+    with _me(vsh) as me:
+        first = notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p", send=False)
+        assert first.warnings == []
+        again = notify_placement(me, rec, to=[hvs.party, school.party], reason="new-placement", purpose="p",
+                                 send=False)
+    assert again.ok and len(again.packages) == 2, "warned, not refused"
+    repeat = [w for w in again.warnings if "already" in w]
+    assert repeat == [(f"record {rec['record_id']} was notified to {school.party} already on "
+                      f"{vsh.clock.now().date().isoformat()} (transfer {first.packages[0].transfer_id}, queued): "
+                      "this notifies it again")], "only the recipient it went to before"
+    assert rec["child"]["legal_name"]["family"] not in repeat[0]
+
+
+def test_a_repeat_outside_the_window_or_after_a_rejection_is_not_warned(tmp_path: Path) -> None:
+    from laxchange.exchange.notify import REPEAT_WINDOW
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    with _me(vsh) as me:
+        first = notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p", send=False)
+        me.ledger.advance("out", first.packages[0].transfer_id, school.party, "rejected")
+        assert notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p",
+                                send=False).warnings == [], "resending a rejected one is the remedy"
+    vsh.clock.advance(days=REPEAT_WINDOW.days + 1)
+    with _me(vsh) as me:
+        assert notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p",
+                                send=False).warnings == []

@@ -246,3 +246,21 @@ def test_a_batch_packed_in_worker_processes_gives_what_one_process_gives(tmp_pat
         111: "notify.batch-line"}
     # the record ids differ between the two worlds (each seeds its own); the rest is the same
     assert [(line, code, len(to)) for line, code, _, to in one] == [(line, code, len(to)) for line, code, _, to in two]
+
+
+def test_a_batch_warns_of_a_record_notified_before_by_line_and_queues_it(tmp_path: Path) -> None:
+    """A placement already notified in an earlier batch (council IT exported it twice): queued, with
+    a warning on its line; the placement new tonight has none."""
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    old, new = _child(rec, 41), _child(rec, 42)
+    with _me(vsh) as me:
+        first = notify_placements(me, [Placement(old, [school.party], "new-placement", PURPOSE, line=1)], send=False)
+        again = notify_placements(me, [Placement(new, [school.party], "new-placement", PURPOSE, line=1),
+                                       Placement(old, [school.party], "new-placement", PURPOSE, line=2)],
+                                  send=False, jobs=2)
+    assert [i.error for i in again.items] == [None, None] and len(_queued(vsh)) == 3
+    assert again.items[0].warnings == []
+    tid = first.items[0].packages[0].transfer_id
+    assert [w for w in again.items[1].warnings if "already" in w] == [
+        (f"record {old['record_id']} was notified to {school.party} already on {vsh.clock.now().date().isoformat()} "
+        f"(transfer {tid}, queued): this notifies it again")]
