@@ -41,7 +41,6 @@ from laxchange._util.jsonio import copy_tree
 from laxchange._util.workers import ordered_map
 from laxchange.errors import InvalidData, LaxError, UsageError
 from laxchange.exchange.party import Party
-from laxchange.ledger.db import Transfer
 from laxchange.ledger.states import Outbound
 from laxchange.models import messages
 from laxchange.models.record import EducationRecord
@@ -706,21 +705,18 @@ def _repeats(party: Party) -> Callable[[str, str], str | None]:
     """A warning for record `ref` notified to `recipient` again within REPEAT_WINDOW, else None. Read
     from the ledger (the record's random `record_id` and the transfer id only: no personal data),
     once, on first use. A rejected or expired transfer does not count: sending again is the remedy."""
-    earlier: dict[tuple[str, str], Transfer] | None = None
+    earlier: dict[tuple[str, str], tuple[str, str, str]] | None = None
 
     def warn(ref: str, recipient: str) -> str | None:
         nonlocal earlier
         if earlier is None:
-            earlier = {}
-            for row in party.ledger.transfers(direction="out", since=party.clock.now() - REPEAT_WINDOW):
-                if row.record_ref and row.message_type != "receipt" and row.state not in (Outbound.REJECTED,
-                                                                                         Outbound.EXPIRED):
-                    earlier.setdefault((row.record_ref, row.party), row)
-        t = earlier.get((ref, recipient))
-        if t is None:
+            earlier = party.ledger.notified_records(party.clock.now() - REPEAT_WINDOW)
+        found = earlier.get((ref, recipient))
+        if found is None:
             return None
-        return (f"record {ref} was notified to {recipient} already on {str(t.created or t.updated)[:10]} "
-                f"(transfer {t.transfer_id}, {t.state}): this notifies it again")
+        tid, state, at = found
+        return (f"record {ref} was notified to {recipient} already on {at[:10]} (transfer {tid}, {state}): "
+                "this notifies it again")
     return warn
 
 
