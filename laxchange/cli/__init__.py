@@ -152,7 +152,7 @@ Exit codes:
 
 \b
 State directory: --home DIR, else ${ENV_HOME}, else ~/.local/share/laxchange.
-Every command accepts --json (before or after the command name) for machine-readable output.
+Every command accepts --json, -q and -v before the command or at the end of it (`laxchange run -q`).
 Colour only on a terminal, never with --no-color or NO_COLOR set; progress bars only on a terminal.
 --log-file appends ids-only JSON events (docs/operations.md, "Logs") for a SIEM.
 """

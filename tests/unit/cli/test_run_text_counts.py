@@ -49,3 +49,16 @@ def test_the_ledgers_totals_are_labelled_as_the_ledgers() -> None:
     text = human(run_dict())
     ledger = text.split("in the ledger, by partner", 1)[1]
     assert f"{SCHOOL}  in 1 imported; out 1 applied, 1 delivered, 2 sent, 1 uncollected" in ledger
+
+
+def test_a_failure_counting_tonight_costs_the_text_only_that_block() -> None:
+    """The report's view builder runs for every `run` now, not only with --report: a bug in it is
+    named in one line, and the rest of the text (failures, the ledger's totals) is still printed."""
+    def broken(_data: dict[str, Any]) -> dict[str, dict[str, int]]:
+        raise KeyError("party")
+
+    text = human(run_dict(), count_tonight=broken)
+    assert "(not counted: KeyError, a bug in laxchange;" in text
+    whole = human(run_dict())
+    assert text.split("tonight, by partner")[0] == whole.split("tonight, by partner")[0], "the lines above kept"
+    assert text.split("in the ledger, by partner")[1] == whole.split("in the ledger, by partner")[1], "and below"
