@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,10 @@ def notify_exclusion_cmd(ctx: click.Context, record: Path | None, to: str | None
     _report(ctx, app, result)
 
 
+#: How many refused lines the last line of notify-batch names (all are named above it, one by one).
+REFUSED_LISTED = 20
+
+
 def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
     """Each placement's line and what became of it, then the count; exit with the first refusal's code
     (or the first send error's) when not everything was queued and sent."""
@@ -204,10 +209,15 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
         app.write_json({"ok": False, **result.to_dict(), "error": err.to_dict()})
         ctx.exit(err.exit_code)
     if refused:  # each was named above, with its hint: the last line counts them, not the first again
-        lines = ", ".join(str(i.line) for i in refused)
-        raise type(err)(f"{len(refused)} of {len(result.items)} placements refused (line{'s' * (len(refused) > 1)} "
-                        f"{lines}, each named above); the others are queued", code=err.code,
-                        hint="correct the refused lines and submit only those again")
+        shown = ", ".join(str(i.line) for i in refused[:REFUSED_LISTED])
+        more = f" and {len(refused) - REFUSED_LISTED} more" if len(refused) > REFUSED_LISTED else ""
+        rest = "none is queued" if len(refused) == len(result.items) else "the others are queued"
+        summary = copy.copy(err)  # the first refusal's class, code and exit code, with its own words
+        summary.message = (f"{len(refused)} of {len(result.items)} placements refused (line"
+                           f"{'s' * (len(refused) > 1)} {shown}{more}, each named above); {rest}")
+        summary.args = (summary.message,)
+        summary.hint = "correct the refused lines and submit only those again"
+        raise summary
     raise err.annotated("(the packages not sent stay queued in the outbox; the nightly run, or `laxchange send`, "
                         "retries them)")
 

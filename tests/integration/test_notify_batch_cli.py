@@ -121,3 +121,21 @@ def test_notify_batch_with_jobs_packs_in_worker_processes_and_sends_the_same(tmp
     assert len(list((tmp_path / "drops" / "school").iterdir())) == 89
     bad = lax(homes["vsh"], "notify-batch", str(batch), "--jobs", "0")
     assert bad.exit_code == 2 and "--jobs" in bad.output
+
+
+def test_a_batch_with_every_line_refused_says_none_is_queued_and_lists_at_most_20_lines(tmp_path: Path) -> None:
+    """A systematic error (every line): the last line says none is queued, not "the others", names the
+    first 20 lines and counts the rest; with -q every refused line is still shown (they are errors)."""
+    _rec, homes, _parties, _record = _homes(tmp_path)
+    batch = tmp_path / "placements.jsonl"
+    batch.write_text("\n".join("{not json" for _ in range(25)) + "\n")
+    r = lax(homes["vsh"], "notify-batch", str(batch), "--queue-only", "-q")
+    assert r.exit_code == 1, r.output
+    out = r.output
+    assert out.count("not valid JSON") == 25, "each refused line, with -q too"
+    last = [line for line in out.splitlines() if "placements refused" in line]
+    assert len(last) == 1
+    assert "25 of 25 placements refused (lines 1, 2, 3," in last[0] and "20 and 5 more, each named above)" in last[0]
+    assert last[0].endswith("none is queued") and "the others" not in out
+    assert "hint: correct the refused lines and submit only those again" in out
+    assert not (homes["vsh"] / "ledger.sqlite3").exists() or _queued(homes["vsh"]) == []
