@@ -1183,7 +1183,7 @@ def send_applied(party: Party, transfer_id: str, sender: str | None = None) -> S
                 if r.in_reply_to == transfer_id and r.stage == "applied"]
         if not sent:  # the file was sent by an earlier run that died before the manifest said so
             done = _applied_sent(find_received(party.home, transfer_id, to).manifest)
-            return SentReceipt(to, transfer_id, "applied", str((done or {}).get("status", "")),
+            return SentReceipt(to, transfer_id, "applied", str((done or {}).get("status", "accepted")),
                                str(done["transfer_id"]) if done else None, already_sent=True)
     return sent[-1]
 
