@@ -701,13 +701,18 @@ def _pack_placement(party: Party, prep: _Prepared, expires_in: dt.timedelta) -> 
 REPEAT_WINDOW = dt.timedelta(days=30)
 
 
-def _repeats(party: Party) -> Callable[[str, str], str | None]:
-    """A warning for record `ref` notified to `recipient` again within REPEAT_WINDOW, else None. Read
-    from the ledger (the record's random `record_id` and the transfer id only: no personal data),
-    once, on first use. A rejected or expired transfer does not count: sending again is the remedy."""
+def _repeats(party: Party) -> Callable[[str, str, str], str | None]:
+    """A warning for record `ref` notified to `recipient` for the same `reason` as the latest transfer
+    of that record to that recipient within REPEAT_WINDOW, else None. A different reason (the
+    placement ended, after it began) is news, not a repeat; so is a package not sent by a
+    notification (no reason in its audit entry). Read from the ledger (the record's random
+    `record_id`, transfer ids and the audit entry's reason: no personal data), once, on first use;
+    a transfer's audit entry only when the pair matches. A rejected or expired transfer does not
+    count: sending again is the remedy."""
     earlier: dict[tuple[str, str], tuple[str, str, str]] | None = None
+    reasons: dict[str, str | None] = {}
 
-    def warn(ref: str, recipient: str) -> str | None:
+    def warn(ref: str, recipient: str, reason: str) -> str | None:
         nonlocal earlier
         if earlier is None:
             earlier = party.ledger.notified_records(party.clock.now() - REPEAT_WINDOW)
@@ -715,8 +720,13 @@ def _repeats(party: Party) -> Callable[[str, str], str | None]:
         if found is None:
             return None
         tid, state, at = found
-        return (f"record {ref} was notified to {recipient} already on {at[:10]} (transfer {tid}, {state}): "
-                "this notifies it again")
+        if tid not in reasons:
+            queued = party.ledger.audit_entries(["out.queued"], transfer_ids=[tid])
+            reasons[tid] = next((str(e["data"]["reason"]) for e in queued if e["data"].get("reason")), None)
+        if reasons[tid] != reason:
+            return None
+        return (f"record {ref} was notified to {recipient} for {reason} already on {at[:10]} (transfer {tid}, "
+                f"{state}): this notifies it again; if that is a mistake, tell {recipient} to disregard one")
     return warn
 
 
@@ -737,7 +747,7 @@ def notify_placement(party: Party, record: Any, *, to: Sequence[str], reason: st
                     respond_by=respond_by, source=source)
     result = NotifyResult(warnings=list(prep.warnings))
     repeat = _repeats(party)
-    result.warnings += [w for w in (repeat(prep.rec["record_id"], r) for r in prep.docs) if w]
+    result.warnings += [w for w in (repeat(prep.rec["record_id"], r, prep.reason) for r in prep.docs) if w]
     packed = _pack_placement(party, prep, expires_in)
     _commit(party, packed)
     result.packages = [p.notified for p in packed]
@@ -828,6 +838,7 @@ class _Made:
 
     error: LaxError | None = None
     record_ref: str = ""
+    reason: str = ""
     recipients: tuple[str, ...] = ()
     warnings: list[str] = field(default_factory=list)
     packed: list[_Packed] = field(default_factory=list)
@@ -844,7 +855,8 @@ def _make(state: tuple[Party, dt.timedelta], placement: Placement) -> _Made:
                         source=placement.source)
     except LaxError as exc:
         return _Made(error=exc)
-    made = _Made(record_ref=prep.rec["record_id"], recipients=tuple(prep.docs), warnings=prep.warnings)
+    made = _Made(record_ref=prep.rec["record_id"], reason=prep.reason, recipients=tuple(prep.docs),
+                 warnings=prep.warnings)
     try:
         made.packed = _pack_placement(party, prep, expires_in)  # no attachments in a batch: all in memory
     except LaxError as exc:
@@ -911,7 +923,8 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
             except LaxError as exc:
                 item.error = _line_error(exc, item.line)
                 continue
-            item.warnings = made.warnings + [w for w in (repeat(made.record_ref, r) for r in made.recipients) if w]
+            item.warnings = made.warnings + [w for w in (repeat(made.record_ref, r, made.reason)
+                                                          for r in made.recipients) if w]
             for recipient in made.recipients:
                 seen[(made.record_ref, recipient)] = item.line
             packed += made.packed

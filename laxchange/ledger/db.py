@@ -510,14 +510,14 @@ class Ledger:
         return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
 
     def notified_records(self, since: dt.datetime) -> dict[tuple[str, str], tuple[str, str, str]]:
-        """(record_ref, party) -> (transfer_id, state, created) of the outbound transfers changed since
-        `since` that carry a record, the first of each pair; receipts, rejected and expired ones left out
-        (notify's warning of a record sent again). Only those columns, filtered by SQLite: a council's
-        ledger holds a row per transfer, and a batch asks this once."""
+        """(record_ref, party) -> (transfer_id, state, created) of the latest outbound transfer made
+        since `since` that carries a record, for each pair; receipts, rejected and expired ones left
+        out (notify's warning of a record sent again). Only those columns, filtered by SQLite: a
+        council's ledger holds a row per transfer, and a batch asks this once."""
         rows = self._db.execute(
-            "SELECT record_ref, party, transfer_id, state, COALESCE(created, updated) FROM transfers "
-            "WHERE direction = 'out' AND updated >= ? AND record_ref IS NOT NULL AND message_type IS NOT 'receipt' "
-            "AND state NOT IN (?, ?) ORDER BY updated, transfer_id",
+            "SELECT record_ref, party, transfer_id, state, COALESCE(created, updated) AS made FROM transfers "
+            "WHERE direction = 'out' AND made >= ? AND record_ref IS NOT NULL AND message_type IS NOT 'receipt' "
+            "AND state NOT IN (?, ?) ORDER BY made DESC, transfer_id",
             (fmt(since), str(Outbound.REJECTED), str(Outbound.EXPIRED)))
         out: dict[tuple[str, str], tuple[str, str, str]] = {}
         for ref, party, tid, state, at in rows:

@@ -312,9 +312,10 @@ def test_notifying_a_record_again_warns_naming_the_earlier_transfer(tmp_path: Pa
                                  send=False)
     assert again.ok and len(again.packages) == 2, "warned, not refused"
     repeat = [w for w in again.warnings if "already" in w]
-    assert repeat == [(f"record {rec['record_id']} was notified to {school.party} already on "
+    assert repeat == [(f"record {rec['record_id']} was notified to {school.party} for new-placement already on "
                       f"{vsh.clock.now().date().isoformat()} (transfer {first.packages[0].transfer_id}, queued): "
-                      "this notifies it again")], "only the recipient it went to before"
+                      f"this notifies it again; if that is a mistake, tell {school.party} to disregard one")], \
+        "only the recipient it went to before"
     assert rec["child"]["legal_name"]["family"] not in repeat[0]
 
 
@@ -329,4 +330,26 @@ def test_a_repeat_outside_the_window_or_after_a_rejection_is_not_warned(tmp_path
     vsh.clock.advance(days=REPEAT_WINDOW.days + 1)
     with _me(vsh) as me:
         assert notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p",
+                                send=False).warnings == []
+
+
+def test_a_different_reason_or_a_notice_made_long_ago_is_not_a_repeat(tmp_path: Path) -> None:
+    """The placement ended nine days after it began: news, not a repeat. And the window counts from
+    when the earlier one was made, not from its last change (a receipt arriving later)."""
+    from laxchange.exchange.notify import REPEAT_WINDOW
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    with _me(vsh) as me:
+        began = notify_placement(me, rec, to=[school.party], reason="new-placement", purpose="p", send=False)
+    vsh.clock.advance(days=9)
+    with _me(vsh) as me:
+        ended = notify_placement(me, rec, to=[school.party], reason="placement-ended", purpose="p", send=False)
+        assert ended.warnings == [], "a different reason"
+        again = notify_placement(me, rec, to=[school.party], reason="placement-ended", purpose="p", send=False)
+        assert len(again.warnings) == 1 and ended.packages[0].transfer_id in again.warnings[0]
+        assert began.packages[0].transfer_id not in again.warnings[0], "the latest one is named"
+    vsh.clock.advance(days=REPEAT_WINDOW.days + 1)
+    with _me(vsh) as me:
+        for p in (*ended.packages, *again.packages):  # changed lately (a receipt came), made long ago
+            me.ledger.advance("out", p.transfer_id, school.party, "sent")
+        assert notify_placement(me, rec, to=[school.party], reason="placement-ended", purpose="p",
                                 send=False).warnings == []

@@ -262,5 +262,6 @@ def test_a_batch_warns_of_a_record_notified_before_by_line_and_queues_it(tmp_pat
     assert again.items[0].warnings == []
     tid = first.items[0].packages[0].transfer_id
     assert [w for w in again.items[1].warnings if "already" in w] == [
-        (f"record {old['record_id']} was notified to {school.party} already on {vsh.clock.now().date().isoformat()} "
-        f"(transfer {tid}, queued): this notifies it again")]
+        (f"record {old['record_id']} was notified to {school.party} for new-placement already on "
+         f"{vsh.clock.now().date().isoformat()} (transfer {tid}, queued): this notifies it again; if that is a "
+         f"mistake, tell {school.party} to disregard one")]
