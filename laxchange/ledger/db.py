@@ -507,7 +507,8 @@ class Ledger:
         if overdue:  # a receipt we sent is never overdue: nobody acknowledges a receipt (as `run` reports)
             sql += " AND direction = 'out' AND state = ? AND updated <= ? AND message_type IS NOT 'receipt'"
             args += [str(Outbound.SENT), fmt(self.overdue_before())]
-        return [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
+        found = [Transfer(*r) for r in self._db.execute(sql + " ORDER BY updated, transfer_id", args)]
+        return self._not_receipts(found) if overdue else found
 
     def notified_records(self, since: dt.datetime) -> dict[tuple[str, str], tuple[str, str, str]]:
         """(record_ref, party) -> (transfer_id, state, created) of the latest outbound transfer made
@@ -553,8 +554,18 @@ class Ledger:
         """Outbound transfers sent at least `after` ago (default 48 hours) without a delivered receipt
         (receipts we sent excepted: nobody acknowledges a receipt, docs/operations.md)."""
         before = self.overdue_before(after)
-        return [t for t in self.transfers(direction="out", state=Outbound.SENT)
-                if parse(t.updated) <= before and t.message_type != "receipt"]
+        return self._not_receipts([t for t in self.transfers(direction="out", state=Outbound.SENT)
+                                   if parse(t.updated) <= before and t.message_type != "receipt"])
+
+    def _not_receipts(self, found: list[Transfer]) -> list[Transfer]:
+        """`found` less the receipts among rows with no message type (written before the ledger kept
+        one): their `out.queued` audit entry says so. Only those rows' entries are read."""
+        untyped = {t.transfer_id for t in found if t.message_type is None}
+        if not untyped:
+            return found
+        receipts = {str(e["data"].get("transfer_id")) for e in self.audit_entries(["out.queued"], transfer_ids=untyped)
+                    if e["data"].get("message_type") == "receipt"}
+        return [t for t in found if t.transfer_id not in receipts]
 
     # -- audit -----------------------------------------------------------------------------
     def note(self, event: str, data: dict[str, Any]) -> None:

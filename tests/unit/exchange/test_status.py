@@ -45,3 +45,19 @@ def test_a_receipt_we_sent_is_never_overdue_as_the_nightly_run_says(tmp_path: Pa
         assert ledger_status(ledger)["overdue"] == [{"transfer_id": OLD, "party": SCHOOL,
                                                      "sent": "2026-11-24T02:30:00Z"}]
         assert [t["transfer_id"] for t in ledger_status(ledger, overdue=True)["transfers"]] == [OLD]
+
+
+def test_a_receipt_row_from_before_the_ledger_kept_message_types_is_not_overdue(tmp_path: Path) -> None:
+    """A row written before schema version 2 has no message type; its `out.queued` audit entry says it
+    is a receipt, as the nightly run reads it (review: status listed every such receipt as OVERDUE)."""
+    third = "c" * 32
+    clock = FixedClock(T0)
+    with Ledger(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
+        ledger.advance("out", OLD, SCHOOL, Outbound.QUEUED, Outbound.SENT, audit={"message_type": "pep-transfer"})
+        ledger.advance("out", NEW, SCHOOL, Outbound.QUEUED, Outbound.SENT, audit={"message_type": "receipt"})
+        ledger.advance("out", third, SCHOOL, Outbound.QUEUED, Outbound.SENT)  # untyped, and the audit says nothing
+        assert ledger.get(NEW, "out", SCHOOL).message_type is None  # type: ignore[union-attr]
+        clock.advance(hours=49)
+        assert {t.transfer_id for t in ledger.overdue()} == {OLD, third}
+        assert {t["transfer_id"] for t in ledger_status(ledger, overdue=True)["transfers"]} == {OLD, third}
+        assert {o["transfer_id"] for o in ledger_status(ledger)["overdue"]} == {OLD, third}
