@@ -232,11 +232,13 @@ def test_probe_of_a_missing_folder_is_a_clear_error(remote: tuple[Transport, Pat
 
 def test_put_many_delivers_each_and_reports_each(remote: tuple[Transport, Path], tmp_path: Path) -> None:
     """Overlapped or not, each file gets what `put` would give: a clash with different bytes is
-    that file's error, the same bytes again is delivered, and the rest go through."""
+    that file's error, the same bytes again is delivered, and the rest go through; more files than
+    the local folder fsyncs together (`PUT_GROUP`), so a group boundary is crossed, errors and all."""
     t, folder = remote
     t.put(_file(tmp_path, "taken.lax", b"first"), "taken.lax")
     t.put(_file(tmp_path, "same.lax", b"same"), "same.lax")
-    items = [PutItem(_file(tmp_path, f"n{i}.lax", os.urandom(100 + i)), f"n{i}.lax") for i in range(20)]
+    items = [PutItem(_file(tmp_path, f"n{i}.lax", os.urandom(100 + i)), f"n{i}.lax") for i in range(40)]
+    items.insert(33, PutItem(_file(tmp_path, "clash2", b"third"), "taken.lax"))  # in the second group
     items.insert(3, PutItem(_file(tmp_path, "clash", b"second"), "taken.lax"))
     items.insert(7, PutItem(tmp_path / "local" / "same.lax", "same.lax"))
     items.insert(9, PutItem(_file(tmp_path, "bad", b"x"), "bad.lax", sha256="0" * 64))
