@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from laxchange._util.jsonio import copy_tree
@@ -128,6 +129,19 @@ def _wrapper_id(want: str, record_id: Any) -> str:
     records from the previous release still pack; an unknown record id gets the newest message,
     and validation then names the record's `schema`.
     """
+    if isinstance(record_id, str):  # the usual case, once per schema folder (its files are immutable,
+        return _wrapper_id_in(str(schemastore.schema_dir()), want, record_id)  # as list_schemas has it)
+    return _wrapper_id_read(want, record_id)
+
+
+@lru_cache(maxsize=64)
+def _wrapper_id_in(_root: str, want: str, record_id: str) -> str:
+    """`_wrapper_id_read`, once per schema folder, message and record schema: a batch of placements
+    asked it per message, reading and checking a schema file each time."""
+    return _wrapper_id_read(want, record_id)
+
+
+def _wrapper_id_read(want: str, record_id: Any) -> str:
     for version in reversed(schemastore.versions(want)):
         if schemastore.load(want, version).get("properties", {}).get("record", {}).get("$ref") == record_id:
             return schema_id(want, version)
