@@ -378,6 +378,12 @@ def fsync_each(fds: Sequence[int]) -> list[BaseException | None]:
     return out
 
 
+#: A file (or folder) changed this recently is not trusted to show its next change in its times: a
+#: second write within the file system's timestamp granularity of the first could leave them as they
+#: were (git's "racily clean" index entries). Caches keyed on times skip what is this new.
+RACY_NS = 2_000_000_000
+
+
 def _fsync_slice(fds: Sequence[int]) -> list[BaseException | None]:
     """fsync each of `fds` in turn (one task of `fsync_each`); what each raised, None if durable."""
     out: list[BaseException | None] = []

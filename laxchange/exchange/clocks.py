@@ -28,7 +28,7 @@ from typing import Any
 
 from laxchange import deadlines
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import file_signature, write_atomic
+from laxchange._util.fs import RACY_NS, file_signature, write_atomic
 from laxchange.errors import LaxError
 from laxchange.exchange.inbound import MANIFEST, RECORD_JSON, Fresh, list_received, received_manifest, received_root
 from laxchange.home import Home
@@ -44,9 +44,6 @@ CACHE = Path("cache") / "clocks.json"
 _CACHE_FORMAT = "laxchange-clocks-cache/1"
 #: A cache larger than this is ignored (and rewritten): ~1 KB a record, for 100,000 records and more.
 _MAX_CACHE = 512 * 1024 * 1024
-#: A file written this recently is not cached: a second write within the file system's timestamp
-#: granularity of the first could leave its times as they were (git's "racily clean" index entries).
-_RACY_NS = 2_000_000_000
 
 
 def home_sources(home: Home, ledger: Ledger, *, me: str | None, settings: deadlines.Settings,
@@ -194,7 +191,7 @@ def _received_cached(home: Home, ledger: Ledger, sources: deadlines.Sources, fre
         return
     cache = _Cache(home.root / CACHE)
     skip = _receipts_only(ledger)
-    racy = time.time_ns() - _RACY_NS
+    racy = time.time_ns() - RACY_NS
     found: list[tuple[str, str, list[deadlines.Fact]]] = []
     names: set[str] = set()
     for name in sorted(os.listdir(root)):  # by name (the order of sorted Paths in one folder), Paths made after
