@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
-from laxchange._util.fs import check_output, open_regular, sha256_file
+from laxchange._util.fs import RACY_NS, check_output, open_regular, sha256_file
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -237,6 +237,8 @@ class Party:
         # per partner, the checkpoint note `keep_checkpoint` last verified and kept, with the keys it
         # verified under: every receipt a partner packs in one run carries the same one
         self._last_kept: dict[str, tuple[str, tuple[bytes, ...], checkpoint.Checkpoint]] = {}
+        # the newest checkpoint note we signed, with the folder's (inode, mtime) it was read at
+        self._own_note: tuple[tuple[int, int], str | None] | None = None
 
     @classmethod
     def from_home(cls, home: Home, *, passphrase: PassphraseSource | None = None, clock: Clock | None = None,
@@ -320,8 +322,27 @@ class Party:
         partner = self.directory.get_optional(recipient)
         if partner is None or not partner.reads_format(package.CHECKPOINT_FORMAT):
             return None
-        kept = checkpoint.own_store(self.home.root).paths()
-        return kept[-1].read_text(encoding="utf-8") if kept else None
+        return self._latest_own_note()
+
+    def _latest_own_note(self) -> str | None:
+        """The newest checkpoint note we signed, read again only when its folder changed: a batch
+        packs a package per placement, and the folder keeps a note per run, for years. The folder's
+        inode and modification time (which a note added or removed moves) say whether it changed,
+        unless that was in the last 2 seconds (a file system's clock ticks coarser than its
+        timestamps' digits, `RACY_NS`): then it is read afresh."""
+        store = checkpoint.own_store(self.home.root)
+        try:
+            st = os.stat(store.folder)
+        except FileNotFoundError:
+            return None
+        key = (st.st_ino, st.st_mtime_ns)
+        if self._own_note is not None and self._own_note[0] == key:
+            return self._own_note[1]
+        kept = store.paths()
+        note = kept[-1].read_text(encoding="utf-8") if kept else None
+        if time.time_ns() - st.st_mtime_ns > RACY_NS:
+            self._own_note = (key, note)
+        return note
 
     def check_addressed_to(self, path: Path, party: str) -> package.Manifest | None:
         """Refuse to send a package to anyone but its recipient, or after it has expired.

@@ -316,3 +316,34 @@ def test_acknowledging_needs_reported_evidence_and_a_reference_without_prose(
     assert lax(school, "open", str(tmp_path / "three.lax"), "-o", str(tmp_path / "three.json")).exit_code == 0
     r = lax(school, "--json", "audit", "verify")
     assert r.exit_code == 3 and json.loads(r.stdout)["error"] == "checkpoint.partner-inconsistent", r.output
+
+
+def test_one_party_packing_across_new_checkpoints_carries_the_newest_each_time(
+        pair: tuple[SupportParty, SupportParty]) -> None:
+    """The newest note is remembered between packages (a batch packs one per placement); a note
+    signed since, even within the same clock tick as the last one, is seen at once."""
+    vsh, _school = pair
+    with _me(vsh) as me:
+        assert me.checkpoint_for(SCHOOL, record(3)) is None
+        for _ in range(3):  # back to back: each note within the file system's timestamp granularity
+            made = transparency.make_checkpoint(me)
+            assert me.checkpoint_for(SCHOOL, record(3)) == made.note
+
+
+def test_the_newest_note_is_read_again_only_when_its_folder_changes(pair: tuple[SupportParty, SupportParty]) -> None:
+    """Once the folder is older than the racy margin, an unchanged folder is not listed and read
+    again for every package; a note added (the folder changes) is."""
+    import os
+    vsh, _school = pair
+    with _me(vsh) as me:
+        first = transparency.make_checkpoint(me)
+        folder = cpt.own_store(vsh.home.root).folder
+        past = os.stat(folder).st_mtime_ns - 10_000_000_000
+        os.utime(folder, ns=(past, past))  # as if signed a while ago
+        newest = cpt.own_store(vsh.home.root).paths()[-1]
+        assert me.checkpoint_for(SCHOOL, record(3)) == first.note
+        newest.write_text("rewritten in place: the folder's times do not change\n")
+        remembered = me.checkpoint_for(SCHOOL, record(3))
+        later = transparency.make_checkpoint(me)
+        assert me.checkpoint_for(SCHOOL, record(3)) == later.note, "a new note changes the folder"
+    assert remembered == first.note, "the folder did not change: the note was not read again"
