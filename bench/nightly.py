@@ -576,8 +576,8 @@ def _stages(raw_council: Any, raw_schools: list[Any], drops: dict[str, Path], tr
             ts, cpu_s = time.perf_counter(), os.times()
             report = run_nightly(s, jobs=school_run_jobs)
             end = os.times()
-            nights.append(SchoolDone(raw_schools[k - 1].party, [], time.perf_counter() - ts, user_s=end.user - cpu_s.user,
-                                     sys_s=end.system - cpu_s.system))
+            nights.append(SchoolDone(raw_schools[k - 1].party, [], time.perf_counter() - ts,
+                                     user_s=end.user - cpu_s.user, sys_s=end.system - cpu_s.system))
             busy += nights[-1].seconds
             failures += [f.to_dict() for f in report.failures]
             if k % 10 == 0 or k == len(schools):
