@@ -111,7 +111,10 @@ def ordered_map(fn: Callable[[S, T], R], items: Iterable[T], *, state: S, jobs: 
     def submit_next() -> None:
         batch = list(itertools.islice(rest, chunk))
         if batch:
-            inflight.append(pool.submit(_run_chunk, fn, batch))
+            try:
+                inflight.append(pool.submit(_run_chunk, fn, batch))
+            except BrokenProcessPool:  # a worker died while chunks were still being handed out
+                raise _lost("stopped (killed, or out of memory)") from None
 
     finished = False
     try:
