@@ -113,14 +113,14 @@ def test_a_large_package_s_open_does_not_hold_the_ledger_s_write_lock_throughout
     after the open. Meanwhile every other writer of the ledger (`notify`, `send`, another `open`)
     waits, and past its busy timeout fails `ledger.busy`, where before it waited for a short commit."""
     big = tmp_path / "scan.pdf"
-    big.write_bytes(os.urandom(128 * 1024 * 1024))
+    big.write_bytes(os.urandom(256 * 1024 * 1024))  # about 1 s to open on a fast machine (128 MiB: 0.55 s)
     _pa, pb = _delivered(tmp_path, "big.lax", 2, [big])
     [inbox] = pb.home.inbox.glob("*.lax")
     busy: list[str] = []
     stop = threading.Event()
 
     def another_writer() -> None:  # e.g. the VSH's `laxchange notify`, with a short busy timeout
-        # 0.3 s: less than half what the open takes (about 1 s here), twice the 0.15 s it was, for a
+        # 0.3 s: less than half what the open takes (1-2 s), twice the 0.15 s it was, for a
         # commit whose fsync stalls on a busy disk
         with Ledger(pb.home.ledger_db, clock=pb.clock, timeout=0.3) as ledger:
             while not stop.is_set():
