@@ -71,10 +71,18 @@ class LaxError(Exception):
         For adding what a higher layer knows (e.g. where a package was quarantined) while keeping
         the class, code and exit code of the original error: `raise exc.annotated(...) from exc`.
         """
-        new = copy.copy(self)
-        new.message = prefix + (f"{self.message} {note}" if note else self.message)
+        new = self.restated(prefix + (f"{self.message} {note}" if note else self.message))
         new.details = {**self.details, **details}
-        new.args = (new.message,)
+        return new
+
+    def restated(self, message: str, *, hint: str | None = None) -> Self:
+        """A copy with its own `message` (and `hint`, if given), keeping the class, code, exit code and
+        details of this one: a summary of several errors that exits as the first of them would."""
+        new = copy.copy(self)
+        new.message = message
+        new.args = (message,)
+        if hint is not None:
+            new.hint = hint
         return new
 
     def to_dict(self, *, redact: bool = False) -> dict[str, Any]:

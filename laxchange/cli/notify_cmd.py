@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -212,12 +211,9 @@ def _batch_report(ctx: click.Context, app: App, result: BatchResult) -> None:
         shown = ", ".join(str(i.line) for i in refused[:REFUSED_LISTED])
         more = f" and {len(refused) - REFUSED_LISTED} more" if len(refused) > REFUSED_LISTED else ""
         rest = "none is queued" if len(refused) == len(result.items) else "the others are queued"
-        summary = copy.copy(err)  # the first refusal's class, code and exit code, with its own words
-        summary.message = (f"{len(refused)} of {len(result.items)} placements refused (line"
-                           f"{'s' * (len(refused) > 1)} {shown}{more}, each named above); {rest}")
-        summary.args = (summary.message,)
-        summary.hint = "correct the refused lines and submit only those again"
-        raise summary
+        raise err.restated(f"{len(refused)} of {len(result.items)} placements refused (line"
+                           f"{'s' * (len(refused) > 1)} {shown}{more}, each named above); {rest}",
+                           hint="correct the refused lines and submit only those again")
     raise err.annotated("(the packages not sent stay queued in the outbox; the nightly run, or `laxchange send`, "
                         "retries them)")
 
