@@ -88,5 +88,10 @@ def test_demo_keep_leaves_a_server_the_homes_can_run_against(tmp_path: Path) -> 
         assert json.loads(r.stdout)["complete"] is True
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # say what it printed, so a hang here can be diagnosed
+            proc.kill()
+            out, _ = proc.communicate(timeout=10)
+            raise AssertionError(f"the demo did not stop within 30 s of Ctrl-C; it printed:\n{out[-4000:]}") from None
     assert proc.returncode == 0 and "stopped" in out
