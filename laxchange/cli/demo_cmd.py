@@ -33,7 +33,10 @@ def demo_command(app: App, workdir: Path | None, keep: bool) -> None:
         app.say(f"the SFTP server stays up on 127.0.0.1:{server.port} (host key {server.fingerprint}); "
                 "Ctrl-C stops it", err=app.json)
         try:
-            threading.Event().wait()
+            # Woken twice a second: Ctrl-C's SIGINT may be delivered to one of the server's
+            # threads, which does not interrupt a wait without a timeout in this one (it hung).
+            while not threading.Event().wait(0.5):
+                pass
         except KeyboardInterrupt:
             app.say("stopped", err=app.json)
 
