@@ -20,6 +20,10 @@ Each pack+open call is given the record with a fresh copy of its long text (deco
 as reading a record file makes it): packing the same string object again would let an encoder
 reuse the UTF-8 form CPython caches on a string, which no real record gets.
 
+A third reference, the *straight line* (bench/support/straight.py), is the format written straight
+through in one function, with none of laxchange's checks: how close any Python code for this
+format could come to the primitives. It makes and reads real packages (checked before timing).
+
 Validation is compared like with like: pack+open with schema + domain validation on both sides,
 paired with the same pack+open without it. Validation's own throughput is bench/validate.py.
 
@@ -51,9 +55,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support.paired import paired, pin_one_core, rate_ratios, rates, spread
 from bench.support.primitives import CHUNK, Bare, shape_of
+from bench.support.straight import StraightLine
 from laxchange import age, package, samples
 from laxchange._util import b64, jsonio
 from laxchange.home import Home
+from laxchange.models import schemastore
 from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import ALG_HYBRID, KeyStore
 
@@ -161,6 +167,35 @@ class Case:
         """The byte counts the primitives work on, read from a real package."""
         return shape_of(buf.getvalue(), self.sb)
 
+    def straight(self) -> StraightLine:
+        """The format written straight through (bench/support/straight.py) on this case's keys,
+        checked to make and read real packages."""
+        now = self.sa.clock.now()
+        enc_key = self.da.get("URN:123456").encryption_key_at(now)
+        recipient, identity = enc_key.recipient(), self.sb.identity(enc_key.kid)
+        assert isinstance(recipient, age.HybridRecipient) and isinstance(identity, age.HybridIdentity)
+        name, version = schemastore.identify(self.doc, "record")
+        line = StraightLine(sender="LA:919", recipient="URN:123456", signers=self.sa.signers(now),
+                            recipient_key=enc_key.kid, recipient_public=recipient, identity=identity,
+                            message_type=name, version=version)
+        made = line.pack(self.doc, now, package.DEFAULT_EXPIRES_IN)
+        opened = package.open_package(io.BytesIO(made), keystore=self.sb, directory=self.db, validate=False)
+        assert opened.document == self.doc, "laxchange opens what the straight line packs"
+        real = io.BytesIO()
+        package.pack(self.doc, message_type="pep-transfer", recipient="URN:123456", keystore=self.sa,
+                     directory=self.da, out=real, validate=False)
+        assert line.open(real.getvalue()) == self.doc, "the straight line opens what laxchange packs"
+        return line
+
+    def straight_line(self) -> Callable[[], object]:
+        """pack+open of the record, straight through, with none of laxchange's checks (`straight`)."""
+        line, fresh, clock = self.straight(), self.fresh_doc(), self.sa.clock
+
+        def once() -> object:
+            return line.open(line.pack(fresh(), clock.now(), package.DEFAULT_EXPIRES_IN))
+
+        return once
+
     def primitives(self) -> Callable[[], object]:
         """The bare operations of one pack + open of this shape, straight on cryptography/hashlib."""
         bare = Bare(self.shape, self.algs)
@@ -190,7 +225,8 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                     prim()
                     floor()
 
-                arms = [("primitives", prim), ("pack_open", case.pack_open()), ("primitives_and_json", prim_and_json)]
+                arms = [("primitives", prim), ("pack_open", case.pack_open()), ("primitives_and_json", prim_and_json),
+                        ("straight_line", case.straight_line())]
                 if key == "10k" and not mldsa:
                     arms.append(("pack_open_validated", case.pack_open(validate=True)))
                 t = paired(arms, rounds=rounds, seconds=seconds)
@@ -207,6 +243,10 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                     "vs_primitives_and_json_cpu": spread(rate_ratios(t.cpu, "pack_open", "primitives_and_json")),
                     "primitives_and_json_vs_primitives_cpu": spread(rate_ratios(t.cpu, "primitives_and_json",
                                                                                 "primitives")),
+                    "straight_line_per_s": rates(t.wall["straight_line"]),
+                    "straight_line_vs_primitives": spread(rate_ratios(t.wall, "straight_line", "primitives")),
+                    "straight_line_vs_primitives_cpu": spread(rate_ratios(t.cpu, "straight_line", "primitives")),
+                    "vs_straight_line": spread(rate_ratios(t.wall, "pack_open", "straight_line")),
                     "goal": GOALS[key], "goal_met": spread(vs)["median"] >= GOALS[key],
                 }
                 if "pack_open_validated" in t.wall:
@@ -227,6 +267,10 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                       f"{j['max']:.2f} wall, {jc['min']:.2f}/{jc['median']:.2f}/{jc['max']:.2f} CPU; that reference "
                       f"alone vs the primitives {f['min']:.2f}/{f['median']:.2f}/{f['max']:.2f} wall, "
                       f"{fc['min']:.2f}/{fc['median']:.2f}/{fc['max']:.2f} CPU", flush=True)
+                sl, slo = res["straight_line_vs_primitives"], res["vs_straight_line"]
+                print(f"  the format written straight through, no checks: {sl['min']:.2f}/{sl['median']:.2f}/"
+                      f"{sl['max']:.2f} of the primitives; laxchange {slo['min']:.2f}/{slo['median']:.2f}/"
+                      f"{slo['max']:.2f} of it", flush=True)
                 if "with_validation_vs_without" in res:
                     w, wc = res["with_validation_vs_without"], res["with_validation_vs_without_cpu"]
                     print(f"  with validation on both sides: {res['packs_per_s_with_validation']['median']:.0f}/s, "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from laxchange import package
+from laxchange.errors import SecurityError
 from tests.support.parties import REPO
 
 BENCHES = sorted((REPO / "bench").glob("*.py"))
@@ -98,3 +101,18 @@ def test_a_failing_school_worker_stops_the_benchmark_with_its_error(nightly: Mod
     with pytest.raises(SystemExit) as info:
         nightly._schools_in_processes([job], 1, lambda _msg: None, "local")
     assert "URN:100001" in str(info.value.code) and "Traceback" in str(info.value.code)
+
+
+@pytest.mark.parametrize("mldsa", [False, True], ids=["ed25519", "ed25519+ml-dsa-65"])
+def test_the_straight_line_reference_makes_and_reads_real_packages(tmp_path: Path, mldsa: bool) -> None:
+    """bench/package.py's straight line is a fair reference only while its bytes are the format's:
+    laxchange opens what it packs, it opens what laxchange packs (`Case.straight` checks both),
+    and laxchange refuses a package it made once a byte of it is changed."""
+    sys.path.insert(0, str(REPO))
+    case = importlib.import_module("bench.package").Case(tmp_path, 10 * 1024, mldsa)
+    assert case.straight_line()() == case.doc
+    made = bytearray(case.straight().pack(case.doc, case.sa.clock.now(), dt.timedelta(days=30)))
+    made[-100] ^= 1
+    with pytest.raises(SecurityError) as exc:
+        package.open_package(io.BytesIO(bytes(made)), keystore=case.sb, directory=case.db, validate=False)
+    assert exc.value.code == "package.tampered"
