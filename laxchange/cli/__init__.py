@@ -174,7 +174,10 @@ class LaxGroup(LazyGroup):
             _log_finished(ctx, exc.exit_code)
             raise
         except click.ClickException as exc:
+            better = _misplaced_root_option(ctx, exc) if isinstance(exc, click.NoSuchOption) else None
             _log_finished(ctx, exc.exit_code, _click_error(exc)["error"])
+            if better is not None:
+                raise better from None
             raise
         except click.exceptions.Abort:
             raise
@@ -237,6 +240,29 @@ _CLICK_CODES: list[tuple[type[click.ClickException], str]] = [
 #: Plain click.UsageErrors told apart by the start of click's message (no class of their own).
 _MESSAGE_CODES: dict[str, str] = {"No such command": "usage.unknown-command",
                                   "Missing command": "usage.missing-command"}
+
+
+#: Root options also accepted after a command's own name (`output_options`).
+_ANYWHERE = frozenset(("--json", "-q", "--quiet", "-v", "--verbose"))
+
+
+def _misplaced_root_option(root: click.Context, exc: click.NoSuchOption) -> click.NoSuchOption | None:
+    """A root option given after a command's name where that command does not take it
+    (`laxchange partners --json list`, `laxchange status --home DIR`): say where it goes, instead
+    of click's "No such option" (and, for --home, its "Did you mean '--help'?")."""
+    name, ctx = exc.option_name, exc.ctx
+    if ctx is None or ctx.parent is None:
+        return None
+    if not any(name in p.opts or name in p.secondary_opts for p in root.command.params):
+        return None
+    prog, path = root.command_path, ctx.command_path
+    rest = path[len(prog):].strip() + (" COMMAND ..." if isinstance(ctx.command, click.Group) else " ...")
+    value = "" if name in _ANYWHERE else " ..."
+    where = f"right after `{prog}`, as in `{prog} {name}{value} {rest}`"
+    if name in _ANYWHERE and isinstance(ctx.command, click.Group):
+        where += f", or at the end: `{prog} {rest} {name}`"
+    return click.NoSuchOption(name, f"{name} is an option of `{prog}` itself, not of `{path}`: put it {where}",
+                              ctx=ctx)
 
 
 def _wants_json(argv: list[str]) -> bool:

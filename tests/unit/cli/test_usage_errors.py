@@ -86,3 +86,28 @@ def test_status_with_an_unknown_state_is_a_usage_error_naming_the_states(tmp_pat
     assert result.exit_code == 2
     out = json.loads(result.output)
     assert out["error"] == "usage.bad-value" and "bogus" in out["message"] and "delivered" in out["message"]
+
+
+@pytest.mark.parametrize(("args", "option", "says"), [
+    (["partners", "-q", "list"], "-q", "or at the end: `laxchange partners COMMAND ... -q`"),
+    (["keys", "--json", "list"], "--json", "as in `laxchange --json keys COMMAND ...`"),
+    (["partners", "--home", "/elsewhere", "list"], "--home", "as in `laxchange --home ... partners COMMAND ...`"),
+    (["status", "--home", "/elsewhere"], "--home", "as in `laxchange --home ... status ...`"),
+])
+def test_a_root_option_after_a_command_says_where_it_goes(tmp_path: Path, args: list[str], option: str,
+                                                          says: str) -> None:
+    """Not click's "No such option" (for --home, "Did you mean '--help'?"): where the option goes."""
+    if option != "--json":  # (--json anywhere asks for the error as JSON)
+        r = CliRunner().invoke(main, ["--home", str(tmp_path), *args], prog_name="laxchange", catch_exceptions=False)
+        assert r.exit_code == 2 and r.stdout == ""
+        assert f"{option} is an option of `laxchange` itself" in r.stderr and says in r.stderr, r.stderr
+        assert "Did you mean" not in r.stderr
+    r = CliRunner().invoke(main, ["--home", str(tmp_path), *args, "--json"], prog_name="laxchange",
+                           catch_exceptions=False)
+    data = json.loads(r.stdout)
+    assert r.exit_code == 2 and data["error"] == "usage.unknown-option" and says in data["message"]
+
+
+def test_an_option_nobody_has_is_still_no_such_option(tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["--home", str(tmp_path), "partners", "--nope", "list"], catch_exceptions=False)
+    assert r.exit_code == 2 and "No such option '--nope'" in r.stderr
