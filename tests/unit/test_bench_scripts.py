@@ -5,6 +5,7 @@ Speed itself is measured by the scripts (docs/benchmarks.md), never asserted her
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import importlib
 import io
@@ -17,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature
 
 from laxchange import package
 from laxchange.errors import SecurityError
@@ -103,16 +105,35 @@ def test_a_failing_school_worker_stops_the_benchmark_with_its_error(nightly: Mod
     assert "URN:100001" in str(info.value.code) and "Traceback" in str(info.value.code)
 
 
+def _flip_manifest_signature(data: bytes) -> bytes:
+    """The package with one bit of its manifest's first signature flipped (still canonical base64)."""
+    at = data.index(b'"sig":"') + len(b'"sig":"')
+    end = data.index(b'"', at)
+    sig = bytearray(base64.b64decode(data[at:end]))
+    sig[0] ^= 1
+    return data[:at] + base64.b64encode(bytes(sig)) + data[end:]
+
+
+@pytest.mark.parametrize("size", [10 * 1024, 1024 * 1024], ids=["10KB", "1MB"])
 @pytest.mark.parametrize("mldsa", [False, True], ids=["ed25519", "ed25519+ml-dsa-65"])
-def test_the_straight_line_reference_makes_and_reads_real_packages(tmp_path: Path, mldsa: bool) -> None:
-    """bench/package.py's straight line is a fair reference only while its bytes are the format's:
-    laxchange opens what it packs, it opens what laxchange packs (`Case.straight` checks both),
-    and laxchange refuses a package it made once a byte of it is changed."""
+def test_the_straight_line_reference_makes_and_reads_real_packages(tmp_path: Path, mldsa: bool, size: int) -> None:
+    """bench/package.py's straight line is a fair reference only while its bytes are the format's
+    and its reader refuses what a reader must: laxchange opens what it packs and it opens what
+    laxchange packs (`Case.straight` checks both), and each refuses the other's package with a
+    signature changed, or with a byte of the payload changed."""
     sys.path.insert(0, str(REPO))
-    case = importlib.import_module("bench.package").Case(tmp_path, 10 * 1024, mldsa)
+    case = importlib.import_module("bench.package").Case(tmp_path, size, mldsa)
     assert case.straight_line()() == case.doc
-    made = bytearray(case.straight().pack(case.doc, case.sa.clock.now(), dt.timedelta(days=30)))
-    made[-100] ^= 1
-    with pytest.raises(SecurityError) as exc:
-        package.open_package(io.BytesIO(bytes(made)), keystore=case.sb, directory=case.db, validate=False)
-    assert exc.value.code == "package.tampered"
+    line, now = case.straight(), case.sa.clock.now()
+    made = line.pack(case.doc, now, dt.timedelta(days=30))
+    real = io.BytesIO()
+    package.pack(case.doc, message_type="pep-transfer", recipient="URN:123456", keystore=case.sa,
+                 directory=case.da, out=real, validate=False)
+    for bad in (_flip_manifest_signature(made), made[:-100] + bytes([made[-100] ^ 1]) + made[-99:]):
+        with pytest.raises(SecurityError) as exc:
+            package.open_package(io.BytesIO(bad), keystore=case.sb, directory=case.db, validate=False)
+        assert exc.value.code in ("package.tampered", "package.bad-signature"), exc.value.code
+    with pytest.raises(InvalidSignature):
+        line.open(_flip_manifest_signature(real.getvalue()), now)
+    with pytest.raises(AssertionError):
+        line.open(real.getvalue()[:-100] + bytes([real.getvalue()[-100] ^ 1]) + real.getvalue()[-99:], now)
