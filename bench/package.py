@@ -211,6 +211,13 @@ class Case:
 CASES = [key + suffix for suffix in ("", "_mldsa") for key in SIZES]
 
 
+def _both(res: dict[str, Any], key: str) -> str:
+    """`res[key]` and `res[key + "_cpu"]` as min/median/max, wall then CPU."""
+    w, c = res[key], res[key + "_cpu"]
+    return (f"{w['min']:.2f}/{w['median']:.2f}/{w['max']:.2f} wall, "
+            f"{c['min']:.2f}/{c['median']:.2f}/{c['max']:.2f} CPU")
+
+
 def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -258,28 +265,17 @@ def bench_pack_open(rounds: int, seconds: float, cases: list[str]) -> dict[str, 
                     res["with_validation_vs_without_cpu"] = spread(rate_ratios(t.cpu, "pack_open_validated",
                                                                                "pack_open"))
                 out[name] = res
-                v, c = res["vs_primitives"], res["vs_primitives_cpu"]
                 print(f"pack+open {name} ({size} B record, {'+'.join(case.algs)}): "
                       f"{res['packs_per_s']['median']:.0f}/s, primitives {res['primitives_per_s']['median']:.0f}/s, "
-                      f"ratio min/median/max {v['min']:.2f}/{v['median']:.2f}/{v['max']:.2f} wall, "
-                      f"{c['min']:.2f}/{c['median']:.2f}/{c['max']:.2f} CPU (goal {GOALS[key]})", flush=True)
-                j, f = res["vs_primitives_and_json"], res["primitives_and_json_vs_primitives"]
-                jc, fc = res["vs_primitives_and_json_cpu"], res["primitives_and_json_vs_primitives_cpu"]
-                print(f"  vs primitives + the statement's JSON and base64: {j['min']:.2f}/{j['median']:.2f}/"
-                      f"{j['max']:.2f} wall, {jc['min']:.2f}/{jc['median']:.2f}/{jc['max']:.2f} CPU; that reference "
-                      f"alone vs the primitives {f['min']:.2f}/{f['median']:.2f}/{f['max']:.2f} wall, "
-                      f"{fc['min']:.2f}/{fc['median']:.2f}/{fc['max']:.2f} CPU", flush=True)
-                sl, slo = res["straight_line_vs_primitives"], res["vs_straight_line"]
-                slc, sloc = res["straight_line_vs_primitives_cpu"], res["vs_straight_line_cpu"]
-                print(f"  the format written straight through: {sl['min']:.2f}/{sl['median']:.2f}/{sl['max']:.2f} "
-                      f"wall, {slc['min']:.2f}/{slc['median']:.2f}/{slc['max']:.2f} CPU of the primitives; laxchange "
-                      f"{slo['min']:.2f}/{slo['median']:.2f}/{slo['max']:.2f} wall, {sloc['min']:.2f}/"
-                      f"{sloc['median']:.2f}/{sloc['max']:.2f} CPU of it", flush=True)
+                      f"ratio min/median/max {_both(res, 'vs_primitives')} (goal {GOALS[key]})", flush=True)
+                print(f"  vs primitives + the statement's JSON and base64: {_both(res, 'vs_primitives_and_json')}; "
+                      f"that reference alone vs the primitives {_both(res, 'primitives_and_json_vs_primitives')}",
+                      flush=True)
+                print(f"  the format written straight through: {_both(res, 'straight_line_vs_primitives')} of the "
+                      f"primitives; laxchange {_both(res, 'vs_straight_line')} of it", flush=True)
                 if "with_validation_vs_without" in res:
-                    w, wc = res["with_validation_vs_without"], res["with_validation_vs_without_cpu"]
                     print(f"  with validation on both sides: {res['packs_per_s_with_validation']['median']:.0f}/s, "
-                          f"vs without {w['min']:.2f}/{w['median']:.2f}/{w['max']:.2f} wall, "
-                          f"{wc['min']:.2f}/{wc['median']:.2f}/{wc['max']:.2f} CPU", flush=True)
+                          f"vs without {_both(res, 'with_validation_vs_without')}", flush=True)
     return out
 
 
