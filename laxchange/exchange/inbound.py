@@ -840,6 +840,32 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
     return out
 
 
+def _owed_rejections(party: Party) -> list[_Outgoing]:
+    """The rejection of every package an import quarantined lately whose rejection was never packed:
+    the run was stopped (Ctrl-C, a service stop) between the quarantine, which is on record at
+    once, and the receipts, which are packed at the end. Answered as the import would have:
+    only packages quarantined from the inbox by an import whose sender and transfer were
+    authenticated (their row is `quarantined`, `reject_reason`'s rule), and never a replay. A
+    rejection packed before, sent or not, expired or not, is the one file `_receipt_file` names;
+    `_send_receipts` sends it if it was not sent, so none is ever packed twice."""
+    since = party.clock.now() - OWED_WINDOW
+    rows = [t for t in party.ledger.transfers(direction="in", state=Inbound.QUARANTINED, since=since)
+            if t.detail and t.detail != "package.replayed" and t.payload_sha256]
+    if not rows:
+        return []
+    # from the inbox (its audit entry names the quarantined file), not a file someone opened by hand
+    inbox = {e["data"].get("transfer_id") for e in party.ledger.audit_entries(
+        ["in.quarantined"], transfer_ids={t.transfer_id for t in rows}) if e["data"].get("quarantine")}
+    receipts = party.home.outbox / RECEIPTS
+    out = []
+    for t in rows:
+        o = _Outgoing(t.party, t.transfer_id, str(t.payload_sha256), reason_code=t.detail)
+        f = _receipt_file(receipts, o)
+        if t.transfer_id in inbox and not f.exists() and not (f.parent / "expired" / f.name).exists():
+            out.append(o)
+    return out
+
+
 #: Receipt files known to be sent (their ledger rows past `queued`), kept between runs under the home.
 SENT_RECEIPTS = Path("cache") / "receipts-sent.json"
 _SENT_FORMAT = "laxchange-receipts-sent/1"
@@ -1116,7 +1142,8 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
-    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index)], progress)
+    report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index), *_owed_rejections(party)],
+                                          progress)
     root = received_root(home)
     for name, (manifest, doc) in done_index.fresh.items():  # as the import left them: the notes are written
         report.fresh[name] = ([file_signature(root / name / MANIFEST), file_signature(root / name / RECORD_JSON)],

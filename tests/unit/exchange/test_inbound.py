@@ -247,6 +247,50 @@ def _import_interrupted(b: Party, hook: Callable[[tuple[str, ...]], None]) -> No
     hooked.ledger.close()
 
 
+def test_a_rejection_an_interrupted_import_never_packed_is_sent_by_the_next_one(pair: tuple[Party, Party],
+                                                                                tmp_path: Path) -> None:
+    """The quarantine is on record at once and the rejections are packed at the end of the import:
+    stopped in between (Ctrl-C, a service stop), the next import packs and sends the rejection,
+    once; the sender learns of the refusal instead of waiting for a receipt that never comes."""
+    a, b = pair
+    res = a.pack(record(1), message_type="pep-transfer", recipient=B, out=tmp_path / "pep1.lax")
+    data = bytearray((tmp_path / "pep1.lax").read_bytes())
+    data[-50] ^= 0x01  # damaged after signing: refused (package.tampered) after the manifest checks
+    (tmp_path / "pep1.lax").write_bytes(bytes(data))
+    assert a.send(B, [tmp_path / "pep1.lax"]).ok
+    assert b.collect([B])[0].ok
+    tid = res.manifest.transfer_id
+
+    def stop_after_the_quarantine(events: tuple[str, ...]) -> None:
+        if "in.quarantined" in events:
+            raise _Stop
+
+    _import_interrupted(b, stop_after_the_quarantine)
+    assert len(list(b.home.quarantine.glob("*.lax"))) == 1
+    assert not list((b.home.outbox / "receipts").glob("*.lax")), "interrupted before the rejection was packed"
+    report = import_inbox(b, collect=False)
+    assert [(r.in_reply_to, r.status, r.error) for r in report.receipts_sent] == [(tid, "rejected", None)]
+    assert import_inbox(b, collect=False).receipts_sent == [], "packed and sent once"
+    assert len(list((b.home.outbox / "receipts").glob("*.lax"))) == 1
+    import_inbox(a)
+    assert a.ledger.get(tid, "out", B).state == "rejected"  # type: ignore[union-attr]
+
+
+def test_no_rejection_is_owed_for_a_package_refused_outside_the_inbox(pair: tuple[Party, Party],
+                                                                     tmp_path: Path) -> None:
+    """A package someone opens by hand and that is refused is left where it is, unanswered (it may be
+    a damaged copy of a package the inbox will bring whole): the next import owes no rejection for it."""
+    a, b = pair
+    a.pack(record(1), message_type="pep-transfer", recipient=B, out=tmp_path / "pep1.lax")
+    data = bytearray((tmp_path / "pep1.lax").read_bytes())
+    data[-50] ^= 0x01
+    (tmp_path / "pep1.lax").write_bytes(bytes(data))
+    with pytest.raises(LaxError) as refused:
+        b.open(tmp_path / "pep1.lax", out=tmp_path / "out.json")
+    assert refused.value.code == "package.tampered"
+    assert import_inbox(b, collect=False).receipts_sent == []
+
+
 def test_an_import_records_a_batch_s_reservations_and_imports_in_one_commit(pair: tuple[Party, Party],
                                                                           tmp_path: Path) -> None:
     """The import reserves the packages of a batch inside the one ledger transaction that records
