@@ -1140,6 +1140,9 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
     report.add(_import_all(party, paths, folders, render, outgoing, done_index))
     root = received_root(home)
     for d in sorted(root.glob(f"{STAGING}*")) if root.is_dir() else []:
+        with contextlib.suppress(OSError):  # empty (stopped before anything was written into it): it holds nothing
+            d.rmdir()
+            continue
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
     report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index), *_owed_rejections(party)],

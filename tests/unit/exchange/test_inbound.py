@@ -392,3 +392,21 @@ def test_an_import_interrupted_after_its_commit_is_finished_even_after_the_packa
     assert not any((b.home.root / "quarantine").rglob("*.lax")), "nothing quarantined"
     with Ledger(b.home.ledger_db) as ledger:
         assert [e["data"]["transfer_id"] for e in ledger.audit_entries(["in.resumed"])] == [tid]
+
+
+def test_an_empty_staging_folder_is_removed_and_a_filled_one_kept_and_reported(pair: tuple[Party, Party]) -> None:
+    """A run stopped between making a staging folder and writing into it leaves it empty: it holds
+    nothing, so the next import removes it without a word (it used to warn every night, with a hint
+    not to delete it). One with anything in it is kept, and reported, as ever."""
+    _a, b = pair
+    root = b.home.root / "received"
+    root.mkdir(parents=True, exist_ok=True)
+    empty = root / (".incoming-" + "1" * 32 + "-LA_919-abcd")
+    filled = root / (".incoming-" + "2" * 32 + "-LA_919-ef01")
+    empty.mkdir()
+    filled.mkdir()
+    (filled / "record.json").write_text("{}")
+    report = import_inbox(b, collect=False)
+    assert not empty.exists() and filled.exists()
+    left = [w for w in report.warnings if "interrupted import left" in w]
+    assert len(left) == 1 and left[0].startswith(f"an interrupted import left {filled}; it may hold the only copy")
