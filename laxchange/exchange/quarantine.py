@@ -10,6 +10,7 @@ not stored: they may quote a child's details.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
@@ -65,11 +66,27 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
     return Quarantined(target, record)
 
 
+#: The reason listed for a quarantined file without its record: a run was stopped (a service stop,
+#: a kill) between moving the file in and writing why.
+REASON_UNRECORDED = "reason.unrecorded"
+
+
 def entries(home: Home) -> list[Quarantined]:
-    """Everything in quarantine, oldest first."""
+    """Everything in quarantine, oldest first (names begin with the time). A package whose record
+    was never written (`REASON_UNRECORDED`) is listed too: it must not go unseen."""
     if not home.quarantine.is_dir():
         return []
     out = []
-    for meta in sorted(home.quarantine.glob("*.json")):
-        out.append(Quarantined(meta.with_suffix(".lax"), load_home_file(meta, json_object, what="quarantine record")))
+    for f in sorted(home.quarantine.glob("*.lax")):
+        meta = f.with_suffix(".json")
+        if meta.exists():
+            out.append(Quarantined(f, load_home_file(meta, json_object, what="quarantine record")))
+            continue
+        st = f.stat()
+        out.append(Quarantined(f, {
+            "quarantined_at": timefmt.fmt(dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)), "reason": REASON_UNRECORDED,
+            "kind": None, "findings": [], "exit_code": None, "sha256": sha256_file(f), "size": st.st_size,
+            "moved_from_inbox": True,
+            "note": "a run was stopped after moving this file into quarantine, before writing why; "
+                    "`laxchange open FILE -o OUT.json` on it says why it is refused"}))
     return out

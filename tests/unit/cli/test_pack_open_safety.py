@@ -4,6 +4,7 @@ the README's commands working exactly as written."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -195,3 +196,22 @@ def test_a_non_package_in_the_inbox_is_moved_to_quarantine(homes):
     assert r.exit_code == 2 and err["error"] == "package.not-a-package"
     assert not junk.exists() and Path(err["details"]["quarantined"]).read_bytes() == b"hello, not a package\n"
     assert _events(b) == ["in.quarantined"]
+
+
+def test_a_quarantined_file_whose_record_was_never_written_is_still_listed(homes):
+    """A run stopped between moving a package into quarantine and writing why leaves the file alone:
+    `quarantine list` shows it (reason unrecorded, with its hash and what to do), never hides it."""
+    tmp, _a, b, _c = homes
+    inbox = Home(b).inbox
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "junk.lax").write_bytes(b"hello, not a package\n")
+    run("--home", str(b), "--json", "open", str(inbox / "junk.lax"), "-o", str(tmp / "o.json"))
+    [kept] = Home(b).quarantine.glob("*.lax")
+    stray = kept.with_name("20261203T120000Z-0badcafe.lax")
+    stray.write_bytes(b"moved in, then the run was stopped\n")  # no .json beside it
+    listed = json.loads(run("--home", str(b), "--json", "quarantine", "list").output)["quarantined"]
+    assert [(Path(q["path"]).name, q["reason"]) for q in listed] == [
+        (stray.name, "reason.unrecorded"), (kept.name, "package.not-a-package")]
+    assert listed[0]["sha256"] == hashlib.sha256(stray.read_bytes()).hexdigest() and "open" in listed[0]["note"]
+    text = run("--home", str(b), "quarantine", "list").output
+    assert stray.name in text and "reason.unrecorded" in text
