@@ -29,6 +29,8 @@ class ExitCode:
     CONFIG = 5
     PARTIAL = 10
     INTERNAL = 70
+    INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 EXIT_CODE_TABLE: list[tuple[int, str]] = [
@@ -40,6 +42,8 @@ EXIT_CODE_TABLE: list[tuple[int, str]] = [
     (ExitCode.CONFIG, "configuration or key problem: missing home, key, passphrase or partner"),
     (ExitCode.PARTIAL, "partial: the job ran, but something needs a look (see its report)"),
     (ExitCode.INTERNAL, "internal error: a bug in laxchange (please report it; re-run with --verbose for details)"),
+    (ExitCode.INTERRUPTED, "interrupted (Ctrl-C): what was done is kept; the message says what is left"),
+    (ExitCode.TERMINATED, "stopped by SIGTERM (a service stop, `systemctl stop`): as 130"),
 ]
 
 
@@ -168,6 +172,25 @@ class InternalError(LaxError):
     code = "internal.error"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, as the CLI reports it (exit 130). A plain KeyboardInterrupt counts as one. Not a
+    LaxError: every `except LaxError` lets it through, and it unwinds like Ctrl-C. A step that knows
+    what an interrupt leaves (a batch queued but not sent) says so with `add_note`, which the CLI
+    prints as the hint."""
+
+    exit_code: ClassVar[int] = ExitCode.INTERRUPTED
+    code = "run.interrupted"
+
+
+class Terminated(Interrupted):
+    """SIGTERM (a service stop), raised in the main thread by the CLI's handler (`cli.main`) so that
+    a stop unwinds and reports as Ctrl-C does (exit 143), where it used to end the process at once
+    with no message and no `command.finished` log line."""
+
+    exit_code: ClassVar[int] = ExitCode.TERMINATED
+    code = "run.terminated"
+
+
 #: `area.problem`: lower-case words joined by hyphens, one dot.
 CODE_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*")
 
@@ -189,6 +212,8 @@ CODES: dict[str, str] = {
     "transport.failed": "moving files to or from a partner failed",
     "config.error": "home, keys, passphrase or partner configuration is missing or wrong",
     "internal.error": "a bug in laxchange",
+    "run.interrupted": "the command was interrupted (Ctrl-C): exit 130",
+    "run.terminated": "the command was stopped by SIGTERM (a service stop): exit 143",
     # strict JSON (laxchange._util.jsonio)
     "json.bom": "the JSON starts with a byte-order mark",
     "json.duplicate-key": "an object repeats a key",

@@ -9,11 +9,14 @@ is exit 70, with its traceback only under `--verbose`.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ import click
 
 from laxchange import __version__
 from laxchange.cli.app import App, guard_home
-from laxchange.errors import EXIT_CODE_TABLE, ExitCode, LaxError
+from laxchange.errors import EXIT_CODE_TABLE, ExitCode, Interrupted, LaxError, Terminated
 from laxchange.home import ENV_HOME, Home, default_home
 from laxchange.logs import ROOT as LOG_ROOT
 from laxchange.logs import log_event, open_log_file
@@ -181,10 +184,15 @@ class LaxGroup(LazyGroup):
             raise
         except click.exceptions.Abort:
             raise
-        except KeyboardInterrupt:
-            _app(ctx).error("laxchange: interrupted")
-            _log_finished(ctx, 130)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`, from `_terminate`)
+            kind = exc if isinstance(exc, Interrupted) else Interrupted()
+            notes = getattr(exc, "__notes__", [])
+            info = {"error": kind.code, "kind": type(kind).__name__,
+                    "message": "stopped by SIGTERM" if isinstance(kind, Terminated) else "interrupted",
+                    "hint": " ".join(notes) if notes else
+                    "what was done is kept; run the command again, or let the next nightly run finish it",
+                    "exit_code": kind.exit_code}
+            _report_error(ctx, info, kind.exit_code)
         except Exception as exc:  # no traceback unless asked for with --verbose; exit 70 either way
             app = _app(ctx)
             verbose = app.verbose or bool(ctx.params.get("verbose")) or bool(os.environ.get(ENV_DEBUG))
@@ -209,6 +217,8 @@ class LaxGroup(LazyGroup):
         """As click's, but with --json anywhere on the line a parser error (missing option, bad value,
         unknown command or option, no such file) is one JSON object on stdout, exit 2, nothing else."""
         argv = list(sys.argv[1:] if args is None else args)
+        if args is None and threading.current_thread() is threading.main_thread():
+            _handle_sigterm()  # the real command line (not a caller's or a test's in-process call)
         if not _wants_json(argv):
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -225,6 +235,30 @@ class LaxGroup(LazyGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise Terminated
+
+
+def _default_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@functools.cache
+def _children_default() -> None:
+    """Once per process: forked children get the default SIGTERM back (`_handle_sigterm`)."""
+    os.register_at_fork(after_in_child=_default_sigterm)
+
+
+def _handle_sigterm() -> None:
+    """SIGTERM raises `Terminated` in this (the main) thread: a service stop unwinds as Ctrl-C does,
+    says so, logs `command.finished` (exit 143) and leaves what was half done as Ctrl-C would. Our
+    forked children (workers, the background collector) go back to the default, ending at once:
+    what they hold is the parent's to clean up, as before. A second SIGTERM while unwinding
+    interrupts the unwinding; SIGKILL remains the last word, and crash safety its answer."""
+    signal.signal(signal.SIGTERM, _terminate)
+    _children_default()
 
 
 #: Click's parser errors as reason codes, most specific class first (MissingParameter is a BadParameter).

@@ -22,6 +22,7 @@ sends them).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import mimetypes
@@ -606,18 +607,34 @@ def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: s
     return p.notified
 
 
+@contextlib.contextmanager
+def _queued_already(packages: Sequence[Notified]) -> Iterator[None]:
+    """Sending what was just queued: an interrupt (Ctrl-C, a service stop) says that everything is
+    queued and will be sent, so that nobody submits the placements again and notifies them twice."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        n = len(packages)
+        exc.add_note(f"{'all ' if n > 1 else ''}{n} package{'s' if n != 1 else ''} of this notification "
+                     f"{'were' if n != 1 else 'was'} queued before the interrupt; the next `laxchange run` sends "
+                     "any not sent yet. Do not submit it again: that would notify the placements twice "
+                     "(`laxchange status` shows what is queued and sent)")
+        raise
+
+
 def _send(party: Party, packages: Sequence[Notified]) -> None:
     """Send each package to its recipient; one recipient's failure never stops the others."""
-    for p in packages:
-        try:
-            result = party.send(p.recipient, [p.path])
-        except LaxError as exc:
-            p.error = exc
-            continue
-        if result.ok:
-            p.state = str(Outbound.SENT)
-        else:
-            p.error = result.first_error()
+    with _queued_already(packages):
+        for p in packages:
+            try:
+                result = party.send(p.recipient, [p.path])
+            except LaxError as exc:
+                p.error = exc
+                continue
+            if result.ok:
+                p.state = str(Outbound.SENT)
+            else:
+                p.error = result.first_error()
 
 
 def _attachment_digest(att: AttachmentFile) -> tuple[str, int]:
@@ -936,9 +953,12 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
         written += _write_pending(party, pending)
         pending = []
         _commit(party, packed, before_commit=before_commit)
-    except BaseException:
+    except BaseException as exc:
         for path in (*written, *(p.notified.path for p in (*packed, *pending) if p.data is None)):
             path.unlink(missing_ok=True)
+        if isinstance(exc, KeyboardInterrupt):
+            exc.add_note("nothing of this batch was queued (the packages made so far were removed): "
+                         "submit it again")
         raise
     if send:
         _send_many(party, result.packages)
@@ -961,20 +981,21 @@ def _send_many(party: Party, packages: Sequence[Notified]) -> None:
     by_recipient: dict[str, list[Notified]] = {}
     for p in packages:
         by_recipient.setdefault(p.recipient, []).append(p)
-    for recipient, mine in by_recipient.items():
-        try:
-            result = party.send(recipient, [p.path for p in mine])
-        except LaxError as exc:
+    with _queued_already(packages):
+        for recipient, mine in by_recipient.items():
+            try:
+                result = party.send(recipient, [p.path for p in mine])
+            except LaxError as exc:
+                for p in mine:
+                    p.error = exc
+                continue
+            errors = {f.local or f.name: f.error for f in result.files}
             for p in mine:
-                p.error = exc
-            continue
-        errors = {f.local or f.name: f.error for f in result.files}
-        for p in mine:
-            err = errors.get(p.path.name, result.error)
-            if err is None and p.path.name in errors:
-                p.state = str(Outbound.SENT)
-            else:
-                p.error = err or result.first_error()
+                err = errors.get(p.path.name, result.error)
+                if err is None and p.path.name in errors:
+                    p.state = str(Outbound.SENT)
+                else:
+                    p.error = err or result.first_error()
 
 
 def read_placements(path: str | os.PathLike[str]) -> Iterator[Placement | LaxError]:

@@ -10,8 +10,11 @@ import platform
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from laxchange import demo
 from laxchange._util import jsonio
@@ -127,3 +130,36 @@ def _interrupt_another_thread(pid: int) -> bool:
                 raise OSError(ctypes.get_errno(), "tgkill failed")
     os.kill(pid, signal.SIGINT)
     return False
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+def test_a_service_stop_sigterm_unwinds_reports_and_logs_as_ctrl_c_does(tmp_path: Path, json_out: bool) -> None:
+    """SIGTERM (systemd's stop) mid-run: the command unwinds as for Ctrl-C (the demo's SFTP server
+    is stopped in its `finally`), says it was stopped (with --json, as the one JSON object), exits
+    143 with no traceback, and the log has its `command.finished` line (alert rules read it); it
+    used to end at once, silently."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "events.jsonl"
+    flags = ["--json"] if json_out else []
+    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "--log-file", str(log), *flags, "demo", "--dir",
+                             str(tmp_path / "d")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not (log.exists() and log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+            time.sleep(0.05)  # well into the demo: it has logged its first steps
+        assert proc.poll() is None, "the demo ended before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err + out, err
+    if json_out:
+        data = json.loads(out)
+        assert data["ok"] is False and data["error"] == "run.terminated" and data["exit_code"] == 143
+    else:
+        assert "laxchange: error: stopped by SIGTERM" in err, err
+    finished = [json.loads(line) for line in log.read_text().splitlines() if '"command.finished"' in line]
+    assert [(e.get("exit_code"), e.get("code")) for e in finished] == [(143, "run.terminated")], finished

@@ -265,3 +265,35 @@ def test_a_batch_warns_of_a_record_notified_before_by_line_and_queues_it(tmp_pat
         (f"record {old['record_id']} was notified to {school.party} for new-placement already on "
          f"{vsh.clock.now().date().isoformat()} (transfer {tid}, queued): this notifies it again; if that is a "
          f"mistake, tell {school.party} to disregard one")]
+
+
+class _StoppedWhileSending(Party):
+    """A party whose sending is interrupted (Ctrl-C or a service stop, as the CLI raises them)."""
+
+    def send(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+
+def test_a_batch_interrupted_while_sending_says_it_is_queued_and_not_to_submit_it_again(tmp_path: Path) -> None:
+    """Stopped after its one commit, the batch is queued whole and the next run sends it; the interrupt
+    says so (the CLI prints it as the hint), since submitting it again would notify every child twice.
+    Stopped before the commit, nothing is queued, and it says to submit it again."""
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    batch = [Placement(_child(rec, 41 + n), [school.party], "new-placement", PURPOSE, line=n + 1) for n in range(3)]
+    me = _me(vsh)
+    stopped = _StoppedWhileSending(home=me.home, keystore=me.keystore, directory=me.directory, clock=me.clock,
+                                   transports=me.transports, ledger=me.ledger)
+    with pytest.raises(KeyboardInterrupt) as sending:
+        notify_placements(stopped, batch, send=True)
+    assert len(_queued(vsh)) == 3
+    assert any("all 3 packages of this notification were queued before the interrupt" in n and
+               "Do not submit it again" in n for n in sending.value.__notes__), sending.value.__notes__
+
+    def stop_before_the_commit(_paths: Sequence[Path]) -> None:
+        raise KeyboardInterrupt
+
+    more = [Placement(_child(rec, 51), [school.party], "new-placement", PURPOSE, line=1)]
+    with pytest.raises(KeyboardInterrupt) as packing:
+        notify_placements(me, more, send=False, before_commit=stop_before_the_commit)
+    assert len(_queued(vsh)) == 3 and any("nothing of this batch was queued" in n for n in packing.value.__notes__)
+    me.close()
