@@ -77,9 +77,10 @@ def entries(home: Home) -> list[Quarantined]:
     if not home.quarantine.is_dir():
         return []
     out = []
-    for f in sorted(home.quarantine.glob("*.lax")):
-        meta = f.with_suffix(".json")
-        if meta.exists():
+    # every record (a damaged one is refused, as ever), and every package without one
+    for stem in sorted({p.stem for p in (*home.quarantine.glob("*.json"), *home.quarantine.glob("*.lax"))}):
+        f, meta = home.quarantine / f"{stem}.lax", home.quarantine / f"{stem}.json"
+        if meta.exists() or not f.is_file():
             out.append(Quarantined(f, load_home_file(meta, json_object, what="quarantine record")))
             continue
         st = f.stat()
