@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from laxchange._util import timefmt
+from laxchange._util.threads import thread_pool
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange import DirectoryEndpoints
@@ -142,7 +143,7 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
     directory = PartnerDirectory(home, clock=clock)
     endpoints = DirectoryEndpoints(home)
     factory = transports or transport_factory(home, passphrase, settings)
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="laxchange-doctor") as pool:
+    with thread_pool(8, "laxchange-doctor") as pool:
         remote = _start_network(pool, endpoints, directory, settings, reach, factory)
         checks = [first, _guard("permissions.keys", lambda: _key_files(store)),
                   _guard("permissions.home", lambda: _home_files(home, store)),

@@ -9,6 +9,7 @@ is exit 70, with its traceback only under `--verbose`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import json
@@ -218,7 +219,18 @@ class LaxGroup(LazyGroup):
         unknown command or option, no such file) is one JSON object on stdout, exit 2, nothing else."""
         argv = list(sys.argv[1:] if args is None else args)
         if args is None and threading.current_thread() is threading.main_thread():
-            _handle_sigterm()  # the real command line (not a caller's or a test's in-process call)
+            # the real command line (not a caller's or a test's in-process call)
+            _handle_sigterm()
+            try:
+                return self._main(argv, prog_name, complete_var, standalone_mode, **extra)
+            except SystemExit as exc:
+                if exc.code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+                    _exit_now(int(exc.code))
+                raise
+        return self._main(argv, prog_name, complete_var, standalone_mode, **extra)
+
+    def _main(self, argv: list[str], prog_name: str | None, complete_var: str | None, standalone_mode: bool,
+              **extra: Any) -> Any:
         if not _wants_json(argv):
             return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
         try:
@@ -235,6 +247,18 @@ class LaxGroup(LazyGroup):
         if not standalone_mode:
             return rv
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _exit_now(code: int) -> None:
+    """End an interrupted command at once, once it has unwound and said so: not waiting, as the
+    interpreter's exit would, for worker threads still in a network step (a handshake with a
+    silent server holds one for its whole timeout). What they leave is what a kill leaves, which
+    the next run finishes (docs/import.md, "Crash safety")."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _terminate(_signum: int, _frame: object) -> None:

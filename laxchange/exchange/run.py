@@ -52,6 +52,7 @@ from typing import Any, TypeVar
 from laxchange import deadlines, package
 from laxchange._util import timefmt
 from laxchange._util.fs import fsync_dir
+from laxchange._util.threads import thread_pool
 from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
@@ -577,7 +578,7 @@ def run_nightly(party: Party, *, collect: bool = True,
             waiting = {t.party for t in rows if t.transfer_id not in receipts}
             listed: dict[str, set[str]] = {}
             partners = sorted(set(queued) | waiting)
-            with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="laxchange-connect") as pool:
+            with thread_pool(PREFETCH, "laxchange-connect") as pool:
                 stage("partners")
                 for n, who in enumerate(partners):  # the next partners' handshakes overlap this one's work
                     runner.prefetch(partners[n:n + PREFETCH + 1], pool)

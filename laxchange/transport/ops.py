@@ -11,11 +11,11 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from laxchange._util.threads import thread_pool
 from laxchange.errors import InternalError, LaxError, TransientTransportError, TransportError
 from laxchange.home import Home
 from laxchange.passphrase import PassphraseSource
@@ -156,7 +156,7 @@ class Runner:
 
         if len(parties) <= 1:
             return {p: guarded(p) for p in parties}
-        with ThreadPoolExecutor(max_workers=min(self.max_parallel, len(parties))) as pool:
+        with thread_pool(min(self.max_parallel, len(parties))) as pool:
             return dict(zip(parties, pool.map(guarded, parties), strict=False))
 
 

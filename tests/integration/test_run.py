@@ -10,13 +10,19 @@ receipt as overdue; a second run while one holds the lock is refused; `audit ver
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +41,7 @@ from laxchange.ledger.lock import RunLock, RunLocked
 from laxchange.transport import Endpoint, Transport
 from laxchange.trust.cards import card_from
 from tests.support.drop_server import two_homes
-from tests.support.parties import PASSPHRASE, Party, make_party, passphrase, record
+from tests.support.parties import PASSPHRASE, REPO, Party, make_party, passphrase, record
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 A, B, C = "LA:919", "URN:123456", "URN:100002"
@@ -482,3 +488,49 @@ def test_a_forged_checkpoint_in_a_genuine_package_makes_the_run_need_a_look(
     [warning] = report["import"]["warnings"]
     assert "does not verify" in warning and "kept as evidence" in warning
     assert f"WARNING     {warning}" in human(report).splitlines()
+
+
+def test_ctrl_c_while_a_partner_s_server_says_nothing_exits_at_once(homes: tuple[Party, Party, Path, str],
+                                                                  tmp_path: Path) -> None:
+    """A partner whose server accepts the connection and then says nothing holds a handshake for the
+    whole --timeout. Ctrl-C then ends the run at once (exit 130, said so, no traceback): it used to
+    wait out the handshake first (26 s of a 30 s timeout), unless Ctrl-C was pressed twice."""
+    a, _b, _server, fpr = homes
+    c = make_party(tmp_path, C, "Other School (fictional)", a.clock)
+    a.trust(c)
+    silent = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    accepted = threading.Event()
+
+    def hold() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = silent.accept()
+                held.append(conn)  # kept open, never a byte sent
+                accepted.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    port = silent.getsockname()[1]
+    r = lax(a, "endpoints", "add", C, f"sftp://other@127.0.0.1:{port}/other", "--host-key-fingerprint", fpr)
+    assert r.exit_code == 0, r.output
+    _queue(a, C, tmp_path, "pep-c")
+    env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "--home", str(a.home.root), "run", "--timeout", "30",
+                             "--retries", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert accepted.wait(30), "the run never connected to the silent server"
+        time.sleep(0.5)  # into the handshake's wait for the server's banner
+        start = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        silent.close()
+        for conn in held:
+            conn.close()
+    assert proc.returncode == ExitCode.INTERRUPTED, (out, err)
+    assert "laxchange: error: interrupted" in err and "Traceback" not in out + err, err
+    assert took < 10, f"it took {took:.1f} s to stop"

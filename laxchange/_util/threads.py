@@ -1,0 +1,26 @@
+"""Threads for network steps (a connection or a partner each), which an interrupt must not wait on."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+
+@contextlib.contextmanager
+def thread_pool(max_workers: int, name: str = "laxchange") -> Iterator[ThreadPoolExecutor]:
+    """A ThreadPoolExecutor for network steps (connections, a partner each) that an interrupt does
+    not wait on: left by Ctrl-C or SIGTERM (KeyboardInterrupt), queued tasks are cancelled and
+    running ones left to end on their own, instead of `with ThreadPoolExecutor()` waiting for a
+    handshake with a silent server to time out (26 s after a Ctrl-C; the CLI's exit does not wait
+    for them either). Left normally or by any other exception, it waits for every task, as ever."""
+    pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
