@@ -193,6 +193,14 @@ class _KeptTransport(RetryingTransport):
         else:
             inner.close()
 
+    def abandon_pending(self) -> None:
+        """Let go of a background connection nobody took over, without waiting for it: one still
+        being made (a silent server holds it for its whole timeout) is closed when it is made, so
+        a run stopped by Ctrl-C or SIGTERM ends at once."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.cancel():
+            pending.add_done_callback(_close_made)
+
     def _call(self, op: Callable[[Transport], T]) -> T:
         if self.down is not None:
             raise self.down
@@ -209,6 +217,12 @@ class _KeptTransport(RetryingTransport):
     def open(self) -> None:
         if self._inner is None:
             super().open()
+
+
+def _close_made(done: Future[Transport]) -> None:
+    """Close a background connection once it is made, if it was (`abandon_pending`)."""
+    if not done.cancelled() and done.exception() is None:
+        done.result().close()
 
 
 @dataclass
@@ -236,7 +250,7 @@ class _OneConnection(Runner):
 
     def close_all(self) -> None:
         for t in self.kept.values():
-            t._adopt()  # a background connection nobody used is closed too
+            t.abandon_pending()  # a background connection nobody used is closed too, when it is made
             t.close()
         self.kept.clear()
 

@@ -493,11 +493,10 @@ def test_a_forged_checkpoint_in_a_genuine_package_makes_the_run_need_a_look(
 def test_ctrl_c_while_a_partner_s_server_says_nothing_exits_at_once(homes: tuple[Party, Party, Path, str],
                                                                   tmp_path: Path) -> None:
     """A partner whose server accepts the connection and then says nothing holds a handshake for the
-    whole --timeout. Ctrl-C then ends the run at once (exit 130, said so, no traceback): it used to
-    wait out the handshake first (26 s of a 30 s timeout), unless Ctrl-C was pressed twice."""
+    whole --timeout. Ctrl-C then ends the run at once (exit 130, said so, no traceback), whether the
+    run was waiting on that handshake or making it in the background: it used to wait out the
+    handshakes first (26 s of a 30 s timeout), unless Ctrl-C was pressed twice."""
     a, _b, _server, fpr = homes
-    c = make_party(tmp_path, C, "Other School (fictional)", a.clock)
-    a.trust(c)
     silent = socket.create_server(("127.0.0.1", 0))
     held: list[socket.socket] = []
     accepted = threading.Event()
@@ -511,9 +510,12 @@ def test_ctrl_c_while_a_partner_s_server_says_nothing_exits_at_once(homes: tuple
 
     threading.Thread(target=hold, daemon=True).start()
     port = silent.getsockname()[1]
-    r = lax(a, "endpoints", "add", C, f"sftp://other@127.0.0.1:{port}/other", "--host-key-fingerprint", fpr)
-    assert r.exit_code == 0, r.output
-    _queue(a, C, tmp_path, "pep-c")
+    # two such partners: one the run is waiting on, the other being connected to in the background
+    for n, who in enumerate((C, "URN:100003")):
+        a.trust(make_party(tmp_path / who.replace(":", "_"), who, f"Other School {n} (fictional)", a.clock))
+        r = lax(a, "endpoints", "add", who, f"sftp://other@127.0.0.1:{port}/other", "--host-key-fingerprint", fpr)
+        assert r.exit_code == 0, r.output
+        _queue(a, who, tmp_path, f"pep-{n}")
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "laxchange", "--home", str(a.home.root), "run", "--timeout", "30",
                              "--retries", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
