@@ -593,9 +593,24 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
                                      expires=m.expires, payload_sha256=m.payload_sha256, audit=p.audit,
                                      message_type=p.notified.message_type, record_ref=p.audit.get("record_ref"))
     except BaseException:
-        for path in paths:
-            path.unlink(missing_ok=True)
+        if not _committed(party, packed):
+            for path in paths:
+                path.unlink(missing_ok=True)
         raise
+
+
+def _committed(party: Party, packed: Sequence[_Packed]) -> bool:
+    """Did the commit that queues `packed` happen, although something was raised after it (a
+    signal that came during SQLite's COMMIT is raised once it returns)? Then their files must stay:
+    a queued row without its file would be a placement lost. Unknown (the ledger cannot be read):
+    they stay too; a file no row queues is set aside by the nightly run (`run.UNQUEUED_AFTER`)."""
+    if not packed:
+        return False
+    m = packed[0].manifest
+    try:
+        return party.ledger.get(m.transfer_id, "out", m.recipient) is not None
+    except Exception:  # unknown: keep the files (see above)
+        return True
 
 
 def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,
@@ -607,6 +622,13 @@ def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: s
     return p.notified
 
 
+def _queued_note(n: int) -> str:
+    return (f"{'all ' if n > 1 else ''}{n} package{'s' if n != 1 else ''} of this notification "
+            f"{'were' if n != 1 else 'was'} queued before the interrupt; the next `laxchange run` sends "
+            "any not sent yet. Do not submit it again: that would notify the placements twice "
+            "(`laxchange status` shows what is queued and sent)")
+
+
 @contextlib.contextmanager
 def _queued_already(packages: Sequence[Notified]) -> Iterator[None]:
     """Sending what was just queued: an interrupt (Ctrl-C, a service stop) says that everything is
@@ -614,11 +636,7 @@ def _queued_already(packages: Sequence[Notified]) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as exc:
-        n = len(packages)
-        exc.add_note(f"{'all ' if n > 1 else ''}{n} package{'s' if n != 1 else ''} of this notification "
-                     f"{'were' if n != 1 else 'was'} queued before the interrupt; the next `laxchange run` sends "
-                     "any not sent yet. Do not submit it again: that would notify the placements twice "
-                     "(`laxchange status` shows what is queued and sent)")
+        exc.add_note(_queued_note(len(packages)))
         raise
 
 
@@ -954,11 +972,13 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
         pending = []
         _commit(party, packed, before_commit=before_commit)
     except BaseException as exc:
-        for path in (*written, *(p.notified.path for p in (*packed, *pending) if p.data is None)):
-            path.unlink(missing_ok=True)
+        committed = _committed(party, packed)  # raised after the commit: it stands, and so do its files
+        if not committed:
+            for path in (*written, *(p.notified.path for p in (*packed, *pending) if p.data is None)):
+                path.unlink(missing_ok=True)
         if isinstance(exc, KeyboardInterrupt):
-            exc.add_note("nothing of this batch was queued (the packages made so far were removed): "
-                         "submit it again")
+            exc.add_note(_queued_note(len(packed)) if committed else
+                         "nothing of this batch was queued (the packages made so far were removed): submit it again")
         raise
     if send:
         _send_many(party, result.packages)

@@ -297,3 +297,24 @@ def test_a_batch_interrupted_while_sending_says_it_is_queued_and_not_to_submit_i
         notify_placements(me, more, send=False, before_commit=stop_before_the_commit)
     assert len(_queued(vsh)) == 3 and any("nothing of this batch was queued" in n for n in packing.value.__notes__)
     me.close()
+
+
+def test_a_batch_interrupted_just_after_its_commit_keeps_its_files_and_says_it_is_queued(tmp_path: Path) -> None:
+    """A signal that comes during SQLite's COMMIT is raised once the commit has returned: the batch
+    is queued, so its packages must stay in the outbox (a queued row without its file would lose the
+    placement) and the interrupt must not say "submit it again" (which would notify twice)."""
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    batch = [Placement(_child(rec, 61 + n), [school.party], "new-placement", PURPOSE, line=n + 1) for n in range(2)]
+
+    def stop_after_the_commit(events: tuple[str, ...]) -> None:
+        if "out.queued" in events:
+            raise KeyboardInterrupt
+
+    ledger = Ledger(vsh.home.ledger_db, clock=vsh.clock, on_commit=stop_after_the_commit)
+    me = Party.from_home(vsh.home, passphrase=passphrase, clock=vsh.clock, keystore=vsh.store,
+                         directory=vsh.directory, ledger=ledger)
+    with me, pytest.raises(KeyboardInterrupt) as stopped:
+        notify_placements(me, batch, send=True)
+    queued = _queued(vsh)
+    assert len(queued) == 2 and sorted(f"{t}.lax" for t in queued) == [n for n in _outbox(vsh) if n.endswith(".lax")]
+    assert any("all 2 packages" in n and "Do not submit it again" in n for n in stopped.value.__notes__)
