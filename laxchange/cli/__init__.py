@@ -186,6 +186,8 @@ class LaxGroup(LazyGroup):
         except click.exceptions.Abort:
             raise
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (`Terminated`, from `_terminate`)
+            if signal.getsignal(signal.SIGTERM) is _terminate:  # a second SIGTERM now ends it at once
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
             kind = exc if isinstance(exc, Interrupted) else Interrupted()
             notes = getattr(exc, "__notes__", [])
             info = {"error": kind.code, "kind": type(kind).__name__,

@@ -844,8 +844,9 @@ def _owed_rejections(party: Party) -> list[_Outgoing]:
     """The rejection of every package an import quarantined lately whose rejection was never packed:
     the run was stopped (Ctrl-C, a service stop) between the quarantine, which is on record at
     once, and the receipts, which are packed at the end. Answered as the import would have:
-    only packages quarantined from the inbox by an import whose sender and transfer were
-    authenticated (their row is `quarantined`, `reject_reason`'s rule), and never a replay. A
+    only packages quarantined from the inbox (by an import, or by `laxchange open` of an inbox
+    file, which is the same package refused) whose sender and transfer were authenticated (their
+    row is `quarantined`, `reject_reason`'s rule), and never a replay. A
     rejection packed before, sent or not, expired or not, is the one file `_receipt_file` names;
     `_send_receipts` sends it if it was not sent, so none is ever packed twice."""
     since = party.clock.now() - OWED_WINDOW

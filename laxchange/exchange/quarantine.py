@@ -85,9 +85,19 @@ def entries(home: Home) -> list[Quarantined]:
             continue
         st = f.stat()
         out.append(Quarantined(f, {
-            "quarantined_at": timefmt.fmt(dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)), "reason": REASON_UNRECORDED,
+            "quarantined_at": _named_time(stem), "reason": REASON_UNRECORDED,
             "kind": None, "findings": [], "exit_code": None, "sha256": sha256_file(f), "size": st.st_size,
             "moved_from_inbox": True,
-            "note": "a run was stopped after moving this file into quarantine, before writing why; "
-                    "`laxchange open FILE -o OUT.json` on it says why it is refused"}))
+            "note": "a run was stopped after moving this file into quarantine, before writing why; it may be "
+                    "genuine: `laxchange inspect FILE` shows whom it is from, and moving it back into the inbox "
+                    "has the next run check it again"}))
     return out
+
+
+def _named_time(stem: str) -> str | None:
+    """When a file was quarantined, from its name (`quarantine` names it `<compact UTC time>-<random>`;
+    the file's mtime is when it was collected, since a move keeps it), or None for another name."""
+    try:
+        return timefmt.fmt(dt.datetime.strptime(stem.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC))
+    except ValueError:
+        return None

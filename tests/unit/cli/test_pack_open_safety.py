@@ -212,6 +212,7 @@ def test_a_quarantined_file_whose_record_was_never_written_is_still_listed(homes
     listed = json.loads(run("--home", str(b), "--json", "quarantine", "list").output)["quarantined"]
     assert [(Path(q["path"]).name, q["reason"]) for q in listed] == [
         (stray.name, "reason.unrecorded"), (kept.name, "package.not-a-package")]
-    assert listed[0]["sha256"] == hashlib.sha256(stray.read_bytes()).hexdigest() and "open" in listed[0]["note"]
+    assert listed[0]["sha256"] == hashlib.sha256(stray.read_bytes()).hexdigest() and "inspect" in listed[0]["note"]
+    assert listed[0]["quarantined_at"] == "2026-12-03T12:00:00Z", "when it was moved in (its name), not collected"
     text = run("--home", str(b), "quarantine", "list").output
     assert stray.name in text and "reason.unrecorded" in text
