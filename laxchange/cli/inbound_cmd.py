@@ -69,6 +69,9 @@ def _human(app: App, report: ImportReport) -> str:
     lines += [f"warning: {w}" for w in report.warnings]
     counts = report.counts()
     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing in the inbox"
+    sent = sum(1 for s in report.receipts_sent if s.error is None)
+    if sent:  # receipts owed from before (an interrupted run) go out with an empty inbox too
+        summary += f"; {sent} receipt{'s' if sent != 1 else ''} sent"
     lines.append(f"{'done' if report.ok else 'needs a look (exit 10)'}: {summary}")
     return "\n".join(lines)
 
