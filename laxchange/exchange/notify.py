@@ -600,17 +600,9 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
 
 
 def _committed(party: Party, packed: Sequence[_Packed]) -> bool:
-    """Did the commit that queues `packed` happen, although something was raised after it (a
-    signal that came during SQLite's COMMIT is raised once it returns)? Then their files must stay:
-    a queued row without its file would be a placement lost. Unknown (the ledger cannot be read):
-    they stay too; a file no row queues is set aside by the nightly run (`run.UNQUEUED_AFTER`)."""
-    if not packed:
-        return False
-    m = packed[0].manifest
-    try:
-        return party.ledger.get(m.transfer_id, "out", m.recipient) is not None
-    except Exception:  # unknown: keep the files (see above)
-        return True
+    """Did the commit that queues `packed` happen, although something was raised after it? Then
+    their files must stay (`Party.knows_queued`, asked of the first: the commit is all or none)."""
+    return bool(packed) and party.knows_queued(packed[0].manifest)
 
 
 def _queue(party: Party, doc: dict[str, Any], *, message_type: str, recipient: str, role: str,

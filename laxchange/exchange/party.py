@@ -305,7 +305,7 @@ class Party:
                                 expires=m.expires, payload_sha256=m.payload_sha256,
                                 message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
         except BaseException:  # a package the ledger does not know would be sent by nobody, or twice
-            if isinstance(out, Path):
+            if isinstance(out, Path) and not self.knows_queued(m):
                 out.unlink(missing_ok=True)
             raise
         log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
@@ -646,6 +646,16 @@ class Party:
                 p.unlink(missing_ok=True)
             raise
         return opened
+
+    def knows_queued(self, m: package.Manifest) -> bool:
+        """Is the package `m` queued in the ledger, although something was raised after the commit
+        (a signal that came during SQLite's COMMIT is raised once it returns)? Then its file must
+        stay. Unknown (the ledger cannot be read): it stays too; a file no row queues is set aside by
+        the nightly run, never sent."""
+        try:
+            return self.ledger.get(m.transfer_id, "out", m.recipient) is not None
+        except Exception:  # unknown: keep the file (see above)
+            return True
 
     def _release(self, held: list[tuple[str, str, str]]) -> None:
         for tid, sender, token in held:

@@ -23,6 +23,7 @@ from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.mis import COLUMNS, csv_cell, write_csv
+from laxchange.package import peek_manifest
 from tests.support.forge import forge, statement_for
 from tests.support.parties import PASSPHRASE, T0, drop_pair, make_party, record
 
@@ -410,3 +411,26 @@ def test_an_empty_staging_folder_is_removed_and_a_filled_one_kept_and_reported(p
     assert not empty.exists() and filled.exists()
     left = [w for w in report.warnings if "interrupted import left" in w]
     assert len(left) == 1 and left[0].startswith(f"an interrupted import left {filled}; it may hold the only copy")
+
+
+def test_a_pack_interrupted_just_after_its_queued_commit_keeps_its_package(pair: tuple[Party, Party],
+                                                                           tmp_path: Path) -> None:
+    """A signal during SQLite's COMMIT is raised once the commit returns: the transfer is queued,
+    so its package must stay (it used to be removed, leaving a queued transfer with nothing to send).
+    Interrupted before the commit, the package is removed and nothing is queued, as ever."""
+    a, _b = pair
+
+    def stop_after(events: tuple[str, ...]) -> None:
+        if "out.queued" in events:
+            raise KeyboardInterrupt
+
+    stopped = Party(home=a.home, keystore=a.keystore, directory=a.directory, clock=a.clock, transports=a.transports,
+                    ledger=Ledger(a.home.ledger_db, on_commit=stop_after))
+    out = tmp_path / "pep.lax"
+    with pytest.raises(KeyboardInterrupt):
+        stopped.pack(record(1), message_type="pep-transfer", recipient=B, out=out)
+    stopped.ledger.close()
+    assert out.is_file()
+    [row] = a.ledger.transfers(direction="out", state="queued")
+    kept = peek_manifest(out)
+    assert kept is not None and kept.transfer_id == row.transfer_id, "the kept file is the queued transfer's"
