@@ -15,12 +15,11 @@ def thread_pool(max_workers: int, name: str = "laxchange") -> Iterator[ThreadPoo
     handshake with a silent server to time out (26 s after a Ctrl-C; the CLI's exit does not wait
     for them either). Left normally or by any other exception, it waits for every task, as ever."""
     pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=name)
+    interrupted = False
     try:
         yield pool
     except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
+        interrupted = True
         raise
-    except BaseException:
-        pool.shutdown(wait=True)
-        raise
-    pool.shutdown(wait=True)
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=interrupted)

@@ -19,9 +19,18 @@ def fmt(t: dt.datetime) -> str:
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
+#: `compact`'s spelling, for strftime and strptime
+_COMPACT = "%Y%m%dT%H%M%SZ"
+
+
 def compact(t: dt.datetime) -> str:
     """`20261124T185000Z`: the same instant for file names (no colons)."""
-    return t.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return t.astimezone(dt.UTC).strftime(_COMPACT)
+
+
+def parse_compact(text: str) -> dt.datetime:
+    """The instant `compact` spelled as `text`; ValueError for anything else."""
+    return dt.datetime.strptime(text, _COMPACT).replace(tzinfo=dt.UTC)
 
 
 def parse(text: object) -> dt.datetime:

@@ -10,7 +10,6 @@ not stored: they may quote a child's details.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
@@ -98,6 +97,6 @@ def _named_time(stem: str) -> str | None:
     """When a file was quarantined, from its name (`quarantine` names it `<compact UTC time>-<random>`;
     the file's mtime is when it was collected, since a move keeps it), or None for another name."""
     try:
-        return timefmt.fmt(dt.datetime.strptime(stem.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.UTC))
+        return timefmt.fmt(timefmt.parse_compact(stem.split("-", 1)[0]))
     except ValueError:
         return None
