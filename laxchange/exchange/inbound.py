@@ -841,7 +841,7 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
 
 
 def _owed_rejections(party: Party) -> list[_Outgoing]:
-    """The rejection of every package an import quarantined lately whose rejection was never packed:
+    """The rejection of every package quarantined from the inbox lately whose rejection was never packed:
     the run was stopped (Ctrl-C, a service stop) between the quarantine, which is on record at
     once, and the receipts, which are packed at the end. Answered as the import would have:
     only packages quarantined from the inbox (by an import, or by `laxchange open` of an inbox
@@ -854,7 +854,7 @@ def _owed_rejections(party: Party) -> list[_Outgoing]:
             if t.detail and t.detail != "package.replayed" and t.payload_sha256]
     if not rows:
         return []
-    # from the inbox (its audit entry names the quarantined file), not a file someone opened by hand
+    # from the inbox (its audit entry names the quarantined file), not a file opened by hand from elsewhere
     inbox = {e["data"].get("transfer_id") for e in party.ledger.audit_entries(
         ["in.quarantined"], transfer_ids={t.transfer_id for t in rows}) if e["data"].get("quarantine")}
     receipts = party.home.outbox / RECEIPTS
