@@ -21,6 +21,7 @@ from laxchange._util import jsonio
 from laxchange.ledger.db import Ledger
 from laxchange.validate import validate_document
 from tests.support.browser import console, show, text_of
+from tests.support.signals import interruptible
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,8 +77,8 @@ def test_demo_end_to_end(tmp_path: Path, browser: Any) -> None:
 
 def test_demo_keep_leaves_a_server_the_homes_can_run_against(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "demo", "--dir", str(tmp_path / "d"), "--keep"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = interruptible([sys.executable, "-m", "laxchange", "demo", "--dir", str(tmp_path / "d"), "--keep"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     seen: list[str] = []
     try:
         assert proc.stdout is not None

@@ -42,6 +42,7 @@ from laxchange.transport import Endpoint, Transport
 from laxchange.trust.cards import card_from
 from tests.support.drop_server import two_homes
 from tests.support.parties import PASSPHRASE, REPO, Party, make_party, passphrase, record
+from tests.support.signals import interruptible
 
 ENV = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 A, B, C = "LA:919", "URN:123456", "URN:100002"
@@ -517,8 +518,8 @@ def test_ctrl_c_while_a_partner_s_server_says_nothing_exits_at_once(homes: tuple
         assert r.exit_code == 0, r.output
         _queue(a, who, tmp_path, f"pep-{n}")
     env = {**os.environ, **ENV, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "laxchange", "--home", str(a.home.root), "run", "--timeout", "30",
-                             "--retries", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = interruptible([sys.executable, "-m", "laxchange", "--home", str(a.home.root), "run", "--timeout", "30",
+                          "--retries", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert accepted.wait(30), "the run never connected to the silent server"
         time.sleep(0.5)  # into the handshake's wait for the server's banner
