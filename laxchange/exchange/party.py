@@ -42,6 +42,7 @@ from laxchange.models import wrap
 from laxchange.models.common import SCHEMA_BASE
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
 from laxchange.transport import (
+    FileResult,
     PartyProgress,
     PartyResult,
     RetryPolicy,
@@ -376,15 +377,18 @@ class Party:
 
     def send(self, to: str, files: Sequence[Path], *, progress: PartyProgress | None = None,
              packed: Mapping[Path, tuple[package.Manifest, str]] | None = None) -> PartyResult:
-        """Deliver package files to `to`'s drop folder and record each delivered one as sent.
+        """Deliver package files to `to`'s drop folder and record each delivered one as sent, a
+        batch at a time (`transport.send`), so a send stopped part-way has its finished batches on
+        record and the next run does not upload them again.
 
         A package is uploaded as `<transfer id>.lax` whatever the local file is called, so names
         on the server cannot collide; any other file keeps its name. `packed`: for files this
         process has just packed for `to` (and not yet expired), their manifest and SHA-256, so they
         are not read again to check whom they are for and to hash them."""
         plan = self.plan_send(to, files, packed=packed)
-        result = send(self.transports, to, list(files), names=plan.names, progress=progress, hashes=plan.hashes)
-        self.record_sent(to, result, plan)
+        result = send(self.transports, to, list(files), names=plan.names, progress=progress, hashes=plan.hashes,
+                      on_batch=lambda done: self._record_sent_files(to, done, plan))
+        _log_send_failed(result)
         return result
 
     def plan_send(self, to: str, files: Sequence[Path], *,
@@ -397,13 +401,13 @@ class Party:
         return SendPlan(names, {names.get(f, f.name): m for f, m in by_file.items()},
                         {f: known[f][1] for f in files if f in known})
 
-    def record_sent(self, to: str, result: PartyResult, plan: SendPlan) -> None:
-        """What `send` does once the uploads are done: log them, and record each one confirmed `sent`."""
+    def _record_sent_files(self, to: str, files: Sequence[FileResult], plan: SendPlan) -> None:
+        """Log one batch of `send`'s uploads, and record each one confirmed `sent`."""
         manifests = plan.manifests
-        _log_sent(result, manifests)
+        _log_sent(to, files, manifests)
         if self.home.root.is_dir():
             with self.ledger.batch():  # every upload here is confirmed: one commit records them all
-                for f in result.files:
+                for f in files:
                     m = manifests.get(f.name)
                     row = self.ledger.get(m.transfer_id, "out", to) if m is not None else None
                     if row is not None and not can_transition("out", row.state, Outbound.SENT):
@@ -820,17 +824,21 @@ class Party:
         return self.keystore.prune(record=record, run_lock_held=run_lock_held)
 
 
-def _log_sent(result: PartyResult, manifests: dict[str, package.Manifest | None]) -> None:
-    """send.sent / send.failed for each file (by transfer id; a file that is not a package by size only)."""
+def _log_send_failed(result: PartyResult) -> None:
+    """send.failed for a send that failed as a whole (the partner's server down, say)."""
     if result.error is not None:
         log_event(_log, "send.failed", logging.WARNING, party=result.party, code=result.error.code)
-    for f in result.files:
+
+
+def _log_sent(to: str, files: Iterable[FileResult], manifests: dict[str, package.Manifest | None]) -> None:
+    """send.sent / send.failed for each file (by transfer id; a file that is not a package by size only)."""
+    for f in files:
         m = manifests.get(f.name)
         tid = m.transfer_id if m is not None else None
         if f.error is None:
-            log_event(_log, "send.sent", transfer_id=tid, party=result.party, bytes=f.size)
+            log_event(_log, "send.sent", transfer_id=tid, party=to, bytes=f.size)
         else:
-            log_event(_log, "send.failed", logging.WARNING, transfer_id=tid, party=result.party, code=f.error.code)
+            log_event(_log, "send.failed", logging.WARNING, transfer_id=tid, party=to, code=f.error.code)
 
 
 def _party(home: Home, store: KeyStore | None, directory: PartnerDirectory | None, clock: Clock | None) -> Party:

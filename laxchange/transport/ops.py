@@ -224,11 +224,15 @@ def _bind(progress: PartyProgress | None, party: str, name: str) -> Progress | N
 
 
 def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, str] | None = None,
-         names: dict[Path, str] | None = None, progress: PartyProgress | None = None) -> PartyResult:
+         names: dict[Path, str] | None = None, progress: PartyProgress | None = None,
+         on_batch: Callable[[list[FileResult]], None] | None = None) -> PartyResult:
     """Deliver files to one partner over one connection; a failure on one file does not stop the rest.
 
     Each file is uploaded under `names[file]` if given (a package under `<transfer id>.lax`, so
-    two senders' or two runs' files cannot collide), else under its own name."""
+    two senders' or two runs' files cannot collide), else under its own name. `on_batch` is told
+    each batch's results once they are final (published on the server, or failed), so a caller
+    can record them before the next batch: a send stopped part-way then has its finished batches
+    on record, and the next run does not upload them again."""
     result = PartyResult(party)
     remote = {f: (names or {}).get(f, f.name) for f in files}
     for f in files:
@@ -240,12 +244,15 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
                 batch = files[at:at + SEND_BATCH]
                 done = t.put_many([PutItem(f, remote[f], digests[f], _bind(progress, party, remote[f]))
                                    for f in batch])
+                told = len(result.files)
                 for f, rf in zip(batch, done, strict=True):
                     local = f.name if remote[f] != f.name else None
                     if isinstance(rf, TransportError):
                         result.files.append(FileResult(remote[f], error=rf, local=local))
                     else:
                         result.files.append(FileResult(remote[f], rf.size, digests[f], local=local))
+                if on_batch is not None:
+                    on_batch(result.files[told:])
     except TransportError as exc:
         result.error = exc
     return result

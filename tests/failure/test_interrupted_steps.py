@@ -1,0 +1,64 @@
+"""Ctrl-C or a service stop (`systemctl stop`: the CLI raises both as KeyboardInterrupt) in the
+middle of a step: what was finished stays on record, nothing is lost, and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from laxchange.exchange.party import Party as LibParty
+from laxchange.exchange.run import run_nightly
+from laxchange.ledger.db import Ledger
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
+from laxchange.transport.base import DoneResults, PutItem
+from laxchange.transport.ops import SEND_BATCH
+from tests.support.parties import Party, council_and_school, passphrase, record
+
+A, B = "LA:919", "URN:123456"
+
+
+class _StoppedAtTheSecondBatch(LocalFolderTransport):
+    """Uploads its first batch, then is stopped as the second begins."""
+
+    batches = 0
+
+    def put_many(self, items: Sequence[PutItem], *, folder: str = "") -> DoneResults:
+        type(self).batches += 1
+        if type(self).batches == 2:
+            raise KeyboardInterrupt
+        return super().put_many(items, folder=folder)
+
+
+def _lib(p: Party, drops: dict[str, Path], factory: type[LocalFolderTransport] = LocalFolderTransport,
+         ledger: Ledger | None = None) -> LibParty:
+    endpoints = StaticEndpoints({k: Endpoint(k, f"file://{v}") for k, v in drops.items()})
+    return LibParty(home=p.home, keystore=p.store, directory=p.directory, clock=p.clock, ledger=ledger,
+                    transports=Runner(endpoints, factory, RetryPolicy(attempts=1)))
+
+
+def test_a_send_stopped_part_way_keeps_its_finished_batches_sent_and_the_next_run_sends_only_the_rest(
+        tmp_path: Path) -> None:
+    """Each batch is recorded `sent` once it is published: the next run sends what was left, and
+    nothing twice (which both sides' morning reports would count). It used to record the whole
+    partner's uploads at the end, so a stopped send uploaded every one of them again."""
+    a, _b, drops = council_and_school(tmp_path)
+    n = SEND_BATCH + 6
+    with _lib(a, drops) as council:
+        files = [a.home.outbox / f"pep{i:03d}.lax" for i in range(n)]
+        for i, f in enumerate(files):
+            council.pack(record(i + 1), message_type="pep-transfer", recipient=B, out=f)
+    _StoppedAtTheSecondBatch.batches = 0
+    with _lib(a, drops, _StoppedAtTheSecondBatch) as council, pytest.raises(KeyboardInterrupt):
+        council.send(B, files)
+    uploaded = {p.name for p in drops[B].rglob("*.lax")}
+    assert len(uploaded) == SEND_BATCH
+    with _lib(a, drops) as council:
+        assert council.ledger.counts()[B]["out"] == {"sent": SEND_BATCH, "queued": 6}
+        rest = run_nightly(council)
+        assert rest.failures == [], rest.to_dict()
+        assert len(rest.sent) == 6 and not {s["file"] for s in rest.to_dict()["sent"]} & uploaded
+        assert council.ledger.counts()[B]["out"] == {"sent": n}
+    assert len(list(drops[B].rglob("*.lax"))) == n
