@@ -546,8 +546,11 @@ class Party:
         try:
             with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither
                 self._record_imported(pending)
-        except BaseException:  # not recorded as imported, so not delivered either
-            self._unrecord(pending)
+        except BaseException as exc:
+            if isinstance(exc, LaxError) or not self._knows_imported(pending):
+                self._unrecord(pending)  # not recorded as imported, so not delivered either
+            else:  # an interrupt raised once the commit returned: imported, so its files stay
+                exc.add_note(f"transfer {pending.held[0]} was imported before the interrupt; its record is {out}")
             raise
         self._imported(pending)
         return opened
@@ -660,6 +663,17 @@ class Party:
             return self.ledger.get(m.transfer_id, "out", m.recipient) is not None
         except Exception:  # unknown: keep the file (see above)
             return True
+
+    def _knows_imported(self, p: _Unrecorded) -> bool:
+        """Is the open `p` recorded `imported`, although something was raised after the commit (as
+        `knows_queued`)? Then its files must stay: the transfer cannot be opened again. Unknown
+        (the ledger cannot be read): they stay too, rather than lose the record."""
+        tid, sender, _ = p.held
+        try:
+            row = self.ledger.get(tid, "in", sender)
+        except Exception:  # unknown: keep the files (see above)
+            return True
+        return row is not None and row.state == Inbound.IMPORTED
 
     def _release(self, held: list[tuple[str, str, str]]) -> None:
         for tid, sender, token in held:

@@ -62,3 +62,26 @@ def test_a_send_stopped_part_way_keeps_its_finished_batches_sent_and_the_next_ru
         assert len(rest.sent) == 6 and not {s["file"] for s in rest.to_dict()["sent"]} & uploaded
         assert council.ledger.counts()[B]["out"] == {"sent": n}
     assert len(list(drops[B].rglob("*.lax"))) == n
+
+
+def test_an_open_stopped_just_after_its_commit_keeps_the_record_it_imported(tmp_path: Path) -> None:
+    """A signal that comes during SQLite's COMMIT is raised once it returns: the transfer is then
+    `imported` and cannot be opened again (a replay), so the record written must stay, and the
+    interrupt says where it is. It used to be removed, which lost the record."""
+    a, b, drops = council_and_school(tmp_path)
+    pkg = tmp_path / "pep.lax"
+    with _lib(a, drops) as council:
+        council.pack(record(7), message_type="pep-transfer", recipient=B, out=pkg)
+
+    def stop_after_the_commit(events: tuple[str, ...]) -> None:
+        if "in.imported" in events:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "pep.json"
+    ledger = Ledger(b.home.ledger_db, clock=b.clock, on_commit=stop_after_the_commit)
+    with _lib(b, drops, ledger=ledger) as school, pytest.raises(KeyboardInterrupt) as stopped:
+        school.open(pkg, out=out)
+    assert out.is_file() and out.stat().st_size > 0, "the imported record is kept"
+    assert any("was imported before the interrupt" in n and str(out) in n for n in stopped.value.__notes__)
+    with _lib(b, drops) as school:
+        assert school.ledger.counts()[A]["in"] == {"imported": 1}
