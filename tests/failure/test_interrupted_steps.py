@@ -15,7 +15,7 @@ from laxchange.ledger.db import Ledger
 from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
 from laxchange.transport.base import DoneResults, PutItem
 from laxchange.transport.ops import SEND_BATCH
-from tests.support.parties import Party, council_and_school, passphrase, record
+from tests.support.parties import Party, council_and_school, record
 
 A, B = "LA:919", "URN:123456"
 
