@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
@@ -43,6 +41,7 @@ from tests.support.parties import (
     record,
 )
 from tests.support.sshd import Sshd
+from tests.support.terminal import in_a_terminal, typing
 
 pytestmark = pytest.mark.skipif(not fork_available(), reason="no fork on this platform")
 
@@ -195,40 +194,6 @@ def test_a_collecting_childs_own_bug_is_reported_as_in_one_process_without_a_tra
     assert "Traceback" not in err, err
 
 
-def _in_a_terminal(argv: list[str], env: dict[str, str], answer: bytes, timeout: float = 180) -> tuple[int, str]:
-    """Run `argv` on a pseudo-terminal, as a person at a terminal would, typing `answer` at each
-    passphrase prompt; its exit status and everything it showed."""
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child execs at once
-        try:
-            os.execve(argv[0], argv, env)  # noqa: S606  # the CLI itself, as a person starts it
-        finally:
-            os._exit(127)
-    shown, answered = b"", 0
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1.0)
-            if not ready:
-                continue
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:  # EIO: the terminal's other side is closed
-                break
-            if not chunk:
-                break
-            shown += chunk
-            while shown.count(b"Passphrase") > answered:
-                answered += 1
-                os.write(fd, answer + b"\n")
-    finally:
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
-
-
 def test_run_jobs_2_at_a_terminal_asks_for_the_ssh_key_passphrase_as_one_process_does(tmp_path: Path) -> None:
     """A VSH runs `laxchange run --jobs 2` at a terminal, no passphrase in the environment: with one
     process the SSH key's passphrase is asked for; the collecting child must be able to ask too
@@ -241,8 +206,8 @@ def test_run_jobs_2_at_a_terminal_asks_for_the_ssh_key_passphrase_as_one_process
             council.pack(record(1), message_type="pep-transfer", recipient=B, out=a.home.outbox / "pep.lax")
             assert len(run_nightly(council).sent) == 1
         env = {k: v for k, v in _env().items() if not k.startswith("LAXCHANGE_PASSPHRASE")}
-        rc, shown = _in_a_terminal([sys.executable, "-m", "laxchange", "--home", str(b.home.root), "run",
-                                    "--jobs", "2", "--timeout", "10"], env, PASSPHRASE)
+        rc, shown = in_a_terminal([sys.executable, "-m", "laxchange", "--home", str(b.home.root), "run",
+                                    "--jobs", "2", "--timeout", "10"], env, typing(PASSPHRASE))
         assert "passphrase.unavailable" not in shown, shown
         assert rc in (0, 10) and "FAILED" not in shown, shown  # (10: the sample record's statutory dates)
         assert "imported    1 imported" in shown, shown

@@ -1,0 +1,58 @@
+"""Running the CLI on a pseudo-terminal, as a person at a terminal runs it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import time
+from collections.abc import Callable
+
+from tests.support.signals import sigint_at_default
+
+#: what a person does at each passphrase prompt: given the child's pid and the terminal
+Respond = Callable[[int, int], None]
+
+
+def typing(answer: bytes) -> Respond:
+    """Type `answer` and Enter at each prompt."""
+    def respond(_pid: int, fd: int) -> None:
+        os.write(fd, answer + b"\n")
+    return respond
+
+
+def in_a_terminal(argv: list[str], env: dict[str, str], respond: Respond, timeout: float = 180) -> tuple[int, str]:
+    """Run `argv` on a pseudo-terminal, calling `respond` at each passphrase prompt it shows; its
+    exit status and everything it showed. SIGINT is at its default in it (`sigint_at_default`),
+    so a Ctrl-C typed on the terminal reaches it as it would a person's command."""
+    with sigint_at_default():
+        pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child execs at once
+        try:
+            os.execve(argv[0], argv, env)  # noqa: S606  # the CLI itself, as a person starts it
+        finally:
+            os._exit(127)
+    shown, answered = b"", 0
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+            while shown.count(b"Passphrase") > answered:
+                answered += 1
+                respond(pid, fd)
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode("utf-8", "replace")
