@@ -55,11 +55,27 @@ def default_passphrase_source(
                 code="passphrase.unavailable",
                 hint=f"set {ENV_PASSPHRASE} or {ENV_PASSPHRASE_FILE} for unattended runs",
             )
-        import click
-
-        value = click.prompt(f"Passphrase to {purpose}", hide_input=True, confirmation_prompt=confirm)
+        value = ask_hidden(f"Passphrase to {purpose}", confirm=confirm, hint=f"or set {ENV_PASSPHRASE} or "
+                                                                             f"{ENV_PASSPHRASE_FILE}")
         if not value:
             raise ConfigError("empty passphrase", code="passphrase.empty", hint="choose a non-empty passphrase")
         return str(value).encode("utf-8")
 
     return source
+
+
+def ask_hidden(text: str, *, confirm: bool = False, hint: str = "") -> str:
+    """click's hidden prompt, with its two ways out kept apart from a refusal. Click makes both
+    Ctrl-D and an interrupt at a prompt `Abort` ("Aborted!", exit 1, the code for invalid data):
+    here an interrupt (Ctrl-C, or SIGTERM as the CLI raises it) stays one (exit 130 or 143, as
+    anywhere else), and the input ending is `passphrase.unavailable` (exit 5)."""
+    import click
+
+    try:
+        return str(click.prompt(text, hide_input=True, confirmation_prompt=confirm))
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise exc.__context__ from None
+        raise ConfigError(f"no passphrase was given: the input ended at the prompt ({text})",
+                          code="passphrase.unavailable",
+                          hint=f"run the command again and type the passphrase{', ' + hint if hint else ''}") from None

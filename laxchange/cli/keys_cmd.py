@@ -12,6 +12,7 @@ from laxchange._util import jsonio
 from laxchange._util.fs import check_output, open_regular, read_bounded
 from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, UsageError
+from laxchange.passphrase import ask_hidden
 from laxchange.transport import authorized_keys_line
 from laxchange.trust import CardVersion, Partner, PartnerDirectory, build_area, build_card, read_schools_csv
 from laxchange.trust.area import MAX_AREA_BYTES
@@ -196,8 +197,8 @@ def _new_passphrase(path: Path | None) -> bytes:
         raise ConfigError("the new passphrase is needed, and there is no terminal to ask",
                           code="passphrase.unavailable",
                           hint=f"pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}")
-    value = click.prompt("New passphrase", hide_input=True, confirmation_prompt=True)
-    return str(value).encode("utf-8")
+    return ask_hidden("New passphrase", confirm=True,
+                      hint=f"or pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}").encode("utf-8")
 
 
 @keys.command("revoke")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from tests.support.signals import sigint_at_default
 
-#: what a person does at each passphrase prompt: given the child's pid and the terminal
+#: what a person does at each prompt: given the child's pid and the terminal
 Respond = Callable[[int, int], None]
 
 
@@ -23,9 +23,10 @@ def typing(answer: bytes) -> Respond:
 
 
 def in_a_terminal(argv: list[str], env: dict[str, str], respond: Respond, timeout: float = 180) -> tuple[int, str]:
-    """Run `argv` on a pseudo-terminal, calling `respond` at each passphrase prompt it shows; its
-    exit status and everything it showed. SIGINT is at its default in it (`sigint_at_default`),
-    so a Ctrl-C typed on the terminal reaches it as it would a person's command."""
+    """Run `argv` on a pseudo-terminal, calling `respond` at each prompt it shows (output that ends
+    in ": " and waits, as "New passphrase: "); its exit status and everything it showed. SIGINT
+    is at its default in it (`sigint_at_default`), so a Ctrl-C typed on the terminal reaches it
+    as it does a person's command."""
     with sigint_at_default():
         pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child execs at once
@@ -47,8 +48,8 @@ def in_a_terminal(argv: list[str], env: dict[str, str], respond: Respond, timeou
             if not chunk:
                 break
             shown += chunk
-            while shown.count(b"Passphrase") > answered:
-                answered += 1
+            if shown.endswith(b": ") and len(shown) > answered:  # a prompt, waiting for its answer
+                answered = len(shown)
                 respond(pid, fd)
     finally:
         if time.monotonic() >= deadline:
