@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import time
 from collections.abc import Callable
 
-from tests.support.signals import sigint_at_default
+#: laxchange's prompts: for a passphrase, for a new one, and click's for confirming it
+PROMPT = re.compile(rb"(?:Passphrase to [^\n]*|New passphrase|Repeat for confirmation): ")
 
 #: what a person does at each prompt: given the child's pid and the terminal
 Respond = Callable[[int, int], None]
@@ -23,14 +25,14 @@ def typing(answer: bytes) -> Respond:
 
 
 def in_a_terminal(argv: list[str], env: dict[str, str], respond: Respond, timeout: float = 180) -> tuple[int, str]:
-    """Run `argv` on a pseudo-terminal, calling `respond` at each prompt it shows (output that ends
-    in ": " and waits, as "New passphrase: "); its exit status and everything it showed. SIGINT
-    is at its default in it (`sigint_at_default`), so a Ctrl-C typed on the terminal reaches it
-    as it does a person's command."""
-    with sigint_at_default():
-        pid, fd = pty.fork()
+    """Run `argv` on a pseudo-terminal, calling `respond` at each prompt (`PROMPT`) it shows; its
+    exit status and everything it showed. SIGINT is at its default in it (an ignored one is not
+    passed on: tests/support/signals.py), so a Ctrl-C typed on the terminal reaches it as it does
+    a person's command."""
+    pid, fd = pty.fork()
     if pid == 0:  # pragma: no cover - the child execs at once
         try:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # see tests/support/signals.py
             os.execve(argv[0], argv, env)  # noqa: S606  # the CLI itself, as a person starts it
         finally:
             os._exit(127)
@@ -48,8 +50,8 @@ def in_a_terminal(argv: list[str], env: dict[str, str], respond: Respond, timeou
             if not chunk:
                 break
             shown += chunk
-            if shown.endswith(b": ") and len(shown) > answered:  # a prompt, waiting for its answer
-                answered = len(shown)
+            while len(PROMPT.findall(shown)) > answered:
+                answered += 1
                 respond(pid, fd)
     finally:
         if time.monotonic() >= deadline:
