@@ -401,6 +401,12 @@ class Party:
         return SendPlan(names, {names.get(f, f.name): m for f, m in by_file.items()},
                         {f: known[f][1] for f in files if f in known})
 
+    def record_sent(self, to: str, result: PartyResult, plan: SendPlan) -> None:
+        """Log uploads made some other way (`plan_send`, then a caller's own upload to `to`), and
+        record each one confirmed `sent`: what `send` does with each batch of its own."""
+        _log_send_failed(result)
+        self._record_sent_files(to, result.files, plan)
+
     def _record_sent_files(self, to: str, files: Sequence[FileResult], plan: SendPlan) -> None:
         """Log one batch of `send`'s uploads, and record each one confirmed `sent`."""
         manifests = plan.manifests
