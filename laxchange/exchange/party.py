@@ -549,14 +549,24 @@ class Party:
             batch.pending.append(pending)
             batch.opened()
             return opened
+        outer = ledger.in_batch  # a caller's batch: it commits, or rolls this back as the error passes it
         try:
             with ledger.batch():  # imported and, for a receipt, applied: one commit, both or neither
                 self._record_imported(pending)
         except BaseException as exc:
-            if isinstance(exc, LaxError) or not self._knows_imported(pending):
+            if outer or isinstance(exc, LaxError) or (imported := self._knows_imported(pending)) is False:
                 self._unrecord(pending)  # not recorded as imported, so not delivered either
-            else:  # an interrupt raised once the commit returned: imported, so its files stay
-                exc.add_note(f"transfer {pending.held[0]} was imported before the interrupt; its record is {out}")
+                raise
+            # an interrupt raised once the commit returned (or perhaps so): the transfer cannot be
+            # opened again, so its files stay
+            tid = pending.held[0]
+            if imported:
+                with contextlib.suppress(Exception):  # logged, checkpoint kept, receipt handed on, as ever
+                    self._imported(pending)
+                exc.add_note(f"transfer {tid} was imported before the interrupt; its record is {out}")
+            else:
+                exc.add_note(f"transfer {tid} may have been imported before the interrupt (the ledger could not "
+                             f"be read to tell); its record is kept at {out}: `laxchange status` says which")
             raise
         self._imported(pending)
         return opened
@@ -670,15 +680,15 @@ class Party:
         except Exception:  # unknown: keep the file (see above)
             return True
 
-    def _knows_imported(self, p: _Unrecorded) -> bool:
-        """Is the open `p` recorded `imported`, although something was raised after the commit (as
-        `knows_queued`)? Then its files must stay: the transfer cannot be opened again. Unknown
-        (the ledger cannot be read): they stay too, rather than lose the record."""
+    def _knows_imported(self, p: _Unrecorded) -> bool | None:
+        """Is the open `p` recorded `imported`, although something was raised after its commit (as
+        `knows_queued`)? Then its files must stay: the transfer cannot be opened again. None: not
+        known (the ledger cannot be read); they stay then too, rather than lose the record."""
         tid, sender, _ = p.held
         try:
             row = self.ledger.get(tid, "in", sender)
-        except Exception:  # unknown: keep the files (see above)
-            return True
+        except Exception:  # not known (see above)
+            return None
         return row is not None and row.state == Inbound.IMPORTED
 
     def _release(self, held: list[tuple[str, str, str]]) -> None:

@@ -313,6 +313,11 @@ class Ledger:
                               hint="upgrade laxchange: a newer version wrote this ledger (do not downgrade a home)")
 
     @property
+    def in_batch(self) -> bool:
+        """A transaction is open (a caller's `batch`): what is changed now commits only with it."""
+        return self._db._db.in_transaction
+
+    @property
     def schema_version(self) -> int:
         """The database's PRAGMA user_version (SCHEMA_VERSION once opened)."""
         return self._version(self._db)

@@ -4,7 +4,9 @@ middle of a step: what was finished stays on record, nothing is lost, and nothin
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,10 +66,13 @@ def test_a_send_stopped_part_way_keeps_its_finished_batches_sent_and_the_next_ru
     assert len(list(drops[B].rglob("*.lax"))) == n
 
 
-def test_an_open_stopped_just_after_its_commit_keeps_the_record_it_imported(tmp_path: Path) -> None:
+def test_an_open_stopped_just_after_its_commit_keeps_the_record_it_imported(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A signal that comes during SQLite's COMMIT is raised once it returns: the transfer is then
-    `imported` and cannot be opened again (a replay), so the record written must stay, and the
-    interrupt says where it is. It used to be removed, which lost the record."""
+    `imported` and cannot be opened again (a replay), so the record written must stay, the import
+    is logged as any other, and the interrupt says where the record is. It used to be removed,
+    which lost the record."""
+    caplog.set_level(logging.INFO, logger="laxchange")
     a, b, drops = council_and_school(tmp_path)
     pkg = tmp_path / "pep.lax"
     with _lib(a, drops) as council:
@@ -83,5 +88,37 @@ def test_an_open_stopped_just_after_its_commit_keeps_the_record_it_imported(tmp_
         school.open(pkg, out=out)
     assert out.is_file() and out.stat().st_size > 0, "the imported record is kept"
     assert any("was imported before the interrupt" in n and str(out) in n for n in stopped.value.__notes__)
+    assert [r.getMessage() for r in caplog.records].count("open.imported") == 1
     with _lib(b, drops) as school:
+        assert school.ledger.counts()[A]["in"] == {"imported": 1}
+
+
+class _StoppedAfterANestedBatch(Ledger):
+    """A ledger whose batch inside a caller's batch is followed at once by an interrupt."""
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        nested = self.in_batch
+        with super().batch():
+            yield
+        if nested:
+            raise KeyboardInterrupt
+
+
+def test_an_open_inside_a_callers_batch_stopped_after_its_own_part_leaves_nothing(tmp_path: Path) -> None:
+    """A library caller's own `ledger.batch()` around `open` commits only when it ends: an interrupt
+    after the open's part of it rolls the whole batch back, so the record must go too (a record on
+    disk that the ledger and its audit log do not show), and the package opens again later."""
+    a, b, drops = council_and_school(tmp_path)
+    pkg = tmp_path / "pep.lax"
+    with _lib(a, drops) as council:
+        council.pack(record(8), message_type="pep-transfer", recipient=B, out=pkg)
+    out = tmp_path / "pep.json"
+    ledger = _StoppedAfterANestedBatch(b.home.ledger_db, clock=b.clock)
+    with _lib(b, drops, ledger=ledger) as school, pytest.raises(KeyboardInterrupt), ledger.batch():
+        school.open(pkg, out=out)
+    assert not out.exists(), "nothing the rolled-back batch recorded is left on disk"
+    with _lib(b, drops) as school:
+        assert A not in school.ledger.counts()
+        school.open(pkg, out=out)
         assert school.ledger.counts()[A]["in"] == {"imported": 1}
