@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from laxchange.exchange import Party
-from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints
+from laxchange.transport import Endpoint, LocalFolderTransport, RetryPolicy, Runner, StaticEndpoints, send
 from tests.support.parties import make_party, record
 
 
@@ -75,3 +75,17 @@ def test_two_different_files_of_one_old_style_name_never_block_collection(pair: 
     assert (inbox / "pep.lax").read_bytes() == b"first package"
     assert (inbox / aside).read_bytes() == b"second package"
     assert [(f.name, f.local) for f in result.files] == [("pep.lax", aside)]
+
+
+def test_a_caller_that_uploads_what_plan_send_planned_records_it_with_record_sent(
+        pair: tuple[Party, Party, Path], tmp_path: Path) -> None:
+    """The library's seam for an upload made elsewhere: `plan_send` names it, the caller uploads it
+    its own way (here `transport.send`, as any other uploader would), `record_sent` records it."""
+    a, _b, drop = pair
+    m = a.pack(record(3), message_type="pep-transfer", recipient="URN:123456", out=tmp_path / "pep.lax").manifest
+    plan = a.plan_send("URN:123456", [tmp_path / "pep.lax"])
+    result = send(a.transports, "URN:123456", [tmp_path / "pep.lax"], names=plan.names)
+    assert a.ledger.get(m.transfer_id, "out", "URN:123456").state == "queued"  # type: ignore[union-attr]
+    a.record_sent("URN:123456", result, plan)
+    assert (drop / f"{m.transfer_id}.lax").is_file()
+    assert a.ledger.get(m.transfer_id, "out", "URN:123456").state == "sent"  # type: ignore[union-attr]
