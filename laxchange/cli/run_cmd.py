@@ -63,7 +63,8 @@ def human(data: dict[str, Any], *,
               for r in (i["receipt"] for i in imp.get("items", []) if i.get("receipt")) if r.get("refused")]
     for f in data["failures"]:
         what = f" {f['file']}" if f.get("file") else ""
-        lines.append(f"FAILED      {f['step']}{what} ({f['party']}): {f['message']} [{f['code']}]"
+        who = f["party"] if f["party"] != "?" else "sender unknown"
+        lines.append(f"FAILED      {f['step']}{what} ({who}): {f['message']} [{f['code']}]"
                      + (f"\n  hint: {f['hint']}" if f.get("hint") else ""))
     lines += [f"RECEIPT     {r['stage']} receipt from {r['party']} for transfer {r['in_reply_to']} did not apply "
               f"({r['result']})" for r in data["receipt_warnings"]]

@@ -55,7 +55,7 @@ from laxchange._util.fs import (
 )
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.background import BackgroundCollect
-from laxchange.exchange.party import OPENED, OpenBatch, Party
+from laxchange.exchange.party import OPENED, OpenBatch, Party, shown_name
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
@@ -204,9 +204,19 @@ class ImportReport:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"complete": self.ok, "counts": self.counts(), "collected": [r.to_dict() for r in self.collected],
+        return {"complete": self.ok, "counts": self.counts(), "collected": [_shown(r) for r in self.collected],
                 "items": [i.to_dict() for i in self.items],
                 "receipts_sent": [s.to_dict() for s in self.receipts_sent], "warnings": self.warnings}
+
+
+def _shown(result: PartyResult) -> dict[str, Any]:
+    """A collect's result as the import's report shows it: each file by `shown_name`."""
+    out = result.to_dict()
+    for f in out["files"]:
+        for key in ("name", "local"):
+            if key in f:
+                f[key] = shown_name(f[key])
+    return out
 
 
 @dataclass(frozen=True)
@@ -559,7 +569,7 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
     (`package.verify_package`), if it did."""
     home = party.home
     root = received_root(home)
-    item = ImportItem(path.name)
+    item = ImportItem(shown_name(path.name))
     resume = False
     if peek is not None:  # `_peek(path)`
         item.transfer_id, item.sender = peek.transfer_id, peek.sender
@@ -595,10 +605,12 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"
         item.error = exc
+        _name_quarantined(item, exc)
         return item
     except (SecurityError, InvalidData, UsageError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result, item.error = "quarantined", exc
+        _name_quarantined(item, exc)
         code = reject_reason(exc)
         if code is not None and peek is not None and exc.details["transfer_id"] == peek.transfer_id:
             outgoing.append(_Outgoing(str(exc.details["sender"]), peek.transfer_id, peek.payload_sha256,
@@ -610,6 +622,14 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
     m = opened.manifest
     item.transfer_id, item.sender, item.schema = m.transfer_id, m.sender, opened.schema
     return _Staged(item, path, sender_folder, staging, opened, resume, outcomes)
+
+
+def _name_quarantined(item: ImportItem, exc: LaxError) -> None:
+    """A quarantined package is named by its name in quarantine (`laxchange quarantine list`), which
+    laxchange chose, not by its inbox name, which its sender did."""
+    moved = exc.details.get("quarantined")
+    if isinstance(moved, str):
+        item.file = Path(moved).name
 
 
 def _file_staged(party: Party, staged: list[_Staged], render: Renderer | None, outgoing: list[_Outgoing],
@@ -733,7 +753,7 @@ def _import_next(party: Party, path: Path, folders: dict[str, str | None], outgo
             flush()
         got = _open_one(party, path, peek, folders.get(path.name), outgoing, done_index, batch, verified)
     except LaxError as exc:  # not the package's fault (disk, ledger): it stays in the inbox
-        got = ImportItem(path.name, error=exc)
+        got = ImportItem(shown_name(path.name), error=exc)
     if isinstance(got, _Staged):
         staged.append(got)
         items.append(got.item)

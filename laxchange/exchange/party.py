@@ -78,6 +78,20 @@ def _claimed_transfer_id(name: str) -> str | None:
     return found.group(1) if found else None
 
 
+#: laxchange's own names for a package on a server and in an inbox: `<transfer id>.lax`, and that
+#: name set aside beside different bytes of it (`transport.aside_name`)
+_OWN_NAME = re.compile(r"[0-9a-f]{32}(?:-[0-9a-f]{12})?\.lax")
+#: what reports show for any other name
+NAME_WITHHELD = "(a file its sender named: name not shown)"
+
+
+def shown_name(name: str) -> str:
+    """An inbox file's name as the nightly run's and import's reports show it (their text, JSON
+    and the morning report end up in logs and mail): laxchange's own names as they are, any other
+    `NAME_WITHHELD`, since its sender chose it and it may name the child ("PEP for ... DOB ...")."""
+    return name if _OWN_NAME.fullmatch(name) else NAME_WITHHELD
+
+
 def default_attachments_dir(out: Path) -> Path:
     """Where `Party.open` writes a package's attachments when not told: `<stem>.attachments` beside `out`."""
     return out.with_name(f"{out.stem}.attachments")
@@ -718,10 +732,16 @@ class Party:
             ledger.note(event, data)
         log_event(_log, "open.quarantined" if quarantined else "open.refused", logging.WARNING,
                   code=exc.code, sha256=data["sha256"], transfer_id=extra.get("transfer_id"), party=extra.get("sender"))
-        prefix = f"{source}: " if exc.code == "package.not-a-package" else ""
+        # a file named by hand is named back; an inbox file's name was its sender's choice (`shown_name`)
+        prefix = f"{source}: " if exc.code == "package.not-a-package" and not from_inbox else ""
         if isinstance(exc, AlreadyReceived):
             prefix = "package rejected: "  # as every other refusal of a package says
-        return exc.annotated(note, prefix=prefix, **extra)
+        out = exc.annotated(note, prefix=prefix, **extra)
+        if quarantined and exc.code == "package.not-a-package":  # delivered, not named by us: `pack` is no help
+            out = out.restated(out.message, hint="a file that is not a laxchange package was delivered to our drop "
+                                                 "folder; it was not opened. If a partner sent it, ask them to send "
+                                                 "it as a package: a plain file on a server is readable there")
+        return out
 
     def open_inbox(self, out_dir: Path, names: Iterable[str] | None = None, *,
                    overwrite: bool = False) -> InboxResult:

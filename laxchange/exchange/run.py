@@ -57,7 +57,7 @@ from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransp
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
-from laxchange.exchange.party import Party
+from laxchange.exchange.party import Party, shown_name
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
@@ -448,7 +448,8 @@ def _import_failures(imp: ImportReport) -> Iterable[Failure]:
     for r in imp.collected:
         if r.error is not None:
             yield Failure("collect", r.party, r.error)
-        yield from (Failure("collect", r.party, f.error, file=f.name) for f in r.files if f.error is not None)
+        yield from (Failure("collect", r.party, f.error, file=shown_name(f.name)) for f in r.files
+                    if f.error is not None)
     for i in imp.items:
         if i.error is not None and i.result != "skipped":
             yield Failure("import" if i.result != "quarantined" else "quarantine", i.sender or "?", i.error,

@@ -145,6 +145,28 @@ def test_a_transfer_the_school_refused_makes_the_senders_run_need_a_look_once(
     assert again["complete"] is True and again["import"]["counts"] == {}
 
 
+def test_a_file_named_after_a_child_is_never_named_in_the_runs_reports(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """A sender chose the name of what it left in our drop folder, and may have put the child in it
+    (a walk-through uploaded "PEP for ... DOB ....pdf"). The run's text, its JSON and the morning
+    report (logs, mail, the journal) show such a file by its name in quarantine, never its own;
+    they used to show it, and the whole inbox path."""
+    _a, b, server, _ = homes
+    name = "PEP for Sorrel Fictional DOB 06-04-2012.pdf"
+    (server / "school" / "LA_919").mkdir(parents=True, exist_ok=True)
+    (server / "school" / "LA_919" / name).write_bytes(b"%PDF-1.4 fictional\n")
+    page = tmp_path / "b-report.html"
+    human = lax(b, "run", "--timeout", "2", "--retries", "1", "--report", str(page))
+    report = _run(b)  # nothing left to do, so the quarantined file is seen through `quarantine list`
+    assert human.exit_code == ExitCode.PARTIAL, human.output
+    [moved] = [p.name for p in (b.home.root / "quarantine").glob("*.lax")]
+    assert f"FAILED      quarantine {moved} (sender unknown): not a laxchange package" in human.output, human.output
+    for shown in (human.output, json.dumps(report), page.read_text()):
+        assert "Sorrel" not in shown and "2012" not in shown and "PEP for" not in shown, shown
+    listed = lax(b, "--json", "quarantine", "list")
+    assert listed.exit_code == 0 and moved in listed.stdout and "Sorrel" not in listed.stdout
+
+
 def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual_umask(
         homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
     """Run by hand under umask 022, the runs must still make every home folder 0700: a walk-through
@@ -180,11 +202,11 @@ def test_a_file_in_the_inbox_that_is_no_package_is_quarantined_not_left_unmentio
     sent = plain.read_bytes()
     report = _run(b, code=ExitCode.PARTIAL)
     items = report["import"]["items"]
-    assert [(i["file"], i["result"]) for i in items] == [("rec.json", "quarantined")]
-    assert items[0]["error"]["error"] == "package.not-a-package"
     assert not (b.home.inbox / "rec.json").exists()
     kept = list(b.home.quarantine.glob("*.lax"))  # renamed: no name from outside is kept
     assert [k.read_bytes() for k in kept] == [sent]
+    assert [(i["file"], i["result"]) for i in items] == [(kept[0].name, "quarantined")]  # by its name there
+    assert items[0]["error"]["error"] == "package.not-a-package"
     assert _run(b)["import"]["counts"] == {}, "reported once"
 
 
