@@ -332,6 +332,7 @@ CODES: dict[str, str] = {
     "pack.type-mismatch": "--type names another message than the document is (or cannot wrap it)",
     "pack.reason-missing": "wrapping an education record in a message needs a valid --reason",
     "send.plain-record": "the file is a laxchange record in plain text, not a package: pack it first",
+    "send.not-a-package": "the file is not a laxchange package: only packages are sent (attach it to a record)",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",
     # notify-placement and notify-exclusion (laxchange.exchange.notify)
     "notify.misdirected": "a recipient is not the record's placement school or host council",

@@ -84,7 +84,9 @@ def _connection_options(f: Any) -> Any:
 def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: float, retries: int) -> None:
     """Deliver package files to a partner's drop folder (atomically; retried safely).
 
-    A laxchange record in plain text is refused (`send.plain-record`): pack it first."""
+    Only packages are sent: a record in plain text (`send.plain-record`) or any other file that
+    is not a package (`send.not-a-package`) is refused, before anything is uploaded; attach a
+    document to its record's package instead (`laxchange pack RECORD ... --attach FILE`)."""
     app: App = ctx.obj
     with _party(app, timeout, retries) as me, app.progress() as bar:
         result = me.send(party, list(files), progress=bar)

@@ -364,9 +364,10 @@ class Party:
 
         The receiver would refuse it anyway (it is encrypted to its recipient and bound to it);
         stopping here keeps a mistyped --to from putting a child's package in the wrong drop
-        folder. Files that are not laxchange packages are sent as they are (None), except a
-        laxchange document in plain text (a record, a PEP: JSON naming a laxchange schema), which
-        is refused: sent as it is, a child's details would lie unencrypted in the partner's folder.
+        folder. A file that is not a laxchange package is refused too: sent as it is (a PDF, the
+        CSV for the MIS, a record in plain text) it would lie unencrypted in the partner's folder,
+        and a laxchange receiver quarantines it unopened anyway. (The return type keeps None for
+        callers written when such files were sent as they are; it is never None now.)
         """
         with open_regular(path, what="file to send", error=UsageError) as fh:
             head = fh.read(_PLAIN_PEEK)
@@ -377,7 +378,12 @@ class Party:
                                      code="send.plain-record",
                                      hint=f"pack it for {party} first (`laxchange pack {path.name} --type TYPE "
                                           f"--to {party}`), or use `laxchange notify-placement`, which packs and sends")
-                return None
+                raise UsageError(f"{path.name} is not a laxchange package: laxchange sends only packages, signed "
+                                 "and encrypted to their recipient; sent as it is, it would be readable in the "
+                                 "partner's folder, and their laxchange would quarantine it unopened",
+                                 code="send.not-a-package",
+                                 hint=f"send a document with the record it belongs to: `laxchange pack RECORD --type "
+                                      f"TYPE --to {party} --attach {path.name}`")
             fh.seek(0)
             manifest, _ = package.read_manifest(fh)
         if manifest.recipient != party:

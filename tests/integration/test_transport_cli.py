@@ -21,9 +21,10 @@ from click.testing import CliRunner, Result
 
 from laxchange import samples
 from laxchange.cli import main
+from tests.support.parties import PASSPHRASE, Party, make_party, record
 from tests.support.sshd import ClientKey, Sshd, keygen
 
-PASS = {"LAXCHANGE_PASSPHRASE": "correct horse battery staple"}
+PASS = {"LAXCHANGE_PASSPHRASE": PASSPHRASE.decode()}
 
 
 def lax(home: Path, *args: str, env: dict[str, str] | None = None) -> Result:
@@ -40,6 +41,34 @@ def _home_with_key(tmp: Path, name: str, sshd: Sshd) -> Path:
     with sshd.authorized.open("a") as fh:
         fh.write(line + "\n")
     return home
+
+
+def _parties(tmp: Path, sshd: Sshd | None = None, council: str = "LA:919",
+             school: str = "URN:123456") -> tuple[Party, Party]:
+    """A fictional council and school that trust each other, their SSH keys authorized on `sshd`."""
+    a = make_party(tmp / "homes", council, "Example Council (fictional)")
+    b = make_party(tmp / "homes", school, "Example School (fictional)")
+    a.trust(b)
+    b.trust(a)
+    if sshd is not None:
+        with sshd.authorized.open("a") as fh:
+            for p in (a, b):
+                fh.write(Path(str(p.home.ssh_client_key) + ".pub").read_text())
+    return a, b
+
+
+def _package(p: Party, to: str, out: Path, attachment_bytes: int = 100_000) -> str:
+    """`laxchange pack` of a fictional PEP with an attachment of random bytes, into `out`; its transfer id."""
+    src, att = out.with_suffix(".json"), out.with_suffix(".pdf")
+    src.write_text(json.dumps(record(3)))
+    with att.open("wb") as fh:
+        for at in range(0, attachment_bytes, 1_000_000):
+            fh.write(os.urandom(min(1_000_000, attachment_bytes - at)))
+    r = lax(p.home.root, "--json", "pack", str(src), "--type", "pep-transfer", "--to", to, "--attach", str(att),
+            "-o", str(out))
+    assert r.exit_code == 0, r.output
+    tid: str = json.loads(r.stdout)["manifest"]["transfer_id"]
+    return tid
 
 
 def test_endpoints_add_and_list(tmp_path: Path) -> None:
@@ -88,29 +117,31 @@ def test_ssh_key_is_encrypted_private_and_checked(tmp_path: Path) -> None:
 def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
     drop = tmp_path / "drop-for-school"
     drop.mkdir()
-    council = _home_with_key(tmp_path, "council", sshd)
-    school = _home_with_key(tmp_path, "school", sshd)
+    a, b = _parties(tmp_path, sshd)
+    council, school = a.home.root, b.home.root
     url = sshd.url(drop)
     added = lax(council, "endpoints", "add", "URN:123456", url, "--host-key-fingerprint", sshd.fingerprint)
     assert added.exit_code == 0
     assert lax(school, "endpoints", "add", "LA:919", url, "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
-    pkgs = []
+    pkgs, tids = [], []
     for i in range(3):
         p = tmp_path / f"pkg-{i}.lax"
-        p.write_bytes(os.urandom(100_000 + i))
+        tids.append(_package(a, "URN:123456", p, 100_000 + i))
         pkgs.append(p)
     logins = sshd.log.read_text().count("Accepted publickey")
     r = lax(council, "--json", "send", *map(str, pkgs), "--to", "URN:123456")
     assert r.exit_code == 0, r.output
     assert sshd.log.read_text().count("Accepted publickey") == logins + 1  # one connection for three files
     sent = json.loads(r.output)
-    assert sent["ok"] and [f["name"] for f in sent["parties"][0]["files"]] == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
+    names = [f"{t}.lax" for t in tids]  # a package goes up as <transfer id>.lax, whatever it is called here
+    assert sent["ok"] and [f["name"] for f in sent["parties"][0]["files"]] == names
+    assert [f["local"] for f in sent["parties"][0]["files"]] == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
     r = lax(school, "collect", "--from", "LA:919")
     assert r.exit_code == 0, r.output
-    assert "collected pkg-0.lax" in r.output
-    for p in pkgs:
-        assert (school / "inbox" / p.name).read_bytes() == p.read_bytes()
-    assert sorted(os.listdir(drop / "processed")) == ["pkg-0.lax", "pkg-1.lax", "pkg-2.lax"]
+    assert f"collected {names[0]}" in r.output
+    for p, n in zip(pkgs, names, strict=True):
+        assert (school / "inbox" / n).read_bytes() == p.read_bytes()
+    assert sorted(os.listdir(drop / "processed")) == sorted(names)
     assert [n for n in os.listdir(drop) if n != "processed"] == []
     r = lax(school, "--json", "collect", "--from", "LA:919")
     assert r.exit_code == 0 and json.loads(r.output)["parties"][0]["files"] == []
@@ -118,25 +149,35 @@ def test_send_and_collect_between_two_homes(tmp_path: Path, sshd: Sshd) -> None:
 
 def test_a_record_in_plain_text_is_refused_by_send_and_nothing_is_uploaded(tmp_path: Path, sshd: Sshd) -> None:
     """`send record.json` by mistake would put a child's details unencrypted in the partner's folder
-    (a user walk-through did it: `sent rec.json`, exit 0). Other files still go as they are."""
+    (a user walk-through did it: `sent rec.json`, exit 0). So would any other file that is not a
+    package (a later walk-through sent the MIS's CSV and the PEP's PDF, exit 0; the school's
+    laxchange quarantined them unopened): they are refused too, and only packages go."""
     drop = tmp_path / "drop"
     drop.mkdir()
-    council = _home_with_key(tmp_path, "council", sshd)
+    a, _b = _parties(tmp_path, sshd)
+    council = a.home.root
     assert lax(council, "endpoints", "add", "URN:123456", sshd.url(drop),
                "--host-key-fingerprint", sshd.fingerprint).exit_code == 0
     rec = tmp_path / "rec.json"
     rec.write_text(json.dumps(samples.education_record(3), indent=2))
-    other = tmp_path / "notes.bin"
-    other.write_bytes(b"{ not a record }")
-    r = lax(council, "send", str(rec), str(other), "--to", "URN:123456")
+    other = tmp_path / "record.csv"
+    other.write_text("upn,name\nA123456789012,Sorrel Fictional\n")
+    pkg = tmp_path / "pep.lax"
+    tid = _package(a, "URN:123456", pkg)
+    r = lax(council, "send", str(pkg), str(rec), "--to", "URN:123456")
     assert r.exit_code == 2, r.output
     assert "rec.json is a laxchange document in plain text, not a package" in r.output
     assert "laxchange pack rec.json" in r.output
     assert "Traceback" not in r.output
-    assert os.listdir(drop) == [], "nothing uploaded, not even the other file"
-    r = lax(council, "send", str(other), "--to", "URN:123456")
+    assert os.listdir(drop) == [], "nothing uploaded, not even the package"
+    r = lax(council, "--json", "send", str(other), "--to", "URN:123456")
+    refused = json.loads(r.stdout)
+    assert r.exit_code == 2 and refused["error"] == "send.not-a-package", r.output
+    assert "--attach record.csv" in refused["hint"]
+    assert os.listdir(drop) == []
+    r = lax(council, "send", str(pkg), "--to", "URN:123456")
     assert r.exit_code == 0, r.output
-    assert os.listdir(drop) == ["notes.bin"]
+    assert os.listdir(drop) == [f"{tid}.lax"]
 
 
 def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: ClientKey) -> None:
@@ -147,38 +188,36 @@ def test_changed_host_key_exits_4(tmp_path: Path, sshd: Sshd, client_key: Client
         drop = tmp_path / "drop"
         drop.mkdir()
         lax(home, "endpoints", "add", "URN:1", impostor.url(drop), "--host-key-fingerprint", sshd.fingerprint)
-        pkg = tmp_path / "p.lax"
-        pkg.write_bytes(b"x")
-        r = lax(home, "send", str(pkg), "--to", "URN:1")
+        (drop / "p.lax").write_bytes(b"x")
+        r = lax(home, "collect", "--from", "URN:1")  # the connection is refused before it is made
         assert r.exit_code == 4
         assert "host key" in r.output and "refusing" in r.output and "Traceback" not in r.output
-        assert os.listdir(drop) == []
-        r = lax(home, "--json", "send", str(pkg), "--to", "URN:1")
+        assert os.listdir(drop) == ["p.lax"] and not (home / "inbox" / "p.lax").exists()
+        r = lax(home, "--json", "collect", "--from", "URN:1")
         assert r.exit_code == 4 and json.loads(r.output)["error"]["error"] == "host-key.mismatch"
     finally:
         impostor.stop()
 
 
 def test_unknown_party_is_config_error(tmp_path: Path) -> None:
-    pkg = tmp_path / "p.lax"
-    pkg.write_bytes(b"x")
     assert lax(tmp_path / "h", "endpoints", "add", "LA:1", f"file://{tmp_path}").exit_code == 0
-    r = lax(tmp_path / "h", "send", str(pkg), "--to", "LA:999")
-    assert r.exit_code == 5 and "endpoints add" in r.output
+    r = lax(tmp_path / "h", "collect", "--from", "LA:999")
+    assert r.exit_code == 5 and "endpoints add" in r.output, r.output
 
 
 def test_local_folder_endpoint_end_to_end(tmp_path: Path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
-    a, b = tmp_path / "a", tmp_path / "b"
-    lax(a, "endpoints", "add", "URN:1", f"file://{drop}")
-    lax(b, "endpoints", "add", "LA:1", f"file://{drop}")
+    council, school = _parties(tmp_path)
+    a, b = council.home.root, school.home.root
+    lax(a, "endpoints", "add", "URN:123456", f"file://{drop}")
+    lax(b, "endpoints", "add", "LA:919", f"file://{drop}")
     pkg = tmp_path / "p.lax"
-    pkg.write_bytes(b"payload")
-    assert lax(a, "send", str(pkg), "--to", "URN:1").exit_code == 0
-    r = lax(b, "collect", "--delete", "--from", "LA:1")
+    tid = _package(council, "URN:123456", pkg)
+    assert lax(a, "send", str(pkg), "--to", "URN:123456").exit_code == 0
+    r = lax(b, "collect", "--delete", "--from", "LA:919")
     assert r.exit_code == 0, r.output
-    assert (b / "inbox" / "p.lax").read_bytes() == b"payload"
+    assert (b / "inbox" / f"{tid}.lax").read_bytes() == pkg.read_bytes()
     assert os.listdir(drop) == []
 
 
@@ -215,20 +254,21 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     with _serve_sftp(tmp_path, auth, "inbox=URN:123456", "mine=LA:919", log_file=log_file) as (port, fpr):
         for d in (root, root / "inbox", root / "mine"):
             assert stat.S_IMODE(d.stat().st_mode) == 0o700, d
-        home = tmp_path / "h"
+        council, _school = _parties(tmp_path)
+        home = council.home.root
         lax(home, "endpoints", "add", "URN:123456", f"sftp://any@127.0.0.1:{port}/inbox",
             "--host-key-fingerprint", fpr, "--identity", str(client))
         pkg = tmp_path / "p.lax"
-        pkg.write_bytes(b"via embedded server")
+        tid = _package(council, "URN:123456", pkg)
         r = lax(home, "send", str(pkg), "--to", "URN:123456")
         assert r.exit_code == 0, r.output
         # LA:919 is a sender at inbox/: its file lands in its own sub-folder
-        assert (root / "inbox" / "LA_919" / "p.lax").read_bytes() == b"via embedded server"
+        assert (root / "inbox" / "LA_919" / f"{tid}.lax").read_bytes() == pkg.read_bytes()
         assert stat.S_IMODE((root / "inbox" / "LA_919").stat().st_mode) == 0o700
         # a folder nobody serves is refused, and the error names the path
-        lax(home, "endpoints", "add", "LA:2", f"sftp://any@127.0.0.1:{port}/elsewhere",
+        lax(home, "endpoints", "add", "URN:123456", f"sftp://any@127.0.0.1:{port}/elsewhere",
             "--host-key-fingerprint", fpr, "--identity", str(client))
-        r = lax(home, "send", str(pkg), "--to", "LA:2")
+        r = lax(home, "send", str(pkg), "--to", "URN:123456")
         assert r.exit_code == 4 and "/elsewhere" in r.output, r.output
         # A URL that climbs out is refused when it is added (issue 10); the server's own
         # confinement of `..` is tested in tests/failure (ChrootSftp).
@@ -239,18 +279,17 @@ def test_serve_sftp_command(tmp_path: Path) -> None:
     text = log_file.read_text()
     assert re.search(r"conn #1 from 127\.0\.0\.1:\d+", text), text
     assert "conn #1 authenticated as LA:919" in text, text
-    assert re.search(r"LA:919 rename to p\.lax inbox/LA_919/\.p\.lax\.part-[0-9a-f]+: ok", text), text
-    assert re.search(r"LA:919 write /elsewhere/\.p\.lax\.part-[0-9a-f]+ \(not a folder it may use\): refused",
+    assert re.search(rf"LA:919 rename to {tid}\.lax inbox/LA_919/\.{tid}\.lax\.part-[0-9a-f]+: ok", text), text
+    assert re.search(rf"LA:919 write /elsewhere/\.{tid}\.lax\.part-[0-9a-f]+ \(not a folder it may use\): refused",
                      text), text
-    assert "via embedded server" not in text
+    assert "Sorrel" not in text and "record" not in text
 
 
 def test_the_ssh_key_line_works_as_it_is_in_serve_sftp_authorized_keys(tmp_path: Path) -> None:
     """`endpoints ssh-key` ends its line with our party id, the comment serve-sftp reads as whose key it is:
     the line pasted as it is lets the council deliver into its own folder of the school's drop folder."""
-    home = tmp_path / "council"
-    made = lax(home, "init", "--party", "LA:887", "--name", "Example Council (fictional)", "--kdf-work-factor", "10")
-    assert made.exit_code == 0, made.output
+    council, _school = _parties(tmp_path, council="LA:887")
+    home = council.home.root
     r = lax(home, "endpoints", "ssh-key")
     assert r.exit_code == 0, r.output
     line = r.stdout.strip()
@@ -267,10 +306,10 @@ def test_the_ssh_key_line_works_as_it_is_in_serve_sftp_authorized_keys(tmp_path:
                     "--host-key-fingerprint", fpr)
         assert added.exit_code == 0, added.output
         pkg = tmp_path / "p.lax"
-        pkg.write_bytes(b"sent with the key line as printed")
+        tid = _package(council, "URN:123456", pkg)
         sent = lax(home, "send", str(pkg), "--to", "URN:123456")
         assert sent.exit_code == 0, sent.output
-    assert (tmp_path / "root" / "inbox" / "LA_887" / "p.lax").read_bytes() == b"sent with the key line as printed"
+    assert (tmp_path / "root" / "inbox" / "LA_887" / f"{tid}.lax").read_bytes() == pkg.read_bytes()
     assert "authenticated as LA:887" in log_file.read_text()
 
 
@@ -295,18 +334,17 @@ def test_serve_sftp_refuses_a_key_without_a_party_id(tmp_path: Path) -> None:
 def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: Path, client_key: ClientKey) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()
-    big = tmp_path / "big.lax"
-    with big.open("wb") as fh:
-        for _ in range(100):
-            fh.write(os.urandom(1_000_000))
     server = Sshd(tmp_path / "sshd", [client_key.pub]).start()
-    home = _home_with_key(tmp_path, "council", server)
-    lax(home, "endpoints", "add", "URN:1", server.url(drop), "--host-key-fingerprint", server.fingerprint)
+    council, _school = _parties(tmp_path, server)
+    home = council.home.root
+    big = tmp_path / "big.lax"
+    tid = _package(council, "URN:123456", big, 100_000_000)
+    lax(home, "endpoints", "add", "URN:123456", server.url(drop), "--host-key-fingerprint", server.fingerprint)
     stop = threading.Event()
 
     def kill_when_a_fifth_is_uploaded() -> None:
         while not stop.is_set():
-            for p in drop.glob(".big.lax.part-*"):
+            for p in drop.glob(f".{tid}.lax.part-*"):
                 if p.stat().st_size >= 20_000_000:
                     server.kill()
                     return
@@ -315,7 +353,7 @@ def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: P
     watcher = threading.Thread(target=kill_when_a_fifth_is_uploaded)
     watcher.start()
     try:
-        r = lax(home, "send", str(big), "--to", "URN:1", "--retries", "1")
+        r = lax(home, "send", str(big), "--to", "URN:123456", "--retries", "1")
         stop.set()
         watcher.join()
         assert r.exit_code == 4, r.output
@@ -325,13 +363,14 @@ def test_server_killed_during_100mb_send_then_next_run_delivers_once(tmp_path: P
         server = Sshd(tmp_path / "sshd", [], host_key=server.host_key, port=server.port)
         server.authorized.write_text(authorized)
         server = server.start()
-        r = lax(home, "send", str(big), "--to", "URN:1")
+        r = lax(home, "send", str(big), "--to", "URN:123456")
         assert r.exit_code == 0, r.output
-        r = lax(home, "send", str(big), "--to", "URN:1")
+        r = lax(home, "send", str(big), "--to", "URN:123456")
         assert r.exit_code == 0, r.output
-        assert os.listdir(drop) == ["big.lax"]  # the dead upload's temporary file removed, by the name it logged
+        # the dead upload's temporary file removed, by the name it logged
+        assert os.listdir(drop) == [f"{tid}.lax"]
         assert list((home / "cache" / "sftp-parts").rglob("*.log")) == []
-        assert hashlib.sha256((drop / "big.lax").read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
+        assert hashlib.sha256((drop / f"{tid}.lax").read_bytes()).digest() == hashlib.sha256(big.read_bytes()).digest()
     finally:
         stop.set()
         server.stop()

@@ -153,17 +153,29 @@ def test_quiet_drops_warnings_but_never_errors(tmp_path: Path) -> None:
 
 
 # -- progress -------------------------------------------------------------------------------
+def _package(a: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A PEP package with a 300 KB attachment (big enough for a bar), and its transfer id."""
+    src, scan, pkg = tmp_path / "pep.json", tmp_path / "scan.pdf", tmp_path / "pep.lax"
+    src.write_text(json.dumps(record(4)))
+    scan.write_bytes(b"%PDF-1.4 fictional\n" + b"x" * 300_000)
+    r = lax(a, "--json", "pack", str(src), "--type", "pep-transfer", "--to", B, "--attach", str(scan), "-o", str(pkg))
+    assert r.code == 0, r.err
+    return pkg, json.loads(r.out)["manifest"]["transfer_id"]
+
+
 def _send(a: Path, tmp_path: Path, *flags: str, tty: bool, env: dict[str, str] | None = None) -> Run:
-    f = tmp_path / "notes.bin"
-    f.write_bytes(b"x" * 300_000)
-    return lax(a, *flags, "send", str(f), "--to", B, tty=tty, env=env)
+    pkg = tmp_path / "pep.lax"
+    if not pkg.exists():
+        _package(a, tmp_path)
+    return lax(a, *flags, "send", str(pkg), "--to", B, tty=tty, env=env)
 
 
 def test_send_draws_a_bar_on_a_terminal_only(homes: tuple[Path, Path, dict[str, Path]], tmp_path: Path) -> None:
     a, _b, _drops = homes
+    pkg, tid = _package(a, tmp_path)
     shown = _send(a, tmp_path, tty=True)
-    assert shown.code == 0 and "URN:123456 notes.bin" in shown.err and SGR.search(shown.err)
-    assert shown.out == "sent notes.bin (300000 bytes) to URN:123456\n"
+    assert shown.code == 0 and f"URN:123456 {tid}.lax" in shown.err and SGR.search(shown.err)
+    assert shown.out == f"sent pep.lax as {tid}.lax ({pkg.stat().st_size} bytes) to URN:123456\n"
     hidden = _send(a, tmp_path, tty=False)
     assert (hidden.code, hidden.err, hidden.out) == (0, "", shown.out)
 
@@ -179,7 +191,7 @@ def test_no_bar_with_json_or_quiet(homes: tuple[Path, Path, dict[str, Path]], tm
 def test_the_bar_has_no_colour_with_no_color(homes: tuple[Path, Path, dict[str, Path]], tmp_path: Path) -> None:
     a, _b, _drops = homes
     r = _send(a, tmp_path, tty=True, env={"NO_COLOR": "1"})
-    assert r.code == 0 and "URN:123456 notes.bin" in r.err
+    assert r.code == 0 and "URN:123456 " in r.err and ".lax" in r.err
     assert not SGR.search(r.err)
 
 
