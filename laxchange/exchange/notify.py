@@ -358,8 +358,23 @@ def _child_identifiers(record: dict[str, Any]) -> list[str]:
     child = record.get("child") or {}
     name = child.get("legal_name") or {}
     words = [name.get("given"), name.get("middle"), name.get("family"), child.get("preferred_name")]
-    ids = [child.get("upn"), child.get("uln"), child.get("date_of_birth"), *child.get("former_upns", [])]
+    ids = [child.get("upn"), child.get("uln"), child.get("date_of_birth"), child.get("local_child_id"),
+           record.get("record_id"), *child.get("former_upns", [])]
     return [w for w in words + ids if isinstance(w, str) and len(w) >= 2]
+
+
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+#: What a purpose never needs and a child's details often are, whoever's they are (`check_purpose`):
+#: a day's date in any usual spelling, a date-of-birth marker, a UPN's shape, a long number.
+_PERSONAL_SHAPES = (
+    ("a date", re.compile(rf"(?<![0-9])(?:[0-9]{{4}}[-/.][0-9]{{1,2}}[-/.][0-9]{{1,2}}"
+                          rf"|[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}"
+                          rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:\s+[0-9]{{2,4}})?"
+                          rf"|{_MONTH}\s+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?\s+[0-9]{{2,4}})?)(?![0-9])", re.IGNORECASE)),
+    ("a date of birth", re.compile(r"\b(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born)\b", re.IGNORECASE)),
+    ("a UPN", re.compile(r"\b[A-Z][0-9]{11}[0-9A-Z]\b", re.IGNORECASE)),
+    ("a number of six digits or more (a ULN, a local id)", re.compile(r"[0-9]{6,}")),
+)
 
 
 def _names_word(text: str, word: str) -> bool:
@@ -391,9 +406,15 @@ def check_purpose(purpose: str, record: dict[str, Any] | None) -> str:
                          hint="keep it to the purpose and lawful basis; the details belong in the record")
     for word in _child_identifiers(record or {}):
         if _names_word(text, word):
-            raise UsageError("--purpose names the child (a name, UPN, ULN or date of birth): it goes into the audit "
-                             "log, which holds no personal data", code="notify.purpose",
+            raise UsageError("--purpose names the child (a name, UPN, ULN, local id or date of birth): it goes into "
+                             "the audit log, which holds no personal data", code="notify.purpose",
                              hint="describe the purpose without the child's details; the record identifies the child")
+    for what, shape in _PERSONAL_SHAPES:
+        if shape.search(text):
+            raise UsageError(f"--purpose holds {what}: it goes into the audit log, which holds no personal data, and "
+                             "a purpose needs none", code="notify.purpose",
+                             hint='say why and on what basis, e.g. --purpose "new placement: statutory duty to share '
+                                  'the PEP (Children Act 1989)"; the record identifies the child')
     return text
 
 

@@ -165,6 +165,36 @@ def test_a_purpose_names_the_child_only_as_a_whole_word(purpose: str, names_chil
         assert check_purpose(purpose, rec) == purpose
 
 
+@pytest.mark.parametrize(("purpose", "refused_for"), [
+    # the walk-through's, each let through before (only the ISO form of this child's date was caught)
+    ("DOB 06/04/2012", "a date"), ("dob 6.4.12", "a date"), ("child born 6 April 2012", "a date"),
+    ("a SYNTH-id", None), ("April 6th, 2012", "a date"), ("placed 6th of April", "a date"),
+    ("date of birth to follow", "a date of birth"), ("d.o.b. as before", "a date of birth"),
+    ("re A123456789012", "a UPN"), ("uln 1234567890", "a number of six digits"),
+    # what a purpose does say
+    ("new placement: statutory duty to share the PEP (Children Act 1989)", None),
+    ("s.22 Children Act 1989; Education Act 1996 s.19", None), ("share within 48 hours, March review", None),
+    ("DfE guidance of May 2018", None), ("stubborn non-attendance: PEP review", None),
+])
+def test_a_purpose_with_a_date_or_an_identifier_of_anyone_is_refused(purpose: str, refused_for: str | None) -> None:
+    """It goes into the audit log, which cannot be edited: a date, a date-of-birth marker or an
+    identifier's shape is refused whoever's it is, as the child's own names and ids are."""
+    rec = samples.education_record(3)
+    if refused_for is None:
+        assert check_purpose(purpose, rec) == purpose
+    else:
+        with pytest.raises(UsageError, match=f"holds {refused_for}") as e:
+            check_purpose(purpose, rec)
+        assert e.value.code == "notify.purpose"
+
+
+def test_a_purpose_with_the_childs_local_id_or_the_record_id_is_refused() -> None:
+    rec = samples.education_record(3)
+    for ident in (rec["child"]["local_child_id"], rec["record_id"]):
+        with pytest.raises(UsageError, match="names the child"):
+            check_purpose(f"child {ident}", rec)
+
+
 def test_the_messages_carry_the_purpose_and_their_headers_from_the_record() -> None:
     rec = samples.education_record(3)
     to = [f"LA:{rec['placement']['host_la']}", f"URN:{rec['school']['urn']}"]
