@@ -359,7 +359,7 @@ def _child_identifiers(record: dict[str, Any]) -> list[str]:
     name = child.get("legal_name") or {}
     words = [name.get("given"), name.get("middle"), name.get("family"), child.get("preferred_name")]
     ids = [child.get("upn"), child.get("uln"), child.get("date_of_birth"), child.get("local_child_id"),
-           record.get("record_id"), *child.get("former_upns", [])]
+           *child.get("former_upns", [])]  # not record_id: random, it is in the audit log as record_ref
     return [w for w in words + ids if isinstance(w, str) and len(w) >= 2]
 
 

@@ -188,11 +188,11 @@ def test_a_purpose_with_a_date_or_an_identifier_of_anyone_is_refused(purpose: st
         assert e.value.code == "notify.purpose"
 
 
-def test_a_purpose_with_the_childs_local_id_or_the_record_id_is_refused() -> None:
+def test_a_purpose_with_the_childs_local_id_is_refused() -> None:
+    """The council's own case id for the child identifies it as a UPN does."""
     rec = samples.education_record(3)
-    for ident in (rec["child"]["local_child_id"], rec["record_id"]):
-        with pytest.raises(UsageError, match="names the child"):
-            check_purpose(f"child {ident}", rec)
+    with pytest.raises(UsageError, match="names the child"):
+        check_purpose(f"child {rec['child']['local_child_id']}", rec)
 
 
 def test_the_messages_carry_the_purpose_and_their_headers_from_the_record() -> None:
