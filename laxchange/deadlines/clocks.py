@@ -264,7 +264,20 @@ def _tells_the_school(h: History, me: str | None, start: Start) -> bool:
     own (the records folder) or we sent it."""
     if me is None or start.school is None or me == f"URN:{start.school}":
         return True
+    return _placing_council(h)
+
+
+def _placing_council(h: History) -> bool:
+    """Are we, for this record, the council that looks after the child: the record is our own
+    (the records folder), or we sent it? A party that only ever received it is not."""
     return any(v.at is None for v in h.versions) or any(e.event.startswith("out.") for e in h.events)
+
+
+def _ours(rule: Rule, h: History, me: str | None, start: Start) -> bool:
+    """Is this clock one this home can meet, or must see met (`Rule.duty`)?"""
+    if rule.satisfied_by == "pep-delivered-to-school":
+        return _tells_the_school(h, me, start)
+    return rule.duty != "placing-council" or me is None or _placing_council(h)
 
 
 def evaluate(policy: Policy, histories: Iterable[History], calendar: Calendar, *, now: dt.datetime,
@@ -275,7 +288,7 @@ def evaluate(policy: Policy, histories: Iterable[History], calendar: Calendar, *
         for rule in policy.rules:
             found: list[Deadline] = []
             for start in _starts(rule.starts, h, calendar):
-                if rule.satisfied_by == "pep-delivered-to-school" and not _tells_the_school(h, me, start):
+                if not _ours(rule, h, me, start):
                     continue
                 due = calendar.add(start.day, rule.length, rule.unit)
                 met = _satisfied(rule, start, h, me)

@@ -75,7 +75,11 @@ _ONLY_AFTER: Mapping[str, frozenset[str]] = MappingProxyType({
 _DAY_RANK = {Unit.CALENDAR_DAYS: 0, Unit.WORKING_DAYS: 1, Unit.SCHOOL_DAYS: 2}
 _MAX_LENGTH = {Unit.HOURS: 24 * 400, Unit.CALENDAR_DAYS: 400, Unit.WORKING_DAYS: 300, Unit.SCHOOL_DAYS: 200}
 _ID = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
-_FIELDS = ("id", "title", "starts", "satisfied_by", "length", "unit", "source", "reading")
+_FIELDS = ("id", "title", "starts", "satisfied_by", "length", "unit", "source", "reading", "duty")
+#: Whose action meets a rule: "placing-council", the council that looks after the child (its clocks
+#: are kept only where the record is ours or we sent it: a school or host council that only received
+#: the record cannot meet them, and would be told each night they are overdue), or "shared".
+DUTIES = ("shared", "placing-council")
 _TIGHTEN = frozenset({"id", "length", "unit", "reading"})
 
 
@@ -93,6 +97,8 @@ class Rule:
     reading: str = ""
     #: "default", "tightened" (by the local policy) or "local" (added by it)
     origin: str = "default"
+    #: whose action meets it (`DUTIES`)
+    duty: str = "shared"
 
     def length_text(self) -> str:
         if self.length == 0:
@@ -103,7 +109,7 @@ class Rule:
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "starts": self.starts, "satisfied_by": self.satisfied_by,
                 "length": self.length, "unit": str(self.unit), "source": self.source, "reading": self.reading,
-                "origin": self.origin}
+                "origin": self.origin, "duty": self.duty}
 
 
 @dataclass(frozen=True)
@@ -169,9 +175,12 @@ def _parse_rule(where: str, entry: Any, origin: str) -> Rule:
     reading = entry.get("reading", "")
     if not isinstance(reading, str) or len(reading) > 2000:
         raise _fail(where, "reading must be a string of at most 2000 characters", "explain how the rule is read")
+    duty = entry.get("duty", "shared")
+    if duty not in DUTIES:
+        raise _fail(where, f"duty {duty!r} is not one laxchange knows", f"use one of: {', '.join(DUTIES)}")
     return Rule(id=_rule_id(where, entry), title=_text(where, entry, "title", 120), starts=starts,
                 satisfied_by=satisfied_by, length=_length(where, entry, unit), unit=unit,
-                source=_text(where, entry, "source", 200), reading=reading, origin=origin)
+                source=_text(where, entry, "source", 200), reading=reading, origin=origin, duty=duty)
 
 
 def _rule_id(where: str, entry: Mapping[str, Any]) -> str:

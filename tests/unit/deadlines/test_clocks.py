@@ -164,6 +164,33 @@ def test_pep_emergency_counts_calendar_days_over_christmas() -> None:
     assert clocks(_emergency("2026-12-28", emergency=None), now=dt.date(2027, 1, 5), rule="pep-emergency") == []
 
 
+@pytest.mark.parametrize("rule", ["pep-emergency", "school-place"])
+def test_the_placing_councils_clocks_are_not_kept_by_those_that_only_received_the_record(rule: str) -> None:
+    """Initiating the PEP after an emergency placement, and finding a school place, are the placing
+    council's to do (policy `duty`): a school or host council that only received the record cannot
+    meet them (a walk-through found both their runs exiting 10 each night on the VSH's clock)."""
+    placeless = {"since": "2026-11-02", "interim_provision": "tuition at home"}
+    rec = _emergency("2026-12-10") if rule == "pep-emergency" else record(as_of="2026-12-01", school=None,
+                                                                          no_school_place=placeless)
+
+    def received(me: str, events: tuple[LedgerEvent, ...] = ()) -> list[Deadline]:
+        sources = Sources(me=me)
+        sources.add_document(rec, origin="received/x/record.json", at=dt.datetime(2026, 12, 11, 15, tzinfo=dt.UTC),
+                             transfer_id="ef" * 16)
+        assert sources.warnings == []
+        sources.events.extend(events)
+        at = dt.datetime.combine(dt.date(2026, 12, 29), dt.time(12), tzinfo=ENGLAND)
+        return [d for d in evaluate(default_policy(), sources.histories(), TERMS, now=at, me=sources.me)
+                if d.rule.id == rule]
+
+    assert received(f"URN:{URN}") == [] and received("LA:881") == []
+    # the placing council's: its records folder, or a record it sent on; and with no party given
+    assert one(clocks(rec, now=dt.date(2026, 12, 29), rule=rule, me="LA:318")).state == "overdue"
+    sent = _delivered("2026-12-11T10:00:00+00:00", event="out.sent")
+    assert one(received("LA:318", (sent,))).state == "overdue"
+    assert one(clocks(rec, now=dt.date(2026, 12, 29), rule=rule)).state == "overdue"
+
+
 # -- pep-new-school: 14 school days ----------------------------------------------------------------------
 
 def _joined(pep: str) -> tuple[dict[str, Any], dict[str, Any]]:

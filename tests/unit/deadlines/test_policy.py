@@ -109,6 +109,8 @@ NEW = {"id": "pep-first", "title": "First PEP", "starts": "looked-after", "satis
     ({"format": "laxchange-deadline-policy/1", "rules": [{"id": "pep-review", "starts": "school-joined"}]},
      "may only tighten rule pep-review's length and unit, not its starts"),
     ({"format": "laxchange-deadline-policy/1", "rules": [{**NEW, "colour": "red"}]}, "unknown field 'colour'"),
+    ({"format": "laxchange-deadline-policy/1", "rules": [{**NEW, "duty": "school"}]},
+     "duty 'school' is not one laxchange knows"),
     ([], "it must be a JSON object"),
 ])
 def test_mistakes_in_a_local_policy_are_named(tmp_path: Path, doc: Any, says: str) -> None:
