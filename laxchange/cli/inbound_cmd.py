@@ -171,6 +171,9 @@ def receipt_cmd(ctx: click.Context, transfer: str, applied: bool, sender: str | 
         if app.json:
             app.write_json({"ok": False, "receipt": sent.to_dict(), "error": sent.error.to_dict()})
             ctx.exit(sent.error.exit_code)
+        if sent.transfer_id is None:  # it could not be packed (a key, the passphrase): there is no file to send
+            raise sent.error.annotated(f"(no receipt was made, so none is waiting to be sent: run `laxchange receipt "
+                                       f"{transfer} --applied` again once this is put right)")
         raise sent.error.annotated("(the receipt is kept in the outbox; the next `laxchange import` or "
                                    f"`laxchange receipt {transfer} --applied` sends it)")
     if sent.already_sent:

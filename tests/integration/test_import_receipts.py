@@ -96,7 +96,14 @@ def test_import_receipts_duplicate_and_tampering(homes: tuple[Party, Party, Path
     assert report["counts"] == {"receipt": 1}
     assert _state(a, tid) == "delivered"
 
-    # the school puts the record in its MIS: applied
+    # the school puts the record in its MIS: applied. A wrong passphrase first: nothing can be packed, and
+    # it says so (it used to say the receipt was kept in the outbox for the next import, which sent nothing)
+    wrong = CliRunner().invoke(main, ["--home", str(b.home.root), "receipt", tid, "--applied"],
+                               env={"LAXCHANGE_PASSPHRASE": "not the passphrase"})
+    assert wrong.exit_code == 5, wrong.output
+    assert "no receipt was made, so none is waiting to be sent" in wrong.output
+    assert "kept in the outbox" not in wrong.output
+    assert not list((b.home.outbox / "receipts").glob("*applied*"))
     r = lax(b, "--json", "receipt", tid, "--applied")
     assert r.exit_code == 0, r.output
     first_applied = json.loads(r.stdout)["receipt"]
