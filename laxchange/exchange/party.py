@@ -323,8 +323,7 @@ class Party:
             if isinstance(out, Path) and not self.knows_queued(m):
                 out.unlink(missing_ok=True)
             raise
-        log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient,
-                  message_type=result.schema.partition("@")[0], record_ref=wrap.record_ref(document))
+        log_queued(m, result.schema.partition("@")[0], wrap.record_ref(document))
         return result
 
     def checkpoint_for(self, recipient: str, document: Any) -> str | None:
@@ -878,6 +877,12 @@ class Party:
             log_event(_log, "key.destroyed", kid=entry.get("kid"), use=entry.get("use"))
 
         return self.keystore.prune(record=record, run_lock_held=run_lock_held)
+
+
+def log_queued(m: package.Manifest, message_type: str, record_ref: str | None) -> None:
+    """pack.queued, once a package's `queued` is committed (by `Party.pack`, or a notification's batch)."""
+    log_event(_log, "pack.queued", transfer_id=m.transfer_id, party=m.recipient, message_type=message_type,
+              record_ref=record_ref)
 
 
 def _log_send_failed(result: PartyResult) -> None:
