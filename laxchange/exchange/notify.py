@@ -41,7 +41,7 @@ from laxchange._util.fs import digest_stream, fsync_dir, open_regular, private_d
 from laxchange._util.jsonio import copy_tree
 from laxchange._util.workers import ordered_map
 from laxchange.errors import InvalidData, LaxError, UsageError
-from laxchange.exchange.party import Party
+from laxchange.exchange.party import Party, log_queued
 from laxchange.ledger.states import Outbound
 from laxchange.models import messages
 from laxchange.models.record import EducationRecord
@@ -618,6 +618,8 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
             for path in paths:
                 path.unlink(missing_ok=True)
         raise
+    for p in packed:
+        log_queued(p.manifest, p.notified.message_type, p.audit.get("record_ref"))
 
 
 def _committed(party: Party, packed: Sequence[_Packed]) -> bool:

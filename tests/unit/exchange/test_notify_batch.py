@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from laxchange.errors import LaxError
 from laxchange.exchange import Party, Placement, notify_placements, read_placements
 from laxchange.exchange.run import UNQUEUED, UNQUEUED_AFTER, run_nightly
 from laxchange.ledger.db import Ledger
+from laxchange.logs import _EXTRA
 from tests.support.parties import REPO, T0, passphrase, placement_world
 from tests.support.parties import Party as SupportParty
 
@@ -318,3 +320,17 @@ def test_a_batch_interrupted_just_after_its_commit_keeps_its_files_and_says_it_i
     queued = _queued(vsh)
     assert len(queued) == 2 and sorted(f"{t}.lax" for t in queued) == [n for n in _outbox(vsh) if n.endswith(".lax")]
     assert any("all 2 packages" in n and "Do not submit it again" in n for n in stopped.value.__notes__)
+
+
+def test_every_package_a_notification_queues_is_logged_as_pack_queued(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """docs/operations.md: pack.queued whenever a package is queued; notifications queued none (a
+    walk-through's --log-file held only command.started and command.finished)."""
+    caplog.set_level(logging.INFO, logger="laxchange")
+    vsh, hvs, school, rec = placement_world(tmp_path)
+    with _me(vsh) as me:
+        done = notify_placements(me, [Placement(_child(rec, 71), [hvs.party, school.party], "new-placement",
+                                                PURPOSE, line=1)], send=False)
+    tids = sorted(p.transfer_id for i in done.items for p in i.packages)
+    logged = sorted(r.__dict__[_EXTRA][1]["transfer_id"] for r in caplog.records if r.getMessage() == "pack.queued")
+    assert len(tids) == 2 and logged == tids
