@@ -53,7 +53,7 @@ from laxchange import deadlines, package
 from laxchange._util import timefmt
 from laxchange._util.fs import fsync_dir
 from laxchange._util.threads import thread_pool
-from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError
+from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError, UsageError
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
@@ -349,14 +349,17 @@ def _housekeeping(party: Party, report: RunReport, now: dt.datetime) -> None:
                             for k in party.keystore.expiring(KEY_WARNING, at=now)]
 
 
-def _queued(party: Party) -> dict[str, list[Path]]:
-    """Outbox packages whose ledger row is still `queued`, by recipient.
+def _queued(party: Party, report: RunReport, now: dt.datetime) -> dict[str, list[Path]]:
+    """Outbox packages whose ledger row is still `queued`, by recipient; and a failure in `report`
+    for each queued package the outbox does not hold (`_not_in_outbox`).
 
     A package laxchange named (`<transfer id>.lax`) whose transfer the ledger has no `queued` row
     for is passed over unread: the outbox keeps every package sent, for years, and each night
     would otherwise open them all. Any other file is read, as before."""
     out: dict[str, list[Path]] = {}
-    waiting = {t.transfer_id for t in party.ledger.transfers(direction="out", state=Outbound.QUEUED)}
+    rows = party.ledger.transfers(direction="out", state=Outbound.QUEUED)
+    waiting = {t.transfer_id for t in rows}
+    found: set[str] = set()
     outbox = party.home.outbox
     # names, not Paths, sorted and passed over (what Path.glob("*.lax") finds, hidden names too): the outbox
     # holds a package per transfer ever sent, and only the few still queued need a Path and a read
@@ -372,7 +375,29 @@ def _queued(party: Party) -> dict[str, list[Path]]:
         row = party.ledger.get(m.transfer_id, "out", m.recipient) if m is not None else None
         if m is not None and row is not None and row.state == Outbound.QUEUED:
             out.setdefault(m.recipient, []).append(f)
+            found.add(m.transfer_id)
+    _not_in_outbox(party, [t for t in rows if t.transfer_id not in found], report, now)
     return out
+
+
+#: How long a queued package may be away from the outbox before the run says so: `pack -o FILE`
+#: elsewhere queues one for `laxchange send FILE` by hand.
+NOT_IN_OUTBOX_AFTER = dt.timedelta(hours=1)
+
+
+def _not_in_outbox(party: Party, rows: list[Transfer], report: RunReport, now: dt.datetime) -> None:
+    """A failure for each queued package (receipts aside: they wait in outbox/receipts/) that no
+    outbox file holds, queued over `NOT_IN_OUTBOX_AFTER` ago: moved or deleted, or packed to a file
+    elsewhere and never sent, the run cannot send it, and nothing would say so until it expired."""
+    for t in rows:
+        if t.message_type in (None, "receipt") or now - timefmt.parse(t.updated) < NOT_IN_OUTBOX_AFTER:
+            continue
+        report.failures.append(Failure("send", t.party, UsageError(
+            f"queued transfer {t.transfer_id} ({t.message_type}, queued {t.updated}) has no package in the outbox, "
+            "so the nightly run cannot send it", code="send.not-in-outbox",
+            hint=f"packed to a file elsewhere: send it (`laxchange send FILE --to {t.party}`) or move it into "
+                 f"{party.home.outbox}; moved or deleted: pack the record again, a new transfer (this one "
+                 f"expires {t.expires})")))
 
 
 def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,
@@ -587,7 +612,7 @@ def run_nightly(party: Party, *, collect: bool = True,
         try:
             stage("housekeeping")
             _housekeeping(inner, report, now)
-            queued = _queued(inner)
+            queued = _queued(inner, report, now)
             rows = _waiting(inner)
             receipts, _ = _from_audit(inner, rows)
             waiting = {t.party for t in rows if t.transfer_id not in receipts}

@@ -167,6 +167,25 @@ def test_a_file_named_after_a_child_is_never_named_in_the_runs_reports(
     assert listed.exit_code == 0 and moved in listed.stdout and "Sorrel" not in listed.stdout
 
 
+def test_a_queued_package_missing_from_the_outbox_is_said_not_left_queued_in_silence(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """A walk-through moved a queued package out of the outbox: the run said "done: all good", exit
+    0, each night, and nothing was ever sent. After an hour (a package packed elsewhere with -o is
+    for `laxchange send` by hand) the run says which transfer, and needs a look."""
+    a, _b, _, _ = homes
+    tid = _queue(a, B, tmp_path)
+    (a.home.outbox / "pep.lax").rename(tmp_path / "moved.lax")
+    now = dt.datetime.now(dt.UTC)
+    with _party_at(a, now + dt.timedelta(minutes=30)) as soon:
+        assert run_nightly(soon).failures == []
+    with _party_at(a, now + dt.timedelta(hours=2)) as later:
+        report = run_nightly(later)
+    [failed] = report.failures
+    assert (failed.step, failed.party, failed.error.code) == ("send", B, "send.not-in-outbox")
+    assert tid in failed.error.message and "laxchange send FILE --to URN:123456" in str(failed.error.hint)
+    assert not report.ok and _state(a, tid) == "queued"
+
+
 def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual_umask(
         homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
     """Run by hand under umask 022, the runs must still make every home folder 0700: a walk-through
