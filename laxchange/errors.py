@@ -335,6 +335,7 @@ CODES: dict[str, str] = {
     "send.not-a-package": "the file is not a laxchange package: only packages are sent (attach it to a record)",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",
     "send.not-in-outbox": "a queued package is not in the outbox, so the nightly run cannot send it",
+    "notify.not-placing-council": "the record names another council as the placing council (placement.placing_la)",
     # notify-placement and notify-exclusion (laxchange.exchange.notify)
     "notify.misdirected": "a recipient is not the record's placement school or host council",
     "notify.no-recipient": "a placement notification names no recipient",

@@ -700,9 +700,12 @@ def _prepare(party: Party, record: Any, *, to: Sequence[str], reason: str, purpo
     warnings: list[str] = []
     me = party.keystore.ring().party
     placing = rec["placement"]["placing_la"]
-    if me != f"LA:{placing}":
-        warnings.append(f"we are {me}, but the record's placing council is LA:{placing} "
-                        "(placement.placing_la): a placement is notified by the placing council's VSH")
+    if me != f"LA:{placing}":  # the host would be told, under our signature, of another council's child
+        raise InvalidData(f"we are {me}, but the record's placing council is LA:{placing} (placement.placing_la): "
+                          "a placement is notified by the placing council's VSH, and the host and the school would "
+                          f"take it as LA:{placing}'s", code="notify.not-placing-council",
+                          hint=f"correct placement.placing_la if the child is ours ({me}), or ask LA:{placing}'s "
+                               "virtual school to send it")
     atts = _attachments(attachments)
     if atts and not any(r.startswith("URN:") for r in recipients):
         raise UsageError("attachments go with the PEP to the school, and no school is among the recipients",

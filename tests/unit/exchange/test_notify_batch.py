@@ -334,3 +334,18 @@ def test_every_package_a_notification_queues_is_logged_as_pack_queued(tmp_path: 
     tids = sorted(p.transfer_id for i in done.items for p in i.packages)
     logged = sorted(r.__dict__[_EXTRA][1]["transfer_id"] for r in caplog.records if r.getMessage() == "pack.queued")
     assert len(tids) == 2 and logged == tids
+
+
+def test_a_placement_of_another_councils_child_is_refused_not_sent_with_a_warning(tmp_path: Path) -> None:
+    """A walk-through notified a record whose placing_la was not ours: a warning, exit 0, and the host
+    imported, signed by us, a notification naming another placing council. Now refused on its line."""
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    other = copy.deepcopy(_child(rec, 81))
+    other["placement"]["placing_la"] = "202" if other["placement"]["placing_la"] != "202" else "203"
+    with _me(vsh) as me:
+        done = notify_placements(me, [Placement(other, [school.party], "new-placement", PURPOSE, line=1),
+                                      Placement(_child(rec, 82), [school.party], "new-placement", PURPOSE, line=2)],
+                                 send=False)
+    errors = [i.error.code if i.error else None for i in done.items]
+    assert errors == ["notify.not-placing-council", None], errors
+    assert len(_queued(vsh)) == 1
