@@ -118,9 +118,8 @@ def deadlines_group(ctx: click.Context, overdue: bool, due_within: str | None, r
         return
     app: App = ctx.obj
     within = parse_period(due_within) if due_within is not None else None
-    if record_ref is not None and not _REF.fullmatch(record_ref):
-        raise UsageError(f"--record {record_ref!r} is not a record reference", code="usage.bad-value",
-                         hint="give the record's record_id: 32 hex digits, as in `laxchange status` and the record")
+    if record_ref is not None:
+        check_record_ref(record_ref)
     now = _as_of(as_of)
     if ics is not None:
         check_output(ics, overwrite=force, what="calendar file")
@@ -179,6 +178,15 @@ def _policy_text(rules: deadlines.Policy, data: dict[str, Any]) -> str:
     lines.append("transfer clocks (laxchange run, per transfer, not per child): a delivered receipt within 48 hours "
                  "of sending; uncollected after 5 days (config.json run.uncollected_after_days)")
     return "\n".join(lines)
+
+
+def check_record_ref(ref: str) -> str:
+    """A `--record REF` as written, or a UsageError: a mistyped one would match nothing, and look
+    like "nothing here"."""
+    if not _REF.fullmatch(ref):
+        raise UsageError(f"--record {ref!r} is not a record reference", code="usage.bad-value",
+                         hint="give the record's record_id: 32 hex digits, as in `laxchange status` and the record")
+    return ref
 
 
 def deadline_summary(app: App, ledger: Ledger, record_ref: str | None) -> tuple[dict[str, Any] | None,

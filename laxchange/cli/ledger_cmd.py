@@ -45,8 +45,16 @@ def status_cmd(app: App, direction: str | None, state: str | None, record_ref: s
     "What did we share about this child, and with whom?": `laxchange status --record REF`, with
     REF the record's record_id (shown in the REF column and in the record itself).
     """
-    from laxchange.cli.deadlines_cmd import deadline_summary, summary_line  # holidays, icalendar: only when asked
+    from laxchange.cli.deadlines_cmd import (  # holidays, icalendar: only when asked
+        check_record_ref,
+        deadline_summary,
+        summary_line,
+    )
 
+    if party is not None:  # a mistyped filter matches nothing, and would look like "nothing here"
+        check_party(party)
+    if record_ref is not None:
+        check_record_ref(record_ref)
     after = _since(since) if since is not None else None
     if html_path is not None:
         from laxchange import render  # only for --html: jinja2 and the record models are slow to import
@@ -106,6 +114,10 @@ def audit_group() -> None:
 @click.pass_obj
 def audit_list(app: App, record_ref: str | None) -> None:
     """Print the audit log."""
+    if record_ref is not None:
+        from laxchange.cli.deadlines_cmd import check_record_ref
+
+        check_record_ref(record_ref)
     with Ledger(app.home.ledger_db) as ledger:
         entries = ledger.audit_entries()
     if record_ref is not None:

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from laxchange import samples
@@ -118,6 +119,18 @@ def test_status_answers_what_we_shared_about_a_child_and_with_whom(tmp_path: Pat
     assert [e["event"] for e in entries] == ["out.queued", "out.sent"]
     none = CliRunner().invoke(main, ["--home", str(home), "audit", "list", "--record", "0" * 32])
     assert none.exit_code == 0 and "no audit entries about that record" in none.output
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["status", "--party", "URN:99431"], "party.invalid"),  # a digit short: it used to match nothing, exit 0
+    (["status", "--party", "urn:994311"], "party.invalid"),
+    (["status", "--record", "Nell"], "usage.bad-value"),  # a name where the pseudonymous ref goes
+    (["audit", "list", "--record", "97c48dd2"], "usage.bad-value"),  # a prefix
+])
+def test_a_mistyped_filter_is_refused_not_answered_with_nothing(tmp_path: Path, args: list[str], code: str) -> None:
+    vsh, _school, _rec = _pair(tmp_path)
+    r = CliRunner().invoke(main, ["--home", str(vsh.home.root), "--json", *args])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == code, r.output
 
 
 def test_status_since_refuses_what_is_not_a_date(tmp_path: Path) -> None:
