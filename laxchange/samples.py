@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from laxchange._util import timefmt
+from laxchange._util.timefmt import weekdays
 from laxchange.errors import UsageError
 from laxchange.models import codes, messages, record
 from laxchange.models.common import schema_id
@@ -195,12 +196,19 @@ def education_record(seed: int, *, as_of: dt.date = DEFAULT_AS_OF, version: str 
                                "date": (as_of - dt.timedelta(days=20)).isoformat()})
     attainment = [a for a in attainment if a["date"] < as_of.isoformat()]
 
+    start, end = max(school_start, as_of - dt.timedelta(days=90)), as_of - dt.timedelta(days=1)
     possible = rng.randrange(60, 120) * 2
     authorised = rng.randrange(0, 12)
     unauthorised = rng.randrange(0, 8)
+    if not _is_v10(version):  # 1.0.0 stays byte for byte; later samples keep to what the period can hold:
+        # twice its weekdays (a morning and an afternoon), less a few for bank holidays and INSET days
+        # (absences scaled with it, so a child's attendance rate is what it was)
+        drawn, possible = possible, max(0, 2 * weekdays(start, end) - possible % 8)
+        authorised = authorised * possible // drawn
+        unauthorised = unauthorised * possible // drawn
     attendance = [{
-        "start": max(school_start, as_of - dt.timedelta(days=90)).isoformat(),
-        "end": (as_of - dt.timedelta(days=1)).isoformat(),
+        "start": start.isoformat(),
+        "end": end.isoformat(),
         "sessions_possible": possible,
         "sessions_attended": possible - authorised - unauthorised,
         "authorised_absence": authorised,

@@ -46,3 +46,13 @@ def _parse(text: str) -> dt.datetime:
         raise ValueError(f"not a UTC timestamp of the form YYYY-MM-DDTHH:MM:SSZ: {text!r}")
     return dt.datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]),
                        int(text[17:19]), tzinfo=dt.UTC)
+
+
+def weekdays(start: dt.date, end: dt.date) -> int:
+    """Mondays to Fridays from `start` to `end`, both counted (0 if `end` is before `start`): the
+    most school days a period can hold, whatever its holidays."""
+    days = (end - start).days + 1
+    if days <= 0:
+        return 0
+    weeks, rest = divmod(days, 7)
+    return weeks * 5 + sum(1 for i in range(rest) if (start.weekday() + i) % 7 < 5)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from laxchange._util.timefmt import weekdays
 from laxchange.clock import Clock
 from laxchange.models import codes
 from laxchange.validate.identifiers import is_temporary_upn, uln_problem, upn_problem
@@ -70,6 +71,7 @@ RULES: dict[str, str] = {
     "ehcp.review-interval": "warning: the next annual review is more than 12 months after the last",
     "ehcp.review-overdue": "warning: the EHCP annual review date has passed",
     "attendance.sum": "sessions attended plus absences equal sessions possible",
+    "attendance.possible": "no more sessions possible than twice the weekdays of the period (warning)",
     "attendance.persistent-absence": "warning: attendance below 90% (persistent absence)",
     "attainment.range": "an assessment value is in range for its kind",
     "exclusion.sessions": "warning: a suspension without its length in sessions",
@@ -540,6 +542,11 @@ def _assessment(c: _Ctx, a: dict[str, Any], p: str) -> None:
 def _attendance(c: _Ctx, a: dict[str, Any], p: str) -> None:
     c.range_order(p, a["start"], a["end"])
     possible = a["sessions_possible"]
+    most = 2 * weekdays(_d(a["start"]), _d(a["end"]))  # a morning and an afternoon a school day, at most
+    if a["start"] and a["end"] and possible > most:
+        c.warn(f"{p}.sessions_possible", "attendance.possible",
+               f"{possible} sessions possible from {a['start']} to {a['end']}, which has {most // 2} weekdays: "
+               f"at most {most}", "check the period's dates and figures against the school's attendance report")
     total = a["sessions_attended"] + a["authorised_absence"] + a["unauthorised_absence"]
     if total != possible:
         c.error(f"{p}.sessions_possible", "attendance.sum",

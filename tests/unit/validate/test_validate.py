@@ -213,6 +213,12 @@ def _attendance_sum(d: dict[str, Any]) -> None:
                         "sessions_attended": 300, "authorised_absence": 10, "unauthorised_absence": 10}]
 
 
+def _attendance_impossible(d: dict[str, Any]) -> None:
+    """A walk-through's sample: 198 sessions possible from 30 September to 2 December (46 weekdays)."""
+    d["attendance"] = [{"start": "2026-09-30", "end": "2026-12-02", "sessions_possible": 198,
+                        "sessions_attended": 190, "authorised_absence": 4, "unauthorised_absence": 4}]
+
+
 def _attendance_low(d: dict[str, Any]) -> None:
     d["attendance"] = [{"start": "2025-09-01", "end": "2026-07-20", "sessions_possible": 380,
                         "sessions_attended": 300, "authorised_absence": 40, "unauthorised_absence": 40}]
@@ -259,6 +265,7 @@ def _chronology(d: dict[str, Any]) -> None:
     (_dob_after, "error", "$.placement.period_of_care_start", "date.before-birth"),
     (_attendance_sum, "error", "$.attendance[0].sessions_possible", "attendance.sum"),
     (_attendance_low, "warning", "$.attendance[0].sessions_attended", "attendance.persistent-absence"),
+    (_attendance_impossible, "warning", "$.attendance[0].sessions_possible", "attendance.possible"),
     (_scaled, "error", "$.attainment[0].value", "attainment.range"),
     (_gcse, "error", "$.attainment[0].value", "attainment.range"),
     (_chronology, "error", "$.pep.chronology[1].start", "pep.chronology-order"),
