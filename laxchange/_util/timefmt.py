@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+from zoneinfo import ZoneInfo
+
+#: Dates in the guidance, and in records, are English dates: "today" and the start of a day are taken here.
+ENGLAND = ZoneInfo("Europe/London")
 
 #: ASCII digits only: `\d` alone takes any Unicode decimal digit, and int() reads "２０２６" as 2026
 _RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")

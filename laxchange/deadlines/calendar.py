@@ -24,20 +24,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import holidays
 import icalendar
 
 from laxchange._util import timefmt
 from laxchange._util.fs import open_regular
+from laxchange._util.timefmt import ENGLAND
 from laxchange.deadlines.errors import TermDatesError
 from laxchange.errors import ConfigError
 
 __all__ = ["ENGLAND", "Calendar", "Due", "Period", "TermDates", "Unit", "load_term_dates"]
 
-#: Dates in the guidance are English dates: "today" and the start of a day are taken here.
-ENGLAND = ZoneInfo("Europe/London")
 
 #: A term-dates file larger than this is not a term-dates file.
 MAX_TERM_FILE = 1_000_000

@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from laxchange._util import fs
+from laxchange._util.timefmt import ENGLAND
 from laxchange.clock import Clock
 from laxchange.errors import InvalidData, UsageError
 
@@ -38,7 +38,6 @@ CURRENT_VERSION = CTF_VERSIONS[0]
 #: Header/SupplierID: who made the file.
 SUPPLIER_ID = "laxchange"
 #: Header/DateTime is local time in England, as an MIS shows it (DfE's own MTC export writes local time).
-_LONDON = ZoneInfo("Europe/London")
 #: A new academic year starts on 1 August for Header/SourceSchool/AcademicYear (docs/ctf.md).
 _YEAR_STARTS = (8, 1)
 #: Characters XML 1.0 cannot carry even escaped (ElementTree would write them and make the file unreadable).
@@ -134,7 +133,7 @@ def build_ctf(record: Mapping[str, Any], *, clock: Clock, version: str = CURRENT
     school, number = _school_numbers(record, laestab)
     b = _Builder()
     root = ET.Element("CTfile")
-    now = clock.now().astimezone(_LONDON)
+    now = clock.now().astimezone(ENGLAND)
     _header(b, root, school, number, version, now)
     pupils = b.sub(root, "CTFpupilData")
     _pupil(b, b.sub(pupils, "Pupil"), record, school, number, version)
