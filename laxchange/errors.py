@@ -336,6 +336,7 @@ CODES: dict[str, str] = {
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",
     "send.not-in-outbox": "a queued package is not in the outbox, so the nightly run cannot send it",
     "notify.not-placing-council": "the record names another council as the placing council (placement.placing_la)",
+    "notify.respond-by": "--respond-by names a date that has passed",
     # notify-placement and notify-exclusion (laxchange.exchange.notify)
     "notify.misdirected": "a recipient is not the record's placement school or host council",
     "notify.no-recipient": "a placement notification names no recipient",

@@ -74,7 +74,8 @@ def _report(ctx: click.Context, app: App, result: NotifyResult) -> None:
 @click.option("--attach", "attachments", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A file sent with the PEP to the school, e.g. the signed PEP PDF (repeatable).")
 @click.option("--message", help="A note for the recipients, sent with the purpose.")
-@click.option("--respond-by", type=_DATE, help="Date (YYYY-MM-DD) the host virtual school is asked to respond by.")
+@click.option("--respond-by", type=_DATE,
+              help="Date (YYYY-MM-DD, today or later) the host virtual school is asked to respond by.")
 @click.option("--queue-only", is_flag=True, help="Queue in the outbox for the nightly run; send nothing now.")
 @_connection_options
 @output_options

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange import package
-from laxchange._util import jsonio
+from laxchange._util import jsonio, timefmt
 from laxchange._util.fs import digest_stream, fsync_dir, open_regular, private_dirs, write_new_files
 from laxchange._util.jsonio import copy_tree
 from laxchange._util.workers import ordered_map
@@ -697,6 +697,10 @@ def _prepare(party: Party, record: Any, *, to: Sequence[str], reason: str, purpo
         raise UsageError(f"unknown reason {reason!r}", code="notify.reason", hint=f"use one of: {', '.join(REASONS)}")
     recipients = check_recipients(rec, to)
     purpose = check_purpose(purpose, rec)
+    today = party.clock.now().astimezone(timefmt.ENGLAND).date()
+    if respond_by is not None and respond_by < today:  # the host would be asked to have answered already
+        raise UsageError(f"--respond-by {respond_by.isoformat()} has passed (today is {today.isoformat()} in England)",
+                         code="notify.respond-by", hint="give a date from today on, or leave --respond-by out")
     warnings: list[str] = []
     me = party.keystore.ring().party
     placing = rec["placement"]["placing_la"]

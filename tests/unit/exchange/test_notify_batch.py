@@ -349,3 +349,17 @@ def test_a_placement_of_another_councils_child_is_refused_not_sent_with_a_warnin
     errors = [i.error.code if i.error else None for i in done.items]
     assert errors == ["notify.not-placing-council", None], errors
     assert len(_queued(vsh)) == 1
+
+
+def test_a_respond_by_date_that_has_passed_is_refused(tmp_path: Path) -> None:
+    """The host would be asked to have answered already (a walk-through's --respond-by 2026-11-01 was
+    sent as it was). Today, in England, is allowed."""
+    vsh, hvs, _school, rec = placement_world(tmp_path)
+    today = T0.date()  # the parties' clock: 24 November 2026, noon
+    lines = [Placement(_child(rec, 91), [hvs.party], "new-placement", PURPOSE, respond_by=today - dt.timedelta(days=1),
+                       line=1),
+             Placement(_child(rec, 92), [hvs.party], "new-placement", PURPOSE, respond_by=today, line=2)]
+    with _me(vsh) as me:
+        done = notify_placements(me, lines, send=False)
+    assert [i.error.code if i.error else None for i in done.items] == ["notify.respond-by", None]
+    assert "2026-11-23 has passed" in str(done.items[0].error)
