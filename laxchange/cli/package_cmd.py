@@ -10,6 +10,7 @@ import click
 from laxchange import package
 from laxchange._util.fs import check_output
 from laxchange.cli.app import App, needs_home, output_options
+from laxchange.errors import LaxError
 from laxchange.exchange.party import default_attachments_dir, open_from, pack_to
 from laxchange.exchange.quarantine import entries
 from laxchange.models.wrap import REASONS
@@ -109,6 +110,9 @@ def quarantine_list(app: App) -> None:
 def inspect_cmd(app: App, file: Path) -> None:
     """Show a package's routing manifest without decrypting it."""
     directory = PartnerDirectory(app.home, clock=app.clock) if app.home.partners.is_dir() else None
-    info = package.inspect(file, directory)
+    try:
+        info = package.inspect(file, directory)
+    except LaxError as exc:  # which file, as `open` says: several may be inspected in a loop
+        raise exc.annotated(prefix=f"{file}: ") from exc
     m = info["manifest"]
     app.emit(info, "\n".join(f"{k:17} {v}" for k, v in m.items()) + f"\n{'signature':17} {info['signature']}")

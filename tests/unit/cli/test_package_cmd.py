@@ -90,6 +90,10 @@ def test_inspect_json_and_json_errors(homes):
     assert r.exit_code == 0
     info = json.loads(r.output)
     assert info["ok"] and info["manifest"]["recipient"] == "URN:123456"
+    plain = tmp / "child8c.json"  # the file it cannot inspect is named: a walk-through's error did not say which
+    plain.write_text('{"a": 1}')
+    r = run("inspect", str(plain), "--json")
+    assert r.exit_code == 2 and json.loads(r.output)["message"].startswith(f"{plain}: not a laxchange package")
     r = run("--home", str(c), "open", str(tmp / "out.lax"), "-o", str(tmp / "x.json"), "--json")
     out = json.loads(r.output)
     assert r.exit_code == 3 and out["error"] == "package.not-addressed-to-us" and out["exit_code"] == 3
