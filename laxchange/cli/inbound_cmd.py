@@ -15,6 +15,7 @@ from laxchange.exchange.inbound import (
     ImportItem,
     ImportReport,
     SentReceipt,
+    counts_text,
     export_received,
     find_received,
     import_inbox,
@@ -70,7 +71,7 @@ def _human(app: App, report: ImportReport) -> str:
     lines += [_receipt_line(s) for s in report.receipts_sent]
     lines += [f"warning: {w}" for w in report.warnings]
     counts = report.counts()
-    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing in the inbox"
+    summary = counts_text(counts) or "nothing in the inbox"
     sent = sum(1 for s in report.receipts_sent if s.error is None)
     if sent:  # receipts owed from before (an interrupted run) go out with an empty inbox too
         summary += f"; {sent} receipt{'s' if sent != 1 else ''} sent"

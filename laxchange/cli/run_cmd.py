@@ -13,6 +13,7 @@ from laxchange import render
 from laxchange.cli.app import App, output_options
 from laxchange.cli.transport_cmd import _connection_options, _party
 from laxchange.errors import ConfigError, ExitCode, LaxError
+from laxchange.exchange.inbound import counts_text
 from laxchange.exchange.run import DEFAULT_UNCOLLECTED_AFTER, STAGES, run_nightly
 from laxchange.home import Home, json_object, load_home_file
 from laxchange.render.deadlines import ChildClocks
@@ -54,7 +55,7 @@ def human(data: dict[str, Any], *,
     imp = data["import"] or {}
     counts = imp.get("counts") or {}
     if imp:
-        lines.append("imported    " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"))
+        lines.append("imported    " + (counts_text(counts) or "nothing new"))
         lines += [f"receipt     {r['stage']} ({r['status']}) to {r['to']} for transfer {r['in_reply_to']}"
                   for r in imp.get("receipts_sent", []) if r["sent"]]
         lines += [f"WARNING     {w}" for w in imp.get("warnings", [])]

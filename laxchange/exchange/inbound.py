@@ -66,9 +66,9 @@ from laxchange.logs import log_event
 from laxchange.mis import record_of_message, table_files, write_csv
 from laxchange.transport import PartyProgress, PartyResult
 
-__all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "export_received", "find_received",
-           "import_held", "import_inbox", "list_received", "receipt_transfer_ids", "received_manifest",
-           "received_record", "received_root", "reject_reason", "send_applied"]
+__all__ = ["ImportItem", "ImportReport", "Received", "SentReceipt", "counts_text", "export_received",
+           "find_received", "import_held", "import_inbox", "list_received", "receipt_transfer_ids",
+           "received_manifest", "received_record", "received_root", "reject_reason", "send_applied"]
 
 MANIFEST = "manifest.json"
 RECORD_JSON = "record.json"
@@ -207,6 +207,15 @@ class ImportReport:
         return {"complete": self.ok, "counts": self.counts(), "collected": [_shown(r) for r in self.collected],
                 "items": [i.to_dict() for i in self.items],
                 "receipts_sent": [s.to_dict() for s in self.receipts_sent], "warnings": self.warnings}
+
+
+#: the import's results that are nouns, not participles: "4 receipts", "2 duplicates"
+_NOUNS = frozenset({"receipt", "duplicate"})
+
+
+def counts_text(counts: Mapping[str, int]) -> str:
+    """An import's counts (`ImportReport.counts`) as the text reports say them: "3 imported, 4 receipts"."""
+    return ", ".join(f"{v} {k}{'s' if k in _NOUNS and v != 1 else ''}" for k, v in sorted(counts.items()))
 
 
 def _shown(result: PartyResult) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from laxchange.cli import main
 from laxchange.errors import LaxError, UsageError
 from laxchange.exchange import Party
-from laxchange.exchange.inbound import find_received, import_inbox, send_applied
+from laxchange.exchange.inbound import counts_text, find_received, import_inbox, send_applied
 from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.receipts import build_receipt
 from laxchange.home import Home
@@ -434,3 +434,10 @@ def test_a_pack_interrupted_just_after_its_queued_commit_keeps_its_package(pair:
     [row] = a.ledger.transfers(direction="out", state="queued")
     kept = peek_manifest(out)
     assert kept is not None and kept.transfer_id == row.transfer_id, "the kept file is the queued transfer's"
+
+
+def test_the_import_counts_read_as_english() -> None:
+    """A walk-through's run said "imported 4 receipt"."""
+    assert counts_text({"receipt": 4, "imported": 1, "duplicate": 1}) == "1 duplicate, 1 imported, 4 receipts"
+    assert counts_text({"duplicate": 2, "quarantined": 3}) == "2 duplicates, 3 quarantined"
+    assert counts_text({}) == ""
