@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -97,9 +98,19 @@ def quarantine_list(app: App) -> None:
     """List quarantined packages with the reason each was refused."""
     items = entries(app.home)
     app.emit({"quarantined": [{"path": str(q.path), **q.record} for q in items]},
-             lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}"
+             lambda: "\n".join(f"{q.path.name}  {q.record['quarantined_at']}  {q.record['reason']}{_whose(q.record)}"
                                + "".join(f"  {f['path']} [{f['rule']}]" for f in q.record.get("findings", []))
                                for q in items) or "quarantine is empty")
+
+
+def _whose(record: dict[str, Any]) -> str:
+    """Whom a quarantined file is from, as far as its record knows: the authenticated sender and
+    transfer, else the login whose folder it was collected from (which only says who uploaded it)."""
+    if record.get("sender") and record.get("transfer_id"):
+        return f"  from {record['sender']} (transfer {record['transfer_id']})"
+    if record.get("delivered_into_folder_of"):
+        return f"  delivered into {record['delivered_into_folder_of']}'s folder (sender not verified)"
+    return ""
 
 
 @needs_home("none")  # the partner directory is used if there is one

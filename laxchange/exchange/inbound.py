@@ -609,7 +609,8 @@ def _open_one(party: Party, path: Path, peek: package.Manifest | None, sender_fo
                                            on_receipt=outcomes.append, staged=True, as_of=as_of)
         else:
             opened = party.open(path, out=staging / RECORD_JSON, attachments_dir=staging / ATTACHMENTS,
-                                on_receipt=outcomes.append, staged=True, batch=batch, verified=verified)
+                                on_receipt=outcomes.append, staged=True, batch=batch, verified=verified,
+                                delivered_by=sender_folder)
     except AlreadyReceived as exc:
         shutil.rmtree(staging, ignore_errors=True)
         item.result = "skipped" if exc.in_progress else "quarantined"

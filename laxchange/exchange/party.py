@@ -488,14 +488,17 @@ class Party:
     def open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
              overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
              staged: bool = False, batch: OpenBatch | None = None,
-             verified: package.Verified | None = None) -> package.Opened:
+             verified: package.Verified | None = None, delivered_by: str | None = None) -> package.Opened:
         """Verify and open one package (`_open`). A package in our inbox opened on its own (not in
         an import's `batch`) is opened under the home's run lock, as imports are: an open waiting on
         an import batch's ledger lock would otherwise wake at its commit, find the transfer imported
         but not yet filed, and quarantine the inbox file from under the import. While a run holds
-        the lock this raises `RunLocked` (`run.locked`) at once and touches nothing."""
+        the lock this raises `RunLocked` (`run.locked`) at once and touches nothing. `delivered_by`:
+        the party whose sub-folder of our drop folder it was collected from (its SFTP login), which a
+        quarantine record keeps."""
         kw: dict[str, Any] = {"out": out, "attachments_dir": attachments_dir, "overwrite": overwrite,
-                              "on_receipt": on_receipt, "staged": staged, "batch": batch, "verified": verified}
+                              "on_receipt": on_receipt, "staged": staged, "batch": batch, "verified": verified,
+                              "delivered_by": delivered_by}
         if batch is None and in_inbox(self.home, source):
             with RunLock(self.home.run_lock, clock=self.clock):
                 return self._open(source, **kw)
@@ -504,7 +507,7 @@ class Party:
     def _open(self, source: Path, *, out: Path, attachments_dir: Path | None = None,
               overwrite: bool = False, on_receipt: Callable[[ReceiptOutcome], None] | None = None,
               staged: bool = False, batch: OpenBatch | None = None,
-              verified: package.Verified | None = None) -> package.Opened:
+              verified: package.Verified | None = None, delivered_by: str | None = None) -> package.Opened:
         """Verify and open one package; record it as imported, or refuse it and say why.
 
         The transfer is reserved in the ledger (`Ledger.reserve`) before anything is decrypted or
@@ -548,11 +551,11 @@ class Party:
                                               workdir=out.parent, reserve=reserve, overwrite=overwrite, staged=staged,
                                               verified=verified)
             except (SecurityError, InvalidData) as exc:
-                raise self._refuse(source, exc, from_inbox, held) from exc
+                raise self._refuse(source, exc, from_inbox, held, delivered_by) from exc
             except UsageError as exc:
                 if exc.code == "package.not-a-package":
                     if from_inbox:
-                        raise self._refuse(source, exc, from_inbox, held) from exc
+                        raise self._refuse(source, exc, from_inbox, held, delivered_by) from exc
                     raise exc.annotated(prefix=f"{source}: ") from exc
                 self._release(held)
                 raise
@@ -714,14 +717,17 @@ class Party:
         for tid, sender, token in held:
             self.ledger.release(tid, sender, token)
 
-    def _refuse(self, source: Path, exc: LaxError, from_inbox: bool, held: list[tuple[str, str, str]]) -> LaxError:
+    def _refuse(self, source: Path, exc: LaxError, from_inbox: bool, held: list[tuple[str, str, str]],
+                delivered_by: str | None = None) -> LaxError:
         """Record a refused package (no personal data): an inbox file is moved to quarantine, any
         other file is left where it is; a reservation becomes `quarantined`. Returns the error to raise."""
         ledger = self.ledger
         concurrent = isinstance(exc, AlreadyReceived) and exc.in_progress  # the holder will move it to opened/
         quarantined = from_inbox and not concurrent
-        if quarantined:
-            q = quarantine(self.home, source, exc, clock=self.clock)
+        if quarantined:  # with whom it is from, where that is known: its transfer once authenticated, its login
+            about = {"transfer_id": held[0][0], "sender": held[0][1]} if held else {}
+            q = quarantine(self.home, source, exc, clock=self.clock,
+                           about={**about, "delivered_into_folder_of": delivered_by})
             data: dict[str, Any] = {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name}
             note, event = f"(package moved to quarantine: {q.path.name})", "in.quarantined"
             extra = {"quarantined": str(q.path)}

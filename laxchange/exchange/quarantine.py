@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,11 @@ def in_inbox(home: Home, source: Path) -> bool:
     return source.resolve().parent == home.inbox.resolve()
 
 
-def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None) -> Quarantined:
-    """Move `source`, a file in the home's inbox, into quarantine with the reason."""
+def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None,
+               about: Mapping[str, str | None] | None = None) -> Quarantined:
+    """Move `source`, a file in the home's inbox, into quarantine with the reason. `about`: ids of
+    whom it is from, kept in the record where known (`transfer_id` and `sender`, authenticated;
+    `delivered_into_folder_of`, the login it was collected from): ids only, never a name."""
     if not in_inbox(home, source):
         raise UsageError(f"{source} is not in the inbox {home.inbox}; only inbox files are quarantined",
                          hint="a file named by hand is refused and left where it is")
@@ -60,6 +64,7 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
         "sha256": sha256_file(target),
         "size": target.stat().st_size,
         "moved_from_inbox": True,
+        **{k: v for k, v in (about or {}).items() if v is not None},
     }
     jsonio.write_atomic(target.with_suffix(".json"), jsonio.dumps_pretty(record).encode("utf-8"))
     return Quarantined(target, record)

@@ -131,6 +131,8 @@ def test_a_transfer_the_school_refused_makes_the_senders_run_need_a_look_once(
     _run(a)
     report = _run(b, code=ExitCode.PARTIAL)
     assert report["import"]["counts"] == {"quarantined": 1}
+    listed = lax(b, "quarantine", "list")  # its manifest's signature was good: who sent it, and which transfer
+    assert f"package.tampered  from {A} (transfer {tid})" in listed.output, listed.output
 
     page = tmp_path / "a-report.html"
     r = lax(a, "run", "--timeout", "2", "--retries", "1", "--report", str(page))
@@ -165,6 +167,10 @@ def test_a_file_named_after_a_child_is_never_named_in_the_runs_reports(
         assert "Sorrel" not in shown and "2012" not in shown and "PEP for" not in shown, shown
     listed = lax(b, "--json", "quarantine", "list")
     assert listed.exit_code == 0 and moved in listed.stdout and "Sorrel" not in listed.stdout
+    [entry] = json.loads(listed.stdout)["quarantined"]  # whose login delivered it, though nothing says who sent it
+    assert entry["delivered_into_folder_of"] == A and "sender" not in entry and "transfer_id" not in entry
+    text = lax(b, "quarantine", "list")
+    assert f"{moved}  " in text.output and f"delivered into {A}'s folder (sender not verified)" in text.output
 
 
 def test_a_queued_package_missing_from_the_outbox_is_said_not_left_queued_in_silence(
