@@ -264,20 +264,26 @@ def _tells_the_school(h: History, me: str | None, start: Start) -> bool:
     own (the records folder) or we sent it."""
     if me is None or start.school is None or me == f"URN:{start.school}":
         return True
-    return _placing_council(h)
-
-
-def _placing_council(h: History) -> bool:
-    """Are we, for this record, the council that looks after the child: the record is our own
-    (the records folder), or we sent it? A party that only ever received it is not."""
     return any(v.at is None for v in h.versions) or any(e.event.startswith("out.") for e in h.events)
+
+
+def _placing_council(h: History, me: str) -> bool:
+    """Are we, for this record, the council that looks after the child? The record says which
+    (`placement.placing_la`); where it does not (a clocks cache from before it was kept), a record
+    in our own records folder is taken as ours. Sending something about the child is no sign: a
+    school sends exclusion notices about it."""
+    current = h.current
+    placing = current.placement.placing_la if current is not None else None
+    if placing is not None:
+        return me == f"LA:{placing}"
+    return any(v.at is None for v in h.versions)
 
 
 def _ours(rule: Rule, h: History, me: str | None, start: Start) -> bool:
     """Is this clock one this home can meet, or must see met (`Rule.duty`)?"""
     if rule.satisfied_by == "pep-delivered-to-school":
         return _tells_the_school(h, me, start)
-    return rule.duty != "placing-council" or me is None or _placing_council(h)
+    return rule.duty != "placing-council" or me is None or _placing_council(h, me)
 
 
 def evaluate(policy: Policy, histories: Iterable[History], calendar: Calendar, *, now: dt.datetime,

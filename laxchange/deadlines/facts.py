@@ -62,6 +62,8 @@ class PlacementFacts:
     period_of_care_start: dt.date
     placement_start: dt.date
     emergency_placement: bool | None
+    #: the council that looks after the child (its DfE code); None in a cache written before it was kept
+    placing_la: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class RecordFacts:
     def of(cls, r: EducationRecord) -> RecordFacts:
         c, p = r.child, r.placement
         return cls(r.record_id, r.as_of, ChildKeys(c.date_of_birth, c.upn, tuple(c.former_upns), c.local_child_id),
-                   PlacementFacts(p.period_of_care_start, p.placement_start, p.emergency_placement),
+                   PlacementFacts(p.period_of_care_start, p.placement_start, p.emergency_placement, p.placing_la),
                    SchoolFacts(r.school.urn, r.school.start_date, str(r.school.phase)) if r.school else None,
                    PepFacts(r.pep.pep_date, r.pep.next_review_due),
                    NoPlaceFacts(r.no_school_place.since) if r.no_school_place else None, tuple(r.exclusions))
@@ -111,7 +113,7 @@ class RecordFacts:
         return {"record_id": self.record_id, "as_of": self.as_of.isoformat(),
                 "child": [c.date_of_birth.isoformat(), c.upn, list(c.former_upns), c.local_child_id],
                 "placement": [p.period_of_care_start.isoformat(), p.placement_start.isoformat(),
-                              p.emergency_placement],
+                              p.emergency_placement, p.placing_la],
                 "school": [s.urn, s.start_date.isoformat(), s.phase] if s else None,
                 "pep": [self.pep.pep_date.isoformat(), self.pep.next_review_due.isoformat()],
                 "no_school_place": self.no_school_place.since.isoformat() if self.no_school_place else None,
@@ -130,7 +132,7 @@ class RecordFacts:
             raise ValueError("not record facts") from exc
         return cls(d["record_id"], day(d["as_of"]),
                    ChildKeys(day(c[0]), _opt_str(c[1]), tuple(str(u) for u in c[2]), _opt_str(c[3])),
-                   PlacementFacts(day(p[0]), day(p[1]), p[2]),
+                   PlacementFacts(day(p[0]), day(p[1]), p[2], _opt_str(p[3]) if len(p) > 3 else None),
                    SchoolFacts(str(s[0]), day(s[1]), str(s[2])) if s is not None else None,
                    PepFacts(day(d["pep"][0]), day(d["pep"][1])),
                    NoPlaceFacts(day(d["no_school_place"])) if d["no_school_place"] is not None else None,

@@ -183,11 +183,18 @@ def test_the_placing_councils_clocks_are_not_kept_by_those_that_only_received_th
         return [d for d in evaluate(default_policy(), sources.histories(), TERMS, now=at, me=sources.me)
                 if d.rule.id == rule]
 
+    placing = f"LA:{rec['placement']['placing_la']}"
+    assert placing != "LA:881"
     assert received(f"URN:{URN}") == [] and received("LA:881") == []
-    # the placing council's: its records folder, or a record it sent on; and with no party given
-    assert one(clocks(rec, now=dt.date(2026, 12, 29), rule=rule, me="LA:318")).state == "overdue"
-    sent = _delivered("2026-12-11T10:00:00+00:00", event="out.sent")
-    assert one(received("LA:318", (sent,))).state == "overdue"
+    # sending something about the child makes no one its placing council: the school's exclusion
+    # notice, the host passing the record on (review: the first version counted any send)
+    notice = LedgerEvent(dt.datetime(2026, 12, 14, 10, tzinfo=dt.UTC), "out.sent", "ab" * 16, "LA:318",
+                         "exclusion-notice", REF)
+    assert received(f"URN:{URN}", (notice,)) == []
+    assert received("LA:881", (_delivered("2026-12-11T10:00:00+00:00", event="out.sent"),)) == []
+    # the placing council's (the record says which), wherever it holds the record; and with no party given
+    assert one(received(placing)).state == "overdue"
+    assert one(clocks(rec, now=dt.date(2026, 12, 29), rule=rule, me=placing)).state == "overdue"
     assert one(clocks(rec, now=dt.date(2026, 12, 29), rule=rule)).state == "overdue"
 
 
@@ -349,3 +356,18 @@ def test_items_carry_the_report_contract_and_no_personal_data() -> None:
         assert personal not in text
     again = one(clocks(rec, now=dt.date(2026, 9, 10), rule="dt-informed"))
     assert again.uid == d.uid and again.uid != one(clocks(record(), now=dt.date(2026, 9, 3), rule="dt-informed")).uid
+
+
+def test_record_facts_keep_the_placing_council_and_read_a_cache_from_before_it() -> None:
+    """The clocks cache keeps `placement.placing_la` now; an entry written before has three
+    placement facts, and reads with none (the records folder then says whose the record is)."""
+    from laxchange.deadlines.facts import RecordFacts
+    from laxchange.models.record import EducationRecord
+
+    rec = samples.education_record(5)
+    facts = RecordFacts.of(EducationRecord.model_validate(rec))
+    assert facts.placement.placing_la == rec["placement"]["placing_la"]
+    assert RecordFacts.from_json(facts.to_json()) == facts
+    old = facts.to_json()
+    old["placement"] = old["placement"][:3]
+    assert RecordFacts.from_json(old).placement.placing_la is None
