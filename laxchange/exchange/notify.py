@@ -28,6 +28,7 @@ import io
 import mimetypes
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -363,17 +364,24 @@ def _child_identifiers(record: dict[str, Any]) -> list[str]:
     return [w for w in words + ids if isinstance(w, str) and len(w) >= 2]
 
 
-_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-#: What a purpose never needs and a child's details often are, whoever's they are (`check_purpose`):
-#: a day's date in any usual spelling, a date-of-birth marker, a UPN's shape, a long number.
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sept?(?:ember)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?(?![a-z])")
+_DASHES = re.compile("[\u2010-\u2015\u2212\ufe58\ufe63\uff0d]")
+_DAY, _YEAR, _SEP = r"[0-9]{1,2}", r"[0-9]{2,4}", r"[-/. ]?"
+#: What a purpose never needs and a child's details often are, whoever's they are (`check_purpose`,
+#: on the text NFKC-normalised with every dash made "-"): a day's date in any usual spelling, a
+#: date-of-birth marker, a UPN's shape, a long number (a school's URN or LAESTAB, named so, aside).
 _PERSONAL_SHAPES = (
     ("a date", re.compile(rf"(?<![0-9])(?:[0-9]{{4}}[-/.][0-9]{{1,2}}[-/.][0-9]{{1,2}}"
-                          rf"|[0-9]{{1,2}}[-/.][0-9]{{1,2}}[-/.][0-9]{{2,4}}"
-                          rf"|[0-9]{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:\s+[0-9]{{2,4}})?"
-                          rf"|{_MONTH}\s+[0-9]{{1,2}}(?:st|nd|rd|th)?(?:,?\s+[0-9]{{2,4}})?)(?![0-9])", re.IGNORECASE)),
+                          rf"|{_DAY}[-/.]{_DAY}[-/.]{_YEAR}"
+                          rf"|{_DAY}(?:st|nd|rd|th)?{_SEP}(?:of\s+)?{_MONTH}{_SEP}{_YEAR}"
+                          rf"|{_DAY}(?:st|nd|rd|th)\s+(?:of\s+)?{_MONTH}"
+                          rf"|[0-9]{{4}}{_SEP}{_MONTH}{_SEP}{_DAY}"
+                          rf"|(?<![a-z]){_MONTH}\s*{_DAY}(?:st|nd|rd|th)?,?\s*[0-9]{{4}})(?![0-9])", re.IGNORECASE)),
     ("a date of birth", re.compile(r"\b(?:dob|d\.o\.b\.?|date\s+of\s+birth|birth\s*date|born)\b", re.IGNORECASE)),
     ("a UPN", re.compile(r"\b[A-Z][0-9]{11}[0-9A-Z]\b", re.IGNORECASE)),
-    ("a number of six digits or more (a ULN, a local id)", re.compile(r"[0-9]{6,}")),
+    ("a number of six digits or more (a ULN, a local id)",
+     re.compile(r"(?<!urn )(?<!urn:)(?<!urn: )(?<!laestab )(?<![0-9])[0-9]{6,}", re.IGNORECASE)),
 )
 
 
@@ -409,8 +417,9 @@ def check_purpose(purpose: str, record: dict[str, Any] | None) -> str:
             raise UsageError("--purpose names the child (a name, UPN, ULN, local id or date of birth): it goes into "
                              "the audit log, which holds no personal data", code="notify.purpose",
                              hint="describe the purpose without the child's details; the record identifies the child")
+    plain = _DASHES.sub("-", unicodedata.normalize("NFKC", text))  # "２０１２‐０４‐０６" is a date too
     for what, shape in _PERSONAL_SHAPES:
-        if shape.search(text):
+        if shape.search(plain):
             raise UsageError(f"--purpose holds {what}: it goes into the audit log, which holds no personal data, and "
                              "a purpose needs none", code="notify.purpose",
                              hint='say why and on what basis, e.g. --purpose "new placement: statutory duty to share '
