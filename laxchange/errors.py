@@ -233,6 +233,7 @@ CODES: dict[str, str] = {
     "file.permission": "the file cannot be read (permissions)",
     "file.symlink": "a symbolic link was given where the real file is required",
     "file.unreadable": "the file cannot be read",
+    "file.too-large": "the file is larger than anything of its kind can be",
     "output.exists": "the output file already exists (pass --force to replace it)",
     "output.no-folder": "the folder an output file would go in does not exist",
     "output.is-input": "the output file is one of the command's input files",

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from laxchange._util.fs import open_regular, read_bounded
 from laxchange._util.private import check_private_file
 from laxchange.errors import ConfigError
 
 ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"  # noqa: S105  the variable's name, not a password
 ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"  # noqa: S105  the variable's name, not a password
+#: A passphrase file is read whole; anything larger is not one (a mistyped path to a big file).
+MAX_PASSPHRASE_FILE = 64 * 1024
 
 
 class PassphraseSource(Protocol):
@@ -29,7 +32,19 @@ def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:
     p = Path(path)
     check_private_file(p, what="passphrase file", kind="passphrase",
                        missing_hint=f"create it (mode 0600) or unset {ENV_PASSPHRASE_FILE}")
-    data = p.read_bytes().rstrip(b"\r\n")
+    try:  # a directory, a file of another user's, a FIFO: said as such (exit 5), not an internal error
+        with open_regular(p, what="passphrase file", error=ConfigError) as fh:
+            raw = read_bounded(fh, MAX_PASSPHRASE_FILE)
+    except ConfigError as exc:
+        raise exc.restated(exc.message, hint=f"{ENV_PASSPHRASE_FILE} must name a regular file, mode 0600, that the "
+                                             "user laxchange runs as owns and can read") from None
+    except OSError as exc:
+        raise ConfigError(f"passphrase file {p} cannot be read: {exc.strerror or exc}", code="file.unreadable",
+                          hint="check the file and the disk it is on") from None
+    if raw is None:
+        raise ConfigError(f"passphrase file {p} is larger than {MAX_PASSPHRASE_FILE} bytes: not a passphrase file",
+                          code="file.too-large", hint=f"check {ENV_PASSPHRASE_FILE} names the passphrase file")
+    data = raw.rstrip(b"\r\n")
     if not data:
         raise ConfigError(f"passphrase file {p} is empty", code="passphrase.empty", hint="write the passphrase into it")
     return data

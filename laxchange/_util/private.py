@@ -30,6 +30,9 @@ def check_private_file(path: Path, *, what: str, kind: PrivateKind, missing_hint
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"{what} {path} is missing", code=missing, hint=missing_hint) from None
+    except OSError as exc:  # a folder on the way we may not enter: said, not an internal error
+        raise ConfigError(f"{what} {path} cannot be reached: {exc.strerror or exc}", code="file.permission",
+                          hint="check the permissions of the file and of the folders above it") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(f"{what} {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):o})",
                           code=loose, hint=f"run: chmod 600 {path}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import paramiko
@@ -128,3 +129,24 @@ def test_a_crash_halfway_leaves_every_file_openable_and_a_rerun_finishes(tmp_pat
     again = KeyStore(a.home, passphrase=passphrase, clock=a.clock, work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
     assert again.change_passphrase(NEW) == {"files": len(files), "changed": len(files) - 2}
     assert all(_opens(p, NEW) for p in files) and not again.passphrase_marker.exists()
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "huge"])
+def test_a_passphrase_file_that_is_no_such_file_is_a_config_error_not_a_crash(tmp_path: Path, make: str) -> None:
+    """`LAXCHANGE_PASSPHRASE_FILE=secrets` naming a folder (a walk-through: exit 70, IsADirectoryError),
+    a FIFO, or some large file: exit 5 with a code, as a missing or loose one is."""
+    from laxchange.errors import ConfigError
+    from laxchange.passphrase import MAX_PASSPHRASE_FILE, passphrase_from_file
+
+    path = tmp_path / "secrets"
+    if make == "directory":
+        path.mkdir(mode=0o700)
+    elif make == "fifo":
+        os.mkfifo(path, 0o600)
+    else:
+        path.write_bytes(b"x" * (MAX_PASSPHRASE_FILE + 1))
+        path.chmod(0o600)
+    with pytest.raises(ConfigError) as e:
+        passphrase_from_file(path)
+    assert e.value.exit_code == 5 and e.value.code.startswith("file."), e.value.code
+    assert str(path) in e.value.message
