@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from laxchange._util import jsonio
+from laxchange._util.fs import check_output
 from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, UsageError
 from laxchange.models import schemastore
@@ -88,10 +89,15 @@ def build_command(app: App, release: bool) -> None:
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--to", "to_version", default=None, metavar="VERSION", help="Target version (default latest).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists (never SOURCE).")
 @output_options
 @click.pass_obj
-def migrate_command(app: App, source: Path, to_version: str | None, output: Path) -> None:
-    """Upgrade a document to a newer schema version, then validate the result."""
+def migrate_command(app: App, source: Path, to_version: str | None, output: Path, force: bool) -> None:
+    """Upgrade a document to a newer schema version, then validate the result.
+
+    OUTPUT is a child's record: written private (0600), as every record laxchange writes, and
+    never over an existing file unless --force."""
+    check_output(output, inputs=[source], overwrite=force, what="output file")
     upgraded, report = migrate_document(jsonio.load_file(source), to_version, source=str(output))
-    jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o644)
+    jsonio.write_atomic(output, jsonio.dumps_pretty(upgraded).encode("utf-8"), mode=0o600)
     app.emit({"output": str(output), "schema": upgraded["schema"]}, f"wrote {output} ({report.schema})")

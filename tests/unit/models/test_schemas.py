@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,12 @@ def test_migrate_cli_to_current_version_validates(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["schema", "migrate", str(src), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert validate_document(json.loads(out.read_text())).ok
+    # a child's record: private, whatever the umask (a walk-through found it 0644), and not overwritten
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    before = out.read_bytes()
+    again = CliRunner().invoke(main, ["--json", "schema", "migrate", str(src), "-o", str(out)])
+    assert again.exit_code == 2 and json.loads(again.output)["error"] == "output.exists" and out.read_bytes() == before
+    assert CliRunner().invoke(main, ["schema", "migrate", str(src), "-o", str(out), "--force"]).exit_code == 0
 
 
 def test_spelled_out_schema_ids_equal_schema_id() -> None:
