@@ -22,7 +22,7 @@ from laxchange.exchange.inbound import (
     list_received,
     send_applied,
 )
-from laxchange.exchange.party import shown_name
+from laxchange.exchange.party import shown_error, shown_name
 from laxchange.render import render_record_html
 from laxchange.render.deadlines import ChildClocks
 
@@ -63,8 +63,8 @@ def _human(app: App, report: ImportReport) -> str:
         else:
             n = sum(1 for f in r.files if f.error is None)
             lines.append(f"collected   {n} file(s) from our drop folder ({r.party})")
-            lines += [f"NOT COLLECTED {shown_name(f.name)}: {f.error.message} [{f.error.code}]" for f in r.files
-                      if f.error]
+            lines += [f"NOT COLLECTED {shown_name(f.name)}: {shown_error(f.name, f.error).message} [{f.error.code}]"
+                      for f in r.files if f.error]
             lines += [f"warning: {w}" for w in r.warnings]
     lines += [_item_line(app, i) for i in report.items]
     lines += [f"  warning: {w}" for i in report.items for w in i.warnings]

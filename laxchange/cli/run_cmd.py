@@ -59,6 +59,7 @@ def human(data: dict[str, Any], *,
         lines += [f"receipt     {r['stage']} ({r['status']}) to {r['to']} for transfer {r['in_reply_to']}"
                   for r in imp.get("receipts_sent", []) if r["sent"]]
         lines += [f"WARNING     {w}" for w in imp.get("warnings", [])]
+        lines += [f"WARNING     {w}" for r in imp.get("collected", []) for w in r.get("warnings", [])]
     lines += [f"REJECTED    transfer {r['in_reply_to']}: {r['party']} refused it ({r['stage']} receipt); "
               f"`laxchange status --party {r['party']} --state rejected --json` gives its reason code"
               for r in (i["receipt"] for i in imp.get("items", []) if i.get("receipt")) if r.get("refused")]

@@ -55,7 +55,7 @@ from laxchange._util.fs import (
 )
 from laxchange.errors import ConfigError, InvalidData, LaxError, SecurityError, UsageError
 from laxchange.exchange.background import BackgroundCollect
-from laxchange.exchange.party import OPENED, OpenBatch, Party, shown_name
+from laxchange.exchange.party import OPENED, OpenBatch, Party, shown_error, shown_name
 from laxchange.exchange.receipts import ReceiptOutcome, build_receipt, receipt_version_for
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.home import Home, json_object, load_home_file
@@ -187,8 +187,9 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        """Everything collected, imported or applied, and every receipt sent: nothing needs a look."""
-        return (all(r.ok for r in self.collected) and all(i.ok for i in self.items)
+        """Everything collected, imported or applied, and every receipt sent: nothing needs a look.
+        (An entry of our drop folder that collecting skips, never to be collected, needs one.)"""
+        return (all(r.ok and not r.warnings for r in self.collected) and all(i.ok for i in self.items)
                 and all(s.error is None for s in self.receipts_sent) and not self.warnings)
 
     def add(self, items: Iterable[ImportItem]) -> None:
@@ -221,7 +222,9 @@ def counts_text(counts: Mapping[str, int]) -> str:
 def _shown(result: PartyResult) -> dict[str, Any]:
     """A collect's result as the import's report shows it: each file by `shown_name`."""
     out = result.to_dict()
-    for f in out["files"]:
+    for f, made in zip(out["files"], result.files, strict=True):
+        if made.error is not None:
+            f["error"] = shown_error(made.name, made.error).to_dict()
         for key in ("name", "local"):
             if key in f:
                 f[key] = shown_name(f[key])

@@ -52,6 +52,7 @@ from laxchange.transport import (
     send,
     transport_factory,
 )
+from laxchange.transport.base import safe_label
 from laxchange.trust.directory import PartnerDirectory
 from laxchange.trust.keystore import KeyStore
 
@@ -90,6 +91,20 @@ def shown_name(name: str) -> str:
     and the morning report end up in logs and mail): laxchange's own names as they are, any other
     `NAME_WITHHELD`, since its sender chose it and it may name the child ("PEP for ... DOB ...")."""
     return name if _OWN_NAME.fullmatch(name) else NAME_WITHHELD
+
+
+def shown_error(name: str, error: LaxError) -> LaxError:
+    """`error`, about the inbox or remote file `name`, as the reports show it (`shown_name`): a
+    transport's message names the file ("download of NAME from ..."), so a name they withhold is
+    withheld from its message too, and the error's details go."""
+    if shown_name(name) == name:
+        return error
+    message = error.message
+    for spelled in sorted({name, safe_label(name), safe_label(name, limit=10_000), repr(name)}, key=len, reverse=True):
+        message = message.replace(spelled, NAME_WITHHELD)
+    out = error.restated(message)
+    out.details = {}
+    return out
 
 
 def default_attachments_dir(out: Path) -> Path:
@@ -382,7 +397,7 @@ class Party:
                                  "partner's folder, and their laxchange would quarantine it unopened",
                                  code="send.not-a-package",
                                  hint=f"send a document with the record it belongs to: `laxchange pack RECORD --type "
-                                      f"TYPE --to {party} --attach {path.name}`")
+                                      f"TYPE --to {party} --attach {path.name} -o PACKAGE.lax`, then send that")
             fh.seek(0)
             manifest, _ = package.read_manifest(fh)
         if manifest.recipient != party:

@@ -57,7 +57,7 @@ from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransp
 from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
-from laxchange.exchange.party import Party, shown_name
+from laxchange.exchange.party import Party, shown_error, shown_name
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
@@ -473,7 +473,7 @@ def _import_failures(imp: ImportReport) -> Iterable[Failure]:
     for r in imp.collected:
         if r.error is not None:
             yield Failure("collect", r.party, r.error)
-        yield from (Failure("collect", r.party, f.error, file=shown_name(f.name)) for f in r.files
+        yield from (Failure("collect", r.party, shown_error(f.name, f.error), file=shown_name(f.name)) for f in r.files
                     if f.error is not None)
     for i in imp.items:
         if i.error is not None and i.result != "skipped":

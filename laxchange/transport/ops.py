@@ -290,13 +290,16 @@ def _collect_folder(t: Transport, result: PartyResult, party: str, folder: str, 
                     delete: bool, progress: PartyProgress | None,
                     on_batch: Callable[[list[FileResult]], None] | None = None) -> None:
     where = f"{party} ({folder}/)" if folder else party
-    for label, why in listing.skipped:
-        result.warnings.append(f"skipped remote entry {label!r} from {where}: {why}")
+    # an entry's name is its sender's choice, and may name the child: said by what is wrong, not by name
+    for _label, why in listing.skipped:
+        result.warnings.append(f"skipped remote entry in {where}: {why}; it stays there, never collected "
+                               "(its name is not shown)")
     wanted: list[tuple[RemoteFile, Path]] = []
     for rf in listing.files:
         dest = (root / check_name(rf.name))
         if dest.parent != root:
-            result.warnings.append(f"skipped remote entry {rf.name!r}: resolves outside the inbox")
+            result.warnings.append(f"skipped remote entry in {where}: its name resolves outside the inbox; it stays "
+                                   "there, never collected (its name is not shown)")
             continue
         wanted.append((rf, dest))
     for at in range(0, len(wanted), SEND_BATCH):

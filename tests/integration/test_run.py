@@ -165,6 +165,19 @@ def test_a_file_named_after_a_child_is_never_named_in_the_runs_reports(
     assert f"FAILED      quarantine {moved} (sender unknown): not a laxchange package" in human.output, human.output
     for shown in (human.output, json.dumps(report), page.read_text()):
         assert "Sorrel" not in shown and "2012" not in shown and "PEP for" not in shown, shown
+    # review: a file it could not collect (too large), and an entry it skips (a soft hyphen from a word
+    # processor in its name), were named in the messages of the run's failures and warnings
+    with (server / "school" / "LA_919" / "Sorrel Fictional full PEP.pdf").open("wb") as fh:
+        fh.truncate(4 * 1024**3 + 1)  # sparse: over the download limit, and no disk used
+    (server / "school" / "LA_919" / "PEP for Sorrel\u00ad Fictional.pdf").write_bytes(b"%PDF-1.4\n")
+    again = lax(b, "run", "--timeout", "2", "--retries", "1")
+    as_json = lax(b, "--json", "run", "--timeout", "2", "--retries", "1")
+    imported = lax(b, "import")
+    assert "remote.too-large" in again.output and "remote.too-large" in as_json.stdout, again.output
+    assert "skipped remote entry" in imported.output and imported.exit_code == ExitCode.PARTIAL, imported.output
+    assert "WARNING     skipped remote entry in" in again.output and again.exit_code == ExitCode.PARTIAL
+    for shown in (again.output, as_json.stdout, imported.output):
+        assert "Sorrel" not in shown and "PEP for" not in shown, shown
     listed = lax(b, "--json", "quarantine", "list")
     assert listed.exit_code == 0 and moved in listed.stdout and "Sorrel" not in listed.stdout
     [entry] = json.loads(listed.stdout)["quarantined"]  # whose login delivered it, though nothing says who sent it
