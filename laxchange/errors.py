@@ -336,6 +336,9 @@ CODES: dict[str, str] = {
     "send.not-a-package": "the file is not a laxchange package: only packages are sent (attach it to a record)",
     "send.wrong-recipient": "the package is addressed to another party than the one sent to",
     "send.not-in-outbox": "a queued package is not in the outbox, so the nightly run cannot send it",
+    "withdraw.which": "the transfer is queued for more than one party: say which (--to)",
+    "withdraw.sent": "the transfer was sent already: what is sent cannot be taken back",
+    "withdraw.unknown": "no queued transfer of that id",
     "notify.not-placing-council": "the record names another council as the placing council (placement.placing_la)",
     "notify.respond-by": "--respond-by names a date that has passed",
     # notify-placement and notify-exclusion (laxchange.exchange.notify)

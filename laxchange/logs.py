@@ -104,6 +104,7 @@ EVENTS: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, f
     ("command.started", "command"),
     ("command.finished", "command exit_code code"),
     ("pack.queued", "transfer_id party message_type record_ref"),
+    ("pack.withdrawn", "transfer_id party"),
     ("send.sent", "transfer_id party bytes"),
     ("send.failed", "transfer_id party code"),
     ("collect.fetched", "party folder_of claimed_transfer_id sha256 bytes"),

@@ -51,6 +51,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "Run the demo with fictional children: notify a placement, import the PEP, receipts, refuse tampering."),
     "send": ("laxchange.cli.transport_cmd:send_cmd",
              "Deliver package files to a partner's drop folder (atomically; retried safely)."),
+    "withdraw": ("laxchange.cli.transport_cmd:withdraw_cmd",
+                 "Take back a queued package before it is sent: never sent, kept in outbox/withdrawn/."),
     "collect": ("laxchange.cli.transport_cmd:collect_cmd",
                 ("Fetch files partners left for us into the inbox; remote copies move to processed/ once ours is "
                  "safe.")),

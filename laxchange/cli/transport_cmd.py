@@ -93,6 +93,28 @@ def send_cmd(ctx: click.Context, files: tuple[Path, ...], party: str, timeout: f
     _finish(ctx, app, "sent", [result])
 
 
+@click.command("withdraw")
+@click.argument("transfer")
+@click.option("--to", "party", default=None, metavar="PARTY",
+              help="The party it is queued for (needed only if it is queued for more than one).")
+@output_options
+@click.pass_obj
+def withdraw_cmd(app: App, transfer: str, party: str | None) -> None:
+    """Take back a queued package before it is sent: never sent, kept in outbox/withdrawn/.
+
+    For a placement notified twice, a record packed by mistake, or a package packed elsewhere
+    (`pack -o FILE`) that is not to be sent. Its transfer becomes `expired` (audited as withdrawn),
+    so no run sends it or reports it again. One already sent cannot be taken back (exit 2): ask
+    the partner to disregard it."""
+    if party is not None:
+        check_party(party)
+    with Party.from_home(app.home, passphrase=default_passphrase_source()) as me:
+        done = me.withdraw(transfer, party)
+    where = f"; its package is kept in {done.kept}" if done.kept else " (its package was not in the outbox)"
+    app.emit({"withdrawn": done.to_dict()}, f"withdrew transfer {done.transfer_id} to {done.party}: it will not "
+                                            f"be sent{where}")
+
+
 @needs_home("set-up")
 @click.command("collect")
 @click.option("--from", "parties", multiple=True,

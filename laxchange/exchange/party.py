@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
-from laxchange._util.fs import RACY_NS, check_output, open_regular, sha256_file
+from laxchange._util.fs import RACY_NS, check_output, fsync_dir, open_regular, sha256_file
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -110,6 +110,22 @@ def shown_error(name: str, error: LaxError) -> LaxError:
 def default_attachments_dir(out: Path) -> Path:
     """Where `Party.open` writes a package's attachments when not told: `<stem>.attachments` beside `out`."""
     return out.with_name(f"{out.stem}.attachments")
+
+
+#: Where `Party.withdraw` keeps a withdrawn package: under the outbox, never sent from there.
+WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    """`Party.withdraw`: the transfer taken back, its party, and where its package is kept (None: not in the outbox)."""
+
+    transfer_id: str
+    party: str
+    kept: Path | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"transfer_id": self.transfer_id, "party": self.party, "kept": str(self.kept) if self.kept else None}
 
 
 @dataclass(frozen=True)
@@ -424,6 +440,52 @@ class Party:
                       on_batch=lambda done: self._record_sent_files(to, done, plan))
         _log_send_failed(result)
         return result
+
+    def withdraw(self, transfer_id: str, to: str | None = None) -> Withdrawn:
+        """Take back a queued package before it is sent (a placement notified twice, a record packed
+        by mistake, one packed elsewhere and never to be sent): its transfer becomes `expired`,
+        audited as withdrawn, so no run sends it and nothing reports it again; its package, if the
+        outbox holds it (under any name), moves to `outbox/withdrawn/`, kept, never deleted. Under
+        the home's run lock, so no run is sending it meanwhile. Once sent it cannot be taken back:
+        refused (`withdraw.sent`), as is a transfer not known (`withdraw.unknown`)."""
+        with RunLock(self.home.run_lock, clock=self.clock):
+            queued = [t for t in self.ledger.transfers(direction="out", state=Outbound.QUEUED)
+                      if t.transfer_id == transfer_id and (to is None or t.party == to)]
+            if len(queued) > 1:
+                raise UsageError(f"transfer {transfer_id} is queued for {len(queued)} parties",
+                                 code="withdraw.which", hint="say which: --to PARTY")
+            if not queued:
+                other = self.ledger.get(transfer_id, "out", to) if to is not None else None
+                if other is not None:
+                    raise UsageError(f"transfer {transfer_id} to {other.party} is {other.state}, not queued: what "
+                                     "is sent cannot be taken back", code="withdraw.sent",
+                                     hint=f"ask {other.party} to disregard it")
+                raise UsageError(f"no queued transfer {transfer_id}" + (f" to {to}" if to else ""),
+                                 code="withdraw.unknown", hint="`laxchange status --state queued` lists what is "
+                                                               "queued; a sent one cannot be taken back")
+            t = queued[0]
+            self.ledger.advance("out", t.transfer_id, t.party, Outbound.EXPIRED, detail="withdrawn",
+                                audit={"by": "withdraw"})
+            kept = self._set_aside_withdrawn(t.transfer_id)
+        log_event(_log, "pack.withdrawn", transfer_id=t.transfer_id, party=t.party)
+        return Withdrawn(t.transfer_id, t.party, kept)
+
+    def _set_aside_withdrawn(self, transfer_id: str) -> Path | None:
+        """The outbox package of a withdrawn transfer, moved to outbox/withdrawn/ (never over a file there)."""
+        outbox = self.home.outbox
+        named = outbox / f"{transfer_id}.lax"
+        found = named if named.is_file() else next(
+            (f for f in sorted(outbox.glob("*.lax")) if (m := package.peek_manifest(f)) is not None
+             and m.transfer_id == transfer_id), None)
+        if found is None:
+            return None
+        aside = outbox / WITHDRAWN
+        aside.mkdir(mode=0o700, exist_ok=True)
+        target = aside / found.name
+        os.link(found, target)  # never over a file already there (FileExistsError)
+        fsync_dir(aside)
+        found.unlink()
+        return target
 
     def plan_send(self, to: str, files: Sequence[Path], *,
                   packed: Mapping[Path, tuple[package.Manifest, str]] | None = None) -> SendPlan:

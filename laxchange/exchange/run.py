@@ -396,8 +396,8 @@ def _not_in_outbox(party: Party, rows: list[Transfer], report: RunReport, now: d
             f"queued transfer {t.transfer_id} ({t.message_type}, queued {t.updated}) has no package in the outbox, "
             "so the nightly run cannot send it", code="send.not-in-outbox",
             hint=f"packed to a file elsewhere: send it (`laxchange send FILE --to {t.party}`) or move it into "
-                 f"{party.home.outbox}; moved or deleted: pack the record again, a new transfer (this one "
-                 f"expires {t.expires})")))
+                 f"{party.home.outbox}; not to be sent, moved or deleted: `laxchange withdraw {t.transfer_id} "
+                 f"--to {t.party}` takes it back (then pack the record again if it is still to go)")))
 
 
 def _partner_step(party: Party, who: str, files: list[Path], report: RunReport,

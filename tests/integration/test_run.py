@@ -205,6 +205,39 @@ def test_a_queued_package_missing_from_the_outbox_is_said_not_left_queued_in_sil
     assert not report.ok and _state(a, tid) == "queued"
 
 
+def test_a_queued_package_is_withdrawn_before_it_is_sent_and_a_sent_one_is_not(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """`withdraw` takes back what is queued (a placement notified twice; one the run reports as not in
+    the outbox, which it said each night until expiry, review found): never sent, never reported
+    again, its package kept. One sent cannot be taken back."""
+    a, _b, server, _ = homes
+    tid = _queue(a, B, tmp_path)
+    r = lax(a, "--json", "withdraw", tid)
+    assert r.exit_code == 0, r.output
+    kept = Path(json.loads(r.stdout)["withdrawn"]["kept"])
+    assert kept == a.home.outbox / "withdrawn" / "pep.lax" and kept.is_file()
+    assert not (a.home.outbox / "pep.lax").exists()
+    assert _state(a, tid) == "expired"
+    report = _run(a)
+    assert report["sent"] == [] and report["failures"] == [] and not list(server.rglob(f"{tid}.lax"))
+    assert lax(a, "--json", "audit", "list").stdout.count('"by": "withdraw"') == 1
+    again = lax(a, "--json", "withdraw", tid)
+    assert again.exit_code == 2 and json.loads(again.stdout)["error"] == "withdraw.unknown"
+    # one moved out of the outbox: the run's failure says how to take it back, and then stops
+    other = _queue(a, B, tmp_path, "pep2")
+    (a.home.outbox / "pep2.lax").rename(tmp_path / "elsewhere.lax")
+    with _party_at(a, dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)) as later:
+        [failed] = run_nightly(later).failures
+        assert f"laxchange withdraw {other} --to {B}" in str(failed.error.hint)
+        assert later.withdraw(other).kept is None
+        assert run_nightly(later).failures == []
+    sent = _queue(a, B, tmp_path, "pep3")
+    _run(a)
+    refused = lax(a, "--json", "withdraw", sent, "--to", B)
+    assert refused.exit_code == 2 and json.loads(refused.stdout)["error"] == "withdraw.sent"
+    assert _state(a, sent) == "sent"
+
+
 def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual_umask(
         homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
     """Run by hand under umask 022, the runs must still make every home folder 0700: a walk-through
