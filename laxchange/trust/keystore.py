@@ -960,7 +960,11 @@ class KeyStore:
         return signer
 
     def signers(self, at: dt.datetime | None = None) -> list[dsse.Signer]:
-        """One signer per required algorithm: the newest key valid at `at` (default now)."""
+        """One signer per required algorithm: the oldest key valid at `at` (default now). In a
+        rotation's overlap that is the key being replaced, which every partner holds: one that has
+        not added our new card yet still verifies what we send (docs/operators.md, "Rotating keys"),
+        and the new key takes over when the overlap ends. A revoked key is never valid, so after a
+        compromise (revoke, then rotate) the new key signs at once."""
         ring = self.ring()
         t = at or self.clock.now()
         out: list[dsse.Signer] = []
@@ -969,7 +973,7 @@ class KeyStore:
             if not ks:
                 raise ConfigError(f"no valid {alg} signing key for {ring.party} at {timefmt.fmt(t)}",
                                   code="key.no-signing-key", hint="run `laxchange keys rotate` to make new keys")
-            out.append(self._signer(ks[0]))
+            out.append(self._signer(ks[-1]))
         return out
 
     def is_unlocked(self, kid: str) -> bool:

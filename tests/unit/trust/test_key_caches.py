@@ -32,15 +32,23 @@ def test_identity_is_expanded_once_per_key(tmp_path: Path) -> None:
         b.store.identity("0" * 32)
 
 
-def test_rotated_signing_key_stops_signing_at_once_with_a_warm_cache(tmp_path: Path) -> None:
+def test_rotated_signing_key_signs_through_its_overlap_then_the_new_one_with_a_warm_cache(tmp_path: Path) -> None:
+    """docs/operators.md: partners add our new card within the overlap. Until they do, what we send
+    must still verify: a walk-through rotated, notified a placement, and the school quarantined it
+    as forged (package.bad-signature), since the new key signed at once. The old key signs until
+    its overlap ends, then the new one, whether or not the signer cache is warm."""
     a, b, _ = world(tmp_path)
     old = [s.keyid for s in a.store.signers()]
     assert b.open(a.pack(record(), b.party)).manifest.sender_key_ids == old  # the cache is warm
     a.clock.advance(minutes=1)
     a.store.rotate(overlap_days=30)
+    assert [s.keyid for s in a.store.signers()] == old == [s.keyid for s in _fresh(a.store).signers()]
+    assert b.open(a.pack(record(), b.party)).manifest.sender_key_ids == old, "b has not added the new card"
+    b.trust(a)  # the new card, in the overlap
+    assert b.open(a.pack(record(), b.party)).manifest.sender_key_ids == old
+    a.clock.advance(days=31)  # (one clock for both parties)
     new = [s.keyid for s in a.store.signers()]
     assert new != old and new == [s.keyid for s in _fresh(a.store).signers()]
-    b.trust(a)
     assert b.open(a.pack(record(), b.party)).manifest.sender_key_ids == new
 
 
