@@ -14,7 +14,7 @@ from laxchange.cli.app import App, needs_home, output_options
 from laxchange.errors import ConfigError, UsageError
 from laxchange.passphrase import ask_hidden
 from laxchange.transport import authorized_keys_line
-from laxchange.trust import CardVersion, Partner, PartnerDirectory, build_area, build_card, read_schools_csv
+from laxchange.trust import CardVersion, Partner, PartnerDirectory, build_area, build_card, read_card, read_schools_csv
 from laxchange.trust.area import MAX_AREA_BYTES
 from laxchange.trust.keystore import ALG_HYBRID, ALG_X25519, DEFAULT_OVERLAP_DAYS, DEFAULT_VALIDITY_DAYS, KeyStore
 
@@ -298,7 +298,12 @@ def partners_add(app: App, target: str, fingerprint: str | None, introduced_by: 
                               "--area AREA.json`")
     card = click.Path(exists=True, dir_okay=False, path_type=Path).convert(
         target, None, click.get_current_context())
-    partner, outcome = directory.add(jsonio.load_file(card, max_bytes=256 * 1024), fingerprint=fingerprint)
+    doc = jsonio.load_file(card, max_bytes=256 * 1024)
+    store = _store(app)
+    if store.exists() and read_card(doc)[0].party == store.ring().party:  # we would be our own partner
+        raise UsageError(f"{card} is our own card ({store.ring().party}), not a partner's", code="partner.is-us",
+                         hint="add the card a partner sent us; ours goes to them (`laxchange keys export-card`)")
+    partner, outcome = directory.add(doc, fingerprint=fingerprint)
     app.emit({"outcome": outcome, **partner.to_summary()},
              f"{outcome.capitalize()}: {partner.party} ({partner.name}), fingerprint {partner.fingerprint}"
              + (" (was introduced; now confirmed by us)" if outcome == "confirmed" else ""))

@@ -189,3 +189,13 @@ def test_open_without_attachments_dir_keeps_the_attachments_beside_the_output(ho
     r = run("--home", str(b), "open", str(tmp / "out.lax"), "-o", str(tmp / "plain.json"))
     assert r.exit_code == 0, r.output
     assert not (tmp / "plain.attachments").exists()
+
+
+def test_our_own_card_is_refused_as_a_partner(homes):
+    """A walk-through added its own card in its own home ("Added: LA:887") and could then pack to itself."""
+    tmp, a, _b, _c = homes
+    fa = json.loads(run("--home", str(a), "--json", "keys", "export-card", "-o", str(tmp / "mine.json")).output)
+    r = run("--home", str(a), "--json", "partners", "add", str(tmp / "mine.json"), "--fingerprint", fa["fingerprint"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "partner.is-us", r.output
+    listed = json.loads(run("--home", str(a), "--json", "partners", "list").output)
+    assert "LA:919" not in json.dumps(listed)
