@@ -217,9 +217,9 @@ def serve_sftp_cmd(ctx: click.Context, root: Path, folders: dict[str, str], port
     _server_log(app, log_file)
     try:
         server = EmbeddedSftpServer(root, key, access, host=host, port=port)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}", code="server.listen",
-                         hint="choose another --port") from exc
+    except OSError as exc:  # the port taken, or not ours to bind: this machine's set-up (exit 5), not the command line
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}", code="server.listen",
+                          hint="choose another --port, or stop what is listening there") from exc
     app.emit({"host": server.host, "port": server.port, "root": str(root), "host_key_fingerprint": server.fingerprint,
               "drop_folders": folders},
              f"serving SFTP on {server.host}:{server.port} root={root}\n"

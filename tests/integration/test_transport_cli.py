@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -392,3 +393,17 @@ def test_collect_from_several_partners_at_once(tmp_path: Path, sshd: Sshd) -> No
     assert by_party["LA:4"]["error"]["error"] == "host-key.mismatch"
     assert all(by_party[p]["ok"] for p in ("LA:1", "LA:2", "LA:3"))
     assert sorted(os.listdir(home / "inbox")) == ["from-1.lax", "from-2.lax", "from-3.lax"]
+
+
+def test_serve_sftp_on_a_port_in_use_is_a_config_error(tmp_path: Path) -> None:
+    """Exit 5 with the port named (a walk-through got 2, the code for a bad command line)."""
+    client = keygen(tmp_path / "client")
+    auth = tmp_path / "authorized_keys"
+    auth.write_text(" ".join(Path(str(client) + ".pub").read_text().split()[:2]) + " LA:919\n")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        r = lax(tmp_path / "h", "--json", "serve-sftp", "--root", str(tmp_path / "root"), "--port", str(port),
+                "--drop-folder", "inbox=URN:123456", "--authorized-keys", str(auth),
+                "--host-key", str(tmp_path / "hk"))
+    assert r.exit_code == 5 and json.loads(r.stdout)["error"] == "server.listen", r.output
+    assert str(port) in json.loads(r.stdout)["message"]
