@@ -103,6 +103,27 @@ def quarantine_list(app: App) -> None:
                                for q in items) or "quarantine is empty")
 
 
+@quarantine_group.command("release")
+@click.argument("name")
+@output_options
+@click.pass_obj
+def quarantine_release(app: App, name: str) -> None:
+    """Move a quarantined package back into the inbox, for the next import to check it again.
+
+    For a package refused for a reason now put right: its sender's new card added, a clock set
+    right. The next `laxchange import` or `run` verifies it from the start, and imports and
+    receipts it if it passes (or quarantines it again). Its record is kept in quarantine/released/.
+    Do not `laxchange open` a quarantined package instead: that records it imported with no
+    received folder and no receipt."""
+    from laxchange.exchange.party import Party
+    from laxchange.passphrase import default_passphrase_source
+
+    with Party.from_home(app.home, passphrase=default_passphrase_source()) as me:
+        path = me.release_quarantined(name)
+    app.emit({"released": str(path)}, f"moved {name} back into the inbox as {path.name}: the next `laxchange import` "
+                                      "or `run` checks it again")
+
+
 def _whose(record: dict[str, Any]) -> str:
     """Whom a quarantined file is from, as far as its record knows: the authenticated sender and
     transfer, else the login whose folder it was collected from (which only says who uploaded it)."""

@@ -29,7 +29,7 @@ from laxchange._util.fs import RACY_NS, check_output, fsync_dir, open_regular, s
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.quarantine import in_inbox, quarantine
+from laxchange.exchange.quarantine import in_inbox, quarantine, release
 from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
 from laxchange.ledger import checkpoint
@@ -830,6 +830,14 @@ class Party:
                                                  "folder; it was not opened. If a partner sent it, ask them to send "
                                                  "it as a package: a plain file on a server is readable there")
         return out
+
+    def release_quarantined(self, name: str) -> Path:
+        """`quarantine.release` under the home's run lock, audited (`in.released`): the package
+        goes back into the inbox for the next import to check it again. Returns its inbox path."""
+        with RunLock(self.home.run_lock, clock=self.clock):
+            path = release(self.home, name, clock=self.clock)
+            self.ledger.note("in.released", {"quarantine": path.name, "sha256": sha256_file(path)})
+        return path
 
     def open_inbox(self, out_dir: Path, names: Iterable[str] | None = None, *,
                    overwrite: bool = False) -> InboxResult:

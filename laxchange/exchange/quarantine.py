@@ -11,6 +11,7 @@ not stored: they may quote a child's details.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import sha256_file
+from laxchange._util.fs import fsync_dir, sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError, UsageError
 from laxchange.home import Home, json_object, load_home_file
@@ -96,6 +97,47 @@ def entries(home: Home) -> list[Quarantined]:
                     "genuine: `laxchange inspect FILE` shows whom it is from, and moving it back into the inbox "
                     "has the next run check it again"}))
     return out
+
+
+#: Where `release` keeps the record of a package it moved back into the inbox.
+RELEASED = "released"
+_NAME = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}(?:\.lax)?")
+
+
+def release(home: Home, name: str, *, clock: Clock | None = None) -> Path:
+    """Move the quarantined package `name` (as `quarantine list` names it) back into the inbox,
+    for the next import to check again from the start and, if it now passes, import and receipt
+    as any other: after the partner's new card was added, say. Its record moves to
+    quarantine/released/ with when it was released, kept. Returns the package's inbox path. The
+    caller holds the home's run lock (no import is reading the inbox meanwhile). Opening a
+    quarantined package by hand (`laxchange open`) instead records it imported with no received
+    folder and no receipt: this is the way back."""
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"{name!r} is not a quarantined package's name", code="quarantine.unknown",
+                         hint="give a name as `laxchange quarantine list` shows it (TIME-RANDOM.lax)")
+    stem = name.removesuffix(".lax")
+    src, meta = home.quarantine / f"{stem}.lax", home.quarantine / f"{stem}.json"
+    if not src.is_file():
+        raise UsageError(f"no quarantined package {stem}.lax", code="quarantine.unknown",
+                         hint="`laxchange quarantine list` lists what is there")
+    target = home.inbox / f"{stem}.lax"
+    home.inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
+    now = (clock or SystemClock()).now()
+    if meta.exists():
+        record = load_home_file(meta, json_object, what="quarantine record")
+        kept = home.quarantine / RELEASED
+        kept.mkdir(mode=0o700, exist_ok=True)
+        jsonio.write_atomic(kept / meta.name, jsonio.dumps_pretty({**record, "released_at": timefmt.fmt(now)})
+                            .encode("utf-8"))
+    try:
+        os.link(src, target)  # never over a file already in the inbox
+    except FileExistsError:
+        raise UsageError(f"the inbox already holds {target.name}", code="quarantine.unknown",
+                         hint="run `laxchange import` first, then release it again") from None
+    fsync_dir(home.inbox)
+    src.unlink()
+    meta.unlink(missing_ok=True)
+    return target
 
 
 def _named_time(stem: str) -> str | None:

@@ -131,6 +131,7 @@ NOTE_EVENTS: frozenset[str] = frozenset({
     "checkpoint.refused",     # a verified receipt or package carried its sender's audit checkpoint; it did not verify
     "checkpoint.partner-inconsistent",  # ... one that verified, of the size of one we hold with another root
     "checkpoint.acknowledged",  # an operator dealt with one of those (`audit acknowledge`): the file stays kept
+    "in.released",            # `quarantine release` put a quarantined package back in the inbox, to be checked again
 })
 
 

@@ -238,6 +238,34 @@ def test_a_queued_package_is_withdrawn_before_it_is_sent_and_a_sent_one_is_not(
     assert _state(a, sent) == "sent"
 
 
+def test_a_quarantined_package_released_after_the_cause_is_put_right_is_imported_by_the_next_run(
+        homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
+    """A walk-through's partner card arrived after its package (refused: unknown sender). Opening the
+    quarantined file by hand recorded it imported with no received folder and no receipt; `quarantine
+    release` puts it back in the inbox, and the next run imports it as any other."""
+    _a, b, _, _ = homes
+    c = make_party(tmp_path / "c", C, "Other School (fictional)", FixedClock(dt.datetime.now(dt.UTC)))
+    c.trust(b)
+    with LibParty.from_home(c.home, passphrase=passphrase, clock=c.clock, keystore=c.store,
+                            directory=c.directory) as other:
+        made = other.pack(record(6), message_type="pep-transfer", recipient=B, out=b.home.inbox / "x.lax")
+    tid = made.manifest.transfer_id
+    first = _run(b, code=ExitCode.PARTIAL)
+    assert first["import"]["counts"] == {"quarantined": 1}
+    [name] = [p.name for p in b.home.quarantine.glob("*.lax")]
+    b.trust(c)  # the card comes
+    r = lax(b, "--json", "quarantine", "release", name)
+    assert r.exit_code == 0, r.output
+    assert not list(b.home.quarantine.glob("*.lax"))
+    assert (b.home.quarantine / "released" / name).with_suffix(".json").is_file()
+    again = _run(b, code=ExitCode.PARTIAL)  # (C has no drop folder for the receipt)
+    assert again["import"]["counts"] == {"imported": 1}, again
+    assert (b.home.root / "received" / tid / "record.json").is_file()
+    assert '"in.released"' in lax(b, "--json", "audit", "list").stdout
+    bad = lax(b, "--json", "quarantine", "release", "../ledger.sqlite3")
+    assert bad.exit_code == 2 and json.loads(bad.stdout)["error"] == "quarantine.unknown"
+
+
 def test_every_folder_the_nightly_runs_make_in_a_home_is_private_under_the_usual_umask(
         homes: tuple[Party, Party, Path, str], tmp_path: Path) -> None:
     """Run by hand under umask 022, the runs must still make every home folder 0700: a walk-through
