@@ -341,6 +341,7 @@ CODES: dict[str, str] = {
     "withdraw.unknown": "no queued transfer of that id",
     "partner.is-us": "the card is our own, not a partner's",
     "quarantine.unknown": "no quarantined package of that name",
+    "quarantine.open": "a quarantined package is not opened from quarantine (release it instead)",
     "notify.not-placing-council": "the record names another council as the placing council (placement.placing_la)",
     "notify.respond-by": "--respond-by names a date that has passed",
     # notify-placement and notify-exclusion (laxchange.exchange.notify)

@@ -29,7 +29,7 @@ from laxchange._util.fs import RACY_NS, check_output, fsync_dir, open_regular, s
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.quarantine import in_inbox, quarantine, release
+from laxchange.exchange.quarantine import in_inbox, in_quarantine, quarantine, release
 from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
 from laxchange.ledger import checkpoint
@@ -573,6 +573,11 @@ class Party:
         the lock this raises `RunLocked` (`run.locked`) at once and touches nothing. `delivered_by`:
         the party whose sub-folder of our drop folder it was collected from (its SFTP login), which a
         quarantine record keeps."""
+        if in_quarantine(self.home, source):  # imported here, it would have no received folder and no receipt
+            raise UsageError(f"{source.name} is in quarantine: it is not opened from there",
+                             code="quarantine.open",
+                             hint=f"once the cause is put right, `laxchange quarantine release {source.name}` puts it "
+                                  "back for the next import; `laxchange open --archive` verifies it without importing")
         kw: dict[str, Any] = {"out": out, "attachments_dir": attachments_dir, "overwrite": overwrite,
                               "on_receipt": on_receipt, "staged": staged, "batch": batch, "verified": verified,
                               "delivered_by": delivered_by}

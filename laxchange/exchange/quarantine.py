@@ -40,6 +40,11 @@ def in_inbox(home: Home, source: Path) -> bool:
     return source.resolve().parent == home.inbox.resolve()
 
 
+def in_quarantine(home: Home, source: Path) -> bool:
+    """Is `source` a file in the home's quarantine (or a folder under it)?"""
+    return home.quarantine.resolve() in source.resolve().parents
+
+
 def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None = None,
                about: Mapping[str, str | None] | None = None) -> Quarantined:
     """Move `source`, a file in the home's inbox, into quarantine with the reason. `about`: ids of

@@ -254,6 +254,9 @@ def test_a_quarantined_package_released_after_the_cause_is_put_right_is_imported
     assert first["import"]["counts"] == {"quarantined": 1}
     [name] = [p.name for p in b.home.quarantine.glob("*.lax")]
     b.trust(c)  # the card comes
+    by_hand = lax(b, "--json", "open", str(b.home.quarantine / name), "-o", str(tmp_path / "by-hand.json"))
+    assert by_hand.exit_code == 2 and json.loads(by_hand.stdout)["error"] == "quarantine.open", by_hand.output
+    assert "quarantine release" in json.loads(by_hand.stdout)["hint"] and not (tmp_path / "by-hand.json").exists()
     r = lax(b, "--json", "quarantine", "release", name)
     assert r.exit_code == 0, r.output
     assert not list(b.home.quarantine.glob("*.lax"))
