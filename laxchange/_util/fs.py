@@ -252,6 +252,15 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
         os.close(fd)
 
 
+def move_new(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Move `src` to `dest` in the same filesystem, never over a file already at `dest`
+    (FileExistsError then, `src` untouched): link, fsync `dest`'s folder, then unlink `src`. A
+    crash between leaves both names on one file, never none."""
+    os.link(src, dest)
+    fsync_dir(Path(dest).parent)
+    os.unlink(src)
+
+
 def output_stream_kind(p: Path, what: str = "output file") -> str | None:
     """What kind of stream `p` names when it is not a file or folder: "a character device" or
     "a FIFO" (written straight into, e.g. /dev/null, /dev/stdout, a pipe), else None.

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 
 from laxchange import dsse, package
 from laxchange._util import timefmt
-from laxchange._util.fs import RACY_NS, check_output, fsync_dir, open_regular, sha256_file
+from laxchange._util.fs import RACY_NS, check_output, move_new, open_regular, sha256_file
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
@@ -482,9 +482,7 @@ class Party:
         aside = outbox / WITHDRAWN
         aside.mkdir(mode=0o700, exist_ok=True)
         target = aside / found.name
-        os.link(found, target)  # never over a file already there (FileExistsError)
-        fsync_dir(aside)
-        found.unlink()
+        move_new(found, target)  # never over a file already there (FileExistsError)
         return target
 
     def plan_send(self, to: str, files: Sequence[Path], *,

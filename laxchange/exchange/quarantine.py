@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from laxchange._util import jsonio, timefmt
-from laxchange._util.fs import fsync_dir, sha256_file
+from laxchange._util.fs import move_new, sha256_file
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import LaxError, UsageError
 from laxchange.home import Home, json_object, load_home_file
@@ -135,12 +135,10 @@ def release(home: Home, name: str, *, clock: Clock | None = None) -> Path:
         jsonio.write_atomic(kept / meta.name, jsonio.dumps_pretty({**record, "released_at": timefmt.fmt(now)})
                             .encode("utf-8"))
     try:
-        os.link(src, target)  # never over a file already in the inbox
+        move_new(src, target)  # never over a file already in the inbox
     except FileExistsError:
         raise UsageError(f"the inbox already holds {target.name}", code="quarantine.unknown",
                          hint="run `laxchange import` first, then release it again") from None
-    fsync_dir(home.inbox)
-    src.unlink()
     meta.unlink(missing_ok=True)
     return target
 

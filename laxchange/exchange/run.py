@@ -51,7 +51,7 @@ from typing import Any, TypeVar
 
 from laxchange import deadlines, package
 from laxchange._util import timefmt
-from laxchange._util.fs import fsync_dir
+from laxchange._util.fs import move_new
 from laxchange._util.threads import thread_pool
 from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError, UsageError
 from laxchange.exchange.background import BackgroundCollect, fork_available
@@ -320,9 +320,7 @@ def _sweep_unqueued(party: Party, now: dt.datetime) -> None:
             if f.lstat().st_mtime > cutoff:
                 continue
             aside.mkdir(mode=0o700, exist_ok=True)
-            os.link(f, aside / f.name)  # never over a file already there
-            fsync_dir(aside)
-            f.unlink()
+            move_new(f, aside / f.name)  # never over a file already there
         except OSError:
             continue
         log_event(_log, "run.unqueued-set-aside", logging.WARNING, transfer_id=f.name[:-4])
