@@ -471,7 +471,8 @@ class Party:
         return Withdrawn(t.transfer_id, t.party, kept)
 
     def _set_aside_withdrawn(self, transfer_id: str) -> Path | None:
-        """The outbox package of a withdrawn transfer, moved to outbox/withdrawn/ (never over a file there)."""
+        """The outbox package of a withdrawn transfer, moved to outbox/withdrawn/<transfer id>.lax:
+        named by its transfer, so a second `pep.lax` packed and withdrawn does not meet the first."""
         outbox = self.home.outbox
         named = outbox / f"{transfer_id}.lax"
         found = named if named.is_file() else next(
@@ -481,8 +482,8 @@ class Party:
             return None
         aside = outbox / WITHDRAWN
         aside.mkdir(mode=0o700, exist_ok=True)
-        target = aside / found.name
-        move_new(found, target)  # never over a file already there (FileExistsError)
+        target = aside / f"{transfer_id}.lax"
+        move_new(found, target)
         return target
 
     def plan_send(self, to: str, files: Sequence[Path], *,

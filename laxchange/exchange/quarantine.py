@@ -128,18 +128,18 @@ def release(home: Home, name: str, *, clock: Clock | None = None) -> Path:
     target = home.inbox / f"{stem}.lax"
     home.inbox.mkdir(mode=0o700, parents=True, exist_ok=True)
     now = (clock or SystemClock()).now()
-    if meta.exists():
-        record = load_home_file(meta, json_object, what="quarantine record")
-        kept = home.quarantine / RELEASED
-        kept.mkdir(mode=0o700, exist_ok=True)
-        jsonio.write_atomic(kept / meta.name, jsonio.dumps_pretty({**record, "released_at": timefmt.fmt(now)})
-                            .encode("utf-8"))
-    try:
+    record = load_home_file(meta, json_object, what="quarantine record") if meta.exists() else None
+    try:  # the package first: refused, nothing has changed
         move_new(src, target)  # never over a file already in the inbox
     except FileExistsError:
         raise UsageError(f"the inbox already holds {target.name}", code="quarantine.unknown",
                          hint="run `laxchange import` first, then release it again") from None
-    meta.unlink(missing_ok=True)
+    if record is not None:
+        kept = home.quarantine / RELEASED
+        kept.mkdir(mode=0o700, exist_ok=True)
+        jsonio.write_atomic(kept / meta.name, jsonio.dumps_pretty({**record, "released_at": timefmt.fmt(now)})
+                            .encode("utf-8"))
+        meta.unlink()
     return target
 
 

@@ -215,12 +215,15 @@ def test_a_queued_package_is_withdrawn_before_it_is_sent_and_a_sent_one_is_not(
     r = lax(a, "--json", "withdraw", tid)
     assert r.exit_code == 0, r.output
     kept = Path(json.loads(r.stdout)["withdrawn"]["kept"])
-    assert kept == a.home.outbox / "withdrawn" / "pep.lax" and kept.is_file()
+    assert kept == a.home.outbox / "withdrawn" / f"{tid}.lax" and kept.is_file()
     assert not (a.home.outbox / "pep.lax").exists()
+    second = _queue(a, B, tmp_path)  # pep.lax again, withdrawn again: kept beside the first, not refused
+    assert lax(a, "withdraw", second).exit_code == 0
+    assert sorted(p.name for p in (a.home.outbox / "withdrawn").iterdir()) == sorted([f"{tid}.lax", f"{second}.lax"])
     assert _state(a, tid) == "expired"
     report = _run(a)
     assert report["sent"] == [] and report["failures"] == [] and not list(server.rglob(f"{tid}.lax"))
-    assert lax(a, "--json", "audit", "list").stdout.count('"by": "withdraw"') == 1
+    assert lax(a, "--json", "audit", "list").stdout.count('"by": "withdraw"') == 2  # one each
     again = lax(a, "--json", "withdraw", tid)
     assert again.exit_code == 2 and json.loads(again.stdout)["error"] == "withdraw.unknown"
     # one moved out of the outbox: the run's failure says how to take it back, and then stops
