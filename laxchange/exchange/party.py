@@ -572,7 +572,8 @@ class Party:
         the lock this raises `RunLocked` (`run.locked`) at once and touches nothing. `delivered_by`:
         the party whose sub-folder of our drop folder it was collected from (its SFTP login), which a
         quarantine record keeps."""
-        if in_quarantine(self.home, source):  # imported here, it would have no received folder and no receipt
+        # (an import's batch opens inbox files only: not asked of each of them)
+        if batch is None and in_quarantine(self.home, source):  # no received folder and no receipt if opened here
             raise UsageError(f"{source.name} is in quarantine: it is not opened from there",
                              code="quarantine.open",
                              hint=f"once the cause is put right, `laxchange quarantine release {source.name}` puts it "
