@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from laxchange._util.fs import open_regular, read_bounded
 from laxchange._util.private import check_private_file
-from laxchange.errors import ConfigError
+from laxchange.errors import ConfigError, UsageError
 
 ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"  # noqa: S105  the variable's name, not a password
 ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"  # noqa: S105  the variable's name, not a password
 #: A passphrase file is read whole; anything larger is not one (a mistyped path to a big file).
 MAX_PASSPHRASE_FILE = 64 * 1024
+#: zxcvbn's score (0-4) a new passphrase must reach. 3 is its "safely unguessable": about 10^8
+#: guesses or more, which against scrypt at work factor 2^18 (about a second and 256 MiB a guess)
+#: is years of a stolen backup's attacker's machines, not an afternoon.
+MIN_STRENGTH = 3
+#: zxcvbn judges at most this many characters (its own limit: its work grows faster than the
+#: length); a longer passphrase is judged on its first 72, which alone are beyond guessing.
+STRENGTH_CHECKED_CHARS = 72
+STRONG_ADVICE = "use three or more random words, or 20 or more characters from a password manager"
 
 
 class PassphraseSource(Protocol):
@@ -48,6 +56,37 @@ def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:
     if not data:
         raise ConfigError(f"passphrase file {p} is empty", code="passphrase.empty", hint="write the passphrase into it")
     return data
+
+
+def check_new_passphrase(passphrase: bytes, *, about: Sequence[str] = ()) -> None:
+    """Refuse a new passphrase that someone holding a copy of the key files could guess.
+
+    The key files are only as safe as the passphrase once a backup or a disk leaves the building,
+    so it is judged where it is chosen (`KeyStore.init`, `change_passphrase`), never where an
+    existing one is used. `about` is what an attacker knows of us (the party's id and name): a
+    passphrase built from it counts as guessed. The message never repeats the passphrase."""
+    from zxcvbn import zxcvbn
+
+    text = passphrase.decode("utf-8", errors="replace")[:STRENGTH_CHECKED_CHARS]
+    # Whole first, each once: zxcvbn ranks earlier inputs as likelier guesses (a repeat takes the later rank).
+    words = dict.fromkeys([*about, *(w for item in about for w in (item.replace(":", ""),
+                                                                     *item.replace(":", " ").split())),
+                           "laxchange", "virtual school", "passphrase"])
+    result = zxcvbn(text, user_inputs=list(words))
+    if result["score"] >= MIN_STRENGTH:
+        return
+    warning = _clause(str(result["feedback"].get("warning") or ""))
+    tips = [_clause(str(t)) for t in result["feedback"].get("suggestions") or []]
+    raise UsageError("the new passphrase is too easy to guess" + (f": {warning}" if warning else ""),
+                     code="passphrase.weak",
+                     hint="; ".join([STRONG_ADVICE, *filter(None, tips), "nothing was changed"]),
+                     details={"score": int(result["score"]), "required": MIN_STRENGTH})
+
+
+def _clause(sentences: str) -> str:
+    """zxcvbn's feedback ("Add another word or two. Uncommon words are better.") as one clause of ours."""
+    parts = [p.strip() for p in sentences.strip().rstrip(".").split(". ") if p.strip()]
+    return "; ".join(p[0].lower() + p[1:] for p in parts)
 
 
 def default_passphrase_source(

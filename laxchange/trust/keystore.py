@@ -43,7 +43,7 @@ from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.home import Home, load_home_file
 from laxchange.ledger.lock import RunLock
-from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.passphrase import PassphraseSource, check_new_passphrase, default_passphrase_source
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity, reencrypt_ssh_identity, ssh_identity_fingerprint
 
@@ -608,6 +608,11 @@ class KeyStore:
         if self.exists():
             raise ConfigError(f"{self.home.root} is already initialised for {self.ring().party}", code="home.exists",
                               hint="use `laxchange keys rotate` to replace keys, or choose another --home")
+        try:  # the passphrase every key file will be under: judged before anything is written
+            check_new_passphrase(self._get_pass("protect the new private keys", confirm=True), about=[party, name])
+        except UsageError:
+            self._pass = None
+            raise
         self.home.ensure()
         now = self.clock.now()
         end = now + dt.timedelta(days=validity_days)
@@ -900,6 +905,8 @@ class KeyStore:
         if not new:
             raise UsageError("the new passphrase is empty", code="passphrase.empty",
                              hint="choose a non-empty passphrase")
+        ring = self.ring()
+        check_new_passphrase(new, about=[ring.party, ring.name])
         old = old if old is not None else self._get_pass("unlock the private keys")
         if new == old:
             raise UsageError("the new passphrase is the same as the old one", code="passphrase.unchanged",

@@ -1,0 +1,105 @@
+"""A new passphrase that could be guessed is refused where it is chosen (`init`, `keys passphrase`),
+with nothing written; one already in use is never judged (an existing home keeps working)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from laxchange import age
+from laxchange.errors import UsageError
+from laxchange.home import Home
+from laxchange.passphrase import MIN_STRENGTH, check_new_passphrase
+from laxchange.trust.keystore import KeyStore
+from tests.support.parties import PASSPHRASE, T0, WORK_FACTOR, FixedClock, make_party
+
+WEAK = [b"Password123!", b"Summer2026", b"wrong", b"qwertyuiop", b"aaaaaaaaaaaaaaaaaaaa", b"laxchange919",
+        b"Example Council", b"LA919"]
+STRONG = [PASSPHRASE, b"kettle marmalade lighthouse", b"correct horse battery staple",
+          "ünïcödé wörds ärë fïnë tôô".encode()]
+
+
+@pytest.mark.parametrize("weak", WEAK)
+def test_a_guessable_passphrase_is_refused_without_repeating_it(weak: bytes) -> None:
+    with pytest.raises(UsageError) as exc:
+        check_new_passphrase(weak, about=["LA:919", "Example Council"])
+    err = exc.value
+    assert err.code == "passphrase.weak" and err.exit_code == 2
+    assert err.details["score"] < MIN_STRENGTH == err.details["required"]
+    assert "random words" in (err.hint or "") and "nothing was changed" in (err.hint or "")
+    shown = json.dumps(err.to_dict()) + err.message + (err.hint or "")
+    assert weak.decode() not in shown, "the passphrase itself is never in a message"
+
+
+@pytest.mark.parametrize("strong", STRONG)
+def test_a_passphrase_of_several_uncommon_words_passes(strong: bytes) -> None:
+    check_new_passphrase(strong, about=["LA:919", "Example Council"])
+
+
+def test_what_an_attacker_knows_of_us_counts_as_guessed() -> None:
+    check_new_passphrase(b"Hartfield Council", about=["LA:919", "Example Council"])  # a name not ours: fine
+    with pytest.raises(UsageError, match="too easy to guess"):
+        check_new_passphrase(b"Hartfield Council", about=["LA:888", "Hartfield Council"])
+
+
+def test_a_very_long_or_undecodable_passphrase_is_judged_not_crashed_on() -> None:
+    check_new_passphrase(b"kettle marmalade lighthouse " * 40)  # beyond zxcvbn's own 72-character limit
+    with pytest.raises(UsageError, match="too easy to guess"):
+        check_new_passphrase(b"\xff" * 20)  # not UTF-8 (a passphrase file may hold anything): judged, not a crash
+
+
+def test_init_with_a_weak_passphrase_writes_nothing_and_a_strong_one_then_works(tmp_path: Path) -> None:
+    given = [b"Password123!", PASSPHRASE]
+    asked: list[str] = []
+
+    def source(purpose: str, *, confirm: bool = False) -> bytes:
+        asked.append(purpose)
+        return given[min(len(asked) - 1, 1)]
+
+    home = Home(tmp_path / "h")
+    store = KeyStore(home, passphrase=source, clock=FixedClock(T0), work_factor=WORK_FACTOR, ssh_kdf_rounds=1)
+    with pytest.raises(UsageError) as exc:
+        store.init("LA:919", "Example Council")
+    assert exc.value.code == "passphrase.weak"
+    assert not store.exists() and not home.root.exists(), "nothing written before the passphrase was judged"
+    store.init("LA:919", "Example Council")  # asked again, not the refused one kept
+    key_file = next(home.keys.glob("*.age"))
+    assert age.decrypt_bytes([age.ScryptIdentity(PASSPHRASE)], key_file.read_bytes())
+
+
+def test_changing_to_a_weak_passphrase_changes_no_file(tmp_path: Path) -> None:
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    before = {p: p.read_bytes() for p in a.store.private_files()}
+    with pytest.raises(UsageError) as exc:
+        a.store.change_passphrase(b"Example Council 2026")
+    assert exc.value.code == "passphrase.weak"
+    assert {p: p.read_bytes() for p in a.store.private_files()} == before
+    assert not a.store.passphrase_marker.exists()
+
+
+def test_an_existing_weak_passphrase_still_opens_the_keys(tmp_path: Path) -> None:
+    """Homes made before the check keep working: only a new passphrase is judged."""
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    weak = b"Password123!"
+    for path in a.store.private_files():  # under a weak passphrase, as an older release could leave them
+        rewritten = a.store._reencrypt(path, path.read_bytes(), PASSPHRASE, weak)
+        assert rewritten is not None
+        path.write_bytes(rewritten)
+    again = KeyStore(a.home, passphrase=lambda *_a, **_k: weak, clock=a.clock, work_factor=WORK_FACTOR)
+    assert again.signers(a.clock.now())
+
+
+def test_the_cli_says_why_with_exit_2_and_no_home(tmp_path: Path) -> None:
+    from laxchange.cli import main
+
+    home = tmp_path / "h"
+    r = CliRunner().invoke(main, ["--home", str(home), "init", "--party", "LA:919", "--name", "Example Council",
+                                  "--kdf-work-factor", "10"],
+                           env={"LAXCHANGE_PASSPHRASE": "Summer2026", "LAXCHANGE_PASSPHRASE_FILE": ""})
+    assert r.exit_code == 2, r.output
+    assert "the new passphrase is too easy to guess" in r.stderr and "Traceback" not in r.output + r.stderr
+    assert "Summer2026" not in r.output + r.stderr
+    assert not (home / "keys").exists() and not (home / "keyring.json").exists()
