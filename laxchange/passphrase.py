@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -89,20 +89,30 @@ def _clause(sentences: str) -> str:
     return "; ".join(p[0].lower() + p[1:] for p in parts)
 
 
-def default_passphrase_source(
-    environ: dict[str, str] | None = None,
-    prompt: Callable[[str, bool], str] | None = None,
-) -> PassphraseSource:
-    """Environment variable, then passphrase file, then an interactive prompt (if a terminal)."""
-    env = os.environ if environ is None else environ
+class DefaultPassphraseSource:
+    """Environment variable, then passphrase file, then an interactive prompt (if a terminal).
+    `used` says which gave the last passphrase, for a wrong one's hint (`wrong_passphrase_hint`):
+    with both variables set, the first wins silently, and "check the one or the other" had
+    council IT editing the file that was never read."""
 
-    def source(purpose: str, *, confirm: bool = False) -> bytes:
+    def __init__(self, environ: Mapping[str, str] | None = None,
+                 prompt: Callable[[str, bool], str] | None = None) -> None:
+        self.env = os.environ if environ is None else environ
+        self.prompt = prompt
+        self.used: str | None = None
+
+    def __call__(self, purpose: str, /, *, confirm: bool = False) -> bytes:
+        env = self.env
         if env.get(ENV_PASSPHRASE):
+            self.used = f"{ENV_PASSPHRASE}, set in this environment" + (
+                f" (it wins over {ENV_PASSPHRASE_FILE}, also set)" if env.get(ENV_PASSPHRASE_FILE) else "")
             return env[ENV_PASSPHRASE].encode("utf-8")
         if env.get(ENV_PASSPHRASE_FILE):
+            self.used = f"the file {ENV_PASSPHRASE_FILE} names, {env[ENV_PASSPHRASE_FILE]}"
             return passphrase_from_file(env[ENV_PASSPHRASE_FILE])
-        if prompt is not None:
-            return prompt(purpose, confirm).encode("utf-8")
+        self.used = "the prompt"
+        if self.prompt is not None:
+            return self.prompt(purpose, confirm).encode("utf-8")
         if not sys.stdin.isatty():
             raise ConfigError(
                 f"a passphrase is needed to {purpose}, and there is no terminal to ask",
@@ -115,7 +125,23 @@ def default_passphrase_source(
             raise ConfigError("empty passphrase", code="passphrase.empty", hint="choose a non-empty passphrase")
         return str(value).encode("utf-8")
 
-    return source
+
+def default_passphrase_source(
+    environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str, bool], str] | None = None,
+) -> DefaultPassphraseSource:
+    """Environment variable, then passphrase file, then an interactive prompt (if a terminal)."""
+    return DefaultPassphraseSource(environ, prompt)
+
+
+def wrong_passphrase_hint(source: PassphraseSource) -> str:
+    """What to check when `source`'s passphrase did not open a key: the place it came from, when known."""
+    used = source.used if isinstance(source, DefaultPassphraseSource) else None
+    if used is None:
+        return f"check {ENV_PASSPHRASE} / {ENV_PASSPHRASE_FILE}"
+    if used == "the prompt":
+        return "the passphrase was typed at the prompt: run the command again and type it carefully"
+    return f"the passphrase came from {used}: check it there"
 
 
 def ask_hidden(text: str, *, confirm: bool = False, hint: str = "") -> str:

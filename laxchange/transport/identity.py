@@ -17,7 +17,7 @@ from laxchange._util.fs import write_atomic
 from laxchange._util.private import check_private_file
 from laxchange.errors import ConfigError
 from laxchange.home import Home
-from laxchange.passphrase import PassphraseSource
+from laxchange.passphrase import PassphraseSource, wrong_passphrase_hint
 
 __all__ = ["authorized_keys_line", "create_ssh_identity", "ensure_ssh_identity", "identity_loader", "load_ssh_identity",
            "public_line", "reencrypt_ssh_identity", "ssh_identity_fingerprint"]
@@ -114,7 +114,7 @@ def load_ssh_identity(path: Path, passphrase: PassphraseSource) -> paramiko.PKey
         return paramiko.Ed25519Key(filename=os.fspath(path), password=secret)  # type: ignore[arg-type]  # takes bytes
     except (paramiko.SSHException, ValueError) as exc:
         raise ConfigError(f"cannot unlock SSH client key {path}: wrong passphrase?", code="ssh-key.passphrase",
-                          hint="check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE") from exc
+                          hint=wrong_passphrase_hint(passphrase)) from exc
 
 
 def identity_loader(path: Path, passphrase: PassphraseSource) -> IdentityLoader:

@@ -43,7 +43,12 @@ from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, InvalidData, UsageError
 from laxchange.home import Home, load_home_file
 from laxchange.ledger.lock import RunLock
-from laxchange.passphrase import PassphraseSource, check_new_passphrase, default_passphrase_source
+from laxchange.passphrase import (
+    PassphraseSource,
+    check_new_passphrase,
+    default_passphrase_source,
+    wrong_passphrase_hint,
+)
 from laxchange.transport.endpoints import check_fingerprint, parse_url
 from laxchange.transport.identity import create_ssh_identity, reencrypt_ssh_identity, ssh_identity_fingerprint
 
@@ -483,7 +488,7 @@ class KeyStore:
         if self.passphrase_marker.exists():
             return ("a `laxchange keys passphrase` run did not finish, so some key files are under the old "
                     "passphrase and some under the new: run it again with the old and the new passphrase")
-        return "check LAXCHANGE_PASSPHRASE / LAXCHANGE_PASSPHRASE_FILE"
+        return wrong_passphrase_hint(self.passphrase)
 
     def _secret(self, info: KeyInfo) -> bytes:
         if info.kid in self._secrets:

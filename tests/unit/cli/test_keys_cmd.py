@@ -118,3 +118,29 @@ def test_key_changes_are_refused_while_a_run_holds_the_lock(tmp_path: Path,
     r = run("--home", str(home), *args, env=env)
     assert r.exit_code == 0, r.output
     assert _keys_dir(home) != before, "with the lock free, the same command changes the keys"
+
+
+def test_a_wrong_passphrase_s_hint_names_the_source_it_came_from(tmp_path: Path) -> None:
+    """With both variables set the first wins silently: the hint says which was read, so council IT
+    does not edit the file that was never read."""
+    home = tmp_path / "h"
+    _init(home)
+    right = tmp_path / "right"
+    right.write_text(PASSPHRASE.decode() + "\n")
+    right.chmod(0o600)
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not the passphrase\n")
+    wrong.chmod(0o600)
+    r = run("--home", str(home), "--json", "keys", "export-card",
+            env={"LAXCHANGE_PASSPHRASE": "not the passphrase", "LAXCHANGE_PASSPHRASE_FILE": str(right)})
+    err = json.loads(r.stdout)
+    assert r.exit_code == 5 and err["error"] == "passphrase.wrong"
+    assert "LAXCHANGE_PASSPHRASE, set in this environment" in err["hint"] and "wins over" in err["hint"]
+    r = run("--home", str(home), "--json", "keys", "export-card",
+            env={"LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": str(wrong)})
+    err = json.loads(r.stdout)
+    assert r.exit_code == 5 and str(wrong) in err["hint"] and "wins over" not in err["hint"]
+    assert "not the passphrase" not in r.stdout + r.stderr, "never the passphrase itself"
+    r = run("--home", str(home), "keys", "export-card",
+            env={"LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": str(right)})
+    assert r.exit_code == 0, r.output
