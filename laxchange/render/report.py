@@ -3,7 +3,8 @@
 Rendered from exactly the dictionary the command prints with `--json` (`RunReport.to_dict()` for
 `laxchange run --report`, `exchange.status.ledger_status` for `laxchange status --html`), so the
 page and the JSON cannot disagree. This module only rearranges that dictionary for people: per
-partner, what was sent, delivered, applied, received, quarantined, overdue and uncollected; one
+partner, what was sent, delivered, applied, received, quarantined, overdue and uncollected (and, for
+a run, what was delivered again after it was imported: duplicates, never counted as received); one
 table of what needs a look, each line with its reason and what to do; the deadlines when the
 dictionary has them (`"deadlines"`), else a line saying they were not computed.
 
@@ -63,6 +64,8 @@ class Partner:
     delivered: list[str] = field(default_factory=list)
     applied: list[str] = field(default_factory=list)
     received: list[str] = field(default_factory=list)
+    #: delivered again after an earlier copy was imported (a sender re-sent it): not received twice
+    duplicates: list[str] = field(default_factory=list)
     quarantined: list[str] = field(default_factory=list)
     overdue: list[str] = field(default_factory=list)
     uncollected: list[str] = field(default_factory=list)
@@ -74,6 +77,9 @@ class Partner:
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
         ("sent", "Sent"), ("delivered", "Delivered"), ("applied", "Applied"), ("received", "Received"),
         ("quarantined", "Quarantined"), ("overdue", "Overdue"), ("uncollected", "Uncollected"))
+    #: the run's table: a package or receipt delivered again (its import's `duplicate`) has a column of its
+    #: own beside Received, since it brought nothing new; the ledger has no state for it (no row changes)
+    RUN_COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (*COLUMNS[:4], ("duplicates", "Duplicates"), *COLUMNS[4:])
 
     def totals(self) -> str:
         """The ledger's totals: `outbound: 1 delivered, 2 sent; inbound: 3 imported`."""
@@ -214,7 +220,8 @@ class _View:
 
     def context(self) -> dict[str, Any]:
         css, css_hash = style("report.css")
-        return {"v": self, "columns": Partner.COLUMNS, "deadline_groups": DEADLINE_GROUPS, "css": css,
+        columns = Partner.RUN_COLUMNS if self.kind == "run" else Partner.COLUMNS
+        return {"v": self, "columns": columns, "deadline_groups": DEADLINE_GROUPS, "css": css,
                 "csp": csp(css_hash), "generator": f"laxchange {__version__}", "when_text": _when,
                 "code_spans": code_spans}
 
@@ -241,8 +248,10 @@ def _run_view(data: Mapping[str, Any]) -> _View:
     for item in imp.get("items", ()):
         result, who = item.get("result"), item.get("sender") or "unknown sender"
         rec = item.get("receipt")
-        if result in ("imported", "duplicate"):
+        if result == "imported":
             ps[who].received.append(item.get("transfer_id") or _tid(item.get("file")))
+        elif result == "duplicate":
+            ps[who].duplicates.append(item.get("transfer_id") or _tid(item.get("file")))
         elif result == "receipt" and rec and rec.get("result") == "applied":
             if rec.get("state") == "applied":
                 ps[rec["party"]].applied.append(rec["in_reply_to"])
@@ -337,7 +346,7 @@ def run_partner_counts(data: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     only the non-zero ones. `laxchange run`'s text prints these, so the text and the page agree."""
     out: dict[str, dict[str, int]] = {}
     for p in _run_view(data).partners:
-        n = {attr: len(getattr(p, attr)) for attr, _ in Partner.COLUMNS} | {"failed": p.failed}
+        n = {attr: len(getattr(p, attr)) for attr, _ in Partner.RUN_COLUMNS} | {"failed": p.failed}
         if any(n.values()):
             out[p.party] = {k: v for k, v in n.items() if v}
     return out

@@ -12,9 +12,10 @@ import re
 from typing import Any
 
 from laxchange.cli.run_cmd import human
+from laxchange.exchange.inbound import ImportItem
 from laxchange.render import render_run_report_html
 from tests.support.htmlparse import table
-from tests.support.reports import DOWN, OTHER, SCHOOL, run_dict
+from tests.support.reports import DOWN, OTHER, RECEIVED, SCHOOL, run_dict, tid
 
 
 def _page_counts(data: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -62,3 +63,18 @@ def test_a_failure_counting_tonight_costs_the_text_only_that_block() -> None:
     whole = human(run_dict())
     assert text.split("tonight, by partner")[0] == whole.split("tonight, by partner")[0], "the lines above kept"
     assert text.split("in the ledger, by partner")[1] == whole.split("in the ledger, by partner")[1], "and below"
+
+
+def test_a_package_or_receipt_delivered_again_is_a_duplicate_not_received() -> None:
+    """A walk-through's morning report counted a package delivered twice (a sender re-sent it after its
+    link died: docs/operations.md) as received twice. Its import's `duplicate` (set aside, acknowledged
+    again, nothing new imported) has its own column, on the page and in the text, as in the JSON's counts."""
+    data = run_dict()
+    again = [ImportItem(f"{RECEIVED}.lax", "duplicate", RECEIVED, SCHOOL, "pep-transfer@1.1.0", f"received/{RECEIVED}"),
+             ImportItem(f"{tid(24)}.lax", "duplicate", tid(24), SCHOOL, "receipt@1.1.0", f"received/{tid(24)}")]
+    data["import"]["items"] += [i.to_dict() for i in again]
+    data["import"]["counts"]["duplicate"] = 2
+    page, text = _page_counts(data), _text_counts(human(data))
+    assert page[SCHOOL]["received"] == 1 and page[SCHOOL]["duplicates"] == 2, "the one import, and two duplicates"
+    assert text == page
+    assert "imported    2 duplicates, 1 imported, " in human(data), "the import's line says the same"

@@ -57,12 +57,12 @@ def test_every_transfer_of_the_run_is_on_the_page_by_id() -> None:
 def test_the_per_partner_table_counts_what_tonights_run_did() -> None:
     html = render_run_report_html(run_dict())
     head, *_ = table(html, "partners")
-    assert head == ["Partner", "Sent", "Delivered", "Applied", "Received", "Quarantined", "Overdue", "Uncollected",
-                    "Failed"]
+    assert head == ["Partner", "Sent", "Delivered", "Applied", "Received", "Duplicates", "Quarantined", "Overdue",
+                    "Uncollected", "Failed"]
     rows = _rows(html, "partners")
-    assert rows[f"{HOSTILE_PARTNER} ({SCHOOL})"] == ["1", "1", "1", "1", "0", "1", "1", "0"]
-    assert rows[f"{OTHER_NAME} ({OTHER})"] == ["0", "0", "0", "0", "2", "0", "0", "0"]
-    assert rows[DOWN] == ["0"] * 7 + ["1"]
+    assert rows[f"{HOSTILE_PARTNER} ({SCHOOL})"] == ["1", "1", "1", "1", "0", "0", "1", "1", "0"]
+    assert rows[f"{OTHER_NAME} ({OTHER})"] == ["0", "0", "0", "0", "0", "2", "0", "0", "0"]
+    assert rows[DOWN] == ["0"] * 8 + ["1"]
     assert "outbound: 1 applied, 1 delivered, 2 sent, 1 uncollected" in html, "the ledger's totals per partner"
 
 
