@@ -828,8 +828,11 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
         manifest = dict(written) if written is not None else _load_manifest(folder)
     if manifest is None:
         return
+    # this receipt's earlier entry, and an attempt at it that could not be packed (no transfer id): replaced
     entries = [e for e in manifest.get("receipts", []) if isinstance(e, dict)
-               and (sent.transfer_id is None or e.get("transfer_id") != sent.transfer_id)]
+               and (sent.transfer_id is None or e.get("transfer_id") != sent.transfer_id)
+               and not (e.get("transfer_id") is None and e.get("stage") == sent.stage
+                        and e.get("status") == sent.status)]
     entries.append({"transfer_id": sent.transfer_id, "stage": sent.stage, "status": sent.status,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
@@ -855,9 +858,12 @@ OWED_WINDOW = dt.timedelta(days=30)
 
 def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
     """The delivered receipt of every recently filed transfer whose manifest does not list one sent: a
-    crash (or a partner that was down) came between the filing and the receipt. The ledger says which
-    transfers were imported lately, so this never reads the whole received/ folder. `_send_receipts`
-    finds a receipt packed before by its file and sends that one, so none is ever packed twice."""
+    crash (or a partner that was down) came between the filing and the receipt. Likewise its applied
+    receipt, if one was asked for (`send_applied`, which lists it unsent when it cannot be packed, say
+    while the partner's card has no encryption key valid) and none is listed sent: nothing else would
+    ever send it. The ledger says which transfers were imported lately, so this never reads the whole
+    received/ folder. `_send_receipts` finds a receipt packed before by its file and sends that one,
+    so none is ever packed twice."""
     out = []
     since = party.clock.now() - OWED_WINDOW
     for t in party.ledger.transfers(direction="in", state=Inbound.IMPORTED, since=since):
@@ -867,9 +873,11 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
         m = r.manifest if r is not None else {}
         if r is None or str(m.get("schema", "")).startswith("receipt@") or not m.get("payload_sha256"):
             continue
-        if not any(isinstance(e, dict) and e.get("stage") == "delivered" and e.get("sent")
-                   for e in m.get("receipts", [])):
-            out.append(_Outgoing(t.party, t.transfer_id, str(m["payload_sha256"]), folder=r.path))
+        listed = [e for e in m.get("receipts", []) if isinstance(e, dict)]
+        for stage in ("delivered", "applied"):
+            asked = stage == "delivered" or any(e.get("stage") == stage for e in listed)
+            if asked and not any(e.get("stage") == stage and e.get("sent") for e in listed):
+                out.append(_Outgoing(t.party, t.transfer_id, str(m["payload_sha256"]), stage=stage, folder=r.path))
     return out
 
 

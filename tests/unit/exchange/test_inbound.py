@@ -20,12 +20,13 @@ from laxchange.exchange import Party
 from laxchange.exchange.inbound import counts_text, find_received, import_inbox, send_applied
 from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.receipts import build_receipt
+from laxchange.exchange.run import run_nightly
 from laxchange.home import Home
 from laxchange.ledger.db import Ledger
 from laxchange.mis import COLUMNS, csv_cell, write_csv
 from laxchange.package import peek_manifest
 from tests.support.forge import forge, statement_for
-from tests.support.parties import PASSPHRASE, T0, drop_pair, make_party, record
+from tests.support.parties import PASSPHRASE, T0, drop_pair, make_party, over_drops, record
 
 REPO = Path(__file__).resolve().parents[3]
 A, B = "LA:919", "URN:123456"
@@ -120,6 +121,40 @@ def test_a_receipt_not_sent_is_sent_by_the_next_import(pair: tuple[Party, Party]
     again = import_inbox(b)
     assert again.ok and [s.error for s in again.receipts_sent] == [None]
     assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "delivered"  # type: ignore[union-attr]
+
+
+def test_an_applied_receipt_that_could_not_be_packed_is_sent_by_a_later_run_once(tmp_path: Path) -> None:
+    """`receipt --applied` while the council's card had no encryption key valid (its keys had lapsed)
+    could not pack the receipt, and no run ever tried it again: the council never heard the record
+    was in the MIS. Each run now reports it as a receipt not sent and, once the council's new card
+    is added, sends it, once."""
+    raw_a = make_party(tmp_path, A, "Example Council", validity_days=10)
+    raw_b = make_party(tmp_path, B, "Example School", raw_a.clock)
+    raw_a.trust(raw_b)
+    raw_b.trust(raw_a)
+    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    a, b = over_drops(raw_a, drops), over_drops(raw_b, drops)
+    tid, _ = _send_pep(a, tmp_path)
+    assert import_inbox(b).ok and import_inbox(a).ok
+    raw_a.clock.advance(days=11)  # the council's keys have lapsed, its new card not yet here
+    asked = send_applied(b, tid)
+    assert asked.error is not None and asked.error.code == "partner.no-key"
+    tonight = run_nightly(b)
+    assert [(f.step, f.party, f.error.code) for f in tonight.failures if f.step == "receipt"] == [
+        ("receipt", A, "partner.no-key")], "reported each night meanwhile"
+    raw_a.store.rotate(overlap_days=0)
+    raw_b.trust(raw_a)  # the council's new card, its fingerprint confirmed
+    tonight = run_nightly(b)
+    assert not [f for f in tonight.failures if f.step == "receipt"]
+    assert [(r.in_reply_to, r.stage, r.error) for r in tonight.imported.receipts_sent] == [  # type: ignore[union-attr]
+        (tid, "applied", None)]
+    assert run_nightly(b).imported.receipts_sent == [], "sent once"  # type: ignore[union-attr]
+    listed = find_received(raw_b.home, tid).manifest["receipts"]
+    assert [(e["stage"], e["sent"]) for e in listed] == [("delivered", True), ("applied", True)]
+    assert send_applied(b, tid).already_sent
+    assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "applied"  # type: ignore[union-attr]
 
 
 def test_no_rejection_for_a_package_whose_sender_is_not_authenticated(pair: tuple[Party, Party],
