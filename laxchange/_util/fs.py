@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import queue
+import secrets
 import shutil
 import stat
 import tempfile
@@ -407,46 +408,68 @@ def _fsync_slice(fds: Sequence[int]) -> list[BaseException | None]:
 
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
                     sync: bool = True, folder_too: bool = False) -> None:
-    """`write_new` for several files of one folder: all written, then fsynced together (`fsync_all`).
-    None may exist yet; on any failure those created here are removed. The folder is not fsynced.
-    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use.
-    `folder_too`: the folder is fsynced in the same group as the files, so their names are durable
-    too when this returns (one round trip instead of a file fsync, then a folder fsync, in turn).
-    For files whose publication is something else (a ledger row committed after this returns):
-    a reader who finds one by name before then may see it half-written, and a crash before this
-    returns may leave one torn; neither is published, so the caller must not treat either as made."""
-    made: list[tuple[Path, int]] = []
+    """`write_new` for several files of one folder, each visible complete or not at all: written
+    under a hidden temporary name (`.<name>.<random>.tmp`), all fsynced together (`fsync_all`), then
+    hard-linked to its name, which fails if the name exists (so nothing is ever replaced), and the
+    temporary name removed. None may exist yet; on any failure, Ctrl-C included, every temporary
+    file and every name linked here are removed, so an interrupted write leaves nothing: an
+    outbox file under a package's name was once left empty by a Ctrl-C, and the next run set
+    it aside as a package never queued. A kill leaves at most a hidden temporary file, which
+    nothing reads. The folder is not fsynced.
+    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use
+    (a crash may then leave a file torn under its name: for a private folder renamed into place).
+    `folder_too`: the folder is fsynced once the names are linked, so they are durable too when
+    this returns."""
+    base = Path(folder)
+    temps: list[Path] = []
+    fds: list[int] = []
+    linked: list[Path] = []
     try:
         for name, data in files.items():
-            path = Path(folder) / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
-            made.append((path, fd))
+            tmp = base / f".{name}.{secrets.token_hex(6)}.tmp"
+            temps.append(tmp)  # named before it exists: an interrupt just after the open still removes it
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+            except OSError:
+                temps.pop()  # not made here
+                raise
+            fds.append(fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+        if sync:
+            fsync_all(fds)
+        while fds:  # closed here, not in a `finally`: an interrupt at any call of this still removes them all
+            os.close(fds.pop())
+        for name, tmp in zip(files, temps, strict=True):
+            path = base / name
+            linked.append(path)  # as the temporary file: an interrupt just after the link still removes it
+            try:
+                os.link(tmp, path)
+            except OSError:
+                linked.pop()  # not linked here: the name (if it exists) is not ours
+                raise
+        for tmp in temps:
+            tmp.unlink()
         if sync and folder_too:
-            _fsync_with_folder([fd for _, fd in made], folder)
-        elif sync:
-            fsync_all([fd for _, fd in made])
+            _fsync_folder(base)
     except BaseException:
-        for path, _ in made:
+        for fd in fds:
+            os.close(fd)
+        for path in (*linked, *temps):
             path.unlink(missing_ok=True)
         raise
-    finally:
-        for _, fd in made:
-            os.close(fd)
 
 
-def _fsync_with_folder(fds: Sequence[int], folder: str | os.PathLike[str]) -> None:
-    """fsync `fds` and `folder` in one group. A filesystem that refuses fsync on a folder (EINVAL)
-    is let off as `fsync_dir` lets it off: the files are then fsynced on their own."""
+def _fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """fsync `folder`, raising a failure; a filesystem that refuses fsync on a folder (EINVAL) is
+    let off, as `fsync_dir` lets it off."""
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
-        fsync_all([*fds, dir_fd])
+        os.fsync(dir_fd)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise
-        fsync_all(fds)
     finally:
         os.close(dir_fd)
 

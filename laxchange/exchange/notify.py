@@ -598,10 +598,10 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
             before_commit: Callable[[Sequence[Path]], None] | None = None) -> None:
     """Queue `packed`: every package durable in the outbox, then ONE ledger transaction for all of them.
 
-    The packages packed in memory are written under their own names (one file created each, no
-    temporary file: a `<transfer id>.lax` is published by its `queued` row, not by its name; the
-    nightly run reads none without one) and fsynced together with the outbox folder, in one group
-    (`write_new_files(folder_too=True)`). Only then are the rows committed, in one transaction
+    The packages packed in memory are written under their own names, each complete or not at all
+    (`write_new_files(folder_too=True)`: a temporary name, fsynced, linked, the outbox folder
+    fsynced; a `<transfer id>.lax` is still published by its `queued` row, not by its name; the
+    nightly run reads none without one). Only then are the rows committed, in one transaction
     (`Ledger.batch`): one commit for the batch. A failure before the commit removes the packages
     written (nothing partial); a crash there leaves them without a row, never sent, and the next
     nightly run removes them (`run`'s housekeeping, `sweep_unqueued`). `before_commit` is called
@@ -1017,8 +1017,8 @@ def notify_placements(party: Party, placements: Iterable[Placement | LaxError], 
 
 
 def _write_pending(party: Party, pending: list[_Packed]) -> list[Path]:
-    """Write packages packed in memory to the outbox, durable with the folder (one fsync group), and
-    let go of their bytes (`_commit` then writes nothing again)."""
+    """Write packages packed in memory to the outbox, each complete and durable with the folder
+    (`write_new_files`), and let go of their bytes (`_commit` then writes nothing again)."""
     files = {p.notified.path.name: p.data for p in pending if p.data is not None}
     if files:
         write_new_files(_outbox(party), files, folder_too=True)

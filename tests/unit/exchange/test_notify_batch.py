@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from laxchange.ledger.db import Ledger
 from laxchange.logs import _EXTRA
 from tests.support.parties import REPO, T0, passphrase, placement_world
 from tests.support.parties import Party as SupportParty
+from tests.support.signals import ctrl_c_after_call
 
 PURPOSE = "statutory duty to share the PEP with the new school"
 
@@ -166,6 +168,30 @@ def test_a_batch_killed_before_its_commit_queues_none_and_the_next_run_sets_its_
     with _me(vsh) as me:
         result = notify_placements(me, read_placements(placements), send=False)
     assert result.ok and len(_queued(vsh)) == 6 == len(_outbox(vsh)) - 1
+
+
+def test_a_batch_stopped_while_writing_its_packages_leaves_no_file_for_the_next_run(tmp_path: Path) -> None:
+    """Ctrl-C as each call `write_new_files` makes returns, in turn: no package file is left in the
+    outbox (none is queued), so the next run has nothing to set aside. One that came just after a
+    package file was created used to leave it empty under its `<transfer id>.lax`, and the next
+    run set it aside in outbox/unqueued/, kept as if it were a package never queued."""
+    vsh, _hvs, school, rec = placement_world(tmp_path)
+    step = 0
+    with _me(vsh) as me:
+        while True:
+            step += 1
+            batch = [Placement(_child(rec, 70 + step), [school.party], "new-placement", PURPOSE)]
+            if not ctrl_c_after_call(write_new_files.__code__, step,
+                                     functools.partial(notify_placements, me, batch, send=False)):
+                break
+            assert _outbox(vsh) == [] and _queued(vsh) == [], step
+    assert step > 5 and len(_queued(vsh)) == 1 == len(_outbox(vsh)), "interrupted at each call, then not at all"
+    kept = _outbox(vsh)
+    for f in vsh.home.outbox.iterdir():
+        os.utime(f, ((T0 - UNQUEUED_AFTER - dt.timedelta(minutes=1)).timestamp(),) * 2)
+    with _me(vsh) as me:
+        run_nightly(me, collect=False)
+    assert _outbox(vsh) == kept, "nothing set aside in outbox/unqueued/"
 
 
 def test_read_placements_names_each_bad_line_and_reads_the_rest(tmp_path: Path) -> None:
