@@ -29,7 +29,7 @@ from laxchange._util.fs import RACY_NS, check_output, move_new, open_regular, sh
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.quarantine import in_inbox, in_quarantine, quarantine, release
+from laxchange.exchange.quarantine import Quarantined, in_inbox, in_quarantine, quarantine, release
 from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
 from laxchange.ledger import checkpoint
@@ -154,6 +154,12 @@ class _Unrecorded:
     held: tuple[str, str, str]  # (transfer id, sender, reservation token)
     on_receipt: Callable[[ReceiptOutcome], None] | None
     outcome: ReceiptOutcome | None = None
+
+
+def _quarantined_data(q: Quarantined) -> dict[str, Any]:
+    """What the audit log keeps of a package moved into quarantine: its reason, its SHA-256 and its
+    name there (ids and codes only)."""
+    return {"reason": q.record["reason"], "sha256": q.record["sha256"], "quarantine": q.path.name}
 
 
 class _Abandoned(Exception):
@@ -810,16 +816,15 @@ class Party:
             about = {"transfer_id": held[0][0], "sender": held[0][1]} if held else {}
             q = quarantine(self.home, source, exc, clock=self.clock,
                            about={**about, "delivered_into_folder_of": delivered_by})
-            data: dict[str, Any] = {"reason": exc.code, "sha256": q.record["sha256"], "quarantine": q.path.name}
+            data = _quarantined_data(q)
             note, event = f"(package moved to quarantine: {q.path.name})", "in.quarantined"
             extra = {"quarantined": str(q.path)}
         else:
             data = {"reason": exc.code, "sha256": sha256_file(source)}
             note, event, extra = "(the file was left where it is)", "in.refused", {}
         if held:
-            tid, sender, token = held[0]
-            ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=exc.code,
-                           audit={"quarantine": None, **data})
+            tid, sender, _ = held[0]
+            self._advance_quarantined(held[0], exc.code, data)
             extra.update(transfer_id=tid, sender=sender)
         else:
             ledger.note(event, data)
@@ -835,6 +840,14 @@ class Party:
                                                  "folder; it was not opened. If a partner sent it, ask them to send "
                                                  "it as a package: a plain file on a server is readable there")
         return out
+
+    def _advance_quarantined(self, held: tuple[str, str, str], code: str, data: dict[str, Any]) -> None:
+        """`received → quarantined` for the reservation `held` (transfer id, sender, token), refused
+        for `code`; `data` goes into the audit entry (`quarantine`: the file's name in quarantine, or
+        None for a file left where it was)."""
+        tid, sender, token = held
+        self.ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=code,
+                            audit={"quarantine": None, **data})
 
     def release_quarantined(self, name: str) -> Path:
         """`quarantine.release` under the home's run lock, audited (`in.released`): the package
