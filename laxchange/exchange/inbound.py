@@ -1187,6 +1187,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
             continue
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
+    party.finish_quarantines()  # a quarantine a killed open never recorded: then its rejection is owed as any other
     report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index), *_owed_rejections(party)],
                                           progress)
     root = received_root(home)

@@ -29,12 +29,12 @@ from laxchange._util.fs import RACY_NS, check_output, move_new, open_regular, sh
 from laxchange.clock import Clock, FixedClock, SystemClock
 from laxchange.errors import InvalidData, LaxError, SecurityError, TransportError, UsageError
 from laxchange.exchange.endpoints import DirectoryEndpoints
-from laxchange.exchange.quarantine import Quarantined, in_inbox, in_quarantine, quarantine, release
+from laxchange.exchange.quarantine import Quarantined, in_inbox, in_quarantine, quarantine, recorded_for, release
 from laxchange.exchange.receipts import ReceiptOutcome, apply_receipt
 from laxchange.home import Home
 from laxchange.ledger import checkpoint
 from laxchange.ledger.db import Ledger
-from laxchange.ledger.errors import AlreadyReceived
+from laxchange.ledger.errors import AlreadyReceived, IllegalTransition
 from laxchange.ledger.lock import RunLock
 from laxchange.ledger.states import FINISH_PATH, Inbound, Outbound, can_transition
 from laxchange.logs import log_event
@@ -848,6 +848,37 @@ class Party:
         tid, sender, token = held
         self.ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=code,
                             audit={"quarantine": None, **data})
+
+    def finish_quarantines(self) -> list[str]:
+        """Advance the row of every transfer whose open moved its package into quarantine and was then
+        killed or stopped (Ctrl-C, a service stop) before recording it: the row stayed `received`,
+        held by a process that is gone, and nothing else would ever move it, since the package is no
+        longer in the inbox. Each becomes `quarantined` with the reason its quarantine record keeps,
+        audited as `_refuse` audits it (`in.quarantined` naming the file, with `"after": "unfinished
+        open"`), so `inbound`'s owed rejections answer it, once. A row another open has taken over
+        meanwhile is left to it. The caller holds the home's run lock. Returns the transfer ids."""
+        stuck = self.ledger.abandoned_reservations()
+        found = recorded_for(self.home, [(t.transfer_id, t.party) for t, _ in stuck]) if stuck else {}
+        if not found:
+            return []
+        # a quarantine already on record (an earlier copy of the transfer) is not this open's
+        named = {e["data"].get("quarantine") for e in self.ledger.audit_entries(
+            ["in.quarantined"], transfer_ids={tid for tid, _ in found})}
+        done = []
+        for t, token in stuck:
+            left = [q for q in found.get((t.transfer_id, t.party), []) if q.path.name not in named]
+            if not left:
+                continue
+            data = _quarantined_data(left[-1])
+            try:
+                self._advance_quarantined((t.transfer_id, t.party, token), data["reason"],
+                                          {**data, "after": "unfinished open"})
+            except IllegalTransition:  # taken over by another open since it was read
+                continue
+            log_event(_log, "open.quarantined", logging.WARNING, code=data["reason"], sha256=data["sha256"],
+                      transfer_id=t.transfer_id, party=t.party)
+            done.append(t.transfer_id)
+        return done
 
     def release_quarantined(self, name: str) -> Path:
         """`quarantine.release` under the home's run lock, audited (`in.released`): the package

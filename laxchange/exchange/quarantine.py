@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,27 @@ def quarantine(home: Home, source: Path, error: LaxError, *, clock: Clock | None
     }
     jsonio.write_atomic(target.with_suffix(".json"), jsonio.dumps_pretty(record).encode("utf-8"))
     return Quarantined(target, record)
+
+
+def recorded_for(home: Home, transfers: Collection[tuple[str, str]]) -> dict[tuple[str, str], list[Quarantined]]:
+    """The packages in quarantine, moved there from the inbox, whose records name one of `transfers`
+    (transfer id, sender: written only once both were authenticated), by transfer, oldest first.
+    Only a package with its record is listed; a record that cannot be read is passed over (`entries`
+    lists it, refused, for someone to look at)."""
+    wanted = set(transfers)
+    out: dict[tuple[str, str], list[Quarantined]] = {}
+    if not wanted or not home.quarantine.is_dir():
+        return out
+    for meta in sorted(home.quarantine.glob("*.json")):
+        try:
+            record = load_home_file(meta, json_object, what="quarantine record")
+        except LaxError:
+            continue
+        key = (record.get("transfer_id"), record.get("sender"))
+        f = meta.with_suffix(".lax")
+        if key in wanted and record.get("moved_from_inbox") and isinstance(record.get("reason"), str) and f.is_file():
+            out.setdefault((str(key[0]), str(key[1])), []).append(Quarantined(f, record))
+    return out
 
 
 #: The reason listed for a quarantined file without its record: a run was stopped (a service stop,

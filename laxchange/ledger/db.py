@@ -419,6 +419,15 @@ class Ledger:
             _LIVE.add(token)
         return token
 
+    def abandoned_reservations(self, stale_after: dt.timedelta = STALE_RESERVATION) -> list[tuple[Transfer, str]]:
+        """Inbound `received` rows still held by an opener that is gone (`reserve`'s test: a process
+        that has ended, or a holder we cannot see older than `stale_after`), each with its token: a
+        kill or an interrupt mid-open left them. `advance(..., holder=token)` finishes one as its
+        opener would have, and is refused (`IllegalTransition`) if another open took it over since."""
+        now = self.clock.now()
+        return [(t, t.detail[len(_HELD):]) for t in self.transfers(direction="in", state=Inbound.RECEIVED)
+                if t.detail and t.detail.startswith(_HELD) and not _holder_alive(t.detail, t.updated, now, stale_after)]
+
     def release(self, transfer_id: str, sender: str, holder: str) -> None:
         """Give up a reservation without a state change (the open failed for a reason that is not
         the package's: output exists, disk full, interrupted); the next open takes it at once."""

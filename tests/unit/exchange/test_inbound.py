@@ -6,10 +6,14 @@ import csv
 import datetime as dt
 import io
 import json
+import multiprocessing
+import os
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +26,8 @@ from laxchange.exchange.party import OpenBatch
 from laxchange.exchange.receipts import build_receipt
 from laxchange.exchange.run import run_nightly
 from laxchange.home import Home
-from laxchange.ledger.db import Ledger
+from laxchange.ledger.db import Ledger, Transfer
+from laxchange.ledger.states import Inbound
 from laxchange.mis import COLUMNS, csv_cell, write_csv
 from laxchange.package import peek_manifest
 from tests.support.forge import forge, statement_for
@@ -307,6 +312,69 @@ def test_a_rejection_an_interrupted_import_never_packed_is_sent_by_the_next_one(
     report = import_inbox(b, collect=False)
     assert [(r.in_reply_to, r.status, r.error) for r in report.receipts_sent] == [(tid, "rejected", None)]
     assert import_inbox(b, collect=False).receipts_sent == [], "packed and sent once"
+    assert len(list((b.home.outbox / "receipts").glob("*.lax"))) == 1
+    import_inbox(a)
+    assert a.ledger.get(tid, "out", B).state == "rejected"  # type: ignore[union-attr]
+
+
+class _StoppedBeforeTheQuarantineIsRecorded(Ledger):
+    """A ledger whose process is killed (SIGKILL) or stopped (Ctrl-C) as an open records a
+    quarantine: the package is in quarantine with its record, the row not yet advanced."""
+
+    kill = True
+
+    def advance(self, direction: str, transfer_id: str, party: str, *states: str, **kw: Any) -> Transfer:
+        if Inbound.QUARANTINED in states:
+            if self.kill:
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise KeyboardInterrupt
+        return super().advance(direction, transfer_id, party, *states, **kw)
+
+
+@pytest.mark.parametrize("stop", ["open killed", "import stopped by Ctrl-C"])
+def test_a_quarantine_a_stopped_process_never_recorded_is_recorded_and_rejected_once_by_the_next_import(
+        pair: tuple[Party, Party], tmp_path: Path, stop: str) -> None:
+    """A process stopped between moving a refused inbox package into quarantine and advancing its
+    row left the row `received`, held by a process that is gone, for good (the package is no longer
+    in the inbox for an open to take it over), and the sender was never told. The next import
+    finds the package's quarantine record and records the row `quarantined`, as the open would
+    have, then sends the rejection owed: once."""
+    a, b = pair
+    res = a.pack(record(1), message_type="pep-transfer", recipient=B, out=tmp_path / "pep1.lax")
+    data = bytearray((tmp_path / "pep1.lax").read_bytes())
+    data[-50] ^= 0x01  # damaged after signing: refused (package.tampered) once the transfer is reserved
+    (tmp_path / "pep1.lax").write_bytes(bytes(data))
+    assert a.send(B, [tmp_path / "pep1.lax"]).ok
+    assert b.collect([B])[0].ok
+    tid = res.manifest.transfer_id
+
+    def stopped() -> None:
+        _StoppedBeforeTheQuarantineIsRecorded.kill = stop == "open killed"
+        hooked = Party(home=b.home, keystore=b.keystore, directory=b.directory, clock=b.clock,
+                       transports=b.transports, ledger=_StoppedBeforeTheQuarantineIsRecorded(b.home.ledger_db))
+        try:
+            if stop == "open killed":
+                [inbox_file] = b.home.inbox.glob("*.lax")
+                hooked.open(inbox_file, out=tmp_path / "pep1.json")
+            else:
+                import_inbox(hooked, collect=False)
+        finally:
+            os._exit(130)  # the process ends, as after Ctrl-C
+
+    child = multiprocessing.get_context("fork").Process(target=stopped)
+    child.start()
+    child.join(60)
+    assert child.exitcode == (-signal.SIGKILL if stop == "open killed" else 130)
+    row = b.ledger.get(tid, "in", A)
+    assert row is not None and row.state == "received"
+    [quarantined] = b.home.quarantine.glob("*.lax")
+    assert quarantined.with_suffix(".json").is_file() and not list(b.home.inbox.glob("*.lax"))
+    report = import_inbox(b, collect=False)
+    assert b.ledger.get(tid, "in", A).state == "quarantined"  # type: ignore[union-attr]
+    assert [(r.in_reply_to, r.status, r.error) for r in report.receipts_sent] == [(tid, "rejected", None)]
+    assert import_inbox(b, collect=False).receipts_sent == [], "recorded and rejected once"
+    [entry] = b.ledger.audit_entries(["in.quarantined"], transfer_ids=[tid])
+    assert entry["data"]["quarantine"] == quarantined.name and entry["data"]["reason"] == "package.tampered"
     assert len(list((b.home.outbox / "receipts").glob("*.lax"))) == 1
     import_inbox(a)
     assert a.ledger.get(tid, "out", B).state == "rejected"  # type: ignore[union-attr]
