@@ -407,58 +407,77 @@ def _fsync_slice(fds: Sequence[int]) -> list[BaseException | None]:
 
 
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
-                    sync: bool = True, folder_too: bool = False) -> None:
-    """`write_new` for several files of one folder, each visible complete or not at all: written
-    under a hidden temporary name (`.<name>.<random>.tmp`), all fsynced together (`fsync_all`), then
-    hard-linked to its name, which fails if the name exists (so nothing is ever replaced), and the
-    temporary name removed. None may exist yet; on any failure, Ctrl-C included, every temporary
-    file and every name linked here are removed, so an interrupted write leaves nothing: an
-    outbox file under a package's name was once left empty by a Ctrl-C, and the next run set
-    it aside as a package never queued. A kill leaves at most a hidden temporary file, which
-    nothing reads. The folder is not fsynced.
-    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use
-    (a crash may then leave a file torn under its name: for a private folder renamed into place).
-    `folder_too`: the folder is fsynced once the names are linked, so they are durable too when
-    this returns."""
+                    sync: bool = True, folder_too: bool = False, shared: bool = False) -> None:
+    """`write_new` for several files of one folder, all fsynced together (`fsync_all`). None may
+    exist yet (nothing is ever replaced); on any failure, Ctrl-C included, every file and name
+    made here is removed.
+    `shared`: others list the folder by name (the outbox: the run's housekeeping, `withdraw`), so
+    each file appears complete or not at all. It is written under a hidden temporary name
+    (`.<name>.<random>.tmp`), fsynced, then hard-linked to its name (which fails if the name
+    exists) and the temporary name removed. A Ctrl-C there once left an empty `<transfer id>.lax`
+    that the next run set aside as a package never queued; a kill now leaves at most a hidden
+    temporary file, which nothing reads. Without it (a private folder renamed into place whole:
+    an import's staging, `write_new_folder`) the files are written under their names directly,
+    with no link and unlink each.
+    `sync=False`: not fsynced here; the caller fsyncs them (`fsync_files`) with others, before use.
+    `folder_too`: the folder is fsynced too, so the names are durable when this returns (after
+    the links, for `shared`; else in the same group as the files)."""
     base = Path(folder)
-    temps: list[Path] = []
+    names = [base / name for name in files]
+    paths = [base / f".{p.name}.{secrets.token_hex(6)}.tmp" for p in names] if shared else names
+    made: list[Path] = []  # every name this call created, to remove on any failure
     fds: list[int] = []
-    linked: list[Path] = []
     try:
-        for name, data in files.items():
-            tmp = base / f".{name}.{secrets.token_hex(6)}.tmp"
-            temps.append(tmp)  # named before it exists: an interrupt just after the open still removes it
+        for path, data in zip(paths, files.values(), strict=True):
+            made.append(path)  # named before it exists: an interrupt just after the open still removes it
             try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode)
             except OSError:
-                temps.pop()  # not made here
+                made.pop()  # not made here: the name (if it exists) is not ours
                 raise
             fds.append(fd)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-        if sync:
+        if sync and folder_too and not shared:
+            _fsync_with_folder(fds, base)
+        elif sync:
             fsync_all(fds)
         while fds:  # closed here, not in a `finally`: an interrupt at any call of this still removes them all
             os.close(fds.pop())
-        for name, tmp in zip(files, temps, strict=True):
-            path = base / name
-            linked.append(path)  # as the temporary file: an interrupt just after the link still removes it
-            try:
-                os.link(tmp, path)
-            except OSError:
-                linked.pop()  # not linked here: the name (if it exists) is not ours
-                raise
-        for tmp in temps:
-            tmp.unlink()
-        if sync and folder_too:
-            _fsync_folder(base)
+        if shared:
+            for name, tmp in zip(names, paths, strict=True):
+                made.append(name)  # as the temporary file: an interrupt just after the link still removes it
+                try:
+                    os.link(tmp, name)
+                except OSError:
+                    made.pop()
+                    raise
+            for tmp in paths:
+                tmp.unlink()
+                made.remove(tmp)
+            if sync and folder_too:
+                _fsync_folder(base)
     except BaseException:
         for fd in fds:
             os.close(fd)
-        for path in (*linked, *temps):
+        for path in made:
             path.unlink(missing_ok=True)
         raise
+
+
+def _fsync_with_folder(fds: Sequence[int], folder: str | os.PathLike[str]) -> None:
+    """fsync `fds` and `folder` in one group. A filesystem that refuses fsync on a folder (EINVAL)
+    is let off as `fsync_dir` lets it off: the files are then fsynced on their own."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        fsync_all([*fds, dir_fd])
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        fsync_all(fds)
+    finally:
+        os.close(dir_fd)
 
 
 def _fsync_folder(folder: str | os.PathLike[str]) -> None:

@@ -599,7 +599,7 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
     """Queue `packed`: every package durable in the outbox, then ONE ledger transaction for all of them.
 
     The packages packed in memory are written under their own names, each complete or not at all
-    (`write_new_files(folder_too=True)`: a temporary name, fsynced, linked, the outbox folder
+    (`write_new_files(shared=True, folder_too=True)`: a temporary name, fsynced, linked, the outbox folder
     fsynced; a `<transfer id>.lax` is still published by its `queued` row, not by its name; the
     nightly run reads none without one). Only then are the rows committed, in one transaction
     (`Ledger.batch`): one commit for the batch. A failure before the commit removes the packages
@@ -612,7 +612,7 @@ def _commit(party: Party, packed: Sequence[_Packed], *,
     in_memory = {p.notified.path.name: p.data for p in packed if p.data is not None}
     paths = [p.notified.path for p in packed]
     if in_memory:
-        write_new_files(_outbox(party), in_memory, folder_too=True)
+        write_new_files(_outbox(party), in_memory, folder_too=True, shared=True)
     try:
         if before_commit is not None:
             before_commit(paths)
@@ -1021,7 +1021,7 @@ def _write_pending(party: Party, pending: list[_Packed]) -> list[Path]:
     (`write_new_files`), and let go of their bytes (`_commit` then writes nothing again)."""
     files = {p.notified.path.name: p.data for p in pending if p.data is not None}
     if files:
-        write_new_files(_outbox(party), files, folder_too=True)
+        write_new_files(_outbox(party), files, folder_too=True, shared=True)
     for p in pending:
         p.data = None
     return [p.notified.path for p in pending if p.notified.path.name in files]
