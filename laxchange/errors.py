@@ -310,6 +310,7 @@ CODES: dict[str, str] = {
     "introduction.not-listed": "the school is not in the introducer's area directory",
     "introduction.outside-area": "the school's LA (as the area directory gives it) is not the introducer's",
     "sftp-url.invalid": "an SFTP URL on a card is malformed",
+    "sftp-url.host-key-needed": "our SFTP URL names a new host or port, and no host-key fingerprint for it was given",
     # packages (laxchange.package); on the wire a rejection carries only these coarse codes
     "package.bad-signature": "a signature does not verify",
     "package.expired": "the package has expired",

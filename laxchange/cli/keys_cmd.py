@@ -218,7 +218,8 @@ def keys_revoke(app: App, kid: str, reason: str) -> None:
 @keys.command("export-card")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the card here (default: print it).")
-@click.option("--sftp-url", default=None, help="Set our SFTP endpoint on the card.")
+@click.option("--sftp-url", default=None, help="Set our SFTP endpoint on the card (a new host or port needs "
+                                                "--host-key-fingerprint too).")
 @click.option("--host-key-fingerprint", "host_fprs", multiple=True, help="Set SFTP host key(s), SHA256:...")
 @output_options
 @click.pass_obj

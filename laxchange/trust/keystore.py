@@ -306,6 +306,25 @@ def check_sftp_url(url: str | None) -> str | None:
     return url
 
 
+def check_pins_follow(old_url: str | None, new_url: str, pins: list[str]) -> None:
+    """Refuse to keep `pins` (the old server's host-key fingerprints) for `new_url` on another host
+    or port: the card would pin a key the new server does not have, so every partner's delivery is
+    refused there (or, were the old key ever on the new address, trusted to the wrong server). A
+    new path or user on the same server keeps its host key, so its pins are kept."""
+    if not old_url or not pins:
+        return
+    old, new = parse_url(old_url), parse_url(new_url)
+    if (old.host, old.port) == (new.host, new.port):
+        return
+    raise UsageError(f"our SFTP URL moves from {old.host}:{old.port} to {new.host}:{new.port}, but no host-key "
+                     f"fingerprint was given for the new server: the card would go on pinning the old server's "
+                     f"({', '.join(pins)}), which partners would refuse at the new one",
+                     code="sftp-url.host-key-needed",
+                     hint=f"pass --host-key-fingerprint SHA256:... with the URL, once for each host key of "
+                          f"{new.host}:{new.port} (on that server, `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`; "
+                          "for `laxchange serve-sftp`, the fingerprint it prints at start); nothing was changed")
+
+
 # --- the plaintext of a private key file ---------------------------------------------------------
 
 #: The first bytes of every key file's plaintext: our metadata, as a comment line of an age identity file.
@@ -637,9 +656,14 @@ class KeyStore:
                                    kdf_rounds=self.ssh_kdf_rounds, overwrite=True)
 
     def set_endpoint(self, sftp_url: str | None, host_key_fingerprints: list[str] | None) -> Keyring:
+        """Our drop folder on the card: a new URL, new host-key pins, or both. Pins given as None are
+        kept, but only while the server stays the same (`check_pins_follow`)."""
         ring = self.ring()
         if sftp_url is not None:
-            ring.sftp_url = check_sftp_url(sftp_url)
+            check_sftp_url(sftp_url)
+            if host_key_fingerprints is None:
+                check_pins_follow(ring.sftp_url, sftp_url, ring.host_key_fingerprints)
+            ring.sftp_url = sftp_url
         if host_key_fingerprints is not None:
             ring.host_key_fingerprints = [check_fingerprint(f) for f in host_key_fingerprints]
         self._save(ring)

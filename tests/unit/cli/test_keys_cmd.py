@@ -144,3 +144,37 @@ def test_a_wrong_passphrase_s_hint_names_the_source_it_came_from(tmp_path: Path)
     r = run("--home", str(home), "keys", "export-card",
             env={"LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": str(right)})
     assert r.exit_code == 0, r.output
+
+
+def test_export_card_refuses_a_new_server_with_the_old_servers_host_key_pins(tmp_path: Path) -> None:
+    """A walk-through moved our drop folder with `--sftp-url` alone: the card went out pinning the old
+    server's host key for the new one. A new host or port needs its own fingerprints; a new path or
+    user on the same server keeps them."""
+    home = tmp_path / "h"
+    old_fpr, new_fpr = "SHA256:" + "A" * 43, "SHA256:" + "B" * 43
+    _init(home, "--sftp-url", "sftp://la919@sftp.old.example:22/inbox", "--host-key-fingerprint", old_fpr)
+
+    def card() -> dict[str, object]:
+        r = run("--home", str(home), "--json", "endpoints", "list")
+        return next(e for e in json.loads(r.stdout)["endpoints"] if e["party"] == "LA:919")
+
+    for url in ("sftp://la919@sftp.new.example:22/inbox", "sftp://la919@sftp.old.example:2222/inbox"):
+        r = run("--home", str(home), "--json", "keys", "export-card", "--sftp-url", url, "-o", str(tmp_path / "c.json"))
+        err = json.loads(r.stdout)
+        assert (r.exit_code, err["error"]) == (2, "sftp-url.host-key-needed"), r.output
+        assert "no host-key fingerprint was given for the new server" in err["message"] and old_fpr in err["message"]
+        assert "--host-key-fingerprint" in err["hint"]
+        assert not (tmp_path / "c.json").exists()
+        assert card()["url"] == "sftp://la919@sftp.old.example:22/inbox", "nothing changed"
+    r = run("--home", str(home), "keys", "export-card", "--sftp-url", "sftp://la919@sftp.new.example:22/inbox")
+    assert r.exit_code == 2 and "no host-key fingerprint was given" in r.output and "hint: pass --host-key" in r.output
+
+    # the same server (host and port): a new path or login keeps its host key
+    r = run("--home", str(home), "keys", "export-card", "--sftp-url", "sftp://vsh@SFTP.old.example/drop")
+    assert r.exit_code == 0, r.output
+    assert (card()["url"], card()["host_key_fingerprints"]) == ("sftp://vsh@SFTP.old.example/drop", [old_fpr])
+    # a new server with its own fingerprint
+    r = run("--home", str(home), "keys", "export-card", "--sftp-url", "sftp://vsh@sftp.new.example:22/drop",
+            "--host-key-fingerprint", new_fpr)
+    assert r.exit_code == 0, r.output
+    assert (card()["url"], card()["host_key_fingerprints"]) == ("sftp://vsh@sftp.new.example:22/drop", [new_fpr])

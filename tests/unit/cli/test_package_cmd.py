@@ -142,7 +142,7 @@ def test_init_with_sftp_endpoint_and_export_card_options(tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["ssh_public_key"].startswith("ssh-ed25519 ")
     r = run("--home", str(tmp_path / "h"), "keys", "export-card", "--json", "--sftp-url",
-            "sftp://u@host.example:22/in")
+            "sftp://u@host.example:22/in", "--host-key-fingerprint", "SHA256:" + "C" * 43)
     card = json.loads(r.output)
     assert r.exit_code == 0 and card["fingerprint"]
     assert card["card"]["payloadType"].startswith("application/vnd.laxchange.card")
