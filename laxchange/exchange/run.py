@@ -457,14 +457,18 @@ def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
 
 def _partner_names(party: Party, report: RunReport) -> dict[str, str | None]:
     """The name on each named party's card, for people reading the report (a damaged card: no name)."""
-    out: dict[str, str | None] = {}
-    for who in sorted({*report.counts, *(f.party for f in report.failures), *(s["party"] for s in report.sent)}):
-        try:
-            p = party.directory.get_optional(who)
-        except LaxError:
-            p = None
-        out[who] = p.name if p is not None else None
-    return out
+    named = {*report.counts, *(f.party for f in report.failures), *(s["party"] for s in report.sent)}
+    return {who: _card_name(party, who) for who in sorted(named)}
+
+
+def _card_name(party: Party, who: str) -> str | None:
+    """The organisation name on `who`'s card; None with no card (ourselves) or a damaged one: a name
+    is for people reading the report, never a reason for the run to stop."""
+    try:
+        p = party.directory.get_optional(who)
+    except LaxError:
+        p = None
+    return p.name if p is not None else None
 
 
 def _import_failures(imp: ImportReport) -> Iterable[Failure]:
