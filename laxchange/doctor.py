@@ -3,7 +3,8 @@
 Each check looks at one thing a council's IT team would otherwise find out about from a failed
 run or a partner's phone call, and says what to do about it: the home itself, the permissions of
 its key files and folders, our keys and partners' cards expiring, every partner's SFTP server
-(reachable, presenting the pinned host key), our own drop folder (writable), temporary uploads
+(reachable, presenting the pinned host key), our own drop folder (writable), servers that still
+accept only our previous SSH key during a `keys rotate --ssh` overlap, temporary uploads
 left where no later run will remove them, the ledger (SQLite's integrity check, schema version),
 the audit chain, free disk space and the clock.
 
@@ -32,6 +33,8 @@ from laxchange._util.threads import thread_pool
 from laxchange.clock import Clock, SystemClock
 from laxchange.errors import ConfigError, ExitCode, LaxError
 from laxchange.exchange import DirectoryEndpoints
+from laxchange.exchange.ssh_logins import previous_only
+from laxchange.exchange.ssh_logins import warning as ssh_warning
 from laxchange.home import Home
 from laxchange.ledger import LedgerHealth, inspect_ledger
 from laxchange.passphrase import PassphraseSource, default_passphrase_source
@@ -156,10 +159,12 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
         filesystem = _guard("filesystem", lambda: _filesystem(home, mounts))
         leftovers = _guard("uploads.leftover", lambda: _leftover_uploads(home, endpoints))
         network = [(cid, future.result()) for cid, future in remote]
-    server_time = next((c.details.get("server_time") for cid, c in network if cid == "drop-folder"), None)
+    drop = next((c for cid, c in network if cid == "drop-folder"), None)
+    server_time = drop.details.get("server_time") if drop is not None else None
+    rotation = _guard("keys.ssh-rotation", lambda: _ssh_rotation(store, directory, drop))
     clock_check = _guard("clock", lambda: _clock(store, health, now, server_time, limits))
-    return Report(home.root, [*checks, *(c for _, c in network), leftovers, *ledger_checks, disk, filesystem,
-                              clock_check])
+    return Report(home.root, [*checks, *(c for _, c in network), rotation, leftovers, *ledger_checks, disk,
+                              filesystem, clock_check])
 
 
 def _guard(cid: str, run: Callable[[], Check]) -> Check:
@@ -396,6 +401,7 @@ def _drop_folder(endpoints: DirectoryEndpoints, own: list[str], factory: Transpo
     try:
         with factory(ep) as t:
             mtime = t.probe()
+        previous = bool(getattr(t, "used_previous_identity", False))  # an SFTP login: which of our keys it took
     except ConfigError as exc:
         if exc.code == "passphrase.unavailable":
             return _problem("drop-folder", "warning", f"not checked: {exc.message} (the login to it needs our SSH key)",
@@ -405,7 +411,35 @@ def _drop_folder(endpoints: DirectoryEndpoints, own: list[str], factory: Transpo
         return _problem("drop-folder", "error", f"our drop folder {ep.url}: {exc.message}", exc.hint, url=ep.url,
                         code=exc.code)
     return _ok("drop-folder", f"our drop folder {ep.url} is writable (a test file was written and removed)",
-               url=ep.url, server_time=mtime)
+               url=ep.url, server_time=mtime, used_previous_ssh_key=previous)
+
+
+def _ssh_rotation(store: KeyStore, directory: PartnerDirectory, drop: Check | None) -> Check:
+    """During a `keys rotate --ssh` overlap: servers that took only our previous SSH key, which fail
+    once `keys prune` destroys it. Our own drop folder as `drop-folder` just logged in to it; the
+    partners' (never logged in to here) as the last nightly run found them (`exchange.ssh_logins`)."""
+    ring = store.ring()
+    if not ring.ssh_previous_public_key:
+        return _ok("keys.ssh-rotation", "no SSH key rotation under way")
+    seen: dict[str, str | None] = dict(previous_only(store.home, ring))
+    if drop is not None and drop.ok and "used_previous_ssh_key" in drop.details:
+        if drop.details["used_previous_ssh_key"]:
+            seen[ring.party] = None  # just now, by the drop-folder check
+        else:
+            seen.pop(ring.party, None)
+    until = ring.ssh_previous_until or "the end of the overlap"
+    if not seen:
+        return _ok("keys.ssh-rotation", f"SSH key rotation under way until {until}: every server the last nightly "
+                   "run (and this check, for our drop folder) logged in to accepted our new key", until=until)
+    names = {p.party: p.name for p in _partners_or_none(directory)}
+    found = [ssh_warning(ring, party, names.get(party), at) for party, at in sorted(seen.items())]
+    reason = found[0]["code"]  # ssh.previous-key-only, as each server's entry gives it
+    shown = [f"our own drop folder's server ({w['party']})" if w["party"] == ring.party
+             else f"{w['party']} ({w['name']})" if w["name"] else w["party"] for w in found]
+    return _problem("keys.ssh-rotation", "warning",
+                    f"{_listing(shown)} accepted only our previous SSH key; it is pruned on {until}, and every "
+                    "connection to them then fails", "; ".join(w["hint"] for w in found),
+                    code=reason, until=ring.ssh_previous_until, servers=found)
 
 
 def _ssh_client(endpoints: DirectoryEndpoints) -> Check:

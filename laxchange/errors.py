@@ -379,6 +379,8 @@ CODES: dict[str, str] = {
     "ssh.auth-failed": "SSH authentication failed",
     "ssh.auth-refused": "the server refused our SSH key",
     "ssh.auth-timeout": "SSH authentication timed out",
+    "ssh.previous-key-only": "a server accepted only our previous SSH key (a warning during a `keys rotate --ssh` "
+                             "overlap: it fails once that key is pruned)",
     "ssh.connect-failed": "the TCP connection could not be made",
     "ssh.connection-lost": "the connection dropped",
     "ssh.handshake-failed": "the SSH handshake failed",

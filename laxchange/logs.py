@@ -126,6 +126,7 @@ EVENTS: dict[str, frozenset[str]] = {name: frozenset(fields.split()) for name, f
     ("run.failure", "step party code"),
     ("run.uncollected", "transfer_id party days"),
     ("run.overdue", "transfer_id party hours"),
+    ("run.ssh-previous-key", "party"),
     ("run.finished", "complete sent imported quarantined failures uncollected overdue expired ms"),
 ]}
 

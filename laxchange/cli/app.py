@@ -57,8 +57,8 @@ _WARNING = {"fg": "yellow", "bold": True}
 _MARKERS: list[tuple[re.Pattern[str], dict[str, Any]]] = [
     (re.compile(r"^(laxchange: error:|error:|FAILED|QUARANTINED|NOT SENT|NOT COLLECTED)"), _ERROR),
     (re.compile(r"^.*?: (INVALID|NOT SENT)\b"), _ERROR),
-    (re.compile(r"^\s*(laxchange: warning:|warning:|WARNING|UNCOLLECTED|OVERDUE|KEY EXPIRES|RECEIPT|"
-                r"needs a look)"), _WARNING),
+    (re.compile(r"^\s*(laxchange: warning:|warning:|WARNING|UNCOLLECTED|OVERDUE|KEY EXPIRES|SSH KEY|"
+                r"RECEIPT|needs a look)"), _WARNING),
 ]
 
 

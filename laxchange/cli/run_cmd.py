@@ -51,6 +51,8 @@ def human(data: dict[str, Any], *,
     lines += [f"pruned      {k['use']} key {k['kid']} ({k['reason']})" for k in data["keys_pruned"]]
     lines += [f"KEY EXPIRES {k['use']} key {k['kid']} on {k['not_after']}: run `laxchange keys rotate` before then"
               for k in data["keys_expiring"]]
+    ssh = data.get("ssh_previous_key_only") or []
+    lines += [f"SSH KEY     {w['message']} [{w['code']}]\n  hint: {w['hint']}" for w in ssh]
     lines += [f"sent        {s['file']} to {s['party']} ({s['size']} bytes)" for s in data["sent"]]
     imp = data["import"] or {}
     counts = imp.get("counts") or {}
@@ -106,7 +108,12 @@ def human(data: dict[str, Any], *,
     cp = data.get("checkpoint")
     if cp:
         lines.append(f"audit       checkpoint signed: {cp['size']} entries, root {cp['root']}")
-    lines.append("done: all good" if data["complete"] else "needs a look (exit 10): see the lines in capitals above")
+    if not data["complete"]:
+        lines.append("needs a look (exit 10): see the lines in capitals above")
+    elif ssh:  # working tonight, but not for long: "all good" would hide it
+        lines.append("done: nothing failed, but see the SSH KEY warnings above before the previous key is pruned")
+    else:
+        lines.append("done: all good")
     return "\n".join(lines)
 
 

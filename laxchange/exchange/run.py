@@ -19,8 +19,9 @@ again), in this order:
    delivered receipt `receipt_due` (48 hours) after it was sent is reported as overdue;
 5. the statutory clocks (`laxchange.deadlines`, via `exchange.clocks`): overdue, due soon and
    recently met deadlines per child; an overdue one needs a look (exit 10);
-6. the report (`RunReport`; the CLI prints it as text or `--json`), and a signed checkpoint of
-   the audit log as the run left it (`transparency.make_checkpoint`, kept under
+6. the report (`RunReport`; the CLI prints it as text or `--json`), with each server that took
+   only our previous SSH key during a `keys rotate --ssh` overlap (`exchange.ssh_logins`), and
+   a signed checkpoint of the audit log as the run left it (`transparency.make_checkpoint`, kept under
    HOME/checkpoints/own/; docs/ledger.md).
 
 One connection per partner for the whole run (`_OneConnection`): listing, sending, collecting
@@ -58,6 +59,8 @@ from laxchange.exchange.background import BackgroundCollect, fork_available
 from laxchange.exchange.clocks import home_deadlines
 from laxchange.exchange.inbound import ImportReport, Renderer, import_held, receipt_transfer_ids
 from laxchange.exchange.party import Party, shown_error, shown_name
+from laxchange.exchange.ssh_logins import record_logins
+from laxchange.exchange.ssh_logins import warning as ssh_warning
 from laxchange.exchange.transparency import make_checkpoint
 from laxchange.ledger.db import Transfer
 from laxchange.ledger.lock import RunLock
@@ -133,12 +136,15 @@ class RunReport:
     deadlines_exit: bool = True
     #: the checkpoint of the audit log signed at the end of the run (`Made.to_dict()`), None if it failed
     checkpoint: dict[str, Any] | None = None
+    #: servers that took only our previous SSH key (`ssh_logins.warning`): warnings, the run still works
+    ssh_previous_key_only: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Nothing needs a look: no failure, every receipt applied, nothing uncollected or overdue, no
         statutory deadline overdue. (Keys expiring within 30 days and deadlines due soon are listed but do
-        not change the exit code, nor overdue ones with config.json deadlines.run_exit_on_overdue false.)"""
+        not change the exit code, nor servers that took only our previous SSH key, nor overdue ones with
+        config.json deadlines.run_exit_on_overdue false.)"""
         return (not self.failures and not self.receipt_warnings and not self.uncollected and not self.overdue
                 and not (self.deadlines_exit and self.deadlines["overdue"])
                 and (self.imported is None or self.imported.ok))
@@ -148,6 +154,7 @@ class RunReport:
                 "failures": [f.to_dict() for f in self.failures], "receipt_warnings": self.receipt_warnings,
                 "uncollected": self.uncollected, "overdue": self.overdue, "expired": self.expired,
                 "keys_pruned": self.keys_pruned, "keys_expiring": self.keys_expiring,
+                "ssh_previous_key_only": self.ssh_previous_key_only,
                 "import": self.imported.to_dict() if self.imported is not None else None,
                 "partners": self.partners, "deadlines": self.deadlines, "checkpoint": self.checkpoint}
 
@@ -188,7 +195,7 @@ class _KeptTransport(RetryingTransport):
         except Exception:  # connected again in the foreground, which reports what happens
             return
         if self._inner is None:
-            self._inner = inner
+            self._took(inner)
             self.connects += 1
         else:
             inner.close()
@@ -457,7 +464,8 @@ def _counts(party: Party) -> dict[str, dict[str, dict[str, int]]]:
 
 def _partner_names(party: Party, report: RunReport) -> dict[str, str | None]:
     """The name on each named party's card, for people reading the report (a damaged card: no name)."""
-    named = {*report.counts, *(f.party for f in report.failures), *(s["party"] for s in report.sent)}
+    named = {*report.counts, *(f.party for f in report.failures), *(s["party"] for s in report.sent),
+             *(w["party"] for w in report.ssh_previous_key_only)}
     return {who: _card_name(party, who) for who in sorted(named)}
 
 
@@ -511,6 +519,21 @@ def _statutory(party: Party, report: RunReport, now: dt.datetime, settings: dead
                                                                  hint="fix or remove the file; its record's "
                                                                       "deadlines are not shown until then"))
                            for w in result.warnings)
+
+
+def _ssh_logins(party: Party, report: RunReport, kept: dict[str, _KeptTransport], now: dt.datetime) -> None:
+    """Which servers the run logged in to took only our previous SSH key (kept connections, and
+    the collection in a child process, whose result says): one warning each in the report, and the
+    note `doctor` reads (`ssh_logins.record_logins`)."""
+    logins = {who: t.used_previous_identity for who, t in kept.items() if t.logged_in}
+    for r in report.imported.collected if report.imported is not None else ():
+        if r.used_previous_identity or r.error is None:
+            logins[r.party] = logins.get(r.party, False) or r.used_previous_identity
+    ring = party.keystore.ring()
+    record_logins(party.home, ring, now, logins)
+    for who in sorted(p for p, previous in logins.items() if previous):
+        report.ssh_previous_key_only.append(ssh_warning(ring, who, _card_name(party, who)))
+        log_event(_log, "run.ssh-previous-key", logging.WARNING, party=who)
 
 
 def _checkpoint(party: Party, report: RunReport) -> None:
@@ -636,6 +659,7 @@ def run_nightly(party: Party, *, collect: bool = True,
             _deadlines(inner, report, now, listed, uncollected_after, receipt_due)
             _statutory(inner, report, now, deadline_settings)
             stage("report")
+            _ssh_logins(inner, report, runner.kept, now)
             report.counts = _counts(inner)
             report.partners = _partner_names(inner, report)
             _checkpoint(inner, report)

@@ -296,6 +296,9 @@ def _run_view(data: Mapping[str, Any]) -> _View:
                    f"expires {_when(k.get('not_after'), short=True)}", "run `laxchange keys rotate` before then",
                    is_id=False)
               for k in data.get("keys_expiring", ())]
+    house += [Line("SSH KEY", w["party"], w.get("name"), "our previous SSH key",
+                   f"{w.get('message')} ({w.get('code')})", w.get("hint"), is_id=False)
+              for w in data.get("ssh_previous_key_only", ())]
     notes = [str(w) for w in imp.get("warnings", ())]
     return _View("run", "Morning report", str(data.get("started", "")), bool(data.get("complete")), ps.sorted(),
                  lines, notes, _deadlines(data.get("deadlines")), house)

@@ -195,6 +195,9 @@ class PartyResult:
     files: list[FileResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     error: LaxError | None = None
+    #: the server accepted only our previous SSH key (`RetryingTransport.used_previous_identity`); carried
+    #: here so a collection in a child process (`exchange.background`) tells the run
+    used_previous_identity: bool = False
 
     @property
     def ok(self) -> bool:
@@ -205,6 +208,8 @@ class PartyResult:
                                "warnings": self.warnings}
         if self.error:
             out["error"] = self.error.to_dict()
+        if self.used_previous_identity:
+            out["used_previous_ssh_key"] = True
         return out
 
     def first_error(self) -> LaxError | None:
@@ -238,8 +243,9 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
     for f in files:
         check_name(remote[f])
     digests = {f: (hashes or {}).get(f) or sha256_file(f) for f in files}
+    conn = runner.connect(party)
     try:
-        with runner.connect(party) as t:
+        with conn as t:
             for at in range(0, len(files), SEND_BATCH):
                 batch = files[at:at + SEND_BATCH]
                 done = t.put_many([PutItem(f, remote[f], digests[f], _bind(progress, party, remote[f]))
@@ -255,6 +261,7 @@ def send(runner: Runner, party: str, files: list[Path], *, hashes: dict[Path, st
                     on_batch(result.files[told:])
     except TransportError as exc:
         result.error = exc
+    result.used_previous_identity = conn.used_previous_identity
     return result
 
 
@@ -274,8 +281,9 @@ def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
     result = PartyResult(party)
     inbox.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = inbox.resolve()
+    conn = runner.connect(party)
     try:
-        with runner.connect(party) as t:
+        with conn as t:
             listing = t.list()
             _collect_folder(t, result, party, "", listing, root, delete, progress, on_batch)
             for sub in listing.folders:
@@ -283,6 +291,7 @@ def collect(runner: Runner, party: str, inbox: Path, *, delete: bool = False,
                     _collect_folder(t, result, party, sub, t.list(sub), root, delete, progress, on_batch)
     except TransportError as exc:
         result.error = exc
+    result.used_previous_identity = conn.used_previous_identity
     return result
 
 

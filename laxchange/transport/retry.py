@@ -65,6 +65,11 @@ class RetryingTransport:
         self.on_retry = on_retry
         self._inner: Transport | None = None
         self.connects = 0
+        #: Some connection made here logged in with our previous SSH key only (`SftpTransport.used_previous_identity`):
+        #: the partner has not added the key `keys rotate --ssh` made, and will refuse us once it is pruned.
+        self.used_previous_identity = False
+        #: some connection made here was opened (logged in): what `used_previous_identity` is about
+        self.logged_in = False
 
     def __enter__(self) -> RetryingTransport:
         self.open()
@@ -79,12 +84,13 @@ class RetryingTransport:
         retry = 0
         while True:
             try:
-                if self._inner is None:
+                inner = self._inner
+                if inner is None:
                     inner = self.factory()
                     self.connects += 1
                     inner.open()
-                    self._inner = inner
-                return op(self._inner)
+                    self._took(inner)
+                return op(inner)
             except TransientTransportError as exc:
                 self._drop()
                 retry += 1
@@ -95,6 +101,13 @@ class RetryingTransport:
                 if self.on_retry:
                     self.on_retry(retry, exc, delay)
                 self.sleep(delay)
+
+    def _took(self, inner: Transport) -> None:
+        """Use `inner`, opened, from now on, and note which of our SSH keys it logged in with."""
+        self._inner = inner
+        self.logged_in = True
+        # only SFTP transports have an SSH key to fall back on; a local folder (or a test's fake) has none
+        self.used_previous_identity |= bool(getattr(inner, "used_previous_identity", False))
 
     def _drop(self) -> None:
         inner, self._inner = self._inner, None
