@@ -70,7 +70,7 @@ GOALS = {"10k": 0.8, "1m": 0.6}
 
 
 def _pw(purpose: str, *, confirm: bool = False) -> bytes:
-    return b"benchmark passphrase"
+    return b"benchmark keys, fictional parties only"
 
 
 def parties(root: Path, *, mldsa: bool = False, alg: str = ALG_HYBRID) -> tuple[KeyStore, PartnerDirectory,

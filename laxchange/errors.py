@@ -283,6 +283,7 @@ CODES: dict[str, str] = {
     "passphrase.unavailable": "a passphrase is needed and there is no way to ask for it",
     "passphrase.wrong": "the passphrase does not unlock the key",
     "passphrase.unchanged": "the new passphrase is the same as the old one",
+    "passphrase.weak": "the new passphrase is too easy to guess",
     "ssh-key.exists": "the SSH client key already exists",
     "ssh-key.invalid": "the SSH client key cannot be parsed",
     "ssh-key.missing": "the SSH client key is missing",

@@ -20,10 +20,10 @@ ENV_PASSPHRASE = "LAXCHANGE_PASSPHRASE"  # noqa: S105  the variable's name, not 
 ENV_PASSPHRASE_FILE = "LAXCHANGE_PASSPHRASE_FILE"  # noqa: S105  the variable's name, not a password
 #: A passphrase file is read whole; anything larger is not one (a mistyped path to a big file).
 MAX_PASSPHRASE_FILE = 64 * 1024
-#: zxcvbn's score (0-4) a new passphrase must reach. 3 is its "safely unguessable": about 10^8
-#: guesses or more, which against scrypt at work factor 2^18 (about a second and 256 MiB a guess)
-#: is years of a stolen backup's attacker's machines, not an afternoon.
-MIN_STRENGTH = 3
+#: zxcvbn's score (0-4) a new passphrase must reach: 4, about 10^10 guesses or more. Against
+#: scrypt at work factor 2^18 (about a second and 256 MiB a guess) that is some 300 core-years;
+#: score 3 (10^8) would be about 3, a fortnight on a hundred machines. Three random words pass.
+MIN_STRENGTH = 4
 #: zxcvbn judges at most this many characters (its own limit: its work grows faster than the
 #: length); a longer passphrase is judged on its first 72, which alone are beyond guessing.
 STRENGTH_CHECKED_CHARS = 72

@@ -870,12 +870,13 @@ class Party:
             if not left:
                 continue
             data = _quarantined_data(left[-1])
+            reason = data["reason"]
             try:
-                self._advance_quarantined((t.transfer_id, t.party, token), data["reason"],
+                self._advance_quarantined((t.transfer_id, t.party, token), reason,
                                           {**data, "after": "unfinished open"})
             except IllegalTransition:  # taken over by another open since it was read
                 continue
-            log_event(_log, "open.quarantined", logging.WARNING, code=data["reason"], sha256=data["sha256"],
+            log_event(_log, "open.quarantined", logging.WARNING, code=reason, sha256=data["sha256"],
                       transfer_id=t.transfer_id, party=t.party)
             done.append(t.transfer_id)
         return done

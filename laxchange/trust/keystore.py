@@ -911,6 +911,10 @@ class KeyStore:
                          "private": "present" if present else ("missing" if until is None else "destroyed")})
         return rows
 
+    def _check_new_passphrase(self, new: bytes) -> None:
+        ring = self.ring()
+        check_new_passphrase(new, about=[ring.party, ring.name])
+
     def private_files(self) -> list[Path]:
         """Every file the passphrase protects: the migration's backups, age key files in keys/ and
         keys/archive/, the SSH key(s)."""
@@ -934,14 +938,16 @@ class KeyStore:
         if not new:
             raise UsageError("the new passphrase is empty", code="passphrase.empty",
                              hint="choose a non-empty passphrase")
-        ring = self.ring()
-        check_new_passphrase(new, about=[ring.party, ring.name])
+        judged = not self.passphrase_marker.exists()
+        if judged:  # at once, before the old one is asked for
+            self._check_new_passphrase(new)
         old = old if old is not None else self._get_pass("unlock the private keys")
         if new == old:
             raise UsageError("the new passphrase is the same as the old one", code="passphrase.unchanged",
                              hint="choose a different passphrase")
         with self._exclusive():
             plan: list[tuple[Path, bytes]] = []
+            finishing = False
             files = self.private_files()
             for path in files:
                 _check_private_file(path)
@@ -952,8 +958,11 @@ class KeyStore:
                         self._pass = None
                         raise ConfigError(f"the passphrase does not open {path.relative_to(self.home.root)}; "
                                           "nothing was changed", code="passphrase.wrong", hint=self._wrong_pass_hint())
+                    finishing = True
                     continue  # already under the new passphrase (an interrupted run)
                 plan.append((path, rewritten))
+            if not finishing and not judged:  # a change not begun yet after all: it is chosen now
+                self._check_new_passphrase(new)
             if plan:
                 jsonio.write_atomic(self.passphrase_marker,
                                     jsonio.dumps_pretty({"started": timefmt.fmt(self.clock.now())}).encode("utf-8"))

@@ -125,9 +125,9 @@ def test_an_existing_home_migrates_on_first_use_keeping_a_backup(tmp_path: Path)
     assert _fresh(b.home)._migrate_key_files() == []
     assert {p: p.read_bytes() for p in (b.home.keys / "pre-identity-backup").iterdir()} == before
     assert set(before) <= set(store.private_files())
-    store.change_passphrase(b"another passphrase")
+    store.change_passphrase(b"another passphrase, still not a secret")
     for p in before:
-        age.decrypt_bytes([age.ScryptIdentity(b"another passphrase")], p.read_bytes())
+        age.decrypt_bytes([age.ScryptIdentity(b"another passphrase, still not a secret")], p.read_bytes())
 
 
 def test_prune_destroys_a_retired_signing_keys_backup_too(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from laxchange.trust.keystore import KeyStore
 from tests.support.parties import PASSPHRASE, T0, WORK_FACTOR, FixedClock, make_party
 
 WEAK = [b"Password123!", b"Summer2026", b"wrong", b"qwertyuiop", b"aaaaaaaaaaaaaaaaaaaa", b"laxchange919",
-        b"Example Council", b"LA919"]
+        b"Example Council", b"LA919", b"Example Council passphrase", b"garden piano"]
 STRONG = [PASSPHRASE, b"kettle marmalade lighthouse", b"correct horse battery staple",
           "ünïcödé wörds ärë fïnë tôô".encode()]
 
@@ -40,9 +40,9 @@ def test_a_passphrase_of_several_uncommon_words_passes(strong: bytes) -> None:
 
 
 def test_what_an_attacker_knows_of_us_counts_as_guessed() -> None:
-    check_new_passphrase(b"Hartfield Council", about=["LA:919", "Example Council"])  # a name not ours: fine
+    check_new_passphrase(b"Hartfield Borough Council", about=["LA:919", "Example Council"])  # not ours: fine
     with pytest.raises(UsageError, match="too easy to guess"):
-        check_new_passphrase(b"Hartfield Council", about=["LA:888", "Hartfield Council"])
+        check_new_passphrase(b"Hartfield Borough Council", about=["LA:888", "Hartfield Borough Council"])
 
 
 def test_a_very_long_or_undecodable_passphrase_is_judged_not_crashed_on() -> None:
@@ -103,3 +103,21 @@ def test_the_cli_says_why_with_exit_2_and_no_home(tmp_path: Path) -> None:
     assert "the new passphrase is too easy to guess" in r.stderr and "Traceback" not in r.output + r.stderr
     assert "Summer2026" not in r.output + r.stderr
     assert not (home / "keys").exists() and not (home / "keyring.json").exists()
+
+
+def test_a_change_begun_before_the_check_can_still_be_finished(tmp_path: Path) -> None:
+    """`keys passphrase` run again finishes an interrupted change with the same two passphrases, as
+    operators.md says, even to one the check would now refuse: the files are already split between
+    the two, and a stronger third would open none of the finished ones."""
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    weak = b"Example Council 2026"
+    files = a.store.private_files()
+    first = files[0]  # as an older release's interrupted change left it: one file under the new passphrase
+    rewritten = a.store._reencrypt(first, first.read_bytes(), PASSPHRASE, weak)
+    assert rewritten is not None
+    first.write_bytes(rewritten)
+    a.store.passphrase_marker.write_text("{}")
+    assert a.store.change_passphrase(weak) == {"files": len(files), "changed": len(files) - 1}
+    assert not a.store.passphrase_marker.exists()
+    with pytest.raises(UsageError, match="too easy to guess"):  # a new change to it is judged again
+        a.store.change_passphrase(b"Summer2026")
