@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import queue
+import re
 import secrets
 import shutil
 import stat
@@ -29,6 +30,7 @@ from typing import BinaryIO
 from laxchange.errors import InvalidData, LaxError, UsageError
 
 __all__ = [
+    "SHARED_TEMPORARY",
     "BackgroundSha256",
     "BackgroundWriteback",
     "Spool",
@@ -406,6 +408,11 @@ def _fsync_slice(fds: Sequence[int]) -> list[BaseException | None]:
     return out
 
 
+#: The hidden temporary name `write_new_files(shared=True)` writes a file under before linking it to its
+#: own: one a kill left behind is either never published or a second name of a file that is.
+SHARED_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
 def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], *, mode: int = 0o600,
                     sync: bool = True, folder_too: bool = False, shared: bool = False) -> None:
     """`write_new` for several files of one folder, all fsynced together (`fsync_all`). None may
@@ -424,7 +431,7 @@ def write_new_files(folder: str | os.PathLike[str], files: Mapping[str, bytes], 
     the links, for `shared`; else in the same group as the files)."""
     base = Path(folder)
     names = [base / name for name in files]
-    paths = [base / f".{p.name}.{secrets.token_hex(6)}.tmp" for p in names] if shared else names
+    paths = [base / f".{p.name}.{secrets.token_hex(6)}.tmp" for p in names] if shared else names  # SHARED_TEMPORARY
     made: list[Path] = []  # every name this call created, to remove on any failure
     fds: list[int] = []
     try:

@@ -1187,7 +1187,7 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
             continue
         report.warnings.append(f"an interrupted import left {d}; it may hold the only copy of a record: "
                                "keep it (do not delete it) and report it")
-    party.finish_quarantines()  # a quarantine a killed open never recorded: then its rejection is owed as any other
+    report.add(_finish_quarantines(party, report))
     report.receipts_sent = _send_receipts(party, [*outgoing, *_owed(party, done_index), *_owed_rejections(party)],
                                           progress)
     root = received_root(home)
@@ -1200,6 +1200,29 @@ def import_held(party: Party, *, collect: bool = True, render: Renderer | None =
               quarantined=counts.get("quarantined", 0), failed=counts.get("failed", 0),
               receipts=sum(1 for r in report.receipts_sent if r.error is None))
     return report
+
+
+def _finish_quarantines(party: Party, report: ImportReport) -> list[ImportItem]:
+    """`Party.finish_quarantines`, each reported as the open that was stopped would have reported it
+    (a package refused: it needs a look), so its rejection is then owed as any other's. A repair at
+    the end of a night's import: if it fails, the import's receipts still go, with a warning."""
+    try:
+        finished = party.finish_quarantines()
+    except (LaxError, OSError) as exc:
+        report.warnings.append(f"quarantines an interrupted open left unrecorded could not be looked for "
+                               f"({getattr(exc, 'code', None) or type(exc).__name__}); the next import tries again")
+        return []
+    items = []
+    for q in finished:
+        r = q.record
+        kind = {"InvalidData": InvalidData, "UsageError": UsageError}.get(str(r.get("kind")), SecurityError)
+        error = kind(f"package refused ({r['reason']}) and moved to quarantine as {q.path.name} by an open that "
+                     "was stopped before recording it; recorded now", code=str(r["reason"]),
+                     hint="`laxchange quarantine list` says why; `laxchange quarantine release NAME` puts it "
+                          "back to be checked again")
+        items.append(ImportItem(q.path.name, "quarantined", transfer_id=str(r["transfer_id"]),
+                                sender=str(r["sender"]), error=error))
+    return items
 
 
 def _import_as_collected(party: Party, background: BackgroundCollect, folders: dict[str, str | None],

@@ -813,7 +813,9 @@ class Party:
         concurrent = isinstance(exc, AlreadyReceived) and exc.in_progress  # the holder will move it to opened/
         quarantined = from_inbox and not concurrent
         if quarantined:  # with whom it is from, where that is known: its transfer once authenticated, its login
-            about = {"transfer_id": held[0][0], "sender": held[0][1]} if held else {}
+            # the reservation's token too: `finish_quarantines` matches a killed open's record by it, never
+            # an earlier copy's (a random id, no personal data)
+            about = {"transfer_id": held[0][0], "sender": held[0][1], "holder": held[0][2]} if held else {}
             q = quarantine(self.home, source, exc, clock=self.clock,
                            about={**about, "delivered_into_folder_of": delivered_by})
             data = _quarantined_data(q)
@@ -849,24 +851,27 @@ class Party:
         self.ledger.advance("in", tid, sender, Inbound.QUARANTINED, holder=token, detail=code,
                             audit={"quarantine": None, **data})
 
-    def finish_quarantines(self) -> list[str]:
+    def finish_quarantines(self) -> list[Quarantined]:
         """Advance the row of every transfer whose open moved its package into quarantine and was then
         killed or stopped (Ctrl-C, a service stop) before recording it: the row stayed `received`,
         held by a process that is gone, and nothing else would ever move it, since the package is no
         longer in the inbox. Each becomes `quarantined` with the reason its quarantine record keeps,
         audited as `_refuse` audits it (`in.quarantined` naming the file, with `"after": "unfinished
-        open"`), so `inbound`'s owed rejections answer it, once. A row another open has taken over
-        meanwhile is left to it. The caller holds the home's run lock. Returns the transfer ids."""
+        open"`), so `inbound`'s owed rejections answer it, once. Only the record that open wrote
+        counts, by its reservation's token (`holder`): never an earlier copy's record of the same
+        transfer, nor a record without one. A row another open has taken over meanwhile is left to
+        it. The caller holds the home's run lock. Returns the quarantines so recorded."""
         stuck = self.ledger.abandoned_reservations()
         found = recorded_for(self.home, [(t.transfer_id, t.party) for t, _ in stuck]) if stuck else {}
         if not found:
             return []
-        # a quarantine already on record (an earlier copy of the transfer) is not this open's
+        # a quarantine already on record is not this open's (kept as a second line of defence)
         named = {e["data"].get("quarantine") for e in self.ledger.audit_entries(
             ["in.quarantined"], transfer_ids={tid for tid, _ in found})}
         done = []
         for t, token in stuck:
-            left = [q for q in found.get((t.transfer_id, t.party), []) if q.path.name not in named]
+            left = [q for q in found.get((t.transfer_id, t.party), [])
+                    if q.record.get("holder") == token and q.path.name not in named]
             if not left:
                 continue
             data = _quarantined_data(left[-1])
@@ -878,7 +883,7 @@ class Party:
                 continue
             log_event(_log, "open.quarantined", logging.WARNING, code=reason, sha256=data["sha256"],
                       transfer_id=t.transfer_id, party=t.party)
-            done.append(t.transfer_id)
+            done.append(left[-1])
         return done
 
     def release_quarantined(self, name: str) -> Path:

@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 
 from laxchange import deadlines, package
 from laxchange._util import timefmt
-from laxchange._util.fs import move_new
+from laxchange._util.fs import SHARED_TEMPORARY, move_new
 from laxchange._util.threads import thread_pool
 from laxchange.errors import ConfigError, InvalidData, LaxError, TransientTransportError, UsageError
 from laxchange.exchange.background import BackgroundCollect, fork_available
@@ -312,11 +312,16 @@ def _sweep_unqueued(party: Party, now: dt.datetime) -> None:
     committing their rows leaves one (`exchange.notify._commit`); so does a ledger restored from a
     backup older than the packages, whose outbox copies of what was sent since are then the only
     ones: nothing here can tell the two apart, so nothing is deleted. The wait spares a batch that
-    is still being written by another process."""
+    is still being written by another process. A hidden temporary file a killed notify left
+    (`write_new_files(shared=True)`) is removed after the same wait."""
     outbox = party.home.outbox
     if not outbox.is_dir():
         return
     cutoff = (now - UNQUEUED_AFTER).timestamp()
+    for tmp in outbox.glob(".*.tmp"):  # a notify killed mid-write: never published, or a second name of one that is
+        with contextlib.suppress(OSError):
+            if SHARED_TEMPORARY.fullmatch(tmp.name) and tmp.lstat().st_mtime <= cutoff:
+                tmp.unlink()
     names = [f for f in outbox.glob("*.lax") if _TID_FILE.fullmatch(f.name)]
     known = party.ledger.transfer_ids(direction="out") if names else set()  # one column, not every row
     aside = outbox / UNQUEUED

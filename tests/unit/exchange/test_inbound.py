@@ -369,8 +369,18 @@ def test_a_quarantine_a_stopped_process_never_recorded_is_recorded_and_rejected_
     assert row is not None and row.state == "received"
     [quarantined] = b.home.quarantine.glob("*.lax")
     assert quarantined.with_suffix(".json").is_file() and not list(b.home.inbox.glob("*.lax"))
+    meta = quarantined.with_suffix(".json")
+    kept = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**kept, "holder": "another open's token"}))  # as an earlier copy's record
+    assert import_inbox(b, collect=False).receipts_sent == [], "another reservation's record is not this one's"
+    assert b.ledger.get(tid, "in", A).state == "received"  # type: ignore[union-attr]
+    meta.write_text(json.dumps(kept))
     report = import_inbox(b, collect=False)
     assert b.ledger.get(tid, "in", A).state == "quarantined"  # type: ignore[union-attr]
+    [item] = report.items
+    assert (item.result, item.file, item.transfer_id, item.sender, item.ok) == (
+        "quarantined", quarantined.name, tid, A, False), "reported as a refused package: it needs a look"
+    assert item.error is not None and item.error.code == "package.tampered" and not report.ok
     assert [(r.in_reply_to, r.status, r.error) for r in report.receipts_sent] == [(tid, "rejected", None)]
     assert import_inbox(b, collect=False).receipts_sent == [], "recorded and rejected once"
     [entry] = b.ledger.audit_entries(["in.quarantined"], transfer_ids=[tid])

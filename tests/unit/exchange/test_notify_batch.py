@@ -194,6 +194,25 @@ def test_a_batch_stopped_while_writing_its_packages_leaves_no_file_for_the_next_
     assert _outbox(vsh) == kept, "nothing set aside in outbox/unqueued/"
 
 
+def test_a_temporary_file_a_killed_notify_left_is_removed_after_the_wait(tmp_path: Path) -> None:
+    """A kill mid-write leaves a hidden `write_new_files` temporary file, never published (or a second
+    name of one that was): the run removes it once it is older than a write in progress could be,
+    and leaves a newer one and any other hidden file alone."""
+    vsh, _hvs, _school, _rec = placement_world(tmp_path)
+    outbox = vsh.home.outbox
+    outbox.mkdir(parents=True, exist_ok=True)
+    old, new, other = (outbox / f".{'a' * 32}.lax.0123456789ab.tmp", outbox / f".{'b' * 32}.lax.0123456789ab.tmp",
+                       outbox / ".someone-elses.tmp")
+    for f in (old, new, other):
+        f.write_bytes(b"torn")
+    stale = (T0 - UNQUEUED_AFTER - dt.timedelta(minutes=1)).timestamp()
+    for f in (old, other):
+        os.utime(f, (stale, stale))
+    with _me(vsh) as me:
+        run_nightly(me, collect=False)
+    assert (old.exists(), new.exists(), other.exists()) == (False, True, True)
+
+
 def test_read_placements_names_each_bad_line_and_reads_the_rest(tmp_path: Path) -> None:
     _vsh, _hvs, school, rec = placement_world(tmp_path)
     (tmp_path / "records").mkdir()
