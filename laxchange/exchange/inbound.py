@@ -1215,9 +1215,10 @@ def _finish_quarantines(party: Party, report: ImportReport) -> list[ImportItem]:
     items = []
     for q in finished:
         r = q.record
+        reason = str(r["reason"])
         kind = {"InvalidData": InvalidData, "UsageError": UsageError}.get(str(r.get("kind")), SecurityError)
-        error = kind(f"package refused ({r['reason']}) and moved to quarantine as {q.path.name} by an open that "
-                     "was stopped before recording it; recorded now", code=str(r["reason"]),
+        error = kind(f"package refused ({reason}) and moved to quarantine as {q.path.name} by an open that "
+                     "was stopped before recording it; recorded now", code=reason,
                      hint="`laxchange quarantine list` says why; `laxchange quarantine release NAME` puts it "
                           "back to be checked again")
         items.append(ImportItem(q.path.name, "quarantined", transfer_id=str(r["transfer_id"]),
