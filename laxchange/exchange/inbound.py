@@ -836,6 +836,8 @@ def _note_receipt(home: Home, folder: Path | None, sent: SentReceipt,
     entries.append({"transfer_id": sent.transfer_id, "stage": sent.stage, "status": sent.status,
                     "sent": sent.error is None})
     manifest["receipts"] = entries
+    if sent.stage == "applied" and sent.in_reply_to:
+        _note_applied_owed(home, sent.in_reply_to, sent.to, folder if sent.error is not None else None)
     if notes is None:
         _write(folder / MANIFEST, package.pretty_json(manifest))
     else:
@@ -854,6 +856,41 @@ def _write_notes(notes: dict[Path, dict[str, Any]]) -> None:
 #: How far back `_owed` looks for a filed transfer whose receipt was never packed (a crash between
 #: filing and packing is found by the next run; a receipt packed and not sent is `_pending`'s).
 OWED_WINDOW = dt.timedelta(days=30)
+
+
+#: The applied receipts asked for and not sent (`send_applied` lists one unsent when it cannot be
+#: packed), by transfer: `_owed` looks at the imports of the last OWED_WINDOW only, and an applied
+#: receipt is asked for weeks after the import, when the record reaches the MIS. Only ids and the
+#: received folder's name; kept until the receipt is sent.
+APPLIED_OWED = Path("cache") / "applied-owed.json"
+_APPLIED_OWED_FORMAT = "laxchange-applied-owed/1"
+
+
+def _applied_owed(home: Home) -> dict[str, dict[str, str]]:
+    """`APPLIED_OWED`'s entries (transfer id -> sender, folder); a missing or damaged file is none
+    (what it says is also in each received folder's manifest)."""
+    try:
+        data = jsonio.loads_strict((home.root / APPLIED_OWED).read_bytes())
+    except (OSError, LaxError):
+        return {}
+    owed = data.get("owed") if isinstance(data, dict) and data.get("format") == _APPLIED_OWED_FORMAT else None
+    return {str(k): v for k, v in owed.items() if isinstance(v, dict) and isinstance(v.get("sender"), str)
+            and isinstance(v.get("folder"), str)} if isinstance(owed, dict) else {}
+
+
+def _note_applied_owed(home: Home, transfer_id: str, sender: str, folder: Path | None) -> None:
+    """Note the applied receipt of `transfer_id` owed (its received `folder`), or, with None, sent."""
+    owed = _applied_owed(home)
+    key = f"{sender} {transfer_id}"
+    if folder is None and key not in owed:
+        return
+    if folder is None:
+        del owed[key]
+    else:
+        owed[key] = {"sender": sender, "folder": folder.name}
+    path = home.root / APPLIED_OWED
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    jsonio.write_atomic(path, jsonio.dumps_pretty({"format": _APPLIED_OWED_FORMAT, "owed": owed}).encode("utf-8"))
 
 
 def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
@@ -878,6 +915,22 @@ def _owed(party: Party, done_index: _Filed) -> list[_Outgoing]:
             asked = stage == "delivered" or any(e.get("stage") == stage for e in listed)
             if asked and not any(e.get("stage") == stage and e.get("sent") for e in listed):
                 out.append(_Outgoing(t.party, t.transfer_id, str(m["payload_sha256"]), stage=stage, folder=r.path))
+    known = {(o.to, o.in_reply_to) for o in out if o.stage == "applied"}
+    root = received_root(party.home)
+    for key, entry in _applied_owed(party.home).items():  # asked for after the window: owed all the same
+        tid = key.rpartition(" ")[2]
+        if (entry["sender"], tid) in known or Path(entry["folder"]).name != entry["folder"]:
+            continue
+        folder = root / entry["folder"]
+        try:
+            m = _load_manifest(folder) or {}
+        except LaxError:
+            continue  # damaged: kept owed, for someone to look at (`received list` reports it)
+        if m.get("transfer_id") == tid and m.get("payload_sha256") and _applied_sent(m) is None:
+            out.append(_Outgoing(entry["sender"], tid, str(m["payload_sha256"]), stage="applied", folder=folder))
+        else:  # sent since (a run that died before its note), or the folder is gone: owed no more
+            with contextlib.suppress(OSError):
+                _note_applied_owed(party.home, tid, entry["sender"], None)
     return out
 
 

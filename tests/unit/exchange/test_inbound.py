@@ -162,6 +162,36 @@ def test_an_applied_receipt_that_could_not_be_packed_is_sent_by_a_later_run_once
     assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "applied"  # type: ignore[union-attr]
 
 
+def test_an_applied_receipt_asked_for_long_after_the_import_is_still_retried_until_sent(tmp_path: Path) -> None:
+    """An applied receipt is asked for when the record reaches the MIS, often weeks after the import,
+    beyond the 30 days `_owed` looks back over imports: one that could not be packed then is kept
+    owed by its own note (cache/applied-owed.json, ids only) until it is sent, once."""
+    raw_a = make_party(tmp_path, A, "Example Council", validity_days=45)
+    raw_b = make_party(tmp_path, B, "Example School", raw_a.clock)
+    raw_a.trust(raw_b)
+    raw_b.trust(raw_a)
+    drops = {A: tmp_path / "drop-a", B: tmp_path / "drop-b"}
+    for d in drops.values():
+        d.mkdir()
+    a, b = over_drops(raw_a, drops), over_drops(raw_b, drops)
+    tid, _ = _send_pep(a, tmp_path)
+    assert import_inbox(b).ok and import_inbox(a).ok
+    raw_a.clock.advance(days=46)  # in the MIS at last; the council's keys have lapsed meanwhile
+    assert send_applied(b, tid).error is not None
+    note = raw_b.home.root / "cache" / "applied-owed.json"
+    assert json.loads(note.read_text())["owed"] == {f"{A} {tid}": {"sender": A, "folder": tid}}
+    tonight = run_nightly(b)
+    assert [(f.step, f.party) for f in tonight.failures if f.step == "receipt"] == [("receipt", A)]
+    raw_a.store.rotate(overlap_days=0)
+    raw_b.trust(raw_a)
+    tonight = run_nightly(b)
+    assert [(r.in_reply_to, r.stage, r.error) for r in tonight.imported.receipts_sent] == [  # type: ignore[union-attr]
+        (tid, "applied", None)]
+    assert run_nightly(b).imported.receipts_sent == [], "sent once"  # type: ignore[union-attr]
+    assert json.loads(note.read_text())["owed"] == {}
+    assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "applied"  # type: ignore[union-attr]
+
+
 def test_no_rejection_for_a_package_whose_sender_is_not_authenticated(pair: tuple[Party, Party],
                                                                       tmp_path: Path) -> None:
     _a, b = pair
