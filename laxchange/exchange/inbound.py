@@ -1101,14 +1101,18 @@ def _send_receipts(party: Party, outgoing: Iterable[_Outgoing],
         for f, o in wanted.items():
             status = "rejected" if o.reason_code else "accepted"
             rec = SentReceipt(o.to, o.in_reply_to, o.stage, status)
+            m = _peek(f) if f.exists() else None
+            row = party.ledger.get(m.transfer_id, "out", o.to) if m is not None else None
+            if m is not None and row is not None and row.state != Outbound.QUEUED and not o.resend:
+                # sent before; a crash came before its folder's manifest said so. Noted, expired since
+                # or not: an expired one set aside would have a second receipt packed and sent
+                rec.transfer_id = m.transfer_id
+                _note_receipt(party.home, o.folder, rec, written=o.manifest)
+                continue
             m = _usable(party, f) if f.exists() else None
             if m is not None:
                 rec.transfer_id = m.transfer_id
-                row = party.ledger.get(m.transfer_id, "out", o.to)
-                if row is None or row.state == Outbound.QUEUED or o.resend:
-                    batches.setdefault(o.to, []).append((f, rec, o.folder, o.manifest))
-                else:  # sent before; a crash came before its folder's manifest said so
-                    _note_receipt(party.home, o.folder, rec, written=o.manifest)
+                batches.setdefault(o.to, []).append((f, rec, o.folder, o.manifest))
                 continue
             try:  # the highest receipt version both of us read: an older partner gets 1.1.0, without the checkpoint
                 version = receipt_version_for(party.directory.get(o.to))

@@ -192,6 +192,36 @@ def test_an_applied_receipt_asked_for_long_after_the_import_is_still_retried_unt
     assert import_inbox(a).ok and a.ledger.get(tid, "out", B).state == "applied"  # type: ignore[union-attr]
 
 
+def test_a_receipt_sent_before_a_crash_is_not_sent_again_once_expired(pair: tuple[Party, Party],
+                                                                        tmp_path: Path) -> None:
+    """An applied receipt owed (its first attempt could not be packed) is sent by a run that crashes
+    before its folder's manifest says so: the next import finds the file sent by its ledger row and
+    notes it. Runs stopped long enough for the file to expire must not turn it into a second
+    receipt packed and sent."""
+    a, b = pair
+    tid, _ = _send_pep(a, tmp_path)
+    assert import_inbox(b).ok
+    first = send_applied(b, tid)
+    assert first.error is None and first.transfer_id is not None
+    folder = find_received(b.home, tid).path
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for e in manifest["receipts"]:
+        if e["stage"] == "applied":
+            e["sent"] = False  # as the crash before the note left it, and the note of the failed attempt:
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    owed = b.home.root / "cache" / "applied-owed.json"
+    owed.parent.mkdir(mode=0o700, exist_ok=True)
+    owed.write_text(json.dumps({"format": "laxchange-applied-owed/1", "owed": {f"{A} {tid}": {
+        "sender": A, "folder": folder.name}}}))
+    b.clock.advance(days=60)  # past the receipt file's expiry
+    report = import_inbox(b, collect=False)
+    assert [r for r in report.receipts_sent if r.stage == "applied"] == [], "not packed and sent again"
+    listed = find_received(b.home, tid).manifest["receipts"]
+    assert [(e["stage"], e["transfer_id"], e["sent"]) for e in listed if e["stage"] == "applied"] == [
+        ("applied", first.transfer_id, True)]
+    assert json.loads(owed.read_text())["owed"] == {}
+
+
 def test_no_rejection_for_a_package_whose_sender_is_not_authenticated(pair: tuple[Party, Party],
                                                                       tmp_path: Path) -> None:
     _a, b = pair
