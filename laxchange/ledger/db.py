@@ -386,6 +386,19 @@ class Ledger:
         """
         token = f"{socket.gethostname()}@{os.getpid()}:{secrets.token_hex(6)}"
         key = (transfer_id, "in", sender)
+        with _LIVE_LOCK:  # live before the row names it: another thread never sees ours as left over
+            _LIVE.add(token)
+        try:
+            self._reserve(token, key, created, expires, payload_sha256, stale_after)
+        except BaseException:
+            with _LIVE_LOCK:
+                _LIVE.discard(token)
+            raise
+        return token
+
+    def _reserve(self, token: str, key: tuple[str, str, str], created: str | None, expires: str | None,
+                 payload_sha256: str | None, stale_after: dt.timedelta) -> None:
+        transfer_id, _, sender = key
         with self._db.transaction() as db:
             now = self.clock.now()
             rows = db.execute("SELECT state, updated, detail FROM transfers"
@@ -415,9 +428,6 @@ class Ledger:
                            (str(Inbound.RECEIVED), created, expires, payload_sha256, fmt(now), _HELD + token, *key))
                 audit["after"] = str(state) if state == Inbound.QUARANTINED else "unfinished open"
             self._audit(db, audit_event("in", Inbound.RECEIVED), audit)
-        with _LIVE_LOCK:
-            _LIVE.add(token)
-        return token
 
     def abandoned_reservations(self, stale_after: dt.timedelta = STALE_RESERVATION) -> list[tuple[Transfer, str]]:
         """Inbound `received` rows still held by an opener that is gone (`reserve`'s test: a process

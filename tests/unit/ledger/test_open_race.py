@@ -197,3 +197,19 @@ def test_a_tampered_copy_then_the_genuine_package(tmp_path: Path) -> None:
         with pytest.raises(LaxError) as exc:
             me.open(tmp_path / "good.lax", out=tmp_path / "again.json")
         assert exc.value.code == "package.replayed" and not (tmp_path / "again.json").exists()
+
+
+def test_a_reservation_is_live_from_the_moment_its_row_is_committed(tmp_path: Path) -> None:
+    """Another thread of this process asking for abandoned reservations just after a reservation's
+    commit must not see it as left over (`finish_quarantines` would then take a row an open is still
+    working on): the token is live before the row names it."""
+    seen: list[list[str]] = []
+    watcher = Ledger(tmp_path / "ledger.sqlite3", clock=FixedClock(T0))
+
+    def just_committed(events: tuple[str, ...]) -> None:
+        seen.append([t.transfer_id for t, _ in watcher.abandoned_reservations()])
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=FixedClock(T0), on_commit=just_committed)
+    token = ledger.reserve("ab" * 16, "LA:919")
+    assert seen == [[]], "held by a live open, not abandoned"
+    ledger.release("ab" * 16, "LA:919", token)
