@@ -55,7 +55,8 @@ def previous_only(home: Home, ring: Keyring) -> dict[str, str]:
     fpr = previous_key_fingerprint(ring)
     if fpr is None:
         return {}
-    return {party: str(e.get("at")) for party, e in _load(home).items() if e.get("previous_key") == fpr}
+    return {party: e["at"] for party, e in _load(home).items()
+            if e.get("previous_key") == fpr and isinstance(e.get("at"), str)}
 
 
 def record_logins(home: Home, ring: Keyring, at: dt.datetime, logins: dict[str, bool]) -> None:
@@ -67,12 +68,15 @@ def record_logins(home: Home, ring: Keyring, at: dt.datetime, logins: dict[str, 
     path = logins_file(home)
     if fpr is None and not path.exists():
         return
-    entries = {p: e for p, e in _load(home).items() if fpr is not None and e.get("previous_key") == fpr}
+    before = _load(home)
+    entries = {p: e for p, e in before.items() if fpr is not None and e.get("previous_key") == fpr}
     for party, previous in logins.items():
         if previous and fpr is not None:
             entries[party] = {"at": timefmt.fmt(at), "previous_key": fpr}
         else:
             entries.pop(party, None)
+    if entries == before and path.exists():
+        return  # nothing new to note: the file is not rewritten every night
     try:
         path.parent.mkdir(mode=0o700, exist_ok=True)
         jsonio.write_atomic(path, jsonio.dumps_pretty({"previous_key_only": dict(sorted(entries.items()))})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 from laxchange.exchange.ssh_logins import logins_file, previous_only, record_logins
@@ -30,3 +31,18 @@ def test_a_login_with_the_new_key_forgets_the_server_and_a_new_rotation_forgets_
     assert previous_only(a.home, a.store.ring()) == {}, "a note about the key of an earlier rotation is not this one's"
     logins_file(a.home).write_text("{damaged")
     assert previous_only(a.home, a.store.ring()) == {}, "a damaged note is no note (a cache)"
+
+
+def test_a_night_with_nothing_new_does_not_rewrite_the_note_and_an_entry_without_a_time_is_passed_over(
+        tmp_path: Path) -> None:
+    a = make_party(tmp_path, "LA:919", "Example Council (fictional)")
+    a.store.rotate_ssh(overlap_days=30)
+    record_logins(a.home, a.store.ring(), AT, {"URN:123456": True})
+    before = logins_file(a.home).stat()
+    record_logins(a.home, a.store.ring(), AT, {"LA:919": False})  # our own drop folder took the new key
+    after = logins_file(a.home).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "not rewritten"
+    data = json.loads(logins_file(a.home).read_text())
+    data["previous_key_only"]["URN:123456"].pop("at")
+    logins_file(a.home).write_text(json.dumps(data))
+    assert previous_only(a.home, a.store.ring()) == {}, "no time: not reported as the text 'None'"
