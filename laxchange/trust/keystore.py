@@ -825,6 +825,14 @@ class KeyStore:
             ring = self.ring()
             info = ring.find_key(kid)
             if info is None:
+                ssh = {ssh_identity_fingerprint(line) for line in (ring.ssh_public_key, ring.ssh_previous_public_key)
+                       if line}
+                if kid in ssh:  # listed by `keys list`, but an SSH key is replaced, not revoked
+                    raise UsageError(f"{kid} is our SSH client key, which is replaced rather than revoked",
+                                     code="key.unknown",
+                                     hint="`laxchange keys rotate --ssh --overlap-days 0` replaces it at once "
+                                          "(and destroys a previous SSH key still kept); send partners the new "
+                                          "card, and ask them to remove the old line from authorized_keys")
                 raise UsageError(f"no key with id {kid}", code="key.unknown",
                                  hint="`laxchange keys list` shows key ids")
             if info.revoked_at is not None:
@@ -844,7 +852,9 @@ class KeyStore:
 
     def rotate_ssh(self, *, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> str:
         """A new SSH client key; the old one stays for `overlap_days` and is tried when a server
-        refuses the new one. Returns the new public line (for partners' authorized_keys).
+        refuses the new one. Returns the new public line (for partners' authorized_keys). During
+        an earlier rotation's overlap only `overlap_days=0` (an incident: a key lost or stolen) is
+        allowed, and it destroys the earlier previous key first.
 
         Until the overlap ends the card carries both public keys (`ssh_previous`), so a partner
         adds the new line beside the old one; `prune` destroys the old key after it. The order
@@ -855,12 +865,13 @@ class KeyStore:
             ring = self.ring()
             current = self.home.ssh_client_key
             prev = self.previous_ssh_key
-            if ring.ssh_previous_public_key is not None or prev.exists():
+            if (ring.ssh_previous_public_key is not None or prev.exists()) and overlap_days > 0:
                 until = ring.ssh_previous_until or "?"
                 raise ConfigError(f"the previous SSH client key is kept until {until} (its overlap)",
                                   code="ssh-key.overlap",
                                   hint=f"run `laxchange keys prune` after {until} (it destroys the previous key), "
-                                       "then rotate again")
+                                       "then rotate again; if a key is lost or stolen, `laxchange keys rotate --ssh "
+                                       "--overlap-days 0` replaces it now and destroys the previous one")
             check_private_file(current, what="SSH client key", kind="ssh-key",
                                missing_hint="restore it from backup, or run `laxchange endpoints ssh-key`")
             secret = self._get_pass("unlock the private keys")
@@ -868,6 +879,10 @@ class KeyStore:
                 self._pass = None
                 raise ConfigError(f"wrong passphrase for the SSH client key {current}", code="passphrase.wrong",
                                   hint=self._wrong_pass_hint())
+            if ring.ssh_previous_public_key is not None or prev.exists():
+                # an incident in an overlap (`--overlap-days 0`): no key that may be the lost one is kept
+                self._destroy_previous_ssh()
+                ring = self.ring()
             now = self.clock.now()
             nxt = current.with_name(current.name + ".next")
             line = create_ssh_identity(nxt, secret, f"laxchange-{ring.party.replace(':', '-')}",

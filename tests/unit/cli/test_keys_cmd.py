@@ -178,3 +178,13 @@ def test_export_card_refuses_a_new_server_with_the_old_servers_host_key_pins(tmp
             "--host-key-fingerprint", new_fpr)
     assert r.exit_code == 0, r.output
     assert (card()["url"], card()["host_key_fingerprints"]) == ("sftp://vsh@sftp.new.example:22/drop", [new_fpr])
+
+
+def test_revoking_our_ssh_key_by_the_id_keys_list_shows_says_how_to_replace_it(tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    _init(home)
+    rows = json.loads(run("--home", str(home), "--json", "keys", "list").stdout)["ssh_keys"]
+    r = run("--home", str(home), "--json", "keys", "revoke", rows[0]["kid"], "--reason", "key-compromise")
+    err = json.loads(r.stdout)
+    assert r.exit_code == 2 and "our SSH client key" in err["message"]
+    assert "keys rotate --ssh --overlap-days 0" in err["hint"]

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from laxchange import age
+from laxchange._util import timefmt
 from laxchange.errors import ConfigError
 from laxchange.exchange import ConfigEndpoints, Party
 from laxchange.transport import Endpoint
@@ -75,6 +76,27 @@ def test_rotate_ssh_keeps_the_old_key_for_the_overlap_and_on_the_card(tmp_path: 
     partner, _ = read_card(a.card()[0])
     assert partner.ssh_previous_public_key is None
     a.store.rotate_ssh()  # and the next rotation may start
+
+
+def test_an_incident_in_an_overlap_replaces_the_ssh_key_at_once_and_keeps_neither_old_one(tmp_path: Path) -> None:
+    """The lost-key runbook's `keys rotate --ssh --overlap-days 0` during an earlier rotation's overlap:
+    refused before (every key but the newest had to wait for the overlap's end), now the new key
+    replaces the current one at once and the earlier previous key is destroyed, so no key that may
+    be the lost one is offered to servers for weeks. An ordinary rotation is still refused then."""
+    a = make_party(tmp_path, "LA:919", "Example Council")
+    first = a.store.ring().ssh_public_key
+    second = a.store.rotate_ssh(overlap_days=30)
+    with pytest.raises(ConfigError) as refused:
+        a.store.rotate_ssh(overlap_days=30)
+    assert refused.value.code == "ssh-key.overlap" and "--overlap-days 0" in (refused.value.hint or "")
+    third = a.store.rotate_ssh(overlap_days=0)
+    ring = a.store.ring()
+    assert ring.ssh_public_key == third and ring.ssh_previous_public_key == second
+    assert first not in {ring.ssh_public_key, ring.ssh_previous_public_key}
+    assert ring.ssh_previous_until == timefmt.fmt(a.clock.now()), "no overlap: the replaced key is pruned next"
+    a.store.prune()
+    assert a.store.ring().ssh_previous_public_key is None and not a.store.previous_ssh_key.exists()
+    assert [s["status"] for s in a.store.ssh_key_states()] == ["valid"]
 
 
 def test_change_passphrase_reencrypts_every_private_file(tmp_path: Path) -> None:
