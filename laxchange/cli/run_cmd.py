@@ -165,7 +165,7 @@ def run_cmd(ctx: click.Context, uncollected_after_days: int | None, no_collect: 
     ok = report.ok and (html is None or html["written"])
     if app.json:
         app.write_json({"ok": ok, **data, **({"html": html} if html is not None else {})})
-    else:
-        app.report(human(data), ok=ok)
+    else:  # with -q, the warnings that have a date (a key expiring, a server on our previous SSH key) still show
+        app.report(human(data), ok=ok and not data["keys_expiring"] and not data.get("ssh_previous_key_only"))
     if not ok:
         ctx.exit(ExitCode.PARTIAL)

@@ -73,6 +73,10 @@ def test_servers_that_take_only_our_previous_ssh_key_are_reported_by_run_and_doc
     assert "done: all good" not in text.stdout and "see the SSH KEY warnings above" in text.stdout
     page = (tmp_path / "r.html").read_text()
     assert "All good:" not in page and "accepted only our previous SSH key" in page and CODE in page
+    quiet = lax(a, "-q", "run", "--timeout", "5", "--retries", "1", "--jobs", jobs)  # as cron runs it
+    assert quiet.exit_code == 0 and quiet.stdout.count("SSH KEY     ") == 2, "a quiet run still shows them"
+    assert "hint: send URN:123456" in quiet.stdout and quiet.stdout.rstrip().endswith(
+        "see the SSH KEY warnings above before the previous key is pruned")
 
     doc = lax(a, "--json", "doctor", "--timeout", "5")
     checks = {c["id"]: c for c in json.loads(doc.stdout)["checks"]}
