@@ -34,6 +34,7 @@ from laxchange.exchange.inbound import send_applied
 from laxchange.exchange.notify import notify_placement
 from laxchange.exchange.run import RunReport, run_nightly
 from laxchange.home import Home
+from laxchange.passphrase import DEMO_PASSPHRASE
 from laxchange.render import render_record_html, render_run_report_html, write_html
 from laxchange.transport import RetryPolicy, SftpSettings
 from laxchange.transport.server import EmbeddedSftpServer, ServerAccess, load_or_create_host_key
@@ -41,8 +42,8 @@ from laxchange.trust import PartnerDirectory, build_card
 from laxchange.trust.keystore import KeyStore
 from laxchange.validate import validate_file
 
-#: The demo's parties are fictional and their keys throwaway; this passphrase protects them at rest.
-DEMO_PASSPHRASE = b"laxchange demo - fictional parties only"
+#: The demo's parties are fictional and their keys throwaway; DEMO_PASSPHRASE (published, so refused
+#: for any other home) protects them at rest.
 
 
 def _passphrase(_purpose: str, *, confirm: bool = False) -> bytes:
@@ -130,7 +131,7 @@ def step_parties(ctx: DemoContext, record: dict[str, Any]) -> EmbeddedSftpServer
     for party, name, slug in specs:
         home = Home(ctx.workdir / "homes" / slug)
         store = KeyStore(home, passphrase=_passphrase, clock=ctx.clock, work_factor=ctx.work_factor)
-        store.init(party, name)
+        store.init(party, name, throwaway=True)
         me = Party.from_home(home, passphrase=_passphrase, clock=ctx.clock, sftp=SftpSettings(timeout=10.0),
                              retry=RetryPolicy(attempts=3, budget=30.0), keystore=store)
         ctx.parties[slug] = DemoParty(party, name, me)

@@ -28,6 +28,12 @@ MIN_STRENGTH = 4
 #: length); a longer passphrase is judged on its first 72, which alone are beyond guessing.
 STRENGTH_CHECKED_CHARS = 72
 STRONG_ADVICE = "use three or more random words, or 20 or more characters from a password manager"
+#: The demo's homes' passphrase, printed for people to paste (`export LAXCHANGE_PASSPHRASE=...`):
+#: in that shell an `init` of a real home would take it silently.
+DEMO_PASSPHRASE = b"laxchange demo - fictional parties only"
+#: Passphrases printed in our own output and docs, or famous as examples: known to everyone, so
+#: refused as a new passphrase however strong they look.
+PUBLISHED_PASSPHRASES = frozenset({DEMO_PASSPHRASE, b"correct horse battery staple", b"kettle marmalade lighthouse"})
 
 
 class PassphraseSource(Protocol):
@@ -58,13 +64,21 @@ def passphrase_from_file(path: str | os.PathLike[str]) -> bytes:
     return data
 
 
-def check_new_passphrase(passphrase: bytes, *, about: Sequence[str] = ()) -> None:
+def check_new_passphrase(passphrase: bytes, *, about: Sequence[str] = (), source: str | None = None) -> None:
     """Refuse a new passphrase that someone holding a copy of the key files could guess.
 
     The key files are only as safe as the passphrase once a backup or a disk leaves the building,
     so it is judged where it is chosen (`KeyStore.init`, `change_passphrase`), never where an
     existing one is used. `about` is what an attacker knows of us (the party's id and name): a
-    passphrase built from it counts as guessed. The message never repeats the passphrase."""
+    passphrase built from it counts as guessed. `source` says where it was read, for the message.
+    The message never repeats the passphrase."""
+    where = f" (read from {source})" if source else ""
+    if passphrase.strip() in PUBLISHED_PASSPHRASES:
+        raise UsageError(f"the new passphrase{where} is one printed in laxchange's own output or documentation, "
+                         "known to everyone", code="passphrase.weak",
+                         hint=f"{STRONG_ADVICE}, of your own; if it came from the demo's `export "
+                              "LAXCHANGE_PASSPHRASE=...`, unset LAXCHANGE_PASSPHRASE first; nothing was changed",
+                         details={"score": 0, "required": MIN_STRENGTH})
     from zxcvbn import zxcvbn
 
     text = passphrase.decode("utf-8", errors="replace")[:STRENGTH_CHECKED_CHARS]
@@ -77,7 +91,7 @@ def check_new_passphrase(passphrase: bytes, *, about: Sequence[str] = ()) -> Non
         return
     warning = _clause(str(result["feedback"].get("warning") or ""))
     tips = [_clause(str(t)) for t in result["feedback"].get("suggestions") or []]
-    raise UsageError("the new passphrase is too easy to guess" + (f": {warning}" if warning else ""),
+    raise UsageError(f"the new passphrase{where} is too easy to guess" + (f": {warning}" if warning else ""),
                      code="passphrase.weak",
                      hint="; ".join([STRONG_ADVICE, *filter(None, tips), "nothing was changed"]),
                      details={"score": int(result["score"]), "required": MIN_STRENGTH})
@@ -134,9 +148,14 @@ def default_passphrase_source(
     return DefaultPassphraseSource(environ, prompt)
 
 
+def source_of(source: PassphraseSource) -> str | None:
+    """Where `source` read its last passphrase, when it says (`DefaultPassphraseSource.used`)."""
+    return source.used if isinstance(source, DefaultPassphraseSource) else None
+
+
 def wrong_passphrase_hint(source: PassphraseSource) -> str:
     """What to check when `source`'s passphrase did not open a key: the place it came from, when known."""
-    used = source.used if isinstance(source, DefaultPassphraseSource) else None
+    used = source_of(source)
     if used is None:
         return f"check {ENV_PASSPHRASE} / {ENV_PASSPHRASE_FILE}"
     if used == "the prompt":

@@ -177,28 +177,30 @@ def keys_passphrase(app: App, new_passphrase_file: Path | None, kdf_work_factor:
     store = _store(app, kdf_work_factor)
     store.ring()
     store.private_files()
-    new = _new_passphrase(new_passphrase_file)
-    result = store.change_passphrase(new)
+    new, source = _new_passphrase(new_passphrase_file)
+    result = store.change_passphrase(new, source=source)
     app.emit(result, f"Re-encrypted {result['changed']} of {result['files']} private key files under the new "
                      "passphrase.\nUpdate LAXCHANGE_PASSPHRASE / the passphrase file the nightly run uses.")
 
 
-def _new_passphrase(path: Path | None) -> bytes:
+def _new_passphrase(path: Path | None) -> tuple[bytes, str]:
+    """The new passphrase, and where it was read (for a refusal's message)."""
     import os
     import sys
 
     from laxchange.passphrase import passphrase_from_file
 
     if path is not None:
-        return passphrase_from_file(path)
+        return passphrase_from_file(path), f"--new-passphrase-file {path}"
     if os.environ.get(ENV_NEW_PASSPHRASE):
-        return os.environ[ENV_NEW_PASSPHRASE].encode("utf-8")
+        return os.environ[ENV_NEW_PASSPHRASE].encode("utf-8"), f"{ENV_NEW_PASSPHRASE}, set in this environment"
     if not sys.stdin.isatty():
         raise ConfigError("the new passphrase is needed, and there is no terminal to ask",
                           code="passphrase.unavailable",
                           hint=f"pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}")
     return ask_hidden("New passphrase", confirm=True,
-                      hint=f"or pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}").encode("utf-8")
+                      hint=f"or pass --new-passphrase-file FILE (0600) or set {ENV_NEW_PASSPHRASE}"
+                      ).encode("utf-8"), "the prompt"
 
 
 @keys.command("revoke")

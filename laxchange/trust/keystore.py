@@ -47,6 +47,7 @@ from laxchange.passphrase import (
     PassphraseSource,
     check_new_passphrase,
     default_passphrase_source,
+    source_of,
     wrong_passphrase_hint,
 )
 from laxchange.transport.endpoints import check_fingerprint, parse_url
@@ -621,7 +622,11 @@ class KeyStore:
         sftp_url: str | None = None,
         host_key_fingerprints: list[str] | tuple[str, ...] = (),
         role: str | None = None,
+        throwaway: bool = False,
     ) -> Keyring:
+        """Make the home's first keys. `throwaway`: a demo's home, whose passphrase is published
+        on purpose (`passphrase.DEMO_PASSPHRASE`): the new passphrase is not judged. Never for a
+        home that will hold a real party's keys."""
         check_party(party)
         if not name or not name.strip():
             raise UsageError("a party name is required", code="name.missing", hint='--name "Example Council"')
@@ -633,7 +638,9 @@ class KeyStore:
             raise ConfigError(f"{self.home.root} is already initialised for {self.ring().party}", code="home.exists",
                               hint="use `laxchange keys rotate` to replace keys, or choose another --home")
         try:  # the passphrase every key file will be under: judged before anything is written
-            check_new_passphrase(self._get_pass("protect the new private keys", confirm=True), about=[party, name])
+            secret = self._get_pass("protect the new private keys", confirm=True)
+            if not throwaway:
+                check_new_passphrase(secret, about=[party, name], source=source_of(self.passphrase))
         except UsageError:
             self._pass = None
             raise
@@ -926,9 +933,9 @@ class KeyStore:
                          "private": "present" if present else ("missing" if until is None else "destroyed")})
         return rows
 
-    def _check_new_passphrase(self, new: bytes) -> None:
+    def _check_new_passphrase(self, new: bytes, source: str | None) -> None:
         ring = self.ring()
-        check_new_passphrase(new, about=[ring.party, ring.name])
+        check_new_passphrase(new, about=[ring.party, ring.name], source=source)
 
     def private_files(self) -> list[Path]:
         """Every file the passphrase protects: the migration's backups, age key files in keys/ and
@@ -938,7 +945,7 @@ class KeyStore:
         files += [p for p in (self.previous_ssh_key, self.home.ssh_client_key) if p.exists()]
         return files
 
-    def change_passphrase(self, new: bytes, *, old: bytes | None = None) -> dict[str, int]:
+    def change_passphrase(self, new: bytes, *, old: bytes | None = None, source: str | None = None) -> dict[str, int]:
         """Re-encrypt every private key file under `new`, after checking `old` opens all of them.
 
         Order, so that a crash at any point leaves every file openable with the old or the new
@@ -948,14 +955,15 @@ class KeyStore:
         file still under the old passphrase is replaced atomically (temporary file, fsync,
         rename, fsync of the folder): archive first, then the active keys, the SSH keys last.
         (4) The marker is removed. Running it again after a crash finishes the job.
-        Returns {"files": all, "changed": rewritten now}.
+        Returns {"files": all, "changed": rewritten now}. `source`: where `new` was read, for the
+        message refusing one too easy to guess (`check_new_passphrase`).
         """
         if not new:
             raise UsageError("the new passphrase is empty", code="passphrase.empty",
                              hint="choose a non-empty passphrase")
         judged = not self.passphrase_marker.exists()
         if judged:  # at once, before the old one is asked for
-            self._check_new_passphrase(new)
+            self._check_new_passphrase(new, source)
         old = old if old is not None else self._get_pass("unlock the private keys")
         if new == old:
             raise UsageError("the new passphrase is the same as the old one", code="passphrase.unchanged",
@@ -977,7 +985,7 @@ class KeyStore:
                     continue  # already under the new passphrase (an interrupted run)
                 plan.append((path, rewritten))
             if not finishing and not judged:  # a change not begun yet after all: it is chosen now
-                self._check_new_passphrase(new)
+                self._check_new_passphrase(new, source)
             if plan:
                 jsonio.write_atomic(self.passphrase_marker,
                                     jsonio.dumps_pretty({"started": timefmt.fmt(self.clock.now())}).encode("utf-8"))

@@ -18,7 +18,7 @@ from tests.support.parties import PASSPHRASE, T0, WORK_FACTOR, FixedClock, make_
 
 WEAK = [b"Password123!", b"Summer2026", b"wrong", b"qwertyuiop", b"aaaaaaaaaaaaaaaaaaaa", b"laxchange919",
         b"Example Council", b"LA919", b"Example Council passphrase", b"garden piano"]
-STRONG = [PASSPHRASE, b"kettle marmalade lighthouse", b"correct horse battery staple",
+STRONG = [PASSPHRASE, b"kettle marmalade windowsill otter", b"purple tiger window",
           "ünïcödé wörds ärë fïnë tôô".encode()]
 
 
@@ -100,7 +100,7 @@ def test_the_cli_says_why_with_exit_2_and_no_home(tmp_path: Path) -> None:
                                   "--kdf-work-factor", "10"],
                            env={"LAXCHANGE_PASSPHRASE": "Summer2026", "LAXCHANGE_PASSPHRASE_FILE": ""})
     assert r.exit_code == 2, r.output
-    assert "the new passphrase is too easy to guess" in r.stderr and "Traceback" not in r.output + r.stderr
+    assert "is too easy to guess" in r.stderr and "Traceback" not in r.output + r.stderr
     assert "Summer2026" not in r.output + r.stderr
     assert not (home / "keys").exists() and not (home / "keyring.json").exists()
 
@@ -121,3 +121,37 @@ def test_a_change_begun_before_the_check_can_still_be_finished(tmp_path: Path) -
     assert not a.store.passphrase_marker.exists()
     with pytest.raises(UsageError, match="too easy to guess"):  # a new change to it is judged again
         a.store.change_passphrase(b"Summer2026")
+
+
+@pytest.mark.parametrize("published", [b"laxchange demo - fictional parties only", b"correct horse battery staple",
+                                       b"kettle marmalade lighthouse"])
+def test_a_passphrase_printed_in_our_output_or_docs_is_refused_however_strong(published: bytes) -> None:
+    """The demo prints `export LAXCHANGE_PASSPHRASE='...'` to paste; an `init` of a real home in that
+    shell took it silently. Our docs' example and the famous one are known to everyone too."""
+    with pytest.raises(UsageError) as exc:
+        check_new_passphrase(published, source="LAXCHANGE_PASSPHRASE, set in this environment")
+    assert exc.value.code == "passphrase.weak" and "known to everyone" in exc.value.message
+    assert "read from LAXCHANGE_PASSPHRASE" in exc.value.message and "unset LAXCHANGE_PASSPHRASE" in (
+        exc.value.hint or "")
+
+
+def test_the_refusal_names_where_the_passphrase_was_read(tmp_path: Path) -> None:
+    from laxchange.cli import main
+
+    good = tmp_path / "good"
+    good.write_text(PASSPHRASE.decode() + "\n")
+    good.chmod(0o600)
+    r = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "init", "--party", "LA:919", "--name",
+                                  "Example Council", "--kdf-work-factor", "10"],
+                           env={"LAXCHANGE_PASSPHRASE": "Summer2026", "LAXCHANGE_PASSPHRASE_FILE": str(good)})
+    assert r.exit_code == 2, r.output
+    assert "(read from LAXCHANGE_PASSPHRASE, set in this environment (it wins over LAXCHANGE_PASSPHRASE_FILE" \
+        in r.stderr
+    r = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "init", "--party", "LA:919", "--name",
+                                  "Example Council", "--kdf-work-factor", "10"],
+                           env={"LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": str(good)})
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["--home", str(tmp_path / "h"), "keys", "passphrase", "--kdf-work-factor", "10"],
+                           env={"LAXCHANGE_PASSPHRASE": "", "LAXCHANGE_PASSPHRASE_FILE": str(good),
+                                "LAXCHANGE_NEW_PASSPHRASE": "Summer2026"})
+    assert r.exit_code == 2 and "(read from LAXCHANGE_NEW_PASSPHRASE, set in this environment)" in r.stderr
