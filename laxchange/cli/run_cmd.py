@@ -94,7 +94,8 @@ def human(data: dict[str, Any], *,
         lines.append(f"  (not counted: {type(exc).__name__}, a bug in laxchange; the lines above and the ledger's "
                      "totals below are complete)")
     else:
-        lines += [f"  {who:<11}  " + ", ".join(f"{n} {what}" for what, n in counts.items())
+        lines += [f"  {who:<11}  " + ", ".join(f"{n} {'duplicate' if what == 'duplicates' and n == 1 else what}"
+                                               for what, n in counts.items())
                   for who, counts in tonight.items()]
         if not tonight:
             lines.append("  nothing")
@@ -107,7 +108,8 @@ def human(data: dict[str, Any], *,
         lines.append("  no transfers yet")
     cp = data.get("checkpoint")
     if cp:
-        lines.append(f"audit       checkpoint signed: {cp['size']} entries, root {cp['root']}")
+        lines.append(f"audit       checkpoint signed: {cp['size']} entr{'y' if cp['size'] == 1 else 'ies'}, "
+                     f"root {cp['root']}")
     if not data["complete"]:
         lines.append("needs a look (exit 10): see the lines in capitals above")
     elif ssh:  # working tonight, but not for long: "all good" would hide it

@@ -35,7 +35,7 @@ def _text_counts(text: str) -> dict[str, dict[str, int]]:
         if not line.startswith("  "):
             break
         party, _, rest = line.strip().partition("  ")
-        out[party] = {k: int(n) for n, k in re.findall(r"(\d+) (\w+)", rest)}
+        out[party] = {("duplicates" if k == "duplicate" else k): int(n) for n, k in re.findall(r"(\d+) (\w+)", rest)}
     return out
 
 
@@ -78,3 +78,13 @@ def test_a_package_or_receipt_delivered_again_is_a_duplicate_not_received() -> N
     assert page[SCHOOL]["received"] == 1 and page[SCHOOL]["duplicates"] == 2, "the one import, and two duplicates"
     assert text == page
     assert "imported    2 duplicates, 1 imported, " in human(data), "the import's line says the same"
+
+
+def test_one_duplicate_and_one_checkpoint_entry_read_as_such() -> None:
+    data = run_dict()
+    data["import"]["items"].append(ImportItem(f"{RECEIVED}.lax", "duplicate", RECEIVED, SCHOOL, "pep-transfer@1.1.0",
+                                              f"received/{RECEIVED}").to_dict())
+    data["checkpoint"] = {**(data.get("checkpoint") or {"root": "ab" * 32}), "size": 1}
+    text = human(data)
+    assert re.search(rf"  {re.escape(SCHOOL)} .*\b1 duplicate\b(?!s)", text), text
+    assert "checkpoint signed: 1 entry, root" in text
