@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +38,7 @@ from laxchange.exchange.ssh_logins import previous_only
 from laxchange.exchange.ssh_logins import warning as ssh_warning
 from laxchange.home import Home
 from laxchange.ledger import LedgerHealth, inspect_ledger
-from laxchange.passphrase import PassphraseSource, default_passphrase_source
+from laxchange.passphrase import PassphraseSource, default_passphrase_source, source_of
 from laxchange.transport import Endpoint, SftpSettings, Transport, check_endpoint, part_journal, transport_factory
 from laxchange.transport.openssh import PQ_KEX, kex_preference, ssh_binary, ssh_version
 from laxchange.trust import ENCRYPTION, SIGNING, KeyStore, Partner, PartnerDirectory
@@ -136,7 +137,7 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
     Never raises for what it finds: a problem is a check."""
     clock = clock or SystemClock()
     limits = limits or Limits()
-    passphrase = passphrase or default_passphrase_source()
+    passphrase = _asked_once(passphrase or default_passphrase_source())
     settings = SftpSettings(timeout=timeout)
     first = _home(home)
     if not first.ok:
@@ -151,6 +152,7 @@ def run_checks(home: Home, *, clock: Clock | None = None, passphrase: Passphrase
         checks = [first, _guard("permissions.keys", lambda: _key_files(store)),
                   _guard("permissions.home", lambda: _home_files(home, store)),
                   _guard("keys.usable", lambda: _keys_usable(store, now)),
+                  _guard("keys.unlock", lambda: _keys_unlock(store, now, passphrase)),
                   _guard("keys.expiry", lambda: _keys_expiry(store, now, limits)),
                   _guard("partners.keys", lambda: _partner_keys(directory, now, limits)),
                   _guard("ssh-client", lambda: _ssh_client(endpoints))]
@@ -287,6 +289,52 @@ def _keys_usable(store: KeyStore, now: dt.datetime) -> Check:
     valid = ring.keys_valid_at(now)
     return _ok("keys.usable", f"{len(valid)} keys valid now, each with its private file: " + ", ".join(
         f"{k.use} {k.alg} until {k.not_after or 'no end'}" for k in valid), keys=[k.kid for k in valid])
+
+
+class _AskedOnce:
+    """A passphrase source that asks its source once, whoever asks first (the key files here, the
+    SSH key in a network check's thread), and gives the same passphrase after: one prompt, not
+    one per check. Keeps the source's `used` for the wrong-passphrase hint."""
+
+    def __init__(self, source: PassphraseSource) -> None:
+        self.source = source
+        self._lock = threading.Lock()
+        self._secret: bytes | None = None
+
+    @property
+    def used(self) -> str | None:
+        return source_of(self.source)
+
+    def __call__(self, purpose: str, /, *, confirm: bool = False) -> bytes:
+        with self._lock:
+            if self._secret is None:
+                self._secret = self.source(purpose, confirm=confirm)
+            return self._secret
+
+
+def _asked_once(source: PassphraseSource) -> PassphraseSource:
+    return source if isinstance(source, _AskedOnce) else _AskedOnce(source)
+
+
+def _keys_unlock(store: KeyStore, now: dt.datetime, passphrase: PassphraseSource) -> Check:
+    """Does the passphrase the nightly job would use open the private keys valid now? `keys.usable`
+    sees the files; only opening them shows a wrong passphrase, or a home left split between two
+    by an interrupted `keys passphrase`, before the night does."""
+    ring = store.ring()
+    valid = [k for k in ring.keys_valid_at(now) if k.use in (SIGNING, ENCRYPTION)]
+    try:
+        for k in valid:
+            if k.use == SIGNING:
+                store.signers(now)
+            else:
+                store.identity(k.kid)
+    except ConfigError as exc:
+        if exc.code in ("key.missing", "key.permissions"):  # said once, by keys.usable or permissions.keys
+            return _ok("keys.unlock", f"not tried: {exc.message} (above)")
+        raise
+    where = source_of(passphrase)
+    return _ok("keys.unlock", f"the passphrase opens the {len(valid)} private keys valid now"
+               + (f" (read from {where})" if where else ""), keys=[k.kid for k in valid])
 
 
 def _keys_expiry(store: KeyStore, now: dt.datetime, limits: Limits) -> Check:

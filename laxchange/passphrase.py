@@ -149,8 +149,10 @@ def default_passphrase_source(
 
 
 def source_of(source: PassphraseSource) -> str | None:
-    """Where `source` read its last passphrase, when it says (`DefaultPassphraseSource.used`)."""
-    return source.used if isinstance(source, DefaultPassphraseSource) else None
+    """Where `source` read its last passphrase, when it says (`DefaultPassphraseSource.used`, or a
+    wrapper's `used`)."""
+    used = getattr(source, "used", None)
+    return used if isinstance(used, str) else None
 
 
 def wrong_passphrase_hint(source: PassphraseSource) -> str:

@@ -65,7 +65,7 @@ def test_a_healthy_home_passes_every_check_and_exits_0(tmp_path: Path) -> None:
     assert _problems(report) == {}
     assert report.ok and report.exit_code == 0
     assert [c.id for c in report.checks] == ["home", "permissions.keys", "permissions.home", "keys.usable",
-                                             "keys.expiry", "partners.keys", "ssh-client", "drop-folder",
+                                             "keys.unlock", "keys.expiry", "partners.keys", "ssh-client", "drop-folder",
                                              "keys.ssh-rotation", "uploads.leftover", "ledger", "audit", "disk",
                                              "filesystem", "clock"]
     assert _check(report, "audit").details["entries"] == len(IMPORT_PATH)
@@ -352,3 +352,22 @@ def test_a_home_on_a_network_file_system_is_an_error_naming_the_mount(tmp_path: 
     assert check.ok and check.details == {"mount_point": str(root), "type": "xfs"}
     check = _check(_run(p, mounts=tmp_path / "no-such-table"), "filesystem")
     assert check.ok and "not checked" in check.message
+
+
+def test_a_passphrase_that_does_not_open_the_keys_is_an_error_asked_for_once(tmp_path: Path) -> None:
+    """doctor passed a home whose passphrase no longer opened its keys (the nightly run then failed,
+    exit 5): the files were there, so keys.usable was content. keys.unlock opens them, with the
+    passphrase the nightly job would use, asked for once for every check."""
+    p = _party(tmp_path)
+    _with_drop_folder(p, tmp_path)
+    asked: list[str] = []
+
+    def wrong(purpose: str, *, confirm: bool = False) -> bytes:
+        asked.append(purpose)
+        return b"not the passphrase at all"
+
+    report = run_checks(p.home, clock=p.clock, passphrase=wrong, timeout=2)
+    check = _problems(report)["keys.unlock"]
+    assert check.severity == "error" and check.details["code"] == "passphrase.wrong"
+    assert "wrong passphrase" in check.message and len(asked) == 1, asked
+    assert _check(_run(p), "keys.unlock").ok

@@ -32,8 +32,8 @@ def test_a_healthy_home_says_all_passed_and_exits_0(tmp_path: Path) -> None:
     lines = out.splitlines()
     assert code == 0 and err == "", out
     assert lines[0] == f"laxchange doctor: {me.home.root}"
-    assert all(line.startswith("ok    ") for line in lines[1:-1]) and len(lines) == 17
-    assert lines[-1] == "all 15 checks passed" and "fix:" not in out
+    assert all(line.startswith("ok    ") for line in lines[1:-1]) and len(lines) == 18
+    assert lines[-1] == "all 16 checks passed" and "fix:" not in out
 
 
 def test_a_missing_home_is_one_failing_line_with_its_fix_and_exit_5(tmp_path: Path) -> None:
